@@ -1,0 +1,389 @@
+/*
+ * ctx.c - the context: limits, the static IDENTITY and BLOCKED domains,
+ * the pool of domain structures, domain creation and destruction, and
+ * statistics.
+ *
+ * Domain structures are type-stable (see internal.h): a destroyed domain
+ * goes to ctx->pool with its mutex and IOTLB array intact and is reused by
+ * the next creation; memory is returned only when the context dies.  The
+ * pool never holds more than the peak number of live domains, which the
+ * max_domains limit bounds.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+
+static const struct viommu_limits default_limits = {
+	.max_domains = 1024,
+	.max_endpoints = 4096,
+	.max_mappings_per_domain = 1u << 20,
+	.max_pasids_per_endpoint = 8,
+	.max_resv_per_endpoint = 16,
+	.max_notifiers_per_domain = 16,
+	.iotlb_entries = 256,
+	.max_dirty_chunks = 65536,
+};
+
+#define FILL(f)                                                       \
+	do {                                                          \
+		if (!out->f)                                          \
+			out->f = default_limits.f;                    \
+	} while (0)
+
+static void limits_fill(struct viommu_limits *out,
+			const struct viommu_limits *in)
+{
+	*out = *in;
+	FILL(max_domains);
+	FILL(max_endpoints);
+	FILL(max_mappings_per_domain);
+	FILL(max_pasids_per_endpoint);
+	FILL(max_resv_per_endpoint);
+	FILL(max_notifiers_per_domain);
+	FILL(iotlb_entries);
+	FILL(max_dirty_chunks);
+}
+
+/* domain_alloc() - a zeroed domain from the pool or fresh memory. */
+struct viommu_domain *domain_alloc(struct viommu_ctx *ctx)
+{
+	struct viommu_domain *dom = ctx->pool;
+	size_t nslots = (size_t)ctx->iotlb_mask + 1;
+
+	if (dom) {
+		ctx->pool = dom->next;
+		dom->next = NULL;
+		return dom;
+	}
+	dom = xzalloc(&ctx->alloc, sizeof(*dom));
+	if (!dom)
+		return NULL;
+	dom->iotlb = xzalloc(&ctx->alloc, nslots * sizeof(*dom->iotlb));
+	if (!dom->iotlb) {
+		xfree(&ctx->alloc, dom);
+		return NULL;
+	}
+	pthread_mutex_init(&dom->lock, NULL);
+	dom->ctx = ctx;
+	return dom;
+}
+
+/*
+ * domain_release() - put a torn-down domain back in the pool.  Fields that
+ * lock-free readers may still look at (iotlb, lock, slot seqcounts) stay.
+ */
+void domain_release(struct viommu_domain *dom)
+{
+	struct viommu_ctx *ctx = dom->ctx;
+
+	dom->alive = false;
+	dom->kind = VIOMMU_DOMAIN_BLOCKED;
+	dom->tag = 0;
+	dom->parent = NULL;
+	dom->s1 = NULL;
+	dom->s1_opaque = NULL;
+	dom->prev = NULL;
+	dom->next = ctx->pool;
+	ctx->pool = dom;
+}
+
+void domain_free_struct(struct viommu_ctx *ctx, struct viommu_domain *dom)
+{
+	pthread_mutex_destroy(&dom->lock);
+	xfree(&ctx->alloc, dom->iotlb);
+	xfree(&ctx->alloc, dom);
+}
+
+static struct viommu_domain *static_domain(struct viommu_ctx *ctx,
+					   enum viommu_domain_kind kind)
+{
+	struct viommu_domain *dom = domain_alloc(ctx);
+
+	if (!dom)
+		return NULL;
+	dom->kind = kind;
+	dom->is_static = true;
+	dom->alive = true;
+	ms_init(&dom->ms, &ctx->alloc);
+	dirty_init(&dom->dirty, 0);
+	return dom;
+}
+
+VIOMMU_EXPORT int viommu_ctx_create(const struct viommu_ctx_config *cfg,
+				    struct viommu_ctx **out)
+{
+	struct viommu_limits lim;
+	struct viommu_ctx *ctx;
+	uint32_t nb;
+
+	if (!cfg || !out || !cfg->mem)
+		return -EINVAL;
+	limits_fill(&lim, &cfg->limits);
+	if (lim.iotlb_entries & (lim.iotlb_entries - 1) ||
+	    lim.iotlb_entries > 65536) {
+		log_warn(&cfg->log, "ctx: iotlb_entries %u is not a power of "
+			 "two <= 65536", lim.iotlb_entries);
+		return -EINVAL;
+	}
+	ctx = xzalloc(&cfg->allocator, sizeof(*ctx));
+	if (!ctx)
+		return -ENOMEM;
+	ctx->mem = cfg->mem;
+	ctx->lim = lim;
+	ctx->log = cfg->log;
+	ctx->alloc = cfg->allocator;
+	ctx->fault_fn = cfg->fault;
+	ctx->fault_opaque = cfg->fault_opaque;
+	ctx->bypass = cfg->bypass_unattached;
+	ctx->iotlb_mask = lim.iotlb_entries - 1;
+	pthread_mutex_init(&ctx->lock, NULL);
+
+	/* Endpoint hash: about four endpoints per bucket at the limit. */
+	for (nb = 64; nb < lim.max_endpoints / 4 && nb < (1u << 16); nb <<= 1)
+		;
+	ctx->ep_hash = xzalloc(&ctx->alloc, nb * sizeof(*ctx->ep_hash));
+	ctx->ep_hash_mask = nb - 1;
+	ctx->identity = ctx->ep_hash ?
+		static_domain(ctx, VIOMMU_DOMAIN_IDENTITY) : NULL;
+	ctx->blocked = ctx->identity ?
+		static_domain(ctx, VIOMMU_DOMAIN_BLOCKED) : NULL;
+	if (!ctx->blocked) {
+		viommu_ctx_destroy(ctx);
+		return -ENOMEM;
+	}
+	*out = ctx;
+	return 0;
+}
+
+VIOMMU_EXPORT void viommu_ctx_destroy(struct viommu_ctx *ctx)
+{
+	struct viommu_domain *dom;
+	uint32_t i;
+
+	if (!ctx)
+		return;
+	for (i = 0; ctx->ep_hash && i <= ctx->ep_hash_mask; i++)
+		while (ctx->ep_hash[i])
+			viommu_endpoint_destroy(ctx->ep_hash[i]);
+	/* Children first: a NESTED domain pins its parent. */
+	for (;;) {
+		for (dom = ctx->domains; dom && dom->children; dom = dom->next)
+			;
+		if (!dom)
+			break;
+		viommu_domain_destroy(dom);
+	}
+	while ((dom = ctx->pool)) {
+		ctx->pool = dom->next;
+		domain_free_struct(ctx, dom);
+	}
+	if (ctx->identity) {
+		__domain_teardown(ctx->identity);
+		domain_free_struct(ctx, ctx->identity);
+	}
+	if (ctx->blocked) {
+		__domain_teardown(ctx->blocked);
+		domain_free_struct(ctx, ctx->blocked);
+	}
+	xfree(&ctx->alloc, ctx->ep_hash);
+	pthread_mutex_destroy(&ctx->lock);
+	xfree(&ctx->alloc, ctx);
+}
+
+VIOMMU_EXPORT void viommu_ctx_limits(const struct viommu_ctx *ctx,
+				     struct viommu_limits *out)
+{
+	if (!out)
+		return;
+	if (!ctx) {
+		*out = default_limits;
+		return;
+	}
+	*out = ctx->lim;
+}
+
+VIOMMU_EXPORT int viommu_ctx_set_bypass(struct viommu_ctx *ctx, bool bypass)
+{
+	if (!ctx)
+		return -EINVAL;
+	/* Seq-cst: translations that start after we return see the value. */
+	__atomic_store_n(&ctx->bypass, bypass ? 1 : 0, __ATOMIC_SEQ_CST);
+	log_info(&ctx->log, "ctx: bypass for unattached endpoints %s",
+		 bypass ? "on" : "off");
+	return 0;
+}
+
+VIOMMU_EXPORT struct viommu_domain *
+viommu_ctx_identity_domain(struct viommu_ctx *ctx)
+{
+	return ctx ? ctx->identity : NULL;
+}
+
+VIOMMU_EXPORT struct viommu_domain *
+viommu_ctx_blocked_domain(struct viommu_ctx *ctx)
+{
+	return ctx ? ctx->blocked : NULL;
+}
+
+VIOMMU_EXPORT int viommu_ctx_invalidate_all(struct viommu_ctx *ctx)
+{
+	struct viommu_domain *dom;
+
+	if (!ctx)
+		return -EINVAL;
+	pthread_mutex_lock(&ctx->lock);
+	viommu_domain_invalidate_all(ctx->identity);
+	for (dom = ctx->domains; dom; dom = dom->next)
+		viommu_domain_invalidate_all(dom);
+	pthread_mutex_unlock(&ctx->lock);
+	return 0;
+}
+
+VIOMMU_EXPORT int viommu_ctx_stats(struct viommu_ctx *ctx,
+				   struct viommu_ctx_stats *out)
+{
+	if (!ctx || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&ctx->lock);
+	out->domains = ctx->ndomains;
+	out->endpoints = ctx->nendpoints;
+	pthread_mutex_unlock(&ctx->lock);
+	out->mappings = READ_ONCE(ctx->st_mappings);
+	out->iotlb_misses = READ_ONCE(ctx->st_misses);
+	out->faults = READ_ONCE(ctx->st_faults);
+	out->maps = READ_ONCE(ctx->st_maps);
+	out->unmaps = READ_ONCE(ctx->st_unmaps);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+static int domain_config_check(struct viommu_ctx *ctx,
+			       const struct viommu_domain_config *cfg)
+{
+	if (cfg->kind == VIOMMU_DOMAIN_PAGING)
+		return 0;
+	if (cfg->kind != VIOMMU_DOMAIN_NESTED)
+		return -EINVAL;
+	if (!cfg->parent || cfg->parent->ctx != ctx || !cfg->parent->alive ||
+	    cfg->parent->kind != VIOMMU_DOMAIN_PAGING || !cfg->s1 ||
+	    !cfg->s1->translate)
+		return -EINVAL;
+	return 0;
+}
+
+VIOMMU_EXPORT int viommu_domain_create(struct viommu_ctx *ctx,
+				       const struct viommu_domain_config *cfg,
+				       struct viommu_domain **out)
+{
+	struct viommu_domain *dom;
+	int ret;
+
+	if (!ctx || !cfg || !out)
+		return -EINVAL;
+	pthread_mutex_lock(&ctx->lock);
+	ret = domain_config_check(ctx, cfg);
+	if (ret)
+		goto out;
+	ret = -ENOMEM;
+	if (ctx->ndomains >= ctx->lim.max_domains) {
+		log_warn(&ctx->log, "domain: limit of %u domains reached",
+			 ctx->lim.max_domains);
+		goto out;
+	}
+	dom = domain_alloc(ctx);
+	if (!dom)
+		goto out;
+	dom->kind = cfg->kind;
+	dom->tag = cfg->tag;
+	dom->alive = true;
+	ms_init(&dom->ms, &ctx->alloc);
+	dirty_init(&dom->dirty, ctx->lim.max_dirty_chunks);
+	if (cfg->kind == VIOMMU_DOMAIN_NESTED) {
+		dom->parent = cfg->parent;
+		dom->s1 = cfg->s1;
+		dom->s1_opaque = cfg->s1_opaque;
+		cfg->parent->children++;
+	}
+	dom->next = ctx->domains;
+	if (ctx->domains)
+		ctx->domains->prev = dom;
+	ctx->domains = dom;
+	ctx->ndomains++;
+	*out = dom;
+	ret = 0;
+out:
+	pthread_mutex_unlock(&ctx->lock);
+	return ret;
+}
+
+VIOMMU_EXPORT int viommu_domain_destroy(struct viommu_domain *dom)
+{
+	struct viommu_ctx *ctx;
+
+	if (!dom || dom->is_static || !dom->alive)
+		return -EINVAL;
+	ctx = dom->ctx;
+	pthread_mutex_lock(&ctx->lock);
+	if (dom->attached || dom->children) {
+		pthread_mutex_unlock(&ctx->lock);
+		return -EBUSY;
+	}
+	if (dom->prev)
+		dom->prev->next = dom->next;
+	else
+		ctx->domains = dom->next;
+	if (dom->next)
+		dom->next->prev = dom->prev;
+	if (dom->parent)
+		dom->parent->children--;
+	ctx->ndomains--;
+	__atomic_fetch_sub(&ctx->st_mappings, dom->ms.count, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&dom->lock);
+	dom->alive = false;
+	pthread_mutex_unlock(&dom->lock);
+	/*
+	 * NESTED: slow-path translations that read s1 before alive went false
+	 * may still be calling it; wait for them so the front end can free its
+	 * ops once we return.  They need no ctx->lock to finish.
+	 */
+	while (__atomic_load_n(&dom->inflight, __ATOMIC_ACQUIRE))
+		sched_yield();
+	pthread_mutex_lock(&dom->lock);
+	__domain_teardown(dom);
+	pthread_mutex_unlock(&dom->lock);
+	domain_release(dom);
+	pthread_mutex_unlock(&ctx->lock);
+	return 0;
+}
+
+VIOMMU_EXPORT enum viommu_domain_kind
+viommu_domain_kind(const struct viommu_domain *dom)
+{
+	return dom ? dom->kind : VIOMMU_DOMAIN_BLOCKED;
+}
+
+VIOMMU_EXPORT uint64_t viommu_domain_tag(const struct viommu_domain *dom)
+{
+	return dom ? dom->tag : 0;
+}
+
+VIOMMU_EXPORT const char *viommu_fault_reason_str(uint32_t reason)
+{
+	static const char *const names[] = {
+		[VIOMMU_FAULT_UNATTACHED] = "UNATTACHED",
+		[VIOMMU_FAULT_BLOCKED] = "BLOCKED",
+		[VIOMMU_FAULT_NO_PASID] = "NO_PASID",
+		[VIOMMU_FAULT_NO_MAPPING] = "NO_MAPPING",
+		[VIOMMU_FAULT_PERMISSION] = "PERMISSION",
+		[VIOMMU_FAULT_RESERVED] = "RESERVED",
+		[VIOMMU_FAULT_STAGE1] = "STAGE1",
+	};
+
+	if (reason < ARRAY_SIZE(names) && names[reason])
+		return names[reason];
+	return "UNKNOWN";
+}

@@ -1,0 +1,428 @@
+/*
+ * domain.c - what happens inside a domain: map and unmap on the mapping
+ * store, the IOTLB (fill and invalidation), notifiers, the reserved-region
+ * union of attached endpoints, and read-only queries.
+ *
+ * IOTLB.  A direct-mapped array of slots indexed by IOVA page.  A slot
+ * caches a "piece": an IOVA range inside one mapping (and inside one RAM
+ * region or one hole) that translates contiguously, tagged with the memory
+ * generation it was computed in.  A piece is stored in the slot of the page
+ * that was translated, which lies inside the piece; so when unmap removes
+ * whole mappings of [iova, last], visiting the slots of the pages of that
+ * range (or every slot, when the range has more pages than there are
+ * slots) finds every piece of a removed mapping.  Explicit invalidation of
+ * an arbitrary range scans every slot, because a piece may extend beyond
+ * the range.  Slot writes happen under dom->lock inside the slot's
+ * seqcount, so lock-free readers see a whole piece or retry.
+ */
+#include "internal.h"
+
+#include <errno.h>
+
+#define PROT_ALL (VIOMMU_READ | VIOMMU_WRITE | VIOMMU_EXEC | VIOMMU_MAP_MMIO)
+
+static inline struct iotlb_slot *slot_at(struct viommu_domain *dom,
+					 uint64_t iova)
+{
+	return &dom->iotlb[(iova >> PAGE_SHIFT) & dom->ctx->iotlb_mask];
+}
+
+void __iotlb_fill(struct viommu_domain *dom, uint64_t lo, uint64_t hi,
+		  uint64_t gpa, uint8_t *hva, uint32_t perm, uint32_t flags,
+		  uint64_t gen, uint64_t at)
+{
+	struct iotlb_slot *s = slot_at(dom, at);
+
+	seq_write_begin(&s->seq);
+	WRITE_ONCE(s->lo, lo);
+	WRITE_ONCE(s->hi, hi);
+	WRITE_ONCE(s->gpa, gpa);
+	WRITE_ONCE(s->hva, hva);
+	WRITE_ONCE(s->flags, flags);
+	WRITE_ONCE(s->gen, gen);
+	WRITE_ONCE(s->perm, perm | SLOT_VALID);
+	seq_write_end(&s->seq);
+}
+
+static void __slot_clear(struct iotlb_slot *s)
+{
+	seq_write_begin(&s->seq);
+	WRITE_ONCE(s->perm, 0);
+	seq_write_end(&s->seq);
+}
+
+/* Clear valid slots whose piece overlaps [lo, hi]. */
+static void __iotlb_inval_scan(struct viommu_domain *dom, uint64_t lo,
+			       uint64_t hi)
+{
+	uint32_t i;
+
+	for (i = 0; i <= dom->ctx->iotlb_mask; i++) {
+		struct iotlb_slot *s = &dom->iotlb[i];
+
+		if ((s->perm & SLOT_VALID) &&
+		    ranges_overlap(s->lo, s->hi, lo, hi))
+			__slot_clear(s);
+	}
+}
+
+/* Invalidate pieces of whole mappings inside [lo, hi] (see top). */
+static void __iotlb_inval_mappings(struct viommu_domain *dom, uint64_t lo,
+				   uint64_t hi)
+{
+	uint64_t pg = lo >> PAGE_SHIFT, end = hi >> PAGE_SHIFT;
+
+	if (end - pg >= dom->ctx->iotlb_mask) {
+		__iotlb_inval_scan(dom, lo, hi);
+		return;
+	}
+	for (;; pg++) {
+		struct iotlb_slot *s = slot_at(dom, pg << PAGE_SHIFT);
+
+		if ((s->perm & SLOT_VALID) &&
+		    ranges_overlap(s->lo, s->hi, lo, hi))
+			__slot_clear(s);
+		if (pg == end)
+			break;
+	}
+}
+
+void __iotlb_inval_all(struct viommu_domain *dom)
+{
+	uint32_t i;
+
+	for (i = 0; i <= dom->ctx->iotlb_mask; i++)
+		if (dom->iotlb[i].perm & SLOT_VALID)
+			__slot_clear(&dom->iotlb[i]);
+}
+
+void __notify(struct viommu_domain *dom, const struct viommu_event *ev)
+{
+	struct viommu_notifier *n;
+
+	for (n = dom->notifiers; n; n = n->next)
+		if (n->mask & ev->type)
+			n->fn(n->opaque, ev);
+}
+
+/* __domain_teardown() - DESTROY event, then drop everything it holds. */
+void __domain_teardown(struct viommu_domain *dom)
+{
+	const struct viommu_allocator *a = &dom->ctx->alloc;
+	struct viommu_event ev = {
+		.type = VIOMMU_EVENT_DESTROY, .domain = dom, .tag = dom->tag,
+	};
+	struct viommu_notifier *n;
+
+	__notify(dom, &ev);
+	__iotlb_inval_all(dom);
+	ms_destroy(&dom->ms);
+	dirty_clear(&dom->dirty, a);
+	WRITE_ONCE(dom->dirty_on, false);
+	while ((n = dom->notifiers)) {
+		dom->notifiers = n->next;
+		xfree(a, n);
+	}
+	dom->nnotifiers = 0;
+	xfree(a, dom->resv);
+	dom->resv = NULL;
+	dom->nresv = dom->resv_cap = 0;
+	dom->attached = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reserved-region union                                              */
+
+int resv_union_reserve(struct viommu_domain *dom, uint32_t extra)
+{
+	const struct viommu_allocator *a = &dom->ctx->alloc;
+	struct dom_resv *n, *old;
+	uint32_t need, cap;
+
+	pthread_mutex_lock(&dom->lock);
+	need = dom->nresv + extra;
+	cap = dom->resv_cap;
+	pthread_mutex_unlock(&dom->lock);
+	if (need <= cap)
+		return 0;
+	/* Only ctx->lock holders change nresv, and the caller holds it. */
+	n = xalloc(a, (size_t)need * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	pthread_mutex_lock(&dom->lock);
+	memcpy(n, dom->resv, dom->nresv * sizeof(*n));
+	old = dom->resv;
+	dom->resv = n;
+	dom->resv_cap = need;
+	pthread_mutex_unlock(&dom->lock);
+	xfree(a, old);
+	return 0;
+}
+
+void __resv_union_add(struct viommu_domain *dom,
+		      const struct viommu_endpoint *ep, uint32_t pasid)
+{
+	uint32_t i;
+
+	for (i = 0; i < ep->nresv && dom->nresv < dom->resv_cap; i++) {
+		struct dom_resv *d = &dom->resv[dom->nresv++];
+
+		d->r = ep->resv[i];
+		d->owner = ep;
+		d->pasid = pasid;
+	}
+}
+
+void __resv_union_del(struct viommu_domain *dom,
+		      const struct viommu_endpoint *ep, uint32_t pasid)
+{
+	uint32_t i, j;
+
+	for (i = j = 0; i < dom->nresv; i++)
+		if (dom->resv[i].owner != ep || dom->resv[i].pasid != pasid)
+			dom->resv[j++] = dom->resv[i];
+	dom->nresv = j;
+}
+
+/* Whether any of @n regions overlaps a mapping of @dom: -EINVAL if so. */
+int __domain_resv_conflict(struct viommu_domain *dom,
+			   const struct viommu_resv *r, uint32_t n)
+{
+	struct ms_entry e;
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		if (!ms_first_overlap(&dom->ms, r[i].start, r[i].last, &e))
+			return -EINVAL;
+	return 0;
+}
+
+static bool __hits_resv(struct viommu_domain *dom, uint64_t iova,
+			uint64_t last)
+{
+	uint32_t i;
+
+	for (i = 0; i < dom->nresv; i++)
+		if (ranges_overlap(iova, last, dom->resv[i].r.start,
+				   dom->resv[i].r.last))
+			return true;
+	return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* Map and unmap                                                      */
+
+VIOMMU_EXPORT int viommu_domain_map(struct viommu_domain *dom, uint64_t iova,
+				    uint64_t last, uint64_t gpa, uint32_t prot)
+{
+	struct ms_entry e = { iova, last, gpa, prot };
+	struct viommu_ctx *ctx;
+	int ret;
+
+	if (!dom || iova > last || (prot & ~PROT_ALL) ||
+	    gpa + (last - iova) < gpa)
+		return -EINVAL;
+	if (dom->kind != VIOMMU_DOMAIN_PAGING || !dom->alive)
+		return -EOPNOTSUPP;
+	ctx = dom->ctx;
+	pthread_mutex_lock(&dom->lock);
+	if (dom->ms.count >= ctx->lim.max_mappings_per_domain) {
+		log_warn(&ctx->log, "domain %#llx: limit of %u mappings "
+			 "reached", (unsigned long long)dom->tag,
+			 ctx->lim.max_mappings_per_domain);
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (__hits_resv(dom, iova, last)) {
+		ret = -EADDRINUSE;
+		goto out;
+	}
+	ret = ms_insert(&dom->ms, &e);
+	if (ret)
+		goto out;
+	ATOMIC_INC(ctx->st_mappings);
+	ATOMIC_INC(ctx->st_maps);
+	if (dom->notifiers) {
+		struct viommu_event ev = {
+			.type = VIOMMU_EVENT_MAP, .prot = prot, .domain = dom,
+			.tag = dom->tag, .iova = iova, .last = last,
+			.gpa = gpa,
+		};
+		__notify(dom, &ev);
+	}
+out:
+	pthread_mutex_unlock(&dom->lock);
+	return ret;
+}
+
+/* Called by the store for each removed mapping, under dom->lock. */
+static void unmapped_one(void *opaque, const struct ms_entry *e)
+{
+	struct viommu_domain *dom = opaque;
+
+	__iotlb_inval_mappings(dom, e->start, e->last);
+	if (dom->notifiers) {
+		struct viommu_event ev = {
+			.type = VIOMMU_EVENT_UNMAP, .prot = e->prot,
+			.domain = dom, .tag = dom->tag, .iova = e->start,
+			.last = e->last, .gpa = e->gpa,
+		};
+		__notify(dom, &ev);
+	}
+}
+
+VIOMMU_EXPORT int viommu_domain_unmap(struct viommu_domain *dom, uint64_t iova,
+				      uint64_t last, uint64_t *unmapped)
+{
+	uint64_t bytes = 0;
+	long n;
+
+	if (!dom || iova > last)
+		return -EINVAL;
+	if (dom->kind != VIOMMU_DOMAIN_PAGING || !dom->alive)
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&dom->lock);
+	n = ms_remove_range(&dom->ms, iova, last, unmapped_one, dom, &bytes);
+	pthread_mutex_unlock(&dom->lock);
+	if (n < 0)
+		return (int)n;
+	if (unmapped)
+		*unmapped = bytes;
+	if (n == 0)
+		return -ENOENT;
+	__atomic_fetch_sub(&dom->ctx->st_mappings, (uint64_t)n,
+			   __ATOMIC_RELAXED);
+	ATOMIC_INC(dom->ctx->st_unmaps);
+	return 0;
+}
+
+VIOMMU_EXPORT int viommu_domain_invalidate(struct viommu_domain *dom,
+					   uint64_t iova, uint64_t last)
+{
+	struct viommu_event ev = { .type = VIOMMU_EVENT_INVALIDATE };
+
+	if (!dom || iova > last)
+		return -EINVAL;
+	pthread_mutex_lock(&dom->lock);
+	__iotlb_inval_scan(dom, iova, last);
+	ev.domain = dom;
+	ev.tag = dom->tag;
+	ev.iova = iova;
+	ev.last = last;
+	__notify(dom, &ev);
+	pthread_mutex_unlock(&dom->lock);
+	return 0;
+}
+
+VIOMMU_EXPORT int viommu_domain_invalidate_all(struct viommu_domain *dom)
+{
+	return viommu_domain_invalidate(dom, 0, UINT64_MAX);
+}
+
+/* ------------------------------------------------------------------ */
+/* Queries                                                            */
+
+struct walk_ctx {
+	int (*fn)(void *opaque, const struct viommu_mapping *m);
+	void *opaque;
+};
+
+static int walk_one(void *opaque, const struct ms_entry *e)
+{
+	struct walk_ctx *w = opaque;
+	struct viommu_mapping m = { e->start, e->last, e->gpa, e->prot };
+
+	return w->fn(w->opaque, &m);
+}
+
+VIOMMU_EXPORT int viommu_domain_for_each_mapping(
+	struct viommu_domain *dom, uint64_t iova, uint64_t last,
+	int (*fn)(void *opaque, const struct viommu_mapping *m), void *opaque)
+{
+	struct walk_ctx w = { fn, opaque };
+	int ret;
+
+	if (!dom || !fn || iova > last)
+		return -EINVAL;
+	if (dom->kind != VIOMMU_DOMAIN_PAGING)
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&dom->lock);
+	ret = ms_walk(&dom->ms, iova, last, walk_one, &w);
+	pthread_mutex_unlock(&dom->lock);
+	return ret;
+}
+
+VIOMMU_EXPORT int viommu_domain_info(struct viommu_domain *dom,
+				     struct viommu_domain_info *out)
+{
+	if (!dom || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&dom->ctx->lock);
+	out->endpoints = dom->attached;
+	pthread_mutex_unlock(&dom->ctx->lock);
+	pthread_mutex_lock(&dom->lock);
+	out->kind = dom->kind;
+	out->mappings = dom->ms.count;
+	out->mapped_bytes = dom->ms.bytes;
+	out->host_bytes = dom->ms.host_bytes;
+	out->dirty_tracking = dom->dirty_on;
+	pthread_mutex_unlock(&dom->lock);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Notifiers                                                          */
+
+#define EVENT_ALL (VIOMMU_EVENT_MAP | VIOMMU_EVENT_UNMAP |                 \
+		   VIOMMU_EVENT_INVALIDATE | VIOMMU_EVENT_ATTACH |         \
+		   VIOMMU_EVENT_DETACH | VIOMMU_EVENT_DESTROY)
+
+VIOMMU_EXPORT int viommu_notifier_add(struct viommu_domain *dom,
+				      uint32_t mask, viommu_notify_fn fn,
+				      void *opaque,
+				      struct viommu_notifier **out)
+{
+	struct viommu_notifier *n;
+	int ret = -ENOMEM;
+
+	if (!dom || !fn || !out || !mask || (mask & ~EVENT_ALL))
+		return -EINVAL;
+	pthread_mutex_lock(&dom->lock);
+	if (dom->nnotifiers >= dom->ctx->lim.max_notifiers_per_domain)
+		goto out;
+	n = xzalloc(&dom->ctx->alloc, sizeof(*n));
+	if (!n)
+		goto out;
+	n->dom = dom;
+	n->mask = mask;
+	n->fn = fn;
+	n->opaque = opaque;
+	n->next = dom->notifiers;
+	dom->notifiers = n;
+	dom->nnotifiers++;
+	*out = n;
+	ret = 0;
+out:
+	pthread_mutex_unlock(&dom->lock);
+	return ret;
+}
+
+VIOMMU_EXPORT void viommu_notifier_remove(struct viommu_notifier *n)
+{
+	struct viommu_notifier **pp;
+	struct viommu_domain *dom;
+
+	if (!n)
+		return;
+	dom = n->dom;
+	pthread_mutex_lock(&dom->lock);
+	for (pp = &dom->notifiers; *pp && *pp != n; pp = &(*pp)->next)
+		;
+	if (*pp) {
+		*pp = n->next;
+		dom->nnotifiers--;
+	}
+	pthread_mutex_unlock(&dom->lock);
+	xfree(&dom->ctx->alloc, n);
+}

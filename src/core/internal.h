@@ -1,0 +1,188 @@
+/*
+ * internal.h - the translation core's private structures.
+ *
+ * Locking
+ *  - ctx->lock (a mutex) guards the endpoint table, the domain lists, every
+ *    attachment and every reserved-region change.
+ *  - dom->lock (a mutex) guards a domain's mapping store, its IOTLB writers,
+ *    its notifiers, its dirty state and its reserved-region union.
+ *  - Order: ctx->lock before dom->lock.  Only a thread holding ctx->lock may
+ *    hold two domain locks at once (attach moves an endpoint between two
+ *    domains), so domain locks never deadlock among themselves.
+ *  - Functions named __name expect the caller to hold the lock they touch.
+ *
+ * Lock-free readers (the IOTLB-hit path of translate)
+ *  - ep->seq is a seqcount over ep->dom, ep->pasids[] and ep->resv[]:
+ *    writers (holding ctx->lock) make it odd, change, make it even.
+ *  - Each IOTLB slot has its own seqcount; slots are written only under
+ *    dom->lock.
+ *  - Domain structures are type-stable: a destroyed domain is kept on the
+ *    context's free list (mutex and IOTLB array intact) and reused, never
+ *    freed before the context, so a reader holding a stale domain pointer
+ *    reads valid memory and then fails its ep->seq re-check.  Slot seqcounts
+ *    only grow, across reuse too.
+ */
+#ifndef VIOMMU_CORE_INTERNAL_H
+#define VIOMMU_CORE_INTERNAL_H
+
+#include <viommu/core.h>
+#include <pthread.h>
+
+#include "mapstore.h"
+#include "util.h"
+#include "dirty.h"
+
+#define PAGE_SHIFT 12
+#define PAGE_SIZE (1ull << PAGE_SHIFT)
+
+/* Bit in iotlb_slot.perm marking a valid slot. */
+#define SLOT_VALID (1u << 31)
+
+/*
+ * struct iotlb_slot - one cached translation piece: IOVAs [lo, hi] map
+ * contiguously to gpa.. and (if hva) to hva.. in one memory generation.
+ */
+struct iotlb_slot {
+	uint32_t seq;   /* even: stable, odd: being written */
+	uint32_t perm;  /* VIOMMU_READ/WRITE/EXEC/MAP_MMIO | SLOT_VALID */
+	uint32_t flags; /* VIOMMU_XLATE_* */
+	uint32_t pad;
+	uint64_t gen;   /* viommu_mem_generation() when filled */
+	uint64_t lo, hi;
+	uint64_t gpa;
+	uint8_t *hva;
+} __attribute__((aligned(64)));
+
+/* A reserved region of the union kept per domain, tagged by its owner. */
+struct dom_resv {
+	struct viommu_resv r;
+	const struct viommu_endpoint *owner;
+	uint32_t pasid;
+};
+
+struct viommu_notifier {
+	struct viommu_notifier *next;
+	struct viommu_domain *dom;
+	uint32_t mask;
+	viommu_notify_fn fn;
+	void *opaque;
+};
+
+struct viommu_domain {
+	struct viommu_ctx *ctx;
+	enum viommu_domain_kind kind;
+	bool is_static;
+	bool alive;
+	uint64_t tag;
+	pthread_mutex_t lock;
+
+	/* PAGING */
+	struct mapstore ms;
+	struct iotlb_slot *iotlb; /* ctx->iotlb_mask + 1 slots, type-stable */
+
+	/* attachments (ctx->lock) */
+	uint32_t attached;
+	uint32_t children; /* NESTED domains using this one as parent */
+
+	/* reserved-region union of attached endpoints (dom->lock to read,
+	 * both locks to write) */
+	struct dom_resv *resv;
+	uint32_t nresv, resv_cap;
+
+	struct viommu_notifier *notifiers;
+	uint32_t nnotifiers;
+
+	/* dirty tracking (dom->lock), dirty_on also read lock-free */
+	bool dirty_on;
+	struct dirty_map dirty;
+
+	/* NESTED */
+	uint32_t inflight; /* slow-path translations using s1 (atomic) */
+	struct viommu_domain *parent;
+	const struct viommu_stage1_ops *s1;
+	void *s1_opaque;
+
+	/* ctx lists (ctx->lock) */
+	struct viommu_domain *next, *prev;
+};
+
+struct ep_pasid {
+	uint32_t pasid;
+	struct viommu_domain *dom; /* NULL: free slot */
+};
+
+struct viommu_endpoint {
+	struct viommu_ctx *ctx;
+	uint32_t id;
+	uint32_t seq;              /* seqcount, see top */
+	struct viommu_domain *dom; /* RID attachment, NULL if none */
+	struct ep_pasid *pasids;   /* ctx->lim.max_pasids_per_endpoint */
+	struct viommu_resv *resv;  /* sorted by start */
+	uint32_t nresv;
+	struct viommu_endpoint *hnext; /* hash chain (ctx->lock) */
+};
+
+struct viommu_ctx {
+	struct viommu_mem *mem;
+	struct viommu_limits lim;
+	struct viommu_log log;
+	struct viommu_allocator alloc;
+	void (*fault_fn)(void *opaque, const struct viommu_fault *f);
+	void *fault_opaque;
+	int bypass; /* atomic */
+	uint32_t iotlb_mask;
+
+	pthread_mutex_t lock;
+	struct viommu_domain *identity, *blocked;
+	struct viommu_domain *domains; /* live PAGING + NESTED */
+	struct viommu_domain *pool;    /* destroyed, for reuse */
+	uint32_t ndomains;
+
+	struct viommu_endpoint **ep_hash;
+	uint32_t ep_hash_mask;
+	uint32_t nendpoints;
+
+	/* statistics (relaxed atomics) */
+	uint64_t st_mappings, st_misses, st_faults, st_maps, st_unmaps;
+};
+
+/* ctx.c */
+struct viommu_domain *domain_alloc(struct viommu_ctx *ctx);
+void domain_release(struct viommu_domain *dom);
+void domain_free_struct(struct viommu_ctx *ctx, struct viommu_domain *dom);
+
+/* domain.c */
+void __iotlb_fill(struct viommu_domain *dom, uint64_t lo, uint64_t hi,
+		  uint64_t gpa, uint8_t *hva, uint32_t perm, uint32_t flags,
+		  uint64_t gen, uint64_t at);
+void __iotlb_inval_all(struct viommu_domain *dom);
+void __notify(struct viommu_domain *dom, const struct viommu_event *ev);
+void __domain_teardown(struct viommu_domain *dom);
+int resv_union_reserve(struct viommu_domain *dom, uint32_t extra);
+void __resv_union_add(struct viommu_domain *dom,
+		      const struct viommu_endpoint *ep, uint32_t pasid);
+void __resv_union_del(struct viommu_domain *dom,
+		      const struct viommu_endpoint *ep, uint32_t pasid);
+int __domain_resv_conflict(struct viommu_domain *dom,
+			   const struct viommu_resv *r, uint32_t n);
+
+static inline bool pasid_ok(uint32_t pasid)
+{
+	return pasid == VIOMMU_NO_PASID || pasid <= VIOMMU_PASID_MAX;
+}
+
+/* Seqcount writer helpers: the caller holds the lock serialising writers. */
+static inline void seq_write_begin(uint32_t *seq)
+{
+	WRITE_ONCE(*seq, *seq + 1);
+	/* Order the odd count before the data stores that follow. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static inline void seq_write_end(uint32_t *seq)
+{
+	/* Publish the data stores before the even count. */
+	STORE_RELEASE(*seq, *seq + 1);
+}
+
+#endif /* VIOMMU_CORE_INTERNAL_H */

@@ -1,0 +1,491 @@
+/*
+ * translate.c - the hot path: (endpoint, PASID, IOVA, length, access) ->
+ * (GPA, host pointer, contiguous length) or a fault.
+ *
+ * Fast path (no lock, no store to shared memory): read the endpoint's
+ * seqcount, its domain, the IOTLB slot of the IOVA's page under the slot's
+ * seqcount, the memory generation, and re-check both seqcounts.  Anything
+ * unusual (odd seqcount, miss, permission problem, write with dirty
+ * tracking on, NESTED or BLOCKED domain, stale generation) falls to the
+ * slow path.
+ *
+ * Slow path: resolve the endpoint's domain, check reserved regions, then
+ * resolve inside the domain under its lock (mapping store look-up, IOTLB
+ * fill, dirty marking).  Without ctx->lock the endpoint may be re-attached
+ * meanwhile; the slow path therefore re-checks ep->seq at the end and
+ * retries, and after a few retries takes ctx->lock, which excludes
+ * attachment changes, so it always terminates.  Faults are reported after
+ * every lock is dropped.
+ */
+#include "internal.h"
+#include "mem/mem_internal.h"
+
+#include <errno.h>
+#include <sched.h>
+
+#define ACCESS_ALL (VIOMMU_READ | VIOMMU_WRITE | VIOMMU_EXEC)
+#define SLOW_TRIES 8
+
+/* A resolved piece: IOVAs [lo, hi] -> gpa.. / hva.. (hva may be NULL). */
+struct piece {
+	uint64_t lo, hi, gpa;
+	uint8_t *hva;
+	uint32_t perm, flags;
+	uint64_t gen;
+};
+
+static void piece_out(const struct piece *p, uint64_t iova, size_t len,
+		      struct viommu_xlate *out)
+{
+	uint64_t avail = p->hi - iova; /* bytes after the first, >= 0 */
+
+	out->gpa = p->gpa + (iova - p->lo);
+	out->hva = p->hva ? p->hva + (iova - p->lo) : NULL;
+	out->len = avail >= (uint64_t)(len - 1) ? len : (size_t)(avail + 1);
+	out->perm = p->perm;
+	out->flags = p->flags;
+}
+
+/*
+ * piece_for() - the piece of mapping [lo, hi] -> gpa containing @iova that
+ * lies in one RAM region (with its host address) or in one hole (from
+ * @iova up to the next RAM).  MMIO mappings have no host address.
+ */
+static void piece_for(struct viommu_ctx *ctx, uint64_t iova, uint64_t lo,
+		      uint64_t hi, uint64_t gpa, uint32_t perm,
+		      struct piece *p)
+{
+	uint64_t g = gpa + (iova - lo), glast = gpa + (hi - lo);
+	struct mem_piece r;
+	unsigned int tok;
+
+	p->perm = perm;
+	p->flags = 0;
+	p->lo = lo;
+	p->hi = hi;
+	p->gpa = gpa;
+	p->hva = NULL;
+	tok = viommu_mem_read_lock(ctx->mem);
+	/* Generation first: a piece is never newer than its tag. */
+	p->gen = viommu_mem_generation(ctx->mem);
+	if (perm & VIOMMU_MAP_MMIO) {
+		/* device memory: no host pointer, whole mapping */
+	} else if (!mem_find(ctx->mem, g, &r)) {
+		uint64_t rlast = r.gpa + (r.size - 1);
+		uint64_t plo = MAX(gpa, r.gpa), phi = MIN(glast, rlast);
+
+		p->lo = lo + (plo - gpa);
+		p->hi = lo + (phi - gpa);
+		p->gpa = plo;
+		p->hva = r.hva + (plo - r.gpa);
+		if (r.flags & VIOMMU_MEM_F_READONLY)
+			p->perm &= ~VIOMMU_WRITE;
+	} else {
+		uint64_t next = mem_next_ram(ctx->mem, g);
+
+		p->lo = iova;
+		p->gpa = g;
+		if (next != UINT64_MAX && next - 1 - g < hi - iova)
+			p->hi = iova + (next - 1 - g);
+	}
+	viommu_mem_read_unlock(ctx->mem, tok);
+}
+
+/* Outcome of a slow-path resolution step. */
+enum { RES_OK = 0, RES_RETRY = -1 }; /* > 0: enum viommu_fault_reason */
+
+struct xreq {
+	uint64_t iova;
+	size_t len;
+	unsigned int access;
+	uint32_t pasid;
+	bool fill; /* fill the IOTLB (translate) or not (lookup) */
+};
+
+static void __mark_dirty(struct viommu_domain *dom, uint64_t iova,
+			 size_t len)
+{
+	dirty_mark(&dom->dirty, &dom->ctx->alloc, iova, iova + (len - 1));
+}
+
+/* resolve_paging() - look @rq up in a PAGING domain (takes dom->lock). */
+static int resolve_paging(struct viommu_domain *dom, const struct xreq *rq,
+			  struct viommu_xlate *out)
+{
+	struct ms_entry e;
+	struct piece p;
+	int ret = RES_OK;
+
+	pthread_mutex_lock(&dom->lock);
+	if (!dom->alive || dom->kind != VIOMMU_DOMAIN_PAGING) {
+		ret = RES_RETRY;
+		goto out;
+	}
+	if (ms_lookup(&dom->ms, rq->iova, &e)) {
+		ret = VIOMMU_FAULT_NO_MAPPING;
+		goto out;
+	}
+	piece_for(dom->ctx, rq->iova, e.start, e.last, e.gpa, e.prot, &p);
+	if (rq->access & ~p.perm) {
+		ret = VIOMMU_FAULT_PERMISSION;
+		goto out;
+	}
+	piece_out(&p, rq->iova, rq->len, out);
+	if (rq->fill)
+		__iotlb_fill(dom, p.lo, p.hi, p.gpa, p.hva, p.perm, p.flags,
+			     p.gen, rq->iova);
+	if ((rq->access & VIOMMU_WRITE) && dom->dirty_on)
+		__mark_dirty(dom, rq->iova, out->len);
+out:
+	pthread_mutex_unlock(&dom->lock);
+	return ret;
+}
+
+static int resolve_identity(struct viommu_domain *dom, const struct xreq *rq,
+			    struct viommu_xlate *out, uint32_t flags)
+{
+	struct piece p;
+
+	pthread_mutex_lock(&dom->lock);
+	piece_for(dom->ctx, rq->iova, 0, UINT64_MAX, 0, ACCESS_ALL, &p);
+	p.flags = flags | VIOMMU_XLATE_BYPASS;
+	if (rq->access & ~p.perm) {
+		pthread_mutex_unlock(&dom->lock);
+		return VIOMMU_FAULT_PERMISSION;
+	}
+	piece_out(&p, rq->iova, rq->len, out);
+	if (rq->fill)
+		__iotlb_fill(dom, p.lo, p.hi, p.gpa, p.hva, p.perm, p.flags,
+			     p.gen, rq->iova);
+	pthread_mutex_unlock(&dom->lock);
+	return RES_OK;
+}
+
+/*
+ * resolve_nested() - stage 1 through the front end's ops (no lock held),
+ * then stage 2 in the parent.  dom->inflight pins the ops and the parent
+ * against a concurrent destroy.
+ */
+static int resolve_nested(struct viommu_domain *dom, const struct xreq *rq,
+			  struct viommu_xlate *out)
+{
+	struct viommu_domain *parent;
+	const struct viommu_stage1_ops *s1;
+	struct xreq rq2 = *rq;
+	uint64_t ipa, len1 = 0;
+	uint32_t perm1 = 0;
+	void *opaque;
+	int ret;
+
+	pthread_mutex_lock(&dom->lock);
+	if (!dom->alive || dom->kind != VIOMMU_DOMAIN_NESTED) {
+		pthread_mutex_unlock(&dom->lock);
+		return RES_RETRY;
+	}
+	ATOMIC_INC(dom->inflight);
+	parent = dom->parent;
+	s1 = dom->s1;
+	opaque = dom->s1_opaque;
+	pthread_mutex_unlock(&dom->lock);
+
+	ret = VIOMMU_FAULT_STAGE1;
+	if (s1->translate(opaque, rq->pasid, rq->iova, rq->access, &ipa, &len1,
+			  &perm1) || len1 == 0)
+		goto out;
+	ret = VIOMMU_FAULT_PERMISSION;
+	if (rq->access & ~perm1)
+		goto out;
+	rq2.iova = ipa;
+	rq2.fill = false;
+	if (len1 < rq2.len)
+		rq2.len = (size_t)len1;
+	if (ipa + (rq2.len - 1) < ipa) /* stage-1 output wraps */
+		rq2.len = (size_t)(UINT64_MAX - ipa) + 1;
+	ret = resolve_paging(parent, &rq2, out);
+	if (ret == RES_RETRY)
+		ret = VIOMMU_FAULT_NO_MAPPING;
+	out->perm &= perm1 | VIOMMU_MAP_MMIO;
+out:
+	__atomic_fetch_sub(&dom->inflight, 1, __ATOMIC_RELEASE);
+	return ret;
+}
+
+/* Reserved region of @ep containing @iova, or NULL (seq-protected read). */
+static const struct viommu_resv *ep_resv(const struct viommu_endpoint *ep,
+					 uint64_t iova)
+{
+	uint32_t i, n = READ_ONCE(ep->nresv);
+
+	for (i = 0; i < n && i < ep->ctx->lim.max_resv_per_endpoint; i++)
+		if (iova >= ep->resv[i].start && iova <= ep->resv[i].last)
+			return &ep->resv[i];
+	return NULL;
+}
+
+static int resolve_msi(struct viommu_ctx *ctx, const struct viommu_resv *r,
+		       const struct xreq *rq, struct viommu_xlate *out)
+{
+	struct piece p;
+
+	piece_for(ctx, rq->iova, r->start, r->last, r->start,
+		  VIOMMU_READ | VIOMMU_WRITE, &p);
+	p.flags = VIOMMU_XLATE_MSI;
+	piece_out(&p, rq->iova, rq->len, out);
+	return RES_OK;
+}
+
+static struct viommu_domain *ep_domain(const struct viommu_endpoint *ep,
+				       uint32_t pasid)
+{
+	uint32_t i;
+
+	if (pasid == VIOMMU_NO_PASID)
+		return READ_ONCE(ep->dom);
+	for (i = 0; i < ep->ctx->lim.max_pasids_per_endpoint; i++) {
+		struct viommu_domain *d = READ_ONCE(ep->pasids[i].dom);
+
+		if (d && READ_ONCE(ep->pasids[i].pasid) == pasid)
+			return d;
+	}
+	return NULL;
+}
+
+/* resolve_ep() - one slow-path attempt; *tag gets the domain's tag. */
+static int resolve_ep(struct viommu_endpoint *ep, const struct xreq *rq,
+		      struct viommu_xlate *out, uint64_t *tag)
+{
+	struct viommu_ctx *ctx = ep->ctx;
+	struct viommu_domain *dom = ep_domain(ep, rq->pasid);
+	const struct viommu_resv *r;
+	enum viommu_domain_kind kind;
+
+	if (!dom) {
+		if (rq->pasid != VIOMMU_NO_PASID)
+			return VIOMMU_FAULT_NO_PASID;
+		if (!__atomic_load_n(&ctx->bypass, __ATOMIC_ACQUIRE))
+			return VIOMMU_FAULT_UNATTACHED;
+		return resolve_identity(ctx->identity, rq, out, 0);
+	}
+	*tag = READ_ONCE(dom->tag);
+	kind = READ_ONCE(dom->kind);
+	if (kind == VIOMMU_DOMAIN_BLOCKED)
+		return VIOMMU_FAULT_BLOCKED;
+	if (kind == VIOMMU_DOMAIN_IDENTITY)
+		return resolve_identity(dom, rq, out, 0);
+	r = ep_resv(ep, rq->iova);
+	if (r && r->type == VIOMMU_RESV_MSI)
+		return resolve_msi(ctx, r, rq, out);
+	if (r)
+		return VIOMMU_FAULT_RESERVED;
+	if (kind == VIOMMU_DOMAIN_NESTED)
+		return resolve_nested(dom, rq, out);
+	return resolve_paging(dom, rq, out);
+}
+
+static int report_fault(struct viommu_endpoint *ep, const struct xreq *rq,
+			uint32_t reason, uint64_t tag,
+			struct viommu_fault *fault)
+{
+	struct viommu_ctx *ctx = ep->ctx;
+	struct viommu_fault f = {
+		.reason = reason, .access = rq->access, .endpoint = ep->id,
+		.pasid = rq->pasid, .address = rq->iova, .domain_tag = tag,
+	};
+
+	ATOMIC_INC(ctx->st_faults);
+	log_debug(&ctx->log, "fault: endpoint %#x pasid %#x iova %#llx "
+		  "access %#x: %s", ep->id, rq->pasid,
+		  (unsigned long long)rq->iova, rq->access,
+		  viommu_fault_reason_str(reason));
+	if (fault)
+		*fault = f;
+	if (ctx->fault_fn)
+		ctx->fault_fn(ctx->fault_opaque, &f);
+	return -EFAULT;
+}
+
+static int translate_slow(struct viommu_endpoint *ep, const struct xreq *rq,
+			  struct viommu_xlate *out, struct viommu_fault *fault)
+{
+	struct viommu_ctx *ctx = ep->ctx;
+	uint64_t tag = 0;
+	int tries, ret;
+
+	ATOMIC_INC(ctx->st_misses);
+	for (tries = 0;; tries++) {
+		uint32_t s;
+
+		if (tries >= SLOW_TRIES) {
+			/* ctx->lock excludes every attachment change. */
+			pthread_mutex_lock(&ctx->lock);
+			ret = resolve_ep(ep, rq, out, &tag);
+			pthread_mutex_unlock(&ctx->lock);
+			if (ret != RES_RETRY)
+				break;
+			continue;
+		}
+		s = LOAD_ACQUIRE(ep->seq);
+		if (s & 1) {
+			sched_yield();
+			continue;
+		}
+		ret = resolve_ep(ep, rq, out, &tag);
+		/* Order the reads above before the re-check. */
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (ret != RES_RETRY && READ_ONCE(ep->seq) == s)
+			break;
+	}
+	if (ret > 0)
+		return report_fault(ep, rq, (uint32_t)ret, tag, fault);
+	return 0;
+}
+
+/*
+ * try_hit() - the lock-free IOTLB-hit path.  True with *out filled, or
+ * false to take the slow path.  Reads only; see the seqcount rules in
+ * internal.h.
+ */
+static inline bool try_hit(struct viommu_endpoint *ep, uint32_t pasid,
+			   uint64_t iova, size_t len, unsigned int access,
+			   struct viommu_xlate *out)
+{
+	struct viommu_ctx *ctx = ep->ctx;
+	struct viommu_domain *dom;
+	struct iotlb_slot *sl;
+	struct piece p;
+	uint32_t s, ss, kind;
+
+	s = LOAD_ACQUIRE(ep->seq);
+	if (s & 1)
+		return false;
+	dom = ep_domain(ep, pasid);
+	if (!dom) {
+		if (pasid != VIOMMU_NO_PASID ||
+		    !__atomic_load_n(&ctx->bypass, __ATOMIC_ACQUIRE))
+			return false;
+		dom = ctx->identity;
+	}
+	kind = READ_ONCE(dom->kind);
+	if (kind != VIOMMU_DOMAIN_PAGING && kind != VIOMMU_DOMAIN_IDENTITY)
+		return false;
+	if ((access & VIOMMU_WRITE) && READ_ONCE(dom->dirty_on))
+		return false;
+	sl = &dom->iotlb[(iova >> PAGE_SHIFT) & ctx->iotlb_mask];
+	ss = LOAD_ACQUIRE(sl->seq);
+	if (ss & 1)
+		return false;
+	p.perm = READ_ONCE(sl->perm);
+	p.lo = READ_ONCE(sl->lo);
+	p.hi = READ_ONCE(sl->hi);
+	p.gpa = READ_ONCE(sl->gpa);
+	p.hva = READ_ONCE(sl->hva);
+	p.flags = READ_ONCE(sl->flags);
+	p.gen = READ_ONCE(sl->gen);
+	/* Order the slot and domain reads before the re-checks. */
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (READ_ONCE(sl->seq) != ss || READ_ONCE(ep->seq) != s)
+		return false;
+	if (!(p.perm & SLOT_VALID) || iova < p.lo || iova > p.hi ||
+	    (access & ~p.perm) ||
+	    p.gen != viommu_mem_generation(ctx->mem))
+		return false;
+	p.perm &= ~SLOT_VALID;
+	piece_out(&p, iova, len, out);
+	return true;
+}
+
+VIOMMU_EXPORT int viommu_translate(struct viommu_endpoint *ep, uint32_t pasid,
+				   uint64_t iova, size_t len,
+				   unsigned int access,
+				   struct viommu_xlate *out,
+				   struct viommu_fault *fault)
+{
+	struct xreq rq = { iova, len, access, pasid, true };
+
+	if (unlikely(!ep || !out || !len || !access || (access & ~ACCESS_ALL) ||
+		     !pasid_ok(pasid)))
+		return -EINVAL;
+	if (likely(try_hit(ep, pasid, iova, len, access, out)))
+		return 0;
+	return translate_slow(ep, &rq, out, fault);
+}
+
+VIOMMU_EXPORT int viommu_domain_lookup(struct viommu_domain *dom,
+				       uint64_t iova, size_t len,
+				       unsigned int access,
+				       struct viommu_xlate *out)
+{
+	struct xreq rq = { iova, len, access, VIOMMU_NO_PASID, false };
+	int ret;
+
+	if (!dom || !out || !len || !access || (access & ~ACCESS_ALL))
+		return -EINVAL;
+	switch (dom->kind) {
+	case VIOMMU_DOMAIN_IDENTITY:
+		ret = resolve_identity(dom, &rq, out, 0);
+		break;
+	case VIOMMU_DOMAIN_PAGING:
+		ret = resolve_paging(dom, &rq, out);
+		break;
+	case VIOMMU_DOMAIN_NESTED:
+		ret = resolve_nested(dom, &rq, out);
+		break;
+	default:
+		ret = VIOMMU_FAULT_BLOCKED;
+		break;
+	}
+	if (ret == VIOMMU_FAULT_PERMISSION)
+		return -EACCES;
+	return ret ? -EFAULT : 0;
+}
+
+/* dma() - translate and copy piece by piece inside one read section. */
+static int dma(struct viommu_endpoint *ep, uint32_t pasid, uint64_t iova,
+	       uint8_t *buf, size_t len, unsigned int access)
+{
+	struct viommu_mem *mem;
+	unsigned int tok;
+	uint64_t last;
+	int ret = 0;
+
+	if (!ep || (!buf && len) || !pasid_ok(pasid))
+		return -EINVAL;
+	if (!len)
+		return 0;
+	if (!range_last(iova, len, &last))
+		return -EFAULT;
+	mem = ep->ctx->mem;
+	tok = viommu_mem_read_lock(mem);
+	while (len) {
+		struct viommu_xlate x;
+
+		ret = viommu_translate(ep, pasid, iova, len, access, &x, NULL);
+		if (ret)
+			break;
+		if (!x.hva) {
+			ret = -EFAULT;
+			break;
+		}
+		if (access == VIOMMU_WRITE)
+			memcpy(x.hva, buf, x.len);
+		else
+			memcpy(buf, x.hva, x.len);
+		buf += x.len;
+		len -= x.len;
+		iova += x.len;
+	}
+	viommu_mem_read_unlock(mem, tok);
+	return ret;
+}
+
+VIOMMU_EXPORT int viommu_dma_read(struct viommu_endpoint *ep, uint32_t pasid,
+				  uint64_t iova, void *buf, size_t len)
+{
+	return dma(ep, pasid, iova, buf, len, VIOMMU_READ);
+}
+
+VIOMMU_EXPORT int viommu_dma_write(struct viommu_endpoint *ep, uint32_t pasid,
+				   uint64_t iova, const void *buf, size_t len)
+{
+	return dma(ep, pasid, iova, (uint8_t *)buf, len, VIOMMU_WRITE);
+}
