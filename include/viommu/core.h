@@ -161,6 +161,17 @@ VIOMMU_EXPORT void viommu_ctx_limits(const struct viommu_ctx *ctx,
  */
 VIOMMU_EXPORT int viommu_ctx_set_bypass(struct viommu_ctx *ctx, bool bypass);
 
+/**
+ * viommu_ctx_set_fault_handler() - replace the fault callback given at
+ * creation (a front end such as virtio-iommu installs itself here).  Call
+ * it before translations start: a translate() running concurrently may use
+ * either the old or the new callback.  Return: 0; -EINVAL for NULL @ctx.
+ */
+VIOMMU_EXPORT int viommu_ctx_set_fault_handler(
+	struct viommu_ctx *ctx,
+	void (*fn)(void *opaque, const struct viommu_fault *fault),
+	void *opaque);
+
 /** viommu_ctx_identity_domain() - the context's static IDENTITY domain. */
 VIOMMU_EXPORT struct viommu_domain *
 viommu_ctx_identity_domain(struct viommu_ctx *ctx);

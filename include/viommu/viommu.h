@@ -19,5 +19,7 @@
 #include <viommu/common.h>
 #include <viommu/mem.h>
 #include <viommu/core.h>
+#include <viommu/virtio.h>
+#include <viommu/virtio_iommu.h>
 
 #endif /* VIOMMU_VIOMMU_H */

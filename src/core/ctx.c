@@ -215,6 +215,20 @@ VIOMMU_EXPORT int viommu_ctx_set_bypass(struct viommu_ctx *ctx, bool bypass)
 	return 0;
 }
 
+VIOMMU_EXPORT int viommu_ctx_set_fault_handler(
+	struct viommu_ctx *ctx,
+	void (*fn)(void *opaque, const struct viommu_fault *fault),
+	void *opaque)
+{
+	if (!ctx)
+		return -EINVAL;
+	pthread_mutex_lock(&ctx->lock);
+	WRITE_ONCE(ctx->fault_opaque, opaque);
+	WRITE_ONCE(ctx->fault_fn, fn);
+	pthread_mutex_unlock(&ctx->lock);
+	return 0;
+}
+
 VIOMMU_EXPORT struct viommu_domain *
 viommu_ctx_identity_domain(struct viommu_ctx *ctx)
 {

@@ -297,10 +297,12 @@ static int report_fault(struct viommu_endpoint *ep, const struct xreq *rq,
 		  "access %#x: %s", ep->id, rq->pasid,
 		  (unsigned long long)rq->iova, rq->access,
 		  viommu_fault_reason_str(reason));
+	void (*fn)(void *, const struct viommu_fault *) = READ_ONCE(ctx->fault_fn);
+
 	if (fault)
 		*fault = f;
-	if (ctx->fault_fn)
-		ctx->fault_fn(ctx->fault_opaque, &f);
+	if (fn)
+		fn(READ_ONCE(ctx->fault_opaque), &f);
 	return -EFAULT;
 }
 

@@ -1,0 +1,162 @@
+/*
+ * virtio_iommu.h - the virtio-iommu device (VIRTIO 1.3 §5.13, device ID 23)
+ * on the translation core.
+ *
+ * The device decodes ATTACH, DETACH, MAP, UNMAP and PROBE requests from its
+ * request queue and turns them into core calls on the context it was given;
+ * endpoint IDs are the core's endpoint IDs (the embedder creates the
+ * endpoints: an unknown ID answers NOENT).  Virtio-iommu domain IDs map to
+ * core PAGING domains created on first ATTACH and destroyed when their last
+ * endpoint leaves (or to the core's IDENTITY domain for ATTACH_F_BYPASS).
+ * Failed endpoint translations become fault reports on the event queue.
+ *
+ * It is strict: every device requirement of the spec is enforced (see
+ * docs/VIRTIO-IOMMU.md for the rule list D1-D37 and how each is met), and a
+ * malformed request gets the status its rule names and one log line.
+ *
+ * The device is transport-agnostic: hand viommu_virtio_iommu_dev() to a
+ * transport (see virtio.h).
+ */
+#ifndef VIOMMU_VIRTIO_IOMMU_H
+#define VIOMMU_VIRTIO_IOMMU_H
+
+#include <viommu/core.h>
+#include <viommu/virtio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Feature bits (device-specific). */
+#define VIOMMU_VIRTIO_IOMMU_F_INPUT_RANGE 0
+#define VIOMMU_VIRTIO_IOMMU_F_DOMAIN_RANGE 1
+#define VIOMMU_VIRTIO_IOMMU_F_MAP_UNMAP 2
+#define VIOMMU_VIRTIO_IOMMU_F_BYPASS 3 /* legacy: never offered */
+#define VIOMMU_VIRTIO_IOMMU_F_PROBE 4
+#define VIOMMU_VIRTIO_IOMMU_F_MMIO 5
+#define VIOMMU_VIRTIO_IOMMU_F_BYPASS_CONFIG 6
+
+/** Default MSI doorbell window reported for x86 endpoints. */
+#define VIOMMU_X86_MSI_START 0xfee00000ull
+#define VIOMMU_X86_MSI_LAST 0xfeefffffull
+
+struct viommu_virtio_iommu;
+
+/**
+ * struct viommu_virtio_iommu_config - device parameters.  Zero fields take
+ * the default in brackets.
+ * @ctx, @mem:      the core context (required) and its guest memory
+ *                  (required: the rings live there).
+ * @features:       device-specific feature bits to offer [INPUT_RANGE |
+ *                  DOMAIN_RANGE | MAP_UNMAP | PROBE | MMIO | BYPASS_CONFIG];
+ *                  MAP_UNMAP is always offered, legacy BYPASS never.
+ * @ring_features:  transport-independent bits to offer [INDIRECT_DESC |
+ *                  EVENT_IDX | RING_PACKED]; VERSION_1 is always offered.
+ * @page_size_mask: [0x1000, 4 KiB only]; must not be 0 after defaults.
+ * @input_start, @input_end: IOVA range [0, 2^48 - 1] (end 0 = default).
+ * @domain_start, @domain_end: domain IDs [0, 2^32 - 1] (end 0 = default).
+ * @probe_size:     bytes of PROBE properties [512], multiple of 4, >= 64.
+ * @boot_bypass:    `bypass` after system reset [false].
+ * @no_msi_region:  do not report the x86 MSI region in PROBE (it is also
+ *                  added to every endpoint as a core MSI reserved region).
+ * @queue_size:     maximum queue size [256], power of two <= 1024.
+ * @event_backlog:  fault reports kept while the driver has posted no event
+ *                  buffer [64]; older ones are dropped (counted).
+ * @log:            log sink.
+ */
+struct viommu_virtio_iommu_config {
+	struct viommu_ctx *ctx;
+	struct viommu_mem *mem;
+	uint64_t features;
+	uint64_t ring_features;
+	uint64_t page_size_mask;
+	uint64_t input_start, input_end;
+	uint32_t domain_start, domain_end;
+	uint32_t probe_size;
+	bool boot_bypass;
+	bool no_msi_region;
+	uint16_t queue_size;
+	uint32_t event_backlog;
+	struct viommu_log log;
+};
+
+/**
+ * viommu_virtio_iommu_create() - create the device.  It installs itself as
+ * the consumer of the context's faults: create the context with a NULL
+ * fault callback (the device chains to nothing).
+ * Return: 0; -EINVAL (missing ctx/mem, page_size_mask 0, bad ranges,
+ * probe_size, queue_size); -ENOMEM.
+ */
+VIOMMU_EXPORT int
+viommu_virtio_iommu_create(const struct viommu_virtio_iommu_config *cfg,
+			   struct viommu_virtio_iommu **out);
+
+/** viommu_virtio_iommu_destroy() - destroy the device; NULL is accepted. */
+VIOMMU_EXPORT void viommu_virtio_iommu_destroy(struct viommu_virtio_iommu *vi);
+
+/** viommu_virtio_iommu_dev() - the virtio device, for a transport. */
+VIOMMU_EXPORT struct viommu_virtio_dev *
+viommu_virtio_iommu_dev(struct viommu_virtio_iommu *vi);
+
+/**
+ * viommu_virtio_iommu_report_fault() - queue a fault report on the event
+ * queue (the context's fault callback does this for translation faults;
+ * front ends may inject others).  Return: 0; -EINVAL; -ENOSPC (backlog
+ * full, report dropped).
+ */
+VIOMMU_EXPORT int
+viommu_virtio_iommu_report_fault(struct viommu_virtio_iommu *vi,
+				 const struct viommu_fault *fault);
+
+/** Request types and statuses, for statistics and tracing. */
+enum {
+	VIOMMU_VI_REQ_ATTACH = 1,
+	VIOMMU_VI_REQ_DETACH = 2,
+	VIOMMU_VI_REQ_MAP = 3,
+	VIOMMU_VI_REQ_UNMAP = 4,
+	VIOMMU_VI_REQ_PROBE = 5,
+	VIOMMU_VI_REQ_TYPES = 6, /* index 0 counts unknown types */
+};
+enum {
+	VIOMMU_VI_S_OK = 0,
+	VIOMMU_VI_S_IOERR = 1,
+	VIOMMU_VI_S_UNSUPP = 2,
+	VIOMMU_VI_S_DEVERR = 3,
+	VIOMMU_VI_S_INVAL = 4,
+	VIOMMU_VI_S_RANGE = 5,
+	VIOMMU_VI_S_NOENT = 6,
+	VIOMMU_VI_S_FAULT = 7,
+	VIOMMU_VI_S_NOMEM = 8,
+	VIOMMU_VI_S_COUNT = 9,
+};
+
+/** struct viommu_virtio_iommu_stats - counters since creation. */
+struct viommu_virtio_iommu_stats {
+	uint64_t requests[VIOMMU_VI_REQ_TYPES][VIOMMU_VI_S_COUNT];
+	uint64_t kicks;
+	uint64_t events_sent;
+	uint64_t events_dropped;
+	uint64_t needs_reset; /* times the device entered NEEDS_RESET */
+};
+
+/** viommu_virtio_iommu_stats() - copy the counters.  Return: 0; -EINVAL. */
+VIOMMU_EXPORT int
+viommu_virtio_iommu_stats(struct viommu_virtio_iommu *vi,
+			  struct viommu_virtio_iommu_stats *out);
+
+/**
+ * viommu_virtio_iommu_set_trace() - call @fn after each request with its
+ * type, status and a one-line description (for `viommu-server --trace`).
+ * NULL stops tracing.  Called with the device lock held.
+ */
+VIOMMU_EXPORT void viommu_virtio_iommu_set_trace(
+	struct viommu_virtio_iommu *vi,
+	void (*fn)(void *opaque, uint8_t type, uint8_t status,
+		   const char *line),
+	void *opaque);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VIOMMU_VIRTIO_IOMMU_H */

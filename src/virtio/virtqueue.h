@@ -1,0 +1,140 @@
+/*
+ * virtqueue.h - device side of one virtqueue, split or packed, hardened
+ * against a hostile driver (DESIGN.md §8).
+ *
+ * vq_pop() walks the next available descriptor chain (following one level
+ * of indirect table when negotiated) and returns it as a list of segments:
+ * all device-readable segments first, then all device-writable ones.  It
+ * refuses, and marks the queue broken, on: an available index more than
+ * the queue size ahead of the last one seen, a descriptor index out of
+ * range, a chain longer than the queue size (catches loops), an indirect
+ * table whose length is not a multiple of 16, is empty, is longer than the
+ * queue maximum, nests another indirect or sets NEXT and INDIRECT together,
+ * a readable segment after a writable one, total lengths that overflow 32
+ * bits, and a buffer not wholly inside guest RAM.  Nothing is allocated
+ * after vq_init(); segments go to an array sized for the largest chain.
+ *
+ * Guest memory is touched only through the memory layer.  Ring indices are
+ * read with acquire semantics and published with release semantics (the
+ * driver runs concurrently on another CPU or process).
+ *
+ * Not thread-safe: the owning device serialises calls.
+ */
+#ifndef VIOMMU_VIRTQUEUE_H
+#define VIOMMU_VIRTQUEUE_H
+
+#include <viommu/common.h>
+#include <viommu/mem.h>
+
+/* Descriptor flags (split and packed). */
+#define VQ_DESC_F_NEXT 1u
+#define VQ_DESC_F_WRITE 2u
+#define VQ_DESC_F_INDIRECT 4u
+#define VQ_DESC_F_AVAIL (1u << 7)  /* packed */
+#define VQ_DESC_F_USED (1u << 15)  /* packed */
+/* Ring flags. */
+#define VQ_AVAIL_F_NO_INTERRUPT 1u /* split: driver's avail.flags */
+#define VQ_USED_F_NO_NOTIFY 1u     /* split: device's used.flags */
+#define VQ_EVENT_F_ENABLE 0u       /* packed event suppression */
+#define VQ_EVENT_F_DISABLE 1u
+#define VQ_EVENT_F_DESC 2u
+
+struct vq_seg {
+	uint64_t gpa;
+	uint32_t len;
+	uint32_t write; /* device-writable */
+};
+
+/*
+ * struct vq_elem - one popped chain.  segs points into the queue's own
+ * array and is valid until the next vq_pop().
+ */
+struct vq_elem {
+	uint16_t id;    /* split: head index; packed: buffer ID */
+	uint16_t ndesc; /* packed: descriptors the chain used in the ring */
+	uint32_t nseg;
+	uint32_t nread; /* segs[0..nread) readable, the rest writable */
+	uint32_t read_len, write_len;
+	struct vq_seg *segs;
+};
+
+struct vq {
+	struct viommu_mem *mem;
+	const struct viommu_log *log;
+	const struct viommu_allocator *alloc;
+	const char *name; /* for log lines */
+	uint16_t max_size;
+	struct vq_seg *segs; /* max_size * 2 (a chain plus one indirect) */
+
+	bool ready, packed, event_idx, indirect, broken;
+	uint16_t size;
+	uint64_t desc, driver, device; /* GPAs */
+
+	/* split */
+	uint16_t last_avail, used_idx;
+	/* packed */
+	uint16_t next_avail, next_used;
+	bool avail_wrap, used_wrap;
+	/* notification suppression */
+	uint16_t signalled_used;
+	bool signalled_valid;
+	uint32_t pending_used; /* entries pushed since the last notify check */
+};
+
+/* vq_init() - allocate the segment array for chains up to @max_size. */
+int vq_init(struct vq *vq, struct viommu_mem *mem,
+	    const struct viommu_log *log, const struct viommu_allocator *alloc,
+	    const char *name, uint16_t max_size);
+void vq_destroy(struct vq *vq);
+
+/*
+ * vq_configure() - set the ring up from the driver's addresses.  @packed,
+ * @event_idx, @indirect come from the negotiated features.  Checks size
+ * (power of two for split, 1..max_size), alignment (split: desc 16,
+ * avail 2, used 4; packed: desc 16, events 4) and that each ring area is
+ * guest RAM.  Return: 0; -EINVAL.
+ */
+int vq_configure(struct vq *vq, uint16_t size, uint64_t desc, uint64_t driver,
+		 uint64_t device, bool packed, bool event_idx, bool indirect);
+
+/* vq_reset() - back to unconfigured (device reset). */
+void vq_reset(struct vq *vq);
+
+/*
+ * vq_pop() - the next available chain.
+ * Return: 0 with *e filled; -ENOENT when nothing is available; -EIO when
+ * the queue is (now) broken: the reason was logged once.
+ */
+int vq_pop(struct vq *vq, struct vq_elem *e);
+
+/*
+ * vq_push() - return chain @e to the driver with @used_len bytes written.
+ * Return: 0; -EIO (broken queue, or the used ring is not RAM).
+ */
+int vq_push(struct vq *vq, const struct vq_elem *e, uint32_t used_len);
+
+/*
+ * vq_need_notify() - after a batch of vq_push(): whether the driver wants
+ * an interrupt (flags or EVENT_IDX / event suppression rules).  Resets the
+ * pending count.
+ */
+bool vq_need_notify(struct vq *vq);
+
+/*
+ * vq_read() - copy @len bytes at byte @off of the readable part of @e.
+ * Return: 0; -ERANGE if the readable part is shorter; -EFAULT (memory).
+ */
+int vq_read(struct vq *vq, const struct vq_elem *e, uint32_t off, void *buf,
+	    uint32_t len);
+
+/*
+ * vq_write() - copy @len bytes to byte @off of the writable part of @e.
+ * Return: 0; -ERANGE if the writable part is shorter; -EFAULT (memory).
+ */
+int vq_write(struct vq *vq, const struct vq_elem *e, uint32_t off,
+	     const void *buf, uint32_t len);
+
+/* vq_set_broken() - mark broken with one log line (device-detected). */
+void vq_set_broken(struct vq *vq, const char *why);
+
+#endif /* VIOMMU_VIRTQUEUE_H */
