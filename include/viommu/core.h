@@ -298,8 +298,12 @@ VIOMMU_EXPORT int viommu_endpoint_domain(struct viommu_endpoint *ep,
  *             substream).  On success store the intermediate address
  *             (stage-2 input) in *@ipa, the permissions in *@perm and in
  *             *@len the bytes from @iova that translate contiguously
- *             (>= 1); return 0.  Return -EFAULT to refuse.  Called without
- *             viommu locks held, possibly from several threads at once.
+ *             (>= 1); return 0.  Return -EFAULT to refuse.  Called
+ *             possibly from several threads at once, without the domain
+ *             locks held but possibly with the context lock held (a
+ *             translate that raced attachment changes): it may call only
+ *             viommu_domain_lookup() (e.g. on the parent, to read its
+ *             tables through stage 2) and the viommu_mem_* functions.
  */
 struct viommu_stage1_ops {
 	int (*translate)(void *opaque, uint32_t pasid, uint64_t iova,
@@ -561,7 +565,9 @@ VIOMMU_EXPORT int viommu_notifier_add(struct viommu_domain *dom,
 
 /**
  * viommu_notifier_remove() - stop and free a notifier; after it returns
- * @fn is not running and will not be called.  NULL is accepted.
+ * @fn is not running and will not be called.  NULL is accepted.  A
+ * notifier dies with its domain (after the DESTROY event): do not remove it
+ * after viommu_domain_destroy().
  */
 VIOMMU_EXPORT void viommu_notifier_remove(struct viommu_notifier *n);
 
