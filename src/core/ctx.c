@@ -60,11 +60,15 @@ struct viommu_domain *domain_alloc(struct viommu_ctx *ctx)
 	dom = xzalloc(&ctx->alloc, sizeof(*dom));
 	if (!dom)
 		return NULL;
-	dom->iotlb = xzalloc(&ctx->alloc, nslots * sizeof(*dom->iotlb));
-	if (!dom->iotlb) {
+	/* The allocator guarantees malloc alignment only: align by hand. */
+	dom->iotlb_mem = xzalloc(&ctx->alloc,
+				 nslots * sizeof(*dom->iotlb) + 63);
+	if (!dom->iotlb_mem) {
 		xfree(&ctx->alloc, dom);
 		return NULL;
 	}
+	dom->iotlb = (struct iotlb_slot *)(((uintptr_t)dom->iotlb_mem + 63) &
+					   ~(uintptr_t)63);
 	pthread_mutex_init(&dom->lock, NULL);
 	dom->ctx = ctx;
 	return dom;
@@ -78,9 +82,10 @@ void domain_release(struct viommu_domain *dom)
 {
 	struct viommu_ctx *ctx = dom->ctx;
 
-	dom->alive = false;
-	dom->kind = VIOMMU_DOMAIN_BLOCKED;
-	dom->tag = 0;
+	/* Lock-free readers may still look at these: relaxed atomics. */
+	WRITE_ONCE(dom->alive, false);
+	WRITE_ONCE(dom->kind, VIOMMU_DOMAIN_BLOCKED);
+	WRITE_ONCE(dom->tag, 0);
 	dom->parent = NULL;
 	dom->s1 = NULL;
 	dom->s1_opaque = NULL;
@@ -92,7 +97,7 @@ void domain_release(struct viommu_domain *dom)
 void domain_free_struct(struct viommu_ctx *ctx, struct viommu_domain *dom)
 {
 	pthread_mutex_destroy(&dom->lock);
-	xfree(&ctx->alloc, dom->iotlb);
+	xfree(&ctx->alloc, dom->iotlb_mem);
 	xfree(&ctx->alloc, dom);
 }
 
@@ -311,9 +316,9 @@ VIOMMU_EXPORT int viommu_domain_create(struct viommu_ctx *ctx,
 	dom = domain_alloc(ctx);
 	if (!dom)
 		goto out;
-	dom->kind = cfg->kind;
-	dom->tag = cfg->tag;
-	dom->alive = true;
+	WRITE_ONCE(dom->kind, cfg->kind);
+	WRITE_ONCE(dom->tag, cfg->tag);
+	WRITE_ONCE(dom->alive, true);
 	ms_init(&dom->ms, &ctx->alloc);
 	dirty_init(&dom->dirty, ctx->lim.max_dirty_chunks);
 	if (cfg->kind == VIOMMU_DOMAIN_NESTED) {
@@ -357,7 +362,7 @@ VIOMMU_EXPORT int viommu_domain_destroy(struct viommu_domain *dom)
 	ctx->ndomains--;
 	__atomic_fetch_sub(&ctx->st_mappings, dom->ms.count, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&dom->lock);
-	dom->alive = false;
+	WRITE_ONCE(dom->alive, false);
 	pthread_mutex_unlock(&dom->lock);
 	/*
 	 * NESTED: slow-path translations that read s1 before alive went false

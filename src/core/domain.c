@@ -150,7 +150,8 @@ int resv_union_reserve(struct viommu_domain *dom, uint32_t extra)
 	if (!n)
 		return -ENOMEM;
 	pthread_mutex_lock(&dom->lock);
-	memcpy(n, dom->resv, dom->nresv * sizeof(*n));
+	if (dom->nresv)
+		memcpy(n, dom->resv, dom->nresv * sizeof(*n));
 	old = dom->resv;
 	dom->resv = n;
 	dom->resv_cap = need;

@@ -78,7 +78,9 @@ struct viommu_domain {
 
 	/* PAGING */
 	struct mapstore ms;
-	struct iotlb_slot *iotlb; /* ctx->iotlb_mask + 1 slots, type-stable */
+	struct iotlb_slot *iotlb; /* ctx->iotlb_mask + 1 slots, type-stable,
+				   * cache-line aligned inside iotlb_mem */
+	void *iotlb_mem;
 
 	/* attachments (ctx->lock) */
 	uint32_t attached;

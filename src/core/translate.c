@@ -117,7 +117,8 @@ static int resolve_paging(struct viommu_domain *dom, const struct xreq *rq,
 	int ret = RES_OK;
 
 	pthread_mutex_lock(&dom->lock);
-	if (!dom->alive || dom->kind != VIOMMU_DOMAIN_PAGING) {
+	if (!READ_ONCE(dom->alive) ||
+	    READ_ONCE(dom->kind) != VIOMMU_DOMAIN_PAGING) {
 		ret = RES_RETRY;
 		goto out;
 	}
@@ -178,7 +179,8 @@ static int resolve_nested(struct viommu_domain *dom, const struct xreq *rq,
 	int ret;
 
 	pthread_mutex_lock(&dom->lock);
-	if (!dom->alive || dom->kind != VIOMMU_DOMAIN_NESTED) {
+	if (!READ_ONCE(dom->alive) ||
+	    READ_ONCE(dom->kind) != VIOMMU_DOMAIN_NESTED) {
 		pthread_mutex_unlock(&dom->lock);
 		return RES_RETRY;
 	}
