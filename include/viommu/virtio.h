@@ -21,7 +21,8 @@
  * lock), so a transport may call from several threads (e.g. one per vCPU
  * link).  Notifications are processed synchronously in the calling thread.
  * The interrupt callback is invoked with the device lock held and must not
- * call back into the device.
+ * call back into the device, nor make an endpoint translate (the fault path
+ * of a device such as virtio-iommu takes the device lock).
  */
 #ifndef VIOMMU_VIRTIO_H
 #define VIOMMU_VIRTIO_H

@@ -309,7 +309,7 @@ VIOMMU_EXPORT int viommu_domain_create(struct viommu_ctx *ctx,
 		goto out;
 	ret = -ENOMEM;
 	if (ctx->ndomains >= ctx->lim.max_domains) {
-		log_warn(&ctx->log, "domain: limit of %u domains reached",
+		log_debug(&ctx->log, "domain: limit of %u domains reached",
 			 ctx->lim.max_domains);
 		goto out;
 	}

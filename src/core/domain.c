@@ -228,7 +228,7 @@ VIOMMU_EXPORT int viommu_domain_map(struct viommu_domain *dom, uint64_t iova,
 	ctx = dom->ctx;
 	pthread_mutex_lock(&dom->lock);
 	if (dom->ms.count >= ctx->lim.max_mappings_per_domain) {
-		log_warn(&ctx->log, "domain %#llx: limit of %u mappings "
+		log_debug(&ctx->log, "domain %#llx: limit of %u mappings "
 			 "reached", (unsigned long long)dom->tag,
 			 ctx->lim.max_mappings_per_domain);
 		ret = -ENOMEM;

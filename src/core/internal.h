@@ -11,6 +11,10 @@
  *    domains), so domain locks never deadlock among themselves.
  *  - Functions named __name expect the caller to hold the lock they touch.
  *
+ * Logging: refusals that are returned to the caller as an errno are logged
+ * at DEBUG only; the front end that decodes guest input logs the one WARN
+ * line per bad request.
+ *
  * Lock-free readers (the IOTLB-hit path of translate)
  *  - ep->seq is a seqcount over ep->dom, ep->pasids[] and ep->resv[]:
  *    writers (holding ctx->lock) make it odd, change, make it even.
