@@ -366,13 +366,21 @@ VIOMMU_EXPORT int viommu_endpoint_add_resv(struct viommu_endpoint *ep,
 	n = __ep_domains(ep, doms, pasids);
 	ret = 0;
 	for (i = 0; i < n && !ret; i++) {
+		uint32_t j, same = 0;
+
 		if (!has_union(doms[i]))
 			continue;
 		pthread_mutex_lock(&doms[i]->lock);
 		ret = __domain_resv_conflict(doms[i], &r, 1);
 		pthread_mutex_unlock(&doms[i]->lock);
+		/*
+		 * The RID and several PASIDs may share a domain: each such
+		 * attachment adds its own copy of the new region.
+		 */
+		for (j = 0; j < n; j++)
+			same += doms[j] == doms[i];
 		if (!ret)
-			ret = resv_union_reserve(doms[i], 1);
+			ret = resv_union_reserve(doms[i], same);
 	}
 	if (ret)
 		goto out;

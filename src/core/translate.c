@@ -224,14 +224,15 @@ static const struct viommu_resv *ep_resv(const struct viommu_endpoint *ep,
 	return NULL;
 }
 
-static int resolve_msi(struct viommu_ctx *ctx, const struct viommu_resv *r,
-		       const struct xreq *rq, struct viommu_xlate *out)
+static int resolve_msi(const struct viommu_resv *r, const struct xreq *rq,
+		       struct viommu_xlate *out)
 {
-	struct piece p;
+	/* A doorbell, not memory: identity address, no host pointer. */
+	struct piece p = {
+		.lo = r->start, .hi = r->last, .gpa = r->start,
+		.perm = VIOMMU_READ | VIOMMU_WRITE, .flags = VIOMMU_XLATE_MSI,
+	};
 
-	piece_for(ctx, rq->iova, r->start, r->last, r->start,
-		  VIOMMU_READ | VIOMMU_WRITE, &p);
-	p.flags = VIOMMU_XLATE_MSI;
 	piece_out(&p, rq->iova, rq->len, out);
 	return RES_OK;
 }
@@ -276,7 +277,7 @@ static int resolve_ep(struct viommu_endpoint *ep, const struct xreq *rq,
 		return resolve_identity(dom, rq, out, 0);
 	r = ep_resv(ep, rq->iova);
 	if (r && r->type == VIOMMU_RESV_MSI)
-		return resolve_msi(ctx, r, rq, out);
+		return resolve_msi(r, rq, out);
 	if (r)
 		return VIOMMU_FAULT_RESERVED;
 	if (kind == VIOMMU_DOMAIN_NESTED)

@@ -236,6 +236,38 @@ TEST(pasid_attach_uses_its_domain)
 	fx_fini(&e.f);
 }
 
+/*
+ * Regression (fuzz_core corpus regress-resv-union-rid-and-pasid): with the
+ * RID and a PASID attached to one domain, a reserved region added later
+ * must be refused to maps for both attachments; add_resv reserved room for
+ * only one copy in the domain's union and the second was silently dropped.
+ */
+TEST(resv_added_with_rid_and_pasid_on_same_domain)
+{
+	struct env e;
+	unsigned int k;
+
+	REQUIRE(env_init(&e, NULL) == 0);
+	CHECK_EQ(viommu_endpoint_attach(e.ep, 1, e.dom), 0);
+	CHECK_EQ(viommu_endpoint_attach(e.ep, 2, e.dom), 0);
+	for (k = 0; k < 3; k++)
+		CHECK_EQ(viommu_endpoint_add_resv(e.ep, 0x100000 * (k + 1),
+						  0x100000 * (k + 1) + 0xfff,
+						  VIOMMU_RESV_RESERVED), 0);
+	for (k = 0; k < 3; k++)
+		CHECK_EQ(viommu_domain_map(e.dom, 0x100000 * (k + 1),
+					   0x100000 * (k + 1) + 0xfff, 0x3000,
+					   RW), -EADDRINUSE);
+	/* With the RID gone, the PASIDs' copies must still be there. */
+	CHECK_EQ(viommu_endpoint_detach(e.ep, NP), 0);
+	CHECK_EQ(viommu_domain_map(e.dom, 0x100000, 0x100fff, 0x3000, RW),
+		 -EADDRINUSE);
+	CHECK_EQ(viommu_endpoint_detach(e.ep, 1), 0);
+	CHECK_EQ(viommu_domain_map(e.dom, 0x200000, 0x200fff, 0x3000, RW),
+		 -EADDRINUSE);
+	fx_fini(&e.f);
+}
+
 TEST(pasid_unattached_faults_no_pasid)
 {
 	struct viommu_domain *d = (void *)1;
