@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2034 # the PKGS_* lists are read through ${!var}
+#
+# deps.sh - install the Debian (bookworm) packages viommu needs.
+#
+# Usage: scripts/deps.sh [PURPOSE...]      (default: build)
+#        scripts/deps.sh --list [PURPOSE...]  print the packages, install nothing
+#
+# Packages are grouped by purpose below; `make check` asks for "build check",
+# `make demo` and `make bench` for "build".  A package that is already
+# installed is skipped, so a second run does nothing and costs no network:
+# `apt-get update` runs once, and only when something is missing.  Works
+# unattended (CI=true, no stdin).  Needs root (or password-less sudo) only
+# when something has to be installed.
+#
+# Later issues add their packages to the matching list here (and to the
+# table in README.md), e.g. qemu-system-x86 and busybox-static for the
+# real-guest demo.
+set -euo pipefail
+
+# --- package lists, one per purpose ---------------------------------------
+# build: compile the libraries, tools, examples and benchmarks; run the tests
+# of the normal build.
+PKGS_build="build-essential meson ninja-build pkg-config python3"
+# check: the extra stages of `make check` - clang + libFuzzer runtime for the
+# fuzz stage, valgrind for the leak stage (ASan/UBSan come with gcc).
+PKGS_check="clang libclang-rt-14-dev valgrind"
+# plot: figures from benchmark JSON (docs/PERFORMANCE.md).  Not used yet.
+PKGS_plot="gnuplot-nox"
+# guest: the real-guest demo and tests.  Filled in by the real-guest issue
+# (qemu-system-x86, busybox-static, ...).
+PKGS_guest=""
+# ---------------------------------------------------------------------------
+
+PURPOSES="build check plot guest"
+
+die() {
+	echo "deps.sh: $*" >&2
+	exit 1
+}
+
+# packages_for PURPOSE... - print the packages of the given purposes.
+packages_for() {
+	local p var
+	for p in "$@"; do
+		case " $PURPOSES " in
+		*" $p "*) ;;
+		*) die "unknown purpose '$p' (known: $PURPOSES)" ;;
+		esac
+		var="PKGS_$p"
+		echo "${!var}"
+	done
+}
+
+# is_installed PKG - whether dpkg has PKG fully installed.
+is_installed() {
+	[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = \
+		"installed" ]
+}
+
+# as_root CMD... - run CMD as root: directly, or through sudo -n.
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then
+		"$@"
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+		sudo -n "$@"
+	else
+		die "need root to run: $*"
+	fi
+}
+
+main() {
+	local list_only=0 pkgs missing="" p
+	if [ "${1:-}" = "--list" ]; then
+		list_only=1
+		shift
+	fi
+	[ $# -gt 0 ] || set -- build
+	pkgs=$(packages_for "$@" | tr ' ' '\n' | sed '/^$/d' | sort -u |
+		tr '\n' ' ')
+	pkgs=${pkgs% }
+	if [ $list_only -eq 1 ]; then
+		echo "$pkgs"
+		return 0
+	fi
+	command -v dpkg-query >/dev/null 2>&1 ||
+		die "not a Debian system; install by hand: $pkgs"
+	for p in $pkgs; do
+		is_installed "$p" || missing="$missing $p"
+	done
+	if [ -z "$missing" ]; then
+		echo "deps: all present for '$*': $pkgs"
+		return 0
+	fi
+	echo "deps: installing:$missing"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
+	# shellcheck disable=SC2086 # word splitting of the package list wanted
+	as_root env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q --no-install-recommends $missing </dev/null
+	for p in $missing; do
+		is_installed "$p" || die "$p did not install"
+	done
+	echo "deps: installed:$missing"
+}
+
+main "$@"
