@@ -78,5 +78,6 @@ long ms_remove_range(struct mapstore *ms, uint64_t start, uint64_t last,
  */
 int ms_walk(const struct mapstore *ms, uint64_t start, uint64_t last,
 	    int (*fn)(void *opaque, const struct ms_entry *e), void *opaque);
+int ms_check(const struct mapstore *ms); /* tests: invariants, 0/-EUCLEAN */
 
 #endif /* VIOMMU_MAPSTORE_H */

@@ -137,4 +137,12 @@ int vq_write(struct vq *vq, const struct vq_elem *e, uint32_t off,
 /* vq_set_broken() - mark broken with one log line (device-detected). */
 void vq_set_broken(struct vq *vq, const char *why);
 
+/*
+ * vdev_queue() - queue @q of a virtio device, or NULL (defined in
+ * virtio.c).  For device models and tests that inspect or poke a queue;
+ * the caller holds the device lock or knows no other thread runs.
+ */
+struct viommu_virtio_dev;
+struct vq *vdev_queue(struct viommu_virtio_dev *dev, uint16_t q);
+
 #endif /* VIOMMU_VIRTQUEUE_H */

@@ -1,0 +1,927 @@
+/*
+ * viommu-bench.c - micro-benchmark of the translation core.
+ *
+ *   viommu-bench core [--smoke] [--sizes N,N,...] [--runs N]
+ *                     [--json FILE|-] [--help]
+ *
+ * For each size N (number of 4 KiB mappings in one PAGING domain) it
+ * measures, with CLOCK_MONOTONIC around a loop of many calls:
+ *  - map and unmap ns/op, IOVAs in ascending and in random order;
+ *  - host bytes per mapping (viommu_domain_info.host_bytes / mappings);
+ *  - translate ns/op on IOTLB hits (one page over and over; a working set
+ *    of 64 pages that fits the IOTLB) and on misses (a sequential walk
+ *    over all N mappings, so every page was evicted before it comes back,
+ *    and a random walk), with the measured miss ratio from
+ *    viommu_ctx_stats.iotlb_misses;
+ *  - the same translations from 2 threads while a third thread maps and
+ *    unmaps pages of a separate IOVA range of the same domain: translate
+ *    ns/op per thread and map+unmap pairs per second.
+ * Each figure is the median of --runs runs (5 by default).  The program
+ * prints a table with the project's targets and PASS/MISS, and JSON with
+ * --json.  It asserts nothing: it is a measuring tool, not a test.
+ */
+#include <viommu/viommu.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE 4096ull
+#define RAM_SIZE (16ull << 20) /* guest RAM the mappings point into */
+#define MT_BASE (1ull << 40)   /* IOVA range of the mapper thread */
+#define MT_PAGES 64
+#define WS_PAGES 64            /* hit working set (IOTLB: 256 slots) */
+#define RND_LEN (1u << 20)     /* random page indices for random walks */
+#define MAX_SIZE (1u << 22)
+#define MAX_SIZES 16
+#define MAX_RESULTS 512
+#define MAX_RUNS 101
+
+#ifdef __OPTIMIZE__
+#define BUILD_OPT "optimized"
+#else
+#define BUILD_OPT "NOT optimized"
+#endif
+
+/* Which target a figure is held against. */
+enum target {
+	T_NONE,    /* reported only */
+	T_HIT,     /* <= 10 ns */
+	T_MISS,    /* <= 100 ns, at 1M mappings and more */
+	T_MAP,     /* <= 200 ns */
+	T_BYTES,   /* <= 64 B */
+};
+
+static const struct {
+	double limit;
+	const char *text;
+} targets[] = {
+	[T_NONE] = { 0, "" },
+	[T_HIT] = { 10, "<= 10" },
+	[T_MISS] = { 100, "<= 100 @1M" },
+	[T_MAP] = { 200, "<= 200" },
+	[T_BYTES] = { 64, "<= 64" },
+};
+
+struct opts {
+	bool smoke;
+	const char *json;
+	uint32_t sizes[MAX_SIZES];
+	int nsizes;
+	int runs;
+	uint64_t hit_ops, miss_ops; /* translations per run */
+	double mt_seconds;          /* duration of one multi-thread run */
+};
+
+struct result {
+	uint32_t size;
+	const char *name;  /* JSON key */
+	const char *label; /* table text */
+	const char *unit;
+	double med, min, max;
+	double cpu_med;    /* median thread CPU time per op; < 0: n/a */
+	double miss_ratio; /* translate rows; < 0 when not applicable */
+	enum target target;
+};
+
+struct bench {
+	const struct opts *o;
+	struct viommu_mem *mem;
+	struct viommu_ctx *ctx;
+	struct viommu_endpoint *ep;
+	void *ram;
+	uint32_t *order; /* random permutation of [0, size) */
+	uint32_t *rnd;   /* RND_LEN random indices in [0, size) */
+	struct result res[MAX_RESULTS];
+	int nres;
+	char cpu[128];
+	long ncpu;
+	double load[2]; /* 1-minute load average at start and at the end */
+	struct utsname uts;
+};
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                            */
+
+/* die() - report a failure of the benchmark itself and exit 1. */
+static void __attribute__((noreturn, format(printf, 1, 2)))
+die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("viommu-bench: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+/* clock_ns() - a clock in nanoseconds. */
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * struct span - elapsed wall-clock time (CLOCK_MONOTONIC, what targets
+ * are judged on) and CPU time of the calling thread (shows how much of
+ * the wall time other work on the machine took).
+ */
+struct span {
+	uint64_t wall, cpu;
+};
+
+/* span_start() / span_end() - measure a span on the calling thread. */
+static struct span span_start(void)
+{
+	return (struct span){ clock_ns(CLOCK_MONOTONIC),
+			      clock_ns(CLOCK_THREAD_CPUTIME_ID) };
+}
+
+static struct span span_end(struct span t0)
+{
+	return (struct span){ clock_ns(CLOCK_MONOTONIC) - t0.wall,
+			      clock_ns(CLOCK_THREAD_CPUTIME_ID) - t0.cpu };
+}
+
+/* rng() - xorshift64*: deterministic pseudo-random numbers. */
+static uint64_t rng(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545f4914f6cdd1dull;
+}
+
+/* cmp_double() - qsort order for doubles. */
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* median() - the median of @n samples (sorts them). */
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* add_result() - record the median/min/max of @n samples. */
+static struct result *add_result(struct bench *b, uint32_t size,
+				 const char *name, const char *label,
+				 const char *unit, enum target t, double *v,
+				 int n)
+{
+	struct result *r;
+
+	if (b->nres >= MAX_RESULTS)
+		die("too many results");
+	r = &b->res[b->nres++];
+	r->med = median(v, n);
+	r->size = size;
+	r->name = name;
+	r->label = label;
+	r->unit = unit;
+	r->target = t;
+	r->min = v[0];
+	r->max = v[n - 1];
+	r->miss_ratio = -1;
+	r->cpu_med = -1;
+	return r;
+}
+
+/* status() - "PASS", "MISS" or "-" (no target at this size). */
+static const char *status(const struct result *r)
+{
+	if (r->target == T_NONE ||
+	    (r->target == T_MISS && r->size < 1000000))
+		return "-";
+	return r->med <= targets[r->target].limit ? "PASS" : "MISS";
+}
+
+/* iova_of() / gpa_of() - where mapping @i lives and points. */
+static uint64_t iova_of(uint32_t i)
+{
+	return (uint64_t)i * PAGE;
+}
+
+static uint64_t gpa_of(uint32_t i)
+{
+	return ((uint64_t)i * PAGE) % RAM_SIZE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Set-up                                                             */
+
+/* loadavg() - the 1-minute load average (-1 if unknown). */
+static double loadavg(void)
+{
+	FILE *f = fopen("/proc/loadavg", "r");
+	double v = -1;
+
+	if (f) {
+		if (fscanf(f, "%lf", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+/* machine_info() - CPU model and online CPUs for both outputs. */
+static void machine_info(struct bench *b)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[256];
+
+	snprintf(b->cpu, sizeof(b->cpu), "unknown");
+	while (f && fgets(line, sizeof(line), f)) {
+		char *v = strchr(line, ':');
+
+		if (!v || strncmp(line, "model name", 10))
+			continue;
+		v += 1 + strspn(v + 1, " \t");
+		v[strcspn(v, "\n")] = 0;
+		snprintf(b->cpu, sizeof(b->cpu), "%s", v);
+		break;
+	}
+	if (f)
+		fclose(f);
+	b->ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	if (uname(&b->uts))
+		memset(&b->uts, 0, sizeof(b->uts));
+}
+
+/* setup_size() - guest memory, a context for @size mappings, one ep. */
+static void setup_size(struct bench *b, uint32_t size)
+{
+	struct viommu_mem_region reg = {
+		.gpa = 0, .size = RAM_SIZE, .fd = -1, .hva = b->ram,
+	};
+	struct viommu_ctx_config cfg = { 0 };
+	uint64_t s = 0x9e3779b97f4a7c15ull ^ size;
+	int rc;
+
+	if ((rc = viommu_mem_create(NULL, &b->mem)) ||
+	    (rc = viommu_mem_set_regions(b->mem, &reg, 1)))
+		die("guest memory: %s", strerror(-rc));
+	cfg.mem = b->mem;
+	cfg.limits.max_mappings_per_domain = size + MT_PAGES;
+	if ((rc = viommu_ctx_create(&cfg, &b->ctx)) ||
+	    (rc = viommu_endpoint_create(b->ctx, 0x18, &b->ep)))
+		die("context: %s", strerror(-rc));
+	for (uint32_t i = 0; i < size; i++)
+		b->order[i] = i;
+	for (uint32_t i = size - 1; i > 0; i--) {
+		uint32_t j = (uint32_t)(rng(&s) % (i + 1)), t = b->order[i];
+
+		b->order[i] = b->order[j];
+		b->order[j] = t;
+	}
+	for (uint32_t i = 0; i < RND_LEN; i++)
+		b->rnd[i] = (uint32_t)(rng(&s) % size);
+}
+
+/* teardown_size() - undo setup_size(). */
+static void teardown_size(struct bench *b)
+{
+	viommu_ctx_destroy(b->ctx);
+	viommu_mem_destroy(b->mem);
+	b->ctx = NULL;
+	b->mem = NULL;
+	b->ep = NULL;
+}
+
+/* new_domain() - an empty PAGING domain. */
+static struct viommu_domain *new_domain(struct bench *b)
+{
+	struct viommu_domain_config dc = { .kind = VIOMMU_DOMAIN_PAGING };
+	struct viommu_domain *d;
+	int rc = viommu_domain_create(b->ctx, &dc, &d);
+
+	if (rc)
+		die("domain_create: %s", strerror(-rc));
+	return d;
+}
+
+/* ------------------------------------------------------------------ */
+/* Map and unmap                                                      */
+
+/*
+ * fill() - map mappings 0..size-1 in @order (NULL: ascending); returns
+ * the time taken.
+ */
+static struct span fill(struct viommu_domain *d, uint32_t size,
+			const uint32_t *order)
+{
+	struct span t0 = span_start();
+
+	for (uint32_t k = 0; k < size; k++) {
+		uint32_t i = order ? order[k] : k;
+		int rc = viommu_domain_map(d, iova_of(i), iova_of(i) + PAGE - 1,
+					   gpa_of(i),
+					   VIOMMU_READ | VIOMMU_WRITE);
+
+		if (rc)
+			die("map %u: %s", i, strerror(-rc));
+	}
+	return span_end(t0);
+}
+
+/* drain() - unmap every mapping one page at a time; the time taken. */
+static struct span drain(struct viommu_domain *d, uint32_t size,
+			 const uint32_t *order)
+{
+	struct span t0 = span_start();
+
+	for (uint32_t k = 0; k < size; k++) {
+		uint32_t i = order ? order[k] : k;
+		int rc = viommu_domain_unmap(d, iova_of(i),
+					     iova_of(i) + PAGE - 1, NULL);
+
+		if (rc)
+			die("unmap %u: %s", i, strerror(-rc));
+	}
+	return span_end(t0);
+}
+
+/* bench_map() - map/unmap ns/op and bytes per mapping, one order. */
+static void bench_map(struct bench *b, uint32_t size, bool random)
+{
+	double vmap[MAX_RUNS], vunmap[MAX_RUNS], vbytes[MAX_RUNS];
+	double cmap[MAX_RUNS], cunmap[MAX_RUNS];
+	const uint32_t *order = random ? b->order : NULL;
+	int runs = b->o->runs;
+
+	for (int r = 0; r < runs; r++) {
+		struct viommu_domain *d = new_domain(b);
+		struct viommu_domain_info info;
+		struct span t = fill(d, size, order);
+
+		vmap[r] = (double)t.wall / size;
+		cmap[r] = (double)t.cpu / size;
+		if (viommu_domain_info(d, &info) || info.mappings != size)
+			die("domain_info after fill");
+		vbytes[r] = (double)info.host_bytes / size;
+		t = drain(d, size, order);
+		vunmap[r] = (double)t.wall / size;
+		cunmap[r] = (double)t.cpu / size;
+		if (viommu_domain_destroy(d))
+			die("domain_destroy");
+	}
+	add_result(b, size, random ? "map_random" : "map_ascending",
+		   random ? "map, random IOVA order" : "map, ascending IOVA",
+		   "ns/op", T_MAP, vmap, runs)->cpu_med = median(cmap, runs);
+	add_result(b, size, random ? "unmap_random" : "unmap_ascending",
+		   random ? "unmap, random IOVA order"
+			  : "unmap, ascending IOVA",
+		   "ns/op", T_MAP, vunmap, runs)->cpu_med = median(cunmap,
+								   runs);
+	add_result(b, size, random ? "bytes_per_mapping_random"
+				   : "bytes_per_mapping_ascending",
+		   random ? "host bytes/mapping, random fill"
+			  : "host bytes/mapping, ascending fill",
+		   "B", T_BYTES, vbytes, runs);
+}
+
+/* ------------------------------------------------------------------ */
+/* Translation                                                        */
+
+enum pattern {
+	P_SAME,  /* one page over and over */
+	P_WS,    /* 64 pages round robin: fits the IOTLB */
+	P_SEQ,   /* every mapping in turn: each page evicted before reuse */
+	P_RAND,  /* random mapping each time */
+};
+
+/* page_at() - the mapping index the @k-th translation of @p uses. */
+static inline uint32_t page_at(const struct bench *b, enum pattern p,
+			       uint32_t size, uint64_t k)
+{
+	switch (p) {
+	case P_SAME:
+		return 0;
+	case P_WS:
+		return (uint32_t)(k % (size < WS_PAGES ? size : WS_PAGES));
+	case P_SEQ:
+		return (uint32_t)(k % size);
+	default:
+		return b->rnd[k % RND_LEN];
+	}
+}
+
+/*
+ * xlate_loop() - @ops translations of pattern @p (stop early when *@stop
+ * becomes true); returns the number done, adds the GPAs to *@sink.
+ */
+static uint64_t xlate_loop(const struct bench *b, enum pattern p,
+			   uint32_t size, uint64_t ops, const int *stop,
+			   uint64_t *sink)
+{
+	uint64_t k, acc = 0;
+
+	for (k = 0; k < ops; k++) {
+		struct viommu_xlate x;
+		uint32_t i = page_at(b, p, size, k);
+
+		if (viommu_translate(b->ep, VIOMMU_NO_PASID,
+				     iova_of(i) + 0x40, 64, VIOMMU_READ, &x,
+				     NULL))
+			die("translate of mapping %u failed", i);
+		acc += x.gpa;
+		if (stop && !(k & 1023) && __atomic_load_n(stop,
+							   __ATOMIC_RELAXED))
+			break;
+	}
+	*sink += acc;
+	return k;
+}
+
+/* iotlb_misses() - the context's slow-path counter. */
+static uint64_t iotlb_misses(const struct bench *b)
+{
+	struct viommu_ctx_stats st;
+
+	if (viommu_ctx_stats(b->ctx, &st))
+		die("ctx_stats");
+	return st.iotlb_misses;
+}
+
+/* bench_xlate() - single-thread translate ns/op for pattern @p. */
+static void bench_xlate(struct bench *b, uint32_t size, enum pattern p)
+{
+	static const char *const names[] = { "translate_hit_same_page",
+		"translate_hit_working_set", "translate_miss_sequential",
+		"translate_miss_random" };
+	static const char *const labels[] = {
+		"translate, IOTLB hit, same page",
+		"translate, IOTLB hit, 64-page working set",
+		"translate, miss, sequential walk",
+		"translate, miss, random walk" };
+	uint64_t ops = p <= P_WS ? b->o->hit_ops : b->o->miss_ops, sink = 0;
+	double v[MAX_RUNS], c[MAX_RUNS], ratio[MAX_RUNS];
+	struct result *r;
+
+	if (p == P_SEQ && ops < size)
+		ops = size;
+	xlate_loop(b, p, size, p <= P_WS ? WS_PAGES : 0, NULL, &sink);
+	for (int k = 0; k < b->o->runs; k++) {
+		uint64_t m0 = iotlb_misses(b);
+		struct span t = span_start();
+
+		xlate_loop(b, p, size, ops, NULL, &sink);
+		t = span_end(t);
+		v[k] = (double)t.wall / ops;
+		c[k] = (double)t.cpu / ops;
+		ratio[k] = (double)(iotlb_misses(b) - m0) / ops;
+	}
+	r = add_result(b, size, names[p], labels[p], "ns/op",
+		       p <= P_WS ? T_HIT : T_MISS, v, b->o->runs);
+	r->miss_ratio = median(ratio, b->o->runs);
+	r->cpu_med = median(c, b->o->runs);
+	if (sink == 1)
+		putchar(' '); /* keep the loop's results alive */
+}
+
+/* ------------------------------------------------------------------ */
+/* Two translators and a mapper                                       */
+
+struct mt {
+	struct bench *b;
+	struct viommu_domain *dom;
+	uint32_t size;
+	enum pattern p;
+	pthread_barrier_t start;
+	int stop;
+	/* outputs */
+	uint64_t ops[2], pairs;
+	struct span t[2], mapper_t;
+};
+
+struct mt_arg {
+	struct mt *mt;
+	int idx;
+};
+
+/* translator() - translate until told to stop; time it. */
+static void *translator(void *opaque)
+{
+	struct mt_arg *a = opaque;
+	struct mt *mt = a->mt;
+	uint64_t sink = 0;
+	struct span t0;
+
+	pthread_barrier_wait(&mt->start);
+	t0 = span_start();
+	mt->ops[a->idx] = xlate_loop(mt->b, mt->p, mt->size, UINT64_MAX,
+				     &mt->stop, &sink);
+	mt->t[a->idx] = span_end(t0);
+	return (void *)(uintptr_t)(sink == 1);
+}
+
+/* mapper() - map and unmap pages of a separate range until stopped. */
+static void *mapper(void *opaque)
+{
+	struct mt *mt = opaque;
+	struct span t0;
+	uint64_t n = 0;
+
+	pthread_barrier_wait(&mt->start);
+	t0 = span_start();
+	while (!__atomic_load_n(&mt->stop, __ATOMIC_RELAXED)) {
+		uint64_t iova = MT_BASE + (n % MT_PAGES) * PAGE;
+
+		if (viommu_domain_map(mt->dom, iova, iova + PAGE - 1, 0,
+				      VIOMMU_READ) ||
+		    viommu_domain_unmap(mt->dom, iova, iova + PAGE - 1, NULL))
+			die("mapper thread: map/unmap failed");
+		n++;
+	}
+	mt->mapper_t = span_end(t0);
+	mt->pairs = n;
+	return NULL;
+}
+
+/* mt_run() - one run: 2 translators + 1 mapper for mt_seconds. */
+static void mt_run(struct mt *mt)
+{
+	struct timespec d = { 0, 0 };
+	struct mt_arg args[2] = { { mt, 0 }, { mt, 1 } };
+	pthread_t th[3];
+
+	mt->stop = 0;
+	d.tv_sec = (time_t)mt->b->o->mt_seconds;
+	d.tv_nsec = (long)((mt->b->o->mt_seconds - (double)d.tv_sec) * 1e9);
+	if (pthread_barrier_init(&mt->start, NULL, 4))
+		die("pthread_barrier_init");
+	for (int i = 0; i < 2; i++)
+		if (pthread_create(&th[i], NULL, translator, &args[i]))
+			die("pthread_create");
+	if (pthread_create(&th[2], NULL, mapper, mt))
+		die("pthread_create");
+	pthread_barrier_wait(&mt->start);
+	nanosleep(&d, NULL);
+	__atomic_store_n(&mt->stop, 1, __ATOMIC_RELAXED);
+	for (int i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&mt->start);
+}
+
+/* bench_mt() - per-thread translate ns/op and pairs/s for pattern @p. */
+static void bench_mt(struct bench *b, struct viommu_domain *dom,
+		     uint32_t size, enum pattern p)
+{
+	double v[2][MAX_RUNS], c[2][MAX_RUNS], vp[MAX_RUNS];
+	struct mt mt = { .b = b, .dom = dom, .size = size, .p = p };
+	bool hit = p == P_WS;
+
+	for (int r = 0; r < b->o->runs; r++) {
+		mt_run(&mt);
+		for (int i = 0; i < 2; i++) {
+			double ops = (double)(mt.ops[i] ? mt.ops[i] : 1);
+
+			v[i][r] = (double)mt.t[i].wall / ops;
+			c[i][r] = (double)mt.t[i].cpu / ops;
+		}
+		vp[r] = (double)mt.pairs * 1e9 / (double)mt.mapper_t.wall;
+	}
+	add_result(b, size, hit ? "mt_translate_hit_thread0"
+				: "mt_translate_miss_random_thread0",
+		   hit ? "2+1 threads: translate hit (64 pages), thread 0"
+		       : "2+1 threads: translate random walk, thread 0",
+		   "ns/op", T_NONE, v[0], b->o->runs)->cpu_med =
+		median(c[0], b->o->runs);
+	add_result(b, size, hit ? "mt_translate_hit_thread1"
+				: "mt_translate_miss_random_thread1",
+		   hit ? "2+1 threads: translate hit (64 pages), thread 1"
+		       : "2+1 threads: translate random walk, thread 1",
+		   "ns/op", T_NONE, v[1], b->o->runs)->cpu_med =
+		median(c[1], b->o->runs);
+	add_result(b, size, hit ? "mt_map_unmap_pairs_per_s_hit"
+				: "mt_map_unmap_pairs_per_s_random",
+		   hit ? "2+1 threads: mapper map+unmap pairs/s (vs hits)"
+		       : "2+1 threads: mapper map+unmap pairs/s (vs walk)",
+		   "pairs/s", T_NONE, vp, b->o->runs);
+}
+
+/* bench_size() - every measurement at @size mappings. */
+static void bench_size(struct bench *b, uint32_t size)
+{
+	struct viommu_domain *d;
+	int rc;
+
+	setup_size(b, size);
+	bench_map(b, size, false);
+	bench_map(b, size, true);
+	d = new_domain(b);
+	fill(d, size, NULL);
+	if ((rc = viommu_endpoint_attach(b->ep, VIOMMU_NO_PASID, d)))
+		die("attach: %s", strerror(-rc));
+	for (int p = P_SAME; p <= P_RAND; p++)
+		bench_xlate(b, size, (enum pattern)p);
+	bench_mt(b, d, size, P_WS);
+	bench_mt(b, d, size, P_RAND);
+	teardown_size(b);
+}
+
+/* ------------------------------------------------------------------ */
+/* Output                                                             */
+
+/* fmt_value() - a figure with sensible precision. */
+static void fmt_value(char *buf, size_t n, double v)
+{
+	if (v >= 100000)
+		snprintf(buf, n, "%.0f", v);
+	else if (v >= 100)
+		snprintf(buf, n, "%.1f", v);
+	else
+		snprintf(buf, n, "%.2f", v);
+}
+
+/* print_table() - the human-readable report. */
+static void print_table(const struct bench *b, FILE *f)
+{
+	int pass = 0, miss = 0;
+	uint32_t size = 0;
+
+	fprintf(f, "viommu-bench core (viommu %s)%s\n", viommu_version(),
+		b->o->smoke ? " -- SMOKE RUN: tiny sizes, numbers not "
+			      "meaningful" : "");
+	fprintf(f, "machine: %s, %ld online CPUs, %s %s\n", b->cpu, b->ncpu,
+		b->uts.sysname, b->uts.release);
+	fprintf(f, "build:   cc %s, %s\n", __VERSION__, BUILD_OPT);
+	fprintf(f, "load:    1-minute load average %.2f at start, %.2f at "
+		"end (other work skews figures)\n", b->load[0], b->load[1]);
+	fprintf(f, "method:  median of %d runs, CLOCK_MONOTONIC; 4 KiB "
+		"mappings; IOTLB 256 entries;\n         cpu = median "
+		"thread CPU time per op (CLOCK_THREAD_CPUTIME_ID), for\n"
+		"         reference; miss ratio = slow-path translations / "
+		"translations\n", b->o->runs);
+	for (int i = 0; i < b->nres; i++) {
+		const struct result *r = &b->res[i];
+		char med[32], mn[32], mx[32], cpu[32] = "", extra[32] = "";
+		const char *st = status(r);
+
+		if (r->size != size) {
+			size = r->size;
+			fprintf(f, "\n%u mappings\n  %-50s %10s %10s %10s "
+				"%10s %-8s %-11s %s\n", size, "measurement",
+				"median", "min", "max", "cpu", "unit",
+				"target", "result");
+		}
+		fmt_value(med, sizeof(med), r->med);
+		fmt_value(mn, sizeof(mn), r->min);
+		fmt_value(mx, sizeof(mx), r->max);
+		if (r->cpu_med >= 0)
+			fmt_value(cpu, sizeof(cpu), r->cpu_med);
+		if (r->miss_ratio >= 0)
+			snprintf(extra, sizeof(extra), "  (miss ratio %.2f)",
+				 r->miss_ratio);
+		fprintf(f, "  %-50s %10s %10s %10s %10s %-8s %-11s %s%s\n",
+			r->label, med, mn, mx, cpu, r->unit,
+			targets[r->target].text, st, extra);
+		pass += !strcmp(st, "PASS");
+		miss += !strcmp(st, "MISS");
+	}
+	fprintf(f, "\ntargets: %d PASS, %d MISS (translate-miss target "
+		"applies at 1M mappings and above)\n", pass, miss);
+}
+
+/* json_str() - write @s as a JSON string. */
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", *s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+/* print_json() - the machine-readable report. */
+static void print_json(const struct bench *b, FILE *f)
+{
+	fprintf(f, "{\n  \"tool\": \"viommu-bench\",\n  \"mode\": \"core\",\n"
+		"  \"version\": ");
+	json_str(f, viommu_version());
+	fprintf(f, ",\n  \"smoke\": %s,\n  \"runs\": %d,\n  \"statistic\": "
+		"\"median\",\n  \"clock\": \"CLOCK_MONOTONIC\",\n"
+		"  \"machine\": {\"cpu\": ", b->o->smoke ? "true" : "false",
+		b->o->runs);
+	json_str(f, b->cpu);
+	fprintf(f, ", \"online_cpus\": %ld, \"os\": ", b->ncpu);
+	json_str(f, b->uts.sysname);
+	fprintf(f, ", \"release\": ");
+	json_str(f, b->uts.release);
+	fprintf(f, ", \"arch\": ");
+	json_str(f, b->uts.machine);
+	fprintf(f, ", \"compiler\": ");
+	json_str(f, __VERSION__);
+	fprintf(f, ", \"build\": \"%s\"", BUILD_OPT);
+	fprintf(f, "},\n  \"loadavg_start\": %.2f,\n  \"loadavg_end\": "
+		"%.2f,\n  \"results\": [", b->load[0], b->load[1]);
+	for (int i = 0; i < b->nres; i++) {
+		const struct result *r = &b->res[i];
+		const char *st = status(r);
+
+		fprintf(f, "%s\n    {\"size\": %u, \"name\": ", i ? "," : "",
+			r->size);
+		json_str(f, r->name);
+		fprintf(f, ", \"unit\": ");
+		json_str(f, r->unit);
+		fprintf(f, ", \"median\": %.3f, \"min\": %.3f, \"max\": %.3f",
+			r->med, r->min, r->max);
+		if (r->cpu_med >= 0)
+			fprintf(f, ", \"cpu_median\": %.3f", r->cpu_med);
+		if (r->miss_ratio >= 0)
+			fprintf(f, ", \"miss_ratio\": %.4f", r->miss_ratio);
+		if (r->target != T_NONE)
+			fprintf(f, ", \"target_max\": %.0f",
+				targets[r->target].limit);
+		if (strcmp(st, "-"))
+			fprintf(f, ", \"status\": \"%s\"", st);
+		fputc('}', f);
+	}
+	fprintf(f, "\n  ]\n}\n");
+}
+
+/* ------------------------------------------------------------------ */
+/* Options                                                            */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: viommu-bench core [--smoke] [--sizes N[,N...]] [--runs N]\n"
+"                         [--json FILE|-] [--help]\n"
+"\n"
+"Measures the translation core: map/unmap ns/op (ascending and random\n"
+"IOVA order), host bytes per mapping, translate ns/op on IOTLB hits and\n"
+"misses, and translate ns/op per thread with 2 translating threads while\n"
+"a third maps and unmaps.  Every figure is the median of N runs.\n"
+"\n"
+"  --smoke        tiny sizes and short loops (about a second); checks\n"
+"                 that the program works, numbers are not meaningful\n"
+"  --sizes LIST   comma-separated mapping counts, 1..%u\n"
+"                 (default 1000,100000,1000000; with --smoke 1000)\n"
+"  --runs N       runs per figure, 1..%d (default 5; with --smoke 1)\n"
+"  --json FILE    also write the results as JSON to FILE; with '-' the\n"
+"                 JSON goes to stdout and the table to stderr\n"
+"  --help         this text\n", MAX_SIZE, MAX_RUNS);
+}
+
+/* bad_usage() - complain about the command line and exit 2. */
+static void __attribute__((noreturn, format(printf, 1, 2)))
+bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("viommu-bench: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n(try 'viommu-bench --help')\n", stderr);
+	exit(2);
+}
+
+/* parse_uint() - a decimal number in [lo, hi], or exit with a message. */
+static unsigned long parse_uint(const char *what, const char *s,
+				unsigned long lo, unsigned long hi)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v < lo || v > hi)
+		bad_usage("%s: '%s' is not a number in %lu..%lu", what, s, lo,
+			  hi);
+	return v;
+}
+
+/* parse_sizes() - the --sizes list. */
+static void parse_sizes(struct opts *o, const char *arg)
+{
+	char buf[256], *tok, *save = NULL;
+
+	if (strlen(arg) >= sizeof(buf))
+		bad_usage("--sizes: list too long");
+	snprintf(buf, sizeof(buf), "%s", arg);
+	o->nsizes = 0;
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (o->nsizes >= MAX_SIZES)
+			bad_usage("--sizes: at most %d sizes", MAX_SIZES);
+		o->sizes[o->nsizes++] = (uint32_t)parse_uint("--sizes", tok,
+							     1, MAX_SIZE);
+	}
+	if (!o->nsizes)
+		bad_usage("--sizes: empty list");
+}
+
+/* parse_opts() - the command line into @o. */
+static void parse_opts(struct opts *o, int argc, char **argv)
+{
+	bool sizes = false;
+	int runs = 0;
+
+	if (argc >= 2 && !strcmp(argv[1], "--help")) {
+		usage(stdout);
+		exit(0);
+	}
+	if (argc < 2 || strcmp(argv[1], "core"))
+		bad_usage(argc < 2 ? "missing mode (only 'core' exists)"
+				   : "unknown mode '%s' (only 'core' exists)",
+			  argv[1]);
+	for (int i = 2; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--help")) {
+			usage(stdout);
+			exit(0);
+		} else if (!strcmp(a, "--smoke")) {
+			o->smoke = true;
+		} else if (!strcmp(a, "--json") || !strcmp(a, "--sizes") ||
+			   !strcmp(a, "--runs")) {
+			if (i + 1 >= argc)
+				bad_usage("%s needs a value", a);
+			if (!strcmp(a, "--json"))
+				o->json = argv[++i];
+			else if (!strcmp(a, "--runs"))
+				runs = (int)parse_uint("--runs", argv[++i], 1,
+						       MAX_RUNS);
+			else
+				parse_sizes(o, argv[++i]), sizes = true;
+		} else {
+			bad_usage("unknown option '%s'", a);
+		}
+	}
+	if (!sizes) {
+		static const uint32_t def[] = { 1000, 100000, 1000000 };
+
+		o->nsizes = o->smoke ? 1 : 3;
+		memcpy(o->sizes, def, sizeof(def));
+	}
+	o->runs = runs ? runs : o->smoke ? 1 : 5;
+	o->hit_ops = o->smoke ? 100000 : 10000000;
+	o->miss_ops = o->smoke ? 20000 : 2000000;
+	o->mt_seconds = o->smoke ? 0.05 : 0.3;
+}
+
+int main(int argc, char **argv)
+{
+	static struct bench b;
+	struct opts o = { 0 };
+	uint32_t maxsize = 0;
+	FILE *jf = NULL, *tf = stdout;
+
+	parse_opts(&o, argc, argv);
+	b.o = &o;
+	for (int i = 0; i < o.nsizes; i++)
+		if (o.sizes[i] > maxsize)
+			maxsize = o.sizes[i];
+	if (o.json && !strcmp(o.json, "-")) {
+		jf = stdout;
+		tf = stderr;
+	} else if (o.json && !(jf = fopen(o.json, "w"))) {
+		bad_usage("--json: cannot write '%s': %s", o.json,
+			  strerror(errno));
+	}
+	b.ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	b.order = malloc((size_t)maxsize * sizeof(*b.order));
+	b.rnd = malloc(RND_LEN * sizeof(*b.rnd));
+	if (b.ram == MAP_FAILED || !b.order || !b.rnd)
+		die("out of memory");
+	machine_info(&b);
+	b.load[0] = loadavg();
+	for (int i = 0; i < o.nsizes; i++)
+		bench_size(&b, o.sizes[i]);
+	b.load[1] = loadavg();
+	print_table(&b, tf);
+	if (jf) {
+		print_json(&b, jf);
+		if (jf != stdout && fclose(jf))
+			die("--json: write failed: %s", strerror(errno));
+	}
+	munmap(b.ram, RAM_SIZE);
+	free(b.order);
+	free(b.rnd);
+	return 0;
+}

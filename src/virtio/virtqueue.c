@@ -1,0 +1,783 @@
+/*
+ * virtqueue.c - device side of one virtqueue (VIRTIO 1.3 §2.7 split and
+ * §2.8 packed rings), hardened against a hostile driver.
+ *
+ * Concept: the driver owns the ring memory and may rewrite it at any time,
+ * so every value read from it is copied once into a local variable and
+ * validated before use (never re-read after validation).  A violation of
+ * a driver MUST rule marks the queue broken with one log line; the owning
+ * device then enters DEVICE_NEEDS_RESET.  Work per vq_pop() is bounded by
+ * the queue size (direct chain) plus the queue maximum (indirect table),
+ * which also bounds the segment array allocated once in vq_init().
+ *
+ * Shared 16-bit indices and flags are accessed as single atomic loads and
+ * stores on the host mapping of guest RAM (acquire for what the driver
+ * publishes, release for what we publish) so that they never tear; bulk
+ * data (descriptors, used elements, buffers) goes through the memory
+ * layer's bounds-checked copies.  Multi-byte ring fields are little-endian.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stdio.h>
+
+#include "virtqueue.h"
+#include "core/util.h"
+#include "mem/mem_internal.h"
+
+/* Split ring field offsets (VIRTIO 1.3 §2.7). */
+#define AVAIL_FLAGS 0
+#define AVAIL_IDX 2
+#define AVAIL_RING 4
+#define USED_FLAGS 0
+#define USED_IDX 2
+#define USED_RING 4
+#define USED_ELEM_SIZE 8
+#define DESC_SIZE 16
+/* Packed descriptor field offsets and event suppression layout. */
+#define PDESC_ID 12
+#define PDESC_FLAGS 14
+#define EVENT_OFF_WRAP 0
+#define EVENT_FLAGS 2
+#define EVENT_FLAGS_MASK 3u
+#define EVENT_WRAP_BIT 15
+
+/* A descriptor as read from guest memory, host-endian. */
+struct raw_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t next_or_id; /* split: next; packed: buffer ID */
+};
+
+/* State of one chain walk. */
+struct walk {
+	struct vq_elem *e;
+	uint64_t read_len, write_len;
+	bool seen_write;
+	bool in_indirect;
+};
+
+/* breakf() - mark @vq broken with a formatted reason (one log line). */
+static void breakf(struct vq *vq, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void breakf(struct vq *vq, const char *fmt, ...)
+{
+	char why[192];
+	va_list ap;
+
+	if (vq->broken)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	vq_set_broken(vq, why);
+}
+
+void vq_set_broken(struct vq *vq, const char *why)
+{
+	if (vq->broken)
+		return;
+	vq->broken = true;
+	log_warn(vq->log, "%s: %s; queue broken, device needs reset",
+		 vq->name ? vq->name : "virtqueue", why);
+}
+
+/*
+ * host16() - host pointer to the 2-byte-aligned field at @gpa if it lies
+ * wholly in one region (and is writable when @write).  The caller is in
+ * a read section.  Return: pointer or NULL.
+ */
+static uint16_t *host16(struct vq *vq, uint64_t gpa, bool write)
+{
+	struct mem_piece p;
+	uint8_t *hva;
+
+	if (mem_find(vq->mem, gpa, &p) || gpa - p.gpa > p.size - 2)
+		return NULL;
+	if (write && (p.flags & VIOMMU_MEM_F_READONLY))
+		return NULL;
+	hva = p.hva + (gpa - p.gpa);
+	if ((uintptr_t)hva & 1)
+		return NULL;
+	return (uint16_t *)(void *)hva;
+}
+
+/*
+ * load16_acquire() - read the little-endian u16 at @gpa with acquire
+ * semantics.  Falls back to a copy plus fence for odd layouts.
+ * Return: 0; -EFAULT.
+ */
+static int load16_acquire(struct vq *vq, uint64_t gpa, uint16_t *v)
+{
+	unsigned int token = viommu_mem_read_lock(vq->mem);
+	uint16_t *p = host16(vq, gpa, false);
+	uint16_t raw;
+	int err = 0;
+
+	if (p) {
+		raw = __atomic_load_n(p, __ATOMIC_ACQUIRE);
+	} else {
+		err = viommu_mem_read(vq->mem, gpa, &raw, sizeof(raw));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	}
+	viommu_mem_read_unlock(vq->mem, token);
+	if (!err)
+		*v = le16toh(raw);
+	return err;
+}
+
+/*
+ * store16_release() - write the little-endian u16 at @gpa with release
+ * semantics.  Return: 0; -EFAULT; -EPERM.
+ */
+static int store16_release(struct vq *vq, uint64_t gpa, uint16_t v)
+{
+	unsigned int token = viommu_mem_read_lock(vq->mem);
+	uint16_t *p = host16(vq, gpa, true);
+	uint16_t raw = htole16(v);
+	int err = 0;
+
+	if (p) {
+		__atomic_store_n(p, raw, __ATOMIC_RELEASE);
+	} else {
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		err = viommu_mem_write(vq->mem, gpa, &raw, sizeof(raw));
+	}
+	viommu_mem_read_unlock(vq->mem, token);
+	return err;
+}
+
+/*
+ * check_ram() - whether [@gpa, @gpa + @len) is guest RAM all the way
+ * (adjacent regions are fine, holes are not), writable if @write.
+ * Return: 0; -EFAULT; -EPERM.
+ */
+static int check_ram(struct vq *vq, uint64_t gpa, uint64_t len, bool write)
+{
+	uint64_t last;
+
+	if (!range_last(gpa, len, &last))
+		return -EFAULT;
+	while (len) {
+		size_t contig;
+		void *hva;
+		int err = viommu_mem_ptr(vq->mem, gpa, len,
+					 write ? VIOMMU_WRITE : VIOMMU_READ,
+					 &hva, &contig);
+
+		if (err)
+			return err;
+		gpa += contig;
+		len -= contig;
+	}
+	return 0;
+}
+
+/* read_desc() - copy descriptor @i of the table at @table.  Return: 0/-errno. */
+static int read_desc(struct vq *vq, uint64_t table, uint32_t i,
+		     struct raw_desc *d)
+{
+	uint8_t b[DESC_SIZE];
+	int err = viommu_mem_read(vq->mem, table + (uint64_t)i * DESC_SIZE, b,
+				  sizeof(b));
+	uint64_t a;
+	uint32_t l;
+	uint16_t f, n;
+
+	if (err)
+		return err;
+	memcpy(&a, b, 8);
+	memcpy(&l, b + 8, 4);
+	memcpy(&n, b + 12, 2);
+	memcpy(&f, b + 14, 2);
+	if (vq->packed) {
+		/* packed: addr, len, id, flags */
+		d->next_or_id = le16toh(n);
+		d->flags = le16toh(f);
+	} else {
+		/* split: addr, len, flags, next */
+		d->flags = le16toh(n);
+		d->next_or_id = le16toh(f);
+	}
+	d->addr = le64toh(a);
+	d->len = le32toh(l);
+	return 0;
+}
+
+int vq_init(struct vq *vq, struct viommu_mem *mem,
+	    const struct viommu_log *log, const struct viommu_allocator *alloc,
+	    const char *name, uint16_t max_size)
+{
+	if (!vq || !mem || max_size == 0 || max_size > 32768)
+		return -EINVAL;
+	memset(vq, 0, sizeof(*vq));
+	vq->segs = xzalloc(alloc, sizeof(*vq->segs) * 2 * (size_t)max_size);
+	if (!vq->segs)
+		return -ENOMEM;
+	vq->mem = mem;
+	vq->log = log;
+	vq->alloc = alloc;
+	vq->name = name;
+	vq->max_size = max_size;
+	return 0;
+}
+
+void vq_destroy(struct vq *vq)
+{
+	if (!vq)
+		return;
+	xfree(vq->alloc, vq->segs);
+	memset(vq, 0, sizeof(*vq));
+}
+
+void vq_reset(struct vq *vq)
+{
+	vq->ready = false;
+	vq->packed = vq->event_idx = vq->indirect = vq->broken = false;
+	vq->size = 0;
+	vq->desc = vq->driver = vq->device = 0;
+	vq->last_avail = vq->used_idx = 0;
+	vq->next_avail = vq->next_used = 0;
+	vq->avail_wrap = vq->used_wrap = true;
+	vq->signalled_used = 0;
+	vq->signalled_valid = false;
+	vq->pending_used = 0;
+}
+
+/*
+ * check_layout() - size, alignment and RAM checks of vq_configure().
+ * Return: NULL if fine, else what is wrong (for the log line).
+ */
+static const char *check_layout(struct vq *vq, uint16_t size, uint64_t desc,
+				uint64_t driver, uint64_t device, bool packed)
+{
+	uint64_t dlen = (uint64_t)size * DESC_SIZE;
+	uint64_t alen = packed ? 4 : 6 + 2 * (uint64_t)size;
+	uint64_t ulen = packed ? 4 : 6 + 8 * (uint64_t)size;
+
+	if (size == 0 || size > vq->max_size)
+		return "size out of range";
+	if (!packed && (size & (size - 1)))
+		return "split ring size not a power of two";
+	if ((desc & 15) || (driver & (packed ? 3 : 1)) || (device & 3))
+		return "ring area misaligned";
+	if (check_ram(vq, desc, dlen, packed))
+		return "descriptor area not guest RAM";
+	if (check_ram(vq, driver, alen, false))
+		return "driver area not guest RAM";
+	if (check_ram(vq, device, ulen, true))
+		return "device area not writable guest RAM";
+	return NULL;
+}
+
+int vq_configure(struct vq *vq, uint16_t size, uint64_t desc, uint64_t driver,
+		 uint64_t device, bool packed, bool event_idx, bool indirect)
+{
+	const char *bad = check_layout(vq, size, desc, driver, device, packed);
+
+	if (bad) {
+		log_warn(vq->log, "%s: queue set-up refused: %s (size %u, "
+			 "desc 0x%llx, driver 0x%llx, device 0x%llx)",
+			 vq->name ? vq->name : "virtqueue", bad, size,
+			 (unsigned long long)desc, (unsigned long long)driver,
+			 (unsigned long long)device);
+		return -EINVAL;
+	}
+	vq_reset(vq);
+	vq->size = size;
+	vq->desc = desc;
+	vq->driver = driver;
+	vq->device = device;
+	vq->packed = packed;
+	vq->event_idx = event_idx;
+	vq->indirect = indirect;
+	vq->signalled_valid = packed;
+	vq->ready = true;
+	return 0;
+}
+
+/*
+ * add_seg() - append one buffer element to the chain being walked,
+ * enforcing order, length and RAM rules.  Zero-length elements are
+ * checked for order but not stored.  Return: 0; -EIO (broken).
+ */
+static int add_seg(struct vq *vq, struct walk *w, const struct raw_desc *d,
+		   bool write)
+{
+	struct vq_elem *e = w->e;
+
+	if (!write && w->seen_write) {
+		breakf(vq, "device-readable descriptor after a writable one "
+		       "(addr 0x%llx)", (unsigned long long)d->addr);
+		return -EIO;
+	}
+	w->seen_write |= write;
+	if (write)
+		w->write_len += d->len;
+	else
+		w->read_len += d->len;
+	if (w->read_len + w->write_len > UINT32_MAX) {
+		breakf(vq, "chain length overflows 32 bits");
+		return -EIO;
+	}
+	if (d->len == 0)
+		return 0;
+	if (check_ram(vq, d->addr, d->len, write)) {
+		breakf(vq, "buffer 0x%llx+0x%x is not %sguest RAM",
+		       (unsigned long long)d->addr, d->len,
+		       write ? "writable " : "");
+		return -EIO;
+	}
+	if (e->nseg >= 2u * vq->max_size) { /* cannot happen: bounded walk */
+		breakf(vq, "too many segments");
+		return -EIO;
+	}
+	e->segs[e->nseg++] = (struct vq_seg){ d->addr, d->len, write };
+	if (!write)
+		e->nread = e->nseg;
+	return 0;
+}
+
+/*
+ * check_indirect() - validate a descriptor with INDIRECT before entering
+ * its table.  @chained: it was reached through NEXT or NEXT is set (split
+ * allows a direct chain before it, packed does not).
+ * Return: 0; -EIO (broken).
+ */
+static int check_indirect(struct vq *vq, const struct walk *w,
+			  const struct raw_desc *d, bool chained)
+{
+	const char *why = NULL;
+
+	if (!vq->indirect)
+		why = "indirect descriptor without VIRTIO_F_INDIRECT_DESC";
+	else if (w->in_indirect)
+		why = "indirect descriptor inside an indirect table";
+	else if (d->flags & VQ_DESC_F_NEXT)
+		why = "descriptor has both NEXT and INDIRECT";
+	else if (chained)
+		why = "indirect descriptor inside a packed chain";
+	else if (d->len == 0 || d->len % DESC_SIZE)
+		why = "indirect table length not a non-zero multiple of 16";
+	else if (d->len / DESC_SIZE > vq->max_size)
+		why = "indirect table longer than the queue maximum";
+	else if (check_ram(vq, d->addr, d->len, false))
+		why = "indirect table not in guest RAM";
+	if (why) {
+		breakf(vq, "%s (table 0x%llx+0x%x)", why,
+		       (unsigned long long)d->addr, d->len);
+		return -EIO;
+	}
+	return 0;
+}
+
+/*
+ * walk_indirect() - add every element of the indirect table described by
+ * @ind.  Split tables are chained by next (from entry 0); packed tables
+ * are sequential and only WRITE is meaningful.  Return: 0; -EIO.
+ */
+static int walk_indirect(struct vq *vq, struct walk *w,
+			 const struct raw_desc *ind)
+{
+	uint32_t n = ind->len / DESC_SIZE, i = 0, count = 0;
+	struct raw_desc d;
+
+	w->in_indirect = true;
+	for (;;) {
+		if (++count > n) {
+			breakf(vq, "indirect chain longer than its table (%u)",
+			       n);
+			return -EIO;
+		}
+		if (read_desc(vq, ind->addr, i, &d)) {
+			breakf(vq, "indirect table unreadable");
+			return -EIO;
+		}
+		if ((d.flags & VQ_DESC_F_INDIRECT) &&
+		    check_indirect(vq, w, &d, false))
+			return -EIO;
+		if (add_seg(vq, w, &d, d.flags & VQ_DESC_F_WRITE))
+			return -EIO;
+		if (vq->packed) {
+			if (++i == n)
+				return 0;
+			continue;
+		}
+		if (!(d.flags & VQ_DESC_F_NEXT))
+			return 0;
+		i = d.next_or_id;
+		if (i >= n) {
+			breakf(vq, "indirect next index %u past the table "
+			       "(%u entries)", i, n);
+			return -EIO;
+		}
+	}
+}
+
+/* finish_elem() - fill the totals of @e from the walk. */
+static void finish_elem(const struct walk *w)
+{
+	w->e->read_len = (uint32_t)w->read_len;
+	w->e->write_len = (uint32_t)w->write_len;
+}
+
+/* split_avail() - how many chains are available.  Return: 0; -EIO. */
+static int split_avail(struct vq *vq, uint16_t *n)
+{
+	uint16_t idx;
+
+	if (load16_acquire(vq, vq->driver + AVAIL_IDX, &idx)) {
+		breakf(vq, "available ring unreadable");
+		return -EIO;
+	}
+	*n = (uint16_t)(idx - vq->last_avail);
+	if (*n > vq->size) {
+		breakf(vq, "available index %u is %u entries ahead of %u "
+		       "(size %u)", idx, *n, vq->last_avail, vq->size);
+		return -EIO;
+	}
+	return 0;
+}
+
+/*
+ * split_wait_empty() - nothing available: with EVENT_IDX publish
+ * avail_event so the driver's next add notifies us, then look again
+ * (the driver may have added meanwhile).  Return: 0 (something arrived);
+ * -ENOENT; -EIO.
+ */
+static int split_empty(struct vq *vq)
+{
+	uint64_t ev = vq->device + USED_RING +
+		      (uint64_t)vq->size * USED_ELEM_SIZE;
+	uint16_t n;
+
+	if (!vq->event_idx)
+		return -ENOENT;
+	if (store16_release(vq, ev, vq->last_avail)) {
+		breakf(vq, "used ring not writable");
+		return -EIO;
+	}
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (split_avail(vq, &n))
+		return -EIO;
+	return n ? 0 : -ENOENT;
+}
+
+/* split_walk() - walk the chain at @head into @w.  Return: 0; -EIO. */
+static int split_walk(struct vq *vq, struct walk *w, uint16_t head)
+{
+	uint32_t i = head, count = 0;
+	struct raw_desc d;
+
+	for (;;) {
+		if (++count > vq->size) {
+			breakf(vq, "descriptor chain from head %u longer than "
+			       "the queue size %u (loop?)", head, vq->size);
+			return -EIO;
+		}
+		if (read_desc(vq, vq->desc, i, &d)) {
+			breakf(vq, "descriptor table unreadable");
+			return -EIO;
+		}
+		if (d.flags & VQ_DESC_F_INDIRECT) {
+			if (check_indirect(vq, w, &d, false))
+				return -EIO;
+			return walk_indirect(vq, w, &d);
+		}
+		if (add_seg(vq, w, &d, d.flags & VQ_DESC_F_WRITE))
+			return -EIO;
+		if (!(d.flags & VQ_DESC_F_NEXT))
+			return 0;
+		i = d.next_or_id;
+		if (i >= vq->size) {
+			breakf(vq, "descriptor %u: next index %u past the "
+			       "ring (size %u)", count, i, vq->size);
+			return -EIO;
+		}
+	}
+}
+
+/* split_pop() - vq_pop() for split rings. */
+static int split_pop(struct vq *vq, struct vq_elem *e)
+{
+	struct walk w = { .e = e };
+	uint16_t n, head;
+	uint64_t slot;
+	int err;
+
+	if (split_avail(vq, &n))
+		return -EIO;
+	if (n == 0 && (err = split_empty(vq)) != 0)
+		return err;
+	slot = vq->driver + AVAIL_RING +
+	       2 * (uint64_t)(vq->last_avail & (vq->size - 1));
+	if (viommu_mem_read(vq->mem, slot, &head, sizeof(head))) {
+		breakf(vq, "available ring unreadable");
+		return -EIO;
+	}
+	head = le16toh(head);
+	if (head >= vq->size) {
+		breakf(vq, "available entry %u: head %u past the ring "
+		       "(size %u)", vq->last_avail, head, vq->size);
+		return -EIO;
+	}
+	if (split_walk(vq, &w, head))
+		return -EIO;
+	e->id = head;
+	e->ndesc = 1;
+	finish_elem(&w);
+	vq->last_avail++;
+	return 0;
+}
+
+/* packed_is_avail() - whether @flags mark a descriptor available. */
+static bool packed_is_avail(uint16_t flags, bool wrap)
+{
+	bool avail = flags & VQ_DESC_F_AVAIL, used = flags & VQ_DESC_F_USED;
+
+	return avail == wrap && used != wrap;
+}
+
+/* packed_pop() - vq_pop() for packed rings. */
+static int packed_pop(struct vq *vq, struct vq_elem *e)
+{
+	struct walk w = { .e = e };
+	uint16_t pos = vq->next_avail, flags, count = 0;
+	bool wrap = vq->avail_wrap;
+	struct raw_desc d;
+
+	if (load16_acquire(vq, vq->desc + (uint64_t)pos * DESC_SIZE +
+			   PDESC_FLAGS, &flags)) {
+		breakf(vq, "descriptor ring unreadable");
+		return -EIO;
+	}
+	if (!packed_is_avail(flags, wrap))
+		return -ENOENT;
+	do {
+		if (++count > vq->size) {
+			breakf(vq, "descriptor chain at %u longer than the "
+			       "queue size %u", vq->next_avail, vq->size);
+			return -EIO;
+		}
+		if (read_desc(vq, vq->desc, pos, &d)) {
+			breakf(vq, "descriptor ring unreadable");
+			return -EIO;
+		}
+		if (count == 1)
+			d.flags = flags; /* the value we acquired */
+		else if (!packed_is_avail(d.flags, wrap)) {
+			breakf(vq, "chain continues into descriptor %u that "
+			       "is not available", pos);
+			return -EIO;
+		}
+		if (d.flags & VQ_DESC_F_INDIRECT) {
+			if (check_indirect(vq, &w, &d, count > 1) ||
+			    walk_indirect(vq, &w, &d))
+				return -EIO;
+		} else if (add_seg(vq, &w, &d, d.flags & VQ_DESC_F_WRITE)) {
+			return -EIO;
+		}
+		if (++pos == vq->size) {
+			pos = 0;
+			wrap = !wrap;
+		}
+	} while (d.flags & VQ_DESC_F_NEXT);
+	e->id = d.next_or_id; /* the buffer ID is in the last descriptor */
+	e->ndesc = count;
+	finish_elem(&w);
+	vq->next_avail = pos;
+	vq->avail_wrap = wrap;
+	return 0;
+}
+
+int vq_pop(struct vq *vq, struct vq_elem *e)
+{
+	struct vq_elem tmp = { .segs = vq->segs };
+	int err;
+
+	if (vq->broken)
+		return -EIO;
+	if (!vq->ready)
+		return -ENOENT;
+	err = vq->packed ? packed_pop(vq, &tmp) : split_pop(vq, &tmp);
+	if (!err)
+		*e = tmp; /* @e is left alone on failure */
+	return err;
+}
+
+/* split_push() - vq_push() for split rings. */
+static int split_push(struct vq *vq, const struct vq_elem *e, uint32_t len)
+{
+	uint64_t slot = vq->device + USED_RING +
+			(uint64_t)(vq->used_idx & (vq->size - 1)) *
+				USED_ELEM_SIZE;
+	uint32_t elem[2] = { htole32(e->id), htole32(len) };
+
+	if (viommu_mem_write(vq->mem, slot, elem, sizeof(elem)) ||
+	    store16_release(vq, vq->device + USED_IDX,
+			    (uint16_t)(vq->used_idx + 1))) {
+		breakf(vq, "used ring not writable");
+		return -EIO;
+	}
+	vq->used_idx++;
+	return 0;
+}
+
+/* packed_push() - vq_push() for packed rings. */
+static int packed_push(struct vq *vq, const struct vq_elem *e, uint32_t len)
+{
+	uint64_t d = vq->desc + (uint64_t)vq->next_used * DESC_SIZE;
+	uint8_t b[6];
+	uint32_t l = htole32(len);
+	uint16_t id = htole16(e->id), flags = 0;
+	uint32_t next;
+
+	memcpy(b, &l, 4);
+	memcpy(b + 4, &id, 2);
+	if (vq->used_wrap)
+		flags |= VQ_DESC_F_AVAIL | VQ_DESC_F_USED;
+	if (len)
+		flags |= VQ_DESC_F_WRITE;
+	if (viommu_mem_write(vq->mem, d + 8, b, sizeof(b)) ||
+	    store16_release(vq, d + PDESC_FLAGS, flags)) {
+		breakf(vq, "descriptor ring not writable");
+		return -EIO;
+	}
+	next = (uint32_t)vq->next_used + (e->ndesc ? e->ndesc : 1);
+	if (next >= vq->size) {
+		next -= vq->size;
+		vq->used_wrap = !vq->used_wrap;
+	}
+	vq->next_used = (uint16_t)(next % vq->size);
+	return 0;
+}
+
+int vq_push(struct vq *vq, const struct vq_elem *e, uint32_t used_len)
+{
+	int err;
+
+	if (vq->broken || !vq->ready)
+		return -EIO;
+	/* Never claim more than the driver offered (the driver trusts it). */
+	used_len = MIN(used_len, e->write_len);
+	err = vq->packed ? packed_push(vq, e, used_len)
+			 : split_push(vq, e, used_len);
+	if (!err)
+		vq->pending_used++;
+	return err;
+}
+
+/* split_need_notify() - EVENT_IDX or NO_INTERRUPT rules (§2.7.7). */
+static bool split_need_notify(struct vq *vq, uint32_t pending)
+{
+	uint16_t v, old = (uint16_t)(vq->used_idx - pending);
+
+	vq->signalled_used = vq->used_idx;
+	vq->signalled_valid = true;
+	if (!vq->event_idx) {
+		if (load16_acquire(vq, vq->driver + AVAIL_FLAGS, &v))
+			return true;
+		return !(v & VQ_AVAIL_F_NO_INTERRUPT);
+	}
+	if (pending > UINT16_MAX)
+		return true;
+	if (load16_acquire(vq, vq->driver + AVAIL_RING + 2 * (uint64_t)vq->size,
+			   &v))
+		return true;
+	/* used_event in [old, new): an entry was placed at index used_event */
+	return (uint16_t)(vq->used_idx - v - 1) <
+	       (uint16_t)(vq->used_idx - old);
+}
+
+/* linear_pos() - a (offset, wrap) ring position as 0 .. 2 * size - 1. */
+static uint32_t linear_pos(const struct vq *vq, uint32_t off, bool wrap)
+{
+	return off + (wrap ? 0 : vq->size);
+}
+
+/* packed_need_notify() - driver event suppression rules (§2.8.10). */
+static bool packed_need_notify(struct vq *vq, uint32_t pending)
+{
+	uint32_t span = 2u * vq->size, now, old, ev;
+	uint16_t off_wrap, flags;
+	bool need = true;
+
+	now = linear_pos(vq, vq->next_used, vq->used_wrap);
+	old = vq->signalled_used;
+	vq->signalled_used = (uint16_t)now;
+	if (load16_acquire(vq, vq->driver + EVENT_FLAGS, &flags) ||
+	    load16_acquire(vq, vq->driver + EVENT_OFF_WRAP, &off_wrap))
+		return true;
+	flags &= EVENT_FLAGS_MASK;
+	if (flags == VQ_EVENT_F_DISABLE)
+		return false;
+	if (flags != VQ_EVENT_F_DESC || !vq->event_idx)
+		return true; /* ENABLE, or a mode we must not honour */
+	if (pending >= vq->size)
+		return true; /* positions may have lapped: be safe */
+	if ((off_wrap & 0x7fff) >= vq->size)
+		return false; /* names no descriptor: never triggers */
+	ev = linear_pos(vq, off_wrap & 0x7fff, off_wrap >> EVENT_WRAP_BIT);
+	need = (ev + span - old) % span < (now + span - old) % span;
+	return need;
+}
+
+bool vq_need_notify(struct vq *vq)
+{
+	uint32_t pending = vq->pending_used;
+
+	if (!vq->ready || vq->broken || pending == 0)
+		return false;
+	vq->pending_used = 0;
+	/* Our used index/flags stores before the driver's suppression. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return vq->packed ? packed_need_notify(vq, pending)
+			  : split_need_notify(vq, pending);
+}
+
+/*
+ * copy_part() - copy between @buf and the readable (!@write) or writable
+ * part of @e at byte @off.  Return: 0; -ERANGE; -EFAULT.
+ */
+static int copy_part(struct vq *vq, const struct vq_elem *e, uint32_t off,
+		     void *buf, uint32_t len, bool write)
+{
+	uint32_t first = write ? e->nread : 0, end = write ? e->nseg : e->nread;
+	uint32_t total = write ? e->write_len : e->read_len;
+	uint8_t *p = buf;
+
+	if ((uint64_t)off + len > total)
+		return -ERANGE;
+	for (uint32_t i = first; i < end && len; i++) {
+		const struct vq_seg *s = &e->segs[i];
+		uint32_t n;
+		int err;
+
+		if (off >= s->len) {
+			off -= s->len;
+			continue;
+		}
+		n = MIN(s->len - off, len);
+		err = write ? viommu_mem_write(vq->mem, s->gpa + off, p, n)
+			    : viommu_mem_read(vq->mem, s->gpa + off, p, n);
+		if (err)
+			return -EFAULT;
+		p += n;
+		len -= n;
+		off = 0;
+	}
+	return len ? -ERANGE : 0;
+}
+
+int vq_read(struct vq *vq, const struct vq_elem *e, uint32_t off, void *buf,
+	    uint32_t len)
+{
+	return copy_part(vq, e, off, buf, len, false);
+}
+
+int vq_write(struct vq *vq, const struct vq_elem *e, uint32_t off,
+	     const void *buf, uint32_t len)
+{
+	return copy_part(vq, e, off, (void *)buf, len, true);
+}

@@ -1,0 +1,1852 @@
+/*
+ * test_virtqueue.c - unit tests of the device-side virtqueues
+ * (src/virtio/virtqueue.c), the virtio device core (src/virtio/virtio.c)
+ * and the driver-side rings (src/virtio/drvring.c).
+ *
+ * A fake device model ("echo") with two queues copies the readable part
+ * of each buffer into its writable part and returns it with the exact
+ * number of bytes written.  The tests drive it through drvring over
+ * hva-backed guest memory with a hole, a pair of adjacent regions and a
+ * read-only region: round trips on split and packed rings with and
+ * without indirect descriptors and EVENT_IDX, batches, wrap-around,
+ * notification suppression both ways, one test per hardening rule of
+ * virtqueue.h (each asserting DEVICE_NEEDS_RESET, exactly one log line,
+ * no used entry, and a working queue after reset), status and feature
+ * negotiation, and a two-thread run.
+ */
+#include "harness.h"
+#include "core/util.h"
+#include "virtio/drvring.h"
+#include "virtio/virtio_dev.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <time.h>
+
+/* Guest RAM: RAM0 [0, 1M), hole, RAM1 [2M, 3M) + RAM2 [3M, 3M+256K)
+ * adjacent, hole, ROM [4M, 4M+64K) read-only. */
+#define RAM0 0x0ull
+#define RAM0_SIZE 0x100000ull
+#define HOLE 0x180000ull
+#define RAM1 0x200000ull
+#define RAM1_SIZE 0x100000ull
+#define RAM2 0x300000ull
+#define RAM2_SIZE 0x40000ull
+#define ROM 0x400000ull
+#define ROM_SIZE 0x10000ull
+#define RING_AREA(q) (RAM0 + (uint64_t)(q) * 0x40000)
+#define BUF_AREA 0x80000ull
+
+#define F_VERSION_1 (1ull << VIOMMU_VIRTIO_F_VERSION_1)
+#define F_EVENT_IDX (1ull << VIOMMU_VIRTIO_F_EVENT_IDX)
+#define F_INDIRECT (1ull << VIOMMU_VIRTIO_F_INDIRECT_DESC)
+#define F_PACKED (1ull << VIOMMU_VIRTIO_F_RING_PACKED)
+#define F_POISON (1ull << 5) /* the fake device refuses this one */
+#define S_ALL_OK (VIOMMU_VIRTIO_S_ACKNOWLEDGE | VIOMMU_VIRTIO_S_DRIVER | \
+		  VIOMMU_VIRTIO_S_FEATURES_OK | VIOMMU_VIRTIO_S_DRIVER_OK)
+#define S_NR VIOMMU_VIRTIO_S_NEEDS_RESET
+
+/* Split and packed descriptors as laid out in guest memory (LE host). */
+struct sdesc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags, next;
+};
+
+struct pdesc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t id, flags;
+};
+
+/* ---- the fake device -------------------------------------------------- */
+
+struct fake {
+	struct viommu_virtio_dev vdev;
+	unsigned int popped[2];
+	struct vq_elem last;
+	struct vq_seg last_segs[2 * VIOMMU_VIRTIO_QUEUE_MAX];
+	bool hold;              /* leave buffers available */
+	unsigned int resets, sys_resets;
+	uint8_t cfg[8];
+	unsigned int cfg_writes;
+	uint32_t w_off, w_len;
+};
+
+/* echo() - copy the readable part of @e into its writable part. */
+static uint32_t echo(struct vq *vq, const struct vq_elem *e)
+{
+	uint32_t n = MIN(e->read_len, e->write_len);
+	uint8_t chunk[512];
+
+	for (uint32_t off = 0; off < n; off += sizeof(chunk)) {
+		uint32_t len = MIN((uint32_t)sizeof(chunk), n - off);
+
+		if (vq_read(vq, e, off, chunk, len) ||
+		    vq_write(vq, e, off, chunk, len))
+			return 0;
+	}
+	return n;
+}
+
+static void fake_notify(struct viommu_virtio_dev *dev, uint16_t q)
+{
+	struct fake *fk = dev->priv;
+	struct vq *vq = &dev->vqs[q];
+	struct vq_elem e;
+	int err;
+
+	while (!fk->hold && (err = vq_pop(vq, &e)) != -ENOENT) {
+		if (err) {
+			__vdev_needs_reset(dev, "fake: queue broken");
+			break;
+		}
+		fk->popped[q]++;
+		fk->last = e;
+		memcpy(fk->last_segs, e.segs, e.nseg * sizeof(*e.segs));
+		fk->last.segs = fk->last_segs;
+		vq_push(vq, &e, echo(vq, &e));
+	}
+	__vdev_queue_done(dev, q);
+}
+
+static int fake_features_ok(struct viommu_virtio_dev *dev, uint64_t f)
+{
+	return (f & F_POISON) ? -EINVAL : 0;
+}
+
+static void fake_config_read(struct viommu_virtio_dev *dev, uint32_t off,
+			     void *buf, uint32_t len)
+{
+	struct fake *fk = dev->priv;
+
+	if (off < sizeof(fk->cfg))
+		memcpy(buf, fk->cfg + off, MIN(len, sizeof(fk->cfg) - off));
+}
+
+static void fake_config_write(struct viommu_virtio_dev *dev, uint32_t off,
+			      const void *buf, uint32_t len)
+{
+	struct fake *fk = dev->priv;
+
+	fk->cfg_writes++;
+	fk->w_off = off;
+	fk->w_len = len;
+}
+
+static void fake_reset(struct viommu_virtio_dev *dev, bool system)
+{
+	struct fake *fk = dev->priv;
+
+	fk->resets++;
+	fk->sys_resets += system;
+}
+
+static const struct vdev_ops fake_ops = {
+	.device_id = 0x7e57,
+	.features_ok = fake_features_ok,
+	.queue_notify = fake_notify,
+	.config_read = fake_config_read,
+	.config_write = fake_config_write,
+	.reset = fake_reset,
+};
+
+/* ---- fixture ---------------------------------------------------------- */
+
+struct opts {
+	bool packed, event_idx, indirect;
+	uint16_t qsize, qmax;
+};
+
+struct fx {
+	struct opts o;
+	uint8_t *ram0, *ram1, *rom; /* ram1 also backs RAM2 */
+	struct viommu_mem *mem;
+	struct fake fk;
+	struct drvring ring[2];
+	uint64_t next_buf;
+	unsigned long nlog, irq_queue[2], irq_config;
+	char last_log[512];
+};
+
+static void log_cb(void *opaque, enum viommu_log_level level,
+		   const char *line)
+{
+	struct fx *f = opaque;
+
+	f->nlog++;
+	snprintf(f->last_log, sizeof(f->last_log), "%s", line);
+}
+
+static void irq_cb(void *opaque, uint8_t isr, uint16_t q)
+{
+	struct fx *f = opaque;
+
+	if (isr & VIOMMU_VIRTIO_ISR_CONFIG)
+		f->irq_config++;
+	if ((isr & VIOMMU_VIRTIO_ISR_QUEUE) && q < 2)
+		f->irq_queue[q]++;
+}
+
+static struct viommu_virtio_dev *dev_of(struct fx *f)
+{
+	return &f->fk.vdev;
+}
+
+/* hva() - host address of guest RAM at @gpa (tests only use RAM). */
+static void *hva(struct fx *f, uint64_t gpa)
+{
+	if (gpa < RAM0 + RAM0_SIZE) /* RAM0 starts at 0 */
+		return f->ram0 + (gpa - RAM0);
+	if (gpa >= RAM1 && gpa < RAM2 + RAM2_SIZE)
+		return f->ram1 + (gpa - RAM1);
+	if (gpa >= ROM && gpa < ROM + ROM_SIZE)
+		return f->rom + (gpa - ROM);
+	abort();
+}
+
+/* buf_alloc() - @len bytes of RAM0 for buffers (16-byte aligned). */
+static uint64_t buf_alloc(struct fx *f, uint32_t len)
+{
+	uint64_t g = f->next_buf;
+
+	f->next_buf = (f->next_buf + len + 15) & ~15ull;
+	if (f->next_buf > RAM0 + RAM0_SIZE)
+		abort();
+	return g;
+}
+
+/* negotiate() - the driver's side of initialisation, all queues. */
+static int negotiate(struct fx *f, uint64_t features)
+{
+	struct viommu_virtio_dev *d = dev_of(f);
+	struct viommu_virtio_queue_cfg cfg;
+	int err;
+
+	viommu_virtio_dev_set_status(d, VIOMMU_VIRTIO_S_ACKNOWLEDGE);
+	viommu_virtio_dev_set_status(d, VIOMMU_VIRTIO_S_ACKNOWLEDGE |
+					 VIOMMU_VIRTIO_S_DRIVER);
+	viommu_virtio_dev_set_driver_features(d, features);
+	err = viommu_virtio_dev_set_status(d, S_ALL_OK &
+					   ~VIOMMU_VIRTIO_S_DRIVER_OK);
+	if (err)
+		return err;
+	for (uint16_t q = 0; q < 2; q++) {
+		drvring_reset(&f->ring[q]);
+		drvring_queue_cfg(&f->ring[q], &cfg);
+		err = viommu_virtio_dev_queue_setup(d, q, &cfg);
+		if (err)
+			return err;
+	}
+	return viommu_virtio_dev_set_status(d, S_ALL_OK);
+}
+
+static uint64_t opts_features(const struct opts *o)
+{
+	return F_VERSION_1 | (o->packed ? F_PACKED : 0) |
+	       (o->event_idx ? F_EVENT_IDX : 0) |
+	       (o->indirect ? F_INDIRECT : 0);
+}
+
+/* fx_new() - memory and device, not yet negotiated. */
+static struct fx *fx_new(struct opts o)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct viommu_log log;
+	struct viommu_mem_region r[4];
+
+	if (!o.qsize)
+		o.qsize = 8;
+	if (!o.qmax)
+		o.qmax = 256;
+	f->o = o;
+	f->ram0 = aligned_alloc(4096, RAM0_SIZE);
+	f->ram1 = aligned_alloc(4096, RAM1_SIZE + RAM2_SIZE);
+	f->rom = aligned_alloc(4096, ROM_SIZE);
+	memset(f->ram0, 0, RAM0_SIZE);
+	memset(f->ram1, 0, RAM1_SIZE + RAM2_SIZE);
+	memset(f->rom, 0, ROM_SIZE);
+	r[0] = (struct viommu_mem_region){ RAM0, RAM0_SIZE, -1, 0, f->ram0, 0 };
+	r[1] = (struct viommu_mem_region){ RAM1, RAM1_SIZE, -1, 0, f->ram1, 0 };
+	r[2] = (struct viommu_mem_region){ RAM2, RAM2_SIZE, -1, 0,
+					   f->ram1 + RAM1_SIZE, 0 };
+	r[3] = (struct viommu_mem_region){ ROM, ROM_SIZE, -1, 0, f->rom,
+					   VIOMMU_MEM_F_READONLY };
+	if (viommu_mem_create(NULL, &f->mem) ||
+	    viommu_mem_set_regions(f->mem, r, 4))
+		abort();
+	log = (struct viommu_log){ log_cb, f, VIOMMU_LOG_INFO };
+	if (vdev_init(&f->fk.vdev, &fake_ops, &f->fk, f->mem, &log, NULL,
+		      F_EVENT_IDX | F_INDIRECT | F_PACKED | F_POISON, 2,
+		      o.qmax))
+		abort();
+	viommu_virtio_dev_set_irq(dev_of(f), irq_cb, f);
+	for (int q = 0; q < 2; q++)
+		if (drvring_init(&f->ring[q], hva(f, RING_AREA(q)),
+				 RING_AREA(q), o.qsize, o.packed, o.event_idx,
+				 o.indirect))
+			abort();
+	f->next_buf = BUF_AREA;
+	return f;
+}
+
+/* fx_open() - a device negotiated and DRIVER_OK with options @o. */
+static struct fx *fx_open(struct opts o)
+{
+	struct fx *f = fx_new(o);
+
+	if (negotiate(f, opts_features(&f->o)))
+		abort();
+	f->nlog = 0;
+	return f;
+}
+
+static void fx_close(struct fx *f)
+{
+	vdev_destroy(&f->fk.vdev);
+	viommu_mem_destroy(f->mem);
+	free(f->ram0);
+	free(f->ram1);
+	free(f->rom);
+	free(f);
+}
+
+/* fill() - a recognisable pattern for request @tag. */
+static void fill(void *p, uint32_t len, uint32_t tag)
+{
+	uint8_t *b = p;
+
+	for (uint32_t i = 0; i < len; i++)
+		b[i] = (uint8_t)(tag * 31 + i * 7 + 1);
+}
+
+static bool check_fill(const void *p, uint32_t len, uint32_t tag)
+{
+	const uint8_t *b = p;
+
+	for (uint32_t i = 0; i < len; i++)
+		if (b[i] != (uint8_t)(tag * 31 + i * 7 + 1))
+			return false;
+	return true;
+}
+
+/*
+ * echo_req() - build a request of readable segments @rlens and writable
+ * @wlens in fresh RAM0 buffers, the readable bytes patterned with @tag.
+ * Returns the segment count.
+ */
+static unsigned int echo_req(struct fx *f, struct drvring_seg *s,
+			     const uint32_t *rlens, unsigned int nr,
+			     const uint32_t *wlens, unsigned int nw,
+			     uint32_t tag)
+{
+	uint32_t total = 0;
+	uint8_t tmp[4096];
+
+	for (unsigned int i = 0; i < nr; i++)
+		total += rlens[i];
+	fill(tmp, total, tag);
+	total = 0;
+	for (unsigned int i = 0; i < nr; i++) {
+		s[i] = (struct drvring_seg){ buf_alloc(f, rlens[i]), rlens[i],
+					     false };
+		memcpy(hva(f, s[i].gpa), tmp + total, rlens[i]);
+		total += rlens[i];
+	}
+	for (unsigned int i = 0; i < nw; i++) {
+		s[nr + i] = (struct drvring_seg){ buf_alloc(f, wlens[i]),
+						  wlens[i], true };
+		memset(hva(f, s[nr + i].gpa), 0xee, wlens[i]);
+	}
+	return nr + nw;
+}
+
+/* gather() - the writable bytes of @s back into @out. */
+static uint32_t gather(struct fx *f, const struct drvring_seg *s,
+		       unsigned int n, uint8_t *out)
+{
+	uint32_t total = 0;
+
+	for (unsigned int i = 0; i < n; i++)
+		if (s[i].write) {
+			memcpy(out + total, hva(f, s[i].gpa), s[i].len);
+			total += s[i].len;
+		}
+	return total;
+}
+
+/*
+ * roundtrip() - add one echo request on queue @q, kick, check the used
+ * length is min(readable, writable) and the data came back.
+ */
+static void roundtrip(struct fx *f, uint16_t q, const uint32_t *rl,
+		      unsigned int nr, const uint32_t *wl, unsigned int nw,
+		      bool indirect, uint64_t token)
+{
+	struct drvring_seg s[16];
+	uint32_t rtot = 0, wtot = 0, len = 0;
+	uint64_t got = 0;
+	uint8_t out[4096];
+	unsigned int n = echo_req(f, s, rl, nr, wl, nw, (uint32_t)token);
+
+	for (unsigned int i = 0; i < nr; i++)
+		rtot += rl[i];
+	for (unsigned int i = 0; i < nw; i++)
+		wtot += wl[i];
+	REQUIRE(drvring_add(&f->ring[q], s, n, token, indirect) == 0);
+	CHECK_EQ(viommu_virtio_dev_notify(dev_of(f), q), 0);
+	REQUIRE(drvring_get_used(&f->ring[q], &got, &len) == 0);
+	CHECK_U64(got, token);
+	CHECK_EQ(len, MIN(rtot, wtot));
+	gather(f, s, n, out);
+	CHECK(check_fill(out, len, (uint32_t)token));
+	CHECK_EQ(drvring_get_used(&f->ring[q], &got, &len), -ENOENT);
+}
+
+/* simple_rt() - one 2-segment round trip (16 readable, 32 writable). */
+static void simple_rt(struct fx *f, uint16_t q, uint64_t token)
+{
+	static const uint32_t r[] = { 16 }, w[] = { 32 };
+
+	roundtrip(f, q, r, 1, w, 1, false, token);
+}
+
+/* ---- round trips ------------------------------------------------------ */
+
+/* Every ring flavour: chains of several segments, echo across segments. */
+static void rt_matrix(bool packed, bool event_idx, bool indirect)
+{
+	struct fx *f = fx_open((struct opts){ packed, event_idx, indirect,
+					      16, 0 });
+	static const uint32_t r1[] = { 5 }, w1[] = { 5 };
+	static const uint32_t r3[] = { 3, 100, 1 }, w2[] = { 7, 200 };
+	static const uint32_t r0[] = { 0 }, w8[] = { 8 };
+	static const uint32_t rbig[] = { 1000 }, wsmall[] = { 10 };
+
+	roundtrip(f, 0, r1, 1, w1, 1, false, 1);
+	roundtrip(f, 0, r3, 3, w2, 2, false, 2);
+	roundtrip(f, 0, r0, 1, w8, 1, false, 3);   /* zero-length segment */
+	roundtrip(f, 0, rbig, 1, wsmall, 1, false, 4); /* short reply */
+	roundtrip(f, 0, w2, 2, NULL, 0, false, 5); /* read-only buffer */
+	roundtrip(f, 1, NULL, 0, w2, 2, false, 6); /* write-only, queue 1 */
+	if (indirect) {
+		roundtrip(f, 0, r3, 3, w2, 2, true, 7);
+		roundtrip(f, 1, r1, 1, w1, 1, true, 8);
+	}
+	CHECK_EQ(f->fk.last.nseg, indirect ? 2 : 2);
+	CHECK_EQ(f->fk.last.nread, indirect ? 1 : 0);
+	CHECK_EQ(viommu_virtio_dev_status(dev_of(f)), S_ALL_OK);
+	CHECK_EQ(f->nlog, 0);
+	fx_close(f);
+}
+
+TEST(rt_split) { rt_matrix(false, false, false); }
+TEST(rt_split_event_idx) { rt_matrix(false, true, false); }
+TEST(rt_split_indirect) { rt_matrix(false, false, true); }
+TEST(rt_split_event_idx_indirect) { rt_matrix(false, true, true); }
+TEST(rt_packed) { rt_matrix(true, false, false); }
+TEST(rt_packed_event_idx) { rt_matrix(true, true, false); }
+TEST(rt_packed_indirect) { rt_matrix(true, false, true); }
+TEST(rt_packed_event_idx_indirect) { rt_matrix(true, true, true); }
+
+/* The popped element describes the chain exactly. */
+TEST(elem_layout)
+{
+	for (int packed = 0; packed < 2; packed++) {
+		struct fx *f = fx_open((struct opts){ packed, false, true,
+						      8, 0 });
+		static const uint32_t r[] = { 3, 4 }, w[] = { 5, 6, 7 };
+		const struct vq_elem *e = &f->fk.last;
+
+		roundtrip(f, 0, r, 2, w, 3, false, 9);
+		CHECK_EQ(e->nseg, 5);
+		CHECK_EQ(e->nread, 2);
+		CHECK_EQ(e->read_len, 7);
+		CHECK_EQ(e->write_len, 18);
+		CHECK_EQ(e->ndesc, packed ? 5 : 1);
+		CHECK_EQ(e->id, 0);
+		for (unsigned int i = 0; i < 5; i++)
+			CHECK_EQ(e->segs[i].write, i >= 2);
+		roundtrip(f, 0, r, 2, w, 3, true, 10);
+		CHECK_EQ(e->nseg, 5);
+		CHECK_EQ(e->ndesc, 1);
+		fx_close(f);
+	}
+}
+
+/* A buffer may span two adjacent RAM regions. */
+TEST(buffer_spans_adjacent_regions)
+{
+	struct fx *f = fx_open((struct opts){ false, false, false, 8, 0 });
+	struct drvring_seg s[2] = {
+		{ RAM2 - 100, 200, false }, { RAM2 + 0x1000, 200, true },
+	};
+	uint8_t tmp[200];
+	uint64_t t;
+	uint32_t len;
+
+	fill(tmp, 200, 42);
+	memcpy(hva(f, RAM2 - 100), tmp, 200);
+	REQUIRE(drvring_add(&f->ring[0], s, 2, 42, false) == 0);
+	viommu_virtio_dev_notify(dev_of(f), 0);
+	REQUIRE(drvring_get_used(&f->ring[0], &t, &len) == 0);
+	CHECK_EQ(len, 200);
+	CHECK(check_fill(hva(f, RAM2 + 0x1000), 200, 42));
+	CHECK_EQ(f->nlog, 0);
+	fx_close(f);
+}
+
+/* Batches: many buffers, one kick, returned in ring order. */
+static void batch(bool packed, bool indirect)
+{
+	struct fx *f = fx_open((struct opts){ packed, true, indirect, 32, 0 });
+	struct drvring_seg s[4][12];
+	uint64_t t;
+	uint32_t len;
+	uint8_t out[256];
+
+	for (unsigned int i = 0; i < 12; i++) {
+		uint32_t r[] = { 10 + i }, w[] = { 64 };
+		unsigned int n = echo_req(f, s[0], r, 1, w, 1, 100 + i);
+
+		memcpy(&s[1][i], &s[0][1], sizeof(s[0][1]));
+		REQUIRE(drvring_add(&f->ring[0], s[0], n, 100 + i,
+				    indirect && (i & 1)) == 0);
+		/* split: avail_event stays 0; packed: device never suppresses */
+		CHECK_EQ(drvring_kick_needed(&f->ring[0]), packed || i == 0);
+	}
+	CHECK_EQ(f->fk.popped[0], 0);
+	viommu_virtio_dev_notify(dev_of(f), 0);
+	CHECK_EQ(f->fk.popped[0], 12);
+	CHECK_EQ(f->irq_queue[0], 1);
+	for (unsigned int i = 0; i < 12; i++) {
+		REQUIRE(drvring_get_used(&f->ring[0], &t, &len) == 0);
+		CHECK_U64(t, 100 + i);
+		CHECK_EQ(len, 10 + i);
+		memcpy(out, hva(f, s[1][i].gpa), len);
+		CHECK(check_fill(out, len, 100 + i));
+	}
+	CHECK_EQ(drvring_get_used(&f->ring[0], &t, &len), -ENOENT);
+	fx_close(f);
+}
+
+TEST(batch_split) { batch(false, false); }
+TEST(batch_split_indirect) { batch(false, true); }
+TEST(batch_packed) { batch(true, false); }
+TEST(batch_packed_indirect) { batch(true, true); }
+
+/*
+ * Wrap-around: many more requests than the ring size, chains of varying
+ * length so that packed chains straddle the ring end.
+ */
+static void wrap_around(bool packed, bool event_idx, uint16_t qsize)
+{
+	struct fx *f = fx_open((struct opts){ packed, event_idx, true, qsize,
+					      0 });
+	uint64_t scratch = buf_alloc(f, 4096), t;
+	unsigned int done = 0, sent = 0, kicks = 0;
+	uint32_t len;
+
+	while (done < 3000) {
+		unsigned int batch_n = 1 + sent % 4;
+
+		for (unsigned int i = 0; i < batch_n; i++) {
+			unsigned int nr = 1 + (sent % 3), k = 0;
+			struct drvring_seg s[4];
+
+			for (; k < nr; k++)
+				s[k] = (struct drvring_seg){
+					scratch + 64 * k, 8, false };
+			s[k++] = (struct drvring_seg){ scratch + 1024 +
+						       64 * (sent % 16), 32,
+						       true };
+			if (drvring_add(&f->ring[0], s, k, sent,
+					(sent % 5) == 0) != 0)
+				break;
+			sent++;
+		}
+		kicks += drvring_kick_needed(&f->ring[0]);
+		viommu_virtio_dev_notify(dev_of(f), 0);
+		while (drvring_get_used(&f->ring[0], &t, &len) == 0) {
+			CHECK_U64(t, done);
+			CHECK_EQ(len, 8 * (1 + done % 3));
+			done++;
+		}
+		REQUIRE(done == sent);
+	}
+	CHECK(kicks > 0);
+	CHECK_EQ(f->fk.popped[0], done);
+	CHECK_EQ(viommu_virtio_dev_status(dev_of(f)), S_ALL_OK);
+	CHECK_EQ(f->nlog, 0);
+	if (packed) /* the device's wrap counter has flipped many times */
+		CHECK_EQ(vdev_queue(dev_of(f), 0)->next_avail,
+			 f->ring[0].next_avail);
+	else
+		CHECK_EQ(vdev_queue(dev_of(f), 0)->last_avail,
+			 (uint16_t)f->ring[0].avail_idx);
+	fx_close(f);
+}
+
+TEST(wrap_split) { wrap_around(false, false, 8); }
+TEST(wrap_split_event_idx) { wrap_around(false, true, 4); }
+TEST(wrap_packed) { wrap_around(true, false, 8); }
+TEST(wrap_packed_odd_size) { wrap_around(true, true, 5); }
+TEST(wrap_packed_size_7) { wrap_around(true, false, 7); }
+
+/* A chain exactly as long as the queue is fine. */
+TEST(chain_of_queue_size)
+{
+	for (int packed = 0; packed < 2; packed++) {
+		struct fx *f = fx_open((struct opts){ packed, false, false,
+						      8, 0 });
+		static const uint32_t r[] = { 1, 1, 1, 1, 1, 1, 1 };
+		static const uint32_t w[] = { 7 };
+
+		roundtrip(f, 0, r, 7, w, 1, false, 1);
+		CHECK_EQ(f->fk.last.nseg, 8);
+		CHECK_EQ(viommu_virtio_dev_status(dev_of(f)), S_ALL_OK);
+		fx_close(f);
+	}
+}
+
+/* An indirect table with exactly the queue maximum of entries is fine. */
+TEST(indirect_table_of_queue_max)
+{
+	for (int packed = 0; packed < 2; packed++) {
+		struct fx *f = fx_open((struct opts){ packed, false, true, 4,
+						      32 });
+		struct drvring_seg s[32];
+		uint64_t tbl = buf_alloc(f, 32 * 16), t;
+		uint32_t len;
+
+		for (int i = 0; i < 32; i++)
+			s[i] = (struct drvring_seg){ buf_alloc(f, 4), 4,
+						     i >= 16 };
+		REQUIRE(drvring_add_indirect(&f->ring[0], s, 32, 5,
+					     hva(f, tbl), tbl) == 0);
+		viommu_virtio_dev_notify(dev_of(f), 0);
+		REQUIRE(drvring_get_used(&f->ring[0], &t, &len) == 0);
+		CHECK_EQ(len, 64);
+		CHECK_EQ(f->fk.last.nseg, 32);
+		CHECK_EQ(viommu_virtio_dev_status(dev_of(f)), S_ALL_OK);
+		fx_close(f);
+	}
+}
+
+/* Split: direct descriptors followed by one INDIRECT (VIRTIO 1.3 2.7.5.3.2). */
+TEST(split_direct_then_indirect)
+{
+	struct fx *f = fx_open((struct opts){ false, false, true, 8, 0 });
+	struct sdesc *d = drvring_desc(&f->ring[0]);
+	uint64_t tbl = buf_alloc(f, 32), b = buf_alloc(f, 64), t;
+	struct sdesc *it = hva(f, tbl);
+	struct drvring_seg s[2] = { { b, 8, false }, { b + 8, 8, false } };
+	uint32_t len;
+
+	fill(hva(f, b), 8, 3);
+	REQUIRE(drvring_add(&f->ring[0], s, 2, 77, false) == 0);
+	/* desc 1 becomes INDIRECT to a table: one readable, one writable */
+	it[0] = (struct sdesc){ b + 8, 4, 1, 1 };
+	it[1] = (struct sdesc){ b + 32, 16, 2, 0 };
+	d[1] = (struct sdesc){ tbl, 32, 4, 0 };
+	viommu_virtio_dev_notify(dev_of(f), 0);
+	REQUIRE(drvring_get_used(&f->ring[0], &t, &len) == 0);
+	CHECK_EQ(len, 12);
+	CHECK_EQ(f->fk.last.nseg, 3);
+	CHECK(check_fill(hva(f, b + 32), 8, 3));
+	CHECK_EQ(f->nlog, 0);
+	fx_close(f);
+}
+
+/* ---- notification suppression ----------------------------------------- */
+
+/* Split without EVENT_IDX: used.flags NO_NOTIFY and avail.flags NO_INTERRUPT. */
+TEST(notify_split_flags)
+{
+	struct fx *f = fx_open((struct opts){ false, false, false, 8, 0 });
+	uint16_t *used = drvring_device_area(&f->ring[0]);
+	struct drvring_seg s = { buf_alloc(f, 8), 8, true };
+	uint64_t t;
+	uint32_t len;
+
+	drvring_add(&f->ring[0], &s, 1, 1, false);
+	CHECK(drvring_kick_needed(&f->ring[0]));
+	CHECK(!drvring_kick_needed(&f->ring[0])); /* nothing new */
+	used[0] = 1; /* device: VQ_USED_F_NO_NOTIFY */
+	drvring_add(&f->ring[0], &s, 1, 2, false);
+	CHECK(!drvring_kick_needed(&f->ring[0]));
+	used[0] = 0;
+	viommu_virtio_dev_notify(dev_of(f), 0);
+	CHECK_EQ(f->irq_queue[0], 1);
+	drvring_set_irq(&f->ring[0], false); /* avail.flags = NO_INTERRUPT */
+	drvring_add(&f->ring[0], &s, 1, 3, false);
+	CHECK(drvring_kick_needed(&f->ring[0]));
+	viommu_virtio_dev_notify(dev_of(f), 0);
+	CHECK_EQ(f->irq_queue[0], 1);
+	drvring_set_irq(&f->ring[0], true);
+	drvring_add(&f->ring[0], &s, 1, 4, false);
+	viommu_virtio_dev_notify(dev_of(f), 0);
+	CHECK_EQ(f->irq_queue[0], 2);
+	/* a kick with nothing new: no push, no interrupt */
+	viommu_virtio_dev_notify(dev_of(f), 0);
+	CHECK_EQ(f->irq_queue[0], 2);
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ(drvring_get_used(&f->ring[0], &t, &len), 0);
+	CHECK_EQ(viommu_virtio_dev_read_isr(dev_of(f)),
+		 VIOMMU_VIRTIO_ISR_QUEUE);
+	CHECK_EQ(viommu_virtio_dev_read_isr(dev_of(f)), 0);
+	fx_close(f);
+}
+
+/* Split with EVENT_IDX: avail_event written by the device, used_event read. */
+TEST(notify_split_event_idx)
+{
+	struct fx *f = fx_open((struct opts){ false, true, false, 8, 0 });
+	struct drvring *r = &f->ring[0];
+	uint16_t *avail = drvring_driver_area(r);
+	uint16_t *used = drvring_device_area(r);
+	uint16_t *used_event = &avail[2 + 8], *avail_event = &used[2 + 4 * 8];
+	struct drvring_seg s = { buf_alloc(f, 8), 8, true };
+	uint64_t t;
+	uint32_t len;
+
+	/* avail_event 0: the first add kicks, the second (unprocessed) not */
+	drvring_add(r, &s, 1, 1, false);
+	CHECK(drvring_kick_needed(r));
+	drvring_add(r, &s, 1, 2, false);
+	CHECK(!drvring_kick_needed(r));
+	viommu_virtio_dev_notify(dev_of(f), 0);
+	CHECK_EQ(*avail_event, 2); /* the device caught up and says so */
+	CHECK_EQ(f->irq_queue[0], 1); /* used_event 0 was crossed */
+	drvring_add(r, &s, 1, 3, false);
+	CHECK(drvring_kick_needed(r));
+	/* interrupt only when the entry at used_event is written */
+	*used_event = 5;
+	viommu_virtio_dev_notify(dev_of(f), 0); /* writes entry 2 */
+	CHECK_EQ(f->irq_queue[0], 1);
+	drvring_add(r, &s, 1, 4, false);
+	drvring_add(r, &s, 1, 5, false);
+	viommu_virtio_dev_notify(dev_of(f), 0); /* entries 3, 4 */
+	CHECK_EQ(f->irq_queue[0], 1);
+	drvring_add(r, &s, 1, 6, false);
+	drvring_add(r, &s, 1, 7, false);
+	viommu_virtio_dev_notify(dev_of(f), 0); /* entries 5, 6: hit */
+	CHECK_EQ(f->irq_queue[0], 2);
+	for (int i = 0; i < 7; i++)
+		CHECK_EQ(drvring_get_used(r, &t, &len), 0);
+	CHECK_EQ(*used_event, 7); /* drvring re-armed at the next entry */
+	drvring_set_irq(r, false);
+	drvring_add(r, &s, 1, 8, false);
+	viommu_virtio_dev_notify(dev_of(f), 0);
+	CHECK_EQ(f->irq_queue[0], 2);
+	fx_close(f);
+}
+
+/* Split EVENT_IDX: used_event far behind means no interrupt for 64K. */
+TEST(notify_split_event_idx_wraps)
+{
+	struct fx *f = fx_open((struct opts){ false, true, false, 4, 0 });
+	struct drvring *r = &f->ring[0];
+	uint16_t *used_event = (uint16_t *)drvring_driver_area(r) + 2 + 4;
+	struct drvring_seg s = { buf_alloc(f, 8), 8, true };
+	uint64_t t;
+	uint32_t len;
+	unsigned long irqs;
+
+	drvring_set_irq(r, false); /* used_event = last_used - 1 = 0xffff */
+	CHECK_EQ(*used_event, 0xffff);
+	for (unsigned int i = 0; i < 0xffff; i++) {
+		drvring_add(r, &s, 1, i, false);
+		viommu_virtio_dev_notify(dev_of(f), 0);
+		drvring_get_used(r, &t, &len);
+		*used_event = 0xffff; /* keep it there */
+	}
+	CHECK_EQ(f->irq_queue[0], 0);
+	irqs = f->irq_queue[0];
+	drvring_add(r, &s, 1, 0, false); /* entry 0xffff */
+	viommu_virtio_dev_notify(dev_of(f), 0);
+	CHECK_EQ(f->irq_queue[0], irqs + 1);
+	fx_close(f);
+}
+
+/* Packed: driver event suppression modes seen by the device. */
+TEST(notify_packed_driver_events)
+{
+	struct fx *f = fx_open((struct opts){ true, true, false, 4, 0 });
+	struct drvring *r = &f->ring[0];
+	uint16_t *ev = drvring_driver_area(r);
+	struct drvring_seg s = { buf_alloc(f, 8), 8, true };
+	uint64_t t;
+	uint32_t len;
+
+	/* drvring's default with EVENT_IDX: DESC at the next used slot */
+	CHECK_EQ(ev[1], VQ_EVENT_F_DESC);
+	CHECK_EQ(ev[0], 1u << 15);
+	drvring_add(r, &s, 1, 1, false); /* slot 0 */
+	viommu_virtio_dev_notify(dev_of(f), 0);
+	CHECK_EQ(f->irq_queue[0], 1);
+	CHECK_EQ(drvring_get_used(r, &t, &len), 0);
+	CHECK_EQ(ev[0], 1 | (1u << 15)); /* re-armed at slot 1 */
+	ev[1] = VQ_EVENT_F_DISABLE;
+	drvring_add(r, &s, 1, 2, false); /* slot 1 */
+	viommu_virtio_dev_notify(dev_of(f), 0);
+	CHECK_EQ(f->irq_queue[0], 1);
+	CHECK_EQ(drvring_get_used(r, &t, &len), 0);
+	ev[1] = VQ_EVENT_F_ENABLE;
+	drvring_add(r, &s, 1, 3, false); /* slot 2 */
+	viommu_virtio_dev_notify(dev_of(f), 0);
+	CHECK_EQ(f->irq_queue[0], 2);
+	CHECK_EQ(drvring_get_used(r, &t, &len), 0);
+	/* next used is slot 3 (wrap 1); ask for slot 1 of the next lap */
+	ev[0] = 1;
+	ev[1] = VQ_EVENT_F_DESC;
+	drvring_add(r, &s, 1, 4, false); /* slot 3 */
+	viommu_virtio_dev_notify(dev_of(f), 0);
+	CHECK_EQ(f->irq_queue[0], 2);
+	drvring_add(r, &s, 1, 5, false); /* slot 0, lap 2 */
+	viommu_virtio_dev_notify(dev_of(f), 0);
+	CHECK_EQ(f->irq_queue[0], 2);
+	drvring_add(r, &s, 1, 6, false); /* slot 1, lap 2: hit */
+	viommu_virtio_dev_notify(dev_of(f), 0);
+	CHECK_EQ(f->irq_queue[0], 3);
+	/* the reserved mode 3 is treated as ENABLE */
+	ev[1] = 3;
+	drvring_add(r, &s, 1, 7, false); /* slot 2, lap 2 */
+	viommu_virtio_dev_notify(dev_of(f), 0);
+	CHECK_EQ(f->irq_queue[0], 4);
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ(drvring_get_used(r, &t, &len), 0);
+	CHECK_EQ(drvring_get_used(r, &t, &len), -ENOENT);
+	fx_close(f);
+}
+
+/* Packed without EVENT_IDX: a DESC mode is not honoured (interrupts). */
+TEST(notify_packed_desc_without_event_idx)
+{
+	struct fx *f = fx_open((struct opts){ true, false, false, 4, 0 });
+	uint16_t *ev = drvring_driver_area(&f->ring[0]);
+	struct drvring_seg s = { buf_alloc(f, 8), 8, true };
+
+	ev[0] = 3; /* some slot not about to be used */
+	ev[1] = VQ_EVENT_F_DESC;
+	drvring_add(&f->ring[0], &s, 1, 1, false);
+	viommu_virtio_dev_notify(dev_of(f), 0);
+	CHECK_EQ(f->irq_queue[0], 1);
+	fx_close(f);
+}
+
+/* Packed: device event suppression seen by drvring_kick_needed(). */
+TEST(notify_packed_device_events)
+{
+	struct fx *f = fx_open((struct opts){ true, true, false, 4, 0 });
+	struct drvring *r = &f->ring[0];
+	uint16_t *ev = drvring_device_area(r);
+	struct drvring_seg s = { buf_alloc(f, 8), 8, true };
+
+	drvring_add(r, &s, 1, 1, false); /* slot 0 */
+	CHECK(drvring_kick_needed(r));
+	ev[1] = VQ_EVENT_F_DISABLE;
+	drvring_add(r, &s, 1, 2, false); /* slot 1 */
+	CHECK(!drvring_kick_needed(r));
+	ev[0] = 3 | (1u << 15); /* slot 3 of lap 1 */
+	ev[1] = VQ_EVENT_F_DESC;
+	drvring_add(r, &s, 1, 3, false); /* slot 2 */
+	CHECK(!drvring_kick_needed(r));
+	drvring_add(r, &s, 1, 4, false); /* slot 3: hit */
+	CHECK(drvring_kick_needed(r));
+	ev[1] = VQ_EVENT_F_ENABLE;
+	CHECK(!drvring_kick_needed(r)); /* nothing new */
+	fx_close(f);
+}
+
+/* ---- hardening: each rule breaks the queue cleanly -------------------- */
+
+/*
+ * expect_broken() - kick queue @q, which holds a malformed chain: the
+ * device must need reset, have logged exactly one line, raised one config
+ * interrupt, returned nothing; further kicks are ignored silently; after
+ * a device reset and re-initialisation the queue works again.  The log
+ * line must contain @why.
+ */
+static void expect_broken(struct fx *f, uint16_t q, const char *why)
+{
+	struct viommu_virtio_dev *d = dev_of(f);
+	unsigned long logs = f->nlog, cfg = f->irq_config;
+	unsigned int popped = f->fk.popped[q];
+	uint64_t t;
+	uint32_t len;
+
+	CHECK_EQ(viommu_virtio_dev_notify(d, q), 0);
+	CHECK(viommu_virtio_dev_status(d) & S_NR);
+	CHECK_EQ(f->nlog - logs, 1);
+	CHECK(strstr(f->last_log, why) != NULL);
+	if (f->nlog - logs != 1 || !strstr(f->last_log, why) ||
+	    getenv("VQ_SHOW_LOG"))
+		printf("# log: %s\n", f->last_log);
+	CHECK_EQ(f->irq_config - cfg, 1);
+	CHECK(vdev_queue(d, q)->broken);
+	CHECK_EQ(f->fk.popped[q], popped);
+	CHECK_EQ(drvring_get_used(&f->ring[q], &t, &len), -ENOENT);
+	/* ignored from now on, NEEDS_RESET sticky */
+	viommu_virtio_dev_notify(d, q);
+	viommu_virtio_dev_notify(d, (uint16_t)(q ^ 1));
+	CHECK_EQ(f->nlog - logs, 1);
+	CHECK_EQ(viommu_virtio_dev_set_status(d, viommu_virtio_dev_status(d)),
+		 0);
+	CHECK(viommu_virtio_dev_status(d) & S_NR);
+	/* reset and recover */
+	CHECK_EQ(viommu_virtio_dev_set_status(d, 0), 0);
+	CHECK_EQ(viommu_virtio_dev_status(d), 0);
+	CHECK(!vdev_queue(d, q)->broken);
+	REQUIRE(negotiate(f, opts_features(&f->o)) == 0);
+	simple_rt(f, q, 1234);
+	CHECK_EQ(viommu_virtio_dev_status(d), S_ALL_OK);
+	CHECK_EQ(f->nlog - logs, 1);
+}
+
+/* add_rw() - a fresh 2-segment (16 readable, 16 writable) chain. */
+static void add_rw(struct fx *f, uint16_t q, bool indirect)
+{
+	struct drvring_seg s[2] = {
+		{ buf_alloc(f, 16), 16, false }, { buf_alloc(f, 16), 16, true },
+	};
+
+	if (drvring_add(&f->ring[q], s, 2, 1, indirect))
+		abort();
+}
+
+static struct fx *open_split(bool indirect)
+{
+	return fx_open((struct opts){ false, false, indirect, 8, 16 });
+}
+
+static struct fx *open_packed(bool indirect)
+{
+	return fx_open((struct opts){ true, false, indirect, 8, 16 });
+}
+
+TEST(hard_split_descriptor_loop)
+{
+	struct fx *f = open_split(false);
+	struct sdesc *d = drvring_desc(&f->ring[0]);
+
+	add_rw(f, 0, false);
+	d[1].flags = VQ_DESC_F_NEXT; /* readable, so only the loop is wrong */
+	d[1].next = 0; /* 0 -> 1 -> 0 -> ... */
+	expect_broken(f, 0, "longer than the queue size");
+	fx_close(f);
+}
+
+TEST(hard_split_self_loop)
+{
+	struct fx *f = open_split(false);
+	struct sdesc *d = drvring_desc(&f->ring[0]);
+
+	add_rw(f, 1, false);
+	d = drvring_desc(&f->ring[1]);
+	d[0].flags |= VQ_DESC_F_NEXT;
+	d[0].next = 0;
+	d[0].flags &= (uint16_t)~VQ_DESC_F_WRITE;
+	expect_broken(f, 1, "longer than the queue size");
+	fx_close(f);
+}
+
+TEST(hard_split_chain_longer_than_queue)
+{
+	struct fx *f = open_split(false);
+	struct sdesc *d = drvring_desc(&f->ring[0]);
+	uint64_t b = buf_alloc(f, 16);
+
+	/* every descriptor readable and chained in a ring: 8 + 1 visits */
+	for (int i = 0; i < 8; i++)
+		d[i] = (struct sdesc){ b, 16, VQ_DESC_F_NEXT,
+				       (uint16_t)((i + 1) % 8) };
+	((uint16_t *)drvring_driver_area(&f->ring[0]))[1] = 1;
+	expect_broken(f, 0, "longer than the queue size");
+	fx_close(f);
+}
+
+TEST(hard_split_head_past_ring)
+{
+	struct fx *f = open_split(false);
+	uint16_t *avail = drvring_driver_area(&f->ring[0]);
+
+	add_rw(f, 0, false);
+	avail[2] = 8; /* ring[0] = head 8, size 8 */
+	expect_broken(f, 0, "past the ring");
+	fx_close(f);
+}
+
+TEST(hard_split_next_past_ring)
+{
+	struct fx *f = open_split(false);
+	struct sdesc *d = drvring_desc(&f->ring[0]);
+
+	add_rw(f, 0, false);
+	d[0].next = 0x8000;
+	expect_broken(f, 0, "past the ring");
+	fx_close(f);
+}
+
+TEST(hard_split_avail_idx_jump)
+{
+	struct fx *f = open_split(false);
+	uint16_t *avail = drvring_driver_area(&f->ring[0]);
+
+	add_rw(f, 0, false);
+	avail[1] = 9; /* 9 ahead of 0 with size 8 */
+	expect_broken(f, 0, "ahead of");
+	fx_close(f);
+}
+
+TEST(hard_split_avail_idx_jump_after_wrap)
+{
+	struct fx *f = open_split(false);
+	uint16_t *avail = drvring_driver_area(&f->ring[0]);
+
+	for (int i = 0; i < 20; i++)
+		simple_rt(f, 0, (uint64_t)i);
+	avail[1] = (uint16_t)(20 - 1); /* going backwards = 65535 ahead */
+	expect_broken(f, 0, "ahead of");
+	fx_close(f);
+}
+
+/* Total length overflowing 32 bits, split and packed, direct and indirect. */
+static void wrapping_lengths(bool packed, bool indirect)
+{
+	struct fx *f = fx_open((struct opts){ packed, false, indirect, 8,
+					      16 });
+	struct drvring_seg s[3] = {
+		{ RAM1, 16, false }, { RAM1, 0xfffffff8u, false },
+		{ RAM1, 16, true },
+	};
+
+	/* the total is checked before RAM, so RAM's size is irrelevant */
+	REQUIRE(drvring_add(&f->ring[0], s, 3, 1, indirect) == 0);
+	expect_broken(f, 0, "overflows");
+	fx_close(f);
+}
+
+TEST(hard_split_lengths_wrap) { wrapping_lengths(false, false); }
+TEST(hard_split_lengths_wrap_indirect) { wrapping_lengths(false, true); }
+TEST(hard_packed_lengths_wrap) { wrapping_lengths(true, false); }
+TEST(hard_packed_lengths_wrap_indirect) { wrapping_lengths(true, true); }
+
+/* bad_buffer() - one chain with a segment at @gpa + @len (@write). */
+static void bad_buffer(bool packed, bool indirect, uint64_t gpa, uint32_t len,
+		       bool write)
+{
+	const char *why = write ? "is not writable guest RAM"
+				: "is not guest RAM";
+	struct fx *f = fx_open((struct opts){ packed, false, indirect, 8,
+					      16 });
+	struct drvring_seg s[2] = {
+		{ buf_alloc(f, 16), 16, false }, { gpa, len, write },
+	};
+
+	if (!write) {
+		s[1] = s[0];
+		s[0] = (struct drvring_seg){ gpa, len, false };
+		s[1].write = true;
+	}
+	REQUIRE(drvring_add(&f->ring[0], s, 2, 1, indirect) == 0);
+	expect_broken(f, 0, why);
+	fx_close(f);
+}
+
+TEST(hard_buffer_in_hole)
+{
+	bad_buffer(false, false, HOLE, 16, false);
+	bad_buffer(false, true, HOLE, 16, true);
+	bad_buffer(true, false, HOLE, 16, true);
+	bad_buffer(true, true, HOLE, 16, false);
+}
+
+TEST(hard_buffer_straddles_into_hole)
+{
+	bad_buffer(false, false, RAM0 + RAM0_SIZE - 8, 16, false);
+	bad_buffer(false, true, RAM2 + RAM2_SIZE - 1, 2, true);
+	bad_buffer(true, false, RAM1 - 4, 8, true);
+	bad_buffer(true, true, RAM0 + RAM0_SIZE - 8, 16, false);
+}
+
+TEST(hard_buffer_address_wraps)
+{
+	bad_buffer(false, false, 0xfffffffffffff000ull, 0x2000, false);
+	bad_buffer(true, true, 0xfffffffffffffff0ull, 0x20, true);
+}
+
+TEST(hard_buffer_beyond_all_ram)
+{
+	bad_buffer(false, false, 0x100000000ull, 16, true);
+	bad_buffer(true, false, 0x100000000ull, 16, false);
+}
+
+TEST(hard_writable_buffer_in_rom)
+{
+	bad_buffer(false, false, ROM, 16, true);
+	bad_buffer(true, true, ROM, 16, true);
+}
+
+/* A readable buffer in ROM is fine. */
+TEST(readable_buffer_in_rom_ok)
+{
+	struct fx *f = open_split(false);
+	struct drvring_seg s[2] = { { ROM, 16, false },
+				    { buf_alloc(f, 16), 16, true } };
+	uint64_t t;
+	uint32_t len;
+
+	REQUIRE(drvring_add(&f->ring[0], s, 2, 1, false) == 0);
+	viommu_virtio_dev_notify(dev_of(f), 0);
+	CHECK_EQ(drvring_get_used(&f->ring[0], &t, &len), 0);
+	CHECK_EQ(len, 16);
+	CHECK_EQ(f->nlog, 0);
+	fx_close(f);
+}
+
+/* Readable after writable, in every flavour. */
+static void read_after_write(bool packed, bool indirect)
+{
+	struct fx *f = fx_open((struct opts){ packed, false, indirect, 8,
+					      16 });
+	struct drvring_seg s[3] = {
+		{ buf_alloc(f, 16), 16, false }, { buf_alloc(f, 16), 16, true },
+		{ buf_alloc(f, 16), 16, false },
+	};
+
+	REQUIRE(drvring_add(&f->ring[0], s, 3, 1, indirect) == 0);
+	expect_broken(f, 0, "after a writable");
+	fx_close(f);
+}
+
+TEST(hard_split_readable_after_writable) { read_after_write(false, false); }
+TEST(hard_split_ind_readable_after_writable) { read_after_write(false, true); }
+TEST(hard_packed_readable_after_writable) { read_after_write(true, false); }
+TEST(hard_packed_ind_readable_after_writable) { read_after_write(true, true); }
+
+/* Zero-length writable before a readable one still breaks the order. */
+TEST(hard_zero_len_writable_then_readable)
+{
+	struct fx *f = open_split(false);
+	struct drvring_seg s[2] = { { buf_alloc(f, 16), 0, true },
+				    { buf_alloc(f, 16), 16, false } };
+
+	REQUIRE(drvring_add(&f->ring[0], s, 2, 1, false) == 0);
+	expect_broken(f, 0, "after a writable");
+	fx_close(f);
+}
+
+/* Split direct chain then INDIRECT, with the writable/readable order wrong. */
+TEST(hard_split_readable_in_table_after_direct_writable)
+{
+	struct fx *f = open_split(true);
+	struct sdesc *d = drvring_desc(&f->ring[0]);
+	uint64_t tbl = buf_alloc(f, 16), b = buf_alloc(f, 64);
+	struct sdesc *it = hva(f, tbl);
+
+	add_rw(f, 0, false); /* desc 0 readable, desc 1 writable */
+	d[1].flags |= VQ_DESC_F_NEXT;
+	d[1].next = 2;
+	it[0] = (struct sdesc){ b, 8, 0, 0 };
+	d[2] = (struct sdesc){ tbl, 16, VQ_DESC_F_INDIRECT, 0 };
+	expect_broken(f, 0, "after a writable");
+	fx_close(f);
+}
+
+/* corrupt_ind() - the head descriptor (INDIRECT) after drvring_add. */
+static void *ind_head(struct fx *f, uint16_t q)
+{
+	return drvring_desc(&f->ring[q]);
+}
+
+TEST(hard_indirect_len_not_multiple_of_16)
+{
+	for (int packed = 0; packed < 2; packed++) {
+		struct fx *f = packed ? open_packed(true) : open_split(true);
+
+		add_rw(f, 0, true);
+		if (packed)
+			((struct pdesc *)ind_head(f, 0))->len = 24;
+		else
+			((struct sdesc *)ind_head(f, 0))->len = 24;
+		expect_broken(f, 0, "multiple of 16");
+		fx_close(f);
+	}
+}
+
+TEST(hard_indirect_len_zero)
+{
+	for (int packed = 0; packed < 2; packed++) {
+		struct fx *f = packed ? open_packed(true) : open_split(true);
+
+		add_rw(f, 0, true);
+		if (packed)
+			((struct pdesc *)ind_head(f, 0))->len = 0;
+		else
+			((struct sdesc *)ind_head(f, 0))->len = 0;
+		expect_broken(f, 0, "multiple of 16");
+		fx_close(f);
+	}
+}
+
+TEST(hard_indirect_longer_than_queue_max)
+{
+	for (int packed = 0; packed < 2; packed++) {
+		struct fx *f = packed ? open_packed(true) : open_split(true);
+		struct drvring_seg s[17];
+		uint64_t tbl = buf_alloc(f, 17 * 16);
+
+		for (int i = 0; i < 17; i++) /* queue max is 16 */
+			s[i] = (struct drvring_seg){ buf_alloc(f, 4), 4,
+						     i == 16 };
+		REQUIRE(drvring_add_indirect(&f->ring[0], s, 17, 1,
+					     hva(f, tbl), tbl) == 0);
+		expect_broken(f, 0, "queue maximum");
+		fx_close(f);
+	}
+}
+
+TEST(hard_indirect_nested)
+{
+	for (int packed = 0; packed < 2; packed++) {
+		struct fx *f = packed ? open_packed(true) : open_split(true);
+		uint64_t g;
+		uint16_t slot = 0;
+		uint8_t *tbl;
+
+		add_rw(f, 0, true);
+		tbl = drvring_ind_table(&f->ring[0], slot, &g);
+		if (packed) /* entry 1 claims to be another table */
+			((struct pdesc *)tbl)[1].flags |= VQ_DESC_F_INDIRECT;
+		else
+			((struct sdesc *)tbl)[1].flags |= VQ_DESC_F_INDIRECT;
+		if (packed)
+			((struct pdesc *)tbl)[1].addr = g;
+		else
+			((struct sdesc *)tbl)[1].addr = g;
+		expect_broken(f, 0, "inside an indirect table");
+		fx_close(f);
+	}
+}
+
+TEST(hard_indirect_with_next)
+{
+	for (int packed = 0; packed < 2; packed++) {
+		struct fx *f = packed ? open_packed(true) : open_split(true);
+
+		add_rw(f, 0, true);
+		if (packed)
+			((struct pdesc *)ind_head(f, 0))->flags |=
+				VQ_DESC_F_NEXT;
+		else
+			((struct sdesc *)ind_head(f, 0))->flags |=
+				VQ_DESC_F_NEXT;
+		expect_broken(f, 0, "both NEXT and INDIRECT");
+		fx_close(f);
+	}
+}
+
+TEST(hard_indirect_without_feature)
+{
+	for (int packed = 0; packed < 2; packed++) {
+		struct fx *f = packed ? open_packed(false) : open_split(false);
+
+		f->ring[0].indirect = true; /* the driver cheats */
+		add_rw(f, 0, true);
+		expect_broken(f, 0, "without VIRTIO_F_INDIRECT_DESC");
+		fx_close(f);
+	}
+}
+
+TEST(hard_indirect_table_not_ram)
+{
+	for (int packed = 0; packed < 2; packed++) {
+		struct fx *f = packed ? open_packed(true) : open_split(true);
+
+		add_rw(f, 0, true);
+		if (packed)
+			((struct pdesc *)ind_head(f, 0))->addr = HOLE;
+		else
+			((struct sdesc *)ind_head(f, 0))->addr = HOLE;
+		expect_broken(f, 0, "indirect table not in guest RAM");
+		fx_close(f);
+	}
+}
+
+TEST(hard_split_indirect_loop)
+{
+	struct fx *f = open_split(true);
+	struct sdesc *tbl = drvring_ind_table(&f->ring[0], 0, NULL);
+
+	add_rw(f, 0, true);
+	tbl[1].flags |= VQ_DESC_F_NEXT;
+	tbl[1].next = 1;
+	expect_broken(f, 0, "longer than its table");
+	fx_close(f);
+}
+
+TEST(hard_split_indirect_next_past_table)
+{
+	struct fx *f = open_split(true);
+	struct sdesc *tbl = drvring_ind_table(&f->ring[0], 0, NULL);
+
+	add_rw(f, 0, true);
+	tbl[0].next = 2; /* table has 2 entries */
+	expect_broken(f, 0, "past the table");
+	fx_close(f);
+}
+
+TEST(hard_packed_indirect_inside_chain)
+{
+	struct fx *f = open_packed(true);
+	struct pdesc *d = drvring_desc(&f->ring[0]);
+	uint64_t tbl = buf_alloc(f, 16);
+
+	add_rw(f, 0, false);
+	d[1].addr = tbl;
+	d[1].flags |= VQ_DESC_F_INDIRECT;
+	expect_broken(f, 0, "inside a packed chain");
+	fx_close(f);
+}
+
+TEST(hard_packed_chain_runs_into_unavailable)
+{
+	struct fx *f = open_packed(false);
+	struct pdesc *d = drvring_desc(&f->ring[0]);
+
+	add_rw(f, 0, false);
+	d[1].flags |= VQ_DESC_F_NEXT; /* desc 2 was never made available */
+	expect_broken(f, 0, "not available");
+	fx_close(f);
+}
+
+TEST(hard_packed_chain_around_the_ring)
+{
+	struct fx *f = open_packed(false);
+	struct pdesc *d = drvring_desc(&f->ring[0]);
+	uint64_t b = buf_alloc(f, 16);
+
+	/* all 8 available (wrap 1) and chained: a 9th would be slot 0 */
+	for (int i = 7; i >= 0; i--)
+		d[i] = (struct pdesc){ b, 16, 0,
+				       VQ_DESC_F_NEXT | VQ_DESC_F_AVAIL };
+	expect_broken(f, 0, "longer than the queue size");
+	fx_close(f);
+}
+
+/* A used ring that stops being RAM (region set replaced) breaks too. */
+TEST(hard_ring_memory_removed)
+{
+	struct fx *f = open_split(false);
+	struct viommu_mem_region r[2] = {
+		{ RAM1, RAM1_SIZE, -1, 0, f->ram1, 0 },
+		{ RAM2, RAM2_SIZE, -1, 0, f->ram1 + RAM1_SIZE, 0 },
+	};
+	struct viommu_mem_region all[4] = {
+		{ RAM0, RAM0_SIZE, -1, 0, f->ram0, 0 }, r[0], r[1],
+		{ ROM, ROM_SIZE, -1, 0, f->rom, VIOMMU_MEM_F_READONLY },
+	};
+	unsigned long logs = f->nlog;
+
+	add_rw(f, 0, false);
+	REQUIRE(viommu_mem_set_regions(f->mem, r, 2) == 0);
+	viommu_virtio_dev_notify(dev_of(f), 0);
+	CHECK(viommu_virtio_dev_status(dev_of(f)) & S_NR);
+	CHECK_EQ(f->nlog - logs, 1);
+	REQUIRE(viommu_mem_set_regions(f->mem, all, 4) == 0);
+	viommu_virtio_dev_set_status(dev_of(f), 0);
+	REQUIRE(negotiate(f, opts_features(&f->o)) == 0);
+	simple_rt(f, 0, 5);
+	fx_close(f);
+}
+
+/* The model reporting its own error: one line, sticky, config irq. */
+TEST(needs_reset_from_model)
+{
+	struct fx *f = open_split(false);
+	struct viommu_virtio_dev *d = dev_of(f);
+
+	pthread_mutex_lock(&d->lock);
+	__vdev_needs_reset(d, "internal error");
+	__vdev_needs_reset(d, "again");
+	pthread_mutex_unlock(&d->lock);
+	CHECK_EQ(f->nlog, 1);
+	CHECK(strstr(f->last_log, "internal error") != NULL);
+	CHECK_EQ(f->irq_config, 1);
+	CHECK_EQ(viommu_virtio_dev_status(d), S_ALL_OK | S_NR);
+	CHECK_EQ(viommu_virtio_dev_read_isr(d), VIOMMU_VIRTIO_ISR_CONFIG);
+	add_rw(f, 0, false);
+	viommu_virtio_dev_notify(d, 0);
+	CHECK_EQ(f->fk.popped[0], 0);
+	viommu_virtio_dev_set_status(d, 0);
+	CHECK_EQ(viommu_virtio_dev_status(d), 0);
+	fx_close(f);
+}
+
+/* ---- status and features ---------------------------------------------- */
+
+TEST(features_ok_needs_version_1)
+{
+	struct fx *f = fx_new((struct opts){ 0 });
+	struct viommu_virtio_dev *d = dev_of(f);
+	uint8_t ad = VIOMMU_VIRTIO_S_ACKNOWLEDGE | VIOMMU_VIRTIO_S_DRIVER;
+
+	CHECK_U64(viommu_virtio_dev_features(d),
+		  F_VERSION_1 | F_EVENT_IDX | F_INDIRECT | F_PACKED |
+			  F_POISON);
+	CHECK_EQ(viommu_virtio_dev_device_id(d), 0x7e57);
+	CHECK_EQ(viommu_virtio_dev_set_status(d, ad), 0);
+	CHECK_EQ(viommu_virtio_dev_set_driver_features(d, F_EVENT_IDX), 0);
+	CHECK_EQ(viommu_virtio_dev_set_status(
+			 d, ad | VIOMMU_VIRTIO_S_FEATURES_OK), -EINVAL);
+	CHECK_EQ(viommu_virtio_dev_status(d), ad);
+	CHECK_EQ(f->nlog, 1);
+	/* the model refuses POISON */
+	CHECK_EQ(viommu_virtio_dev_set_driver_features(
+			 d, F_VERSION_1 | F_POISON), 0);
+	CHECK_EQ(viommu_virtio_dev_set_status(
+			 d, ad | VIOMMU_VIRTIO_S_FEATURES_OK), -EINVAL);
+	CHECK_EQ(viommu_virtio_dev_status(d), ad);
+	CHECK_EQ(f->nlog, 2);
+	/* bits not offered are dropped; then it is accepted */
+	CHECK_EQ(viommu_virtio_dev_set_driver_features(
+			 d, F_VERSION_1 | (1ull << 40) | 1), 0);
+	CHECK_U64(viommu_virtio_dev_driver_features(d), F_VERSION_1);
+	CHECK_EQ(viommu_virtio_dev_set_status(
+			 d, ad | VIOMMU_VIRTIO_S_FEATURES_OK), 0);
+	CHECK_EQ(viommu_virtio_dev_status(d),
+		 ad | VIOMMU_VIRTIO_S_FEATURES_OK);
+	CHECK_EQ(viommu_virtio_dev_set_driver_features(d, F_VERSION_1 |
+						       F_PACKED), -EBUSY);
+	CHECK_U64(viommu_virtio_dev_driver_features(d), F_VERSION_1);
+	fx_close(f);
+}
+
+TEST(status_order_rules)
+{
+	struct fx *f = fx_new((struct opts){ 0 });
+	struct viommu_virtio_dev *d = dev_of(f);
+	uint8_t a = VIOMMU_VIRTIO_S_ACKNOWLEDGE, dr = VIOMMU_VIRTIO_S_DRIVER;
+
+	viommu_virtio_dev_set_driver_features(d, F_VERSION_1);
+	/* FEATURES_OK before DRIVER */
+	CHECK_EQ(viommu_virtio_dev_set_status(
+			 d, a | VIOMMU_VIRTIO_S_FEATURES_OK), -EINVAL);
+	CHECK_EQ(viommu_virtio_dev_status(d), a);
+	/* DRIVER_OK before FEATURES_OK */
+	CHECK_EQ(viommu_virtio_dev_set_status(
+			 d, a | dr | VIOMMU_VIRTIO_S_DRIVER_OK), -EINVAL);
+	CHECK_EQ(viommu_virtio_dev_status(d), a | dr);
+	/* all at once is fine */
+	CHECK_EQ(viommu_virtio_dev_set_status(d, S_ALL_OK), 0);
+	CHECK_EQ(viommu_virtio_dev_status(d), S_ALL_OK);
+	CHECK_EQ(f->nlog, 2);
+	/* clearing a bit is refused and changes nothing */
+	CHECK_EQ(viommu_virtio_dev_set_status(d, a | dr), -EINVAL);
+	CHECK_EQ(viommu_virtio_dev_status(d), S_ALL_OK);
+	CHECK_EQ(f->nlog, 3);
+	/* unknown bits are refused */
+	CHECK_EQ(viommu_virtio_dev_set_status(d, S_ALL_OK | 0x20), -EINVAL);
+	CHECK_EQ(f->nlog, 4);
+	/* rewriting the same value is a no-op; FAILED can be added */
+	CHECK_EQ(viommu_virtio_dev_set_status(d, S_ALL_OK), 0);
+	CHECK_EQ(viommu_virtio_dev_set_status(
+			 d, S_ALL_OK | VIOMMU_VIRTIO_S_FAILED), 0);
+	CHECK_EQ(viommu_virtio_dev_status(d),
+		 S_ALL_OK | VIOMMU_VIRTIO_S_FAILED);
+	CHECK_EQ(viommu_virtio_dev_set_status(NULL, 1), -EINVAL);
+	fx_close(f);
+}
+
+TEST(queue_setup_rules)
+{
+	struct fx *f = fx_new((struct opts){ 0 });
+	struct viommu_virtio_dev *d = dev_of(f);
+	struct viommu_virtio_queue_cfg good, c;
+	uint8_t ad = VIOMMU_VIRTIO_S_ACKNOWLEDGE | VIOMMU_VIRTIO_S_DRIVER;
+
+	drvring_queue_cfg(&f->ring[0], &good);
+	CHECK_EQ(viommu_virtio_dev_num_queues(d), 2);
+	CHECK_EQ(viommu_virtio_dev_queue_max(d, 1), 256);
+	CHECK_EQ(viommu_virtio_dev_queue_max(d, 2), 0);
+	/* before FEATURES_OK: refused */
+	viommu_virtio_dev_set_status(d, ad);
+	CHECK_EQ(viommu_virtio_dev_queue_setup(d, 0, &good), -EINVAL);
+	viommu_virtio_dev_set_driver_features(d, F_VERSION_1);
+	viommu_virtio_dev_set_status(d, ad | VIOMMU_VIRTIO_S_FEATURES_OK);
+	CHECK_EQ(viommu_virtio_dev_queue_setup(d, 2, &good), -EINVAL);
+	CHECK_EQ(viommu_virtio_dev_queue_setup(NULL, 0, &good), -EINVAL);
+#define BAD(field, val)                                                   \
+	do {                                                              \
+		c = good;                                                 \
+		c.field = (val);                                          \
+		CHECK_EQ(viommu_virtio_dev_queue_setup(d, 0, &c), -EINVAL); \
+	} while (0)
+	BAD(size, 0);
+	BAD(size, 6);          /* split: not a power of two */
+	BAD(size, 512);        /* above the queue max */
+	BAD(desc, good.desc + 8);
+	BAD(driver, good.driver + 1);
+	BAD(device, good.device + 2);
+	BAD(desc, HOLE);
+	BAD(driver, HOLE);
+	BAD(device, HOLE);
+	BAD(device, ROM);      /* device area must be writable */
+	BAD(desc, RAM0 + RAM0_SIZE - 64); /* runs into the hole */
+	BAD(device, 0xfffffffffffffff0ull);
+#undef BAD
+	CHECK(!vdev_queue(d, 0)->ready);
+	CHECK_EQ(viommu_virtio_dev_queue_setup(d, 0, &good), 0);
+	CHECK(vdev_queue(d, 0)->ready);
+	CHECK_EQ(viommu_virtio_dev_queue_setup(d, 0, NULL), 0);
+	CHECK(!vdev_queue(d, 0)->ready);
+	CHECK_EQ(viommu_virtio_dev_queue_setup(d, 0, &good), 0);
+	CHECK_EQ(viommu_virtio_dev_set_status(d, S_ALL_OK), 0);
+	CHECK_EQ(viommu_virtio_dev_queue_setup(d, 0, &good), -EBUSY);
+	CHECK_EQ(viommu_virtio_dev_queue_setup(d, 0, NULL), -EBUSY);
+	CHECK_EQ(viommu_virtio_dev_notify(d, 2), -EINVAL);
+	CHECK_EQ(viommu_virtio_dev_notify(NULL, 0), -EINVAL);
+	/* queue 1 never set up: kicks ignored, nothing logged at INFO */
+	CHECK_EQ(viommu_virtio_dev_notify(d, 1), 0);
+	CHECK(!(viommu_virtio_dev_status(d) & S_NR));
+	fx_close(f);
+}
+
+/* Packed rings take any size up to the max. */
+TEST(packed_any_size)
+{
+	struct fx *f = fx_new((struct opts){ true, false, false, 3, 0 });
+	struct viommu_virtio_queue_cfg c;
+
+	REQUIRE(negotiate(f, F_VERSION_1 | F_PACKED) == 0);
+	CHECK(vdev_queue(dev_of(f), 0)->packed);
+	drvring_queue_cfg(&f->ring[0], &c);
+	CHECK_EQ(c.size, 3);
+	for (int i = 0; i < 10; i++)
+		simple_rt(f, 0, (uint64_t)i);
+	fx_close(f);
+}
+
+TEST(no_processing_before_driver_ok)
+{
+	struct fx *f = fx_new((struct opts){ 0 });
+	struct viommu_virtio_dev *d = dev_of(f);
+	struct viommu_virtio_queue_cfg c;
+	uint64_t t;
+	uint32_t len;
+
+	viommu_virtio_dev_set_status(d, 3);
+	viommu_virtio_dev_set_driver_features(d, F_VERSION_1);
+	viommu_virtio_dev_set_status(d, 11);
+	drvring_queue_cfg(&f->ring[0], &c);
+	viommu_virtio_dev_queue_setup(d, 0, &c);
+	add_rw(f, 0, false);
+	viommu_virtio_dev_notify(d, 0);
+	CHECK_EQ(f->fk.popped[0], 0);
+	CHECK_EQ(drvring_get_used(&f->ring[0], &t, &len), -ENOENT);
+	viommu_virtio_dev_set_status(d, S_ALL_OK);
+	viommu_virtio_dev_notify(d, 0);
+	CHECK_EQ(f->fk.popped[0], 1);
+	CHECK_EQ(drvring_get_used(&f->ring[0], &t, &len), 0);
+	fx_close(f);
+}
+
+TEST(reset_clears_everything)
+{
+	struct fx *f = fx_open((struct opts){ false, true, true, 8, 0 });
+	struct viommu_virtio_dev *d = dev_of(f);
+
+	simple_rt(f, 0, 1);
+	simple_rt(f, 1, 2);
+	CHECK(d->isr != 0);
+	CHECK_EQ(viommu_virtio_dev_set_status(d, 0), 0);
+	CHECK_EQ(viommu_virtio_dev_status(d), 0);
+	CHECK_U64(viommu_virtio_dev_driver_features(d), 0);
+	CHECK_EQ(viommu_virtio_dev_read_isr(d), 0);
+	CHECK(!vdev_queue(d, 0)->ready && !vdev_queue(d, 1)->ready);
+	CHECK_EQ(vdev_queue(d, 0)->last_avail, 0);
+	CHECK_EQ(vdev_queue(d, 0)->used_idx, 0);
+	CHECK_EQ(f->fk.resets, 1);
+	CHECK_EQ(f->fk.sys_resets, 0);
+	/* system reset: the hook is told */
+	viommu_virtio_dev_reset(d);
+	CHECK_EQ(f->fk.resets, 2);
+	CHECK_EQ(f->fk.sys_resets, 1);
+	CHECK_EQ(viommu_virtio_dev_status(d), 0);
+	/* it works again from scratch, with other features */
+	f->o = (struct opts){ true, false, false, 8, 0 };
+	for (int q = 0; q < 2; q++)
+		drvring_init(&f->ring[q], hva(f, RING_AREA(q)), RING_AREA(q),
+			     8, true, false, false);
+	REQUIRE(negotiate(f, opts_features(&f->o)) == 0);
+	simple_rt(f, 0, 3);
+	fx_close(f);
+}
+
+TEST(config_space_dispatch)
+{
+	struct fx *f = fx_open((struct opts){ 0 });
+	struct viommu_virtio_dev *d = dev_of(f);
+	uint8_t buf[8];
+	uint64_t v = 0;
+	uint32_t gen;
+
+	for (int i = 0; i < 8; i++)
+		f->fk.cfg[i] = (uint8_t)(0x10 + i);
+	CHECK_EQ(viommu_virtio_dev_config_read(d, 0, &v, 8), 0);
+	CHECK_U64(v, 0x1716151413121110ull);
+	CHECK_EQ(viommu_virtio_dev_config_read(d, 6, buf, 2), 0);
+	CHECK_EQ(buf[0], 0x16);
+	memset(buf, 0xff, sizeof(buf));
+	CHECK_EQ(viommu_virtio_dev_config_read(d, 100, buf, 4), 0);
+	CHECK_EQ(buf[0] | buf[1] | buf[2] | buf[3], 0); /* past the end */
+	CHECK_EQ(viommu_virtio_dev_config_read(d, 6, buf, 4), 0);
+	CHECK_EQ(buf[0], 0x16);
+	CHECK_EQ(buf[2], 0);
+	CHECK_EQ(viommu_virtio_dev_config_read(d, 0, buf, 3), -EINVAL);
+	CHECK_EQ(viommu_virtio_dev_config_read(d, 0, buf, 0), -EINVAL);
+	CHECK_EQ(viommu_virtio_dev_config_read(d, 0, NULL, 4), -EINVAL);
+	CHECK_EQ(viommu_virtio_dev_config_write(d, 4, buf, 16), -EINVAL);
+	CHECK_EQ(f->fk.cfg_writes, 0);
+	CHECK_EQ(viommu_virtio_dev_config_write(d, 4, buf, 2), 0);
+	CHECK_EQ(f->fk.cfg_writes, 1);
+	CHECK_EQ(f->fk.w_off, 4);
+	CHECK_EQ(f->fk.w_len, 2);
+	gen = viommu_virtio_dev_config_generation(d);
+	pthread_mutex_lock(&d->lock);
+	__vdev_config_changed(d);
+	pthread_mutex_unlock(&d->lock);
+	CHECK_EQ(viommu_virtio_dev_config_generation(d), gen + 1);
+	CHECK_EQ(f->irq_config, 1);
+	CHECK_EQ(viommu_virtio_dev_read_isr(d), VIOMMU_VIRTIO_ISR_CONFIG);
+	CHECK_EQ(viommu_virtio_dev_read_isr(d), 0);
+	fx_close(f);
+}
+
+TEST(irq_callback_and_null)
+{
+	struct fx *f = fx_open((struct opts){ 0 });
+	struct viommu_virtio_dev *d = dev_of(f);
+
+	simple_rt(f, 1, 1);
+	CHECK_EQ(f->irq_queue[1], 1);
+	viommu_virtio_dev_set_irq(d, NULL, NULL);
+	simple_rt(f, 1, 2);
+	CHECK_EQ(f->irq_queue[1], 1);
+	CHECK_EQ(viommu_virtio_dev_read_isr(d), VIOMMU_VIRTIO_ISR_QUEUE);
+	fx_close(f);
+}
+
+/* vq-level API details: read/write bounds, push clamps, init errors. */
+TEST(vq_api_edges)
+{
+	struct fx *f = open_split(false);
+	struct vq *vq = vdev_queue(dev_of(f), 0);
+	struct vq_elem e;
+	struct vq tmp;
+	uint8_t b[64];
+	uint64_t t;
+	uint32_t len;
+
+	f->fk.hold = true;
+	add_rw(f, 0, false);
+	CHECK_EQ(vq_pop(vq, &e), 0);
+	CHECK_EQ(vq_read(vq, &e, 0, b, 16), 0);
+	CHECK_EQ(vq_read(vq, &e, 1, b, 16), -ERANGE);
+	CHECK_EQ(vq_read(vq, &e, 0xffffffffu, b, 2), -ERANGE);
+	CHECK_EQ(vq_write(vq, &e, 8, b, 8), 0);
+	CHECK_EQ(vq_write(vq, &e, 8, b, 9), -ERANGE);
+	CHECK_EQ(vq_read(vq, &e, 16, b, 0), 0);
+	CHECK_EQ(vq_pop(vq, &e), -ENOENT);
+	CHECK_EQ(vq_push(vq, &e, 1000), 0); /* clamped to 16 */
+	CHECK(vq_need_notify(vq));
+	CHECK(!vq_need_notify(vq));
+	CHECK_EQ(drvring_get_used(&f->ring[0], &t, &len), 0);
+	CHECK_EQ(len, 16);
+	CHECK_EQ(vq_init(&tmp, f->mem, NULL, NULL, "x", 0), -EINVAL);
+	CHECK_EQ(vq_init(&tmp, NULL, NULL, NULL, "x", 8), -EINVAL);
+	CHECK_EQ(vq_init(&tmp, f->mem, NULL, NULL, "x", 8), 0);
+	CHECK_EQ(vq_pop(&tmp, &e), -ENOENT); /* not configured */
+	CHECK_EQ(vq_push(&tmp, &e, 0), -EIO);
+	CHECK(!vq_need_notify(&tmp));
+	vq_set_broken(&tmp, "test");
+	CHECK_EQ(vq_pop(&tmp, &e), -EIO);
+	vq_destroy(&tmp);
+	CHECK(vdev_queue(dev_of(f), 2) == NULL);
+	fx_close(f);
+}
+
+TEST(vdev_init_errors)
+{
+	struct fx *f = fx_new((struct opts){ 0 });
+	struct viommu_virtio_dev d2;
+
+	CHECK_EQ(vdev_init(&d2, &fake_ops, NULL, f->mem, NULL, NULL, 0, 0, 8),
+		 -EINVAL);
+	CHECK_EQ(vdev_init(&d2, &fake_ops, NULL, f->mem, NULL, NULL, 0,
+			   VDEV_MAX_QUEUES + 1, 8), -EINVAL);
+	CHECK_EQ(vdev_init(&d2, &fake_ops, NULL, f->mem, NULL, NULL, 0, 1,
+			   VIOMMU_VIRTIO_QUEUE_MAX + 1), -EINVAL);
+	CHECK_EQ(vdev_init(&d2, NULL, NULL, f->mem, NULL, NULL, 0, 1, 8),
+		 -EINVAL);
+	CHECK_EQ(vdev_init(&d2, &fake_ops, NULL, f->mem, NULL, NULL, 0, 1, 8),
+		 0);
+	CHECK_U64(viommu_virtio_dev_features(&d2), F_VERSION_1);
+	vdev_destroy(&d2);
+	fx_close(f);
+}
+
+/* drvring itself: argument checks, ENOSPC, a buffer not in flight. */
+TEST(drvring_edges)
+{
+	struct fx *f = open_split(false);
+	struct drvring *r = &f->ring[0];
+	struct drvring_seg s[9];
+	uint32_t *used = drvring_device_area(r);
+	uint64_t t;
+	uint32_t len;
+
+	for (int i = 0; i < 9; i++)
+		s[i] = (struct drvring_seg){ buf_alloc(f, 8), 8, false };
+	CHECK_EQ(drvring_add(r, s, 0, 1, false), -EINVAL);
+	CHECK_EQ(drvring_add(r, s, 9, 1, false), -EINVAL);
+	CHECK_EQ(drvring_add(r, s, 2, 1, true), -EINVAL); /* no feature */
+	CHECK_EQ(drvring_add(r, s, 5, 1, false), 0);
+	CHECK_EQ(drvring_num_free(r), 3);
+	CHECK_EQ(drvring_add(r, s, 4, 2, false), -ENOSPC);
+	CHECK_EQ(drvring_get_used(r, &t, &len), -ENOENT);
+	/* a device returning head 3 (not a head in flight) */
+	used[1] = 3;
+	used[2] = 0;
+	((uint16_t *)used)[1] = 1;
+	CHECK_EQ(drvring_get_used(r, &t, &len), -EIO);
+	CHECK_EQ(drvring_init(r, f->ram0 + 8, 8, 8, false, false, false),
+		 -EINVAL);
+	CHECK_EQ(drvring_init(r, f->ram0, 0, 6, false, false, false),
+		 -EINVAL);
+	CHECK_EQ(drvring_init(r, f->ram0, 0, 6, true, false, false), 0);
+	CHECK(drvring_bytes(8, false) > 16 * 8 + 6 + 16 + 6 + 64);
+	fx_close(f);
+}
+
+/* ---- concurrency: driver and device in different threads ------------- */
+
+/*
+ * The device thread sleeps until kicked; the driver kicks only when
+ * drvring_kick_needed() says so and sleeps until interrupted when it has
+ * nothing to reap, so a lost notification in either direction would stall
+ * the run: a 60-second guard turns a stall into a failure.
+ */
+#define NREQ 10000
+
+struct thr {
+	struct fx *f;
+	sem_t kick, irq;
+	int stop;
+};
+
+static void thr_irq(void *opaque, uint8_t isr, uint16_t q)
+{
+	struct thr *t = opaque;
+
+	if (isr & VIOMMU_VIRTIO_ISR_QUEUE)
+		sem_post(&t->irq);
+}
+
+static void *device_thread(void *arg)
+{
+	struct thr *t = arg;
+
+	for (;;) {
+		sem_wait(&t->kick);
+		if (__atomic_load_n(&t->stop, __ATOMIC_ACQUIRE))
+			return NULL;
+		viommu_virtio_dev_notify(dev_of(t->f), 0);
+	}
+}
+
+/* wait_sem() - sem_wait with the stall guard.  Return: 0; -ETIMEDOUT. */
+static int wait_sem(sem_t *s)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 60;
+	while (sem_timedwait(s, &ts))
+		if (errno != EINTR)
+			return -ETIMEDOUT;
+	return 0;
+}
+
+/* submit() - add requests while there is room; kick if asked to. */
+static void submit(struct thr *t, uint64_t base, unsigned int *sent,
+		   unsigned int done)
+{
+	struct fx *f = t->f;
+	bool added = false;
+
+	while (*sent < NREQ && *sent - done < 16) {
+		uint64_t slot = base + 64 * (*sent % 16), v = *sent;
+		struct drvring_seg s[2] = { { slot, 8, false },
+					    { slot + 32, 8, true } };
+
+		memcpy(hva(f, slot), &v, 8);
+		if (drvring_add(&f->ring[0], s, 2, *sent, false))
+			break;
+		(*sent)++;
+		added = true;
+	}
+	if (added && drvring_kick_needed(&f->ring[0]))
+		sem_post(&t->kick);
+}
+
+static void threaded(bool packed, bool event_idx)
+{
+	struct fx *f = fx_open((struct opts){ packed, event_idx, false, 16,
+					      0 });
+	struct thr t = { .f = f };
+	uint64_t base = buf_alloc(f, 16 * 64), tok;
+	unsigned int sent = 0, done = 0, bad = 0, stalls = 0;
+	pthread_t th;
+	uint32_t len;
+
+	sem_init(&t.kick, 0, 0);
+	sem_init(&t.irq, 0, 0);
+	viommu_virtio_dev_set_irq(dev_of(f), thr_irq, &t);
+	REQUIRE(pthread_create(&th, NULL, device_thread, &t) == 0);
+	while (done < NREQ && !stalls) {
+		unsigned int got = 0;
+
+		submit(&t, base, &sent, done);
+		while (drvring_get_used(&f->ring[0], &tok, &len) == 0) {
+			uint64_t v;
+
+			memcpy(&v, hva(f, base + 64 * (done % 16) + 32), 8);
+			bad += tok != done || len != 8 || v != done;
+			done++;
+			got++;
+		}
+		if (!got && sent > done && wait_sem(&t.irq))
+			stalls++;
+	}
+	__atomic_store_n(&t.stop, 1, __ATOMIC_RELEASE);
+	sem_post(&t.kick);
+	pthread_join(th, NULL);
+	CHECK_EQ(stalls, 0);
+	CHECK_EQ(bad, 0);
+	CHECK_EQ(done, NREQ);
+	CHECK_EQ(f->fk.popped[0], NREQ);
+	CHECK_EQ(f->nlog, 0);
+	sem_destroy(&t.kick);
+	sem_destroy(&t.irq);
+	fx_close(f);
+}
+
+TEST(threads_split) { threaded(false, false); }
+TEST(threads_split_event_idx) { threaded(false, true); }
+TEST(threads_packed) { threaded(true, false); }
+TEST(threads_packed_event_idx) { threaded(true, true); }
+
+TEST_MAIN()
