@@ -73,10 +73,20 @@ struct pci_func {
 	/* INTx sink (the link writes its irqfd); called without f->lock. */
 	void (*intx_fn)(void *opaque, bool level);
 	void *intx_opaque;
+	/* orders INTx deliveries (taken before f->lock, held around intx_fn) */
+	pthread_mutex_t intx_lock;
+	bool intx_out;          /* the level last handed to intx_fn */
+	uint32_t bad_accesses;  /* refused accesses, for log rate limiting */
 	/* device reset hook (mpqemu DEVICE_RESET, or bus reset) */
 	void (*reset_fn)(void *opaque);
 	void *reset_opaque;
-	/* config accesses the model wants to see (e.g. virtio PCI-cfg cap) */
+	/*
+	 * Config accesses the model wants to see (e.g. virtio PCI-cfg cap),
+	 * both called without f->lock for well-formed accesses below
+	 * PCI_CFG_SIZE: cfg_read_fn before the bytes are read (it may update
+	 * them under f->lock, or set *handled and supply the value);
+	 * cfg_write_fn after the write went through the write masks.
+	 */
 	void (*cfg_write_fn)(void *opaque, uint32_t off, uint32_t val,
 			     unsigned int len);
 	uint32_t (*cfg_read_fn)(void *opaque, uint32_t off, unsigned int len,
@@ -104,10 +114,20 @@ int pci_func_add_bar(struct pci_func *f, unsigned int idx, uint32_t size,
 /*
  * pci_func_add_cap() - append a capability: @body is the capability from
  * its byte 2 on (after ID and next), @len its length.  *@off receives the
- * capability's config offset.  Return: 0; -ENOSPC.
+ * capability's config offset (dword aligned).  The capability is read-only
+ * unless the model opens bits with pci_func_set_wmask().
+ * Return: 0; -EINVAL (NULL @body with @len > 0); -ENOSPC.
  */
 int pci_func_add_cap(struct pci_func *f, uint8_t id, const void *body,
 		     unsigned int len, uint8_t *off);
+
+/*
+ * pci_func_set_wmask() - let the guest write the bits of @mask (little
+ * endian, @len 1..4 bytes) at config offset @off, e.g. in a capability.
+ * Return: 0; -EINVAL (range outside the config space).
+ */
+int pci_func_set_wmask(struct pci_func *f, uint32_t off, uint32_t mask,
+		       unsigned int len);
 
 /*
  * pci_cfg_read() / pci_cfg_write() - a guest configuration access.  @len
@@ -131,7 +151,10 @@ int pci_bar_access(struct pci_func *f, uint64_t addr, bool io, bool write,
 /* pci_set_intx() - drive INTx (level); honours COMMAND.INTX_DISABLE. */
 void pci_set_intx(struct pci_func *f, bool level);
 
-/* pci_func_reset() - registers back to power-on values, then reset_fn. */
+/*
+ * pci_func_reset() - registers back to power-on values (every writable and
+ * write-one-to-clear bit to 0, INTx deasserted), then reset_fn.
+ */
 void pci_func_reset(struct pci_func *f);
 
 #endif /* VIOMMU_PCI_H */
