@@ -174,7 +174,7 @@ static int check_ram(struct vq *vq, uint64_t gpa, uint64_t len, bool write)
 	return 0;
 }
 
-/* read_desc() - copy descriptor @i of the table at @table.  Return: 0/-errno. */
+/* read_desc() - copy descriptor @i of table @table.  Return: 0; -errno. */
 static int read_desc(struct vq *vq, uint64_t table, uint32_t i,
 		     struct raw_desc *d)
 {

@@ -661,7 +661,7 @@ TEST(split_direct_then_indirect)
 
 /* ---- notification suppression ----------------------------------------- */
 
-/* Split without EVENT_IDX: used.flags NO_NOTIFY and avail.flags NO_INTERRUPT. */
+/* Split, no EVENT_IDX: used.flags NO_NOTIFY, avail.flags NO_INTERRUPT. */
 TEST(notify_split_flags)
 {
 	struct fx *f = fx_open((struct opts){ false, false, false, 8, 0 });
@@ -916,183 +916,219 @@ static void add_rw(struct fx *f, uint16_t q, bool indirect)
 		abort();
 }
 
-static struct fx *open_split(bool indirect)
+/* Descriptor fields of table @t, for both layouts (packed: @f packed). */
+static uint16_t *d_flags(struct fx *f, void *t, int i)
 {
-	return fx_open((struct opts){ false, false, indirect, 8, 16 });
+	return (uint16_t *)((uint8_t *)t + 16 * i + (f->o.packed ? 14 : 12));
 }
 
-static struct fx *open_packed(bool indirect)
+static uint32_t *d_len(void *t, int i)
 {
-	return fx_open((struct opts){ true, false, indirect, 8, 16 });
+	return (uint32_t *)((uint8_t *)t + 16 * i + 8);
 }
 
-TEST(hard_split_descriptor_loop)
+static uint64_t *d_addr(void *t, int i)
 {
-	struct fx *f = open_split(false);
-	struct sdesc *d = drvring_desc(&f->ring[0]);
-
-	add_rw(f, 0, false);
-	d[1].flags = VQ_DESC_F_NEXT; /* readable, so only the loop is wrong */
-	d[1].next = 0; /* 0 -> 1 -> 0 -> ... */
-	expect_broken(f, 0, "longer than the queue size");
-	fx_close(f);
+	return (uint64_t *)((uint8_t *)t + 16 * i);
 }
 
-TEST(hard_split_self_loop)
+/* split next field */
+static uint16_t *d_next(void *t, int i)
 {
-	struct fx *f = open_split(false);
-	struct sdesc *d = drvring_desc(&f->ring[0]);
-
-	add_rw(f, 1, false);
-	d = drvring_desc(&f->ring[1]);
-	d[0].flags |= VQ_DESC_F_NEXT;
-	d[0].next = 0;
-	d[0].flags &= (uint16_t)~VQ_DESC_F_WRITE;
-	expect_broken(f, 1, "longer than the queue size");
-	fx_close(f);
+	return (uint16_t *)((uint8_t *)t + 16 * i + 14);
 }
 
-TEST(hard_split_chain_longer_than_queue)
+static void *ring_desc(struct fx *f)
 {
-	struct fx *f = open_split(false);
-	struct sdesc *d = drvring_desc(&f->ring[0]);
-	uint64_t b = buf_alloc(f, 16);
-
-	/* every descriptor readable and chained in a ring: 8 + 1 visits */
-	for (int i = 0; i < 8; i++)
-		d[i] = (struct sdesc){ b, 16, VQ_DESC_F_NEXT,
-				       (uint16_t)((i + 1) % 8) };
-	((uint16_t *)drvring_driver_area(&f->ring[0]))[1] = 1;
-	expect_broken(f, 0, "longer than the queue size");
-	fx_close(f);
+	return drvring_desc(&f->ring[0]);
 }
 
-TEST(hard_split_head_past_ring)
+static uint16_t *avail_ring(struct fx *f)
 {
-	struct fx *f = open_split(false);
-	uint16_t *avail = drvring_driver_area(&f->ring[0]);
-
-	add_rw(f, 0, false);
-	avail[2] = 8; /* ring[0] = head 8, size 8 */
-	expect_broken(f, 0, "past the ring");
-	fx_close(f);
+	return drvring_driver_area(&f->ring[0]);
 }
 
-TEST(hard_split_next_past_ring)
+/* ind0() - the per-ring indirect table of the first chain. */
+static void *ind0(struct fx *f)
 {
-	struct fx *f = open_split(false);
-	struct sdesc *d = drvring_desc(&f->ring[0]);
-
-	add_rw(f, 0, false);
-	d[0].next = 0x8000;
-	expect_broken(f, 0, "past the ring");
-	fx_close(f);
+	return drvring_ind_table(&f->ring[0], 0, NULL);
 }
 
-TEST(hard_split_avail_idx_jump)
-{
-	struct fx *f = open_split(false);
-	uint16_t *avail = drvring_driver_area(&f->ring[0]);
-
-	add_rw(f, 0, false);
-	avail[1] = 9; /* 9 ahead of 0 with size 8 */
-	expect_broken(f, 0, "ahead of");
-	fx_close(f);
-}
-
-TEST(hard_split_avail_idx_jump_after_wrap)
-{
-	struct fx *f = open_split(false);
-	uint16_t *avail = drvring_driver_area(&f->ring[0]);
-
-	for (int i = 0; i < 20; i++)
-		simple_rt(f, 0, (uint64_t)i);
-	avail[1] = (uint16_t)(20 - 1); /* going backwards = 65535 ahead */
-	expect_broken(f, 0, "ahead of");
-	fx_close(f);
-}
-
-/* Total length overflowing 32 bits, split and packed, direct and indirect. */
-static void wrapping_lengths(bool packed, bool indirect)
+/*
+ * hard() - queue 0 of a fresh device (@packed, @indirect negotiated, size
+ * 8, max 16) gets a malformed chain from @make; expect_broken(@why).
+ */
+static void hard(bool packed, bool indirect, void (*make)(struct fx *f),
+		 const char *why)
 {
 	struct fx *f = fx_open((struct opts){ packed, false, indirect, 8,
 					      16 });
-	struct drvring_seg s[3] = {
-		{ RAM1, 16, false }, { RAM1, 0xfffffff8u, false },
-		{ RAM1, 16, true },
-	};
 
-	/* the total is checked before RAM, so RAM's size is irrelevant */
-	REQUIRE(drvring_add(&f->ring[0], s, 3, 1, indirect) == 0);
-	expect_broken(f, 0, "overflows");
-	fx_close(f);
-}
-
-TEST(hard_split_lengths_wrap) { wrapping_lengths(false, false); }
-TEST(hard_split_lengths_wrap_indirect) { wrapping_lengths(false, true); }
-TEST(hard_packed_lengths_wrap) { wrapping_lengths(true, false); }
-TEST(hard_packed_lengths_wrap_indirect) { wrapping_lengths(true, true); }
-
-/* bad_buffer() - one chain with a segment at @gpa + @len (@write). */
-static void bad_buffer(bool packed, bool indirect, uint64_t gpa, uint32_t len,
-		       bool write)
-{
-	const char *why = write ? "is not writable guest RAM"
-				: "is not guest RAM";
-	struct fx *f = fx_open((struct opts){ packed, false, indirect, 8,
-					      16 });
-	struct drvring_seg s[2] = {
-		{ buf_alloc(f, 16), 16, false }, { gpa, len, write },
-	};
-
-	if (!write) {
-		s[1] = s[0];
-		s[0] = (struct drvring_seg){ gpa, len, false };
-		s[1].write = true;
-	}
-	REQUIRE(drvring_add(&f->ring[0], s, 2, 1, indirect) == 0);
+	make(f);
 	expect_broken(f, 0, why);
 	fx_close(f);
 }
 
+/* hard2() - hard() on a split and on a packed ring. */
+static void hard2(bool indirect, void (*make)(struct fx *f), const char *why)
+{
+	hard(false, indirect, make, why);
+	hard(true, indirect, make, why);
+}
+
+static void mk_loop(struct fx *f) /* 0 -> 1 -> 0 -> ..., all readable */
+{
+	add_rw(f, 0, false);
+	*d_flags(f, ring_desc(f), 1) = VQ_DESC_F_NEXT;
+	*d_next(ring_desc(f), 1) = 0;
+}
+
+static void mk_self_loop(struct fx *f)
+{
+	add_rw(f, 0, false);
+	*d_next(ring_desc(f), 0) = 0;
+}
+
+static void mk_ring_of_nexts(struct fx *f) /* every descriptor chained */
+{
+	uint64_t b = buf_alloc(f, 16);
+
+	for (int i = 0; i < 8; i++)
+		*(struct sdesc *)d_addr(ring_desc(f), i) = (struct sdesc){
+			b, 16, VQ_DESC_F_NEXT, (uint16_t)((i + 1) % 8) };
+	avail_ring(f)[1] = 1;
+}
+
+static void mk_head_past_ring(struct fx *f)
+{
+	add_rw(f, 0, false);
+	avail_ring(f)[2] = 8; /* ring[0] = head 8, size 8 */
+}
+
+static void mk_next_past_ring(struct fx *f)
+{
+	add_rw(f, 0, false);
+	*d_next(ring_desc(f), 0) = 0x8000;
+}
+
+static void mk_idx_jump(struct fx *f)
+{
+	add_rw(f, 0, false);
+	avail_ring(f)[1] = 9; /* 9 ahead of 0 with size 8 */
+}
+
+static void mk_idx_back(struct fx *f) /* going back = 65535 ahead */
+{
+	for (int i = 0; i < 20; i++)
+		simple_rt(f, 0, (uint64_t)i);
+	avail_ring(f)[1] = 19;
+}
+
+TEST(hard_split_descriptor_loop)
+{
+	hard(false, false, mk_loop, "longer than the queue size");
+}
+TEST(hard_split_self_loop)
+{
+	hard(false, false, mk_self_loop, "longer than the queue size");
+}
+TEST(hard_split_chain_longer_than_queue)
+{
+	hard(false, false, mk_ring_of_nexts, "longer than the queue size");
+}
+TEST(hard_split_head_past_ring)
+{
+	hard(false, false, mk_head_past_ring, "past the ring");
+}
+TEST(hard_split_next_past_ring)
+{
+	hard(false, false, mk_next_past_ring, "past the ring");
+}
+TEST(hard_split_avail_idx_jump) { hard(false, false, mk_idx_jump, "ahead of"); }
+TEST(hard_split_avail_idx_jump_after_wrap)
+{
+	hard(false, false, mk_idx_back, "ahead of");
+}
+
+/* add_segs() - @n segments as one chain, through an indirect table if @ind. */
+static void add_segs(struct fx *f, const struct drvring_seg *s, unsigned int n)
+{
+	if (drvring_add(&f->ring[0], s, n, 1, f->o.indirect))
+		abort();
+}
+
+static void mk_len_wrap(struct fx *f) /* the total is checked before RAM */
+{
+	struct drvring_seg s[3] = { { RAM1, 16, false },
+				    { RAM1, 0xfffffff8u, false },
+				    { RAM1, 16, true } };
+
+	add_segs(f, s, 3);
+}
+
+TEST(hard_lengths_wrap) { hard2(false, mk_len_wrap, "overflows"); }
+TEST(hard_lengths_wrap_indirect) { hard2(true, mk_len_wrap, "overflows"); }
+
+/* One segment at bad_gpa/bad_len (writable if bad_write) after a good one. */
+static uint64_t bad_gpa;
+static uint32_t bad_len;
+static bool bad_write;
+
+static void mk_bad_buffer(struct fx *f)
+{
+	struct drvring_seg s[2] = { { buf_alloc(f, 16), 16, false },
+				    { bad_gpa, bad_len, bad_write } };
+
+	if (!bad_write) { /* readable: put it first */
+		s[1] = s[0];
+		s[1].write = true;
+		s[0] = (struct drvring_seg){ bad_gpa, bad_len, false };
+	}
+	add_segs(f, s, 2);
+}
+
+/* bad_buffer() - every ring flavour refuses the segment (@gpa, @len). */
+static void bad_buffer(uint64_t gpa, uint32_t len, bool write)
+{
+	bad_gpa = gpa;
+	bad_len = len;
+	bad_write = write;
+	for (int ind = 0; ind < 2; ind++)
+		hard2(ind, mk_bad_buffer,
+		      write ? "is not writable guest RAM" : "is not guest RAM");
+}
+
 TEST(hard_buffer_in_hole)
 {
-	bad_buffer(false, false, HOLE, 16, false);
-	bad_buffer(false, true, HOLE, 16, true);
-	bad_buffer(true, false, HOLE, 16, true);
-	bad_buffer(true, true, HOLE, 16, false);
+	bad_buffer(HOLE, 16, false);
+	bad_buffer(HOLE, 16, true);
 }
 
 TEST(hard_buffer_straddles_into_hole)
 {
-	bad_buffer(false, false, RAM0 + RAM0_SIZE - 8, 16, false);
-	bad_buffer(false, true, RAM2 + RAM2_SIZE - 1, 2, true);
-	bad_buffer(true, false, RAM1 - 4, 8, true);
-	bad_buffer(true, true, RAM0 + RAM0_SIZE - 8, 16, false);
+	bad_buffer(RAM0 + RAM0_SIZE - 8, 16, false);
+	bad_buffer(RAM2 + RAM2_SIZE - 1, 2, true);
+	bad_buffer(RAM1 - 4, 8, true);
 }
 
 TEST(hard_buffer_address_wraps)
 {
-	bad_buffer(false, false, 0xfffffffffffff000ull, 0x2000, false);
-	bad_buffer(true, true, 0xfffffffffffffff0ull, 0x20, true);
+	bad_buffer(0xfffffffffffff000ull, 0x2000, false);
+	bad_buffer(0xfffffffffffffff0ull, 0x20, true);
 }
 
 TEST(hard_buffer_beyond_all_ram)
 {
-	bad_buffer(false, false, 0x100000000ull, 16, true);
-	bad_buffer(true, false, 0x100000000ull, 16, false);
+	bad_buffer(0x100000000ull, 16, true);
+	bad_buffer(0x100000000ull, 16, false);
 }
 
-TEST(hard_writable_buffer_in_rom)
-{
-	bad_buffer(false, false, ROM, 16, true);
-	bad_buffer(true, true, ROM, 16, true);
-}
+TEST(hard_writable_buffer_in_rom) { bad_buffer(ROM, 16, true); }
 
 /* A readable buffer in ROM is fine. */
 TEST(readable_buffer_in_rom_ok)
 {
-	struct fx *f = open_split(false);
+	struct fx *f = fx_open((struct opts){ false, false, false, 8, 16 });
 	struct drvring_seg s[2] = { { ROM, 16, false },
 				    { buf_alloc(f, 16), 16, true } };
 	uint64_t t;
@@ -1106,240 +1142,188 @@ TEST(readable_buffer_in_rom_ok)
 	fx_close(f);
 }
 
-/* Readable after writable, in every flavour. */
-static void read_after_write(bool packed, bool indirect)
+static void mk_read_after_write(struct fx *f)
 {
-	struct fx *f = fx_open((struct opts){ packed, false, indirect, 8,
-					      16 });
-	struct drvring_seg s[3] = {
-		{ buf_alloc(f, 16), 16, false }, { buf_alloc(f, 16), 16, true },
-		{ buf_alloc(f, 16), 16, false },
-	};
+	struct drvring_seg s[3] = { { buf_alloc(f, 16), 16, false },
+				    { buf_alloc(f, 16), 16, true },
+				    { buf_alloc(f, 16), 16, false } };
 
-	REQUIRE(drvring_add(&f->ring[0], s, 3, 1, indirect) == 0);
-	expect_broken(f, 0, "after a writable");
-	fx_close(f);
+	add_segs(f, s, 3);
 }
 
-TEST(hard_split_readable_after_writable) { read_after_write(false, false); }
-TEST(hard_split_ind_readable_after_writable) { read_after_write(false, true); }
-TEST(hard_packed_readable_after_writable) { read_after_write(true, false); }
-TEST(hard_packed_ind_readable_after_writable) { read_after_write(true, true); }
-
-/* Zero-length writable before a readable one still breaks the order. */
-TEST(hard_zero_len_writable_then_readable)
+static void mk_zero_len_write_first(struct fx *f) /* order still counts */
 {
-	struct fx *f = open_split(false);
 	struct drvring_seg s[2] = { { buf_alloc(f, 16), 0, true },
 				    { buf_alloc(f, 16), 16, false } };
 
-	REQUIRE(drvring_add(&f->ring[0], s, 2, 1, false) == 0);
-	expect_broken(f, 0, "after a writable");
-	fx_close(f);
+	add_segs(f, s, 2);
 }
 
-/* Split direct chain then INDIRECT, with the writable/readable order wrong. */
-TEST(hard_split_readable_in_table_after_direct_writable)
+static void mk_table_read_after_direct_write(struct fx *f)
 {
-	struct fx *f = open_split(true);
-	struct sdesc *d = drvring_desc(&f->ring[0]);
-	uint64_t tbl = buf_alloc(f, 16), b = buf_alloc(f, 64);
-	struct sdesc *it = hva(f, tbl);
+	uint64_t tbl = buf_alloc(f, 16);
 
 	add_rw(f, 0, false); /* desc 0 readable, desc 1 writable */
-	d[1].flags |= VQ_DESC_F_NEXT;
-	d[1].next = 2;
-	it[0] = (struct sdesc){ b, 8, 0, 0 };
-	d[2] = (struct sdesc){ tbl, 16, VQ_DESC_F_INDIRECT, 0 };
-	expect_broken(f, 0, "after a writable");
-	fx_close(f);
+	*d_flags(f, ring_desc(f), 1) |= VQ_DESC_F_NEXT;
+	*d_next(ring_desc(f), 1) = 2;
+	*(struct sdesc *)hva(f, tbl) = (struct sdesc){ buf_alloc(f, 8), 8,
+						       0, 0 };
+	*(struct sdesc *)d_addr(ring_desc(f), 2) = (struct sdesc){
+		tbl, 16, VQ_DESC_F_INDIRECT, 0 };
 }
 
-/* corrupt_ind() - the head descriptor (INDIRECT) after drvring_add. */
-static void *ind_head(struct fx *f, uint16_t q)
+TEST(hard_readable_after_writable)
 {
-	return drvring_desc(&f->ring[q]);
+	hard2(false, mk_read_after_write, "after a writable");
+}
+TEST(hard_ind_readable_after_writable)
+{
+	hard2(true, mk_read_after_write, "after a writable");
+}
+TEST(hard_zero_len_writable_then_readable)
+{
+	hard2(false, mk_zero_len_write_first, "after a writable");
+}
+TEST(hard_split_table_readable_after_direct_writable)
+{
+	hard(false, true, mk_table_read_after_direct_write, "after a writable");
+}
+
+/* Corruptions of the INDIRECT head descriptor or of its table. */
+static void mk_ind_len24(struct fx *f)
+{
+	add_rw(f, 0, true);
+	*d_len(ring_desc(f), 0) = 24;
+}
+
+static void mk_ind_len0(struct fx *f)
+{
+	add_rw(f, 0, true);
+	*d_len(ring_desc(f), 0) = 0;
+}
+
+static void mk_ind_with_next(struct fx *f)
+{
+	add_rw(f, 0, true);
+	*d_flags(f, ring_desc(f), 0) |= VQ_DESC_F_NEXT;
+}
+
+static void mk_ind_in_hole(struct fx *f)
+{
+	add_rw(f, 0, true);
+	*d_addr(ring_desc(f), 0) = HOLE;
+}
+
+static void mk_ind_nested(struct fx *f) /* entry 1 is a table itself */
+{
+	add_rw(f, 0, true);
+	*d_flags(f, ind0(f), 1) |= VQ_DESC_F_INDIRECT;
+}
+
+static void mk_ind_too_long(struct fx *f) /* 17 entries, queue max 16 */
+{
+	struct drvring_seg s[17];
+	uint64_t tbl = buf_alloc(f, 17 * 16);
+
+	for (int i = 0; i < 17; i++)
+		s[i] = (struct drvring_seg){ buf_alloc(f, 4), 4, i == 16 };
+	if (drvring_add_indirect(&f->ring[0], s, 17, 1, hva(f, tbl), tbl))
+		abort();
+}
+
+static void mk_ind_without_feature(struct fx *f)
+{
+	f->ring[0].indirect = true; /* the driver cheats */
+	add_rw(f, 0, true);
+}
+
+static void mk_ind_loop(struct fx *f)
+{
+	add_rw(f, 0, true);
+	*d_flags(f, ind0(f), 1) |= VQ_DESC_F_NEXT;
+	*d_next(ind0(f), 1) = 1;
+}
+
+static void mk_ind_next_past_table(struct fx *f)
+{
+	add_rw(f, 0, true);
+	*d_next(ind0(f), 0) = 2; /* the table has 2 entries */
 }
 
 TEST(hard_indirect_len_not_multiple_of_16)
 {
-	for (int packed = 0; packed < 2; packed++) {
-		struct fx *f = packed ? open_packed(true) : open_split(true);
-
-		add_rw(f, 0, true);
-		if (packed)
-			((struct pdesc *)ind_head(f, 0))->len = 24;
-		else
-			((struct sdesc *)ind_head(f, 0))->len = 24;
-		expect_broken(f, 0, "multiple of 16");
-		fx_close(f);
-	}
+	hard2(true, mk_ind_len24, "multiple of 16");
 }
-
-TEST(hard_indirect_len_zero)
-{
-	for (int packed = 0; packed < 2; packed++) {
-		struct fx *f = packed ? open_packed(true) : open_split(true);
-
-		add_rw(f, 0, true);
-		if (packed)
-			((struct pdesc *)ind_head(f, 0))->len = 0;
-		else
-			((struct sdesc *)ind_head(f, 0))->len = 0;
-		expect_broken(f, 0, "multiple of 16");
-		fx_close(f);
-	}
-}
-
-TEST(hard_indirect_longer_than_queue_max)
-{
-	for (int packed = 0; packed < 2; packed++) {
-		struct fx *f = packed ? open_packed(true) : open_split(true);
-		struct drvring_seg s[17];
-		uint64_t tbl = buf_alloc(f, 17 * 16);
-
-		for (int i = 0; i < 17; i++) /* queue max is 16 */
-			s[i] = (struct drvring_seg){ buf_alloc(f, 4), 4,
-						     i == 16 };
-		REQUIRE(drvring_add_indirect(&f->ring[0], s, 17, 1,
-					     hva(f, tbl), tbl) == 0);
-		expect_broken(f, 0, "queue maximum");
-		fx_close(f);
-	}
-}
-
-TEST(hard_indirect_nested)
-{
-	for (int packed = 0; packed < 2; packed++) {
-		struct fx *f = packed ? open_packed(true) : open_split(true);
-		uint64_t g;
-		uint16_t slot = 0;
-		uint8_t *tbl;
-
-		add_rw(f, 0, true);
-		tbl = drvring_ind_table(&f->ring[0], slot, &g);
-		if (packed) /* entry 1 claims to be another table */
-			((struct pdesc *)tbl)[1].flags |= VQ_DESC_F_INDIRECT;
-		else
-			((struct sdesc *)tbl)[1].flags |= VQ_DESC_F_INDIRECT;
-		if (packed)
-			((struct pdesc *)tbl)[1].addr = g;
-		else
-			((struct sdesc *)tbl)[1].addr = g;
-		expect_broken(f, 0, "inside an indirect table");
-		fx_close(f);
-	}
-}
-
+TEST(hard_indirect_len_zero) { hard2(true, mk_ind_len0, "multiple of 16"); }
 TEST(hard_indirect_with_next)
 {
-	for (int packed = 0; packed < 2; packed++) {
-		struct fx *f = packed ? open_packed(true) : open_split(true);
-
-		add_rw(f, 0, true);
-		if (packed)
-			((struct pdesc *)ind_head(f, 0))->flags |=
-				VQ_DESC_F_NEXT;
-		else
-			((struct sdesc *)ind_head(f, 0))->flags |=
-				VQ_DESC_F_NEXT;
-		expect_broken(f, 0, "both NEXT and INDIRECT");
-		fx_close(f);
-	}
+	hard2(true, mk_ind_with_next, "both NEXT and INDIRECT");
 }
-
-TEST(hard_indirect_without_feature)
-{
-	for (int packed = 0; packed < 2; packed++) {
-		struct fx *f = packed ? open_packed(false) : open_split(false);
-
-		f->ring[0].indirect = true; /* the driver cheats */
-		add_rw(f, 0, true);
-		expect_broken(f, 0, "without VIRTIO_F_INDIRECT_DESC");
-		fx_close(f);
-	}
-}
-
 TEST(hard_indirect_table_not_ram)
 {
-	for (int packed = 0; packed < 2; packed++) {
-		struct fx *f = packed ? open_packed(true) : open_split(true);
-
-		add_rw(f, 0, true);
-		if (packed)
-			((struct pdesc *)ind_head(f, 0))->addr = HOLE;
-		else
-			((struct sdesc *)ind_head(f, 0))->addr = HOLE;
-		expect_broken(f, 0, "indirect table not in guest RAM");
-		fx_close(f);
-	}
+	hard2(true, mk_ind_in_hole, "indirect table not in guest RAM");
 }
-
+TEST(hard_indirect_nested)
+{
+	hard2(true, mk_ind_nested, "inside an indirect table");
+}
+TEST(hard_indirect_longer_than_queue_max)
+{
+	hard2(true, mk_ind_too_long, "queue maximum");
+}
+TEST(hard_indirect_without_feature)
+{
+	hard2(false, mk_ind_without_feature, "without VIRTIO_F_INDIRECT_DESC");
+}
 TEST(hard_split_indirect_loop)
 {
-	struct fx *f = open_split(true);
-	struct sdesc *tbl = drvring_ind_table(&f->ring[0], 0, NULL);
-
-	add_rw(f, 0, true);
-	tbl[1].flags |= VQ_DESC_F_NEXT;
-	tbl[1].next = 1;
-	expect_broken(f, 0, "longer than its table");
-	fx_close(f);
+	hard(false, true, mk_ind_loop, "longer than its table");
 }
-
 TEST(hard_split_indirect_next_past_table)
 {
-	struct fx *f = open_split(true);
-	struct sdesc *tbl = drvring_ind_table(&f->ring[0], 0, NULL);
+	hard(false, true, mk_ind_next_past_table, "past the table");
+}
 
-	add_rw(f, 0, true);
-	tbl[0].next = 2; /* table has 2 entries */
-	expect_broken(f, 0, "past the table");
-	fx_close(f);
+/* Packed-only rules. */
+static void mk_packed_ind_in_chain(struct fx *f)
+{
+	add_rw(f, 0, false);
+	*d_addr(ring_desc(f), 1) = buf_alloc(f, 16);
+	*d_flags(f, ring_desc(f), 1) |= VQ_DESC_F_INDIRECT;
+}
+
+static void mk_packed_chain_unavailable(struct fx *f)
+{
+	add_rw(f, 0, false);
+	*d_flags(f, ring_desc(f), 1) |= VQ_DESC_F_NEXT; /* slot 2 is empty */
+}
+
+static void mk_packed_chain_around(struct fx *f) /* all 8 slots chained */
+{
+	uint64_t b = buf_alloc(f, 16);
+
+	for (int i = 7; i >= 0; i--)
+		*(struct pdesc *)d_addr(ring_desc(f), i) = (struct pdesc){
+			b, 16, 0, VQ_DESC_F_NEXT | VQ_DESC_F_AVAIL };
 }
 
 TEST(hard_packed_indirect_inside_chain)
 {
-	struct fx *f = open_packed(true);
-	struct pdesc *d = drvring_desc(&f->ring[0]);
-	uint64_t tbl = buf_alloc(f, 16);
-
-	add_rw(f, 0, false);
-	d[1].addr = tbl;
-	d[1].flags |= VQ_DESC_F_INDIRECT;
-	expect_broken(f, 0, "inside a packed chain");
-	fx_close(f);
+	hard(true, true, mk_packed_ind_in_chain, "inside a packed chain");
 }
-
 TEST(hard_packed_chain_runs_into_unavailable)
 {
-	struct fx *f = open_packed(false);
-	struct pdesc *d = drvring_desc(&f->ring[0]);
-
-	add_rw(f, 0, false);
-	d[1].flags |= VQ_DESC_F_NEXT; /* desc 2 was never made available */
-	expect_broken(f, 0, "not available");
-	fx_close(f);
+	hard(true, false, mk_packed_chain_unavailable, "not available");
 }
-
 TEST(hard_packed_chain_around_the_ring)
 {
-	struct fx *f = open_packed(false);
-	struct pdesc *d = drvring_desc(&f->ring[0]);
-	uint64_t b = buf_alloc(f, 16);
-
-	/* all 8 available (wrap 1) and chained: a 9th would be slot 0 */
-	for (int i = 7; i >= 0; i--)
-		d[i] = (struct pdesc){ b, 16, 0,
-				       VQ_DESC_F_NEXT | VQ_DESC_F_AVAIL };
-	expect_broken(f, 0, "longer than the queue size");
-	fx_close(f);
+	hard(true, false, mk_packed_chain_around, "longer than the queue size");
 }
 
 /* A used ring that stops being RAM (region set replaced) breaks too. */
 TEST(hard_ring_memory_removed)
 {
-	struct fx *f = open_split(false);
+	struct fx *f = fx_open((struct opts){ false, false, false, 8, 16 });
 	struct viommu_mem_region r[2] = {
 		{ RAM1, RAM1_SIZE, -1, 0, f->ram1, 0 },
 		{ RAM2, RAM2_SIZE, -1, 0, f->ram1 + RAM1_SIZE, 0 },
@@ -1365,7 +1349,7 @@ TEST(hard_ring_memory_removed)
 /* The model reporting its own error: one line, sticky, config irq. */
 TEST(needs_reset_from_model)
 {
-	struct fx *f = open_split(false);
+	struct fx *f = fx_open((struct opts){ false, false, false, 8, 16 });
 	struct viommu_virtio_dev *d = dev_of(f);
 
 	pthread_mutex_lock(&d->lock);
@@ -1642,7 +1626,7 @@ TEST(irq_callback_and_null)
 /* vq-level API details: read/write bounds, push clamps, init errors. */
 TEST(vq_api_edges)
 {
-	struct fx *f = open_split(false);
+	struct fx *f = fx_open((struct opts){ false, false, false, 8, 16 });
 	struct vq *vq = vdev_queue(dev_of(f), 0);
 	struct vq_elem e;
 	struct vq tmp;
@@ -1701,7 +1685,7 @@ TEST(vdev_init_errors)
 /* drvring itself: argument checks, ENOSPC, a buffer not in flight. */
 TEST(drvring_edges)
 {
-	struct fx *f = open_split(false);
+	struct fx *f = fx_open((struct opts){ false, false, false, 8, 16 });
 	struct drvring *r = &f->ring[0];
 	struct drvring_seg s[9];
 	uint32_t *used = drvring_device_area(r);
