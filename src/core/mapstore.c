@@ -15,10 +15,12 @@
  * its capacity (LEAF_MIN, NODE_MIN); the rightmost may hold as little as
  * one.  So a full rightmost node receiving an append splits unevenly (the
  * old node stays full, the new one takes only the appended item) and
- * stores filled in ascending order stay ~100% dense.  Removal merges an
- * underfull node into a sibling or borrows from it, frees emptied nodes
- * and collapses a root with a single child, so no node is ever empty and
- * memory stays proportional to the number of entries.
+ * stores filled in ascending order stay ~100% dense.  Elsewhere a full
+ * leaf first tries to pass entries to a sibling with room (B*-tree
+ * style), which keeps descending runs and runs below other entries dense.
+ * Removal merges an underfull node into a sibling or borrows from it,
+ * frees emptied nodes and collapses a root with a single child, so no node
+ * is ever empty and memory stays proportional to the number of entries.
  *
  * Depth.  With height h >= 2 the root has at least two children; its
  * first child roots a subtree of height h - 1 containing no rightmost node,
@@ -407,20 +409,18 @@ static void spare_release(struct mapstore *ms, struct ms_spare *sp)
 }
 
 /*
- * reserve() - allocate what inserting into @l (reached through @p) will
- * split: a leaf if @l is full, a node per full ancestor above it, and a
- * new root if the root splits too.  Return: 0; -ENOMEM (nothing held).
+ * reserve() - allocate what splitting the full leaf reached through @p
+ * takes: a leaf, a node per full ancestor above it, and a new root if the
+ * root splits too.  Return: 0; -ENOMEM (nothing held).
  */
 static int reserve(struct mapstore *ms, const struct ms_path *p,
-		   const struct ms_leaf *l, struct ms_spare *sp)
+		   struct ms_spare *sp)
 {
 	int lv = (int)ms->height - 2;
 	uint32_t need = 0;
 
 	sp->leaf = NULL;
 	sp->nr = 0;
-	if (l->n < LEAF_CAP)
-		return 0;
 	while (lv >= 0 && p->node[lv]->n == NODE_CAP) {
 		need++;
 		lv--;
@@ -540,6 +540,57 @@ static void split_leaf(struct mapstore *ms, const struct ms_path *p,
 	grow_parents(ms, p, (int)ms->height - 2, r->start[0], r, sp);
 }
 
+/*
+ * shift_insert() - insert @e at @pos of the full leaf @l (reached through
+ * @p) without splitting, by first moving entries to a sibling with room:
+ * those before @pos to the left sibling, or those from @pos on to the
+ * right one; @l keeps at least LEAF_MIN.  Ascending or descending runs in
+ * the middle of the tree stay dense this way.  Not for appends to the
+ * rightmost leaf, which split unevenly instead.  Return: whether @e was
+ * inserted.
+ */
+static int shift_insert(const struct mapstore *ms, const struct ms_path *p,
+			struct ms_leaf *l, uint32_t pos,
+			const struct ms_entry *e)
+{
+	int lv = (int)ms->height - 2;
+	struct ms_node *up;
+	struct ms_leaf *s;
+	uint32_t i, k;
+
+	if (lv < 0 || (!l->next && pos == l->n))
+		return 0;
+	up = p->node[lv];
+	i = p->idx[lv];
+	if (i > 0 && pos > 0) {
+		s = up->child[i - 1];
+		k = MIN(MIN(LEAF_CAP - s->n, pos), LEAF_CAP - LEAF_MIN);
+		if (k) {
+			leaf_move(s, s->n, l, 0, k);
+			leaf_move(l, 0, l, k, l->n - k);
+			s->n += k;
+			l->n -= k;
+			leaf_put(l, pos - k, e);
+			up->key[i] = l->start[0];
+			return 1;
+		}
+	}
+	if (i + 1 < up->n && pos < l->n) {
+		s = up->child[i + 1];
+		k = MIN(MIN(LEAF_CAP - s->n, l->n - pos), LEAF_CAP - LEAF_MIN);
+		if (k) {
+			leaf_move(s, k, s, 0, s->n);
+			leaf_move(s, 0, l, l->n - k, k);
+			s->n += k;
+			l->n -= k;
+			leaf_put(l, pos, e);
+			up->key[i + 1] = s->start[0];
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* account_insert() - add the size of [start, last] to ms->bytes. */
 static void account_insert(struct mapstore *ms, uint64_t start, uint64_t last)
 {
@@ -556,7 +607,8 @@ static void account_insert(struct mapstore *ms, uint64_t start, uint64_t last)
 
 /*
  * ms_insert() - see mapstore.h: one descent records the path; the
- * neighbours decide -EEXIST; reserve() then makes -ENOMEM side-effect free.
+ * neighbours decide -EEXIST; a full leaf shifts entries to a sibling or
+ * splits, after reserve() has made -ENOMEM free of side effects.
  */
 int ms_insert(struct mapstore *ms, const struct ms_entry *e)
 {
@@ -581,13 +633,16 @@ int ms_insert(struct mapstore *ms, const struct ms_entry *e)
 	pos = count_le(l->start, l->n, e->start);
 	if (overlaps(l, pos, e))
 		return -EEXIST;
-	ret = reserve(ms, &p, l, &sp);
+	if (l->n < LEAF_CAP) {
+		leaf_put(l, pos, e);
+		goto done;
+	}
+	if (shift_insert(ms, &p, l, pos, e))
+		goto done;
+	ret = reserve(ms, &p, &sp);
 	if (ret)
 		return ret;
-	if (l->n < LEAF_CAP)
-		leaf_put(l, pos, e);
-	else
-		split_leaf(ms, &p, l, pos, e, &sp);
+	split_leaf(ms, &p, l, pos, e, &sp);
 	spare_release(ms, &sp); /* normally empty */
 done:
 	ms->count++;

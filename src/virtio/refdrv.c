@@ -1015,34 +1015,51 @@ static void decode_fault(struct refdrv *drv, unsigned int e, uint32_t len,
 	f->used_len = len;
 }
 
-int refdrv_events_poll(struct refdrv *drv, struct refdrv_fault *out,
+/*
+ * take_events() - move up to @max used event buffers into @out.
+ * Return: how many; -EIO (the device used a buffer that was not posted).
+ */
+static int take_events(struct refdrv *drv, struct refdrv_fault *out,
 		       unsigned int max)
 {
-	unsigned int count = 0, round;
+	unsigned int n = 0;
 	uint64_t token;
 	uint32_t len;
 	int rc = 0;
+
+	while (n < max &&
+	       (rc = drvring_get_used(&drv->eq, &token, &len)) == 0) {
+		if (token >= drv->info.event_queue_size ||
+		    !drv->ev_posted[token])
+			return fail(drv, "bad event buffer token");
+		decode_fault(drv, (unsigned int)token, len, &out[n++]);
+		drv->ev_posted[token] = false;
+		drv->info.events++;
+	}
+	if (rc && rc != -ENOENT)
+		return fail(drv, "device used an unposted event buffer");
+	return (int)n;
+}
+
+int refdrv_events_poll(struct refdrv *drv, struct refdrv_fault *out,
+		       unsigned int max)
+{
+	unsigned int count = 0;
+	int round;
 
 	if (!drv || (!out && max))
 		return -EINVAL;
 	if (drv->broken)
 		return -EIO;
+	if (max == 0)
+		return 0;
 	do {
-		round = 0;
-		while (count < max &&
-		       (rc = drvring_get_used(&drv->eq, &token, &len)) == 0) {
-			if (token >= drv->info.event_queue_size)
-				return fail(drv, "bad event token");
-			decode_fault(drv, (unsigned int)token, len,
-				     &out[count++]);
-			drv->ev_posted[token] = false;
-			drv->info.events++;
-			round++;
-		}
-		if (rc && rc != -ENOENT)
-			return fail(drv, "device used an unposted event buffer");
+		round = take_events(drv, out + count, max - count);
+		if (round < 0)
+			return round;
+		count += (unsigned int)round;
 		if (round) {
-			post_events(drv, round);
+			post_events(drv, (unsigned int)round);
 			kick(drv, 1);
 		}
 	} while (round && count < max);

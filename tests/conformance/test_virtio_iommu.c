@@ -152,33 +152,6 @@ TEST(D3_bypass_write_2_ignored)
 	vfx_fini(&f);
 }
 
-TEST(D3_bypass_write_needs_feature)
-{
-	struct vfx_opts o = { 0 };
-	uint8_t v = 1;
-	struct vfx f;
-
-	/* Offered but not accepted by the driver: writes are ignored. */
-	o.drv_features = F_VERSION_1 | F_MAP_UNMAP | F_PROBE | F_INPUT_RANGE;
-	REQUIRE(vfx_init(&f, &o) == 0);
-	CHECK(!(f.info.features & F_BYPASS_CONFIG));
-	CHECK_EQ(refdrv_set_bypass(f.drv, true), -EOPNOTSUPP);
-	viommu_virtio_dev_config_write(f.dev, CFG_BYPASS, &v, 1);
-	CHECK_EQ(vfx_cfg(&f, CFG_BYPASS, 1), 0);
-	CHECK_U64(vfx_xlate(f.ep8, 0x3000, VIOMMU_READ), ~0ull);
-	vfx_fini(&f);
-
-	/* Not offered: reads 0, writes ignored, even with boot_bypass. */
-	memset(&o, 0, sizeof(o));
-	o.dev.features = F_ALL_DEV & ~F_BYPASS_CONFIG;
-	o.dev.boot_bypass = true;
-	REQUIRE(vfx_init(&f, &o) == 0);
-	CHECK_EQ(vfx_cfg(&f, CFG_BYPASS, 1), 0);
-	viommu_virtio_dev_config_write(f.dev, CFG_BYPASS, &v, 1);
-	CHECK_EQ(vfx_cfg(&f, CFG_BYPASS, 1), 0);
-	vfx_fini(&f);
-}
-
 /* ------------------------------------------------------------------ */
 /* Every request (D4-D7)                                              */
 

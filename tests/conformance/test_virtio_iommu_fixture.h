@@ -244,7 +244,8 @@ static inline int vfx_init(struct vfx *f, const struct vfx_opts *o)
 		goto fail;
 	return 0;
 fail:
-	printf("#   vfx_init failed: %d\n", rc);
+	if (getenv("VFX_VERBOSE"))
+		printf("#   vfx_init failed: %d\n", rc);
 	vfx_fini(f);
 	return rc;
 }

@@ -818,6 +818,33 @@ TEST(config_readonly_write_ignored)
 	vfx_fini(&f);
 }
 
+TEST(D3_bypass_write_needs_feature)
+{
+	struct vfx_opts o = { 0 };
+	uint8_t v = 1;
+	struct vfx f;
+
+	/* Offered but not accepted by the driver: writes are ignored. */
+	o.drv_features = F_VERSION_1 | F_MAP_UNMAP | F_PROBE | F_INPUT_RANGE;
+	REQUIRE(vfx_init(&f, &o) == 0);
+	CHECK(!(f.info.features & F_BYPASS_CONFIG));
+	CHECK_EQ(refdrv_set_bypass(f.drv, true), -EOPNOTSUPP);
+	viommu_virtio_dev_config_write(f.dev, CFG_BYPASS, &v, 1);
+	CHECK_EQ(vfx_cfg(&f, CFG_BYPASS, 1), 0);
+	CHECK_U64(vfx_xlate(f.ep8, 0x3000, VIOMMU_READ), ~0ull);
+	vfx_fini(&f);
+
+	/* Not offered: reads 0, writes ignored, even with boot_bypass. */
+	memset(&o, 0, sizeof(o));
+	o.dev.features = F_ALL_DEV & ~F_BYPASS_CONFIG;
+	o.dev.boot_bypass = true;
+	REQUIRE(vfx_init(&f, &o) == 0);
+	CHECK_EQ(vfx_cfg(&f, CFG_BYPASS, 1), 0);
+	viommu_virtio_dev_config_write(f.dev, CFG_BYPASS, &v, 1);
+	CHECK_EQ(vfx_cfg(&f, CFG_BYPASS, 1), 0);
+	vfx_fini(&f);
+}
+
 TEST(config_layout)
 {
 	struct vfx_opts o = { 0 };
@@ -1113,6 +1140,28 @@ TEST(refdrv_ring_feature_not_offered)
 	CHECK(!(f.info.features & (1ull << VIOMMU_VIRTIO_F_RING_PACKED)));
 	CHECK(!(f.info.features & (1ull << VIOMMU_VIRTIO_F_EVENT_IDX)));
 	CHECK_EQ(vfx_attach(&f, 1, 8, 0), S_OK);
+	vfx_fini(&f);
+}
+
+TEST(refdrv_packed_odd_queue_size)
+{
+	struct vfx_opts o = vfx_ring_opts(3); /* packed+evidx+indirect */
+	uint8_t st[40];
+	struct vfx f;
+
+	o.queue_size = 13;
+	o.mode = REFDRV_BATCHED;
+	REQUIRE(vfx_init(&f, &o) == 0);
+	CHECK_EQ(f.info.queue_size, 13);
+	CHECK_EQ(f.info.event_queue_size, 13);
+	CHECK_EQ(vfx_attach(&f, 1, 8, 0), S_OK);
+	for (int i = 0; i < 40; i++)
+		refdrv_map_page(f.drv, 1, 0x1000ull * i, VFX_DATA, MAP_R,
+				&st[i]);
+	CHECK_EQ(refdrv_commit(f.drv), 0);
+	for (int i = 0; i < 40; i++)
+		CHECK_EQ(st[i], S_OK);
+	CHECK_EQ(vfx_maps(f.ep8).n, 40);
 	vfx_fini(&f);
 }
 

@@ -680,6 +680,36 @@ TEST(ascending_dense)
 	CHECK_U64(ms.host_bytes, 0);
 }
 
+/*
+ * runs_stay_dense - descending runs, and ascending runs below an existing
+ * entry (neither appends to the last leaf), also stay <= 40 B/entry.
+ */
+TEST(runs_stay_dense)
+{
+	struct mapstore ms;
+	struct ms_entry e;
+	uint64_t n = 100000, top = 1ull << 40;
+	int bad = 0;
+
+	ms_init(&ms, NULL);
+	for (uint64_t i = n; i-- > 0;)
+		REQUIRE(ins(&ms, pg(i), pg(i + 1) - 1) == 0);
+	CHECK(ms.host_bytes / ms.count <= 40);
+	CHECK_EQ(ms_check(&ms), 0);
+	ms_destroy(&ms);
+
+	REQUIRE(ins(&ms, top, top + PG - 1) == 0);
+	for (uint64_t i = 0; i < n; i++)
+		REQUIRE(ins(&ms, pg(i), pg(i + 1) - 1) == 0);
+	CHECK(ms.host_bytes / ms.count <= 40);
+	CHECK_EQ(ms_check(&ms), 0);
+	for (uint64_t i = 0; i < n; i++)
+		bad |= ms_lookup(&ms, pg(i) + 7, &e) || e.start != pg(i);
+	CHECK_EQ(bad, 0);
+	CHECK_EQ(ms_lookup(&ms, top, &e), 0);
+	ms_destroy(&ms);
+}
+
 /* shuffle() - a random permutation of 0..n-1. */
 static uint64_t *shuffle(uint64_t n)
 {
