@@ -316,7 +316,10 @@ struct viommu_stage1_ops {
  * @kind:   VIOMMU_DOMAIN_PAGING or VIOMMU_DOMAIN_NESTED.
  * @tag:    caller's value, reported in faults and events (e.g. the
  *          virtio-iommu domain ID).
- * @parent: NESTED only: the PAGING domain used as stage 2.
+ * @parent: NESTED only: the PAGING domain used as stage 2, or NULL when
+ *          the stage-1 ops already produce guest-physical addresses (a
+ *          front end such as SMMUv3 that walks guest-programmed stage-1 and
+ *          stage-2 tables itself).
  * @s1, @s1_opaque: NESTED only: the stage-1 translation.
  */
 struct viommu_domain_config {
@@ -329,8 +332,9 @@ struct viommu_domain_config {
 
 /**
  * viommu_domain_create() - create a PAGING or NESTED domain.
- * Return: 0; -EINVAL (NULL args, other kind, NESTED without a PAGING
- * parent of this context or without @s1->translate); -ENOMEM (limit).
+ * Return: 0; -EINVAL (NULL args, other kind, NESTED with a parent that is
+ * not a live PAGING domain of this context, or without @s1->translate);
+ * -ENOMEM (limit).
  */
 VIOMMU_EXPORT int viommu_domain_create(struct viommu_ctx *ctx,
 				       const struct viommu_domain_config *cfg,

@@ -287,9 +287,10 @@ static int domain_config_check(struct viommu_ctx *ctx,
 		return 0;
 	if (cfg->kind != VIOMMU_DOMAIN_NESTED)
 		return -EINVAL;
-	if (!cfg->parent || cfg->parent->ctx != ctx || !cfg->parent->alive ||
-	    cfg->parent->kind != VIOMMU_DOMAIN_PAGING || !cfg->s1 ||
-	    !cfg->s1->translate)
+	if (!cfg->s1 || !cfg->s1->translate)
+		return -EINVAL;
+	if (cfg->parent && (cfg->parent->ctx != ctx || !cfg->parent->alive ||
+			    cfg->parent->kind != VIOMMU_DOMAIN_PAGING))
 		return -EINVAL;
 	return 0;
 }
@@ -325,7 +326,8 @@ VIOMMU_EXPORT int viommu_domain_create(struct viommu_ctx *ctx,
 		dom->parent = cfg->parent;
 		dom->s1 = cfg->s1;
 		dom->s1_opaque = cfg->s1_opaque;
-		cfg->parent->children++;
+		if (cfg->parent)
+			cfg->parent->children++;
 	}
 	dom->next = ctx->domains;
 	if (ctx->domains)

@@ -203,9 +203,19 @@ static int resolve_nested(struct viommu_domain *dom, const struct xreq *rq,
 		rq2.len = (size_t)len1;
 	if (ipa + (rq2.len - 1) < ipa) /* stage-1 output wraps */
 		rq2.len = (size_t)(UINT64_MAX - ipa) + 1;
-	ret = resolve_paging(parent, &rq2, out);
-	if (ret == RES_RETRY)
-		ret = VIOMMU_FAULT_NO_MAPPING;
+	if (parent) {
+		ret = resolve_paging(parent, &rq2, out);
+		if (ret == RES_RETRY)
+			ret = VIOMMU_FAULT_NO_MAPPING;
+	} else {
+		/* Stage 1 produced a GPA: only the RAM look-up is left. */
+		struct piece p;
+
+		piece_for(dom->ctx, ipa, ipa, ipa + (rq2.len - 1), ipa,
+			  VIOMMU_READ | VIOMMU_WRITE | VIOMMU_EXEC, &p);
+		piece_out(&p, ipa, rq2.len, out);
+		ret = RES_OK;
+	}
 	out->perm &= perm1 | VIOMMU_MAP_MMIO;
 out:
 	__atomic_fetch_sub(&dom->inflight, 1, __ATOMIC_RELEASE);

@@ -1288,6 +1288,33 @@ TEST(nested_parent_destroy_busy)
 	fx_fini(&n.e.f);
 }
 
+/*
+ * A NESTED domain without a parent: the stage-1 ops' output is a GPA
+ * (a front end that walks both guest stages itself, like SMMUv3).
+ */
+TEST(nested_without_parent_stage1_gives_gpa)
+{
+	struct viommu_domain_config c = { .kind = VIOMMU_DOMAIN_NESTED,
+					  .tag = 21, .s1 = &s1_ops };
+	struct viommu_domain *d;
+	struct viommu_xlate x;
+	struct nenv n;
+
+	REQUIRE(nested_env(&n) == 0);
+	c.s1_opaque = &n.t;
+	REQUIRE(viommu_domain_create(n.e.f.ctx, &c, &d) == 0);
+	REQUIRE(viommu_endpoint_attach(n.e.ep, NP, d) == 0);
+	CHECK_EQ(viommu_translate(n.e.ep, NP, S1_BASE + 0x10, 0x20,
+				  VIOMMU_READ, &x, NULL), 0);
+	/* The toy stage 1 outputs S1_IPA + offset; no stage 2 applies. */
+	CHECK_U64(x.gpa, S1_IPA + 0x10);
+	CHECK_EQ(x.len, 0x20);
+	/* Stage-1 permissions still apply: page 0 is read-only. */
+	CHECK_EQ(viommu_translate(n.e.ep, NP, S1_BASE, 4, VIOMMU_WRITE, &x,
+				  NULL), -EFAULT);
+	fx_fini(&n.e.f);
+}
+
 TEST(nested_create_bad_args)
 {
 	struct viommu_stage1_ops empty = { 0 };
@@ -1299,7 +1326,9 @@ TEST(nested_create_bad_args)
 
 	REQUIRE(fx_init(&f, NULL) == 0);
 	REQUIRE((p = fx_paging(&f, 1)) != NULL);
-	CHECK_EQ(viommu_domain_create(f.ctx, &c, &d), -EINVAL);
+	/* No parent is allowed: stage 1 then yields GPAs. */
+	CHECK_EQ(viommu_domain_create(f.ctx, &c, &d), 0);
+	CHECK_EQ(viommu_domain_destroy(d), 0);
 	c.parent = viommu_ctx_identity_domain(f.ctx);
 	CHECK_EQ(viommu_domain_create(f.ctx, &c, &d), -EINVAL);
 	c.parent = p;
