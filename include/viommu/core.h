@@ -459,6 +459,17 @@ VIOMMU_EXPORT int viommu_domain_info(struct viommu_domain *dom,
 /* Translation (hot path)                                             */
 
 /**
+ * Translation rules the calls below follow (and the fuzz model checks):
+ *  - reserved regions apply to translations through PAGING and NESTED
+ *    domains; IDENTITY domains and bypass pass every address through;
+ *  - an MSI region translates to itself with no host pointer
+ *    (VIOMMU_XLATE_MSI), its length running to the window's end;
+ *  - a write to a read-only RAM region is a PERMISSION fault;
+ *  - writes resolved by viommu_translate() or viommu_domain_lookup() mark
+ *    dirty pages when tracking is on.
+ */
+
+/**
  * viommu_translate() - translate a DMA request of @ep.
  * @pasid:  VIOMMU_NO_PASID or a PASID.
  * @len:    bytes the endpoint wants (> 0); out->len may be shorter.
@@ -480,8 +491,10 @@ VIOMMU_EXPORT int viommu_translate(struct viommu_endpoint *ep, uint32_t pasid,
  * viommu_dma_read() - the endpoint reads @len bytes at @iova into @buf:
  * translate and copy piece by piece inside a memory read section.
  * Return: 0; -EINVAL; -EFAULT (translation fault, reported as by
- * viommu_translate(), or the address is not guest RAM).  On -EFAULT the
- * bytes before the failing piece have been copied.
+ * viommu_translate(), or the address is not guest RAM, or [iova, iova +
+ * len) wraps past the top of the address space, which is refused before
+ * anything is translated or reported).  On -EFAULT the bytes before the
+ * failing piece have been copied.
  */
 VIOMMU_EXPORT int viommu_dma_read(struct viommu_endpoint *ep, uint32_t pasid,
 				  uint64_t iova, void *buf, size_t len);

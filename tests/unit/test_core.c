@@ -1184,6 +1184,30 @@ TEST(translate_msi_region_identity)
 	fx_fini(&e.f);
 }
 
+/*
+ * Regression (fuzz_core corpus regress-msi-window-not-ram): an MSI window
+ * placed over guest RAM is still a doorbell: no host pointer, and the
+ * length runs to the window's end, not the RAM region's.
+ */
+TEST(translate_msi_window_over_ram_has_no_hva)
+{
+	struct viommu_xlate x;
+	struct env e;
+
+	REQUIRE(env_init(&e, NULL) == 0);
+	CHECK_EQ(viommu_endpoint_add_resv(e.ep, 0x200000, 0x20ffff,
+					  VIOMMU_RESV_MSI), 0);
+	CHECK_EQ(viommu_translate(e.ep, NP, 0x200010, 0x100000, VIOMMU_WRITE,
+				  &x, NULL), 0);
+	CHECK(x.flags & VIOMMU_XLATE_MSI);
+	CHECK(x.hva == NULL);
+	CHECK_U64(x.gpa, 0x200010);
+	CHECK_EQ(x.len, 0x10000 - 0x10);
+	/* So a DMA write cannot land in RAM behind the doorbell. */
+	CHECK_EQ(viommu_dma_write(e.ep, NP, 0x200000, "x", 1), -EFAULT);
+	fx_fini(&e.f);
+}
+
 TEST(translate_reserved_region_faults)
 {
 	/* DESIGN.md §3: reserved regions; a map over one is rejected. */
