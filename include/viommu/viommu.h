@@ -21,5 +21,6 @@
 #include <viommu/core.h>
 #include <viommu/virtio.h>
 #include <viommu/virtio_iommu.h>
+#include <viommu/smmuv3.h>
 
 #endif /* VIOMMU_VIOMMU_H */

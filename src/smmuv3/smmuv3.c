@@ -1,1 +1,484 @@
-/* placeholder: being written */
+/*
+ * smmuv3.c - the SMMUv3 model object: creation and destruction, the public
+ * entry points, interrupt delivery, and routing of registered endpoints
+ * onto core domains.
+ *
+ * Routing.  Each registered endpoint's RID is attached to the context's
+ * BLOCKED domain (abort STE; SMMUEN=0 with GBPA.ABORT), IDENTITY domain
+ * (bypass STE; SMMUEN=0 without GBPA.ABORT) or to the endpoint's own
+ * NESTED domain (created on first need, tag = StreamID, no parent) whose
+ * stage-1 op is xlate_op().  Invalid or unreadable STEs route to the
+ * NESTED domain too, so that each transaction raises its event.  The route
+ * is recomputed whenever the STE may have changed in a way the guest
+ * announces (CFGI_STE*, CFGI_ALL) and when SMMUEN or GBPA change.
+ * PASIDs named by CFGI_CD are attached to the NESTED domain while the RID
+ * is routed there (and detached, but remembered, while it is not).
+ *
+ * Interrupts raised under the locks are queued in a struct irq_batch and
+ * delivered by irq_deliver() after the locks are dropped: MSIs are 32-bit
+ * writes through the memory layer (a failed one sets the matching
+ * GERROR.MSI_*_ABT_ERR), wired ones call the embedder's callback.
+ */
+#include "smmuv3_internal.h"
+
+static const struct viommu_stage1_ops smmu_s1_ops = {
+	.translate = xlate_op,
+};
+
+/* ---- interrupts ---------------------------------------------------------- */
+
+/*
+ * irq_raise() - queue an interrupt (lock held): an MSI when MSIs are
+ * implemented and @cfg has an address, else the wired line @which.
+ */
+void irq_raise(struct viommu_smmuv3 *s, struct irq_batch *b,
+	       enum viommu_smmuv3_irq which, const struct irq_cfg *cfg,
+	       uint64_t gerr_bit)
+{
+	if (cfg && (s->features & VIOMMU_SMMUV3_F_MSI) && cfg->addr) {
+		if (b->nmsi < ARRAY_SIZE(b->msi)) {
+			b->msi[b->nmsi].addr = cfg->addr;
+			b->msi[b->nmsi].data = cfg->data;
+			b->msi[b->nmsi].gerr = gerr_bit;
+			b->nmsi++;
+		}
+		return;
+	}
+	b->wired |= 1u << which;
+}
+
+/* gerror_raise() - activate GERROR bit @bit unless active (lock held). */
+void gerror_raise(struct viommu_smmuv3 *s, struct irq_batch *b, uint32_t bit)
+{
+	if ((s->gerror ^ s->gerrorn) & bit)
+		return;
+	s->gerror ^= bit;
+	if (s->irq_ctrl & IRQ_GERROR)
+		irq_raise(s, b, VIOMMU_SMMUV3_IRQ_GERROR, &s->gerror_irq,
+			  GERR_MSI_GERROR_ABT);
+}
+
+/* deliver_msi() - one MSI write; on failure flag GERROR (may queue more). */
+static void deliver_msi(struct viommu_smmuv3 *s, uint64_t addr,
+			uint32_t data, uint64_t gerr, struct irq_batch *next)
+{
+	uint8_t le[4] = { (uint8_t)data, (uint8_t)(data >> 8),
+			  (uint8_t)(data >> 16), (uint8_t)(data >> 24) };
+
+	if (!viommu_mem_write(s->mem, addr, le, sizeof(le))) {
+		ATOMIC_INC(s->st.msis);
+		return;
+	}
+	log_warn(&s->log, "smmuv3: MSI to %#llx is not RAM",
+		 (unsigned long long)addr);
+	pthread_mutex_lock(&s->lock);
+	if (gerr)
+		gerror_raise(s, next, (uint32_t)gerr);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * irq_deliver() - deliver @b with no model lock held.  A failing MSI may
+ * raise a GERROR interrupt in turn; a few rounds settle it (a GERROR bit
+ * already active raises nothing).
+ */
+void irq_deliver(struct viommu_smmuv3 *s, struct irq_batch *b)
+{
+	for (int round = 0; round < 3 && (b->nmsi || b->wired); round++) {
+		struct irq_batch cur = *b;
+
+		memset(b, 0, sizeof(*b));
+		for (unsigned int i = 0; i < cur.nmsi; i++)
+			deliver_msi(s, cur.msi[i].addr, cur.msi[i].data,
+				    cur.msi[i].gerr, b);
+		for (unsigned int i = 0; i < 32; i++) {
+			if (!(cur.wired & (1u << i)))
+				continue;
+			ATOMIC_INC(s->st.irqs);
+			if (s->irq_fn)
+				s->irq_fn(s->irq_opaque,
+					  (enum viommu_smmuv3_irq)i);
+		}
+	}
+}
+
+/* ---- routing ---------------------------------------------------------------- */
+
+/* want_route() - where @sid's RID belongs now. */
+static enum route want_route(struct viommu_smmuv3 *s, uint32_t sid)
+{
+	struct ste ste;
+	struct evt e = { 0 };
+	enum route r;
+
+	pthread_mutex_lock(&s->lock);
+	if (!smmu_enabled(s))
+		r = (s->gbpa & GBPA_ABORT) ? ROUTE_BLOCKED : ROUTE_IDENTITY;
+	else if (ste_get(s, sid, &ste, &e))
+		r = ROUTE_NESTED; /* let transactions raise the event */
+	else if (ste.config == STE_CFG_ABORT)
+		r = ROUTE_BLOCKED;
+	else if (ste.config == STE_CFG_BYPASS)
+		r = ROUTE_IDENTITY;
+	else
+		r = ROUTE_NESTED;
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/* ensure_domain() - the endpoint's NESTED domain, created on first use. */
+static int ensure_domain(struct viommu_smmuv3 *s, struct smmu_ep *e)
+{
+	struct viommu_domain_config dc = {
+		.kind = VIOMMU_DOMAIN_NESTED,
+		.tag = e->sid,
+		.s1 = &smmu_s1_ops,
+		.s1_opaque = e,
+	};
+
+	if (e->dom)
+		return 0;
+	return viommu_domain_create(s->ctx, &dc, &e->dom);
+}
+
+/* pasids_follow() - attach or detach the remembered PASIDs. */
+static void pasids_follow(struct viommu_smmuv3 *s, struct smmu_ep *e,
+			  bool attach)
+{
+	for (unsigned int i = 0; i < e->npasids;) {
+		if (!attach) {
+			viommu_endpoint_detach(e->ep, e->pasids[i++]);
+			continue;
+		}
+		if (!viommu_endpoint_attach(e->ep, e->pasids[i], e->dom)) {
+			i++;
+			continue;
+		}
+		log_warn(&s->log, "smmuv3: sid %#x: cannot attach PASID %#x",
+			 e->sid, e->pasids[i]);
+		e->pasids[i] = e->pasids[--e->npasids];
+	}
+}
+
+/* route_ep() - re-route one endpoint (cmd_lock held). */
+static void route_ep(struct viommu_smmuv3 *s, struct smmu_ep *e)
+{
+	enum route r = want_route(s, e->sid);
+	struct viommu_domain *dom;
+
+	if (r == ROUTE_NESTED && ensure_domain(s, e)) {
+		log_warn(&s->log, "smmuv3: sid %#x: no domain left, "
+			 "blocking", e->sid);
+		r = ROUTE_BLOCKED;
+	}
+	if (r == e->route)
+		return;
+	if (r == ROUTE_BLOCKED)
+		dom = viommu_ctx_blocked_domain(s->ctx);
+	else if (r == ROUTE_IDENTITY)
+		dom = viommu_ctx_identity_domain(s->ctx);
+	else
+		dom = e->dom;
+	if (viommu_endpoint_attach(e->ep, VIOMMU_NO_PASID, dom)) {
+		log_err(&s->log, "smmuv3: sid %#x: attach failed", e->sid);
+		return;
+	}
+	pasids_follow(s, e, r == ROUTE_NESTED);
+	e->route = r;
+}
+
+/* route_sid_range() - re-route endpoints with StreamIDs in [first, last]. */
+void route_sid_range(struct viommu_smmuv3 *s, uint32_t first, uint32_t last)
+{
+	for (struct smmu_ep *e = s->eps; e; e = e->next)
+		if (e->sid >= first && e->sid <= last)
+			route_ep(s, e);
+}
+
+/* route_pasid() - CFGI_CD named (@sid, @ssid): make the PASID routable. */
+void route_pasid(struct viommu_smmuv3 *s, uint32_t sid, uint32_t ssid)
+{
+	struct smmu_ep *e;
+	unsigned int i;
+
+	for (e = s->eps; e && e->sid != sid; e = e->next)
+		;
+	if (!e)
+		return;
+	for (i = 0; i < e->npasids && e->pasids[i] != ssid; i++)
+		;
+	if (i < e->npasids)
+		return;
+	if (e->npasids == SMMU_EP_PASIDS) {
+		log_warn(&s->log, "smmuv3: sid %#x: too many PASIDs", sid);
+		return;
+	}
+	e->pasids[e->npasids++] = ssid;
+	if (e->route != ROUTE_NESTED)
+		return;
+	if (viommu_endpoint_attach(e->ep, ssid, e->dom)) {
+		log_warn(&s->log, "smmuv3: sid %#x: cannot attach PASID %#x",
+			 sid, ssid);
+		e->npasids--;
+	}
+}
+
+/* ---- object ------------------------------------------------------------------ */
+
+/* pow2_or() - @v, or @def when 0; -1 when not a power of two <= 65536. */
+static long pow2_or(unsigned int v, unsigned int def)
+{
+	if (!v)
+		v = def;
+	if (v > 65536 || (v & (v - 1)))
+		return -1;
+	return v;
+}
+
+/* oas_encode() - IDR5.OAS encoding of @bits, or -1. */
+static int oas_encode(unsigned int bits)
+{
+	static const unsigned int enc[6] = { 32, 36, 40, 42, 44, 48 };
+
+	for (int i = 0; i < 6; i++)
+		if (enc[i] == bits)
+			return i;
+	return -1;
+}
+
+/* qsize_or() - a queue size limit, or -1. */
+static int qsize_or(unsigned int v, unsigned int def)
+{
+	if (!v)
+		v = def;
+	return v < 7 || v > 19 ? -1 : (int)v;
+}
+
+/* apply_config() - check @cfg and fill the capability fields of @s. */
+static int apply_config(struct viommu_smmuv3 *s,
+			const struct viommu_smmuv3_config *cfg)
+{
+	int oas = oas_encode(cfg->oas_bits ? cfg->oas_bits : 48);
+	int cq = qsize_or(cfg->cmdq_log2, 10), eq = qsize_or(cfg->evtq_log2, 10);
+	int pq = qsize_or(cfg->priq_log2, 8);
+
+	s->features = cfg->features ? cfg->features : VIOMMU_SMMUV3_F_DEFAULT;
+	if ((s->features & ~VIOMMU_SMMUV3_F_DEFAULT) ||
+	    !(s->features & (VIOMMU_SMMUV3_F_STAGE1 | VIOMMU_SMMUV3_F_STAGE2)))
+		return -EINVAL;
+	s->sid_bits = cfg->sid_bits ? cfg->sid_bits : 16;
+	s->ssid_bits = cfg->ssid_bits == VIOMMU_SMMUV3_NO_SSID ? 0 :
+		       cfg->ssid_bits ? cfg->ssid_bits : 20;
+	if (s->sid_bits > 32 || s->ssid_bits > 20 || oas < 0 || cq < 0 ||
+	    eq < 0 || pq < 0)
+		return -EINVAL;
+	s->oas_enc = (unsigned int)oas;
+	s->oas = cfg->oas_bits ? cfg->oas_bits : 48;
+	s->cmdq.max_log2 = (unsigned int)cq;
+	s->evtq.max_log2 = (unsigned int)eq;
+	s->priq.max_log2 = (unsigned int)pq;
+	return 0;
+}
+
+/* alloc_caches() - configuration cache and IOTLB arrays. */
+static int alloc_caches(struct viommu_smmuv3 *s,
+			const struct viommu_smmuv3_config *cfg)
+{
+	long nt = pow2_or(cfg->iotlb_entries, 1024);
+	long nc = pow2_or(cfg->cfg_entries, 256);
+
+	if (nt < 0 || nc < 0)
+		return -EINVAL;
+	s->tlb = xzalloc(&s->alloc, (size_t)nt * sizeof(*s->tlb));
+	s->ste_cache = xzalloc(&s->alloc, (size_t)nc * sizeof(*s->ste_cache));
+	s->cd_cache = xzalloc(&s->alloc, (size_t)nc * sizeof(*s->cd_cache));
+	if (!s->tlb || !s->ste_cache || !s->cd_cache)
+		return -ENOMEM;
+	s->tlb_mask = (uint32_t)nt - 1;
+	s->ste_mask = s->cd_mask = (uint32_t)nc - 1;
+	return 0;
+}
+
+/* free_smmu() - release the memory of @s. */
+static void free_smmu(struct viommu_smmuv3 *s)
+{
+	struct viommu_allocator a = s->alloc;
+
+	xfree(&a, s->tlb);
+	xfree(&a, s->ste_cache);
+	xfree(&a, s->cd_cache);
+	xfree(&a, s);
+}
+
+VIOMMU_EXPORT int viommu_smmuv3_create(const struct viommu_smmuv3_config *cfg,
+				       struct viommu_smmuv3 **out)
+{
+	struct viommu_smmuv3 *s;
+	int ret;
+
+	if (!cfg || !out || !cfg->ctx || !cfg->mem)
+		return -EINVAL;
+	s = xzalloc(&cfg->allocator, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->alloc = cfg->allocator;
+	s->ctx = cfg->ctx;
+	s->mem = cfg->mem;
+	s->log = cfg->log;
+	s->irq_fn = cfg->irq;
+	s->irq_opaque = cfg->irq_opaque;
+	ret = apply_config(s, cfg);
+	if (!ret)
+		ret = alloc_caches(s, cfg);
+	if (ret) {
+		free_smmu(s);
+		return ret;
+	}
+	pthread_mutex_init(&s->cmd_lock, NULL);
+	pthread_mutex_init(&s->lock, NULL);
+	s->gbpa = cfg->gbpa_abort ? GBPA_ABORT : 0;
+	regs_reset(s);
+	*out = s;
+	return 0;
+}
+
+/* drop_ep() - detach and forget one endpoint (cmd_lock held). */
+static void drop_ep(struct viommu_smmuv3 *s, struct smmu_ep *e)
+{
+	for (unsigned int i = 0; i < e->npasids; i++)
+		viommu_endpoint_detach(e->ep, e->pasids[i]);
+	viommu_endpoint_detach(e->ep, VIOMMU_NO_PASID);
+	if (e->dom && viommu_domain_destroy(e->dom))
+		log_err(&s->log, "smmuv3: sid %#x: domain still busy", e->sid);
+	xfree(&s->alloc, e);
+}
+
+VIOMMU_EXPORT void viommu_smmuv3_destroy(struct viommu_smmuv3 *smmu)
+{
+	if (!smmu)
+		return;
+	while (smmu->eps) {
+		struct smmu_ep *e = smmu->eps;
+
+		smmu->eps = e->next;
+		viommu_endpoint_attach(e->ep, VIOMMU_NO_PASID,
+				       viommu_ctx_blocked_domain(smmu->ctx));
+		for (unsigned int i = 0; i < e->npasids; i++)
+			viommu_endpoint_detach(e->ep, e->pasids[i]);
+		if (e->dom && viommu_domain_destroy(e->dom))
+			log_err(&smmu->log, "smmuv3: domain still busy");
+		xfree(&smmu->alloc, e);
+	}
+	pthread_mutex_destroy(&smmu->cmd_lock);
+	pthread_mutex_destroy(&smmu->lock);
+	free_smmu(smmu);
+}
+
+VIOMMU_EXPORT int viommu_smmuv3_reset(struct viommu_smmuv3 *smmu)
+{
+	if (!smmu)
+		return -EINVAL;
+	pthread_mutex_lock(&smmu->cmd_lock);
+	pthread_mutex_lock(&smmu->lock);
+	regs_reset(smmu);
+	cfg_inval_ste(smmu, 0, UINT32_MAX);
+	tlb_inval(smmu, TLBI_ALL, 0, 0, 0, UINT64_MAX);
+	pthread_mutex_unlock(&smmu->lock);
+	route_sid_range(smmu, 0, UINT32_MAX);
+	pthread_mutex_unlock(&smmu->cmd_lock);
+	log_info(&smmu->log, "smmuv3: reset");
+	return 0;
+}
+
+VIOMMU_EXPORT int viommu_smmuv3_mmio_read(struct viommu_smmuv3 *smmu,
+					  uint64_t offset, unsigned int size,
+					  uint64_t *val)
+{
+	if (!smmu || !val)
+		return -EINVAL;
+	return regs_read(smmu, offset, size, val);
+}
+
+VIOMMU_EXPORT int viommu_smmuv3_mmio_write(struct viommu_smmuv3 *smmu,
+					   uint64_t offset, unsigned int size,
+					   uint64_t val)
+{
+	int ret;
+
+	if (!smmu)
+		return -EINVAL;
+	pthread_mutex_lock(&smmu->cmd_lock);
+	ret = regs_write(smmu, offset, size, val);
+	pthread_mutex_unlock(&smmu->cmd_lock);
+	return ret;
+}
+
+VIOMMU_EXPORT int viommu_smmuv3_add_endpoint(struct viommu_smmuv3 *smmu,
+					     struct viommu_endpoint *ep)
+{
+	struct viommu_endpoint *found = NULL;
+	struct smmu_ep *e;
+	uint32_t sid;
+
+	if (!smmu || !ep)
+		return -EINVAL;
+	sid = viommu_endpoint_id(ep);
+	if (viommu_endpoint_lookup(smmu->ctx, sid, &found) || found != ep ||
+	    (smmu->sid_bits < 32 && (sid >> smmu->sid_bits)))
+		return -EINVAL;
+	pthread_mutex_lock(&smmu->cmd_lock);
+	for (e = smmu->eps; e && e->ep != ep; e = e->next)
+		;
+	if (e) {
+		pthread_mutex_unlock(&smmu->cmd_lock);
+		return -EEXIST;
+	}
+	e = xzalloc(&smmu->alloc, sizeof(*e));
+	if (!e) {
+		pthread_mutex_unlock(&smmu->cmd_lock);
+		return -ENOMEM;
+	}
+	e->smmu = smmu;
+	e->ep = ep;
+	e->sid = sid;
+	e->next = smmu->eps;
+	smmu->eps = e;
+	route_ep(smmu, e);
+	pthread_mutex_unlock(&smmu->cmd_lock);
+	return 0;
+}
+
+VIOMMU_EXPORT int viommu_smmuv3_remove_endpoint(struct viommu_smmuv3 *smmu,
+						struct viommu_endpoint *ep)
+{
+	struct smmu_ep **pp;
+
+	if (!smmu || !ep)
+		return -EINVAL;
+	pthread_mutex_lock(&smmu->cmd_lock);
+	for (pp = &smmu->eps; *pp && (*pp)->ep != ep; pp = &(*pp)->next)
+		;
+	if (!*pp) {
+		pthread_mutex_unlock(&smmu->cmd_lock);
+		return -ENOENT;
+	}
+	struct smmu_ep *e = *pp;
+
+	*pp = e->next;
+	drop_ep(smmu, e);
+	pthread_mutex_unlock(&smmu->cmd_lock);
+	return 0;
+}
+
+VIOMMU_EXPORT int viommu_smmuv3_stats(struct viommu_smmuv3 *smmu,
+				      struct viommu_smmuv3_stats *out)
+{
+	if (!smmu || !out)
+		return -EINVAL;
+	pthread_mutex_lock(&smmu->lock);
+	*out = smmu->st;
+	out->irqs = READ_ONCE(smmu->st.irqs);
+	out->msis = READ_ONCE(smmu->st.msis);
+	pthread_mutex_unlock(&smmu->lock);
+	return 0;
+}

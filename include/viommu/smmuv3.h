@@ -1,0 +1,211 @@
+/*
+ * smmuv3.h - an Arm SMMUv3 model on the viommu translation core.
+ *
+ * Concepts
+ *  - The model is a register file (the 128 KiB MMIO frame: page 0 and
+ *    page 1) that a transport forwards guest accesses to, plus the
+ *    structures the guest builds in its RAM: stream table (linear or
+ *    2-level), context descriptors (linear or 2-level CD tables), stage-1
+ *    and stage-2 LPAE page tables, and the command, event and PRI queues.
+ *    All guest memory is reached through struct viommu_mem.
+ *  - Devices are core endpoints (viommu_endpoint_create()); the endpoint ID
+ *    is the StreamID.  The embedder registers each one with
+ *    viommu_smmuv3_add_endpoint().  The model then attaches the endpoint's
+ *    RID to the context's BLOCKED domain (abort STE, or SMMUEN=0 with
+ *    GBPA.ABORT=1), to the IDENTITY domain (bypass STE, or SMMUEN=0 with
+ *    GBPA.ABORT=0) or to a NESTED domain of its own (any other STE,
+ *    including invalid ones, so that transactions raise the architected
+ *    event).  That domain's stage-1 op runs the SMMU translation: STE and
+ *    CD look-up, stage 1, stage 2 or both, with the model's configuration
+ *    cache and IOTLB.  Endpoint DMA therefore goes through
+ *    viommu_translate() / viommu_dma_*() like any other endpoint.
+ *  - Routes are recomputed when the guest issues CFGI_STE, CFGI_STE_RANGE,
+ *    CFGI_ALL, when SMMUEN changes and when GBPA is updated.  A PASID
+ *    (SubstreamID) becomes routable to the NESTED domain when the guest
+ *    issues CFGI_CD for it (as the Linux driver does after every CD write);
+ *    up to min(64, the context's max_pasids_per_endpoint) per endpoint.
+ *  - Faults are written to the event queue (C_BAD_STREAMID, F_STE_FETCH,
+ *    C_BAD_STE, F_STREAM_DISABLED, C_BAD_SUBSTREAMID, F_CD_FETCH, C_BAD_CD,
+ *    F_WALK_EABT, F_TRANSLATION, F_ADDR_SIZE, F_ACCESS, F_PERMISSION) and
+ *    the translation fails with -EFAULT (the core also reports it to its
+ *    own fault callback as VIOMMU_FAULT_STAGE1).
+ *  - Interrupts: wired lines through the @irq callback, or MSIs written
+ *    through the memory layer when the guest programs *_IRQ_CFG0.
+ *
+ * Not modelled: stall (IDR0.STALL_MODEL says "no stall"), PRI requests
+ * (the PRI queue registers exist; PRI_RESP and RESUME are accepted as
+ * no-ops), ATS, AArch32 tables, big-endian tables, secure state, EL2
+ * (E2H) stream worlds, 52-bit addresses.
+ *
+ * Thread safety: every function may be called from any thread.  MMIO
+ * accesses and command processing are serialised by a model lock; DMA
+ * translations may run on any number of threads concurrently with them.
+ * viommu_smmuv3_destroy() must not race any other call on the model.
+ * The @irq callback runs with no model lock held, on the thread that
+ * raised the interrupt: an MMIO writer, or a DMA thread inside
+ * viommu_translate() (an event) - it must not call back into the model or
+ * the core (inject the interrupt, e.g. write an eventfd, and return).
+ * Translations run the whole walk under the model's state lock.
+ */
+#ifndef VIOMMU_SMMUV3_H
+#define VIOMMU_SMMUV3_H
+
+#include <viommu/common.h>
+#include <viommu/core.h>
+#include <viommu/mem.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct viommu_smmuv3;
+
+/** Size of the MMIO frame (page 0 and page 1). */
+#define VIOMMU_SMMUV3_MMIO_SIZE 0x20000
+
+/** Optional features (struct viommu_smmuv3_config.features). */
+#define VIOMMU_SMMUV3_F_STAGE1   (1u << 0) /* IDR0.S1P */
+#define VIOMMU_SMMUV3_F_STAGE2   (1u << 1) /* IDR0.S2P */
+#define VIOMMU_SMMUV3_F_HTTU     (1u << 2) /* HW access flag + dirty state */
+#define VIOMMU_SMMUV3_F_RIL      (1u << 3) /* IDR3.RIL range invalidation */
+#define VIOMMU_SMMUV3_F_MSI      (1u << 4) /* IDR0.MSI */
+#define VIOMMU_SMMUV3_F_2LVL_STE (1u << 5) /* IDR0.ST_LEVEL 2-level */
+#define VIOMMU_SMMUV3_F_CD2L     (1u << 6) /* IDR0.CD2L 2-level CD tables */
+#define VIOMMU_SMMUV3_F_DEFAULT  0x7fu     /* all of the above */
+
+/** Interrupt lines, for the @irq callback. */
+enum viommu_smmuv3_irq {
+	VIOMMU_SMMUV3_IRQ_EVTQ = 0,     /* event queue (wired) */
+	VIOMMU_SMMUV3_IRQ_PRIQ = 1,     /* PRI queue (wired) */
+	VIOMMU_SMMUV3_IRQ_GERROR = 2,   /* global error (wired) */
+	VIOMMU_SMMUV3_IRQ_CMD_SYNC = 3, /* CMD_SYNC CS=IRQ with MSIAddr 0 */
+	VIOMMU_SMMUV3_IRQ_SEV = 4,      /* CMD_SYNC CS=SEV: send event */
+};
+
+/**
+ * struct viommu_smmuv3_config - creation parameters.  Zero means the
+ * default shown.
+ * @ctx:       the core context holding endpoints and domains (required).
+ * @mem:       guest memory for tables and queues (required; normally the
+ *             context's).
+ * @log, @allocator: see common.h.
+ * @features:  VIOMMU_SMMUV3_F_*; 0 means VIOMMU_SMMUV3_F_DEFAULT.  At
+ *             least one of STAGE1 and STAGE2.
+ * @sid_bits:  IDR1.SIDSIZE, 1..32 (16).
+ * @ssid_bits: IDR1.SSIDSIZE, 0..20 (20); use VIOMMU_SMMUV3_NO_SSID for 0.
+ * @oas_bits:  IDR5.OAS: 32, 36, 40, 42, 44 or 48 (48).
+ * @cmdq_log2, @evtq_log2, @priq_log2: IDR1 queue size limits, 7..19
+ *             (10, 10, 8).
+ * @iotlb_entries, @cfg_entries: cache sizes, powers of two up to 65536
+ *             (1024, 256).
+ * @gbpa_abort: reset value of GBPA.ABORT.
+ * @irq, @irq_opaque: wired interrupt callback (may be NULL).
+ */
+struct viommu_smmuv3_config {
+	struct viommu_ctx *ctx;
+	struct viommu_mem *mem;
+	struct viommu_log log;
+	struct viommu_allocator allocator;
+	uint32_t features;
+	unsigned int sid_bits;
+	unsigned int ssid_bits;
+	unsigned int oas_bits;
+	unsigned int cmdq_log2, evtq_log2, priq_log2;
+	unsigned int iotlb_entries, cfg_entries;
+	bool gbpa_abort;
+	void (*irq)(void *opaque, enum viommu_smmuv3_irq irq);
+	void *irq_opaque;
+};
+
+/** @ssid_bits value that advertises no SubstreamID support. */
+#define VIOMMU_SMMUV3_NO_SSID 0xffu
+
+/**
+ * viommu_smmuv3_create() - create a model in its reset state.
+ * Return: 0; -EINVAL (NULL @cfg, @out, @cfg->ctx or @cfg->mem, a field out
+ * of range, no stage); -ENOMEM.
+ */
+VIOMMU_EXPORT int viommu_smmuv3_create(const struct viommu_smmuv3_config *cfg,
+				       struct viommu_smmuv3 **out);
+
+/**
+ * viommu_smmuv3_destroy() - detach the registered endpoints (their RIDs go
+ * to the BLOCKED domain), destroy the model's domains and free it.  The
+ * endpoints themselves stay.  NULL is accepted.
+ */
+VIOMMU_EXPORT void viommu_smmuv3_destroy(struct viommu_smmuv3 *smmu);
+
+/**
+ * viommu_smmuv3_reset() - back to the reset state: registers, queues,
+ * caches; every registered endpoint is re-routed per GBPA.
+ * Return: 0; -EINVAL for NULL.
+ */
+VIOMMU_EXPORT int viommu_smmuv3_reset(struct viommu_smmuv3 *smmu);
+
+/**
+ * viommu_smmuv3_mmio_read() - a guest read of @size bytes (4 or 8) at
+ * @offset in the frame.  64-bit registers may be read whole or as two
+ * 32-bit halves; 32-bit registers only as 32 bits.  Unknown offsets read
+ * as zero.
+ * Return: 0 with *@val set; -EINVAL (NULL args, offset outside the frame,
+ * size not 4 or 8, misaligned, or an 8-byte access to a 32-bit register:
+ * *@val is then 0).
+ */
+VIOMMU_EXPORT int viommu_smmuv3_mmio_read(struct viommu_smmuv3 *smmu,
+					  uint64_t offset, unsigned int size,
+					  uint64_t *val);
+
+/**
+ * viommu_smmuv3_mmio_write() - a guest write.  Side effects (command
+ * processing on CMDQ_PROD, enabling, re-routing endpoints, interrupts) are
+ * complete when it returns.  Writes to read-only or unknown registers are
+ * ignored (one log line).  Same access rules as reads.
+ * Return: 0; -EINVAL (as for reads; nothing is written).
+ */
+VIOMMU_EXPORT int viommu_smmuv3_mmio_write(struct viommu_smmuv3 *smmu,
+					   uint64_t offset, unsigned int size,
+					   uint64_t val);
+
+/**
+ * viommu_smmuv3_add_endpoint() - put @ep (StreamID = its ID) behind the
+ * SMMU and attach it according to the current configuration.
+ * Return: 0; -EINVAL (NULL, @ep of another context, ID beyond SIDSIZE);
+ * -EEXIST (already added); -ENOMEM.
+ */
+VIOMMU_EXPORT int viommu_smmuv3_add_endpoint(struct viommu_smmuv3 *smmu,
+					     struct viommu_endpoint *ep);
+
+/**
+ * viommu_smmuv3_remove_endpoint() - take @ep out: its RID and PASIDs are
+ * detached (the endpoint is left unattached) and the model forgets it.
+ * Call it before viommu_endpoint_destroy().
+ * Return: 0; -EINVAL (NULL); -ENOENT (not added).
+ */
+VIOMMU_EXPORT int viommu_smmuv3_remove_endpoint(struct viommu_smmuv3 *smmu,
+						struct viommu_endpoint *ep);
+
+/** struct viommu_smmuv3_stats - counters since creation. */
+struct viommu_smmuv3_stats {
+	uint64_t commands;      /* commands executed */
+	uint64_t cmd_errors;    /* CERROR_* raised */
+	uint64_t syncs;         /* CMD_SYNCs completed */
+	uint64_t events;        /* events written to the queue */
+	uint64_t events_lost;   /* events dropped (queue full/off/abort) */
+	uint64_t translations;  /* translate ops run */
+	uint64_t faults;        /* translate ops that failed */
+	uint64_t iotlb_hits, iotlb_misses;
+	uint64_t cfg_hits, cfg_misses; /* STE + CD cache */
+	uint64_t invalidations; /* IOTLB entries dropped by TLBI */
+	uint64_t irqs;          /* wired interrupts signalled */
+	uint64_t msis;          /* MSI writes done */
+};
+
+/** viommu_smmuv3_stats() - snapshot.  Return: 0; -EINVAL for NULL args. */
+VIOMMU_EXPORT int viommu_smmuv3_stats(struct viommu_smmuv3 *smmu,
+				      struct viommu_smmuv3_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VIOMMU_SMMUV3_H */
