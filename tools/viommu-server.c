@@ -1,2 +1,949 @@
-/* placeholder: being written */
-int main(void) { return 77; }
+/*
+ * viommu-server.c - serve a virtio-iommu and DMA-engine endpoints to QEMU
+ * over x-pci-proxy-dev links (docs/REAL-GUEST.md).
+ *
+ * Topology: link 0 is a virtio-pci virtio-iommu at 00:<iommu-slot>.0;
+ * links 1..N are DMA engines at 00:<endpoint-slot + i - 1>.0, each a core
+ * endpoint whose ID is its BDF (0x28, 0x30, ... by default).  Everything
+ * shares one guest memory (filled by QEMU's SYNC_SYSMEM), one translation
+ * context and one virtio-iommu.  Each link is an inherited socket
+ * (--link I:fd=N) or a UNIX socket path the server listens on
+ * (--link I:path=P); each is served by its own thread.
+ *
+ * The server runs until every link has ended (QEMU exited or closed them)
+ * or SIGINT/SIGTERM/SIGHUP arrives, then prints counters on stdout (and as
+ * JSON with --stats-json) and exits 0.  A link that sends a malformed
+ * message is closed with a log line; the others go on.  Log lines go to
+ * stderr as "viommu-server: LEVEL: ...".  Startup errors exit 1, usage
+ * errors 2.
+ */
+#include <viommu/viommu.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "acpi/viot.h"
+#include "devices/dma_engine.h"
+#include "link/mpqemu.h"
+#include "transport/virtio_pci.h"
+
+#define MAX_ENDPOINTS 24
+#define MAX_DEVS (MAX_ENDPOINTS + 1)
+#define PROG "viommu-server"
+
+#define F(bit) (1ull << (bit))
+#define DEV_FEATURES_ALL                                                     \
+	(F(VIOMMU_VIRTIO_IOMMU_F_INPUT_RANGE) |                              \
+	 F(VIOMMU_VIRTIO_IOMMU_F_DOMAIN_RANGE) |                             \
+	 F(VIOMMU_VIRTIO_IOMMU_F_MAP_UNMAP) | F(VIOMMU_VIRTIO_IOMMU_F_PROBE) | \
+	 F(VIOMMU_VIRTIO_IOMMU_F_MMIO) |                                     \
+	 F(VIOMMU_VIRTIO_IOMMU_F_BYPASS_CONFIG))
+#define RING_FEATURES_ALL                                                    \
+	(F(VIOMMU_VIRTIO_F_INDIRECT_DESC) | F(VIOMMU_VIRTIO_F_EVENT_IDX) |   \
+	 F(VIOMMU_VIRTIO_F_RING_PACKED))
+
+/* One --link: an inherited fd or a path. */
+struct link_opt {
+	bool set;
+	int fd;
+	const char *path;
+};
+
+struct opts {
+	struct link_opt links[MAX_DEVS];
+	unsigned int endpoints; /* 0: from the links given */
+	unsigned int iommu_slot, endpoint_slot;
+	struct viommu_virtio_iommu_config vi;
+	uint64_t ring_off; /* ring features not to offer */
+	uint64_t dev_off;  /* device features not to offer */
+	const char *viot;
+	bool viot_only;
+	bool trace;
+	enum viommu_log_level level;
+	const char *stats_json;
+};
+
+/* Everything the server runs; torn down in reverse. */
+struct world {
+	struct opts *o;
+	struct viommu_log log;
+	struct viommu_mem *mem;
+	struct viommu_ctx *ctx;
+	struct viommu_virtio_iommu *vi;
+	struct virtio_pci vp;
+	bool vp_live;
+	unsigned int neng;
+	struct viommu_endpoint *ep[MAX_ENDPOINTS];
+	struct dma_engine eng[MAX_ENDPOINTS];
+	bool eng_live[MAX_ENDPOINTS];
+	struct mpqemu_server *srv;
+	int sig_fd, ev_fd;
+	struct timespec t0;
+	uint64_t trace_lines;
+	const char *why; /* what ended the run */
+};
+
+static const char *const level_names[] = { "error", "warn", "info", "debug" };
+
+/* ---- logging -------------------------------------------------------- */
+
+/* log_line() - the struct viommu_log sink: one line on stderr. */
+static void log_line(void *opaque, enum viommu_log_level lvl, const char *s)
+{
+	(void)opaque;
+	fprintf(stderr, PROG ": %s: %s\n",
+		lvl <= VIOMMU_LOG_DEBUG ? level_names[lvl] : "?", s);
+}
+
+/* say() - a log line of the tool itself, filtered by --log-level. */
+static void say(const struct world *w, enum viommu_log_level lvl,
+		const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void say(const struct world *w, enum viommu_log_level lvl,
+		const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (lvl > w->log.level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_line(NULL, lvl, line);
+}
+
+/* trace_line() - --trace: one virtio-iommu request with its status. */
+static void trace_line(void *opaque, uint8_t type, uint8_t status,
+		       const char *line)
+{
+	struct world *w = opaque;
+
+	(void)type;
+	(void)status;
+	w->trace_lines++;
+	fprintf(stderr, PROG ": trace: %s\n", line);
+}
+
+/* ---- options -------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: " PROG " [options]\n"
+"Serve a virtio-iommu (link 0) and N DMA-engine endpoints (links 1..N) to\n"
+"QEMU's x-pci-proxy-dev over mpqemu links.\n"
+"\n"
+"Links and topology:\n"
+"  --link I:fd=N        link I is the inherited connected socket N\n"
+"  --link I:path=P      link I listens on UNIX socket P (one connection)\n"
+"  --endpoints N        DMA engines (default: the number of engine links)\n"
+"  --iommu-slot D       PCI device of the IOMMU on bus 0 (default 4)\n"
+"  --endpoint-slot D    PCI device of the first engine (default 5); engine\n"
+"                       i is at 00:(D+i).0 with endpoint ID = its BDF\n"
+"virtio-iommu configuration:\n"
+"  --page-size-mask M   supported page sizes (default 0x1000)\n"
+"  --input-range S:E    IOVA range (default 0:0xffffffffffff)\n"
+"  --domain-range S:E   domain IDs (default 0:0xffffffff)\n"
+"  --probe-size N       PROBE property bytes (default 512)\n"
+"  --no-probe           do not offer VIRTIO_IOMMU_F_PROBE\n"
+"  --no-msi-region      do not report the x86 MSI region\n"
+"  --bypass             unattached endpoints bypass after boot\n"
+"  --no-bypass-config   do not offer VIRTIO_IOMMU_F_BYPASS_CONFIG\n"
+"  --queue-size N       virtqueue size, power of two <= 1024 (default 256)\n"
+"  --event-backlog N    fault reports kept without event buffers (64)\n"
+"  --no-packed          do not offer VIRTIO_F_RING_PACKED\n"
+"  --no-event-idx       do not offer VIRTIO_F_EVENT_IDX\n"
+"  --no-indirect        do not offer VIRTIO_F_INDIRECT_DESC\n"
+"ACPI:\n"
+"  --viot FILE          write the VIOT table of this topology to FILE\n"
+"  --viot-only          ... and exit without serving\n"
+"Output:\n"
+"  --trace              print every virtio-iommu request and its status\n"
+"  --log-level L        error, warn, info (default) or debug\n"
+"  --stats-json FILE    write the exit counters as JSON to FILE\n"
+"  --help               this text\n"
+"\n"
+"Runs until every link has closed (QEMU exited) or SIGINT/SIGTERM/SIGHUP,\n"
+"then prints counters and exits 0; startup errors exit 1.\n");
+}
+
+/* parse_u64() - a whole number (any base strtoull takes) up to @max. */
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || *s == '-')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* parse_range() - "S:E" with S <= E <= @max. */
+static int parse_range(const char *s, uint64_t max, uint64_t *a, uint64_t *b)
+{
+	char buf[64], *colon;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	colon = strchr(buf, ':');
+	if (!colon)
+		return -1;
+	*colon = '\0';
+	if (parse_u64(buf, max, a) || parse_u64(colon + 1, max, b) || *a > *b)
+		return -1;
+	return 0;
+}
+
+/* parse_link() - "I:fd=N" or "I:path=P". */
+static int parse_link(struct opts *o, const char *s)
+{
+	char idx[16];
+	const char *colon = strchr(s, ':');
+	uint64_t i, fd;
+	struct link_opt *l;
+
+	if (!colon || colon == s || (size_t)(colon - s) >= sizeof(idx))
+		return -1;
+	memcpy(idx, s, (size_t)(colon - s));
+	idx[colon - s] = '\0';
+	if (parse_u64(idx, MAX_DEVS - 1, &i) || o->links[i].set)
+		return -1;
+	l = &o->links[i];
+	if (!strncmp(colon + 1, "fd=", 3)) {
+		if (parse_u64(colon + 4, INT32_MAX, &fd))
+			return -1;
+		l->fd = (int)fd;
+	} else if (!strncmp(colon + 1, "path=", 5) && colon[6]) {
+		l->fd = -1;
+		l->path = colon + 6;
+	} else {
+		return -1;
+	}
+	l->set = true;
+	return 0;
+}
+
+enum {
+	O_LINK = 256, O_ENDPOINTS, O_IOMMU_SLOT, O_ENDPOINT_SLOT, O_PSM,
+	O_INPUT, O_DOMAIN, O_PROBE_SIZE, O_NO_PROBE, O_NO_MSI, O_BYPASS,
+	O_NO_BYPASS_CFG, O_QSIZE, O_BACKLOG, O_NO_PACKED, O_NO_EVIDX,
+	O_NO_INDIRECT, O_VIOT, O_VIOT_ONLY, O_TRACE, O_LOGLEVEL, O_STATS,
+	O_HELP,
+};
+
+static const struct option long_opts[] = {
+	{ "link", required_argument, NULL, O_LINK },
+	{ "endpoints", required_argument, NULL, O_ENDPOINTS },
+	{ "iommu-slot", required_argument, NULL, O_IOMMU_SLOT },
+	{ "endpoint-slot", required_argument, NULL, O_ENDPOINT_SLOT },
+	{ "page-size-mask", required_argument, NULL, O_PSM },
+	{ "input-range", required_argument, NULL, O_INPUT },
+	{ "domain-range", required_argument, NULL, O_DOMAIN },
+	{ "probe-size", required_argument, NULL, O_PROBE_SIZE },
+	{ "no-probe", no_argument, NULL, O_NO_PROBE },
+	{ "no-msi-region", no_argument, NULL, O_NO_MSI },
+	{ "bypass", no_argument, NULL, O_BYPASS },
+	{ "no-bypass-config", no_argument, NULL, O_NO_BYPASS_CFG },
+	{ "queue-size", required_argument, NULL, O_QSIZE },
+	{ "event-backlog", required_argument, NULL, O_BACKLOG },
+	{ "no-packed", no_argument, NULL, O_NO_PACKED },
+	{ "no-event-idx", no_argument, NULL, O_NO_EVIDX },
+	{ "no-indirect", no_argument, NULL, O_NO_INDIRECT },
+	{ "viot", required_argument, NULL, O_VIOT },
+	{ "viot-only", no_argument, NULL, O_VIOT_ONLY },
+	{ "trace", no_argument, NULL, O_TRACE },
+	{ "log-level", required_argument, NULL, O_LOGLEVEL },
+	{ "stats-json", required_argument, NULL, O_STATS },
+	{ "help", no_argument, NULL, O_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* parse_level() - a --log-level name. */
+static int parse_level(const char *s, enum viommu_log_level *out)
+{
+	for (unsigned int i = 0; i < 4; i++)
+		if (!strcmp(s, level_names[i])) {
+			*out = (enum viommu_log_level)i;
+			return 0;
+		}
+	return -1;
+}
+
+/* parse_number_opt() - the options that take one number. */
+static int parse_number_opt(struct opts *o, int c, const char *arg)
+{
+	uint64_t v;
+
+	switch (c) {
+	case O_ENDPOINTS:
+		if (parse_u64(arg, MAX_ENDPOINTS, &v) || v == 0)
+			return -1;
+		o->endpoints = (unsigned int)v;
+		return 0;
+	case O_IOMMU_SLOT:
+	case O_ENDPOINT_SLOT:
+		if (parse_u64(arg, 31, &v))
+			return -1;
+		*(c == O_IOMMU_SLOT ? &o->iommu_slot : &o->endpoint_slot) =
+			(unsigned int)v;
+		return 0;
+	case O_PSM:
+		return parse_u64(arg, UINT64_MAX, &o->vi.page_size_mask) ||
+		       !o->vi.page_size_mask ? -1 : 0;
+	case O_PROBE_SIZE:
+		if (parse_u64(arg, UINT32_MAX, &v))
+			return -1;
+		o->vi.probe_size = (uint32_t)v;
+		return 0;
+	case O_QSIZE:
+		if (parse_u64(arg, VIOMMU_VIRTIO_QUEUE_MAX, &v) || !v)
+			return -1;
+		o->vi.queue_size = (uint16_t)v;
+		return 0;
+	default: /* O_BACKLOG */
+		if (parse_u64(arg, UINT32_MAX, &v) || !v)
+			return -1;
+		o->vi.event_backlog = (uint32_t)v;
+		return 0;
+	}
+}
+
+/* parse_ranges() - --input-range and --domain-range. */
+static int parse_ranges(struct opts *o, int c, const char *arg)
+{
+	uint64_t a, b;
+
+	if (c == O_INPUT) {
+		if (parse_range(arg, UINT64_MAX, &a, &b) || b == 0)
+			return -1;
+		o->vi.input_start = a;
+		o->vi.input_end = b;
+		return 0;
+	}
+	if (parse_range(arg, UINT32_MAX, &a, &b) || b == 0)
+		return -1;
+	o->vi.domain_start = (uint32_t)a;
+	o->vi.domain_end = (uint32_t)b;
+	return 0;
+}
+
+/* parse_flag_opt() - the options without an argument (and --viot etc.). */
+static int parse_flag_opt(struct opts *o, int c, const char *arg)
+{
+	switch (c) {
+	case O_NO_PROBE: o->dev_off |= F(VIOMMU_VIRTIO_IOMMU_F_PROBE); break;
+	case O_NO_MSI: o->vi.no_msi_region = true; break;
+	case O_BYPASS: o->vi.boot_bypass = true; break;
+	case O_NO_BYPASS_CFG:
+		o->dev_off |= F(VIOMMU_VIRTIO_IOMMU_F_BYPASS_CONFIG);
+		break;
+	case O_NO_PACKED: o->ring_off |= F(VIOMMU_VIRTIO_F_RING_PACKED); break;
+	case O_NO_EVIDX: o->ring_off |= F(VIOMMU_VIRTIO_F_EVENT_IDX); break;
+	case O_NO_INDIRECT:
+		o->ring_off |= F(VIOMMU_VIRTIO_F_INDIRECT_DESC);
+		break;
+	case O_VIOT: o->viot = arg; break;
+	case O_VIOT_ONLY: o->viot_only = true; break;
+	case O_TRACE: o->trace = true; break;
+	case O_LOGLEVEL: return parse_level(arg, &o->level);
+	case O_STATS: o->stats_json = arg; break;
+	default: return -1;
+	}
+	return 0;
+}
+
+/* parse_one() - one option.  Return: 0; -1 bad; 1 --help. */
+static int parse_one(struct opts *o, int c, const char *arg)
+{
+	switch (c) {
+	case O_HELP:
+		return 1;
+	case O_LINK:
+		return parse_link(o, arg);
+	case O_ENDPOINTS: case O_IOMMU_SLOT: case O_ENDPOINT_SLOT:
+	case O_PSM: case O_PROBE_SIZE: case O_QSIZE: case O_BACKLOG:
+		return parse_number_opt(o, c, arg);
+	case O_INPUT: case O_DOMAIN:
+		return parse_ranges(o, c, arg);
+	default:
+		return parse_flag_opt(o, c, arg);
+	}
+}
+
+/* check_topology() - endpoint count, slots and links agree. */
+static int check_topology(struct opts *o)
+{
+	unsigned int i, highest = 0;
+
+	for (i = 0; i < MAX_DEVS; i++)
+		if (o->links[i].set)
+			highest = i;
+	if (!o->endpoints)
+		o->endpoints = highest ? highest : 1;
+	if (o->endpoint_slot + o->endpoints - 1 > 31 ||
+	    (o->iommu_slot >= o->endpoint_slot &&
+	     o->iommu_slot < o->endpoint_slot + o->endpoints)) {
+		fprintf(stderr, PROG ": endpoint slots %u..%u do not fit on "
+			"bus 0 beside the IOMMU at slot %u\n", o->endpoint_slot,
+			o->endpoint_slot + o->endpoints - 1, o->iommu_slot);
+		return -1;
+	}
+	if (o->viot_only)
+		return 0;
+	for (i = 0; i <= o->endpoints; i++)
+		if (!o->links[i].set) {
+			fprintf(stderr, PROG ": no --link for %s %u\n",
+				i ? "endpoint link" : "the IOMMU, link", i);
+			return -1;
+		}
+	if (highest > o->endpoints) {
+		fprintf(stderr, PROG ": --link %u but only %u endpoints\n",
+			highest, o->endpoints);
+		return -1;
+	}
+	return 0;
+}
+
+/* parse_args() - fill @o.  Return: 0; 1 (--help); -1 (usage error). */
+static int parse_args(struct opts *o, int argc, char **argv)
+{
+	int c, r;
+
+	memset(o, 0, sizeof(*o));
+	o->iommu_slot = 4;
+	o->endpoint_slot = 5;
+	o->level = VIOMMU_LOG_INFO;
+	while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+		if (c == 'h')
+			c = O_HELP;
+		if (c == '?')
+			return -1;
+		r = parse_one(o, c, optarg);
+		if (r > 0)
+			return 1;
+		if (r < 0) {
+			fprintf(stderr, PROG ": bad value for --%s: %s\n",
+				long_opts[c - O_LINK].name,
+				optarg ? optarg : "");
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, PROG ": unexpected argument %s\n",
+			argv[optind]);
+		return -1;
+	}
+	return check_topology(o);
+}
+
+/* ---- VIOT ----------------------------------------------------------- */
+
+static uint16_t endpoint_bdf(const struct opts *o, unsigned int i)
+{
+	return VIOT_BDF(0, o->endpoint_slot + i, 0);
+}
+
+/* write_viot() - the VIOT of the topology to o->viot. */
+static int write_viot(const struct opts *o)
+{
+	struct viot_pci_range r = {
+		.bdf_start = endpoint_bdf(o, 0),
+		.bdf_end = endpoint_bdf(o, o->endpoints - 1),
+		.endpoint_start = endpoint_bdf(o, 0),
+	};
+	struct viot_topology t = {
+		.iommu_bdf = VIOT_BDF(0, o->iommu_slot, 0),
+		.ranges = &r,
+		.nr_ranges = 1,
+	};
+	uint8_t buf[256];
+	size_t len;
+	FILE *f;
+	int err = viot_build(&t, buf, sizeof(buf), &len);
+
+	if (err) {
+		fprintf(stderr, PROG ": VIOT: %s\n", strerror(-err));
+		return -1;
+	}
+	f = fopen(o->viot, "wb");
+	if (!f || fwrite(buf, 1, len, f) != len || fclose(f)) {
+		fprintf(stderr, PROG ": %s: %s\n", o->viot, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- set-up --------------------------------------------------------- */
+
+/* link_ended() - a link is over: wake the main loop. */
+static void link_ended(void *opaque, unsigned int id, int why)
+{
+	struct world *w = opaque;
+	uint64_t one = 1;
+
+	say(w, why == MPQEMU_END_STOPPED ? VIOMMU_LOG_DEBUG : VIOMMU_LOG_INFO,
+	    "link %u (%s) ended: %s", id, mpqemu_server_link_name(w->srv, id),
+	    mpqemu_end_name(why));
+	if (write(w->ev_fd, &one, sizeof(one)) < 0) {
+		/* the counter is non-zero already: the loop will look */
+	}
+}
+
+/* make_core() - guest memory, context and virtio-iommu. */
+static int make_core(struct world *w)
+{
+	struct viommu_mem_config mc = { .log = w->log };
+	struct viommu_ctx_config cc = { .log = w->log };
+	struct viommu_virtio_iommu_config vc = w->o->vi;
+	int err;
+
+	err = viommu_mem_create(&mc, &w->mem);
+	if (err)
+		return err;
+	cc.mem = w->mem;
+	err = viommu_ctx_create(&cc, &w->ctx);
+	if (err)
+		return err;
+	vc.ctx = w->ctx;
+	vc.mem = w->mem;
+	vc.log = w->log;
+	vc.features = DEV_FEATURES_ALL & ~w->o->dev_off;
+	vc.ring_features = RING_FEATURES_ALL & ~w->o->ring_off;
+	if (!vc.ring_features) /* 0 would mean "all" */
+		vc.ring_features = F(VIOMMU_VIRTIO_F_VERSION_1);
+	err = viommu_virtio_iommu_create(&vc, &w->vi);
+	if (err)
+		return err;
+	if (w->o->trace)
+		viommu_virtio_iommu_set_trace(w->vi, trace_line, w);
+	err = virtio_pci_init(&w->vp, viommu_virtio_iommu_dev(w->vi), "iommu",
+			      &w->log);
+	if (!err)
+		w->vp_live = true;
+	return err;
+}
+
+/* make_engines() - one endpoint and DMA engine per endpoint link. */
+static int make_engines(struct world *w)
+{
+	char name[16];
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < w->o->endpoints; i++) {
+		err = viommu_endpoint_create(w->ctx, endpoint_bdf(w->o, i),
+					     &w->ep[i]);
+		if (err)
+			return err;
+		snprintf(name, sizeof(name), "dma%u", i); /* copied */
+		err = dma_engine_init(&w->eng[i], w->ep[i], w->mem, name,
+				      &w->log, NULL);
+		if (err)
+			return err;
+		w->eng_live[i] = true;
+		w->neng = i + 1;
+	}
+	return 0;
+}
+
+/* add_links() - start serving every link, the IOMMU first. */
+static int add_links(struct world *w)
+{
+	struct mpqemu_server_config sc = { .mem = w->mem, .log = w->log,
+					   .link_ended = link_ended,
+					   .opaque = w };
+	unsigned int i, id;
+	int err = mpqemu_server_create(&sc, &w->srv);
+
+	for (i = 0; !err && i <= w->o->endpoints; i++) {
+		const struct link_opt *lo = &w->o->links[i];
+		struct mpqemu_link_config lc = {
+			.func = i ? dma_engine_func(&w->eng[i - 1]) :
+				    virtio_pci_func(&w->vp),
+			.fd = lo->fd,
+			.path = lo->path,
+			.name = i ? w->eng[i - 1].name : "iommu",
+		};
+
+		err = mpqemu_server_add_link(w->srv, &lc, &id);
+		if (err)
+			say(w, VIOMMU_LOG_ERROR, "link %u (%s%s%d): %s", i,
+			    lo->path ? "path " : "fd ",
+			    lo->path ? lo->path : "", lo->path ? 0 : lo->fd,
+			    strerror(-err));
+	}
+	return err;
+}
+
+/*
+ * setup_signals() - SIGINT/SIGTERM/SIGHUP to a signalfd (blocked before
+ * any thread starts, so every thread inherits the mask); SIGPIPE ignored.
+ */
+static int setup_signals(struct world *w)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL))
+		return -EINVAL;
+	signal(SIGPIPE, SIG_IGN);
+	w->sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
+	w->ev_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	return w->sig_fd < 0 || w->ev_fd < 0 ? -errno : 0;
+}
+
+/* ---- run ------------------------------------------------------------ */
+
+/* run() - wait for the end of every link or a signal. */
+static void run(struct world *w)
+{
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = w->sig_fd, .events = POLLIN },
+			{ .fd = w->ev_fd, .events = POLLIN },
+		};
+		struct signalfd_siginfo si;
+		uint64_t v;
+
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			return;
+		if (p[0].revents &&
+		    read(w->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			say(w, VIOMMU_LOG_INFO, "%s: stopping",
+			    strsignal((int)si.ssi_signo));
+			w->why = "signal";
+			return;
+		}
+		if (p[1].revents && read(w->ev_fd, &v, sizeof(v)) < 0)
+			continue;
+		if (mpqemu_server_open_links(w->srv) == 0) {
+			say(w, VIOMMU_LOG_INFO, "every link has closed: "
+			    "stopping");
+			w->why = "links closed";
+			return;
+		}
+	}
+}
+
+static double elapsed(const struct world *w)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - w->t0.tv_sec) +
+	       (double)(t.tv_nsec - w->t0.tv_nsec) / 1e9;
+}
+
+/* ---- summary -------------------------------------------------------- */
+
+static const char *const req_names[VIOMMU_VI_REQ_TYPES] = {
+	"unknown", "ATTACH", "DETACH", "MAP", "UNMAP", "PROBE",
+};
+static const char *const status_names[VIOMMU_VI_S_COUNT] = {
+	"OK", "IOERR", "UNSUPP", "DEVERR", "INVAL", "RANGE", "NOENT",
+	"FAULT", "NOMEM",
+};
+
+/* print_links() - one line per link. */
+static void print_links(struct world *w, FILE *f)
+{
+	unsigned int i, n = mpqemu_server_num_links(w->srv);
+	struct mpqemu_link_stats st;
+
+	fprintf(f, "  links:\n");
+	for (i = 0; i < n; i++) {
+		if (mpqemu_server_link_stats(w->srv, i, &st))
+			continue;
+		fprintf(f, "    %u %-6s %-9s cfg r/w %" PRIu64 "/%" PRIu64
+			", bar r/w %" PRIu64 "/%" PRIu64 ", sysmem %" PRIu64
+			", irqfd %" PRIu64 ", reset %" PRIu64 "; in %" PRIu64
+			" B, out %" PRIu64 " B\n", i,
+			mpqemu_server_link_name(w->srv, i),
+			mpqemu_end_name(st.end),
+			st.msgs[MPQEMU_PCI_CFGREAD],
+			st.msgs[MPQEMU_PCI_CFGWRITE],
+			st.msgs[MPQEMU_BAR_READ], st.msgs[MPQEMU_BAR_WRITE],
+			st.msgs[MPQEMU_SYNC_SYSMEM],
+			st.msgs[MPQEMU_SET_IRQFD],
+			st.msgs[MPQEMU_DEVICE_RESET], st.bytes_in,
+			st.bytes_out);
+	}
+}
+
+/* print_requests() - virtio-iommu requests by type and status. */
+static void print_requests(const struct viommu_virtio_iommu_stats *vs,
+			   FILE *f)
+{
+	unsigned int t, s;
+
+	fprintf(f, "  virtio-iommu requests:\n");
+	for (t = 1; t <= VIOMMU_VI_REQ_TYPES; t++) {
+		unsigned int row = t % VIOMMU_VI_REQ_TYPES; /* unknown last */
+		uint64_t total = 0;
+
+		for (s = 0; s < VIOMMU_VI_S_COUNT; s++)
+			total += vs->requests[row][s];
+		if (!total && row == 0)
+			continue;
+		fprintf(f, "    %-8s %8" PRIu64, req_names[row], total);
+		for (s = 0; s < VIOMMU_VI_S_COUNT; s++)
+			if (vs->requests[row][s])
+				fprintf(f, "  %s %" PRIu64, status_names[s],
+					vs->requests[row][s]);
+		fprintf(f, "\n");
+	}
+	fprintf(f, "  kicks %" PRIu64 ", events sent %" PRIu64 ", dropped %"
+		PRIu64 ", needs-reset %" PRIu64 "\n", vs->kicks,
+		vs->events_sent, vs->events_dropped, vs->needs_reset);
+}
+
+/* print_engines() - DMA engine counters and the byte totals. */
+static void print_engines(struct world *w, FILE *f)
+{
+	uint64_t rd = 0, wr = 0;
+	unsigned int i;
+
+	fprintf(f, "  DMA engines:\n");
+	for (i = 0; i < w->neng; i++) {
+		struct dma_engine_stats es;
+
+		if (dma_engine_stats(&w->eng[i], &es))
+			continue;
+		rd += es.bytes_read;
+		wr += es.bytes_written;
+		fprintf(f, "    %-5s ep %#06x: dmas %" PRIu64 ", ring entries %"
+			PRIu64 ", read %" PRIu64 " B, written %" PRIu64
+			" B, faults %" PRIu64 ", errors %" PRIu64 ", irqs %"
+			PRIu64 "\n", w->eng[i].name, endpoint_bdf(w->o, i),
+			es.dmas, es.ring_entries, es.bytes_read,
+			es.bytes_written, es.faults, es.errors, es.irqs);
+	}
+	fprintf(f, "  DMA bytes: %" PRIu64 " read, %" PRIu64 " written\n", rd,
+		wr);
+}
+
+/* print_summary() - the human-readable counters. */
+static void print_summary(struct world *w, FILE *f)
+{
+	struct viommu_virtio_iommu_stats vs = { .kicks = 0 };
+	struct viommu_ctx_stats cs = { 0 };
+
+	viommu_virtio_iommu_stats(w->vi, &vs);
+	viommu_ctx_stats(w->ctx, &cs);
+	fprintf(f, PROG " summary: %.3f s, ended by %s\n", elapsed(w),
+		w->why ? w->why : "?");
+	print_links(w, f);
+	print_requests(&vs, f);
+	fprintf(f, "  core: IOTLB misses %" PRIu64 ", faults %" PRIu64
+		", maps %" PRIu64 ", unmaps %" PRIu64 "; live: domains %"
+		PRIu64 ", endpoints %" PRIu64 ", mappings %" PRIu64 "\n",
+		cs.iotlb_misses, cs.faults, cs.maps, cs.unmaps, cs.domains,
+		cs.endpoints, cs.mappings);
+	print_engines(w, f);
+	fflush(f);
+}
+
+/* json_links() - the "links" array. */
+static void json_links(struct world *w, FILE *f)
+{
+	unsigned int i, c, n = mpqemu_server_num_links(w->srv);
+	struct mpqemu_link_stats st;
+
+	fprintf(f, "  \"links\": [");
+	for (i = 0; i < n; i++) {
+		if (mpqemu_server_link_stats(w->srv, i, &st))
+			continue;
+		fprintf(f, "%s\n    {\"id\": %u, \"name\": \"%s\", \"end\": "
+			"\"%s\", \"connected\": %s, \"messages\": {", i ? "," : "",
+			i, mpqemu_server_link_name(w->srv, i),
+			mpqemu_end_name(st.end),
+			st.connected ? "true" : "false");
+		for (c = 0; c < MPQEMU_CMD_COUNT; c++)
+			fprintf(f, "%s\"%s\": %" PRIu64, c ? ", " : "",
+				mpqemu_cmd_name(c), st.msgs[c]);
+		fprintf(f, "}, \"bytes_in\": %" PRIu64 ", \"bytes_out\": %"
+			PRIu64 ", \"bar_unclaimed\": %" PRIu64
+			", \"irq_signals\": %" PRIu64 ", \"sysmem_applied\": %"
+			PRIu64 ", \"sysmem_ignored\": %" PRIu64 "}",
+			st.bytes_in, st.bytes_out, st.bar_unclaimed,
+			st.irq_signals, st.sysmem_applied, st.sysmem_ignored);
+	}
+	fprintf(f, "\n  ],\n");
+}
+
+/* json_requests() - {"ATTACH": {"OK": n, ...}, ...} and event counters. */
+static void json_requests(struct world *w, FILE *f)
+{
+	struct viommu_virtio_iommu_stats vs = { .kicks = 0 };
+	unsigned int t, s;
+
+	viommu_virtio_iommu_stats(w->vi, &vs);
+	fprintf(f, "  \"requests\": {");
+	for (t = 0; t < VIOMMU_VI_REQ_TYPES; t++) {
+		fprintf(f, "%s\n    \"%s\": {", t ? "," : "", req_names[t]);
+		for (s = 0; s < VIOMMU_VI_S_COUNT; s++)
+			fprintf(f, "%s\"%s\": %" PRIu64, s ? ", " : "",
+				status_names[s], vs.requests[t][s]);
+		fprintf(f, "}");
+	}
+	fprintf(f, "\n  },\n  \"kicks\": %" PRIu64 ", \"events_sent\": %"
+		PRIu64 ", \"events_dropped\": %" PRIu64 ", \"needs_reset\": %"
+		PRIu64 ",\n", vs.kicks, vs.events_sent, vs.events_dropped,
+		vs.needs_reset);
+}
+
+/* json_engines() - the "engines" array. */
+static void json_engines(struct world *w, FILE *f)
+{
+	unsigned int i;
+
+	fprintf(f, "  \"engines\": [");
+	for (i = 0; i < w->neng; i++) {
+		struct dma_engine_stats es = { 0 };
+
+		dma_engine_stats(&w->eng[i], &es);
+		fprintf(f, "%s\n    {\"name\": \"%s\", \"endpoint\": %u, "
+			"\"dmas\": %" PRIu64 ", \"ring_doorbells\": %" PRIu64
+			", \"ring_entries\": %" PRIu64 ", \"bytes_read\": %"
+			PRIu64 ", \"bytes_written\": %" PRIu64 ", \"faults\": %"
+			PRIu64 ", \"errors\": %" PRIu64 ", \"irqs\": %" PRIu64
+			"}", i ? "," : "", w->eng[i].name,
+			endpoint_bdf(w->o, i), es.dmas, es.ring_doorbells,
+			es.ring_entries, es.bytes_read, es.bytes_written,
+			es.faults, es.errors, es.irqs);
+	}
+	fprintf(f, "\n  ]\n");
+}
+
+/* write_json() - the counters as JSON to o->stats_json. */
+static int write_json(struct world *w)
+{
+	struct viommu_ctx_stats cs = { 0 };
+	FILE *f = fopen(w->o->stats_json, "w");
+
+	if (!f) {
+		say(w, VIOMMU_LOG_ERROR, "%s: %s", w->o->stats_json,
+		    strerror(errno));
+		return -1;
+	}
+	viommu_ctx_stats(w->ctx, &cs);
+	fprintf(f, "{\n  \"seconds\": %.3f, \"ended_by\": \"%s\", "
+		"\"trace_lines\": %" PRIu64 ",\n", elapsed(w),
+		w->why ? w->why : "?", w->trace_lines);
+	json_links(w, f);
+	json_requests(w, f);
+	fprintf(f, "  \"core\": {\"iotlb_misses\": %" PRIu64 ", \"faults\": %"
+		PRIu64 ", \"maps\": %" PRIu64 ", \"unmaps\": %" PRIu64
+		", \"domains\": %" PRIu64 ", \"endpoints\": %" PRIu64
+		", \"mappings\": %" PRIu64 "},\n", cs.iotlb_misses, cs.faults,
+		cs.maps, cs.unmaps, cs.domains, cs.endpoints, cs.mappings);
+	json_engines(w, f);
+	fprintf(f, "}\n");
+	if (fclose(f)) {
+		say(w, VIOMMU_LOG_ERROR, "%s: %s", w->o->stats_json,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- main ----------------------------------------------------------- */
+
+/* teardown() - undo set-up in reverse; safe on a partial set-up. */
+static void teardown(struct world *w)
+{
+	unsigned int i;
+
+	mpqemu_server_destroy(w->srv);
+	for (i = 0; i < w->neng; i++)
+		if (w->eng_live[i])
+			dma_engine_destroy(&w->eng[i]);
+	if (w->vp_live)
+		virtio_pci_destroy(&w->vp);
+	viommu_virtio_iommu_destroy(w->vi);
+	viommu_ctx_destroy(w->ctx);
+	viommu_mem_destroy(w->mem);
+	if (w->sig_fd >= 0)
+		close(w->sig_fd);
+	if (w->ev_fd >= 0)
+		close(w->ev_fd);
+}
+
+/* setup() - build the topology and start serving.  0 or -errno. */
+static int setup(struct world *w)
+{
+	int err = setup_signals(w);
+
+	if (err) {
+		say(w, VIOMMU_LOG_ERROR, "signals: %s", strerror(-err));
+		return err;
+	}
+	err = make_core(w);
+	if (!err)
+		err = make_engines(w);
+	if (err) {
+		say(w, VIOMMU_LOG_ERROR, "device set-up: %s", strerror(-err));
+		return err;
+	}
+	return add_links(w);
+}
+
+int main(int argc, char **argv)
+{
+	static struct opts o;
+	static struct world w;
+	int r = parse_args(&o, argc, argv);
+
+	if (r > 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (r < 0) {
+		fprintf(stderr, PROG ": try --help\n");
+		return 2;
+	}
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	w.o = &o;
+	w.log = (struct viommu_log){ log_line, NULL, o.level };
+	w.sig_fd = w.ev_fd = -1;
+	clock_gettime(CLOCK_MONOTONIC, &w.t0);
+	if (o.viot && write_viot(&o))
+		return 1;
+	if (o.viot_only)
+		return 0;
+	if (setup(&w)) {
+		teardown(&w);
+		return 1;
+	}
+	say(&w, VIOMMU_LOG_INFO, "serving the IOMMU at 00:%02x.0 and %u DMA "
+	    "engine(s) from 00:%02x.0 (endpoints %#x..%#x)", o.iommu_slot,
+	    o.endpoints, o.endpoint_slot, endpoint_bdf(&o, 0),
+	    endpoint_bdf(&o, o.endpoints - 1));
+	run(&w);
+	mpqemu_server_stop(w.srv);
+	print_summary(&w, stdout);
+	r = o.stats_json ? write_json(&w) : 0;
+	teardown(&w);
+	return r ? 1 : 0;
+}

@@ -1,2 +1,1198 @@
-/* placeholder: being written */
-int main(void) { return 77; }
+/*
+ * test_mpqemu.c - the x-pci-proxy-dev link server (src/link/mpqemu.c)
+ * against a fake QEMU on the other end of socketpair()s.
+ *
+ * Each test builds a fixture: guest memory, a server, and two small test
+ * PCI functions (a 4 KiB memory BAR0 and a 16-byte I/O BAR1 backed by
+ * arrays) on two links.  The fake QEMU writes messages the way QEMU 7.2's
+ * proxy does and reads RET replies.  Malformed-message tests break link 0
+ * and check that it alone ended, with one log line, that link 1 still
+ * answers, and that no fd leaked (the process's fd count returns to what
+ * it was before the fixture).  Waiting for a link to end uses a condition
+ * variable; its timeout only turns a hang into a failure.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "link/mpqemu.h"
+
+#define BAR0_GPA 0xfebf0000u
+#define BAR0_SIZE 4096u
+#define BAR1_PORT 0xc000u
+#define NLINKS 2
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- the test PCI function ------------------------------------------ */
+
+struct tdev {
+	struct pci_func f;
+	uint8_t mem[BAR0_SIZE];
+	uint8_t io[16];
+	int resets;
+};
+
+static uint64_t mem_rd(void *o, uint64_t off, unsigned int size)
+{
+	struct tdev *d = o;
+	uint64_t v = 0;
+
+	memcpy(&v, d->mem + off, size);
+	return v;
+}
+
+static void mem_wr(void *o, uint64_t off, uint64_t val, unsigned int size)
+{
+	struct tdev *d = o;
+
+	memcpy(d->mem + off, &val, size);
+}
+
+static uint64_t io_rd(void *o, uint64_t off, unsigned int size)
+{
+	struct tdev *d = o;
+	uint64_t v = 0;
+
+	memcpy(&v, d->io + off, size);
+	return v;
+}
+
+static void io_wr(void *o, uint64_t off, uint64_t val, unsigned int size)
+{
+	struct tdev *d = o;
+
+	memcpy(d->io + off, &val, size);
+}
+
+static const struct pci_bar_ops mem_ops = { mem_rd, mem_wr };
+static const struct pci_bar_ops io_ops = { io_rd, io_wr };
+
+static void tdev_reset(void *o)
+{
+	((struct tdev *)o)->resets++;
+}
+
+/* ---- log and end capture -------------------------------------------- */
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int warn_lines;     /* WARN lines mentioning "mpqemu" */
+	char last[256];
+	int end[MPQEMU_MAX_LINKS];
+	int end_calls[MPQEMU_MAX_LINKS];
+} cap = { .lock = PTHREAD_MUTEX_INITIALIZER,
+	    .cond = PTHREAD_COND_INITIALIZER };
+
+static void cap_log(void *opaque, enum viommu_log_level lvl, const char *s)
+{
+	(void)opaque;
+	pthread_mutex_lock(&cap.lock);
+	if (lvl <= VIOMMU_LOG_WARN && strstr(s, "mpqemu")) {
+		cap.warn_lines++;
+		snprintf(cap.last, sizeof(cap.last), "%s", s);
+	}
+	pthread_mutex_unlock(&cap.lock);
+	if (getenv("TEST_VERBOSE"))
+		printf("# log: %s\n", s);
+}
+
+static const struct viommu_log test_log = { cap_log, NULL, VIOMMU_LOG_INFO };
+
+static void cap_ended(void *opaque, unsigned int id, int why)
+{
+	(void)opaque;
+	pthread_mutex_lock(&cap.lock);
+	if (id < MPQEMU_MAX_LINKS) {
+		cap.end[id] = why;
+		cap.end_calls[id]++;
+	}
+	pthread_cond_broadcast(&cap.cond);
+	pthread_mutex_unlock(&cap.lock);
+}
+
+static void cap_reset(void)
+{
+	pthread_mutex_lock(&cap.lock);
+	cap.warn_lines = 0;
+	cap.last[0] = '\0';
+	memset(cap.end, 0, sizeof(cap.end));
+	memset(cap.end_calls, 0, sizeof(cap.end_calls));
+	pthread_mutex_unlock(&cap.lock);
+}
+
+static int warn_lines(void)
+{
+	int n;
+
+	pthread_mutex_lock(&cap.lock);
+	n = cap.warn_lines;
+	pthread_mutex_unlock(&cap.lock);
+	return n;
+}
+
+/* end_of() - the end reported for link @id (0: none yet). */
+static int end_of(unsigned int id)
+{
+	int why;
+
+	pthread_mutex_lock(&cap.lock);
+	why = cap.end[id];
+	pthread_mutex_unlock(&cap.lock);
+	return why;
+}
+
+/* end_calls() - how many times link @id was reported ended. */
+static int end_calls(unsigned int id)
+{
+	int n;
+
+	pthread_mutex_lock(&cap.lock);
+	n = cap.end_calls[id];
+	pthread_mutex_unlock(&cap.lock);
+	return n;
+}
+
+/* wait_end() - wait for link @id to end; 0 if it did not in 30 s. */
+static int wait_end(unsigned int id)
+{
+	struct timespec ts;
+	int why;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 30;
+	pthread_mutex_lock(&cap.lock);
+	while (!cap.end[id])
+		if (pthread_cond_timedwait(&cap.cond, &cap.lock, &ts))
+			break;
+	why = cap.end[id];
+	pthread_mutex_unlock(&cap.lock);
+	return why;
+}
+
+/* count_fds() - open fds of this process. */
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* the DIR's own fd */
+}
+
+/* ---- the fake QEMU -------------------------------------------------- */
+
+/* send_raw() - one sendmsg() of @len bytes carrying @nfds fds. */
+static int send_raw(int sock, const void *buf, size_t len, const int *fds,
+		    unsigned int nfds)
+{
+	union {
+		struct cmsghdr align;
+		char b[CMSG_SPACE(32 * sizeof(int))];
+	} ctl;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (nfds) {
+		struct cmsghdr *c;
+
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.b;
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+	}
+	return sendmsg(sock, &mh, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
+}
+
+/*
+ * send_msg() - header {cmd, size} plus @plen payload bytes (which may
+ * differ from @size, to build broken messages) with fds.
+ */
+static int send_msg(int sock, int32_t cmd, uint64_t size, const void *payload,
+		    size_t plen, const int *fds, unsigned int nfds)
+{
+	uint8_t buf[MPQEMU_HDR_SIZE + 512] = { 0 };
+
+	memcpy(buf, &cmd, sizeof(cmd));
+	memcpy(buf + 8, &size, sizeof(size));
+	if (plen)
+		memcpy(buf + MPQEMU_HDR_SIZE, payload, plen);
+	return send_raw(sock, buf, MPQEMU_HDR_SIZE + plen, fds, nfds);
+}
+
+/* recv_ret() - read one RET reply; -1 on EOF or a bad reply. */
+static int recv_ret(int sock, uint64_t *val)
+{
+	uint8_t buf[MPQEMU_HDR_SIZE + 8];
+	size_t got = 0;
+	int32_t cmd;
+	uint64_t size;
+
+	while (got < sizeof(buf)) {
+		ssize_t n = read(sock, buf + got, sizeof(buf) - got);
+
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	memcpy(&cmd, buf, sizeof(cmd));
+	memcpy(&size, buf + 8, sizeof(size));
+	memcpy(val, buf + MPQEMU_HDR_SIZE, sizeof(*val));
+	return cmd == MPQEMU_RET && size == 8 ? 0 : -1;
+}
+
+struct cfg_msg {
+	uint32_t addr, val;
+	int32_t len;
+};
+
+struct bar_msg {
+	uint64_t addr, val;
+	uint32_t size;
+	uint8_t memory;
+	uint8_t pad[3];
+};
+
+struct sysmem_msg {
+	uint64_t gpa[8], size[8];
+	int64_t off[8];
+};
+
+/* cfg() - a config access; returns the RET value, or ~0ull on failure. */
+static uint64_t cfg(int sock, bool write, uint32_t addr, uint32_t val,
+		    int len)
+{
+	struct cfg_msg m = { addr, val, len };
+	uint64_t ret;
+
+	if (send_msg(sock, write ? MPQEMU_PCI_CFGWRITE : MPQEMU_PCI_CFGREAD,
+		     sizeof(m), &m, sizeof(m), NULL, 0) ||
+	    recv_ret(sock, &ret))
+		return ~0ull;
+	return ret;
+}
+
+/* bar() - a BAR access; returns the RET value, or 0xdead on failure. */
+static uint64_t bar(int sock, bool write, uint64_t addr, uint64_t val,
+		    uint32_t size, bool memory)
+{
+	struct bar_msg m = { addr, val, size, memory, { 0 } };
+	uint64_t ret;
+
+	if (send_msg(sock, write ? MPQEMU_BAR_WRITE : MPQEMU_BAR_READ,
+		     sizeof(m), &m, sizeof(m), NULL, 0) ||
+	    recv_ret(sock, &ret))
+		return 0xdead;
+	return ret;
+}
+
+/* alive() - whether a link answers a config read of the vendor ID. */
+static bool alive(int sock)
+{
+	return cfg(sock, false, PCI_VENDOR_ID, 0, 2) == 0x1234;
+}
+
+/* ---- fixture -------------------------------------------------------- */
+
+struct fx {
+	struct viommu_mem *mem;
+	struct mpqemu_server *srv;
+	struct tdev dev[NLINKS];
+	int peer[NLINKS];
+	unsigned int id[NLINKS];
+	int fds_before;
+};
+
+static int fx_init(struct fx *x, bool manual)
+{
+	struct viommu_mem_config mc = { .log = test_log };
+	struct mpqemu_server_config sc = { .log = test_log,
+					   .link_ended = cap_ended };
+	int i;
+
+	memset(x, 0, sizeof(*x));
+	cap_reset();
+	x->fds_before = count_fds();
+	if (viommu_mem_create(&mc, &x->mem))
+		return -1;
+	sc.mem = x->mem;
+	if (mpqemu_server_create(&sc, &x->srv))
+		return -1;
+	for (i = 0; i < NLINKS; i++) {
+		struct tdev *d = &x->dev[i];
+		struct mpqemu_link_config lc = { .func = &d->f,
+						 .name = i ? "t1" : "t0",
+						 .manual = manual };
+		int sv[2];
+
+		pci_func_init(&d->f, i ? "t1" : "t0", &test_log, 0x1234,
+			      0xabcd, 0xff0000, 1, 0x1af4, 0x1100);
+		if (pci_func_add_bar(&d->f, 0, BAR0_SIZE, false, &mem_ops, d) ||
+		    pci_func_add_bar(&d->f, 1, 16, true, &io_ops, d))
+			return -1;
+		d->f.reset_fn = tdev_reset;
+		d->f.reset_opaque = d;
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+			return -1;
+		x->peer[i] = sv[0];
+		lc.fd = sv[1];
+		if (mpqemu_server_add_link(x->srv, &lc, &x->id[i]))
+			return -1;
+	}
+	return 0;
+}
+
+/* fx_fini() - tear down; returns whether the fd count is back. */
+static bool fx_fini(struct fx *x)
+{
+	int i;
+
+	for (i = 0; i < NLINKS; i++)
+		if (x->peer[i] >= 0)
+			close(x->peer[i]);
+	mpqemu_server_destroy(x->srv);
+	for (i = 0; i < NLINKS; i++)
+		pci_func_destroy(&x->dev[i].f);
+	viommu_mem_destroy(x->mem);
+	return count_fds() == x->fds_before;
+}
+
+/* enable_bars() - program BAR0/BAR1 and turn decoding on. */
+static void enable_bars(int sock)
+{
+	cfg(sock, true, PCI_BAR0, BAR0_GPA, 4);
+	cfg(sock, true, PCI_BAR0 + 4, BAR1_PORT, 4);
+	cfg(sock, true, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_IO, 2);
+}
+
+/* make_memfd() - a memfd of @size bytes whose first bytes are @tag. */
+static int make_memfd(size_t size, const char *tag)
+{
+	int fd = memfd_create("test-ram", MFD_CLOEXEC);
+
+	if (fd < 0 || ftruncate(fd, (off_t)size) ||
+	    pwrite(fd, tag, strlen(tag), 0) != (ssize_t)strlen(tag))
+		return -1;
+	return fd;
+}
+
+/* ---- tests: normal traffic ------------------------------------------ */
+
+TEST(config_probe_like_qemu)
+{
+	struct fx x;
+	int s;
+
+	REQUIRE(fx_init(&x, false) == 0);
+	s = x.peer[0];
+	CHECK_U64(cfg(s, false, PCI_VENDOR_ID, 0, 2), 0x1234);
+	CHECK_U64(cfg(s, false, PCI_DEVICE_ID, 0, 2), 0xabcd);
+	CHECK_U64(cfg(s, false, PCI_SUBSYSTEM_ID, 0, 2), 0x1100);
+	/* QEMU's BAR sizing: read, write ones, read, restore. */
+	CHECK_U64(cfg(s, false, PCI_BAR0, 0, 4), 0);
+	CHECK_U64(cfg(s, true, PCI_BAR0, 0xffffffff, 4), 0);
+	CHECK_U64(cfg(s, false, PCI_BAR0, 0, 4), 0xfffff000);
+	CHECK_U64(cfg(s, true, PCI_BAR0 + 4, 0xffffffff, 4), 0);
+	CHECK_U64(cfg(s, false, PCI_BAR0 + 4, 0, 4), 0xfffffff1);
+	CHECK_U64(cfg(s, false, PCI_BAR0 + 8, 0, 4), 0);
+	/* The last byte of config space is reachable. */
+	CHECK_U64(cfg(s, false, 0xff, 0, 1), 0);
+	CHECK(fx_fini(&x));
+	CHECK_EQ(warn_lines(), 0);
+}
+
+TEST(bar_round_trip)
+{
+	struct fx x;
+	struct mpqemu_link_stats st;
+	int s;
+
+	REQUIRE(fx_init(&x, false) == 0);
+	s = x.peer[0];
+	/* Decoding off: unclaimed, all ones of the access size. */
+	CHECK_U64(bar(s, false, BAR0_GPA, 0, 4, true), 0xffffffff);
+	enable_bars(s);
+	CHECK_U64(bar(s, true, BAR0_GPA + 0x10, 0x1122334455667788ull, 8,
+		      true), 0);
+	CHECK_U64(bar(s, false, BAR0_GPA + 0x10, 0, 8, true),
+		  0x1122334455667788ull);
+	CHECK_U64(bar(s, false, BAR0_GPA + 0x14, 0, 2, true), 0x3344);
+	CHECK_U64(bar(s, false, BAR0_GPA + 0x17, 0, 1, true), 0x11);
+	CHECK_EQ(x.dev[0].mem[0x10], 0x88);
+	/* I/O space goes to the I/O BAR, not the memory BAR. */
+	CHECK_U64(bar(s, true, BAR1_PORT + 2, 0xbeef, 2, false), 0);
+	CHECK_U64(bar(s, false, BAR1_PORT + 2, 0, 2, false), 0xbeef);
+	CHECK_EQ(x.dev[0].io[2], 0xef);
+	CHECK_U64(bar(s, false, BAR1_PORT + 2, 0, 2, true), 0xffff);
+	/* Past the BAR: unclaimed. */
+	CHECK_U64(bar(s, false, BAR0_GPA + BAR0_SIZE, 0, 4, true), 0xffffffff);
+	/* The other link's function saw nothing. */
+	CHECK_EQ(x.dev[1].mem[0x10], 0);
+	REQUIRE(mpqemu_server_link_stats(x.srv, x.id[0], &st) == 0);
+	CHECK_U64(st.msgs[MPQEMU_BAR_READ], 7);
+	CHECK_U64(st.msgs[MPQEMU_BAR_WRITE], 2);
+	CHECK_U64(st.msgs[MPQEMU_PCI_CFGWRITE], 3);
+	CHECK_U64(st.bar_unclaimed, 3);
+	CHECK_U64(st.replies, 12);
+	CHECK_U64(st.bytes_out, 12 * 24);
+	CHECK_U64(st.bytes_in, 9 * (16 + 24) + 3 * (16 + 12));
+	CHECK(st.connected);
+	CHECK_EQ(st.end, MPQEMU_OPEN);
+	CHECK(fx_fini(&x));
+	CHECK_EQ(warn_lines(), 0);
+}
+
+/* sysmem() - send SYNC_SYSMEM for @n regions of @fds, no reply. */
+static int sysmem(int sock, const struct sysmem_msg *m, const int *fds,
+		  unsigned int nfds)
+{
+	return send_msg(sock, MPQEMU_SYNC_SYSMEM, sizeof(*m), m, sizeof(*m),
+			fds, nfds);
+}
+
+TEST(sync_sysmem_maps_guest_ram)
+{
+	struct sysmem_msg m = { .gpa = { 0 } };
+	struct mpqemu_link_stats st;
+	struct fx x;
+	int fds[2];
+	char buf[8] = { 0 };
+
+	REQUIRE(fx_init(&x, false) == 0);
+	fds[0] = make_memfd(0x20000, "lowram");
+	fds[1] = make_memfd(0x10000, "high");
+	REQUIRE(fds[0] >= 0 && fds[1] >= 0);
+	/* Region 0: GPA 0 from offset 0x10000 of a 128K file (64K). */
+	m.gpa[0] = 0;
+	m.size[0] = 0x10000;
+	m.off[0] = 0x10000;
+	m.gpa[1] = 0x100000000ull;
+	m.size[1] = 0x10000;
+	m.off[1] = 0;
+	REQUIRE(sysmem(x.peer[0], &m, fds, 2) == 0);
+	REQUIRE(pwrite(fds[0], "offset!", 7, 0x10000) == 7);
+	close(fds[0]);
+	close(fds[1]);
+	REQUIRE(alive(x.peer[0])); /* in order: the map is installed */
+	CHECK_U64(viommu_mem_ram_size(x.mem), 0x20000);
+	CHECK_EQ(viommu_mem_read(x.mem, 0, buf, 7), 0);
+	CHECK(memcmp(buf, "offset!", 7) == 0);
+	CHECK_EQ(viommu_mem_read(x.mem, 0x100000000ull, buf, 4), 0);
+	CHECK(memcmp(buf, "high", 4) == 0);
+	CHECK_EQ(viommu_mem_read(x.mem, 0x10000, buf, 1), -EFAULT);
+	/* A new map replaces the old one. */
+	fds[0] = make_memfd(0x1000, "new");
+	memset(&m, 0, sizeof(m));
+	m.gpa[0] = 0x2000;
+	m.size[0] = 0x1000;
+	REQUIRE(sysmem(x.peer[0], &m, fds, 1) == 0);
+	close(fds[0]);
+	REQUIRE(alive(x.peer[0]));
+	CHECK_U64(viommu_mem_ram_size(x.mem), 0x1000);
+	CHECK_EQ(viommu_mem_read(x.mem, 0x2000, buf, 3), 0);
+	CHECK(memcmp(buf, "new", 3) == 0);
+	REQUIRE(mpqemu_server_link_stats(x.srv, x.id[0], &st) == 0);
+	CHECK_U64(st.sysmem_applied, 2);
+	CHECK_U64(st.fds_in, 3);
+	CHECK_U64(st.msgs[MPQEMU_SYNC_SYSMEM], 2);
+	CHECK(fx_fini(&x));
+	CHECK_EQ(warn_lines(), 0);
+}
+
+TEST(sync_sysmem_one_owner)
+{
+	struct sysmem_msg m = { .gpa = { 0 } };
+	struct mpqemu_link_stats st;
+	struct fx x;
+	int a, b;
+
+	REQUIRE(fx_init(&x, false) == 0);
+	a = make_memfd(0x1000, "A");
+	b = make_memfd(0x2000, "B");
+	m.size[0] = 0x1000;
+	REQUIRE(sysmem(x.peer[0], &m, &a, 1) == 0);
+	REQUIRE(alive(x.peer[0]));
+	m.size[0] = 0x2000;
+	REQUIRE(sysmem(x.peer[1], &m, &b, 1) == 0);
+	REQUIRE(alive(x.peer[1]));
+	/* Link 0 owns guest RAM: link 1's (stale) map is dropped. */
+	CHECK_U64(viommu_mem_ram_size(x.mem), 0x1000);
+	REQUIRE(mpqemu_server_link_stats(x.srv, x.id[1], &st) == 0);
+	CHECK_U64(st.sysmem_ignored, 1);
+	CHECK_U64(st.sysmem_applied, 0);
+	/* The owner goes away; the next map from link 1 takes over. */
+	close(x.peer[0]);
+	x.peer[0] = -1;
+	CHECK_EQ(wait_end(x.id[0]), MPQEMU_END_HANGUP);
+	REQUIRE(sysmem(x.peer[1], &m, &b, 1) == 0);
+	REQUIRE(alive(x.peer[1]));
+	CHECK_U64(viommu_mem_ram_size(x.mem), 0x2000);
+	close(a);
+	close(b);
+	CHECK(fx_fini(&x));
+	CHECK_EQ(warn_lines(), 0);
+}
+
+/* read_counter() - non-blocking read of an eventfd; 0 when not signalled. */
+static uint64_t read_counter(int efd)
+{
+	uint64_t v = 0;
+
+	if (read(efd, &v, sizeof(v)) != (ssize_t)sizeof(v))
+		return 0;
+	return v;
+}
+
+TEST(irqfd_intx_level_and_resample)
+{
+	struct mpqemu_link_stats st;
+	struct fx x;
+	int efd[2], s;
+
+	REQUIRE(fx_init(&x, false) == 0);
+	s = x.peer[0];
+	efd[0] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	efd[1] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	REQUIRE(efd[0] >= 0 && efd[1] >= 0);
+	REQUIRE(send_msg(s, MPQEMU_SET_IRQFD, 0, NULL, 0, efd, 2) == 0);
+	REQUIRE(alive(s));
+	CHECK_U64(read_counter(efd[0]), 0);
+	/* Rising edge: one write of 1. */
+	pci_set_intx(&x.dev[0].f, true);
+	CHECK_U64(read_counter(efd[0]), 1);
+	pci_set_intx(&x.dev[0].f, true); /* no edge */
+	CHECK_U64(read_counter(efd[0]), 0);
+	/* EOI while still asserted: signalled again. */
+	REQUIRE(write(efd[1], &(uint64_t){ 1 }, 8) == 8);
+	REQUIRE(alive(s));
+	CHECK_U64(read_counter(efd[0]), 1);
+	/* Deasserted: EOI re-signals nothing. */
+	pci_set_intx(&x.dev[0].f, false);
+	REQUIRE(write(efd[1], &(uint64_t){ 1 }, 8) == 8);
+	REQUIRE(alive(s));
+	CHECK_U64(read_counter(efd[0]), 0);
+	/* INTX_DISABLE masks the line. */
+	cfg(s, true, PCI_COMMAND, PCI_COMMAND_INTX_DISABLE, 2);
+	pci_set_intx(&x.dev[0].f, true);
+	CHECK_U64(read_counter(efd[0]), 0);
+	cfg(s, true, PCI_COMMAND, 0, 2);
+	CHECK_U64(read_counter(efd[0]), 1);
+	/* New irqfds while asserted: the new intr is signalled at once. */
+	close(efd[0]);
+	efd[0] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	REQUIRE(send_msg(s, MPQEMU_SET_IRQFD, 0, NULL, 0, efd, 2) == 0);
+	REQUIRE(alive(s));
+	CHECK_U64(read_counter(efd[0]), 1);
+	/* The other link's line is separate. */
+	pci_set_intx(&x.dev[1].f, true);
+	CHECK_U64(read_counter(efd[0]), 0);
+	REQUIRE(mpqemu_server_link_stats(x.srv, x.id[0], &st) == 0);
+	CHECK_U64(st.irq_signals, 4);
+	CHECK_U64(st.resamples, 2);
+	CHECK_U64(st.msgs[MPQEMU_SET_IRQFD], 2);
+	close(efd[0]);
+	close(efd[1]);
+	CHECK(fx_fini(&x));
+	CHECK_EQ(warn_lines(), 0);
+}
+
+TEST(device_reset_replies_and_resets)
+{
+	struct fx x;
+	uint64_t ret = 7;
+	int efd[2], s;
+
+	REQUIRE(fx_init(&x, false) == 0);
+	s = x.peer[0];
+	efd[0] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	efd[1] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	REQUIRE(send_msg(s, MPQEMU_SET_IRQFD, 0, NULL, 0, efd, 2) == 0);
+	enable_bars(s);
+	pci_set_intx(&x.dev[0].f, true);
+	CHECK_U64(read_counter(efd[0]), 1);
+	REQUIRE(send_msg(s, MPQEMU_DEVICE_RESET, 0, NULL, 0, NULL, 0) == 0);
+	REQUIRE(recv_ret(s, &ret) == 0);
+	CHECK_U64(ret, 0);
+	CHECK_EQ(x.dev[0].resets, 1);
+	CHECK_EQ(x.dev[1].resets, 0);
+	/* Registers back to power-on values, INTx dropped. */
+	CHECK_U64(cfg(s, false, PCI_COMMAND, 0, 2), 0);
+	CHECK_U64(cfg(s, false, PCI_BAR0, 0, 4), 0);
+	REQUIRE(write(efd[1], &(uint64_t){ 1 }, 8) == 8);
+	REQUIRE(alive(s));
+	CHECK_U64(read_counter(efd[0]), 0);
+	close(efd[0]);
+	close(efd[1]);
+	CHECK(fx_fini(&x));
+	CHECK_EQ(warn_lines(), 0);
+}
+
+TEST(hangup_reported)
+{
+	struct fx x;
+
+	REQUIRE(fx_init(&x, false) == 0);
+	CHECK_EQ(mpqemu_server_open_links(x.srv), 2);
+	close(x.peer[1]);
+	x.peer[1] = -1;
+	CHECK_EQ(wait_end(x.id[1]), MPQEMU_END_HANGUP);
+	CHECK_EQ(mpqemu_server_open_links(x.srv), 1);
+	CHECK(alive(x.peer[0]));
+	close(x.peer[0]);
+	x.peer[0] = -1;
+	CHECK_EQ(wait_end(x.id[0]), MPQEMU_END_HANGUP);
+	CHECK_EQ(mpqemu_server_open_links(x.srv), 0);
+	CHECK(fx_fini(&x));
+	/* Each link told once; stop after the end tells nothing more. */
+	CHECK_EQ(end_calls(0), 1);
+	CHECK_EQ(end_calls(1), 1);
+	CHECK_EQ(warn_lines(), 0);
+}
+
+TEST(stop_ends_open_links)
+{
+	struct fx x;
+
+	REQUIRE(fx_init(&x, false) == 0);
+	CHECK(alive(x.peer[0]));
+	mpqemu_server_stop(x.srv);
+	CHECK_EQ(end_of(0), MPQEMU_END_STOPPED);
+	CHECK_EQ(end_of(1), MPQEMU_END_STOPPED);
+	CHECK_EQ(mpqemu_server_open_links(x.srv), 0);
+	/* The peer sees the socket closed. */
+	CHECK(!alive(x.peer[0]));
+	mpqemu_server_stop(x.srv); /* idempotent */
+	CHECK(fx_fini(&x));
+	CHECK_EQ(end_calls(0), 1);
+}
+
+/* flood() - send config reads back to back, draining replies, until the
+ * link goes away; returns the number of replies read. */
+static void *flood(void *arg)
+{
+	int sock = *(int *)arg;
+	struct cfg_msg m = { PCI_VENDOR_ID, 0, 2 };
+	uint8_t burst[8][MPQEMU_HDR_SIZE + sizeof(m)];
+	uintptr_t replies = 0;
+	uint64_t v;
+
+	for (int i = 0; i < 8; i++) {
+		int32_t cmd = MPQEMU_PCI_CFGREAD;
+		uint64_t size = sizeof(m);
+
+		memset(burst[i], 0, sizeof(burst[i]));
+		memcpy(burst[i], &cmd, sizeof(cmd));
+		memcpy(burst[i] + 8, &size, sizeof(size));
+		memcpy(burst[i] + MPQEMU_HDR_SIZE, &m, sizeof(m));
+	}
+	for (;;) {
+		if (send(sock, burst, sizeof(burst), MSG_NOSIGNAL) !=
+		    (ssize_t)sizeof(burst))
+			break;
+		for (int i = 0; i < 8; i++) {
+			if (recv_ret(sock, &v))
+				return (void *)replies;
+			replies++;
+		}
+	}
+	return (void *)replies;
+}
+
+TEST(stop_while_peer_floods)
+{
+	struct mpqemu_link_stats st = { .replies = 0 };
+	struct fx x;
+	pthread_t t;
+	void *replies;
+
+	REQUIRE(fx_init(&x, false) == 0);
+	REQUIRE(pthread_create(&t, NULL, flood, &x.peer[0]) == 0);
+	while (st.replies < 1000) {
+		REQUIRE(mpqemu_server_link_stats(x.srv, x.id[0], &st) == 0);
+		sched_yield();
+	}
+	mpqemu_server_stop(x.srv);
+	CHECK_EQ(end_of(0), MPQEMU_END_STOPPED);
+	pthread_join(t, &replies);
+	CHECK((uintptr_t)replies >= 1000);
+	CHECK(fx_fini(&x));
+	CHECK_EQ(warn_lines(), 0);
+}
+
+TEST(manual_link_in_caller_thread)
+{
+	struct fx x;
+	struct cfg_msg m = { PCI_VENDOR_ID, 0, 2 };
+	uint64_t ret = 0;
+
+	REQUIRE(fx_init(&x, true) == 0);
+	REQUIRE(send_msg(x.peer[0], MPQEMU_PCI_CFGREAD, sizeof(m), &m,
+			 sizeof(m), NULL, 0) == 0);
+	REQUIRE(shutdown(x.peer[0], SHUT_WR) == 0);
+	CHECK_EQ(mpqemu_server_run_link(x.srv, x.id[0]), MPQEMU_END_HANGUP);
+	CHECK_EQ(recv_ret(x.peer[0], &ret), 0);
+	CHECK_U64(ret, 0x1234);
+	CHECK_EQ(mpqemu_server_run_link(x.srv, x.id[0]), -EINVAL);
+	/* Link 1 never ran: stopping ends it. */
+	mpqemu_server_stop(x.srv);
+	CHECK_EQ(end_of(1), MPQEMU_END_STOPPED);
+	CHECK_EQ(mpqemu_server_run_link(x.srv, x.id[1]), -EINVAL);
+	CHECK(fx_fini(&x));
+}
+
+TEST(path_link_accepts_one_peer)
+{
+	struct fx x;
+	struct tdev d, d2;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct mpqemu_link_config lc = { .func = &d.f, .fd = -1,
+					 .name = "bypath" };
+	unsigned int id;
+	int c;
+
+	REQUIRE(fx_init(&x, false) == 0);
+	pci_func_init(&d.f, "tp", &test_log, 0x1234, 0x1, 0xff0000, 1, 0, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/test_mpqemu.%d",
+		 (int)getpid());
+	unlink(sa.sun_path);
+	lc.path = sa.sun_path;
+	REQUIRE(mpqemu_server_add_link(x.srv, &lc, &id) == 0);
+	CHECK_EQ(id, 2);
+	CHECK_EQ(access(sa.sun_path, F_OK), 0);
+	/* A function has one link; a bound path is not taken over. */
+	CHECK_EQ(mpqemu_server_add_link(x.srv, &lc, &id), -EBUSY);
+	pci_func_init(&d2.f, "tp2", &test_log, 0x1234, 0x1, 0xff0000, 1, 0,
+		      0);
+	lc.func = &d2.f;
+	CHECK_EQ(mpqemu_server_add_link(x.srv, &lc, &id), -EADDRINUSE);
+	CHECK_EQ(access(sa.sun_path, F_OK), 0);
+	c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	REQUIRE(connect(c, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	CHECK(alive(c));
+	/* Accepted: the path is gone. */
+	CHECK_EQ(access(sa.sun_path, F_OK), -1);
+	CHECK_EQ(strcmp(mpqemu_server_link_name(x.srv, 2), "bypath"), 0);
+	close(c);
+	CHECK_EQ(wait_end(2), MPQEMU_END_HANGUP);
+	CHECK(fx_fini(&x));
+	pci_func_destroy(&d.f);
+	pci_func_destroy(&d2.f);
+}
+
+TEST(path_link_unlinked_when_never_connected)
+{
+	struct fx x;
+	struct tdev d;
+	struct mpqemu_link_config lc = { .func = &d.f, .fd = -1 };
+	char path[64];
+	unsigned int id;
+
+	REQUIRE(fx_init(&x, false) == 0);
+	pci_func_init(&d.f, "tp", &test_log, 0x1234, 0x1, 0xff0000, 1, 0, 0);
+	snprintf(path, sizeof(path), "/tmp/test_mpqemu_nc.%d", (int)getpid());
+	unlink(path);
+	lc.path = path;
+	REQUIRE(mpqemu_server_add_link(x.srv, &lc, &id) == 0);
+	CHECK_EQ(access(path, F_OK), 0);
+	mpqemu_server_stop(x.srv);
+	CHECK_EQ(end_of(id), MPQEMU_END_STOPPED);
+	CHECK_EQ(access(path, F_OK), -1);
+	CHECK(fx_fini(&x));
+	pci_func_destroy(&d.f);
+}
+
+TEST(add_link_refusals)
+{
+	struct fx x;
+	struct tdev d;
+	struct mpqemu_link_config lc = { .func = &d.f };
+	unsigned int id;
+	int p[2], dg[2];
+
+	REQUIRE(fx_init(&x, false) == 0);
+	pci_func_init(&d.f, "tr", &test_log, 0x1234, 0x1, 0xff0000, 1, 0, 0);
+	REQUIRE(pipe(p) == 0);
+	lc.fd = p[0];
+	CHECK_EQ(mpqemu_server_add_link(x.srv, &lc, &id), -EINVAL);
+	CHECK_EQ(fcntl(p[0], F_GETFD), -1); /* closed by the server */
+	close(p[1]);
+	REQUIRE(socketpair(AF_UNIX, SOCK_DGRAM, 0, dg) == 0);
+	lc.fd = dg[0];
+	CHECK_EQ(mpqemu_server_add_link(x.srv, &lc, &id), -EINVAL);
+	close(dg[1]);
+	lc.fd = -1;
+	CHECK_EQ(mpqemu_server_add_link(x.srv, &lc, &id), -EINVAL);
+	lc.func = NULL;
+	CHECK_EQ(mpqemu_server_add_link(x.srv, &lc, &id), -EINVAL);
+	CHECK_EQ(mpqemu_server_num_links(x.srv), 2);
+	mpqemu_server_stop(x.srv);
+	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, dg) == 0);
+	lc.func = &d.f;
+	lc.fd = dg[0];
+	CHECK_EQ(mpqemu_server_add_link(x.srv, &lc, &id), -ESHUTDOWN);
+	close(dg[1]);
+	CHECK(fx_fini(&x));
+	pci_func_destroy(&d.f);
+	CHECK_EQ(mpqemu_server_link_stats(NULL, 0, NULL), -EINVAL);
+	CHECK_EQ(strcmp(mpqemu_cmd_name(7), "DEVICE_RESET"), 0);
+	CHECK_EQ(strcmp(mpqemu_cmd_name(8), "?"), 0);
+	CHECK_EQ(strcmp(mpqemu_end_name(MPQEMU_END_TRUNCATED), "truncated"),
+		 0);
+}
+
+/* ---- tests: malformed messages -------------------------------------- */
+
+/*
+ * struct bad_case - one way to break link 0.  @send does the breaking on
+ * @sock; @extra_fds: fds it created, closed after the link ended.
+ */
+struct bad_case {
+	const char *name;
+	int (*send)(int sock, int *extra, int *nextra);
+	int end;
+};
+
+static int bad_short_header(int s, int *e, int *n)
+{
+	(void)e;
+	(void)n;
+	if (send_raw(s, "\x03\0\0\0\0\0\0\0\x0c", 9, NULL, 0))
+		return -1;
+	return shutdown(s, SHUT_WR);
+}
+
+static int bad_mid_payload(int s, int *e, int *n)
+{
+	struct bar_msg m = { BAR0_GPA, 0, 4, 1, { 0 } };
+
+	(void)e;
+	(void)n;
+	if (send_msg(s, MPQEMU_BAR_READ, sizeof(m), &m, 10, NULL, 0))
+		return -1;
+	return shutdown(s, SHUT_WR);
+}
+
+static int bad_size(int s, int *e, int *n)
+{
+	struct cfg_msg m = { 0, 0, 4 };
+
+	(void)e;
+	(void)n;
+	return send_msg(s, MPQEMU_PCI_CFGREAD, 8, &m, 8, NULL, 0);
+}
+
+static int bad_unknown_cmd(int s, int *e, int *n)
+{
+	(void)e;
+	(void)n;
+	return send_msg(s, 8, 0, NULL, 0, NULL, 0);
+}
+
+static int bad_negative_cmd(int s, int *e, int *n)
+{
+	(void)e;
+	(void)n;
+	return send_msg(s, -1, 0, NULL, 0, NULL, 0);
+}
+
+static int bad_ret_from_peer(int s, int *e, int *n)
+{
+	uint64_t v = 0;
+
+	(void)e;
+	(void)n;
+	return send_msg(s, MPQEMU_RET, 8, &v, 8, NULL, 0);
+}
+
+static int bad_too_big(int s, int *e, int *n)
+{
+	uint8_t junk[256] = { 0 };
+
+	(void)e;
+	(void)n;
+	return send_msg(s, MPQEMU_SYNC_SYSMEM, 4096, junk, sizeof(junk),
+			NULL, 0);
+}
+
+static int new_eventfds(int *e, int *n, int k)
+{
+	for (int i = 0; i < k; i++) {
+		e[*n] = eventfd(0, EFD_CLOEXEC);
+		if (e[*n] < 0)
+			return -1;
+		(*n)++;
+	}
+	return 0;
+}
+
+static int bad_irqfd_one_fd(int s, int *e, int *n)
+{
+	if (new_eventfds(e, n, 1))
+		return -1;
+	return send_msg(s, MPQEMU_SET_IRQFD, 0, NULL, 0, e, 1);
+}
+
+static int bad_irqfd_three_fds(int s, int *e, int *n)
+{
+	if (new_eventfds(e, n, 3))
+		return -1;
+	return send_msg(s, MPQEMU_SET_IRQFD, 0, NULL, 0, e, 3);
+}
+
+static int bad_irqfd_not_eventfd(int s, int *e, int *n)
+{
+	if (new_eventfds(e, n, 1) || pipe(e + 1))
+		return -1;
+	*n = 3;
+	return send_msg(s, MPQEMU_SET_IRQFD, 0, NULL, 0, e, 2);
+}
+
+static int bad_cfg_with_fd(int s, int *e, int *n)
+{
+	struct cfg_msg m = { 0, 0, 4 };
+
+	if (new_eventfds(e, n, 1))
+		return -1;
+	return send_msg(s, MPQEMU_PCI_CFGREAD, sizeof(m), &m, sizeof(m), e,
+			1);
+}
+
+static int bad_cfg_len(int s, int *e, int *n)
+{
+	struct cfg_msg m = { 0, 0, 3 };
+
+	(void)e;
+	(void)n;
+	return send_msg(s, MPQEMU_PCI_CFGWRITE, sizeof(m), &m, sizeof(m),
+			NULL, 0);
+}
+
+static int bad_cfg_past_end(int s, int *e, int *n)
+{
+	struct cfg_msg m = { 0xfe, 0, 4 };
+
+	(void)e;
+	(void)n;
+	return send_msg(s, MPQEMU_PCI_CFGREAD, sizeof(m), &m, sizeof(m),
+			NULL, 0);
+}
+
+static int bad_bar_size(int s, int *e, int *n)
+{
+	struct bar_msg m = { BAR0_GPA, 0, 3, 1, { 0 } };
+
+	(void)e;
+	(void)n;
+	return send_msg(s, MPQEMU_BAR_READ, sizeof(m), &m, sizeof(m), NULL, 0);
+}
+
+static int bad_bar_memory_flag(int s, int *e, int *n)
+{
+	struct bar_msg m = { BAR0_GPA, 0, 4, 2, { 0 } };
+
+	(void)e;
+	(void)n;
+	return send_msg(s, MPQEMU_BAR_WRITE, sizeof(m), &m, sizeof(m), NULL, 0);
+}
+
+static int bad_reset_with_fd(int s, int *e, int *n)
+{
+	if (new_eventfds(e, n, 1))
+		return -1;
+	return send_msg(s, MPQEMU_DEVICE_RESET, 0, NULL, 0, e, 1);
+}
+
+static int bad_sysmem_no_fd(int s, int *e, int *n)
+{
+	struct sysmem_msg m = { .gpa = { 0 } };
+
+	(void)e;
+	(void)n;
+	m.size[0] = 0x1000;
+	return sysmem(s, &m, NULL, 0);
+}
+
+static int bad_sysmem_region_without_fd(int s, int *e, int *n)
+{
+	struct sysmem_msg m = { .gpa = { 0 } };
+
+	e[0] = make_memfd(0x2000, "x");
+	*n = 1;
+	m.size[0] = 0x1000;
+	m.gpa[1] = 0x1000;
+	m.size[1] = 0x1000;
+	return sysmem(s, &m, e, 1);
+}
+
+static int bad_sysmem_zero_size(int s, int *e, int *n)
+{
+	struct sysmem_msg m = { .gpa = { 0 } };
+
+	e[0] = make_memfd(0x2000, "x");
+	*n = 1;
+	return sysmem(s, &m, e, 1);
+}
+
+static int bad_sysmem_wraps(int s, int *e, int *n)
+{
+	struct sysmem_msg m = { .gpa = { 0 } };
+
+	e[0] = make_memfd(0x2000, "x");
+	*n = 1;
+	m.gpa[0] = 0xfffffffffffff000ull;
+	m.size[0] = 0x2000;
+	return sysmem(s, &m, e, 1);
+}
+
+static int bad_sysmem_too_many_fds(int s, int *e, int *n)
+{
+	struct sysmem_msg m = { .gpa = { 0 } };
+
+	for (int i = 0; i < 20; i++) {
+		e[i] = make_memfd(0x1000, "x");
+		if (i < 8) {
+			m.gpa[i] = 0x1000ull * i;
+			m.size[i] = 0x1000;
+		}
+	}
+	*n = 20;
+	return sysmem(s, &m, e, 20);
+}
+
+static int bad_sysmem_nine_fds(int s, int *e, int *n)
+{
+	struct sysmem_msg m = { .gpa = { 0 } };
+
+	for (int i = 0; i < 9; i++) {
+		e[i] = make_memfd(0x1000, "x");
+		if (i < 8) {
+			m.gpa[i] = 0x1000ull * i;
+			m.size[i] = 0x1000;
+		}
+	}
+	*n = 9;
+	return sysmem(s, &m, e, 9);
+}
+
+static int bad_sysmem_file_too_small(int s, int *e, int *n)
+{
+	struct sysmem_msg m = { .gpa = { 0 } };
+
+	e[0] = make_memfd(0x1000, "x");
+	*n = 1;
+	m.size[0] = 0x100000;
+	return sysmem(s, &m, e, 1);
+}
+
+static int bad_sysmem_not_mappable(int s, int *e, int *n)
+{
+	struct sysmem_msg m = { .gpa = { 0 } };
+
+	if (new_eventfds(e, n, 1))
+		return -1;
+	m.size[0] = 0x1000;
+	return sysmem(s, &m, e, 1);
+}
+
+static int bad_fds_mid_payload(int s, int *e, int *n)
+{
+	struct cfg_msg m = { 0, 0, 4 };
+	uint8_t hdr[16] = { MPQEMU_PCI_CFGREAD, 0, 0, 0, 0, 0, 0, 0, 12 };
+
+	if (new_eventfds(e, n, 1))
+		return -1;
+	if (send_raw(s, hdr, sizeof(hdr), NULL, 0))
+		return -1;
+	return send_raw(s, &m, sizeof(m), e, 1);
+}
+
+static const struct bad_case bad_cases[] = {
+	{ "short header", bad_short_header, MPQEMU_END_TRUNCATED },
+	{ "peer closed mid-payload", bad_mid_payload, MPQEMU_END_TRUNCATED },
+	{ "bad size", bad_size, MPQEMU_END_PROTOCOL },
+	{ "unknown command", bad_unknown_cmd, MPQEMU_END_PROTOCOL },
+	{ "negative command", bad_negative_cmd, MPQEMU_END_PROTOCOL },
+	{ "RET from peer", bad_ret_from_peer, MPQEMU_END_PROTOCOL },
+	{ "payload too big", bad_too_big, MPQEMU_END_PROTOCOL },
+	{ "SET_IRQFD one fd", bad_irqfd_one_fd, MPQEMU_END_PROTOCOL },
+	{ "SET_IRQFD three fds", bad_irqfd_three_fds, MPQEMU_END_PROTOCOL },
+	{ "SET_IRQFD pipe", bad_irqfd_not_eventfd, MPQEMU_END_PROTOCOL },
+	{ "CFGREAD with fd", bad_cfg_with_fd, MPQEMU_END_PROTOCOL },
+	{ "CFG len 3", bad_cfg_len, MPQEMU_END_PROTOCOL },
+	{ "CFG past end", bad_cfg_past_end, MPQEMU_END_PROTOCOL },
+	{ "BAR size 3", bad_bar_size, MPQEMU_END_PROTOCOL },
+	{ "BAR memory 2", bad_bar_memory_flag, MPQEMU_END_PROTOCOL },
+	{ "RESET with fd", bad_reset_with_fd, MPQEMU_END_PROTOCOL },
+	{ "SYSMEM no fd", bad_sysmem_no_fd, MPQEMU_END_PROTOCOL },
+	{ "SYSMEM region without fd", bad_sysmem_region_without_fd,
+	  MPQEMU_END_PROTOCOL },
+	{ "SYSMEM zero size", bad_sysmem_zero_size, MPQEMU_END_PROTOCOL },
+	{ "SYSMEM wraps", bad_sysmem_wraps, MPQEMU_END_PROTOCOL },
+	{ "SYSMEM 20 fds", bad_sysmem_too_many_fds, MPQEMU_END_PROTOCOL },
+	{ "SYSMEM 9 fds", bad_sysmem_nine_fds, MPQEMU_END_PROTOCOL },
+	{ "SYSMEM file too small", bad_sysmem_file_too_small,
+	  MPQEMU_END_PROTOCOL },
+	{ "SYSMEM eventfd", bad_sysmem_not_mappable, MPQEMU_END_PROTOCOL },
+	{ "fds in the payload", bad_fds_mid_payload, MPQEMU_END_PROTOCOL },
+};
+
+/* run_bad_case() - break link 0 one way; everything else must hold. */
+static void run_bad_case(const struct bad_case *c)
+{
+	struct mpqemu_link_stats st;
+	struct fx x;
+	int extra[32], nextra = 0, lines;
+
+	printf("# case: %s\n", c->name);
+	REQUIRE(fx_init(&x, false) == 0);
+	REQUIRE(alive(x.peer[0]) && alive(x.peer[1]));
+	REQUIRE(c->send(x.peer[0], extra, &nextra) == 0);
+	CHECK_EQ(wait_end(x.id[0]), c->end);
+	for (int i = 0; i < nextra; i++)
+		close(extra[i]);
+	lines = warn_lines();
+	CHECK_EQ(lines, 1);
+	if (lines && !strstr(cap.last, "mpqemu t0"))
+		printf("#   wrong link in: %s\n", cap.last);
+	CHECK(strstr(cap.last, "mpqemu t0") != NULL);
+	/* The broken link's socket is closed; the other one goes on. */
+	CHECK(!alive(x.peer[0]));
+	CHECK(alive(x.peer[1]));
+	CHECK_EQ(end_of(1), MPQEMU_OPEN);
+	CHECK_EQ(mpqemu_server_open_links(x.srv), 1);
+	REQUIRE(mpqemu_server_link_stats(x.srv, x.id[0], &st) == 0);
+	CHECK_EQ(st.end, c->end);
+	CHECK(fx_fini(&x));
+}
+
+TEST(malformed_messages_close_only_their_link)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(bad_cases); i++) {
+		int before = test_failed_checks;
+
+		run_bad_case(&bad_cases[i]);
+		if (test_failed_checks != before)
+			printf("#   ^ failed: %s\n", bad_cases[i].name);
+	}
+}
+
+TEST_MAIN()
