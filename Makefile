@@ -1,6 +1,8 @@
 # Makefile - the front door: a thin wrapper over Meson and ninja.
 #
-#   make demo    build, then run the in-process demonstration
+#   make demo    build, then boot Linux under QEMU through our IOMMU and
+#                run the demo scenarios (DEMO_ARGS: more tools/viommu-run
+#                options, e.g. DEMO_ARGS=--trace or "--peer qemu")
 #   make check   every test stage (see scripts/check.sh); last line
 #                "N passed, N failed"
 #   make help    all targets
@@ -19,7 +21,7 @@ CHECK_ENV = CHECK_DIR=$(CHECK_DIR) FUZZ_TIME=$(FUZZ_TIME)
 DEPS = $(if $(NO_DEPS),true,bash scripts/deps.sh)
 
 .PHONY: all build configure check check-werror check-asan check-valgrind \
-	check-fuzz check-install demo bench deps clean help
+	check-fuzz check-install check-guest demo bench deps clean help
 
 all: build
 
@@ -56,21 +58,46 @@ check-fuzz:
 check-install:
 	$(CHECK_ENV) bash scripts/check.sh install
 
-## demo: build and run the in-process example (examples/embed.c)
-demo: configure
-	ninja -C $(BUILD) examples/embed
-	@echo "== viommu demo: the in-process embedding example"
-	@echo "== (guest memory, an endpoint, a domain, maps, DMA, a fault)."
-	@echo "== The real-guest demo (Linux under QEMU through our IOMMU)"
-	@echo "== arrives with the real-guest issue; this is not it yet."
-	@echo
-	$(BUILD)/examples/embed
+## check-guest: only the real-guest scenarios (boots QEMU; installs qemu)
+check-guest:
+	$(CHECK_ENV) bash scripts/check.sh guest
 
-## bench: full core micro-benchmark; table on stdout, JSON in $(BENCH_JSON)
+## demo: boot a Linux guest whose DMA goes through our virtio-iommu; summary
+demo: configure
+	@$(DEPS) guest
+	ninja -C $(BUILD) tools/viommu-server guest/viommu-guest
+	@echo "== viommu demo: a Debian 6.12 kernel under QEMU (TCG) drives our"
+	@echo "== virtio-iommu and DMA engines (served by viommu-server over"
+	@echo "== x-pci-proxy-dev) with its own driver; a VFIO program in the"
+	@echo "== guest maps memory and runs DMA: probe, dma, readonly, unmapped."
+	@echo "== (The in-process example is $(BUILD)/examples/embed.)"
+	@echo
+	python3 tools/viommu-run --build $(BUILD) --no-build --scenario demo \
+		$(DEMO_ARGS)
+
+## bench: every benchmark (core, vdev, io, scaling); JSON in $(BUILD)/bench-*.json, PNGs in $(BENCH_IMG)
+# BENCH_IMG (docs/img): where the plots go; BENCH_KICK_NS (5000): the
+# modelled cost of one kick (a VM exit) for the second, modelled io run.
+# The plot step is skipped with a message when gnuplot is missing.
+BENCH_IMG ?= docs/img
+BENCH_KICK_NS ?= 5000
+BENCH = $(BUILD)/bench/viommu-bench
 bench: configure
 	ninja -C $(BUILD) bench/viommu-bench
-	$(BUILD)/bench/viommu-bench core --json $(BENCH_JSON)
-	@echo "JSON written to $(BENCH_JSON)"
+	@echo "== load average before the run: $$(cut -d' ' -f1-3 /proc/loadavg)"
+	$(BENCH) core --json $(BENCH_JSON)
+	$(BENCH) vdev --json $(BUILD)/bench-vdev.json
+	$(BENCH) io --json $(BUILD)/bench-io.json
+	$(BENCH) io --workloads rx,tx --kick-cost-ns $(BENCH_KICK_NS) \
+		--json $(BUILD)/bench-io-modelled.json
+	$(BENCH) scaling --json $(BUILD)/bench-scaling.json
+	@mkdir -p $(BENCH_IMG)
+	-$(BENCH) plot --out $(BENCH_IMG) --io $(BUILD)/bench-io.json \
+		--io $(BUILD)/bench-io-modelled.json \
+		--scaling $(BUILD)/bench-scaling.json \
+		--vdev $(BUILD)/bench-vdev.json
+	@echo "JSON written to $(BUILD)/bench-*.json (core: $(BENCH_JSON));" \
+		"plots in $(BENCH_IMG)"
 
 ## deps: install the packages for building and checking (apt-get)
 deps:

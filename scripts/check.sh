@@ -15,6 +15,10 @@
 #             temporary copy of its committed corpus
 #   install   DESTDIR install of the werror build, then
 #             scripts/check-install.sh (pkg-config consumer, exports)
+#   guest     the real-guest scenarios: a Debian 6.12 kernel under QEMU
+#             (TCG) through viommu-server, built in the werror build
+#             (tests/guest/check-guest.sh: three boots, one test per
+#             scenario; the guest image is cached in CHECK_DIR/guest-cache)
 #
 # Every stage runs even when an earlier one failed (a stage that needs the
 # werror build records a failure if it is missing); the last line printed is
@@ -32,7 +36,7 @@ OUT=${CHECK_DIR:-build-ci}
 RES=$OUT/results
 FUZZ_TIME=${FUZZ_TIME:-30}
 FUZZ_RUNS=${FUZZ_RUNS:-100000000}
-ALL_STAGES="werror asan valgrind fuzz install"
+ALL_STAGES="werror asan valgrind fuzz install guest"
 VALGRIND="valgrind --leak-check=full --error-exitcode=1"
 VALGRIND="$VALGRIND --errors-for-leak-kinds=definite,indirect"
 ASAN_OPTS=detect_leaks=1
@@ -217,6 +221,14 @@ stage_install() {
 	need_werror_build install || return 0
 	summarize install "$res"
 	bash scripts/check-install.sh "$OUT/werror" "$OUT/install" "$res"
+}
+
+stage_guest() {
+	local res=$RES/guest.tap
+	header "guest: Linux under QEMU through our IOMMU (every scenario)"
+	need_werror_build guest || return 0
+	summarize guest "$res"
+	bash tests/guest/check-guest.sh "$OUT/werror" "$OUT/guest-cache" "$res"
 }
 
 main() {

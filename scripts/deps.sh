@@ -27,9 +27,12 @@ PKGS_build="build-essential meson ninja-build pkg-config python3"
 PKGS_check="clang libclang-rt-14-dev valgrind"
 # plot: figures from benchmark JSON (docs/PERFORMANCE.md).  Not used yet.
 PKGS_plot="gnuplot-nox"
-# guest: the real-guest demo and tests.  Filled in by the real-guest issue
-# (qemu-system-x86, busybox-static, ...).
-PKGS_guest=""
+# guest: the real-guest demo and tests (`make demo`, the check stage
+# "guest"): QEMU 7.2 (TCG, x-pci-proxy-dev, edu), busybox for the
+# initramfs, xz for the kernel modules, cpio to pack the initramfs.  The
+# guest kernel is not installed: guest/build-image.sh fetches it with
+# `apt-get download` into a cache.
+PKGS_guest="qemu-system-x86 busybox-static xz-utils cpio"
 # ---------------------------------------------------------------------------
 
 PURPOSES="build check plot guest"
