@@ -23,19 +23,20 @@
  * level-2 blocks, checked against a flat per-page model: map fails with
  * -EEXIST exactly when the range meets a mapping (and then changes
  * nothing), unmap refuses exactly when a leaf (as the walker reports it)
- * straddles an end, and every page touched plus sampled pages translate
- * as the model says.
+ * straddles an end, and the ends of every range touched plus sampled
+ * pages translate as the model says.  At most MAX_RECS records run.
  *
  * Input layout: byte 0 - bit 0 stage 2; bits 1-2 granule (4K, 16K, 64K,
  * 4K); bits 3-5 IAS index; bits 6-7 HA / HA+HD / HA+HD+HPD.  Byte 1 -
  * bits 0-2 OAS index; bit 3 "tame" (descriptor addresses are folded into
- * a 1 MiB window of guest RAM and holes, probes below 2^IAS); bit 4
+ * a 256 KiB window of guest RAM and holes, probes below 2^IAS); bit 4
  * explicit stage-2 start level (bits 5-6 give it, walker mode); bit 5 also
  * a nested table_addr hook in walker mode; bit 7 builder mode.  Bytes
  * 2-9: root.  Bytes 10-45: four probes of 8 IOVA bytes and an access
- * byte.  Walker mode: the rest is tiled as 64-bit words over 512 KiB of
- * RAM at 1 GiB; a read-only 64 KiB region follows a 64 KiB hole.
- * Builder mode: the rest is records.
+ * byte.  Walker mode: the rest is tiled as 64-bit words over 64 KiB of
+ * RAM at 1 GiB and over a read-only 64 KiB region after a 64 KiB hole.
+ * Builder mode: the rest is records; tables come from 1 MiB of RAM at
+ * the same address.
  *
  * Any disagreement prints a message and calls abort().
  */
@@ -50,10 +51,11 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define RAM_GPA 0x40000000ull
-#define RAM_SIZE (512u << 10)
+#define RAM_SIZE (64u << 10)
 #define RO_GPA (RAM_GPA + RAM_SIZE + (64u << 10))
 #define RO_SIZE (64u << 10)
-#define WINDOW_PAGES 256 /* tame: 1 MiB from RAM_GPA, in 4K pages */
+#define WINDOW_PAGES 64 /* tame: 256 KiB from RAM_GPA, in 4K pages */
+#define BRAM_SIZE (1u << 20) /* builder mode: RAM for its tables */
 #define ADDR_MASK 0x0000fffffffff000ull
 #define HDR 46
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -62,6 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static uint64_t ram[RAM_SIZE / 8];
 static uint64_t ro[RO_SIZE / 8];
 static uint64_t snap[RAM_SIZE / 8];
+static uint64_t bram[BRAM_SIZE / 8];
 
 #define fail(...)                                                          \
 	do {                                                               \
@@ -105,8 +108,11 @@ static int decode_cfg(const uint8_t *d, struct lpae_cfg *c)
 	return lpae_cfg_validate(c);
 }
 
-/* make_mem() - guest memory: RAM, a hole, the read-only region. */
-static struct viommu_mem *make_mem(void)
+/*
+ * make_mem() - guest memory: walker mode has RAM, a hole and the
+ * read-only region; builder mode one larger RAM region at the same GPA.
+ */
+static struct viommu_mem *make_mem(bool builder)
 {
 	struct viommu_mem_region r[2] = {
 		{ .gpa = RAM_GPA, .size = RAM_SIZE, .fd = -1, .hva = ram },
@@ -115,9 +121,12 @@ static struct viommu_mem *make_mem(void)
 	};
 	struct viommu_mem *mem = NULL;
 
+	if (builder)
+		r[0] = (struct viommu_mem_region){ .gpa = RAM_GPA,
+			.size = BRAM_SIZE, .fd = -1, .hva = bram };
 	if (viommu_mem_create(NULL, &mem))
 		return NULL;
-	if (viommu_mem_set_regions(mem, r, 2)) {
+	if (viommu_mem_set_regions(mem, r, builder ? 1 : 2)) {
 		viommu_mem_destroy(mem);
 		return NULL;
 	}
@@ -447,6 +456,7 @@ static void walker_mode(const uint8_t *data, size_t size,
 /* ---- builder mode ----------------------------------------------------- */
 
 #define MAX_PAGES 16384 /* two 512M blocks of 64K pages */
+#define MAX_RECS 32     /* records per input (a record may touch 16K pages) */
 #define FREE_SLOTS 64
 
 struct model {
@@ -478,7 +488,7 @@ static int m_alloc(void *opaque, uint64_t size, uint64_t align,
 		}
 	}
 	m->next = (m->next + align - 1) & ~(align - 1);
-	if (m->next + size > RAM_GPA + RAM_SIZE)
+	if (m->next + size > RAM_GPA + BRAM_SIZE)
 		return -ENOMEM;
 	*gpa = m->next;
 	m->next += size;
@@ -489,7 +499,7 @@ static void m_free(void *opaque, uint64_t gpa, uint64_t size)
 {
 	struct model *m = opaque;
 
-	if (gpa < RAM_GPA || gpa - RAM_GPA >= RAM_SIZE)
+	if (gpa < RAM_GPA || gpa - RAM_GPA >= BRAM_SIZE)
 		fail("free of 0x%" PRIx64, gpa);
 	if (m->nfree < FREE_SLOTS) {
 		m->free_gpa[m->nfree] = gpa;
@@ -644,7 +654,8 @@ static void builder_mode(const uint8_t *data, size_t size,
 		m->pa[i] = ~0ull;
 	if (lpae_alloc_root(c, &m->ops, &m->root))
 		return;
-	for (size_t off = HDR; off + 8 <= size; off += 8) {
+	for (size_t off = HDR; off + 8 <= size && off < HDR + 8 * MAX_RECS;
+	     off += 8) {
 		const uint8_t *r = data + off;
 		uint64_t first, n, pa;
 
@@ -670,11 +681,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < HDR || decode_cfg(data, &c))
 		return 0;
-	mem = make_mem();
+	mem = make_mem(data[1] & 0x80);
 	if (!mem)
 		fail("cannot make guest memory");
 	if (data[1] & 0x80) {
-		memset(ram, 0, sizeof(ram));
 		builder_mode(data, size, &c, mem);
 	} else {
 		walker_mode(data, size, &c, mem);
