@@ -78,11 +78,13 @@ demo: configure
 ## bench: every benchmark (core, vdev, io, scaling); JSON in $(BUILD)/bench-*.json, PNGs in $(BENCH_IMG)
 # BENCH_IMG (docs/img): where the plots go; BENCH_KICK_NS (5000): the
 # modelled cost of one kick (a VM exit) for the second, modelled io run.
-# The plot step is skipped with a message when gnuplot is missing.
+# gnuplot comes from scripts/deps.sh (purpose "plot"); without it the plot
+# step fails with a message and the rest still stands.
 BENCH_IMG ?= docs/img
 BENCH_KICK_NS ?= 5000
 BENCH = $(BUILD)/bench/viommu-bench
 bench: configure
+	@$(DEPS) plot
 	ninja -C $(BUILD) bench/viommu-bench
 	@echo "== load average before the run: $$(cut -d' ' -f1-3 /proc/loadavg)"
 	$(BENCH) core --json $(BENCH_JSON)

@@ -25,7 +25,7 @@ PKGS_build="build-essential meson ninja-build pkg-config python3"
 # check: the extra stages of `make check` - clang + libFuzzer runtime for the
 # fuzz stage, valgrind for the leak stage (ASan/UBSan come with gcc).
 PKGS_check="clang libclang-rt-14-dev valgrind"
-# plot: figures from benchmark JSON (docs/PERFORMANCE.md).  Not used yet.
+# plot: figures from benchmark JSON (docs/PERFORMANCE.md).  used by `make bench`.
 PKGS_plot="gnuplot-nox"
 # guest: the real-guest demo and tests (`make demo`, the check stage
 # "guest"): QEMU 7.2 (TCG, x-pci-proxy-dev, edu), busybox for the

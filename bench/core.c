@@ -1,5 +1,5 @@
 /*
- * viommu-bench.c - micro-benchmark of the translation core.
+ * core.c - `viommu-bench core`: micro-benchmark of the translation core.
  *
  *   viommu-bench core [--smoke] [--sizes N,N,...] [--runs N]
  *                     [--json FILE|-] [--help]
@@ -20,21 +20,16 @@
  * prints a table with the project's targets and PASS/MISS, and JSON with
  * --json.  It asserts nothing: it is a measuring tool, not a test.
  */
-#include <viommu/viommu.h>
+#include "common.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/utsname.h>
-#include <time.h>
-#include <unistd.h>
 
-#define PAGE 4096ull
+#define PAGE BENCH_PAGE
 #define RAM_SIZE (16ull << 20) /* guest RAM the mappings point into */
 #define MT_BASE (1ull << 40)   /* IOVA range of the mapper thread */
 #define MT_PAGES 64
@@ -43,13 +38,7 @@
 #define MAX_SIZE (1u << 22)
 #define MAX_SIZES 16
 #define MAX_RESULTS 512
-#define MAX_RUNS 101
-
-#ifdef __OPTIMIZE__
-#define BUILD_OPT "optimized"
-#else
-#define BUILD_OPT "NOT optimized"
-#endif
+#define MAX_RUNS BENCH_MAX_RUNS
 
 /* Which target a figure is held against. */
 enum target {
@@ -102,83 +91,11 @@ struct bench {
 	uint32_t *rnd;   /* RND_LEN random indices in [0, size) */
 	struct result res[MAX_RESULTS];
 	int nres;
-	char cpu[128];
-	long ncpu;
-	double load[2]; /* 1-minute load average at start and at the end */
-	struct utsname uts;
+	struct machine m;
 };
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                            */
-
-/* die() - report a failure of the benchmark itself and exit 1. */
-static void __attribute__((noreturn, format(printf, 1, 2)))
-die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("viommu-bench: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
-/* clock_ns() - a clock in nanoseconds. */
-static uint64_t clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/*
- * struct span - elapsed wall-clock time (CLOCK_MONOTONIC, what targets
- * are judged on) and CPU time of the calling thread (shows how much of
- * the wall time other work on the machine took).
- */
-struct span {
-	uint64_t wall, cpu;
-};
-
-/* span_start() / span_end() - measure a span on the calling thread. */
-static struct span span_start(void)
-{
-	return (struct span){ clock_ns(CLOCK_MONOTONIC),
-			      clock_ns(CLOCK_THREAD_CPUTIME_ID) };
-}
-
-static struct span span_end(struct span t0)
-{
-	return (struct span){ clock_ns(CLOCK_MONOTONIC) - t0.wall,
-			      clock_ns(CLOCK_THREAD_CPUTIME_ID) - t0.cpu };
-}
-
-/* rng() - xorshift64*: deterministic pseudo-random numbers. */
-static uint64_t rng(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545f4914f6cdd1dull;
-}
-
-/* cmp_double() - qsort order for doubles. */
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* median() - the median of @n samples (sorts them). */
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /* add_result() - record the median/min/max of @n samples. */
 static struct result *add_result(struct bench *b, uint32_t size,
@@ -219,6 +136,7 @@ static uint64_t iova_of(uint32_t i)
 	return (uint64_t)i * PAGE;
 }
 
+/* gpa_of() - see iova_of(). */
 static uint64_t gpa_of(uint32_t i)
 {
 	return ((uint64_t)i * PAGE) % RAM_SIZE;
@@ -226,44 +144,6 @@ static uint64_t gpa_of(uint32_t i)
 
 /* ------------------------------------------------------------------ */
 /* Set-up                                                             */
-
-/* loadavg() - the 1-minute load average (-1 if unknown). */
-static double loadavg(void)
-{
-	FILE *f = fopen("/proc/loadavg", "r");
-	double v = -1;
-
-	if (f) {
-		if (fscanf(f, "%lf", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
-/* machine_info() - CPU model and online CPUs for both outputs. */
-static void machine_info(struct bench *b)
-{
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	char line[256];
-
-	snprintf(b->cpu, sizeof(b->cpu), "unknown");
-	while (f && fgets(line, sizeof(line), f)) {
-		char *v = strchr(line, ':');
-
-		if (!v || strncmp(line, "model name", 10))
-			continue;
-		v += 1 + strspn(v + 1, " \t");
-		v[strcspn(v, "\n")] = 0;
-		snprintf(b->cpu, sizeof(b->cpu), "%s", v);
-		break;
-	}
-	if (f)
-		fclose(f);
-	b->ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	if (uname(&b->uts))
-		memset(&b->uts, 0, sizeof(b->uts));
-}
 
 /* setup_size() - guest memory, a context for @size mappings, one ep. */
 static void setup_size(struct bench *b, uint32_t size)
@@ -640,17 +520,6 @@ static void bench_size(struct bench *b, uint32_t size)
 /* ------------------------------------------------------------------ */
 /* Output                                                             */
 
-/* fmt_value() - a figure with sensible precision. */
-static void fmt_value(char *buf, size_t n, double v)
-{
-	if (v >= 100000)
-		snprintf(buf, n, "%.0f", v);
-	else if (v >= 100)
-		snprintf(buf, n, "%.1f", v);
-	else
-		snprintf(buf, n, "%.2f", v);
-}
-
 /* print_table() - the human-readable report. */
 static void print_table(const struct bench *b, FILE *f)
 {
@@ -660,11 +529,7 @@ static void print_table(const struct bench *b, FILE *f)
 	fprintf(f, "viommu-bench core (viommu %s)%s\n", viommu_version(),
 		b->o->smoke ? " -- SMOKE RUN: tiny sizes, numbers not "
 			      "meaningful" : "");
-	fprintf(f, "machine: %s, %ld online CPUs, %s %s\n", b->cpu, b->ncpu,
-		b->uts.sysname, b->uts.release);
-	fprintf(f, "build:   cc %s, %s\n", __VERSION__, BUILD_OPT);
-	fprintf(f, "load:    1-minute load average %.2f at start, %.2f at "
-		"end (other work skews figures)\n", b->load[0], b->load[1]);
+	machine_print(&b->m, f);
 	fprintf(f, "method:  median of %d runs, CLOCK_MONOTONIC; 4 KiB "
 		"mappings; IOTLB 256 entries;\n         cpu = median "
 		"thread CPU time per op (CLOCK_THREAD_CPUTIME_ID), for\n"
@@ -700,43 +565,11 @@ static void print_table(const struct bench *b, FILE *f)
 		"applies at 1M mappings and above)\n", pass, miss);
 }
 
-/* json_str() - write @s as a JSON string. */
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 /* print_json() - the machine-readable report. */
 static void print_json(const struct bench *b, FILE *f)
 {
-	fprintf(f, "{\n  \"tool\": \"viommu-bench\",\n  \"mode\": \"core\",\n"
-		"  \"version\": ");
-	json_str(f, viommu_version());
-	fprintf(f, ",\n  \"smoke\": %s,\n  \"runs\": %d,\n  \"statistic\": "
-		"\"median\",\n  \"clock\": \"CLOCK_MONOTONIC\",\n"
-		"  \"machine\": {\"cpu\": ", b->o->smoke ? "true" : "false",
-		b->o->runs);
-	json_str(f, b->cpu);
-	fprintf(f, ", \"online_cpus\": %ld, \"os\": ", b->ncpu);
-	json_str(f, b->uts.sysname);
-	fprintf(f, ", \"release\": ");
-	json_str(f, b->uts.release);
-	fprintf(f, ", \"arch\": ");
-	json_str(f, b->uts.machine);
-	fprintf(f, ", \"compiler\": ");
-	json_str(f, __VERSION__);
-	fprintf(f, ", \"build\": \"%s\"", BUILD_OPT);
-	fprintf(f, "},\n  \"loadavg_start\": %.2f,\n  \"loadavg_end\": "
-		"%.2f,\n  \"results\": [", b->load[0], b->load[1]);
+	json_header(f, "core", b->o->smoke, b->o->runs, &b->m);
+	fprintf(f, ",\n  \"results\": [");
 	for (int i = 0; i < b->nres; i++) {
 		const struct result *r = &b->res[i];
 		const char *st = status(r);
@@ -765,6 +598,7 @@ static void print_json(const struct bench *b, FILE *f)
 /* ------------------------------------------------------------------ */
 /* Options                                                            */
 
+/* usage() - the --help text. */
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -786,88 +620,28 @@ static void usage(FILE *f)
 "  --help         this text\n", MAX_SIZE, MAX_RUNS);
 }
 
-/* bad_usage() - complain about the command line and exit 2. */
-static void __attribute__((noreturn, format(printf, 1, 2)))
-bad_usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("viommu-bench: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("\n(try 'viommu-bench --help')\n", stderr);
-	exit(2);
-}
-
-/* parse_uint() - a decimal number in [lo, hi], or exit with a message. */
-static unsigned long parse_uint(const char *what, const char *s,
-				unsigned long lo, unsigned long hi)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v < lo || v > hi)
-		bad_usage("%s: '%s' is not a number in %lu..%lu", what, s, lo,
-			  hi);
-	return v;
-}
-
-/* parse_sizes() - the --sizes list. */
-static void parse_sizes(struct opts *o, const char *arg)
-{
-	char buf[256], *tok, *save = NULL;
-
-	if (strlen(arg) >= sizeof(buf))
-		bad_usage("--sizes: list too long");
-	snprintf(buf, sizeof(buf), "%s", arg);
-	o->nsizes = 0;
-	for (tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		if (o->nsizes >= MAX_SIZES)
-			bad_usage("--sizes: at most %d sizes", MAX_SIZES);
-		o->sizes[o->nsizes++] = (uint32_t)parse_uint("--sizes", tok,
-							     1, MAX_SIZE);
-	}
-	if (!o->nsizes)
-		bad_usage("--sizes: empty list");
-}
-
-/* parse_opts() - the command line into @o. */
+/* parse_opts() - the command line (after "core") into @o. */
 static void parse_opts(struct opts *o, int argc, char **argv)
 {
 	bool sizes = false;
 	int runs = 0;
 
-	if (argc >= 2 && !strcmp(argv[1], "--help")) {
-		usage(stdout);
-		exit(0);
-	}
-	if (argc < 2 || strcmp(argv[1], "core"))
-		bad_usage(argc < 2 ? "missing mode (only 'core' exists)"
-				   : "unknown mode '%s' (only 'core' exists)",
-			  argv[1]);
-	for (int i = 2; i < argc; i++) {
-		const char *a = argv[i];
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v;
 
 		if (!strcmp(a, "--help")) {
 			usage(stdout);
 			exit(0);
 		} else if (!strcmp(a, "--smoke")) {
 			o->smoke = true;
-		} else if (!strcmp(a, "--json") || !strcmp(a, "--sizes") ||
-			   !strcmp(a, "--runs")) {
-			if (i + 1 >= argc)
-				bad_usage("%s needs a value", a);
-			if (!strcmp(a, "--json"))
-				o->json = argv[++i];
-			else if (!strcmp(a, "--runs"))
-				runs = (int)parse_uint("--runs", argv[++i], 1,
-						       MAX_RUNS);
-			else
-				parse_sizes(o, argv[++i]), sizes = true;
+		} else if (opt_value("--json", argc, argv, &i, &v)) {
+			o->json = v;
+		} else if (opt_value("--runs", argc, argv, &i, &v)) {
+			runs = (int)parse_uint("--runs", v, 1, MAX_RUNS);
+		} else if (opt_value("--sizes", argc, argv, &i, &v)) {
+			o->nsizes = parse_uint_list("--sizes", v, o->sizes,
+						    MAX_SIZES, 1, MAX_SIZE);
+			sizes = true;
 		} else {
 			bad_usage("unknown option '%s'", a);
 		}
@@ -884,42 +658,34 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 	o->mt_seconds = o->smoke ? 0.05 : 0.3;
 }
 
-int main(int argc, char **argv)
+/* cmd_core() - `viommu-bench core`: argv[0] is "core". */
+int cmd_core(int argc, char **argv)
 {
 	static struct bench b;
 	struct opts o = { 0 };
+	struct outputs out;
 	uint32_t maxsize = 0;
-	FILE *jf = NULL, *tf = stdout;
 
 	parse_opts(&o, argc, argv);
 	b.o = &o;
 	for (int i = 0; i < o.nsizes; i++)
 		if (o.sizes[i] > maxsize)
 			maxsize = o.sizes[i];
-	if (o.json && !strcmp(o.json, "-")) {
-		jf = stdout;
-		tf = stderr;
-	} else if (o.json && !(jf = fopen(o.json, "w"))) {
-		bad_usage("--json: cannot write '%s': %s", o.json,
-			  strerror(errno));
-	}
+	outputs_open(&out, o.json);
 	b.ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE,
 		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	b.order = malloc((size_t)maxsize * sizeof(*b.order));
 	b.rnd = malloc(RND_LEN * sizeof(*b.rnd));
 	if (b.ram == MAP_FAILED || !b.order || !b.rnd)
 		die("out of memory");
-	machine_info(&b);
-	b.load[0] = loadavg();
+	machine_info(&b.m);
 	for (int i = 0; i < o.nsizes; i++)
 		bench_size(&b, o.sizes[i]);
-	b.load[1] = loadavg();
-	print_table(&b, tf);
-	if (jf) {
-		print_json(&b, jf);
-		if (jf != stdout && fclose(jf))
-			die("--json: write failed: %s", strerror(errno));
-	}
+	b.m.load[1] = loadavg();
+	print_table(&b, out.table);
+	if (out.json)
+		print_json(&b, out.json);
+	outputs_close(&out);
 	munmap(b.ram, RAM_SIZE);
 	free(b.order);
 	free(b.rnd);

@@ -1,0 +1,480 @@
+/*
+ * common.c - helpers every viommu-bench subcommand uses (see common.h):
+ * failure and option handling, clocks, statistics, the machine header of
+ * each report, the kick hook wrapped around viommu_virtio_dev_notify(), and
+ * the guest environment (RAM + context + virtio-iommu + reference driver).
+ */
+#include "common.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+const char *bench_cmd = NULL;
+struct kick_hook bench_kick_hook;
+
+/* ------------------------------------------------------------------ */
+/* Failure and the command line                                       */
+
+/* die() - report a failure of the benchmark itself and exit 1. */
+void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "viommu-bench%s%s: ", bench_cmd ? " " : "",
+		bench_cmd ? bench_cmd : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+/* bad_usage() - complain about the command line and exit 2. */
+void bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "viommu-bench%s%s: ", bench_cmd ? " " : "",
+		bench_cmd ? bench_cmd : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n(try 'viommu-bench%s%s --help')\n",
+		bench_cmd ? " " : "", bench_cmd ? bench_cmd : "");
+	exit(2);
+}
+
+/* opt_value() - match "--NAME VALUE" or "--NAME=VALUE". */
+bool opt_value(const char *name, int argc, char **argv, int *i,
+	       const char **val)
+{
+	const char *a = argv[*i];
+	size_t n = strlen(name);
+
+	if (strncmp(a, name, n))
+		return false;
+	if (a[n] == '=') {
+		*val = a + n + 1;
+		return true;
+	}
+	if (a[n])
+		return false;
+	if (*i + 1 >= argc)
+		bad_usage("%s needs a value", name);
+	*val = argv[++*i];
+	return true;
+}
+
+/* parse_uint() - a decimal number in [lo, hi], or a usage error. */
+unsigned long parse_uint(const char *what, const char *s, unsigned long lo,
+			 unsigned long hi)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || *s == '+' ||
+	    *s == ' ' || v < lo || v > hi)
+		bad_usage("%s: '%s' is not a number in %lu..%lu", what, s, lo,
+			  hi);
+	return v;
+}
+
+/* parse_uint_list() - a comma-separated list of numbers. */
+int parse_uint_list(const char *what, const char *arg, uint32_t *out,
+		    int max, unsigned long lo, unsigned long hi)
+{
+	char buf[256], *tok, *save = NULL;
+	int n = 0;
+
+	if (strlen(arg) >= sizeof(buf))
+		bad_usage("%s: list too long", what);
+	snprintf(buf, sizeof(buf), "%s", arg);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (n >= max)
+			bad_usage("%s: at most %d values", what, max);
+		out[n++] = (uint32_t)parse_uint(what, tok, lo, hi);
+	}
+	if (!n)
+		bad_usage("%s: empty list", what);
+	return n;
+}
+
+/* parse_name_list() - a comma-separated list of names, as a bit set. */
+uint32_t parse_name_list(const char *what, const char *arg,
+			 const char *const *names, int n)
+{
+	char buf[256], *tok, *save = NULL;
+	uint32_t set = 0;
+
+	if (strlen(arg) >= sizeof(buf))
+		bad_usage("%s: list too long", what);
+	snprintf(buf, sizeof(buf), "%s", arg);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		int k;
+
+		for (k = 0; k < n && strcmp(tok, names[k]); k++)
+			;
+		if (k == n)
+			bad_usage("%s: unknown value '%s'", what, tok);
+		set |= 1u << k;
+	}
+	if (!set)
+		bad_usage("%s: empty list", what);
+	return set;
+}
+
+/* ------------------------------------------------------------------ */
+/* Clocks and statistics                                              */
+
+/* clock_ns() - a clock in nanoseconds. */
+uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* span_start() - start a wall + thread-CPU span. */
+struct span span_start(void)
+{
+	return (struct span){ clock_ns(CLOCK_MONOTONIC),
+			      clock_ns(CLOCK_THREAD_CPUTIME_ID) };
+}
+
+/* span_end() - the wall and thread-CPU time since @t0. */
+struct span span_end(struct span t0)
+{
+	return (struct span){ clock_ns(CLOCK_MONOTONIC) - t0.wall,
+			      clock_ns(CLOCK_THREAD_CPUTIME_ID) - t0.cpu };
+}
+
+/* busy_wait_ns() - spin for @ns of wall-clock time. */
+void busy_wait_ns(uint64_t ns)
+{
+	uint64_t end = clock_ns(CLOCK_MONOTONIC) + ns;
+
+	while (clock_ns(CLOCK_MONOTONIC) < end)
+		;
+}
+
+/* rng() - xorshift64*. */
+uint64_t rng(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545f4914f6cdd1dull;
+}
+
+/* cmp_double() - qsort order for doubles. */
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* median() - sort @v and return its median. */
+double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* fmt_value() - a figure with sensible precision. */
+void fmt_value(char *buf, size_t n, double v)
+{
+	if (v >= 100000)
+		snprintf(buf, n, "%.0f", v);
+	else if (v >= 100)
+		snprintf(buf, n, "%.1f", v);
+	else
+		snprintf(buf, n, "%.2f", v);
+}
+
+/* fmt_rate() - a rate with an SI suffix. */
+void fmt_rate(char *buf, size_t n, double v)
+{
+	static const char *const sfx[] = { "", "k", "M", "G", "T" };
+	int k = 0;
+
+	while (v >= 1000 && k < 4) {
+		v /= 1000;
+		k++;
+	}
+	snprintf(buf, n, v >= 100 ? "%.0f %s" : v >= 10 ? "%.1f %s"
+						 : "%.2f %s", v, sfx[k]);
+}
+
+/* ------------------------------------------------------------------ */
+/* Machine, load and output                                           */
+
+/* loadavg() - the 1-minute load average (-1 if unknown). */
+double loadavg(void)
+{
+	FILE *f = fopen("/proc/loadavg", "r");
+	double v = -1;
+
+	if (f) {
+		if (fscanf(f, "%lf", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+/* machine_info() - CPU model, online CPUs, kernel, load now. */
+void machine_info(struct machine *m)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[256];
+
+	snprintf(m->cpu, sizeof(m->cpu), "unknown");
+	while (f && fgets(line, sizeof(line), f)) {
+		char *v = strchr(line, ':');
+
+		if (!v || strncmp(line, "model name", 10))
+			continue;
+		v += 1 + strspn(v + 1, " \t");
+		v[strcspn(v, "\n")] = 0;
+		snprintf(m->cpu, sizeof(m->cpu), "%s", v);
+		break;
+	}
+	if (f)
+		fclose(f);
+	m->ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	if (uname(&m->uts))
+		memset(&m->uts, 0, sizeof(m->uts));
+	m->load[0] = loadavg();
+	m->load[1] = -1;
+}
+
+/* machine_print() - the machine/build/load lines of a table. */
+void machine_print(const struct machine *m, FILE *f)
+{
+	fprintf(f, "machine: %s, %ld online CPUs, %s %s\n", m->cpu, m->ncpu,
+		m->uts.sysname, m->uts.release);
+	fprintf(f, "build:   cc %s, %s\n", __VERSION__, BUILD_OPT);
+	fprintf(f, "load:    1-minute load average %.2f at start, %.2f at "
+		"end (other work skews figures)\n", m->load[0], m->load[1]);
+}
+
+/* json_str() - @s as a JSON string. */
+void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", *s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+/* json_header() - the JSON fields every report starts with. */
+void json_header(FILE *f, const char *cmd, bool smoke, int runs,
+		 const struct machine *m)
+{
+	fprintf(f, "{\n  \"tool\": \"viommu-bench\",\n  \"mode\": ");
+	json_str(f, cmd);
+	fprintf(f, ",\n  \"version\": ");
+	json_str(f, viommu_version());
+	fprintf(f, ",\n  \"smoke\": %s,\n  \"runs\": %d,\n  \"statistic\": "
+		"\"median\",\n  \"clock\": \"CLOCK_MONOTONIC\",\n"
+		"  \"machine\": {\"cpu\": ", smoke ? "true" : "false", runs);
+	json_str(f, m->cpu);
+	fprintf(f, ", \"online_cpus\": %ld, \"os\": ", m->ncpu);
+	json_str(f, m->uts.sysname);
+	fprintf(f, ", \"release\": ");
+	json_str(f, m->uts.release);
+	fprintf(f, ", \"arch\": ");
+	json_str(f, m->uts.machine);
+	fprintf(f, ", \"compiler\": ");
+	json_str(f, __VERSION__);
+	fprintf(f, ", \"build\": \"%s\"", BUILD_OPT);
+	fprintf(f, "},\n  \"loadavg_start\": %.2f,\n  \"loadavg_end\": %.2f",
+		m->load[0], m->load[1]);
+}
+
+/* outputs_open() - where the table and the JSON go. */
+void outputs_open(struct outputs *o, const char *path)
+{
+	o->table = stdout;
+	o->json = NULL;
+	if (!path)
+		return;
+	if (!strcmp(path, "-")) {
+		o->json = stdout;
+		o->table = stderr;
+	} else if (!(o->json = fopen(path, "w"))) {
+		bad_usage("--json: cannot write '%s': %s", path,
+			  strerror(errno));
+	}
+}
+
+/* outputs_close() - close the JSON file; die on a failed write. */
+void outputs_close(struct outputs *o)
+{
+	if (o->json && o->json != stdout && fclose(o->json))
+		die("--json: write failed: %s", strerror(errno));
+	if (o->json == stdout)
+		fflush(stdout);
+	o->json = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* The kick hook                                                      */
+
+/*
+ * __wrap_viommu_virtio_dev_notify() - every notification of the reference
+ * driver: the modelled kick cost, then the device, timed when asked.
+ */
+int __wrap_viommu_virtio_dev_notify(struct viommu_virtio_dev *dev,
+				    uint16_t q)
+{
+	struct kick_hook *h = &bench_kick_hook;
+	uint64_t t0;
+	int rc;
+
+	h->calls++;
+	if (h->cost_ns)
+		busy_wait_ns(h->cost_ns);
+	if (!h->timing)
+		return __real_viommu_virtio_dev_notify(dev, q);
+	t0 = clock_ns(CLOCK_MONOTONIC);
+	rc = __real_viommu_virtio_dev_notify(dev, q);
+	h->dev_ns += clock_ns(CLOCK_MONOTONIC) - t0;
+	return rc;
+}
+
+/* clock_pair_ns() - median cost of two back-to-back clock reads. */
+double clock_pair_ns(void)
+{
+	double v[9];
+	uint64_t sink = 0;
+
+	for (int r = 0; r < 9; r++) {
+		uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
+
+		for (int k = 0; k < 10000; k++)
+			sink += clock_ns(CLOCK_MONOTONIC) -
+				clock_ns(CLOCK_MONOTONIC);
+		v[r] = (double)(clock_ns(CLOCK_MONOTONIC) - t0) / 10000;
+	}
+	if (sink == 1)
+		putchar(' ');
+	return median(v, 9);
+}
+
+/* ------------------------------------------------------------------ */
+/* Guest environment                                                  */
+
+/* venv_ram() - touched guest RAM at GPA 0 and its memory object. */
+static void venv_ram(struct venv *v, uint64_t size)
+{
+	struct viommu_mem_region r = { .gpa = 0, .size = size, .fd = -1 };
+	int rc;
+
+	v->ram = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (v->ram == MAP_FAILED)
+		die("guest RAM: %s", strerror(errno));
+	memset(v->ram, 0, size);
+	v->ram_size = size;
+	r.hva = v->ram;
+	if ((rc = viommu_mem_create(NULL, &v->mem)) ||
+	    (rc = viommu_mem_set_regions(v->mem, &r, 1)))
+		die("guest memory: %s", strerror(-rc));
+}
+
+/* venv_device() - context, endpoint and virtio-iommu device. */
+static void venv_device(struct venv *v, const struct venv_config *c)
+{
+	struct viommu_ctx_config cc = { .mem = v->mem };
+	struct viommu_virtio_iommu_config dc = { 0 };
+	int rc;
+
+	cc.limits.max_mappings_per_domain = c->max_mappings;
+	if ((rc = viommu_ctx_create(&cc, &v->ctx)) ||
+	    (rc = viommu_endpoint_create(v->ctx, VENV_EP_ID, &v->ep)))
+		die("context: %s", strerror(-rc));
+	dc.ctx = v->ctx;
+	dc.mem = v->mem;
+	dc.queue_size = c->queue_size;
+	if ((rc = viommu_virtio_iommu_create(&dc, &v->vi)))
+		die("virtio-iommu device: %s", strerror(-rc));
+	v->dev = viommu_virtio_iommu_dev(v->vi);
+}
+
+/* venv_create() - RAM, context, device and driver, or die. */
+void venv_create(struct venv *v, const struct venv_config *c)
+{
+	struct refdrv_config rc = { 0 };
+	int err;
+
+	memset(v, 0, sizeof(*v));
+	if (c->ram_size <= VENV_DRV_SIZE || c->ram_size % BENCH_PAGE)
+		die("venv: bad RAM size %llu",
+		    (unsigned long long)c->ram_size);
+	venv_ram(v, c->ram_size);
+	venv_device(v, c);
+	rc.dev = v->dev;
+	rc.ram_gpa = c->ram_size - VENV_DRV_SIZE;
+	rc.ram = v->ram + rc.ram_gpa;
+	rc.ram_size = VENV_DRV_SIZE;
+	rc.packed = c->packed;
+	rc.event_idx = c->event_idx;
+	rc.indirect = c->indirect;
+	rc.queue_size = c->queue_size;
+	rc.mode = c->mode;
+	rc.event_buffers = 8;
+	if ((err = refdrv_create(&rc, &v->drv)))
+		die("reference driver: %s", strerror(-err));
+}
+
+/* venv_destroy() - tear a guest environment down. */
+void venv_destroy(struct venv *v)
+{
+	refdrv_destroy(v->drv);
+	viommu_virtio_iommu_destroy(v->vi);
+	viommu_ctx_destroy(v->ctx);
+	viommu_mem_destroy(v->mem);
+	if (v->ram && v->ram != MAP_FAILED)
+		munmap(v->ram, v->ram_size);
+	memset(v, 0, sizeof(*v));
+}
+
+/* venv_check() - die unless a request went through with status OK. */
+void venv_check(int rc, uint8_t status, const char *what)
+{
+	if (rc)
+		die("%s: %s", what, strerror(-rc));
+	if (status != VIOMMU_VI_S_OK)
+		die("%s: device status %u", what, status);
+}
+
+/* venv_dev_requests() - requests the device processed so far. */
+uint64_t venv_dev_requests(const struct venv *v)
+{
+	struct viommu_virtio_iommu_stats st;
+	uint64_t n = 0;
+
+	if (viommu_virtio_iommu_stats(v->vi, &st))
+		die("virtio-iommu stats");
+	for (int t = 0; t < VIOMMU_VI_REQ_TYPES; t++)
+		for (int s = 0; s < VIOMMU_VI_S_COUNT; s++)
+			n += st.requests[t][s];
+	return n;
+}

@@ -1,0 +1,266 @@
+/*
+ * common.h - what the viommu-bench subcommands share.
+ *
+ * viommu-bench is one program with subcommands (bench/main.c dispatches):
+ * core, vdev, io, scaling and plot, one file each.  This header gathers the
+ * pieces they have in common:
+ *
+ *  - failure and command-line helpers: die() for a broken benchmark (exit
+ *    1), bad_usage() for a bad command line (exit 2), option matching and
+ *    number parsing with ranges;
+ *  - clocks: wall time (CLOCK_MONOTONIC) and the calling thread's CPU time
+ *    (CLOCK_THREAD_CPUTIME_ID) side by side, because the machines these
+ *    figures come from are often shared: the gap between the two shows how
+ *    much of a wall-clock figure was other work;
+ *  - statistics (median), a deterministic random generator;
+ *  - the machine description and load average every report carries, and
+ *    JSON helpers so every subcommand writes the same header;
+ *  - a guest environment (struct venv): guest RAM, a translation context,
+ *    a virtio-iommu device and the reference driver (src/virtio/refdrv.h)
+ *    over real virtqueues in that RAM;
+ *  - the kick hook: the program is linked with
+ *    -Wl,--wrap=viommu_virtio_dev_notify, so every notification the
+ *    reference driver sends passes through bench_kick_hook, which can time
+ *    the device (time spent inside viommu_virtio_dev_notify) and add a
+ *    modelled per-kick cost (a busy wait standing for a VM exit).
+ *
+ * A benchmark asserts nothing: it prints numbers.  Unlike the library, the
+ * program may print, exit and keep global state.
+ */
+#ifndef VIOMMU_BENCH_COMMON_H
+#define VIOMMU_BENCH_COMMON_H
+
+#include <viommu/viommu.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/utsname.h>
+#include <time.h>
+
+#include "virtio/refdrv.h"
+
+#ifdef __OPTIMIZE__
+#define BUILD_OPT "optimized"
+#else
+#define BUILD_OPT "NOT optimized"
+#endif
+
+#define BENCH_PAGE 4096ull
+#define BENCH_MAX_RUNS 101
+
+/* ------------------------------------------------------------------ */
+/* Failure and the command line                                       */
+
+/* The subcommand being run, for messages ("core", "io", ...). */
+extern const char *bench_cmd;
+
+/* die() - report a failure of the benchmark itself and exit 1. */
+void __attribute__((noreturn, format(printf, 1, 2)))
+die(const char *fmt, ...);
+
+/* bad_usage() - complain about the command line and exit 2. */
+void __attribute__((noreturn, format(printf, 1, 2)))
+bad_usage(const char *fmt, ...);
+
+/*
+ * opt_value() - if argv[*i] is "--NAME" (the value is the next argument)
+ * or "--NAME=VALUE", store the value in *@val, advance *@i past what was
+ * used and return true; else false.  A missing value is a usage error.
+ */
+bool opt_value(const char *name, int argc, char **argv, int *i,
+	       const char **val);
+
+/* parse_uint() - a decimal number in [lo, hi], or a usage error. */
+unsigned long parse_uint(const char *what, const char *s, unsigned long lo,
+			 unsigned long hi);
+
+/*
+ * parse_uint_list() - a comma-separated list of numbers in [lo, hi], at
+ * most @max of them, into @out; returns how many (>= 1).
+ */
+int parse_uint_list(const char *what, const char *arg, uint32_t *out,
+		    int max, unsigned long lo, unsigned long hi);
+
+/*
+ * parse_name_list() - a comma-separated list of names, each one of
+ * @names[0..n-1]; sets bit k of the result for names[k].  Non-empty.
+ */
+uint32_t parse_name_list(const char *what, const char *arg,
+			 const char *const *names, int n);
+
+/* ------------------------------------------------------------------ */
+/* Clocks and statistics                                              */
+
+/* clock_ns() - a clock in nanoseconds. */
+uint64_t clock_ns(clockid_t id);
+
+/*
+ * struct span - elapsed wall-clock time (CLOCK_MONOTONIC) and CPU time of
+ * the calling thread over the same interval, in ns.
+ */
+struct span {
+	uint64_t wall, cpu;
+};
+
+/* span_start() / span_end() - measure a span on the calling thread. */
+struct span span_start(void);
+struct span span_end(struct span t0);
+
+/* busy_wait_ns() - spin for @ns of wall-clock time. */
+void busy_wait_ns(uint64_t ns);
+
+/* rng() - xorshift64*: deterministic pseudo-random numbers. */
+uint64_t rng(uint64_t *s);
+
+/* median() - the median of @n samples (sorts them: v[0] min, v[n-1] max). */
+double median(double *v, int n);
+
+/* fmt_value() - a figure with sensible precision. */
+void fmt_value(char *buf, size_t n, double v);
+
+/* fmt_rate() - a rate with an SI suffix ("1.23 M"). */
+void fmt_rate(char *buf, size_t n, double v);
+
+/* ------------------------------------------------------------------ */
+/* Machine, load and output                                           */
+
+/* struct machine - what the figures were measured on. */
+struct machine {
+	char cpu[128];
+	long ncpu;
+	struct utsname uts;
+	double load[2]; /* 1-minute load average at start and at the end */
+};
+
+/* machine_info() - CPU model, online CPUs, kernel; load[0] = now. */
+void machine_info(struct machine *m);
+
+/* loadavg() - the 1-minute load average (-1 if unknown). */
+double loadavg(void);
+
+/* machine_print() - the machine/build/load lines of a table header. */
+void machine_print(const struct machine *m, FILE *f);
+
+/* json_str() - write @s as a JSON string. */
+void json_str(FILE *f, const char *s);
+
+/*
+ * json_header() - open the JSON object and write the fields every report
+ * has: tool, mode (@cmd), version, smoke, runs, statistic, clock, machine,
+ * loadavg_start/_end.  The caller continues with ",\n  \"key\": ...".
+ */
+void json_header(FILE *f, const char *cmd, bool smoke, int runs,
+		 const struct machine *m);
+
+/*
+ * struct outputs - where the table and the JSON go.  With --json '-' the
+ * JSON goes to stdout and the table to stderr.
+ */
+struct outputs {
+	FILE *table;
+	FILE *json; /* NULL: no JSON */
+};
+
+/* outputs_open() - open --json @path (may be NULL); usage error if not. */
+void outputs_open(struct outputs *o, const char *path);
+
+/* outputs_close() - close the JSON file; die if the write failed. */
+void outputs_close(struct outputs *o);
+
+/* ------------------------------------------------------------------ */
+/* The kick hook                                                      */
+
+/*
+ * struct kick_hook - what the wrapped viommu_virtio_dev_notify() does on
+ * each call (request and event queue alike).
+ * @cost_ns:  busy-wait this long before the device runs (a modelled VM
+ *            exit; 0: none).
+ * @timing:   time the device: add the wall-clock time spent inside the
+ *            real viommu_virtio_dev_notify() to @dev_ns.
+ * @dev_ns, @calls: accumulated time and the number of calls seen.
+ */
+struct kick_hook {
+	uint64_t cost_ns;
+	bool timing;
+	uint64_t dev_ns;
+	uint64_t calls;
+};
+
+extern struct kick_hook bench_kick_hook;
+
+/* The linker's --wrap names (see bench/meson.build). */
+int __real_viommu_virtio_dev_notify(struct viommu_virtio_dev *dev,
+				    uint16_t q);
+int __wrap_viommu_virtio_dev_notify(struct viommu_virtio_dev *dev,
+				    uint16_t q);
+
+/*
+ * clock_pair_ns() - the measured cost of the two clock reads the hook adds
+ * around each timed notification (median of a calibration loop).
+ */
+double clock_pair_ns(void);
+
+/* ------------------------------------------------------------------ */
+/* Guest environment: RAM, context, virtio-iommu, reference driver    */
+
+/* The reference driver owns the top VENV_DRV_SIZE bytes of guest RAM. */
+#define VENV_DRV_SIZE (1ull << 20)
+/* The endpoint the benchmarks use (its ID on the wire and in the core). */
+#define VENV_EP_ID 1u
+
+/**
+ * struct venv_config - how to build a guest environment.
+ * @ram_size:    bytes of guest RAM at GPA 0 (> VENV_DRV_SIZE, page
+ *               multiple); allocated and touched.
+ * @packed, @event_idx, @indirect: ring features for the driver.
+ * @queue_size:  request queue entries (device maximum and driver).
+ * @mode:        REFDRV_STRICT or REFDRV_BATCHED.
+ * @max_mappings: core limit per domain (0: the core's default).
+ */
+struct venv_config {
+	uint64_t ram_size;
+	bool packed, event_idx, indirect;
+	uint16_t queue_size;
+	enum refdrv_mode mode;
+	uint32_t max_mappings;
+};
+
+/** struct venv - one guest environment (all fields read-only to users). */
+struct venv {
+	uint8_t *ram;
+	uint64_t ram_size;
+	struct viommu_mem *mem;
+	struct viommu_ctx *ctx;
+	struct viommu_virtio_iommu *vi;
+	struct viommu_virtio_dev *dev;
+	struct refdrv *drv;
+	struct viommu_endpoint *ep; /* VENV_EP_ID, unattached */
+};
+
+/* venv_create() - build everything or die. */
+void venv_create(struct venv *v, const struct venv_config *c);
+
+/* venv_destroy() - tear it down (the RAM too). */
+void venv_destroy(struct venv *v);
+
+/*
+ * venv_check() - die with @what if @rc is not 0 or @status not OK (a
+ * request the benchmark needs failed).
+ */
+void venv_check(int rc, uint8_t status, const char *what);
+
+/* venv_dev_requests() - requests the device has processed so far. */
+uint64_t venv_dev_requests(const struct venv *v);
+
+/* ------------------------------------------------------------------ */
+/* Subcommands                                                        */
+
+int cmd_core(int argc, char **argv);
+int cmd_vdev(int argc, char **argv);
+int cmd_io(int argc, char **argv);
+int cmd_scaling(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+int bench_smmu_main(int argc, char **argv);
+
+#endif /* VIOMMU_BENCH_COMMON_H */
