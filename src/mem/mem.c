@@ -325,12 +325,11 @@ static void copy_range(const struct mem_table *t, unsigned int first,
 	}
 }
 
-/* access_range() - the body of viommu_mem_read() and viommu_mem_write(). */
-static int access_range(struct viommu_mem *mem, uint64_t gpa, void *buf,
-			size_t len, bool write)
+int mem_access_in(struct viommu_mem *mem, uint64_t gpa, void *buf,
+		  size_t len, bool write)
 {
 	const struct mem_table *t;
-	unsigned int token, first = 0;
+	unsigned int first = 0;
 	uint64_t last;
 	int err;
 
@@ -342,11 +341,24 @@ static int access_range(struct viommu_mem *mem, uint64_t gpa, void *buf,
 		return -EINVAL;
 	if (!range_last(gpa, len, &last))
 		return -EFAULT;
-	token = viommu_mem_read_lock(mem);
 	t = current_table(mem);
 	err = check_range(t, gpa, last, write, &first);
 	if (!err)
 		copy_range(t, first, gpa, last, buf, write);
+	return err;
+}
+
+/* access_range() - the body of viommu_mem_read() and viommu_mem_write(). */
+static int access_range(struct viommu_mem *mem, uint64_t gpa, void *buf,
+			size_t len, bool write)
+{
+	unsigned int token;
+	int err;
+
+	if (!mem)
+		return -EINVAL;
+	token = viommu_mem_read_lock(mem);
+	err = mem_access_in(mem, gpa, buf, len, write);
 	viommu_mem_read_unlock(mem, token);
 	return err;
 }
@@ -363,18 +375,15 @@ VIOMMU_EXPORT int viommu_mem_write(struct viommu_mem *mem, uint64_t gpa,
 	return access_range(mem, gpa, (void *)buf, len, true);
 }
 
-VIOMMU_EXPORT int viommu_mem_ptr(struct viommu_mem *mem, uint64_t gpa,
-				 size_t len, unsigned int access, void **hva,
-				 size_t *contig)
+int mem_ptr_in(struct viommu_mem *mem, uint64_t gpa, size_t len,
+	       unsigned int access, void **hva, size_t *contig)
 {
 	struct mem_piece p;
-	unsigned int token;
 	int err;
 
 	if (!mem || !hva || !contig || len == 0 || access == 0 ||
 	    (access & ~(VIOMMU_READ | VIOMMU_WRITE)))
 		return -EINVAL;
-	token = viommu_mem_read_lock(mem);
 	err = mem_find(mem, gpa, &p);
 	if (!err && (access & VIOMMU_WRITE) &&
 	    (p.flags & VIOMMU_MEM_F_READONLY))
@@ -383,6 +392,20 @@ VIOMMU_EXPORT int viommu_mem_ptr(struct viommu_mem *mem, uint64_t gpa,
 		*hva = p.hva + (gpa - p.gpa);
 		*contig = (size_t)MIN((uint64_t)len, piece_last(&p) - gpa + 1);
 	}
+	return err;
+}
+
+VIOMMU_EXPORT int viommu_mem_ptr(struct viommu_mem *mem, uint64_t gpa,
+				 size_t len, unsigned int access, void **hva,
+				 size_t *contig)
+{
+	unsigned int token;
+	int err;
+
+	if (!mem)
+		return -EINVAL;
+	token = viommu_mem_read_lock(mem);
+	err = mem_ptr_in(mem, gpa, len, access, hva, contig);
 	viommu_mem_read_unlock(mem, token);
 	return err;
 }

@@ -34,4 +34,15 @@ int mem_find(struct viommu_mem *mem, uint64_t gpa, struct mem_piece *out);
  */
 uint64_t mem_next_ram(struct viommu_mem *mem, uint64_t gpa);
 
+/*
+ * mem_access_in() / mem_ptr_in() - viommu_mem_read/write() and
+ * viommu_mem_ptr() for a caller already inside a read section (saves the
+ * two atomic counter updates a section costs; the virtqueue code makes
+ * many small accesses per request).  Same checks and errnos.
+ */
+int mem_access_in(struct viommu_mem *mem, uint64_t gpa, void *buf,
+		  size_t len, bool write);
+int mem_ptr_in(struct viommu_mem *mem, uint64_t gpa, size_t len,
+	       unsigned int access, void **hva, size_t *contig);
+
 #endif /* VIOMMU_MEM_INTERNAL_H */

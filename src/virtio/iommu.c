@@ -487,8 +487,12 @@ static void ev_flush(struct viommu_virtio_iommu *vi)
 	uint32_t pushed = 0;
 	int ret = 0;
 
+	unsigned int tok;
+
 	if (!ev_pending(vi) || !ev_queue_live(vi))
 		return;
+	/* vq_* calls run inside a memory read section (virtqueue.h). */
+	tok = viommu_mem_read_lock(vi->dev.mem);
 	while (budget-- && ev_pending(vi)) {
 		ret = vq_pop(vq, &e);
 		if (ret)
@@ -500,6 +504,7 @@ static void ev_flush(struct viommu_virtio_iommu *vi)
 	}
 	if (pushed)
 		__vdev_queue_done(&vi->dev, VI_EQ);
+	viommu_mem_read_unlock(vi->dev.mem, tok);
 	if (ret == -EIO)
 		needs_reset(vi, "virtio-iommu: eventq is broken");
 }

@@ -318,6 +318,8 @@ static int setup_queue(struct viommu_virtio_dev *dev, uint16_t q,
 		       const struct viommu_virtio_queue_cfg *cfg)
 {
 	struct vq *vq = &dev->vqs[q];
+	unsigned int tok;
+	int ret;
 
 	if (dev->status & S_DRIVER_OK) {
 		log_warn(&dev->log, "virtio device %u: queue %u set-up after "
@@ -333,10 +335,13 @@ static int setup_queue(struct viommu_virtio_dev *dev, uint16_t q,
 			 "FEATURES_OK refused", dev->ops->device_id, q);
 		return -EINVAL;
 	}
-	return vq_configure(vq, cfg->size, cfg->desc, cfg->driver, cfg->device,
-			    __vdev_has(dev, VIOMMU_VIRTIO_F_RING_PACKED),
-			    __vdev_has(dev, VIOMMU_VIRTIO_F_EVENT_IDX),
-			    __vdev_has(dev, VIOMMU_VIRTIO_F_INDIRECT_DESC));
+	tok = viommu_mem_read_lock(dev->mem);
+	ret = vq_configure(vq, cfg->size, cfg->desc, cfg->driver, cfg->device,
+			   __vdev_has(dev, VIOMMU_VIRTIO_F_RING_PACKED),
+			   __vdev_has(dev, VIOMMU_VIRTIO_F_EVENT_IDX),
+			   __vdev_has(dev, VIOMMU_VIRTIO_F_INDIRECT_DESC));
+	viommu_mem_read_unlock(dev->mem, tok);
+	return ret;
 }
 
 VIOMMU_EXPORT int
@@ -368,7 +373,15 @@ VIOMMU_EXPORT int viommu_virtio_dev_notify(struct viommu_virtio_dev *dev,
 		log_debug(&dev->log, "virtio device %u: kick on disabled "
 			  "queue %u ignored", dev->ops->device_id, q);
 	} else if (dev->ops->queue_notify) {
+		/*
+		 * One memory read section for the whole batch: the virtqueue
+		 * code accesses the rings without opening its own (see
+		 * virtqueue.h); replacement of the region set waits for it.
+		 */
+		unsigned int tok = viommu_mem_read_lock(dev->mem);
+
 		dev->ops->queue_notify(dev, q);
+		viommu_mem_read_unlock(dev->mem, tok);
 		sync_broken(dev);
 	}
 	unlock(dev);

@@ -18,7 +18,11 @@
  * read with acquire semantics and published with release semantics (the
  * driver runs concurrently on another CPU or process).
  *
- * Not thread-safe: the owning device serialises calls.
+ * Not thread-safe: the owning device serialises calls.  Every call other
+ * than vq_init(), vq_destroy() and vq_reset() must run inside a memory read
+ * section (viommu_mem_read_lock) held by the caller: the ring accessors
+ * skip the per-access section to keep the per-request cost low, and the
+ * device opens one section per batch.
  */
 #ifndef VIOMMU_VIRTQUEUE_H
 #define VIOMMU_VIRTQUEUE_H
