@@ -528,7 +528,8 @@ static int read_line(struct qtest *q, int64_t deadline, char **line)
 
 	drop_consumed(q);
 	for (;;) {
-		char *nl = memchr(q->rbuf + scan, '\n', q->rlen - scan);
+		char *nl = q->rlen > scan ? memchr(q->rbuf + scan, '\n',
+						   q->rlen - scan) : NULL;
 		int err;
 
 		if (!nl) {

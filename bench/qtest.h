@@ -14,8 +14,8 @@
  * Every wait is bounded: startup (until QEMU connects) and each reply are
  * limited by the configured timeout, and QEMU exiting early is noticed.
  * QEMU's stdout and stderr go to an unlinked temporary file whose tail is
- * quoted in error messages.  The child gets PR_SET_PDEATHSIG, so QEMU
- * does not outlive the program.
+ * quoted in error messages.  The child gets PR_SET_PDEATHSIG (SIGKILL),
+ * so QEMU does not outlive the program.
  *
  * Functions return 0 or a negative errno; qtest_error() then says what
  * happened.  Nothing here prints or exits.  One struct qtest is used by

@@ -300,7 +300,8 @@ static int walk_caps(struct vpci_dev *d)
 	for (int n = 0; !err && (ptr &= 0xfc) && n < MAX_CAPS; n++) {
 		if ((err = cfg_rd(d, (uint16_t)ptr, 4, &w0)))
 			break;
-		if ((w0 & 0xff) == PCI_CAP_VENDOR && ((w0 >> 16) & 0xff) >= 16) {
+		if ((w0 & 0xff) == PCI_CAP_VENDOR &&
+		    ((w0 >> 16) & 0xff) >= 16) {
 			err = cfg_rd(d, (uint16_t)(ptr + 4), 4, &w1);
 			if (!err)
 				err = cfg_rd(d, (uint16_t)(ptr + 8), 4, &off);
