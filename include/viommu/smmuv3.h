@@ -31,11 +31,25 @@
  *    own fault callback as VIOMMU_FAULT_STAGE1).
  *  - Interrupts: wired lines through the @irq callback, or MSIs written
  *    through the memory layer when the guest programs *_IRQ_CFG0.
+ *  - PRI (VIOMMU_SMMUV3_F_PRI, IDR0.PRI): the embedder plays the PCIe
+ *    endpoint and submits Page Requests with viommu_smmuv3_page_request();
+ *    the model writes them to the guest's PRI queue and raises the PRIQ
+ *    interrupt.  The guest answers with CMD_PRI_RESP; the embedder learns
+ *    the answer with viommu_smmuv3_pri_response().
+ *  - Stall (VIOMMU_SMMUV3_F_STALL, IDR0.STALL_MODEL = stall supported):
+ *    a stage-1 fault under a CD with CD.S set, or a stage-2 fault under an
+ *    STE with S2S set, is recorded with Stall = 1 and a STAG and the
+ *    transaction is remembered as stalled.  DMA here is synchronous, so the
+ *    translation still fails at once with -EFAULT; the guest completes the
+ *    stall with CMD_RESUME (retry, abort, terminate) or CMD_STALL_TERM and
+ *    the embedder observes that with viommu_smmuv3_stall_status(): after
+ *    "retry" it may issue the DMA again.
  *
- * Not modelled: stall (IDR0.STALL_MODEL says "no stall"), PRI requests
- * (the PRI queue registers exist; PRI_RESP and RESUME are accepted as
- * no-ops), ATS, AArch32 tables, big-endian tables, secure state, EL2
- * (E2H) stream worlds, 52-bit addresses.
+ * Not modelled: ATS (PRI is advertised without it), STALL_MODEL "stall
+ * forced", AArch32 tables, big-endian tables, secure state, EL2 (E2H)
+ * stream worlds, 52-bit addresses.  With PRI or stall not enabled,
+ * CMD_PRI_RESP and CMD_RESUME are accepted as no-ops and CMD_STALL_TERM is
+ * illegal.
  *
  * Thread safety: every function may be called from any thread.  MMIO
  * accesses and command processing are serialised by a model lock; DMA
@@ -72,6 +86,13 @@ struct viommu_smmuv3;
 #define VIOMMU_SMMUV3_F_2LVL_STE (1u << 5) /* IDR0.ST_LEVEL 2-level */
 #define VIOMMU_SMMUV3_F_CD2L     (1u << 6) /* IDR0.CD2L 2-level CD tables */
 #define VIOMMU_SMMUV3_F_DEFAULT  0x7fu     /* all of the above */
+#define VIOMMU_SMMUV3_F_PRI      (1u << 7) /* IDR0.PRI: PRI queue, requests */
+#define VIOMMU_SMMUV3_F_STALL    (1u << 8) /* IDR0.STALL_MODEL: stalls */
+#define VIOMMU_SMMUV3_F_ALL      0x1ffu    /* every feature */
+
+/* Bounds of the PRI and stall bookkeeping (per model). */
+#define VIOMMU_SMMUV3_PRI_GROUPS 64  /* outstanding Page Request Groups */
+#define VIOMMU_SMMUV3_STALLS     64  /* remembered stalled transactions */
 
 /** Interrupt lines, for the @irq callback. */
 enum viommu_smmuv3_irq {
@@ -89,8 +110,9 @@ enum viommu_smmuv3_irq {
  * @mem:       guest memory for tables and queues (required; normally the
  *             context's).
  * @log, @allocator: see common.h.
- * @features:  VIOMMU_SMMUV3_F_*; 0 means VIOMMU_SMMUV3_F_DEFAULT.  At
- *             least one of STAGE1 and STAGE2.
+ * @features:  VIOMMU_SMMUV3_F_*; 0 means VIOMMU_SMMUV3_F_DEFAULT (which
+ *             has neither PRI nor STALL).  At least one of STAGE1 and
+ *             STAGE2.
  * @sid_bits:  IDR1.SIDSIZE, 1..32 (16).
  * @ssid_bits: IDR1.SSIDSIZE, 0..20 (20); use VIOMMU_SMMUV3_NO_SSID for 0.
  * @oas_bits:  IDR5.OAS: 32, 36, 40, 42, 44 or 48 (48).
@@ -137,7 +159,8 @@ VIOMMU_EXPORT void viommu_smmuv3_destroy(struct viommu_smmuv3 *smmu);
 
 /**
  * viommu_smmuv3_reset() - back to the reset state: registers, queues,
- * caches; every registered endpoint is re-routed per GBPA.
+ * caches; outstanding PRI groups are forgotten and pending stalls
+ * terminated; every registered endpoint is re-routed per GBPA.
  * Return: 0; -EINVAL for NULL.
  */
 VIOMMU_EXPORT int viommu_smmuv3_reset(struct viommu_smmuv3 *smmu);
@@ -198,11 +221,97 @@ struct viommu_smmuv3_stats {
 	uint64_t invalidations; /* IOTLB entries dropped by TLBI */
 	uint64_t irqs;          /* wired interrupts signalled */
 	uint64_t msis;          /* MSI writes done */
+	uint64_t pri_requests;  /* Page Requests written to the PRI queue */
+	uint64_t pri_lost;      /* Page Requests discarded */
+	uint64_t pri_responses; /* CMD_PRI_RESP matching an outstanding group */
+	uint64_t stalls;        /* transactions stalled */
+	uint64_t resumes;       /* stalls completed by RESUME or STALL_TERM */
+	uint64_t resume_unmatched; /* RESUME / PRI_RESP matching nothing */
 };
 
 /** viommu_smmuv3_stats() - snapshot.  Return: 0; -EINVAL for NULL args. */
 VIOMMU_EXPORT int viommu_smmuv3_stats(struct viommu_smmuv3 *smmu,
 				      struct viommu_smmuv3_stats *out);
+
+/* ---- PRI ------------------------------------------------------------- */
+
+/** Page Request permission bit beyond VIOMMU_READ/WRITE/EXEC. */
+#define VIOMMU_SMMUV3_PRI_PRIV (1u << 3) /* privileged access requested */
+
+/** CMD_PRI_RESP response codes (the command's Resp field). */
+enum viommu_smmuv3_pri_resp {
+	VIOMMU_SMMUV3_PRI_DENY = 0,     /* Invalid Request */
+	VIOMMU_SMMUV3_PRI_FAIL = 1,     /* Response Failure */
+	VIOMMU_SMMUV3_PRI_SUCCESS = 2,  /* Success */
+};
+
+/**
+ * viommu_smmuv3_page_request() - a PCIe Page Request from endpoint @sid
+ * (@ssid a PASID, or VIOMMU_NO_PASID) for the page holding @iova with
+ * @perm (VIOMMU_READ/WRITE/EXEC, VIOMMU_SMMUV3_PRI_PRIV; EXEC and PRIV only
+ * with a PASID), @last set on the last request of Page Request Group
+ * @grpidx (0..511).  A request with a PASID, @last and no permission is a
+ * Stop Marker: queued, but no group is kept for it.  The entry is written
+ * to the PRI queue and the PRIQ interrupt raised (if IRQ_CTRL enables it).
+ * The group stays outstanding until the guest's CMD_PRI_RESP, collected
+ * with viommu_smmuv3_pri_response().
+ *
+ * A request the queue cannot take is discarded; when it was the last of
+ * its group the model answers it itself with Success (the endpoint then
+ * retries), which viommu_smmuv3_pri_response() reports.
+ * Return: 0 queued; -EINVAL (NULL, StreamID beyond SIDSIZE, PASID beyond
+ * SSIDSIZE, @grpidx > 511, unknown @perm bits, EXEC/PRIV without PASID);
+ * -EOPNOTSUPP (no VIOMMU_SMMUV3_F_PRI); -EBUSY (VIOMMU_SMMUV3_PRI_GROUPS
+ * groups already outstanding: nothing done, retry later); -EAGAIN
+ * (discarded: SMMUEN or PRIQEN clear); -ENOSPC (discarded: queue full or
+ * its overflow not yet acknowledged; PRIQ_PROD.OVFLG toggled); -EIO
+ * (discarded: the queue is not guest RAM; GERROR.PRIQ_ABT_ERR).
+ */
+VIOMMU_EXPORT int viommu_smmuv3_page_request(struct viommu_smmuv3 *smmu,
+					     uint32_t sid, uint32_t ssid,
+					     uint64_t iova, unsigned int perm,
+					     bool last, unsigned int grpidx);
+
+/**
+ * viommu_smmuv3_pri_response() - the response to group @grpidx of @sid.
+ * A returned response is consumed (the group is forgotten).
+ * Return: 0 with *@resp set; -EAGAIN (outstanding, not answered yet);
+ * -ENOENT (no such group); -EINVAL (NULL args).
+ */
+VIOMMU_EXPORT int viommu_smmuv3_pri_response(struct viommu_smmuv3 *smmu,
+					     uint32_t sid, unsigned int grpidx,
+					     enum viommu_smmuv3_pri_resp *resp);
+
+/* ---- stall -------------------------------------------------------------- */
+
+/** States of a stalled transaction. */
+enum viommu_smmuv3_stall_state {
+	VIOMMU_SMMUV3_STALL_PENDING = 0, /* stalled, not resumed yet */
+	VIOMMU_SMMUV3_STALL_RETRY,       /* CMD_RESUME Retry: issue it again */
+	VIOMMU_SMMUV3_STALL_ABORT,       /* CMD_RESUME Abort */
+	VIOMMU_SMMUV3_STALL_TERM,        /* RESUME Terminate, CMD_STALL_TERM,
+					    SMMUEN cleared or reset */
+};
+
+/**
+ * viommu_smmuv3_stall_find() - the STAG of the newest remembered stall of
+ * @sid whose address is in the 4 KiB page of @iova.
+ * Return: 0 with *@stag set; -ENOENT; -EINVAL (NULL args).
+ */
+VIOMMU_EXPORT int viommu_smmuv3_stall_find(struct viommu_smmuv3 *smmu,
+					   uint32_t sid, uint64_t iova,
+					   uint16_t *stag);
+
+/**
+ * viommu_smmuv3_stall_status() - the state of stall (@sid, @stag).  A
+ * completed state (anything but PENDING) is reported once: the entry is
+ * then forgotten.  Completed entries not collected are dropped, oldest
+ * first, when room is needed for a new stall.
+ * Return: 0 with *@state set; -ENOENT; -EINVAL (NULL args).
+ */
+VIOMMU_EXPORT int
+viommu_smmuv3_stall_status(struct viommu_smmuv3 *smmu, uint32_t sid,
+			   uint16_t stag, enum viommu_smmuv3_stall_state *state);
 
 #ifdef __cplusplus
 }

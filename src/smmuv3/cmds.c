@@ -14,6 +14,8 @@
  * until the guest acknowledges through GERRORN (regs.c), after which
  * processing resumes from CMDQ_CONS.
  *
+ * CMD_PRI_RESP, CMD_RESUME and CMD_STALL_TERM are executed in pri.c.
+ *
  * Invalidation is exact or wider, never narrower: TTL and Leaf hints are
  * ignored (every level is invalidated), and TLBI_S2_IPA also drops the
  * combined stage-1+2 entries of the VMID, which cannot be found by IPA.
@@ -149,9 +151,13 @@ static int exec(struct viommu_smmuv3 *s, uint64_t d0, uint64_t d1,
 	switch (op) {
 	case OP_PREFETCH_CONFIG:
 	case OP_PREFETCH_ADDR:
-	case OP_PRI_RESP:
-	case OP_RESUME:
 		return 0;
+	case OP_PRI_RESP:
+		return cmd_pri_resp(s, d0, d1);
+	case OP_RESUME:
+		return cmd_resume(s, d0, d1);
+	case OP_STALL_TERM:
+		return cmd_stall_term(s, d0);
 	case OP_CFGI_STE:
 		cfg_inval_ste(s, sid, sid);
 		p->route = true;

@@ -14,6 +14,11 @@
  * through the STE's stage 2 first and a stage-2 fault there is reported
  * as that fault with Class CD.  Failures are never cached.
  *
+ * Stall fields: STE.S1STALLD, STE.S2S and CD.S are ILLEGAL unless stalls
+ * are advertised (IDR0.STALL_MODEL 0b00), and CD.S is ILLEGAL under an STE
+ * with S1STALLD set.  Stage-2 faults of stalling streams are recorded
+ * whatever S2R says (a stall must reach software to be resumed).
+ *
  * All functions here run with smmu->lock held.
  */
 #include "smmuv3_internal.h"
@@ -119,8 +124,10 @@ static int decode_s2(struct viommu_smmuv3 *s, const uint64_t *q,
 	unsigned int oas = ps_bits[FIELD(d2, 50, 48)];
 	int sl;
 
-	if (!(d2 & BIT(51)) || (d2 & BIT(52)) || (d2 & BIT(57)))
-		return -EINVAL; /* AArch32, big-endian, stall */
+	if (!(d2 & BIT(51)) || (d2 & BIT(52)))
+		return -EINVAL; /* AArch32, big-endian */
+	if ((d2 & BIT(57)) && !(s->features & VIOMMU_SMMUV3_F_STALL))
+		return -EINVAL; /* S2S without stall support */
 	memset(c, 0, sizeof(*c));
 	c->lp.stage = LPAE_STAGE2;
 	c->lp.granule = tg[FIELD(d2, 47, 46)];
@@ -141,6 +148,7 @@ static int decode_s2(struct viommu_smmuv3 *s, const uint64_t *q,
 	c->affd = d2 & BIT(53);
 	c->ptw = d2 & BIT(54);
 	c->record = d2 & BIT(58);
+	c->stall = d2 & BIT(57);
 	return 0;
 }
 
@@ -154,6 +162,9 @@ static int decode_s1(struct viommu_smmuv3 *s, const uint64_t *q,
 	t->s1dss = (unsigned int)FIELD(q[1], 1, 0);
 	if (FIELD(q[1], 31, 30))
 		return -EINVAL; /* STRW: only NS-EL1 */
+	t->s1stalld = q[1] & BIT(27);
+	if (t->s1stalld && !(s->features & VIOMMU_SMMUV3_F_STALL))
+		return -EINVAL; /* S1STALLD needs STALL_MODEL 0b00 */
 	if (!t->s1cdmax)
 		return 0;
 	if (t->s1cdmax > s->ssid_bits || t->s1dss == 3 || t->s1fmt == 3)
@@ -320,6 +331,7 @@ static int cd_decode(struct viommu_smmuv3 *s, const uint64_t *q,
 	c->tbi0 = q[0] & BIT(38);
 	c->tbi1 = q[0] & BIT(39);
 	c->record = q[0] & BIT(45);
+	c->stall = q[0] & BIT(44);
 	return 0;
 }
 
@@ -351,7 +363,8 @@ int cd_get(struct viommu_smmuv3 *s, const struct ste *t, uint32_t sid,
 	s->st.cfg_misses++;
 	if (cd_addr(s, t, ssid, &addr, e) || cd_fetch(s, t, addr, q, 8, e))
 		return -EFAULT;
-	if (cd_decode(s, q, out)) {
+	if (cd_decode(s, q, out) || (out->stall &&
+	    (!(s->features & VIOMMU_SMMUV3_F_STALL) || t->s1stalld))) {
 		log_warn(&s->log, "smmuv3: sid %#x ssid %#x: bad CD %#llx "
 			 "%#llx", sid, ssid, (unsigned long long)q[0],
 			 (unsigned long long)q[1]);
@@ -447,7 +460,7 @@ int s2_translate(struct viommu_smmuv3 *s, const struct s2cfg *c,
 	if (ret != -EFAULT)
 		res->fault = LPAE_FAULT_TRANSLATION;
 	evt_from_walk(res, e);
-	if (quiet(e->type, c->record))
+	if (quiet(e->type, c->record || (c->stall && cls != CLASS_CD)))
 		e->type = 0;
 	e->s2 = true;
 	e->cls = cls;

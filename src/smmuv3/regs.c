@@ -2,7 +2,7 @@
  * regs.c - the SMMUv3 register file: the 128 KiB MMIO frame (page 0 with
  * the ID, control, error, stream-table and queue registers; page 1 with
  * the event and PRI queue PROD/CONS), queue geometry helpers and the event
- * queue producer.
+ * queue producer (the PRI queue producer is in pri.c).
  *
  * Register rules modelled: CR0 and IRQ_CTRL are acknowledged at once
  * (CR0ACK/IRQ_CTRLACK read back the written value); GBPA changes only when
@@ -176,6 +176,8 @@ static unsigned int write_cr0(struct viommu_smmuv3 *s, uint32_t v)
 		cfg_inval_ste(s, 0, UINT32_MAX);
 		tlb_inval(s, TLBI_ALL, 0, 0, 0, UINT64_MAX);
 		act |= ACT_ROUTE;
+		if (!(v & CR0_SMMUEN))
+			stall_term_all(s);
 		log_info(&s->log, "smmuv3: SMMUEN %u", !!(v & CR0_SMMUEN));
 	}
 	if (v & CR0_CMDQEN)
@@ -352,8 +354,11 @@ static void build_idrs(struct viommu_smmuv3 *s)
 	i0 |= BIT(18);   /* VMID16 */
 	if ((f & VIOMMU_SMMUV3_F_CD2L) && s->ssid_bits)
 		i0 |= BIT(19);
+	if (f & VIOMMU_SMMUV3_F_PRI)
+		i0 |= BIT(16);
 	i0 |= 2u << 21;  /* TTENDIAN: little-endian */
-	i0 |= 1u << 24;  /* STALL_MODEL: stall not supported */
+	if (!(f & VIOMMU_SMMUV3_F_STALL))
+		i0 |= 1u << 24; /* STALL_MODEL: stall not supported */
 	i0 |= BIT(26);   /* TERM_MODEL: terminate aborts */
 	if (f & VIOMMU_SMMUV3_F_2LVL_STE)
 		i0 |= 1u << 27;
@@ -386,10 +391,11 @@ void regs_reset(struct viommu_smmuv3 *s)
 	memset(&s->evtq_irq, 0, sizeof(s->evtq_irq));
 	memset(&s->priq_irq, 0, sizeof(s->priq_irq));
 	s->cmdq_stalled = false;
+	pri_reset(s);
 }
 
 /* put_le64() - store @v little-endian at @p. */
-static void put_le64(uint8_t *p, uint64_t v)
+void put_le64(uint8_t *p, uint64_t v)
 {
 	for (int i = 0; i < 8; i++)
 		p[i] = (uint8_t)(v >> (8 * i));
@@ -412,7 +418,8 @@ static void evt_encode(const struct evt *e, uint8_t out[EVT_SIZE])
 	case EVT_F_ADDR_SIZE:
 	case EVT_F_ACCESS:
 	case EVT_F_PERMISSION:
-		d1 = ((uint64_t)e->pnu << 33) | ((uint64_t)e->ind << 34) |
+		d1 = e->stag | ((uint64_t)e->stall << 31) |
+		     ((uint64_t)e->pnu << 33) | ((uint64_t)e->ind << 34) |
 		     ((uint64_t)e->rnw << 35) | ((uint64_t)e->s2 << 39) |
 		     ((uint64_t)(e->cls & 3) << 40);
 		if (e->type == EVT_F_WALK_EABT)
@@ -429,13 +436,24 @@ static void evt_encode(const struct evt *e, uint8_t out[EVT_SIZE])
 	put_le64(out + 24, d3);
 }
 
+/* q_full() - PROD and CONS at the same index, opposite wrap bits. */
+bool q_full(const struct queue *q)
+{
+	unsigned int l = q_log2(q);
+	uint32_t m = (1u << l) - 1;
+
+	return (q->prod & m) == (q->cons & m) &&
+	       ((q->prod >> l) & 1) != ((q->cons >> l) & 1);
+}
+
 /*
  * evtq_write() - record @e (lock held).  Dropped when EVTQEN is clear, an
  * event-queue abort is outstanding or the queue is full (then the overflow
  * flag toggles once until the guest acknowledges it).
+ * Return: 0 when written, -1 when lost.
  */
-void evtq_write(struct viommu_smmuv3 *s, const struct evt *e,
-		struct irq_batch *b)
+int evtq_write(struct viommu_smmuv3 *s, const struct evt *e,
+	       struct irq_batch *b)
 {
 	struct queue *q = &s->evtq;
 	unsigned int l = q_log2(q);
@@ -446,7 +464,7 @@ void evtq_write(struct viommu_smmuv3 *s, const struct evt *e,
 	if (!(s->cr0 & CR0_EVTQEN) ||
 	    ((s->gerror ^ s->gerrorn) & GERR_EVTQ_ABT))
 		goto lost;
-	if ((p & m) == (c & m) && ((p >> l) & 1) != ((c >> l) & 1)) {
+	if (q_full(q)) {
 		if ((p & Q_OVF) == (c & Q_OVF))
 			q->prod ^= Q_OVF;
 		goto lost;
@@ -463,8 +481,10 @@ void evtq_write(struct viommu_smmuv3 *s, const struct evt *e,
 	q->prod = (q->prod & Q_OVF) | ((p + 1) & ((2u << l) - 1));
 	s->st.events++;
 	if (s->irq_ctrl & IRQ_EVTQ)
-		irq_raise(s, b, VIOMMU_SMMUV3_IRQ_EVTQ, &s->evtq_irq, 0);
-	return;
+		irq_raise(s, b, VIOMMU_SMMUV3_IRQ_EVTQ, &s->evtq_irq,
+			  GERR_MSI_EVTQ_ABT);
+	return 0;
 lost:
 	s->st.events_lost++;
+	return -1;
 }

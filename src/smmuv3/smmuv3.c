@@ -263,7 +263,7 @@ static int apply_config(struct viommu_smmuv3 *s,
 	int pq = qsize_or(cfg->priq_log2, 8);
 
 	s->features = cfg->features ? cfg->features : VIOMMU_SMMUV3_F_DEFAULT;
-	if ((s->features & ~VIOMMU_SMMUV3_F_DEFAULT) ||
+	if ((s->features & ~VIOMMU_SMMUV3_F_ALL) ||
 	    !(s->features & (VIOMMU_SMMUV3_F_STAGE1 | VIOMMU_SMMUV3_F_STAGE2)))
 		return -EINVAL;
 	s->sid_bits = cfg->sid_bits ? cfg->sid_bits : 16;

@@ -8,6 +8,8 @@
  *   cmds.c    command decode and execution
  *   config.c  stream table and CD fetch/decode, configuration cache
  *   xlate.c   the NESTED-domain translate op: walks, IOTLB, fault events
+ *   pri.c     the PRI queue (Page Requests, CMD_PRI_RESP) and the stall
+ *             model (stalled faults, CMD_RESUME, CMD_STALL_TERM)
  *
  * Locking.  Two model locks:
  *  - smmu->cmd_lock serialises MMIO writes, command processing and endpoint
@@ -133,6 +135,7 @@
 #define OP_TLBI_NSNH_ALL 0x30
 #define OP_PRI_RESP 0x41
 #define OP_RESUME 0x44
+#define OP_STALL_TERM 0x45
 #define OP_CMD_SYNC 0x46
 
 /* ---- event types ------------------------------------------------------ */
@@ -165,6 +168,7 @@
 #define CD_SIZE 64
 #define CMD_SIZE 16
 #define EVT_SIZE 32
+#define PRI_SIZE 16
 
 /* ---- decoded configuration ------------------------------------------ */
 
@@ -184,6 +188,7 @@ struct ste {
 	unsigned int s1fmt, s1cdmax, s1dss;
 	unsigned int privcfg, instcfg;
 	uint16_t vmid;         /* S2VMID, tags stage-1 entries too */
+	bool s1stalld;         /* STE.S1STALLD */
 	struct s2cfg s2c;
 };
 
@@ -199,6 +204,7 @@ struct cd {
 	struct cd_half t[2];
 	uint16_t asid;
 	bool affd, record, tbi0, tbi1;
+	bool stall;            /* CD.S */
 };
 
 /*
@@ -208,6 +214,8 @@ struct cd {
 struct evt {
 	uint8_t type;
 	bool ssv, s2, rnw, ind, pnu;
+	bool stall;            /* Stall field: @stag names the transaction */
+	uint16_t stag;
 	uint8_t cls;
 	uint32_t sid, ssid;
 	uint64_t addr, ipa, fetch;
@@ -267,6 +275,29 @@ struct irq_batch {
 	uint32_t wired;         /* bit per enum viommu_smmuv3_irq */
 	unsigned int nmsi;
 	struct { uint64_t addr; uint32_t data; uint64_t gerr; } msi[4];
+};
+
+/* ---- PRI and stall bookkeeping (pri.c) ------------------------------- */
+
+/*
+ * struct pri_grp - an outstanding Page Request Group of StreamID @sid:
+ * requests seen (@last once the last one came), then the response.
+ */
+struct pri_grp {
+	bool used, last, answered;
+	uint8_t resp;
+	uint16_t grpidx;
+	uint32_t sid;
+};
+
+/* struct stall_slot - a stalled transaction and how it completed. */
+struct stall_slot {
+	bool used;
+	uint8_t state;          /* enum viommu_smmuv3_stall_state */
+	uint16_t stag;
+	uint32_t sid;
+	uint64_t iova;
+	uint64_t seq;           /* age, for dropping old completed entries */
 };
 
 /* ---- endpoints ---------------------------------------------------------- */
@@ -330,6 +361,12 @@ struct viommu_smmuv3 {
 	struct tlb_entry *tlb;
 	uint32_t tlb_mask;
 
+	/* PRI groups and stalls (under lock) */
+	struct pri_grp pri[VIOMMU_SMMUV3_PRI_GROUPS];
+	struct stall_slot stall[VIOMMU_SMMUV3_STALLS];
+	uint16_t next_stag;
+	uint64_t stall_seq;
+
 	/* endpoints (under cmd_lock) */
 	struct smmu_ep *eps;
 
@@ -354,8 +391,10 @@ int regs_write(struct viommu_smmuv3 *s, uint64_t off, unsigned int size,
 	       uint64_t val);
 void regs_reset(struct viommu_smmuv3 *s);
 unsigned int q_log2(const struct queue *q);
-void evtq_write(struct viommu_smmuv3 *s, const struct evt *e,
-		struct irq_batch *b);
+int evtq_write(struct viommu_smmuv3 *s, const struct evt *e,
+	       struct irq_batch *b);
+bool q_full(const struct queue *q);
+void put_le64(uint8_t *p, uint64_t v);
 bool smmu_enabled(const struct viommu_smmuv3 *s);
 
 /* cmds.c */
@@ -373,6 +412,16 @@ int s2_translate(struct viommu_smmuv3 *s, const struct s2cfg *c,
 		 uint64_t ipa, unsigned int access, uint8_t cls,
 		 uint64_t *pa, struct lpae_result *res, struct evt *e);
 void evt_from_walk(const struct lpae_result *r, struct evt *e);
+
+/* pri.c */
+int cmd_pri_resp(struct viommu_smmuv3 *s, uint64_t d0, uint64_t d1);
+int cmd_resume(struct viommu_smmuv3 *s, uint64_t d0, uint64_t d1);
+int cmd_stall_term(struct viommu_smmuv3 *s, uint64_t d0);
+bool stall_applies(const struct ste *ste, const struct cd *cd, bool s1,
+		   const struct evt *e);
+void stall_fault(struct viommu_smmuv3 *s, struct evt *e, struct irq_batch *b);
+void stall_term_all(struct viommu_smmuv3 *s);
+void pri_reset(struct viommu_smmuv3 *s);
 
 /* xlate.c */
 int xlate_op(void *opaque, uint32_t pasid, uint64_t iova,

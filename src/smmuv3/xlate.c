@@ -17,7 +17,9 @@
  *
  * Faults become events (smmuv3_internal.h struct evt) written to the event
  * queue, unless CD.R / STE.S2R say not to record them; the op returns
- * -EFAULT.  Everything runs under smmu->lock (see smmuv3_internal.h).
+ * -EFAULT.  A fault that stalls (CD.S for stage 1, STE.S2S for stage 2;
+ * pri.c) is always recorded, with Stall and a STAG.  Everything runs under
+ * smmu->lock (see smmuv3_internal.h).
  */
 #include "smmuv3_internal.h"
 
@@ -138,7 +140,7 @@ static int walk_fault(struct xreq *x, int ret, const struct lpae_result *r)
 	else
 		x->e->type = EVT_F_TRANSLATION;
 	x->e->cls = x->e->type == EVT_F_WALK_EABT ? CLASS_TTD : CLASS_IN;
-	if (!x->cd.record && x->e->type != EVT_F_WALK_EABT)
+	if (!x->cd.record && !x->cd.stall && x->e->type != EVT_F_WALK_EABT)
 		x->e->type = 0;
 	return -EFAULT;
 }
@@ -176,7 +178,8 @@ static int walk_s1(struct xreq *x, uint64_t va)
 
 	h = s1_half(x, va, &in);
 	if (!h) {
-		x->e->type = x->cd.record ? EVT_F_TRANSLATION : 0;
+		x->e->type = x->cd.record || x->cd.stall ?
+			     EVT_F_TRANSLATION : 0;
 		x->e->cls = CLASS_IN;
 		return -EFAULT;
 	}
@@ -331,7 +334,9 @@ int xlate_op(void *opaque, uint32_t pasid, uint64_t iova,
 	ret = translate(&x, sep->sid, iova, access);
 	if (ret) {
 		s->st.faults++;
-		if (record(s, &e))
+		if (e.type && stall_applies(&x.ste, &x.cd, x.s1, &e))
+			stall_fault(s, &e, &b);
+		else if (record(s, &e))
 			evtq_write(s, &e, &b);
 	}
 	pthread_mutex_unlock(&s->lock);

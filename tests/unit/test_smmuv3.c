@@ -539,6 +539,14 @@ TEST(event_msi)
 	dma(&f, 1, 0x1000);
 	CHECK_EQ(gr64(&f, msi) & 0xffffffff, 0x55aa);
 	CHECK_EQ(f.irqs[VIOMMU_SMMUV3_IRQ_EVTQ], 0);
+	/*
+	 * Regression: an MSI address outside RAM must set
+	 * GERROR.MSI_EVTQ_ABT_ERR (bit 5); the EVTQ path passed no bit.
+	 */
+	mw(&f, 0xb0, 8, 0x7f000000ull);
+	dma(&f, 1, 0x1000);
+	CHECK_EQ((mr(&f, 0x60, 4) ^ mr(&f, 0x64, 4)) & (1u << 5), 1u << 5);
+	mw(&f, 0xb0, 8, msi);
 	/* wired when IRQ_CTRL.EVTQ_IRQEN is clear: nothing */
 	mw(&f, 0x50, 4, 1);
 	gw64(&f, msi, 0);
