@@ -93,6 +93,9 @@ bench: configure
 	$(BENCH) io --workloads rx,tx --kick-cost-ns $(BENCH_KICK_NS) \
 		--json $(BUILD)/bench-io-modelled.json
 	$(BENCH) scaling --json $(BUILD)/bench-scaling.json
+	$(BENCH) smmu --json $(BUILD)/bench-smmu.json
+	-$(BENCH) qemu --json $(BUILD)/bench-qemu.json
+	-$(BENCH) guest --json $(BUILD)/bench-guest.json
 	@mkdir -p $(BENCH_IMG)
 	-$(BENCH) plot --out $(BENCH_IMG) --io $(BUILD)/bench-io.json \
 		--io $(BUILD)/bench-io-modelled.json \

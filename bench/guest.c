@@ -20,12 +20,23 @@
  *    ratio ours/QEMU (goal >= 1.0);
  *  - our engine's ring-mode RAM -> RAM copy throughput with every access
  *    translated (buffers mapped once through VFIO) against the same copies
- *    in the bypass boot, as a percentage (goal >= 90%).
+ *    bypassing the IOMMU, as a percentage (goal >= 90%).  Both come from
+ *    the bypass boot, which has two engines: engine 1 in a VFIO domain
+ *    (translated) and engine 0 in the identity default domain (by GPA),
+ *    measured in interleaved slices so that they share the machine's
+ *    conditions; the ours boot's translated figure is shown beside them.
  *
  * Fairness: --rounds rounds of the three boots, the order reversed every
  * other round (ours, qemu, bypass; then bypass, qemu, ours), so slow drift
  * of the machine's load hits every peer alike; each figure is the median
  * over the rounds, and the ratios of each round are shown as a range.
+ * Every boot's processes run on one CPU (the same for every peer; --pin
+ * CPU chooses it, --no-pin leaves them to the scheduler): our path hands
+ * each request from QEMU's vCPU thread to the server's link thread and
+ * back, and where a wake-up across CPUs costs far more than one on the
+ * same CPU (about 50 against 9 us per round trip on the virtual machines
+ * this was written on) our figures then depend on where the scheduler put
+ * the threads; the interleaved ring comparison also uses two link threads.
  * The guest's clock is CLOCK_MONOTONIC under TCG (host time): figures only
  * compare within one run.  The 1-minute load average is sampled after
  * every boot and reported.
@@ -41,6 +52,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +78,7 @@ static const char *const peer_names[P_COUNT] = { "ours", "qemu", "bypass" };
 static const char *const peer_text[P_COUNT] = {
 	"our virtio-iommu + DMA engine (viommu-server)",
 	"QEMU's virtio-iommu-pci + edu",
-	"ours, iommu.passthrough=1 (bypass)",
+	"ours, iommu.passthrough=1: engine 0 bypassed, engine 1 in VFIO",
 };
 
 struct opts {
@@ -76,6 +88,8 @@ struct opts {
 	int nsizes;
 	uint32_t ms;
 	int rounds;
+	int pin;        /* CPU every boot's processes run on; -1: none */
+	bool no_pin;
 };
 
 /* What one boot gave. */
@@ -85,8 +99,12 @@ struct boot {
 	double secs, load;
 	double pairs[MAX_SIZES];  /* pairs/s per size, -1: none */
 	int segs[MAX_SIZES];
-	double mbps[NCHUNKS];     /* ring copies, -1: none */
+	double ring[NCHUNKS];     /* ring MB/s, translated, -1: none */
+	double ring_bypass[NCHUNKS];
 };
+
+/* Which figure of a boot: pairs/s, ring MB/s translated or bypassed. */
+enum fig { F_PAIRS, F_RING, F_RING_BYPASS };
 
 struct guestb {
 	struct opts o;
@@ -128,8 +146,8 @@ static int jparse_value(struct jparser *jp, struct jval *v);
 static void jfree(struct jval *v)
 {
 	for (int i = 0; i < v->n; i++) {
-		jfree(&v->kids[i]);
 		free(v->kids[i].key);
+		jfree(&v->kids[i]);
 	}
 	free(v->kids);
 	free(v->str);
@@ -139,7 +157,8 @@ static void jfree(struct jval *v)
 /* jskip() - skip white space; the next character or 0 at the end. */
 static char jskip(struct jparser *jp)
 {
-	while (jp->p < jp->end && strchr(" \t\r\n", *jp->p))
+	while (jp->p < jp->end && (*jp->p == ' ' || *jp->p == '\t' ||
+				   *jp->p == '\r' || *jp->p == '\n'))
 		jp->p++;
 	return jp->p < jp->end ? *jp->p : 0;
 }
@@ -194,8 +213,10 @@ static int jparse_string(struct jparser *jp, char **out)
 	jp->p++;
 	while (s && jp->p < jp->end && *jp->p != '"') {
 		c = *jp->p++;
-		if (c == '\\' && jescape(jp, &c))
-			break;
+		if (c == '\\' && jescape(jp, &c)) {
+			free(s);
+			return -EINVAL;
+		}
 		if (n + 2 > cap) {
 			char *t = realloc(s, cap *= 2);
 
@@ -267,7 +288,8 @@ static int jparse_word(struct jparser *jp, struct jval *v)
 	for (int i = 0; i < 3; i++) {
 		size_t n = strlen(w[i]);
 
-		if ((size_t)(jp->end - jp->p) >= n && !strncmp(jp->p, w[i], n)) {
+		if ((size_t)(jp->end - jp->p) >= n &&
+		    !strncmp(jp->p, w[i], n)) {
 			jp->p += n;
 			v->t = i < 2 ? J_BOOL : J_NULL;
 			v->num = i == 0;
@@ -445,8 +467,8 @@ static int find_run(struct guestb *g)
 	}
 	if (!exe_dir(dir, sizeof(dir))) {
 		do {
-			snprintf(g->run, sizeof(g->run), "%.*s/tools/viommu-run",
-				 PATH_MAX - 20, dir);
+			snprintf(g->run, sizeof(g->run),
+				 "%.*s/tools/viommu-run", PATH_MAX - 20, dir);
 			if (!access(g->run, R_OK))
 				return 0;
 		} while (up(dir));
@@ -569,9 +591,20 @@ child_exec(const struct guestb *g, char **argv, const char *log)
 {
 	int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
+	cpu_set_t set;
+
 	if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
 		_exit(127);
 	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+	if (g->o.pin >= 0) {
+		CPU_ZERO(&set);
+		CPU_SET(g->o.pin, &set);
+		if (sched_setaffinity(0, sizeof(set), &set)) {
+			fprintf(stderr, "viommu-bench guest: cannot pin to "
+				"CPU %d: %s\n", g->o.pin, strerror(errno));
+			_exit(127);
+		}
+	}
 	if (is_exec(g->run))
 		execv(g->run, argv + 1);
 	execvp("python3", argv);
@@ -643,7 +676,7 @@ static int chunk_index(double size)
 /* take_line() - record one VIOMMU-BENCH line (an object of strings). */
 static void take_line(struct guestb *g, struct boot *b, const struct jval *l)
 {
-	const char *name = jstr(l, "name");
+	const char *name = jstr(l, "name"), *iommu;
 	double size = jnum(l, "size"), count = jnum(l, "count");
 	double ns = jnum(l, "ns");
 	int i;
@@ -656,7 +689,11 @@ static void take_line(struct guestb *g, struct boot *b, const struct jval *l)
 		b->segs[i] = (int)jnum(l, "segs");
 	} else if (!strcmp(name, "ring_copy") &&
 		   (i = chunk_index(size)) >= 0) {
-		b->mbps[i] = count * size / ns * 1e3;
+		iommu = jstr(l, "iommu");
+		if (iommu && !strcmp(iommu, "bypass"))
+			b->ring_bypass[i] = count * size / ns * 1e3;
+		else
+			b->ring[i] = count * size / ns * 1e3;
 	}
 }
 
@@ -686,15 +723,16 @@ static bool boot_status(struct boot *b, const struct jval *boot)
 	return false;
 }
 
-/* take_json() - fill @b from viommu-run's JSON file @path. */
-static void take_json(struct guestb *g, struct boot *b, const char *path)
+/* take_json() - fill @b from viommu-run's JSON file @path (exit @rc). */
+static void take_json(struct guestb *g, struct boot *b, const char *path,
+		      int rc)
 {
 	const struct jval *boots, *boot, *lines;
 	struct jval doc;
 
 	if (jload(path, &doc)) {
-		snprintf(b->why, sizeof(b->why), "no readable JSON from "
-			 "viommu-run");
+		snprintf(b->why, sizeof(b->why), "viommu-run exit status %d, "
+			 "no readable JSON", rc);
 		return;
 	}
 	boots = jget(&doc, "boots");
@@ -718,7 +756,7 @@ static void run_boot(struct guestb *g, int r, enum peer peer)
 	for (int i = 0; i < MAX_SIZES; i++)
 		b->pairs[i] = -1;
 	for (int i = 0; i < NCHUNKS; i++)
-		b->mbps[i] = -1;
+		b->ring[i] = b->ring_bypass[i] = -1;
 	snprintf(json, sizeof(json), "%s/%s-%d.json", g->tmp,
 		 peer_names[peer], r + 1);
 	snprintf(log, sizeof(log), "%s/%s-%d.log", g->tmp, peer_names[peer],
@@ -731,7 +769,7 @@ static void run_boot(struct guestb *g, int r, enum peer peer)
 	b->load = loadavg();
 	b->ran = true;
 	g->nboots++;
-	take_json(g, b, json);
+	take_json(g, b, json, rc);
 	if (b->ok && rc) {
 		b->ok = false;
 		snprintf(b->why, sizeof(b->why), "viommu-run exit status %d",
@@ -782,46 +820,42 @@ static struct stat3 stat_of(double *v, int n)
 	return s;
 }
 
-/* pairs_stat() - pairs/s of @peer at size index @i over the rounds. */
-static struct stat3 pairs_stat(struct guestb *g, enum peer peer, int i)
+/* fig() - figure @f at index @i of boot @b, or -1. */
+static double fig(const struct boot *b, enum fig f, int i)
 {
-	double v[MAX_ROUNDS];
-	int n = 0;
-
-	for (int r = 0; r < g->o.rounds; r++)
-		if (g->b[r][peer].ok && g->b[r][peer].pairs[i] > 0)
-			v[n++] = g->b[r][peer].pairs[i];
-	return stat_of(v, n);
+	if (!b->ok)
+		return -1;
+	return f == F_PAIRS ? b->pairs[i] : f == F_RING ? b->ring[i] :
+		b->ring_bypass[i];
 }
 
-/* ring_stat() - ring MB/s of @peer at chunk index @i over the rounds. */
-static struct stat3 ring_stat(struct guestb *g, enum peer peer, int i)
+/* fig_stat() - figure @f at index @i of @peer over the rounds. */
+static struct stat3 fig_stat(struct guestb *g, enum peer peer, enum fig f,
+			     int i)
 {
 	double v[MAX_ROUNDS];
 	int n = 0;
 
 	for (int r = 0; r < g->o.rounds; r++)
-		if (g->b[r][peer].ok && g->b[r][peer].mbps[i] > 0)
-			v[n++] = g->b[r][peer].mbps[i];
+		if (fig(&g->b[r][peer], f, i) > 0)
+			v[n++] = fig(&g->b[r][peer], f, i);
 	return stat_of(v, n);
 }
 
 /*
- * round_ratios() - the ratio @a/@b of each round where both have a figure
- * (pairs at size index @i, or ring at chunk index @i with @ring).
+ * round_ratios() - figure @fa of @a over figure @fb of @b, at index @i, in
+ * each round where both have one.
  */
-static struct stat3 round_ratios(struct guestb *g, enum peer a, enum peer b,
-				 int i, bool ring)
+static struct stat3 round_ratios(struct guestb *g, enum peer a, enum fig fa,
+				 enum peer b, enum fig fb, int i)
 {
 	double v[MAX_ROUNDS];
 	int n = 0;
 
 	for (int r = 0; r < g->o.rounds; r++) {
-		const struct boot *x = &g->b[r][a], *y = &g->b[r][b];
-		double p = ring ? x->mbps[i] : x->pairs[i];
-		double q = ring ? y->mbps[i] : y->pairs[i];
+		double p = fig(&g->b[r][a], fa, i), q = fig(&g->b[r][b], fb, i);
 
-		if (x->ok && y->ok && p > 0 && q > 0)
+		if (p > 0 && q > 0)
 			v[n++] = p / q;
 	}
 	return stat_of(v, n);
@@ -881,16 +915,17 @@ static void print_peers(struct guestb *g, FILE *f)
 /* print_pairs() - the map/unmap table. */
 static void print_pairs(struct guestb *g, FILE *f)
 {
-	char sz[16], a[16], b[16], r[16], lo[16], hi[16];
+	char sz[16], a[16], b[16], r[16], lo[16], hi[16], so[16], sq[16];
 
 	fprintf(f, "\nVFIO MAP_DMA + UNMAP_DMA pairs/s, one physically "
 		"contiguous buffer (goal: ours/QEMU >= 1.0)\n"
 		"  %-8s %10s %10s %10s  %-13s %s\n", "size", "ours", "QEMU",
 		"ours/QEMU", "round ratios", "MAPs/pair");
 	for (int i = 0; i < g->o.nsizes; i++) {
-		struct stat3 o = pairs_stat(g, P_OURS, i);
-		struct stat3 q = pairs_stat(g, P_QEMU, i);
-		struct stat3 rr = round_ratios(g, P_OURS, P_QEMU, i, false);
+		struct stat3 o = fig_stat(g, P_OURS, F_PAIRS, i);
+		struct stat3 q = fig_stat(g, P_QEMU, F_PAIRS, i);
+		struct stat3 rr = round_ratios(g, P_OURS, F_PAIRS, P_QEMU,
+					       F_PAIRS, i);
 
 		fmt_size(sz, sizeof(sz), g->o.sizes[i]);
 		cell(a, sizeof(a), o.med, 0, "");
@@ -898,25 +933,29 @@ static void print_pairs(struct guestb *g, FILE *f)
 		cell(r, sizeof(r), o.n && q.n ? o.med / q.med : -1, 2, "");
 		cell(lo, sizeof(lo), rr.min, 2, "");
 		cell(hi, sizeof(hi), rr.max, 2, "");
-		fprintf(f, "  %-8s %10s %10s %10s  %5s..%-6s %d/%d\n", sz, a, b,
-			r, lo, hi, segs_of(g, P_OURS, i),
-			segs_of(g, P_QEMU, i));
+		cell(so, sizeof(so), segs_of(g, P_OURS, i), 0, "");
+		cell(sq, sizeof(sq), segs_of(g, P_QEMU, i), 0, "");
+		fprintf(f, "  %-8s %10s %10s %10s  %5s..%-6s %s/%s\n", sz, a, b,
+			r, lo, hi, so, sq);
 	}
 }
 
 /* print_ring() - the ring throughput table. */
 static void print_ring(struct guestb *g, FILE *f)
 {
-	char sz[16], a[16], b[16], r[16], lo[16], hi[16];
+	char sz[16], a[16], b[16], r[16], lo[16], hi[16], n[16];
 
 	fprintf(f, "\nOur DMA engine, ring-mode RAM->RAM copies, MB/s "
-		"(goal: IOMMU/bypass >= 90%%)\n"
-		"  %-8s %10s %10s %13s  %s\n", "chunk", "IOMMU", "bypass",
-		"IOMMU/bypass", "round ratios");
+		"(goal: IOMMU/bypass >= 90%%);\nIOMMU and bypass interleaved "
+		"in the passthrough boot (two engines), normal: ours boot\n"
+		"  %-8s %10s %10s %13s  %-13s %10s\n", "chunk", "IOMMU",
+		"bypass", "IOMMU/bypass", "round ratios", "normal");
 	for (int i = 0; i < NCHUNKS; i++) {
-		struct stat3 t = ring_stat(g, P_OURS, i);
-		struct stat3 y = ring_stat(g, P_BYPASS, i);
-		struct stat3 rr = round_ratios(g, P_OURS, P_BYPASS, i, true);
+		struct stat3 t = fig_stat(g, P_BYPASS, F_RING, i);
+		struct stat3 y = fig_stat(g, P_BYPASS, F_RING_BYPASS, i);
+		struct stat3 o = fig_stat(g, P_OURS, F_RING, i);
+		struct stat3 rr = round_ratios(g, P_BYPASS, F_RING, P_BYPASS,
+					       F_RING_BYPASS, i);
 
 		fmt_size(sz, sizeof(sz), chunks[i]);
 		cell(a, sizeof(a), t.med, 0, "");
@@ -925,8 +964,9 @@ static void print_ring(struct guestb *g, FILE *f)
 		     "%");
 		cell(lo, sizeof(lo), rr.n ? 100 * rr.min : -1, 0, "%");
 		cell(hi, sizeof(hi), rr.n ? 100 * rr.max : -1, 0, "%");
-		fprintf(f, "  %-8s %10s %10s %13s  %s..%s\n", sz, a, b, r, lo,
-			hi);
+		cell(n, sizeof(n), o.med, 0, "");
+		fprintf(f, "  %-8s %10s %10s %13s  %5s..%-6s %10s\n", sz, a, b,
+			r, lo, hi, n);
 	}
 }
 
@@ -939,8 +979,12 @@ static void print_table(struct guestb *g, FILE *f)
 	machine_print(&g->m, f);
 	fprintf(f, "method:  %d round(s) of one boot per peer, order reversed "
 		"every other round;\n         %u ms per measurement; median "
-		"over rounds; %d boots in %.0f s\n", g->o.rounds, g->o.ms,
+		"over rounds; %d boots in %.0f s; ", g->o.rounds, g->o.ms,
 		g->nboots, g->secs);
+	if (g->o.pin >= 0)
+		fprintf(f, "every boot pinned to CPU %d\n", g->o.pin);
+	else
+		fprintf(f, "not pinned\n");
 	print_peers(g, f);
 	for (int r = 0; r < g->o.rounds; r++)
 		for (int p = 0; p < P_COUNT; p++)
@@ -1004,8 +1048,8 @@ static void json_pairs(struct guestb *g, FILE *f)
 {
 	fputs(",\n  \"map_unmap\": [", f);
 	for (int i = 0; i < g->o.nsizes; i++) {
-		struct stat3 o = pairs_stat(g, P_OURS, i);
-		struct stat3 q = pairs_stat(g, P_QEMU, i);
+		struct stat3 o = fig_stat(g, P_OURS, F_PAIRS, i);
+		struct stat3 q = fig_stat(g, P_QEMU, F_PAIRS, i);
 
 		fprintf(f, "%s\n    {\"size\": %u, ", i ? "," : "",
 			g->o.sizes[i]);
@@ -1015,8 +1059,8 @@ static void json_pairs(struct guestb *g, FILE *f)
 		fputs(", \"ratio\": ", f);
 		json_num(f, o.n && q.n ? o.med / q.med : -1);
 		fputs(", ", f);
-		json_stat(f, "round_ratios", round_ratios(g, P_OURS, P_QEMU,
-							  i, false));
+		json_stat(f, "round_ratios", round_ratios(g, P_OURS, F_PAIRS,
+							  P_QEMU, F_PAIRS, i));
 		fprintf(f, ", \"segs_ours\": %d, \"segs_qemu\": %d}",
 			segs_of(g, P_OURS, i), segs_of(g, P_QEMU, i));
 	}
@@ -1028,8 +1072,8 @@ static void json_ring(struct guestb *g, FILE *f)
 {
 	fputs(",\n  \"ring\": [", f);
 	for (int i = 0; i < NCHUNKS; i++) {
-		struct stat3 t = ring_stat(g, P_OURS, i);
-		struct stat3 y = ring_stat(g, P_BYPASS, i);
+		struct stat3 t = fig_stat(g, P_BYPASS, F_RING, i);
+		struct stat3 y = fig_stat(g, P_BYPASS, F_RING_BYPASS, i);
 
 		fprintf(f, "%s\n    {\"chunk\": %u, ", i ? "," : "",
 			chunks[i]);
@@ -1039,8 +1083,12 @@ static void json_ring(struct guestb *g, FILE *f)
 		fputs(", \"ratio\": ", f);
 		json_num(f, t.n && y.n ? t.med / y.med : -1);
 		fputs(", ", f);
-		json_stat(f, "round_ratios", round_ratios(g, P_OURS, P_BYPASS,
-							  i, true));
+		json_stat(f, "round_ratios", round_ratios(g, P_BYPASS, F_RING,
+							  P_BYPASS,
+							  F_RING_BYPASS, i));
+		fputs(", ", f);
+		json_stat(f, "normal_boot_iommu_MBps",
+			  fig_stat(g, P_OURS, F_RING, i));
 		fputc('}', f);
 	}
 	fputs("\n  ]", f);
@@ -1050,8 +1098,13 @@ static void json_ring(struct guestb *g, FILE *f)
 static void write_json(struct guestb *g, FILE *f)
 {
 	json_header(f, "guest", g->o.smoke, g->o.rounds, &g->m);
-	fprintf(f, ",\n  \"ms\": %u,\n  \"seconds\": %.1f,\n  \"peers\": {",
+	fprintf(f, ",\n  \"ms\": %u,\n  \"seconds\": %.1f,\n  \"pin\": ",
 		g->o.ms, g->secs);
+	if (g->o.pin >= 0)
+		fprintf(f, "%d", g->o.pin);
+	else
+		fputs("null", f);
+	fputs(",\n  \"peers\": {", f);
 	for (int p = 0; p < P_COUNT; p++) {
 		fprintf(f, "%s\"%s\": ", p ? ", " : "", peer_names[p]);
 		json_str(f, g->skip[p][0] ? g->skip[p] : "ran");
@@ -1071,7 +1124,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: viommu-bench guest [--sizes LIST] [--ms N] [--rounds N]\n"
-"                          [--json FILE|-] [--run PATH] [--build DIR]\n"
+"                          [--pin CPU | --no-pin] [--json FILE|-]\n"
+"                          [--run PATH] [--build DIR]\n"
 "                          [--keep] [--smoke] [--help]\n"
 "\n"
 "Boots a real Linux guest (tools/viommu-run) against our virtio-iommu and\n"
@@ -1083,8 +1137,13 @@ static void usage(FILE *f)
 "  --sizes LIST   map/unmap sizes, 4 KiB multiples up to 2 MiB, with k/m\n"
 "                 suffixes (default 4k,16k,64k,256k,1m,2m)\n"
 "  --ms N         length of each measurement in the guest, 20..10000\n"
-"                 (default 500)\n"
-"  --rounds N     rounds of the three boots, 1..%d (default 3)\n"
+"                 (default 300)\n"
+"  --rounds N     rounds of the three boots, 1..%d (default 5)\n"
+"  --pin CPU      run every boot (QEMU, viommu-server, all threads) on this\n"
+"                 CPU, the same for every peer (default: the highest CPU\n"
+"                 this program may use)\n"
+"  --no-pin       leave the boots to the scheduler (cross-CPU wake-ups\n"
+"                 make our figures vary a lot)\n"
 "  --json FILE    also write JSON to FILE ('-': JSON on stdout, table on\n"
 "                 stderr)\n"
 "  --run PATH     tools/viommu-run (default: found from this program)\n"
@@ -1145,6 +1204,7 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 	const char *v, *sizes = NULL, *ms = NULL, *rounds = NULL;
 
 	memset(o, 0, sizeof(*o));
+	o->pin = -1; /* setup() picks one unless --no-pin */
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
@@ -1153,6 +1213,8 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 			exit(0);
 		} else if (!strcmp(a, "--smoke")) {
 			o->smoke = true;
+		} else if (!strcmp(a, "--no-pin")) {
+			o->no_pin = true;
 		} else if (!strcmp(a, "--keep")) {
 			o->keep = true;
 		} else if (opt_value("--sizes", argc, argv, &i, &v)) {
@@ -1163,6 +1225,9 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 			rounds = v;
 		} else if (opt_value("--json", argc, argv, &i, &v)) {
 			o->json = v;
+		} else if (opt_value("--pin", argc, argv, &i, &v)) {
+			o->pin = (int)parse_uint("--pin", v, 0,
+						 CPU_SETSIZE - 1);
 		} else if (opt_value("--run", argc, argv, &i, &v)) {
 			o->run = v;
 		} else if (opt_value("--build", argc, argv, &i, &v)) {
@@ -1174,9 +1239,9 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 	parse_sizes(o, sizes ? sizes : o->smoke ? "4k" :
 		    "4k,16k,64k,256k,1m,2m");
 	o->ms = ms ? (uint32_t)parse_uint("--ms", ms, 20, 10000) :
-		o->smoke ? 50 : 500;
+		o->smoke ? 50 : 300;
 	o->rounds = rounds ? (int)parse_uint("--rounds", rounds, 1,
-					     MAX_ROUNDS) : o->smoke ? 1 : 3;
+					     MAX_ROUNDS) : o->smoke ? 1 : 5;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1212,6 +1277,19 @@ static bool any_failed(const struct guestb *g)
 /* setup() - locate viommu-run and the build; check what can run. */
 static void setup(struct guestb *g)
 {
+	cpu_set_t set;
+
+	if (g->o.pin >= 0 && g->o.no_pin)
+		bad_usage("--pin and --no-pin exclude each other");
+	if (sched_getaffinity(0, sizeof(set), &set))
+		CPU_ZERO(&set);
+	if (g->o.pin >= 0 && !CPU_ISSET(g->o.pin, &set))
+		bad_usage("--pin: CPU %d is not available to this process",
+			  g->o.pin);
+	for (int c = CPU_SETSIZE - 1; c >= 0 && g->o.pin < 0 && !g->o.no_pin;
+	     c--)
+		if (CPU_ISSET(c, &set))
+			g->o.pin = c;
 	if (find_build(g))
 		bad_usage("cannot find the build directory (no build.ninja in "
 			  "'%s'): pass --build DIR", g->build);

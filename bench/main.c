@@ -1,7 +1,7 @@
 /*
  * main.c - viommu-bench: one benchmark program, one subcommand per kind of
  * measurement.  This file only dispatches; each subcommand lives in its
- * own file (core.c, vdev.c, io.c, scaling.c, smmu.c, qemu.c, plot.c) and shares the
+ * own file (core.c, vdev.c, io.c, scaling.c, smmu.c, qemu.c, guest.c, plot.c) and shares the
  * helpers of common.c.
  *
  *   viommu-bench SUBCOMMAND [OPTIONS]     (viommu-bench SUBCOMMAND --help)
@@ -38,6 +38,9 @@ static const struct {
 	{ "qemu", bench_qemu_main,
 	  "QEMU 7.2's virtio-iommu against ours behind x-pci-proxy-dev,\n"
 	  "             same MAP/UNMAP batches through qtest in one run; ratio" },
+	{ "guest", bench_guest_main,
+	  "real Linux guest: VFIO map+unmap ours vs QEMU; ring DMA\n"
+	  "             through the IOMMU vs bypass (boots QEMU, minutes)" },
 	{ "plot", cmd_plot,
 	  "PNG plots (gnuplot) of the io and scaling JSON" },
 };
