@@ -192,7 +192,7 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 
 /*
  * probe_bar() - size BAR @i (and its upper half if 64-bit); *@is64 says
- * whether it took two slots.  A zero *@size: not implemented or I/O.
+ * whether it took two slots.  A zero *@size: the BAR is absent or an I/O BAR.
  */
 static int probe_bar(struct vpci_dev *d, int i, uint64_t *size, bool *is64)
 {

@@ -166,7 +166,7 @@ TEST(bar_sizing)
 	CHECK_U64(pci_cfg_read(&x.f, PCI_BAR0 + 8, 4), ~(IO_SIZE - 1) | 1);
 	for (unsigned int i = 3; i < PCI_NUM_BARS; i++)
 		CHECK_U64(pci_cfg_read(&x.f, PCI_BAR0 + 4 * i, 4), 0);
-	/* Expansion ROM: not implemented, reads 0. */
+	/* No expansion ROM: the register reads 0. */
 	pci_cfg_write(&x.f, 0x30, 0xffffffff, 4);
 	CHECK_U64(pci_cfg_read(&x.f, 0x30, 4), 0);
 	/* Program: low bits are dropped, type bits stay. */
