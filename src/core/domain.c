@@ -227,6 +227,11 @@ VIOMMU_EXPORT int viommu_domain_map(struct viommu_domain *dom, uint64_t iova,
 		return -EOPNOTSUPP;
 	ctx = dom->ctx;
 	pthread_mutex_lock(&dom->lock);
+	/* Re-check under the lock: a racing destroy tears the store down. */
+	if (!dom->alive) {
+		ret = -EOPNOTSUPP;
+		goto out;
+	}
 	if (dom->ms.count >= ctx->lim.max_mappings_per_domain) {
 		log_debug(&ctx->log, "domain %#llx: limit of %u mappings "
 			 "reached", (unsigned long long)dom->tag,
@@ -283,7 +288,10 @@ VIOMMU_EXPORT int viommu_domain_unmap(struct viommu_domain *dom, uint64_t iova,
 	if (dom->kind != VIOMMU_DOMAIN_PAGING || !dom->alive)
 		return -EOPNOTSUPP;
 	pthread_mutex_lock(&dom->lock);
-	n = ms_remove_range(&dom->ms, iova, last, unmapped_one, dom, &bytes);
+	/* Re-check under the lock: a racing destroy tears the store down. */
+	n = dom->alive ? ms_remove_range(&dom->ms, iova, last, unmapped_one,
+					 dom, &bytes)
+		       : -EOPNOTSUPP;
 	pthread_mutex_unlock(&dom->lock);
 	if (n < 0)
 		return (int)n;

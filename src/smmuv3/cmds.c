@@ -262,6 +262,8 @@ void cmdq_process(struct viommu_smmuv3 *s, struct irq_batch *b)
 			route_sid_range(s, p.first, p.last);
 		if (p.pasid)
 			route_pasid(s, p.sid, p.ssid);
+		/* CMD_SYNC completion MSIs go out as each command retires. */
+		irq_flush_msis(s, b);
 		if (!more)
 			break;
 	}

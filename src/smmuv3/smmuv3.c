@@ -41,6 +41,11 @@ void irq_raise(struct viommu_smmuv3 *s, struct irq_batch *b,
 			b->msi[b->nmsi].data = cfg->data;
 			b->msi[b->nmsi].gerr = gerr_bit;
 			b->nmsi++;
+		} else {
+			/* Callers flush after each unit of work: never here. */
+			log_err(&s->log, "smmuv3: interrupt batch full, MSI "
+				"to %#llx dropped",
+				(unsigned long long)cfg->addr);
 		}
 		return;
 	}
@@ -75,6 +80,28 @@ static void deliver_msi(struct viommu_smmuv3 *s, uint64_t addr,
 	if (gerr)
 		gerror_raise(s, next, (uint32_t)gerr);
 	pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * irq_flush_msis() - write the MSIs queued in @b now (no model lock
+ * held), leaving its wired interrupts queued.  The command queue calls it
+ * after each command so that any number of CMD_SYNCs in one doorbell get
+ * their completion MSI (the batch holds only a few).
+ */
+void irq_flush_msis(struct viommu_smmuv3 *s, struct irq_batch *b)
+{
+	while (b->nmsi) {
+		struct irq_batch cur = *b;
+
+		b->nmsi = 0;
+		for (unsigned int i = 0; i < cur.nmsi; i++)
+			deliver_msi(s, cur.msi[i].addr, cur.msi[i].data,
+				    cur.msi[i].gerr, b);
+		/* A failed MSI raises GERROR once; an active bit raises none. */
+		if (b->nmsi && cur.nmsi == b->nmsi &&
+		    !memcmp(cur.msi, b->msi, sizeof(cur.msi[0]) * b->nmsi))
+			break;
+	}
 }
 
 /*

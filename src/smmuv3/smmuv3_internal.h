@@ -380,6 +380,7 @@ void irq_raise(struct viommu_smmuv3 *s, struct irq_batch *b,
 	       enum viommu_smmuv3_irq which, const struct irq_cfg *cfg,
 	       uint64_t gerr_bit);
 void irq_deliver(struct viommu_smmuv3 *s, struct irq_batch *b);
+void irq_flush_msis(struct viommu_smmuv3 *s, struct irq_batch *b);
 void gerror_raise(struct viommu_smmuv3 *s, struct irq_batch *b, uint32_t bit);
 void route_sid_range(struct viommu_smmuv3 *s, uint32_t first, uint32_t last);
 void route_pasid(struct viommu_smmuv3 *s, uint32_t sid, uint32_t ssid);

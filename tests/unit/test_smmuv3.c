@@ -470,6 +470,34 @@ TEST(cmd_sync_signals)
 	fx_fini(&f);
 }
 
+/*
+ * Regression (review): several CMD_SYNCs with MSI completion covered by one
+ * CMDQ_PROD write each get their MSI.  Linux publishes several CPUs' syncs
+ * at once; the interrupt batch held four and dropped the rest silently.
+ */
+TEST(cmd_sync_many_msis_one_doorbell)
+{
+	uint32_t m = (1u << FX_Q_LOG2) - 1, w = (2u << FX_Q_LOG2) - 1;
+	struct fx f;
+	int i;
+
+	REQUIRE(setup(&f, NULL) == 0);
+	for (i = 0; i < 8; i++) {
+		uint64_t a = f.cmdq + (uint64_t)(f.cmd_prod & m) * 16;
+		uint64_t msi = 0x1000 + 8 * (uint64_t)i;
+
+		gw64(&f, msi, 0xffffffffffffffffull);
+		gw64(&f, a, 0x46 | (1u << 12) | ((0x100ull + i) << 32));
+		gw64(&f, a + 8, msi);
+		f.cmd_prod = (f.cmd_prod + 1) & w;
+	}
+	mw(&f, 0x98, 4, f.cmd_prod);  /* one doorbell for all eight */
+	for (i = 0; i < 8; i++)
+		CHECK_U64(gr64(&f, 0x1000 + 8 * (uint64_t)i) & 0xffffffff,
+			  0x100 + i);
+	fx_fini(&f);
+}
+
 TEST(prefetch_pri_resume_accepted)
 {
 	struct fx f;
