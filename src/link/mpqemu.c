@@ -175,12 +175,24 @@ static bool is_eventfd(int fd)
 
 /* ---- interrupts ------------------------------------------------------- */
 
+/*
+ * fd_ready() - whether @fd can be read (or written) without blocking.  The
+ * eventfds come from the peer, which shares their file description and
+ * could clear O_NONBLOCK behind our back: poll first, never block.
+ */
+static bool fd_ready(int fd, short events)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & events);
+}
+
 /* signal_intr() - write 1 to the intr eventfd.  irq_lock held. */
 static void signal_intr(struct link *l)
 {
 	uint64_t one = 1;
 
-	if (l->intr_fd < 0)
+	if (l->intr_fd < 0 || !fd_ready(l->intr_fd, POLLOUT))
 		return;
 	if (write(l->intr_fd, &one, sizeof(one)) == (ssize_t)sizeof(one))
 		ATOMIC_INC(l->st.irq_signals);
@@ -206,8 +218,11 @@ static void link_intx(void *opaque, bool level)
 static void resample(struct link *l)
 {
 	uint64_t v;
-	ssize_t n = read(l->resample_fd, &v, sizeof(v));
+	ssize_t n;
 
+	if (!fd_ready(l->resample_fd, POLLIN))
+		return;
+	n = read(l->resample_fd, &v, sizeof(v));
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n != (ssize_t)sizeof(v)) {

@@ -246,6 +246,7 @@ struct cd_slot {
  */
 struct tlb_entry {
 	bool valid, global;
+	bool priv;      /* filled by a privileged access: perms differ */
 	uint8_t stages;
 	uint16_t vmid, asid;
 	uint64_t lo, hi, out;

@@ -57,7 +57,8 @@ static struct tlb_entry *tlb_lookup(struct xreq *x, uint64_t va)
 	struct tlb_entry *t = tlb_slot(x->s, st, vmid, asid, va);
 
 	if (!t->valid || t->stages != st || t->vmid != vmid ||
-	    (x->s1 && !t->global && t->asid != asid) || va < t->lo ||
+	    (x->s1 && !t->global && t->asid != asid) ||
+	    t->priv != !!(x->acc & LPAE_ACC_PRIV) || va < t->lo ||
 	    va > t->hi || ((x->acc & 7) & ~t->perm))
 		return NULL;
 	return t;
@@ -72,6 +73,8 @@ static void tlb_insert(struct xreq *x, uint64_t va)
 
 	t->valid = true;
 	t->global = x->global;
+	/* Stage-1 permissions depend on privilege (PRIVCFG): tag it. */
+	t->priv = !!(x->acc & LPAE_ACC_PRIV);
 	t->stages = st;
 	t->vmid = x->ste.vmid;
 	t->asid = asid;

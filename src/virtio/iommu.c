@@ -49,10 +49,12 @@
  * domain.  The backlog has its own leaf lock (ev_lock), never held while
  * calling anything.  The fault callback runs with no core lock held: it
  * queues the report under ev_lock, then takes the device lock to deliver it
- * - unless the faulting thread is itself inside one of this device's hooks
- * (an interrupt callback doing DMA), in which case the hook delivers the
- * report on its way out.  The device never calls translate, so none of its
- * core calls can re-enter the fault callback.
+ * - unless the faulting thread is itself inside one of this device's hooks,
+ * in which case the hook delivers the report on its way out.  The device
+ * never calls translate, so none of its core calls can re-enter the fault
+ * callback.  The transport's interrupt callback must not make endpoints
+ * translate (virtio.h): outside a hook it runs with dev.lock held, and a
+ * fault reported from it would wait for that lock.
  */
 #include <viommu/virtio_iommu.h>
 
@@ -574,7 +576,7 @@ static void dom_free(struct viommu_virtio_iommu *vi, uint32_t id)
 				    "destroying a domain");
 		}
 	}
-	log_info(&vi->log, "virtio-iommu: domain %u destroyed", id);
+	log_debug(&vi->log, "virtio-iommu: domain %u destroyed", id);
 	sarr_remove(&vi->doms, id);
 }
 

@@ -110,7 +110,8 @@ static uint16_t *host16(struct vq *vq, uint64_t gpa, bool write)
 	struct mem_piece p;
 	uint8_t *hva;
 
-	if (mem_find(vq->mem, gpa, &p) || gpa - p.gpa > p.size - 2)
+	if (mem_find(vq->mem, gpa, &p) || p.size < 2 ||
+	    gpa - p.gpa > p.size - 2)
 		return NULL;
 	if (write && (p.flags & VIOMMU_MEM_F_READONLY))
 		return NULL;

@@ -1833,4 +1833,38 @@ TEST(threads_split_event_idx) { threaded(false, true); }
 TEST(threads_packed) { threaded(true, false); }
 TEST(threads_packed_event_idx) { threaded(true, true); }
 
+/*
+ * Regression (review): a ring index in a 1-byte RAM region.  host16()'s
+ * bound `gpa - base > size - 2` wrapped for size 1 and the 2-byte store
+ * of used.idx wrote one byte past the region.
+ */
+TEST(used_idx_in_one_byte_region_stays_inside)
+{
+	static uint8_t a[0x202] __attribute__((aligned(4096)));
+	static uint8_t b[2] __attribute__((aligned(2)));
+	static uint8_t c[0x1000] __attribute__((aligned(4096)));
+	struct viommu_mem_region r[3] = {
+		{ .gpa = 0, .size = 0x202, .hva = a, .fd = -1 },
+		{ .gpa = 0x202, .size = 1, .hva = b, .fd = -1 },
+		{ .gpa = 0x203, .size = 0x1000, .hva = c, .fd = -1 },
+	};
+	struct vq_elem e = { .id = 0 };
+	struct viommu_mem *mem;
+	unsigned int tok;
+	struct vq vq;
+
+	b[1] = 0xaa; /* outside every region */
+	REQUIRE(viommu_mem_create(NULL, &mem) == 0);
+	REQUIRE(viommu_mem_set_regions(mem, r, 3) == 0);
+	REQUIRE(vq_init(&vq, mem, NULL, NULL, "t", 1) == 0);
+	tok = viommu_mem_read_lock(mem);
+	CHECK_EQ(vq_configure(&vq, 1, 0x0, 0x100, 0x200, false, false, false),
+		 0);
+	vq_push(&vq, &e, 0);
+	viommu_mem_read_unlock(mem, tok);
+	CHECK_EQ(b[1], 0xaa);
+	vq_destroy(&vq);
+	viommu_mem_destroy(mem);
+}
+
 TEST_MAIN()
