@@ -712,4 +712,37 @@ TEST(dma_threads_vs_commands)
 	fx_fini(&f);
 }
 
+/*
+ * Regression (review): the IOTLB must not let an unprivileged stream reuse
+ * a privileged stream's entry.  Streams 1 (STE.PRIVCFG = privileged) and
+ * 2 (default: unprivileged) share one CD, hence one ASID; the page is
+ * privileged-only.  Stream 1 reads it (filling the IOTLB), stream 2 must
+ * still fault.
+ */
+TEST(iotlb_entry_not_shared_across_privilege)
+{
+	uint64_t iova = 0x40000000ull, q[8];
+	struct fx f;
+	struct s1 s;
+	int err;
+
+	REQUIRE(setup(&f) == 0);
+	REQUIRE(s1_new(&f, &s, 4096) == 0);
+	REQUIRE(map(&f, &s.c, s.root, iova, DATA_PA, 4096,
+		    VIOMMU_READ | LPAE_PROT_PRIV) == 0);
+	put32(&f, DATA_PA, 0x5eed);
+	s1_ste(&f, 2, &s, 9);
+	fx_cd(q, &s.c, s.root, 9);
+	fx_ste_s1(q, CD_GPA, 0, 0, 0);
+	q[1] |= 3ull << 48; /* PRIVCFG: privileged */
+	fx_ste(&f, 1, q);
+	CHECK(fx_cfgi_ste(&f, 1));
+	CHECK(fx_cfgi_ste(&f, 2));
+	CHECK_EQ(rd(&f, 1, VIOMMU_NO_PASID, iova, &err), 0x5eed);
+	CHECK_EQ(err, 0);
+	rd(&f, 2, VIOMMU_NO_PASID, iova, &err);
+	CHECK_EQ(err, -EFAULT);
+	fx_fini(&f);
+}
+
 TEST_MAIN()
