@@ -129,6 +129,10 @@ struct mpqemu_link_stats {
  * @link_ended: called once per link when it ends, on the link's thread
  *              (or in mpqemu_server_stop() for a link that never ran),
  *              with the link ID and an enum mpqemu_end; may be NULL.
+ * @poll_us:    before sleeping in poll() for the next message, check the
+ *              socket without blocking for up to this many microseconds
+ *              (0: never).  Trades CPU time for wake-up latency on links
+ *              whose messages come in quick succession (kicks).
  */
 struct mpqemu_server_config {
 	struct viommu_mem *mem;
@@ -136,6 +140,7 @@ struct mpqemu_server_config {
 	struct viommu_allocator allocator;
 	void (*link_ended)(void *opaque, unsigned int id, int why);
 	void *opaque;
+	unsigned int poll_us;
 };
 
 /*

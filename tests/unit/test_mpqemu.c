@@ -322,11 +322,15 @@ struct fx {
 	int fds_before;
 };
 
+/* --poll-us for the next fx_init() (0: sleep in poll() at once). */
+static unsigned int fx_poll_us;
+
 static int fx_init(struct fx *x, bool manual)
 {
 	struct viommu_mem_config mc = { .log = test_log };
 	struct mpqemu_server_config sc = { .log = test_log,
-					   .link_ended = cap_ended };
+					   .link_ended = cap_ended,
+					   .poll_us = fx_poll_us };
 	int i;
 
 	memset(x, 0, sizeof(*x));
@@ -457,6 +461,31 @@ TEST(bar_round_trip)
 	CHECK_U64(st.bytes_in, 9 * (16 + 24) + 3 * (16 + 12));
 	CHECK(st.connected);
 	CHECK_EQ(st.end, MPQEMU_OPEN);
+	CHECK(fx_fini(&x));
+	CHECK_EQ(warn_lines(), 0);
+}
+
+/*
+ * With poll_us, links check for the next message before sleeping: they
+ * still serve every message in order and still stop promptly when the
+ * peer is idle.
+ */
+TEST(poll_us_serves_and_stops)
+{
+	struct fx x;
+	int s, i;
+
+	fx_poll_us = 200;
+	REQUIRE(fx_init(&x, false) == 0);
+	fx_poll_us = 0;
+	s = x.peer[0];
+	enable_bars(s);
+	for (i = 0; i < 200; i++) {
+		CHECK_U64(bar(s, true, BAR0_GPA + 0x20, (uint64_t)i, 4, true),
+			  0);
+		CHECK_U64(bar(s, false, BAR0_GPA + 0x20, 0, 4, true),
+			  (uint64_t)i);
+	}
 	CHECK(fx_fini(&x));
 	CHECK_EQ(warn_lines(), 0);
 }
