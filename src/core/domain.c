@@ -44,8 +44,11 @@ void __iotlb_fill(struct viommu_domain *dom, uint64_t lo, uint64_t hi,
 	seq_write_end(&s->seq);
 }
 
-static void __slot_clear(struct iotlb_slot *s)
+/* __slot_inval() - clear @s if it holds a piece overlapping [lo, hi]. */
+static void __slot_inval(struct iotlb_slot *s, uint64_t lo, uint64_t hi)
 {
+	if (!(s->perm & SLOT_VALID) || !ranges_overlap(s->lo, s->hi, lo, hi))
+		return;
 	seq_write_begin(&s->seq);
 	WRITE_ONCE(s->perm, 0);
 	seq_write_end(&s->seq);
@@ -57,13 +60,8 @@ static void __iotlb_inval_scan(struct viommu_domain *dom, uint64_t lo,
 {
 	uint32_t i;
 
-	for (i = 0; i <= dom->ctx->iotlb_mask; i++) {
-		struct iotlb_slot *s = &dom->iotlb[i];
-
-		if ((s->perm & SLOT_VALID) &&
-		    ranges_overlap(s->lo, s->hi, lo, hi))
-			__slot_clear(s);
-	}
+	for (i = 0; i <= dom->ctx->iotlb_mask; i++)
+		__slot_inval(&dom->iotlb[i], lo, hi);
 }
 
 /* Invalidate pieces of whole mappings inside [lo, hi] (see top). */
@@ -77,11 +75,7 @@ static void __iotlb_inval_mappings(struct viommu_domain *dom, uint64_t lo,
 		return;
 	}
 	for (;; pg++) {
-		struct iotlb_slot *s = slot_at(dom, pg << PAGE_SHIFT);
-
-		if ((s->perm & SLOT_VALID) &&
-		    ranges_overlap(s->lo, s->hi, lo, hi))
-			__slot_clear(s);
+		__slot_inval(slot_at(dom, pg << PAGE_SHIFT), lo, hi);
 		if (pg == end)
 			break;
 	}
@@ -89,11 +83,7 @@ static void __iotlb_inval_mappings(struct viommu_domain *dom, uint64_t lo,
 
 void __iotlb_inval_all(struct viommu_domain *dom)
 {
-	uint32_t i;
-
-	for (i = 0; i <= dom->ctx->iotlb_mask; i++)
-		if (dom->iotlb[i].perm & SLOT_VALID)
-			__slot_clear(&dom->iotlb[i]);
+	__iotlb_inval_scan(dom, 0, UINT64_MAX);
 }
 
 void __notify(struct viommu_domain *dom, const struct viommu_event *ev)

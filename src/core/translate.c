@@ -108,58 +108,61 @@ static void __mark_dirty(struct viommu_domain *dom, uint64_t iova,
 	dirty_mark(&dom->dirty, &dom->ctx->alloc, iova, iova + (len - 1));
 }
 
+/*
+ * __use_piece() - finish a resolution under dom->lock: check the access,
+ * fill *@out, cache the piece (translate only) and mark dirty pages.
+ * Return: RES_OK; VIOMMU_FAULT_PERMISSION.
+ */
+static int __use_piece(struct viommu_domain *dom, const struct piece *p,
+		       const struct xreq *rq, struct viommu_xlate *out)
+{
+	if (rq->access & ~p->perm)
+		return VIOMMU_FAULT_PERMISSION;
+	piece_out(p, rq->iova, rq->len, out);
+	if (rq->fill)
+		__iotlb_fill(dom, p->lo, p->hi, p->gpa, p->hva, p->perm,
+			     p->flags, p->gen, rq->iova);
+	if ((rq->access & VIOMMU_WRITE) && dom->dirty_on)
+		__mark_dirty(dom, rq->iova, out->len);
+	return RES_OK;
+}
+
 /* resolve_paging() - look @rq up in a PAGING domain (takes dom->lock). */
 static int resolve_paging(struct viommu_domain *dom, const struct xreq *rq,
 			  struct viommu_xlate *out)
 {
 	struct ms_entry e;
 	struct piece p;
-	int ret = RES_OK;
+	int ret;
 
 	pthread_mutex_lock(&dom->lock);
 	if (!READ_ONCE(dom->alive) ||
 	    READ_ONCE(dom->kind) != VIOMMU_DOMAIN_PAGING) {
 		ret = RES_RETRY;
-		goto out;
-	}
-	if (ms_lookup(&dom->ms, rq->iova, &e)) {
+	} else if (ms_lookup(&dom->ms, rq->iova, &e)) {
 		ret = VIOMMU_FAULT_NO_MAPPING;
-		goto out;
+	} else {
+		piece_for(dom->ctx, rq->iova, e.start, e.last, e.gpa, e.prot,
+			  &p);
+		ret = __use_piece(dom, &p, rq, out);
 	}
-	piece_for(dom->ctx, rq->iova, e.start, e.last, e.gpa, e.prot, &p);
-	if (rq->access & ~p.perm) {
-		ret = VIOMMU_FAULT_PERMISSION;
-		goto out;
-	}
-	piece_out(&p, rq->iova, rq->len, out);
-	if (rq->fill)
-		__iotlb_fill(dom, p.lo, p.hi, p.gpa, p.hva, p.perm, p.flags,
-			     p.gen, rq->iova);
-	if ((rq->access & VIOMMU_WRITE) && dom->dirty_on)
-		__mark_dirty(dom, rq->iova, out->len);
-out:
 	pthread_mutex_unlock(&dom->lock);
 	return ret;
 }
 
+/* resolve_identity() - IOVA == GPA (takes dom->lock). */
 static int resolve_identity(struct viommu_domain *dom, const struct xreq *rq,
-			    struct viommu_xlate *out, uint32_t flags)
+			    struct viommu_xlate *out)
 {
 	struct piece p;
+	int ret;
 
 	pthread_mutex_lock(&dom->lock);
 	piece_for(dom->ctx, rq->iova, 0, UINT64_MAX, 0, ACCESS_ALL, &p);
-	p.flags = flags | VIOMMU_XLATE_BYPASS;
-	if (rq->access & ~p.perm) {
-		pthread_mutex_unlock(&dom->lock);
-		return VIOMMU_FAULT_PERMISSION;
-	}
-	piece_out(&p, rq->iova, rq->len, out);
-	if (rq->fill)
-		__iotlb_fill(dom, p.lo, p.hi, p.gpa, p.hva, p.perm, p.flags,
-			     p.gen, rq->iova);
+	p.flags = VIOMMU_XLATE_BYPASS;
+	ret = __use_piece(dom, &p, rq, out);
 	pthread_mutex_unlock(&dom->lock);
-	return RES_OK;
+	return ret;
 }
 
 /*
@@ -277,14 +280,14 @@ static int resolve_ep(struct viommu_endpoint *ep, const struct xreq *rq,
 			return VIOMMU_FAULT_NO_PASID;
 		if (!__atomic_load_n(&ctx->bypass, __ATOMIC_ACQUIRE))
 			return VIOMMU_FAULT_UNATTACHED;
-		return resolve_identity(ctx->identity, rq, out, 0);
+		return resolve_identity(ctx->identity, rq, out);
 	}
 	*tag = READ_ONCE(dom->tag);
 	kind = READ_ONCE(dom->kind);
 	if (kind == VIOMMU_DOMAIN_BLOCKED)
 		return VIOMMU_FAULT_BLOCKED;
 	if (kind == VIOMMU_DOMAIN_IDENTITY)
-		return resolve_identity(dom, rq, out, 0);
+		return resolve_identity(dom, rq, out);
 	r = ep_resv(ep, rq->iova);
 	if (r && r->type == VIOMMU_RESV_MSI)
 		return resolve_msi(r, rq, out);
@@ -437,7 +440,7 @@ VIOMMU_EXPORT int viommu_domain_lookup(struct viommu_domain *dom,
 		return -EINVAL;
 	switch (dom->kind) {
 	case VIOMMU_DOMAIN_IDENTITY:
-		ret = resolve_identity(dom, &rq, out, 0);
+		ret = resolve_identity(dom, &rq, out);
 		break;
 	case VIOMMU_DOMAIN_PAGING:
 		ret = resolve_paging(dom, &rq, out);
