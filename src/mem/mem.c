@@ -66,6 +66,7 @@ struct mem_map {
  * @map points just past it, @n entries, same order.
  */
 struct mem_table {
+	uint64_t id; /* the generation it was published as (unique per mem) */
 	unsigned int n;
 	uint64_t ram_bytes;
 	struct mem_map *map;
@@ -373,6 +374,31 @@ VIOMMU_EXPORT int viommu_mem_write(struct viommu_mem *mem, uint64_t gpa,
 				   const void *buf, size_t len)
 {
 	return access_range(mem, gpa, (void *)buf, len, true);
+}
+
+int mem_cached_ptr(struct viommu_mem *mem, struct mem_cache *c, uint64_t gpa,
+		   size_t len, bool write, void **hva)
+{
+	const struct mem_table *t = current_table(mem);
+	uint64_t off = gpa - c->piece.gpa;
+	int i;
+
+	if (!t)
+		return -EFAULT;
+	if (t->id != c->table_id || off >= c->piece.size) {
+		i = find_index(t, gpa);
+		if (i < 0)
+			return -EFAULT;
+		c->table_id = t->id;
+		c->piece = t->piece[i];
+		off = gpa - c->piece.gpa;
+	}
+	if (len > c->piece.size - off)
+		return -E2BIG;
+	if (write && (c->piece.flags & VIOMMU_MEM_F_READONLY))
+		return -EPERM;
+	*hva = c->piece.hva + off;
+	return 0;
 }
 
 int mem_ptr_in(struct viommu_mem *mem, uint64_t gpa, size_t len,
@@ -731,6 +757,8 @@ VIOMMU_EXPORT int viommu_mem_set_regions(struct viommu_mem *mem,
 	err = build_table(mem, regions, n, order, old, claimed, &t);
 	if (err)
 		goto out;
+	if (t)
+		t->id = mem->generation + 1;
 	/*
 	 * Barrier: release - the table's contents are visible before the
 	 * pointer to it.  Then the generation, also release, so a consumer

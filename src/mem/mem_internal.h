@@ -45,4 +45,29 @@ int mem_access_in(struct viommu_mem *mem, uint64_t gpa, void *buf,
 int mem_ptr_in(struct viommu_mem *mem, uint64_t gpa, size_t len,
 	       unsigned int access, void **hva, size_t *contig);
 
+/*
+ * struct mem_cache - the region a caller found last, tagged with the ID of
+ * the region table it came from, for callers that make many small accesses
+ * near each other (a virtqueue touches its rings and request buffers a
+ * dozen times per request).  Zero-initialised it is empty (table IDs start
+ * at 1).  Owned by one thread at a time.
+ */
+struct mem_cache {
+	uint64_t table_id;
+	struct mem_piece piece;
+};
+
+/*
+ * mem_cached_ptr() - host address of [@gpa, @gpa + @len) when the range lies
+ * inside one region, trying @c's region first and refilling @c otherwise.
+ * The caller is inside a read section; the pointer is valid until it ends.
+ * A cached region is used only while its table is still the current one,
+ * so a replacement of the region set is always seen.  @len must be > 0.
+ * Return: 0; -EFAULT (@gpa not RAM); -E2BIG (the range leaves the region:
+ * the caller falls back to mem_access_in()/mem_ptr_in(), which walk
+ * adjacent regions); -EPERM (@write and a read-only region).
+ */
+int mem_cached_ptr(struct viommu_mem *mem, struct mem_cache *c, uint64_t gpa,
+		   size_t len, bool write, void **hva);
+
 #endif /* VIOMMU_MEM_INTERNAL_H */

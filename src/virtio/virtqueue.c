@@ -27,18 +27,48 @@
 /*
  * Guest-memory access.  Every vq_* entry point runs inside a memory read
  * section held by its caller (virtqueue.h), so the accessors below skip the
- * per-access section the public calls would open.
+ * per-access section the public calls would open, and go through the
+ * queue's one-region cache (vq->mc): rings and request buffers normally sit
+ * in one region, so most accesses cost a table-ID compare instead of a
+ * look-up.  A range that leaves its region takes the general path.
  */
-static inline int ram_read(struct viommu_mem *mem, uint64_t gpa, void *buf,
-			   size_t len)
+static inline int ram_ptr(struct vq *vq, uint64_t gpa, size_t len,
+			  bool write, void **hva)
 {
-	return mem_access_in(mem, gpa, buf, len, false);
+	return mem_cached_ptr(vq->mem, &vq->mc, gpa, len, write, hva);
 }
 
-static inline int ram_write(struct viommu_mem *mem, uint64_t gpa,
-			    const void *buf, size_t len)
+/* ram_copy() - copy @len bytes between @buf and @gpa.  Return: 0; -errno. */
+static int ram_copy(struct vq *vq, uint64_t gpa, void *buf, size_t len,
+		    bool write)
 {
-	return mem_access_in(mem, gpa, (void *)buf, len, true);
+	void *hva;
+	int err;
+
+	if (len == 0)
+		return 0;
+	err = ram_ptr(vq, gpa, len, write, &hva);
+	if (err == -E2BIG)
+		return mem_access_in(vq->mem, gpa, buf, len, write);
+	if (err)
+		return err;
+	if (write)
+		memcpy(hva, buf, len);
+	else
+		memcpy(buf, hva, len);
+	return 0;
+}
+
+static inline int ram_read(struct vq *vq, uint64_t gpa, void *buf,
+			   size_t len)
+{
+	return ram_copy(vq, gpa, buf, len, false);
+}
+
+static inline int ram_write(struct vq *vq, uint64_t gpa, const void *buf,
+			    size_t len)
+{
+	return ram_copy(vq, gpa, (void *)buf, len, true);
 }
 
 /* Split ring field offsets (VIRTIO 1.3 §2.7). */
@@ -107,18 +137,11 @@ void vq_set_broken(struct vq *vq, const char *why)
  */
 static uint16_t *host16(struct vq *vq, uint64_t gpa, bool write)
 {
-	struct mem_piece p;
-	uint8_t *hva;
+	void *hva;
 
-	if (mem_find(vq->mem, gpa, &p) || p.size < 2 ||
-	    gpa - p.gpa > p.size - 2)
+	if (ram_ptr(vq, gpa, 2, write, &hva) || ((uintptr_t)hva & 1))
 		return NULL;
-	if (write && (p.flags & VIOMMU_MEM_F_READONLY))
-		return NULL;
-	hva = p.hva + (gpa - p.gpa);
-	if ((uintptr_t)hva & 1)
-		return NULL;
-	return (uint16_t *)(void *)hva;
+	return hva;
 }
 
 /*
@@ -135,7 +158,7 @@ static int load16_acquire(struct vq *vq, uint64_t gpa, uint16_t *v)
 	if (p) {
 		raw = __atomic_load_n(p, __ATOMIC_ACQUIRE);
 	} else {
-		err = ram_read(vq->mem, gpa, &raw, sizeof(raw));
+		err = ram_read(vq, gpa, &raw, sizeof(raw));
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	}
 	if (!err)
@@ -157,7 +180,7 @@ static int store16_release(struct vq *vq, uint64_t gpa, uint16_t v)
 		__atomic_store_n(p, raw, __ATOMIC_RELEASE);
 	} else {
 		__atomic_thread_fence(__ATOMIC_RELEASE);
-		err = ram_write(vq->mem, gpa, &raw, sizeof(raw));
+		err = ram_write(vq, gpa, &raw, sizeof(raw));
 	}
 	return err;
 }
@@ -170,16 +193,23 @@ static int store16_release(struct vq *vq, uint64_t gpa, uint16_t v)
 static int check_ram(struct vq *vq, uint64_t gpa, uint64_t len, bool write)
 {
 	uint64_t last;
+	void *one;
+	int err;
 
 	if (!range_last(gpa, len, &last))
 		return -EFAULT;
-	while (len) {
+	if (len == 0)
+		return 0;
+	err = ram_ptr(vq, gpa, len, write, &one);
+	if (err != -E2BIG)
+		return err;
+	while (len) { /* spans adjacent regions: walk them */
 		size_t contig;
 		void *hva;
-		int err = mem_ptr_in(vq->mem, gpa, len,
-					 write ? VIOMMU_WRITE : VIOMMU_READ,
-					 &hva, &contig);
 
+		err = mem_ptr_in(vq->mem, gpa, len,
+				 write ? VIOMMU_WRITE : VIOMMU_READ, &hva,
+				 &contig);
 		if (err)
 			return err;
 		gpa += contig;
@@ -193,7 +223,7 @@ static int read_desc(struct vq *vq, uint64_t table, uint32_t i,
 		     struct raw_desc *d)
 {
 	uint8_t b[DESC_SIZE];
-	int err = ram_read(vq->mem, table + (uint64_t)i * DESC_SIZE, b,
+	int err = ram_read(vq, table + (uint64_t)i * DESC_SIZE, b,
 				  sizeof(b));
 	uint64_t a;
 	uint32_t l;
@@ -251,7 +281,7 @@ void vq_reset(struct vq *vq)
 	vq->packed = vq->event_idx = vq->indirect = vq->broken = false;
 	vq->size = 0;
 	vq->desc = vq->driver = vq->device = 0;
-	vq->last_avail = vq->used_idx = 0;
+	vq->last_avail = vq->avail_shadow = vq->used_idx = 0;
 	vq->next_avail = vq->next_used = 0;
 	vq->avail_wrap = vq->used_wrap = true;
 	vq->signalled_used = 0;
@@ -451,6 +481,7 @@ static int split_avail(struct vq *vq, uint16_t *n)
 		       "(size %u)", idx, *n, vq->last_avail, vq->size);
 		return -EIO;
 	}
+	vq->avail_shadow = idx;
 	return 0;
 }
 
@@ -520,13 +551,20 @@ static int split_pop(struct vq *vq, struct vq_elem *e)
 	uint64_t slot;
 	int err;
 
-	if (split_avail(vq, &n))
-		return -EIO;
-	if (n == 0 && (err = split_empty(vq)) != 0)
-		return err;
+	/*
+	 * Entries up to the index read last are known to be there (that read
+	 * was an acquire, ordering the entries' reads after it), so the index
+	 * is read again only once they are used up: once per batch.
+	 */
+	if (vq->avail_shadow == vq->last_avail) {
+		if (split_avail(vq, &n))
+			return -EIO;
+		if (n == 0 && (err = split_empty(vq)) != 0)
+			return err;
+	}
 	slot = vq->driver + AVAIL_RING +
 	       2 * (uint64_t)(vq->last_avail & (vq->size - 1));
-	if (ram_read(vq->mem, slot, &head, sizeof(head))) {
+	if (ram_read(vq, slot, &head, sizeof(head))) {
 		breakf(vq, "available ring unreadable");
 		return -EIO;
 	}
@@ -628,7 +666,7 @@ static int split_push(struct vq *vq, const struct vq_elem *e, uint32_t len)
 				USED_ELEM_SIZE;
 	uint32_t elem[2] = { htole32(e->id), htole32(len) };
 
-	if (ram_write(vq->mem, slot, elem, sizeof(elem)) ||
+	if (ram_write(vq, slot, elem, sizeof(elem)) ||
 	    store16_release(vq, vq->device + USED_IDX,
 			    (uint16_t)(vq->used_idx + 1))) {
 		breakf(vq, "used ring not writable");
@@ -653,7 +691,7 @@ static int packed_push(struct vq *vq, const struct vq_elem *e, uint32_t len)
 		flags |= VQ_DESC_F_AVAIL | VQ_DESC_F_USED;
 	if (len)
 		flags |= VQ_DESC_F_WRITE;
-	if (ram_write(vq->mem, d + 8, b, sizeof(b)) ||
+	if (ram_write(vq, d + 8, b, sizeof(b)) ||
 	    store16_release(vq, d + PDESC_FLAGS, flags)) {
 		breakf(vq, "descriptor ring not writable");
 		return -EIO;
@@ -773,8 +811,7 @@ static int copy_part(struct vq *vq, const struct vq_elem *e, uint32_t off,
 			continue;
 		}
 		n = MIN(s->len - off, len);
-		err = write ? ram_write(vq->mem, s->gpa + off, p, n)
-			    : ram_read(vq->mem, s->gpa + off, p, n);
+		err = ram_copy(vq, s->gpa + off, p, n, write);
 		if (err)
 			return -EFAULT;
 		p += n;

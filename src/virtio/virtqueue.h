@@ -30,6 +30,8 @@
 #include <viommu/common.h>
 #include <viommu/mem.h>
 
+#include "mem/mem_internal.h"
+
 /* Descriptor flags (split and packed). */
 #define VQ_DESC_F_NEXT 1u
 #define VQ_DESC_F_WRITE 2u
@@ -69,6 +71,7 @@ struct vq {
 	const char *name; /* for log lines */
 	uint16_t max_size;
 	struct vq_seg *segs; /* max_size * 2 (a chain plus one indirect) */
+	struct mem_cache mc; /* the region last touched (virtqueue.c) */
 
 	bool ready, packed, event_idx, indirect, broken;
 	uint16_t size;
@@ -76,6 +79,7 @@ struct vq {
 
 	/* split */
 	uint16_t last_avail, used_idx;
+	uint16_t avail_shadow; /* the driver's available index, read last */
 	/* packed */
 	uint16_t next_avail, next_used;
 	bool avail_wrap, used_wrap;

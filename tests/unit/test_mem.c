@@ -228,6 +228,60 @@ TEST(find_and_next_ram)
 	viommu_mem_destroy(m);
 }
 
+TEST(cached_ptr_hits_refills_and_sees_replacement)
+{
+	static uint8_t a[PG], b[PG], c[PG], d[PG];
+	struct viommu_mem_region r[3] = {
+		hva_region(0x10000, PG, a, 0),
+		hva_region(0x11000, PG, b, 0), /* adjacent to a */
+		hva_region(0x20000, PG, c, VIOMMU_MEM_F_READONLY),
+	};
+	struct viommu_mem *m = new_mem(NULL);
+	struct mem_cache mc = { 0 };
+	unsigned int tok;
+	void *h = NULL;
+
+	REQUIRE(m);
+	tok = viommu_mem_read_lock(m);
+	CHECK_EQ(mem_cached_ptr(m, &mc, 0x10000, 4, false, &h), -EFAULT);
+	viommu_mem_read_unlock(m, tok);
+	REQUIRE(viommu_mem_set_regions(m, r, 3) == 0);
+	tok = viommu_mem_read_lock(m);
+	CHECK_EQ(mem_cached_ptr(m, &mc, 0x10010, 16, true, &h), 0);
+	CHECK(h == a + 0x10);
+	CHECK_U64(mc.piece.gpa, 0x10000);
+	/* a hit at the region's last byte; one past it refills */
+	CHECK_EQ(mem_cached_ptr(m, &mc, 0x10fff, 1, false, &h), 0);
+	CHECK(h == a + PG - 1);
+	CHECK_EQ(mem_cached_ptr(m, &mc, 0x11000, 1, false, &h), 0);
+	CHECK(h == b);
+	CHECK_U64(mc.piece.gpa, 0x11000);
+	/* leaving the region (into an adjacent one) is the caller's slow path */
+	CHECK_EQ(mem_cached_ptr(m, &mc, 0x10ff0, 32, false, &h), -E2BIG);
+	CHECK_EQ(mem_cached_ptr(m, &mc, 0x11ff0, 32, false, &h), -E2BIG);
+	/* holes and read-only regions */
+	CHECK_EQ(mem_cached_ptr(m, &mc, 0x12000, 1, false, &h), -EFAULT);
+	CHECK_EQ(mem_cached_ptr(m, &mc, 0x20000, 8, false, &h), 0);
+	CHECK(h == c);
+	CHECK_EQ(mem_cached_ptr(m, &mc, 0x20000, 8, true, &h), -EPERM);
+	viommu_mem_read_unlock(m, tok);
+	/* the same GPA in a new region set: the cache must not serve the old
+	 * host address */
+	CHECK_EQ(mem_cached_ptr(m, &mc, 0x20008, 8, false, &h), 0);
+	r[2] = hva_region(0x20000, PG, d, 0);
+	REQUIRE(viommu_mem_set_regions(m, r, 3) == 0);
+	tok = viommu_mem_read_lock(m);
+	CHECK_EQ(mem_cached_ptr(m, &mc, 0x20008, 8, true, &h), 0);
+	CHECK(h == d + 8);
+	viommu_mem_read_unlock(m, tok);
+	/* and nothing once the RAM is gone */
+	REQUIRE(viommu_mem_set_regions(m, NULL, 0) == 0);
+	tok = viommu_mem_read_lock(m);
+	CHECK_EQ(mem_cached_ptr(m, &mc, 0x20008, 8, false, &h), -EFAULT);
+	viommu_mem_read_unlock(m, tok);
+	viommu_mem_destroy(m);
+}
+
 TEST(memfd_visible_through_fd)
 {
 	int fd = new_memfd(4 * PG, 0x11), fds0 = count_fds(), fds1;

@@ -1,0 +1,217 @@
+/*
+ * test_vq_regions.c - the virtqueue's guest-memory region cache
+ * (vq->mc, src/virtio/virtqueue.c) against changes of the region set.
+ *
+ * The queue remembers the region it touched last and reuses it while the
+ * memory layer's table is unchanged.  These tests build a split ring by
+ * hand in host buffers and check that: a region set replaced between two
+ * pops is seen at once (the same GPAs now backed by other host memory), a
+ * ring whose descriptor table straddles two adjacent regions still works
+ * (the uncached path), and RAM removed under a configured queue breaks the
+ * queue with one log line instead of touching freed memory.
+ */
+#include "harness.h"
+#include "virtio/virtqueue.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#define PG 4096u
+#define QSIZE 16u
+/* Layout of the test RAM (GPA = offset from RAM_GPA). */
+#define RAM_GPA 0x100000ull
+#define RAM_SIZE (4 * PG)
+#define DESC_OFF 0x0u     /* 16 descriptors: 256 bytes */
+#define AVAIL_OFF 0x400u
+#define USED_OFF 0x800u
+#define BUF_OFF 0x2000u
+
+struct ring_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags, next;
+};
+
+struct logs {
+	int warns;
+};
+
+static void count_log(void *opaque, enum viommu_log_level level,
+		      const char *line)
+{
+	struct logs *l = opaque;
+
+	(void)line;
+	if (level == VIOMMU_LOG_WARN)
+		l->warns++;
+}
+
+/* put_desc() - descriptor @i of the table at @ram + @desc_off. */
+static void put_desc(uint8_t *ram, uint32_t desc_off, unsigned int i,
+		     uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
+{
+	struct ring_desc d = { addr, len, flags, next };
+
+	memcpy(ram + desc_off + i * sizeof(d), &d, sizeof(d));
+}
+
+/* offer() - make @head the next available entry (avail idx @idx + 1). */
+static void offer(uint8_t *ram, uint16_t idx, uint16_t head)
+{
+	uint16_t next = (uint16_t)(idx + 1);
+
+	memcpy(ram + AVAIL_OFF + 4 + 2 * (idx % QSIZE), &head, 2);
+	memcpy(ram + AVAIL_OFF + 2, &next, 2);
+}
+
+static struct viommu_mem_region region(uint64_t gpa, uint64_t size, void *hva)
+{
+	return (struct viommu_mem_region){ .gpa = gpa, .size = size,
+					   .fd = -1, .hva = hva };
+}
+
+/* one_buffer_chain() - descriptor @i: one readable buffer at @addr. */
+static void one_buffer_chain(uint8_t *ram, unsigned int i, uint64_t addr)
+{
+	put_desc(ram, DESC_OFF, i, addr, 64, 0, 0);
+}
+
+TEST(replaced_region_is_seen_between_pops)
+{
+	uint8_t *a = calloc(1, RAM_SIZE), *b = calloc(1, RAM_SIZE);
+	struct logs lg = { 0 };
+	struct viommu_log log = { .fn = count_log, .opaque = &lg,
+				  .level = VIOMMU_LOG_DEBUG };
+	struct viommu_mem_region r;
+	struct viommu_mem *m = NULL;
+	struct vq vq;
+	struct vq_elem e;
+	uint32_t used[2];
+	unsigned int tok;
+
+	REQUIRE(a && b);
+	REQUIRE(viommu_mem_create(NULL, &m) == 0);
+	r = region(RAM_GPA, RAM_SIZE, a);
+	REQUIRE(viommu_mem_set_regions(m, &r, 1) == 0);
+	REQUIRE(vq_init(&vq, m, &log, NULL, "rq", QSIZE) == 0);
+	one_buffer_chain(a, 0, RAM_GPA + BUF_OFF);
+	offer(a, 0, 0);
+	tok = viommu_mem_read_lock(m);
+	REQUIRE(vq_configure(&vq, QSIZE, RAM_GPA + DESC_OFF,
+			     RAM_GPA + AVAIL_OFF, RAM_GPA + USED_OFF, false,
+			     false, false) == 0);
+	CHECK_EQ(vq_pop(&vq, &e), 0);
+	CHECK_U64(e.segs[0].gpa, RAM_GPA + BUF_OFF);
+	CHECK_EQ(vq_push(&vq, &e, 0), 0);
+	viommu_mem_read_unlock(m, tok);
+
+	/* The same GPAs, now backed by @b holding a different chain. */
+	memcpy(b, a, RAM_SIZE);
+	one_buffer_chain(b, 1, RAM_GPA + BUF_OFF + PG);
+	offer(b, 1, 1);
+	r = region(RAM_GPA, RAM_SIZE, b);
+	REQUIRE(viommu_mem_set_regions(m, &r, 1) == 0);
+	memset(a, 0xff, RAM_SIZE); /* what a stale pointer would see */
+	tok = viommu_mem_read_lock(m);
+	CHECK_EQ(vq_pop(&vq, &e), 0);
+	CHECK_EQ(e.id, 1);
+	CHECK_U64(e.segs[0].gpa, RAM_GPA + BUF_OFF + PG);
+	CHECK_EQ(vq_push(&vq, &e, 0), 0);
+	viommu_mem_read_unlock(m, tok);
+	/* the used entry went to the new backing, not the old one */
+	memcpy(used, b + USED_OFF + 4 + 8, sizeof(used));
+	CHECK_EQ(used[0], 1);
+	CHECK_EQ(b[USED_OFF + 2], 2);
+	CHECK_EQ(a[USED_OFF + 2], 0xff);
+	CHECK_EQ(lg.warns, 0);
+	CHECK(!vq.broken);
+	vq_destroy(&vq);
+	viommu_mem_destroy(m);
+	free(a);
+	free(b);
+}
+
+TEST(descriptor_table_across_adjacent_regions)
+{
+	uint8_t *a = calloc(1, RAM_SIZE), *b = calloc(1, RAM_SIZE);
+	struct viommu_mem_region r[2];
+	struct viommu_mem *m = NULL;
+	/* the table starts 128 bytes before the end of region a */
+	uint32_t desc_off = RAM_SIZE - 128;
+	uint8_t both[2 * RAM_SIZE] = { 0 };
+	struct vq vq;
+	struct vq_elem e;
+	unsigned int tok;
+
+	REQUIRE(a && b);
+	REQUIRE(viommu_mem_create(NULL, &m) == 0);
+	r[0] = region(RAM_GPA, RAM_SIZE, a);
+	r[1] = region(RAM_GPA + RAM_SIZE, RAM_SIZE, b);
+	REQUIRE(viommu_mem_set_regions(m, r, 2) == 0);
+	REQUIRE(vq_init(&vq, m, NULL, NULL, "rq", QSIZE) == 0);
+	/* build the table in one flat image, then split it into a and b */
+	for (unsigned int i = 0; i < QSIZE; i++)
+		put_desc(both, desc_off, i, RAM_GPA + BUF_OFF + 64 * i, 64, 0,
+			 0);
+	for (unsigned int i = 0; i < QSIZE; i++)
+		offer(both, (uint16_t)i, (uint16_t)i);
+	memcpy(a, both, RAM_SIZE);
+	memcpy(b, both + RAM_SIZE, RAM_SIZE);
+	tok = viommu_mem_read_lock(m);
+	REQUIRE(vq_configure(&vq, QSIZE, RAM_GPA + desc_off,
+			     RAM_GPA + AVAIL_OFF, RAM_GPA + USED_OFF, false,
+			     false, false) == 0);
+	for (unsigned int i = 0; i < QSIZE; i++) {
+		CHECK_EQ(vq_pop(&vq, &e), 0);
+		CHECK_EQ(e.id, i);
+		CHECK_U64(e.segs[0].gpa, RAM_GPA + BUF_OFF + 64 * i);
+		CHECK_EQ(vq_push(&vq, &e, 0), 0);
+	}
+	CHECK_EQ(vq_pop(&vq, &e), -ENOENT);
+	CHECK(!vq.broken);
+	viommu_mem_read_unlock(m, tok);
+	vq_destroy(&vq);
+	viommu_mem_destroy(m);
+	free(a);
+	free(b);
+}
+
+TEST(ram_removed_under_a_queue_breaks_it)
+{
+	uint8_t *a = calloc(1, RAM_SIZE);
+	struct logs lg = { 0 };
+	struct viommu_log log = { .fn = count_log, .opaque = &lg,
+				  .level = VIOMMU_LOG_DEBUG };
+	struct viommu_mem_region r;
+	struct viommu_mem *m = NULL;
+	struct vq vq;
+	struct vq_elem e;
+	unsigned int tok;
+
+	REQUIRE(a);
+	REQUIRE(viommu_mem_create(NULL, &m) == 0);
+	r = region(RAM_GPA, RAM_SIZE, a);
+	REQUIRE(viommu_mem_set_regions(m, &r, 1) == 0);
+	REQUIRE(vq_init(&vq, m, &log, NULL, "rq", QSIZE) == 0);
+	one_buffer_chain(a, 0, RAM_GPA + BUF_OFF);
+	one_buffer_chain(a, 1, RAM_GPA + BUF_OFF);
+	offer(a, 0, 0);
+	offer(a, 1, 1);
+	tok = viommu_mem_read_lock(m);
+	REQUIRE(vq_configure(&vq, QSIZE, RAM_GPA + DESC_OFF,
+			     RAM_GPA + AVAIL_OFF, RAM_GPA + USED_OFF, false,
+			     false, false) == 0);
+	CHECK_EQ(vq_pop(&vq, &e), 0); /* fills the cache; index read: 2 */
+	viommu_mem_read_unlock(m, tok);
+	REQUIRE(viommu_mem_set_regions(m, NULL, 0) == 0);
+	free(a); /* a stale pointer would now be a use after free (ASan) */
+	tok = viommu_mem_read_lock(m);
+	CHECK_EQ(vq_pop(&vq, &e), -EIO);
+	CHECK(vq.broken);
+	CHECK_EQ(lg.warns, 1);
+	viommu_mem_read_unlock(m, tok);
+	vq_destroy(&vq);
+	viommu_mem_destroy(m);
+}
+
+TEST_MAIN()
