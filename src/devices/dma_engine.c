@@ -8,10 +8,11 @@
  * translated with viommu_translate() for the endpoint's requester ID (so
  * a fault reaches the core's fault callback, which the virtio-iommu turns
  * into an event, and we get the fault record for EXT_FAULT_*), then copied
- * through the host pointer inside a guest-memory read section that covers
- * only that piece.  A RAM-to-RAM ring copy translates source and
- * destination pieces and copies between them directly, with no bounce
- * buffer.
+ * through the host pointer inside a guest-memory read section: one per
+ * register DMA, and for a ring doorbell one per RING_SECTION_BYTES of
+ * entries (entry read, copy and status write share it).  A RAM-to-RAM
+ * ring copy translates source and destination pieces and copies between
+ * them directly, with no bounce buffer.
  *
  * All guest-supplied numbers (counts, addresses, ring indices, entry
  * lengths) are checked with overflow-safe arithmetic before use, and the
@@ -27,6 +28,8 @@
 #include <stdio.h>
 
 #define ALL_ONES(size) ((size) >= 8 ? ~0ull : (1ull << ((size) * 8)) - 1)
+/* Ring mode: bytes copied under one memory read section (see ring_doorbell). */
+#define RING_SECTION_BYTES (1u << 20)
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                      */
@@ -135,14 +138,15 @@ static int xlate(struct dma_engine *e, uint64_t iova, size_t len,
 }
 
 /*
- * dev_xfer() - move @len bytes between IOVA @iova and device-side @buf:
+ * xfer_in() - move @len bytes between IOVA @iova and device-side @buf:
  * @access VIOMMU_READ reads guest memory into @buf, VIOMMU_WRITE writes
- * @buf to guest memory.  *@moved receives the bytes moved.
+ * @buf to guest memory.  The caller is inside a memory read section.
+ * *@moved receives the bytes moved.
  * Return: 0; -EFAULT (fault recorded; the rest is not moved); -ERANGE
  * (the IOVA range wraps; nothing moved).
  */
-static int dev_xfer(struct dma_engine *e, uint64_t iova, uint8_t *buf,
-		    size_t len, unsigned int access, size_t *moved)
+static int xfer_in(struct dma_engine *e, uint64_t iova, uint8_t *buf,
+		   size_t len, unsigned int access, size_t *moved)
 {
 	uint64_t last;
 	int ret = 0;
@@ -151,17 +155,15 @@ static int dev_xfer(struct dma_engine *e, uint64_t iova, uint8_t *buf,
 	if (len && !range_last(iova, len, &last))
 		return -ERANGE;
 	while (len) {
-		unsigned int tok = viommu_mem_read_lock(e->mem);
 		struct viommu_xlate x;
 
 		ret = xlate(e, iova, len, access, &x);
-		if (!ret && access == VIOMMU_WRITE)
-			memcpy(x.hva, buf, x.len);
-		else if (!ret)
-			memcpy(buf, x.hva, x.len);
-		viommu_mem_read_unlock(e->mem, tok);
 		if (ret)
 			break;
+		if (access == VIOMMU_WRITE)
+			memcpy(x.hva, buf, x.len);
+		else
+			memcpy(buf, x.hva, x.len);
 		buf += x.len;
 		iova += x.len;
 		len -= x.len;
@@ -170,27 +172,36 @@ static int dev_xfer(struct dma_engine *e, uint64_t iova, uint8_t *buf,
 	return ret;
 }
 
+/* dev_xfer() - xfer_in() in a read section of its own. */
+static int dev_xfer(struct dma_engine *e, uint64_t iova, uint8_t *buf,
+		    size_t len, unsigned int access, size_t *moved)
+{
+	unsigned int tok = viommu_mem_read_lock(e->mem);
+	int ret = xfer_in(e, iova, buf, len, access, moved);
+
+	viommu_mem_read_unlock(e->mem, tok);
+	return ret;
+}
+
 /*
- * ram_copy() - copy @len bytes from IOVA @src to IOVA @dst, both ranges
- * already checked not to wrap.  Return: 0; -EFAULT (fault recorded).
+ * copy_in() - copy @len bytes from IOVA @src to IOVA @dst, both ranges
+ * already checked not to wrap.  The caller is inside a memory read
+ * section.  Return: 0; -EFAULT (fault recorded).
  */
-static int ram_copy(struct dma_engine *e, uint64_t src, uint64_t dst,
-		    size_t len)
+static int copy_in(struct dma_engine *e, uint64_t src, uint64_t dst,
+		   size_t len)
 {
 	int ret = 0;
 
 	while (len) {
-		unsigned int tok = viommu_mem_read_lock(e->mem);
 		struct viommu_xlate xs, xd;
 
 		ret = xlate(e, src, len, VIOMMU_READ, &xs);
 		if (!ret)
 			ret = xlate(e, dst, xs.len, VIOMMU_WRITE, &xd);
-		if (!ret)
-			memmove(xd.hva, xs.hva, xd.len);
-		viommu_mem_read_unlock(e->mem, tok);
 		if (ret)
 			break;
+		memmove(xd.hva, xs.hva, xd.len);
 		src += xd.len;
 		dst += xd.len;
 		len -= xd.len;
@@ -299,7 +310,7 @@ static uint32_t entry_run(struct dma_engine *e, const struct ring_entry *d)
 				 d->len, d->flags);
 		return DMAE_RING_BAD;
 	}
-	if (ram_copy(e, d->src, d->dst, d->len)) {
+	if (copy_in(e, d->src, d->dst, d->len)) {
 		e->r.ext_status |= DMAE_EXT_ERR_DMA;
 		return DMAE_RING_FAULT;
 	}
@@ -307,7 +318,8 @@ static uint32_t entry_run(struct dma_engine *e, const struct ring_entry *d)
 }
 
 /*
- * ring_step() - read, run and complete the entry at RING_HEAD.
+ * ring_step() - read, run and complete the entry at RING_HEAD, inside the
+ * caller's memory read section.
  * Return: 0 to go on; -EIO on a ring error (RING_HEAD not advanced).
  */
 static int ring_step(struct dma_engine *e)
@@ -324,7 +336,7 @@ static int ring_step(struct dma_engine *e)
 		return -EIO;
 	}
 	at += (uint64_t)e->r.ring_head * DMA_ENGINE_RING_ENTRY;
-	if (dev_xfer(e, at, raw, sizeof(raw), VIOMMU_READ, &moved)) {
+	if (xfer_in(e, at, raw, sizeof(raw), VIOMMU_READ, &moved)) {
 		ring_error(e, "entry unreadable");
 		return -EIO;
 	}
@@ -336,7 +348,7 @@ static int ring_step(struct dma_engine *e)
 	d.status = entry_run(e, &d);
 	e->stats.ring_entries++;
 	put_le(st, d.status, 4);
-	if (dev_xfer(e, at + 24, st, sizeof(st), VIOMMU_WRITE, &moved)) {
+	if (xfer_in(e, at + 24, st, sizeof(st), VIOMMU_WRITE, &moved)) {
 		ring_error(e, "status unwritable");
 		return -EIO;
 	}
@@ -351,6 +363,8 @@ static int ring_step(struct dma_engine *e)
 static void ring_doorbell(struct dma_engine *e, uint32_t tail)
 {
 	struct dma_engine_regs *r = &e->r;
+	uint64_t done = 0;
+	unsigned int tok;
 	uint32_t budget;
 
 	e->stats.ring_doorbells++;
@@ -364,12 +378,28 @@ static void ring_doorbell(struct dma_engine *e, uint32_t tail)
 		return;
 	}
 	r->ring_tail = tail;
+	/*
+	 * One memory read section per RING_SECTION_BYTES of copies rather
+	 * than three per entry: short entries are dominated by the section's
+	 * atomic counter updates, and the bound keeps a region-set writer
+	 * (which waits for open sections) from waiting on a whole ring.
+	 */
+	tok = viommu_mem_read_lock(e->mem);
 	for (budget = r->ring_size; budget && r->ring_head != r->ring_tail;
 	     budget--) {
+		uint64_t before = e->stats.bytes_read;
+
 		if (ring_step(e))
-			return;
+			break;
 		r->ring_head = (r->ring_head + 1) & (r->ring_size - 1);
+		done += e->stats.bytes_read - before + DMA_ENGINE_RING_ENTRY;
+		if (done >= RING_SECTION_BYTES) {
+			viommu_mem_read_unlock(e->mem, tok);
+			tok = viommu_mem_read_lock(e->mem);
+			done = 0;
+		}
 	}
+	viommu_mem_read_unlock(e->mem, tok);
 }
 
 /* ring_size_write() - accept a power of two 1..4096 and rewind. */
