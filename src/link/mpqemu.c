@@ -270,8 +270,11 @@ static bool spin_ready(int fd, short events, unsigned int us)
  */
 static int wait_fd(struct link *l, int fd, short events)
 {
-	if (l->srv->poll_us && spin_ready(fd, events, l->srv->poll_us))
+	if (l->srv->poll_us && spin_ready(fd, events, l->srv->poll_us)) {
+		if (l->resample_fd >= 0)
+			resample(l);
 		return 0;
+	}
 	for (;;) {
 		struct pollfd p[3] = {
 			{ .fd = fd, .events = events },
@@ -478,16 +481,19 @@ static int read_msg(struct link *l)
 
 	l->m.nfds = 0;
 	l->m.fd_overflow = false;
-	/*
-	 * A resample that happened before this message was sent is seen
-	 * before the message, even when the message is already queued and
-	 * no poll() runs.
-	 */
-	if (l->resample_fd >= 0)
-		resample(l);
-	/* A peer that keeps the socket full never lets poll() run. */
+	/* A peer that keeps the socket full never blocks in poll(). */
 	if (LOAD_ACQUIRE(l->srv->stopping))
 		return MPQEMU_END_STOPPED;
+	/*
+	 * Wait before the first read: the peer normally waits for our reply
+	 * before sending, so a speculative read would only fail.  The wait
+	 * also serves a resample that happened before this message was sent
+	 * (poll() reports both; wait_fd() takes the resample first), so it is
+	 * seen before the message even when the message is already queued.
+	 */
+	err = wait_fd(l, l->sock, POLLIN);
+	if (err)
+		return recv_end(l, err, 0);
 	err = recv_exact(l, hdr, sizeof(hdr), &got);
 	if (err)
 		return recv_end(l, err, got);
