@@ -765,6 +765,17 @@ int vpci_run(struct vpci_dev *d, const struct vpci_req *r, unsigned n,
 	return err;
 }
 
+int vpci_set_bus(struct vpci_dev *d, struct vpci_bus *bus)
+{
+	if (!bus || !bus->ops)
+		return fail(d, -EINVAL, "no bus");
+	if (d->inflight)
+		return fail(d, -EBUSY, "switching buses with a batch of %u "
+			    "in flight", d->inflight);
+	d->bus = bus;
+	return 0;
+}
+
 uint64_t vpci_round_trips(const struct vpci_dev *d)
 {
 	return d->st.cfg + d->st.mmio_rd + d->st.mmio_wr + d->st.mem_rd +

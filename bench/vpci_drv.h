@@ -6,8 +6,9 @@
  * function, an MMIO read/write of 1, 2, 4 or 8 bytes at a guest-physical
  * address, and guest-RAM reads and writes of byte ranges.  The driver is
  * written against that alone, so the same code can drive QEMU's device
- * through qtest and ours through QEMU's proxy (viommu-bench qemu) - or
- * anything else that offers the callbacks.
+ * through qtest, ours through QEMU's proxy or over the proxy link itself,
+ * with guest RAM through qtest or mapped directly (viommu-bench qemu) -
+ * or anything else that offers the callbacks.
  *
  * What the driver does:
  *  - init: check the IDs (0x1af4:0x1057), size every BAR (writing all
@@ -178,6 +179,15 @@ int vpci_complete(struct vpci_dev *d, uint8_t *status, unsigned n);
 /* vpci_run() - submit, kick, wait and complete one batch. */
 int vpci_run(struct vpci_dev *d, const struct vpci_req *r, unsigned n,
 	     uint8_t *status);
+
+/*
+ * vpci_set_bus() - reach the started device through @bus from now on.
+ * @bus must lead to the same function and the same guest RAM (another
+ * route to them, e.g. RAM mapped directly instead of through qtest): the
+ * driver's shadows (ring indexes, slot lengths) stay valid because both
+ * routes see the same memory.  Not while a batch is in flight (-EBUSY).
+ */
+int vpci_set_bus(struct vpci_dev *d, struct vpci_bus *bus);
 
 /* vpci_round_trips() - every bus operation so far. */
 uint64_t vpci_round_trips(const struct vpci_dev *d);
