@@ -50,7 +50,7 @@ static void limits_fill(struct viommu_limits *out,
 struct viommu_domain *domain_alloc(struct viommu_ctx *ctx)
 {
 	struct viommu_domain *dom = ctx->pool;
-	size_t nslots = (size_t)ctx->iotlb_mask + 1;
+	size_t nslots = (size_t)ctx->iotlb_mask + 1 + BLOCK_SLOTS;
 
 	if (dom) {
 		ctx->pool = dom->next;

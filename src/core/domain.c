@@ -7,9 +7,14 @@
  * caches a "piece": an IOVA range inside one mapping (and inside one RAM
  * region or one hole) that translates contiguously, tagged with the memory
  * generation it was computed in.  A piece is stored in the slot of the page
- * that was translated, which lies inside the piece; so when unmap removes
- * whole mappings of [iova, last], visiting the slots of the pages of that
- * range (or every slot, when the range has more pages than there are
+ * that was translated, which lies inside the piece - or, when the piece
+ * covers the whole aligned 2 MiB block around that page, in the block's
+ * slot of a second, smaller array indexed by block (as a TLB keeps huge
+ * pages apart): one large mapping then takes one slot instead of one per
+ * page, and pages of two large mappings no longer evict each other.  So
+ * when unmap removes whole mappings of [iova, last], visiting the page
+ * slots of the pages and the block slots of the blocks of that range (or
+ * every slot, when the range has more pages or blocks than there are
  * slots) finds every piece of a removed mapping.  Explicit invalidation of
  * an arbitrary range scans every slot, because a piece may extend beyond
  * the range.  Slot writes happen under dom->lock inside the slot's
@@ -27,11 +32,26 @@ static inline struct iotlb_slot *slot_at(struct viommu_domain *dom,
 	return &dom->iotlb[(iova >> PAGE_SHIFT) & dom->ctx->iotlb_mask];
 }
 
+static inline struct iotlb_slot *block_slot_at(struct viommu_domain *dom,
+					       uint64_t iova)
+{
+	return &dom->iotlb[dom->ctx->iotlb_mask + 1 + block_index(iova)];
+}
+
+/* covers_block() - whether [lo, hi] holds the whole 2 MiB block of @at. */
+static bool covers_block(uint64_t lo, uint64_t hi, uint64_t at)
+{
+	uint64_t blo = at & ~((1ull << BLOCK_SHIFT) - 1);
+
+	return lo <= blo && hi >= blo + ((1ull << BLOCK_SHIFT) - 1);
+}
+
 void __iotlb_fill(struct viommu_domain *dom, uint64_t lo, uint64_t hi,
 		  uint64_t gpa, uint8_t *hva, uint32_t perm, uint32_t flags,
 		  uint64_t gen, uint64_t at)
 {
-	struct iotlb_slot *s = slot_at(dom, at);
+	struct iotlb_slot *s = covers_block(lo, hi, at) ?
+				       block_slot_at(dom, at) : slot_at(dom, at);
 
 	seq_write_begin(&s->seq);
 	WRITE_ONCE(s->lo, lo);
@@ -54,13 +74,13 @@ static void __slot_inval(struct iotlb_slot *s, uint64_t lo, uint64_t hi)
 	seq_write_end(&s->seq);
 }
 
-/* Clear valid slots whose piece overlaps [lo, hi]. */
+/* Clear valid slots (page and block) whose piece overlaps [lo, hi]. */
 static void __iotlb_inval_scan(struct viommu_domain *dom, uint64_t lo,
 			       uint64_t hi)
 {
 	uint32_t i;
 
-	for (i = 0; i <= dom->ctx->iotlb_mask; i++)
+	for (i = 0; i <= dom->ctx->iotlb_mask + BLOCK_SLOTS; i++)
 		__slot_inval(&dom->iotlb[i], lo, hi);
 }
 
@@ -69,6 +89,7 @@ static void __iotlb_inval_mappings(struct viommu_domain *dom, uint64_t lo,
 				   uint64_t hi)
 {
 	uint64_t pg = lo >> PAGE_SHIFT, end = hi >> PAGE_SHIFT;
+	uint64_t blk = lo >> BLOCK_SHIFT, bend = hi >> BLOCK_SHIFT;
 
 	if (end - pg >= dom->ctx->iotlb_mask) {
 		__iotlb_inval_scan(dom, lo, hi);
@@ -77,6 +98,17 @@ static void __iotlb_inval_mappings(struct viommu_domain *dom, uint64_t lo,
 	for (;; pg++) {
 		__slot_inval(slot_at(dom, pg << PAGE_SHIFT), lo, hi);
 		if (pg == end)
+			break;
+	}
+	if (bend - blk >= BLOCK_SLOTS) {
+		for (uint32_t i = 0; i < BLOCK_SLOTS; i++)
+			__slot_inval(&dom->iotlb[dom->ctx->iotlb_mask + 1 + i],
+				     lo, hi);
+		return;
+	}
+	for (;; blk++) {
+		__slot_inval(block_slot_at(dom, blk << BLOCK_SHIFT), lo, hi);
+		if (blk == bend)
 			break;
 	}
 }

@@ -43,6 +43,26 @@
 #define SLOT_VALID (1u << 31)
 
 /*
+ * Block slots: besides the per-page slots, each domain has BLOCK_SLOTS
+ * slots indexed by 2 MiB block of IOVA, for pieces that cover a whole
+ * aligned block (domain.c, "IOTLB").
+ */
+#define BLOCK_SHIFT 21
+#define BLOCK_SLOTS_LOG2 5
+#define BLOCK_SLOTS (1u << BLOCK_SLOTS_LOG2)
+
+/*
+ * block_index() - the block slot of @iova.  A multiplicative hash of the
+ * block number: large mappings usually start on round IOVAs (1 GiB apart,
+ * say), which the low bits alone would send to the same slot.
+ */
+static inline uint32_t block_index(uint64_t iova)
+{
+	return (uint32_t)(((iova >> BLOCK_SHIFT) * 0x9e3779b97f4a7c15ull) >>
+			  (64 - BLOCK_SLOTS_LOG2));
+}
+
+/*
  * struct iotlb_slot - one cached translation piece: IOVAs [lo, hi] map
  * contiguously to gpa.. and (if hva) to hva.. in one memory generation.
  */
@@ -82,7 +102,8 @@ struct viommu_domain {
 
 	/* PAGING */
 	struct mapstore ms;
-	struct iotlb_slot *iotlb; /* ctx->iotlb_mask + 1 slots, type-stable,
+	struct iotlb_slot *iotlb; /* ctx->iotlb_mask + 1 page slots, then
+				   * BLOCK_SLOTS block slots; type-stable,
 				   * cache-line aligned inside iotlb_mem */
 	void *iotlb_mem;
 

@@ -359,6 +359,31 @@ static int translate_slow(struct viommu_endpoint *ep, const struct xreq *rq,
 }
 
 /*
+ * slot_hit() - a consistent copy of @sl into *@p (its seqcount unchanged
+ * across the reads) that is valid and covers @iova for @access.  Ends with
+ * an acquire fence, so the caller's re-checks are ordered after the reads.
+ */
+static inline bool slot_hit(const struct iotlb_slot *sl, uint64_t iova,
+			    unsigned int access, struct piece *p)
+{
+	uint32_t ss = LOAD_ACQUIRE(sl->seq);
+
+	if (ss & 1)
+		return false;
+	p->perm = READ_ONCE(sl->perm);
+	p->lo = READ_ONCE(sl->lo);
+	p->hi = READ_ONCE(sl->hi);
+	p->gpa = READ_ONCE(sl->gpa);
+	p->hva = READ_ONCE(sl->hva);
+	p->flags = READ_ONCE(sl->flags);
+	p->gen = READ_ONCE(sl->gen);
+	/* Order the slot reads before the re-checks. */
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return READ_ONCE(sl->seq) == ss && (p->perm & SLOT_VALID) &&
+	       iova >= p->lo && iova <= p->hi && !(access & ~p->perm);
+}
+
+/*
  * try_hit() - the lock-free IOTLB-hit path.  True with *out filled, or
  * false to take the slow path.  Reads only; see the seqcount rules in
  * internal.h.
@@ -371,7 +396,7 @@ static inline bool try_hit(struct viommu_endpoint *ep, uint32_t pasid,
 	struct viommu_domain *dom;
 	struct iotlb_slot *sl;
 	struct piece p;
-	uint32_t s, ss, kind;
+	uint32_t s, kind;
 
 	s = LOAD_ACQUIRE(ep->seq);
 	if (s & 1)
@@ -389,22 +414,14 @@ static inline bool try_hit(struct viommu_endpoint *ep, uint32_t pasid,
 	if ((access & VIOMMU_WRITE) && READ_ONCE(dom->dirty_on))
 		return false;
 	sl = &dom->iotlb[(iova >> PAGE_SHIFT) & ctx->iotlb_mask];
-	ss = LOAD_ACQUIRE(sl->seq);
-	if (ss & 1)
-		return false;
-	p.perm = READ_ONCE(sl->perm);
-	p.lo = READ_ONCE(sl->lo);
-	p.hi = READ_ONCE(sl->hi);
-	p.gpa = READ_ONCE(sl->gpa);
-	p.hva = READ_ONCE(sl->hva);
-	p.flags = READ_ONCE(sl->flags);
-	p.gen = READ_ONCE(sl->gen);
-	/* Order the slot and domain reads before the re-checks. */
-	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	if (READ_ONCE(sl->seq) != ss || READ_ONCE(ep->seq) != s)
-		return false;
-	if (!(p.perm & SLOT_VALID) || iova < p.lo || iova > p.hi ||
-	    (access & ~p.perm) ||
+	if (!slot_hit(sl, iova, access, &p)) {
+		/* the block slot (domain.c, "IOTLB") */
+		sl = &dom->iotlb[ctx->iotlb_mask + 1 + block_index(iova)];
+		if (!slot_hit(sl, iova, access, &p))
+			return false;
+	}
+	/* After slot_hit()'s fence: the domain did not change meanwhile. */
+	if (READ_ONCE(ep->seq) != s ||
 	    p.gen != viommu_mem_generation(ctx->mem))
 		return false;
 	p.perm &= ~SLOT_VALID;

@@ -33,6 +33,69 @@ TEST(iotlb_unmap_then_translate_faults)
 	fx_fini(&e.f);
 }
 
+TEST(iotlb_block_slots_hold_large_mappings)
+{
+	/*
+	 * Two 4 MiB mappings whose pages share page slots (both start on a
+	 * 1 MiB boundary): alternating between them hits once both are in
+	 * block slots; unmap and invalidation still drop those entries.
+	 */
+	const uint64_t a = 0x40000000, b = 0x80000000, sz = 4ull << 20;
+	struct viommu_ctx_stats s0, s1;
+	struct viommu_fault flt;
+	struct viommu_xlate x;
+	struct env e;
+	bool ok = true;
+
+	REQUIRE(env_init(&e, NULL) == 0);
+	CHECK_EQ(viommu_domain_map(e.dom, a, a + sz - 1, 0, RW), 0);
+	CHECK_EQ(viommu_domain_map(e.dom, b, b + sz - 1, sz, RW), 0);
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1)
+			s0 = fx_stats(&e.f);
+		for (uint64_t off = 0; off < sz; off += PAGE) {
+			ok &= fx_gpa_of(e.ep, NP, a + off, VIOMMU_READ) == off;
+			ok &= fx_gpa_of(e.ep, NP, b + off + 8, VIOMMU_WRITE) ==
+			      sz + off + 8;
+		}
+	}
+	s1 = fx_stats(&e.f);
+	CHECK(ok);
+	CHECK_U64(s1.iotlb_misses - s0.iotlb_misses, 0);
+	/* invalidating part of A drops its block entry; it refills right */
+	CHECK_EQ(viommu_domain_invalidate(e.dom, a + 0x1000, a + 0x1fff), 0);
+	CHECK_U64(fx_gpa_of(e.ep, NP, a + 0x1f0000, VIOMMU_READ), 0x1f0000);
+	CHECK(fx_stats(&e.f).iotlb_misses > s1.iotlb_misses);
+	/* unmapping B: no block entry of it survives */
+	CHECK_EQ(viommu_domain_unmap(e.dom, b, b + sz - 1, NULL), 0);
+	for (uint64_t off = 0; off < sz; off += 1ull << 20)
+		CHECK_EQ(viommu_translate(e.ep, NP, b + off, 4, VIOMMU_READ, &x,
+					  &flt), -EFAULT);
+	CHECK_EQ(flt.reason, VIOMMU_FAULT_NO_MAPPING);
+	CHECK_U64(fx_gpa_of(e.ep, NP, a + sz - 8, VIOMMU_READ), sz - 8);
+	fx_fini(&e.f);
+}
+
+TEST(iotlb_unaligned_large_mapping_translates_every_page)
+{
+	/* 3 MiB starting mid-block: only its one whole block is a block
+	 * entry; every page still translates to its own GPA. */
+	const uint64_t a = 0x40100000, sz = 3ull << 20;
+	struct env e;
+	bool ok = true;
+
+	REQUIRE(env_init(&e, NULL) == 0);
+	CHECK_EQ(viommu_domain_map(e.dom, a, a + sz - 1, 0x200000, RW), 0);
+	for (int pass = 0; pass < 2; pass++)
+		for (uint64_t off = 0; off < sz; off += PAGE)
+			ok &= fx_gpa_of(e.ep, NP, a + off, VIOMMU_READ) ==
+			      0x200000 + off;
+	CHECK(ok);
+	CHECK_EQ(viommu_domain_unmap(e.dom, a, a + sz - 1, NULL), 0);
+	CHECK_U64(fx_gpa_of(e.ep, NP, a + 0x100000, VIOMMU_READ), UINT64_MAX);
+	fx_fini(&e.f);
+}
+
 TEST(iotlb_invalidate_keeps_translations)
 {
 	/* Issue 2: no IOTLB entry is used after its unmap returned. */
