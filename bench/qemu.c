@@ -66,6 +66,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +164,8 @@ struct opts {
 	uint32_t requests;
 	int runs, timeout_ms;
 	unsigned poll_us;
+	bool poll_set;
+	int pin; /* CPU for every process of the run; -1: not pinned */
 };
 
 /* One measurement: one path, one batch size, one run. */
@@ -1128,6 +1131,12 @@ static void print_method(const struct world *w, FILE *f)
 "         ~%u requests per path and measurement, the paths taking turns\n"
 "         in chunks of ~%d requests; median of %d runs\n",
 		RAM_SIZE_STR, w->o.requests, CHUNK_REQUESTS, w->o.runs);
+	if (w->o.pin >= 0)
+		fprintf(f, "pinned:  every process of the run on CPU %d "
+			"(--pin)\n", w->o.pin);
+	else
+		fprintf(f, "pinned:  no (the scheduler places every thread; "
+			"--pin CPU puts all on one)\n");
 	fputs(
 "paths:   qemu      QEMU's device; config, MMIO and RAM through qtest\n"
 "         qemu-shm  the same device and driver state; config and MMIO\n"
@@ -1275,10 +1284,14 @@ static void print_json(const struct world *w, FILE *f)
 		fprintf(f, "%s\"%s\": ", i ? ", " : "", paths[w->act[i]].name);
 		json_str(f, paths[w->act[i]].desc);
 	}
-	fprintf(f, "},\n  \"poll_us\": %u,\n  \"requests_per_measurement\": "
-		"%u,\n  \"goal_ratio\": %.1f,\n  \"goal_against\": \"%s\"",
-		w->o.poll_us, w->o.requests, GOAL_RATIO,
-		ratios[R_HEADLINE].name);
+	fprintf(f, "},\n  \"poll_us\": %u,\n  \"pin\": ", w->o.poll_us);
+	if (w->o.pin >= 0)
+		fprintf(f, "%d", w->o.pin);
+	else
+		fprintf(f, "null");
+	fprintf(f, ",\n  \"requests_per_measurement\": %u,\n  "
+		"\"goal_ratio\": %.1f,\n  \"goal_against\": \"%s\"",
+		w->o.requests, GOAL_RATIO, ratios[R_HEADLINE].name);
 	print_probes_json(w, f);
 	fprintf(f, ",\n  \"results\": [");
 	for (int k = 0; k < w->o.nsizes; k++) {
@@ -1304,8 +1317,8 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: viommu-bench qemu [--smoke] [--sizes LIST] [--requests N] "
 "[--runs N]\n"
-"                         [--poll-us N] [--qemu PATH] [--server PATH]\n"
-"                         [--timeout-ms N] [--json FILE|-]\n"
+"                         [--poll-us N] [--pin CPU] [--qemu PATH]\n"
+"                         [--server PATH] [--timeout-ms N] [--json FILE|-]\n"
 "\n"
 "Our virtio-iommu against QEMU 7.2's virtio-iommu-pci, one register-level\n"
 "driver submitting the same MAP/UNMAP batches over these paths in one run:\n"
@@ -1331,6 +1344,10 @@ static void usage(FILE *f)
 "  --poll-us N      --poll-us of the link-poll server, 0..1000000 "
 "(default %d;\n"
 "                   0 leaves the link-poll path out)\n"
+"  --pin CPU        run this program, QEMU and the servers on one CPU: no\n"
+"                   cross-CPU wake-ups, which otherwise decide much of the\n"
+"                   register round trips' cost (default: not pinned; with\n"
+"                   --pin, --poll-us defaults to 0)\n"
 "  --qemu PATH      QEMU binary (default qemu-system-x86_64 from PATH)\n"
 "  --server PATH    viommu-server (default: $VIOMMU_SERVER, the build\n"
 "                   tree next to this program, PATH)\n"
@@ -1365,6 +1382,25 @@ static void default_opts(struct opts *o, bool sizes)
 		o->runs = o->smoke ? 1 : 5;
 	if (!o->qemu)
 		o->qemu = "qemu-system-x86_64";
+	/* a server spinning on the only CPU would starve the others */
+	if (o->pin >= 0 && !o->poll_set)
+		o->poll_us = 0;
+}
+
+/*
+ * pin_self() - --pin: this program on one CPU; QEMU and the servers it
+ * starts inherit the mask, so every process of the run shares that CPU.
+ */
+static void pin_self(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		die("--pin %d: %s", cpu, strerror(errno));
 }
 
 /* parse_opts() - the command line (after "qemu") into @o. */
@@ -1374,6 +1410,7 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 
 	o->timeout_ms = 10000;
 	o->poll_us = DEFAULT_POLL_US;
+	o->pin = -1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v;
 
@@ -1397,6 +1434,10 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 		} else if (opt_value("--poll-us", argc, argv, &i, &v)) {
 			o->poll_us = (unsigned)parse_uint("--poll-us", v, 0,
 							  1000000);
+			o->poll_set = true;
+		} else if (opt_value("--pin", argc, argv, &i, &v)) {
+			o->pin = (int)parse_uint("--pin", v, 0,
+						 CPU_SETSIZE - 1);
 		} else if (opt_value("--qemu", argc, argv, &i, &v)) {
 			o->qemu = v;
 		} else if (opt_value("--server", argc, argv, &i, &v)) {
@@ -1452,6 +1493,7 @@ int bench_qemu_main(int argc, char **argv)
 
 	parse_opts(&w.o, argc, argv);
 	choose_paths(&w);
+	pin_self(w.o.pin);
 	machine_info(&w.m);
 	if (!find_in_path(w.o.qemu, w.qemu_path, sizeof(w.qemu_path)))
 		skip_no_qemu(&w);
