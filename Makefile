@@ -88,8 +88,8 @@ BENCH_KICK_NS_FAST ?= 1000
 BENCH_PIN ?= $(shell echo $$(( $$(nproc) - 1 )))
 BENCH = $(BUILD)/bench/viommu-bench
 bench: configure
-	@$(DEPS) plot
-	ninja -C $(BUILD) bench/viommu-bench
+	@$(DEPS) build guest plot
+	ninja -C $(BUILD) bench/viommu-bench tools/viommu-server guest/viommu-guest
 	@echo "== load average before the run: $$(cut -d' ' -f1-3 /proc/loadavg)"
 	$(BENCH) core --json $(BENCH_JSON)
 	$(BENCH) vdev --json $(BUILD)/bench-vdev.json
