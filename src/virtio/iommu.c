@@ -42,6 +42,8 @@
  *    dropped when full) and written into posted event buffers, one report
  *    per buffer, when the driver has posted some (on an event-queue
  *    notification, when a fault arrives, and at the end of every hook).
+ *    That part lives in iommu_event.c; iommu_internal.h holds what the two
+ *    files share.
  *
  * Locks.  The device lock (dev.lock) is held by the virtio core around
  * every hook; under it the device calls into the core, which takes the
@@ -65,87 +67,9 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "virtio/iommu_internal.h"
 #include "virtio/iommu_wire.h"
 #include "virtio/virtio_dev.h"
-
-#define VI_DEVICE_ID 23
-#define VI_RQ 0
-#define VI_EQ 1
-
-#define VI_FEATURES_ALL                                                   \
-	((1ull << VIOMMU_VIRTIO_IOMMU_F_INPUT_RANGE) |                    \
-	 (1ull << VIOMMU_VIRTIO_IOMMU_F_DOMAIN_RANGE) |                   \
-	 (1ull << VIOMMU_VIRTIO_IOMMU_F_MAP_UNMAP) |                      \
-	 (1ull << VIOMMU_VIRTIO_IOMMU_F_PROBE) |                          \
-	 (1ull << VIOMMU_VIRTIO_IOMMU_F_MMIO) |                           \
-	 (1ull << VIOMMU_VIRTIO_IOMMU_F_BYPASS_CONFIG))
-#define VI_RING_ALL                                                       \
-	((1ull << VIOMMU_VIRTIO_F_INDIRECT_DESC) |                        \
-	 (1ull << VIOMMU_VIRTIO_F_EVENT_IDX) |                            \
-	 (1ull << VIOMMU_VIRTIO_F_RING_PACKED))
-
-#define VI_DEF_PAGE_SIZE_MASK 0x1000ull
-#define VI_DEF_INPUT_END ((1ull << 48) - 1)
-#define VI_DEF_PROBE_SIZE 512u
-#define VI_MAX_PROBE_SIZE 65536u
-#define VI_DEF_QUEUE_SIZE 256u
-#define VI_DEF_BACKLOG 64u
-#define VI_MAX_BACKLOG 65536u
-
-/* A virtio domain: its core domain, kind and the endpoints it holds. */
-struct vdom {
-	uint32_t id; /* sort key: must stay first */
-	uint32_t nep;
-	bool bypass;
-	struct viommu_domain *dom;
-};
-
-/* An endpoint attached through the device, and to which virtio domain. */
-struct vatt {
-	uint32_t ep; /* sort key: must stay first */
-	uint32_t dom;
-};
-
-/* A sorted array of records keyed by their first uint32_t, bounded. */
-struct sarr {
-	void *v;
-	size_t esz;
-	uint32_t n, cap, max;
-};
-
-struct viommu_virtio_iommu {
-	struct viommu_virtio_dev dev;
-	struct viommu_ctx *ctx;
-	struct viommu_log log;
-	struct viommu_allocator alloc;
-
-	/* Parameters (effective values, see config_image()). */
-	uint64_t page_size_mask, gmask;
-	uint64_t in_start, in_end;
-	uint32_t dom_start, dom_end;
-	uint32_t probe_size;
-	bool boot_bypass, bypass, bypass_offered, msi_region;
-
-	/* Device state, under the device lock. */
-	struct sarr doms, atts;
-	uint8_t *probe_buf;       /* probe_size + tail */
-	struct viommu_resv *resv; /* scratch, nresv entries */
-	unsigned int nresv;
-	struct viommu_virtio_iommu_stats st;
-	void (*trace)(void *opaque, uint8_t type, uint8_t status,
-		      const char *line);
-	void *trace_opaque;
-
-	/* Which thread runs a hook (see the lock comment above). */
-	pthread_t owner;
-	int owned;
-
-	/* Fault backlog, under ev_lock. */
-	pthread_mutex_t ev_lock;
-	struct viommu_fault *ev;
-	uint32_t ev_cap, ev_head, ev_count;
-	uint64_t ev_dropped;
-};
 
 /* One request being handled. */
 struct req {
@@ -285,12 +209,6 @@ static void sarr_remove(struct sarr *a, uint32_t key)
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                      */
 
-/* vi_of() - the device model behind a virtio device. */
-static struct viommu_virtio_iommu *vi_of(struct viommu_virtio_dev *dev)
-{
-	return dev->priv;
-}
-
 /* has() - whether device feature @bit was negotiated. */
 static bool has(const struct viommu_virtio_iommu *vi, unsigned int bit)
 {
@@ -303,242 +221,10 @@ static bool offered(const struct viommu_virtio_iommu *vi, unsigned int bit)
 	return (vi->dev.host_features >> bit) & 1;
 }
 
-/* needs_reset() - D36: enter DEVICE_NEEDS_RESET (counted once). */
-static void needs_reset(struct viommu_virtio_iommu *vi, const char *why)
-{
-	if (!(vi->dev.status & VIOMMU_VIRTIO_S_NEEDS_RESET))
-		vi->st.needs_reset++;
-	__vdev_needs_reset(&vi->dev, why);
-}
-
 /* apply_bypass() - push the effective bypass state into the core. */
 static void apply_bypass(struct viommu_virtio_iommu *vi)
 {
 	viommu_ctx_set_bypass(vi->ctx, vi->bypass_offered && vi->bypass);
-}
-
-/* hook_enter() - note that this thread runs a hook of the device. */
-static void hook_enter(struct viommu_virtio_iommu *vi)
-{
-	pthread_t self = pthread_self();
-
-	__atomic_store(&vi->owner, &self, __ATOMIC_RELAXED);
-	__atomic_store_n(&vi->owned, 1, __ATOMIC_RELEASE);
-}
-
-/* in_own_hook() - whether the calling thread holds the device lock. */
-static bool in_own_hook(struct viommu_virtio_iommu *vi)
-{
-	pthread_t owner;
-
-	if (!__atomic_load_n(&vi->owned, __ATOMIC_ACQUIRE))
-		return false;
-	__atomic_load(&vi->owner, &owner, __ATOMIC_RELAXED);
-	return pthread_equal(owner, pthread_self());
-}
-
-/* ------------------------------------------------------------------ */
-/* Fault backlog and the event queue                                  */
-
-/*
- * ev_set_count() - update the backlog length (ev_lock held); stored
- * atomically because ev_pending() peeks at it without the lock.
- */
-static void ev_set_count(struct viommu_virtio_iommu *vi, uint32_t n)
-{
-	__atomic_store_n(&vi->ev_count, n, __ATOMIC_RELAXED);
-}
-
-/*
- * ev_enqueue() - add @f to the backlog, dropping the oldest report when it
- * is full.  Return: 0; -ENOSPC (a report was dropped).
- */
-static int ev_enqueue(struct viommu_virtio_iommu *vi,
-		      const struct viommu_fault *f)
-{
-	int ret = 0;
-
-	pthread_mutex_lock(&vi->ev_lock);
-	if (vi->ev_count == vi->ev_cap) {
-		vi->ev_head = (vi->ev_head + 1) % vi->ev_cap;
-		ev_set_count(vi, vi->ev_count - 1);
-		vi->ev_dropped++;
-		ret = -ENOSPC;
-	}
-	vi->ev[(vi->ev_head + vi->ev_count) % vi->ev_cap] = *f;
-	ev_set_count(vi, vi->ev_count + 1);
-	pthread_mutex_unlock(&vi->ev_lock);
-	return ret;
-}
-
-/* ev_dequeue() - take the oldest report.  Return: whether there was one. */
-static bool ev_dequeue(struct viommu_virtio_iommu *vi, struct viommu_fault *f)
-{
-	bool ok = false;
-
-	pthread_mutex_lock(&vi->ev_lock);
-	if (vi->ev_count) {
-		*f = vi->ev[vi->ev_head];
-		vi->ev_head = (vi->ev_head + 1) % vi->ev_cap;
-		ev_set_count(vi, vi->ev_count - 1);
-		ok = true;
-	}
-	pthread_mutex_unlock(&vi->ev_lock);
-	return ok;
-}
-
-/* ev_pending() - whether reports wait (a racy hint, rechecked later). */
-static bool ev_pending(struct viommu_virtio_iommu *vi)
-{
-	return __atomic_load_n(&vi->ev_count, __ATOMIC_RELAXED) != 0;
-}
-
-/* ev_clear() - forget every queued report (device reset). */
-static void ev_clear(struct viommu_virtio_iommu *vi)
-{
-	pthread_mutex_lock(&vi->ev_lock);
-	vi->ev_head = 0;
-	ev_set_count(vi, 0);
-	pthread_mutex_unlock(&vi->ev_lock);
-}
-
-/* fault_encode() - the virtio report for core fault @f (D35). */
-static void fault_encode(const struct viommu_fault *f, struct vi_fault *w)
-{
-	uint32_t flags = VI_FAULT_F_ADDRESS;
-
-	memset(w, 0, sizeof(*w));
-	switch (f->reason) {
-	case VIOMMU_FAULT_UNATTACHED:
-	case VIOMMU_FAULT_BLOCKED:
-	case VIOMMU_FAULT_NO_PASID:
-		w->reason = VI_FAULT_R_DOMAIN;
-		break;
-	case VIOMMU_FAULT_NO_MAPPING:
-	case VIOMMU_FAULT_PERMISSION:
-	case VIOMMU_FAULT_RESERVED:
-		w->reason = VI_FAULT_R_MAPPING;
-		break;
-	default:
-		w->reason = VI_FAULT_R_UNKNOWN;
-		break;
-	}
-	if (f->access & VIOMMU_READ)
-		flags |= VI_FAULT_F_READ;
-	if (f->access & VIOMMU_WRITE)
-		flags |= VI_FAULT_F_WRITE;
-	if (f->access & VIOMMU_EXEC)
-		flags |= VI_FAULT_F_EXEC;
-	w->flags = htole32(flags);
-	w->endpoint = htole32(f->endpoint);
-	w->address = htole64(f->address);
-}
-
-/* ev_queue_live() - whether the event queue may be used now. */
-static bool ev_queue_live(struct viommu_virtio_iommu *vi)
-{
-	const struct vq *vq = &vi->dev.vqs[VI_EQ];
-	uint8_t s = vi->dev.status;
-
-	return (s & VIOMMU_VIRTIO_S_DRIVER_OK) &&
-	       !(s & VIOMMU_VIRTIO_S_NEEDS_RESET) && vq->ready && !vq->broken;
-}
-
-/*
- * ev_send_one() - write the oldest report into chain @e.
- * Return: the used length (24, or 0 when the buffer was unusable).
- */
-static uint32_t ev_send_one(struct viommu_virtio_iommu *vi, struct vq *vq,
-			    const struct vq_elem *e)
-{
-	struct viommu_fault f;
-	struct vi_fault w;
-
-	if (e->write_len < sizeof(w)) {
-		log_warn(&vi->log, "virtio-iommu: eventq buffer has %u "
-			 "writable bytes, a fault report needs %zu (D35: one "
-			 "report per buffer): returned unused", e->write_len,
-			 sizeof(w));
-		return 0;
-	}
-	if (!ev_dequeue(vi, &f))
-		return 0;
-	fault_encode(&f, &w);
-	if (vq_write(vq, e, 0, &w, sizeof(w))) {
-		log_warn(&vi->log, "virtio-iommu: eventq buffer not writable, "
-			 "fault report for endpoint %#x dropped", f.endpoint);
-		pthread_mutex_lock(&vi->ev_lock);
-		vi->ev_dropped++;
-		pthread_mutex_unlock(&vi->ev_lock);
-		return 0;
-	}
-	vi->st.events_sent++;
-	return sizeof(w);
-}
-
-/*
- * ev_flush() - deliver queued reports into posted event buffers (device
- * lock held).  Reports stay queued while no buffer is available; at most
- * twice the ring size of buffers are looked at per call.
- */
-static void ev_flush(struct viommu_virtio_iommu *vi)
-{
-	struct vq *vq = &vi->dev.vqs[VI_EQ];
-	uint32_t budget = 2u * (vq->size ? vq->size : vq->max_size);
-	struct vq_elem e;
-	uint32_t pushed = 0;
-	int ret = 0;
-
-	unsigned int tok;
-
-	if (!ev_pending(vi) || !ev_queue_live(vi))
-		return;
-	/* vq_* calls run inside a memory read section (virtqueue.h). */
-	tok = viommu_mem_read_lock(vi->dev.mem);
-	while (budget-- && ev_pending(vi)) {
-		ret = vq_pop(vq, &e);
-		if (ret)
-			break;
-		ret = vq_push(vq, &e, ev_send_one(vi, vq, &e));
-		if (ret)
-			break;
-		pushed++;
-	}
-	if (pushed)
-		__vdev_queue_done(&vi->dev, VI_EQ);
-	viommu_mem_read_unlock(vi->dev.mem, tok);
-	if (ret == -EIO)
-		needs_reset(vi, "virtio-iommu: eventq is broken");
-}
-
-/* hook_exit() - deliver pending reports, then leave the hook. */
-static void hook_exit(struct viommu_virtio_iommu *vi)
-{
-	ev_flush(vi);
-	__atomic_store_n(&vi->owned, 0, __ATOMIC_RELEASE);
-}
-
-/* fault_cb() - the context's fault callback (no viommu lock held). */
-static void fault_cb(void *opaque, const struct viommu_fault *fault)
-{
-	(void)viommu_virtio_iommu_report_fault(opaque, fault);
-}
-
-VIOMMU_EXPORT int
-viommu_virtio_iommu_report_fault(struct viommu_virtio_iommu *vi,
-				 const struct viommu_fault *fault)
-{
-	int ret;
-
-	if (!vi || !fault)
-		return -EINVAL;
-	ret = ev_enqueue(vi, fault);
-	if (in_own_hook(vi))
-		return ret; /* the hook flushes on its way out */
-	pthread_mutex_lock(&vi->dev.lock);
-	ev_flush(vi);
-	pthread_mutex_unlock(&vi->dev.lock);
-	return ret;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1269,7 +955,7 @@ static void op_queue_notify(struct viommu_virtio_dev *dev, uint16_t q)
 	hook_enter(vi);
 	if (q == VI_RQ)
 		process_requests(vi);
-	hook_exit(vi); /* delivers pending reports (eventq too) */
+	vi_hook_exit(vi); /* delivers pending reports (eventq too) */
 }
 
 /* config_image() - the configuration space as the driver sees it. */
@@ -1353,7 +1039,7 @@ static void op_reset(struct viommu_virtio_dev *dev, bool system)
 		vi->bypass = vi->boot_bypass;
 	apply_bypass(vi);
 	teardown(vi);
-	ev_clear(vi);
+	vi_ev_clear(vi);
 	log_info(&vi->log, "virtio-iommu: %s reset", system ? "system" :
 		 "device");
 	__atomic_store_n(&vi->owned, 0, __ATOMIC_RELEASE);
@@ -1497,7 +1183,7 @@ viommu_virtio_iommu_create(const struct viommu_virtio_iommu_config *cfg,
 	if (ret)
 		goto err_mutex;
 	apply_bypass(vi);
-	viommu_ctx_set_fault_handler(vi->ctx, fault_cb, vi);
+	viommu_ctx_set_fault_handler(vi->ctx, vi_fault_cb, vi);
 	log_info(&vi->log, "virtio-iommu: created, features %#llx, granule "
 		 "%#llx, bypass %u", (unsigned long long)features,
 		 (unsigned long long)(vi->gmask + 1), vi->bypass);
