@@ -136,6 +136,28 @@ VIOMMU_EXPORT int viommu_virtio_dev_notify(struct viommu_virtio_dev *dev,
 					   uint16_t q);
 
 /**
+ * viommu_virtio_dev_poll() - for a VMM thread that polls queue @q instead
+ * of waiting for kicks: process what the driver made available, as
+ * viommu_virtio_dev_notify() does, and tell the driver whether to notify
+ * at all (VIRTIO 1.3 §2.7.10, §2.8.10, the device's side of notification
+ * suppression).  @kicks false asks the driver not to notify (split rings:
+ * used.flags NO_NOTIFY, or with EVENT_IDX avail_event kept behind the
+ * ring; packed rings: device event flags DISABLE), so that a guest's
+ * requests reach the device with no VM exit as long as someone polls.
+ * @kicks true asks for notifications again and looks at the ring once more
+ * (a request made just before may have gone unnotified); call it before
+ * the polling thread stops.  A device reset turns kicks back on.
+ * @done (may be NULL) receives the number of chains processed.
+ * Thread safety: like viommu_virtio_dev_notify(), which may run at the
+ * same time (the device lock serialises them).
+ * Return: 0 (nothing is done when the device is not ready); -EINVAL (NULL
+ * @dev, bad queue index).
+ */
+VIOMMU_EXPORT int viommu_virtio_dev_poll(struct viommu_virtio_dev *dev,
+					 uint16_t q, bool kicks,
+					 unsigned int *done);
+
+/**
  * viommu_virtio_dev_config_read() / _write() - access the device-specific
  * configuration space.  Reads past the end return zeroes; writes to
  * read-only fields are ignored with a log line.

@@ -388,6 +388,50 @@ VIOMMU_EXPORT int viommu_virtio_dev_notify(struct viommu_virtio_dev *dev,
 	return 0;
 }
 
+/*
+ * poll_queue() - viommu_virtio_dev_poll() with the lock and a memory read
+ * section held.  The kick state is written first (turning kicks on ends
+ * with a full fence), so the look at the ring that follows also catches a
+ * chain the driver added without notifying while kicks were off.
+ */
+static void poll_queue(struct viommu_virtio_dev *dev, uint16_t q, bool kicks,
+		       unsigned int *done)
+{
+	struct vq *vq = &dev->vqs[q];
+	uint32_t before = vq->popped;
+
+	if (vq_set_kicks(vq, kicks) == 0 && vq_has_avail(vq)) {
+		dev->ops->queue_notify(dev, q);
+		if (!kicks)
+			(void)vq_set_kicks(vq, false); /* EVENT_IDX: new mark */
+	}
+	*done = vq->popped - before;
+}
+
+VIOMMU_EXPORT int viommu_virtio_dev_poll(struct viommu_virtio_dev *dev,
+					 uint16_t q, bool kicks,
+					 unsigned int *done)
+{
+	unsigned int n = 0;
+
+	if (!dev || q >= dev->nqueues)
+		return -EINVAL;
+	lock(dev);
+	if ((dev->status & (S_DRIVER_OK | S_NEEDS_RESET | S_FAILED)) ==
+	    S_DRIVER_OK && dev->vqs[q].ready && !dev->vqs[q].broken &&
+	    dev->ops->queue_notify) {
+		unsigned int tok = viommu_mem_read_lock(dev->mem);
+
+		poll_queue(dev, q, kicks, &n);
+		viommu_mem_read_unlock(dev->mem, tok);
+		sync_broken(dev);
+	}
+	unlock(dev);
+	if (done)
+		*done = n;
+	return 0;
+}
+
 VIOMMU_EXPORT int viommu_virtio_dev_config_read(struct viommu_virtio_dev *dev,
 						uint32_t offset, void *buf,
 						uint32_t len)

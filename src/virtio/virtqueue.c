@@ -287,6 +287,8 @@ void vq_reset(struct vq *vq)
 	vq->signalled_used = 0;
 	vq->signalled_valid = false;
 	vq->pending_used = 0;
+	vq->kicks_off = false;
+	vq->kick_mark = 0;
 }
 
 /*
@@ -497,7 +499,7 @@ static int split_empty(struct vq *vq)
 		      (uint64_t)vq->size * USED_ELEM_SIZE;
 	uint16_t n;
 
-	if (!vq->event_idx)
+	if (!vq->event_idx || vq->kicks_off) /* off: never arm (vq_set_kicks) */
 		return -ENOENT;
 	if (store16_release(vq, ev, vq->last_avail)) {
 		breakf(vq, "used ring not writable");
@@ -653,9 +655,75 @@ int vq_pop(struct vq *vq, struct vq_elem *e)
 	if (!vq->ready)
 		return -ENOENT;
 	err = vq->packed ? packed_pop(vq, &tmp) : split_pop(vq, &tmp);
-	if (!err)
+	if (!err) {
 		*e = tmp; /* @e is left alone on failure */
+		vq->popped++;
+	}
 	return err;
+}
+
+/* kick_store() - write the suppression state @on to the ring. */
+static int kick_store(struct vq *vq, bool on)
+{
+	uint64_t at;
+	uint16_t v;
+
+	if (vq->packed) {
+		at = vq->device + EVENT_FLAGS;
+		v = on ? VQ_EVENT_F_ENABLE : VQ_EVENT_F_DISABLE;
+	} else if (vq->event_idx) {
+		at = vq->device + USED_RING + (uint64_t)vq->size * USED_ELEM_SIZE;
+		/* on: the next entry notifies; off: one behind, never reached */
+		v = on ? vq->last_avail : (uint16_t)(vq->last_avail - 1);
+		vq->kick_mark = v;
+	} else {
+		at = vq->device + USED_FLAGS;
+		v = on ? 0 : VQ_USED_F_NO_NOTIFY;
+	}
+	if (store16_release(vq, at, v)) {
+		breakf(vq, "ring not writable (notification suppression)");
+		return -EIO;
+	}
+	return 0;
+}
+
+int vq_set_kicks(struct vq *vq, bool on)
+{
+	bool refresh = !on && !vq->packed && vq->event_idx &&
+		       vq->kick_mark != (uint16_t)(vq->last_avail - 1);
+	int err;
+
+	if (vq->broken || !vq->ready)
+		return vq->broken ? -EIO : 0;
+	if (on == !vq->kicks_off && !refresh)
+		return 0;
+	err = kick_store(vq, on);
+	if (err)
+		return err;
+	vq->kicks_off = !on;
+	/* Barrier: our store before the caller's next look at the ring. */
+	if (on)
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return 0;
+}
+
+bool vq_has_avail(struct vq *vq)
+{
+	uint16_t v;
+
+	if (vq->broken || !vq->ready)
+		return false;
+	if (vq->packed) {
+		if (load16_acquire(vq, vq->desc + (uint64_t)vq->next_avail *
+				   DESC_SIZE + PDESC_FLAGS, &v))
+			return true; /* vq_pop() reports it */
+		return packed_is_avail(v, vq->avail_wrap);
+	}
+	if (vq->avail_shadow != vq->last_avail)
+		return true;
+	if (load16_acquire(vq, vq->driver + AVAIL_IDX, &v))
+		return true;
+	return v != vq->last_avail;
 }
 
 /* split_push() - vq_push() for split rings. */

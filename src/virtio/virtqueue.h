@@ -83,6 +83,11 @@ struct vq {
 	/* packed */
 	uint16_t next_avail, next_used;
 	bool avail_wrap, used_wrap;
+	/* driver -> device: kicks asked off (vq_set_kicks), and the split
+	 * avail_event last written while off */
+	bool kicks_off;
+	uint16_t kick_mark;
+	uint32_t popped; /* chains popped since vq_init (wraps) */
 	/* notification suppression */
 	uint16_t signalled_used;
 	bool signalled_valid;
@@ -127,6 +132,23 @@ int vq_push(struct vq *vq, const struct vq_elem *e, uint32_t used_len);
  * pending count.
  */
 bool vq_need_notify(struct vq *vq);
+
+/*
+ * vq_set_kicks() - the device's side of driver-notification suppression
+ * (VIRTIO 1.3 §2.7.10, §2.8.10), for a device that polls the ring.
+ * @on false asks the driver not to notify: split rings set used.flags
+ * NO_NOTIFY, or with EVENT_IDX keep avail_event one entry behind the last
+ * one popped (the driver notifies only when its index passes it); packed
+ * rings set the device event flags to DISABLE.  @on true asks for
+ * notifications again; the caller must then look at the ring once more (a
+ * request made meanwhile may have gone unnotified: the store is followed
+ * by a full fence).  Called again while off it refreshes avail_event.
+ * Writes only what changed.  Return: 0; -EIO (ring not writable: broken).
+ */
+int vq_set_kicks(struct vq *vq, bool on);
+
+/* vq_has_avail() - whether vq_pop() would find a chain (or an error). */
+bool vq_has_avail(struct vq *vq);
 
 /*
  * vq_read() - copy @len bytes at byte @off of the readable part of @e.
