@@ -90,6 +90,7 @@ struct opts {
 	int rounds;
 	int pin;        /* CPU every boot's processes run on; -1: none */
 	bool no_pin;
+	unsigned poll_rq_us; /* ours: viommu-server --poll-rq-us (0: off) */
 };
 
 /* What one boot gave. */
@@ -101,6 +102,9 @@ struct boot {
 	int segs[MAX_SIZES];
 	double ring[NCHUNKS];     /* ring MB/s, translated, -1: none */
 	double ring_bypass[NCHUNKS];
+	double polled, requests;  /* server: requests served by polling, and
+				   * all requests (-1: unknown) */
+	double srv_cpu, srv_secs; /* server: CPU and wall seconds (-1) */
 };
 
 /* Which figure of a boot: pairs/s, ring MB/s translated or bypassed. */
@@ -357,6 +361,25 @@ static int jload(const char *path, struct jval *v)
 	if (err)
 		jfree(v);
 	return err;
+}
+
+/* jsum() - the sum of the numbers in @v, two levels of objects deep. */
+static double jsum(const struct jval *v)
+{
+	double sum = 0;
+
+	if (!v || v->t != J_OBJ)
+		return -1;
+	for (int i = 0; i < v->n; i++) {
+		const struct jval *k = &v->kids[i];
+
+		if (k->t == J_NUM)
+			sum += k->num;
+		for (int j = 0; k->t == J_OBJ && j < k->n; j++)
+			if (k->kids[j].t == J_NUM)
+				sum += k->kids[j].num;
+	}
+	return sum;
 }
 
 /* jget() - member @key of object @v, or NULL. */
@@ -617,8 +640,8 @@ child_exec(const struct guestb *g, char **argv, const char *log)
 static int run_child(struct guestb *g, enum peer peer, const char *json,
 		     const char *log)
 {
-	char ms[16], sizes[256];
-	char *argv[24];
+	char ms[16], sizes[256], poll[48];
+	char *argv[26];
 	int n = 0, st;
 	pid_t pid;
 
@@ -640,6 +663,11 @@ static int run_child(struct guestb *g, enum peer peer, const char *json,
 		argv[n++] = "--peer=qemu";
 	if (peer == P_BYPASS)
 		argv[n++] = "--passthrough";
+	if (peer == P_OURS && g->o.poll_rq_us) {
+		snprintf(poll, sizeof(poll), "--server-arg=--poll-rq-us=%u",
+			 g->o.poll_rq_us);
+		argv[n++] = poll;
+	}
 	if (g->built)
 		argv[n++] = "--no-build";
 	argv[n] = NULL;
@@ -739,6 +767,10 @@ static void take_json(struct guestb *g, struct boot *b, const char *path,
 	boot = boots && boots->t == J_ARR && boots->n ? &boots->kids[0] : NULL;
 	lines = jget(boot, "bench");
 	b->ok = boot && boot_status(b, boot);
+	b->polled = jnum(jget(boot, "server_stats"), "polled_requests");
+	b->requests = jsum(jget(jget(boot, "server_stats"), "requests"));
+	b->srv_cpu = jnum(jget(boot, "server_stats"), "cpu_seconds");
+	b->srv_secs = jnum(jget(boot, "server_stats"), "seconds");
 	for (int i = 0; lines && lines->t == J_ARR && i < lines->n; i++)
 		take_line(g, b, &lines->kids[i]);
 	jfree(&doc);
@@ -971,6 +1003,39 @@ static void print_ring(struct guestb *g, FILE *f)
 }
 
 /* print_table() - the whole report. */
+/*
+ * print_polled() - with --poll-rq-us: the share of our boots' requests
+ * that polling served (the rest followed a kick).
+ */
+static void print_polled(const struct guestb *g, FILE *f)
+{
+	double polled = 0, all = 0, cpu = 0, secs = 0;
+
+	if (!g->o.poll_rq_us)
+		return;
+	for (int r = 0; r < g->o.rounds; r++) {
+		const struct boot *b = &g->b[r][P_OURS];
+
+		if (b->ok && b->polled >= 0 && b->requests > 0) {
+			polled += b->polled;
+			all += b->requests;
+		}
+		if (b->ok && b->srv_cpu >= 0 && b->srv_secs > 0) {
+			cpu += b->srv_cpu;
+			secs += b->srv_secs;
+		}
+	}
+	if (all > 0)
+		fprintf(f, "  ours: %.0f of %.0f requests (%.1f%%) served by "
+			"polling, without a kick\n", polled, all,
+			100.0 * polled / all);
+	if (secs > 0)
+		fprintf(f, "  ours: viommu-server used %.1f s of CPU in %.1f s "
+			"of boots (QEMU's vCPU thread, spinning in the guest\n"
+			"  while it waits for a reply, uses a CPU in both "
+			"peers)\n", cpu, secs);
+}
+
 static void print_table(struct guestb *g, FILE *f)
 {
 	fprintf(f, "viommu-bench guest: real Linux guest (Debian 6.12 under "
@@ -985,6 +1050,11 @@ static void print_table(struct guestb *g, FILE *f)
 		fprintf(f, "every boot pinned to CPU %d\n", g->o.pin);
 	else
 		fprintf(f, "not pinned\n");
+	if (g->o.poll_rq_us)
+		fprintf(f, "         ours: viommu-server --poll-rq-us %u (the "
+			"request queue polled, kicks\n         suppressed, "
+			"while busy: one CPU spent on polling)\n",
+			g->o.poll_rq_us);
 	print_peers(g, f);
 	for (int r = 0; r < g->o.rounds; r++)
 		for (int p = 0; p < P_COUNT; p++)
@@ -992,6 +1062,7 @@ static void print_table(struct guestb *g, FILE *f)
 				fprintf(f, "  round %d %s FAILED: %s\n", r + 1,
 					peer_names[p], g->b[r][p].why);
 	print_pairs(g, f);
+	print_polled(g, f);
 	print_ring(g, f);
 	fprintf(f, "\nMAPs/pair: physically contiguous runs of the buffer in "
 		"the guest (ours/QEMU), i.e. virtio-iommu MAP requests per "
@@ -1104,6 +1175,7 @@ static void write_json(struct guestb *g, FILE *f)
 		fprintf(f, "%d", g->o.pin);
 	else
 		fputs("null", f);
+	fprintf(f, ",\n  \"poll_rq_us\": %u", g->o.poll_rq_us);
 	fputs(",\n  \"peers\": {", f);
 	for (int p = 0; p < P_COUNT; p++) {
 		fprintf(f, "%s\"%s\": ", p ? ", " : "", peer_names[p]);
@@ -1124,8 +1196,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: viommu-bench guest [--sizes LIST] [--ms N] [--rounds N]\n"
-"                          [--pin CPU | --no-pin] [--json FILE|-]\n"
-"                          [--run PATH] [--build DIR]\n"
+"                          [--pin CPU | --no-pin] [--poll-rq-us N]\n"
+"                          [--json FILE|-] [--run PATH] [--build DIR]\n"
 "                          [--keep] [--smoke] [--help]\n"
 "\n"
 "Boots a real Linux guest (tools/viommu-run) against our virtio-iommu and\n"
@@ -1142,6 +1214,10 @@ static void usage(FILE *f)
 "  --pin CPU      run every boot (QEMU, viommu-server, all threads) on this\n"
 "                 CPU, the same for every peer (default: the highest CPU\n"
 "                 this program may use)\n"
+"  --poll-rq-us N ours: start viommu-server with --poll-rq-us N (poll\n"
+"                 the request queue with kicks suppressed while the guest\n"
+"                 is busy; costs a CPU then); implies --no-pin unless\n"
+"                 --pin is given\n"
 "  --no-pin       leave the boots to the scheduler (cross-CPU wake-ups\n"
 "                 make our figures vary a lot)\n"
 "  --json FILE    also write JSON to FILE ('-': JSON on stdout, table on\n"
@@ -1228,6 +1304,9 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 		} else if (opt_value("--pin", argc, argv, &i, &v)) {
 			o->pin = (int)parse_uint("--pin", v, 0,
 						 CPU_SETSIZE - 1);
+		} else if (opt_value("--poll-rq-us", argc, argv, &i, &v)) {
+			o->poll_rq_us = (unsigned)parse_uint("--poll-rq-us", v,
+							     0, 1000000);
 		} else if (opt_value("--run", argc, argv, &i, &v)) {
 			o->run = v;
 		} else if (opt_value("--build", argc, argv, &i, &v)) {
@@ -1286,6 +1365,9 @@ static void setup(struct guestb *g)
 	if (g->o.pin >= 0 && !CPU_ISSET(g->o.pin, &set))
 		bad_usage("--pin: CPU %d is not available to this process",
 			  g->o.pin);
+	/* a polling server needs a CPU of its own: no default pin then */
+	if (g->o.poll_rq_us && g->o.pin < 0)
+		g->o.no_pin = true;
 	for (int c = CPU_SETSIZE - 1; c >= 0 && g->o.pin < 0 && !g->o.no_pin;
 	     c--)
 		if (CPU_ISSET(c, &set))

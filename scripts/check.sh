@@ -17,7 +17,8 @@
 #             scripts/check-install.sh (pkg-config consumer, exports)
 #   guest     the real-guest scenarios: a Debian 6.12 kernel under QEMU
 #             (TCG) through viommu-server, built in the werror build
-#             (tests/guest/check-guest.sh: three boots, one test per
+#             (tests/guest/check-guest.sh: five boots - ours, ours with
+#             the request queue polled, QEMU's devices - one test per
 #             scenario; the guest image is cached in CHECK_DIR/guest-cache)
 #
 # Every stage runs even when an earlier one failed (a stage that needs the

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -73,6 +74,7 @@ struct opts {
 	enum viommu_log_level level;
 	const char *stats_json;
 	unsigned int poll_us;
+	unsigned int poll_rq_us;
 };
 
 /* Everything the server runs; torn down in reverse. */
@@ -89,6 +91,11 @@ struct world {
 	struct dma_engine eng[MAX_ENDPOINTS];
 	bool eng_live[MAX_ENDPOINTS];
 	struct mpqemu_server *srv;
+	/* --poll-rq-us: the request-queue poller (poller_main) */
+	pthread_t poller;
+	bool poller_live;
+	int poller_stop; /* atomic */
+	uint64_t polled, poll_periods; /* requests served by polling; periods */
 	int sig_fd, ev_fd;
 	struct timespec t0;
 	uint64_t trace_lines;
@@ -167,6 +174,11 @@ static void usage(FILE *f)
 "  --poll-us N          check a link for its next message for up to N us\n"
 "                       before sleeping (0, the default: sleep at once);\n"
 "                       lowers kick latency at the cost of CPU time\n"
+"  --poll-rq-us N       once the guest kicks the request queue, poll it for\n"
+"                       new requests with kicks suppressed until it has\n"
+"                       been idle for N us (0, the default: never); the\n"
+"                       guest then makes requests with no exit and no\n"
+"                       link round trip, at the cost of one CPU while busy\n"
 "  --no-packed          do not offer VIRTIO_F_RING_PACKED\n"
 "  --no-event-idx       do not offer VIRTIO_F_EVENT_IDX\n"
 "  --no-indirect        do not offer VIRTIO_F_INDIRECT_DESC\n"
@@ -250,7 +262,7 @@ enum {
 	O_INPUT, O_DOMAIN, O_PROBE_SIZE, O_NO_PROBE, O_NO_MSI, O_BYPASS,
 	O_NO_BYPASS_CFG, O_QSIZE, O_BACKLOG, O_NO_PACKED, O_NO_EVIDX,
 	O_NO_INDIRECT, O_VIOT, O_VIOT_ONLY, O_TRACE, O_LOGLEVEL, O_STATS,
-	O_POLL_US, O_HELP,
+	O_POLL_US, O_POLL_RQ_US, O_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -269,6 +281,7 @@ static const struct option long_opts[] = {
 	{ "queue-size", required_argument, NULL, O_QSIZE },
 	{ "event-backlog", required_argument, NULL, O_BACKLOG },
 	{ "poll-us", required_argument, NULL, O_POLL_US },
+	{ "poll-rq-us", required_argument, NULL, O_POLL_RQ_US },
 	{ "no-packed", no_argument, NULL, O_NO_PACKED },
 	{ "no-event-idx", no_argument, NULL, O_NO_EVIDX },
 	{ "no-indirect", no_argument, NULL, O_NO_INDIRECT },
@@ -319,9 +332,11 @@ static int parse_number_opt(struct opts *o, int c, const char *arg)
 		o->vi.probe_size = (uint32_t)v;
 		return 0;
 	case O_POLL_US:
+	case O_POLL_RQ_US:
 		if (parse_u64(arg, 1000000, &v))
 			return -1;
-		o->poll_us = (unsigned int)v;
+		*(c == O_POLL_US ? &o->poll_us : &o->poll_rq_us) =
+			(unsigned int)v;
 		return 0;
 	case O_QSIZE:
 		if (parse_u64(arg, VIOMMU_VIRTIO_QUEUE_MAX, &v) || !v)
@@ -390,7 +405,7 @@ static int parse_one(struct opts *o, int c, const char *arg)
 		return parse_link(o, arg);
 	case O_ENDPOINTS: case O_IOMMU_SLOT: case O_ENDPOINT_SLOT:
 	case O_PSM: case O_PROBE_SIZE: case O_QSIZE: case O_BACKLOG:
-	case O_POLL_US:
+	case O_POLL_US: case O_POLL_RQ_US:
 		return parse_number_opt(o, c, arg);
 	case O_INPUT: case O_DOMAIN:
 		return parse_ranges(o, c, arg);
@@ -668,6 +683,17 @@ static double elapsed(const struct world *w)
 
 /* ---- summary -------------------------------------------------------- */
 
+/* cpu_seconds() - user + system CPU time of every thread of the server. */
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return -1;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static const char *const req_names[VIOMMU_VI_REQ_TYPES] = {
 	"unknown", "ATTACH", "DETACH", "MAP", "UNMAP", "PROBE",
 };
@@ -729,6 +755,15 @@ static void print_requests(const struct viommu_virtio_iommu_stats *vs,
 		vs->events_sent, vs->events_dropped, vs->needs_reset);
 }
 
+/* print_poller() - what --poll-rq-us did. */
+static void print_poller(const struct world *w, FILE *f)
+{
+	if (w->o->poll_rq_us)
+		fprintf(f, "  polling (--poll-rq-us %u): %" PRIu64 " requests "
+			"served without a kick in %" PRIu64 " periods\n",
+			w->o->poll_rq_us, w->polled, w->poll_periods);
+}
+
 /* print_engines() - DMA engine counters and the byte totals. */
 static void print_engines(struct world *w, FILE *f)
 {
@@ -762,10 +797,11 @@ static void print_summary(struct world *w, FILE *f)
 
 	viommu_virtio_iommu_stats(w->vi, &vs);
 	viommu_ctx_stats(w->ctx, &cs);
-	fprintf(f, PROG " summary: %.3f s, ended by %s\n", elapsed(w),
-		w->why ? w->why : "?");
+	fprintf(f, PROG " summary: %.3f s (CPU %.3f s), ended by %s\n",
+		elapsed(w), cpu_seconds(), w->why ? w->why : "?");
 	print_links(w, f);
 	print_requests(&vs, f);
+	print_poller(w, f);
 	fprintf(f, "  core: IOTLB misses %" PRIu64 ", faults %" PRIu64
 		", maps %" PRIu64 ", unmaps %" PRIu64 "; live: domains %"
 		PRIu64 ", endpoints %" PRIu64 ", mappings %" PRIu64 "\n",
@@ -820,8 +856,10 @@ static void json_requests(struct world *w, FILE *f)
 	}
 	fprintf(f, "\n  },\n  \"kicks\": %" PRIu64 ", \"events_sent\": %"
 		PRIu64 ", \"events_dropped\": %" PRIu64 ", \"needs_reset\": %"
-		PRIu64 ",\n", vs.kicks, vs.events_sent, vs.events_dropped,
-		vs.needs_reset);
+		PRIu64 ",\n  \"poll_rq_us\": %u, \"polled_requests\": %" PRIu64
+		", \"poll_periods\": %" PRIu64 ",\n", vs.kicks, vs.events_sent,
+		vs.events_dropped, vs.needs_reset, w->o->poll_rq_us, w->polled,
+		w->poll_periods);
 }
 
 /* json_engines() - the "engines" array. */
@@ -859,9 +897,10 @@ static int write_json(struct world *w)
 		return -1;
 	}
 	viommu_ctx_stats(w->ctx, &cs);
-	fprintf(f, "{\n  \"seconds\": %.3f, \"ended_by\": \"%s\", "
-		"\"trace_lines\": %" PRIu64 ",\n", elapsed(w),
-		w->why ? w->why : "?", w->trace_lines);
+	fprintf(f, "{\n  \"seconds\": %.3f, \"cpu_seconds\": %.3f, "
+		"\"ended_by\": \"%s\", \"trace_lines\": %" PRIu64 ",\n",
+		elapsed(w), cpu_seconds(), w->why ? w->why : "?",
+		w->trace_lines);
 	json_links(w, f);
 	json_requests(w, f);
 	fprintf(f, "  \"core\": {\"iotlb_misses\": %" PRIu64 ", \"faults\": %"
@@ -879,6 +918,95 @@ static int write_json(struct world *w)
 	return 0;
 }
 
+/* ---- request-queue poller (--poll-rq-us) ---------------------------- */
+
+#define POLLER_NAP_NS 50000L /* idle: how often a new kick is looked for */
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+/* rq_batches() - request-queue batches the device has run so far. */
+static uint64_t rq_batches(struct world *w)
+{
+	struct viommu_virtio_iommu_stats st;
+
+	return viommu_virtio_iommu_stats(w->vi, &st) ? 0 : st.kicks;
+}
+
+/*
+ * poll_period() - serve the request queue by polling, kicks suppressed,
+ * until it has been idle for --poll-rq-us; then ask for kicks again (that
+ * call also serves a request made meanwhile without a kick).
+ */
+static void poll_period(struct world *w, struct viommu_virtio_dev *dev)
+{
+	uint64_t idle = (uint64_t)w->o->poll_rq_us * 1000, last = now_ns();
+	unsigned int done;
+
+	w->poll_periods++;
+	while (!__atomic_load_n(&w->poller_stop, __ATOMIC_RELAXED) &&
+	       now_ns() - last < idle) {
+		viommu_virtio_dev_poll(dev, 0, false, &done);
+		if (done) {
+			w->polled += done;
+			last = now_ns();
+		}
+	}
+	viommu_virtio_dev_poll(dev, 0, true, &done);
+	w->polled += done;
+}
+
+/*
+ * poller_main() - idle, look every POLLER_NAP_NS for a batch the link
+ * thread ran after a kick; then poll until the queue is idle again.  While
+ * polling, the guest's requests need no kick: no exit, no link round trip.
+ */
+static void *poller_main(void *arg)
+{
+	struct world *w = arg;
+	struct viommu_virtio_dev *dev = viommu_virtio_iommu_dev(w->vi);
+	const struct timespec nap = { 0, POLLER_NAP_NS };
+	uint64_t seen = rq_batches(w);
+
+	while (!__atomic_load_n(&w->poller_stop, __ATOMIC_RELAXED)) {
+		if (rq_batches(w) == seen) {
+			nanosleep(&nap, NULL);
+			continue;
+		}
+		poll_period(w, dev);
+		seen = rq_batches(w); /* after our own batches */
+	}
+	return NULL;
+}
+
+/* start_poller() / stop_poller() - the --poll-rq-us thread. */
+static int start_poller(struct world *w)
+{
+	int err;
+
+	if (!w->o->poll_rq_us)
+		return 0;
+	err = pthread_create(&w->poller, NULL, poller_main, w);
+	if (err)
+		return -err;
+	w->poller_live = true;
+	return 0;
+}
+
+static void stop_poller(struct world *w)
+{
+	if (!w->poller_live)
+		return;
+	__atomic_store_n(&w->poller_stop, 1, __ATOMIC_RELAXED);
+	pthread_join(w->poller, NULL);
+	w->poller_live = false;
+}
+
 /* ---- main ----------------------------------------------------------- */
 
 /* teardown() - undo set-up in reverse; safe on a partial set-up. */
@@ -886,6 +1014,7 @@ static void teardown(struct world *w)
 {
 	unsigned int i;
 
+	stop_poller(w);
 	mpqemu_server_destroy(w->srv);
 	for (i = 0; i < w->neng; i++)
 		if (w->eng_live[i])
@@ -913,6 +1042,8 @@ static int setup(struct world *w)
 	err = make_core(w);
 	if (!err)
 		err = make_engines(w);
+	if (!err)
+		err = start_poller(w);
 	if (err) {
 		say(w, VIOMMU_LOG_ERROR, "device set-up: %s", strerror(-err));
 		return err;
@@ -952,6 +1083,7 @@ int main(int argc, char **argv)
 	    o.endpoints, o.endpoint_slot, endpoint_bdf(&o, 0),
 	    endpoint_bdf(&o, o.endpoints - 1));
 	run(&w);
+	stop_poller(&w);
 	mpqemu_server_stop(w.srv);
 	print_summary(&w, stdout);
 	r = o.stats_json ? write_json(&w) : 0;
