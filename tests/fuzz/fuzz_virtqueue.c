@@ -20,7 +20,8 @@
  * the packed driver event structure, and then per round: how far the
  * "driver" moves (split: avail.idx += n; packed: n descriptors marked
  * available with the driver's wrap counter), an optional descriptor
- * rewrite, and the used length to push.
+ * rewrite, whether kicks are suppressed (vq_set_kicks, as a polling
+ * device sets it), and the used length to push.
  *
  * Every popped chain is checked and the target abort()s on a violation:
  * each segment non-empty and inside RAM (writable ones inside RW RAM),
@@ -313,6 +314,29 @@ static void pop_all(struct vq *vq, uint16_t len)
 	}
 }
 
+/*
+ * set_kicks() - the device's kick suppression (vq_set_kicks) as a polling
+ * device would use it: 0 or -EIO with exactly one log line as the queue
+ * breaks; and vq_has_avail() false means vq_pop() finds nothing.
+ */
+static void set_kicks(struct vq *vq, bool on)
+{
+	bool was_broken = vq->broken;
+	unsigned long before = w.lines;
+	int err = vq_set_kicks(vq, on);
+
+	if (err && !(err == -EIO && vq->broken))
+		abort();
+	if (w.lines != before + (vq->broken && !was_broken ? 1 : 0))
+		abort();
+	if (!vq->broken && !vq_has_avail(vq)) {
+		struct vq_elem e;
+
+		if (vq_pop(vq, &e) != -ENOENT || vq->broken)
+			abort();
+	}
+}
+
 /* parse_setup() - features and sizes from the header. */
 static void parse_setup(struct input *in, struct setup *s)
 {
@@ -384,6 +408,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	for (unsigned int r = 0; r < rounds; r++) {
 		drive(&in, &s, &pos, &wrap);
+		set_kicks(&vq, get8(&in) & 1);
 		pop_all(&vq, get16(&in));
 		vq_need_notify(&vq);
 		if (vq.broken) {
