@@ -79,13 +79,15 @@ demo: configure
 # BENCH_IMG (docs/img): where the plots go; BENCH_KICK_NS (5000) and
 # BENCH_KICK_NS_FAST (1000): the modelled cost of one kick (a VM exit to a
 # VMM thread, or one handled in the kernel) for the modelled vdev and io
-# runs; BENCH_PIN (the highest CPU): the CPU of the pinned qemu run.
+# runs; BENCH_PIN (the highest CPU): the CPU of the pinned qemu run;
+# BENCH_POLL_RQ_US (200): viommu-server --poll-rq-us of the second guest run.
 # gnuplot comes from scripts/deps.sh (purpose "plot"); without it the plot
 # step fails with a message and the rest still stands.
 BENCH_IMG ?= docs/img
 BENCH_KICK_NS ?= 5000
 BENCH_KICK_NS_FAST ?= 1000
 BENCH_PIN ?= $(shell echo $$(( $$(nproc) - 1 )))
+BENCH_POLL_RQ_US ?= 200
 BENCH = $(BUILD)/bench/viommu-bench
 bench: configure
 	@$(DEPS) build guest plot
@@ -106,6 +108,8 @@ bench: configure
 	-$(BENCH) qemu --pin $(BENCH_PIN) --runs 3 \
 		--json $(BUILD)/bench-qemu-pinned.json
 	-$(BENCH) guest --json $(BUILD)/bench-guest.json
+	-$(BENCH) guest --poll-rq-us $(BENCH_POLL_RQ_US) \
+		--json $(BUILD)/bench-guest-polled.json
 	@mkdir -p $(BENCH_IMG)
 	-$(BENCH) plot --out $(BENCH_IMG) --io $(BUILD)/bench-io.json \
 		--io $(BUILD)/bench-io-modelled.json \
