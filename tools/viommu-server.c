@@ -179,6 +179,7 @@ static void usage(FILE *f)
 "                       been idle for N us (0, the default: never); the\n"
 "                       guest then makes requests with no exit and no\n"
 "                       link round trip, at the cost of one CPU while busy\n"
+"                       (idle, the poller looks for a kick every 50 us)\n"
 "  --no-packed          do not offer VIRTIO_F_RING_PACKED\n"
 "  --no-event-idx       do not offer VIRTIO_F_EVENT_IDX\n"
 "  --no-indirect        do not offer VIRTIO_F_INDIRECT_DESC\n"
