@@ -449,6 +449,15 @@ static int check_topology(struct opts *o)
 	return 0;
 }
 
+/* opt_name() - the long name of option @c. */
+static const char *opt_name(int c)
+{
+	for (const struct option *o = long_opts; o->name; o++)
+		if (o->val == c)
+			return o->name;
+	return "?";
+}
+
 /* parse_args() - fill @o.  Return: 0; 1 (--help); -1 (usage error). */
 static int parse_args(struct opts *o, int argc, char **argv)
 {
@@ -468,8 +477,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
 			return 1;
 		if (r < 0) {
 			fprintf(stderr, PROG ": bad value for --%s: %s\n",
-				long_opts[c - O_LINK].name,
-				optarg ? optarg : "");
+				opt_name(c), optarg ? optarg : "");
 			return -1;
 		}
 	}
