@@ -878,10 +878,11 @@ TEST(drvring_edges)
 /* ---- concurrency: driver and device in different threads ------------- */
 
 /*
- * The device thread sleeps until kicked; the driver kicks only when
- * drvring_kick_needed() says so and sleeps until interrupted when it has
- * nothing to reap, so a lost notification in either direction would stall
- * the run: a 60-second guard turns a stall into a failure.
+ * The device thread sleeps until kicked (or, polled, alternates between
+ * polling with kicks suppressed and waiting for a kick); the driver kicks
+ * only when drvring_kick_needed() says so and sleeps until interrupted
+ * when it has nothing to reap, so a lost notification in either direction
+ * would stall the run: a 60-second guard turns a stall into a failure.
  */
 #define NREQ 10000
 
@@ -908,6 +909,32 @@ static void *device_thread(void *arg)
 		if (__atomic_load_n(&t->stop, __ATOMIC_ACQUIRE))
 			return NULL;
 		viommu_virtio_dev_notify(dev_of(t->f), 0);
+	}
+}
+
+/*
+ * poller_thread() - a device that alternates: a polled phase (kicks
+ * suppressed, viommu_virtio_dev_poll() in a loop, then kicks asked for
+ * again) and a kicked phase (wait for one kick).  A chain the driver adds
+ * without kicking while kicks are off must still be served.
+ */
+static void *poller_thread(void *arg)
+{
+	struct thr *t = arg;
+	struct viommu_virtio_dev *d = dev_of(t->f);
+	unsigned int done;
+
+	for (;;) {
+		for (int i = 0; i < 500; i++) {
+			if (__atomic_load_n(&t->stop, __ATOMIC_ACQUIRE))
+				return NULL;
+			viommu_virtio_dev_poll(d, 0, false, &done);
+		}
+		viommu_virtio_dev_poll(d, 0, true, &done);
+		sem_wait(&t->kick);
+		if (__atomic_load_n(&t->stop, __ATOMIC_ACQUIRE))
+			return NULL;
+		viommu_virtio_dev_notify(d, 0);
 	}
 }
 
@@ -946,7 +973,7 @@ static void submit(struct thr *t, uint64_t base, unsigned int *sent,
 		sem_post(&t->kick);
 }
 
-static void threaded(bool packed, bool event_idx)
+static void threaded(bool packed, bool event_idx, bool polled)
 {
 	struct fx *f = fx_open((struct opts){ packed, event_idx, false, 16,
 					      0 });
@@ -959,7 +986,8 @@ static void threaded(bool packed, bool event_idx)
 	sem_init(&t.kick, 0, 0);
 	sem_init(&t.irq, 0, 0);
 	viommu_virtio_dev_set_irq(dev_of(f), thr_irq, &t);
-	REQUIRE(pthread_create(&th, NULL, device_thread, &t) == 0);
+	REQUIRE(pthread_create(&th, NULL, polled ? poller_thread :
+			       device_thread, &t) == 0);
 	while (done < NREQ && !stalls) {
 		unsigned int got = 0;
 
@@ -988,10 +1016,14 @@ static void threaded(bool packed, bool event_idx)
 	fx_close(f);
 }
 
-TEST(threads_split) { threaded(false, false); }
-TEST(threads_split_event_idx) { threaded(false, true); }
-TEST(threads_packed) { threaded(true, false); }
-TEST(threads_packed_event_idx) { threaded(true, true); }
+TEST(threads_split) { threaded(false, false, false); }
+TEST(threads_split_event_idx) { threaded(false, true, false); }
+TEST(threads_packed) { threaded(true, false, false); }
+TEST(threads_packed_event_idx) { threaded(true, true, false); }
+TEST(threads_polled_split) { threaded(false, false, true); }
+TEST(threads_polled_split_event_idx) { threaded(false, true, true); }
+TEST(threads_polled_packed) { threaded(true, false, true); }
+TEST(threads_polled_packed_event_idx) { threaded(true, true, true); }
 
 /*
  * Regression (review): a ring index in a 1-byte RAM region.  host16()'s
