@@ -13,7 +13,7 @@
  *            endpoint 0x28 for both IOMMUs (it sits behind QEMU's IOMMU
  *            as well, being on bus 0 after it)
  * and, with no QEMU at all, viommu-server B (and C, started with
- * --poll-us) whose link 0 (the IOMMU at 00:04.0) this program drives
+ * --poll-rq-us) whose link 0 (the IOMMU at 00:04.0) this program drives
  * itself over the mpqemu protocol (mpq_client.c), playing QEMU's proxy;
  * link 1 (engine, endpoint 0x28) is only held open.  Every server is
  * started here on socketpair ends (--link I:fd=N) and ends when its links
@@ -27,7 +27,10 @@
  *   link       ours on server B: config and MMIO as mpqemu messages, each
  *              waiting for its reply, RAM mapped (the server gets the same
  *              memfd by SYNC_SYSMEM);
- *   link-poll  as link, on server C (--poll-us N; --poll-us 0: left out).
+ *   link-poll  as link, on server C, which polls the request queue with
+ *              kicks suppressed (viommu-server --poll-rq-us N; 0: path
+ *              left out); the driver skips a kick the device asked not
+ *              to get, so a busy queue needs no register round trip.
  * qemu-shm and link are the strict comparison: rings in shared RAM and
  * one register round trip (the kick) per batch on both sides.
  *
@@ -95,7 +98,7 @@
 #define CHUNK_REQUESTS 128
 #define KICK_SAMPLES 32768
 #define GOAL_RATIO 3.0
-#define DEFAULT_POLL_US 50
+#define DEFAULT_POLL_US 200
 #define VIRTIO_VENDOR 0x1af4
 #define STR(x) #x
 #define XSTR(x) STR(x)
@@ -125,8 +128,9 @@ static const struct path_def paths[NPATH] = {
 		      "qtest", D_PROXY, B_QTEST, S_PROXY },
 	[P_LINK] = { "link", "ours over the proxy link driven by this "
 		     "program, RAM mapped", D_LINK, B_LINK, S_LINK },
-	[P_LINK_POLL] = { "link-poll", "as link, the server polling its "
-			  "link (--poll-us)", D_LINK_POLL, B_LINK_POLL,
+	[P_LINK_POLL] = { "link-poll", "as link, the server polling the "
+			  "request queue, kicks suppressed (--poll-rq-us)",
+			  D_LINK_POLL, B_LINK_POLL,
 			  S_LINK_POLL },
 };
 
@@ -151,7 +155,8 @@ static const struct ratio_def ratios[NRATIO] = {
 	  "through qtest, ours\n                      through the proxy "
 	  "link" },
 	{ P_LINK_POLL, P_QEMU_SHM, "link-poll/qemu-shm", "as the headline, "
-	  "our server polling its link" },
+	  "our server polling the request queue\n                      "
+	  "(no kick while it is busy)" },
 	{ P_PROXY, P_QEMU, "proxy/qemu", "both through qtest; ours adds "
 	  "QEMU's proxy hop" },
 };
@@ -373,7 +378,8 @@ static void setup_buses(struct world *w)
 		w->bus[b] = (struct vpci_bus){ .ops = &bus_ops[b],
 					       .opaque = &w->ctx[b],
 					       .mmio_next = MMIO_BASE,
-					       .mmio_end = MMIO_END };
+					       .mmio_end = MMIO_END,
+					       .direct_mem = b != B_QTEST };
 	}
 }
 
@@ -494,7 +500,7 @@ static void start_vm(struct world *w)
 }
 
 /*
- * start_link() - server @s (with --poll-us @poll_us) on two links: link 0
+ * start_link() - server @s (with --poll-rq-us @poll_us) on two links: link 0
  * (the IOMMU) for bus @b's client, link 1 (the engine) held open; then
  * the guest RAM map.
  */
@@ -503,7 +509,7 @@ static void start_link(struct world *w, int s, int b, unsigned poll_us)
 	char poll[16];
 	const char *const extra[] = { "--iommu-slot", XSTR(SLOT_OURS),
 				      "--endpoint-slot", XSTR(SLOT_EP),
-				      "--log-level", "warn", "--poll-us", poll,
+				      "--log-level", "warn", "--poll-rq-us", poll,
 				      NULL };
 	const char *who = paths[s == S_LINK ? P_LINK : P_LINK_POLL].name;
 	char srv[700];
@@ -1147,7 +1153,9 @@ static void print_method(const struct world *w, FILE *f)
 "                   the mapped memfd\n", f);
 	if (w->on[P_LINK_POLL])
 		fprintf(f, "         link-poll as link, the server started "
-			"with --poll-us %u\n", w->o.poll_us);
+			"with --poll-rq-us %u (kicks\n                   "
+			"suppressed while busy; the driver skips them)\n",
+			w->o.poll_us);
 	fputs(
 "         req/s all: whole loop incl. driver accesses; kick: kick write\n"
 "         until the used index shows the batch (kick us: mean, med us:\n"
@@ -1284,7 +1292,7 @@ static void print_json(const struct world *w, FILE *f)
 		fprintf(f, "%s\"%s\": ", i ? ", " : "", paths[w->act[i]].name);
 		json_str(f, paths[w->act[i]].desc);
 	}
-	fprintf(f, "},\n  \"poll_us\": %u,\n  \"pin\": ", w->o.poll_us);
+	fprintf(f, "},\n  \"poll_rq_us\": %u,\n  \"pin\": ", w->o.poll_us);
 	if (w->o.pin >= 0)
 		fprintf(f, "%d", w->o.pin);
 	else
@@ -1317,7 +1325,7 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: viommu-bench qemu [--smoke] [--sizes LIST] [--requests N] "
 "[--runs N]\n"
-"                         [--poll-us N] [--pin CPU] [--qemu PATH]\n"
+"                         [--poll-rq-us N] [--pin CPU] [--qemu PATH]\n"
 "                         [--server PATH] [--timeout-ms N] [--json FILE|-]\n"
 "\n"
 "Our virtio-iommu against QEMU 7.2's virtio-iommu-pci, one register-level\n"
@@ -1329,7 +1337,9 @@ static void usage(FILE *f)
 "             through qtest\n"
 "  link       ours, no QEMU: this program speaks the proxy protocol\n"
 "             (mpqemu) to a viommu-server itself; RAM mapped\n"
-"  link-poll  as link, the server started with --poll-us N\n"
+"  link-poll  as link, the server started with --poll-rq-us N: it polls\n"
+"             the request queue with kicks suppressed, and the driver\n"
+"             skips the kicks it is asked not to make\n"
 "Requests per second per batch size and path, and the ratios\n"
 "link/qemu-shm (the headline: rings in shared RAM and one register round\n"
 "trip per kick on both sides), link/qemu (QEMU through qtest, ours through\n"
@@ -1341,13 +1351,13 @@ static void usage(FILE *f)
 "  --requests N     requests per path and measurement, 16..10000000\n"
 "                   (default 8192)\n"
 "  --runs N         runs, 1..%d (default 5; smoke 1)\n"
-"  --poll-us N      --poll-us of the link-poll server, 0..1000000 "
+"  --poll-rq-us N   --poll-rq-us of the link-poll server, 0..1000000 "
 "(default %d;\n"
 "                   0 leaves the link-poll path out)\n"
 "  --pin CPU        run this program, QEMU and the servers on one CPU: no\n"
 "                   cross-CPU wake-ups, which otherwise decide much of the\n"
 "                   register round trips' cost (default: not pinned; with\n"
-"                   --pin, --poll-us defaults to 0)\n"
+"                   --pin, --poll-rq-us defaults to 0)\n"
 "  --qemu PATH      QEMU binary (default qemu-system-x86_64 from PATH)\n"
 "  --server PATH    viommu-server (default: $VIOMMU_SERVER, the build\n"
 "                   tree next to this program, PATH)\n"
@@ -1431,8 +1441,8 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 		} else if (opt_value("--runs", argc, argv, &i, &v)) {
 			o->runs = (int)parse_uint("--runs", v, 1,
 						  BENCH_MAX_RUNS);
-		} else if (opt_value("--poll-us", argc, argv, &i, &v)) {
-			o->poll_us = (unsigned)parse_uint("--poll-us", v, 0,
+		} else if (opt_value("--poll-rq-us", argc, argv, &i, &v)) {
+			o->poll_us = (unsigned)parse_uint("--poll-rq-us", v, 0,
 							  1000000);
 			o->poll_set = true;
 		} else if (opt_value("--pin", argc, argv, &i, &v)) {
@@ -1452,7 +1462,7 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 	default_opts(o, sizes);
 }
 
-/* choose_paths() - every path, link-poll only with --poll-us > 0. */
+/* choose_paths() - every path, link-poll only with --poll-rq-us > 0. */
 static void choose_paths(struct world *w)
 {
 	for (int p = 0; p < NPATH; p++) {

@@ -86,6 +86,7 @@ struct vpci_bus {
 	const struct vpci_bus_ops *ops;
 	void *opaque;
 	uint64_t mmio_next, mmio_end;
+	bool direct_mem; /* RAM reads cost no round trip: see vpci_kick() */
 };
 
 /**
@@ -113,6 +114,7 @@ struct vpci_req {
 struct vpci_stats {
 	uint64_t cfg, mmio_rd, mmio_wr, mem_rd, mem_wr;
 	uint64_t kicks, polls, requests;
+	uint64_t kicks_skipped; /* the device asked for no notification */
 };
 
 /** struct vpci_viommu_cfg - the device configuration read at init. */
@@ -161,12 +163,17 @@ void vpci_fini(struct vpci_dev *d);
 /* vpci_submit() - place @n requests and make them available (no kick). */
 int vpci_submit(struct vpci_dev *d, const struct vpci_req *r, unsigned n);
 
-/* vpci_kick() - notify the request queue. */
+/*
+ * vpci_kick() - notify the request queue, unless the device asked for no
+ * notification (used.flags NO_NOTIFY) and the bus reads RAM for free
+ * (@direct_mem): then the kick is skipped and counted in kicks_skipped.
+ */
 int vpci_kick(struct vpci_dev *d);
 
 /*
  * vpci_wait() - poll the used index until the batch in flight is used,
- * at most @max_polls reads (-ETIMEDOUT then).
+ * at most @max_polls reads (-ETIMEDOUT then); on a direct_mem bus with
+ * @max_polls > 1, for up to 2 seconds instead, yielding now and then.
  */
 int vpci_wait(struct vpci_dev *d, unsigned max_polls);
 
