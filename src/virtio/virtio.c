@@ -358,21 +358,35 @@ viommu_virtio_dev_queue_setup(struct viommu_virtio_dev *dev, uint16_t q,
 	return err;
 }
 
+/*
+ * queue_idle_why() - why queue @q cannot run now (device not live, queue
+ * disabled or broken, no handler), or NULL if it can.  Lock held.
+ */
+static const char *queue_idle_why(const struct viommu_virtio_dev *dev,
+				  uint16_t q)
+{
+	if ((dev->status & (S_DRIVER_OK | S_NEEDS_RESET | S_FAILED)) !=
+	    S_DRIVER_OK)
+		return "device not live";
+	if (!dev->vqs[q].ready || dev->vqs[q].broken)
+		return "queue disabled";
+	return dev->ops->queue_notify ? NULL : "no handler";
+}
+
 VIOMMU_EXPORT int viommu_virtio_dev_notify(struct viommu_virtio_dev *dev,
 					   uint16_t q)
 {
+	const char *why;
+
 	if (!dev || q >= dev->nqueues)
 		return -EINVAL;
 	lock(dev);
-	if ((dev->status & (S_DRIVER_OK | S_NEEDS_RESET | S_FAILED)) !=
-	    S_DRIVER_OK) {
+	why = queue_idle_why(dev, q);
+	if (why) {
 		log_debug(&dev->log, "virtio device %u: kick on queue %u "
-			  "ignored (status 0x%02x)", dev->ops->device_id, q,
-			  dev->status);
-	} else if (!dev->vqs[q].ready || dev->vqs[q].broken) {
-		log_debug(&dev->log, "virtio device %u: kick on disabled "
-			  "queue %u ignored", dev->ops->device_id, q);
-	} else if (dev->ops->queue_notify) {
+			  "ignored: %s (status 0x%02x)", dev->ops->device_id,
+			  q, why, dev->status);
+	} else {
 		/*
 		 * One memory read section for the whole batch: the virtqueue
 		 * code accesses the rings without opening its own (see
@@ -417,9 +431,8 @@ VIOMMU_EXPORT int viommu_virtio_dev_poll(struct viommu_virtio_dev *dev,
 	if (!dev || q >= dev->nqueues)
 		return -EINVAL;
 	lock(dev);
-	if ((dev->status & (S_DRIVER_OK | S_NEEDS_RESET | S_FAILED)) ==
-	    S_DRIVER_OK && dev->vqs[q].ready && !dev->vqs[q].broken &&
-	    dev->ops->queue_notify) {
+	if (!queue_idle_why(dev, q)) {
+		/* One memory read section, as in viommu_virtio_dev_notify(). */
 		unsigned int tok = viommu_mem_read_lock(dev->mem);
 
 		poll_queue(dev, q, kicks, &n);

@@ -468,27 +468,39 @@ static void finish_elem(const struct walk *w)
 	w->e->write_len = (uint32_t)w->write_len;
 }
 
+/*
+ * read_avail() - the driver's available index into *@idx and how many
+ * chains it makes available into *@n; a valid index becomes the shadow.
+ * Nothing is logged.  Return: 0; -EFAULT (unreadable); -ERANGE (more than
+ * the queue size ahead).
+ */
+static int read_avail(struct vq *vq, uint16_t *idx, uint16_t *n)
+{
+	if (load16_acquire(vq, vq->driver + AVAIL_IDX, idx))
+		return -EFAULT;
+	*n = (uint16_t)(*idx - vq->last_avail);
+	if (*n > vq->size)
+		return -ERANGE;
+	vq->avail_shadow = *idx;
+	return 0;
+}
+
 /* split_avail() - how many chains are available.  Return: 0; -EIO. */
 static int split_avail(struct vq *vq, uint16_t *n)
 {
 	uint16_t idx;
+	int err = read_avail(vq, &idx, n);
 
-	if (load16_acquire(vq, vq->driver + AVAIL_IDX, &idx)) {
+	if (err == -EFAULT)
 		breakf(vq, "available ring unreadable");
-		return -EIO;
-	}
-	*n = (uint16_t)(idx - vq->last_avail);
-	if (*n > vq->size) {
+	else if (err)
 		breakf(vq, "available index %u is %u entries ahead of %u "
 		       "(size %u)", idx, *n, vq->last_avail, vq->size);
-		return -EIO;
-	}
-	vq->avail_shadow = idx;
-	return 0;
+	return err ? -EIO : 0;
 }
 
 /*
- * split_wait_empty() - nothing available: with EVENT_IDX publish
+ * split_empty() - nothing available: with EVENT_IDX publish
  * avail_event so the driver's next add notifies us, then look again
  * (the driver may have added meanwhile).  Return: 0 (something arrived);
  * -ENOENT; -EIO.
@@ -709,7 +721,7 @@ int vq_set_kicks(struct vq *vq, bool on)
 
 bool vq_has_avail(struct vq *vq)
 {
-	uint16_t v;
+	uint16_t v, n;
 
 	if (vq->broken || !vq->ready)
 		return false;
@@ -721,9 +733,9 @@ bool vq_has_avail(struct vq *vq)
 	}
 	if (vq->avail_shadow != vq->last_avail)
 		return true;
-	if (load16_acquire(vq, vq->driver + AVAIL_IDX, &v))
-		return true;
-	return v != vq->last_avail;
+	/* a valid index becomes the shadow, so vq_pop() does not read it again;
+	 * a bad one is vq_pop()'s to report */
+	return read_avail(vq, &v, &n) || n;
 }
 
 /* split_push() - vq_push() for split rings. */
