@@ -26,18 +26,6 @@
 
 #define PROT_ALL (VIOMMU_READ | VIOMMU_WRITE | VIOMMU_EXEC | VIOMMU_MAP_MMIO)
 
-static inline struct iotlb_slot *slot_at(struct viommu_domain *dom,
-					 uint64_t iova)
-{
-	return &dom->iotlb[(iova >> PAGE_SHIFT) & dom->ctx->iotlb_mask];
-}
-
-static inline struct iotlb_slot *block_slot_at(struct viommu_domain *dom,
-					       uint64_t iova)
-{
-	return &dom->iotlb[dom->ctx->iotlb_mask + 1 + block_index(iova)];
-}
-
 /* covers_block() - whether [lo, hi] holds the whole 2 MiB block of @at. */
 static bool covers_block(uint64_t lo, uint64_t hi, uint64_t at)
 {
@@ -51,7 +39,7 @@ void __iotlb_fill(struct viommu_domain *dom, uint64_t lo, uint64_t hi,
 		  uint64_t gen, uint64_t at)
 {
 	struct iotlb_slot *s = covers_block(lo, hi, at) ?
-				       block_slot_at(dom, at) : slot_at(dom, at);
+				       iotlb_block_slot(dom, at) : iotlb_page_slot(dom, at);
 
 	seq_write_begin(&s->seq);
 	WRITE_ONCE(s->lo, lo);
@@ -96,18 +84,18 @@ static void __iotlb_inval_mappings(struct viommu_domain *dom, uint64_t lo,
 		return;
 	}
 	for (;; pg++) {
-		__slot_inval(slot_at(dom, pg << PAGE_SHIFT), lo, hi);
+		__slot_inval(iotlb_page_slot(dom, pg << PAGE_SHIFT), lo, hi);
 		if (pg == end)
 			break;
 	}
 	if (bend - blk >= BLOCK_SLOTS) {
 		for (uint32_t i = 0; i < BLOCK_SLOTS; i++)
-			__slot_inval(&dom->iotlb[dom->ctx->iotlb_mask + 1 + i],
-				     lo, hi);
+			__slot_inval(&iotlb_block_slots(dom)[i], lo, hi);
 		return;
 	}
 	for (;; blk++) {
-		__slot_inval(block_slot_at(dom, blk << BLOCK_SHIFT), lo, hi);
+		__slot_inval(iotlb_block_slot(dom, blk << BLOCK_SHIFT), lo,
+			     hi);
 		if (blk == bend)
 			break;
 	}

@@ -173,6 +173,27 @@ struct viommu_ctx {
 	uint64_t st_mappings, st_misses, st_faults, st_maps, st_unmaps;
 };
 
+/*
+ * IOTLB slots of @dom (domain.c, "IOTLB"): the page slot of @iova, the
+ * first block slot, and the block slot of @iova.
+ */
+static inline struct iotlb_slot *iotlb_page_slot(struct viommu_domain *dom,
+						 uint64_t iova)
+{
+	return &dom->iotlb[(iova >> PAGE_SHIFT) & dom->ctx->iotlb_mask];
+}
+
+static inline struct iotlb_slot *iotlb_block_slots(struct viommu_domain *dom)
+{
+	return &dom->iotlb[dom->ctx->iotlb_mask + 1];
+}
+
+static inline struct iotlb_slot *iotlb_block_slot(struct viommu_domain *dom,
+						  uint64_t iova)
+{
+	return &iotlb_block_slots(dom)[block_index(iova)];
+}
+
 /* ctx.c */
 struct viommu_domain *domain_alloc(struct viommu_ctx *ctx);
 void domain_release(struct viommu_domain *dom);

@@ -394,7 +394,6 @@ static inline bool try_hit(struct viommu_endpoint *ep, uint32_t pasid,
 {
 	struct viommu_ctx *ctx = ep->ctx;
 	struct viommu_domain *dom;
-	struct iotlb_slot *sl;
 	struct piece p;
 	uint32_t s, kind;
 
@@ -413,13 +412,9 @@ static inline bool try_hit(struct viommu_endpoint *ep, uint32_t pasid,
 		return false;
 	if ((access & VIOMMU_WRITE) && READ_ONCE(dom->dirty_on))
 		return false;
-	sl = &dom->iotlb[(iova >> PAGE_SHIFT) & ctx->iotlb_mask];
-	if (!slot_hit(sl, iova, access, &p)) {
-		/* the block slot (domain.c, "IOTLB") */
-		sl = &dom->iotlb[ctx->iotlb_mask + 1 + block_index(iova)];
-		if (!slot_hit(sl, iova, access, &p))
-			return false;
-	}
+	if (!slot_hit(iotlb_page_slot(dom, iova), iova, access, &p) &&
+	    !slot_hit(iotlb_block_slot(dom, iova), iova, access, &p))
+		return false;
 	/* After slot_hit()'s fence: the domain did not change meanwhile. */
 	if (READ_ONCE(ep->seq) != s ||
 	    p.gen != viommu_mem_generation(ctx->mem))
