@@ -17,8 +17,26 @@
  * that level masked by COMMAND.INTX_DISABLE, delivered on change only and
  * in order (f->intx_lock).
  *
- * Nothing here allocates; every guest-controlled offset and size is
- * checked, and refused accesses log one line each (rate limited).
+ * MSI-X: the capability's Message Control has two writable bits (Enable,
+ * Function Mask) and lives in f->cfg like any other register; the vector
+ * table, the pending-bit array and the link's per-vector masks live in one
+ * allocation beside it, guarded by f->lock.  Accesses that touch the table
+ * or PBA window of the MSI-X BAR are served here instead of by the BAR's
+ * ops.  A vector is "due" when it is pending, MSI-X is enabled and neither
+ * the function nor the vector is masked; every event that can make a
+ * vector due (a signal, a table write, a Message Control write, an
+ * unmask by the link) runs under f->intx_lock and delivers what became
+ * due, one vector at a time, dropping f->lock around msix_fn.  Because
+ * setting a pending bit and looking for due vectors are both done under
+ * f->intx_lock, a signal racing an unmask is delivered exactly once: the
+ * signal either finds the vector unmasked (direct delivery) or leaves the
+ * bit for the unmask to find.  The message (addr, data) is read under
+ * f->lock at the moment of delivery; a table write racing a delivery may
+ * see the message that was in flight, as on real hardware.
+ *
+ * The MSI-X table is the only allocation (pci_func_add_msix, freed by
+ * pci_func_destroy); every guest-controlled offset and size is checked,
+ * and refused accesses log one line each (rate limited).
  */
 #include <errno.h>
 
@@ -32,6 +50,16 @@
  * received master abort, signaled system error, detected parity error. */
 #define PCI_STATUS_W1C 0xf900
 #define PCI_CAP_START 0x40
+
+/* Which MSI-X window an access touches. */
+enum msix_win { WIN_NONE, WIN_TABLE, WIN_PBA };
+
+/* One MSI-X message to deliver once f->lock is dropped. */
+struct msix_msg {
+	unsigned int vector;
+	uint64_t addr;
+	uint32_t data;
+};
 
 /* get_le() - @len (1..4) little-endian bytes of @p at @off. */
 static uint32_t get_le(const uint8_t *p, uint32_t off, unsigned int len)
@@ -98,6 +126,11 @@ void pci_func_destroy(struct pci_func *f)
 {
 	if (!f)
 		return;
+	xfree(NULL, f->msix_table);
+	f->msix_table = NULL;
+	f->msix_pending = NULL;
+	f->msix_peer_masked = NULL;
+	f->msix_nvec = 0;
 	pthread_mutex_destroy(&f->intx_lock);
 	pthread_mutex_destroy(&f->lock);
 }
@@ -169,21 +202,38 @@ int pci_func_set_wmask(struct pci_func *f, uint32_t off, uint32_t mask,
 	return 0;
 }
 
+
 /* cfg_access_ok() - @len 1, 2 or 4 and @off naturally aligned. */
 static bool cfg_access_ok(uint32_t off, unsigned int len)
 {
 	return (len == 1 || len == 2 || len == 4) && (off & (len - 1)) == 0;
 }
 
+/* msix_ctrl() - MSI-X Message Control (0 without MSI-X).  f->lock held. */
+static uint16_t msix_ctrl(struct pci_func *f)
+{
+	if (!f->msix_nvec)
+		return 0;
+	return (uint16_t)get_le(f->cfg, f->msix_cap + PCI_MSIX_FLAGS, 2);
+}
+
+/* msix_on() - MSI-X Enable is set.  f->lock held. */
+static bool msix_on(struct pci_func *f)
+{
+	return msix_ctrl(f) & PCI_MSIX_FLAGS_ENABLE;
+}
+
 /*
- * intx_update() - recompute STATUS.INTERRUPT and the line the sink sees.
- * f->intx_lock and f->lock held.  Return: whether the sink must be told
- * *@level (it changed and there is a sink).
+ * intx_update() - recompute STATUS.INTERRUPT and the line the sink sees
+ * (low while INTX_DISABLE or MSI-X Enable is set).  f->intx_lock and
+ * f->lock held.  Return: whether the sink must be told *@level (it
+ * changed and there is a sink).
  */
 static bool intx_update(struct pci_func *f, bool *level)
 {
 	uint16_t cmd = (uint16_t)get_le(f->cfg, PCI_COMMAND, 2);
-	bool line = f->intx_level && !(cmd & PCI_COMMAND_INTX_DISABLE);
+	bool line = f->intx_level && !(cmd & PCI_COMMAND_INTX_DISABLE) &&
+		    !msix_on(f);
 
 	if (f->intx_level)
 		f->cfg[PCI_STATUS] |= PCI_STATUS_INTERRUPT;
@@ -194,6 +244,251 @@ static bool intx_update(struct pci_func *f, bool *level)
 	f->intx_out = line;
 	*level = line;
 	return f->intx_fn != NULL;
+}
+
+/* bit_test() / bit_set() - bit @n of the bitmap @map. */
+static bool bit_test(const uint64_t *map, unsigned int n)
+{
+	return (map[n / 64] >> (n % 64)) & 1;
+}
+
+static void bit_set(uint64_t *map, unsigned int n, bool on)
+{
+	if (on)
+		map[n / 64] |= 1ull << (n % 64);
+	else
+		map[n / 64] &= ~(1ull << (n % 64));
+}
+
+/* msix_pba_words() - 64-bit words of the PBA of @nvec vectors. */
+static unsigned int msix_pba_words(unsigned int nvec)
+{
+	return (nvec + 63) / 64;
+}
+
+/*
+ * vector_masked() - vector @v is masked: by the link (pci_msix_set_mask),
+ * or by its table entry unless the peer owns the table.  f->lock held.
+ */
+static bool vector_masked(struct pci_func *f, unsigned int v)
+{
+	if (bit_test(f->msix_peer_masked, v))
+		return true;
+	return !f->msix_peer_table &&
+	       (f->msix_table[v][3] & PCI_MSIX_ENTRY_CTRL_MASKBIT);
+}
+
+/*
+ * msix_take_due() - the lowest due vector in [@first, @last] (pending,
+ * MSI-X enabled, neither the function nor the vector masked): clear its
+ * pending bit and fill @m with its message.  f->lock held.
+ * Return: whether there was one.
+ */
+static bool msix_take_due(struct pci_func *f, unsigned int first,
+			  unsigned int last, struct msix_msg *m)
+{
+	uint16_t ctrl = msix_ctrl(f);
+
+	if (!(ctrl & PCI_MSIX_FLAGS_ENABLE) || (ctrl & PCI_MSIX_FLAGS_MASKALL))
+		return false;
+	for (unsigned int w = first / 64; w <= last / 64; w++) {
+		uint64_t bits = f->msix_pending[w];
+
+		if (w == first / 64)
+			bits &= ~0ull << (first % 64);
+		if (w == last / 64 && last % 64 != 63)
+			bits &= (1ull << (last % 64 + 1)) - 1;
+		for (; bits; bits &= bits - 1) {
+			unsigned int v = w * 64 +
+					 (unsigned int)__builtin_ctzll(bits);
+
+			if (vector_masked(f, v))
+				continue;
+			bit_set(f->msix_pending, v, false);
+			m->vector = v;
+			m->addr = 0;
+			m->data = 0;
+			if (!f->msix_peer_table) {
+				m->addr = (uint64_t)f->msix_table[v][1] << 32 |
+					  f->msix_table[v][0];
+				m->data = f->msix_table[v][2];
+			}
+			return true;
+		}
+	}
+	return false;
+}
+
+/* msix_send() - hand @m to the sink.  f->intx_lock held, f->lock not. */
+static void msix_send(struct pci_func *f, const struct msix_msg *m)
+{
+	if (f->msix_fn)
+		f->msix_fn(f->msix_opaque, m->vector, m->addr, m->data);
+}
+
+/*
+ * msix_flush() - deliver every due vector in [@first, @last], lowest
+ * first.  f->intx_lock held, f->lock not.  Bounded: each round moves past
+ * the vector it delivered.
+ */
+static void msix_flush(struct pci_func *f, unsigned int first,
+		       unsigned int last)
+{
+	struct msix_msg m;
+	unsigned int v = first;
+	bool found;
+
+	while (f->msix_nvec && v <= last) {
+		pthread_mutex_lock(&f->lock);
+		found = msix_take_due(f, v, last, &m);
+		pthread_mutex_unlock(&f->lock);
+		if (!found)
+			break;
+		msix_send(f, &m);
+		v = m.vector + 1;
+	}
+}
+
+/* msix_reset() - power-on MSI-X state (all vectors masked).  f->lock held. */
+static void msix_reset(struct pci_func *f)
+{
+	unsigned int words = msix_pba_words(f->msix_nvec);
+
+	if (!f->msix_nvec)
+		return;
+	memset(f->msix_table, 0, sizeof(f->msix_table[0]) * f->msix_nvec);
+	for (unsigned int v = 0; v < f->msix_nvec; v++)
+		f->msix_table[v][3] = PCI_MSIX_ENTRY_CTRL_MASKBIT;
+	memset(f->msix_pending, 0, sizeof(uint64_t) * words);
+	memset(f->msix_peer_masked, 0, sizeof(uint64_t) * words);
+}
+
+/*
+ * msix_layout_ok() - the windows of pci_func_add_msix() fit BAR @bar, are
+ * aligned and disjoint.  f->lock held.  Return: 0; -EINVAL; -EEXIST.
+ */
+static int msix_layout_ok(struct pci_func *f, unsigned int nvec,
+			  unsigned int bar, uint32_t table_off,
+			  uint32_t pba_off)
+{
+	uint64_t tlen = (uint64_t)nvec * PCI_MSIX_ENTRY_SIZE;
+	uint64_t plen = (uint64_t)msix_pba_words(nvec) * 8;
+	const struct pci_bar *b = &f->bars[bar];
+
+	if (f->msix_nvec)
+		return -EEXIST;
+	if (!b->size || b->io || table_off % 8 || pba_off % 8)
+		return -EINVAL;
+	if (table_off + tlen > b->size || pba_off + plen > b->size)
+		return -EINVAL;
+	if (ranges_overlap(table_off, table_off + tlen - 1, pba_off,
+			   pba_off + plen - 1))
+		return -EINVAL;
+	return 0;
+}
+
+int pci_func_add_msix(struct pci_func *f, unsigned int nvec, unsigned int bar,
+		      uint32_t table_off, uint32_t pba_off)
+{
+	uint8_t body[PCI_MSIX_CAP_LEN - 2], cap = 0;
+	unsigned int words = msix_pba_words(nvec);
+	uint32_t (*table)[4];
+	int err;
+
+	if (!f || nvec == 0 || nvec > PCI_MSIX_MAX_VECTORS ||
+	    bar >= PCI_NUM_BARS)
+		return -EINVAL;
+	pthread_mutex_lock(&f->lock);
+	err = msix_layout_ok(f, nvec, bar, table_off, pba_off);
+	pthread_mutex_unlock(&f->lock);
+	if (err)
+		return err;
+	/* The table, then the PBA, then the link's masks: 8-byte aligned. */
+	table = xzalloc(NULL, (size_t)nvec * PCI_MSIX_ENTRY_SIZE +
+			2 * sizeof(uint64_t) * words);
+	if (!table)
+		return -ENOMEM;
+	put_le(body, PCI_MSIX_FLAGS - 2, nvec - 1, 2);
+	put_le(body, PCI_MSIX_TABLE - 2, table_off | bar, 4);
+	put_le(body, PCI_MSIX_PBA - 2, pba_off | bar, 4);
+	err = pci_func_add_cap(f, PCI_CAP_ID_MSIX, body, sizeof(body), &cap);
+	if (err) {
+		xfree(NULL, table);
+		return err;
+	}
+	pthread_mutex_lock(&f->lock);
+	f->msix_table = table;
+	f->msix_pending = (uint64_t *)(table + nvec);
+	f->msix_peer_masked = f->msix_pending + words;
+	f->msix_cap = cap;
+	f->msix_bar = (uint8_t)bar;
+	f->msix_table_off = table_off;
+	f->msix_pba_off = pba_off;
+	f->msix_nvec = nvec;
+	msix_reset(f);
+	put_le(f->wmask, cap + PCI_MSIX_FLAGS,
+	       PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL, 2);
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+bool pci_msix_enabled(struct pci_func *f)
+{
+	bool on;
+
+	if (!f)
+		return false;
+	pthread_mutex_lock(&f->lock);
+	on = msix_on(f);
+	pthread_mutex_unlock(&f->lock);
+	return on;
+}
+
+int pci_msix_notify(struct pci_func *f, unsigned int vector)
+{
+	struct msix_msg m;
+	bool send = false;
+	int err = 0;
+
+	if (!f)
+		return -EINVAL;
+	pthread_mutex_lock(&f->intx_lock);
+	pthread_mutex_lock(&f->lock);
+	if (!f->msix_nvec) {
+		err = -ENODEV;
+	} else if (vector >= f->msix_nvec) {
+		err = -EINVAL;
+	} else if (!msix_on(f)) {
+		err = -ENODEV;
+	} else {
+		/* Pending until sent: masked, it stays for the unmask. */
+		bit_set(f->msix_pending, vector, true);
+		send = msix_take_due(f, vector, vector, &m);
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (send)
+		msix_send(f, &m);
+	pthread_mutex_unlock(&f->intx_lock);
+	return err;
+}
+
+int pci_msix_set_mask(struct pci_func *f, unsigned int vector, bool masked)
+{
+	int err = 0;
+
+	if (!f)
+		return -EINVAL;
+	pthread_mutex_lock(&f->intx_lock);
+	pthread_mutex_lock(&f->lock);
+	if (vector >= f->msix_nvec)
+		err = -EINVAL;
+	else
+		bit_set(f->msix_peer_masked, vector, masked);
+	pthread_mutex_unlock(&f->lock);
+	if (!err && !masked)
+		msix_flush(f, vector, vector);
+	pthread_mutex_unlock(&f->intx_lock);
+	return err;
 }
 
 uint32_t pci_cfg_read(struct pci_func *f, uint32_t off, unsigned int len)
@@ -235,6 +530,14 @@ static void cfg_store(struct pci_func *f, uint32_t off, uint32_t val,
 	}
 }
 
+/* hits_msix_ctrl() - a config write of @len at @off touches Message Control. */
+static bool hits_msix_ctrl(struct pci_func *f, uint32_t off, unsigned int len)
+{
+	uint32_t c = f->msix_cap + PCI_MSIX_FLAGS;
+
+	return f->msix_nvec && off < c + 2 && off + len > c;
+}
+
 void pci_cfg_write(struct pci_func *f, uint32_t off, uint32_t val,
 		   unsigned int len)
 {
@@ -252,10 +555,14 @@ void pci_cfg_write(struct pci_func *f, uint32_t off, uint32_t val,
 	pthread_mutex_lock(&f->intx_lock);
 	pthread_mutex_lock(&f->lock);
 	cfg_store(f, off, val, len);
-	tell = intx_update(f, &level); /* INTX_DISABLE may have changed */
+	/* INTX_DISABLE or MSI-X Enable may have changed */
+	tell = intx_update(f, &level);
 	pthread_mutex_unlock(&f->lock);
 	if (tell)
 		f->intx_fn(f->intx_opaque, level);
+	/* Enable set or Function Mask cleared: pending vectors may be due. */
+	if (hits_msix_ctrl(f, off, len))
+		msix_flush(f, 0, f->msix_nvec - 1);
 	pthread_mutex_unlock(&f->intx_lock);
 	if (f->cfg_write_fn)
 		f->cfg_write_fn(f->cfg_opaque, off, val, len);
@@ -288,11 +595,157 @@ static int find_bar(struct pci_func *f, uint64_t addr, bool io,
 	return -ENOENT;
 }
 
+/* struct bar_target - who serves a decoded access (snapshot under lock). */
+struct bar_target {
+	const struct pci_bar_ops *ops;
+	void *opaque;
+	enum msix_win win;
+};
+
+/*
+ * msix_window() - the MSI-X window a @size-byte access at @off of BAR @idx
+ * touches, if any (also when it only partly overlaps one).  The layout
+ * never changes once set.
+ */
+static enum msix_win msix_window(struct pci_func *f, unsigned int idx,
+				 uint64_t off, unsigned int size)
+{
+	uint64_t t = f->msix_table_off, p = f->msix_pba_off;
+
+	if (!f->msix_nvec || idx != f->msix_bar)
+		return WIN_NONE;
+	if (off < t + (uint64_t)f->msix_nvec * PCI_MSIX_ENTRY_SIZE &&
+	    off + size > t)
+		return WIN_TABLE;
+	if (off < p + (uint64_t)msix_pba_words(f->msix_nvec) * 8 &&
+	    off + size > p)
+		return WIN_PBA;
+	return WIN_NONE;
+}
+
+/* target_get() - snapshot the server of BAR @idx.  f->lock held. */
+static void target_get(struct pci_func *f, unsigned int idx, uint64_t off,
+		       unsigned int size, struct bar_target *t)
+{
+	t->ops = f->bars[idx].ops;
+	t->opaque = f->bars[idx].opaque;
+	t->win = msix_window(f, idx, off, size);
+}
+
+/* table_read() - @size (4 or 8) bytes at @o of the table.  Aligned. */
+static uint64_t table_read(struct pci_func *f, uint64_t o, unsigned int size)
+{
+	unsigned int e = (unsigned int)(o / PCI_MSIX_ENTRY_SIZE);
+	unsigned int w = (unsigned int)(o % PCI_MSIX_ENTRY_SIZE) / 4;
+	uint64_t v;
+
+	pthread_mutex_lock(&f->lock);
+	v = f->msix_table[e][w];
+	if (size == 8)
+		v |= (uint64_t)f->msix_table[e][w + 1] << 32;
+	pthread_mutex_unlock(&f->lock);
+	return v;
+}
+
+/*
+ * table_write() - @size (4 or 8) bytes at @o of the table (aligned);
+ * address bits 1:0 and vector control bits 31:1 stay 0.  Clearing the
+ * mask bit delivers the vector if it is pending.
+ */
+static void table_write(struct pci_func *f, uint64_t o, uint64_t val,
+			unsigned int size)
+{
+	unsigned int e = (unsigned int)(o / PCI_MSIX_ENTRY_SIZE);
+	unsigned int w = (unsigned int)(o % PCI_MSIX_ENTRY_SIZE) / 4;
+	static const uint32_t keep[4] = {
+		~3u, ~0u, ~0u, PCI_MSIX_ENTRY_CTRL_MASKBIT,
+	};
+
+	pthread_mutex_lock(&f->intx_lock);
+	pthread_mutex_lock(&f->lock);
+	f->msix_table[e][w] = (uint32_t)val & keep[w];
+	if (size == 8)
+		f->msix_table[e][w + 1] = (uint32_t)(val >> 32) & keep[w + 1];
+	pthread_mutex_unlock(&f->lock);
+	msix_flush(f, e, e);
+	pthread_mutex_unlock(&f->intx_lock);
+}
+
+/* pba_read() - @size (4 or 8) bytes at @o of the PBA.  Aligned. */
+static uint64_t pba_read(struct pci_func *f, uint64_t o, unsigned int size)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&f->lock);
+	v = f->msix_pending[o / 8];
+	pthread_mutex_unlock(&f->lock);
+	if (size == 4)
+		v = (uint32_t)(v >> (8 * (o % 8)));
+	return v;
+}
+
+/*
+ * msix_access() - a decoded access at @off of the MSI-X BAR touching
+ * window @win: aligned 4- or 8-byte accesses inside the window are
+ * served, PBA writes and anything else refused (reads all ones, one log
+ * line, rate limited).
+ */
+static void msix_access(struct pci_func *f, enum msix_win win, uint64_t off,
+			bool write, uint64_t *val, unsigned int size)
+{
+	bool table = win == WIN_TABLE;
+	uint64_t base = table ? f->msix_table_off : f->msix_pba_off;
+	uint64_t len = table ? (uint64_t)f->msix_nvec * PCI_MSIX_ENTRY_SIZE :
+			       (uint64_t)msix_pba_words(f->msix_nvec) * 8;
+	const char *why = NULL;
+
+	if ((size != 4 && size != 8) || off % size)
+		why = "not an aligned 4- or 8-byte access";
+	else if (off < base || off - base + size > len)
+		why = "crosses the window's edge";
+	else if (write && !table)
+		why = "the PBA is read-only";
+	if (why) {
+		if (should_log(f))
+			log_warn(f->log, "pci %s: MSI-X %s %s of %u bytes at "
+				 "BAR%u+0x%llx refused (%s)", f->name,
+				 table ? "table" : "PBA",
+				 write ? "write" : "read", size, f->msix_bar,
+				 (unsigned long long)off, why);
+		if (!write)
+			*val = size_mask(size);
+		return;
+	}
+	if (!table)
+		*val = pba_read(f, off - base, size);
+	else if (write)
+		table_write(f, off - base, *val & size_mask(size), size);
+	else
+		*val = table_read(f, off - base, size);
+}
+
+/* bar_dispatch() - perform a decoded access at @off of a BAR. */
+static void bar_dispatch(struct pci_func *f, const struct bar_target *t,
+			 uint64_t off, bool write, uint64_t *val,
+			 unsigned int size)
+{
+	if (t->win != WIN_NONE) {
+		msix_access(f, t->win, off, write, val, size);
+	} else if (write) {
+		if (t->ops && t->ops->write)
+			t->ops->write(t->opaque, off, *val & size_mask(size),
+				      size);
+	} else {
+		*val = t->ops && t->ops->read ?
+		       t->ops->read(t->opaque, off, size) & size_mask(size) :
+		       0;
+	}
+}
+
 int pci_bar_access(struct pci_func *f, uint64_t addr, bool io, bool write,
 		   uint64_t *val, unsigned int size)
 {
-	const struct pci_bar_ops *ops = NULL;
-	void *opaque = NULL;
+	struct bar_target t = { 0 };
 	unsigned int idx = 0;
 	uint64_t off = 0;
 	int err = -EINVAL;
@@ -302,8 +755,8 @@ int pci_bar_access(struct pci_func *f, uint64_t addr, bool io, bool write,
 	if (size == 1 || size == 2 || size == 4 || size == 8) {
 		pthread_mutex_lock(&f->lock);
 		err = find_bar(f, addr, io, size, &idx, &off);
-		ops = f->bars[idx].ops;
-		opaque = f->bars[idx].opaque;
+		if (!err)
+			target_get(f, idx, off, size, &t);
 		pthread_mutex_unlock(&f->lock);
 	}
 	if (err) {
@@ -318,13 +771,43 @@ int pci_bar_access(struct pci_func *f, uint64_t addr, bool io, bool write,
 			*val = size_mask(size);
 		return err;
 	}
-	if (write) {
-		if (ops && ops->write)
-			ops->write(opaque, off, *val & size_mask(size), size);
-	} else {
-		*val = ops && ops->read ?
-		       ops->read(opaque, off, size) & size_mask(size) : 0;
+	bar_dispatch(f, &t, off, write, val, size);
+	return 0;
+}
+
+int pci_bar_rw(struct pci_func *f, unsigned int idx, uint64_t off,
+	       bool write, uint64_t *val, unsigned int size)
+{
+	struct bar_target t = { 0 };
+	int err = -EINVAL;
+
+	if (!f || !val)
+		return -EINVAL;
+	if ((size == 1 || size == 2 || size == 4 || size == 8) &&
+	    idx < PCI_NUM_BARS) {
+		pthread_mutex_lock(&f->lock);
+		if (!f->bars[idx].size)
+			err = -ENOENT;
+		else if (off < f->bars[idx].size &&
+			 size <= f->bars[idx].size - off)
+			err = 0;
+		if (!err)
+			target_get(f, idx, off, size, &t);
+		pthread_mutex_unlock(&f->lock);
 	}
+	if (err) {
+		if (should_log(f))
+			log_warn(f->log, "pci %s: %s of %u bytes at "
+				 "BAR%u+0x%llx refused (%s)", f->name,
+				 write ? "write" : "read", size, idx,
+				 (unsigned long long)off,
+				 err == -ENOENT ? "no such BAR" :
+				 "bad size or outside the BAR");
+		if (!write)
+			*val = size_mask(size);
+		return err;
+	}
+	bar_dispatch(f, &t, off, write, val, size);
 	return 0;
 }
 
@@ -354,6 +837,7 @@ void pci_func_reset(struct pci_func *f)
 	pthread_mutex_lock(&f->lock);
 	for (unsigned int i = 0; i < PCI_CFG_SIZE; i++)
 		f->cfg[i] &= (uint8_t)~(f->wmask[i] | f->w1cmask[i]);
+	msix_reset(f);
 	f->intx_level = false;
 	tell = intx_update(f, &line);
 	pthread_mutex_unlock(&f->lock);

@@ -10,9 +10,21 @@
  * guest programmed, only while the command register enables memory (or
  * I/O) decoding.
  *
+ * MSI-X (PCI Local Bus 3.0 §6.8.2) is optional: pci_func_add_msix() adds
+ * the capability and serves the vector table and the pending-bit array
+ * (PBA) in windows of one of the function's memory BARs; a device model
+ * signals a vector with pci_msix_notify() and the link receives the
+ * message through msix_fn.  While MSI-X Enable is set the INTx line the
+ * sink sees stays low (the function must not use INTx then).
+ *
  * Thread safety: configuration accesses and BAR routing take the
  * function's lock; BAR handlers run without it (a device model serialises
- * its own state) and may call pci_set_intx().
+ * its own state) and may call pci_set_intx() and pci_msix_notify().  Every
+ * interrupt delivery (intx_fn, msix_fn) runs with f->intx_lock held and
+ * f->lock not held: a sink must not call back into this function's
+ * pci_set_intx(), pci_msix_*(), pci_cfg_write() or pci_bar_access()/
+ * pci_bar_rw() on an MSI-X window, and a link that installs or removes a
+ * sink does so under f->intx_lock, after which no older call is running.
  */
 #ifndef VIOMMU_PCI_H
 #define VIOMMU_PCI_H
@@ -46,6 +58,26 @@
 #define PCI_STATUS_CAP_LIST 0x10
 
 #define PCI_CAP_ID_VNDR 0x09
+#define PCI_CAP_ID_MSIX 0x11
+
+/* MSI-X capability fields (from the capability's start) and bits. */
+#define PCI_MSIX_FLAGS 2            /* Message Control, 16 bits */
+#define PCI_MSIX_TABLE 4            /* Table Offset | BIR, 32 bits */
+#define PCI_MSIX_PBA 8              /* PBA Offset | BIR, 32 bits */
+#define PCI_MSIX_CAP_LEN 12
+#define PCI_MSIX_FLAGS_QSIZE 0x07FF /* table size - 1 */
+#define PCI_MSIX_FLAGS_MASKALL 0x4000
+#define PCI_MSIX_FLAGS_ENABLE 0x8000
+#define PCI_MSIX_BIR_MASK 0x7
+#define PCI_MSIX_MAX_VECTORS 2048
+
+/* MSI-X table entry: 16 bytes, four little-endian dwords. */
+#define PCI_MSIX_ENTRY_SIZE 16
+#define PCI_MSIX_ENTRY_ADDR_LO 0x0
+#define PCI_MSIX_ENTRY_ADDR_HI 0x4
+#define PCI_MSIX_ENTRY_DATA 0x8
+#define PCI_MSIX_ENTRY_CTRL 0xc
+#define PCI_MSIX_ENTRY_CTRL_MASKBIT 0x00000001
 
 /* BAR handlers: @off is relative to the BAR, @size 1, 2, 4 or 8. */
 struct pci_bar_ops {
@@ -73,7 +105,10 @@ struct pci_func {
 	/* INTx sink (the link writes its irqfd); called without f->lock. */
 	void (*intx_fn)(void *opaque, bool level);
 	void *intx_opaque;
-	/* orders INTx deliveries (taken before f->lock, held around intx_fn) */
+	/*
+	 * Orders INTx and MSI-X deliveries: taken before f->lock, held around
+	 * intx_fn and msix_fn; install or remove either sink under it.
+	 */
 	pthread_mutex_t intx_lock;
 	bool intx_out;          /* the level last handed to intx_fn */
 	uint32_t bad_accesses;  /* refused accesses, for log rate limiting */
@@ -94,6 +129,36 @@ struct pci_func {
 	void *cfg_opaque;
 	const struct viommu_log *log;
 	const char *name;
+
+	/*
+	 * MSI-X state, set up by pci_func_add_msix(); nvec 0 = no MSI-X.  The
+	 * layout fields never change once set; the table and the two bitmaps
+	 * (one allocation, nvec entries / bits) are guarded by f->lock.
+	 */
+	unsigned int msix_nvec;
+	uint8_t msix_cap;           /* config offset of the capability */
+	uint8_t msix_bar;           /* the BAR holding table and PBA */
+	uint32_t msix_table_off;    /* offsets in that BAR */
+	uint32_t msix_pba_off;
+	uint32_t (*msix_table)[4];  /* addr lo, addr hi, data, vector ctrl */
+	uint64_t *msix_pending;     /* the PBA: a signal met a mask */
+	uint64_t *msix_peer_masked; /* pci_msix_set_mask() bits */
+	/* MSI-X sink: called without f->lock to deliver an unmasked vector. */
+	void (*msix_fn)(void *opaque, unsigned int vector, uint64_t addr,
+			uint32_t data);
+	void *msix_opaque;
+	/*
+	 * true when the link's peer emulates the MSI-X table itself (QEMU's
+	 * vfio-user client does: the guest's table writes never reach us, so
+	 * our table's mask bits stay at their reset value): then the
+	 * per-vector mask bits of our table and the addr/data are ignored,
+	 * msix_fn gets addr = data = 0, and the link masks vectors with
+	 * pci_msix_set_mask().  Function Mask and MSI-X Enable in the
+	 * capability still apply (QEMU forwards config writes).  Change it
+	 * under f->intx_lock (deliveries read it holding that lock), or
+	 * before the function is in use.
+	 */
+	bool msix_peer_table;
 };
 
 /*
@@ -105,6 +170,7 @@ void pci_func_init(struct pci_func *f, const char *name,
 		   const struct viommu_log *log, uint16_t vendor,
 		   uint16_t device, uint32_t class_code, uint8_t revision,
 		   uint16_t subsys_vendor, uint16_t subsys);
+/* pci_func_destroy() - release the function (and its MSI-X table). */
 void pci_func_destroy(struct pci_func *f);
 
 /* pci_func_add_bar() - declare BAR @idx.  Return: 0; -EINVAL. */
@@ -148,12 +214,79 @@ void pci_cfg_write(struct pci_func *f, uint32_t off, uint32_t val,
 int pci_bar_access(struct pci_func *f, uint64_t addr, bool io, bool write,
 		   uint64_t *val, unsigned int size);
 
-/* pci_set_intx() - drive INTx (level); honours COMMAND.INTX_DISABLE. */
+/*
+ * pci_bar_rw() - a guest access at offset @off of BAR @idx, for links whose
+ * peer decodes BAR addresses itself (vfio-user names the region and the
+ * offset).  The command register's decode bits are not consulted: the peer
+ * routes an access only while its own emulated decoding is on.
+ * Return: 0; -ENOENT (no BAR @idx, reads give all ones); -EINVAL (bad
+ * @idx, size not 1, 2, 4 or 8, or the access leaves the BAR).
+ */
+int pci_bar_rw(struct pci_func *f, unsigned int idx, uint64_t off,
+	       bool write, uint64_t *val, unsigned int size);
+
+/*
+ * pci_set_intx() - drive INTx (level); honours COMMAND.INTX_DISABLE, and
+ * the sink sees the line low while MSI-X is enabled.
+ */
 void pci_set_intx(struct pci_func *f, bool level);
 
 /*
+ * pci_func_add_msix() - give the function @nvec (1..2048) MSI-X vectors
+ * whose table lives at @table_off and pending-bit array at @pba_off of BAR
+ * @bar (a memory BAR already added with pci_func_add_bar(); both windows
+ * must fit inside it, table 8-byte aligned, 16 bytes per vector, PBA
+ * 8-byte aligned, 8 bytes per 64 vectors, not overlapping).  Adds the
+ * capability (Message Control writable bits: Enable and Function Mask
+ * only).  Accesses to the two windows through pci_bar_access() and
+ * pci_bar_rw() are served by the function itself (4- or 8-byte aligned
+ * accesses to the table; PBA read-only, writes ignored), never reaching
+ * the BAR's ops; any other access that touches a window reads all ones or
+ * is dropped, with a log line (rate limited), and still returns 0 (the
+ * BAR decoded it).  Every vector starts masked.
+ * Setup only: not concurrent with any other call on @f.
+ * Return: 0; -EINVAL (NULL @f, @nvec out of range, @bar not a memory BAR,
+ * a window misaligned, outside the BAR or overlapping the other); -EEXIST
+ * (already has MSI-X); -ENOSPC (no room for the capability); -ENOMEM.
+ * A failed call changes nothing.
+ */
+int pci_func_add_msix(struct pci_func *f, unsigned int nvec, unsigned int bar,
+		      uint32_t table_off, uint32_t pba_off);
+
+/*
+ * pci_msix_enabled() - MSI-X Enable is set in the capability (the function
+ * then must not use INTx).  false without MSI-X.  Any thread.
+ */
+bool pci_msix_enabled(struct pci_func *f);
+
+/*
+ * pci_msix_notify() - signal vector @vector: if MSI-X is enabled and
+ * neither the function nor the vector is masked, call msix_fn (vector,
+ * addr, data from the table; nothing if there is no sink); if masked, set
+ * its pending bit (delivered, and the bit cleared, when the mask is
+ * lifted: a table write clearing the vector's mask bit, a config write
+ * clearing Function Mask, or pci_msix_set_mask(false)).  Any thread, e.g.
+ * a BAR handler or a device's interrupt hook; msix_fn runs before it
+ * returns (with f->intx_lock held, see the top of this file).
+ * Return: 0 delivered or made pending; -EINVAL (NULL @f, @vector >= nvec);
+ * -ENODEV (no MSI-X, or MSI-X Enable clear: nothing recorded).
+ */
+int pci_msix_notify(struct pci_func *f, unsigned int vector);
+
+/*
+ * pci_msix_set_mask() - a link's per-vector mask (used when
+ * msix_peer_table; it applies in either mode, on top of the table's mask
+ * bit): masking makes later notifications pending; unmasking delivers a
+ * pending one (through msix_fn, before returning).  Any thread.
+ * Return: 0; -EINVAL (NULL @f, no MSI-X, @vector >= nvec).
+ */
+int pci_msix_set_mask(struct pci_func *f, unsigned int vector, bool masked);
+
+/*
  * pci_func_reset() - registers back to power-on values (every writable and
- * write-one-to-clear bit to 0, INTx deasserted), then reset_fn.
+ * write-one-to-clear bit to 0, INTx deasserted; MSI-X Enable and Function
+ * Mask clear, every table entry zero with its mask bit set, no pending
+ * bits, no pci_msix_set_mask() masks), then reset_fn.
  */
 void pci_func_reset(struct pci_func *f);
 

@@ -13,10 +13,19 @@
  * register of a queue that is already enabled or does not exist — reads
  * 0 or is ignored, with one log line (rate limited).
  *
- * Interrupts: there is no MSI-X (both vector registers read NO_VECTOR),
- * so a device interrupt asserts INTx and reading the ISR deasserts it,
- * unless another interrupt arrived in between (irq_seq tells): a spurious
- * interrupt is possible, a lost one is not.
+ * Interrupts: with MSI-X enabled (pci_msix_enabled()), a queue interrupt
+ * is signalled on the queue's vector and a configuration change on the
+ * config vector, through pci_msix_notify(), which keeps it pending while
+ * the vector is masked; NO_VECTOR means no interrupt.  The vectors are
+ * read without vp->lock (the hook runs under the device lock, which nests
+ * inside vp->lock): an interrupt racing a vector write goes to the old or
+ * the new vector.  Without MSI-X (or if it was disabled after the check:
+ * -ENODEV) a device interrupt asserts INTx and reading the ISR deasserts
+ * it, unless another interrupt arrived in between (irq_seq tells): a
+ * spurious interrupt is possible, a lost one is not.
+ *
+ * BAR1 holds only the MSI-X table and PBA, which the PCI layer serves; the
+ * rest of it reads 0 and ignores writes, with a log line.
  *
  * The PCI configuration access capability is served from the function's
  * configuration hooks: an access to its pci_cfg_data field performs the
@@ -46,16 +55,26 @@ static const struct field common_fields[] = {
 	{ VIRTIO_PCI_COMMON_ADM_Q_IDX, 2 }, { VIRTIO_PCI_COMMON_ADM_Q_NUM, 2 },
 };
 
-/* bad() - log a refused access (the first 64, then powers of two). */
-static void bad(struct virtio_pci *vp, const char *what, uint64_t off,
-		unsigned int size, const char *why)
+/*
+ * bad_bar() - log a refused access to BAR @bar (the first 64, then powers
+ * of two).
+ */
+static void bad_bar(struct virtio_pci *vp, unsigned int bar, const char *what,
+		    uint64_t off, unsigned int size, const char *why)
 {
 	uint32_t n = ATOMIC_INC(vp->bad_accesses) + 1;
 
 	if (n <= 64 || (n & (n - 1)) == 0)
 		log_warn(&vp->log, "virtio-pci %s: %s of %u bytes at "
-			 "BAR0+0x%llx refused: %s (%u so far)", vp->pci.name,
-			 what, size, (unsigned long long)off, why, n);
+			 "BAR%u+0x%llx refused: %s (%u so far)", vp->pci.name,
+			 what, size, bar, (unsigned long long)off, why, n);
+}
+
+/* bad() - log a refused access to BAR0. */
+static void bad(struct virtio_pci *vp, const char *what, uint64_t off,
+		unsigned int size, const char *why)
+{
+	bad_bar(vp, 0, what, off, size, why);
 }
 
 /*
@@ -85,10 +104,13 @@ static void reset_state(struct virtio_pci *vp)
 	vp->gfselect = 0;
 	vp->gfeatures = 0;
 	vp->queue_sel = 0;
-	for (uint16_t q = 0; q < vp->nqueues; q++)
+	WRITE_ONCE(vp->config_vector, VIRTIO_PCI_NO_VECTOR);
+	for (uint16_t q = 0; q < vp->nqueues; q++) {
 		vp->queues[q] = (struct virtio_pci_queue){
 			.size = viommu_virtio_dev_queue_max(vp->dev, q),
 		};
+		WRITE_ONCE(vp->queue_vector[q], VIRTIO_PCI_NO_VECTOR);
+	}
 }
 
 /* intx_drop() - deassert INTx unless an interrupt came after @seq. */
@@ -111,14 +133,33 @@ static uint32_t irq_seq(struct virtio_pci *vp)
 	return seq;
 }
 
+/* event_vector() - the MSI-X vector of an interrupt (lock-free read). */
+static uint16_t event_vector(struct virtio_pci *vp, uint8_t isr, uint16_t q)
+{
+	if (isr & VIOMMU_VIRTIO_ISR_CONFIG)
+		return READ_ONCE(vp->config_vector);
+	if (q < vp->nqueues)
+		return READ_ONCE(vp->queue_vector[q]);
+	return VIRTIO_PCI_NO_VECTOR;
+}
+
 /*
- * irq_cb() - the device raised an interrupt (device lock held): assert
- * INTx.  The ISR bit is already set, so a later ISR read drops it.
+ * irq_cb() - the device raised an interrupt (device lock held).  MSI-X
+ * enabled: signal the event's vector (none for NO_VECTOR).  Otherwise, or
+ * if MSI-X was disabled meanwhile, assert INTx; the ISR bit is already
+ * set, so a later ISR read drops it.
  */
 static void irq_cb(void *opaque, uint8_t isr, uint16_t q)
 {
 	struct virtio_pci *vp = opaque;
+	uint16_t vec;
 
+	if (pci_msix_enabled(&vp->pci)) {
+		vec = event_vector(vp, isr, q);
+		if (vec == VIRTIO_PCI_NO_VECTOR ||
+		    pci_msix_notify(&vp->pci, vec) != -ENODEV)
+			return;
+	}
 	pthread_mutex_lock(&vp->irq_lock);
 	vp->irq_seq++;
 	pci_set_intx(&vp->pci, true);
@@ -161,8 +202,10 @@ static uint64_t common_read_field(struct virtio_pci *vp, uint32_t fo)
 	case VIRTIO_PCI_COMMON_GF:
 		return feature_word(vp->gfeatures, vp->gfselect);
 	case VIRTIO_PCI_COMMON_MSIX:
+		return vp->config_vector;
 	case VIRTIO_PCI_COMMON_Q_MSIX:
-		return VIRTIO_PCI_NO_VECTOR;
+		return q ? vp->queue_vector[vp->queue_sel] :
+			   VIRTIO_PCI_NO_VECTOR;
 	case VIRTIO_PCI_COMMON_NUMQ:
 		return vp->nqueues;
 	case VIRTIO_PCI_COMMON_STATUS:
@@ -267,6 +310,25 @@ static void write_queue_addr(struct virtio_pci_queue *q, uint32_t fo,
 }
 
 /*
+ * write_vector() - the driver maps an event to MSI-X vector @val: a table
+ * entry sticks, anything else reads back NO_VECTOR (VIRTIO 1.3
+ * §4.1.5.1.2), with a log line unless it was NO_VECTOR itself.  Also while
+ * the queue is enabled: Linux unmaps its queues that way before a reset.
+ * vp->lock held.  Return: NULL, or why the vector was refused.
+ */
+static const char *write_vector(struct virtio_pci *vp, uint16_t *vec,
+				uint64_t val)
+{
+	if (val < vp->nvec) {
+		WRITE_ONCE(*vec, (uint16_t)val);
+		return NULL;
+	}
+	WRITE_ONCE(*vec, VIRTIO_PCI_NO_VECTOR);
+	return val == VIRTIO_PCI_NO_VECTOR ? NULL :
+	       "MSI-X vector past the table (reads NO_VECTOR)";
+}
+
+/*
  * write_queue_field() - a write to a register of the selected queue.
  * vp->lock held.  Return: NULL, or why it was refused.
  */
@@ -278,6 +340,8 @@ static const char *write_queue_field(struct virtio_pci *vp, uint32_t fo,
 
 	if (!q)
 		return "no such queue selected";
+	if (fo == VIRTIO_PCI_COMMON_Q_MSIX)
+		return write_vector(vp, &vp->queue_vector[vp->queue_sel], val);
 	if (fo == VIRTIO_PCI_COMMON_Q_ENABLE)
 		return enable_queue(vp, q, val);
 	if (q->enabled)
@@ -311,8 +375,7 @@ static const char *common_write_field(struct virtio_pci *vp, uint32_t fo,
 	case VIRTIO_PCI_COMMON_GF:
 		return write_features(vp, (uint32_t)val);
 	case VIRTIO_PCI_COMMON_MSIX:
-	case VIRTIO_PCI_COMMON_Q_MSIX:
-		return NULL; /* no MSI-X: reads stay NO_VECTOR */
+		return write_vector(vp, &vp->config_vector, val);
 	case VIRTIO_PCI_COMMON_STATUS:
 		write_status(vp, (uint8_t)val);
 		return NULL;
@@ -320,6 +383,7 @@ static const char *common_write_field(struct virtio_pci *vp, uint32_t fo,
 		vp->queue_sel = (uint16_t)val;
 		return NULL;
 	case VIRTIO_PCI_COMMON_Q_SIZE:
+	case VIRTIO_PCI_COMMON_Q_MSIX:
 	case VIRTIO_PCI_COMMON_Q_ENABLE:
 	case VIRTIO_PCI_COMMON_Q_DESC:
 	case VIRTIO_PCI_COMMON_Q_DRIVER:
@@ -443,6 +507,31 @@ static void bar_write(void *opaque, uint64_t off, uint64_t val,
 static const struct pci_bar_ops bar_ops = {
 	.read = bar_read,
 	.write = bar_write,
+};
+
+/*
+ * bar1_read() - BAR1 outside the MSI-X table and PBA (the PCI layer
+ * serves those): nothing there.
+ */
+static uint64_t bar1_read(void *opaque, uint64_t off, unsigned int size)
+{
+	bad_bar(opaque, VIRTIO_PCI_MSIX_BAR, "read", off, size,
+		"outside the MSI-X table and PBA");
+	return 0;
+}
+
+/* bar1_write() - BAR1 outside the MSI-X table and PBA: ignored. */
+static void bar1_write(void *opaque, uint64_t off, uint64_t val,
+		       unsigned int size)
+{
+	(void)val;
+	bad_bar(opaque, VIRTIO_PCI_MSIX_BAR, "write", off, size,
+		"outside the MSI-X table and PBA");
+}
+
+static const struct pci_bar_ops bar1_ops = {
+	.read = bar1_read,
+	.write = bar1_write,
 };
 
 /* struct cfg_window - the PCI-cfg capability's bar/offset/length/data. */
@@ -624,7 +713,17 @@ int virtio_pci_init(struct virtio_pci *vp, struct viommu_virtio_dev *dev,
 	err = pci_func_add_bar(&vp->pci, 0, VIRTIO_PCI_BAR0_SIZE, false,
 			       &bar_ops, vp);
 	if (!err)
+		err = pci_func_add_bar(&vp->pci, VIRTIO_PCI_MSIX_BAR,
+				       VIRTIO_PCI_BAR1_SIZE, false, &bar1_ops,
+				       vp);
+	if (!err)
 		err = add_caps(vp);
+	/* One vector per queue and one for configuration changes. */
+	vp->nvec = nq + 1;
+	if (!err)
+		err = pci_func_add_msix(&vp->pci, vp->nvec, VIRTIO_PCI_MSIX_BAR,
+					VIRTIO_PCI_MSIX_TABLE_OFF,
+					VIRTIO_PCI_MSIX_PBA_OFF);
 	if (err) {
 		pci_func_destroy(&vp->pci);
 		return err;

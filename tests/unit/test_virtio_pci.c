@@ -6,7 +6,9 @@
  * initialisation of a virtio-iommu device with split rings in hva-backed
  * guest RAM, submit an ATTACH by hand and check the used ring, the ISR and
  * INTx, the PCI configuration access capability, the feature select
- * windows, the queue registers, resets and refused accesses.
+ * windows, the queue registers, resets and refused accesses, and MSI-X:
+ * the capability and BAR1, the vector registers of VIRTIO 1.3 §4.1.5.1.2
+ * and the routing of queue and configuration interrupts to their vectors.
  *
  * Layout values are spelled out here from VIRTIO 1.3 §4.1.4 rather than
  * taken from virtio_pci.h, so the tests check the transport against the
@@ -29,6 +31,10 @@
 #define RQ_GPA 0x100000ull
 #define EQ_GPA 0x200000ull
 #define REQ_GPA 0x300000ull
+#define EVT_GPA 0x340000ull
+#define BAR1_BASE 0xfe100000u
+#define MSI_ADDR 0xfee00000ull
+#define NVEC 3 /* two queues and the configuration vector */
 #define EP_ID 0x28u
 #define QSIZE 64
 
@@ -72,6 +78,11 @@ struct guest {
 	char last[512];
 	int intx_calls;
 	bool intx;
+	int msix_calls;
+	int msix_count[8];
+	unsigned int msix_vec;
+	uint64_t msix_addr;
+	uint32_t msix_data;
 	struct vcap caps[6];
 	uint32_t notify_mult;
 	uint16_t noff[2];
@@ -94,6 +105,19 @@ static void intx_cb(void *opaque, bool level)
 
 	g->intx_calls++;
 	g->intx = level;
+}
+
+static void msix_cb(void *opaque, unsigned int vector, uint64_t addr,
+		    uint32_t data)
+{
+	struct guest *g = opaque;
+
+	g->msix_calls++;
+	if (vector < 8)
+		g->msix_count[vector]++;
+	g->msix_vec = vector;
+	g->msix_addr = addr;
+	g->msix_data = data;
 }
 
 /* g_new() - RAM, context, endpoint 0x28, virtio-iommu, transport. */
@@ -129,6 +153,8 @@ static struct guest *g_new(void)
 	g->f = virtio_pci_func(&g->vp);
 	g->f->intx_fn = intx_cb;
 	g->f->intx_opaque = g;
+	g->f->msix_fn = msix_cb;
+	g->f->msix_opaque = g;
 	return g;
 fail:
 	viommu_virtio_iommu_destroy(g->vi);
@@ -348,7 +374,9 @@ TEST(identity_and_capabilities)
 		p = cfg_rd(g, p + 1, 1);
 	}
 	CHECK_EQ(i, 6);
-	CHECK_EQ(p, 0);
+	/* Then MSI-X, last. */
+	CHECK_EQ(cfg_rd(g, p, 1), 0x11);
+	CHECK_EQ(cfg_rd(g, p + 1, 1), 0);
 	for (int t = 1; t <= 5; t++) {
 		struct vcap *c = &g->caps[t];
 
@@ -370,7 +398,10 @@ TEST(identity_and_capabilities)
 	CHECK_U64(cfg_rd(g, 0x10, 4), 0);
 	CHECK_EQ(map_bar(g), 0x4000);
 	CHECK_U64(cfg_rd(g, 0x10, 4), BAR_BASE);
-	for (int b = 1; b < 6; b++) {
+	/* BAR1: 4 KiB, 32-bit memory (the MSI-X table); no others. */
+	cfg_wr(g, 0x14, 0xffffffff, 4);
+	CHECK_U64(cfg_rd(g, 0x14, 4), 0xfffff000u);
+	for (int b = 2; b < 6; b++) {
 		cfg_wr(g, 0x10 + 4 * b, 0xffffffff, 4);
 		CHECK_U64(cfg_rd(g, 0x10 + 4 * b, 4), 0);
 	}
@@ -608,11 +639,11 @@ TEST(queue_registers)
 	CHECK_EQ(cm_rd(g, C_QSIZE, 2), 32);
 	CHECK_U64(cm_rd(g, C_QDESC, 8), RQ_GPA);
 	CHECK_EQ(cm_rd(g, C_QENABLE, 2), 1);
-	/* MSI-X vectors: none, whatever is written. */
-	cm_wr(g, C_QMSIX, 3, 2);
+	/* MSI-X vectors (§4.1.5.1.2): past the table reads NO_VECTOR. */
+	cm_wr(g, C_QMSIX, NVEC, 2);
 	cm_wr(g, C_MSIX, 0, 2);
 	CHECK_EQ(cm_rd(g, C_QMSIX, 2), 0xffff);
-	CHECK_EQ(cm_rd(g, C_MSIX, 2), 0xffff);
+	CHECK_EQ(cm_rd(g, C_MSIX, 2), 0);
 	g_free(g);
 }
 
@@ -798,6 +829,442 @@ TEST(isr_reads_race_interrupts_without_loss)
 	if (rd(g, 0x1000, 1))
 		CHECK(level);
 	CHECK(!g->intx);
+	g_free(g);
+}
+
+/* find_msix() - the MSI-X capability's config offset, 0 if none. */
+static uint8_t find_msix(struct guest *g)
+{
+	uint32_t p = cfg_rd(g, 0x34, 1);
+
+	for (int n = 0; p && n < 48; n++) {
+		if (cfg_rd(g, p, 1) == 0x11)
+			return (uint8_t)p;
+		p = cfg_rd(g, p + 1, 1);
+	}
+	return 0;
+}
+
+/* b1_rd() / b1_wr() - BAR1 accesses at @off; the access must route. */
+static uint64_t b1_rd(struct guest *g, uint32_t off, unsigned int size)
+{
+	uint64_t v = 0;
+
+	CHECK_EQ(pci_bar_access(g->f, BAR1_BASE + off, false, false, &v, size),
+		 0);
+	return v;
+}
+
+static void b1_wr(struct guest *g, uint32_t off, uint64_t val,
+		  unsigned int size)
+{
+	CHECK_EQ(pci_bar_access(g->f, BAR1_BASE + off, false, true, &val,
+				size), 0);
+}
+
+/* msix_ctrl_wr() - write MSI-X Message Control. */
+static void msix_ctrl_wr(struct guest *g, uint16_t v)
+{
+	cfg_wr(g, find_msix(g) + 2, v, 2);
+}
+
+/*
+ * msix_program() - BAR1 at BAR1_BASE (BAR0 must be mapped: decoding on),
+ * table entry v = { MSI_ADDR + v * 0x1000, data 0x40 + v, unmasked }, and
+ * MSI-X Enable if @enable.
+ */
+static void msix_program(struct guest *g, bool enable)
+{
+	cfg_wr(g, 0x14, BAR1_BASE, 4);
+	for (uint32_t v = 0; v < NVEC; v++) {
+		b1_wr(g, v * 16, MSI_ADDR + v * 0x1000, 4);
+		b1_wr(g, v * 16 + 4, 0, 4);
+		b1_wr(g, v * 16 + 8, 0x40 + v, 4);
+		b1_wr(g, v * 16 + 12, 0, 4);
+	}
+	if (enable)
+		msix_ctrl_wr(g, 0x8000);
+}
+
+/* map_vectors() - requestq -> 0, eventq -> 1, config changes -> 2. */
+static void map_vectors(struct guest *g)
+{
+	cm_wr(g, C_MSIX, 2, 2);
+	CHECK_EQ(cm_rd(g, C_MSIX, 2), 2);
+	for (uint16_t q = 0; q < 2; q++) {
+		cm_wr(g, C_QSEL, q, 2);
+		cm_wr(g, C_QMSIX, q, 2);
+		CHECK_EQ(cm_rd(g, C_QMSIX, 2), q);
+	}
+}
+
+/*
+ * post_fault() - post an event buffer, report a fault: the device fills
+ * the buffer (a used buffer on the eventq).  Return: 0 when it came back.
+ */
+static int post_fault(struct guest *g)
+{
+	struct drvring_seg seg = { EVT_GPA, 64, true };
+	struct viommu_fault ft = { .reason = VIOMMU_FAULT_NO_MAPPING,
+				   .endpoint = EP_ID, .address = 0x5000 };
+	uint64_t token = 0;
+	uint32_t len = 0;
+
+	if (drvring_add(&g->eq, &seg, 1, 55, false))
+		return -1;
+	kick(g, 1);
+	if (viommu_virtio_iommu_report_fault(g->vi, &ft))
+		return -1;
+	if (drvring_get_used(&g->eq, &token, &len) || token != 55)
+		return -1;
+	return 0;
+}
+
+/*
+ * break_requestq() - a request outside guest RAM: the queue breaks, the
+ * device enters NEEDS_RESET and signals a configuration change.
+ */
+static void break_requestq(struct guest *g)
+{
+	struct drvring_seg segs[2] = {
+		{ 0x7000000000ull, 20, false }, { REQ_GPA + 0x100, 4, true },
+	};
+
+	REQUIRE(drvring_add(&g->rq, segs, 2, 78, false) == 0);
+	kick(g, 0);
+}
+
+TEST(msix_capability_and_bar1)
+{
+	struct guest *g = g_new();
+	uint8_t c;
+	uint64_t v = 0;
+	int warns;
+
+	REQUIRE(g);
+	c = find_msix(g);
+	REQUIRE(c);
+	CHECK(c >= 0x40 && c % 4 == 0);
+	/* Table size N - 1 = 2; table at BAR1 + 0, PBA at BAR1 + 0x800. */
+	CHECK_U64(cfg_rd(g, c + 2, 2), NVEC - 1);
+	CHECK_U64(cfg_rd(g, c + 4, 4), 0x000 | 1);
+	CHECK_U64(cfg_rd(g, c + 8, 4), 0x800 | 1);
+	/* Only Enable and Function Mask are writable; the rest is not. */
+	cfg_wr(g, c + 2, 0xffff, 2);
+	CHECK_U64(cfg_rd(g, c + 2, 2), 0xc000 | (NVEC - 1));
+	cfg_wr(g, c, 0xffffffff, 4);
+	CHECK_U64(cfg_rd(g, c, 4), 0xc0020011u);
+	cfg_wr(g, c + 2, 0, 2);
+	CHECK_U64(cfg_rd(g, c + 2, 2), NVEC - 1);
+	cfg_wr(g, c + 4, 0xffffffff, 4);
+	cfg_wr(g, c + 8, 0xffffffff, 4);
+	CHECK_U64(cfg_rd(g, c + 4, 4), 0x000 | 1);
+	CHECK_U64(cfg_rd(g, c + 8, 4), 0x800 | 1);
+	/* The table: every entry zero and masked at power-on. */
+	REQUIRE(enumerate(g) == 5);
+	map_bar(g);
+	cfg_wr(g, 0x14, BAR1_BASE, 4);
+	for (uint32_t e = 0; e < NVEC; e++) {
+		CHECK_U64(b1_rd(g, e * 16, 8), 0);
+		CHECK_U64(b1_rd(g, e * 16 + 8, 4), 0);
+		CHECK_U64(b1_rd(g, e * 16 + 12, 4), 1);
+	}
+	CHECK_U64(b1_rd(g, 0x800, 8), 0);
+	/* Writable, read back through both the address and BAR1 + offset. */
+	b1_wr(g, 16, MSI_ADDR + 0x1000, 4);
+	b1_wr(g, 20, 0x12, 4);
+	b1_wr(g, 24, 0x0000000000000041ull, 8);
+	CHECK_U64(b1_rd(g, 16, 8), 0x12fee01000ull);
+	CHECK_U64(b1_rd(g, 24, 8), 0x41);
+	CHECK_EQ(pci_bar_rw(g->f, 1, 24, false, &v, 4), 0);
+	CHECK_U64(v, 0x41);
+	/* Outside the table and PBA BAR1 has nothing: 0, one line each. */
+	warns = g->warns;
+	CHECK_U64(b1_rd(g, 0x100, 4), 0);
+	b1_wr(g, 0x808, 1, 4);
+	CHECK_U64(b1_rd(g, 0x808, 4), 0);
+	CHECK_EQ(g->warns, warns + 3);
+	/* BAR0 is where it was. */
+	CHECK_EQ(cm_rd(g, C_NUMQ, 2), 2);
+	g_free(g);
+}
+
+TEST(msix_vector_registers)
+{
+	/* VIRTIO 1.3 §4.1.5.1.2: a table entry sticks, others NO_VECTOR. */
+	struct guest *g = g_new();
+	int warns;
+
+	REQUIRE(g);
+	REQUIRE(enumerate(g) == 5);
+	map_bar(g);
+	CHECK_EQ(cm_rd(g, C_MSIX, 2), 0xffff);
+	warns = g->warns;
+	cm_wr(g, C_MSIX, 2, 2);
+	CHECK_EQ(cm_rd(g, C_MSIX, 2), 2);
+	cm_wr(g, C_MSIX, NVEC, 2);
+	CHECK_EQ(cm_rd(g, C_MSIX, 2), 0xffff);
+	CHECK_EQ(g->warns, warns + 1);
+	cm_wr(g, C_MSIX, 1, 2);
+	cm_wr(g, C_MSIX, 0xffff, 2); /* unmapping is not refused */
+	CHECK_EQ(cm_rd(g, C_MSIX, 2), 0xffff);
+	CHECK_EQ(g->warns, warns + 1);
+	/* Per queue, kept separately. */
+	cm_wr(g, C_QSEL, 0, 2);
+	CHECK_EQ(cm_rd(g, C_QMSIX, 2), 0xffff);
+	cm_wr(g, C_QMSIX, 0, 2);
+	cm_wr(g, C_QSEL, 1, 2);
+	cm_wr(g, C_QMSIX, 2, 2);
+	CHECK_EQ(cm_rd(g, C_QMSIX, 2), 2);
+	cm_wr(g, C_QSEL, 0, 2);
+	CHECK_EQ(cm_rd(g, C_QMSIX, 2), 0);
+	cm_wr(g, C_QSEL, 1, 2);
+	cm_wr(g, C_QMSIX, 0x7ff, 2);
+	CHECK_EQ(cm_rd(g, C_QMSIX, 2), 0xffff);
+	CHECK_EQ(g->warns, warns + 2);
+	/* A queue that does not exist has no vector. */
+	cm_wr(g, C_QSEL, 2, 2);
+	cm_wr(g, C_QMSIX, 0, 2);
+	CHECK_EQ(cm_rd(g, C_QMSIX, 2), 0xffff);
+	CHECK_EQ(g->warns, warns + 3);
+	/* Device reset: every event unmapped. */
+	cm_wr(g, C_MSIX, 2, 2);
+	cm_wr(g, C_STATUS, 0, 1);
+	CHECK_EQ(cm_rd(g, C_MSIX, 2), 0xffff);
+	cm_wr(g, C_QSEL, 0, 2);
+	CHECK_EQ(cm_rd(g, C_QMSIX, 2), 0xffff);
+	/* Writable while the queue is enabled (Linux unmaps that way). */
+	bring_up(g);
+	cm_wr(g, C_QSEL, 0, 2);
+	cm_wr(g, C_QMSIX, 1, 2);
+	CHECK_EQ(cm_rd(g, C_QMSIX, 2), 1);
+	cm_wr(g, C_QMSIX, 0xffff, 2);
+	CHECK_EQ(cm_rd(g, C_QMSIX, 2), 0xffff);
+	/* PCI reset: unmapped too. */
+	map_vectors(g);
+	pci_func_reset(g->f);
+	map_bar(g);
+	CHECK_EQ(cm_rd(g, C_MSIX, 2), 0xffff);
+	for (uint16_t q = 0; q < 2; q++) {
+		cm_wr(g, C_QSEL, q, 2);
+		CHECK_EQ(cm_rd(g, C_QMSIX, 2), 0xffff);
+	}
+	g_free(g);
+}
+
+TEST(msix_queue_and_config_interrupts)
+{
+	struct guest *g = g_new();
+
+	REQUIRE(g);
+	bring_up(g);
+	msix_program(g, true);
+	map_vectors(g);
+	/* A used buffer on the requestq: vector 0, entry 0's message. */
+	CHECK_EQ(attach(g, 1), 0);
+	CHECK_EQ(g->msix_calls, 1);
+	CHECK_EQ(g->msix_count[0], 1);
+	CHECK_U64(g->msix_addr, MSI_ADDR);
+	CHECK_U64(g->msix_data, 0x40);
+	/* No INTx with MSI-X enabled. */
+	CHECK_EQ(g->intx_calls, 0);
+	CHECK(!g->intx);
+	CHECK(!(cfg_rd(g, 0x06, 2) & 0x08));
+	/* A fault report on the eventq: vector 1. */
+	CHECK_EQ(post_fault(g), 0);
+	CHECK_EQ(g->msix_calls, 2);
+	CHECK_EQ(g->msix_count[1], 1);
+	CHECK_U64(g->msix_addr, MSI_ADDR + 0x1000);
+	CHECK_U64(g->msix_data, 0x41);
+	/* A configuration change (NEEDS_RESET): the config vector, 2. */
+	break_requestq(g);
+	CHECK(cm_rd(g, C_STATUS, 1) & 0x40);
+	CHECK_EQ(g->msix_count[2], 1);
+	CHECK_EQ(g->msix_vec, 2);
+	CHECK_U64(g->msix_addr, MSI_ADDR + 0x2000);
+	CHECK_U64(g->msix_data, 0x42);
+	CHECK_EQ(g->msix_calls, 3);
+	CHECK_EQ(g->msix_count[0], 1);
+	CHECK_EQ(g->msix_count[1], 1);
+	CHECK_EQ(g->intx_calls, 0);
+	g_free(g);
+}
+
+TEST(msix_shared_vector_and_no_vector)
+{
+	struct guest *g = g_new();
+
+	REQUIRE(g);
+	bring_up(g);
+	msix_program(g, true);
+	map_vectors(g);
+	/* Both queues on vector 1: any event may use any vector. */
+	cm_wr(g, C_QSEL, 0, 2);
+	cm_wr(g, C_QMSIX, 1, 2);
+	CHECK_EQ(attach(g, 1), 0);
+	CHECK_EQ(post_fault(g), 0);
+	CHECK_EQ(g->msix_count[1], 2);
+	CHECK_EQ(g->msix_calls, 2);
+	/* NO_VECTOR: the used buffer arrives, no interrupt of any kind. */
+	cm_wr(g, C_QMSIX, 0xffff, 2);
+	CHECK_EQ(attach(g, 2), 0);
+	CHECK_EQ(g->msix_calls, 2);
+	CHECK_EQ(g->intx_calls, 0);
+	CHECK_U64(b1_rd(g, 0x800, 8), 0);
+	g_free(g);
+}
+
+TEST(msix_masked_vector_pending_until_unmasked)
+{
+	struct guest *g = g_new();
+	uint8_t c;
+
+	REQUIRE(g);
+	bring_up(g);
+	msix_program(g, true);
+	map_vectors(g);
+	c = find_msix(g);
+	/* Entry 0 masked: the interrupt waits in the PBA. */
+	b1_wr(g, 12, 1, 4);
+	CHECK_EQ(attach(g, 1), 0);
+	CHECK_EQ(g->msix_calls, 0);
+	CHECK_U64(b1_rd(g, 0x800, 8), 1);
+	CHECK_U64(b1_rd(g, 0x800, 4), 1);
+	/* The guest moves the message while masked; unmasking sends it. */
+	b1_wr(g, 8, 0x77, 4);
+	b1_wr(g, 12, 0, 4);
+	CHECK_EQ(g->msix_calls, 1);
+	CHECK_EQ(g->msix_vec, 0);
+	CHECK_U64(g->msix_data, 0x77);
+	CHECK_U64(b1_rd(g, 0x800, 8), 0);
+	b1_wr(g, 12, 0, 4); /* unmasking again: nothing more */
+	CHECK_EQ(g->msix_calls, 1);
+	/* Function Mask: the same, for the eventq's vector. */
+	cfg_wr(g, c + 2, 0xc000, 2);
+	CHECK_EQ(post_fault(g), 0);
+	CHECK_EQ(g->msix_calls, 1);
+	CHECK_U64(b1_rd(g, 0x800, 8), 2);
+	cfg_wr(g, c + 2, 0x8000, 2);
+	CHECK_EQ(g->msix_calls, 2);
+	CHECK_EQ(g->msix_vec, 1);
+	CHECK_U64(b1_rd(g, 0x800, 8), 0);
+	CHECK_EQ(g->intx_calls, 0);
+	g_free(g);
+}
+
+TEST(msix_disabled_uses_intx)
+{
+	struct guest *g = g_new();
+
+	REQUIRE(g);
+	bring_up(g);
+	msix_program(g, false);
+	map_vectors(g);
+	CHECK(!pci_msix_enabled(g->f));
+	/* Vectors mapped, MSI-X Enable clear: INTx as before. */
+	CHECK_EQ(attach(g, 1), 0);
+	CHECK_EQ(g->msix_calls, 0);
+	CHECK(g->intx);
+	CHECK_EQ(g->intx_calls, 1);
+	CHECK_EQ(pci_msix_notify(g->f, 0), -ENODEV);
+	CHECK_U64(b1_rd(g, 0x800, 8), 0);
+	/* Enabling MSI-X takes the line away, the status bit stays. */
+	msix_ctrl_wr(g, 0x8000);
+	CHECK(pci_msix_enabled(g->f));
+	CHECK(!g->intx);
+	CHECK(cfg_rd(g, 0x06, 2) & 0x08);
+	CHECK_EQ(attach(g, 2), 0);
+	CHECK_EQ(g->msix_calls, 1);
+	CHECK_EQ(g->intx_calls, 2);
+	/* Disabled again: the unread ISR's INTx is back; a read drops it. */
+	msix_ctrl_wr(g, 0);
+	CHECK(g->intx);
+	CHECK_EQ(rd(g, g->caps[CAP_ISR].offset, 1), 1);
+	CHECK(!g->intx);
+	CHECK_EQ(attach(g, 3), 0);
+	CHECK(g->intx);
+	CHECK_EQ(g->msix_calls, 1);
+	g_free(g);
+}
+
+TEST(msix_reset_state)
+{
+	struct guest *g = g_new();
+	uint8_t c;
+
+	REQUIRE(g);
+	bring_up(g);
+	msix_program(g, true);
+	map_vectors(g);
+	c = find_msix(g);
+	/* Device reset (status 0): vectors unmapped, the PCI side stays. */
+	cm_wr(g, C_STATUS, 0, 1);
+	CHECK_EQ(cm_rd(g, C_MSIX, 2), 0xffff);
+	CHECK_U64(cfg_rd(g, c + 2, 2), 0x8000 | (NVEC - 1));
+	CHECK_U64(b1_rd(g, 8, 4), 0x40);
+	/* The driver comes back with MSI-X still enabled. */
+	bring_up(g);
+	map_vectors(g);
+	CHECK_EQ(attach(g, 1), 0);
+	CHECK_EQ(g->msix_count[0], 1);
+	/* PCI reset: MSI-X off, the table zero and masked. */
+	b1_wr(g, 12, 1, 4);
+	CHECK_EQ(attach(g, 2), 0);
+	CHECK_U64(b1_rd(g, 0x800, 8), 1);
+	pci_func_reset(g->f);
+	CHECK_U64(cfg_rd(g, c + 2, 2), NVEC - 1);
+	CHECK(!pci_msix_enabled(g->f));
+	map_bar(g);
+	cfg_wr(g, 0x14, BAR1_BASE, 4);
+	CHECK_U64(b1_rd(g, 0, 8), 0);
+	CHECK_U64(b1_rd(g, 8, 8), 1ull << 32);
+	CHECK_U64(b1_rd(g, 0x800, 8), 0);
+	CHECK_EQ(g->msix_calls, 1);
+	g_free(g);
+}
+
+TEST(msix_hostile_bar1_accesses)
+{
+	struct guest *g = g_new();
+	uint64_t before[NVEC * 2], v;
+	int warns;
+
+	REQUIRE(g);
+	bring_up(g);
+	msix_program(g, true);
+	map_vectors(g);
+	b1_wr(g, 12, 1, 4); /* vector 0 masked */
+	CHECK_EQ(attach(g, 1), 0);
+	for (uint32_t i = 0; i < NVEC * 2; i++)
+		before[i] = b1_rd(g, i * 8, 8);
+	warns = g->warns;
+	/* Sizes 1 and 2, misaligned, 8 bytes at 4 mod 8: all ones. */
+	CHECK_U64(b1_rd(g, 8, 1), 0xff);
+	CHECK_U64(b1_rd(g, 8, 2), 0xffff);
+	CHECK_U64(b1_rd(g, 2, 4), 0xffffffffu);
+	CHECK_U64(b1_rd(g, 4, 8), ~0ull);
+	CHECK_U64(b1_rd(g, 0x801, 1), 0xff);
+	CHECK_EQ(g->warns, warns + 5);
+	/* Writes of those shapes change nothing, nor do PBA writes. */
+	b1_wr(g, 12, 0, 1);
+	b1_wr(g, 12, 0, 2);
+	b1_wr(g, 10, 0, 4);
+	b1_wr(g, 4, 0, 8);
+	b1_wr(g, 0x800, 0, 8);
+	b1_wr(g, 0x800, 0, 4);
+	CHECK_EQ(g->warns, warns + 11);
+	for (uint32_t i = 0; i < NVEC * 2; i++)
+		CHECK_U64(b1_rd(g, i * 8, 8), before[i]);
+	CHECK_U64(b1_rd(g, 0x800, 8), 1);
+	CHECK_EQ(g->msix_calls, 0);
+	/* Past the BAR end the PCI layer refuses it. */
+	CHECK_EQ(pci_bar_access(g->f, BAR1_BASE + 0xffc, false, false, &v, 8),
+		 -EINVAL);
+	CHECK_EQ(pci_bar_rw(g->f, 1, 0x1000, false, &v, 4), -EINVAL);
+	/* Unmasking still delivers the one pending interrupt. */
+	b1_wr(g, 12, 0, 4);
+	CHECK_EQ(g->msix_calls, 1);
+	CHECK_U64(b1_rd(g, 0x800, 8), 0);
 	g_free(g);
 }
 
