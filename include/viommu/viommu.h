@@ -22,5 +22,7 @@
 #include <viommu/virtio.h>
 #include <viommu/virtio_iommu.h>
 #include <viommu/smmuv3.h>
+#include <viommu/link.h>
+#include <viommu/pci.h>
 
 #endif /* VIOMMU_VIOMMU_H */

@@ -1,0 +1,158 @@
+/*
+ * link.h - the link server's inside: what a protocol (src/link/vfio_user.c)
+ * sees of a link, and the socket helpers every protocol shares.
+ *
+ * A link server (link.c, public API in include/viommu/link.h) owns a table
+ * of links.  A link is one connection to one peer serving one PCI
+ * function (src/transport/pci.h); its protocol is a struct link_proto, an
+ * ops table in the style of libvfio-user's transport ops: the server does
+ * everything that is the same for every protocol (sockets, listening and
+ * accepting, threads or the embedder's poll loop, stop and peer death,
+ * guest-RAM ownership, counters) and calls the protocol to receive and
+ * handle one message at a time.
+ *
+ * Waiting: every wait of a link polls its socket, the server's stop
+ * eventfd (readable for good once written, so it ends a link even in the
+ * middle of a message) and the protocol's event fd (l->event_fd, e.g. the
+ * vfio-user INTx unmask eventfd), so neither a silent nor a flooding peer
+ * can hold a link past a stop.  Sockets are used with MSG_DONTWAIT.
+ *
+ * Guest RAM: links built without a memory of their own share the server's
+ * struct viommu_mem.  Every QEMU device sends the same memory map, so the
+ * first link to apply one owns guest RAM; maps from the others are
+ * validated and dropped (counted), which keeps a lagging link from
+ * re-installing a stale map.  When the owner ends, the next link to apply
+ * a map takes over.  A link given its own memory always applies.
+ */
+#ifndef VIOMMU_LINK_INTERNAL_H
+#define VIOMMU_LINK_INTERNAL_H
+
+#include <viommu/link.h>
+#include <pthread.h>
+#include <sys/uio.h>
+
+#include "transport/pci.h"
+
+#define LINK_NAME_LEN 32
+#define LINK_MAX_RX_FDS 16 /* fds one message may carry (more: closed) */
+
+struct link;
+
+/*
+ * struct link_proto - one protocol.
+ * @name:      "vfio-user", ...
+ * @ncmds:     commands counted in the stats (index = command number).
+ * @cmd_name:  name of a command number ("?" for unknown).
+ * @init:      set up the protocol's state (l->ps) and hook the function's
+ *             interrupts; called once, before serving, under no lock.
+ *             Return 0 or -errno.
+ * @fini:      undo @init; the link no longer runs.
+ * @serve:     receive and handle one message; called when the socket is
+ *             readable.  Return 0 to go on or an enum viommu_link_end.
+ * @event:     l->event_fd became readable.
+ * @peer_gone: the link ended: drop what the peer gave (DMA maps, eventfds).
+ */
+struct link_proto {
+	const char *name;
+	unsigned int ncmds;
+	const char *(*cmd_name)(unsigned int cmd);
+	int (*init)(struct link *l);
+	void (*fini)(struct link *l);
+	int (*serve)(struct link *l);
+	void (*event)(struct link *l);
+	void (*peer_gone)(struct link *l);
+};
+
+extern const struct link_proto link_proto_vfio_user;
+
+/* Counters shared by every protocol (relaxed atomics). */
+struct link_counters {
+	uint64_t msgs[VIOMMU_LINK_MAX_CMDS];
+	uint64_t bytes_in, bytes_out, fds_in, replies, errors;
+	uint64_t irq_signals, unmasks;
+	uint64_t ram_applied, ram_ignored;
+	bool connected;
+	int end;
+};
+
+struct link {
+	struct viommu_link_server *srv;
+	const struct link_proto *proto;
+	void *ps; /* the protocol's state */
+	unsigned int id;
+	char name[LINK_NAME_LEN];
+	struct pci_func *func;
+	struct viommu_mem *mem; /* guest RAM this link fills */
+	bool own_mem;           /* mem is the link's alone */
+	int sock;               /* connected socket, or -1 */
+	int listen_fd;          /* path links until a peer connects, or -1 */
+	char *path;             /* bound path to unlink, or NULL */
+	int event_fd;           /* the protocol's extra fd, or -1 */
+	bool poll_mode;         /* served by viommu_link_server_run_once() */
+	bool ran;               /* serving has begun (or stop() ended it) */
+	bool ended;
+	bool thread_live;
+	pthread_t thread;
+	/* fds of the message being received */
+	int rx_fds[LINK_MAX_RX_FDS];
+	unsigned int rx_nfds;
+	bool rx_fd_overflow;
+	struct link_counters st;
+};
+
+/* link_log() - the server's log. */
+const struct viommu_log *link_log(const struct link *l);
+
+/* link_alloc() - the server's allocator. */
+const struct viommu_allocator *link_alloc(const struct link *l);
+
+/*
+ * link_recv_exact() - receive exactly @len bytes of the current message,
+ * collecting fds in l->rx_fds; *@got counts the bytes received.
+ * Return: 0; -EPIPE (EOF first); -ECANCELED (stopping); -errno.
+ */
+int link_recv_exact(struct link *l, void *buf, size_t len, size_t *got);
+
+/* link_recv_end() - the enum viommu_link_end for a failed receive. */
+int link_recv_end(struct link *l, int err, size_t got);
+
+/*
+ * link_send() - send the @n pieces of @iov as one message.
+ * Return: 0, or the enum viommu_link_end that ends the link.
+ */
+int link_send(struct link *l, const struct iovec *iov, unsigned int n);
+
+/* link_close_rx_fds() - close the fds of the current message not taken. */
+void link_close_rx_fds(struct link *l);
+
+/* link_bad() - one "malformed message" log line; VIOMMU_LINK_END_PROTOCOL. */
+int link_bad(struct link *l, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * link_apply_ram() - make @regions the guest RAM, if this link owns it
+ * (or takes ownership now).  Return: 0 applied; 1 dropped (another link
+ * owns guest RAM); or viommu_mem_set_regions()'s -errno.
+ */
+int link_apply_ram(struct link *l, const struct viommu_mem_region *regions,
+		   unsigned int n);
+
+/* link_fd_ready() - whether @fd is ready for @events now (never blocks). */
+bool link_fd_ready(int fd, short events);
+
+/* link_is_eventfd() - whether @fd is an eventfd (true when unknowable). */
+bool link_is_eventfd(int fd);
+
+/* link_signal() - write 1 to eventfd @fd if that cannot block. */
+bool link_signal(int fd);
+
+/*
+ * link_set_event_fd() - make @fd (or -1) the protocol's event fd, closing
+ * the previous one; the link owns it from now on.  Link thread only.
+ */
+void link_set_event_fd(struct link *l, int fd);
+
+/* link_close_fd() - close *@fd if open and mark it closed. */
+void link_close_fd(int *fd);
+
+#endif /* VIOMMU_LINK_INTERNAL_H */

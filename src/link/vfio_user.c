@@ -1,0 +1,941 @@
+/*
+ * vfio_user.c - the vfio-user protocol (vfio_user.h has the wire format):
+ * one PCI function served to a vfio-user client, QEMU's vfio-user-pci.
+ *
+ * Concept: the link server (link.c) hands us a readable socket; serve()
+ * reads one whole message (header, then exactly the payload the header
+ * announces, at most VFU_MAX_PAYLOAD bytes into a buffer allocated once
+ * per link), checks it completely, acts on the PCI function or the guest
+ * memory, and replies unless the client asked for no reply (posted
+ * writes).  A message whose header cannot be trusted (not a command, a
+ * size below the header or above our limit, unknown flag bits, anything
+ * before VERSION) ends the link with one log line; a well-framed message
+ * that is wrong (bad field, wrong payload size, wrong fd count, unknown
+ * command) gets an error reply with an errno and leaves everything as it
+ * was.  Refusals are logged at a decreasing rate (the first 16, then
+ * powers of two) and always counted.
+ *
+ * Guest RAM: DMA_MAP windows (with their fds) are kept in a table of
+ * VFU_MAX_DMA_MAPS; every change re-applies the whole table through
+ * link_apply_ram(), which lets the memory layer keep unchanged mappings
+ * and wait for readers before unmapping.  A window must be page aligned,
+ * come with exactly one fd that reaches past its end, and not overlap
+ * another (EEXIST).  Windows without an fd (client memory that only
+ * DMA_READ/DMA_WRITE messages reach) are refused with ENOTSUP: give QEMU
+ * shared memfd RAM.
+ *
+ * Interrupts: INTx is level triggered and automasked: when the function
+ * raises its line and INTx is unmasked, the trigger eventfd is written and
+ * INTx masks itself until the client's UNMASK (sent after the guest's
+ * EOI), which re-triggers if the line is still high.  An UNMASK eventfd
+ * (KVM's resampler) is honoured too.  MSI-X vectors are delivered to
+ * their trigger eventfds; QEMU emulates the MSI-X table itself, so the
+ * function runs with msix_peer_table set and per-vector masking comes as
+ * SET_IRQS MASK/UNMASK.  v->irq_lock guards every eventfd and the INTx
+ * state, since any thread that makes the device interrupt comes here.
+ */
+#include "link/vfio_user.h"
+#include "link/link.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct dma_win {
+	uint64_t addr, size, off;
+	uint32_t flags;
+	int fd;
+};
+
+struct vfu {
+	struct link *l;
+	bool negotiated;
+	/* the message being served */
+	uint16_t id, cmd;
+	uint32_t flags;
+	uint32_t plen;
+	uint8_t *p; /* VFU_MAX_PAYLOAD bytes */
+	int end;    /* set when a reply could not be sent */
+	uint32_t refusals;
+	/* guest RAM */
+	struct dma_win win[VFU_MAX_DMA_MAPS];
+	unsigned int nwin;
+	/* interrupts (irq_lock) */
+	pthread_mutex_t irq_lock;
+	int intx_fd;
+	bool intx_level, intx_masked;
+	unsigned int nvec;
+	int msix_fd[VFU_MAX_MSIX];
+};
+
+static const char *const cmd_names[VFU_CMD_COUNT] = {
+	"?", "VERSION", "DMA_MAP", "DMA_UNMAP", "DEVICE_GET_INFO",
+	"GET_REGION_INFO", "GET_REGION_IO_FDS", "GET_IRQ_INFO", "SET_IRQS",
+	"REGION_READ", "REGION_WRITE", "DMA_READ", "DMA_WRITE",
+	"DEVICE_RESET", "DIRTY_PAGES", "REGION_WRITE_MULTI", "DEVICE_FEATURE",
+	"MIG_DATA_READ", "MIG_DATA_WRITE",
+};
+
+static const char *cmd_name(unsigned int cmd)
+{
+	return cmd < VFU_CMD_COUNT ? cmd_names[cmd] : "?";
+}
+
+static struct vfu *vfu_of(struct link *l)
+{
+	return l->ps;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+/*
+ * refuse() - log why the current message is refused (rate limited) and
+ * return -@err for an error reply.
+ */
+static int refuse(struct vfu *v, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int refuse(struct vfu *v, int err, const char *fmt, ...)
+{
+	uint32_t n = ++v->refusals;
+	char why[160];
+	va_list ap;
+
+	ATOMIC_INC(v->l->st.errors);
+	if (n > 16 && (n & (n - 1)) != 0)
+		return -err;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	log_warn(link_log(v->l), "vfio-user %s: %s refused: %s (%s; %u "
+		 "refused so far)", v->l->name, cmd_name(v->cmd), why,
+		 strerror(err), n);
+	return -err;
+}
+
+/* ---- replies ------------------------------------------------------------ */
+
+/* send_reply() - reply header + @a (@alen) + @b (@blen), unless posted. */
+static void send_reply(struct vfu *v, const void *a, uint32_t alen,
+		       const void *b, uint32_t blen)
+{
+	uint8_t h[VFU_HDR_SIZE];
+	struct iovec iov[3] = {
+		{ h, sizeof(h) },
+		{ (void *)a, alen },
+		{ (void *)b, blen },
+	};
+	uint16_t cmd = v->cmd;
+	int why;
+
+	if (v->flags & VFU_F_NO_REPLY)
+		return;
+	memcpy(h, &v->id, 2);
+	memcpy(h + 2, &cmd, 2);
+	put32(h + 4, VFU_HDR_SIZE + alen + blen);
+	put32(h + 8, VFU_T_REPLY);
+	put32(h + 12, 0);
+	why = link_send(v->l, iov, blen ? 3 : alen ? 2 : 1);
+	if (why)
+		v->end = why;
+}
+
+/* send_error() - the error reply: the header alone, ERROR and @err set. */
+static void send_error(struct vfu *v, int err)
+{
+	uint8_t h[VFU_HDR_SIZE];
+	struct iovec iov = { h, sizeof(h) };
+	uint16_t cmd = v->cmd;
+	int why;
+
+	if (v->flags & VFU_F_NO_REPLY)
+		return;
+	memcpy(h, &v->id, 2);
+	memcpy(h + 2, &cmd, 2);
+	put32(h + 4, VFU_HDR_SIZE);
+	put32(h + 8, VFU_T_REPLY | VFU_F_ERROR);
+	put32(h + 12, (uint32_t)err);
+	why = link_send(v->l, &iov, 1);
+	if (why)
+		v->end = why;
+}
+
+/* ---- VERSION ------------------------------------------------------------ */
+
+static const char caps_json[] =
+	"{\"capabilities\":{\"max_msg_fds\":8,\"max_data_xfer_size\":4096,"
+	"\"pgsizes\":4096,\"max_dma_maps\":64}}";
+
+/*
+ * do_version() - major must be 0; the client's JSON, if any, must be a
+ * NUL-terminated string of at most VFU_MAX_VERSION_DATA bytes.  We answer
+ * 0.0 with our capabilities (a subset of what QEMU proposes).
+ */
+static int do_version(struct vfu *v)
+{
+	uint8_t r[4] = { 0 };
+	uint16_t major;
+
+	if (v->negotiated)
+		return refuse(v, EINVAL, "a second VERSION");
+	if (v->plen < 4)
+		return link_bad(v->l, "VERSION of %u bytes", v->plen);
+	memcpy(&major, v->p, 2);
+	if (major != 0)
+		return link_bad(v->l, "VERSION %u: only 0 is known", major);
+	if (v->plen > 4 && (v->plen - 4 > VFU_MAX_VERSION_DATA ||
+			    v->p[v->plen - 1] != '\0'))
+		return link_bad(v->l, "VERSION capabilities not a bounded, "
+				"NUL-terminated string");
+	v->negotiated = true;
+	send_reply(v, r, sizeof(r), caps_json, sizeof(caps_json));
+	log_info(link_log(v->l), "vfio-user %s: version 0.0 negotiated",
+		 v->l->name);
+	return 0;
+}
+
+/* ---- DMA_MAP / DMA_UNMAP ------------------------------------------------ */
+
+/* apply_windows() - @win (@n) as guest RAM.  0; or -errno. */
+static int apply_windows(struct vfu *v, const struct dma_win *win,
+			 unsigned int n)
+{
+	struct viommu_mem_region r[VFU_MAX_DMA_MAPS];
+	int err;
+
+	for (unsigned int i = 0; i < n; i++)
+		r[i] = (struct viommu_mem_region){
+			.gpa = win[i].addr,
+			.size = win[i].size,
+			.fd = win[i].fd,
+			.fd_offset = win[i].off,
+			.flags = win[i].flags & VFU_DMA_WRITE_OK ?
+				 0 : VIOMMU_MEM_F_READONLY,
+		};
+	err = link_apply_ram(v->l, r, n);
+	return err < 0 ? err : 0;
+}
+
+/* check_map_fd() - @fd must reach @off + @size. */
+static int check_map_fd(struct vfu *v, int fd, uint64_t off, uint64_t size)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return refuse(v, EBADF, "fd cannot be used");
+	if (!S_ISREG(st.st_mode))
+		return refuse(v, EINVAL, "fd is not a file (memfd)");
+	if (off > (uint64_t)st.st_size || size > (uint64_t)st.st_size - off)
+		return refuse(v, EINVAL, "window past the fd's end");
+	return 0;
+}
+
+/* check_map() - the fields of a DMA_MAP request.  0 or -errno. */
+static int check_map(struct vfu *v, const struct dma_win *w)
+{
+	uint64_t last = 0;
+
+	if (v->plen != VFU_DMA_MAP_SIZE || get32(v->p) != VFU_DMA_MAP_SIZE)
+		return refuse(v, EINVAL, "size or argsz not 32");
+	if (w->flags & ~(VFU_DMA_READ_OK | VFU_DMA_WRITE_OK))
+		return refuse(v, EINVAL, "unknown flags");
+	if (!range_last(w->addr, w->size, &last) ||
+	    (w->addr | w->size | w->off) % VFU_PGSIZE)
+		return refuse(v, EINVAL, "empty, wrapping or unaligned window "
+			      "[%#llx, +%#llx) at offset %#llx",
+			      (unsigned long long)w->addr,
+			      (unsigned long long)w->size,
+			      (unsigned long long)w->off);
+	if (v->l->rx_nfds == 0)
+		return refuse(v, ENOTSUP, "window without an fd (only "
+			      "memfd-shared guest RAM is supported)");
+	if (v->l->rx_nfds != 1 || v->l->rx_fd_overflow)
+		return refuse(v, EINVAL, "more than one fd");
+	for (unsigned int i = 0; i < v->nwin; i++)
+		if (ranges_overlap(w->addr, last, v->win[i].addr,
+				   v->win[i].addr + v->win[i].size - 1))
+			return refuse(v, EEXIST, "overlaps a mapped window");
+	if (v->nwin >= VFU_MAX_DMA_MAPS)
+		return refuse(v, ENOSPC, "too many windows");
+	return check_map_fd(v, v->l->rx_fds[0], w->off, w->size);
+}
+
+static int do_dma_map(struct vfu *v)
+{
+	struct dma_win w = {
+		.flags = get32(v->p + 4),
+		.off = get64(v->p + 8),
+		.addr = get64(v->p + 16),
+		.size = get64(v->p + 24),
+		.fd = -1,
+	};
+	int err = check_map(v, &w);
+
+	if (err)
+		return err;
+	w.fd = v->l->rx_fds[0];
+	v->win[v->nwin] = w;
+	err = apply_windows(v, v->win, v->nwin + 1);
+	if (err)
+		return refuse(v, -err, "the memory layer refused the window");
+	v->l->rx_fds[0] = -1; /* kept */
+	v->nwin++;
+	send_reply(v, NULL, 0, NULL, 0);
+	return 0;
+}
+
+/* VFIO_DMA_UNMAP_FLAG_ALL: every window (addr and size 0). */
+#define UNMAP_ALL 0x2u
+
+static int do_dma_unmap(struct vfu *v)
+{
+	uint32_t flags = get32(v->p + 4);
+	uint64_t addr = get64(v->p + 8), size = get64(v->p + 16);
+	struct dma_win keep[VFU_MAX_DMA_MAPS];
+	unsigned int i, n = 0, gone = 0;
+	int err;
+
+	if (v->plen != VFU_DMA_UNMAP_SIZE || get32(v->p) < VFU_DMA_UNMAP_SIZE)
+		return refuse(v, EINVAL, "size not 24 or argsz below 24");
+	if (flags & ~UNMAP_ALL || (flags && (addr || size)))
+		return refuse(v, EINVAL, "unsupported flags");
+	for (i = 0; i < v->nwin; i++) {
+		if (flags || (v->win[i].addr == addr &&
+			      v->win[i].size == size))
+			gone++;
+		else
+			keep[n++] = v->win[i];
+	}
+	if (!gone && !flags)
+		return refuse(v, ENOENT, "no window with that address and "
+			      "size");
+	err = apply_windows(v, keep, n);
+	if (err)
+		return refuse(v, -err, "the memory layer refused the change");
+	/* Readers of the dropped windows are done: close their fds. */
+	for (i = 0; i < v->nwin; i++) {
+		bool kept = false;
+
+		for (unsigned int j = 0; j < n; j++)
+			kept |= keep[j].fd == v->win[i].fd;
+		if (!kept)
+			close(v->win[i].fd);
+	}
+	memcpy(v->win, keep, n * sizeof(keep[0]));
+	v->nwin = n;
+	send_reply(v, v->p, VFU_DMA_UNMAP_SIZE, NULL, 0);
+	return 0;
+}
+
+/* ---- device, region and IRQ information --------------------------------- */
+
+static int do_device_info(struct vfu *v)
+{
+	uint8_t r[VFU_INFO_SIZE];
+
+	if (v->plen != VFU_INFO_SIZE || get32(v->p) < VFU_INFO_SIZE)
+		return refuse(v, EINVAL, "size not 16 or argsz below 16");
+	put32(r, VFU_INFO_SIZE);
+	put32(r + 4, VFU_DEV_FLAG_RESET | VFU_DEV_FLAG_PCI);
+	put32(r + 8, VFU_NUM_REGIONS);
+	put32(r + 12, VFU_NUM_IRQS);
+	send_reply(v, r, sizeof(r), NULL, 0);
+	return 0;
+}
+
+/* region_size() - bytes of region @idx (0: the region does not exist). */
+static uint64_t region_size(struct vfu *v, uint32_t idx)
+{
+	if (idx == VFU_REGION_CONFIG)
+		return PCI_CFG_SIZE;
+	if (idx < PCI_NUM_BARS)
+		return v->l->func->bars[idx].size;
+	return 0;
+}
+
+static int do_region_info(struct vfu *v)
+{
+	uint32_t idx = get32(v->p + 8);
+	uint8_t r[VFU_REGION_INFO_SIZE] = { 0 };
+	uint64_t size;
+
+	if (v->plen != VFU_REGION_INFO_SIZE ||
+	    get32(v->p) < VFU_REGION_INFO_SIZE)
+		return refuse(v, EINVAL, "size not 32 or argsz below 32");
+	if (idx >= VFU_NUM_REGIONS)
+		return refuse(v, EINVAL, "no such region");
+	size = region_size(v, idx);
+	put32(r, VFU_REGION_INFO_SIZE);
+	put32(r + 4, size ? VFU_RGN_READ | VFU_RGN_WRITE : 0);
+	put32(r + 8, idx);
+	put64(r + 16, size);
+	send_reply(v, r, sizeof(r), NULL, 0);
+	return 0;
+}
+
+/* irq_count() - interrupts of index @idx the function has. */
+static uint32_t irq_count(struct vfu *v, uint32_t idx)
+{
+	if (idx == VFU_IRQ_INTX)
+		return v->l->func->cfg[PCI_INTERRUPT_PIN] ? 1 : 0;
+	if (idx == VFU_IRQ_MSIX)
+		return v->nvec;
+	return 0; /* no MSI, no error or request interrupts */
+}
+
+static int do_irq_info(struct vfu *v)
+{
+	static const uint32_t flags[VFU_NUM_IRQS] = {
+		[VFU_IRQ_INTX] = VFU_IRQ_INFO_EVENTFD | VFU_IRQ_INFO_MASKABLE |
+				 VFU_IRQ_INFO_AUTOMASKED,
+		[VFU_IRQ_MSI] = VFU_IRQ_INFO_EVENTFD | VFU_IRQ_INFO_NORESIZE,
+		[VFU_IRQ_MSIX] = VFU_IRQ_INFO_EVENTFD | VFU_IRQ_INFO_NORESIZE,
+		[VFU_IRQ_ERR] = VFU_IRQ_INFO_EVENTFD,
+		[VFU_IRQ_REQ] = VFU_IRQ_INFO_EVENTFD,
+	};
+	uint32_t idx = get32(v->p + 8);
+	uint8_t r[VFU_INFO_SIZE];
+
+	if (v->plen != VFU_INFO_SIZE || get32(v->p) < VFU_INFO_SIZE)
+		return refuse(v, EINVAL, "size not 16 or argsz below 16");
+	if (idx >= VFU_NUM_IRQS)
+		return refuse(v, EINVAL, "no such IRQ index");
+	put32(r, VFU_INFO_SIZE);
+	put32(r + 4, flags[idx]);
+	put32(r + 8, idx);
+	put32(r + 12, irq_count(v, idx));
+	send_reply(v, r, sizeof(r), NULL, 0);
+	return 0;
+}
+
+/* ---- interrupts --------------------------------------------------------- */
+
+/* intx_signal() - trigger INTx and automask.  irq_lock held. */
+static void intx_signal(struct vfu *v)
+{
+	if (v->intx_fd < 0 || v->intx_masked || !v->intx_level)
+		return;
+	if (link_signal(v->intx_fd))
+		ATOMIC_INC(v->l->st.irq_signals);
+	v->intx_masked = true;
+}
+
+/* vfu_intx() - the function's INTx sink. */
+static void vfu_intx(void *opaque, bool level)
+{
+	struct vfu *v = opaque;
+
+	pthread_mutex_lock(&v->irq_lock);
+	v->intx_level = level;
+	intx_signal(v);
+	pthread_mutex_unlock(&v->irq_lock);
+}
+
+/* intx_unmask() - the guest ended the interrupt: re-trigger if still high. */
+static void intx_unmask(struct vfu *v)
+{
+	ATOMIC_INC(v->l->st.unmasks);
+	pthread_mutex_lock(&v->irq_lock);
+	v->intx_masked = false;
+	intx_signal(v);
+	pthread_mutex_unlock(&v->irq_lock);
+}
+
+/* vfu_msix() - the function's MSI-X sink (the client holds addr/data). */
+static void vfu_msix(void *opaque, unsigned int vector, uint64_t addr,
+		     uint32_t data)
+{
+	struct vfu *v = opaque;
+
+	(void)addr;
+	(void)data;
+	pthread_mutex_lock(&v->irq_lock);
+	if (vector < v->nvec && link_signal(v->msix_fd[vector]))
+		ATOMIC_INC(v->l->st.irq_signals);
+	pthread_mutex_unlock(&v->irq_lock);
+}
+
+/* trigger_fd() - the trigger eventfd slot of (@idx, @i), or NULL. */
+static int *trigger_fd(struct vfu *v, uint32_t idx, uint32_t i)
+{
+	if (idx == VFU_IRQ_INTX)
+		return &v->intx_fd;
+	return idx == VFU_IRQ_MSIX ? &v->msix_fd[i] : NULL;
+}
+
+/* set_triggers() - install (or with no fds remove) trigger eventfds. */
+static void set_triggers(struct vfu *v, uint32_t idx, uint32_t start,
+			 uint32_t count)
+{
+	pthread_mutex_lock(&v->irq_lock);
+	for (uint32_t i = 0; i < count; i++) {
+		int *slot = trigger_fd(v, idx, start + i);
+
+		link_close_fd(slot);
+		if (v->l->rx_nfds) {
+			*slot = v->l->rx_fds[i];
+			v->l->rx_fds[i] = -1; /* kept */
+		}
+	}
+	if (idx == VFU_IRQ_INTX)
+		intx_signal(v); /* a line already high */
+	pthread_mutex_unlock(&v->irq_lock);
+}
+
+/* disable_all() - SET_IRQS DATA_NONE TRIGGER count 0: drop index @idx. */
+static void disable_all(struct vfu *v, uint32_t idx)
+{
+	pthread_mutex_lock(&v->irq_lock);
+	for (uint32_t i = 0; i < irq_count(v, idx); i++)
+		link_close_fd(trigger_fd(v, idx, i));
+	pthread_mutex_unlock(&v->irq_lock);
+	if (idx == VFU_IRQ_INTX)
+		link_set_event_fd(v->l, -1);
+}
+
+/* irq_action() - NONE/BOOL data: trigger, mask or unmask each selected. */
+static void irq_action(struct vfu *v, uint32_t idx, uint32_t start,
+		       uint32_t count, uint32_t action, const uint8_t *sel)
+{
+	for (uint32_t i = 0; i < count; i++) {
+		if (sel && !sel[i])
+			continue;
+		if (action == VFU_IRQ_ACTION_TRIGGER) {
+			pthread_mutex_lock(&v->irq_lock);
+			if (link_signal(*trigger_fd(v, idx, start + i)))
+				ATOMIC_INC(v->l->st.irq_signals);
+			pthread_mutex_unlock(&v->irq_lock);
+		} else if (idx == VFU_IRQ_MSIX) {
+			pci_msix_set_mask(v->l->func, start + i,
+					  action == VFU_IRQ_ACTION_MASK);
+		} else if (action == VFU_IRQ_ACTION_UNMASK) {
+			intx_unmask(v);
+		} else {
+			pthread_mutex_lock(&v->irq_lock);
+			v->intx_masked = true;
+			pthread_mutex_unlock(&v->irq_lock);
+		}
+	}
+}
+
+/* check_eventfds() - every received fd must be an eventfd. */
+static int check_eventfds(struct vfu *v, uint32_t count)
+{
+	if (v->l->rx_fd_overflow ||
+	    (v->l->rx_nfds != 0 && v->l->rx_nfds != count))
+		return refuse(v, EINVAL, "fd count does not match count");
+	for (unsigned int i = 0; i < v->l->rx_nfds; i++)
+		if (!link_is_eventfd(v->l->rx_fds[i]))
+			return refuse(v, EINVAL, "not an eventfd");
+	return 0;
+}
+
+/* set_eventfds() - DATA_EVENTFD: triggers, or INTx's unmask eventfd. */
+static int set_eventfds(struct vfu *v, uint32_t idx, uint32_t start,
+			uint32_t count, uint32_t action)
+{
+	int err = check_eventfds(v, count);
+
+	if (err)
+		return err;
+	if (action == VFU_IRQ_ACTION_TRIGGER) {
+		set_triggers(v, idx, start, count);
+		return 0;
+	}
+	if (action != VFU_IRQ_ACTION_UNMASK || idx != VFU_IRQ_INTX)
+		return refuse(v, ENOTSUP, "mask eventfds are not supported");
+	if (count) { /* count is 1 here */
+		link_set_event_fd(v->l, v->l->rx_nfds ? v->l->rx_fds[0] : -1);
+		if (v->l->rx_nfds)
+			v->l->rx_fds[0] = -1; /* kept */
+	}
+	return 0;
+}
+
+/* popcount32() - bits set in @x. */
+static unsigned int popcount32(uint32_t x)
+{
+	return (unsigned int)__builtin_popcount(x);
+}
+
+static int do_set_irqs(struct vfu *v)
+{
+	uint32_t flags, idx, start, count, data, action;
+
+	if (v->plen < VFU_SET_IRQS_SIZE || get32(v->p) < VFU_SET_IRQS_SIZE)
+		return refuse(v, EINVAL, "shorter than 20 bytes");
+	flags = get32(v->p + 4);
+	idx = get32(v->p + 8);
+	start = get32(v->p + 12);
+	count = get32(v->p + 16);
+	data = flags & VFU_IRQ_DATA_MASK;
+	action = flags & VFU_IRQ_ACTION_MASK_ALL;
+	if (flags & ~(VFU_IRQ_DATA_MASK | VFU_IRQ_ACTION_MASK_ALL) ||
+	    popcount32(data) != 1 || popcount32(action) != 1)
+		return refuse(v, EINVAL, "not one data and one action flag");
+	if (idx >= VFU_NUM_IRQS)
+		return refuse(v, EINVAL, "no such IRQ index");
+	if (v->plen != VFU_SET_IRQS_SIZE +
+		       (data == VFU_IRQ_DATA_BOOL ? count : 0))
+		return refuse(v, EINVAL, "size does not match the data");
+	if (data != VFU_IRQ_DATA_EVENTFD && v->l->rx_nfds)
+		return refuse(v, EINVAL, "fds without DATA_EVENTFD");
+	if (data == VFU_IRQ_DATA_NONE && action == VFU_IRQ_ACTION_TRIGGER &&
+	    count == 0 && start == 0) {
+		disable_all(v, idx);
+		goto done;
+	}
+	if (start > irq_count(v, idx) || count > irq_count(v, idx) - start)
+		return refuse(v, EINVAL, "start/count past the index's IRQs");
+	if (data == VFU_IRQ_DATA_EVENTFD) {
+		int err = set_eventfds(v, idx, start, count, action);
+
+		if (err)
+			return err;
+	} else {
+		irq_action(v, idx, start, count, action,
+			   data == VFU_IRQ_DATA_BOOL ? v->p + 20 : NULL);
+	}
+done:
+	send_reply(v, NULL, 0, NULL, 0);
+	return 0;
+}
+
+/* ---- region access ------------------------------------------------------ */
+
+/* cfg_piece() - the access size for config bytes [@off, @off + @left). */
+static unsigned int cfg_piece(uint64_t off, uint64_t left)
+{
+	if (off % 4 == 0 && left >= 4)
+		return 4;
+	return off % 2 == 0 && left >= 2 ? 2 : 1;
+}
+
+/* config_rw() - @count bytes of configuration space at @off. */
+static void config_rw(struct vfu *v, uint64_t off, uint32_t count,
+		      bool write, uint8_t *data)
+{
+	while (count) {
+		unsigned int n = cfg_piece(off, count);
+		uint32_t val = 0;
+
+		if (write) {
+			memcpy(&val, data, n);
+			pci_cfg_write(v->l->func, (uint32_t)off, val, n);
+		} else {
+			val = pci_cfg_read(v->l->func, (uint32_t)off, n);
+			memcpy(data, &val, n);
+		}
+		off += n;
+		data += n;
+		count -= n;
+	}
+}
+
+/* check_rw() - region, offset and count of a REGION_READ/WRITE. */
+static int check_rw(struct vfu *v, uint32_t region, uint64_t off,
+		    uint32_t count)
+{
+	uint64_t size = region_size(v, region);
+
+	if (region >= VFU_NUM_REGIONS || !size)
+		return refuse(v, EINVAL, "no such region");
+	if (!count || count > VFU_MAX_XFER || off >= size ||
+	    count > size - off)
+		return refuse(v, EINVAL, "count 0, too large, or past the "
+			      "region's end");
+	if (region != VFU_REGION_CONFIG && count != 1 && count != 2 &&
+	    count != 4 && count != 8)
+		return refuse(v, EINVAL, "BAR access not of 1, 2, 4 or 8 "
+			      "bytes");
+	return 0;
+}
+
+/* region_rw() - perform the access on @data.  0 or -errno. */
+static int region_rw(struct vfu *v, uint32_t region, uint64_t off,
+		     uint32_t count, bool write, uint8_t *data)
+{
+	uint64_t val = 0;
+	int err;
+
+	if (region == VFU_REGION_CONFIG) {
+		config_rw(v, off, count, write, data);
+		return 0;
+	}
+	if (write)
+		memcpy(&val, data, count);
+	err = pci_bar_rw(v->l->func, region, off, write, &val, count);
+	if (err)
+		return refuse(v, -err, "the BAR refused the access");
+	if (!write)
+		memcpy(data, &val, count);
+	return 0;
+}
+
+static int do_region_read(struct vfu *v)
+{
+	uint64_t off = get64(v->p);
+	uint32_t region = get32(v->p + 8), count = get32(v->p + 12);
+	int err;
+
+	if (v->plen != VFU_RW_SIZE)
+		return refuse(v, EINVAL, "size not 16");
+	err = check_rw(v, region, off, count);
+	if (!err)
+		err = region_rw(v, region, off, count, false, v->p + VFU_RW_SIZE);
+	if (err)
+		return err;
+	send_reply(v, v->p, VFU_RW_SIZE, v->p + VFU_RW_SIZE, count);
+	return 0;
+}
+
+static int do_region_write(struct vfu *v)
+{
+	uint64_t off;
+	uint32_t region, count;
+	int err;
+
+	if (v->plen < VFU_RW_SIZE)
+		return refuse(v, EINVAL, "shorter than 16 bytes");
+	off = get64(v->p);
+	region = get32(v->p + 8);
+	count = get32(v->p + 12);
+	if (count != v->plen - VFU_RW_SIZE)
+		return refuse(v, EINVAL, "count does not match the size");
+	err = check_rw(v, region, off, count);
+	if (!err)
+		err = region_rw(v, region, off, count, true, v->p + VFU_RW_SIZE);
+	if (err)
+		return err;
+	send_reply(v, v->p, VFU_RW_SIZE, NULL, 0);
+	return 0;
+}
+
+static int do_reset(struct vfu *v)
+{
+	if (v->plen)
+		return refuse(v, EINVAL, "payload not empty");
+	pci_func_reset(v->l->func);
+	send_reply(v, NULL, 0, NULL, 0);
+	return 0;
+}
+
+/* ---- messages ----------------------------------------------------------- */
+
+/* dispatch() - act on the message: 0, -errno (error reply) or an end. */
+static int dispatch(struct vfu *v)
+{
+	switch (v->cmd) {
+	case VFU_VERSION:
+		return do_version(v);
+	case VFU_DMA_MAP:
+		return do_dma_map(v);
+	case VFU_DMA_UNMAP:
+		return do_dma_unmap(v);
+	case VFU_DEVICE_GET_INFO:
+		return do_device_info(v);
+	case VFU_GET_REGION_INFO:
+		return do_region_info(v);
+	case VFU_GET_IRQ_INFO:
+		return do_irq_info(v);
+	case VFU_SET_IRQS:
+		return do_set_irqs(v);
+	case VFU_REGION_READ:
+		return do_region_read(v);
+	case VFU_REGION_WRITE:
+		return do_region_write(v);
+	case VFU_DEVICE_RESET:
+		return do_reset(v);
+	default:
+		return refuse(v, ENOSYS, "command not supported");
+	}
+}
+
+/* read_header() - receive and check a header.  0 or an end reason. */
+static int read_header(struct vfu *v)
+{
+	uint8_t h[VFU_HDR_SIZE];
+	uint32_t size;
+	size_t got;
+	int err = link_recv_exact(v->l, h, sizeof(h), &got);
+
+	if (err)
+		return link_recv_end(v->l, err, got);
+	memcpy(&v->id, h, 2);
+	memcpy(&v->cmd, h + 2, 2);
+	size = get32(h + 4);
+	v->flags = get32(h + 8);
+	if ((v->flags & VFU_F_TYPE) != VFU_T_COMMAND)
+		return link_bad(v->l, "%s: not a command (flags %#x)",
+				cmd_name(v->cmd), v->flags);
+	if (v->flags & ~(VFU_F_TYPE | VFU_F_NO_REPLY))
+		return link_bad(v->l, "%s: unknown flags %#x",
+				cmd_name(v->cmd), v->flags);
+	if (size < VFU_HDR_SIZE || size - VFU_HDR_SIZE > VFU_MAX_PAYLOAD)
+		return link_bad(v->l, "%s: message size %u",
+				cmd_name(v->cmd), size);
+	if (!v->negotiated && v->cmd != VFU_VERSION)
+		return link_bad(v->l, "%s before VERSION", cmd_name(v->cmd));
+	v->plen = size - VFU_HDR_SIZE;
+	return 0;
+}
+
+static int vfu_serve(struct link *l)
+{
+	struct vfu *v = vfu_of(l);
+	size_t got;
+	int err;
+
+	v->end = read_header(v);
+	if (v->end)
+		return v->end;
+	err = link_recv_exact(l, v->p, v->plen, &got);
+	if (err)
+		return link_recv_end(l, err, VFU_HDR_SIZE + got);
+	if (v->cmd < VIOMMU_LINK_MAX_CMDS)
+		ATOMIC_INC(l->st.msgs[v->cmd]);
+	err = dispatch(v);
+	if (err > 0)
+		return err; /* the stream cannot be trusted: ends the link */
+	if (err < 0)
+		send_error(v, -err);
+	return v->end;
+}
+
+/* vfu_event() - INTx's unmask eventfd fired (KVM resampler style). */
+static void vfu_event(struct link *l)
+{
+	uint64_t val;
+	ssize_t n = read(l->event_fd, &val, sizeof(val));
+
+	if (n == (ssize_t)sizeof(val))
+		intx_unmask(vfu_of(l));
+	else if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		link_set_event_fd(l, -1); /* not an eventfd after all */
+}
+
+/* vfu_peer_gone() - forget the peer's windows and eventfds. */
+static void vfu_peer_gone(struct link *l)
+{
+	struct vfu *v = vfu_of(l);
+
+	if (l->own_mem)
+		viommu_mem_set_regions(l->mem, NULL, 0);
+	for (unsigned int i = 0; i < v->nwin; i++)
+		close(v->win[i].fd);
+	v->nwin = 0;
+	pthread_mutex_lock(&v->irq_lock);
+	link_close_fd(&v->intx_fd);
+	for (unsigned int i = 0; i < VFU_MAX_MSIX; i++)
+		link_close_fd(&v->msix_fd[i]);
+	pthread_mutex_unlock(&v->irq_lock);
+	link_set_event_fd(l, -1);
+}
+
+/* hook() - become the function's INTx and MSI-X sink. */
+static void hook(struct vfu *v)
+{
+	struct pci_func *f = v->l->func;
+
+	pthread_mutex_lock(&f->intx_lock);
+	pthread_mutex_lock(&v->irq_lock);
+	v->intx_level = f->intx_out;
+	pthread_mutex_unlock(&v->irq_lock);
+	f->intx_fn = vfu_intx;
+	f->intx_opaque = v;
+	f->msix_peer_table = true;
+	f->msix_fn = vfu_msix;
+	f->msix_opaque = v;
+	pthread_mutex_unlock(&f->intx_lock);
+}
+
+/* unhook() - stop being the function's interrupt sink. */
+static void unhook(struct vfu *v)
+{
+	struct pci_func *f = v->l->func;
+
+	pthread_mutex_lock(&f->intx_lock);
+	if (f->intx_fn == vfu_intx && f->intx_opaque == v) {
+		f->intx_fn = NULL;
+		f->intx_opaque = NULL;
+	}
+	if (f->msix_fn == vfu_msix && f->msix_opaque == v) {
+		f->msix_fn = NULL;
+		f->msix_opaque = NULL;
+	}
+	pthread_mutex_unlock(&f->intx_lock);
+}
+
+static int vfu_init(struct link *l)
+{
+	struct vfu *v = xzalloc(link_alloc(l), sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	v->p = xalloc(link_alloc(l), VFU_MAX_PAYLOAD);
+	if (!v->p) {
+		xfree(link_alloc(l), v);
+		return -ENOMEM;
+	}
+	v->l = l;
+	v->intx_fd = -1;
+	for (unsigned int i = 0; i < VFU_MAX_MSIX; i++)
+		v->msix_fd[i] = -1;
+	v->nvec = MIN(l->func->msix_nvec, VFU_MAX_MSIX);
+	pthread_mutex_init(&v->irq_lock, NULL);
+	l->ps = v;
+	hook(v);
+	return 0;
+}
+
+static void vfu_fini(struct link *l)
+{
+	struct vfu *v = vfu_of(l);
+
+	unhook(v);
+	vfu_peer_gone(l);
+	pthread_mutex_destroy(&v->irq_lock);
+	xfree(link_alloc(l), v->p);
+	xfree(link_alloc(l), v);
+	l->ps = NULL;
+}
+
+const struct link_proto link_proto_vfio_user = {
+	.name = "vfio-user",
+	.ncmds = VFU_CMD_COUNT,
+	.cmd_name = cmd_name,
+	.init = vfu_init,
+	.fini = vfu_fini,
+	.serve = vfu_serve,
+	.event = vfu_event,
+	.peer_gone = vfu_peer_gone,
+};
