@@ -1,6 +1,8 @@
 /*
  * viommu-server.c - serve a virtio-iommu and DMA-engine endpoints to QEMU
- * over x-pci-proxy-dev links (docs/REAL-GUEST.md).
+ * through one of two doors (docs/REAL-GUEST.md): vfio-user links for QEMU
+ * 10.1 and later (`-device vfio-user-pci`, with interrupts), or mpqemu
+ * links for QEMU 7.2's x-pci-proxy-dev (--door).
  *
  * Topology: link 0 is a virtio-pci virtio-iommu at 00:<iommu-slot>.0;
  * links 1..N are DMA engines at 00:<endpoint-slot + i - 1>.0, each a core
@@ -8,7 +10,9 @@
  * shares one guest memory (filled by QEMU's SYNC_SYSMEM), one translation
  * context and one virtio-iommu.  Each link is an inherited socket
  * (--link I:fd=N) or a UNIX socket path the server listens on
- * (--link I:path=P); each is served by its own thread.
+ * (--link I:path=P, the form QEMU's vfio-user client connects to); each is
+ * served by its own thread.  Socket paths are removed when their link
+ * ends.
  *
  * The server runs until every link has ended (QEMU exited or closed them)
  * or SIGINT/SIGTERM/SIGHUP arrives, then prints counters on stdout (and as
@@ -75,6 +79,7 @@ struct opts {
 	const char *stats_json;
 	unsigned int poll_us;
 	unsigned int poll_rq_us;
+	bool vfio_user; /* --door vfio-user */
 };
 
 /* Everything the server runs; torn down in reverse. */
@@ -91,6 +96,7 @@ struct world {
 	struct dma_engine eng[MAX_ENDPOINTS];
 	bool eng_live[MAX_ENDPOINTS];
 	struct mpqemu_server *srv;
+	struct viommu_link_server *lsrv; /* --door vfio-user */
 	/* --poll-rq-us: the request-queue poller (poller_main) */
 	pthread_t poller;
 	bool poller_live;
@@ -151,11 +157,15 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: " PROG " [options]\n"
 "Serve a virtio-iommu (link 0) and N DMA-engine endpoints (links 1..N) to\n"
-"QEMU's x-pci-proxy-dev over mpqemu links.\n"
+"QEMU, one link (socket) per PCI function.\n"
 "\n"
 "Links and topology:\n"
+"  --door D             mpqemu (default): QEMU 7.2's x-pci-proxy-dev, no\n"
+"                       interrupts under TCG; vfio-user: QEMU >= 10.1's\n"
+"                       vfio-user-pci, with INTx and MSI-X\n"
 "  --link I:fd=N        link I is the inherited connected socket N\n"
-"  --link I:path=P      link I listens on UNIX socket P (one connection)\n"
+"  --link I:path=P      link I listens on UNIX socket P (one connection;\n"
+"                       the path is removed once connected or at exit)\n"
 "  --endpoints N        DMA engines (default: the number of engine links)\n"
 "  --iommu-slot D       PCI device of the IOMMU on bus 0 (default 4)\n"
 "  --endpoint-slot D    PCI device of the first engine (default 5); engine\n"
@@ -193,7 +203,10 @@ static void usage(FILE *f)
 "  --help               this text\n"
 "\n"
 "Runs until every link has closed (QEMU exited) or SIGINT/SIGTERM/SIGHUP,\n"
-"then prints counters and exits 0; startup errors exit 1.\n");
+"then prints counters and exits 0; startup errors exit 1.  SIGUSR1 makes the\n"
+"virtio-iommu signal a configuration change, SIGUSR2 sets its\n"
+"DEVICE_NEEDS_RESET (both raise the configuration interrupt), for testing\n"
+"a guest driver's handling of them.\n");
 }
 
 /* parse_u64() - a whole number (any base strtoull takes) up to @max. */
@@ -263,7 +276,7 @@ enum {
 	O_INPUT, O_DOMAIN, O_PROBE_SIZE, O_NO_PROBE, O_NO_MSI, O_BYPASS,
 	O_NO_BYPASS_CFG, O_QSIZE, O_BACKLOG, O_NO_PACKED, O_NO_EVIDX,
 	O_NO_INDIRECT, O_VIOT, O_VIOT_ONLY, O_TRACE, O_LOGLEVEL, O_STATS,
-	O_POLL_US, O_POLL_RQ_US, O_HELP,
+	O_POLL_US, O_POLL_RQ_US, O_DOOR, O_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -291,6 +304,7 @@ static const struct option long_opts[] = {
 	{ "trace", no_argument, NULL, O_TRACE },
 	{ "log-level", required_argument, NULL, O_LOGLEVEL },
 	{ "stats-json", required_argument, NULL, O_STATS },
+	{ "door", required_argument, NULL, O_DOOR },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -404,6 +418,11 @@ static int parse_one(struct opts *o, int c, const char *arg)
 		return 1;
 	case O_LINK:
 		return parse_link(o, arg);
+	case O_DOOR:
+		if (strcmp(arg, "mpqemu") && strcmp(arg, "vfio-user"))
+			return -1;
+		o->vfio_user = !strcmp(arg, "vfio-user");
+		return 0;
 	case O_ENDPOINTS: case O_IOMMU_SLOT: case O_ENDPOINT_SLOT:
 	case O_PSM: case O_PROBE_SIZE: case O_QSIZE: case O_BACKLOG:
 	case O_POLL_US: case O_POLL_RQ_US:
@@ -535,8 +554,10 @@ static void link_ended(void *opaque, unsigned int id, int why)
 	uint64_t one = 1;
 
 	say(w, why == MPQEMU_END_STOPPED ? VIOMMU_LOG_DEBUG : VIOMMU_LOG_INFO,
-	    "link %u (%s) ended: %s", id, mpqemu_server_link_name(w->srv, id),
-	    mpqemu_end_name(why));
+	    "link %u (%s) ended: %s", id,
+	    w->lsrv ? viommu_link_server_name(w->lsrv, id) :
+		      mpqemu_server_link_name(w->srv, id),
+	    w->lsrv ? viommu_link_end_name(why) : mpqemu_end_name(why));
 	if (write(w->ev_fd, &one, sizeof(one)) < 0) {
 		/* the counter is non-zero already: the loop will look */
 	}
@@ -599,6 +620,54 @@ static int make_engines(struct world *w)
 	return 0;
 }
 
+/* link_func() - the PCI function of link @i. */
+static struct pci_func *link_func(struct world *w, unsigned int i)
+{
+	return i ? dma_engine_func(&w->eng[i - 1]) : virtio_pci_func(&w->vp);
+}
+
+/* link_failed() - say which link could not be added. */
+static void link_failed(struct world *w, unsigned int i, int err)
+{
+	const struct link_opt *lo = &w->o->links[i];
+
+	say(w, VIOMMU_LOG_ERROR, "link %u (%s%s%d): %s", i,
+	    lo->path ? "path " : "fd ", lo->path ? lo->path : "",
+	    lo->path ? 0 : lo->fd, strerror(-err));
+}
+
+/* add_vfu_links() - the vfio-user door: one link per function. */
+static int add_vfu_links(struct world *w)
+{
+	struct viommu_link_server_config sc = {
+		.size = sizeof(sc), .mem = w->mem, .log = w->log,
+		.link_ended = link_ended, .opaque = w,
+		.poll_us = w->o->poll_us,
+	};
+	unsigned int i, id;
+	int err = viommu_link_server_create(&sc, &w->lsrv);
+
+	for (i = 0; !err && i <= w->o->endpoints; i++) {
+		const struct link_opt *lo = &w->o->links[i];
+		struct viommu_link_config lc = {
+			.size = sizeof(lc),
+			.proto = VIOMMU_LINK_VFIO_USER,
+			.func = (struct viommu_pci_func *)link_func(w, i),
+			.fd = lo->fd,
+			.path = lo->path,
+			.name = i ? w->eng[i - 1].name : "iommu",
+		};
+
+		err = viommu_link_server_add(w->lsrv, &lc, &id);
+		if (err)
+			link_failed(w, i, err);
+		else if (lo->path)
+			say(w, VIOMMU_LOG_INFO, "link %u (%s): listening on %s",
+			    i, lc.name, lo->path);
+	}
+	return err;
+}
+
 /* add_links() - start serving every link, the IOMMU first. */
 static int add_links(struct world *w)
 {
@@ -606,13 +675,15 @@ static int add_links(struct world *w)
 					   .link_ended = link_ended,
 					   .opaque = w, .poll_us = w->o->poll_us };
 	unsigned int i, id;
-	int err = mpqemu_server_create(&sc, &w->srv);
+	int err;
 
+	if (w->o->vfio_user)
+		return add_vfu_links(w);
+	err = mpqemu_server_create(&sc, &w->srv);
 	for (i = 0; !err && i <= w->o->endpoints; i++) {
 		const struct link_opt *lo = &w->o->links[i];
 		struct mpqemu_link_config lc = {
-			.func = i ? dma_engine_func(&w->eng[i - 1]) :
-				    virtio_pci_func(&w->vp),
+			.func = link_func(w, i),
 			.fd = lo->fd,
 			.path = lo->path,
 			.name = i ? w->eng[i - 1].name : "iommu",
@@ -620,10 +691,7 @@ static int add_links(struct world *w)
 
 		err = mpqemu_server_add_link(w->srv, &lc, &id);
 		if (err)
-			say(w, VIOMMU_LOG_ERROR, "link %u (%s%s%d): %s", i,
-			    lo->path ? "path " : "fd ",
-			    lo->path ? lo->path : "", lo->path ? 0 : lo->fd,
-			    strerror(-err));
+			link_failed(w, i, err);
 	}
 	return err;
 }
@@ -640,6 +708,8 @@ static int setup_signals(struct world *w)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	if (pthread_sigmask(SIG_BLOCK, &set, NULL))
 		return -EINVAL;
 	signal(SIGPIPE, SIG_IGN);
@@ -649,6 +719,30 @@ static int setup_signals(struct world *w)
 }
 
 /* ---- run ------------------------------------------------------------ */
+
+/*
+ * inject() - SIGUSR1: a configuration change of the virtio-iommu;
+ * SIGUSR2: DEVICE_NEEDS_RESET.  Both reach the guest as a configuration
+ * interrupt (for driver developers testing those paths).  Return: whether
+ * @sig was one of them.
+ */
+static bool inject(struct world *w, int sig)
+{
+	struct viommu_virtio_dev *dev = viommu_virtio_iommu_dev(w->vi);
+
+	if (sig == SIGUSR1) {
+		say(w, VIOMMU_LOG_INFO, "SIGUSR1: configuration change of the "
+		    "virtio-iommu");
+		viommu_virtio_dev_notify_config(dev);
+		return true;
+	}
+	if (sig == SIGUSR2) {
+		viommu_virtio_dev_set_needs_reset(dev, "SIGUSR2: device needs "
+						  "reset injected");
+		return true;
+	}
+	return false;
+}
 
 /* run() - wait for the end of every link or a signal. */
 static void run(struct world *w)
@@ -665,6 +759,8 @@ static void run(struct world *w)
 			return;
 		if (p[0].revents &&
 		    read(w->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			if (inject(w, (int)si.ssi_signo))
+				continue;
 			say(w, VIOMMU_LOG_INFO, "%s: stopping",
 			    strsignal((int)si.ssi_signo));
 			w->why = "signal";
@@ -672,7 +768,8 @@ static void run(struct world *w)
 		}
 		if (p[1].revents && read(w->ev_fd, &v, sizeof(v)) < 0)
 			continue;
-		if (mpqemu_server_open_links(w->srv) == 0) {
+		if ((w->lsrv ? viommu_link_server_open_links(w->lsrv) :
+			       mpqemu_server_open_links(w->srv)) == 0) {
 			say(w, VIOMMU_LOG_INFO, "every link has closed: "
 			    "stopping");
 			w->why = "links closed";
@@ -711,12 +808,39 @@ static const char *const status_names[VIOMMU_VI_S_COUNT] = {
 	"FAULT", "NOMEM",
 };
 
+/* print_vfu_links() - one line per vfio-user link. */
+static void print_vfu_links(struct world *w, FILE *f)
+{
+	unsigned int i, n = viommu_link_server_num_links(w->lsrv);
+	struct viommu_link_stats st;
+
+	fprintf(f, "  links (vfio-user):\n");
+	for (i = 0; i < n; i++) {
+		if (viommu_link_server_stats(w->lsrv, i, &st, sizeof(st)))
+			continue;
+		fprintf(f, "    %u %-6s %-9s region r/w %" PRIu64 "/%" PRIu64
+			", dma map/unmap %" PRIu64 "/%" PRIu64 ", set_irqs %"
+			PRIu64 ", irqs %" PRIu64 ", unmasks %" PRIu64
+			", errors %" PRIu64 ", reset %" PRIu64 "; in %" PRIu64
+			" B, out %" PRIu64 " B\n", i,
+			viommu_link_server_name(w->lsrv, i),
+			viommu_link_end_name(st.end), st.msgs[9], st.msgs[10],
+			st.msgs[2], st.msgs[3], st.msgs[8], st.irq_signals,
+			st.unmasks, st.errors, st.msgs[13], st.bytes_in,
+			st.bytes_out);
+	}
+}
+
 /* print_links() - one line per link. */
 static void print_links(struct world *w, FILE *f)
 {
 	unsigned int i, n = mpqemu_server_num_links(w->srv);
 	struct mpqemu_link_stats st;
 
+	if (w->lsrv) {
+		print_vfu_links(w, f);
+		return;
+	}
 	fprintf(f, "  links:\n");
 	for (i = 0; i < n; i++) {
 		if (mpqemu_server_link_stats(w->srv, i, &st))
@@ -820,13 +944,46 @@ static void print_summary(struct world *w, FILE *f)
 	fflush(f);
 }
 
+/* json_vfu_links() - the "links" array of the vfio-user door. */
+static void json_vfu_links(struct world *w, FILE *f)
+{
+	unsigned int i, c, n = viommu_link_server_num_links(w->lsrv);
+	struct viommu_link_stats st;
+
+	fprintf(f, "  \"door\": \"vfio-user\",\n  \"links\": [");
+	for (i = 0; i < n; i++) {
+		if (viommu_link_server_stats(w->lsrv, i, &st, sizeof(st)))
+			continue;
+		fprintf(f, "%s\n    {\"id\": %u, \"name\": \"%s\", \"end\": "
+			"\"%s\", \"connected\": %s, \"messages\": {",
+			i ? "," : "", i, viommu_link_server_name(w->lsrv, i),
+			viommu_link_end_name(st.end),
+			st.connected ? "true" : "false");
+		for (c = 1; c < 14; c++)
+			fprintf(f, "%s\"%s\": %" PRIu64, c > 1 ? ", " : "",
+				viommu_link_cmd_name(VIOMMU_LINK_VFIO_USER, c),
+				st.msgs[c]);
+		fprintf(f, "}, \"bytes_in\": %" PRIu64 ", \"bytes_out\": %"
+			PRIu64 ", \"errors\": %" PRIu64 ", \"irq_signals\": %"
+			PRIu64 ", \"unmasks\": %" PRIu64 ", \"ram_applied\": %"
+			PRIu64 ", \"ram_ignored\": %" PRIu64 "}",
+			st.bytes_in, st.bytes_out, st.errors, st.irq_signals,
+			st.unmasks, st.ram_applied, st.ram_ignored);
+	}
+	fprintf(f, "\n  ],\n");
+}
+
 /* json_links() - the "links" array. */
 static void json_links(struct world *w, FILE *f)
 {
 	unsigned int i, c, n = mpqemu_server_num_links(w->srv);
 	struct mpqemu_link_stats st;
 
-	fprintf(f, "  \"links\": [");
+	if (w->lsrv) {
+		json_vfu_links(w, f);
+		return;
+	}
+	fprintf(f, "  \"door\": \"mpqemu\",\n  \"links\": [");
 	for (i = 0; i < n; i++) {
 		if (mpqemu_server_link_stats(w->srv, i, &st))
 			continue;
@@ -1040,6 +1197,7 @@ static void teardown(struct world *w)
 
 	stop_poller(w);
 	mpqemu_server_destroy(w->srv);
+	viommu_link_server_destroy(w->lsrv);
 	for (i = 0; i < w->neng; i++)
 		if (w->eng_live[i])
 			dma_engine_destroy(&w->eng[i]);
@@ -1109,6 +1267,7 @@ int main(int argc, char **argv)
 	run(&w);
 	stop_poller(&w);
 	mpqemu_server_stop(w.srv);
+	viommu_link_server_stop(w.lsrv);
 	print_summary(&w, stdout);
 	r = o.stats_json ? write_json(&w) : 0;
 	teardown(&w);

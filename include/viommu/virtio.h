@@ -175,6 +175,27 @@ VIOMMU_EXPORT uint32_t
 viommu_virtio_dev_config_generation(struct viommu_virtio_dev *dev);
 
 /**
+ * viommu_virtio_dev_notify_config() - the device's configuration changed
+ * behind the driver's back (a backend event, or a test of the driver's
+ * handling): bump config_generation and, once DRIVER_OK is set, send a
+ * configuration-change interrupt (VIRTIO 1.3 §2.5.1, §4.1.5.3).
+ * Thread-safe; takes the device lock; the interrupt sink runs under it.
+ */
+VIOMMU_EXPORT void viommu_virtio_dev_notify_config(struct viommu_virtio_dev *dev);
+
+/**
+ * viommu_virtio_dev_set_needs_reset() - the device met an error it cannot
+ * recover from (a backend failure, or a test injecting one): set
+ * DEVICE_NEEDS_RESET, log @why (NULL: a generic reason) once, and, once
+ * DRIVER_OK is set, send a configuration-change interrupt (VIRTIO 1.3
+ * §2.1.2).  The device serves no request until the driver resets it.
+ * Idempotent.  Thread-safe; takes the device lock.
+ */
+VIOMMU_EXPORT void
+viommu_virtio_dev_set_needs_reset(struct viommu_virtio_dev *dev,
+				  const char *why);
+
+/**
  * viommu_virtio_dev_read_isr() - read and clear the ISR (legacy INTx
  * semantics: reading acknowledges).
  */

@@ -489,6 +489,25 @@ viommu_virtio_dev_config_generation(struct viommu_virtio_dev *dev)
 	return g;
 }
 
+VIOMMU_EXPORT void viommu_virtio_dev_notify_config(struct viommu_virtio_dev *dev)
+{
+	if (!dev)
+		return;
+	lock(dev);
+	__vdev_config_changed(dev);
+	unlock(dev);
+}
+
+VIOMMU_EXPORT void viommu_virtio_dev_set_needs_reset(struct viommu_virtio_dev *dev,
+						     const char *why)
+{
+	if (!dev)
+		return;
+	lock(dev);
+	__vdev_needs_reset(dev, why ? why : "needs reset requested");
+	unlock(dev);
+}
+
 VIOMMU_EXPORT uint8_t viommu_virtio_dev_read_isr(struct viommu_virtio_dev *dev)
 {
 	uint8_t isr;
