@@ -224,6 +224,10 @@ int sc_unmapped(struct result *r);
 int sc_isolation(struct result *r);
 int sc_rebind(struct result *r);
 
+/* events.c */
+int sc_faultlog(struct result *r);
+int sc_notify(struct result *r);
+
 /* stress.c */
 int sc_stress(struct result *r);
 int sc_identity(struct result *r);

@@ -46,6 +46,8 @@ static const struct scenario scenarios[] = {
 	{ "stress", sc_stress, "random map/unmap while DMA runs, model" },
 	{ "identity", sc_identity, "iommu.passthrough=1: DMA to GPAs" },
 	{ "twocpu", sc_twocpu, "two CPUs drive two engines at once" },
+	{ "faultlog", sc_faultlog, "the guest's driver logs the faults sent" },
+	{ "notify", sc_notify, "config change and needs-reset interrupts" },
 	{ "bench", sc_bench, "map/unmap rates and DMA throughput" },
 };
 
