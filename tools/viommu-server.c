@@ -80,6 +80,7 @@ struct opts {
 	unsigned int poll_us;
 	unsigned int poll_rq_us;
 	bool vfio_user; /* --door vfio-user */
+	bool no_iommu;  /* --no-iommu: the peer's vIOMMU translates */
 };
 
 /* Everything the server runs; torn down in reverse. */
@@ -94,6 +95,9 @@ struct world {
 	unsigned int neng;
 	struct viommu_endpoint *ep[MAX_ENDPOINTS];
 	struct dma_engine eng[MAX_ENDPOINTS];
+	/* --no-iommu: each engine's own IOVA space, filled by DMA_MAP */
+	struct viommu_mem *emem[MAX_ENDPOINTS];
+	struct viommu_ctx *ectx[MAX_ENDPOINTS];
 	bool eng_live[MAX_ENDPOINTS];
 	struct mpqemu_server *srv;
 	struct viommu_link_server *lsrv; /* --door vfio-user */
@@ -166,6 +170,10 @@ static void usage(FILE *f)
 "  --link I:fd=N        link I is the inherited connected socket N\n"
 "  --link I:path=P      link I listens on UNIX socket P (one connection;\n"
 "                       the path is removed once connected or at exit)\n"
+"  --no-iommu           no IOMMU of ours: serve only the engines (links\n"
+"                       1..N, vfio-user), each in the IOVA space the VMM's\n"
+"                       own vIOMMU maps (QEMU's virtio-iommu-pci), to\n"
+"                       compare our IOMMU with the VMM's on one engine\n"
 "  --endpoints N        DMA engines (default: the number of engine links)\n"
 "  --iommu-slot D       PCI device of the IOMMU on bus 0 (default 4)\n"
 "  --endpoint-slot D    PCI device of the first engine (default 5); engine\n"
@@ -276,7 +284,7 @@ enum {
 	O_INPUT, O_DOMAIN, O_PROBE_SIZE, O_NO_PROBE, O_NO_MSI, O_BYPASS,
 	O_NO_BYPASS_CFG, O_QSIZE, O_BACKLOG, O_NO_PACKED, O_NO_EVIDX,
 	O_NO_INDIRECT, O_VIOT, O_VIOT_ONLY, O_TRACE, O_LOGLEVEL, O_STATS,
-	O_POLL_US, O_POLL_RQ_US, O_DOOR, O_HELP,
+	O_POLL_US, O_POLL_RQ_US, O_DOOR, O_NO_IOMMU, O_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -305,6 +313,7 @@ static const struct option long_opts[] = {
 	{ "log-level", required_argument, NULL, O_LOGLEVEL },
 	{ "stats-json", required_argument, NULL, O_STATS },
 	{ "door", required_argument, NULL, O_DOOR },
+	{ "no-iommu", no_argument, NULL, O_NO_IOMMU },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -418,6 +427,9 @@ static int parse_one(struct opts *o, int c, const char *arg)
 		return 1;
 	case O_LINK:
 		return parse_link(o, arg);
+	case O_NO_IOMMU:
+		o->no_iommu = true;
+		return 0;
 	case O_DOOR:
 		if (strcmp(arg, "mpqemu") && strcmp(arg, "vfio-user"))
 			return -1;
@@ -432,6 +444,32 @@ static int parse_one(struct opts *o, int c, const char *arg)
 	default:
 		return parse_flag_opt(o, c, arg);
 	}
+}
+
+/*
+ * check_no_iommu() - --no-iommu: engines only (links 1..N), over
+ * vfio-user, each in the IOVA space the peer's own vIOMMU maps.
+ */
+static int check_no_iommu(struct opts *o)
+{
+	const char *bad = NULL;
+
+	if (!o->vfio_user)
+		bad = "needs --door vfio-user";
+	else if (o->links[0].set)
+		bad = "takes no link 0 (there is no IOMMU of ours)";
+	else if (o->viot || o->viot_only)
+		bad = "has no VIOT (the peer's vIOMMU describes its own)";
+	else if (o->poll_rq_us || o->trace)
+		bad = "has no request queue to poll or trace";
+	for (unsigned int i = 1; !bad && i <= o->endpoints; i++)
+		if (!o->links[i].set)
+			bad = "needs --link I for every engine 1..N";
+	if (bad) {
+		fprintf(stderr, PROG ": --no-iommu %s\n", bad);
+		return -1;
+	}
+	return 0;
 }
 
 /* check_topology() - endpoint count, slots and links agree. */
@@ -452,6 +490,8 @@ static int check_topology(struct opts *o)
 			o->endpoint_slot + o->endpoints - 1, o->iommu_slot);
 		return -1;
 	}
+	if (o->no_iommu)
+		return check_no_iommu(o);
 	if (o->viot_only)
 		return 0;
 	for (i = 0; i <= o->endpoints; i++)
@@ -578,6 +618,8 @@ static int make_core(struct world *w)
 	err = viommu_ctx_create(&cc, &w->ctx);
 	if (err)
 		return err;
+	if (w->o->no_iommu)
+		return 0;
 	vc.ctx = w->ctx;
 	vc.mem = w->mem;
 	vc.log = w->log;
@@ -597,6 +639,24 @@ static int make_core(struct world *w)
 	return err;
 }
 
+/*
+ * own_space() - --no-iommu: engine @i's own memory (the IOVAs the peer's
+ * vIOMMU maps with DMA_MAP) and a context where it bypasses, so the
+ * engine's addresses reach that memory unchanged.
+ */
+static int own_space(struct world *w, unsigned int i)
+{
+	struct viommu_mem_config mc = { .log = w->log };
+	struct viommu_ctx_config cc = { .log = w->log,
+					.bypass_unattached = true };
+	int err = viommu_mem_create(&mc, &w->emem[i]);
+
+	if (err)
+		return err;
+	cc.mem = w->emem[i];
+	return viommu_ctx_create(&cc, &w->ectx[i]);
+}
+
 /* make_engines() - one endpoint and DMA engine per endpoint link. */
 static int make_engines(struct world *w)
 {
@@ -605,12 +665,22 @@ static int make_engines(struct world *w)
 	int err;
 
 	for (i = 0; i < w->o->endpoints; i++) {
-		err = viommu_endpoint_create(w->ctx, endpoint_bdf(w->o, i),
+		struct viommu_mem *mem = w->mem;
+		struct viommu_ctx *ctx = w->ctx;
+
+		if (w->o->no_iommu) {
+			err = own_space(w, i);
+			if (err)
+				return err;
+			mem = w->emem[i];
+			ctx = w->ectx[i];
+		}
+		err = viommu_endpoint_create(ctx, endpoint_bdf(w->o, i),
 					     &w->ep[i]);
 		if (err)
 			return err;
 		snprintf(name, sizeof(name), "dma%u", i); /* copied */
-		err = dma_engine_init(&w->eng[i], w->ep[i], w->mem, name,
+		err = dma_engine_init(&w->eng[i], w->ep[i], mem, name,
 				      &w->log, NULL);
 		if (err)
 			return err;
@@ -647,7 +717,7 @@ static int add_vfu_links(struct world *w)
 	unsigned int i, id;
 	int err = viommu_link_server_create(&sc, &w->lsrv);
 
-	for (i = 0; !err && i <= w->o->endpoints; i++) {
+	for (i = w->o->no_iommu ? 1 : 0; !err && i <= w->o->endpoints; i++) {
 		const struct link_opt *lo = &w->o->links[i];
 		struct viommu_link_config lc = {
 			.size = sizeof(lc),
@@ -656,6 +726,7 @@ static int add_vfu_links(struct world *w)
 			.fd = lo->fd,
 			.path = lo->path,
 			.name = i ? w->eng[i - 1].name : "iommu",
+			.mem = i && w->o->no_iommu ? w->emem[i - 1] : NULL,
 		};
 
 		err = viommu_link_server_add(w->lsrv, &lc, &id);
@@ -730,6 +801,11 @@ static bool inject(struct world *w, int sig)
 {
 	struct viommu_virtio_dev *dev = viommu_virtio_iommu_dev(w->vi);
 
+	if ((sig == SIGUSR1 || sig == SIGUSR2) && !dev) {
+		say(w, VIOMMU_LOG_WARN, "%s: no virtio-iommu of ours to signal",
+		    strsignal(sig));
+		return true;
+	}
 	if (sig == SIGUSR1) {
 		say(w, VIOMMU_LOG_INFO, "SIGUSR1: configuration change of the "
 		    "virtio-iommu");
@@ -1201,6 +1277,10 @@ static void teardown(struct world *w)
 	for (i = 0; i < w->neng; i++)
 		if (w->eng_live[i])
 			dma_engine_destroy(&w->eng[i]);
+	for (i = 0; i < MAX_ENDPOINTS; i++) {
+		viommu_ctx_destroy(w->ectx[i]);
+		viommu_mem_destroy(w->emem[i]);
+	}
 	if (w->vp_live)
 		virtio_pci_destroy(&w->vp);
 	viommu_virtio_iommu_destroy(w->vi);
@@ -1260,10 +1340,15 @@ int main(int argc, char **argv)
 		teardown(&w);
 		return 1;
 	}
-	say(&w, VIOMMU_LOG_INFO, "serving the IOMMU at 00:%02x.0 and %u DMA "
-	    "engine(s) from 00:%02x.0 (endpoints %#x..%#x)", o.iommu_slot,
-	    o.endpoints, o.endpoint_slot, endpoint_bdf(&o, 0),
-	    endpoint_bdf(&o, o.endpoints - 1));
+	if (o.no_iommu)
+		say(&w, VIOMMU_LOG_INFO, "serving %u DMA engine(s) from "
+		    "00:%02x.0 behind the VMM's own vIOMMU", o.endpoints,
+		    o.endpoint_slot);
+	else
+		say(&w, VIOMMU_LOG_INFO, "serving the IOMMU at 00:%02x.0 and "
+		    "%u DMA engine(s) from 00:%02x.0 (endpoints %#x..%#x)",
+		    o.iommu_slot, o.endpoints, o.endpoint_slot,
+		    endpoint_bdf(&o, 0), endpoint_bdf(&o, o.endpoints - 1));
 	run(&w);
 	stop_poller(&w);
 	mpqemu_server_stop(w.srv);
