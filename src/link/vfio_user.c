@@ -20,9 +20,10 @@
  * link_apply_ram(), which lets the memory layer keep unchanged mappings
  * and wait for readers before unmapping.  A window must be page aligned,
  * come with exactly one fd that reaches past its end, and not overlap
- * another (EEXIST).  Windows without an fd (client memory that only
- * DMA_READ/DMA_WRITE messages reach) are refused with ENOTSUP: give QEMU
- * shared memfd RAM.
+ * another (EEXIST).  A window without an fd (client memory that only
+ * DMA_READ/DMA_WRITE messages reach; QEMU sends its ROMs that way) is
+ * accepted and tracked, but device DMA does not reach it: the server does
+ * not send DMA_READ/DMA_WRITE, so guest RAM must be memfd-shared.
  *
  * Interrupts: INTx is level triggered and automasked: when the function
  * raises its line and INTx is unmasked, the trigger eventfd is written and
@@ -62,6 +63,7 @@ struct vfu {
 	uint8_t *p; /* VFU_MAX_PAYLOAD bytes */
 	int end;    /* set when a reply could not be sent */
 	uint32_t refusals;
+	uint32_t fdless; /* windows mapped without an fd */
 	/* guest RAM */
 	struct dma_win win[VFU_MAX_DMA_MAPS];
 	unsigned int nwin;
@@ -230,10 +232,13 @@ static int apply_windows(struct vfu *v, const struct dma_win *win,
 			 unsigned int n)
 {
 	struct viommu_mem_region r[VFU_MAX_DMA_MAPS];
+	unsigned int k = 0;
 	int err;
 
-	for (unsigned int i = 0; i < n; i++)
-		r[i] = (struct viommu_mem_region){
+	for (unsigned int i = 0; i < n; i++) {
+		if (win[i].fd < 0)
+			continue; /* no fd: not reachable by device DMA */
+		r[k++] = (struct viommu_mem_region){
 			.gpa = win[i].addr,
 			.size = win[i].size,
 			.fd = win[i].fd,
@@ -241,7 +246,8 @@ static int apply_windows(struct vfu *v, const struct dma_win *win,
 			.flags = win[i].flags & VFU_DMA_WRITE_OK ?
 				 0 : VIOMMU_MEM_F_READONLY,
 		};
-	err = link_apply_ram(v->l, r, n);
+	}
+	err = link_apply_ram(v->l, r, k);
 	return err < 0 ? err : 0;
 }
 
@@ -275,10 +281,7 @@ static int check_map(struct vfu *v, const struct dma_win *w)
 			      (unsigned long long)w->addr,
 			      (unsigned long long)w->size,
 			      (unsigned long long)w->off);
-	if (v->l->rx_nfds == 0)
-		return refuse(v, ENOTSUP, "window without an fd (only "
-			      "memfd-shared guest RAM is supported)");
-	if (v->l->rx_nfds != 1 || v->l->rx_fd_overflow)
+	if (v->l->rx_nfds > 1 || v->l->rx_fd_overflow)
 		return refuse(v, EINVAL, "more than one fd");
 	for (unsigned int i = 0; i < v->nwin; i++)
 		if (ranges_overlap(w->addr, last, v->win[i].addr,
@@ -286,6 +289,8 @@ static int check_map(struct vfu *v, const struct dma_win *w)
 			return refuse(v, EEXIST, "overlaps a mapped window");
 	if (v->nwin >= VFU_MAX_DMA_MAPS)
 		return refuse(v, ENOSPC, "too many windows");
+	if (!v->l->rx_nfds)
+		return 0;
 	return check_map_fd(v, v->l->rx_fds[0], w->off, w->size);
 }
 
@@ -302,12 +307,20 @@ static int do_dma_map(struct vfu *v)
 
 	if (err)
 		return err;
-	w.fd = v->l->rx_fds[0];
+	if (v->l->rx_nfds)
+		w.fd = v->l->rx_fds[0];
+	else if (v->fdless++ < 4)
+		log_info(link_log(v->l), "vfio-user %s: window [%#llx, +%#llx) "
+			 "has no fd: device DMA there faults (DMA_READ/WRITE "
+			 "are not supported; guest RAM must be memfd-shared)",
+			 v->l->name, (unsigned long long)w.addr,
+			 (unsigned long long)w.size);
 	v->win[v->nwin] = w;
 	err = apply_windows(v, v->win, v->nwin + 1);
 	if (err)
 		return refuse(v, -err, "the memory layer refused the window");
-	v->l->rx_fds[0] = -1; /* kept */
+	if (v->l->rx_nfds)
+		v->l->rx_fds[0] = -1; /* kept */
 	v->nwin++;
 	send_reply(v, NULL, 0, NULL, 0);
 	return 0;
@@ -346,8 +359,8 @@ static int do_dma_unmap(struct vfu *v)
 		bool kept = false;
 
 		for (unsigned int j = 0; j < n; j++)
-			kept |= keep[j].fd == v->win[i].fd;
-		if (!kept)
+			kept |= keep[j].addr == v->win[i].addr;
+		if (!kept && v->win[i].fd >= 0)
 			close(v->win[i].fd);
 	}
 	memcpy(v->win, keep, n * sizeof(keep[0]));
@@ -511,12 +524,19 @@ static void set_triggers(struct vfu *v, uint32_t idx, uint32_t start,
 	pthread_mutex_unlock(&v->irq_lock);
 }
 
-/* disable_all() - SET_IRQS DATA_NONE TRIGGER count 0: drop index @idx. */
+/*
+ * disable_all() - SET_IRQS DATA_NONE TRIGGER count 0: drop index @idx.
+ * INTx enabled afresh starts unmasked, as in VFIO: QEMU without KVM's
+ * resampler sends UNMASK only after an interrupt it delivered, so a mask
+ * kept across a disable would hold the line off for good.
+ */
 static void disable_all(struct vfu *v, uint32_t idx)
 {
 	pthread_mutex_lock(&v->irq_lock);
 	for (uint32_t i = 0; i < irq_count(v, idx); i++)
 		link_close_fd(trigger_fd(v, idx, i));
+	if (idx == VFU_IRQ_INTX)
+		v->intx_masked = false;
 	pthread_mutex_unlock(&v->irq_lock);
 	if (idx == VFU_IRQ_INTX)
 		link_set_event_fd(v->l, -1);
@@ -851,7 +871,8 @@ static void vfu_peer_gone(struct link *l)
 	if (l->own_mem)
 		viommu_mem_set_regions(l->mem, NULL, 0);
 	for (unsigned int i = 0; i < v->nwin; i++)
-		close(v->win[i].fd);
+		if (v->win[i].fd >= 0)
+			close(v->win[i].fd);
 	v->nwin = 0;
 	pthread_mutex_lock(&v->irq_lock);
 	link_close_fd(&v->intx_fd);
