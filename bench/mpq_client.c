@@ -21,7 +21,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <viommu/link.h>
+
 #include "link/mpqemu.h"
+#include "transport/pci.h"
 
 struct mpq {
 	int fd;
@@ -114,13 +117,13 @@ static int io_fail(struct mpq *c, const char *what, int cmd)
 	if (e == EAGAIN || e == EWOULDBLOCK)
 		return fail(c, -ETIMEDOUT, "no progress within %d ms %s %s "
 			    "(server stuck?)", c->timeout_ms, what,
-			    mpqemu_cmd_name((unsigned int)cmd));
+			    viommu_link_cmd_name(VIOMMU_LINK_MPQEMU, (unsigned int)cmd));
 	if (e == EPIPE || e == ECONNRESET)
 		return fail(c, -EPIPE, "the server closed the link %s %s "
 			    "(did it die?)", what,
-			    mpqemu_cmd_name((unsigned int)cmd));
+			    viommu_link_cmd_name(VIOMMU_LINK_MPQEMU, (unsigned int)cmd));
 	return fail(c, -e, "%s %s: %s", what,
-		    mpqemu_cmd_name((unsigned int)cmd), strerror(e));
+		    viommu_link_cmd_name(VIOMMU_LINK_MPQEMU, (unsigned int)cmd), strerror(e));
 }
 
 /* send_msg() - header {@cmd, @len} and @len payload bytes, @nfds fds. */
@@ -160,7 +163,7 @@ static int send_msg(struct mpq *c, int32_t cmd, const void *payload,
 	/* A short send of 40 bytes on a UNIX stream socket: never seen. */
 	if ((size_t)n != iov.iov_len)
 		return fail(c, -EIO, "short send of %s (%zd of %zu bytes)",
-			    mpqemu_cmd_name((unsigned int)cmd), n,
+			    viommu_link_cmd_name(VIOMMU_LINK_MPQEMU, (unsigned int)cmd), n,
 			    iov.iov_len);
 	return 0;
 }
@@ -182,7 +185,7 @@ static int recv_ret(struct mpq *c, int32_t cmd, uint64_t *val)
 			return fail(c, -EPIPE, "the server closed the link "
 				    "awaiting the reply to %s (%zu of %zu "
 				    "bytes received; did it die?)",
-				    mpqemu_cmd_name((unsigned int)cmd), got,
+				    viommu_link_cmd_name(VIOMMU_LINK_MPQEMU, (unsigned int)cmd), got,
 				    sizeof(buf));
 		} else if (errno != EINTR) {
 			return io_fail(c, "awaiting the reply to", cmd);
@@ -193,7 +196,7 @@ static int recv_ret(struct mpq *c, int32_t cmd, uint64_t *val)
 	if (rcmd != MPQEMU_RET || size != MPQEMU_RET_SIZE)
 		return fail(c, -EPROTO, "reply to %s: command %d with %llu "
 			    "payload bytes, expected RET (%d) with %d",
-			    mpqemu_cmd_name((unsigned int)cmd), rcmd,
+			    viommu_link_cmd_name(VIOMMU_LINK_MPQEMU, (unsigned int)cmd), rcmd,
 			    (unsigned long long)size, MPQEMU_RET,
 			    MPQEMU_RET_SIZE);
 	memcpy(val, buf + MPQEMU_HDR_SIZE, sizeof(*val));
@@ -232,7 +235,7 @@ static int cfg(struct mpq *c, int32_t cmd, uint32_t off, int len,
 	if ((len != 1 && len != 2 && len != 4) || off % (unsigned int)len ||
 	    off + (unsigned int)len > PCI_CFG_SIZE)
 		return fail(c, -EINVAL, "%s of %d bytes at %#x",
-			    mpqemu_cmd_name((unsigned int)cmd), len, off);
+			    viommu_link_cmd_name(VIOMMU_LINK_MPQEMU, (unsigned int)cmd), len, off);
 	put32(p, off);
 	put32(p + 4, in);
 	put32(p + 8, (uint32_t)len);
@@ -268,7 +271,7 @@ static int bar(struct mpq *c, int32_t cmd, uint64_t addr, int size,
 
 	if (size != 1 && size != 2 && size != 4 && size != 8)
 		return fail(c, -EINVAL, "%s of %d bytes",
-			    mpqemu_cmd_name((unsigned int)cmd), size);
+			    viommu_link_cmd_name(VIOMMU_LINK_MPQEMU, (unsigned int)cmd), size);
 	put64(p, addr);
 	put64(p + 8, in);
 	put32(p + 16, (uint32_t)size);

@@ -40,7 +40,6 @@
 
 #include "acpi/viot.h"
 #include "devices/dma_engine.h"
-#include "link/mpqemu.h"
 #include "transport/virtio_pci.h"
 
 #define MAX_ENDPOINTS 24
@@ -99,8 +98,7 @@ struct world {
 	struct viommu_mem *emem[MAX_ENDPOINTS];
 	struct viommu_ctx *ectx[MAX_ENDPOINTS];
 	bool eng_live[MAX_ENDPOINTS];
-	struct mpqemu_server *srv;
-	struct viommu_link_server *lsrv; /* --door vfio-user */
+	struct viommu_link_server *lsrv; /* every link, either door */
 	/* --poll-rq-us: the request-queue poller (poller_main) */
 	pthread_t poller;
 	bool poller_live;
@@ -593,11 +591,10 @@ static void link_ended(void *opaque, unsigned int id, int why)
 	struct world *w = opaque;
 	uint64_t one = 1;
 
-	say(w, why == MPQEMU_END_STOPPED ? VIOMMU_LOG_DEBUG : VIOMMU_LOG_INFO,
-	    "link %u (%s) ended: %s", id,
-	    w->lsrv ? viommu_link_server_name(w->lsrv, id) :
-		      mpqemu_server_link_name(w->srv, id),
-	    w->lsrv ? viommu_link_end_name(why) : mpqemu_end_name(why));
+	say(w, why == VIOMMU_LINK_END_STOPPED ? VIOMMU_LOG_DEBUG :
+						  VIOMMU_LOG_INFO,
+	    "link %u (%s) ended: %s", id, viommu_link_server_name(w->lsrv, id),
+	    viommu_link_end_name(why));
 	if (write(w->ev_fd, &one, sizeof(one)) < 0) {
 		/* the counter is non-zero already: the loop will look */
 	}
@@ -706,8 +703,8 @@ static void link_failed(struct world *w, unsigned int i, int err)
 	    lo->path ? 0 : lo->fd, strerror(-err));
 }
 
-/* add_vfu_links() - the vfio-user door: one link per function. */
-static int add_vfu_links(struct world *w)
+/* add_links() - start serving every link, the IOMMU first. */
+static int add_links(struct world *w)
 {
 	struct viommu_link_server_config sc = {
 		.size = sizeof(sc), .mem = w->mem, .log = w->log,
@@ -721,7 +718,8 @@ static int add_vfu_links(struct world *w)
 		const struct link_opt *lo = &w->o->links[i];
 		struct viommu_link_config lc = {
 			.size = sizeof(lc),
-			.proto = VIOMMU_LINK_VFIO_USER,
+			.proto = w->o->vfio_user ? VIOMMU_LINK_VFIO_USER :
+						   VIOMMU_LINK_MPQEMU,
 			.func = (struct viommu_pci_func *)link_func(w, i),
 			.fd = lo->fd,
 			.path = lo->path,
@@ -735,34 +733,6 @@ static int add_vfu_links(struct world *w)
 		else if (lo->path)
 			say(w, VIOMMU_LOG_INFO, "link %u (%s): listening on %s",
 			    i, lc.name, lo->path);
-	}
-	return err;
-}
-
-/* add_links() - start serving every link, the IOMMU first. */
-static int add_links(struct world *w)
-{
-	struct mpqemu_server_config sc = { .mem = w->mem, .log = w->log,
-					   .link_ended = link_ended,
-					   .opaque = w, .poll_us = w->o->poll_us };
-	unsigned int i, id;
-	int err;
-
-	if (w->o->vfio_user)
-		return add_vfu_links(w);
-	err = mpqemu_server_create(&sc, &w->srv);
-	for (i = 0; !err && i <= w->o->endpoints; i++) {
-		const struct link_opt *lo = &w->o->links[i];
-		struct mpqemu_link_config lc = {
-			.func = link_func(w, i),
-			.fd = lo->fd,
-			.path = lo->path,
-			.name = i ? w->eng[i - 1].name : "iommu",
-		};
-
-		err = mpqemu_server_add_link(w->srv, &lc, &id);
-		if (err)
-			link_failed(w, i, err);
 	}
 	return err;
 }
@@ -844,8 +814,7 @@ static void run(struct world *w)
 		}
 		if (p[1].revents && read(w->ev_fd, &v, sizeof(v)) < 0)
 			continue;
-		if ((w->lsrv ? viommu_link_server_open_links(w->lsrv) :
-			       mpqemu_server_open_links(w->srv)) == 0) {
+		if (viommu_link_server_open_links(w->lsrv) == 0) {
 			say(w, VIOMMU_LOG_INFO, "every link has closed: "
 			    "stopping");
 			w->why = "links closed";
@@ -884,55 +853,30 @@ static const char *const status_names[VIOMMU_VI_S_COUNT] = {
 	"FAULT", "NOMEM",
 };
 
-/* print_vfu_links() - one line per vfio-user link. */
-static void print_vfu_links(struct world *w, FILE *f)
+/* print_links() - one line per link: its messages by command. */
+static void print_links(struct world *w, FILE *f)
 {
-	unsigned int i, n = viommu_link_server_num_links(w->lsrv);
+	unsigned int i, c, n = viommu_link_server_num_links(w->lsrv);
+	int proto = w->o->vfio_user ? VIOMMU_LINK_VFIO_USER :
+				      VIOMMU_LINK_MPQEMU;
 	struct viommu_link_stats st;
 
-	fprintf(f, "  links (vfio-user):\n");
+	fprintf(f, "  links (%s):\n", w->o->vfio_user ? "vfio-user" :
+		"mpqemu");
 	for (i = 0; i < n; i++) {
 		if (viommu_link_server_stats(w->lsrv, i, &st, sizeof(st)))
 			continue;
-		fprintf(f, "    %u %-6s %-9s region r/w %" PRIu64 "/%" PRIu64
-			", dma map/unmap %" PRIu64 "/%" PRIu64 ", set_irqs %"
-			PRIu64 ", irqs %" PRIu64 ", unmasks %" PRIu64
-			", errors %" PRIu64 ", reset %" PRIu64 "; in %" PRIu64
-			" B, out %" PRIu64 " B\n", i,
+		fprintf(f, "    %u %-6s %-9s", i,
 			viommu_link_server_name(w->lsrv, i),
-			viommu_link_end_name(st.end), st.msgs[9], st.msgs[10],
-			st.msgs[2], st.msgs[3], st.msgs[8], st.irq_signals,
-			st.unmasks, st.errors, st.msgs[13], st.bytes_in,
-			st.bytes_out);
-	}
-}
-
-/* print_links() - one line per link. */
-static void print_links(struct world *w, FILE *f)
-{
-	unsigned int i, n = mpqemu_server_num_links(w->srv);
-	struct mpqemu_link_stats st;
-
-	if (w->lsrv) {
-		print_vfu_links(w, f);
-		return;
-	}
-	fprintf(f, "  links:\n");
-	for (i = 0; i < n; i++) {
-		if (mpqemu_server_link_stats(w->srv, i, &st))
-			continue;
-		fprintf(f, "    %u %-6s %-9s cfg r/w %" PRIu64 "/%" PRIu64
-			", bar r/w %" PRIu64 "/%" PRIu64 ", sysmem %" PRIu64
-			", irqfd %" PRIu64 ", reset %" PRIu64 "; in %" PRIu64
-			" B, out %" PRIu64 " B\n", i,
-			mpqemu_server_link_name(w->srv, i),
-			mpqemu_end_name(st.end),
-			st.msgs[MPQEMU_PCI_CFGREAD],
-			st.msgs[MPQEMU_PCI_CFGWRITE],
-			st.msgs[MPQEMU_BAR_READ], st.msgs[MPQEMU_BAR_WRITE],
-			st.msgs[MPQEMU_SYNC_SYSMEM],
-			st.msgs[MPQEMU_SET_IRQFD],
-			st.msgs[MPQEMU_DEVICE_RESET], st.bytes_in,
+			viommu_link_end_name(st.end));
+		for (c = 0; c < VIOMMU_LINK_MAX_CMDS; c++)
+			if (st.msgs[c])
+				fprintf(f, " %s %" PRIu64,
+					viommu_link_cmd_name(proto, c),
+					st.msgs[c]);
+		fprintf(f, "; irqs %" PRIu64 ", unmasks %" PRIu64 ", errors %"
+			PRIu64 "; in %" PRIu64 " B, out %" PRIu64 " B\n",
+			st.irq_signals, st.unmasks, st.errors, st.bytes_in,
 			st.bytes_out);
 	}
 }
@@ -1020,13 +964,17 @@ static void print_summary(struct world *w, FILE *f)
 	fflush(f);
 }
 
-/* json_vfu_links() - the "links" array of the vfio-user door. */
-static void json_vfu_links(struct world *w, FILE *f)
+/* json_links() - the door and the "links" array. */
+static void json_links(struct world *w, FILE *f)
 {
 	unsigned int i, c, n = viommu_link_server_num_links(w->lsrv);
+	int proto = w->o->vfio_user ? VIOMMU_LINK_VFIO_USER :
+				      VIOMMU_LINK_MPQEMU;
 	struct viommu_link_stats st;
+	bool first;
 
-	fprintf(f, "  \"door\": \"vfio-user\",\n  \"links\": [");
+	fprintf(f, "  \"door\": \"%s\",\n  \"links\": [",
+		w->o->vfio_user ? "vfio-user" : "mpqemu");
 	for (i = 0; i < n; i++) {
 		if (viommu_link_server_stats(w->lsrv, i, &st, sizeof(st)))
 			continue;
@@ -1035,48 +983,22 @@ static void json_vfu_links(struct world *w, FILE *f)
 			i ? "," : "", i, viommu_link_server_name(w->lsrv, i),
 			viommu_link_end_name(st.end),
 			st.connected ? "true" : "false");
-		for (c = 1; c < 14; c++)
-			fprintf(f, "%s\"%s\": %" PRIu64, c > 1 ? ", " : "",
-				viommu_link_cmd_name(VIOMMU_LINK_VFIO_USER, c),
-				st.msgs[c]);
+		first = true;
+		for (c = 0; c < VIOMMU_LINK_MAX_CMDS; c++) {
+			const char *name = viommu_link_cmd_name(proto, c);
+
+			if (!strcmp(name, "?"))
+				continue;
+			fprintf(f, "%s\"%s\": %" PRIu64, first ? "" : ", ",
+				name, st.msgs[c]);
+			first = false;
+		}
 		fprintf(f, "}, \"bytes_in\": %" PRIu64 ", \"bytes_out\": %"
 			PRIu64 ", \"errors\": %" PRIu64 ", \"irq_signals\": %"
 			PRIu64 ", \"unmasks\": %" PRIu64 ", \"ram_applied\": %"
 			PRIu64 ", \"ram_ignored\": %" PRIu64 "}",
 			st.bytes_in, st.bytes_out, st.errors, st.irq_signals,
 			st.unmasks, st.ram_applied, st.ram_ignored);
-	}
-	fprintf(f, "\n  ],\n");
-}
-
-/* json_links() - the "links" array. */
-static void json_links(struct world *w, FILE *f)
-{
-	unsigned int i, c, n = mpqemu_server_num_links(w->srv);
-	struct mpqemu_link_stats st;
-
-	if (w->lsrv) {
-		json_vfu_links(w, f);
-		return;
-	}
-	fprintf(f, "  \"door\": \"mpqemu\",\n  \"links\": [");
-	for (i = 0; i < n; i++) {
-		if (mpqemu_server_link_stats(w->srv, i, &st))
-			continue;
-		fprintf(f, "%s\n    {\"id\": %u, \"name\": \"%s\", \"end\": "
-			"\"%s\", \"connected\": %s, \"messages\": {", i ? "," : "",
-			i, mpqemu_server_link_name(w->srv, i),
-			mpqemu_end_name(st.end),
-			st.connected ? "true" : "false");
-		for (c = 0; c < MPQEMU_CMD_COUNT; c++)
-			fprintf(f, "%s\"%s\": %" PRIu64, c ? ", " : "",
-				mpqemu_cmd_name(c), st.msgs[c]);
-		fprintf(f, "}, \"bytes_in\": %" PRIu64 ", \"bytes_out\": %"
-			PRIu64 ", \"bar_unclaimed\": %" PRIu64
-			", \"irq_signals\": %" PRIu64 ", \"sysmem_applied\": %"
-			PRIu64 ", \"sysmem_ignored\": %" PRIu64 "}",
-			st.bytes_in, st.bytes_out, st.bar_unclaimed,
-			st.irq_signals, st.sysmem_applied, st.sysmem_ignored);
 	}
 	fprintf(f, "\n  ],\n");
 }
@@ -1272,7 +1194,6 @@ static void teardown(struct world *w)
 	unsigned int i;
 
 	stop_poller(w);
-	mpqemu_server_destroy(w->srv);
 	viommu_link_server_destroy(w->lsrv);
 	for (i = 0; i < w->neng; i++)
 		if (w->eng_live[i])
@@ -1351,7 +1272,6 @@ int main(int argc, char **argv)
 		    endpoint_bdf(&o, 0), endpoint_bdf(&o, o.endpoints - 1));
 	run(&w);
 	stop_poller(&w);
-	mpqemu_server_stop(w.srv);
 	viommu_link_server_stop(w.lsrv);
 	print_summary(&w, stdout);
 	r = o.stats_json ? write_json(&w) : 0;

@@ -16,8 +16,14 @@
  *                          with REGION_READ/WRITE (writes posted), and
  *                          gets INTx and MSI-X through eventfds.
  *
- * (QEMU 7.2's x-pci-proxy-dev is served by the server tool through the
- * mpqemu link, src/link/mpqemu.h; it has no interrupts under TCG.)
+ *   VIOMMU_LINK_MPQEMU     QEMU 7.2's x-pci-proxy-dev ("mpqemu", QEMU
+ *                          hw/remote/): the peer's socket is handed to us
+ *                          (@fd), guest RAM comes as SYNC_SYSMEM fds,
+ *                          every access waits for our reply, INTx goes
+ *                          through an irqfd pair (which QEMU delivers only
+ *                          with KVM).  It has no error reply: a bad message
+ *                          ends the link.  QEMU 10.1 and later crash
+ *                          realizing x-pci-proxy-dev without KVM.
  *
  * Many links are served at once over one IOMMU state: links made without
  * a memory of their own share the server's guest memory (the first link
@@ -64,6 +70,7 @@ extern "C" {
 /** Link protocols. */
 enum viommu_link_proto {
 	VIOMMU_LINK_VFIO_USER = 1,
+	VIOMMU_LINK_MPQEMU = 2,
 };
 
 /** Why a link ended (or that it has not). */

@@ -59,6 +59,8 @@ static const struct link_proto *proto_of(int proto)
 	switch (proto) {
 	case VIOMMU_LINK_VFIO_USER:
 		return &link_proto_vfio_user;
+	case VIOMMU_LINK_MPQEMU:
+		return &link_proto_mpqemu;
 	default:
 		return NULL;
 	}
@@ -801,6 +803,9 @@ static int run_poll(struct link *l)
 			return 0;
 		if (why)
 			return why;
+	} else {
+		/* a link given its socket: connected, as link_thread() says */
+		STORE_RELEASE(l->st.connected, true);
 	}
 	while (!why && link_fd_ready(l->sock, POLLIN))
 		why = serve_one(l);

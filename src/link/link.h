@@ -64,6 +64,7 @@ struct link_proto {
 };
 
 extern const struct link_proto link_proto_vfio_user;
+extern const struct link_proto link_proto_mpqemu;
 
 /* Counters shared by every protocol (relaxed atomics). */
 struct link_counters {

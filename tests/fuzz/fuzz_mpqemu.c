@@ -1,25 +1,30 @@
 /*
- * fuzz_mpqemu.c - libFuzzer target for the x-pci-proxy-dev link server
- * (src/link/mpqemu.c): arbitrary byte streams, cut into arbitrary
+ * fuzz_mpqemu.c - libFuzzer target for the x-pci-proxy-dev protocol
+ * (src/link/mpqemu.c) served by the link server (include/viommu/link.h,
+ * VIOMMU_LINK_MPQEMU): arbitrary byte streams, cut into arbitrary
  * sendmsg() chunks carrying arbitrary fds, go through a real socketpair
- * into a manual link served in this thread, bound to a stub PCI function.
+ * into a poll-mode link served in this thread with
+ * viommu_link_server_run_once(), bound to a stub PCI function.
  *
  * Input: a sequence of chunks {u8 ctl; u8 len; len bytes}.  ctl bits 0-3:
  * fds to attach to the chunk (at most 12); bits 4-5: their kind (0
  * eventfd, 1 memfd of 64 KiB, 2 pipe read end, 3 alternating eventfd and
  * memfd); bit 6: eventfds start signalled (so a resample fd fires).  A
  * short last chunk sends what there is.  The stream is then closed
- * (shutdown) and the link runs until it ends.
+ * (shutdown) and the link is run; since the whole stream and its end
+ * have arrived, one run_once() must serve it to the end.
  *
  * The stub function has a 4 KiB memory BAR0 and a 16-byte I/O BAR1 backed
  * by arrays; bit 0 of a BAR0 write to offset 0 drives INTx, so the
  * SET_IRQFD and resample paths run too.
  *
- * Checked (abort() on violation): the link ends as hangup, truncated or
- * protocol, with no "mpqemu" WARN line for a hangup and exactly one
- * otherwise; every reply is a well-formed RET and their number and bytes
- * match the counters; a hangup consumed every byte sent; no fd is leaked
- * (the process's fd count is back once the server and memory are gone).
+ * Checked (abort() on violation): the first run_once() ends the link, as
+ * hangup, truncated or protocol, reported once through link_ended with
+ * the same reason, with no "mpqemu" WARN line for a hangup and exactly one
+ * otherwise; a later run_once() reports the same end; every reply is a
+ * well-formed RET and their number and bytes match the counters; a hangup
+ * consumed every byte sent; no fd is leaked (the process's fd count is
+ * back once the server and memory are gone).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -32,7 +37,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <viommu/link.h>
+#include <viommu/mem.h>
+
 #include "link/mpqemu.h"
+#include "transport/pci.h"
 
 #define MAX_STREAM (32u << 10) /* replies stay below the socket buffer */
 #define MAX_CHUNK_FDS 12
@@ -47,6 +56,8 @@ struct stub {
 
 static struct {
 	unsigned long warn_lines;
+	unsigned int end_calls;
+	int end;
 	bool verbose;
 } g;
 
@@ -61,6 +72,16 @@ static void count_line(void *opaque, enum viommu_log_level l, const char *s)
 
 static const struct viommu_log fuzz_log = { count_line, NULL,
 					    VIOMMU_LOG_WARN };
+
+/* link_ended() - record the end the server reports. */
+static void link_ended(void *opaque, unsigned int id, int why)
+{
+	(void)opaque;
+	if (id != 0)
+		abort();
+	g.end_calls++;
+	g.end = why;
+}
 
 static uint64_t stub_mem_rd(void *o, uint64_t off, unsigned int size)
 {
@@ -216,7 +237,7 @@ static size_t send_stream(int sock, const uint8_t *d, size_t n)
 }
 
 /* check_replies() - every reply a RET; count and bytes as the stats say. */
-static void check_replies(int sock, const struct mpqemu_link_stats *st)
+static void check_replies(int sock, const struct viommu_link_stats *st)
 {
 	uint8_t r[24];
 	uint64_t n = 0, bytes = 0;
@@ -241,18 +262,18 @@ static void check_replies(int sock, const struct mpqemu_link_stats *st)
 }
 
 /* check_end() - the end reason and its log lines. */
-static void check_end(int why, const struct mpqemu_link_stats *st,
+static void check_end(int why, const struct viommu_link_stats *st,
 		      size_t sent)
 {
-	if (st->end != why)
+	if (st->end != why || g.end_calls != 1 || g.end != why)
 		abort();
 	switch (why) {
-	case MPQEMU_END_HANGUP:
+	case VIOMMU_LINK_END_HANGUP:
 		if (g.warn_lines != 0 || st->bytes_in != sent)
 			abort();
 		break;
-	case MPQEMU_END_TRUNCATED:
-	case MPQEMU_END_PROTOCOL:
+	case VIOMMU_LINK_END_TRUNCATED:
+	case VIOMMU_LINK_END_PROTOCOL:
 		if (g.warn_lines != 1 || st->bytes_in > sent)
 			abort();
 		break;
@@ -265,11 +286,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct mpqemu_server_config sc = { .log = fuzz_log };
-	struct mpqemu_link_config lc = { .name = "fuzz", .manual = true };
-	struct mpqemu_link_stats st;
+	struct viommu_link_server_config sc = { .size = sizeof(sc),
+						.log = fuzz_log,
+						.link_ended = link_ended };
+	struct viommu_link_config lc = { .size = sizeof(lc),
+					 .proto = VIOMMU_LINK_MPQEMU,
+					 .name = "fuzz",
+					 .poll_mode = true };
+	struct viommu_link_stats st;
 	struct viommu_mem_config mc = { .log = fuzz_log };
-	struct mpqemu_server *srv;
+	struct viommu_link_server *srv;
 	struct viommu_mem *mem;
 	struct stub stub;
 	int sv[2], fds_before = count_fds(), why;
@@ -278,27 +304,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	g.verbose = getenv("FUZZ_MPQEMU_VERBOSE") != NULL;
 	g.warn_lines = 0;
+	g.end_calls = 0;
+	g.end = VIOMMU_LINK_OPEN;
 	if (viommu_mem_create(&mc, &mem))
 		abort();
 	sc.mem = mem;
 	stub_init(&stub);
-	if (mpqemu_server_create(&sc, &srv) ||
+	if (viommu_link_server_create(&sc, &srv) ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
 		abort();
-	lc.func = &stub.f;
+	lc.func = (struct viommu_pci_func *)&stub.f;
 	lc.fd = sv[1];
-	if (mpqemu_server_add_link(srv, &lc, &id))
+	if (viommu_link_server_add(srv, &lc, &id) || id != 0)
 		abort();
 	sent = send_stream(sv[0], data, size);
 	if (shutdown(sv[0], SHUT_WR))
 		abort();
-	why = mpqemu_server_run_link(srv, id);
-	if (mpqemu_server_link_stats(srv, id, &st))
+	/* Everything, the end included, has arrived: one call serves it. */
+	why = viommu_link_server_run_once(srv, id);
+	if (why <= 0)
+		abort();
+	if (viommu_link_server_stats(srv, id, &st, sizeof(st)))
 		abort();
 	check_end(why, &st, sent);
 	check_replies(sv[0], &st);
+	if (viommu_link_server_run_once(srv, id) != why)
+		abort();
 	close(sv[0]);
-	mpqemu_server_destroy(srv);
+	viommu_link_server_destroy(srv);
+	if (g.end_calls != 1)
+		abort();
 	pci_func_destroy(&stub.f);
 	viommu_mem_destroy(mem);
 	if (count_fds() != fds_before)

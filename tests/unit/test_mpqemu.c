@@ -1,19 +1,24 @@
 /*
- * test_mpqemu.c - the x-pci-proxy-dev link server (src/link/mpqemu.c)
- * against a fake QEMU on the other end of socketpair()s.
+ * test_mpqemu.c - the x-pci-proxy-dev protocol (src/link/mpqemu.c) served
+ * by the link server (include/viommu/link.h, VIOMMU_LINK_MPQEMU) against
+ * a fake QEMU on the other end of socketpair()s.
  *
  * Each test builds a fixture: guest memory, a server, and two small test
  * PCI functions (a 4 KiB memory BAR0 and a 16-byte I/O BAR1 backed by
- * arrays) on two links.  The fake QEMU writes messages the way QEMU 7.2's
- * proxy does and reads RET replies.  Malformed-message tests break link 0
- * and check that it alone ended, with one log line, that link 1 still
- * answers, and that no fd leaked (the process's fd count returns to what
- * it was before the fixture).  Waiting for a link to end uses a condition
- * variable; its timeout only turns a hang into a failure.
+ * arrays) on two links, served by link threads or, in poll mode, by the
+ * test itself with viommu_link_server_run_once().  The fake QEMU writes
+ * messages the way QEMU 7.2's proxy does and reads RET replies.
+ * Malformed-message tests break link 0 and check that it alone ended,
+ * with one log line, that link 1 still answers, and that no fd leaked
+ * (the process's fd count returns to what it was before the fixture).
+ * Waiting for a link to end uses a condition variable (thread mode) or
+ * poll() on the link's poll fd (poll mode); their timeouts only turn a
+ * hang into a failure.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
@@ -23,8 +28,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <viommu/link.h>
+#include <viommu/mem.h>
+
 #include "harness.h"
 #include "link/mpqemu.h"
+#include "transport/pci.h"
 
 #define BAR0_GPA 0xfebf0000u
 #define BAR0_SIZE 4096u
@@ -88,8 +97,8 @@ static struct {
 	pthread_cond_t cond;
 	int warn_lines;     /* WARN lines mentioning "mpqemu" */
 	char last[256];
-	int end[MPQEMU_MAX_LINKS];
-	int end_calls[MPQEMU_MAX_LINKS];
+	int end[VIOMMU_LINK_MAX];
+	int end_calls[VIOMMU_LINK_MAX];
 } cap = { .lock = PTHREAD_MUTEX_INITIALIZER,
 	    .cond = PTHREAD_COND_INITIALIZER };
 
@@ -112,7 +121,7 @@ static void cap_ended(void *opaque, unsigned int id, int why)
 {
 	(void)opaque;
 	pthread_mutex_lock(&cap.lock);
-	if (id < MPQEMU_MAX_LINKS) {
+	if (id < VIOMMU_LINK_MAX) {
 		cap.end[id] = why;
 		cap.end_calls[id]++;
 	}
@@ -315,37 +324,71 @@ static bool alive(int sock)
 
 struct fx {
 	struct viommu_mem *mem;
-	struct mpqemu_server *srv;
+	struct viommu_link_server *srv;
 	struct tdev dev[NLINKS];
 	int peer[NLINKS];
 	unsigned int id[NLINKS];
+	bool poll_mode;
 	int fds_before;
 };
 
 /* --poll-us for the next fx_init() (0: sleep in poll() at once). */
 static unsigned int fx_poll_us;
 
-static int fx_init(struct fx *x, bool manual)
+/* vfunc() - the public handle of a test function. */
+static struct viommu_pci_func *vfunc(struct pci_func *f)
+{
+	return (struct viommu_pci_func *)f;
+}
+
+/* link_cfg() - an mpqemu link config for @f on @fd (-1: @path). */
+static struct viommu_link_config link_cfg(struct pci_func *f, int fd,
+					  const char *path, const char *name,
+					  bool poll_mode)
+{
+	return (struct viommu_link_config){ .size = sizeof(
+						    struct viommu_link_config),
+					    .proto = VIOMMU_LINK_MPQEMU,
+					    .func = vfunc(f),
+					    .fd = fd,
+					    .path = path,
+					    .name = name,
+					    .poll_mode = poll_mode };
+}
+
+/* get_stats() - link @id's counters. */
+static int get_stats(struct viommu_link_server *s, unsigned int id,
+		     struct viommu_link_stats *st)
+{
+	memset(st, 0xa5, sizeof(*st));
+	return viommu_link_server_stats(s, id, st, sizeof(*st));
+}
+
+/*
+ * fx_init() - the fixture; with @poll_mode its links have no thread and
+ * the test serves them with viommu_link_server_run_once().
+ */
+static int fx_init(struct fx *x, bool poll_mode)
 {
 	struct viommu_mem_config mc = { .log = test_log };
-	struct mpqemu_server_config sc = { .log = test_log,
-					   .link_ended = cap_ended,
-					   .poll_us = fx_poll_us };
+	struct viommu_link_server_config sc = { .size = sizeof(sc),
+						.log = test_log,
+						.link_ended = cap_ended,
+						.poll_us = fx_poll_us };
 	int i;
 
 	memset(x, 0, sizeof(*x));
 	cap_reset();
+	x->poll_mode = poll_mode;
 	x->fds_before = count_fds();
 	if (viommu_mem_create(&mc, &x->mem))
 		return -1;
 	sc.mem = x->mem;
-	if (mpqemu_server_create(&sc, &x->srv))
+	if (viommu_link_server_create(&sc, &x->srv))
 		return -1;
 	for (i = 0; i < NLINKS; i++) {
 		struct tdev *d = &x->dev[i];
-		struct mpqemu_link_config lc = { .func = &d->f,
-						 .name = i ? "t1" : "t0",
-						 .manual = manual };
+		struct viommu_link_config lc;
 		int sv[2];
 
 		pci_func_init(&d->f, i ? "t1" : "t0", &test_log, 0x1234,
@@ -358,11 +401,63 @@ static int fx_init(struct fx *x, bool manual)
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
 			return -1;
 		x->peer[i] = sv[0];
-		lc.fd = sv[1];
-		if (mpqemu_server_add_link(x->srv, &lc, &x->id[i]))
+		lc = link_cfg(&d->f, sv[1], NULL, i ? "t1" : "t0", poll_mode);
+		if (viommu_link_server_add(x->srv, &lc, &x->id[i]))
 			return -1;
 	}
 	return 0;
+}
+
+/*
+ * run_until_end() - serve poll-mode link @id until it ends, sleeping in
+ * poll() on its poll fd in between.  Return: the end reason; a negative
+ * errno from run_once; -ETIMEDOUT if nothing happened for 30 s.
+ */
+static int run_until_end(struct viommu_link_server *s, unsigned int id)
+{
+	struct pollfd p = { .fd = viommu_link_server_poll_fd(s, id),
+			    .events = POLLIN };
+	int r;
+
+	if (p.fd < 0)
+		return p.fd;
+	while ((r = viommu_link_server_run_once(s, id)) == 0)
+		if (poll(&p, 1, 30000) <= 0)
+			return -ETIMEDOUT;
+	return r;
+}
+
+/*
+ * fx_alive() - whether link @i answers a config read of the vendor ID;
+ * in poll mode the test serves the request itself.
+ */
+static bool fx_alive(struct fx *x, int i)
+{
+	struct cfg_msg m = { PCI_VENDOR_ID, 0, 2 };
+	uint64_t ret;
+
+	if (!x->poll_mode)
+		return alive(x->peer[i]);
+	if (send_msg(x->peer[i], MPQEMU_PCI_CFGREAD, sizeof(m), &m, sizeof(m),
+		     NULL, 0))
+		return false;
+	if (viommu_link_server_run_once(x->srv, x->id[i]) != 0)
+		return false;
+	return recv_ret(x->peer[i], &ret) == 0 && ret == 0x1234;
+}
+
+/* fx_wait_end() - wait for link @i to end (serving it in poll mode). */
+static int fx_wait_end(struct fx *x, int i)
+{
+	if (x->poll_mode) {
+		int r = run_until_end(x->srv, x->id[i]);
+
+		/* the callback and the return value must agree */
+		if (r != end_of(x->id[i]))
+			return -1;
+		return r;
+	}
+	return wait_end(x->id[i]);
 }
 
 /* fx_fini() - tear down; returns whether the fd count is back. */
@@ -373,7 +468,7 @@ static bool fx_fini(struct fx *x)
 	for (i = 0; i < NLINKS; i++)
 		if (x->peer[i] >= 0)
 			close(x->peer[i]);
-	mpqemu_server_destroy(x->srv);
+	viommu_link_server_destroy(x->srv);
 	for (i = 0; i < NLINKS; i++)
 		pci_func_destroy(&x->dev[i].f);
 	viommu_mem_destroy(x->mem);
@@ -427,7 +522,7 @@ TEST(config_probe_like_qemu)
 TEST(bar_round_trip)
 {
 	struct fx x;
-	struct mpqemu_link_stats st;
+	struct viommu_link_stats st;
 	int s;
 
 	REQUIRE(fx_init(&x, false) == 0);
@@ -451,16 +546,16 @@ TEST(bar_round_trip)
 	CHECK_U64(bar(s, false, BAR0_GPA + BAR0_SIZE, 0, 4, true), 0xffffffff);
 	/* The other link's function saw nothing. */
 	CHECK_EQ(x.dev[1].mem[0x10], 0);
-	REQUIRE(mpqemu_server_link_stats(x.srv, x.id[0], &st) == 0);
+	REQUIRE(get_stats(x.srv, x.id[0], &st) == 0);
 	CHECK_U64(st.msgs[MPQEMU_BAR_READ], 7);
 	CHECK_U64(st.msgs[MPQEMU_BAR_WRITE], 2);
 	CHECK_U64(st.msgs[MPQEMU_PCI_CFGWRITE], 3);
-	CHECK_U64(st.bar_unclaimed, 3);
+	CHECK_U64(st.errors, 3);
 	CHECK_U64(st.replies, 12);
 	CHECK_U64(st.bytes_out, 12 * 24);
 	CHECK_U64(st.bytes_in, 9 * (16 + 24) + 3 * (16 + 12));
 	CHECK(st.connected);
-	CHECK_EQ(st.end, MPQEMU_OPEN);
+	CHECK_EQ(st.end, VIOMMU_LINK_OPEN);
 	CHECK(fx_fini(&x));
 	CHECK_EQ(warn_lines(), 0);
 }
@@ -501,7 +596,7 @@ static int sysmem(int sock, const struct sysmem_msg *m, const int *fds,
 TEST(sync_sysmem_maps_guest_ram)
 {
 	struct sysmem_msg m = { .gpa = { 0 } };
-	struct mpqemu_link_stats st;
+	struct viommu_link_stats st;
 	struct fx x;
 	int fds[2];
 	char buf[8] = { 0 };
@@ -539,8 +634,8 @@ TEST(sync_sysmem_maps_guest_ram)
 	CHECK_U64(viommu_mem_ram_size(x.mem), 0x1000);
 	CHECK_EQ(viommu_mem_read(x.mem, 0x2000, buf, 3), 0);
 	CHECK(memcmp(buf, "new", 3) == 0);
-	REQUIRE(mpqemu_server_link_stats(x.srv, x.id[0], &st) == 0);
-	CHECK_U64(st.sysmem_applied, 2);
+	REQUIRE(get_stats(x.srv, x.id[0], &st) == 0);
+	CHECK_U64(st.ram_applied, 2);
 	CHECK_U64(st.fds_in, 3);
 	CHECK_U64(st.msgs[MPQEMU_SYNC_SYSMEM], 2);
 	CHECK(fx_fini(&x));
@@ -550,7 +645,7 @@ TEST(sync_sysmem_maps_guest_ram)
 TEST(sync_sysmem_one_owner)
 {
 	struct sysmem_msg m = { .gpa = { 0 } };
-	struct mpqemu_link_stats st;
+	struct viommu_link_stats st;
 	struct fx x;
 	int a, b;
 
@@ -565,13 +660,13 @@ TEST(sync_sysmem_one_owner)
 	REQUIRE(alive(x.peer[1]));
 	/* Link 0 owns guest RAM: link 1's (stale) map is dropped. */
 	CHECK_U64(viommu_mem_ram_size(x.mem), 0x1000);
-	REQUIRE(mpqemu_server_link_stats(x.srv, x.id[1], &st) == 0);
-	CHECK_U64(st.sysmem_ignored, 1);
-	CHECK_U64(st.sysmem_applied, 0);
+	REQUIRE(get_stats(x.srv, x.id[1], &st) == 0);
+	CHECK_U64(st.ram_ignored, 1);
+	CHECK_U64(st.ram_applied, 0);
 	/* The owner goes away; the next map from link 1 takes over. */
 	close(x.peer[0]);
 	x.peer[0] = -1;
-	CHECK_EQ(wait_end(x.id[0]), MPQEMU_END_HANGUP);
+	CHECK_EQ(wait_end(x.id[0]), VIOMMU_LINK_END_HANGUP);
 	REQUIRE(sysmem(x.peer[1], &m, &b, 1) == 0);
 	REQUIRE(alive(x.peer[1]));
 	CHECK_U64(viommu_mem_ram_size(x.mem), 0x2000);
@@ -593,7 +688,7 @@ static uint64_t read_counter(int efd)
 
 TEST(irqfd_intx_level_and_resample)
 {
-	struct mpqemu_link_stats st;
+	struct viommu_link_stats st;
 	struct fx x;
 	int efd[2], s;
 
@@ -634,9 +729,9 @@ TEST(irqfd_intx_level_and_resample)
 	/* The other link's line is separate. */
 	pci_set_intx(&x.dev[1].f, true);
 	CHECK_U64(read_counter(efd[0]), 0);
-	REQUIRE(mpqemu_server_link_stats(x.srv, x.id[0], &st) == 0);
+	REQUIRE(get_stats(x.srv, x.id[0], &st) == 0);
 	CHECK_U64(st.irq_signals, 4);
-	CHECK_U64(st.resamples, 2);
+	CHECK_U64(st.unmasks, 2);
 	CHECK_U64(st.msgs[MPQEMU_SET_IRQFD], 2);
 	close(efd[0]);
 	close(efd[1]);
@@ -680,16 +775,16 @@ TEST(hangup_reported)
 	struct fx x;
 
 	REQUIRE(fx_init(&x, false) == 0);
-	CHECK_EQ(mpqemu_server_open_links(x.srv), 2);
+	CHECK_EQ(viommu_link_server_open_links(x.srv), 2);
 	close(x.peer[1]);
 	x.peer[1] = -1;
-	CHECK_EQ(wait_end(x.id[1]), MPQEMU_END_HANGUP);
-	CHECK_EQ(mpqemu_server_open_links(x.srv), 1);
+	CHECK_EQ(wait_end(x.id[1]), VIOMMU_LINK_END_HANGUP);
+	CHECK_EQ(viommu_link_server_open_links(x.srv), 1);
 	CHECK(alive(x.peer[0]));
 	close(x.peer[0]);
 	x.peer[0] = -1;
-	CHECK_EQ(wait_end(x.id[0]), MPQEMU_END_HANGUP);
-	CHECK_EQ(mpqemu_server_open_links(x.srv), 0);
+	CHECK_EQ(wait_end(x.id[0]), VIOMMU_LINK_END_HANGUP);
+	CHECK_EQ(viommu_link_server_open_links(x.srv), 0);
 	CHECK(fx_fini(&x));
 	/* Each link told once; stop after the end tells nothing more. */
 	CHECK_EQ(end_calls(0), 1);
@@ -703,13 +798,13 @@ TEST(stop_ends_open_links)
 
 	REQUIRE(fx_init(&x, false) == 0);
 	CHECK(alive(x.peer[0]));
-	mpqemu_server_stop(x.srv);
-	CHECK_EQ(end_of(0), MPQEMU_END_STOPPED);
-	CHECK_EQ(end_of(1), MPQEMU_END_STOPPED);
-	CHECK_EQ(mpqemu_server_open_links(x.srv), 0);
+	viommu_link_server_stop(x.srv);
+	CHECK_EQ(end_of(0), VIOMMU_LINK_END_STOPPED);
+	CHECK_EQ(end_of(1), VIOMMU_LINK_END_STOPPED);
+	CHECK_EQ(viommu_link_server_open_links(x.srv), 0);
 	/* The peer sees the socket closed. */
 	CHECK(!alive(x.peer[0]));
-	mpqemu_server_stop(x.srv); /* idempotent */
+	viommu_link_server_stop(x.srv); /* idempotent */
 	CHECK(fx_fini(&x));
 	CHECK_EQ(end_calls(0), 1);
 }
@@ -748,7 +843,7 @@ static void *flood(void *arg)
 
 TEST(stop_while_peer_floods)
 {
-	struct mpqemu_link_stats st = { .replies = 0 };
+	struct viommu_link_stats st = { .replies = 0 };
 	struct fx x;
 	pthread_t t;
 	void *replies;
@@ -756,18 +851,22 @@ TEST(stop_while_peer_floods)
 	REQUIRE(fx_init(&x, false) == 0);
 	REQUIRE(pthread_create(&t, NULL, flood, &x.peer[0]) == 0);
 	while (st.replies < 1000) {
-		REQUIRE(mpqemu_server_link_stats(x.srv, x.id[0], &st) == 0);
+		REQUIRE(get_stats(x.srv, x.id[0], &st) == 0);
 		sched_yield();
 	}
-	mpqemu_server_stop(x.srv);
-	CHECK_EQ(end_of(0), MPQEMU_END_STOPPED);
+	viommu_link_server_stop(x.srv);
+	CHECK_EQ(end_of(0), VIOMMU_LINK_END_STOPPED);
 	pthread_join(t, &replies);
 	CHECK((uintptr_t)replies >= 1000);
 	CHECK(fx_fini(&x));
 	CHECK_EQ(warn_lines(), 0);
 }
 
-TEST(manual_link_in_caller_thread)
+/*
+ * Poll mode (the old "manual" link): no thread; the caller serves the link
+ * with run_once() until it ends.
+ */
+TEST(poll_link_in_caller_thread)
 {
 	struct fx x;
 	struct cfg_msg m = { PCI_VENDOR_ID, 0, 2 };
@@ -777,15 +876,154 @@ TEST(manual_link_in_caller_thread)
 	REQUIRE(send_msg(x.peer[0], MPQEMU_PCI_CFGREAD, sizeof(m), &m,
 			 sizeof(m), NULL, 0) == 0);
 	REQUIRE(shutdown(x.peer[0], SHUT_WR) == 0);
-	CHECK_EQ(mpqemu_server_run_link(x.srv, x.id[0]), MPQEMU_END_HANGUP);
+	CHECK_EQ(run_until_end(x.srv, x.id[0]), VIOMMU_LINK_END_HANGUP);
+	CHECK_EQ(end_of(0), VIOMMU_LINK_END_HANGUP);
 	CHECK_EQ(recv_ret(x.peer[0], &ret), 0);
 	CHECK_U64(ret, 0x1234);
-	CHECK_EQ(mpqemu_server_run_link(x.srv, x.id[0]), -EINVAL);
+	/* Ended: later calls report the end again and serve nothing. */
+	CHECK_EQ(viommu_link_server_run_once(x.srv, x.id[0]),
+		 VIOMMU_LINK_END_HANGUP);
+	CHECK_EQ(recv_ret(x.peer[0], &ret), -1);
 	/* Link 1 never ran: stopping ends it. */
-	mpqemu_server_stop(x.srv);
-	CHECK_EQ(end_of(1), MPQEMU_END_STOPPED);
-	CHECK_EQ(mpqemu_server_run_link(x.srv, x.id[1]), -EINVAL);
+	viommu_link_server_stop(x.srv);
+	CHECK_EQ(end_of(1), VIOMMU_LINK_END_STOPPED);
+	CHECK_EQ(viommu_link_server_run_once(x.srv, x.id[1]),
+		 VIOMMU_LINK_END_STOPPED);
+	CHECK_EQ(viommu_link_server_open_links(x.srv), 0);
+	CHECK(!alive(x.peer[1]));
 	CHECK(fx_fini(&x));
+	CHECK_EQ(end_calls(0), 1);
+	CHECK_EQ(end_calls(1), 1);
+	CHECK_EQ(warn_lines(), 0);
+}
+
+/*
+ * One run_once() serves every message that has arrived, in order, and
+ * returns without waiting for more; the poll fd is readable exactly when
+ * there is work, including the SET_IRQFD resample eventfd.
+ */
+TEST(poll_link_serves_what_arrived)
+{
+	struct cfg_msg rd = { PCI_VENDOR_ID, 0, 2 };
+	struct cfg_msg cmd_rd = { PCI_COMMAND, 0, 2 };
+	struct cfg_msg cmd_wr = { PCI_COMMAND, PCI_COMMAND_MEMORY, 2 };
+	struct viommu_link_stats st;
+	struct pollfd p = { .events = POLLIN };
+	struct fx x;
+	uint64_t ret;
+	int efd[2], s;
+
+	REQUIRE(fx_init(&x, true) == 0);
+	s = x.peer[0];
+	p.fd = viommu_link_server_poll_fd(x.srv, x.id[0]);
+	REQUIRE(p.fd >= 0);
+	CHECK_EQ(viommu_link_server_poll_fd(x.srv, x.id[0]), p.fd);
+	CHECK(viommu_link_server_poll_fd(x.srv, x.id[1]) >= 0);
+	CHECK(viommu_link_server_poll_fd(x.srv, x.id[1]) != p.fd);
+	CHECK_EQ(viommu_link_server_poll_fd(x.srv, 99), -EINVAL);
+	CHECK_EQ(viommu_link_server_run_once(x.srv, 99), -EINVAL);
+	/* Nothing sent: quiet, and run_once does not wait. */
+	CHECK_EQ(poll(&p, 1, 0), 0);
+	CHECK_EQ(viommu_link_server_run_once(x.srv, x.id[0]), 0);
+	/* Three requests queued: one call answers them all, in order. */
+	REQUIRE(send_msg(s, MPQEMU_PCI_CFGREAD, sizeof(rd), &rd, sizeof(rd),
+			 NULL, 0) == 0);
+	REQUIRE(send_msg(s, MPQEMU_PCI_CFGWRITE, sizeof(cmd_wr), &cmd_wr,
+			 sizeof(cmd_wr), NULL, 0) == 0);
+	REQUIRE(send_msg(s, MPQEMU_PCI_CFGREAD, sizeof(cmd_rd), &cmd_rd,
+			 sizeof(cmd_rd), NULL, 0) == 0);
+	CHECK_EQ(poll(&p, 1, 30000), 1);
+	CHECK_EQ(viommu_link_server_run_once(x.srv, x.id[0]), 0);
+	CHECK_EQ(poll(&p, 1, 0), 0);
+	REQUIRE(recv_ret(s, &ret) == 0);
+	CHECK_U64(ret, 0x1234);
+	REQUIRE(recv_ret(s, &ret) == 0);
+	CHECK_U64(ret, 0);
+	REQUIRE(recv_ret(s, &ret) == 0);
+	CHECK_U64(ret, PCI_COMMAND_MEMORY);
+	/* The resample eventfd wakes the poll fd; EOI re-signals INTx. */
+	efd[0] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	efd[1] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	REQUIRE(efd[0] >= 0 && efd[1] >= 0);
+	REQUIRE(send_msg(s, MPQEMU_SET_IRQFD, 0, NULL, 0, efd, 2) == 0);
+	CHECK_EQ(poll(&p, 1, 30000), 1);
+	CHECK_EQ(viommu_link_server_run_once(x.srv, x.id[0]), 0);
+	pci_set_intx(&x.dev[0].f, true);
+	CHECK_U64(read_counter(efd[0]), 1);
+	CHECK_EQ(poll(&p, 1, 0), 0);
+	REQUIRE(write(efd[1], &(uint64_t){ 1 }, 8) == 8);
+	CHECK_EQ(poll(&p, 1, 30000), 1);
+	CHECK_EQ(viommu_link_server_run_once(x.srv, x.id[0]), 0);
+	CHECK_U64(read_counter(efd[0]), 1);
+	CHECK_U64(read_counter(efd[1]), 0); /* consumed by the link */
+	CHECK_EQ(poll(&p, 1, 0), 0);
+	/* Link 1 was never run: it answered nothing. */
+	REQUIRE(get_stats(x.srv, x.id[1], &st) == 0);
+	CHECK_U64(st.replies, 0);
+	REQUIRE(get_stats(x.srv, x.id[0], &st) == 0);
+	CHECK_U64(st.msgs[MPQEMU_PCI_CFGREAD], 2);
+	CHECK_U64(st.msgs[MPQEMU_PCI_CFGWRITE], 1);
+	CHECK_U64(st.msgs[MPQEMU_SET_IRQFD], 1);
+	CHECK_U64(st.replies, 3);
+	CHECK_U64(st.fds_in, 2);
+	CHECK_U64(st.irq_signals, 2);
+	CHECK_U64(st.unmasks, 1);
+	CHECK(st.connected); /* regression: run_once never set it */
+	CHECK_EQ(st.end, VIOMMU_LINK_OPEN);
+	/* The peer leaves: the next call reports it, once. */
+	close(x.peer[0]);
+	x.peer[0] = -1;
+	CHECK_EQ(poll(&p, 1, 30000), 1);
+	CHECK_EQ(viommu_link_server_run_once(x.srv, x.id[0]),
+		 VIOMMU_LINK_END_HANGUP);
+	CHECK_EQ(end_of(0), VIOMMU_LINK_END_HANGUP);
+	CHECK_EQ(viommu_link_server_open_links(x.srv), 1);
+	close(efd[0]);
+	close(efd[1]);
+	CHECK(fx_fini(&x));
+	CHECK_EQ(end_calls(0), 1);
+	CHECK_EQ(warn_lines(), 0);
+}
+
+/* serve_poll_link() - thread body: run_until_end() on link 0 of a fixture. */
+static void *serve_poll_link(void *arg)
+{
+	struct fx *x = arg;
+
+	return (void *)(intptr_t)run_until_end(x->srv, x->id[0]);
+}
+
+/*
+ * stop() ends a poll-mode link being run from another thread, even while
+ * it waits for the rest of a message.
+ */
+TEST(stop_ends_poll_link_mid_message)
+{
+	struct viommu_link_stats st = { .bytes_in = 0 };
+	uint8_t hdr[MPQEMU_HDR_SIZE] = { MPQEMU_PCI_CFGREAD, 0, 0, 0,
+					 0, 0, 0, 0, MPQEMU_CFG_SIZE };
+	struct fx x;
+	pthread_t t;
+	void *why;
+
+	REQUIRE(fx_init(&x, true) == 0);
+	REQUIRE(send_raw(x.peer[0], hdr, sizeof(hdr), NULL, 0) == 0);
+	REQUIRE(pthread_create(&t, NULL, serve_poll_link, &x) == 0);
+	/* Once the header is in, run_once() waits for the payload. */
+	while (st.bytes_in < sizeof(hdr) && st.end == VIOMMU_LINK_OPEN) {
+		REQUIRE(get_stats(x.srv, x.id[0], &st) == 0);
+		sched_yield();
+	}
+	viommu_link_server_stop(x.srv);
+	pthread_join(t, &why);
+	CHECK_EQ((intptr_t)why, VIOMMU_LINK_END_STOPPED);
+	CHECK_EQ(end_of(0), VIOMMU_LINK_END_STOPPED);
+	CHECK_EQ(end_of(1), VIOMMU_LINK_END_STOPPED);
+	CHECK_EQ(viommu_link_server_open_links(x.srv), 0);
+	CHECK(!alive(x.peer[0]));
+	CHECK(fx_fini(&x));
+	CHECK_EQ(end_calls(0), 1);
+	CHECK_EQ(warn_lines(), 0);
 }
 
 TEST(path_link_accepts_one_peer)
@@ -793,8 +1031,8 @@ TEST(path_link_accepts_one_peer)
 	struct fx x;
 	struct tdev d, d2;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct mpqemu_link_config lc = { .func = &d.f, .fd = -1,
-					 .name = "bypath" };
+	struct viommu_link_config lc = link_cfg(&d.f, -1, NULL, "bypath",
+						false);
 	unsigned int id;
 	int c;
 
@@ -804,24 +1042,24 @@ TEST(path_link_accepts_one_peer)
 		 (int)getpid());
 	unlink(sa.sun_path);
 	lc.path = sa.sun_path;
-	REQUIRE(mpqemu_server_add_link(x.srv, &lc, &id) == 0);
+	REQUIRE(viommu_link_server_add(x.srv, &lc, &id) == 0);
 	CHECK_EQ(id, 2);
 	CHECK_EQ(access(sa.sun_path, F_OK), 0);
 	/* A function has one link; a bound path is not taken over. */
-	CHECK_EQ(mpqemu_server_add_link(x.srv, &lc, &id), -EBUSY);
+	CHECK_EQ(viommu_link_server_add(x.srv, &lc, &id), -EBUSY);
 	pci_func_init(&d2.f, "tp2", &test_log, 0x1234, 0x1, 0xff0000, 1, 0,
 		      0);
-	lc.func = &d2.f;
-	CHECK_EQ(mpqemu_server_add_link(x.srv, &lc, &id), -EADDRINUSE);
+	lc.func = vfunc(&d2.f);
+	CHECK_EQ(viommu_link_server_add(x.srv, &lc, &id), -EADDRINUSE);
 	CHECK_EQ(access(sa.sun_path, F_OK), 0);
 	c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	REQUIRE(connect(c, (struct sockaddr *)&sa, sizeof(sa)) == 0);
 	CHECK(alive(c));
 	/* Accepted: the path is gone. */
 	CHECK_EQ(access(sa.sun_path, F_OK), -1);
-	CHECK_EQ(strcmp(mpqemu_server_link_name(x.srv, 2), "bypath"), 0);
+	CHECK_EQ(strcmp(viommu_link_server_name(x.srv, 2), "bypath"), 0);
 	close(c);
-	CHECK_EQ(wait_end(2), MPQEMU_END_HANGUP);
+	CHECK_EQ(wait_end(2), VIOMMU_LINK_END_HANGUP);
 	CHECK(fx_fini(&x));
 	pci_func_destroy(&d.f);
 	pci_func_destroy(&d2.f);
@@ -831,7 +1069,7 @@ TEST(path_link_unlinked_when_never_connected)
 {
 	struct fx x;
 	struct tdev d;
-	struct mpqemu_link_config lc = { .func = &d.f, .fd = -1 };
+	struct viommu_link_config lc = link_cfg(&d.f, -1, NULL, NULL, false);
 	char path[64];
 	unsigned int id;
 
@@ -840,10 +1078,10 @@ TEST(path_link_unlinked_when_never_connected)
 	snprintf(path, sizeof(path), "/tmp/test_mpqemu_nc.%d", (int)getpid());
 	unlink(path);
 	lc.path = path;
-	REQUIRE(mpqemu_server_add_link(x.srv, &lc, &id) == 0);
+	REQUIRE(viommu_link_server_add(x.srv, &lc, &id) == 0);
 	CHECK_EQ(access(path, F_OK), 0);
-	mpqemu_server_stop(x.srv);
-	CHECK_EQ(end_of(id), MPQEMU_END_STOPPED);
+	viommu_link_server_stop(x.srv);
+	CHECK_EQ(end_of(id), VIOMMU_LINK_END_STOPPED);
 	CHECK_EQ(access(path, F_OK), -1);
 	CHECK(fx_fini(&x));
 	pci_func_destroy(&d.f);
@@ -853,7 +1091,12 @@ TEST(add_link_refusals)
 {
 	struct fx x;
 	struct tdev d;
-	struct mpqemu_link_config lc = { .func = &d.f };
+	struct viommu_link_config lc = link_cfg(&d.f, -1, NULL, NULL, false);
+	struct {
+		struct viommu_link_config lc;
+		uint64_t future;
+	} big;
+	struct viommu_link_stats st;
 	unsigned int id;
 	int p[2], dg[2];
 
@@ -861,31 +1104,64 @@ TEST(add_link_refusals)
 	pci_func_init(&d.f, "tr", &test_log, 0x1234, 0x1, 0xff0000, 1, 0, 0);
 	REQUIRE(pipe(p) == 0);
 	lc.fd = p[0];
-	CHECK_EQ(mpqemu_server_add_link(x.srv, &lc, &id), -EINVAL);
+	CHECK_EQ(viommu_link_server_add(x.srv, &lc, &id), -EINVAL);
 	CHECK_EQ(fcntl(p[0], F_GETFD), -1); /* closed by the server */
 	close(p[1]);
 	REQUIRE(socketpair(AF_UNIX, SOCK_DGRAM, 0, dg) == 0);
 	lc.fd = dg[0];
-	CHECK_EQ(mpqemu_server_add_link(x.srv, &lc, &id), -EINVAL);
+	CHECK_EQ(viommu_link_server_add(x.srv, &lc, &id), -EINVAL);
 	close(dg[1]);
 	lc.fd = -1;
-	CHECK_EQ(mpqemu_server_add_link(x.srv, &lc, &id), -EINVAL);
+	CHECK_EQ(viommu_link_server_add(x.srv, &lc, &id), -EINVAL);
 	lc.func = NULL;
-	CHECK_EQ(mpqemu_server_add_link(x.srv, &lc, &id), -EINVAL);
-	CHECK_EQ(mpqemu_server_num_links(x.srv), 2);
-	mpqemu_server_stop(x.srv);
+	CHECK_EQ(viommu_link_server_add(x.srv, &lc, &id), -EINVAL);
+	/* An unknown protocol, a config with unknown fields set. */
 	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, dg) == 0);
-	lc.func = &d.f;
+	lc.func = vfunc(&d.f);
+	lc.proto = 99;
 	lc.fd = dg[0];
-	CHECK_EQ(mpqemu_server_add_link(x.srv, &lc, &id), -ESHUTDOWN);
+	CHECK_EQ(viommu_link_server_add(x.srv, &lc, &id), -EPROTONOSUPPORT);
+	CHECK_EQ(fcntl(dg[0], F_GETFD), -1); /* closed by the server */
 	close(dg[1]);
+	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, dg) == 0);
+	memset(&big, 0, sizeof(big));
+	big.lc = link_cfg(&d.f, dg[0], NULL, NULL, false);
+	big.lc.size = sizeof(big);
+	big.future = 1;
+	CHECK_EQ(viommu_link_server_add(x.srv, &big.lc, &id), -EINVAL);
+	close(dg[1]);
+	lc.proto = VIOMMU_LINK_MPQEMU;
+	CHECK_EQ(viommu_link_server_num_links(x.srv), 2);
+	CHECK_EQ(viommu_link_server_open_links(x.srv), 2);
+	CHECK(viommu_link_server_name(x.srv, 2) == NULL);
+	/* Thread-mode links have no poll fd and cannot be run by hand. */
+	CHECK_EQ(viommu_link_server_poll_fd(x.srv, x.id[0]), -EINVAL);
+	CHECK_EQ(viommu_link_server_run_once(x.srv, x.id[0]), -EINVAL);
+	CHECK(alive(x.peer[0]));
+	viommu_link_server_stop(x.srv);
+	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, dg) == 0);
+	lc.fd = dg[0];
+	CHECK_EQ(viommu_link_server_add(x.srv, &lc, &id), -ESHUTDOWN);
+	CHECK_EQ(fcntl(dg[0], F_GETFD), -1); /* closed by the server */
+	close(dg[1]);
+	CHECK_EQ(viommu_link_server_num_links(x.srv), 2);
+	CHECK_EQ(viommu_link_server_stats(x.srv, 2, &st, sizeof(st)), -EINVAL);
+	CHECK_EQ(viommu_link_server_stats(x.srv, 0, NULL, sizeof(st)),
+		 -EINVAL);
+	CHECK_EQ(viommu_link_server_stats(x.srv, 0, &st, 0), -EINVAL);
 	CHECK(fx_fini(&x));
 	pci_func_destroy(&d.f);
-	CHECK_EQ(mpqemu_server_link_stats(NULL, 0, NULL), -EINVAL);
-	CHECK_EQ(strcmp(mpqemu_cmd_name(7), "DEVICE_RESET"), 0);
-	CHECK_EQ(strcmp(mpqemu_cmd_name(8), "?"), 0);
-	CHECK_EQ(strcmp(mpqemu_end_name(MPQEMU_END_TRUNCATED), "truncated"),
-		 0);
+	CHECK_EQ(viommu_link_server_stats(NULL, 0, &st, sizeof(st)), -EINVAL);
+	CHECK_EQ(strcmp(viommu_link_cmd_name(VIOMMU_LINK_MPQEMU, 7),
+			"DEVICE_RESET"), 0);
+	CHECK_EQ(strcmp(viommu_link_cmd_name(VIOMMU_LINK_MPQEMU, 0),
+			"SYNC_SYSMEM"), 0);
+	CHECK_EQ(strcmp(viommu_link_cmd_name(VIOMMU_LINK_MPQEMU, 8), "?"), 0);
+	CHECK_EQ(strcmp(viommu_link_cmd_name(99, 0), "?"), 0);
+	CHECK_EQ(strcmp(viommu_link_end_name(VIOMMU_LINK_END_TRUNCATED),
+			"truncated"), 0);
+	CHECK_EQ(strcmp(viommu_link_end_name(VIOMMU_LINK_OPEN), "open"), 0);
+	CHECK_EQ(strcmp(viommu_link_end_name(99), "?"), 0);
 }
 
 /* ---- tests: malformed messages -------------------------------------- */
@@ -1155,47 +1431,52 @@ static int bad_fds_mid_payload(int s, int *e, int *n)
 }
 
 static const struct bad_case bad_cases[] = {
-	{ "short header", bad_short_header, MPQEMU_END_TRUNCATED },
-	{ "peer closed mid-payload", bad_mid_payload, MPQEMU_END_TRUNCATED },
-	{ "bad size", bad_size, MPQEMU_END_PROTOCOL },
-	{ "unknown command", bad_unknown_cmd, MPQEMU_END_PROTOCOL },
-	{ "negative command", bad_negative_cmd, MPQEMU_END_PROTOCOL },
-	{ "RET from peer", bad_ret_from_peer, MPQEMU_END_PROTOCOL },
-	{ "payload too big", bad_too_big, MPQEMU_END_PROTOCOL },
-	{ "SET_IRQFD one fd", bad_irqfd_one_fd, MPQEMU_END_PROTOCOL },
-	{ "SET_IRQFD three fds", bad_irqfd_three_fds, MPQEMU_END_PROTOCOL },
-	{ "SET_IRQFD pipe", bad_irqfd_not_eventfd, MPQEMU_END_PROTOCOL },
-	{ "CFGREAD with fd", bad_cfg_with_fd, MPQEMU_END_PROTOCOL },
-	{ "CFG len 3", bad_cfg_len, MPQEMU_END_PROTOCOL },
-	{ "CFG past end", bad_cfg_past_end, MPQEMU_END_PROTOCOL },
-	{ "BAR size 3", bad_bar_size, MPQEMU_END_PROTOCOL },
-	{ "BAR memory 2", bad_bar_memory_flag, MPQEMU_END_PROTOCOL },
-	{ "RESET with fd", bad_reset_with_fd, MPQEMU_END_PROTOCOL },
-	{ "SYSMEM no fd", bad_sysmem_no_fd, MPQEMU_END_PROTOCOL },
+	{ "short header", bad_short_header, VIOMMU_LINK_END_TRUNCATED },
+	{ "peer closed mid-payload", bad_mid_payload,
+	  VIOMMU_LINK_END_TRUNCATED },
+	{ "bad size", bad_size, VIOMMU_LINK_END_PROTOCOL },
+	{ "unknown command", bad_unknown_cmd, VIOMMU_LINK_END_PROTOCOL },
+	{ "negative command", bad_negative_cmd, VIOMMU_LINK_END_PROTOCOL },
+	{ "RET from peer", bad_ret_from_peer, VIOMMU_LINK_END_PROTOCOL },
+	{ "payload too big", bad_too_big, VIOMMU_LINK_END_PROTOCOL },
+	{ "SET_IRQFD one fd", bad_irqfd_one_fd, VIOMMU_LINK_END_PROTOCOL },
+	{ "SET_IRQFD three fds", bad_irqfd_three_fds,
+	  VIOMMU_LINK_END_PROTOCOL },
+	{ "SET_IRQFD pipe", bad_irqfd_not_eventfd, VIOMMU_LINK_END_PROTOCOL },
+	{ "CFGREAD with fd", bad_cfg_with_fd, VIOMMU_LINK_END_PROTOCOL },
+	{ "CFG len 3", bad_cfg_len, VIOMMU_LINK_END_PROTOCOL },
+	{ "CFG past end", bad_cfg_past_end, VIOMMU_LINK_END_PROTOCOL },
+	{ "BAR size 3", bad_bar_size, VIOMMU_LINK_END_PROTOCOL },
+	{ "BAR memory 2", bad_bar_memory_flag, VIOMMU_LINK_END_PROTOCOL },
+	{ "RESET with fd", bad_reset_with_fd, VIOMMU_LINK_END_PROTOCOL },
+	{ "SYSMEM no fd", bad_sysmem_no_fd, VIOMMU_LINK_END_PROTOCOL },
 	{ "SYSMEM region without fd", bad_sysmem_region_without_fd,
-	  MPQEMU_END_PROTOCOL },
-	{ "SYSMEM zero size", bad_sysmem_zero_size, MPQEMU_END_PROTOCOL },
-	{ "SYSMEM wraps", bad_sysmem_wraps, MPQEMU_END_PROTOCOL },
-	{ "SYSMEM 20 fds", bad_sysmem_too_many_fds, MPQEMU_END_PROTOCOL },
-	{ "SYSMEM 9 fds", bad_sysmem_nine_fds, MPQEMU_END_PROTOCOL },
+	  VIOMMU_LINK_END_PROTOCOL },
+	{ "SYSMEM zero size", bad_sysmem_zero_size, VIOMMU_LINK_END_PROTOCOL },
+	{ "SYSMEM wraps", bad_sysmem_wraps, VIOMMU_LINK_END_PROTOCOL },
+	{ "SYSMEM 20 fds", bad_sysmem_too_many_fds, VIOMMU_LINK_END_PROTOCOL },
+	{ "SYSMEM 9 fds", bad_sysmem_nine_fds, VIOMMU_LINK_END_PROTOCOL },
 	{ "SYSMEM file too small", bad_sysmem_file_too_small,
-	  MPQEMU_END_PROTOCOL },
-	{ "SYSMEM eventfd", bad_sysmem_not_mappable, MPQEMU_END_PROTOCOL },
-	{ "fds in the payload", bad_fds_mid_payload, MPQEMU_END_PROTOCOL },
+	  VIOMMU_LINK_END_PROTOCOL },
+	{ "SYSMEM eventfd", bad_sysmem_not_mappable, VIOMMU_LINK_END_PROTOCOL },
+	{ "fds in the payload", bad_fds_mid_payload, VIOMMU_LINK_END_PROTOCOL },
 };
 
-/* run_bad_case() - break link 0 one way; everything else must hold. */
-static void run_bad_case(const struct bad_case *c)
+/*
+ * run_bad_case() - break link 0 one way; everything else must hold.  In
+ * @poll_mode the test serves the links itself with run_once().
+ */
+static void run_bad_case(const struct bad_case *c, bool poll_mode)
 {
-	struct mpqemu_link_stats st;
+	struct viommu_link_stats st;
 	struct fx x;
 	int extra[32], nextra = 0, lines;
 
-	printf("# case: %s\n", c->name);
-	REQUIRE(fx_init(&x, false) == 0);
-	REQUIRE(alive(x.peer[0]) && alive(x.peer[1]));
+	printf("# case: %s%s\n", c->name, poll_mode ? " (poll mode)" : "");
+	REQUIRE(fx_init(&x, poll_mode) == 0);
+	REQUIRE(fx_alive(&x, 0) && fx_alive(&x, 1));
 	REQUIRE(c->send(x.peer[0], extra, &nextra) == 0);
-	CHECK_EQ(wait_end(x.id[0]), c->end);
+	CHECK_EQ(fx_wait_end(&x, 0), c->end);
 	for (int i = 0; i < nextra; i++)
 		close(extra[i]);
 	lines = warn_lines();
@@ -1204,24 +1485,36 @@ static void run_bad_case(const struct bad_case *c)
 		printf("#   wrong link in: %s\n", cap.last);
 	CHECK(strstr(cap.last, "mpqemu t0") != NULL);
 	/* The broken link's socket is closed; the other one goes on. */
-	CHECK(!alive(x.peer[0]));
-	CHECK(alive(x.peer[1]));
-	CHECK_EQ(end_of(1), MPQEMU_OPEN);
-	CHECK_EQ(mpqemu_server_open_links(x.srv), 1);
-	REQUIRE(mpqemu_server_link_stats(x.srv, x.id[0], &st) == 0);
+	CHECK(!fx_alive(&x, 0));
+	CHECK(fx_alive(&x, 1));
+	CHECK_EQ(end_of(1), VIOMMU_LINK_OPEN);
+	CHECK_EQ(viommu_link_server_open_links(x.srv), 1);
+	REQUIRE(get_stats(x.srv, x.id[0], &st) == 0);
 	CHECK_EQ(st.end, c->end);
 	CHECK(fx_fini(&x));
+	CHECK_EQ(end_calls(0), 1);
 }
 
-TEST(malformed_messages_close_only_their_link)
+/* run_bad_cases() - every bad case, naming the ones that failed. */
+static void run_bad_cases(bool poll_mode)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(bad_cases); i++) {
 		int before = test_failed_checks;
 
-		run_bad_case(&bad_cases[i]);
+		run_bad_case(&bad_cases[i], poll_mode);
 		if (test_failed_checks != before)
 			printf("#   ^ failed: %s\n", bad_cases[i].name);
 	}
+}
+
+TEST(malformed_messages_close_only_their_link)
+{
+	run_bad_cases(false);
+}
+
+TEST(malformed_messages_close_only_their_poll_link)
+{
+	run_bad_cases(true);
 }
 
 TEST_MAIN()
