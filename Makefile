@@ -1,14 +1,17 @@
 # Makefile - the front door: a thin wrapper over Meson and ninja.
 #
-#   make demo    build, then boot Linux under QEMU through our IOMMU and
-#                run the demo scenarios (DEMO_ARGS: more tools/viommu-run
-#                options, e.g. DEMO_ARGS=--trace or "--peer qemu")
+#   make demo    build, then boot Linux under QEMU 11.1 through our IOMMU
+#                (vfio-user door) and run the demo scenarios (DEMO_ARGS:
+#                more tools/viommu-run options, e.g. DEMO_ARGS=--trace,
+#                "--peer qemu", or "--qemu 7.2" for the host's QEMU 7.2
+#                and the x-pci-proxy-dev door)
 #   make check   every test stage (see scripts/check.sh); last line
 #                "N passed, N failed"
 #   make help    all targets
 #
 # Variables: BUILD (build) is the everyday build directory; CHECK_DIR
-# (build-ci) holds the check stages' build directories; FUZZ_TIME (30)
+# (build-ci) holds the check stages' build directories (and the check's
+# QEMU 11.1 cache, CHECK_DIR/qemu-11.1); FUZZ_TIME (30)
 # seconds per fuzz target in `make check`; NO_DEPS=1 skips the package
 # check (scripts/deps.sh).
 
@@ -16,12 +19,13 @@ BUILD ?= build
 CHECK_DIR ?= build-ci
 FUZZ_TIME ?= 30
 BENCH_JSON ?= $(BUILD)/bench-core.json
+QEMU11_CACHE = $(BUILD)/qemu-11.1
 
 CHECK_ENV = CHECK_DIR=$(CHECK_DIR) FUZZ_TIME=$(FUZZ_TIME)
 DEPS = $(if $(NO_DEPS),true,bash scripts/deps.sh)
 
 .PHONY: all build configure check check-werror check-asan check-valgrind \
-	check-fuzz check-install check-guest demo bench deps clean help
+	check-fuzz check-install check-guest demo qemu11 bench deps clean help
 
 all: build
 
@@ -58,22 +62,35 @@ check-fuzz:
 check-install:
 	$(CHECK_ENV) bash scripts/check.sh install
 
-## check-guest: only the real-guest scenarios (boots QEMU; installs qemu)
+## check-guest: only the real-guest scenarios (QEMU 11.1 and 7.2)
 check-guest:
 	$(CHECK_ENV) bash scripts/check.sh guest
 
 ## demo: boot a Linux guest whose DMA goes through our virtio-iommu; summary
+# QEMU 11.1 comes from $(QEMU11_CACHE) (scripts/qemu11.sh builds it once:
+# mmdebstrap, about a minute); with --qemu in DEMO_ARGS the cache is left
+# alone.
+DEMO_QEMU11 = $(if $(findstring --qemu,$(DEMO_ARGS)),, \
+	bash scripts/qemu11.sh --cache $(QEMU11_CACHE))
 demo: configure
 	@$(DEPS) guest
 	ninja -C $(BUILD) tools/viommu-server guest/viommu-guest
-	@echo "== viommu demo: a Debian 6.12 kernel under QEMU (TCG) drives our"
-	@echo "== virtio-iommu and DMA engines (served by viommu-server over"
-	@echo "== x-pci-proxy-dev) with its own driver; a VFIO program in the"
-	@echo "== guest maps memory and runs DMA: probe, dma, readonly, unmapped."
-	@echo "== (The in-process example is $(BUILD)/examples/embed.)"
+	$(DEMO_QEMU11)
+	@echo "== viommu demo: a Debian 6.12 kernel under QEMU 11.1 (TCG) drives"
+	@echo "== our virtio-iommu and DMA engines (served by viommu-server over"
+	@echo "== vfio-user: QEMU's vfio-user-pci) with its own driver; a VFIO"
+	@echo "== program in the guest maps memory and runs DMA (viommu-run's"
+	@echo "== demo set).  (DEMO_ARGS=\"--qemu 7.2\": the host's QEMU 7.2 over"
+	@echo "== x-pci-proxy-dev; the first line below names the QEMU and door"
+	@echo "== in use.  The in-process example is $(BUILD)/examples/embed.)"
 	@echo
-	python3 tools/viommu-run --build $(BUILD) --no-build --scenario demo \
-		$(DEMO_ARGS)
+	python3 tools/viommu-run --build $(BUILD) --no-build \
+		--qemu-cache $(QEMU11_CACHE) --scenario demo $(DEMO_ARGS)
+
+## qemu11: only the QEMU 11.1 cache, $(QEMU11_CACHE) (scripts/qemu11.sh)
+qemu11:
+	@$(DEPS) guest
+	bash scripts/qemu11.sh --cache $(QEMU11_CACHE)
 
 ## bench: every table of docs/PERFORMANCE.md; JSON in $(BUILD)/bench-*.json, PNGs in $(BENCH_IMG)
 # BENCH_IMG (docs/img): where the plots go; BENCH_KICK_NS (5000) and
@@ -122,14 +139,16 @@ bench: configure
 deps:
 	bash scripts/deps.sh build check
 
-## clean: remove $(BUILD) and $(CHECK_DIR)
+## clean: remove $(BUILD) and $(CHECK_DIR) (with their QEMU 11.1 caches)
+# --one-file-system: never descend into a mount left inside an interrupted
+# QEMU 11.1 build (mmdebstrap mounts /proc, /sys, /dev in its root).
 clean:
-	rm -rf $(BUILD) $(CHECK_DIR)
+	rm -rf --one-file-system $(BUILD) $(CHECK_DIR)
 
 ## help: this list
 help:
 	@echo "viommu make targets:"
-	@sed -n 's/^## \([a-z-]*\): \(.*\)/\1|\2/p' $(MAKEFILE_LIST) | \
+	@sed -n 's/^## \([a-z0-9-]*\): \(.*\)/\1|\2/p' $(MAKEFILE_LIST) | \
 		awk -F'|' '{ printf "  %-16s %s\n", $$1, $$2 }'
 	@echo
 	@echo "Variables: BUILD=$(BUILD) CHECK_DIR=$(CHECK_DIR)" \

@@ -6,8 +6,9 @@
  * viommu-guest) runs in three kinds of boot of the same Debian 6.12 kernel
  * under QEMU TCG, each started by tools/viommu-run as a child process:
  *
- *   ours    our virtio-iommu and DMA engine in viommu-server, reached over
- *           x-pci-proxy-dev (the extra process hop);
+ *   ours    our virtio-iommu and DMA engine in viommu-server, reached through
+ *           the door (the extra process hop): vfio-user (vfio-user-pci) on
+ *           QEMU 11.1, x-pci-proxy-dev on QEMU 7.2;
  *   qemu    QEMU's own virtio-iommu-pci with QEMU's edu as the device;
  *   bypass  ours again, booted with iommu.passthrough=1: the engine's
  *           default domain is identity and the guest drives it by
@@ -40,6 +41,13 @@
  * The guest's clock is CLOCK_MONOTONIC under TCG (host time): figures only
  * compare within one run.  The 1-minute load average is sampled after
  * every boot and reported.
+ *
+ * Every boot of a run uses one QEMU: --qemu 11 (the default: QEMU 11.1 from
+ * the cache BUILD/qemu-11.1, built by scripts/qemu11.sh when missing), 7.2
+ * (the host's) or a PATH, and one door for our devices (--door, default
+ * by QEMU version).  `viommu-run --qemu-info` resolves both once, up
+ * front; the boots get the resolved path and door, and the table header
+ * and the JSON name them.
  *
  * A missing prerequisite (qemu-system-x86_64, a device in it, the guest
  * image) is reported and skips what needs it; the rest still runs.  Exit
@@ -84,6 +92,8 @@ static const char *const peer_text[P_COUNT] = {
 struct opts {
 	bool smoke, keep;
 	const char *json, *run, *build;
+	const char *qemu, *door;  /* viommu-run --qemu / --door (NULL: its
+				   * default) */
 	uint32_t sizes[MAX_SIZES];
 	int nsizes;
 	uint32_t ms;
@@ -115,6 +125,10 @@ struct guestb {
 	struct machine m;
 	char run[PATH_MAX], build[PATH_MAX], tmp[PATH_MAX];
 	char skip[P_COUNT][1024];  /* why a peer does not run ("": it does) */
+	char qemu[PATH_MAX];       /* the QEMU every boot runs ("": unknown) */
+	char qemu_version[32];     /* its version, e.g. "11.1.3" */
+	char door[16];             /* our devices' door: vfio-user or proxy */
+	char qemu_why[512];        /* why the QEMU is unknown */
 	struct boot b[MAX_ROUNDS][P_COUNT];
 	int nboots;
 	bool built;
@@ -331,11 +345,26 @@ static int jparse_value(struct jparser *jp, struct jval *v)
 	return err;
 }
 
+/* jparse_text() - parse the @n bytes at @buf (NUL-terminated) into @v;
+ * 0 or -EINVAL (@v is then empty). */
+static int jparse_text(const char *buf, size_t n, struct jval *v)
+{
+	struct jparser jp = { buf, buf + n, 0 };
+	int err;
+
+	memset(v, 0, sizeof(*v));
+	err = jparse_value(&jp, v);
+	if (!err && jskip(&jp))
+		err = -EINVAL;
+	if (err)
+		jfree(v);
+	return err;
+}
+
 /* jload() - parse the JSON file @path into @v; -errno or -EINVAL. */
 static int jload(const char *path, struct jval *v)
 {
 	FILE *f = fopen(path, "r");
-	struct jparser jp;
 	char *buf;
 	long n;
 	int err = -EINVAL;
@@ -351,15 +380,10 @@ static int jload(const char *path, struct jval *v)
 	}
 	if (fread(buf, 1, (size_t)n, f) == (size_t)n) {
 		buf[n] = 0;
-		jp = (struct jparser){ buf, buf + n, 0 };
-		err = jparse_value(&jp, v);
-		if (!err && jskip(&jp))
-			err = -EINVAL;
+		err = jparse_text(buf, (size_t)n, v);
 	}
 	free(buf);
 	fclose(f);
-	if (err)
-		jfree(v);
 	return err;
 }
 
@@ -425,27 +449,6 @@ static bool is_exec(const char *path)
 	struct stat st;
 
 	return !stat(path, &st) && S_ISREG(st.st_mode) && !access(path, X_OK);
-}
-
-/* in_path() - whether @name is an executable in $PATH. */
-static bool in_path(const char *name)
-{
-	const char *path = getenv("PATH");
-	char dir[PATH_MAX], full[PATH_MAX + 64];
-
-	while (path && *path) {
-		size_t n = strcspn(path, ":");
-
-		if (n && n < sizeof(dir)) {
-			memcpy(dir, path, n);
-			dir[n] = 0;
-			snprintf(full, sizeof(full), "%s/%s", dir, name);
-			if (is_exec(full))
-				return true;
-		}
-		path += n + (path[n] == ':');
-	}
-	return false;
 }
 
 /* exe_dir() - the directory of this executable into @buf; -1 if unknown. */
@@ -522,54 +525,220 @@ static int find_build(struct guestb *g)
 /* ------------------------------------------------------------------ */
 /* Prerequisites                                                      */
 
-/* qemu_devices() - the output of `qemu-system-x86_64 -device help`. */
-static char *qemu_devices(void)
+/*
+ * shell_quote() - @s in single quotes for /bin/sh into @buf; false if it
+ * does not fit.
+ */
+static bool shell_quote(char *buf, size_t size, const char *s)
 {
-	FILE *p = popen("qemu-system-x86_64 -nodefaults -machine none "
-			"-device help 2>&1", "r");
-	size_t cap = 1 << 16, n = 0, k;
-	char *s = malloc(cap);
+	size_t n = 0;
 
-	if (!p || !s) {
-		if (p)
-			pclose(p);
-		free(s);
-		return NULL;
-	}
-	while ((k = fread(s + n, 1, cap - n - 1, p)) > 0) {
+	if (size < 3)
+		return false;
+	buf[n++] = '\'';
+	for (; *s; s++) {
+		const char *piece = *s == '\'' ? "'\\''" : NULL;
+		size_t k = piece ? strlen(piece) : 1;
+
+		if (n + k + 2 > size)
+			return false;
+		if (piece)
+			memcpy(buf + n, piece, k);
+		else
+			buf[n] = *s;
 		n += k;
-		if (n + 1 >= cap) {
-			char *t = realloc(s, cap *= 2);
-
-			if (!t)
-				break;
-			s = t;
-		}
 	}
-	s[n] = 0;
-	pclose(p);
-	return s;
+	buf[n++] = '\'';
+	buf[n] = 0;
+	return true;
 }
 
-/* has_device() - whether the device list names "@name" (quoted). */
-static bool has_device(const char *list, const char *name)
+/*
+ * has_device() - whether the QEMU at @qemu has the device @name: its
+ * `-device NAME,help` lists "NAME options:" (the exit status is 0 either
+ * way; asking for one device loads only that device's module).
+ */
+static bool has_device(const char *qemu, const char *name)
 {
-	char q[64];
+	char q[PATH_MAX * 4 + 8], cmd[sizeof(q) + 128], want[96], line[512];
+	bool found = false;
+	FILE *p;
 
-	snprintf(q, sizeof(q), "\"%s\"", name);
-	return list && strstr(list, q);
+	if (!shell_quote(q, sizeof(q), qemu))
+		return false;
+	snprintf(cmd, sizeof(cmd), "%s -machine none -nodefaults -device "
+		 "%s,help </dev/null 2>&1", q, name);
+	snprintf(want, sizeof(want), "%s options:", name);
+	p = popen(cmd, "r");
+	if (!p)
+		return false;
+	while (fgets(line, sizeof(line), p))
+		found |= !strncmp(line, want, strlen(want));
+	pclose(p);
+	return found;
+}
+
+/*
+ * read_child() - run viommu-run with @argv (argv[0] "python3", argv[1] the
+ * script), its stdout into @buf (NUL-terminated, cut at @size - 1 bytes),
+ * its stderr to ours; its exit status, or -1.
+ */
+static int read_child(const struct guestb *g, char **argv, char *buf,
+		      size_t size)
+{
+	size_t n = 0;
+	ssize_t k;
+	int fds[2], st;
+	pid_t pid;
+
+	if (pipe(fds))
+		return -1;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (!pid) {
+		close(fds[0]);
+		if (dup2(fds[1], 1) < 0)
+			_exit(127);
+		prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+		if (is_exec(g->run))
+			execv(g->run, argv + 1);
+		execvp("python3", argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	while ((k = read(fds[0], buf + n, size - 1 - n)) != 0) {
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			break;
+		n += (size_t)k;
+		if (n == size - 1) {
+			char sink[512];
+
+			while (read(fds[0], sink, sizeof(sink)) > 0)
+				;
+			break;
+		}
+	}
+	buf[n] = 0;
+	close(fds[0]);
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/*
+ * take_qemu_info() - the JSON line of `viommu-run --qemu-info` (the last
+ * line of @out that starts with '{') into g->qemu, qemu_version, door;
+ * false if there is none.
+ */
+static bool take_qemu_info(struct guestb *g, char *out)
+{
+	char *line = NULL, *p = out;
+	const char *path, *ver, *door;
+	struct jval doc;
+	bool ok;
+
+	for (; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (*p == '{')
+			line = p;
+	if (!line)
+		return false;
+	line[strcspn(line, "\n")] = 0;
+	if (jparse_text(line, strlen(line), &doc))
+		return false;
+	path = jstr(&doc, "path");
+	ver = jstr(&doc, "version");
+	door = jstr(&doc, "door");
+	ok = path && ver && door;
+	if (ok) {
+		snprintf(g->qemu, sizeof(g->qemu), "%s", path);
+		snprintf(g->qemu_version, sizeof(g->qemu_version), "%s", ver);
+		snprintf(g->door, sizeof(g->door), "%s", door);
+	}
+	jfree(&doc);
+	return ok;
+}
+
+/* echo_lines() - the lines of @out that are not JSON, on stderr. */
+static void echo_lines(const char *out)
+{
+	for (const char *p = out; *p;) {
+		size_t n = strcspn(p, "\n");
+
+		if (*p != '{' && n)
+			fprintf(stderr, "%.*s\n", (int)n, p);
+		p += n + (p[n] == '\n');
+	}
+}
+
+/*
+ * resolve_qemu() - ask viommu-run which QEMU and door the boots will use
+ * (`--qemu-info`; it builds the QEMU 11.1 cache first if --qemu 11 needs
+ * it).  A usage error (exit 2: a door this QEMU cannot have) ends the run;
+ * any other failure leaves g->qemu empty and says why in g->qemu_why.
+ */
+static void resolve_qemu(struct guestb *g)
+{
+	static char out[1 << 16];
+	char *argv[12], *last;
+	int n = 0, rc;
+
+	argv[n++] = "python3";
+	argv[n++] = g->run;
+	argv[n++] = "--build";
+	argv[n++] = g->build;
+	argv[n++] = "--qemu-info";
+	if (g->o.qemu) {
+		argv[n++] = "--qemu";
+		argv[n++] = (char *)g->o.qemu;
+	}
+	if (g->o.door) {
+		argv[n++] = "--door";
+		argv[n++] = (char *)g->o.door;
+	}
+	argv[n] = NULL;
+	rc = read_child(g, argv, out, sizeof(out));
+	if (rc == 0) {
+		echo_lines(out);
+		if (take_qemu_info(g, out))
+			return;
+	}
+	/* the child's last line says why; the lines before it are shown */
+	while ((last = strrchr(out, '\n')) && !last[1])
+		*last = 0;
+	last = strrchr(out, '\n');
+	if (last) {
+		*last++ = 0;
+		if (rc)
+			echo_lines(out);
+	} else {
+		last = out;
+	}
+	if (rc == 2)
+		bad_usage("%.400s", *last ? last :
+			  "viommu-run refused --qemu/--door");
+	snprintf(g->qemu_why, sizeof(g->qemu_why), "%.400s (viommu-run "
+		 "--qemu-info exit status %d)", *last ? last : "no QEMU", rc);
 }
 
 /* check_peers() - say which peers cannot run, and why. */
 static void check_peers(struct guestb *g)
 {
-	char f[PATH_MAX + 64], *dev;
+	const char *door_dev;
+	char f[PATH_MAX + 64];
 
 	snprintf(f, sizeof(f), "%s/guest-cache/image/vmlinuz", g->build);
-	if (!in_path("qemu-system-x86_64")) {
+	if (!g->qemu[0]) {
 		for (int p = 0; p < P_COUNT; p++)
-			snprintf(g->skip[p], sizeof(g->skip[p]),
-				 "qemu-system-x86_64 is not installed");
+			snprintf(g->skip[p], sizeof(g->skip[p]), "%s",
+				 g->qemu_why);
 		return;
 	}
 	if (access(f, R_OK)) {
@@ -581,17 +750,19 @@ static void check_peers(struct guestb *g)
 				 g->build);
 		return;
 	}
-	dev = qemu_devices();
-	if (!has_device(dev, "virtio-iommu-pci") || !has_device(dev, "edu"))
-		snprintf(g->skip[P_QEMU], sizeof(g->skip[P_QEMU]), "this QEMU "
-			 "lacks virtio-iommu-pci or edu");
-	if (!has_device(dev, "x-pci-proxy-dev")) {
-		snprintf(g->skip[P_OURS], sizeof(g->skip[P_OURS]), "this QEMU "
-			 "lacks x-pci-proxy-dev");
+	if (!has_device(g->qemu, "virtio-iommu-pci") ||
+	    !has_device(g->qemu, "edu"))
+		snprintf(g->skip[P_QEMU], sizeof(g->skip[P_QEMU]), "QEMU %s "
+			 "lacks virtio-iommu-pci or edu", g->qemu_version);
+	door_dev = strcmp(g->door, "proxy") ? "vfio-user-pci" :
+		   "x-pci-proxy-dev";
+	if (!has_device(g->qemu, door_dev)) {
+		snprintf(g->skip[P_OURS], sizeof(g->skip[P_OURS]), "QEMU %s "
+			 "lacks %s (door %s)", g->qemu_version, door_dev,
+			 g->door);
 		snprintf(g->skip[P_BYPASS], sizeof(g->skip[P_BYPASS]), "%s",
 			 g->skip[P_OURS]);
 	}
-	free(dev);
 }
 
 /* ------------------------------------------------------------------ */
@@ -659,8 +830,14 @@ static int run_child(struct guestb *g, enum peer peer, const char *json,
 	argv[n++] = "--json";
 	argv[n++] = (char *)json;
 	argv[n++] = "--quiet";
-	if (peer == P_QEMU)
+	argv[n++] = "--qemu";
+	argv[n++] = g->qemu;
+	if (peer == P_QEMU) {
 		argv[n++] = "--peer=qemu";
+	} else {
+		argv[n++] = "--door";
+		argv[n++] = g->door;
+	}
 	if (peer == P_BYPASS)
 		argv[n++] = "--passthrough";
 	if (peer == P_OURS && g->o.poll_rq_us) {
@@ -1042,6 +1219,13 @@ static void print_table(struct guestb *g, FILE *f)
 		"QEMU TCG), VFIO from guest user space%s\n",
 		g->o.smoke ? " (SMOKE RUN: numbers not meaningful)" : "");
 	machine_print(&g->m, f);
+	if (g->qemu[0])
+		fprintf(f, "qemu:    QEMU %s (%s); our devices through the %s "
+			"door (%s)\n", g->qemu_version, g->qemu, g->door,
+			strcmp(g->door, "proxy") ? "vfio-user-pci" :
+			"x-pci-proxy-dev");
+	else
+		fprintf(f, "qemu:    none: %s\n", g->qemu_why);
 	fprintf(f, "method:  %d round(s) of one boot per peer, order reversed "
 		"every other round;\n         %u ms per measurement; median "
 		"over rounds; %d boots in %.0f s; ", g->o.rounds, g->o.ms,
@@ -1176,6 +1360,18 @@ static void write_json(struct guestb *g, FILE *f)
 	else
 		fputs("null", f);
 	fprintf(f, ",\n  \"poll_rq_us\": %u", g->o.poll_rq_us);
+	fputs(",\n  \"qemu\": ", f);
+	if (g->qemu[0]) {
+		fputs("{\"path\": ", f);
+		json_str(f, g->qemu);
+		fputs(", \"version\": ", f);
+		json_str(f, g->qemu_version);
+		fputs(", \"door\": ", f);
+		json_str(f, g->door);
+		fputc('}', f);
+	} else {
+		fputs("null", f);
+	}
 	fputs(",\n  \"peers\": {", f);
 	for (int p = 0; p < P_COUNT; p++) {
 		fprintf(f, "%s\"%s\": ", p ? ", " : "", peer_names[p]);
@@ -1197,6 +1393,7 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: viommu-bench guest [--sizes LIST] [--ms N] [--rounds N]\n"
 "                          [--pin CPU | --no-pin] [--poll-rq-us N]\n"
+"                          [--qemu 11|7.2|PATH] [--door vfio-user|proxy]\n"
 "                          [--json FILE|-] [--run PATH] [--build DIR]\n"
 "                          [--keep] [--smoke] [--help]\n"
 "\n"
@@ -1204,7 +1401,7 @@ static void usage(FILE *f)
 "DMA engine, against QEMU's virtio-iommu-pci + edu, and against ours with\n"
 "iommu.passthrough=1, in one run; compares VFIO map+unmap pairs/s (ours\n"
 "vs QEMU) and ring-mode DMA throughput (IOMMU vs bypass) as ratios.\n"
-"Each boot takes 10-30 s.\n"
+"Each boot takes 10-30 s.  Every boot runs the same QEMU.\n"
 "\n"
 "  --sizes LIST   map/unmap sizes, 4 KiB multiples up to 2 MiB, with k/m\n"
 "                 suffixes (default 4k,16k,64k,256k,1m,2m)\n"
@@ -1220,6 +1417,13 @@ static void usage(FILE *f)
 "                 --pin is given\n"
 "  --no-pin       leave the boots to the scheduler (cross-CPU wake-ups\n"
 "                 make our figures vary a lot)\n"
+"  --qemu WHICH   the QEMU of every boot (viommu-run --qemu): 11, QEMU\n"
+"                 11.1 from BUILD/qemu-11.1, built by scripts/qemu11.sh\n"
+"                 if missing (default); 7.2, the host's\n"
+"                 qemu-system-x86_64; or a PATH to a qemu-system-x86_64\n"
+"  --door DOOR    how QEMU reaches our devices (viommu-run --door):\n"
+"                 vfio-user (vfio-user-pci; default on QEMU >= 10.1) or\n"
+"                 proxy (x-pci-proxy-dev; default, and only, before 10.1)\n"
 "  --json FILE    also write JSON to FILE ('-': JSON on stdout, table on\n"
 "                 stderr)\n"
 "  --run PATH     tools/viommu-run (default: found from this program)\n"
@@ -1309,6 +1513,15 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 							     0, 1000000);
 		} else if (opt_value("--run", argc, argv, &i, &v)) {
 			o->run = v;
+		} else if (opt_value("--qemu", argc, argv, &i, &v)) {
+			if (!*v)
+				bad_usage("--qemu: 11, 7.2 or a PATH");
+			o->qemu = v;
+		} else if (opt_value("--door", argc, argv, &i, &v)) {
+			if (strcmp(v, "vfio-user") && strcmp(v, "proxy"))
+				bad_usage("--door: vfio-user or proxy, not "
+					  "'%s'", v);
+			o->door = v;
 		} else if (opt_value("--build", argc, argv, &i, &v)) {
 			o->build = v;
 		} else {
@@ -1378,6 +1591,7 @@ static void setup(struct guestb *g)
 	if (find_run(g))
 		bad_usage("cannot find tools/viommu-run%s%s: pass --run PATH",
 			  g->o.run ? " at " : "", g->o.run ? g->o.run : "");
+	resolve_qemu(g);
 	check_peers(g);
 	snprintf(g->tmp, sizeof(g->tmp), "/tmp/viommu-bench-guest-XXXXXX");
 	if (!mkdtemp(g->tmp))

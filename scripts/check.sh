@@ -17,9 +17,12 @@
 #             scripts/check-install.sh (pkg-config consumer, exports)
 #   guest     the real-guest scenarios: a Debian 6.12 kernel under QEMU
 #             (TCG) through viommu-server, built in the werror build
-#             (tests/guest/check-guest.sh: five boots - ours, ours with
-#             the request queue polled, QEMU's devices - one test per
-#             scenario; the guest image is cached in CHECK_DIR/guest-cache)
+#             (tests/guest/check-guest.sh: on QEMU 11.1 over vfio-user and
+#             on QEMU 7.2 over x-pci-proxy-dev, five boots each - ours,
+#             ours with the request queue polled, QEMU's devices - one
+#             test per scenario; the guest image is cached in
+#             CHECK_DIR/guest-cache, QEMU 11.1 in CHECK_DIR/qemu-11.1;
+#             GUEST_QEMU11=0 leaves the QEMU 11.1 sets out)
 #
 # Every stage runs even when an earlier one failed (a stage that needs the
 # werror build records a failure if it is missing); the last line printed is

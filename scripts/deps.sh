@@ -6,8 +6,9 @@
 # Usage: scripts/deps.sh [PURPOSE...]      (default: build)
 #        scripts/deps.sh --list [PURPOSE...]  print the packages, install nothing
 #
-# Packages are grouped by purpose below; `make check` asks for "build check",
-# `make demo` and `make bench` for "build".  A package that is already
+# Packages are grouped by purpose below; `make check` asks for "build check"
+# (its guest stage for "guest"), `make demo` for "build" and "guest",
+# `make bench` for "build guest plot".  A package that is already
 # installed is skipped, so a second run does nothing and costs no network:
 # `apt-get update` runs once, and only when something is missing.  Works
 # unattended (CI=true, no stdin).  Needs root (or password-less sudo) only
@@ -29,10 +30,13 @@ PKGS_check="clang libclang-rt-14-dev valgrind"
 PKGS_plot="gnuplot-nox"
 # guest: the real-guest demo and tests (`make demo`, the check stage
 # "guest"): QEMU 7.2 (TCG, x-pci-proxy-dev, edu), busybox for the
-# initramfs, xz for the kernel modules, cpio to pack the initramfs.  The
-# guest kernel is not installed: guest/build-image.sh fetches it with
+# initramfs, xz for the kernel modules, cpio to pack the initramfs;
+# mmdebstrap (with gpg and mount, which it uses) makes the QEMU 11.1 cache
+# (scripts/qemu11.sh: a trixie root with trixie-backports' QEMU, run from
+# the cache, so nothing of it is installed on the host).  The guest kernel
+# is not installed either: guest/build-image.sh fetches it with
 # `apt-get download` into a cache.
-PKGS_guest="qemu-system-x86 busybox-static xz-utils cpio"
+PKGS_guest="qemu-system-x86 busybox-static xz-utils cpio mmdebstrap gpg mount"
 # ---------------------------------------------------------------------------
 
 PURPOSES="build check plot guest"

@@ -2,7 +2,9 @@
 #
 # check-guest.sh - the "guest" stage of `make check`: every real-guest
 # scenario, in as few boots as their needs allow, then the demo set
-# against QEMU's own virtio-iommu + edu (the comparison peer).
+# against QEMU's own virtio-iommu + edu (the comparison peer); all of it on
+# QEMU 11.1 with our devices behind the vfio-user door (vfio-user-pci) and
+# again on the host's QEMU 7.2 behind the proxy door (x-pci-proxy-dev).
 #
 # Usage: tests/guest/check-guest.sh BUILD_DIR CACHE_DIR RESULT_FILE
 #
@@ -10,14 +12,23 @@
 #                guest program are built there)
 #   CACHE_DIR    guest image cache (kernel package, initramfs)
 #   RESULT_FILE  gets one "ok - guest: NAME (...)" / "not ok - ..." line per
-#                scenario (scripts/test-summary.py counts them)
+#                scenario (scripts/test-summary.py counts them); each names
+#                the QEMU and the door, e.g. "(ours polled, QEMU 11.1
+#                vfio-user, smp 2)" or "(qemu, QEMU 7.2, smp 1)"
 #
-# Boots (tools/viommu-run plans them): one with -smp 2 for probe, dma,
-# readonly, unmapped, isolation, rebind, stress, twocpu and a short bench;
-# one with iommu.passthrough=1 for identity; one against QEMU's devices for
-# the demo set.  Logs go to BUILD_DIR/guest-check/; the summaries are
-# printed.  Environment: NO_DEPS=1 skips scripts/deps.sh guest;
-# GUEST_SEED (default 1) seeds the scenarios; GUEST_BENCH_MS (200).
+# Sets, per QEMU (labels ours-11, polled-11, peer-11; ours-7.2, polled-7.2,
+# peer-7.2): "ours" runs every scenario of viommu-run's set "all" and a
+# short bench on our devices, in as few boots as they allow (one with
+# -smp 2; identity in one with iommu.passthrough=1); "polled" runs them
+# again with the request queue polled; "peer" runs the demo set against
+# QEMU's own devices.  QEMU 11.1 comes from the
+# cache CACHE_DIR/../qemu-11.1, which scripts/qemu11.sh builds there once
+# (mmdebstrap, about a minute; a failure is one failed result and skips
+# the QEMU 11.1 sets).  Logs go to BUILD_DIR/guest-check/; the summaries
+# are printed.  Environment: NO_DEPS=1 skips scripts/deps.sh guest;
+# GUEST_QEMU11=0 skips the QEMU 11.1 sets (one skipped result says so);
+# GUEST_QEMU72=0 skips the QEMU 7.2 sets the same way; GUEST_SEED
+# (default 1) seeds the scenarios; GUEST_BENCH_MS (200).
 # Exit status: 0 if every scenario passed.
 set -uo pipefail
 
@@ -26,6 +37,7 @@ BUILD=$1
 CACHE=$2
 RES=$3
 LOGS=$BUILD/guest-check
+QEMU11_CACHE=$(dirname "$CACHE")/qemu-11.1
 SEED=${GUEST_SEED:-1}
 BENCH_MS=${GUEST_BENCH_MS:-200}
 FAILED=0
@@ -62,7 +74,14 @@ run_set() {
 	fi
 }
 
-# check_polled() - the polled run must have served requests by polling.
+# record_skip TEXT - one skipped test line.
+record_skip() {
+	echo "ok - guest: $* # SKIP" >>"$RES"
+	echo "  SKIP guest: $*"
+}
+
+# check_polled JSON WHAT - the polled run (WHAT: its QEMU and door) must
+# have served requests by polling.
 check_polled() {
 	local n
 	n=$(python3 - "$1" <<'PY' 2>/dev/null
@@ -73,11 +92,64 @@ print(sum((b.get("server_stats") or {}).get("polled_requests", 0)
 PY
 )
 	if [ -n "$n" ] && [ "$n" -gt 0 ]; then
-		echo "ok - guest: polled run served $n requests by polling" >>"$RES"
-		echo "  polled run: $n requests served by polling"
+		echo "ok - guest: polled run ($2) served $n requests by polling" \
+			>>"$RES"
+		echo "  polled run ($2): $n requests served by polling"
 	else
-		record_fail "polled run: no request served by polling (${n:-no JSON})"
+		record_fail "polled run ($2): no request served by polling" \
+			"(${n:-no JSON})"
 	fi
+}
+
+# run_sets SUFFIX WHAT DOOR QEMU-OPTION... - the three sets on one QEMU:
+# labels ours-SUFFIX, polled-SUFFIX (our devices through DOOR) and
+# peer-SUFFIX (QEMU's devices); WHAT names the QEMU and door.
+run_sets() {
+	local sfx=$1 what=$2 door=$3
+	shift 3
+	echo "  == sets on $what"
+	run_set "ours-$sfx" "$@" --door "$door" --scenario all,bench \
+		--bench-ms "$BENCH_MS"
+	# Every scenario again with the request queue polled and kicks
+	# suppressed (viommu-server --poll-rq-us): requests then reach the
+	# device with no notification at all.
+	TAG=polled run_set "polled-$sfx" "$@" --door "$door" --scenario all \
+		--server-arg=--poll-rq-us=200
+	check_polled "$LOGS/polled-$sfx.json" "$what"
+	run_set "peer-$sfx" "$@" --peer qemu --scenario demo
+}
+
+# qemu11_sets - build the QEMU 11.1 cache (once) and run the sets on it.
+qemu11_sets() {
+	if [ "${GUEST_QEMU11:-1}" = 0 ]; then
+		record_skip "QEMU 11.1 vfio-user sets (GUEST_QEMU11=0)"
+		return 0
+	fi
+	echo "  scripts/qemu11.sh --cache $QEMU11_CACHE" \
+		"(log: $LOGS/qemu11.log)"
+	if ! bash "$ROOT/scripts/qemu11.sh" --cache "$QEMU11_CACHE" \
+		>"$LOGS/qemu11.log" 2>&1; then
+		sed 's/^/  | /' "$LOGS/qemu11.log" | tail -n 30
+		record_fail "QEMU 11.1 cache: scripts/qemu11.sh failed" \
+			"(the QEMU 11.1 sets did not run)"
+		return 0
+	fi
+	sed 's/^/  /' "$LOGS/qemu11.log" | tail -n 3
+	run_sets 11 "QEMU 11.1 vfio-user" vfio-user --qemu 11 \
+		--qemu-cache "$QEMU11_CACHE"
+}
+
+# qemu72_sets - the sets on the host's QEMU 7.2 (x-pci-proxy-dev).
+qemu72_sets() {
+	if [ "${GUEST_QEMU72:-1}" = 0 ]; then
+		record_skip "QEMU 7.2 proxy sets (GUEST_QEMU72=0)"
+		return 0
+	fi
+	if ! command -v qemu-system-x86_64 >/dev/null; then
+		record_fail "no qemu-system-x86_64 (QEMU 7.2) on PATH"
+		return 0
+	fi
+	run_sets 7.2 "QEMU 7.2 proxy" proxy --qemu 7.2
 }
 
 main() {
@@ -87,19 +159,12 @@ main() {
 		record_fail "packages for the guest stage missing"
 		return 1
 	fi
-	command -v qemu-system-x86_64 >/dev/null ||
-		{ record_fail "no qemu-system-x86_64"; return 1; }
 	if ! ninja -C "$BUILD" tools/viommu-server guest/viommu-guest; then
 		record_fail "building viommu-server and the guest program"
 		return 1
 	fi
-	run_set ours --scenario all,bench --bench-ms "$BENCH_MS"
-	# Every scenario again with the request queue polled and kicks
-	# suppressed (viommu-server --poll-rq-us): requests then reach the
-	# device with no notification at all.
-	TAG=polled run_set polled --scenario all --server-arg=--poll-rq-us=200
-	check_polled "$LOGS/polled.json"
-	run_set peer --peer qemu --scenario demo
+	qemu11_sets
+	qemu72_sets
 	return $FAILED
 }
 
