@@ -20,6 +20,7 @@
 #include "core/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -147,6 +148,24 @@ bool link_signal(int fd)
 	       write(fd, &one, sizeof(one)) == (ssize_t)sizeof(one);
 }
 
+int link_eventfd_read(int fd, uint64_t *val)
+{
+	struct iovec iov = { val, sizeof(*val) };
+	ssize_t n = preadv2(fd, &iov, 1, -1, RWF_NOWAIT);
+
+	if (n < 0 && errno == EOPNOTSUPP) {
+		/* Older kernels: make the read non-blocking ourselves. */
+		int fl = fcntl(fd, F_GETFL);
+
+		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+			return -errno;
+		n = read(fd, val, sizeof(*val));
+	}
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
+	return n == (ssize_t)sizeof(*val) ? 0 : -EIO;
+}
+
 void link_close_rx_fds(struct link *l)
 {
 	for (unsigned int i = 0; i < l->rx_nfds; i++)
@@ -183,10 +202,15 @@ static void serve_event(struct link *l)
 
 /*
  * wait_fd() - wait until @fd is ready for @events, serving the protocol's
- * event fd meanwhile.  Return: 0; -ECANCELED (stopping); -errno.
+ * event fd meanwhile.  A poll-mode link waits at most LINK_STALL_MS (it
+ * holds the embedder's loop): a peer that stops in the middle of a message,
+ * or does not read our replies, ends its link instead.
+ * Return: 0; -ECANCELED (stopping); -ETIMEDOUT (poll mode); -errno.
  */
 static int wait_fd(struct link *l, int fd, short events)
 {
+	int timeout = l->poll_mode ? LINK_STALL_MS : -1;
+
 	if (l->srv->poll_us && spin_ready(fd, events, l->srv->poll_us)) {
 		if (link_fd_ready(l->event_fd, POLLIN))
 			serve_event(l);
@@ -199,11 +223,15 @@ static int wait_fd(struct link *l, int fd, short events)
 			{ .fd = l->event_fd, .events = POLLIN },
 		};
 
-		if (poll(p, 3, -1) < 0) {
+		int n = poll(p, 3, timeout);
+
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
+		if (n == 0)
+			return -ETIMEDOUT;
 		if (p[1].revents)
 			return -ECANCELED;
 		if (p[2].revents)
@@ -299,6 +327,12 @@ int link_recv_end(struct link *l, int err, size_t got)
 			 l->proto->name, l->name, got);
 		return VIOMMU_LINK_END_TRUNCATED;
 	}
+	if (err == -ETIMEDOUT) {
+		log_warn(&l->srv->log, "%s %s: peer stalled %d ms in the middle "
+			 "of a message (%zu bytes of it received), link closed",
+			 l->proto->name, l->name, LINK_STALL_MS, got);
+		return VIOMMU_LINK_END_TRUNCATED;
+	}
 	log_warn(&l->srv->log, "%s %s: receive: %s, link closed",
 		 l->proto->name, l->name, strerror(-err));
 	return VIOMMU_LINK_END_IO;
@@ -373,7 +407,10 @@ int link_apply_ram(struct link *l, const struct viommu_mem_region *regions,
 		return err;
 	}
 	pthread_mutex_lock(&s->ram_lock);
-	if (s->ram_owner < 0 || s->ram_owner == (int)l->id) {
+	if (s->ram_owner < 0 && n == 0) {
+		/* Removing nothing from nothing claims no ownership. */
+		ATOMIC_INC(l->st.ram_ignored);
+	} else if (s->ram_owner < 0 || s->ram_owner == (int)l->id) {
 		err = viommu_mem_set_regions(l->mem, regions, n);
 		if (!err) {
 			if (s->ram_owner < 0)

@@ -35,6 +35,7 @@
 
 #define LINK_NAME_LEN 32
 #define LINK_MAX_RX_FDS 16 /* fds one message may carry (more: closed) */
+#define LINK_STALL_MS 500  /* poll mode: longest wait inside a message */
 
 struct link;
 
@@ -143,6 +144,14 @@ bool link_fd_ready(int fd, short events);
 
 /* link_is_eventfd() - whether @fd is an eventfd (true when unknowable). */
 bool link_is_eventfd(int fd);
+
+/*
+ * link_eventfd_read() - consume eventfd @fd without ever blocking (the peer
+ * shares its file description and may clear O_NONBLOCK or drain it between
+ * our poll and our read).  Return: 0; -EAGAIN (nothing to read); -EIO (not
+ * eventfd-like: EOF or a short read); -errno.
+ */
+int link_eventfd_read(int fd, uint64_t *val);
 
 /* link_signal() - write 1 to eventfd @fd if that cannot block. */
 bool link_signal(int fd);

@@ -115,14 +115,11 @@ static void mpq_event(struct link *l)
 {
 	struct mpq *m = mpq_of(l);
 	uint64_t v;
-	ssize_t n;
+	int err = link_eventfd_read(l->event_fd, &v);
 
-	if (!link_fd_ready(l->event_fd, POLLIN))
+	if (err == -EAGAIN)
 		return;
-	n = read(l->event_fd, &v, sizeof(v));
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n != (ssize_t)sizeof(v)) {
+	if (err) {
 		log_warn(link_log(l), "mpqemu %s: resample fd unreadable, "
 			 "ignoring it", l->name);
 		link_set_event_fd(l, -1);

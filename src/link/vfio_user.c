@@ -855,11 +855,11 @@ static int vfu_serve(struct link *l)
 static void vfu_event(struct link *l)
 {
 	uint64_t val;
-	ssize_t n = read(l->event_fd, &val, sizeof(val));
+	int err = link_eventfd_read(l->event_fd, &val);
 
-	if (n == (ssize_t)sizeof(val))
+	if (!err)
 		intx_unmask(vfu_of(l));
-	else if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+	else if (err != -EAGAIN)
 		link_set_event_fd(l, -1); /* not an eventfd after all */
 }
 

@@ -33,6 +33,7 @@
 
 #include "harness.h"
 #include "link/mpqemu.h"
+#include "link/link.h"
 #include "transport/pci.h"
 
 #define BAR0_GPA 0xfebf0000u
@@ -1024,6 +1025,37 @@ TEST(stop_ends_poll_link_mid_message)
 	CHECK(fx_fini(&x));
 	CHECK_EQ(end_calls(0), 1);
 	CHECK_EQ(warn_lines(), 0);
+}
+
+/*
+ * A poll-mode link runs in the embedder's loop: a peer that sends half a
+ * message and then nothing must not hold that loop.  run_once() gives up
+ * after LINK_STALL_MS and ends the link as truncated, with one line.
+ */
+TEST(poll_link_ends_when_peer_stalls_mid_message)
+{
+	uint8_t hdr[MPQEMU_HDR_SIZE] = { MPQEMU_PCI_CFGREAD, 0, 0, 0,
+					 0, 0, 0, 0, MPQEMU_CFG_SIZE };
+	struct timespec t0, t1;
+	struct fx x;
+	long ms;
+	int r;
+
+	REQUIRE(fx_init(&x, true) == 0);
+	REQUIRE(send_raw(x.peer[0], hdr, sizeof(hdr), NULL, 0) == 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = viommu_link_server_run_once(x.srv, x.id[0]);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	CHECK_EQ(r, VIOMMU_LINK_END_TRUNCATED);
+	CHECK(ms >= LINK_STALL_MS - 50 && ms < 10 * LINK_STALL_MS);
+	CHECK_EQ(viommu_link_server_run_once(x.srv, x.id[0]),
+		 VIOMMU_LINK_END_TRUNCATED);
+	CHECK_EQ(end_of(0), VIOMMU_LINK_END_TRUNCATED);
+	CHECK_EQ(end_of(1), VIOMMU_LINK_OPEN);
+	CHECK(!alive(x.peer[0]));
+	CHECK_EQ(warn_lines(), 1);
+	CHECK(fx_fini(&x));
 }
 
 TEST(path_link_accepts_one_peer)
