@@ -29,6 +29,7 @@
 
 #include <viommu/link.h>
 #include <pthread.h>
+#include <string.h>
 #include <sys/uio.h>
 
 #include "transport/pci.h"
@@ -101,6 +102,23 @@ struct link {
 	bool rx_fd_overflow;
 	struct link_counters st;
 };
+
+/* link_get32() / link_get64() - a host-order field of a message. */
+static inline uint32_t link_get32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline uint64_t link_get64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
 
 /* link_log() - the server's log. */
 const struct viommu_log *link_log(const struct link *l);

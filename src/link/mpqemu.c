@@ -69,22 +69,6 @@ static struct mpq *mpq_of(struct link *l)
 	return l->ps;
 }
 
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
 /* ---- interrupts ------------------------------------------------------- */
 
 /* signal_intr() - write 1 to the intr eventfd.  irq_lock held. */
@@ -226,8 +210,8 @@ static int do_sysmem(struct mpq *m)
 				"%d)", l->rx_fd_overflow ? "over " : "", n,
 				MPQEMU_MAX_FDS);
 	for (i = 0; i < MPQEMU_MAX_FDS; i++) {
-		uint64_t gpa = get64(p + 8 * i), size = get64(p + 64 + 8 * i);
-		int64_t off = (int64_t)get64(p + 128 + 8 * i);
+		uint64_t gpa = link_get64(p + 8 * i), size = link_get64(p + 64 + 8 * i);
+		int64_t off = (int64_t)link_get64(p + 128 + 8 * i);
 
 		if (i >= n) {
 			if (gpa || size || off)
@@ -251,8 +235,8 @@ static int do_sysmem(struct mpq *m)
 static int do_cfg(struct mpq *m, bool write)
 {
 	const uint8_t *p = m->p.b;
-	uint32_t addr = get32(p), val = get32(p + 4);
-	int32_t len = (int32_t)get32(p + 8);
+	uint32_t addr = link_get32(p), val = link_get32(p + 4);
+	int32_t len = (int32_t)link_get32(p + 8);
 	int err = want_fds(m, 0);
 
 	if (err)
@@ -275,8 +259,8 @@ static int do_cfg(struct mpq *m, bool write)
 static int do_bar(struct mpq *m, bool write)
 {
 	const uint8_t *p = m->p.b;
-	uint64_t addr = get64(p), val = get64(p + 8);
-	uint32_t size = get32(p + 16);
+	uint64_t addr = link_get64(p), val = link_get64(p + 8);
+	uint32_t size = link_get32(p + 16);
 	uint8_t memory = p[20];
 	int err = want_fds(m, 0);
 

@@ -93,22 +93,6 @@ static struct vfu *vfu_of(struct link *l)
 	return l->ps;
 }
 
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
 static void put32(uint8_t *p, uint32_t v)
 {
 	memcpy(p, &v, sizeof(v));
@@ -270,7 +254,7 @@ static int check_map(struct vfu *v, const struct dma_win *w)
 {
 	uint64_t last = 0;
 
-	if (v->plen != VFU_DMA_MAP_SIZE || get32(v->p) != VFU_DMA_MAP_SIZE)
+	if (v->plen != VFU_DMA_MAP_SIZE || link_get32(v->p) != VFU_DMA_MAP_SIZE)
 		return refuse(v, EINVAL, "size or argsz not 32");
 	if (w->flags & ~(VFU_DMA_READ_OK | VFU_DMA_WRITE_OK))
 		return refuse(v, EINVAL, "unknown flags");
@@ -297,10 +281,10 @@ static int check_map(struct vfu *v, const struct dma_win *w)
 static int do_dma_map(struct vfu *v)
 {
 	struct dma_win w = {
-		.flags = get32(v->p + 4),
-		.off = get64(v->p + 8),
-		.addr = get64(v->p + 16),
-		.size = get64(v->p + 24),
+		.flags = link_get32(v->p + 4),
+		.off = link_get64(v->p + 8),
+		.addr = link_get64(v->p + 16),
+		.size = link_get64(v->p + 24),
 		.fd = -1,
 	};
 	int err = check_map(v, &w);
@@ -331,13 +315,13 @@ static int do_dma_map(struct vfu *v)
 
 static int do_dma_unmap(struct vfu *v)
 {
-	uint32_t flags = get32(v->p + 4);
-	uint64_t addr = get64(v->p + 8), size = get64(v->p + 16);
+	uint32_t flags = link_get32(v->p + 4);
+	uint64_t addr = link_get64(v->p + 8), size = link_get64(v->p + 16);
 	struct dma_win keep[VFU_MAX_DMA_MAPS];
 	unsigned int i, n = 0, gone = 0;
 	int err;
 
-	if (v->plen != VFU_DMA_UNMAP_SIZE || get32(v->p) < VFU_DMA_UNMAP_SIZE)
+	if (v->plen != VFU_DMA_UNMAP_SIZE || link_get32(v->p) < VFU_DMA_UNMAP_SIZE)
 		return refuse(v, EINVAL, "size not 24 or argsz below 24");
 	if (flags & ~UNMAP_ALL || (flags && (addr || size)))
 		return refuse(v, EINVAL, "unsupported flags");
@@ -375,7 +359,7 @@ static int do_device_info(struct vfu *v)
 {
 	uint8_t r[VFU_INFO_SIZE];
 
-	if (v->plen != VFU_INFO_SIZE || get32(v->p) < VFU_INFO_SIZE)
+	if (v->plen != VFU_INFO_SIZE || link_get32(v->p) < VFU_INFO_SIZE)
 		return refuse(v, EINVAL, "size not 16 or argsz below 16");
 	put32(r, VFU_INFO_SIZE);
 	put32(r + 4, VFU_DEV_FLAG_RESET | VFU_DEV_FLAG_PCI);
@@ -397,12 +381,12 @@ static uint64_t region_size(struct vfu *v, uint32_t idx)
 
 static int do_region_info(struct vfu *v)
 {
-	uint32_t idx = get32(v->p + 8);
+	uint32_t idx = link_get32(v->p + 8);
 	uint8_t r[VFU_REGION_INFO_SIZE] = { 0 };
 	uint64_t size;
 
 	if (v->plen != VFU_REGION_INFO_SIZE ||
-	    get32(v->p) < VFU_REGION_INFO_SIZE)
+	    link_get32(v->p) < VFU_REGION_INFO_SIZE)
 		return refuse(v, EINVAL, "size not 32 or argsz below 32");
 	if (idx >= VFU_NUM_REGIONS)
 		return refuse(v, EINVAL, "no such region");
@@ -435,10 +419,10 @@ static int do_irq_info(struct vfu *v)
 		[VFU_IRQ_ERR] = VFU_IRQ_INFO_EVENTFD,
 		[VFU_IRQ_REQ] = VFU_IRQ_INFO_EVENTFD,
 	};
-	uint32_t idx = get32(v->p + 8);
+	uint32_t idx = link_get32(v->p + 8);
 	uint8_t r[VFU_INFO_SIZE];
 
-	if (v->plen != VFU_INFO_SIZE || get32(v->p) < VFU_INFO_SIZE)
+	if (v->plen != VFU_INFO_SIZE || link_get32(v->p) < VFU_INFO_SIZE)
 		return refuse(v, EINVAL, "size not 16 or argsz below 16");
 	if (idx >= VFU_NUM_IRQS)
 		return refuse(v, EINVAL, "no such IRQ index");
@@ -611,12 +595,12 @@ static int do_set_irqs(struct vfu *v)
 {
 	uint32_t flags, idx, start, count, data, action;
 
-	if (v->plen < VFU_SET_IRQS_SIZE || get32(v->p) < VFU_SET_IRQS_SIZE)
+	if (v->plen < VFU_SET_IRQS_SIZE || link_get32(v->p) < VFU_SET_IRQS_SIZE)
 		return refuse(v, EINVAL, "shorter than 20 bytes");
-	flags = get32(v->p + 4);
-	idx = get32(v->p + 8);
-	start = get32(v->p + 12);
-	count = get32(v->p + 16);
+	flags = link_get32(v->p + 4);
+	idx = link_get32(v->p + 8);
+	start = link_get32(v->p + 12);
+	count = link_get32(v->p + 16);
 	data = flags & VFU_IRQ_DATA_MASK;
 	action = flags & VFU_IRQ_ACTION_MASK_ALL;
 	if (flags & ~(VFU_IRQ_DATA_MASK | VFU_IRQ_ACTION_MASK_ALL) ||
@@ -723,8 +707,8 @@ static int region_rw(struct vfu *v, uint32_t region, uint64_t off,
 
 static int do_region_read(struct vfu *v)
 {
-	uint64_t off = get64(v->p);
-	uint32_t region = get32(v->p + 8), count = get32(v->p + 12);
+	uint64_t off = link_get64(v->p);
+	uint32_t region = link_get32(v->p + 8), count = link_get32(v->p + 12);
 	int err;
 
 	if (v->plen != VFU_RW_SIZE)
@@ -746,9 +730,9 @@ static int do_region_write(struct vfu *v)
 
 	if (v->plen < VFU_RW_SIZE)
 		return refuse(v, EINVAL, "shorter than 16 bytes");
-	off = get64(v->p);
-	region = get32(v->p + 8);
-	count = get32(v->p + 12);
+	off = link_get64(v->p);
+	region = link_get32(v->p + 8);
+	count = link_get32(v->p + 12);
 	if (count != v->plen - VFU_RW_SIZE)
 		return refuse(v, EINVAL, "count does not match the size");
 	err = check_rw(v, region, off, count);
@@ -812,8 +796,8 @@ static int read_header(struct vfu *v)
 		return link_recv_end(v->l, err, got);
 	memcpy(&v->id, h, 2);
 	memcpy(&v->cmd, h + 2, 2);
-	size = get32(h + 4);
-	v->flags = get32(h + 8);
+	size = link_get32(h + 4);
+	v->flags = link_get32(h + 8);
 	if ((v->flags & VFU_F_TYPE) != VFU_T_COMMAND)
 		return link_bad(v->l, "%s: not a command (flags %#x)",
 				cmd_name(v->cmd), v->flags);
