@@ -893,11 +893,21 @@ void viommu_link_server_stop(struct viommu_link_server *s)
 
 		if (!l)
 			break;
+		/*
+		 * An idle poll-mode link is ended here; holding its busy flag
+		 * meanwhile keeps a run_once() from starting on it (-EBUSY).
+		 */
 		pthread_mutex_lock(&s->lock);
-		idle = !l->thread_live && !(l->poll_mode && as_poll(l)->busy);
-		pthread_mutex_unlock(&s->lock);
+		idle = l->poll_mode && !as_poll(l)->busy;
 		if (idle)
+			as_poll(l)->busy = true;
+		pthread_mutex_unlock(&s->lock);
+		if (idle) {
 			link_end(l, VIOMMU_LINK_END_STOPPED);
+			pthread_mutex_lock(&s->lock);
+			as_poll(l)->busy = false;
+			pthread_mutex_unlock(&s->lock);
+		}
 		if (l->thread_live) {
 			pthread_join(l->thread, NULL);
 			l->thread_live = false;
