@@ -97,6 +97,7 @@ struct world {
 	/* --no-iommu: each engine's own IOVA space, filled by DMA_MAP */
 	struct viommu_mem *emem[MAX_ENDPOINTS];
 	struct viommu_ctx *ectx[MAX_ENDPOINTS];
+	struct viommu_domain *edom[MAX_ENDPOINTS];
 	bool eng_live[MAX_ENDPOINTS];
 	struct viommu_link_server *lsrv; /* every link, either door */
 	/* --poll-rq-us: the request-queue poller (poller_main) */
@@ -637,21 +638,27 @@ static int make_core(struct world *w)
 }
 
 /*
- * own_space() - --no-iommu: engine @i's own memory (the IOVAs the peer's
- * vIOMMU maps with DMA_MAP) and a context where it bypasses, so the
- * engine's addresses reach that memory unchanged.
+ * own_space() - --no-iommu: engine @i's own memory and context, and a
+ * PAGING domain that its link fills with the IOVA windows the peer's
+ * vIOMMU maps (DMA_MAP/UNMAP), so the engine's DMA is translated - with
+ * the windows' permissions, and a fault where nothing is mapped - by the
+ * mappings QEMU's virtio-iommu decided.
  */
 static int own_space(struct world *w, unsigned int i)
 {
 	struct viommu_mem_config mc = { .log = w->log };
-	struct viommu_ctx_config cc = { .log = w->log,
-					.bypass_unattached = true };
+	struct viommu_ctx_config cc = { .log = w->log };
+	struct viommu_domain_config dc = { .kind = VIOMMU_DOMAIN_PAGING,
+					   .tag = i };
 	int err = viommu_mem_create(&mc, &w->emem[i]);
 
 	if (err)
 		return err;
 	cc.mem = w->emem[i];
-	return viommu_ctx_create(&cc, &w->ectx[i]);
+	err = viommu_ctx_create(&cc, &w->ectx[i]);
+	if (err)
+		return err;
+	return viommu_domain_create(w->ectx[i], &dc, &w->edom[i]);
 }
 
 /* make_engines() - one endpoint and DMA engine per endpoint link. */
@@ -674,6 +681,9 @@ static int make_engines(struct world *w)
 		}
 		err = viommu_endpoint_create(ctx, endpoint_bdf(w->o, i),
 					     &w->ep[i]);
+		if (!err && w->edom[i])
+			err = viommu_endpoint_attach(w->ep[i], VIOMMU_NO_PASID,
+						     w->edom[i]);
 		if (err)
 			return err;
 		snprintf(name, sizeof(name), "dma%u", i); /* copied */
@@ -725,6 +735,7 @@ static int add_links(struct world *w)
 			.path = lo->path,
 			.name = i ? w->eng[i - 1].name : "iommu",
 			.mem = i && w->o->no_iommu ? w->emem[i - 1] : NULL,
+			.domain = i && w->o->no_iommu ? w->edom[i - 1] : NULL,
 		};
 
 		err = viommu_link_server_add(w->lsrv, &lc, &id);

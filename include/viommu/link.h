@@ -57,6 +57,7 @@
 
 #include <viommu/common.h>
 #include <viommu/mem.h>
+#include <viommu/core.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -128,6 +129,14 @@ struct viommu_link_server_config {
  * @poll_mode: no thread: the caller serves the link with
  *             viommu_link_server_run_once().
  * @mem:       guest memory of this link alone (NULL: the server's).
+ * @domain:    vfio-user only, with @mem: the peer's DMA windows are IOVAs
+ *             (a device behind the VMM's own vIOMMU): each becomes a
+ *             mapping of this PAGING domain, IOVA -> the window's place in
+ *             @mem, which the link fills with the windows' files (one
+ *             region per distinct file, each at its own 1 TiB slot).  The
+ *             device's endpoint must be attached to @domain; translation
+ *             then enforces the windows' permissions and faults on IOVAs
+ *             the VMM never mapped.  NULL: windows are guest-physical RAM.
  */
 struct viommu_link_config {
 	uint32_t size;
@@ -138,6 +147,7 @@ struct viommu_link_config {
 	const char *name;
 	bool poll_mode;
 	struct viommu_mem *mem;
+	struct viommu_domain *domain;
 };
 
 /**
@@ -180,7 +190,8 @@ viommu_link_server_create(const struct viommu_link_server_config *cfg,
 /**
  * viommu_link_server_add() - add a link and, unless @poll_mode, start its
  * thread.  IDs are given in order from 0; *@id receives it.
- * Return: 0; -EINVAL (bad config); -EPROTONOSUPPORT (unknown @proto);
+ * Return: 0; -EINVAL (bad config, e.g. @domain without @mem or with
+ * mpqemu); -EPROTONOSUPPORT (unknown @proto);
  * -EBUSY (@func already served); -ENOSPC (VIOMMU_LINK_MAX); -ENOMEM;
  * -ESHUTDOWN (server stopped); -ENAMETOOLONG (@path); or the negative
  * errno of socket/bind/listen/epoll/pthread_create.

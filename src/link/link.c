@@ -20,6 +20,7 @@
 #include "core/util.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -584,12 +585,18 @@ static bool size_ok(const void *p, uint32_t size, size_t known)
 	return true;
 }
 
-int viommu_link_server_create(const struct viommu_link_server_config *cfg,
+int viommu_link_server_create(const struct viommu_link_server_config *user,
 			      struct viommu_link_server **out)
 {
+	struct viommu_link_server_config c, *cfg = &c;
 	struct viommu_link_server *s;
 
-	if (!cfg || !out || !cfg->mem || !size_ok(cfg, cfg->size, sizeof(*cfg)))
+	if (!user || !out || !size_ok(user, user->size, sizeof(c)))
+		return -EINVAL;
+	/* An older caller's struct is shorter: what it lacks stays 0. */
+	memset(&c, 0, sizeof(c));
+	memcpy(&c, user, user->size ? MIN(user->size, sizeof(c)) : sizeof(c));
+	if (!cfg->mem)
 		return -EINVAL;
 	s = xzalloc(&cfg->allocator, sizeof(*s));
 	if (!s)
@@ -710,6 +717,7 @@ static int link_new(struct viommu_link_server *s,
 	l->func = (struct pci_func *)lc->func;
 	l->mem = lc->mem ? lc->mem : s->mem;
 	l->own_mem = lc->mem != NULL;
+	l->domain = lc->domain;
 	l->sock = lc->fd;
 	l->listen_fd = l->event_fd = -1;
 	l->poll_mode = lc->poll_mode;
@@ -747,25 +755,48 @@ static int admit(struct viommu_link_server *s,
 /* check_config() - the fields of @lc (size rule of link.h). */
 static int check_config(const struct viommu_link_config *lc)
 {
-	if (!lc->func || !size_ok(lc, lc->size, sizeof(*lc)) ||
-	    (lc->fd < 0 && (!lc->path || !*lc->path)))
+	if (!lc->func ||
+	    (lc->fd < 0 && (!lc->path || !*lc->path)) ||
+	    (lc->domain && (!lc->mem || lc->proto != VIOMMU_LINK_VFIO_USER)))
 		return -EINVAL;
 	return proto_of(lc->proto) ? 0 : -EPROTONOSUPPORT;
 }
 
+/*
+ * The size of struct viommu_link_config as the first release had it (no
+ * @domain): what a @size of 0 means.
+ */
+#define LINK_CONFIG_SIZE_V1 offsetof(struct viommu_link_config, domain)
+
+/*
+ * normalize() - @lc as this library knows it: the caller's first @size
+ * bytes (an older caller knows fewer fields: the rest stays 0).
+ */
+static void normalize(const struct viommu_link_config *lc,
+		      struct viommu_link_config *out)
+{
+	size_t n = lc->size ? MIN(lc->size, sizeof(*out)) : LINK_CONFIG_SIZE_V1;
+
+	memset(out, 0, sizeof(*out));
+	memcpy(out, lc, n);
+}
+
 int viommu_link_server_add(struct viommu_link_server *s,
-			   const struct viommu_link_config *lc,
+			   const struct viommu_link_config *user,
 			   unsigned int *id)
 {
+	struct viommu_link_config c, *lc = &c;
 	struct link *l = NULL;
 	int err;
 
-	if (!s || !lc || !id) {
-		if (lc && lc->fd >= 0)
-			close(lc->fd);
+	if (!s || !user || !id) {
+		if (user && user->fd >= 0)
+			close(user->fd);
 		return -EINVAL;
 	}
-	err = check_config(lc);
+	normalize(user, &c);
+	err = size_ok(user, user->size, sizeof(c)) ? check_config(lc) :
+						     -EINVAL;
 	pthread_mutex_lock(&s->lock);
 	if (!err)
 		err = admit(s, lc);

@@ -87,6 +87,7 @@ struct link {
 	struct pci_func *func;
 	struct viommu_mem *mem; /* guest RAM this link fills */
 	bool own_mem;           /* mem is the link's alone */
+	struct viommu_domain *domain; /* DMA windows are IOVAs of it, or NULL */
 	int sock;               /* connected socket, or -1 */
 	int listen_fd;          /* path links until a peer connects, or -1 */
 	char *path;             /* bound path to unlink, or NULL */

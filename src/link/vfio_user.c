@@ -53,6 +53,18 @@ struct dma_win {
 	int fd;
 };
 
+/* A file whose windows a domain-mode link maps (one region of its mem). */
+struct dma_file {
+	dev_t dev;
+	ino_t ino;
+	uint64_t size;
+	uint64_t base; /* where the file starts in the link's memory */
+	int fd;
+};
+
+#define VFU_MAX_FILES 8
+#define VFU_FILE_SLOT (1ull << 40) /* 1 TiB of the link's memory per file */
+
 struct vfu {
 	struct link *l;
 	bool negotiated;
@@ -67,6 +79,9 @@ struct vfu {
 	/* guest RAM */
 	struct dma_win win[VFU_MAX_DMA_MAPS];
 	unsigned int nwin;
+	/* domain mode: the files the windows come from */
+	struct dma_file files[VFU_MAX_FILES];
+	unsigned int nfiles;
 	/* interrupts (irq_lock) */
 	pthread_mutex_t irq_lock;
 	int intx_fd;
@@ -278,6 +293,127 @@ static int check_map(struct vfu *v, const struct dma_win *w)
 	return check_map_fd(v, v->l->rx_fds[0], w->off, w->size);
 }
 
+/* ---- DMA windows as IOVAs of a domain (link config @domain) ---------- */
+
+/* apply_files() - the link's memory: one region per file.  0 or -errno. */
+static int apply_files(struct vfu *v, unsigned int n)
+{
+	struct viommu_mem_region r[VFU_MAX_FILES];
+
+	for (unsigned int i = 0; i < n; i++)
+		r[i] = (struct viommu_mem_region){
+			.gpa = v->files[i].base, .size = v->files[i].size,
+			.fd = v->files[i].fd,
+		};
+	return viommu_mem_set_regions(v->l->mem, r, n);
+}
+
+/*
+ * file_base() - where the window's file (the message's fd) lives in the
+ * link's memory, adding it (or its growth) first.  0 with *@base; -errno
+ * for an error reply.
+ */
+static int file_base(struct vfu *v, uint64_t *base)
+{
+	int fd = v->l->rx_fds[0], err;
+	struct dma_file *f = NULL;
+	struct stat st;
+	unsigned int i;
+
+	if (fstat(fd, &st) < 0)
+		return refuse(v, EBADF, "fd cannot be used");
+	for (i = 0; i < v->nfiles && !f; i++)
+		if (v->files[i].dev == st.st_dev && v->files[i].ino == st.st_ino)
+			f = &v->files[i];
+	if (f && (uint64_t)st.st_size <= f->size) {
+		*base = f->base;
+		return 0;
+	}
+	if ((uint64_t)st.st_size > VFU_FILE_SLOT || st.st_size % VFU_PGSIZE)
+		return refuse(v, EINVAL, "file size not 4 KiB aligned or above "
+			      "1 TiB");
+	if (!f && v->nfiles == VFU_MAX_FILES)
+		return refuse(v, ENOSPC, "more than %u distinct files",
+			      VFU_MAX_FILES);
+	if (!f) {
+		f = &v->files[v->nfiles];
+		*f = (struct dma_file){ .dev = st.st_dev, .ino = st.st_ino,
+					.base = (v->nfiles + 1) * VFU_FILE_SLOT,
+					.fd = fd };
+	}
+	f->size = (uint64_t)st.st_size;
+	err = apply_files(v, v->nfiles + (f == &v->files[v->nfiles]));
+	if (err)
+		return refuse(v, -err, "the memory layer refused the file");
+	if (f->fd == fd) {
+		if (f == &v->files[v->nfiles])
+			v->nfiles++;
+		v->l->rx_fds[0] = -1; /* kept */
+	}
+	*base = f->base;
+	return 0;
+}
+
+/* map_iova() - window @w (with an fd) as a mapping of the domain. */
+static int map_iova(struct vfu *v, const struct dma_win *w)
+{
+	uint32_t prot = (w->flags & VFU_DMA_READ_OK ? VIOMMU_READ : 0) |
+			(w->flags & VFU_DMA_WRITE_OK ? VIOMMU_WRITE : 0);
+	uint64_t base;
+	int err;
+
+	if (!prot)
+		return refuse(v, EINVAL, "window neither readable nor "
+			      "writable");
+	err = file_base(v, &base);
+	if (err)
+		return err;
+	err = viommu_domain_map(v->l->domain, w->addr, w->addr + w->size - 1,
+				base + w->off, prot);
+	if (err == -EEXIST || err == -EADDRINUSE)
+		return refuse(v, EEXIST, "IOVA window [%#llx, +%#llx) overlaps "
+			      "a mapping", (unsigned long long)w->addr,
+			      (unsigned long long)w->size);
+	if (err)
+		return refuse(v, err == -ENOMEM ? ENOSPC : EINVAL,
+			      "the domain refused the mapping (%s)",
+			      strerror(-err));
+	send_reply(v, NULL, 0, NULL, 0);
+	return 0;
+}
+
+/* unmap_iova() - DMA_UNMAP of domain mode.  0 or -errno. */
+static int unmap_iova(struct vfu *v, uint32_t flags, uint64_t addr,
+		      uint64_t size)
+{
+	uint64_t last;
+	int err;
+
+	if (flags) {
+		viommu_domain_unmap(v->l->domain, 0, UINT64_MAX, NULL);
+		v->nwin = 0;
+		goto done;
+	}
+	for (unsigned int i = 0; i < v->nwin; i++)
+		if (v->win[i].addr == addr && v->win[i].size == size) {
+			v->win[i] = v->win[--v->nwin]; /* an fd-less window */
+			goto done;
+		}
+	if (!range_last(addr, size, &last))
+		return refuse(v, EINVAL, "empty or wrapping range");
+	err = viommu_domain_unmap(v->l->domain, addr, last, NULL);
+	if (err == -ENOENT)
+		return refuse(v, ENOENT, "no window in [%#llx, +%#llx)",
+			      (unsigned long long)addr,
+			      (unsigned long long)size);
+	if (err)
+		return refuse(v, EINVAL, "the range splits a window (%s)",
+			      strerror(-err));
+done:
+	send_reply(v, v->p, VFU_DMA_UNMAP_SIZE, NULL, 0);
+	return 0;
+}
+
 static int do_dma_map(struct vfu *v)
 {
 	struct dma_win w = {
@@ -291,6 +427,13 @@ static int do_dma_map(struct vfu *v)
 
 	if (err)
 		return err;
+	if (v->l->domain && v->l->rx_nfds)
+		return map_iova(v, &w);
+	if (v->l->domain) {
+		v->win[v->nwin++] = w; /* fd-less: tracked, not mapped */
+		send_reply(v, NULL, 0, NULL, 0);
+		return 0;
+	}
 	if (v->l->rx_nfds)
 		w.fd = v->l->rx_fds[0];
 	else if (v->fdless++ < 4)
@@ -325,6 +468,8 @@ static int do_dma_unmap(struct vfu *v)
 		return refuse(v, EINVAL, "size not 24 or argsz below 24");
 	if (flags & ~UNMAP_ALL || (flags && (addr || size)))
 		return refuse(v, EINVAL, "unsupported flags");
+	if (v->l->domain)
+		return unmap_iova(v, flags, addr, size);
 	for (i = 0; i < v->nwin; i++) {
 		if (flags || (v->win[i].addr == addr &&
 			      v->win[i].size == size))
@@ -852,8 +997,13 @@ static void vfu_peer_gone(struct link *l)
 {
 	struct vfu *v = vfu_of(l);
 
+	if (l->domain)
+		viommu_domain_unmap(l->domain, 0, UINT64_MAX, NULL);
 	if (l->own_mem)
 		viommu_mem_set_regions(l->mem, NULL, 0);
+	for (unsigned int i = 0; i < v->nfiles; i++)
+		link_close_fd(&v->files[i].fd);
+	v->nfiles = 0;
 	for (unsigned int i = 0; i < v->nwin; i++)
 		if (v->win[i].fd >= 0)
 			close(v->win[i].fd);
