@@ -173,6 +173,7 @@ void fill_pattern(uint8_t *p, size_t n, uint64_t seed);
 size_t first_diff(const uint8_t *a, const uint8_t *b, size_t n);
 int read_file_str(const char *path, char *buf, size_t size);
 int write_file_str(const char *path, const char *s);
+bool cmdline_has(const char *w);
 
 /* vfio.c */
 int eng_find_all(struct eng *e, int max);

@@ -206,6 +206,23 @@ int read_file_str(const char *path, char *buf, size_t size)
 	return 0;
 }
 
+/* cmdline_has() - whether the kernel command line has the word @w. */
+bool cmdline_has(const char *w)
+{
+	char line[4096];
+	size_t n = strlen(w);
+	const char *p = line;
+
+	if (read_file_str("/proc/cmdline", line, sizeof(line)))
+		return false;
+	while ((p = strstr(p, w))) {
+		if ((p == line || p[-1] == ' ') && (p[n] == ' ' || !p[n]))
+			return true;
+		p += n;
+	}
+	return false;
+}
+
 /* write_file_str() - write @s to a sysfs file in one write(). */
 int write_file_str(const char *path, const char *s)
 {

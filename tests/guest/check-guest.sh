@@ -2,9 +2,12 @@
 #
 # check-guest.sh - the "guest" stage of `make check`: every real-guest
 # scenario, in as few boots as their needs allow, then the demo set
-# against QEMU's own virtio-iommu + edu (the comparison peer); all of it on
-# QEMU 11.1 with our devices behind the vfio-user door (vfio-user-pci) and
-# again on the host's QEMU 7.2 behind the proxy door (x-pci-proxy-dev).
+# against QEMU's own virtio-iommu-pci (the comparison peer, viommu-run
+# --peer qemu); all of it on QEMU 11.1 with our devices behind the
+# vfio-user door (vfio-user-pci; the peer there is QEMU's virtio-iommu with
+# our DMA engine behind it, viommu-server --no-iommu over vfio-user) and
+# again on the host's QEMU 7.2 behind the proxy door (x-pci-proxy-dev; the
+# peer there is QEMU's virtio-iommu with QEMU's edu).
 #
 # Usage: tests/guest/check-guest.sh BUILD_DIR CACHE_DIR RESULT_FILE
 #
@@ -14,14 +17,17 @@
 #   RESULT_FILE  gets one "ok - guest: NAME (...)" / "not ok - ..." line per
 #                scenario (scripts/test-summary.py counts them); each names
 #                the QEMU and the door, e.g. "(ours polled, QEMU 11.1
-#                vfio-user, smp 2)" or "(qemu, QEMU 7.2, smp 1)"
+#                vfio-user, smp 2)", "(qemu-iommu+our-engine, QEMU 11.1
+#                vfio-user, smp 1)" or "(qemu-iommu+edu, QEMU 7.2, smp 1)"
 #
 # Sets, per QEMU (labels ours-11, polled-11, peer-11; ours-7.2, polled-7.2,
 # peer-7.2): "ours" runs every scenario of viommu-run's set "all" and a
 # short bench on our devices, in as few boots as they allow (one with
-# -smp 2; identity in one with iommu.passthrough=1); "polled" runs them
-# again with the request queue polled; "peer" runs the demo set against
-# QEMU's own devices.  QEMU 11.1 comes from the
+# -smp 2, notify last in it as it leaves the device needing a reset;
+# identity in one with iommu.passthrough=1); "polled" runs them again with
+# the request queue polled; "peer" runs the demo set against QEMU's
+# virtio-iommu-pci (viommu-run skips notify there, and faultlog on 11.1,
+# saying why).  QEMU 11.1 comes from the
 # cache CACHE_DIR/../qemu-11.1, which scripts/qemu11.sh builds there once
 # (mmdebstrap, about a minute; a failure is one failed result and skips
 # the QEMU 11.1 sets).  Logs go to BUILD_DIR/guest-check/; the summaries
@@ -116,6 +122,8 @@ run_sets() {
 	TAG=polled run_set "polled-$sfx" "$@" --door "$door" --scenario all \
 		--server-arg=--poll-rq-us=200
 	check_polled "$LOGS/polled-$sfx.json" "$what"
+	# QEMU's virtio-iommu-pci: with our DMA engines over vfio-user on
+	# QEMU 11.1 (viommu-server --no-iommu), with edu on QEMU 7.2
 	run_set "peer-$sfx" "$@" --peer qemu --scenario demo
 }
 
