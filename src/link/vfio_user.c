@@ -305,7 +305,7 @@ static int apply_files(struct vfu *v, unsigned int n)
 			.gpa = v->files[i].base, .size = v->files[i].size,
 			.fd = v->files[i].fd,
 		};
-	return viommu_mem_set_regions(v->l->mem, r, n);
+	return link_apply_ram(v->l, r, n); /* own memory: always applied */
 }
 
 /*
