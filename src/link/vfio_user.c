@@ -192,9 +192,17 @@ static void send_error(struct vfu *v, int err)
 
 /* ---- VERSION ------------------------------------------------------------ */
 
+/*
+ * Our capabilities.  max_dma_maps: 64 windows as guest RAM; a link with a
+ * domain keeps its windows as mappings, so the protocol's maximum (65535)
+ * holds there.
+ */
 static const char caps_json[] =
 	"{\"capabilities\":{\"max_msg_fds\":8,\"max_data_xfer_size\":4096,"
 	"\"pgsizes\":4096,\"max_dma_maps\":64}}";
+static const char caps_json_iova[] =
+	"{\"capabilities\":{\"max_msg_fds\":8,\"max_data_xfer_size\":4096,"
+	"\"pgsizes\":4096,\"max_dma_maps\":65535}}";
 
 /*
  * do_version() - major must be 0; the client's JSON, if any, must be a
@@ -218,7 +226,11 @@ static int do_version(struct vfu *v)
 		return link_bad(v->l, "VERSION capabilities not a bounded, "
 				"NUL-terminated string");
 	v->negotiated = true;
-	send_reply(v, r, sizeof(r), caps_json, sizeof(caps_json));
+	if (v->l->domain)
+		send_reply(v, r, sizeof(r), caps_json_iova,
+			   sizeof(caps_json_iova));
+	else
+		send_reply(v, r, sizeof(r), caps_json, sizeof(caps_json));
 	log_info(link_log(v->l), "vfio-user %s: version 0.0 negotiated",
 		 v->l->name);
 	return 0;
