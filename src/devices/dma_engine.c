@@ -656,7 +656,7 @@ void dma_engine_reset(struct dma_engine *e)
 	reset_state(e);
 	pci_set_intx(&e->pci, false);
 	pthread_mutex_unlock(&e->lock);
-	log_info(&e->log, "%s: reset", e->name);
+	log_debug(&e->log, "%s: reset", e->name); /* peer-driven */
 }
 
 /* reset_hook() - the PCI function's reset_fn (called with no lock). */

@@ -144,9 +144,21 @@ bool link_is_eventfd(int fd)
 bool link_signal(int fd)
 {
 	uint64_t one = 1;
+	int fl;
 
-	return fd >= 0 && link_fd_ready(fd, POLLOUT) &&
-	       write(fd, &one, sizeof(one)) == (ssize_t)sizeof(one);
+	if (fd < 0 || !link_fd_ready(fd, POLLOUT))
+		return false;
+	/*
+	 * Re-assert O_NONBLOCK just before the write: the peer shares the
+	 * file description.  A peer that clears it again and fills the
+	 * counter in the instant between can still block this write until
+	 * it reads its eventfd (LINKS.md L8): eventfds take no RWF_NOWAIT
+	 * for writes.
+	 */
+	fl = fcntl(fd, F_GETFL);
+	if (fl >= 0 && !(fl & O_NONBLOCK))
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	return write(fd, &one, sizeof(one)) == (ssize_t)sizeof(one);
 }
 
 int link_eventfd_read(int fd, uint64_t *val)
@@ -194,6 +206,15 @@ static bool spin_ready(int fd, short events, unsigned int us)
 	return false;
 }
 
+/* now_ns() - CLOCK_MONOTONIC in nanoseconds. */
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
 /* serve_event() - the protocol's event fd is readable. */
 static void serve_event(struct link *l)
 {
@@ -210,9 +231,21 @@ static void serve_event(struct link *l)
  */
 static int wait_fd(struct link *l, int fd, short events)
 {
-	int timeout = l->poll_mode ? LINK_STALL_MS : -1;
+	int timeout = -1;
+
+	if (l->poll_mode) {
+		/* the whole message, not each wait, has LINK_STALL_MS */
+		int64_t left = (int64_t)(l->deadline_ns - now_ns()) / 1000000;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		timeout = (int)MIN(left, LINK_STALL_MS);
+	}
 
 	if (l->srv->poll_us && spin_ready(fd, events, l->srv->poll_us)) {
+		/* a flooding peer keeps the socket ready: look at stop too */
+		if (link_fd_ready(l->srv->stop_fd, POLLIN))
+			return -ECANCELED;
 		if (link_fd_ready(l->event_fd, POLLIN))
 			serve_event(l);
 		return 0;
@@ -545,7 +578,10 @@ static void link_end(struct link *l, int why)
 /* serve_one() - one message (the socket is readable).  0 or end reason. */
 static int serve_one(struct link *l)
 {
-	int why = l->proto->serve(l);
+	int why;
+
+	l->deadline_ns = now_ns() + (uint64_t)LINK_STALL_MS * 1000000;
+	why = l->proto->serve(l);
 
 	link_close_rx_fds(l);
 	return why;
@@ -846,16 +882,6 @@ int viommu_link_server_poll_fd(struct viommu_link_server *s, unsigned int id)
 	return as_poll(l)->epoll_fd;
 }
 
-/* drain_epoll() - consume the poll fd's readiness (level triggered). */
-static void drain_epoll(struct link *l)
-{
-	struct epoll_event ev[4];
-
-	while (epoll_wait(as_poll(l)->epoll_fd, ev, ARRAY_SIZE(ev), 0) ==
-	       (int)ARRAY_SIZE(ev))
-		;
-}
-
 /* run_poll() - serve what is there.  0 or an end reason. */
 static int run_poll(struct link *l)
 {
@@ -875,9 +901,17 @@ static int run_poll(struct link *l)
 		/* a link given its socket: connected, as link_thread() says */
 		STORE_RELEASE(l->st.connected, true);
 	}
-	while (!why && link_fd_ready(l->sock, POLLIN))
+	/*
+	 * At most LINK_RUN_BATCH messages per call, and none once stopping:
+	 * a peer that floods the socket cannot hold the embedder's loop (the
+	 * poll fd stays readable, so the loop comes back).
+	 */
+	for (unsigned int n = 0; !why && n < LINK_RUN_BATCH &&
+	     link_fd_ready(l->sock, POLLIN); n++) {
+		if (LOAD_ACQUIRE(l->srv->stopped))
+			return VIOMMU_LINK_END_STOPPED;
 		why = serve_one(l);
-	drain_epoll(l);
+	}
 	return why;
 }
 

@@ -36,7 +36,8 @@
 
 #define LINK_NAME_LEN 32
 #define LINK_MAX_RX_FDS 16 /* fds one message may carry (more: closed) */
-#define LINK_STALL_MS 500  /* poll mode: longest wait inside a message */
+#define LINK_STALL_MS 500  /* poll mode: longest time one message may take */
+#define LINK_RUN_BATCH 64  /* poll mode: messages served per run_once() */
 
 struct link;
 
@@ -93,6 +94,7 @@ struct link {
 	char *path;             /* bound path to unlink, or NULL */
 	int event_fd;           /* the protocol's extra fd, or -1 */
 	bool poll_mode;         /* served by viommu_link_server_run_once() */
+	uint64_t deadline_ns;   /* poll mode: the current message's deadline */
 	bool ran;               /* serving has begun (or stop() ended it) */
 	bool ended;
 	bool thread_live;

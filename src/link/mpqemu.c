@@ -376,6 +376,7 @@ static int mpq_init(struct link *l)
 	m->intr_fd = -1;
 	pthread_mutex_init(&m->irq_lock, NULL);
 	l->ps = m;
+	pci_func_hide_msix(f); /* the proxy has no MSI path: INTx only */
 	pthread_mutex_lock(&f->intx_lock);
 	m->level = f->intx_out;
 	f->intx_fn = mpq_intx;

@@ -40,6 +40,7 @@
 #include "core/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -262,15 +263,25 @@ static int apply_windows(struct vfu *v, const struct dma_win *win,
 	return err < 0 ? err : 0;
 }
 
-/* check_map_fd() - @fd must reach @off + @size. */
-static int check_map_fd(struct vfu *v, int fd, uint64_t off, uint64_t size)
+/*
+ * check_map_fd() - @fd must be a file reaching @off + @size, open for
+ * reading (and writing if @flags has WRITE), so the memory layer's mmap
+ * is not what refuses it (one log line per message there).
+ */
+static int check_map_fd(struct vfu *v, int fd, uint64_t off, uint64_t size,
+			uint32_t flags)
 {
+	int acc = fcntl(fd, F_GETFL);
+
 	struct stat st;
 
 	if (fstat(fd, &st) < 0)
 		return refuse(v, EBADF, "fd cannot be used");
 	if (!S_ISREG(st.st_mode))
 		return refuse(v, EINVAL, "fd is not a file (memfd)");
+	acc = acc < 0 ? -1 : (acc & O_ACCMODE);
+	if (acc != O_RDWR && (acc != O_RDONLY || flags & VFU_DMA_WRITE_OK))
+		return refuse(v, EBADF, "fd not open for the window's access");
 	if (off > (uint64_t)st.st_size || size > (uint64_t)st.st_size - off)
 		return refuse(v, EINVAL, "window past the fd's end");
 	return 0;
@@ -302,7 +313,7 @@ static int check_map(struct vfu *v, const struct dma_win *w)
 		return refuse(v, ENOSPC, "too many windows");
 	if (!v->l->rx_nfds)
 		return 0;
-	return check_map_fd(v, v->l->rx_fds[0], w->off, w->size);
+	return check_map_fd(v, v->l->rx_fds[0], w->off, w->size, w->flags);
 }
 
 /* ---- DMA windows as IOVAs of a domain (link config @domain) ---------- */
@@ -353,10 +364,17 @@ static int file_base(struct vfu *v, uint64_t *base)
 					.base = (v->nfiles + 1) * VFU_FILE_SLOT,
 					.fd = fd };
 	}
-	f->size = (uint64_t)st.st_size;
-	err = apply_files(v, v->nfiles + (f == &v->files[v->nfiles]));
-	if (err)
-		return refuse(v, -err, "the memory layer refused the file");
+	{
+		uint64_t old = f->size;
+
+		f->size = (uint64_t)st.st_size;
+		err = apply_files(v, v->nfiles + (f == &v->files[v->nfiles]));
+		if (err) {
+			f->size = old; /* a failed call changes nothing */
+			return refuse(v, -err, "the memory layer refused the "
+				      "file");
+		}
+	}
 	if (f->fd == fd) {
 		if (f == &v->files[v->nfiles])
 			v->nfiles++;
@@ -714,6 +732,10 @@ static int check_eventfds(struct vfu *v, uint32_t count)
 	if (v->l->rx_fd_overflow ||
 	    (v->l->rx_nfds != 0 && v->l->rx_nfds != count))
 		return refuse(v, EINVAL, "fd count does not match count");
+	/* the only message that keeps several fds: hold it to what we said */
+	if (v->l->rx_nfds > VFU_MAX_MSG_FDS)
+		return refuse(v, EINVAL, "more fds than max_msg_fds (%u)",
+			      VFU_MAX_MSG_FDS);
 	for (unsigned int i = 0; i < v->l->rx_nfds; i++)
 		if (!link_is_eventfd(v->l->rx_fds[i]))
 			return refuse(v, EINVAL, "not an eventfd");

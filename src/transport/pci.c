@@ -363,6 +363,21 @@ static void msix_reset(struct pci_func *f)
 	memset(f->msix_peer_masked, 0, sizeof(uint64_t) * words);
 }
 
+void pci_func_hide_msix(struct pci_func *f)
+{
+	unsigned int prev = PCI_CAPABILITY_LIST, hops = 0;
+
+	if (!f || !f->msix_nvec)
+		return;
+	pthread_mutex_lock(&f->lock);
+	/* unlink the capability; a bounded walk (the list is ours) */
+	while (f->cfg[prev] && f->cfg[prev] != f->msix_cap && hops++ < 64)
+		prev = f->cfg[prev] + 1u;
+	if (f->cfg[prev] == f->msix_cap)
+		f->cfg[prev] = f->cfg[f->msix_cap + 1u];
+	pthread_mutex_unlock(&f->lock);
+}
+
 /*
  * msix_layout_ok() - the windows of pci_func_add_msix() fit BAR @bar, are
  * aligned and disjoint.  f->lock held.  Return: 0; -EINVAL; -EEXIST.
@@ -844,7 +859,7 @@ void pci_func_reset(struct pci_func *f)
 	if (tell)
 		f->intx_fn(f->intx_opaque, line);
 	pthread_mutex_unlock(&f->intx_lock);
-	log_info(f->log, "pci %s: reset", f->name);
+	log_debug(f->log, "pci %s: reset", f->name); /* peer-driven */
 	if (f->reset_fn)
 		f->reset_fn(f->reset_opaque);
 }

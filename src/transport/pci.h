@@ -254,6 +254,14 @@ int pci_func_add_msix(struct pci_func *f, unsigned int nvec, unsigned int bar,
 		      uint32_t table_off, uint32_t pba_off);
 
 /*
+ * pci_func_hide_msix() - take the MSI-X capability out of the capability
+ * list, for a link that cannot deliver MSI-X (mpqemu: x-pci-proxy-dev has
+ * no MSI path), so the guest's driver uses INTx.  Before the function is
+ * in use.
+ */
+void pci_func_hide_msix(struct pci_func *f);
+
+/*
  * pci_msix_enabled() - MSI-X Enable is set in the capability (the function
  * then must not use INTx).  false without MSI-X.  Any thread.
  */

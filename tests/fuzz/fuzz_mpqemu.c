@@ -12,13 +12,15 @@
  * memfd); bit 6: eventfds start signalled (so a resample fd fires).  A
  * short last chunk sends what there is.  The stream is then closed
  * (shutdown) and the link is run; since the whole stream and its end
- * have arrived, one run_once() must serve it to the end.
+ * have arrived, run_once() must serve it to the end, LINK_RUN_BATCH
+ * messages per call at most (a call that returns 0 served exactly that
+ * many).
  *
  * The stub function has a 4 KiB memory BAR0 and a 16-byte I/O BAR1 backed
  * by arrays; bit 0 of a BAR0 write to offset 0 drives INTx, so the
  * SET_IRQFD and resample paths run too.
  *
- * Checked (abort() on violation): the first run_once() ends the link, as
+ * Checked (abort() on violation): the run_once() calls end the link, as
  * hangup, truncated or protocol, reported once through link_ended with
  * the same reason, with no "mpqemu" WARN line for a hangup and exactly one
  * otherwise; a later run_once() reports the same end; every reply is a
@@ -27,6 +29,7 @@
  * back once the server and memory are gone).
  */
 #include <dirent.h>
+#include "link/link.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -282,6 +285,19 @@ static void check_end(int why, const struct viommu_link_stats *st,
 	}
 }
 
+/* msgs_served() - messages the link has received so far. */
+static uint64_t msgs_served(struct viommu_link_server *srv, unsigned int id)
+{
+	struct viommu_link_stats st;
+	uint64_t n = 0;
+
+	if (viommu_link_server_stats(srv, id, &st, sizeof(st)))
+		abort();
+	for (unsigned int c = 0; c < VIOMMU_LINK_MAX_CMDS; c++)
+		n += st.msgs[c];
+	return n;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -320,10 +336,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sent = send_stream(sv[0], data, size);
 	if (shutdown(sv[0], SHUT_WR))
 		abort();
-	/* Everything, the end included, has arrived: one call serves it. */
-	why = viommu_link_server_run_once(srv, id);
-	if (why <= 0)
-		abort();
+	/*
+	 * Everything, the end included, has arrived: each call serves a
+	 * full batch until the one that ends the link.
+	 */
+	for (unsigned int calls = 0;; calls++) {
+		uint64_t before = msgs_served(srv, id);
+
+		why = viommu_link_server_run_once(srv, id);
+		if (why < 0 || calls > size / MPQEMU_HDR_SIZE / LINK_RUN_BATCH + 1)
+			abort();
+		if (why)
+			break;
+		if (msgs_served(srv, id) - before != LINK_RUN_BATCH)
+			abort();
+	}
 	if (viommu_link_server_stats(srv, id, &st, sizeof(st)))
 		abort();
 	check_end(why, &st, sent);

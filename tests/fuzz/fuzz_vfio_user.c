@@ -39,6 +39,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -523,6 +524,29 @@ static void device_event(struct run *w, uint8_t ctl)
 	}
 }
 
+/*
+ * run_all() - run_once() until the link ends or has nothing left that
+ * arrived: each call serves LINK_RUN_BATCH messages at most, and a call
+ * that returns 0 with data still waiting must have served a full batch
+ * (the cap, not a stall).  Return: 0 or the end reason.
+ */
+static int run_all(struct run *w)
+{
+	for (unsigned int calls = 0; calls < 100000; calls++) {
+		struct pollfd p = {
+			.fd = viommu_link_server_poll_fd(w->srv, w->id),
+			.events = POLLIN,
+		};
+		int why = viommu_link_server_run_once(w->srv, w->id);
+
+		if (why < 0)
+			abort();
+		if (why || poll(&p, 1, 0) != 1)
+			return why;
+	}
+	abort();
+}
+
 /* serve_poll() - poll mode: run the link if it can go that far. */
 static void serve_poll(struct run *w, size_t sent)
 {
@@ -530,9 +554,7 @@ static void serve_poll(struct run *w, size_t sent)
 
 	if (w->thread || !at_boundary(&g.mo, sent))
 		return;
-	why = viommu_link_server_run_once(w->srv, w->id);
-	if (why < 0)
-		abort();
+	why = run_all(w);
 	drain(w->sock, false);
 	if (why)
 		w->gone = true;
@@ -684,7 +706,7 @@ static int finish(struct run *w, pthread_t *rd)
 		pthread_mutex_unlock(&g.lock);
 		pthread_join(*rd, NULL);
 	} else {
-		why = viommu_link_server_run_once(w->srv, w->id);
+		why = run_all(w);
 		if (why <= 0 ||
 		    viommu_link_server_run_once(w->srv, w->id) != why)
 			abort();

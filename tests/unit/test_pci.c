@@ -703,6 +703,31 @@ TEST(msix_add_checks)
 	pci_func_destroy(&x.f);
 }
 
+/*
+ * pci_func_hide_msix(): a link that cannot deliver MSI-X (mpqemu) takes
+ * the capability out of the list; the capabilities before it stay.
+ */
+TEST(msix_hidden_from_the_capability_list)
+{
+	uint8_t body[2] = { 0 }, vcap, c;
+	unsigned int hops = 0;
+	bool found = false;
+	struct fx x;
+
+	fx_init(&x);
+	REQUIRE(pci_func_add_cap(&x.f, PCI_CAP_ID_VNDR, body, sizeof(body),
+				 &vcap) == 0);
+	REQUIRE(pci_func_add_msix(&x.f, NV, 0, TBL, PBA) == 0);
+	pci_func_hide_msix(&x.f);
+	for (c = (uint8_t)pci_cfg_read(&x.f, PCI_CAPABILITY_LIST, 1);
+	     c && hops < 48; c = (uint8_t)pci_cfg_read(&x.f, c + 1, 1), hops++)
+		found |= pci_cfg_read(&x.f, c, 1) == PCI_CAP_ID_MSIX;
+	CHECK(!found);
+	CHECK_EQ(pci_cfg_read(&x.f, PCI_CAPABILITY_LIST, 1), vcap);
+	CHECK_EQ(pci_cfg_read(&x.f, vcap, 1), PCI_CAP_ID_VNDR);
+	pci_func_destroy(&x.f);
+}
+
 TEST(msix_capability_layout)
 {
 	struct fx x;

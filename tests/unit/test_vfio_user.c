@@ -11,6 +11,8 @@
  * Refusal tests check the errno of the error reply and that nothing
  * changed (a register, guest RAM, the fds the process holds).
  */
+#include <fcntl.h>
+
 #include "vfu_fixture.h"
 
 /* ---- VERSION and information ---------------------------------------- */
@@ -463,6 +465,34 @@ TEST(dma_map_refusals_change_nothing)
  * tracked like the others, but device DMA does not reach it: the server
  * never sends DMA_READ/DMA_WRITE.
  */
+/*
+ * A window whose fd cannot give its access is refused before the memory
+ * layer tries to map it (which would log a line per message): an O_RDONLY
+ * file with WRITE, EBADF; the same with READ only is fine.
+ */
+TEST(dma_map_fd_access_checked_first)
+{
+	char path[64];
+	struct fx x;
+	int fd, ro;
+
+	REQUIRE(fx_init(&x, 0) == 0);
+	fd = make_memfd(WIN);
+	REQUIRE(fd >= 0);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ro = open(path, O_RDONLY | O_CLOEXEC);
+	REQUIRE(ro >= 0);
+	CHECK_EQ(dma_map(&x, L_DMA, VFU_DMA_READ_OK | VFU_DMA_WRITE_OK, 0,
+			 GPA_A, WIN, &ro, 1), -EBADF);
+	CHECK_U64(viommu_mem_ram_size(x.mem), 0);
+	CHECK_EQ(dma_map(&x, L_DMA, VFU_DMA_READ_OK, 0, GPA_A, WIN, &ro, 1),
+		 0);
+	CHECK_U64(viommu_mem_ram_size(x.mem), WIN);
+	close(ro);
+	close(fd);
+	CHECK(fx_fini(&x));
+}
+
 TEST(dma_map_without_fd_tracked_not_reachable)
 {
 	const uint32_t rw = VFU_DMA_READ_OK | VFU_DMA_WRITE_OK;

@@ -7,7 +7,12 @@
  * message; the configuration size rule and refused adds; links that
  * listen on a path.  The fixture is in vfu_fixture.h.
  */
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+
 #include "vfu_fixture.h"
+#include "link/link.h"
 
 /* ---- malformed framing ---------------------------------------------- */
 
@@ -517,6 +522,151 @@ TEST(poll_mode_path_link_accepts_in_run_once)
 	CHECK_EQ(viommu_link_server_run_once(x.srv, x.id[L_DMA]), 0);
 	CHECK_EQ(recv_reply(c, &r), 0);
 	CHECK_EQ(r.flags, VFU_T_REPLY);
+	CHECK(fx_fini(&x));
+}
+
+/*
+ * A flooding client cannot hold the embedder's loop: one run_once() serves
+ * at most LINK_RUN_BATCH messages (the poll fd stays readable for the
+ * rest), and once stop() is called no further message is served.
+ */
+TEST(poll_mode_run_once_serves_a_bounded_batch)
+{
+	uint8_t p[VFU_INFO_SIZE] = { VFU_INFO_SIZE };
+	const unsigned int n = 3 * LINK_RUN_BATCH + 5;
+	struct viommu_link_stats st;
+	unsigned int id, i;
+	struct fx x;
+	int pfd;
+
+	REQUIRE(fx_init(&x, FX_POLL_DMA) == 0);
+	id = x.id[L_DMA];
+	pfd = viommu_link_server_poll_fd(x.srv, id);
+	REQUIRE(send_cmd(&x, L_DMA, VFU_VERSION, 0, "\0\0\0\0", 4, NULL,
+			 0) >= 0);
+	REQUIRE(viommu_link_server_run_once(x.srv, id) == 0);
+	for (i = 0; i < n; i++) /* posted: no replies to read back */
+		REQUIRE(send_cmd(&x, L_DMA, VFU_DEVICE_GET_INFO, VFU_F_NO_REPLY,
+				 p, sizeof(p), NULL, 0) >= 0);
+	CHECK_EQ(viommu_link_server_run_once(x.srv, id), 0);
+	st = stats(&x, L_DMA);
+	CHECK_U64(st.msgs[VFU_DEVICE_GET_INFO], LINK_RUN_BATCH);
+	CHECK(wait_readable(pfd, 0)); /* the rest is still there */
+	CHECK_EQ(viommu_link_server_run_once(x.srv, id), 0);
+	CHECK_U64(stats(&x, L_DMA).msgs[VFU_DEVICE_GET_INFO],
+		  2 * LINK_RUN_BATCH);
+	viommu_link_server_stop(x.srv);
+	CHECK_EQ(viommu_link_server_run_once(x.srv, id),
+		 VIOMMU_LINK_END_STOPPED);
+	CHECK_U64(stats(&x, L_DMA).msgs[VFU_DEVICE_GET_INFO],
+		  2 * LINK_RUN_BATCH);
+	CHECK(fx_fini(&x));
+}
+
+/* trickle - a client thread sending a message a byte every 150 ms. */
+struct trickle {
+	int sock;
+	const uint8_t *m;
+	size_t len;
+	int stop; /* atomic */
+};
+
+static void *trickle_main(void *arg)
+{
+	struct trickle *t = arg;
+	const struct timespec gap = { 0, 150 * 1000 * 1000 };
+
+	for (size_t i = 1; i < t->len &&
+	     !__atomic_load_n(&t->stop, __ATOMIC_RELAXED); i++) {
+		nanosleep(&gap, NULL);
+		if (send(t->sock, t->m + i, 1, MSG_NOSIGNAL) != 1)
+			break;
+	}
+	return NULL;
+}
+
+/*
+ * A client trickling one message a byte at a time gets LINK_STALL_MS for
+ * the whole message, not per wait: run_once() ends the link as truncated
+ * after about that long instead of following the trickle (32 bytes at
+ * 150 ms would take 4.7 s).
+ */
+TEST(poll_mode_trickled_message_has_one_deadline)
+{
+	uint8_t m[VFU_HDR_SIZE + VFU_INFO_SIZE] = { 0 };
+	struct trickle t = { .m = m, .len = sizeof(m) };
+	struct timespec t0, t1;
+	pthread_t th;
+	unsigned int id;
+	struct fx x;
+	long ms;
+	int r;
+
+	REQUIRE(fx_init(&x, FX_POLL_DMA) == 0);
+	id = x.id[L_DMA];
+	REQUIRE(send_cmd(&x, L_DMA, VFU_VERSION, 0, "\0\0\0\0", 4, NULL,
+			 0) >= 0);
+	REQUIRE(viommu_link_server_run_once(x.srv, id) == 0);
+	put_hdr(m, 7, VFU_DEVICE_GET_INFO, sizeof(m), 0);
+	put32(m + VFU_HDR_SIZE, VFU_INFO_SIZE);
+	REQUIRE(send_raw(x.peer[L_DMA], m, 1, NULL, 0) == 0);
+	t.sock = x.peer[L_DMA];
+	REQUIRE(pthread_create(&th, NULL, trickle_main, &t) == 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = viommu_link_server_run_once(x.srv, id);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	__atomic_store_n(&t.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(th, NULL);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	CHECK_EQ(r, VIOMMU_LINK_END_TRUNCATED);
+	CHECK(ms < 4 * LINK_STALL_MS);
+	CHECK(fx_fini(&x));
+}
+
+/* flood - a client thread sending posted messages until told to stop. */
+struct flood {
+	int sock;
+	int stop; /* atomic */
+};
+
+static void *flood_main(void *arg)
+{
+	struct flood *f = arg;
+	uint8_t m[VFU_HDR_SIZE + VFU_INFO_SIZE] = { 0 };
+
+	put_hdr(m, 1, VFU_DEVICE_GET_INFO, sizeof(m), VFU_F_NO_REPLY);
+	put32(m + VFU_HDR_SIZE, VFU_INFO_SIZE);
+	while (!__atomic_load_n(&f->stop, __ATOMIC_RELAXED))
+		if (send(f->sock, m, sizeof(m), MSG_NOSIGNAL) < 0 &&
+		    errno != EAGAIN && errno != EINTR)
+			break;
+	return NULL;
+}
+
+/*
+ * A link that spins for its next message (poll_us) and a client that
+ * never lets the socket go empty: stop() must still end the link at once
+ * (the spin path looks at the stop eventfd too).
+ */
+TEST(stop_ends_a_spinning_link_under_flood)
+{
+	struct flood fl = { .sock = -1 };
+	struct stopper st;
+	pthread_t th;
+	struct fx x;
+
+	REQUIRE(fx_init(&x, FX_SPIN) == 0);
+	fl.sock = x.peer[L_DMA];
+	REQUIRE(pthread_create(&th, NULL, flood_main, &fl) == 0);
+	while (stats(&x, L_DMA).msgs[VFU_DEVICE_GET_INFO] < 1000)
+		sched_yield();
+	REQUIRE(stopper_start(&st, x.srv) == 0);
+	CHECK(stopper_wait(&st, 2000));
+	__atomic_store_n(&fl.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(th, NULL);
+	if (!st.done)
+		stopper_wait(&st, WAIT_MS);
+	CHECK_EQ(cap_get(&cap.end[x.id[L_DMA]]), VIOMMU_LINK_END_STOPPED);
 	CHECK(fx_fini(&x));
 }
 
