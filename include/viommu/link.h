@@ -211,10 +211,11 @@ VIOMMU_EXPORT int viommu_link_server_poll_fd(struct viommu_link_server *s,
 
 /**
  * viommu_link_server_run_once() - serve poll-mode link @id: accept the
- * peer, handle every message that has arrived (waiting for the rest of a
- * message whose beginning has, or for the peer to take our reply, at most
- * 500 ms each: a peer that stalls longer ends its link), then return
- * without waiting for more.
+ * peer, handle the messages that have arrived, at most 64 (the poll fd
+ * stays readable if more are waiting), then return without waiting for
+ * more.  A message whose beginning has arrived gets 500 ms to arrive
+ * whole and for the peer to take our reply; a peer that stalls longer
+ * ends its link (truncated).
  * Return: 0 (still open); the enum viommu_link_end (> 0) once it has
  * ended (again on later calls); -EINVAL (no such link, or not in poll
  * mode).  Must not run concurrently for the same link.
