@@ -444,6 +444,14 @@ done:
 	return 0;
 }
 
+/* any_mapping() - a for-each visitor that stops at the first mapping. */
+static int any_mapping(void *opaque, const struct viommu_mapping *m)
+{
+	(void)opaque;
+	(void)m;
+	return 1;
+}
+
 static int do_dma_map(struct vfu *v)
 {
 	struct dma_win w = {
@@ -460,7 +468,12 @@ static int do_dma_map(struct vfu *v)
 	if (v->l->domain && v->l->rx_nfds)
 		return map_iova(v, &w);
 	if (v->l->domain) {
-		v->win[v->nwin++] = w; /* fd-less: tracked, not mapped */
+		/* fd-less: tracked, not mapped, but no overlap either way */
+		if (viommu_domain_for_each_mapping(v->l->domain, w.addr,
+						   w.addr + w.size - 1,
+						   any_mapping, NULL))
+			return refuse(v, EEXIST, "overlaps a mapped window");
+		v->win[v->nwin++] = w;
 		send_reply(v, NULL, 0, NULL, 0);
 		return 0;
 	}

@@ -189,6 +189,12 @@ TEST(iova_map_unmap_rules)
 	CHECK_EQ(dma_unmap(&x, L_IOVA, 0, IOVA_A, 0x2000), 0);
 	CHECK_EQ(viommu_dma_read(sp.ep, VIOMMU_NO_PASID, IOVA_A, b, 8),
 		 -EFAULT);
+	/* a window without an fd may not overlap a mapping, nor the reverse */
+	CHECK_EQ(dma_map(&x, L_IOVA, rw, 0, IOVA_B, 0x1000, NULL, 0), -EEXIST);
+	CHECK_EQ(dma_map(&x, L_IOVA, rw, 0, IOVA_B + 0x4000, 0x1000, NULL, 0),
+		 0);
+	CHECK_EQ(dma_map(&x, L_IOVA, rw, 0, IOVA_B + 0x4000, 0x1000, &fd, 1),
+		 -EEXIST);
 	/* unmap-all clears the rest */
 	CHECK_EQ(dma_unmap(&x, L_IOVA, 0x2, 0, 0), 0);
 	CHECK_EQ(viommu_dma_read(sp.ep, VIOMMU_NO_PASID, IOVA_B, b, 8),
