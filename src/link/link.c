@@ -11,7 +11,8 @@
  * has data and returns.
  *
  * Locks: s->lock guards the link table, the stopped flag and each link's
- * ran/ended flags; s->ram_lock guards the guest-RAM owner and serialises
+ * ended flags; s->stop_lock serialises stop() calls (the second waits
+ * for the first to have joined every thread); s->ram_lock guards the guest-RAM owner and serialises
  * viommu_mem_set_regions() on the shared memory, which links call only
  * between messages, never inside a memory read section.  Counters are
  * relaxed atomics; end and connected are published with release stores.
@@ -42,6 +43,7 @@ struct viommu_link_server {
 	unsigned int poll_us;
 	int stop_fd;
 	pthread_mutex_t lock;
+	pthread_mutex_t stop_lock;
 	bool stopped;
 	unsigned int nlinks;
 	struct link *links[VIOMMU_LINK_MAX];
@@ -652,6 +654,7 @@ int viommu_link_server_create(const struct viommu_link_server_config *user,
 	s->poll_us = cfg->poll_us > 1000000 ? 1000000 : cfg->poll_us;
 	s->ram_owner = -1;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->stop_lock, NULL);
 	pthread_mutex_init(&s->ram_lock, NULL);
 	*out = s;
 	return 0;
@@ -850,7 +853,7 @@ int viommu_link_server_add(struct viommu_link_server *s,
 			link_free(l);
 			goto out;
 		}
-		l->ran = l->thread_live = true;
+		l->thread_live = true;
 	}
 	*id = l->id;
 	s->links[s->nlinks++] = l;
@@ -929,7 +932,7 @@ int viommu_link_server_run_once(struct viommu_link_server *s,
 		pthread_mutex_unlock(&s->lock);
 		return why;
 	}
-	as_poll(l)->busy = l->ran = true;
+	as_poll(l)->busy = true;
 	pthread_mutex_unlock(&s->lock);
 	why = run_poll(l);
 	if (why)
@@ -946,6 +949,7 @@ void viommu_link_server_stop(struct viommu_link_server *s)
 
 	if (!s)
 		return;
+	pthread_mutex_lock(&s->stop_lock);
 	pthread_mutex_lock(&s->lock);
 	STORE_RELEASE(s->stopped, true);
 	pthread_mutex_unlock(&s->lock);
@@ -978,6 +982,7 @@ void viommu_link_server_stop(struct viommu_link_server *s)
 			l->thread_live = false;
 		}
 	}
+	pthread_mutex_unlock(&s->stop_lock);
 }
 
 void viommu_link_server_destroy(struct viommu_link_server *s)
@@ -989,6 +994,7 @@ void viommu_link_server_destroy(struct viommu_link_server *s)
 		link_free(s->links[i]);
 	close(s->stop_fd);
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->stop_lock);
 	pthread_mutex_destroy(&s->ram_lock);
 	xfree(&s->alloc, s);
 }

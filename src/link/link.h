@@ -44,7 +44,6 @@ struct link;
 /*
  * struct link_proto - one protocol.
  * @name:      "vfio-user", ...
- * @ncmds:     commands counted in the stats (index = command number).
  * @cmd_name:  name of a command number ("?" for unknown).
  * @init:      set up the protocol's state (l->ps) and hook the function's
  *             interrupts; called once, before serving, under no lock.
@@ -57,7 +56,6 @@ struct link;
  */
 struct link_proto {
 	const char *name;
-	unsigned int ncmds;
 	const char *(*cmd_name)(unsigned int cmd);
 	int (*init)(struct link *l);
 	void (*fini)(struct link *l);
@@ -95,7 +93,6 @@ struct link {
 	int event_fd;           /* the protocol's extra fd, or -1 */
 	bool poll_mode;         /* served by viommu_link_server_run_once() */
 	uint64_t deadline_ns;   /* poll mode: the current message's deadline */
-	bool ran;               /* serving has begun (or stop() ended it) */
 	bool ended;
 	bool thread_live;
 	pthread_t thread;

@@ -404,7 +404,6 @@ static void mpq_fini(struct link *l)
 
 const struct link_proto link_proto_mpqemu = {
 	.name = "mpqemu",
-	.ncmds = MPQEMU_CMD_COUNT,
 	.cmd_name = cmd_name,
 	.init = mpq_init,
 	.fini = mpq_fini,

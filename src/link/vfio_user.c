@@ -1093,6 +1093,7 @@ static void unhook(struct vfu *v)
 	if (f->msix_fn == vfu_msix && f->msix_opaque == v) {
 		f->msix_fn = NULL;
 		f->msix_opaque = NULL;
+		f->msix_peer_table = false;
 	}
 	pthread_mutex_unlock(&f->intx_lock);
 }
@@ -1133,7 +1134,6 @@ static void vfu_fini(struct link *l)
 
 const struct link_proto link_proto_vfio_user = {
 	.name = "vfio-user",
-	.ncmds = VFU_CMD_COUNT,
 	.cmd_name = cmd_name,
 	.init = vfu_init,
 	.fini = vfu_fini,

@@ -670,4 +670,24 @@ TEST(stop_ends_a_spinning_link_under_flood)
 	CHECK(fx_fini(&x));
 }
 
+/*
+ * stop() may be called from two threads at once: each returns once every
+ * link thread has been joined (once), and each link ends once.
+ */
+TEST(two_concurrent_stops)
+{
+	struct stopper a, b;
+	struct fx x;
+
+	REQUIRE(fx_init(&x, 0) == 0);
+	REQUIRE(stopper_start(&a, x.srv) == 0);
+	REQUIRE(stopper_start(&b, x.srv) == 0);
+	CHECK(stopper_wait(&a, WAIT_MS));
+	CHECK(stopper_wait(&b, WAIT_MS));
+	CHECK_EQ(viommu_link_server_open_links(x.srv), 0);
+	CHECK_EQ(cap_get(&cap.end_calls[x.id[L_DMA]]), 1);
+	CHECK_EQ(cap_get(&cap.end_calls[x.id[L_VP]]), 1);
+	CHECK(fx_fini(&x));
+}
+
 TEST_MAIN()
