@@ -30,6 +30,7 @@
  */
 #include <dirent.h>
 #include "link/link.h"
+#include "peer_sock.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -137,17 +138,11 @@ static void stub_init(struct stub *s)
 
 static int count_fds(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
+	int n = peer_count_fds();
 
-	if (!d)
+	if (n < 0)
 		abort();
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;
+	return n;
 }
 
 /* make_fd() - one fd of @kind (see the top of the file); -1 on failure. */
@@ -180,13 +175,10 @@ static int make_fd(unsigned int kind, unsigned int i, bool signalled)
 static void send_chunk(int sock, uint8_t ctl, const uint8_t *d, size_t len,
 		       unsigned int *total_fds)
 {
-	union {
-		struct cmsghdr align;
-		char b[CMSG_SPACE(MAX_CHUNK_FDS * sizeof(int))];
-	} c;
 	struct iovec iov = { .iov_base = (void *)d, .iov_len = len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	unsigned int n = ctl & 0xf, i, made = 0;
+	union peer_ctl c;
 	int fds[MAX_CHUNK_FDS];
 
 	if (n > MAX_CHUNK_FDS)
@@ -198,18 +190,7 @@ static void send_chunk(int sock, uint8_t ctl, const uint8_t *d, size_t len,
 		if (fds[made] >= 0)
 			made++;
 	}
-	if (made) {
-		struct cmsghdr *h;
-
-		memset(&c, 0, sizeof(c));
-		mh.msg_control = c.b;
-		mh.msg_controllen = CMSG_SPACE(made * sizeof(int));
-		h = CMSG_FIRSTHDR(&mh);
-		h->cmsg_level = SOL_SOCKET;
-		h->cmsg_type = SCM_RIGHTS;
-		h->cmsg_len = CMSG_LEN(made * sizeof(int));
-		memcpy(CMSG_DATA(h), fds, made * sizeof(int));
-	}
+	peer_attach_fds(&mh, &c, fds, made);
 	if (sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len)
 		abort();
 	for (i = 0; i < made; i++)

@@ -56,6 +56,7 @@
 #include <viommu/virtio_iommu.h>
 
 #include "devices/dma_engine.h"
+#include "peer_sock.h"
 #include "link/vfio_user.h"
 #include "transport/pci.h"
 #include "transport/virtio_pci.h"
@@ -153,17 +154,11 @@ static uint32_t get32(const uint8_t *p)
 /* count_fds() - open fds of this process. */
 static int count_fds(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
+	int n = peer_count_fds();
 
-	if (!d)
+	if (n < 0)
 		abort();
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;
+	return n;
 }
 
 /* ---- the model ------------------------------------------------------ */
@@ -452,28 +447,14 @@ static int make_fd(unsigned int kind, unsigned int i, bool signalled)
 static bool send_piece(int sock, const uint8_t *d, size_t len,
 		       const int *fds, unsigned int n)
 {
-	union {
-		struct cmsghdr align;
-		char b[CMSG_SPACE(MAX_CHUNK_FDS * sizeof(int))];
-	} c;
 	struct iovec iov = { .iov_base = (void *)d, .iov_len = len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	union peer_ctl c;
 
 	while (iov.iov_len) {
 		ssize_t sent;
 
-		if (n) {
-			struct cmsghdr *h;
-
-			memset(&c, 0, sizeof(c));
-			mh.msg_control = c.b;
-			mh.msg_controllen = CMSG_SPACE(n * sizeof(int));
-			h = CMSG_FIRSTHDR(&mh);
-			h->cmsg_level = SOL_SOCKET;
-			h->cmsg_type = SCM_RIGHTS;
-			h->cmsg_len = CMSG_LEN(n * sizeof(int));
-			memcpy(CMSG_DATA(h), fds, n * sizeof(int));
-		}
+		peer_attach_fds(&mh, &c, fds, n);
 		sent = sendmsg(sock, &mh, MSG_NOSIGNAL);
 		if (sent < 0) {
 			if (errno == EINTR)
@@ -483,8 +464,6 @@ static bool send_piece(int sock, const uint8_t *d, size_t len,
 			abort();
 		}
 		n = 0; /* the fds went with the first byte */
-		mh.msg_control = NULL;
-		mh.msg_controllen = 0;
 		iov.iov_base = (uint8_t *)iov.iov_base + sent;
 		iov.iov_len -= (size_t)sent;
 	}

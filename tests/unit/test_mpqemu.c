@@ -32,6 +32,7 @@
 #include <viommu/mem.h>
 
 #include "harness.h"
+#include "peer_sock.h"
 #include "link/mpqemu.h"
 #include "link/link.h"
 #include "transport/pci.h"
@@ -192,17 +193,7 @@ static int wait_end(unsigned int id)
 /* count_fds() - open fds of this process. */
 static int count_fds(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the DIR's own fd */
+	return peer_count_fds();
 }
 
 /* ---- the fake QEMU -------------------------------------------------- */
@@ -211,26 +202,7 @@ static int count_fds(void)
 static int send_raw(int sock, const void *buf, size_t len, const int *fds,
 		    unsigned int nfds)
 {
-	union {
-		struct cmsghdr align;
-		char b[CMSG_SPACE(32 * sizeof(int))];
-	} ctl;
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (nfds) {
-		struct cmsghdr *c;
-
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.b;
-		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
-	}
-	return sendmsg(sock, &mh, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
+	return peer_send(sock, buf, len, fds, nfds);
 }
 
 /*
