@@ -15,6 +15,7 @@
  *   scenarios.c     probe, dma, readonly, unmapped, isolation
  *   stress.c        rebind, stress, identity, twocpu
  *   bench.c         bench (map/unmap rates, DMA throughput)
+ *   blk.c           blkfs (the stock virtio-blk driver, a filesystem)
  *
  * Every scenario prints one line
  *   VIOMMU-RESULT scenario=NAME status=pass|fail|skip key=value ...
@@ -236,6 +237,9 @@ int sc_twocpu(struct result *r);
 
 /* bench.c */
 int sc_bench(struct result *r);
+
+/* blk.c */
+int sc_blkfs(struct result *r);
 
 /* Shared setup helpers (scenarios.c). */
 int open_engines(struct result *r, struct eng *e, int want);

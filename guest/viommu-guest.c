@@ -49,6 +49,7 @@ static const struct scenario scenarios[] = {
 	{ "faultlog", sc_faultlog, "the guest's driver logs the faults sent" },
 	{ "notify", sc_notify, "config change and needs-reset interrupts" },
 	{ "bench", sc_bench, "map/unmap rates and DMA throughput" },
+	{ "blkfs", sc_blkfs, "ext2 on the stock virtio-blk driver, verified" },
 };
 
 static struct opts opts = {
