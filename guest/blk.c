@@ -37,17 +37,6 @@
 #define MNT "/mnt/blk"
 #define CMD_TIMEOUT_S 120
 
-/* A virtio disk and where the kernel put it. */
-struct disk {
-	char name[32];   /* vda */
-	char bdf[32];    /* its PCI function */
-	char group[16];  /* IOMMU group number, "" without one */
-	char dtype[32];  /* the group's default domain type, or "none" */
-	char serial[64]; /* VIRTIO_BLK_T_GET_ID */
-	uint64_t sectors;
-	bool ro;
-};
-
 /* The files blkfs writes: sizes chosen to cross page, segment and
  * request boundaries (1 B, one page, an odd 68 KiB, 1 MiB, 8 MiB). */
 static const size_t file_sizes[] = { 1, 4096, 69755, 1u << 20, 8u << 20 };
@@ -113,7 +102,7 @@ static int disk_describe(struct disk *d, const char *name)
  * disk_find() - the disk viommu.blk=NAME names, else the first vd* in
  * name order.  Return: 0; -ENODEV.
  */
-static int disk_find(struct disk *d)
+int disk_find(struct disk *d)
 {
 	char cmdline[4096], want[32] = "", best[32] = "";
 	const char *p;

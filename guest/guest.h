@@ -16,6 +16,7 @@
  *   stress.c        rebind, stress, identity, twocpu
  *   bench.c         bench (map/unmap rates, DMA throughput)
  *   blk.c           blkfs (the stock virtio-blk driver, a filesystem)
+ *   blkio.c         blkio (O_DIRECT random I/O rates on that disk)
  *
  * Every scenario prints one line
  *   VIOMMU-RESULT scenario=NAME status=pass|fail|skip key=value ...
@@ -238,8 +239,23 @@ int sc_twocpu(struct result *r);
 /* bench.c */
 int sc_bench(struct result *r);
 
+/* A virtio disk and where the kernel put it (blk.c). */
+struct disk {
+	char name[32];   /* vda */
+	char bdf[32];    /* its PCI function */
+	char group[16];  /* IOMMU group number, "" without one */
+	char dtype[32];  /* the group's default domain type, or "none" */
+	char serial[64]; /* VIRTIO_BLK_T_GET_ID */
+	uint64_t sectors;
+	bool ro;
+};
+
 /* blk.c */
+int disk_find(struct disk *d);
 int sc_blkfs(struct result *r);
+
+/* blkio.c */
+int sc_blkio(struct result *r);
 
 /* Shared setup helpers (scenarios.c). */
 int open_engines(struct result *r, struct eng *e, int want);
