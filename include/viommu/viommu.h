@@ -21,6 +21,7 @@
 #include <viommu/core.h>
 #include <viommu/virtio.h>
 #include <viommu/virtio_iommu.h>
+#include <viommu/virtio_blk.h>
 #include <viommu/smmuv3.h>
 #include <viommu/link.h>
 #include <viommu/pci.h>

@@ -18,6 +18,7 @@
  * every lock is dropped.
  */
 #include "internal.h"
+#include "fault.h"
 #include "mem/mem_internal.h"
 
 #include <errno.h>
@@ -320,6 +321,19 @@ static int report_fault(struct viommu_endpoint *ep, const struct xreq *rq,
 	if (fn)
 		fn(READ_ONCE(ctx->fault_opaque), &f);
 	return -EFAULT;
+}
+
+int core_report_fault(struct viommu_endpoint *ep, uint32_t pasid,
+		      uint64_t iova, unsigned int access, uint32_t reason,
+		      struct viommu_fault *out)
+{
+	struct xreq rq = { iova, 1, access, pasid, true };
+	struct viommu_domain *dom = READ_ONCE(ep->dom);
+
+	/* Domains are type-stable (never freed before the context): a racy
+	 * read of a re-attached endpoint's old domain only mislabels the tag. */
+	return report_fault(ep, &rq, reason, dom ? READ_ONCE(dom->tag) : 0,
+			    out);
 }
 
 static int translate_slow(struct viommu_endpoint *ep, const struct xreq *rq,

@@ -335,6 +335,9 @@ static int setup_queue(struct viommu_virtio_dev *dev, uint16_t q,
 			 "FEATURES_OK refused", dev->ops->device_id, q);
 		return -EINVAL;
 	}
+	vq->io = dev->iommu &&
+		 __vdev_has(dev, VIOMMU_VIRTIO_F_ACCESS_PLATFORM) ?
+		 dev->iommu : NULL;
 	tok = viommu_mem_read_lock(dev->mem);
 	ret = vq_configure(vq, cfg->size, cfg->desc, cfg->driver, cfg->device,
 			   __vdev_has(dev, VIOMMU_VIRTIO_F_RING_PACKED),

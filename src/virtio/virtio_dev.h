@@ -56,6 +56,10 @@ struct viommu_virtio_dev {
 
 	uint16_t nqueues;
 	struct vq vqs[VDEV_MAX_QUEUES];
+	/* IOVA mode (virtqueue.h): set by a model whose device sits behind an
+	 * IOMMU; its queues use it when VIRTIO_F_ACCESS_PLATFORM was
+	 * negotiated, else their addresses are GPAs. */
+	struct vq_iommu *iommu;
 
 	void (*irq_fn)(void *opaque, uint8_t isr, uint16_t q);
 	void *irq_opaque;

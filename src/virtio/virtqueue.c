@@ -21,6 +21,7 @@
 #include <stdio.h>
 
 #include "virtqueue.h"
+#include "core/fault.h"
 #include "core/util.h"
 #include "mem/mem_internal.h"
 
@@ -32,9 +33,34 @@
  * in one region, so most accesses cost a table-ID compare instead of a
  * look-up.  A range that leaves its region takes the general path.
  */
+static int iova_copy(struct vq *vq, uint64_t iova, void *buf, size_t len,
+		     bool write);
+
+/*
+ * iova_ptr() - IOVA mode of ram_ptr(): translate [@iova, @iova + @len) for
+ * the access; -E2BIG when it does not translate to one host range (the
+ * caller then copies piece by piece, iova_copy()).
+ */
+static int iova_ptr(struct vq *vq, uint64_t iova, size_t len, bool write,
+		    void **hva)
+{
+	struct viommu_xlate x;
+	int err = vq_iommu_xlate(vq->io, iova, len,
+				 write ? VIOMMU_WRITE : VIOMMU_READ, &x);
+
+	if (err)
+		return err;
+	if (x.len < len || !x.hva)
+		return -E2BIG;
+	*hva = x.hva;
+	return 0;
+}
+
 static inline int ram_ptr(struct vq *vq, uint64_t gpa, size_t len,
 			  bool write, void **hva)
 {
+	if (unlikely(vq->io))
+		return iova_ptr(vq, gpa, len, write, hva);
 	return mem_cached_ptr(vq->mem, &vq->mc, gpa, len, write, hva);
 }
 
@@ -47,6 +73,8 @@ static int ram_copy(struct vq *vq, uint64_t gpa, void *buf, size_t len,
 
 	if (len == 0)
 		return 0;
+	if (unlikely(vq->io))
+		return iova_copy(vq, gpa, buf, len, write);
 	err = ram_ptr(vq, gpa, len, write, &hva);
 	if (err == -E2BIG)
 		return mem_access_in(vq->mem, gpa, buf, len, write);
@@ -56,6 +84,70 @@ static int ram_copy(struct vq *vq, uint64_t gpa, void *buf, size_t len,
 		memcpy(hva, buf, len);
 	else
 		memcpy(buf, hva, len);
+	return 0;
+}
+
+/*
+ * iova_copy() - IOVA mode of ram_copy(): translate and copy piece by
+ * contiguous piece; a piece without a host pointer goes through the
+ * memory layer at its GPA.  A range that wraps is refused untouched.
+ * Return: 0; -EFAULT (fault reported; earlier pieces were copied).
+ */
+static int iova_copy(struct vq *vq, uint64_t iova, void *buf, size_t len,
+		     bool write)
+{
+	uint8_t *p = buf;
+	uint64_t last;
+
+	if (!range_last(iova, len, &last))
+		return -EFAULT;
+	while (len) {
+		struct viommu_xlate x;
+		int err = vq_iommu_xlate(vq->io, iova, len,
+					 write ? VIOMMU_WRITE : VIOMMU_READ,
+					 &x);
+
+		if (err)
+			return err;
+		if (!x.hva)
+			err = mem_access_in(vq->mem, x.gpa, p, x.len, write);
+		else if (write)
+			memcpy(x.hva, p, x.len);
+		else
+			memcpy(p, x.hva, x.len);
+		if (err)
+			return -EFAULT;
+		p += x.len;
+		iova += x.len;
+		len -= x.len;
+	}
+	return 0;
+}
+
+int vq_iommu_xlate(struct vq_iommu *io, uint64_t iova, size_t len,
+		   unsigned int access, struct viommu_xlate *x)
+{
+	uint32_t n = __atomic_load_n(&io->inject, __ATOMIC_RELAXED);
+	int err;
+
+	while (unlikely(n)) {
+		if (__atomic_compare_exchange_n(&io->inject, &n, n - 1, false,
+						__ATOMIC_RELAXED,
+						__ATOMIC_RELAXED)) {
+			ATOMIC_INC(io->injected);
+			ATOMIC_INC(io->faults);
+			return core_report_fault(io->ep, VIOMMU_NO_PASID, iova,
+						 access,
+						 VIOMMU_FAULT_NO_MAPPING,
+						 NULL);
+		}
+	}
+	err = viommu_translate(io->ep, VIOMMU_NO_PASID, iova, len, access, x,
+			       NULL);
+	if (unlikely(err)) {
+		ATOMIC_INC(io->faults);
+		return -EFAULT;
+	}
 	return 0;
 }
 
@@ -200,6 +292,20 @@ static int check_ram(struct vq *vq, uint64_t gpa, uint64_t len, bool write)
 		return -EFAULT;
 	if (len == 0)
 		return 0;
+	if (vq->io) { /* every piece translates, for this access */
+		while (len) {
+			struct viommu_xlate x;
+
+			err = vq_iommu_xlate(vq->io, gpa, len,
+					     write ? VIOMMU_WRITE : VIOMMU_READ,
+					     &x);
+			if (err)
+				return err;
+			gpa += x.len;
+			len -= x.len;
+		}
+		return 0;
+	}
 	err = ram_ptr(vq, gpa, len, write, &one);
 	if (err != -E2BIG)
 		return err;
@@ -308,6 +414,8 @@ static const char *check_layout(struct vq *vq, uint16_t size, uint64_t desc,
 		return "split ring size not a power of two";
 	if ((desc & 15) || (driver & (packed ? 3 : 1)) || (device & 3))
 		return "ring area misaligned";
+	if (vq->io) /* IOVA mode: translated when used (virtqueue.h) */
+		return NULL;
 	if (check_ram(vq, desc, dlen, packed))
 		return "descriptor area not guest RAM";
 	if (check_ram(vq, driver, alen, false))
@@ -352,6 +460,7 @@ static int add_seg(struct vq *vq, struct walk *w, const struct raw_desc *d,
 		   bool write)
 {
 	struct vq_elem *e = w->e;
+	uint64_t last;
 
 	if (!write && w->seen_write) {
 		breakf(vq, "device-readable descriptor after a writable one "
@@ -369,7 +478,11 @@ static int add_seg(struct vq *vq, struct walk *w, const struct raw_desc *d,
 	}
 	if (d->len == 0)
 		return 0;
-	if (check_ram(vq, d->addr, d->len, write)) {
+	/* IOVA mode: data buffers are the device model's to translate when
+	 * it uses them (a fault there fails the request, not the queue); only
+	 * a range that wraps is a ring error. */
+	if (vq->io ? !range_last(d->addr, d->len, &last) :
+		     check_ram(vq, d->addr, d->len, write) != 0) {
 		breakf(vq, "buffer 0x%llx+0x%x is not %sguest RAM",
 		       (unsigned long long)d->addr, d->len,
 		       write ? "writable " : "");

@@ -28,6 +28,7 @@
 #define VIOMMU_VIRTQUEUE_H
 
 #include <viommu/common.h>
+#include <viommu/core.h>
 #include <viommu/mem.h>
 
 #include "mem/mem_internal.h"
@@ -44,6 +45,39 @@
 #define VQ_EVENT_F_ENABLE 0u       /* packed event suppression */
 #define VQ_EVENT_F_DISABLE 1u
 #define VQ_EVENT_F_DESC 2u
+
+/*
+ * struct vq_iommu - the IOVA mode of a device's queues (VIRTIO 1.3 §6.1,
+ * VIRTIO_F_ACCESS_PLATFORM with an IOMMU in front of the device).  When a
+ * queue has one (vq->io, set by the device core at queue set-up when the
+ * feature was negotiated), every ring and indirect-table address is an
+ * IOVA of @ep, translated with viommu_translate() for the access the
+ * device makes (read what it reads, write what it writes), piece by
+ * contiguous piece; data buffers are not touched by the queue (the device
+ * model translates them, vq_iommu_xlate()).  A failed translation is
+ * reported by the core (its fault callback) and breaks the queue.
+ * @inject: translations left to fail on purpose, as if unmapped (fault
+ *          injection for driver tests); decremented atomically by every
+ *          thread that translates.
+ * @faults, @injected: counters (relaxed atomics).
+ * Shared by every queue of one device and its I/O threads.
+ */
+struct vq_iommu {
+	struct viommu_endpoint *ep;
+	uint32_t inject;
+	uint64_t faults, injected;
+};
+
+/*
+ * vq_iommu_xlate() - translate the piece of [@iova, @iova + @len) that
+ * starts at @iova for @access, consuming an injected fault first if any
+ * is pending (reported through the core as a NO_MAPPING fault).  x->hva
+ * may be NULL for RAM without host pointers: the caller then copies
+ * through the memory layer at x->gpa.  Thread-safe.
+ * Return: 0; -EFAULT (fault reported and counted).
+ */
+int vq_iommu_xlate(struct vq_iommu *io, uint64_t iova, size_t len,
+		   unsigned int access, struct viommu_xlate *x);
 
 struct vq_seg {
 	uint64_t gpa;
@@ -72,6 +106,7 @@ struct vq {
 	uint16_t max_size;
 	struct vq_seg *segs; /* max_size * 2 (a chain plus one indirect) */
 	struct mem_cache mc; /* the region last touched (virtqueue.c) */
+	struct vq_iommu *io; /* IOVA mode, or NULL: addresses are GPAs */
 
 	bool ready, packed, event_idx, indirect, broken;
 	uint16_t size;
@@ -105,12 +140,14 @@ void vq_destroy(struct vq *vq);
  * @event_idx, @indirect come from the negotiated features.  Checks size
  * (power of two for split, 1..max_size), alignment (split: desc 16,
  * avail 2, used 4; packed: desc 16, events 4) and that each ring area is
- * guest RAM.  Return: 0; -EINVAL.
+ * guest RAM.  In IOVA mode (vq->io set before the call) only size and
+ * alignment are checked: the rings are translated when used, and a
+ * failure then breaks the queue.  Return: 0; -EINVAL.
  */
 int vq_configure(struct vq *vq, uint16_t size, uint64_t desc, uint64_t driver,
 		 uint64_t device, bool packed, bool event_idx, bool indirect);
 
-/* vq_reset() - back to unconfigured (device reset). */
+/* vq_reset() - back to unconfigured (device reset); vq->io is the owner's. */
 void vq_reset(struct vq *vq);
 
 /*
