@@ -5,10 +5,13 @@
  * links for QEMU 7.2's x-pci-proxy-dev (--door).
  *
  * Topology: link 0 is a virtio-pci virtio-iommu at 00:<iommu-slot>.0;
- * links 1..N are DMA engines at 00:<endpoint-slot + i - 1>.0, each a core
- * endpoint whose ID is its BDF (0x28, 0x30, ... by default).  Everything
- * shares one guest memory (filled by QEMU's SYNC_SYSMEM), one translation
- * context and one virtio-iommu.  Each link is an inherited socket
+ * links 1..N are DMA engines and links N+1..N+M virtio-blk disks (--blk),
+ * the endpoint functions, at 00:<endpoint-slot + i - 1>.0, each a core
+ * endpoint whose ID is its BDF (0x28, 0x30, ... by default) and covered
+ * by the VIOT (except a disk given `noiommu`, which does DMA to
+ * guest-physical addresses and is left out of the VIOT).  Everything
+ * shares one guest memory (filled by QEMU's SYNC_SYSMEM or DMA_MAP), one
+ * translation context and one virtio-iommu.  Each link is an inherited socket
  * (--link I:fd=N) or a UNIX socket path the server listens on
  * (--link I:path=P, the form QEMU's vfio-user client connects to); each is
  * served by its own thread.  Socket paths are removed when their link
@@ -21,97 +24,7 @@
  * stderr as "viommu-server: LEVEL: ...".  Startup errors exit 1, usage
  * errors 2.
  */
-#include <viommu/viommu.h>
-
-#include <errno.h>
-#include <getopt.h>
-#include <inttypes.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/eventfd.h>
-#include <sys/resource.h>
-#include <sys/signalfd.h>
-#include <time.h>
-#include <unistd.h>
-
-#include "acpi/viot.h"
-#include "devices/dma_engine.h"
-#include "transport/virtio_pci.h"
-
-#define MAX_ENDPOINTS 24
-#define MAX_DEVS (MAX_ENDPOINTS + 1)
-#define PROG "viommu-server"
-
-#define F(bit) (1ull << (bit))
-#define DEV_FEATURES_ALL                                                     \
-	(F(VIOMMU_VIRTIO_IOMMU_F_INPUT_RANGE) |                              \
-	 F(VIOMMU_VIRTIO_IOMMU_F_DOMAIN_RANGE) |                             \
-	 F(VIOMMU_VIRTIO_IOMMU_F_MAP_UNMAP) | F(VIOMMU_VIRTIO_IOMMU_F_PROBE) | \
-	 F(VIOMMU_VIRTIO_IOMMU_F_MMIO) |                                     \
-	 F(VIOMMU_VIRTIO_IOMMU_F_BYPASS_CONFIG))
-#define RING_FEATURES_ALL                                                    \
-	(F(VIOMMU_VIRTIO_F_INDIRECT_DESC) | F(VIOMMU_VIRTIO_F_EVENT_IDX) |   \
-	 F(VIOMMU_VIRTIO_F_RING_PACKED))
-
-/* One --link: an inherited fd or a path. */
-struct link_opt {
-	bool set;
-	int fd;
-	const char *path;
-};
-
-struct opts {
-	struct link_opt links[MAX_DEVS];
-	unsigned int endpoints; /* 0: from the links given */
-	unsigned int iommu_slot, endpoint_slot;
-	struct viommu_virtio_iommu_config vi;
-	uint64_t ring_off; /* ring features not to offer */
-	uint64_t dev_off;  /* device features not to offer */
-	const char *viot;
-	bool viot_only;
-	bool trace;
-	enum viommu_log_level level;
-	const char *stats_json;
-	unsigned int poll_us;
-	unsigned int poll_rq_us;
-	bool vfio_user; /* --door vfio-user */
-	bool no_iommu;  /* --no-iommu: the peer's vIOMMU translates */
-};
-
-/* Everything the server runs; torn down in reverse. */
-struct world {
-	struct opts *o;
-	struct viommu_log log;
-	struct viommu_mem *mem;
-	struct viommu_ctx *ctx;
-	struct viommu_virtio_iommu *vi;
-	struct virtio_pci vp;
-	bool vp_live;
-	unsigned int neng;
-	struct viommu_endpoint *ep[MAX_ENDPOINTS];
-	struct dma_engine eng[MAX_ENDPOINTS];
-	/* --no-iommu: each engine's own IOVA space, filled by DMA_MAP */
-	struct viommu_mem *emem[MAX_ENDPOINTS];
-	struct viommu_ctx *ectx[MAX_ENDPOINTS];
-	struct viommu_domain *edom[MAX_ENDPOINTS];
-	bool eng_live[MAX_ENDPOINTS];
-	struct viommu_link_server *lsrv; /* every link, either door */
-	/* --poll-rq-us: the request-queue poller (poller_main) */
-	pthread_t poller;
-	bool poller_live;
-	int poller_stop; /* atomic */
-	uint64_t polled, poll_periods; /* requests served by polling; periods */
-	int sig_fd, ev_fd;
-	struct timespec t0;
-	uint64_t trace_lines;
-	const char *why; /* what ended the run */
-};
-
-static const char *const level_names[] = { "error", "warn", "info", "debug" };
+#include "server.h"
 
 /* ---- logging -------------------------------------------------------- */
 
@@ -124,10 +37,7 @@ static void log_line(void *opaque, enum viommu_log_level lvl, const char *s)
 }
 
 /* say() - a log line of the tool itself, filtered by --log-level. */
-static void say(const struct world *w, enum viommu_log_level lvl,
-		const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void say(const struct world *w, enum viommu_log_level lvl,
+void say(const struct world *w, enum viommu_log_level lvl,
 		const char *fmt, ...)
 {
 	char line[512];
@@ -151,437 +61,6 @@ static void trace_line(void *opaque, uint8_t type, uint8_t status,
 	(void)status;
 	w->trace_lines++;
 	fprintf(stderr, PROG ": trace: %s\n", line);
-}
-
-/* ---- options -------------------------------------------------------- */
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-"usage: " PROG " [options]\n"
-"Serve a virtio-iommu (link 0) and N DMA-engine endpoints (links 1..N) to\n"
-"QEMU, one link (socket) per PCI function.\n"
-"\n"
-"Links and topology:\n"
-"  --door D             mpqemu (default): QEMU 7.2's x-pci-proxy-dev, no\n"
-"                       interrupts under TCG; vfio-user: QEMU >= 10.1's\n"
-"                       vfio-user-pci, with INTx and MSI-X\n"
-"  --link I:fd=N        link I is the inherited connected socket N\n"
-"  --link I:path=P      link I listens on UNIX socket P (one connection;\n"
-"                       the path is removed once connected or at exit)\n"
-"  --no-iommu           no IOMMU of ours: serve only the engines (links\n"
-"                       1..N, vfio-user), each in the IOVA space the VMM's\n"
-"                       own vIOMMU maps (QEMU's virtio-iommu-pci), to\n"
-"                       compare our IOMMU with the VMM's on one engine\n"
-"  --endpoints N        DMA engines (default: the number of engine links)\n"
-"  --iommu-slot D       PCI device of the IOMMU on bus 0 (default 4)\n"
-"  --endpoint-slot D    PCI device of the first engine (default 5); engine\n"
-"                       i is at 00:(D+i).0 with endpoint ID = its BDF\n"
-"virtio-iommu configuration:\n"
-"  --page-size-mask M   supported page sizes (default 0x1000)\n"
-"  --input-range S:E    IOVA range (default 0:0xffffffffffff)\n"
-"  --domain-range S:E   domain IDs (default 0:0xffffffff)\n"
-"  --probe-size N       PROBE property bytes (default 512)\n"
-"  --no-probe           do not offer VIRTIO_IOMMU_F_PROBE\n"
-"  --no-msi-region      do not report the x86 MSI region\n"
-"  --bypass             unattached endpoints bypass after boot\n"
-"  --no-bypass-config   do not offer VIRTIO_IOMMU_F_BYPASS_CONFIG\n"
-"  --queue-size N       virtqueue size, power of two <= 1024 (default 256)\n"
-"  --event-backlog N    fault reports kept without event buffers (64)\n"
-"  --poll-us N          check a link for its next message for up to N us\n"
-"                       before sleeping (0, the default: sleep at once);\n"
-"                       lowers kick latency at the cost of CPU time\n"
-"  --poll-rq-us N       once the guest kicks the request queue, poll it for\n"
-"                       new requests with kicks suppressed until it has\n"
-"                       been idle for N us (0, the default: never); the\n"
-"                       guest then makes requests with no exit and no\n"
-"                       link round trip, at the cost of one CPU while busy\n"
-"                       (idle, the poller looks for a kick every 50 us)\n"
-"  --no-packed          do not offer VIRTIO_F_RING_PACKED\n"
-"  --no-event-idx       do not offer VIRTIO_F_EVENT_IDX\n"
-"  --no-indirect        do not offer VIRTIO_F_INDIRECT_DESC\n"
-"ACPI:\n"
-"  --viot FILE          write the VIOT table of this topology to FILE\n"
-"  --viot-only          ... and exit without serving\n"
-"Output:\n"
-"  --trace              print every virtio-iommu request and its status\n"
-"  --log-level L        error, warn, info (default) or debug\n"
-"  --stats-json FILE    write the exit counters as JSON to FILE\n"
-"  --help               this text\n"
-"\n"
-"Runs until every link has closed (QEMU exited) or SIGINT/SIGTERM/SIGHUP,\n"
-"then prints counters and exits 0; startup errors exit 1.  SIGUSR1 makes the\n"
-"virtio-iommu signal a configuration change, SIGUSR2 sets its\n"
-"DEVICE_NEEDS_RESET (both raise the configuration interrupt), for testing\n"
-"a guest driver's handling of them.\n");
-}
-
-/* parse_u64() - a whole number (any base strtoull takes) up to @max. */
-static int parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!s || !*s || *s == '-')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || *end || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-/* parse_range() - "S:E" with S <= E <= @max. */
-static int parse_range(const char *s, uint64_t max, uint64_t *a, uint64_t *b)
-{
-	char buf[64], *colon;
-
-	if (strlen(s) >= sizeof(buf))
-		return -1;
-	strcpy(buf, s);
-	colon = strchr(buf, ':');
-	if (!colon)
-		return -1;
-	*colon = '\0';
-	if (parse_u64(buf, max, a) || parse_u64(colon + 1, max, b) || *a > *b)
-		return -1;
-	return 0;
-}
-
-/* parse_link() - "I:fd=N" or "I:path=P". */
-static int parse_link(struct opts *o, const char *s)
-{
-	char idx[16];
-	const char *colon = strchr(s, ':');
-	uint64_t i, fd;
-	struct link_opt *l;
-
-	if (!colon || colon == s || (size_t)(colon - s) >= sizeof(idx))
-		return -1;
-	memcpy(idx, s, (size_t)(colon - s));
-	idx[colon - s] = '\0';
-	if (parse_u64(idx, MAX_DEVS - 1, &i) || o->links[i].set)
-		return -1;
-	l = &o->links[i];
-	if (!strncmp(colon + 1, "fd=", 3)) {
-		if (parse_u64(colon + 4, INT32_MAX, &fd))
-			return -1;
-		l->fd = (int)fd;
-	} else if (!strncmp(colon + 1, "path=", 5) && colon[6]) {
-		l->fd = -1;
-		l->path = colon + 6;
-	} else {
-		return -1;
-	}
-	l->set = true;
-	return 0;
-}
-
-enum {
-	O_LINK = 256, O_ENDPOINTS, O_IOMMU_SLOT, O_ENDPOINT_SLOT, O_PSM,
-	O_INPUT, O_DOMAIN, O_PROBE_SIZE, O_NO_PROBE, O_NO_MSI, O_BYPASS,
-	O_NO_BYPASS_CFG, O_QSIZE, O_BACKLOG, O_NO_PACKED, O_NO_EVIDX,
-	O_NO_INDIRECT, O_VIOT, O_VIOT_ONLY, O_TRACE, O_LOGLEVEL, O_STATS,
-	O_POLL_US, O_POLL_RQ_US, O_DOOR, O_NO_IOMMU, O_HELP,
-};
-
-static const struct option long_opts[] = {
-	{ "link", required_argument, NULL, O_LINK },
-	{ "endpoints", required_argument, NULL, O_ENDPOINTS },
-	{ "iommu-slot", required_argument, NULL, O_IOMMU_SLOT },
-	{ "endpoint-slot", required_argument, NULL, O_ENDPOINT_SLOT },
-	{ "page-size-mask", required_argument, NULL, O_PSM },
-	{ "input-range", required_argument, NULL, O_INPUT },
-	{ "domain-range", required_argument, NULL, O_DOMAIN },
-	{ "probe-size", required_argument, NULL, O_PROBE_SIZE },
-	{ "no-probe", no_argument, NULL, O_NO_PROBE },
-	{ "no-msi-region", no_argument, NULL, O_NO_MSI },
-	{ "bypass", no_argument, NULL, O_BYPASS },
-	{ "no-bypass-config", no_argument, NULL, O_NO_BYPASS_CFG },
-	{ "queue-size", required_argument, NULL, O_QSIZE },
-	{ "event-backlog", required_argument, NULL, O_BACKLOG },
-	{ "poll-us", required_argument, NULL, O_POLL_US },
-	{ "poll-rq-us", required_argument, NULL, O_POLL_RQ_US },
-	{ "no-packed", no_argument, NULL, O_NO_PACKED },
-	{ "no-event-idx", no_argument, NULL, O_NO_EVIDX },
-	{ "no-indirect", no_argument, NULL, O_NO_INDIRECT },
-	{ "viot", required_argument, NULL, O_VIOT },
-	{ "viot-only", no_argument, NULL, O_VIOT_ONLY },
-	{ "trace", no_argument, NULL, O_TRACE },
-	{ "log-level", required_argument, NULL, O_LOGLEVEL },
-	{ "stats-json", required_argument, NULL, O_STATS },
-	{ "door", required_argument, NULL, O_DOOR },
-	{ "no-iommu", no_argument, NULL, O_NO_IOMMU },
-	{ "help", no_argument, NULL, O_HELP },
-	{ NULL, 0, NULL, 0 },
-};
-
-/* parse_level() - a --log-level name. */
-static int parse_level(const char *s, enum viommu_log_level *out)
-{
-	for (unsigned int i = 0; i < 4; i++)
-		if (!strcmp(s, level_names[i])) {
-			*out = (enum viommu_log_level)i;
-			return 0;
-		}
-	return -1;
-}
-
-/* parse_number_opt() - the options that take one number. */
-static int parse_number_opt(struct opts *o, int c, const char *arg)
-{
-	uint64_t v;
-
-	switch (c) {
-	case O_ENDPOINTS:
-		if (parse_u64(arg, MAX_ENDPOINTS, &v) || v == 0)
-			return -1;
-		o->endpoints = (unsigned int)v;
-		return 0;
-	case O_IOMMU_SLOT:
-	case O_ENDPOINT_SLOT:
-		if (parse_u64(arg, 31, &v))
-			return -1;
-		*(c == O_IOMMU_SLOT ? &o->iommu_slot : &o->endpoint_slot) =
-			(unsigned int)v;
-		return 0;
-	case O_PSM:
-		return parse_u64(arg, UINT64_MAX, &o->vi.page_size_mask) ||
-		       !o->vi.page_size_mask ? -1 : 0;
-	case O_PROBE_SIZE:
-		if (parse_u64(arg, UINT32_MAX, &v))
-			return -1;
-		o->vi.probe_size = (uint32_t)v;
-		return 0;
-	case O_POLL_US:
-	case O_POLL_RQ_US:
-		if (parse_u64(arg, 1000000, &v))
-			return -1;
-		*(c == O_POLL_US ? &o->poll_us : &o->poll_rq_us) =
-			(unsigned int)v;
-		return 0;
-	case O_QSIZE:
-		if (parse_u64(arg, VIOMMU_VIRTIO_QUEUE_MAX, &v) || !v)
-			return -1;
-		o->vi.queue_size = (uint16_t)v;
-		return 0;
-	default: /* O_BACKLOG */
-		if (parse_u64(arg, UINT32_MAX, &v) || !v)
-			return -1;
-		o->vi.event_backlog = (uint32_t)v;
-		return 0;
-	}
-}
-
-/* parse_ranges() - --input-range and --domain-range. */
-static int parse_ranges(struct opts *o, int c, const char *arg)
-{
-	uint64_t a, b;
-
-	if (c == O_INPUT) {
-		if (parse_range(arg, UINT64_MAX, &a, &b) || b == 0)
-			return -1;
-		o->vi.input_start = a;
-		o->vi.input_end = b;
-		return 0;
-	}
-	if (parse_range(arg, UINT32_MAX, &a, &b) || b == 0)
-		return -1;
-	o->vi.domain_start = (uint32_t)a;
-	o->vi.domain_end = (uint32_t)b;
-	return 0;
-}
-
-/* parse_flag_opt() - the options without an argument (and --viot etc.). */
-static int parse_flag_opt(struct opts *o, int c, const char *arg)
-{
-	switch (c) {
-	case O_NO_PROBE: o->dev_off |= F(VIOMMU_VIRTIO_IOMMU_F_PROBE); break;
-	case O_NO_MSI: o->vi.no_msi_region = true; break;
-	case O_BYPASS: o->vi.boot_bypass = true; break;
-	case O_NO_BYPASS_CFG:
-		o->dev_off |= F(VIOMMU_VIRTIO_IOMMU_F_BYPASS_CONFIG);
-		break;
-	case O_NO_PACKED: o->ring_off |= F(VIOMMU_VIRTIO_F_RING_PACKED); break;
-	case O_NO_EVIDX: o->ring_off |= F(VIOMMU_VIRTIO_F_EVENT_IDX); break;
-	case O_NO_INDIRECT:
-		o->ring_off |= F(VIOMMU_VIRTIO_F_INDIRECT_DESC);
-		break;
-	case O_VIOT: o->viot = arg; break;
-	case O_VIOT_ONLY: o->viot_only = true; break;
-	case O_TRACE: o->trace = true; break;
-	case O_LOGLEVEL: return parse_level(arg, &o->level);
-	case O_STATS: o->stats_json = arg; break;
-	default: return -1;
-	}
-	return 0;
-}
-
-/* parse_one() - one option.  Return: 0; -1 bad; 1 --help. */
-static int parse_one(struct opts *o, int c, const char *arg)
-{
-	switch (c) {
-	case O_HELP:
-		return 1;
-	case O_LINK:
-		return parse_link(o, arg);
-	case O_NO_IOMMU:
-		o->no_iommu = true;
-		return 0;
-	case O_DOOR:
-		if (strcmp(arg, "mpqemu") && strcmp(arg, "vfio-user"))
-			return -1;
-		o->vfio_user = !strcmp(arg, "vfio-user");
-		return 0;
-	case O_ENDPOINTS: case O_IOMMU_SLOT: case O_ENDPOINT_SLOT:
-	case O_PSM: case O_PROBE_SIZE: case O_QSIZE: case O_BACKLOG:
-	case O_POLL_US: case O_POLL_RQ_US:
-		return parse_number_opt(o, c, arg);
-	case O_INPUT: case O_DOMAIN:
-		return parse_ranges(o, c, arg);
-	default:
-		return parse_flag_opt(o, c, arg);
-	}
-}
-
-/*
- * check_no_iommu() - --no-iommu: engines only (links 1..N), over
- * vfio-user, each in the IOVA space the peer's own vIOMMU maps.
- */
-static int check_no_iommu(struct opts *o)
-{
-	const char *bad = NULL;
-
-	if (!o->vfio_user)
-		bad = "needs --door vfio-user";
-	else if (o->links[0].set)
-		bad = "takes no link 0 (there is no IOMMU of ours)";
-	else if (o->viot || o->viot_only)
-		bad = "has no VIOT (the peer's vIOMMU describes its own)";
-	else if (o->poll_rq_us || o->trace)
-		bad = "has no request queue to poll or trace";
-	for (unsigned int i = 1; !bad && i <= o->endpoints; i++)
-		if (!o->links[i].set)
-			bad = "needs --link I for every engine 1..N";
-	if (bad) {
-		fprintf(stderr, PROG ": --no-iommu %s\n", bad);
-		return -1;
-	}
-	return 0;
-}
-
-/* check_topology() - endpoint count, slots and links agree. */
-static int check_topology(struct opts *o)
-{
-	unsigned int i, highest = 0;
-
-	for (i = 0; i < MAX_DEVS; i++)
-		if (o->links[i].set)
-			highest = i;
-	if (!o->endpoints)
-		o->endpoints = highest ? highest : 1;
-	if (o->endpoint_slot + o->endpoints - 1 > 31 ||
-	    (o->iommu_slot >= o->endpoint_slot &&
-	     o->iommu_slot < o->endpoint_slot + o->endpoints)) {
-		fprintf(stderr, PROG ": endpoint slots %u..%u do not fit on "
-			"bus 0 beside the IOMMU at slot %u\n", o->endpoint_slot,
-			o->endpoint_slot + o->endpoints - 1, o->iommu_slot);
-		return -1;
-	}
-	if (o->no_iommu)
-		return check_no_iommu(o);
-	if (o->viot_only)
-		return 0;
-	for (i = 0; i <= o->endpoints; i++)
-		if (!o->links[i].set) {
-			fprintf(stderr, PROG ": no --link for %s %u\n",
-				i ? "endpoint link" : "the IOMMU, link", i);
-			return -1;
-		}
-	if (highest > o->endpoints) {
-		fprintf(stderr, PROG ": --link %u but only %u endpoints\n",
-			highest, o->endpoints);
-		return -1;
-	}
-	return 0;
-}
-
-/* opt_name() - the long name of option @c. */
-static const char *opt_name(int c)
-{
-	for (const struct option *o = long_opts; o->name; o++)
-		if (o->val == c)
-			return o->name;
-	return "?";
-}
-
-/* parse_args() - fill @o.  Return: 0; 1 (--help); -1 (usage error). */
-static int parse_args(struct opts *o, int argc, char **argv)
-{
-	int c, r;
-
-	memset(o, 0, sizeof(*o));
-	o->iommu_slot = 4;
-	o->endpoint_slot = 5;
-	o->level = VIOMMU_LOG_INFO;
-	while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
-		if (c == 'h')
-			c = O_HELP;
-		if (c == '?')
-			return -1;
-		r = parse_one(o, c, optarg);
-		if (r > 0)
-			return 1;
-		if (r < 0) {
-			fprintf(stderr, PROG ": bad value for --%s: %s\n",
-				opt_name(c), optarg ? optarg : "");
-			return -1;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, PROG ": unexpected argument %s\n",
-			argv[optind]);
-		return -1;
-	}
-	return check_topology(o);
-}
-
-/* ---- VIOT ----------------------------------------------------------- */
-
-static uint16_t endpoint_bdf(const struct opts *o, unsigned int i)
-{
-	return VIOT_BDF(0, o->endpoint_slot + i, 0);
-}
-
-/* write_viot() - the VIOT of the topology to o->viot. */
-static int write_viot(const struct opts *o)
-{
-	struct viot_pci_range r = {
-		.bdf_start = endpoint_bdf(o, 0),
-		.bdf_end = endpoint_bdf(o, o->endpoints - 1),
-		.endpoint_start = endpoint_bdf(o, 0),
-	};
-	struct viot_topology t = {
-		.iommu_bdf = VIOT_BDF(0, o->iommu_slot, 0),
-		.ranges = &r,
-		.nr_ranges = 1,
-	};
-	uint8_t buf[256];
-	size_t len;
-	FILE *f;
-	int err = viot_build(&t, buf, sizeof(buf), &len);
-
-	if (err) {
-		fprintf(stderr, PROG ": VIOT: %s\n", strerror(-err));
-		return -1;
-	}
-	f = fopen(o->viot, "wb");
-	if (!f || fwrite(buf, 1, len, f) != len || fclose(f)) {
-		fprintf(stderr, PROG ": %s: %s\n", o->viot, strerror(errno));
-		return -1;
-	}
-	return 0;
 }
 
 /* ---- set-up --------------------------------------------------------- */
@@ -697,10 +176,86 @@ static int make_engines(struct world *w)
 	return 0;
 }
 
+/*
+ * make_blk() - disk @j (endpoint function @f): its endpoint (unless
+ * noiommu: then it does DMA to guest-physical addresses), the virtio-blk
+ * device and its virtio-pci function.
+ */
+static int make_blk(struct world *w, unsigned int j, unsigned int f)
+{
+	const struct blk_opt *b = &w->o->blks[j];
+	struct viommu_virtio_blk_config bc = {
+		.size = sizeof(bc), .mem = w->mem, .path = b->file,
+		.capacity = b->mem_size, .read_only = b->ro,
+		.num_queues = b->queues, .queue_size = b->queue_size,
+		.ring_features = RING_FEATURES_ALL & ~w->o->ring_off,
+		.serial = b->serial, .log = w->log,
+	};
+	struct viommu_ctx *ctx = w->ctx;
+	int err;
+
+	if (!bc.ring_features)
+		bc.ring_features = F(VIOMMU_VIRTIO_F_VERSION_1);
+	snprintf(w->blk_name[j], sizeof(w->blk_name[j]), "blk%u", j);
+	if (w->o->no_iommu) {
+		err = own_space(w, f);
+		if (err)
+			return err;
+		bc.mem = w->emem[f];
+		ctx = w->ectx[f];
+	}
+	if (!b->no_iommu) {
+		err = viommu_endpoint_create(ctx, endpoint_bdf(w->o, f),
+					     &w->ep[f]);
+		if (!err && w->edom[f])
+			err = viommu_endpoint_attach(w->ep[f], VIOMMU_NO_PASID,
+						     w->edom[f]);
+		if (err)
+			return err;
+		bc.ep = w->ep[f];
+	}
+	err = viommu_virtio_blk_create(&bc, &w->blk[j]);
+	if (err) {
+		say(w, VIOMMU_LOG_ERROR, "%s (%s): %s", w->blk_name[j],
+		    b->file ? b->file : "memory", strerror(-err));
+		return err;
+	}
+	w->nblk = j + 1;
+	err = virtio_pci_init(&w->blk_vp[j], viommu_virtio_blk_dev(w->blk[j]),
+			      w->blk_name[j], &w->log);
+	if (!err)
+		w->blk_vp_live[j] = true;
+	return err;
+}
+
+/* make_blks() - every --blk disk, after the engines. */
+static int make_blks(struct world *w)
+{
+	int err = 0;
+
+	for (unsigned int j = 0; !err && j < w->o->nblk; j++)
+		err = make_blk(w, j, w->o->endpoints + j);
+	return err;
+}
+
 /* link_func() - the PCI function of link @i. */
 static struct pci_func *link_func(struct world *w, unsigned int i)
 {
-	return i ? dma_engine_func(&w->eng[i - 1]) : virtio_pci_func(&w->vp);
+	if (!i)
+		return virtio_pci_func(&w->vp);
+	if (i <= w->o->endpoints)
+		return dma_engine_func(&w->eng[i - 1]);
+	return virtio_pci_func(&w->blk_vp[i - 1 - w->o->endpoints]);
+}
+
+/* link_name() - the name of link @i's function. */
+static const char *link_name(struct world *w, unsigned int i)
+{
+	if (!i)
+		return "iommu";
+	if (i <= w->o->endpoints)
+		return w->eng[i - 1].name;
+	return w->blk_name[i - 1 - w->o->endpoints];
 }
 
 /* link_failed() - say which link could not be added. */
@@ -724,7 +279,7 @@ static int add_links(struct world *w)
 	unsigned int i, id;
 	int err = viommu_link_server_create(&sc, &w->lsrv);
 
-	for (i = w->o->no_iommu ? 1 : 0; !err && i <= w->o->endpoints; i++) {
+	for (i = w->o->no_iommu ? 1 : 0; !err && i <= w->o->nfunc; i++) {
 		const struct link_opt *lo = &w->o->links[i];
 		struct viommu_link_config lc = {
 			.size = sizeof(lc),
@@ -733,7 +288,7 @@ static int add_links(struct world *w)
 			.func = (struct viommu_pci_func *)link_func(w, i),
 			.fd = lo->fd,
 			.path = lo->path,
-			.name = i ? w->eng[i - 1].name : "iommu",
+			.name = link_name(w, i),
 			.mem = i && w->o->no_iommu ? w->emem[i - 1] : NULL,
 			.domain = i && w->o->no_iommu ? w->edom[i - 1] : NULL,
 		};
@@ -801,19 +356,114 @@ static bool inject(struct world *w, int sig)
 	return false;
 }
 
+/*
+ * open_control() - --control FIFO: created if missing, opened read-write
+ * (so the server never sees end-of-file when a writer closes it) and
+ * non-blocking.
+ */
+static int open_control(struct world *w)
+{
+	struct stat st;
+
+	if (!w->o->control)
+		return 0;
+	if (mkfifo(w->o->control, 0600) && errno != EEXIST)
+		goto fail;
+	if (stat(w->o->control, &st))
+		goto fail;
+	if (!S_ISFIFO(st.st_mode)) {
+		say(w, VIOMMU_LOG_ERROR, "--control %s: not a FIFO",
+		    w->o->control);
+		return -EINVAL;
+	}
+	w->ctl_fd = open(w->o->control, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (w->ctl_fd < 0)
+		goto fail;
+	return 0;
+fail:
+	say(w, VIOMMU_LOG_ERROR, "--control %s: %s", w->o->control,
+	    strerror(errno));
+	return -errno;
+}
+
+/* control_line() - one --control command. */
+static void control_line(struct world *w, char *line)
+{
+	unsigned int i, n;
+	char extra;
+	int err;
+
+	if (sscanf(line, "blk-fault %u %u %c", &i, &n, &extra) == 2) {
+		if (i >= w->nblk) {
+			say(w, VIOMMU_LOG_WARN, "control: no disk %u", i);
+			return;
+		}
+		err = viommu_virtio_blk_inject_faults(w->blk[i], n);
+		say(w, err ? VIOMMU_LOG_WARN : VIOMMU_LOG_INFO,
+		    "control: %s: next %u translations fail%s%s",
+		    w->blk_name[i], n, err ? ": " : "",
+		    err ? strerror(-err) : "");
+		return;
+	}
+	if (!strcmp(line, "stats")) {
+		print_summary(w, stdout);
+		return;
+	}
+	say(w, VIOMMU_LOG_WARN, "control: unknown command \"%.64s\"", line);
+}
+
+/*
+ * control_read() - what the FIFO holds, line by line; a line longer than
+ * the buffer is dropped whole.
+ */
+static void control_read(struct world *w)
+{
+	char *buf = w->ctl_buf;
+	size_t size = sizeof(w->ctl_buf);
+	ssize_t n;
+
+	while ((n = read(w->ctl_fd, buf + w->ctl_used,
+			 size - 1 - w->ctl_used)) > 0) {
+		char *nl, *start = buf;
+
+		w->ctl_used += (size_t)n;
+		buf[w->ctl_used] = '\0';
+		while ((nl = memchr(start, '\n',
+				    w->ctl_used - (size_t)(start - buf)))) {
+			*nl = '\0';
+			if (!w->ctl_skip && *start)
+				control_line(w, start);
+			w->ctl_skip = false;
+			start = nl + 1;
+		}
+		w->ctl_used -= (size_t)(start - buf);
+		memmove(buf, start, w->ctl_used);
+		if (w->ctl_used == size - 1) {
+			say(w, VIOMMU_LOG_WARN, "control: line too long");
+			w->ctl_used = 0;
+			w->ctl_skip = true;
+		}
+	}
+}
+
 /* run() - wait for the end of every link or a signal. */
 static void run(struct world *w)
 {
 	for (;;) {
-		struct pollfd p[2] = {
+		struct pollfd p[3] = {
 			{ .fd = w->sig_fd, .events = POLLIN },
 			{ .fd = w->ev_fd, .events = POLLIN },
+			{ .fd = w->ctl_fd, .events = POLLIN },
 		};
 		struct signalfd_siginfo si;
 		uint64_t v;
 
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
+		if (poll(p, 3, -1) < 0 && errno != EINTR)
 			return;
+		if (p[2].revents & POLLIN) {
+			control_read(w);
+			continue;
+		}
 		if (p[0].revents &&
 		    read(w->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 			if (inject(w, (int)si.ssi_signo))
@@ -832,265 +482,6 @@ static void run(struct world *w)
 			return;
 		}
 	}
-}
-
-static double elapsed(const struct world *w)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - w->t0.tv_sec) +
-	       (double)(t.tv_nsec - w->t0.tv_nsec) / 1e9;
-}
-
-/* ---- summary -------------------------------------------------------- */
-
-/* cpu_seconds() - user + system CPU time of every thread of the server. */
-static double cpu_seconds(void)
-{
-	struct rusage ru;
-
-	if (getrusage(RUSAGE_SELF, &ru))
-		return -1;
-	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-static const char *const req_names[VIOMMU_VI_REQ_TYPES] = {
-	"unknown", "ATTACH", "DETACH", "MAP", "UNMAP", "PROBE",
-};
-static const char *const status_names[VIOMMU_VI_S_COUNT] = {
-	"OK", "IOERR", "UNSUPP", "DEVERR", "INVAL", "RANGE", "NOENT",
-	"FAULT", "NOMEM",
-};
-
-/* print_links() - one line per link: its messages by command. */
-static void print_links(struct world *w, FILE *f)
-{
-	unsigned int i, c, n = viommu_link_server_num_links(w->lsrv);
-	int proto = w->o->vfio_user ? VIOMMU_LINK_VFIO_USER :
-				      VIOMMU_LINK_MPQEMU;
-	struct viommu_link_stats st;
-
-	fprintf(f, "  links (%s):\n", w->o->vfio_user ? "vfio-user" :
-		"mpqemu");
-	for (i = 0; i < n; i++) {
-		if (viommu_link_server_stats(w->lsrv, i, &st, sizeof(st)))
-			continue;
-		fprintf(f, "    %u %-6s %-9s", i,
-			viommu_link_server_name(w->lsrv, i),
-			viommu_link_end_name(st.end));
-		for (c = 0; c < VIOMMU_LINK_MAX_CMDS; c++)
-			if (st.msgs[c])
-				fprintf(f, " %s %" PRIu64,
-					viommu_link_cmd_name(proto, c),
-					st.msgs[c]);
-		fprintf(f, "; irqs %" PRIu64 ", unmasks %" PRIu64 ", errors %"
-			PRIu64 "; in %" PRIu64 " B, out %" PRIu64 " B\n",
-			st.irq_signals, st.unmasks, st.errors, st.bytes_in,
-			st.bytes_out);
-	}
-}
-
-/* print_requests() - virtio-iommu requests by type and status. */
-static void print_requests(const struct viommu_virtio_iommu_stats *vs,
-			   FILE *f)
-{
-	unsigned int t, s;
-
-	fprintf(f, "  virtio-iommu requests:\n");
-	for (t = 1; t <= VIOMMU_VI_REQ_TYPES; t++) {
-		unsigned int row = t % VIOMMU_VI_REQ_TYPES; /* unknown last */
-		uint64_t total = 0;
-
-		for (s = 0; s < VIOMMU_VI_S_COUNT; s++)
-			total += vs->requests[row][s];
-		if (!total && row == 0)
-			continue;
-		fprintf(f, "    %-8s %8" PRIu64, req_names[row], total);
-		for (s = 0; s < VIOMMU_VI_S_COUNT; s++)
-			if (vs->requests[row][s])
-				fprintf(f, "  %s %" PRIu64, status_names[s],
-					vs->requests[row][s]);
-		fprintf(f, "\n");
-	}
-	fprintf(f, "  kicks %" PRIu64 ", events sent %" PRIu64 ", dropped %"
-		PRIu64 ", needs-reset %" PRIu64 "\n", vs->kicks,
-		vs->events_sent, vs->events_dropped, vs->needs_reset);
-}
-
-/* print_poller() - what --poll-rq-us did. */
-static void print_poller(const struct world *w, FILE *f)
-{
-	if (w->o->poll_rq_us)
-		fprintf(f, "  polling (--poll-rq-us %u): %" PRIu64 " requests "
-			"served without a kick in %" PRIu64 " periods\n",
-			w->o->poll_rq_us, w->polled, w->poll_periods);
-}
-
-/* print_engines() - DMA engine counters and the byte totals. */
-static void print_engines(struct world *w, FILE *f)
-{
-	uint64_t rd = 0, wr = 0;
-	unsigned int i;
-
-	fprintf(f, "  DMA engines:\n");
-	for (i = 0; i < w->neng; i++) {
-		struct dma_engine_stats es;
-
-		if (dma_engine_stats(&w->eng[i], &es))
-			continue;
-		rd += es.bytes_read;
-		wr += es.bytes_written;
-		fprintf(f, "    %-5s ep %#06x: dmas %" PRIu64 ", ring entries %"
-			PRIu64 ", read %" PRIu64 " B, written %" PRIu64
-			" B, faults %" PRIu64 ", errors %" PRIu64 ", irqs %"
-			PRIu64 "\n", w->eng[i].name, endpoint_bdf(w->o, i),
-			es.dmas, es.ring_entries, es.bytes_read,
-			es.bytes_written, es.faults, es.errors, es.irqs);
-	}
-	fprintf(f, "  DMA bytes: %" PRIu64 " read, %" PRIu64 " written\n", rd,
-		wr);
-}
-
-/* print_summary() - the human-readable counters. */
-static void print_summary(struct world *w, FILE *f)
-{
-	struct viommu_virtio_iommu_stats vs = { .kicks = 0 };
-	struct viommu_ctx_stats cs = { 0 };
-
-	viommu_virtio_iommu_stats(w->vi, &vs);
-	viommu_ctx_stats(w->ctx, &cs);
-	fprintf(f, PROG " summary: %.3f s (CPU %.3f s), ended by %s\n",
-		elapsed(w), cpu_seconds(), w->why ? w->why : "?");
-	print_links(w, f);
-	print_requests(&vs, f);
-	print_poller(w, f);
-	fprintf(f, "  core: IOTLB misses %" PRIu64 ", faults %" PRIu64
-		", maps %" PRIu64 ", unmaps %" PRIu64 "; live: domains %"
-		PRIu64 ", endpoints %" PRIu64 ", mappings %" PRIu64 "\n",
-		cs.iotlb_misses, cs.faults, cs.maps, cs.unmaps, cs.domains,
-		cs.endpoints, cs.mappings);
-	print_engines(w, f);
-	fflush(f);
-}
-
-/* json_links() - the door and the "links" array. */
-static void json_links(struct world *w, FILE *f)
-{
-	unsigned int i, c, n = viommu_link_server_num_links(w->lsrv);
-	int proto = w->o->vfio_user ? VIOMMU_LINK_VFIO_USER :
-				      VIOMMU_LINK_MPQEMU;
-	struct viommu_link_stats st;
-	bool first;
-
-	fprintf(f, "  \"door\": \"%s\",\n  \"links\": [",
-		w->o->vfio_user ? "vfio-user" : "mpqemu");
-	for (i = 0; i < n; i++) {
-		if (viommu_link_server_stats(w->lsrv, i, &st, sizeof(st)))
-			continue;
-		fprintf(f, "%s\n    {\"id\": %u, \"name\": \"%s\", \"end\": "
-			"\"%s\", \"connected\": %s, \"messages\": {",
-			i ? "," : "", i, viommu_link_server_name(w->lsrv, i),
-			viommu_link_end_name(st.end),
-			st.connected ? "true" : "false");
-		first = true;
-		for (c = 0; c < VIOMMU_LINK_MAX_CMDS; c++) {
-			const char *name = viommu_link_cmd_name(proto, c);
-
-			if (!strcmp(name, "?"))
-				continue;
-			fprintf(f, "%s\"%s\": %" PRIu64, first ? "" : ", ",
-				name, st.msgs[c]);
-			first = false;
-		}
-		fprintf(f, "}, \"bytes_in\": %" PRIu64 ", \"bytes_out\": %"
-			PRIu64 ", \"errors\": %" PRIu64 ", \"irq_signals\": %"
-			PRIu64 ", \"unmasks\": %" PRIu64 ", \"ram_applied\": %"
-			PRIu64 ", \"ram_ignored\": %" PRIu64 "}",
-			st.bytes_in, st.bytes_out, st.errors, st.irq_signals,
-			st.unmasks, st.ram_applied, st.ram_ignored);
-	}
-	fprintf(f, "\n  ],\n");
-}
-
-/* json_requests() - {"ATTACH": {"OK": n, ...}, ...} and event counters. */
-static void json_requests(struct world *w, FILE *f)
-{
-	struct viommu_virtio_iommu_stats vs = { .kicks = 0 };
-	unsigned int t, s;
-
-	viommu_virtio_iommu_stats(w->vi, &vs);
-	fprintf(f, "  \"requests\": {");
-	for (t = 0; t < VIOMMU_VI_REQ_TYPES; t++) {
-		fprintf(f, "%s\n    \"%s\": {", t ? "," : "", req_names[t]);
-		for (s = 0; s < VIOMMU_VI_S_COUNT; s++)
-			fprintf(f, "%s\"%s\": %" PRIu64, s ? ", " : "",
-				status_names[s], vs.requests[t][s]);
-		fprintf(f, "}");
-	}
-	fprintf(f, "\n  },\n  \"kicks\": %" PRIu64 ", \"events_sent\": %"
-		PRIu64 ", \"events_dropped\": %" PRIu64 ", \"needs_reset\": %"
-		PRIu64 ",\n  \"poll_rq_us\": %u, \"polled_requests\": %" PRIu64
-		", \"poll_periods\": %" PRIu64 ",\n", vs.kicks, vs.events_sent,
-		vs.events_dropped, vs.needs_reset, w->o->poll_rq_us, w->polled,
-		w->poll_periods);
-}
-
-/* json_engines() - the "engines" array. */
-static void json_engines(struct world *w, FILE *f)
-{
-	unsigned int i;
-
-	fprintf(f, "  \"engines\": [");
-	for (i = 0; i < w->neng; i++) {
-		struct dma_engine_stats es = { 0 };
-
-		dma_engine_stats(&w->eng[i], &es);
-		fprintf(f, "%s\n    {\"name\": \"%s\", \"endpoint\": %u, "
-			"\"dmas\": %" PRIu64 ", \"ring_doorbells\": %" PRIu64
-			", \"ring_entries\": %" PRIu64 ", \"bytes_read\": %"
-			PRIu64 ", \"bytes_written\": %" PRIu64 ", \"faults\": %"
-			PRIu64 ", \"errors\": %" PRIu64 ", \"irqs\": %" PRIu64
-			"}", i ? "," : "", w->eng[i].name,
-			endpoint_bdf(w->o, i), es.dmas, es.ring_doorbells,
-			es.ring_entries, es.bytes_read, es.bytes_written,
-			es.faults, es.errors, es.irqs);
-	}
-	fprintf(f, "\n  ]\n");
-}
-
-/* write_json() - the counters as JSON to o->stats_json. */
-static int write_json(struct world *w)
-{
-	struct viommu_ctx_stats cs = { 0 };
-	FILE *f = fopen(w->o->stats_json, "w");
-
-	if (!f) {
-		say(w, VIOMMU_LOG_ERROR, "%s: %s", w->o->stats_json,
-		    strerror(errno));
-		return -1;
-	}
-	viommu_ctx_stats(w->ctx, &cs);
-	fprintf(f, "{\n  \"seconds\": %.3f, \"cpu_seconds\": %.3f, "
-		"\"ended_by\": \"%s\", \"trace_lines\": %" PRIu64 ",\n",
-		elapsed(w), cpu_seconds(), w->why ? w->why : "?",
-		w->trace_lines);
-	json_links(w, f);
-	json_requests(w, f);
-	fprintf(f, "  \"core\": {\"iotlb_misses\": %" PRIu64 ", \"faults\": %"
-		PRIu64 ", \"maps\": %" PRIu64 ", \"unmaps\": %" PRIu64
-		", \"domains\": %" PRIu64 ", \"endpoints\": %" PRIu64
-		", \"mappings\": %" PRIu64 "},\n", cs.iotlb_misses, cs.faults,
-		cs.maps, cs.unmaps, cs.domains, cs.endpoints, cs.mappings);
-	json_engines(w, f);
-	fprintf(f, "}\n");
-	if (fclose(f)) {
-		say(w, VIOMMU_LOG_ERROR, "%s: %s", w->o->stats_json,
-		    strerror(errno));
-		return -1;
-	}
-	return 0;
 }
 
 /* ---- request-queue poller (--poll-rq-us) ---------------------------- */
@@ -1209,6 +600,13 @@ static void teardown(struct world *w)
 	for (i = 0; i < w->neng; i++)
 		if (w->eng_live[i])
 			dma_engine_destroy(&w->eng[i]);
+	for (i = 0; i < w->nblk; i++) {
+		if (w->blk_vp_live[i])
+			virtio_pci_destroy(&w->blk_vp[i]);
+		viommu_virtio_blk_destroy(w->blk[i]);
+	}
+	if (w->ctl_fd >= 0)
+		close(w->ctl_fd);
 	for (i = 0; i < MAX_ENDPOINTS; i++) {
 		viommu_ctx_destroy(w->ectx[i]);
 		viommu_mem_destroy(w->emem[i]);
@@ -1237,6 +635,10 @@ static int setup(struct world *w)
 	if (!err)
 		err = make_engines(w);
 	if (!err)
+		err = make_blks(w);
+	if (!err)
+		err = open_control(w);
+	if (!err)
 		err = start_poller(w);
 	if (err) {
 		say(w, VIOMMU_LOG_ERROR, "device set-up: %s", strerror(-err));
@@ -1262,7 +664,7 @@ int main(int argc, char **argv)
 	setvbuf(stderr, NULL, _IOLBF, 0);
 	w.o = &o;
 	w.log = (struct viommu_log){ log_line, NULL, o.level };
-	w.sig_fd = w.ev_fd = -1;
+	w.sig_fd = w.ev_fd = w.ctl_fd = -1;
 	clock_gettime(CLOCK_MONOTONIC, &w.t0);
 	if (o.viot && write_viot(&o))
 		return 1;
@@ -1273,14 +675,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (o.no_iommu)
-		say(&w, VIOMMU_LOG_INFO, "serving %u DMA engine(s) from "
-		    "00:%02x.0 behind the VMM's own vIOMMU", o.endpoints,
-		    o.endpoint_slot);
+		say(&w, VIOMMU_LOG_INFO, "serving %u DMA engine(s) and %u "
+		    "disk(s) from 00:%02x.0 behind the VMM's own vIOMMU",
+		    o.endpoints, o.nblk, o.endpoint_slot);
 	else
-		say(&w, VIOMMU_LOG_INFO, "serving the IOMMU at 00:%02x.0 and "
-		    "%u DMA engine(s) from 00:%02x.0 (endpoints %#x..%#x)",
-		    o.iommu_slot, o.endpoints, o.endpoint_slot,
-		    endpoint_bdf(&o, 0), endpoint_bdf(&o, o.endpoints - 1));
+		say(&w, VIOMMU_LOG_INFO, "serving the IOMMU at 00:%02x.0, "
+		    "%u DMA engine(s) and %u disk(s) from 00:%02x.0 "
+		    "(endpoints %#x..%#x)", o.iommu_slot, o.endpoints, o.nblk,
+		    o.endpoint_slot, endpoint_bdf(&o, 0),
+		    endpoint_bdf(&o, o.nfunc - 1));
 	run(&w);
 	stop_poller(&w);
 	viommu_link_server_stop(w.lsrv);

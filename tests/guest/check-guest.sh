@@ -21,8 +21,10 @@
 #                vfio-user, smp 1)" or "(qemu-iommu+edu, QEMU 7.2, smp 1)"
 #
 # Sets, per QEMU (labels ours-11, polled-11, peer-11; ours-7.2, polled-7.2,
-# peer-7.2): "ours" runs every scenario of viommu-run's set "all" and a
-# short bench on our devices, in as few boots as they allow (one with
+# peer-7.2): "ours" runs every scenario of viommu-run's sets "all" and
+# "blk" (the stock virtio_blk driver on our disk in four modes: vfio-user
+# only, the proxy door has no interrupts) and a short bench on our
+# devices, in as few boots as they allow (one with
 # -smp 2, notify last in it as it leaves the device needing a reset;
 # identity in one with iommu.passthrough=1); "polled" runs them again with
 # the request queue polled; "peer" runs the demo set against QEMU's
@@ -114,7 +116,7 @@ run_sets() {
 	local sfx=$1 what=$2 door=$3
 	shift 3
 	echo "  == sets on $what"
-	run_set "ours-$sfx" "$@" --door "$door" --scenario all,bench \
+	run_set "ours-$sfx" "$@" --door "$door" --scenario all,blk,bench \
 		--bench-ms "$BENCH_MS"
 	# Every scenario again with the request queue polled and kicks
 	# suppressed (viommu-server --poll-rq-us): requests then reach the

@@ -43,5 +43,52 @@ rc=$?
 [ $rc = 0 ] && [ "$(head -c 4 "$tmp/viot.bin" 2>/dev/null)" = VIOT ]
 ok $? "--viot-only writes a VIOT table (exit $rc)"
 
+# --blk SPECs: each bad one refused with exit 2 naming --blk.
+for spec in mem=0 mem=513 mem=1Q file= "file=/x,mem=1M" ro queues=1 \
+	"mem=1M,queues=8" "mem=1M,queues=0" "mem=1M,bogus" \
+	"mem=1M,serial=abcdefghijklmnopqrstu" "mem=1M,ro=1"; do
+	"$srv" --blk "$spec" --viot-only >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	grep -q -- "--blk" "$tmp/err"
+	named=$?
+	[ $rc = 2 ] && [ $named = 0 ]
+	ok $? "--blk '$spec': exit 2 (got $rc), message names --blk"
+done
+"$srv" --endpoints 0 --viot-only >/dev/null 2>"$tmp/err"
+rc=$?
+[ $rc = 2 ] && grep -q "endpoint functions" "$tmp/err"
+ok $? "--endpoints 0 without a disk: exit 2 (got $rc)"
+nine=
+for i in 1 2 3 4 5 6 7 8 9; do nine="$nine --blk mem=1M"; done
+# shellcheck disable=SC2086 # nine is a list of words
+"$srv" $nine --viot-only >/dev/null 2>"$tmp/err"
+rc=$?
+[ $rc = 2 ]
+ok $? "a ninth --blk: exit 2 (got $rc)"
+
+# viot_len FILE - the table's length field (bytes 4..7, little endian).
+viot_len() {
+	od -An -tu4 -j4 -N4 "$1" | tr -d ' '
+}
+# The VIOT covers engines and disks; a noiommu disk is left out, and a
+# gap splits the functions into two PCI range nodes.
+"$srv" --viot "$tmp/v1" --viot-only --endpoints 1 --blk mem=1M \
+	>/dev/null 2>&1
+ok $? "--viot-only with an engine and a disk"
+"$srv" --viot "$tmp/v2" --viot-only --endpoints 1 \
+	--blk mem=1M,noiommu --blk mem=1M >/dev/null 2>&1
+ok $? "--viot-only with a noiommu disk between"
+"$srv" --viot "$tmp/v3" --viot-only --endpoints 1 --blk mem=1M,noiommu \
+	>/dev/null 2>&1
+ok $? "--viot-only with a trailing noiommu disk"
+l1=$(viot_len "$tmp/v1")
+l2=$(viot_len "$tmp/v2")
+l3=$(viot_len "$tmp/v3")
+[ -n "$l1" ] && [ "$l2" -gt "$l1" ] && [ "$l3" = "$l1" ]
+ok $? "VIOT ranges: one for engine+disk ($l1 B), two around a noiommu \
+disk ($l2 B), one when it trails ($l3 B)"
+grep -q -- "--blk" "$tmp/help" && grep -q -- "--control" "$tmp/help"
+ok $? "--help lists --blk and --control"
+
 echo "1..$n"
 exit $fail
