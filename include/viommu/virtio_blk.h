@@ -138,11 +138,15 @@ VIOMMU_EXPORT struct viommu_virtio_dev *
 viommu_virtio_blk_dev(struct viommu_virtio_blk *blk);
 
 /**
- * viommu_virtio_blk_inject_faults() - make the next @n translations the
- * device makes (ring or data, any queue or worker) fail as if the address
- * were unmapped: each is reported to the context's fault callback as a
- * NO_MAPPING fault and handled like a real one.  Replaces any count still
- * pending; 0 cancels.  Needs an endpoint (IOVA mode).  Thread-safe.
+ * viommu_virtio_blk_inject_faults() - make the next @n translations of
+ * request buffers (header, data, DISCARD segments, GET_ID string; any
+ * queue or worker) fail as if the address were unmapped: each is reported
+ * to the context's fault callback as a NO_MAPPING fault and handled like
+ * a real one, so the request it hits ends with VIRTIO_BLK_S_IOERR and the
+ * image is untouched.  Ring translations and the status byte's are not
+ * affected (a fault there puts the device in DEVICE_NEEDS_RESET, which a
+ * stock driver does not survive; unmap a ring to test that).  Replaces any
+ * count still pending; 0 cancels.  Needs an endpoint.  Thread-safe.
  * Return: 0; -EINVAL (NULL @blk); -ENODEV (no endpoint).
  */
 VIOMMU_EXPORT int viommu_virtio_blk_inject_faults(struct viommu_virtio_blk *blk,

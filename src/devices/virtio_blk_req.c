@@ -80,7 +80,7 @@ static struct outcome refuse(struct viommu_virtio_blk *blk, uint8_t status,
  */
 static int xlate_piece(struct viommu_virtio_blk *blk, const struct blk_req *r,
 		       uint64_t addr, uint32_t len, unsigned int access,
-		       struct blk_piece *p)
+		       bool may_inject, struct blk_piece *p)
 {
 	struct viommu_mem *mem = blk->dev.mem;
 	uint64_t gpa = addr;
@@ -91,7 +91,7 @@ static int xlate_piece(struct viommu_virtio_blk *blk, const struct blk_req *r,
 	if (r->io) {
 		struct viommu_xlate x;
 
-		if (vq_iommu_xlate(r->io, addr, len, access, &x))
+		if (vq_iommu_xlate(r->io, addr, len, access, may_inject, &x))
 			return -EFAULT;
 		*p = (struct blk_piece){ x.hva, x.gpa, (uint32_t)x.len };
 		if (x.hva)
@@ -112,11 +112,13 @@ static int xlate_piece(struct viommu_virtio_blk *blk, const struct blk_req *r,
 
 /*
  * map_part() - append to w->pc the pieces of bytes [@off, @off + @len) of
- * @r's writable (@write) or readable part.  Return: 0; -EFAULT; -EIO;
- * -E2BIG (more than BLK_MAX_PIECES pieces); -ERANGE (past the part).
+ * @r's writable (@write) or readable part.  @may_inject: injected faults
+ * apply (everything but the status byte, B18).  Return: 0; -EFAULT;
+ * -EIO; -E2BIG (more than BLK_MAX_PIECES pieces); -ERANGE (past the
+ * part).
  */
 static int map_part(struct blk_worker *w, const struct blk_req *r, bool write,
-		    uint32_t off, uint32_t len)
+		    uint32_t off, uint32_t len, bool may_inject)
 {
 	const struct vq_elem *e = &r->e;
 	uint32_t first = write ? e->nread : 0, end = write ? e->nseg : e->nread;
@@ -144,7 +146,8 @@ static int map_part(struct blk_worker *w, const struct blk_req *r, bool write,
 			if (w->npc == BLK_MAX_PIECES)
 				return -E2BIG;
 			p = &w->pc[w->npc];
-			err = xlate_piece(w->blk, r, addr, n, access, p);
+			err = xlate_piece(w->blk, r, addr, n, access,
+					  may_inject, p);
 			if (err)
 				return err;
 			w->npc++;
@@ -188,7 +191,7 @@ static int xfer_part(struct blk_worker *w, const struct blk_req *r,
 		     bool write, uint32_t off, void *buf, uint32_t len)
 {
 	uint32_t base = w->npc;
-	int err = map_part(w, r, write, off, len);
+	int err = map_part(w, r, write, off, len, true);
 
 	if (!err)
 		err = copy_pieces(w, base, buf, write);
@@ -358,8 +361,8 @@ static struct outcome do_rw(struct blk_worker *w, const struct blk_req *r,
 		return refuse(blk, BLK_S_IOERR, "B6", "sectors beyond the "
 			      "capacity");
 	/* Translate everything first: a fault leaves the image untouched. */
-	err = in ? map_part(w, r, true, 0, len)
-		 : map_part(w, r, false, BLK_HDR_BYTES, len);
+	err = in ? map_part(w, r, true, 0, len, true)
+		 : map_part(w, r, false, BLK_HDR_BYTES, len, true);
 	if (err)
 		return map_fail(blk, err);
 	err = io_pieces(w, sector * BLK_SECTOR, in);
@@ -577,7 +580,7 @@ void blk_run_request(struct blk_worker *w, struct blk_req *r)
 		return;
 	}
 	/* Step 1: the status byte (B10). */
-	err = map_part(w, r, true, r->e.write_len - 1, 1);
+	err = map_part(w, r, true, r->e.write_len - 1, 1, false);
 	if (err) {
 		r->needs_reset = true;
 		r->why = err == -EFAULT ? "status byte does not translate "

@@ -46,7 +46,7 @@ static int iova_ptr(struct vq *vq, uint64_t iova, size_t len, bool write,
 {
 	struct viommu_xlate x;
 	int err = vq_iommu_xlate(vq->io, iova, len,
-				 write ? VIOMMU_WRITE : VIOMMU_READ, &x);
+				 write ? VIOMMU_WRITE : VIOMMU_READ, false, &x);
 
 	if (err)
 		return err;
@@ -104,7 +104,7 @@ static int iova_copy(struct vq *vq, uint64_t iova, void *buf, size_t len,
 	while (len) {
 		struct viommu_xlate x;
 		int err = vq_iommu_xlate(vq->io, iova, len,
-					 write ? VIOMMU_WRITE : VIOMMU_READ,
+					 write ? VIOMMU_WRITE : VIOMMU_READ, false,
 					 &x);
 
 		if (err)
@@ -125,9 +125,11 @@ static int iova_copy(struct vq *vq, uint64_t iova, void *buf, size_t len,
 }
 
 int vq_iommu_xlate(struct vq_iommu *io, uint64_t iova, size_t len,
-		   unsigned int access, struct viommu_xlate *x)
+		   unsigned int access, bool may_inject,
+		   struct viommu_xlate *x)
 {
-	uint32_t n = __atomic_load_n(&io->inject, __ATOMIC_RELAXED);
+	uint32_t n = may_inject ? __atomic_load_n(&io->inject,
+						  __ATOMIC_RELAXED) : 0;
 	int err;
 
 	while (unlikely(n)) {
@@ -297,7 +299,7 @@ static int check_ram(struct vq *vq, uint64_t gpa, uint64_t len, bool write)
 			struct viommu_xlate x;
 
 			err = vq_iommu_xlate(vq->io, gpa, len,
-					     write ? VIOMMU_WRITE : VIOMMU_READ,
+					     write ? VIOMMU_WRITE : VIOMMU_READ, false,
 					     &x);
 			if (err)
 				return err;

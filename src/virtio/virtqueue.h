@@ -56,9 +56,10 @@
  * contiguous piece; data buffers are not touched by the queue (the device
  * model translates them, vq_iommu_xlate()).  A failed translation is
  * reported by the core (its fault callback) and breaks the queue.
- * @inject: translations left to fail on purpose, as if unmapped (fault
- *          injection for driver tests); decremented atomically by every
- *          thread that translates.
+ * @inject: data translations left to fail on purpose, as if unmapped
+ *          (fault injection for driver tests); decremented atomically by
+ *          the threads that translate data (vq_iommu_xlate() with
+ *          @may_inject); ring translations never consume it.
  * @faults, @injected: counters (relaxed atomics).
  * Shared by every queue of one device and its I/O threads.
  */
@@ -70,14 +71,16 @@ struct vq_iommu {
 
 /*
  * vq_iommu_xlate() - translate the piece of [@iova, @iova + @len) that
- * starts at @iova for @access, consuming an injected fault first if any
- * is pending (reported through the core as a NO_MAPPING fault).  x->hva
+ * starts at @iova for @access; with @may_inject, an injected fault pending
+ * is consumed first instead (reported through the core as a NO_MAPPING
+ * fault, as if the address were unmapped).  x->hva
  * may be NULL for RAM without host pointers: the caller then copies
  * through the memory layer at x->gpa.  Thread-safe.
  * Return: 0; -EFAULT (fault reported and counted).
  */
 int vq_iommu_xlate(struct vq_iommu *io, uint64_t iova, size_t len,
-		   unsigned int access, struct viommu_xlate *x);
+		   unsigned int access, bool may_inject,
+		   struct viommu_xlate *x);
 
 struct vq_seg {
 	uint64_t gpa;
