@@ -16,7 +16,20 @@
  * the host can check, after power-off, that the image holds exactly what
  * the guest wrote (tools/viommu-run does, with debugfs).  The disk is the
  * one named by viommu.blk=NAME on the kernel command line, else the first
- * virtio disk.  The filesystem is left unmounted and clean.
+ * virtio disk.  The filesystem is left unmounted and clean; it ends 4 MiB
+ * before the disk does.
+ *
+ * blkfault: fault injection as a driver developer uses it.  After making
+ * and filling the filesystem, it writes a pattern P1 to a block of the
+ * disk's last 4 MiB (raw, O_DIRECT), prints "VIOMMU-INJECT
+ * what=blk-fault n=2" (viommu-run tells the server, which makes the next
+ * two request-buffer translations of the disk fail as if unmapped), reads
+ * another block until a read fails with EIO (the injection has arrived),
+ * then writes P2 over P1's block, which must fail with EIO too.  P1's
+ * block must still read back as P1 (the device touched nothing for the
+ * failed request), the guest's virtio-iommu driver must log the fault for
+ * the disk's endpoint, and every file of the filesystem must read back
+ * intact: the run goes on.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -36,6 +49,8 @@
 
 #define MNT "/mnt/blk"
 #define CMD_TIMEOUT_S 120
+#define TAIL_BYTES (4u << 20) /* the disk's end, outside the filesystem */
+#define RAW_BLOCK 4096
 
 /* The files blkfs writes: sizes chosen to cross page, segment and
  * request boundaries (1 B, one page, an odd 68 KiB, 1 MiB, 8 MiB). */
@@ -295,26 +310,29 @@ static void put_sums(struct result *r)
 	expect(r, i == NFILES, "sha256sum gave %u sums, want %zu", i, NFILES);
 }
 
-/* fs_roundtrip() - mkfs, write, remount, verify; the disk unmounted after. */
-static void fs_roundtrip(struct result *r, const struct disk *d, uint8_t *a,
-		      uint8_t *b)
+/*
+ * fs_fill() - mke2fs (leaving the disk's last TAIL_BYTES to raw tests),
+ * mount, write every file, unmount and drop the caches.  Return: bytes
+ * written; 0 after failing @r.
+ */
+static uint64_t fs_fill(struct result *r, const struct disk *d, uint8_t *a)
 {
-	char dev[64];
-	char *mkfs[] = { "mke2fs", "-q", "-b", "4096", dev, NULL };
-	uint64_t bytes = 0, t0;
+	char dev[64], blocks[32];
+	char *mkfs[] = { "mke2fs", "-q", "-b", "4096", dev, blocks, NULL };
+	uint64_t bytes = 0;
 	unsigned i;
-	size_t at = 0;
 	int err;
 
 	snprintf(dev, sizeof(dev), "/dev/%s", d->name);
-	t0 = now_ns();
+	snprintf(blocks, sizeof(blocks), "%" PRIu64,
+		 (d->sectors * 512 - TAIL_BYTES) / 4096);
 	if (!expect(r, run_cmd(mkfs, NULL, 0) == 0, "mke2fs %s failed", dev))
-		return;
+		return 0;
 	mkdir("/mnt", 0755);
 	mkdir(MNT, 0755);
 	err = do_mount(d);
 	if (!expect(r, err == 0, "mount %s: %s", dev, strerror(-err)))
-		return;
+		return 0;
 	for (i = 0; i < NFILES; i++) {
 		err = write_one(i, a);
 		if (!expect(r, err == 0, "write f%u: %s", i, strerror(-err)))
@@ -323,10 +341,24 @@ static void fs_roundtrip(struct result *r, const struct disk *d, uint8_t *a,
 	}
 	umount(MNT);
 	drop_caches();
-	if (r->status == RES_FAIL)
-		return;
+	return r->status == RES_FAIL ? 0 : bytes;
+}
+
+/*
+ * fs_verify() - mount, read every file back byte for byte (after a cache
+ * drop, so from the disk), put the SHA-256 sums on @r when asked, unmount.
+ */
+static void fs_verify(struct result *r, const struct disk *d, uint8_t *a,
+		      uint8_t *b, bool sums)
+{
+	size_t at = 0;
+	unsigned i;
+	int err;
+
+	drop_caches();
 	err = do_mount(d);
-	if (!expect(r, err == 0, "remount %s: %s", dev, strerror(-err)))
+	if (!expect(r, err == 0, "remount /dev/%s: %s", d->name,
+		    strerror(-err)))
 		return;
 	for (i = 0; i < NFILES; i++) {
 		err = check_one(i, a, b, &at);
@@ -335,13 +367,42 @@ static void fs_roundtrip(struct result *r, const struct disk *d, uint8_t *a,
 			break;
 		r->bytes_verified += file_sizes[i];
 	}
-	if (r->status != RES_FAIL)
+	if (sums && r->status != RES_FAIL)
 		put_sums(r);
 	expect(r, umount(MNT) == 0, "umount: %s", strerror(errno));
 	sync();
-	res_kv(r, "files", "%zu", NFILES);
-	res_kv(r, "bytes", "%" PRIu64, bytes);
-	res_kv(r, "fs_ms", "%" PRIu64, (now_ns() - t0) / 1000000);
+}
+
+/*
+ * disk_prepare() - the disk both scenarios use, described on @r, and the
+ * two pattern buffers.  Return: 0; -1 (skipped or failed on @r).
+ */
+static int disk_prepare(struct result *r, struct disk *d, uint8_t **a,
+			uint8_t **b)
+{
+	size_t max = file_sizes[NFILES - 1] + 1;
+
+	if (disk_find(d)) {
+		res_skip(r, "no virtio disk (is virtio_blk loaded and a "
+			 "virtio-blk function served?)");
+		return -1;
+	}
+	res_kv(r, "disk", "%s", d->name);
+	res_kv(r, "bdf", "%s", d->bdf);
+	res_kv(r, "domain", "%s", d->dtype);
+	res_kv(r, "serial", "%s", d->serial[0] ? d->serial : "-");
+	res_kv(r, "sectors", "%" PRIu64, d->sectors);
+	if (!expect(r, !d->ro, "%s is read-only", d->name) ||
+	    !expect(r, d->sectors >= 32768, "%s has %" PRIu64 " sectors, "
+		    "want >= 16 MiB", d->name, d->sectors))
+		return -1;
+	*a = malloc(max);
+	*b = malloc(max);
+	if (expect(r, *a && *b, "out of memory"))
+		return 0;
+	free(*a);
+	free(*b);
+	return -1;
 }
 
 /* sc_blkfs() - the filesystem round trip on a virtio disk. */
@@ -349,27 +410,135 @@ int sc_blkfs(struct result *r)
 {
 	struct disk d;
 	uint8_t *a, *b;
-	size_t max = file_sizes[NFILES - 1] + 1;
+	uint64_t t0 = now_ns(), bytes;
 
-	if (disk_find(&d)) {
-		res_skip(r, "no virtio disk (is virtio_blk loaded and a "
-			 "virtio-blk function served?)");
+	if (disk_prepare(r, &d, &a, &b))
 		return 0;
+	bytes = fs_fill(r, &d, a);
+	if (bytes)
+		fs_verify(r, &d, a, b, true);
+	res_kv(r, "files", "%zu", NFILES);
+	res_kv(r, "bytes", "%" PRIu64, bytes);
+	res_kv(r, "fs_ms", "%" PRIu64, (now_ns() - t0) / 1000000);
+	free(a);
+	free(b);
+	return 0;
+}
+
+/* ---- blkfault ---------------------------------------------------------- */
+
+/* raw_io() - one O_DIRECT 4 KiB read or write at @off: 0 or -errno. */
+static int raw_io(int fd, bool write, uint64_t off, uint8_t *buf)
+{
+	ssize_t n = write ? pwrite(fd, buf, RAW_BLOCK, (off_t)off) :
+			    pread(fd, buf, RAW_BLOCK, (off_t)off);
+
+	if (n < 0)
+		return -errno;
+	return n == RAW_BLOCK ? 0 : -EIO;
+}
+
+/*
+ * fault_requests() - ask the host for two injected faults, then find the
+ * first read of block @y that fails (the injection has arrived: the first
+ * fault is spent) and write @p2 over block @x, which must fail too.
+ * Return: whether both failed as they should (else @r failed).
+ */
+static bool fault_requests(struct result *r, int fd, uint64_t x, uint64_t y,
+			   uint8_t *p2, uint8_t *tmp)
+{
+	uint64_t end = now_ns() + 10000000000ull;
+	unsigned reads = 0;
+	int err = 0;
+
+	printf("VIOMMU-INJECT what=blk-fault n=2\n");
+	fflush(stdout);
+	while (now_ns() < end) {
+		reads++;
+		err = raw_io(fd, false, y, tmp);
+		if (err)
+			break;
+		usleep(20000);
 	}
-	res_kv(r, "disk", "%s", d.name);
-	res_kv(r, "bdf", "%s", d.bdf);
-	res_kv(r, "domain", "%s", d.dtype);
-	res_kv(r, "serial", "%s", d.serial[0] ? d.serial : "-");
-	res_kv(r, "sectors", "%" PRIu64, d.sectors);
-	if (!expect(r, !d.ro, "%s is read-only", d.name))
+	res_kv(r, "reads_before_fault", "%u", reads - 1);
+	if (!expect(r, err == -EIO, "no read failed within 10 s of the "
+		    "injection (last: %s)", strerror(-err)))
+		return false;
+	err = raw_io(fd, true, x, p2);
+	return expect(r, err == -EIO, "write with an injected fault: %s, "
+		      "want EIO", err ? strerror(-err) : "succeeded");
+}
+
+/*
+ * raw_faults() - on the disk's tail (outside the filesystem): write P1 to
+ * block X, have an injected fault end a read and then a write of P2 to X,
+ * then read X back: the failed write must have left P1 on the disk, and
+ * the disk must go on working.
+ */
+static void raw_faults(struct result *r, const struct disk *d)
+{
+	uint64_t x = d->sectors * 512 - TAIL_BYTES, y = x + RAW_BLOCK;
+	uint8_t *buf = NULL;
+	char dev[64], needle[64];
+	bool logged;
+	int fd, err;
+
+	snprintf(dev, sizeof(dev), "/dev/%s", d->name);
+	fd = open(dev, O_RDWR | O_DIRECT);
+	if (!expect(r, fd >= 0, "open %s: %s", dev, strerror(errno)))
+		return;
+	if (posix_memalign((void **)&buf, 4096, 3 * RAW_BLOCK))
+		buf = NULL;
+	if (!expect(r, buf != NULL, "out of memory"))
+		goto out;
+	fill_pattern(buf, RAW_BLOCK, g_opts->seed + 101);            /* P1 */
+	fill_pattern(buf + RAW_BLOCK, RAW_BLOCK, g_opts->seed + 202); /* P2 */
+	err = raw_io(fd, true, x, buf);
+	if (!expect(r, err == 0, "write P1: %s", strerror(-err)) ||
+	    !fault_requests(r, fd, x, y, buf + RAW_BLOCK, buf + 2 * RAW_BLOCK))
+		goto out;
+	err = raw_io(fd, false, x, buf + 2 * RAW_BLOCK);
+	if (expect(r, err == 0, "read after the faults: %s", strerror(-err)))
+		expect(r, !memcmp(buf, buf + 2 * RAW_BLOCK, RAW_BLOCK),
+		       "block X changed by the write that faulted (first "
+		       "difference at %zu)", first_diff(buf, buf + 2 *
+							  RAW_BLOCK,
+							  RAW_BLOCK));
+	/* The device reported the faults to the IOMMU; the guest's driver
+	 * logs them for this endpoint. */
+	snprintf(needle, sizeof(needle), "fault from EP %u ",
+		 endpoint_id(d->bdf));
+	logged = wait_kmsg(needle, 6000);
+	res_kv(r, "fault_logged", "%d", logged);
+	expect(r, logged, "the virtio-iommu driver logged no \"%s\"",
+	       needle);
+	res_kv(r, "ioerr_logged", "%d", wait_kmsg("I/O error, dev ", 0));
+out:
+	free(buf);
+	close(fd);
+}
+
+/*
+ * sc_blkfault() - fault injection for driver testing: a filesystem made
+ * and filled, then two requests outside it ended by injected translation
+ * faults (the guest sees EIO for those only, the data written before
+ * stays, the driver logs the faults), then every file read back intact.
+ */
+int sc_blkfault(struct result *r)
+{
+	struct disk d;
+	uint8_t *a, *b;
+
+	if (disk_prepare(r, &d, &a, &b))
 		return 0;
-	if (!expect(r, d.sectors >= 32768, "%s has %" PRIu64 " sectors, "
-		    "want >= 16 MiB", d.name, d.sectors))
-		return 0;
-	a = malloc(max);
-	b = malloc(max);
-	if (expect(r, a && b, "out of memory"))
-		fs_roundtrip(r, &d, a, b);
+	if (!strcmp(d.dtype, "none")) {
+		res_skip(r, "%s has no IOMMU in front of it: no translation "
+			 "to fail", d.name);
+	} else if (fs_fill(r, &d, a)) {
+		raw_faults(r, &d);
+		if (r->status != RES_FAIL)
+			fs_verify(r, &d, a, b, false);
+	}
 	free(a);
 	free(b);
 	return 0;

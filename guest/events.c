@@ -103,7 +103,7 @@ static void quiet_window(void)
 }
 
 /* wait_kmsg() - poll the kernel log for @needle up to @ms milliseconds. */
-static bool wait_kmsg(const char *needle, unsigned int ms)
+bool wait_kmsg(const char *needle, unsigned int ms)
 {
 	const struct timespec nap = { 0, 50 * 1000 * 1000 };
 	uint64_t end = now_ns() + (uint64_t)ms * 1000000;
@@ -117,7 +117,7 @@ static bool wait_kmsg(const char *needle, unsigned int ms)
 }
 
 /* endpoint_id() - the endpoint ID the VIOT gives @bdf: its bus/devfn. */
-static unsigned int endpoint_id(const char *bdf)
+unsigned int endpoint_id(const char *bdf)
 {
 	unsigned int dom, bus, slot, fn;
 

@@ -228,6 +228,8 @@ int sc_isolation(struct result *r);
 int sc_rebind(struct result *r);
 
 /* events.c */
+bool wait_kmsg(const char *needle, unsigned int ms);
+unsigned int endpoint_id(const char *bdf);
 int sc_faultlog(struct result *r);
 int sc_notify(struct result *r);
 
@@ -253,6 +255,7 @@ struct disk {
 /* blk.c */
 int disk_find(struct disk *d);
 int sc_blkfs(struct result *r);
+int sc_blkfault(struct result *r);
 
 /* blkio.c */
 int sc_blkio(struct result *r);

@@ -50,6 +50,7 @@ static const struct scenario scenarios[] = {
 	{ "notify", sc_notify, "config change and needs-reset interrupts" },
 	{ "bench", sc_bench, "map/unmap rates and DMA throughput" },
 	{ "blkfs", sc_blkfs, "ext2 on the stock virtio-blk driver, verified" },
+	{ "blkfault", sc_blkfault, "injected disk faults: EIO, data intact" },
 	{ "blkio", sc_blkio, "O_DIRECT random I/O rates on a virtio disk" },
 };
 
