@@ -30,6 +30,11 @@
  * failed request), the guest's virtio-iommu driver must log the fault for
  * the disk's endpoint, and every file of the filesystem must read back
  * intact: the run goes on.
+ *
+ * blkiso: two disks in two domains; the second's driver is unbound (its
+ * domain, still attached, then maps nothing) and the host makes the second
+ * DMA to every page the first has mapped: each access must fault, and the
+ * guest's driver must log the faults for the second disk's endpoint.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -541,5 +546,85 @@ int sc_blkfault(struct result *r)
 	}
 	free(a);
 	free(b);
+	return 0;
+}
+
+/* ---- blkiso ------------------------------------------------------------ */
+
+/* disk_nth() - the @n-th virtio disk in name order (0: vda). */
+static int disk_nth(struct disk *d, unsigned int n)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), "vd%c", 'a' + n);
+	return disk_describe(d, name);
+}
+
+/*
+ * sc_blkiso() - two disks in two domains: the host makes the second
+ * (vdb) DMA to every IOVA the first (vda) has mapped, as a device
+ * following forged descriptors would (viommu-server's test-only
+ * blk-forge).  vdb's driver is unbound first, so its domain maps nothing
+ * and every access must fault (with vdb's rings mapped, the same IOVAs
+ * would reach vdb's own rings: the allocators of two idle domains hand
+ * out the same addresses).  The server counts what each access reached
+ * and viommu-run fails the scenario unless some faulted and none reached
+ * vda's memory; here the guest checks the disks are in different IOMMU
+ * groups, that its driver logged faults for vdb's endpoint, and that vda
+ * still works.
+ */
+int sc_blkiso(struct result *r)
+{
+	struct disk v, a;
+	char dev[64], needle[64], path[PATH_MAX], real[PATH_MAX];
+	uint8_t *buf = NULL;
+	bool logged;
+	int fd, err;
+
+	if (disk_nth(&v, 0) || disk_nth(&a, 1)) {
+		res_skip(r, "needs two virtio disks (vda, vdb)");
+		return 0;
+	}
+	res_kv(r, "victim", "%s@%s", v.name, v.bdf);
+	res_kv(r, "attacker", "%s@%s", a.name, a.bdf);
+	res_kv(r, "domain", "%s", v.dtype);
+	if (!strcmp(v.dtype, "none") || !strcmp(v.dtype, "identity")) {
+		res_skip(r, "domain %s: no isolation to test", v.dtype);
+		return 0;
+	}
+	if (!expect(r, v.group[0] && a.group[0] && strcmp(v.group, a.group),
+		    "vda and vdb share IOMMU group %s", v.group))
+		return 0;
+	/* The attacker's driver lets go of its rings: its domain (still
+	 * attached) then maps nothing, so every forged access must fault. */
+	snprintf(path, sizeof(path), "/sys/block/%s/device", a.name);
+	if (!expect(r, realpath(path, real) != NULL, "%s: %s", path,
+		    strerror(errno)) ||
+	    !expect(r, write_file_str("/sys/bus/virtio/drivers/virtio_blk/"
+				      "unbind", base(real)) == 0,
+		    "unbind %s from virtio_blk", base(real)))
+		return 0;
+	/* In lazy mode the unmaps of the freed rings wait in the flush
+	 * queue (10 ms timer): let them reach the device first. */
+	usleep(500000);
+	printf("VIOMMU-INJECT what=blk-forge\n");
+	fflush(stdout);
+	snprintf(needle, sizeof(needle), "fault from EP %u ",
+		 endpoint_id(a.bdf));
+	logged = wait_kmsg(needle, 6000);
+	res_kv(r, "attacker_faults_logged", "%d", logged);
+	expect(r, logged, "the virtio-iommu driver logged no \"%s\" for "
+	       "the forged accesses", needle);
+	snprintf(dev, sizeof(dev), "/dev/%s", v.name);
+	fd = open(dev, O_RDONLY | O_DIRECT);
+	if (!expect(r, fd >= 0, "open %s: %s", dev, strerror(errno)))
+		return 0;
+	if (posix_memalign((void **)&buf, 4096, RAW_BLOCK))
+		buf = NULL;
+	err = buf ? raw_io(fd, false, 0, buf) : -ENOMEM;
+	expect(r, err == 0, "%s after the forged accesses: %s", v.name,
+	       strerror(-err));
+	free(buf);
+	close(fd);
 	return 0;
 }

@@ -256,6 +256,7 @@ struct disk {
 int disk_find(struct disk *d);
 int sc_blkfs(struct result *r);
 int sc_blkfault(struct result *r);
+int sc_blkiso(struct result *r);
 
 /* blkio.c */
 int sc_blkio(struct result *r);

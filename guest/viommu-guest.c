@@ -51,6 +51,7 @@ static const struct scenario scenarios[] = {
 	{ "bench", sc_bench, "map/unmap rates and DMA throughput" },
 	{ "blkfs", sc_blkfs, "ext2 on the stock virtio-blk driver, verified" },
 	{ "blkfault", sc_blkfault, "injected disk faults: EIO, data intact" },
+	{ "blkiso", sc_blkiso, "a disk DMAs to another disk's IOVAs: refused" },
 	{ "blkio", sc_blkio, "O_DIRECT random I/O rates on a virtio disk" },
 };
 

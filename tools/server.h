@@ -89,6 +89,14 @@ struct opts {
 	bool no_iommu;  /* --no-iommu: the peer's vIOMMU translates */
 };
 
+/* The mappings of the victim a blk-forge tries (viommu-server.c). */
+#define FORGE_MAX 64
+#define FORGE_PROBES 256 /* pages tried per blk-forge */
+struct forge_set {
+	unsigned int n;
+	struct viommu_mapping m[FORGE_MAX];
+};
+
 /* Everything the server runs; torn down in reverse. */
 struct world {
 	struct opts *o;
@@ -107,6 +115,9 @@ struct world {
 	struct virtio_pci blk_vp[MAX_BLKS];
 	bool blk_vp_live[MAX_BLKS];
 	char blk_name[MAX_BLKS][16];
+	/* --control blk-forge outcomes: IOVAs of another disk that faulted,
+	 * reached other memory, reached that disk's memory */
+	uint64_t forge_faults, forge_other, forge_leaks;
 	int ctl_fd; /* --control, and its partial line */
 	char ctl_buf[256];
 	size_t ctl_used;

@@ -284,7 +284,9 @@ static void json_blks(struct world *w, FILE *f)
 			bs.bytes_written, bs.ioerr, bs.unsupp, bs.faults,
 			bs.injected_faults, bs.needs_reset);
 	}
-	fprintf(f, "\n  ]\n");
+	fprintf(f, "\n  ],\n  \"forge\": {\"faults\": %" PRIu64 ", "
+		"\"other_memory\": %" PRIu64 ", \"leaks\": %" PRIu64 "}\n",
+		w->forge_faults, w->forge_other, w->forge_leaks);
 }
 
 /* write_json() - the counters as JSON to o->stats_json. */

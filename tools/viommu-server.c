@@ -386,6 +386,72 @@ fail:
 	return -errno;
 }
 
+/* forge_collect() - for_each_mapping: keep up to FORGE_MAX mappings. */
+static int forge_collect(void *opaque, const struct viommu_mapping *m)
+{
+	struct forge_set *fs = opaque;
+
+	fs->m[fs->n++] = *m;
+	return fs->n == FORGE_MAX;
+}
+
+/*
+ * forge() - "blk-forge I J", a test-only device mode for isolation tests:
+ * disk I does what a device following forged descriptors would, DMA to
+ * the IOVAs disk J has mapped (its rings and buffers), through its own
+ * endpoint.  Each must fault (reported to the guest like any fault) or
+ * reach memory other than J's; reaching J's is a leak.  Counted in
+ * w->forge_* and logged.
+ */
+static void forge(struct world *w, unsigned int i, unsigned int j)
+{
+	unsigned int fi = w->o->endpoints + i, fj = w->o->endpoints + j;
+	struct forge_set fs = { .n = 0 };
+	struct viommu_domain *dom = NULL;
+	unsigned int faults = 0, other = 0, leaks = 0;
+
+	if (i >= w->nblk || j >= w->nblk || i == j || !w->ep[fi] ||
+	    !w->ep[fj]) {
+		say(w, VIOMMU_LOG_WARN, "control: blk-forge %u %u: want two "
+		    "different disks behind the IOMMU", i, j);
+		return;
+	}
+	if (viommu_endpoint_domain(w->ep[fj], VIOMMU_NO_PASID, &dom) || !dom ||
+	    viommu_domain_for_each_mapping(dom, 0, UINT64_MAX, forge_collect,
+					   &fs) < 0) {
+		say(w, VIOMMU_LOG_WARN, "control: blk-forge: %s has no "
+		    "paging domain to forge into", w->blk_name[j]);
+		return;
+	}
+	/* every page of every mapping, up to FORGE_PROBES accesses */
+	for (unsigned int k = 0, probes = 0; k < fs.n; k++)
+		for (uint64_t off = 0; probes < FORGE_PROBES &&
+		     off <= fs.m[k].last - fs.m[k].iova; off += 4096, probes++) {
+			struct viommu_xlate x;
+			struct viommu_fault f;
+
+			if (viommu_translate(w->ep[fi], VIOMMU_NO_PASID,
+					     fs.m[k].iova + off, 1, VIOMMU_READ,
+					     &x, &f))
+				faults++;
+			else if (x.gpa == fs.m[k].gpa + off)
+				leaks++;
+			else
+				other++;
+			if (off > UINT64_MAX - 4096)
+				break;
+		}
+	w->forge_faults += faults;
+	w->forge_other += other;
+	w->forge_leaks += leaks;
+	say(w, leaks ? VIOMMU_LOG_ERROR : VIOMMU_LOG_INFO, "control: "
+	    "blk-forge: %s at %u pages of %u mappings of %s: %u faulted, %u "
+	    "reached other memory, %u reached %s's%s", w->blk_name[i],
+	    faults + other + leaks, fs.n, w->blk_name[j], faults, other,
+	    leaks, w->blk_name[j],
+	    leaks ? " (ISOLATION BROKEN)" : "");
+}
+
 /* control_line() - one --control command. */
 static void control_line(struct world *w, char *line)
 {
@@ -403,6 +469,10 @@ static void control_line(struct world *w, char *line)
 		    "control: %s: next %u translations fail%s%s",
 		    w->blk_name[i], n, err ? ": " : "",
 		    err ? strerror(-err) : "");
+		return;
+	}
+	if (sscanf(line, "blk-forge %u %u %c", &i, &n, &extra) == 2) {
+		forge(w, i, n);
 		return;
 	}
 	if (!strcmp(line, "stats")) {
