@@ -77,10 +77,12 @@ demo: configure
 	ninja -C $(BUILD) tools/viommu-server guest/viommu-guest
 	$(DEMO_QEMU11)
 	@echo "== viommu demo: a Debian 6.12 kernel under QEMU 11.1 (TCG) drives"
-	@echo "== our virtio-iommu and DMA engines (served by viommu-server over"
-	@echo "== vfio-user: QEMU's vfio-user-pci) with its own driver; a VFIO"
-	@echo "== program in the guest maps memory and runs DMA (viommu-run's"
-	@echo "== demo set).  (DEMO_ARGS=\"--qemu 7.2\": the host's QEMU 7.2 over"
+	@echo "== our virtio-iommu, DMA engines and virtio-blk disk (served by"
+	@echo "== viommu-server over vfio-user: QEMU's vfio-user-pci) with its own"
+	@echo "== drivers; a VFIO program in the guest maps memory and runs DMA,"
+	@echo "== and the stock virtio_blk driver carries an ext2 filesystem"
+	@echo "== through the IOMMU (viommu-run's demo set)."
+	@echo "== (DEMO_ARGS=\"--qemu 7.2\": the host's QEMU 7.2 over"
 	@echo "== x-pci-proxy-dev; the first line below names the QEMU and door"
 	@echo "== in use.  The in-process example is $(BUILD)/examples/embed.)"
 	@echo
