@@ -80,6 +80,7 @@ struct opts {
 	unsigned int poll_rq_us;
 	bool vfio_user; /* --door vfio-user */
 	bool no_iommu;  /* --no-iommu: the peer's vIOMMU translates */
+	uint32_t max_mappings; /* --max-mappings: context-wide (0: default) */
 };
 
 /* Everything the server runs; torn down in reverse. */
@@ -200,6 +201,10 @@ static void usage(FILE *f)
 "  --no-packed          do not offer VIRTIO_F_RING_PACKED\n"
 "  --no-event-idx       do not offer VIRTIO_F_EVENT_IDX\n"
 "  --no-indirect        do not offer VIRTIO_F_INDIRECT_DESC\n"
+"  --max-mappings N     mappings of all domains together (default 4194304,\n"
+"                       about 240 MiB of mapping store at most); one more\n"
+"                       MAP gets VIRTIO_IOMMU_S_NOMEM.  With --no-iommu:\n"
+"                       per engine, the DMA windows the peer maps\n"
 "ACPI:\n"
 "  --viot FILE          write the VIOT table of this topology to FILE\n"
 "  --viot-only          ... and exit without serving\n"
@@ -284,6 +289,7 @@ enum {
 	O_NO_BYPASS_CFG, O_QSIZE, O_BACKLOG, O_NO_PACKED, O_NO_EVIDX,
 	O_NO_INDIRECT, O_VIOT, O_VIOT_ONLY, O_TRACE, O_LOGLEVEL, O_STATS,
 	O_POLL_US, O_POLL_RQ_US, O_DOOR, O_NO_IOMMU, O_HELP,
+	O_MAX_MAPPINGS,
 };
 
 static const struct option long_opts[] = {
@@ -313,6 +319,7 @@ static const struct option long_opts[] = {
 	{ "stats-json", required_argument, NULL, O_STATS },
 	{ "door", required_argument, NULL, O_DOOR },
 	{ "no-iommu", no_argument, NULL, O_NO_IOMMU },
+	{ "max-mappings", required_argument, NULL, O_MAX_MAPPINGS },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -429,6 +436,14 @@ static int parse_one(struct opts *o, int c, const char *arg)
 	case O_NO_IOMMU:
 		o->no_iommu = true;
 		return 0;
+	case O_MAX_MAPPINGS: {
+		uint64_t v;
+
+		if (parse_u64(arg, UINT32_MAX, &v) || !v)
+			return -1;
+		o->max_mappings = (uint32_t)v;
+		return 0;
+	}
 	case O_DOOR:
 		if (strcmp(arg, "mpqemu") && strcmp(arg, "vfio-user"))
 			return -1;
@@ -613,6 +628,7 @@ static int make_core(struct world *w)
 	if (err)
 		return err;
 	cc.mem = w->mem;
+	cc.limits.max_mappings = w->o->max_mappings;
 	err = viommu_ctx_create(&cc, &w->ctx);
 	if (err)
 		return err;
@@ -655,6 +671,7 @@ static int own_space(struct world *w, unsigned int i)
 	if (err)
 		return err;
 	cc.mem = w->emem[i];
+	cc.limits.max_mappings = w->o->max_mappings;
 	err = viommu_ctx_create(&cc, &w->ectx[i]);
 	if (err)
 		return err;
@@ -968,9 +985,10 @@ static void print_summary(struct world *w, FILE *f)
 	print_poller(w, f);
 	fprintf(f, "  core: IOTLB misses %" PRIu64 ", faults %" PRIu64
 		", maps %" PRIu64 ", unmaps %" PRIu64 "; live: domains %"
-		PRIu64 ", endpoints %" PRIu64 ", mappings %" PRIu64 "\n",
+		PRIu64 ", endpoints %" PRIu64 ", mappings %" PRIu64
+		" (refused by --max-mappings: %" PRIu64 ")\n",
 		cs.iotlb_misses, cs.faults, cs.maps, cs.unmaps, cs.domains,
-		cs.endpoints, cs.mappings);
+		cs.endpoints, cs.mappings, cs.mappings_refused);
 	print_engines(w, f);
 	fflush(f);
 }
@@ -1081,8 +1099,9 @@ static int write_json(struct world *w)
 	fprintf(f, "  \"core\": {\"iotlb_misses\": %" PRIu64 ", \"faults\": %"
 		PRIu64 ", \"maps\": %" PRIu64 ", \"unmaps\": %" PRIu64
 		", \"domains\": %" PRIu64 ", \"endpoints\": %" PRIu64
-		", \"mappings\": %" PRIu64 "},\n", cs.iotlb_misses, cs.faults,
-		cs.maps, cs.unmaps, cs.domains, cs.endpoints, cs.mappings);
+		", \"mappings\": %" PRIu64 ", \"mappings_refused\": %" PRIu64
+		"},\n", cs.iotlb_misses, cs.faults, cs.maps, cs.unmaps,
+		cs.domains, cs.endpoints, cs.mappings, cs.mappings_refused);
 	json_engines(w, f);
 	fprintf(f, "}\n");
 	if (fclose(f)) {
