@@ -227,7 +227,12 @@ void ring_teardown(struct eng *e, struct ctr *c, struct ring *ring)
 	buf_free(&ring->mem);
 }
 
-/* ring_wait() - poll RING_HEAD until it reaches @tail or the deadline. */
+/*
+ * ring_wait() - poll RING_HEAD until it reaches @tail or the deadline.
+ * Our engine works through a long ring in slices, one per register access
+ * (EXT_STATUS bit 2 is set meanwhile): these reads are what drive it, so
+ * keep polling rather than waiting for an interrupt.
+ */
 static int ring_wait(struct eng *e, uint32_t tail)
 {
 	uint64_t deadline = now_ns() + OURS_TIMEOUT_NS;
