@@ -6,8 +6,9 @@
  * address 0x40000) is common; EXT_ID tells ours, which adds an error status
  * with the faulting IOVA, a larger buffer and ring mode.  Completion is
  * always polled against a deadline (no interrupts under TCG; edu completes
- * on a 100 ms timer, ours before the doorbell write returns), so a device
- * that never completes is a -ETIMEDOUT, never a hang.
+ * on a 100 ms timer; ours finishes a register DMA before the write returns
+ * and works through a ring a slice per register access), so a device that
+ * never completes is a -ETIMEDOUT, never a hang.
  */
 #include <errno.h>
 #include <sched.h>
