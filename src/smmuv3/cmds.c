@@ -36,7 +36,7 @@
 
 /* Work for after the state lock is dropped (core attach calls). */
 struct post {
-	bool route, pasid, sync;
+	bool route, pasid;
 	uint32_t first, last, sid, ssid;
 };
 
@@ -199,7 +199,6 @@ static int exec(struct viommu_smmuv3 *s, uint64_t d0, uint64_t d1,
 	case OP_TLBI_NSNH_ALL:
 		return exec_tlbi(s, op, d0, d1);
 	case OP_CMD_SYNC:
-		p->sync = true;
 		return cmd_sync(s, d0, d1, b);
 	default:
 		return -EINVAL;
@@ -221,11 +220,15 @@ static void cmd_error(struct viommu_smmuv3 *s, struct irq_batch *b,
 }
 
 /*
- * step() - consume one command (lock held).  Return 1 when one was
- * consumed, 0 when the queue is empty, stopped or disabled.
+ * step() - consume one command (lock held).  With @hold_sync, a CMD_SYNC
+ * is left unconsumed (CONS stays before it) so that the caller can finish
+ * the re-routes it must cover first: a driver polling CONS must not see
+ * the sync consumed before they are done.
+ * Return 1 when one was consumed, 2 for a held CMD_SYNC, 0 when the queue
+ * is empty, stopped or disabled.
  */
 static int step(struct viommu_smmuv3 *s, struct irq_batch *b,
-		struct post *p)
+		struct post *p, bool hold_sync)
 {
 	struct queue *q = &s->cmdq;
 	unsigned int l = q_log2(q);
@@ -244,6 +247,8 @@ static int step(struct viommu_smmuv3 *s, struct irq_batch *b,
 	}
 	d0 = get_le64(raw);
 	d1 = get_le64(raw + 8);
+	if (hold_sync && (d0 & 0xff) == OP_CMD_SYNC)
+		return 2;
 	if (exec(s, d0, d1, b, p)) {
 		cmd_error(s, b, CERROR_ILL, d0);
 		return 0;
@@ -266,8 +271,9 @@ static bool __cmdq_left(struct viommu_smmuv3 *s)
  * cmdq_process() - run one slice of the command queue (cmd_lock held, lock
  * not held): at most VIOMMU_SMMUV3_CMDQ_SLICE commands (see the top of the
  * file).  Endpoint re-routes asked for by CFGI_STE* are merged into one
- * StreamID range and done at the next CMD_SYNC - before its completion is
- * signalled - or at the end of the slice.  The slice also ends once
+ * StreamID range and done when the next CMD_SYNC is reached - before it is
+ * consumed (CONS passes it) and signalled - or at the end of the slice.
+ * The slice also ends once
  * VIOMMU_SMMUV3_CMDQ_SLICE_ROUTES endpoint re-routes have been done, so
  * it re-routes fewer than that plus the number of endpoints.
  */
@@ -283,8 +289,13 @@ void cmdq_process(struct viommu_smmuv3 *s, struct irq_batch *b)
 		int more;
 
 		pthread_mutex_lock(&s->lock);
-		more = step(s, b, &p);
+		more = step(s, b, &p, route);
 		pthread_mutex_unlock(&s->lock);
+		if (more == 2) { /* a CMD_SYNC: re-route, then consume it */
+			routed += route_sid_range(s, rlo, rhi);
+			route = false;
+			continue;
+		}
 		if (p.route) {
 			rlo = MIN(rlo, p.first);
 			rhi = MAX(rhi, p.last);
@@ -292,10 +303,6 @@ void cmdq_process(struct viommu_smmuv3 *s, struct irq_batch *b)
 		}
 		if (p.pasid)
 			route_pasid(s, p.sid, p.ssid);
-		if (route && (p.sync || !more)) {
-			routed += route_sid_range(s, rlo, rhi);
-			route = false;
-		}
 		/* CMD_SYNC completion MSIs go out as each command retires. */
 		irq_flush_msis(s, b);
 		if (!more)
@@ -316,6 +323,7 @@ void cmdq_process(struct viommu_smmuv3 *s, struct irq_batch *b)
 bool cmdq_resume(struct viommu_smmuv3 *s)
 {
 	struct irq_batch b = { 0 };
+
 	if (!__atomic_load_n(&s->cmdq_pending, __ATOMIC_RELAXED))
 		return false;
 	cmdq_process(s, &b);
