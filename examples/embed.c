@@ -159,6 +159,7 @@ struct vm {
 static int setup(struct vm *vm)
 {
 	struct viommu_ctx_config cfg = {
+		.size = sizeof(cfg), /* lets the struct grow (docs/API.md) */
 		.mem = vm->g.mem,
 		.log = { .fn = on_log, .level = VIOMMU_LOG_WARN },
 		.fault = on_fault,

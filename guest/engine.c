@@ -6,8 +6,9 @@
  * address 0x40000) is common; EXT_ID tells ours, which adds an error status
  * with the faulting IOVA, a larger buffer and ring mode.  Completion is
  * always polled against a deadline (no interrupts under TCG; edu completes
- * on a 100 ms timer, ours before the doorbell write returns), so a device
- * that never completes is a -ETIMEDOUT, never a hang.
+ * on a 100 ms timer; ours finishes a register DMA before the write returns
+ * and works through a ring a slice per register access), so a device that
+ * never completes is a -ETIMEDOUT, never a hang.
  */
 #include <errno.h>
 #include <sched.h>
@@ -227,7 +228,12 @@ void ring_teardown(struct eng *e, struct ctr *c, struct ring *ring)
 	buf_free(&ring->mem);
 }
 
-/* ring_wait() - poll RING_HEAD until it reaches @tail or the deadline. */
+/*
+ * ring_wait() - poll RING_HEAD until it reaches @tail or the deadline.
+ * Our engine works through a long ring in slices, one per register access
+ * (EXT_STATUS bit 2 is set meanwhile): these reads are what drive it, so
+ * keep polling rather than waiting for an interrupt.
+ */
 static int ring_wait(struct eng *e, uint32_t tail)
 {
 	uint64_t deadline = now_ns() + OURS_TIMEOUT_NS;

@@ -87,6 +87,7 @@ struct opts {
 	unsigned int poll_rq_us;
 	bool vfio_user; /* --door vfio-user */
 	bool no_iommu;  /* --no-iommu: the peer's vIOMMU translates */
+	uint32_t max_mappings; /* --max-mappings: context-wide (0: default) */
 };
 
 /* The mappings of the victim a blk-forge tries (viommu-server.c). */

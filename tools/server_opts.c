@@ -64,6 +64,10 @@ void usage(FILE *f)
 "  --no-packed          do not offer VIRTIO_F_RING_PACKED\n"
 "  --no-event-idx       do not offer VIRTIO_F_EVENT_IDX\n"
 "  --no-indirect        do not offer VIRTIO_F_INDIRECT_DESC\n"
+"  --max-mappings N     mappings of all domains together (default 4194304,\n"
+"                       about 240 MiB of mapping store at most); one more\n"
+"                       MAP gets VIRTIO_IOMMU_S_NOMEM.  With --no-iommu:\n"
+"                       per endpoint function, the DMA windows the peer maps\n"
 "ACPI:\n"
 "  --viot FILE          write the VIOT table of this topology to FILE\n"
 "  --viot-only          ... and exit without serving\n"
@@ -239,6 +243,7 @@ enum {
 	O_NO_BYPASS_CFG, O_QSIZE, O_BACKLOG, O_NO_PACKED, O_NO_EVIDX,
 	O_NO_INDIRECT, O_VIOT, O_VIOT_ONLY, O_TRACE, O_LOGLEVEL, O_STATS,
 	O_POLL_US, O_POLL_RQ_US, O_DOOR, O_NO_IOMMU, O_HELP,
+	O_MAX_MAPPINGS,
 };
 
 static const struct option long_opts[] = {
@@ -270,6 +275,7 @@ static const struct option long_opts[] = {
 	{ "stats-json", required_argument, NULL, O_STATS },
 	{ "door", required_argument, NULL, O_DOOR },
 	{ "no-iommu", no_argument, NULL, O_NO_IOMMU },
+	{ "max-mappings", required_argument, NULL, O_MAX_MAPPINGS },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -392,6 +398,14 @@ static int parse_one(struct opts *o, int c, const char *arg)
 	case O_NO_IOMMU:
 		o->no_iommu = true;
 		return 0;
+	case O_MAX_MAPPINGS: {
+		uint64_t v;
+
+		if (parse_u64(arg, UINT32_MAX, &v) || !v)
+			return -1;
+		o->max_mappings = (uint32_t)v;
+		return 0;
+	}
 	case O_DOOR:
 		if (strcmp(arg, "mpqemu") && strcmp(arg, "vfio-user"))
 			return -1;

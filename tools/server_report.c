@@ -166,9 +166,10 @@ void print_summary(struct world *w, FILE *f)
 	print_poller(w, f);
 	fprintf(f, "  core: IOTLB misses %" PRIu64 ", faults %" PRIu64
 		", maps %" PRIu64 ", unmaps %" PRIu64 "; live: domains %"
-		PRIu64 ", endpoints %" PRIu64 ", mappings %" PRIu64 "\n",
+		PRIu64 ", endpoints %" PRIu64 ", mappings %" PRIu64
+		" (refused by --max-mappings: %" PRIu64 ")\n",
 		cs.iotlb_misses, cs.faults, cs.maps, cs.unmaps, cs.domains,
-		cs.endpoints, cs.mappings);
+		cs.endpoints, cs.mappings, cs.mappings_refused);
 	print_engines(w, f);
 	print_blks(w, f);
 	fflush(f);
@@ -310,8 +311,9 @@ int write_json(struct world *w)
 	fprintf(f, "  \"core\": {\"iotlb_misses\": %" PRIu64 ", \"faults\": %"
 		PRIu64 ", \"maps\": %" PRIu64 ", \"unmaps\": %" PRIu64
 		", \"domains\": %" PRIu64 ", \"endpoints\": %" PRIu64
-		", \"mappings\": %" PRIu64 "},\n", cs.iotlb_misses, cs.faults,
-		cs.maps, cs.unmaps, cs.domains, cs.endpoints, cs.mappings);
+		", \"mappings\": %" PRIu64 ", \"mappings_refused\": %" PRIu64
+		"},\n", cs.iotlb_misses, cs.faults, cs.maps, cs.unmaps,
+		cs.domains, cs.endpoints, cs.mappings, cs.mappings_refused);
 	json_engines(w, f);
 	json_blks(w, f);
 	fprintf(f, "}\n");

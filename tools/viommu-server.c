@@ -84,7 +84,7 @@ static void link_ended(void *opaque, unsigned int id, int why)
 static int make_core(struct world *w)
 {
 	struct viommu_mem_config mc = { .log = w->log };
-	struct viommu_ctx_config cc = { .log = w->log };
+	struct viommu_ctx_config cc = { .size = sizeof(cc), .log = w->log };
 	struct viommu_virtio_iommu_config vc = w->o->vi;
 	int err;
 
@@ -92,6 +92,7 @@ static int make_core(struct world *w)
 	if (err)
 		return err;
 	cc.mem = w->mem;
+	cc.limits.max_mappings = w->o->max_mappings;
 	err = viommu_ctx_create(&cc, &w->ctx);
 	if (err)
 		return err;
@@ -126,7 +127,7 @@ static int make_core(struct world *w)
 static int own_space(struct world *w, unsigned int i)
 {
 	struct viommu_mem_config mc = { .log = w->log };
-	struct viommu_ctx_config cc = { .log = w->log };
+	struct viommu_ctx_config cc = { .size = sizeof(cc), .log = w->log };
 	struct viommu_domain_config dc = { .kind = VIOMMU_DOMAIN_PAGING,
 					   .tag = i };
 	int err = viommu_mem_create(&mc, &w->emem[i]);
@@ -134,6 +135,7 @@ static int own_space(struct world *w, unsigned int i)
 	if (err)
 		return err;
 	cc.mem = w->emem[i];
+	cc.limits.max_mappings = w->o->max_mappings;
 	err = viommu_ctx_create(&cc, &w->ectx[i]);
 	if (err)
 		return err;

@@ -74,6 +74,16 @@ enum viommu_domain_kind {
  * struct viommu_limits - caps that bound host memory whatever a guest does.
  * Zero in any field means the default shown.  Exceeding a cap answers
  * -ENOMEM and changes nothing.
+ *
+ * @max_mappings bounds the mappings of all PAGING domains of the context
+ * together, whatever the number of domains and endpoints: the per-domain
+ * cap alone would let 1024 domains hold 2^30 mappings.  A mapping costs at
+ * most about 60 bytes of mapping store (B+tree leaves at least half full:
+ * 920-byte leaves of 32 entries, plus about 2 bytes of inner nodes), and
+ * each PAGING domain at most one extra leaf and one inner node per level
+ * for its rightmost, possibly near-empty, path.  So with the defaults the
+ * mapping stores of a context hold at most about 4M x 60 B = 240 MiB plus
+ * 1024 x ~4 KiB (docs/API.md, "Limits").
  */
 struct viommu_limits {
 	uint32_t max_domains;             /* 1024: PAGING + NESTED domains */
@@ -84,6 +94,7 @@ struct viommu_limits {
 	uint32_t max_notifiers_per_domain;/* 16 */
 	uint32_t iotlb_entries;           /* 256 per domain; power of two <= 65536 */
 	uint32_t max_dirty_chunks;        /* 65536 x 2 MiB of dirty state per domain */
+	uint32_t max_mappings;            /* 1 << 22: all domains together */
 };
 
 /** Reasons a translation fails. */
@@ -117,6 +128,11 @@ struct viommu_fault {
 
 /**
  * struct viommu_ctx_config - context creation parameters.
+ * @size:     sizeof(struct viommu_ctx_config) as the caller knows it (lets
+ *            the struct grow at its end without breaking built embedders,
+ *            as in link.h); 0 is taken as this first sized layout.  A
+ *            larger @size than the library knows is refused unless the
+ *            bytes past what it knows are zero.
  * @mem:      guest memory (required); shared, not owned by the context.
  * @limits:   caps; zeroes mean defaults.
  * @log, @allocator: see common.h.
@@ -126,6 +142,7 @@ struct viommu_fault {
  *            virtio-iommu `bypass` config bit); changeable at run time.
  */
 struct viommu_ctx_config {
+	uint32_t size;
 	struct viommu_mem *mem;
 	struct viommu_limits limits;
 	struct viommu_log log;
@@ -138,7 +155,8 @@ struct viommu_ctx_config {
 /**
  * viommu_ctx_create() - create a context.
  * Return: 0; -EINVAL (NULL @cfg, @out or @cfg->mem, iotlb_entries not a
- * power of two or too large); -ENOMEM.
+ * power of two or too large, @size larger than known with non-zero bytes
+ * past what the library knows); -ENOMEM.
  */
 VIOMMU_EXPORT int viommu_ctx_create(const struct viommu_ctx_config *cfg,
 				    struct viommu_ctx **out);
@@ -194,6 +212,8 @@ struct viommu_ctx_stats {
 	uint64_t iotlb_misses; /* translations resolved by the slow path */
 	uint64_t faults;       /* failed translations */
 	uint64_t maps, unmaps; /* successful map and unmap calls */
+	uint64_t mappings_refused; /* maps refused by limits.max_mappings */
+	uint64_t mapstore_bytes;   /* host memory of all mapping stores */
 };
 
 /** viommu_ctx_stats() - fill @out.  Return: 0; -EINVAL for NULL args. */
@@ -361,7 +381,9 @@ VIOMMU_EXPORT uint64_t viommu_domain_tag(const struct viommu_domain *dom);
  * Return: 0; -EINVAL (NULL, iova > last, gpa range wraps, unknown prot bit);
  * -EOPNOTSUPP (not a PAGING domain); -EEXIST (overlaps a mapping);
  * -EADDRINUSE (overlaps a reserved region of an attached endpoint);
- * -ENOMEM (limit or allocation).  Nothing changes on failure.
+ * -ENOMEM (max_mappings_per_domain, the context-wide max_mappings - exact
+ * even with maps racing on other domains - or allocation).  Nothing
+ * changes on failure.
  */
 VIOMMU_EXPORT int viommu_domain_map(struct viommu_domain *dom, uint64_t iova,
 				    uint64_t last, uint64_t gpa, uint32_t prot);

@@ -77,6 +77,28 @@ struct viommu_smmuv3;
 /** Size of the MMIO frame (page 0 and page 1). */
 #define VIOMMU_SMMUV3_MMIO_SIZE 0x20000
 
+/**
+ * Commands consumed per slice.  A CMDQ_PROD write consumes at most this
+ * many commands (and re-routes endpoints at most once); CMDQ_CONS shows
+ * the progress.  Commands left are consumed a slice at a time by the next
+ * MMIO accesses (read or write, any register: a driver polling CMDQ_CONS
+ * drives the queue) and by viommu_smmuv3_poll().  A driver that waits for
+ * a CMD_SYNC's MSI write in memory without touching a register (Linux does
+ * so with IDR0.MSI on a coherent SMMU, "MSIPOLL") after publishing more
+ * than a slice at once needs the embedder to call viommu_smmuv3_poll()
+ * while it returns 1.  Linux publishes batches of at most 64 commands
+ * plus a CMD_SYNC, which fit one slice.
+ */
+#define VIOMMU_SMMUV3_CMDQ_SLICE 256
+/**
+ * A slice also ends after the CMD_SYNC (or last command) that brings the
+ * endpoint re-routes it did (each an STE read, for CFGI_STE*, CFGI_ALL)
+ * to this many.  Re-routes are merged until the next CMD_SYNC, so a queue
+ * of CFGI_ALL costs one pass over the endpoints per CMD_SYNC, not per
+ * command.
+ */
+#define VIOMMU_SMMUV3_CMDQ_SLICE_ROUTES 4096
+
 /** Optional features (struct viommu_smmuv3_config.features). */
 #define VIOMMU_SMMUV3_F_STAGE1   (1u << 0) /* IDR0.S1P */
 #define VIOMMU_SMMUV3_F_STAGE2   (1u << 1) /* IDR0.S2P */
@@ -179,15 +201,25 @@ VIOMMU_EXPORT int viommu_smmuv3_mmio_read(struct viommu_smmuv3 *smmu,
 					  uint64_t *val);
 
 /**
- * viommu_smmuv3_mmio_write() - a guest write.  Side effects (command
- * processing on CMDQ_PROD, enabling, re-routing endpoints, interrupts) are
- * complete when it returns.  Writes to read-only or unknown registers are
- * ignored (one log line).  Same access rules as reads.
+ * viommu_smmuv3_mmio_write() - a guest write.  Side effects (enabling,
+ * re-routing endpoints, interrupts, and one slice of command processing -
+ * see VIOMMU_SMMUV3_CMDQ_SLICE) are complete when it returns.  Writes to
+ * read-only or unknown registers are ignored (one log line).  Same access
+ * rules as reads.
  * Return: 0; -EINVAL (as for reads; nothing is written).
  */
 VIOMMU_EXPORT int viommu_smmuv3_mmio_write(struct viommu_smmuv3 *smmu,
 					   uint64_t offset, unsigned int size,
 					   uint64_t val);
+
+/**
+ * viommu_smmuv3_poll() - if a slice left commands in the queue, consume
+ * the next slice (VIOMMU_SMMUV3_CMDQ_SLICE) and deliver its interrupts.
+ * For an embedder's idle loop or timer; MMIO accesses do the same.  Same
+ * thread-safety as viommu_smmuv3_mmio_write().
+ * Return: 1 (commands still left: call again), 0 (none), -EINVAL (NULL).
+ */
+VIOMMU_EXPORT int viommu_smmuv3_poll(struct viommu_smmuv3 *smmu);
 
 /**
  * viommu_smmuv3_add_endpoint() - put @ep (StreamID = its ID) behind the

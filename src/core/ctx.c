@@ -24,6 +24,7 @@ static const struct viommu_limits default_limits = {
 	.max_notifiers_per_domain = 16,
 	.iotlb_entries = 256,
 	.max_dirty_chunks = 65536,
+	.max_mappings = 1u << 22,
 };
 
 #define FILL(f)                                                       \
@@ -44,6 +45,33 @@ static void limits_fill(struct viommu_limits *out,
 	FILL(max_notifiers_per_domain);
 	FILL(iotlb_entries);
 	FILL(max_dirty_chunks);
+	FILL(max_mappings);
+}
+
+/*
+ * The layout a @size of 0 stands for: the first one with a size field
+ * (the one before it had no @size at all; see docs/API.md).
+ */
+#define CTX_CONFIG_SIZE_V1 \
+	(offsetof(struct viommu_ctx_config, bypass_unattached) + sizeof(bool))
+
+/*
+ * config_copy() - the caller's config as this library knows it: its first
+ * @size bytes, the rest 0.  Return: false when @size is larger than we
+ * know and the bytes past what we know are not all zero (the caller asks
+ * for something this library cannot do).
+ */
+static bool config_copy(const struct viommu_ctx_config *user,
+			struct viommu_ctx_config *out)
+{
+	size_t n = user->size ? user->size : CTX_CONFIG_SIZE_V1;
+
+	for (size_t i = sizeof(*out); i < n; i++)
+		if (((const uint8_t *)user)[i])
+			return false;
+	memset(out, 0, sizeof(*out));
+	memcpy(out, user, MIN(n, sizeof(*out)));
+	return true;
 }
 
 /* domain_alloc() - a zeroed domain from the pool or fresh memory. */
@@ -116,14 +144,15 @@ static struct viommu_domain *static_domain(struct viommu_ctx *ctx,
 	return dom;
 }
 
-VIOMMU_EXPORT int viommu_ctx_create(const struct viommu_ctx_config *cfg,
+VIOMMU_EXPORT int viommu_ctx_create(const struct viommu_ctx_config *user,
 				    struct viommu_ctx **out)
 {
+	struct viommu_ctx_config c, *cfg = &c;
 	struct viommu_limits lim;
 	struct viommu_ctx *ctx;
 	uint32_t nb;
 
-	if (!cfg || !out || !cfg->mem)
+	if (!user || !out || !config_copy(user, &c) || !cfg->mem)
 		return -EINVAL;
 	limits_fill(&lim, &cfg->limits);
 	if (lim.iotlb_entries & (lim.iotlb_entries - 1) ||
@@ -275,6 +304,8 @@ VIOMMU_EXPORT int viommu_ctx_stats(struct viommu_ctx *ctx,
 	out->faults = READ_ONCE(ctx->st_faults);
 	out->maps = READ_ONCE(ctx->st_maps);
 	out->unmaps = READ_ONCE(ctx->st_unmaps);
+	out->mappings_refused = READ_ONCE(ctx->st_refused);
+	out->mapstore_bytes = READ_ONCE(ctx->st_ms_bytes);
 	return 0;
 }
 
@@ -362,9 +393,12 @@ VIOMMU_EXPORT int viommu_domain_destroy(struct viommu_domain *dom)
 	if (dom->parent)
 		dom->parent->children--;
 	ctx->ndomains--;
-	__atomic_fetch_sub(&ctx->st_mappings, dom->ms.count, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&dom->lock);
 	WRITE_ONCE(dom->alive, false);
+	/* Under dom->lock: a map holding it may still be counting. */
+	__atomic_fetch_sub(&ctx->st_mappings, dom->ms.count, __ATOMIC_RELAXED);
+	__atomic_fetch_sub(&ctx->st_ms_bytes, dom->ms.host_bytes,
+			   __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&dom->lock);
 	/*
 	 * NESTED: slow-path translations that read s1 before alive went false

@@ -223,11 +223,50 @@ static bool __hits_resv(struct viommu_domain *dom, uint64_t iova,
 /* ------------------------------------------------------------------ */
 /* Map and unmap                                                      */
 
+/*
+ * budget_take() - reserve one mapping of the context-wide max_mappings.
+ * The total lives in ctx->st_mappings and is shared by maps running under
+ * different domain locks, so it is reserved with a compare-and-swap that
+ * never lets it pass the cap; budget_put() gives units back.
+ * Return: whether a unit was reserved.
+ */
+static bool budget_take(struct viommu_ctx *ctx)
+{
+	uint64_t n = __atomic_load_n(&ctx->st_mappings, __ATOMIC_RELAXED);
+
+	do {
+		if (n >= ctx->lim.max_mappings)
+			return false;
+	} while (!__atomic_compare_exchange_n(&ctx->st_mappings, &n, n + 1,
+					      true, __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
+	return true;
+}
+
+static void budget_put(struct viommu_ctx *ctx, uint64_t n)
+{
+	__atomic_fetch_sub(&ctx->st_mappings, n, __ATOMIC_RELAXED);
+}
+
+/* ms_bytes_moved() - account a change of @dom's store memory in ctx. */
+static void ms_bytes_moved(struct viommu_domain *dom, uint64_t before)
+{
+	uint64_t now = dom->ms.host_bytes;
+
+	if (now >= before)
+		__atomic_fetch_add(&dom->ctx->st_ms_bytes, now - before,
+				   __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_sub(&dom->ctx->st_ms_bytes, before - now,
+				   __ATOMIC_RELAXED);
+}
+
 VIOMMU_EXPORT int viommu_domain_map(struct viommu_domain *dom, uint64_t iova,
 				    uint64_t last, uint64_t gpa, uint32_t prot)
 {
 	struct ms_entry e = { iova, last, gpa, prot };
 	struct viommu_ctx *ctx;
+	uint64_t before;
 	int ret;
 
 	if (!dom || iova > last || (prot & ~PROT_ALL) ||
@@ -253,10 +292,21 @@ VIOMMU_EXPORT int viommu_domain_map(struct viommu_domain *dom, uint64_t iova,
 		ret = -EADDRINUSE;
 		goto out;
 	}
-	ret = ms_insert(&dom->ms, &e);
-	if (ret)
+	if (!budget_take(ctx)) {
+		ATOMIC_INC(ctx->st_refused);
+		log_debug(&ctx->log, "domain %#llx: context-wide limit of %u "
+			  "mappings reached", (unsigned long long)dom->tag,
+			  ctx->lim.max_mappings);
+		ret = -ENOMEM;
 		goto out;
-	ATOMIC_INC(ctx->st_mappings);
+	}
+	before = dom->ms.host_bytes;
+	ret = ms_insert(&dom->ms, &e);
+	if (ret) {
+		budget_put(ctx, 1);
+		goto out;
+	}
+	ms_bytes_moved(dom, before);
 	ATOMIC_INC(ctx->st_maps);
 	if (dom->notifiers) {
 		struct viommu_event ev = {
@@ -290,7 +340,7 @@ static void unmapped_one(void *opaque, const struct ms_entry *e)
 VIOMMU_EXPORT int viommu_domain_unmap(struct viommu_domain *dom, uint64_t iova,
 				      uint64_t last, uint64_t *unmapped)
 {
-	uint64_t bytes = 0;
+	uint64_t bytes = 0, before;
 	long n;
 
 	if (!dom || iova > last)
@@ -299,9 +349,15 @@ VIOMMU_EXPORT int viommu_domain_unmap(struct viommu_domain *dom, uint64_t iova,
 		return -EOPNOTSUPP;
 	pthread_mutex_lock(&dom->lock);
 	/* Re-check under the lock: a racing destroy tears the store down. */
+	before = dom->ms.host_bytes;
 	n = dom->alive ? ms_remove_range(&dom->ms, iova, last, unmapped_one,
 					 dom, &bytes)
 		       : -EOPNOTSUPP;
+	if (n > 0) {
+		/* Under the lock, as destroy subtracts what is left. */
+		budget_put(dom->ctx, (uint64_t)n);
+		ms_bytes_moved(dom, before);
+	}
 	pthread_mutex_unlock(&dom->lock);
 	if (n < 0)
 		return (int)n;
@@ -309,8 +365,6 @@ VIOMMU_EXPORT int viommu_domain_unmap(struct viommu_domain *dom, uint64_t iova,
 		*unmapped = bytes;
 	if (n == 0)
 		return -ENOENT;
-	__atomic_fetch_sub(&dom->ctx->st_mappings, (uint64_t)n,
-			   __ATOMIC_RELAXED);
 	ATOMIC_INC(dom->ctx->st_unmaps);
 	return 0;
 }

@@ -169,8 +169,14 @@ struct viommu_ctx {
 	uint32_t ep_hash_mask;
 	uint32_t nendpoints;
 
-	/* statistics (relaxed atomics) */
+	/*
+	 * statistics (relaxed atomics).  st_mappings is also the budget of
+	 * lim.max_mappings: map reserves a unit with a compare-and-swap
+	 * before inserting (domain.c, budget_take), so racing maps on
+	 * different domains can never take the total past the cap.
+	 */
 	uint64_t st_mappings, st_misses, st_faults, st_maps, st_unmaps;
+	uint64_t st_refused, st_ms_bytes;
 };
 
 /*

@@ -3,8 +3,18 @@
  * dma_engine.h, register map in docs/REAL-GUEST.md).
  *
  * Every BAR access runs under the engine lock and completes before it
- * returns: a DMA_CMD write or a RING_TAIL doorbell performs the whole
- * transfer right there.  Transfers go piece by piece: each piece is
+ * returns.  A DMA_CMD write performs its transfer (at most the 256 KiB
+ * device buffer) right there.  A RING_TAIL doorbell only starts the ring:
+ * ring work is done in slices of at most DMA_ENGINE_SLICE_ENTRIES entries
+ * or DMA_ENGINE_SLICE_BYTES bytes (the entry that crosses the byte bound
+ * finishes, so a slice copies less than DMA_ENGINE_SLICE_BYTES +
+ * DMA_ENGINE_RING_MAX_LEN), one slice per BAR access: the doorbell write
+ * runs the first, and every later access (a driver polling RING_HEAD) runs
+ * the next before it is served, while EXT_STATUS.RING_BUSY says work is
+ * left.  So no guest write makes the link thread that carries it copy
+ * more than one slice before it answers, and the link notices a stop
+ * request or a dead peer between accesses.  Transfers go piece by piece:
+ * each piece is
  * translated with viommu_translate() for the endpoint's requester ID (so
  * a fault reaches the core's fault callback, which the virtio-iommu turns
  * into an event, and we get the fault record for EXT_FAULT_*), then copied
@@ -17,8 +27,7 @@
  * All guest-supplied numbers (counts, addresses, ring indices, entry
  * lengths) are checked with overflow-safe arithmetic before use, and the
  * work one access can cause is bounded: one register DMA moves at most the
- * device buffer, one doorbell at most RING_SIZE - 1 entries of at most
- * DMA_ENGINE_RING_MAX_LEN bytes.
+ * device buffer, one access at most one ring slice.
  */
 #include "devices/dma_engine.h"
 #include "core/util.h"
@@ -284,10 +293,14 @@ struct ring_entry {
 	uint32_t len, flags, status, rsvd;
 };
 
-/* ring_error() - flag a ring error (EXT_STATUS bit 1) with a log line. */
+/*
+ * ring_error() - flag a ring error (EXT_STATUS bit 1) with a log line; the
+ * ring stops (RING_BUSY clears) until the next doorbell.
+ */
 static void ring_error(struct dma_engine *e, const char *why)
 {
 	e->r.ext_status |= DMAE_EXT_ERR_RING;
+	e->r.ext_status &= ~DMAE_EXT_RING_BUSY;
 	if (!guest_error(e))
 		return;
 	log_warn(&e->log, "%s: ring error: %s (base 0x%llx size %u head %u)",
@@ -359,18 +372,23 @@ static int ring_step(struct dma_engine *e)
 	return 0;
 }
 
-/* ring_doorbell() - RING_TAIL written: process HEAD..TAIL-1. */
+/*
+ * ring_doorbell() - RING_TAIL written: entries HEAD..TAIL-1 are to be
+ * processed; ring_slice(), run right after the write, does the first
+ * slice.
+ */
 static void ring_doorbell(struct dma_engine *e, uint32_t tail)
 {
 	struct dma_engine_regs *r = &e->r;
-	uint64_t done = 0;
-	unsigned int tok;
-	uint32_t budget;
 
 	e->stats.ring_doorbells++;
 	if (!r->ring_size || tail >= r->ring_size) {
-		ring_error(e, r->ring_size ? "tail past the ring"
-					   : "no ring configured");
+		/* Refused: work started by an earlier doorbell goes on. */
+		r->ext_status |= DMAE_EXT_ERR_RING;
+		if (guest_error(e))
+			log_warn(&e->log, "%s: ring error: %s", e->name,
+				 r->ring_size ? "tail past the ring"
+					      : "no ring configured");
 		return;
 	}
 	if (!master_on(e)) {
@@ -378,28 +396,53 @@ static void ring_doorbell(struct dma_engine *e, uint32_t tail)
 		return;
 	}
 	r->ring_tail = tail;
+	if (r->ring_head != tail)
+		r->ext_status |= DMAE_EXT_RING_BUSY;
+}
+
+/*
+ * ring_slice() - if the ring is busy, process one slice of it (see the top
+ * of the file): at most DMA_ENGINE_SLICE_ENTRIES entries, stopping after
+ * the entry that reaches DMA_ENGINE_SLICE_BYTES.  Lock held.
+ */
+static void ring_slice(struct dma_engine *e)
+{
+	struct dma_engine_regs *r = &e->r;
+	uint64_t done = 0, sect = 0;
+	unsigned int tok, n;
+
+	if (!(r->ext_status & DMAE_EXT_RING_BUSY))
+		return;
+	if (!master_on(e)) {
+		ring_error(e, "bus mastering disabled");
+		return;
+	}
+	e->stats.ring_slices++;
 	/*
 	 * One memory read section per RING_SECTION_BYTES of copies rather
 	 * than three per entry: short entries are dominated by the section's
 	 * atomic counter updates, and the bound keeps a region-set writer
-	 * (which waits for open sections) from waiting on a whole ring.
+	 * (which waits for open sections) from waiting on a whole slice.
 	 */
 	tok = viommu_mem_read_lock(e->mem);
-	for (budget = r->ring_size; budget && r->ring_head != r->ring_tail;
-	     budget--) {
+	for (n = 0; n < DMA_ENGINE_SLICE_ENTRIES && r->ring_head != r->ring_tail &&
+		    done < DMA_ENGINE_SLICE_BYTES; n++) {
 		uint64_t before = e->stats.bytes_read;
 
 		if (ring_step(e))
-			break;
+			break; /* ring_error() cleared RING_BUSY */
 		r->ring_head = (r->ring_head + 1) & (r->ring_size - 1);
-		done += e->stats.bytes_read - before + DMA_ENGINE_RING_ENTRY;
-		if (done >= RING_SECTION_BYTES) {
+		done += e->stats.bytes_read - before;
+		sect += e->stats.bytes_read - before + DMA_ENGINE_RING_ENTRY;
+		if (sect >= RING_SECTION_BYTES) {
 			viommu_mem_read_unlock(e->mem, tok);
 			tok = viommu_mem_read_lock(e->mem);
-			done = 0;
+			sect = 0;
 		}
 	}
 	viommu_mem_read_unlock(e->mem, tok);
+	if (r->ring_head == r->ring_tail)
+		r->ext_status &= ~DMAE_EXT_RING_BUSY;
 }
 
 /* ring_size_write() - accept a power of two 1..4096 and rewind. */
@@ -413,6 +456,7 @@ static void ring_size_write(struct dma_engine *e, uint32_t v)
 	}
 	e->r.ring_size = v;
 	e->r.ring_head = e->r.ring_tail = 0;
+	e->r.ext_status &= ~DMAE_EXT_RING_BUSY;
 }
 
 /* ------------------------------------------------------------------ */
@@ -506,8 +550,8 @@ static void reg32_write(struct dma_engine *e, uint64_t off, uint32_t v)
 	case DMAE_IRQ_ACK:
 		lower_irq(e, v);
 		break;
-	case DMAE_EXT_STATUS:
-		r->ext_status &= ~v;
+	case DMAE_EXT_STATUS: /* RW1C, RING_BUSY read-only */
+		r->ext_status &= ~(v & ~DMAE_EXT_RING_BUSY);
 		break;
 	case DMAE_RING_SIZE:
 		ring_size_write(e, v);
@@ -542,8 +586,10 @@ static void reg64_write(struct dma_engine *e, uint64_t base, uint64_t *reg,
 		return;
 	}
 	*reg = v;
-	if (base == DMAE_RING_BASE)
+	if (base == DMAE_RING_BASE) {
 		e->r.ring_head = e->r.ring_tail = 0;
+		e->r.ext_status &= ~DMAE_EXT_RING_BUSY;
+	}
 }
 
 /* size_ok() - naturally aligned 4 bytes, or 8 for a 64-bit register. */
@@ -610,6 +656,7 @@ static uint64_t bar_read(void *opaque, uint64_t off, unsigned int size)
 	if (!size_valid(size))
 		return ~0ull;
 	pthread_mutex_lock(&e->lock);
+	ring_slice(e); /* a driver polling RING_HEAD drives the ring */
 	if (in_buf(off, size))
 		v = get_le(e->buf + (off - DMA_ENGINE_BUF_ADDR), size);
 	else
@@ -630,6 +677,7 @@ static void bar_write(void *opaque, uint64_t off, uint64_t val,
 		put_le(e->buf + (off - DMA_ENGINE_BUF_ADDR), val, size);
 	else
 		reg_write(e, off, val, size);
+	ring_slice(e); /* the doorbell's first slice, or the next one */
 	pthread_mutex_unlock(&e->lock);
 }
 

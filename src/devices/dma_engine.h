@@ -31,8 +31,17 @@
  *  - Ring: RING_SIZE accepts only powers of two 1..4096 (other writes are
  *    dropped); writing RING_BASE or RING_SIZE sets RING_HEAD and RING_TAIL
  *    to 0.  A RING_TAIL write >= RING_SIZE, or with no ring configured, is
- *    a ring error (EXT_STATUS bit 1) and processes nothing.  One doorbell
- *    processes at most RING_SIZE - 1 entries.  An entry is bad (status 3)
+ *    a ring error (EXT_STATUS bit 1) and processes nothing (work an
+ *    earlier doorbell started goes on).  A doorbell sets RING_TAIL and
+ *    EXT_STATUS.RING_BUSY (bit 2, read-only) and processes the first
+ *    slice; each later BAR access, read or write, processes the next slice
+ *    before it is served, until RING_HEAD reaches RING_TAIL (RING_BUSY
+ *    clears), a ring error stops the ring (RING_BUSY clears, RING_HEAD at
+ *    the entry), bus mastering goes off (a ring error), or RING_BASE,
+ *    RING_SIZE or a reset rewinds it.  A slice is at most
+ *    DMA_ENGINE_SLICE_ENTRIES entries and ends after the entry that
+ *    reaches DMA_ENGINE_SLICE_BYTES copied.  A driver polls RING_HEAD (as
+ *    it must for edu's timer-driven DMA too).  An entry is bad (status 3)
  *    if len > DMA_ENGINE_RING_MAX_LEN, an address range wraps, flags has
  *    unknown bits or rsvd is not 0; a zero len completes with nothing
  *    moved.  An entry whose copy faults gets status 2 and sets EXT_STATUS
@@ -46,7 +55,8 @@
  *
  * Thread safety: one lock per engine serialises BAR accesses (they may
  * come from several link threads), resets and statistics.  DMA runs under
- * it, inside short guest-memory read sections.
+ * it, inside short guest-memory read sections, at most one register DMA
+ * or one ring slice per access.
  */
 #ifndef VIOMMU_DMA_ENGINE_H
 #define VIOMMU_DMA_ENGINE_H
@@ -72,6 +82,9 @@
 #define DMA_ENGINE_RING_MAX_LEN (16u << 20)
 #define DMA_ENGINE_RING_MAX 4096u
 #define DMA_ENGINE_RING_ENTRY 32u
+/* Ring work per BAR access (see "Ring" above). */
+#define DMA_ENGINE_SLICE_ENTRIES 256u
+#define DMA_ENGINE_SLICE_BYTES (4u << 20)
 
 /* Registers (BAR0 offsets). */
 #define DMAE_ID 0x00
@@ -110,6 +123,7 @@
 #define DMAE_CMD_IRQ (1u << 2)
 #define DMAE_EXT_ERR_DMA (1u << 0)
 #define DMAE_EXT_ERR_RING (1u << 1)
+#define DMAE_EXT_RING_BUSY (1u << 2) /* ring work left (read-only) */
 
 /* Ring entry: {le64 src; le64 dst; le32 len; le32 flags; le32 status;
  * le32 rsvd}. */
@@ -130,6 +144,7 @@
  *                 first 16, then every power of two, are logged).
  * @ring_doorbells, @ring_entries: RING_TAIL writes; entries processed
  *                 (any status).
+ * @ring_slices:   ring slices run (see "Ring" above).
  * @irqs:          interrupts raised (IRQ_STATUS bits set).
  */
 struct dma_engine_stats {
@@ -140,6 +155,7 @@ struct dma_engine_stats {
 	uint64_t errors;
 	uint64_t ring_doorbells;
 	uint64_t ring_entries;
+	uint64_t ring_slices;
 	uint64_t irqs;
 };
 

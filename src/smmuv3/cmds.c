@@ -3,9 +3,21 @@
  * enabling the queue, or acknowledging a command error) runs
  * cmdq_process(): commands from CMDQ_CONS up to CMDQ_PROD are read through
  * the memory layer and executed in order, each completely before the next
- * (so CMD_SYNC completes at once: its interrupt or MSI is delivered before
- * the doorbell write returns).  Work per doorbell is bounded by the queue
- * size.
+ * (so a CMD_SYNC completes as it is consumed: its interrupt or MSI is
+ * delivered before the access that consumed it returns).
+ *
+ * Bounded work.  One call consumes at most VIOMMU_SMMUV3_CMDQ_SLICE
+ * commands; CMDQ_CONS shows how far it got (the architecture lets the SMMU
+ * consume at its own pace; drivers poll CONS, or the CMD_SYNC MSI).  If
+ * commands are left, the next MMIO access of any register - the driver
+ * polling CMDQ_CONS, a PROD write - or viommu_smmuv3_poll() runs the next
+ * slice first.  Per command the cost does not grow with the number of
+ * endpoints: CFGI_ALL bumps the configuration cache generation (config.c)
+ * and re-routes are merged and done once per CMD_SYNC (a CFGI takes effect
+ * by the next CMD_SYNC, as the architecture allows), and a slice stops
+ * after VIOMMU_SMMUV3_CMDQ_SLICE_ROUTES endpoint re-routes.  So a queue of
+ * half a million CFGI_ALL costs O(1) each plus one pass over the endpoints
+ * per slice, and a slice re-routes fewer than SLICE_ROUTES + endpoints.
  *
  * Errors follow the architecture: an unknown or unsupported opcode, or an
  * illegal field, stops the queue with CMDQ_CONS.ERR = CERROR_ILL and
@@ -208,11 +220,15 @@ static void cmd_error(struct viommu_smmuv3 *s, struct irq_batch *b,
 }
 
 /*
- * step() - consume one command (lock held).  Return 1 when one was
- * consumed, 0 when the queue is empty, stopped or disabled.
+ * step() - consume one command (lock held).  With @hold_sync, a CMD_SYNC
+ * is left unconsumed (CONS stays before it) so that the caller can finish
+ * the re-routes it must cover first: a driver polling CONS must not see
+ * the sync consumed before they are done.
+ * Return 1 when one was consumed, 2 for a held CMD_SYNC, 0 when the queue
+ * is empty, stopped or disabled.
  */
 static int step(struct viommu_smmuv3 *s, struct irq_batch *b,
-		struct post *p)
+		struct post *p, bool hold_sync)
 {
 	struct queue *q = &s->cmdq;
 	unsigned int l = q_log2(q);
@@ -231,6 +247,8 @@ static int step(struct viommu_smmuv3 *s, struct irq_batch *b,
 	}
 	d0 = get_le64(raw);
 	d1 = get_le64(raw + 8);
+	if (hold_sync && (d0 & 0xff) == OP_CMD_SYNC)
+		return 2;
 	if (exec(s, d0, d1, b, p)) {
 		cmd_error(s, b, CERROR_ILL, d0);
 		return 0;
@@ -240,26 +258,49 @@ static int step(struct viommu_smmuv3 *s, struct irq_batch *b,
 	return 1;
 }
 
+/* __cmdq_left() - commands are waiting and may be consumed (lock held). */
+static bool __cmdq_left(struct viommu_smmuv3 *s)
+{
+	uint32_t wm = (2u << q_log2(&s->cmdq)) - 1;
+
+	return (s->cr0 & CR0_CMDQEN) && !s->cmdq_stalled &&
+	       (s->cmdq.prod & wm) != (s->cmdq.cons & wm);
+}
+
 /*
- * cmdq_process() - run the command queue (cmd_lock held, lock not held).
- * At most one queue's worth of commands per call.
+ * cmdq_process() - run one slice of the command queue (cmd_lock held, lock
+ * not held): at most VIOMMU_SMMUV3_CMDQ_SLICE commands (see the top of the
+ * file).  Endpoint re-routes asked for by CFGI_STE* are merged into one
+ * StreamID range and done when the next CMD_SYNC is reached - before it is
+ * consumed (CONS passes it) and signalled - or at the end of the slice.
+ * The slice also ends once
+ * VIOMMU_SMMUV3_CMDQ_SLICE_ROUTES endpoint re-routes have been done, so
+ * it re-routes fewer than that plus the number of endpoints.
  */
 void cmdq_process(struct viommu_smmuv3 *s, struct irq_batch *b)
 {
-	unsigned int budget;
+	uint32_t rlo = UINT32_MAX, rhi = 0;
+	unsigned int n, routed = 0;
+	bool route = false;
 
-	pthread_mutex_lock(&s->lock);
-	budget = 1u << q_log2(&s->cmdq);
-	pthread_mutex_unlock(&s->lock);
-	while (budget--) {
+	for (n = 0; n < VIOMMU_SMMUV3_CMDQ_SLICE &&
+		    routed < VIOMMU_SMMUV3_CMDQ_SLICE_ROUTES; n++) {
 		struct post p = { 0 };
 		int more;
 
 		pthread_mutex_lock(&s->lock);
-		more = step(s, b, &p);
+		more = step(s, b, &p, route);
 		pthread_mutex_unlock(&s->lock);
-		if (p.route)
-			route_sid_range(s, p.first, p.last);
+		if (more == 2) { /* a CMD_SYNC: re-route, then consume it */
+			routed += route_sid_range(s, rlo, rhi);
+			route = false;
+			continue;
+		}
+		if (p.route) {
+			rlo = MIN(rlo, p.first);
+			rhi = MAX(rhi, p.last);
+			route = true;
+		}
 		if (p.pasid)
 			route_pasid(s, p.sid, p.ssid);
 		/* CMD_SYNC completion MSIs go out as each command retires. */
@@ -267,4 +308,25 @@ void cmdq_process(struct viommu_smmuv3 *s, struct irq_batch *b)
 		if (!more)
 			break;
 	}
+	if (route)
+		route_sid_range(s, rlo, rhi);
+	pthread_mutex_lock(&s->lock);
+	/* Atomic: viommu_smmuv3_mmio_read() peeks without cmd_lock. */
+	__atomic_store_n(&s->cmdq_pending, __cmdq_left(s), __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * cmdq_resume() - if a slice left commands, run the next slice and deliver
+ * its interrupts (cmd_lock held).  Return: whether commands are still left.
+ */
+bool cmdq_resume(struct viommu_smmuv3 *s)
+{
+	struct irq_batch b = { 0 };
+
+	if (!__atomic_load_n(&s->cmdq_pending, __ATOMIC_RELAXED))
+		return false;
+	cmdq_process(s, &b);
+	irq_deliver(s, &b);
+	return __atomic_load_n(&s->cmdq_pending, __ATOMIC_RELAXED);
 }

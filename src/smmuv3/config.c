@@ -214,7 +214,7 @@ int ste_get(struct viommu_smmuv3 *s, uint32_t sid, struct ste *out,
 	uint64_t addr, q[8];
 	int ret;
 
-	if (sl->valid && sl->sid == sid) {
+	if (sl->valid && sl->gen == s->cfg_gen && sl->sid == sid) {
 		s->st.cfg_hits++;
 		*out = sl->ste;
 		return 0;
@@ -233,6 +233,7 @@ int ste_get(struct viommu_smmuv3 *s, uint32_t sid, struct ste *out,
 		return bad(e, EVT_C_BAD_STE, 0);
 	}
 	sl->valid = true;
+	sl->gen = s->cfg_gen;
 	sl->sid = sid;
 	sl->ste = *out;
 	return 0;
@@ -355,7 +356,8 @@ int cd_get(struct viommu_smmuv3 *s, const struct ste *t, uint32_t sid,
 	struct cd_slot *sl = cd_slot_of(s, sid, ssid);
 	uint64_t addr, q[8];
 
-	if (sl->valid && sl->sid == sid && sl->ssid == ssid) {
+	if (sl->valid && sl->gen == s->cfg_gen && sl->sid == sid &&
+	    sl->ssid == ssid) {
 		s->st.cfg_hits++;
 		*out = sl->cd;
 		return 0;
@@ -371,6 +373,7 @@ int cd_get(struct viommu_smmuv3 *s, const struct ste *t, uint32_t sid,
 		return bad(e, EVT_C_BAD_CD, 0);
 	}
 	sl->valid = true;
+	sl->gen = s->cfg_gen;
 	sl->sid = sid;
 	sl->ssid = ssid;
 	sl->cd = *out;
@@ -379,10 +382,25 @@ int cd_get(struct viommu_smmuv3 *s, const struct ste *t, uint32_t sid,
 
 /* ---- invalidation ---------------------------------------------------------- */
 
-/* cfg_inval_ste() - drop STEs and CDs of StreamIDs [first, last]. */
+/*
+ * cfg_inval_ste() - drop STEs and CDs of StreamIDs [first, last]: one
+ * StreamID looks at its STE slot and scans the CD slots, every StreamID
+ * only bumps the generation (O(1), whatever the cache sizes), any other
+ * range scans both caches (bounded by cfg_entries, never by endpoints).
+ */
 void cfg_inval_ste(struct viommu_smmuv3 *s, uint32_t first, uint32_t last)
 {
-	for (uint32_t i = 0; i <= s->ste_mask; i++) {
+	if (first == 0 && last == UINT32_MAX) {
+		s->cfg_gen++;
+		return;
+	}
+	if (first == last) {
+		struct ste_slot *sl = &s->ste_cache[first & s->ste_mask];
+
+		if (sl->sid == first)
+			sl->valid = false;
+	}
+	for (uint32_t i = 0; first != last && i <= s->ste_mask; i++) {
 		struct ste_slot *sl = &s->ste_cache[i];
 
 		if (sl->valid && sl->sid >= first && sl->sid <= last)

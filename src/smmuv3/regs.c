@@ -328,7 +328,9 @@ int regs_write(struct viommu_smmuv3 *s, uint64_t off, unsigned int size,
 	pthread_mutex_unlock(&s->lock);
 	if (act & ACT_ROUTE)
 		route_sid_range(s, 0, UINT32_MAX);
-	if (act & ACT_CMDQ)
+	/* A PROD write, or any write while a slice left commands (cmds.c). */
+	if ((act & ACT_CMDQ) ||
+	    __atomic_load_n(&s->cmdq_pending, __ATOMIC_RELAXED))
 		cmdq_process(s, &b);
 	irq_deliver(s, &b);
 	return 0;
@@ -391,6 +393,7 @@ void regs_reset(struct viommu_smmuv3 *s)
 	memset(&s->evtq_irq, 0, sizeof(s->evtq_irq));
 	memset(&s->priq_irq, 0, sizeof(s->priq_irq));
 	s->cmdq_stalled = false;
+	__atomic_store_n(&s->cmdq_pending, false, __ATOMIC_RELAXED);
 	pri_reset(s);
 }
 

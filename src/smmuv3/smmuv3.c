@@ -214,12 +214,22 @@ static void route_ep(struct viommu_smmuv3 *s, struct smmu_ep *e)
 	e->route = r;
 }
 
-/* route_sid_range() - re-route endpoints with StreamIDs in [first, last]. */
-void route_sid_range(struct viommu_smmuv3 *s, uint32_t first, uint32_t last)
+/*
+ * route_sid_range() - re-route endpoints with StreamIDs in [first, last].
+ * Return: how many were looked at (their STEs read), the measure of work
+ * cmds.c bounds per slice.
+ */
+unsigned int route_sid_range(struct viommu_smmuv3 *s, uint32_t first,
+			     uint32_t last)
 {
+	unsigned int n = 0;
+
 	for (struct smmu_ep *e = s->eps; e; e = e->next)
-		if (e->sid >= first && e->sid <= last)
+		if (e->sid >= first && e->sid <= last) {
 			route_ep(s, e);
+			n++;
+		}
+	return n;
 }
 
 /* route_pasid() - CFGI_CD named (@sid, @ssid): make the PASID routable. */
@@ -423,7 +433,25 @@ VIOMMU_EXPORT int viommu_smmuv3_mmio_read(struct viommu_smmuv3 *smmu,
 {
 	if (!smmu || !val)
 		return -EINVAL;
+	/* Commands left by a slice: this access runs the next (cmds.c). */
+	if (__atomic_load_n(&smmu->cmdq_pending, __ATOMIC_RELAXED)) {
+		pthread_mutex_lock(&smmu->cmd_lock);
+		cmdq_resume(smmu);
+		pthread_mutex_unlock(&smmu->cmd_lock);
+	}
 	return regs_read(smmu, offset, size, val);
+}
+
+VIOMMU_EXPORT int viommu_smmuv3_poll(struct viommu_smmuv3 *smmu)
+{
+	int left;
+
+	if (!smmu)
+		return -EINVAL;
+	pthread_mutex_lock(&smmu->cmd_lock);
+	left = cmdq_resume(smmu);
+	pthread_mutex_unlock(&smmu->cmd_lock);
+	return left;
 }
 
 VIOMMU_EXPORT int viommu_smmuv3_mmio_write(struct viommu_smmuv3 *smmu,

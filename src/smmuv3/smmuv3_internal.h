@@ -223,14 +223,21 @@ struct evt {
 
 /* ---- caches ----------------------------------------------------------- */
 
+/*
+ * Configuration cache slots are valid while @valid and @gen equals
+ * smmu->cfg_gen: invalidating every StreamID (CFGI_ALL, CFGI_STE_RANGE
+ * with Range 31, reset) bumps cfg_gen instead of visiting every slot.
+ */
 struct ste_slot {
 	bool valid;
+	uint64_t gen;
 	uint32_t sid;
 	struct ste ste;
 };
 
 struct cd_slot {
 	bool valid;
+	uint64_t gen;
 	uint32_t sid, ssid;
 	struct cd cd;
 };
@@ -354,6 +361,8 @@ struct viommu_smmuv3 {
 	struct queue cmdq, evtq, priq;
 	struct irq_cfg gerror_irq, evtq_irq, priq_irq;
 	bool cmdq_stalled;      /* CMDQ_ERR active: wait for GERRORN */
+	bool cmdq_pending;      /* commands left after a slice (cmds.c) */
+	uint64_t cfg_gen;       /* configuration cache generation */
 
 	/* caches (under lock) */
 	struct ste_slot *ste_cache;
@@ -383,7 +392,8 @@ void irq_raise(struct viommu_smmuv3 *s, struct irq_batch *b,
 void irq_deliver(struct viommu_smmuv3 *s, struct irq_batch *b);
 void irq_flush_msis(struct viommu_smmuv3 *s, struct irq_batch *b);
 void gerror_raise(struct viommu_smmuv3 *s, struct irq_batch *b, uint32_t bit);
-void route_sid_range(struct viommu_smmuv3 *s, uint32_t first, uint32_t last);
+unsigned int route_sid_range(struct viommu_smmuv3 *s, uint32_t first,
+			     uint32_t last);
 void route_pasid(struct viommu_smmuv3 *s, uint32_t sid, uint32_t ssid);
 
 /* regs.c */
@@ -401,6 +411,7 @@ bool smmu_enabled(const struct viommu_smmuv3 *s);
 
 /* cmds.c */
 void cmdq_process(struct viommu_smmuv3 *s, struct irq_batch *b);
+bool cmdq_resume(struct viommu_smmuv3 *s);
 
 /* config.c */
 int ste_get(struct viommu_smmuv3 *s, uint32_t sid, struct ste *out,

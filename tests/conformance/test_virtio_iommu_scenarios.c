@@ -976,6 +976,52 @@ TEST(limits_nomem)
 	vfx_fini(&f);
 }
 
+/*
+ * D20 with the context-wide cap (issue 17 item 4): three domains, each
+ * under its own cap of 4, share a context cap of 6.  The guest gets NOMEM
+ * at the 7th mapping whichever domain it goes to, the refused range stays
+ * unmapped, and an UNMAP elsewhere makes room again - also for splitting a
+ * mapping into two, which takes two.
+ */
+TEST(limits_nomem_context_wide_cap)
+{
+	struct vfx_opts o = { 0 };
+	struct vfx f;
+	int i;
+
+	o.limits.max_mappings_per_domain = 4;
+	o.limits.max_mappings = 6;
+	REQUIRE(vfx_init(&f, &o) == 0);
+	CHECK_EQ(vfx_attach(&f, 1, 8, 0), S_OK);
+	CHECK_EQ(vfx_attach(&f, 2, 9, 0), S_OK);
+	CHECK_EQ(vfx_attach(&f, 3, 0, 0), S_OK);
+	for (i = 0; i < 3; i++) {
+		CHECK_EQ(vfx_map(&f, 1, 0x1000ull * i, 0x1000ull * i + 0xfff,
+				 VFX_DATA, MAP_R), S_OK);
+		CHECK_EQ(vfx_map(&f, 2, 0x1000ull * i, 0x1000ull * i + 0xfff,
+				 VFX_DATA, MAP_R), S_OK);
+	}
+	CHECK_EQ(vfx_map(&f, 3, 0, 0xfff, VFX_DATA, MAP_R), S_NOMEM);
+	CHECK_EQ(vfx_map(&f, 1, 0x8000, 0x8fff, VFX_DATA, MAP_R), S_NOMEM);
+	CHECK_EQ(vfx_maps(f.ep0).n, 0);
+	CHECK_EQ(vfx_maps(f.ep8).n, 3);
+	CHECK_U64(vfx_xlate(f.ep0, 0x10, VIOMMU_READ), UINT64_MAX);
+	/* A partial UNMAP is refused and frees nothing. */
+	CHECK_EQ(vfx_unmap(&f, 1, 0x1000, 0x17ff), S_RANGE);
+	CHECK_EQ(vfx_map(&f, 3, 0, 0xfff, VFX_DATA, MAP_R), S_NOMEM);
+	/* UNMAP in domain 1 makes room in domain 3. */
+	CHECK_EQ(vfx_unmap(&f, 1, 0, 0xfff), S_OK);
+	CHECK_EQ(vfx_map(&f, 3, 0, 0x1fff, VFX_DATA, MAP_R), S_OK);
+	CHECK_U64(vfx_xlate(f.ep0, 0x10, VIOMMU_READ), VFX_DATA + 0x10);
+	/* Split [0, 0x1fff] into two pages: the second piece is NOMEM. */
+	CHECK_EQ(vfx_unmap(&f, 3, 0, 0x1fff), S_OK);
+	CHECK_EQ(vfx_map(&f, 3, 0, 0xfff, VFX_DATA, MAP_R), S_OK);
+	CHECK_EQ(vfx_map(&f, 3, 0x1000, 0x1fff, VFX_DATA + 0x1000, MAP_R),
+		 S_NOMEM);
+	CHECK_EQ(vfx_maps(f.ep0).n, 1);
+	vfx_fini(&f);
+}
+
 TEST(device_one_log_line_per_refusal)
 {
 	uint8_t req[LEN_MAP];

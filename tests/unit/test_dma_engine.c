@@ -21,6 +21,8 @@
 #include "transport/pci.h"
 #include "harness.h"
 
+#include <time.h>
+
 #define BAR_BASE 0xfe000000ull
 #define EP_ID 0x28
 #define BUF DMA_ENGINE_BUF_ADDR
@@ -922,8 +924,15 @@ TEST(ring_register_rules)
 	rig_fini(&r);
 }
 
-TEST(ring_full_ring_bounded)
+/*
+ * A full ring of 4095 short entries: the doorbell processes one slice of
+ * DMA_ENGINE_SLICE_ENTRIES, each later access (polling RING_HEAD) one
+ * more, RING_BUSY stays up until the last, and nothing goes past TAIL.
+ */
+TEST(ring_full_ring_in_slices)
 {
+	unsigned int polls = 0;
+	uint32_t head;
 	struct rig r;
 
 	REQUIRE(rig_init(&r, NULL) == 0);
@@ -937,10 +946,114 @@ TEST(ring_full_ring_bounded)
 	wr(&r, DMAE_RING_BASE, RING_IOVA, 8);
 	wr(&r, DMAE_RING_SIZE, 4096, 4);
 	wr(&r, DMAE_RING_TAIL, 4095, 4);
-	CHECK_EQ(rd32(&r, DMAE_RING_HEAD), 4095);
+	CHECK_U64(stats(&r.e).ring_entries, DMA_ENGINE_SLICE_ENTRIES);
+	CHECK_EQ(entry_status(&r, DMA_ENGINE_SLICE_ENTRIES - 1),
+		 DMAE_RING_DONE);
+	CHECK_EQ(entry_status(&r, DMA_ENGINE_SLICE_ENTRIES), 0xff);
+	/* This read runs the second slice first. */
+	CHECK(rd32(&r, DMAE_EXT_STATUS) & DMAE_EXT_RING_BUSY);
+	CHECK_U64(stats(&r.e).ring_entries, 2 * DMA_ENGINE_SLICE_ENTRIES);
+	while ((head = rd32(&r, DMAE_RING_HEAD)) != 4095 && polls < 100)
+		polls++;
+	CHECK_EQ(head, 4095);
+	CHECK_EQ(polls, 4095 / DMA_ENGINE_SLICE_ENTRIES - 2);
+	CHECK_EQ(rd32(&r, DMAE_EXT_STATUS), 0);
 	CHECK_EQ(entry_status(&r, 4094), DMAE_RING_DONE);
 	CHECK_EQ(entry_status(&r, 4095), 0xff);
 	CHECK(stats(&r.e).ring_entries == 4095);
+	rig_fini(&r);
+}
+
+/* huge_ring_rig() - @n entries of 8 MiB, RAM1's first half to its second. */
+static int huge_ring_rig(struct rig *r, unsigned int n)
+{
+	if (rig_init(r, NULL) ||
+	    viommu_domain_map(r->dom, RING_IOVA, RING_IOVA + 0x1ffff,
+			      RING_GPA, VIOMMU_READ | VIOMMU_WRITE) ||
+	    viommu_domain_map(r->dom, 0x10000000, 0x10000000 + RAM_SIZE - 1,
+			      RAM1_GPA, VIOMMU_READ | VIOMMU_WRITE))
+		return -1;
+	for (unsigned int i = 0; i < n; i++)
+		entry(r, i, 0x10000000, 0x10000000 + RAM_SIZE / 2,
+		      RAM_SIZE / 2, 0);
+	wr(r, DMAE_RING_BASE, RING_IOVA, 8);
+	wr(r, DMAE_RING_SIZE, 4096, 4);
+	return 0;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Issue 17 item 3: one doorbell for a ring of large entries used to copy
+ * the whole ring (up to 4095 x 16 MiB) before the write returned.  Now the
+ * write copies at most one slice - the entry that crosses
+ * DMA_ENGINE_SLICE_BYTES finishes, so less than that plus one maximal
+ * entry - and the ring completes over the accesses that follow.
+ */
+TEST(ring_huge_entries_bounded_per_access)
+{
+	const uint64_t bound = DMA_ENGINE_SLICE_BYTES + DMA_ENGINE_RING_MAX_LEN;
+	unsigned int n = 8, accesses = 0;
+	uint64_t t0, prev, now;
+	struct rig r;
+
+	REQUIRE(huge_ring_rig(&r, n) == 0);
+	t0 = mono_ns();
+	wr(&r, DMAE_RING_TAIL, n, 4);
+	printf("# doorbell for %u x 8 MiB returned after %.3f ms\n", n,
+	       (double)(mono_ns() - t0) / 1e6);
+	prev = stats(&r.e).bytes_read;
+	CHECK(prev <= bound);
+	CHECK_U64(prev, RAM_SIZE / 2); /* an 8 MiB entry passes 4 MiB */
+	CHECK_EQ(entry_status(&r, 0), DMAE_RING_DONE);
+	CHECK_EQ(entry_status(&r, 1), 0xff);
+	while (rd32(&r, DMAE_EXT_STATUS) & DMAE_EXT_RING_BUSY &&
+	       accesses < 100) {
+		now = stats(&r.e).bytes_read;
+		CHECK(now - prev <= bound);
+		prev = now;
+		accesses++;
+	}
+	CHECK_EQ(accesses, n - 2); /* the last slice's read sees it idle */
+	CHECK_EQ(rd32(&r, DMAE_RING_HEAD), n);
+	CHECK_U64(stats(&r.e).bytes_read, (uint64_t)n * (RAM_SIZE / 2));
+	CHECK_EQ(entry_status(&r, n - 1), DMAE_RING_DONE);
+	CHECK_EQ(rd32(&r, DMAE_EXT_DMA_COUNT), n);
+	rig_fini(&r);
+}
+
+/* A busy ring stops cleanly: RING_BASE rewinds, bus mastering off errs. */
+TEST(ring_busy_stops_on_rewind_and_master_off)
+{
+	struct rig r;
+
+	REQUIRE(huge_ring_rig(&r, 8) == 0);
+	wr(&r, DMAE_RING_TAIL, 8, 4);
+	CHECK(rd32(&r, DMAE_EXT_STATUS) & DMAE_EXT_RING_BUSY);
+	/* RING_BUSY is read-only: writing it clears nothing. */
+	wr(&r, DMAE_EXT_STATUS, DMAE_EXT_RING_BUSY, 4);
+	CHECK(rd32(&r, DMAE_EXT_STATUS) & DMAE_EXT_RING_BUSY);
+	pci_cfg_write(r.pf, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	CHECK_EQ(rd32(&r, DMAE_EXT_STATUS), DMAE_EXT_ERR_RING);
+	CHECK_EQ(rd32(&r, DMAE_RING_HEAD), 4); /* one slice per access */
+	CHECK_EQ(entry_status(&r, 4), 0xff);
+	pci_cfg_write(r.pf, PCI_COMMAND,
+		      PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+	wr(&r, DMAE_EXT_STATUS, DMAE_EXT_ERR_RING, 4);
+	/* A new doorbell resumes from HEAD; RING_BASE rewinds it. */
+	wr(&r, DMAE_RING_TAIL, 8, 4);
+	CHECK_EQ(rd32(&r, DMAE_RING_HEAD), 6);
+	wr(&r, DMAE_RING_BASE, RING_IOVA, 8);
+	CHECK_EQ(rd32(&r, DMAE_EXT_STATUS), 0);
+	CHECK_EQ(rd32(&r, DMAE_RING_HEAD), 0);
+	CHECK_EQ(entry_status(&r, 6), 0xff);
+	CHECK_U64(stats(&r.e).bytes_read, 6 * (RAM_SIZE / 2));
 	rig_fini(&r);
 }
 

@@ -22,7 +22,7 @@ ok() {
 
 for opt in endpoints iommu-slot endpoint-slot page-size-mask input-range \
 	domain-range probe-size queue-size event-backlog poll-us poll-rq-us \
-	log-level link; do
+	log-level link max-mappings; do
 	"$srv" --"$opt" bogus >"$tmp/out" 2>"$tmp/err"
 	rc=$?
 	grep -q -- "--$opt" "$tmp/err"
@@ -33,7 +33,7 @@ done
 
 "$srv" --help >"$tmp/help" 2>&1
 ok $? "--help exits 0"
-for opt in poll-us poll-rq-us stats-json viot-only; do
+for opt in poll-us poll-rq-us stats-json viot-only max-mappings; do
 	grep -q -- "--$opt" "$tmp/help"
 	ok $? "--help lists --$opt"
 done
@@ -89,6 +89,11 @@ ok $? "VIOT ranges: one for engine+disk ($l1 B), two around a noiommu \
 disk ($l2 B), one when it trails ($l3 B)"
 grep -q -- "--blk" "$tmp/help" && grep -q -- "--control" "$tmp/help"
 ok $? "--help lists --blk and --control"
+
+"$srv" --max-mappings 0 >/dev/null 2>"$tmp/err"
+rc=$?
+[ $rc = 2 ] && grep -q -- "--max-mappings" "$tmp/err"
+ok $? "--max-mappings 0: refused (exit $rc)"
 
 echo "1..$n"
 exit $fail
