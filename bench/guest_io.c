@@ -192,6 +192,7 @@ static void replay_boot(struct gio *g, int r, int s, int m)
 	b->ran = true;
 	g->nboots++;
 	gio_take_json(b, json, 0);
+	g->secs += b->secs;
 	if (!g->q.path[0])
 		gio_take_qemu(&g->q, json);
 }

@@ -160,6 +160,8 @@ void gio_take_json(struct gio_boot *b, const char *path, int rc)
 	boot = boots && boots->t == J_ARR && boots->n ? &boots->kids[0] : NULL;
 	lines = jget(boot, "bench");
 	b->ok = boot && boot_status(b, boot);
+	if (b->secs <= 0 && jnum(boot, "seconds") > 0)
+		b->secs = jnum(boot, "seconds"); /* --replay: the boot's own */
 	take_stats(b, jget(boot, "server_stats"));
 	for (int i = 0; lines && lines->t == J_ARR && i < lines->n; i++)
 		take_line(b, &lines->kids[i]);
@@ -385,7 +387,8 @@ static void print_head(const struct gio *g, FILE *f)
 		g->o.smoke ? " (SMOKE RUN: numbers not meaningful)" : "");
 	machine_print(&g->m, f);
 	if (g->o.replay)
-		fprintf(f, "replay:  the boots kept in %s\n", g->o.replay);
+		fprintf(f, "replay:  the boots kept in %s (the load line above "
+			"is the replay's, not the run's)\n", g->o.replay);
 	if (g->q.path[0])
 		fprintf(f, "qemu:    QEMU %s (%s), every stack\n",
 			g->q.version, g->q.path);
