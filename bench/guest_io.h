@@ -77,6 +77,10 @@ struct gio_boot {
 	double ios;               /* disk reads + writes */
 	double maps, unmaps;      /* virtio-iommu MAP / UNMAP requests */
 	double kicks;             /* virtio-iommu request queue kicks */
+	double dma_msgs;          /* vfio-user DMA_MAP + DMA_UNMAP messages
+				   * on the disk's link (QEMU's IOMMU
+				   * forwarding the guest's maps) */
+	double irqs;              /* interrupts the disk's link signalled */
 	double srv_cpu;           /* server CPU seconds */
 };
 

@@ -24,8 +24,11 @@
  *
  * Where the time goes: per (stack, mode), the server's virtio-iommu MAP
  * and UNMAP requests and kicks per disk I/O (ours only: with QEMU's
- * virtio-iommu there are no such counters), and the server's CPU time per
- * I/O (ours and mixed), each the median over rounds of per-boot figures.
+ * virtio-iommu there are no such counters), the vfio-user DMA_MAP and
+ * DMA_UNMAP messages QEMU sent on the disk's link (mixed: QEMU's IOMMU
+ * forwarding the guest's maps), the disk's interrupts and the server's
+ * CPU time per I/O (ours and mixed), each the median over rounds of
+ * per-boot figures.
  */
 #include "guest_io.h"
 #include "json.h"
@@ -59,6 +62,7 @@ void gio_boot_init(struct gio_boot *b)
 	for (int j = 0; j < GIO_NJOBS; j++)
 		b->iops[j] = b->mbps[j] = -1;
 	b->ios = b->maps = b->unmaps = b->kicks = b->srv_cpu = -1;
+	b->dma_msgs = b->irqs = -1;
 }
 
 /* job_index() - the job of a blk-rand* line, or -1. */
@@ -122,6 +126,26 @@ static bool boot_status(struct gio_boot *b, const struct jval *boot)
 	return false;
 }
 
+/* take_links() - the disk's link counters (links named blk*). */
+static void take_links(struct gio_boot *b, const struct jval *links)
+{
+	for (int i = 0; links && links->t == J_ARR && i < links->n; i++) {
+		const struct jval *l = &links->kids[i];
+		const struct jval *msgs = jget(l, "messages");
+		const char *name = jstr(l, "name");
+		double m = jnum(msgs, "DMA_MAP"), u = jnum(msgs, "DMA_UNMAP");
+
+		if (!name || strncmp(name, "blk", 3))
+			continue;
+		if (m >= 0 && u >= 0)
+			b->dma_msgs = (b->dma_msgs < 0 ? 0 : b->dma_msgs) +
+				      m + u;
+		if (jnum(l, "irq_signals") >= 0)
+			b->irqs = (b->irqs < 0 ? 0 : b->irqs) +
+				  jnum(l, "irq_signals");
+	}
+}
+
 /* take_stats() - the server's counters, if it ran. */
 static void take_stats(struct gio_boot *b, const struct jval *st)
 {
@@ -142,6 +166,7 @@ static void take_stats(struct gio_boot *b, const struct jval *st)
 		b->unmaps = jsum(jget(req, "UNMAP"));
 	}
 	b->kicks = jnum(st, "kicks");
+	take_links(b, jget(st, "links"));
 }
 
 /* gio_take_json() - see guest_io.h. */
@@ -267,8 +292,9 @@ struct gio_stat gio_pct(const struct gio *g, int s, int m, int j)
 }
 
 /*
- * per_io() - counter @what (0 MAPs, 1 UNMAPs, 2 kicks, 3 server CPU us)
- * per disk I/O of (@s, @m): the median over the rounds, or -1.
+ * per_io() - counter @what (0 MAPs, 1 UNMAPs, 2 kicks, 3 server CPU us,
+ * 4 vfio-user DMA_MAP+DMA_UNMAP messages, 5 disk interrupts) per disk I/O
+ * of (@s, @m): the median over the rounds, or -1.
  */
 static double per_io(const struct gio *g, int s, int m, int what)
 {
@@ -282,7 +308,9 @@ static double per_io(const struct gio *g, int s, int m, int what)
 		if (!b || b->ios <= 0)
 			continue;
 		c = what == 0 ? b->maps : what == 1 ? b->unmaps :
-		    what == 2 ? b->kicks : b->srv_cpu * 1e6;
+		    what == 2 ? b->kicks : what == 4 ? b->dma_msgs :
+		    what == 5 ? b->irqs : b->srv_cpu < 0 ? -1 :
+		    b->srv_cpu * 1e6;
 		if (c >= 0)
 			v[n++] = c / b->ios;
 	}
@@ -496,12 +524,14 @@ static void print_summary(const struct gio *g, FILE *f)
 /* print_requests() - where the time goes: requests per I/O. */
 static void print_requests(const struct gio *g, FILE *f)
 {
-	char a[16], b[16], c[16], d[16];
+	char a[16], b[16], c[16], d[16], e[16], i[16];
 
 	fprintf(f, "\nPer disk I/O over each boot (viommu-server's counters; "
-		"median over rounds;\n  MAP/UNMAP/kicks: our virtio-iommu "
-		"only, QEMU's has no counters)\n  %-6s %-8s %8s %8s %8s "
-		"%14s\n", "stack", "mode", "MAPs", "UNMAPs", "kicks",
+		"median over rounds;\n  MAPs, UNMAPs, kicks: requests to our "
+		"virtio-iommu (QEMU's has no counters);\n  DMA msgs: vfio-user "
+		"DMA_MAP + DMA_UNMAP from QEMU on the disk's link; IRQs: the\n"
+		"  disk's interrupts)\n  %-6s %-8s %7s %7s %7s %8s %6s %13s\n",
+		"stack", "mode", "MAPs", "UNMAPs", "kicks", "DMA msgs", "IRQs",
 		"server CPU us");
 	for (int s = 0; s < GIO_QEMU; s++)
 		for (int m = 0; m < GIO_NMODES; m++) {
@@ -514,9 +544,11 @@ static void print_requests(const struct gio *g, FILE *f)
 			cell(c, sizeof(c), s == GIO_OURS ?
 			     per_io(g, s, m, 2) : -1, 2);
 			cell(d, sizeof(d), per_io(g, s, m, 3), 1);
-			fprintf(f, "  %-6s %-8s %8s %8s %8s %14s\n",
+			cell(e, sizeof(e), per_io(g, s, m, 4), 2);
+			cell(i, sizeof(i), per_io(g, s, m, 5), 2);
+			fprintf(f, "  %-6s %-8s %7s %7s %7s %8s %6s %13s\n",
 				gio_stack_names[s], gio_mode_names[m], a, b,
-				c, d);
+				c, e, i, d);
 		}
 	fprintf(f, "  (whole boot: the guest's boot-time I/O and mappings "
 		"are included; server CPU\n  covers its link threads and the "
@@ -690,6 +722,10 @@ static void json_boots(const struct gio *g, FILE *f)
 				json_num(f, b->unmaps);
 				fputs(", \"kicks\": ", f);
 				json_num(f, b->kicks);
+				fputs(", \"dma_msgs\": ", f);
+				json_num(f, b->dma_msgs);
+				fputs(", \"irqs\": ", f);
+				json_num(f, b->irqs);
 				fputs(", \"server_cpu_seconds\": ", f);
 				json_num(f, b->srv_cpu);
 				fputs(", \"reason\": ", f);
@@ -748,6 +784,10 @@ static void json_requests(const struct gio *g, FILE *f)
 			json_num(f, s == GIO_OURS ? per_io(g, s, m, 1) : -1);
 			fputs(", \"kicks\": ", f);
 			json_num(f, s == GIO_OURS ? per_io(g, s, m, 2) : -1);
+			fputs(", \"dma_msgs\": ", f);
+			json_num(f, per_io(g, s, m, 4));
+			fputs(", \"irqs\": ", f);
+			json_num(f, per_io(g, s, m, 5));
 			fputs(", \"server_cpu_us\": ", f);
 			json_num(f, per_io(g, s, m, 3));
 			fputc('}', f);

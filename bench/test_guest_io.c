@@ -73,8 +73,12 @@ static void write_boot(char *path, size_t n, const char *name,
 			"\"requests\": {\"ATTACH\": {\"OK\": 3}, \"MAP\": "
 			"{\"OK\": %.0f, \"INVAL\": 1}, \"UNMAP\": {\"OK\": "
 			"%.0f}}, \"kicks\": %.0f, \"disks\": [{\"name\": "
-			"\"blk0\", \"reads\": %.0f, \"writes\": 0}]}",
-			maps - 1, unmaps, kicks, ios);
+			"\"blk0\", \"reads\": %.0f, \"writes\": 0}],\n"
+			"  \"links\": [{\"name\": \"iommu\", \"messages\": "
+			"{\"DMA_MAP\": 18, \"DMA_UNMAP\": 12}, \"irq_signals\": "
+			"0}, {\"name\": \"blk0\", \"messages\": {\"DMA_MAP\": "
+			"%.0f, \"DMA_UNMAP\": 12}, \"irq_signals\": %.0f}]}",
+			maps - 1, unmaps, kicks, ios, 18 + maps, ios / 2);
 	fputs("}]}\n", f);
 	fclose(f);
 }
@@ -126,6 +130,9 @@ TEST(reads_a_boot)
 	CHECK(near(b.unmaps, 2900));
 	CHECK(near(b.kicks, 5900));
 	CHECK(near(b.srv_cpu, 2.0));
+	/* the disk's link only, not the virtio-iommu's */
+	CHECK(near(b.dma_msgs, 18 + 3000 + 12));
+	CHECK(near(b.irqs, 500));
 }
 
 TEST(failed_boots_say_why)
