@@ -4,10 +4,11 @@
  * The subcommand is three files, by concept:
  *
  *   guest.c         the command line, what can run, and running the boots
- *                   (each boot is one tools/viommu-run child process);
- *   guest_read.c    reading what a boot gave: a small JSON reader and the
- *                   extraction of one boot's figures from viommu-run's
- *                   --json file (and of `viommu-run --qemu-info`);
+ *                   (each boot is one tools/viommu-run child process; the
+ *                   gb_* helpers for that are shared with guest-io);
+ *   guest_read.c    reading what a boot gave: the extraction of one boot's
+ *                   figures from viommu-run's --json file (and of
+ *                   `viommu-run --qemu-info`) with json.c's reader;
  *   guest_report.c  statistics over the rounds, the table, the goals and
  *                   the JSON report.
  *
