@@ -100,7 +100,7 @@ static void check_stacks(struct gio *g)
 static int run_child(struct gio *g, int s, int m, const char *json,
 		     const char *log)
 {
-	char ms[16], sc[32];
+	char ms[16], sc[32], poll[48];
 	char *argv[24];
 	int n = 0;
 
@@ -125,6 +125,11 @@ static int run_child(struct gio *g, int s, int m, const char *json,
 	else {
 		argv[n++] = "--door";
 		argv[n++] = g->q.door;
+	}
+	if (s == GIO_OURS && g->o.poll_rq_us) {
+		snprintf(poll, sizeof(poll), "--server-arg=--poll-rq-us=%u",
+			 g->o.poll_rq_us);
+		argv[n++] = poll;
 	}
 	if (g->built)
 		argv[n++] = "--no-build";
@@ -264,7 +269,8 @@ static void usage(FILE *f)
 "usage: viommu-bench guest-io [--rounds N] [--bench-ms N]\n"
 "                             [--stacks ours,mixed,qemu]\n"
 "                             [--modes noiommu,pt,lazy,strict]\n"
-"                             [--pin CPU | --no-pin] [--qemu 11|7.2|PATH]\n"
+"                             [--pin CPU | --no-pin] [--poll-rq-us N]\n"
+"                             [--qemu 11|7.2|PATH]\n"
 "                             [--json FILE|-] [--run PATH] [--build DIR]\n"
 "                             [--keep] [--replay DIR] [--smoke] [--help]\n"
 "\n"
@@ -295,6 +301,10 @@ static void usage(FILE *f)
 "  --pin CPU      run every boot (QEMU, viommu-server, all threads) on\n"
 "                 this CPU (default: not pinned)\n"
 "  --no-pin       not pinned (the default)\n"
+"  --poll-rq-us N the ours stack's viommu-server --poll-rq-us: after a\n"
+"                 kick the server polls our virtio-iommu's request queue\n"
+"                 for N us, kicks suppressed (default 0: a kick per\n"
+"                 request; the poller wants a CPU of its own)\n"
 "  --qemu WHICH   viommu-run --qemu: 11 (QEMU 11.1 from BUILD/qemu-11.1,\n"
 "                 built by scripts/qemu11.sh if missing; the default), 7.2\n"
 "                 or a PATH.  The blk scenarios need vfio-user (>= 10.1)\n"
@@ -356,6 +366,9 @@ static void parse_opts(struct gio_opts *o, int argc, char **argv)
 		} else if (opt_value("--pin", argc, argv, &i, &v)) {
 			o->pin = (int)parse_uint("--pin", v, 0,
 						 CPU_SETSIZE - 1);
+		} else if (opt_value("--poll-rq-us", argc, argv, &i, &v)) {
+			o->poll_rq_us = (unsigned)parse_uint("--poll-rq-us",
+							     v, 0, 1000000);
 		} else if (opt_value("--run", argc, argv, &i, &v)) {
 			o->run = v;
 		} else if (opt_value("--replay", argc, argv, &i, &v)) {

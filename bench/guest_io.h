@@ -64,6 +64,8 @@ struct gio_opts {
 	uint32_t ms;              /* --bench-ms */
 	int rounds;
 	int pin;                  /* CPU every boot runs on; -1: none */
+	unsigned poll_rq_us;      /* ours: viommu-server --poll-rq-us (0:
+				   * a kick per request) */
 };
 
 /* What one boot gave. */

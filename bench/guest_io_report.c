@@ -433,6 +433,10 @@ static void print_head(const struct gio *g, FILE *f)
 		fprintf(f, "         not pinned: QEMU's threads and "
 			"viommu-server share the machine's %ld CPUs\n",
 			g->m.ncpu);
+	if (g->o.poll_rq_us)
+		fprintf(f, "         ours: viommu-server --poll-rq-us %u (the "
+			"request queue polled, kicks suppressed while busy)\n",
+			g->o.poll_rq_us);
 	fprintf(f, "stacks:\n");
 	for (int s = 0; s < GIO_NSTACKS; s++) {
 		int ok = 0, ran = 0;
@@ -844,6 +848,7 @@ void gio_write_json(const struct gio *g, FILE *f)
 		fprintf(f, "%d", g->o.pin);
 	else
 		fputs("null", f);
+	fprintf(f, ",\n  \"poll_rq_us\": %u", g->o.poll_rq_us);
 	fputs(",\n  \"qemu\": ", f);
 	if (g->q.path[0]) {
 		fputs("{\"path\": ", f);
