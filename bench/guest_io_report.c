@@ -149,7 +149,8 @@ static void take_links(struct gio_boot *b, const struct jval *links)
 /* take_stats() - the server's counters, if it ran. */
 static void take_stats(struct gio_boot *b, const struct jval *st)
 {
-	const struct jval *disks = jget(st, "disks"), *req = jget(st, "requests");
+	const struct jval *disks = jget(st, "disks");
+	const struct jval *req = jget(st, "requests");
 	double r, w;
 
 	if (!st || st->t != J_OBJ)

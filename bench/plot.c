@@ -612,7 +612,8 @@ static void smoke_inputs(struct opts *o, const char *dir, char io[512],
 		"\"miss_ratio\": 0.0}\n  ]\n}\n";
 	static const char *const gio_json =
 		"{\n  \"tool\": \"viommu-bench\",\n  \"mode\": \"guest-io\",\n"
-		"  \"smoke\": true,\n  \"runs\": 1,\n  \"loadavg_start\": 1.00,\n"
+		"  \"smoke\": true,\n  \"runs\": 1,\n"
+		"  \"loadavg_start\": 1.00,\n"
 		"  \"bench_ms\": 50,\n  \"results\": [\n"
 		"    {\"stack\": \"ours\", \"mode\": \"noiommu\", \"rw\": "
 		"\"read\", \"size\": 4096, \"qd\": 1, \"iops\": {},\n"

@@ -75,7 +75,8 @@ static void write_boot(char *path, size_t n, const char *name,
 			"%.0f}}, \"kicks\": %.0f, \"disks\": [{\"name\": "
 			"\"blk0\", \"reads\": %.0f, \"writes\": 0}],\n"
 			"  \"links\": [{\"name\": \"iommu\", \"messages\": "
-			"{\"DMA_MAP\": 18, \"DMA_UNMAP\": 12}, \"irq_signals\": "
+			"{\"DMA_MAP\": 18, \"DMA_UNMAP\": 12}, "
+			"\"irq_signals\": "
 			"0}, {\"name\": \"blk0\", \"messages\": {\"DMA_MAP\": "
 			"%.0f, \"DMA_UNMAP\": 12}, \"irq_signals\": %.0f}]}",
 			maps - 1, unmaps, kicks, ios, 18 + maps, ios / 2);
@@ -169,9 +170,10 @@ TEST(failed_boots_say_why)
 /*
  * A run of three rounds, ours and qemu, noiommu, lazy and strict.  Ours
  * lazy keeps 96, 80 and 99 % of the same round's no-IOMMU figure (median
- * 96: met; the ratio of the medians would be 880/1000, 88 %: missed); strict 50, 70, 55 % (median 55: missed against 60); QEMU's
- * strict 40, 80, 50 % (median 50: ours above it) and lazy 97, 98, 99 %
- * (median 98: ours below it).
+ * 96: met; the ratio of the medians would be 880/1000, 88 %: missed);
+ * strict 50, 70, 55 % (median 55: missed against 60); QEMU's strict 40,
+ * 80, 50 % (median 50: ours above it) and lazy 97, 98, 99 % (median 98:
+ * ours below it).
  */
 static void canned_run(struct gio *g)
 {
