@@ -264,5 +264,6 @@ int cmd_plot(int argc, char **argv);
 int bench_smmu_main(int argc, char **argv);
 int bench_qemu_main(int argc, char **argv);
 int bench_guest_main(int argc, char **argv);
+int bench_guest_io_main(int argc, char **argv);
 
 #endif /* VIOMMU_BENCH_COMMON_H */

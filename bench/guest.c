@@ -118,47 +118,42 @@ static bool up(char *dir)
 	return true;
 }
 
-/*
- * find_run() - tools/viommu-run: --run, else in an ancestor of this
- * executable's directory (the build tree is usually inside the source
- * tree), else next to the source directory meson built us from.
- */
-static int find_run(struct guestb *g)
+/* gb_find_run() - see guest.h. */
+int gb_find_run(char *run, const char *opt)
 {
 	char dir[PATH_MAX];
 
-	if (g->o.run) {
-		snprintf(g->run, sizeof(g->run), "%s", g->o.run);
-		return access(g->run, R_OK) ? -1 : 0;
+	if (opt) {
+		snprintf(run, PATH_MAX, "%s", opt);
+		return access(run, R_OK) ? -1 : 0;
 	}
 	if (!exe_dir(dir, sizeof(dir))) {
 		do {
-			snprintf(g->run, sizeof(g->run),
-				 "%.*s/tools/viommu-run", PATH_MAX - 20, dir);
-			if (!access(g->run, R_OK))
+			snprintf(run, PATH_MAX, "%.*s/tools/viommu-run",
+				 PATH_MAX - 20, dir);
+			if (!access(run, R_OK))
 				return 0;
 		} while (up(dir));
 	}
 #ifdef BENCH_PLOT_DIR
-	snprintf(g->run, sizeof(g->run), "%s/../../tools/viommu-run",
-		 BENCH_PLOT_DIR);
-	if (!access(g->run, R_OK))
+	snprintf(run, PATH_MAX, "%s/../../tools/viommu-run", BENCH_PLOT_DIR);
+	if (!access(run, R_OK))
 		return 0;
 #endif
-	g->run[0] = 0;
+	run[0] = 0;
 	return -1;
 }
 
-/* find_build() - --build, else the build directory we were built in. */
-static int find_build(struct guestb *g)
+/* gb_find_build() - see guest.h. */
+int gb_find_build(char *build, const char *opt)
 {
 	char f[PATH_MAX + 16];
 
-	if (g->o.build)
-		snprintf(g->build, sizeof(g->build), "%s", g->o.build);
-	else if (exe_dir(g->build, sizeof(g->build)) || !up(g->build))
+	if (opt)
+		snprintf(build, PATH_MAX, "%s", opt);
+	else if (exe_dir(build, PATH_MAX) || !up(build))
 		return -1;
-	snprintf(f, sizeof(f), "%s/build.ninja", g->build);
+	snprintf(f, sizeof(f), "%s/build.ninja", build);
 	return access(f, R_OK) ? -1 : 0;
 }
 
@@ -193,12 +188,8 @@ static bool shell_quote(char *buf, size_t size, const char *s)
 	return true;
 }
 
-/*
- * has_device() - whether the QEMU at @qemu has the device @name: its
- * `-device NAME,help` lists "NAME options:" (the exit status is 0 either
- * way; asking for one device loads only that device's module).
- */
-static bool has_device(const char *qemu, const char *name)
+/* gb_has_device() - see guest.h. */
+bool gb_has_device(const char *qemu, const char *name)
 {
 	char q[PATH_MAX * 4 + 8], cmd[sizeof(q) + 128], want[96], line[512];
 	bool found = false;
@@ -223,8 +214,7 @@ static bool has_device(const char *qemu, const char *name)
  * script), its stdout into @buf (NUL-terminated, cut at @size - 1 bytes),
  * its stderr to ours; its exit status, or -1.
  */
-static int read_child(const struct guestb *g, char **argv, char *buf,
-		      size_t size)
+static int read_child(const char *run, char **argv, char *buf, size_t size)
 {
 	size_t n = 0;
 	ssize_t k;
@@ -245,8 +235,8 @@ static int read_child(const struct guestb *g, char **argv, char *buf,
 		if (dup2(fds[1], 1) < 0)
 			_exit(127);
 		prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
-		if (is_exec(g->run))
-			execv(g->run, argv + 1);
+		if (is_exec(run))
+			execv(run, argv + 1);
 		execvp("python3", argv);
 		_exit(127);
 	}
@@ -285,25 +275,18 @@ static void echo_lines(const char *out)
 	}
 }
 
-/*
- * resolve_qemu() - ask viommu-run which QEMU and door boots of @qemu
- * (--qemu; NULL: its default) and @door (NULL: by version) will use
- * (`--qemu-info`; it builds the QEMU 11.1 cache first if --qemu 11 needs
- * it).  A usage error (exit 2: a door this QEMU cannot have) ends the run
- * if @fatal; any other failure leaves q->path empty and says why in
- * q->why.
- */
-static void resolve_qemu(struct guestb *g, struct gb_qemu *q,
-			 const char *qemu, const char *door, bool fatal)
+/* gb_resolve_qemu() - see guest.h. */
+void gb_resolve_qemu(const char *run, const char *build, struct gb_qemu *q,
+		     const char *qemu, const char *door, bool fatal)
 {
 	static char out[1 << 16];
 	char *argv[12], *last;
 	int n = 0, rc;
 
 	argv[n++] = "python3";
-	argv[n++] = g->run;
+	argv[n++] = (char *)run;
 	argv[n++] = "--build";
-	argv[n++] = g->build;
+	argv[n++] = (char *)build;
 	argv[n++] = "--qemu-info";
 	if (qemu) {
 		argv[n++] = "--qemu";
@@ -315,7 +298,7 @@ static void resolve_qemu(struct guestb *g, struct gb_qemu *q,
 	}
 	argv[n] = NULL;
 	memset(q, 0, sizeof(*q));
-	rc = read_child(g, argv, out, sizeof(out));
+	rc = read_child(run, argv, out, sizeof(out));
 	if (rc == 0) {
 		echo_lines(out);
 		if (gb_take_qemu_info(q, out))
@@ -343,7 +326,7 @@ static void resolve_qemu(struct guestb *g, struct gb_qemu *q,
 static bool lacks(char *why, size_t size, const struct gb_qemu *q,
 		  const char *dev)
 {
-	if (has_device(q->path, dev))
+	if (gb_has_device(q->path, dev))
 		return false;
 	snprintf(why, size, "QEMU %s (%.300s) lacks %s", q->version, q->path,
 		 dev);
@@ -389,7 +372,8 @@ static void check_proxy(struct guestb *g)
 		snprintf(why, n, "the main boots already use the proxy door "
 			 "(--qemu %s): nothing to compare", g->o.qemu);
 	} else {
-		resolve_qemu(g, &g->pq, g->o.proxy_qemu, "proxy", false);
+		gb_resolve_qemu(g->run, g->build, &g->pq, g->o.proxy_qemu,
+				"proxy", false);
 		if (!g->pq.path[0])
 			snprintf(why, n, "%s", g->pq.why);
 		else
@@ -402,7 +386,7 @@ static void check_peers(struct guestb *g)
 {
 	char f[PATH_MAX + 64];
 
-	resolve_qemu(g, &g->q, g->o.qemu, g->o.door, true);
+	gb_resolve_qemu(g->run, g->build, &g->q, g->o.qemu, g->o.door, true);
 	check_main(g);
 	check_proxy(g);
 	if (!g->o.poll_rq_us)
@@ -443,9 +427,10 @@ static bool pinned(const struct guestb *g, enum peer peer)
 	return g->o.pin >= 0 && peer != P_POLLED;
 }
 
-/* child_exec() - in the child: output to @log, then exec viommu-run. */
+/* child_exec() - in the child: output to @log, pinned to CPU @cpu
+ * unless it is negative, then exec viommu-run at @run. */
 static void __attribute__((noreturn))
-child_exec(const struct guestb *g, char **argv, const char *log, bool pin)
+child_exec(const char *run, char **argv, const char *log, int cpu)
 {
 	int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	cpu_set_t set;
@@ -453,21 +438,39 @@ child_exec(const struct guestb *g, char **argv, const char *log, bool pin)
 	if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
 		_exit(127);
 	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
-	if (pin) {
+	if (cpu >= 0) {
 		CPU_ZERO(&set);
-		CPU_SET(g->o.pin, &set);
+		CPU_SET(cpu, &set);
 		if (sched_setaffinity(0, sizeof(set), &set)) {
-			fprintf(stderr, "viommu-bench guest: cannot pin to "
-				"CPU %d: %s\n", g->o.pin, strerror(errno));
+			fprintf(stderr, "viommu-bench %s: cannot pin to CPU "
+				"%d: %s\n", bench_cmd, cpu, strerror(errno));
 			_exit(127);
 		}
 	}
-	if (is_exec(g->run))
-		execv(g->run, argv + 1);
+	if (is_exec(run))
+		execv(run, argv + 1);
 	execvp("python3", argv);
-	fprintf(stderr, "viommu-bench guest: cannot run %s: %s\n", g->run,
-		strerror(errno));
+	fprintf(stderr, "viommu-bench %s: cannot run %s: %s\n", bench_cmd,
+		run, strerror(errno));
 	_exit(127);
+}
+
+/* gb_spawn() - see guest.h. */
+int gb_spawn(const char *run, char **argv, const char *log, int cpu)
+{
+	pid_t pid;
+	int st;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (!pid)
+		child_exec(run, argv, log, cpu);
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 /* run_child() - viommu-run for @peer; its exit status (or -1). */
@@ -477,8 +480,7 @@ static int run_child(struct guestb *g, enum peer peer, const char *json,
 	const struct gb_qemu *q = peer == P_PROXY ? &g->pq : &g->q;
 	char ms[16], sizes[256], poll[48];
 	char *argv[26];
-	int n = 0, st;
-	pid_t pid;
+	int n = 0;
 
 	snprintf(ms, sizeof(ms), "%u", g->o.ms);
 	sizes_arg(&g->o, sizes, sizeof(sizes));
@@ -512,16 +514,7 @@ static int run_child(struct guestb *g, enum peer peer, const char *json,
 	if (g->built)
 		argv[n++] = "--no-build";
 	argv[n] = NULL;
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		die("fork: %s", strerror(errno));
-	if (!pid)
-		child_exec(g, argv, log, pinned(g, peer));
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return gb_spawn(g->run, argv, log, pinned(g, peer) ? g->o.pin : -1);
 }
 
 /* boot_init() - a boot with no figures yet. */
@@ -813,10 +806,10 @@ static void setup(struct guestb *g)
 	if (g->o.pin >= 0 && !CPU_ISSET(g->o.pin, &set))
 		bad_usage("--pin: CPU %d is not available to this process",
 			  g->o.pin);
-	if (find_build(g))
+	if (gb_find_build(g->build, g->o.build))
 		bad_usage("cannot find the build directory (no build.ninja in "
 			  "'%s'): pass --build DIR", g->build);
-	if (find_run(g))
+	if (gb_find_run(g->run, g->o.run))
 		bad_usage("cannot find tools/viommu-run%s%s: pass --run PATH",
 			  g->o.run ? " at " : "", g->o.run ? g->o.run : "");
 	check_peers(g);

@@ -4,10 +4,11 @@
  * The subcommand is three files, by concept:
  *
  *   guest.c         the command line, what can run, and running the boots
- *                   (each boot is one tools/viommu-run child process);
- *   guest_read.c    reading what a boot gave: a small JSON reader and the
- *                   extraction of one boot's figures from viommu-run's
- *                   --json file (and of `viommu-run --qemu-info`);
+ *                   (each boot is one tools/viommu-run child process; the
+ *                   gb_* helpers for that are shared with guest-io);
+ *   guest_read.c    reading what a boot gave: the extraction of one boot's
+ *                   figures from viommu-run's --json file (and of
+ *                   `viommu-run --qemu-info`) with json.c's reader;
  *   guest_report.c  statistics over the rounds, the table, the goals and
  *                   the JSON report.
  *
@@ -106,6 +107,47 @@ struct guestb {
 	bool built;
 	double secs;
 };
+
+/* ---- guest.c: running viommu-run, shared with guest-io ---------------- */
+
+/*
+ * gb_find_run() - tools/viommu-run into @run (PATH_MAX bytes): @opt
+ * (--run) if given, else in an ancestor of this executable's directory
+ * (the build tree is usually inside the source tree), else next to the
+ * source directory meson built us from; -1 if it is not readable there.
+ */
+int gb_find_run(char *run, const char *opt);
+
+/* gb_find_build() - the build directory into @build (PATH_MAX bytes):
+ * @opt (--build), else the one we were built in; -1 if it holds no
+ * build.ninja. */
+int gb_find_build(char *build, const char *opt);
+
+/*
+ * gb_has_device() - whether the QEMU at @qemu has the device @name: its
+ * `-device NAME,help` lists "NAME options:" (the exit status is 0 either
+ * way; asking for one device loads only that device's module).
+ */
+bool gb_has_device(const char *qemu, const char *name);
+
+/*
+ * gb_resolve_qemu() - ask viommu-run (@run, with --build @build) which
+ * QEMU and door boots of @qemu (--qemu; NULL: its default) and @door
+ * (NULL: by version) will use (`--qemu-info`; it builds the QEMU 11.1
+ * cache first if --qemu 11 needs it).  A usage error (exit 2: a door this
+ * QEMU cannot have) ends the program if @fatal; any other failure leaves
+ * q->path empty and says why in q->why.
+ */
+void gb_resolve_qemu(const char *run, const char *build, struct gb_qemu *q,
+		     const char *qemu, const char *door, bool fatal);
+
+/*
+ * gb_spawn() - run viommu-run: @argv is {"python3", @run, args..., NULL}
+ * (the script is exec'd directly when executable), stdout and stderr to
+ * the file @log, on CPU @cpu unless it is negative; the child gets SIGTERM
+ * if we die.  Its exit status, or -1.  Dies if fork fails.
+ */
+int gb_spawn(const char *run, char **argv, const char *log, int cpu);
 
 /* ---- guest_read.c ---------------------------------------------------- */
 

@@ -1,8 +1,8 @@
 /*
  * main.c - viommu-bench: one benchmark program, one subcommand per kind of
  * measurement.  This file only dispatches; each subcommand lives in its
- * own file (core.c, vdev.c, io.c, scaling.c, smmu.c, qemu.c, guest.c, plot.c) and shares the
- * helpers of common.c.
+ * own file (core.c, vdev.c, io.c, scaling.c, smmu.c, qemu.c, guest.c,
+ * guest_io.c, plot.c) and shares the helpers of common.c.
  *
  *   viommu-bench SUBCOMMAND [OPTIONS]     (viommu-bench SUBCOMMAND --help)
  *
@@ -41,6 +41,9 @@ static const struct {
 	{ "guest", bench_guest_main,
 	  "real Linux guest: VFIO map+unmap ours vs QEMU; ring DMA\n"
 	  "             through the IOMMU vs bypass (boots QEMU, minutes)" },
+	{ "guest-io", bench_guest_io_main,
+	  "real Linux guest: virtio-blk O_DIRECT random I/O, 3 stacks x\n"
+	  "             4 IOMMU modes, % of no IOMMU (boots QEMU, minutes)" },
 	{ "plot", cmd_plot,
 	  "PNG plots (gnuplot) of the io and scaling JSON" },
 };

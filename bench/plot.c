@@ -3,17 +3,20 @@
  * subcommands write, drawn by gnuplot with the scripts of bench/plot/.
  *
  *   viommu-bench plot [--io FILE] [--scaling FILE] [--vdev FILE]
- *                     [--out DIR] [--scripts DIR]
+ *                     [--guest-io FILE] [--out DIR] [--scripts DIR]
  *
  * It reads our own JSON (one result object per line, as io.c, scaling.c
- * and vdev.c write it; this is not a general JSON parser), writes plain
+ * vdev.c and guest_io_report.c write it; this is not a general JSON
+ * parser), writes plain
  * data files into a temporary directory and runs
  *   gnuplot -e "datadir='...'; outfile='...'; ..." SCRIPT.gp
  * for each input: io.gp (% of no IOMMU against I/O size, one panel per
  * workload), scaling.gp (translate ns/op against mappings, wall and thread
- * CPU) and vdev.gp (MAP+UNMAP pairs/s per submission and ring).  The
- * outputs are DIR/io-modes.png (io-modes-modelled.png for a run with a
- * modelled cost), DIR/translate-scaling.png and DIR/vdev-pairs.png.
+ * CPU), vdev.gp (MAP+UNMAP pairs/s per submission and ring) and
+ * guest_io.gp (each IOMMU mode's IOPS as % of the same stack's no-IOMMU
+ * IOPS, per job, one panel per stack).  The outputs are DIR/io-modes.png
+ * (io-modes-modelled.png for a run with a modelled cost),
+ * DIR/translate-scaling.png, DIR/vdev-pairs.png and DIR/guest-io.png.
  *
  * --smoke plots a small built-in sample (through the same parser) into a
  * temporary directory and exits 77 (a skipped test) when gnuplot is not
@@ -41,7 +44,7 @@ struct opts {
 	bool smoke;
 	const char *io[MAX_IO]; /* --io may be given several times */
 	int nio;
-	const char *scaling, *vdev;
+	const char *scaling, *vdev, *guest_io;
 	const char *out, *scripts;
 };
 
@@ -333,6 +336,91 @@ static int vdev_data(const char *text, const char *path, const char *dir)
 	return rings.n;
 }
 
+/* pct_median() - the "median" of the object at @key of @line, or -1 for
+ * null (a mode with no figure); die if missing. */
+static double pct_median(const char *line, const char *key, const char *path)
+{
+	const char *p = field(line, key), *m;
+	char *end;
+	double v;
+
+	if (!p || *p != '{' || !(m = field(p, "median")))
+		die("%s: a result has no \"%s\" median", path, key);
+	if (!strncmp(m, "null", 4))
+		return -1;
+	v = strtod(m, &end);
+	if (end == m)
+		die("%s: \"%s\" median is not a number", path, key);
+	return v;
+}
+
+/*
+ * guest_io_data() - DIR/gio_<stack>.dat: a header row ("job" and the mode
+ * names but noiommu), then one row per job ("read-4K-qd1") with each
+ * mode's % of the stack's no-IOMMU IOPS (NaN: none).  Collects the stack
+ * and mode names; the highest % into *@ymax (at least 100).
+ */
+static void guest_io_data(const char *text, const char *path,
+			  const char *dir, struct names *stacks,
+			  struct names *modes, double *ymax)
+{
+	static double v[MAX_NAMES][MAX_NAMES][MAX_NAMES];
+	struct names jobs = { 0 };
+	const char *pos = strstr(text, "\"results\": ["), *line;
+	const char *end = strstr(text, "\"per_io\": [");
+
+	if (!pos || !end)
+		die("%s: no guest-io results", path);
+	while ((line = next_result(&pos, "{\"stack\": ")) && line < end) {
+		char st[32], md[32], rw[16], job[48];
+		int s, m, j;
+
+		get_str(line, "stack", st, sizeof(st), path);
+		get_str(line, "mode", md, sizeof(md), path);
+		get_str(line, "rw", rw, sizeof(rw), path);
+		if (!strcmp(md, "noiommu"))
+			continue;
+		snprintf(job, sizeof(job), "%s-%.0fK-qd%.0f", rw,
+			 get_num(line, "size", path) / 1024,
+			 get_num(line, "qd", path));
+		names_add(stacks, st);
+		names_add(modes, md);
+		names_add(&jobs, job);
+		for (s = 0; strcmp(stacks->v[s], st); s++)
+			;
+		for (m = 0; strcmp(modes->v[m], md); m++)
+			;
+		for (j = 0; strcmp(jobs.v[j], job); j++)
+			;
+		v[s][m][j] = pct_median(line, "pct_of_noiommu", path);
+		if (v[s][m][j] > *ymax)
+			*ymax = v[s][m][j];
+	}
+	if (!stacks->n)
+		die("%s: no guest-io results beside noiommu", path);
+	for (int s = 0; s < stacks->n; s++) {
+		char name[64];
+		FILE *f;
+
+		snprintf(name, sizeof(name), "gio_%s.dat", stacks->v[s]);
+		f = open_dat(dir, name, "w");
+		fprintf(f, "job");
+		for (int m = 0; m < modes->n; m++)
+			fprintf(f, " %s", modes->v[m]);
+		fputc('\n', f);
+		for (int j = 0; j < jobs.n; j++) {
+			fprintf(f, "%s", jobs.v[j]);
+			for (int m = 0; m < modes->n; m++)
+				if (v[s][m][j] < 0)
+					fprintf(f, " NaN");
+				else
+					fprintf(f, " %.2f", v[s][m][j]);
+			fputc('\n', f);
+		}
+		fclose(f);
+	}
+}
+
 /* ------------------------------------------------------------------ */
 /* Running gnuplot                                                    */
 
@@ -450,6 +538,33 @@ static int plot_vdev(const struct opts *o, const char *path, const char *tmp)
 	return plot_one(o, "vdev.gp", vars, png);
 }
 
+/* plot_guest_io() - guest-io JSON -> guest-io.png. */
+static int plot_guest_io(const struct opts *o, const char *path,
+			 const char *tmp)
+{
+	struct names stacks = { 0 }, modes = { 0 };
+	char *text = slurp(path);
+	char st[256], md[256], sub[256], png[512], vars[2048];
+	double ymax = 100;
+
+	check_mode(text, "guest-io", path);
+	guest_io_data(text, path, tmp, &stacks, &modes, &ymax);
+	names_join(&stacks, st, sizeof(st));
+	names_join(&modes, md, sizeof(md));
+	subtitle(text, sub, sizeof(sub));
+	if (strlen(sub) + 64 < sizeof(sub))
+		snprintf(sub + strlen(sub), sizeof(sub) - strlen(sub),
+			 "; %.0f round(s) of %.0f ms per job",
+			 header_num(text, "runs"), header_num(text,
+							      "bench_ms"));
+	free(text);
+	snprintf(png, sizeof(png), "%s/guest-io.png", o->out);
+	snprintf(vars, sizeof(vars), "datadir='%s'; outfile='%s'; "
+		 "stacks='%s'; modes='%s'; ymax=%.0f; subtitle='%s'", tmp, png,
+		 st, md, ymax * 1.2, sub);
+	return plot_one(o, "guest_io.gp", vars, png);
+}
+
 /* ------------------------------------------------------------------ */
 /* Smoke run                                                          */
 
@@ -467,7 +582,7 @@ static void write_text(const char *dir, const char *name, const char *text,
 
 /* smoke_inputs() - tiny JSON samples of each kind into @dir. */
 static void smoke_inputs(struct opts *o, const char *dir, char io[512],
-			 char sc[512], char vd[512])
+			 char sc[512], char vd[512], char gio[512])
 {
 	static const char *const io_json =
 		"{\n  \"tool\": \"viommu-bench\",\n  \"mode\": \"io\",\n"
@@ -495,6 +610,21 @@ static void smoke_inputs(struct opts *o, const char *dir, char io[512],
 		"    {\"size\": 4096, \"pattern\": \"hit\", \"threads\": 1, "
 		"\"ns_per_op\": 8.5, \"cpu_ns_per_op\": 7.5, "
 		"\"miss_ratio\": 0.0}\n  ]\n}\n";
+	static const char *const gio_json =
+		"{\n  \"tool\": \"viommu-bench\",\n  \"mode\": \"guest-io\",\n"
+		"  \"smoke\": true,\n  \"runs\": 1,\n"
+		"  \"loadavg_start\": 1.00,\n"
+		"  \"bench_ms\": 50,\n  \"results\": [\n"
+		"    {\"stack\": \"ours\", \"mode\": \"noiommu\", \"rw\": "
+		"\"read\", \"size\": 4096, \"qd\": 1, \"iops\": {},\n"
+		"     \"pct_of_noiommu\": {\"median\": 100}},\n"
+		"    {\"stack\": \"ours\", \"mode\": \"strict\", \"rw\": "
+		"\"read\", \"size\": 4096, \"qd\": 1, \"iops\": {},\n"
+		"     \"pct_of_noiommu\": {\"median\": 40.5}},\n"
+		"    {\"stack\": \"ours\", \"mode\": \"strict\", \"rw\": "
+		"\"write\", \"size\": 65536, \"qd\": 32, \"iops\": {},\n"
+		"     \"pct_of_noiommu\": {\"median\": null}}\n  ],\n"
+		"  \"per_io\": [\n  ]\n}\n";
 	static const char *const vd_json =
 		"{\n  \"tool\": \"viommu-bench\",\n  \"mode\": \"vdev\",\n"
 		"  \"smoke\": true,\n  \"loadavg_start\": 1.00,\n"
@@ -510,10 +640,12 @@ static void smoke_inputs(struct opts *o, const char *dir, char io[512],
 	write_text(dir, "io.json", io_json, io, 512);
 	write_text(dir, "scaling.json", sc_json, sc, 512);
 	write_text(dir, "vdev.json", vd_json, vd, 512);
+	write_text(dir, "guest-io.json", gio_json, gio, 512);
 	o->io[0] = io;
 	o->nio = 1;
 	o->scaling = sc;
 	o->vdev = vd;
+	o->guest_io = gio;
 	o->out = dir;
 }
 
@@ -547,17 +679,19 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: viommu-bench plot [--io FILE] [--scaling FILE] [--vdev FILE]\n"
-"                         [--out DIR] [--scripts DIR] [--smoke]\n"
+"                         [--guest-io FILE] [--out DIR] [--scripts DIR]\n"
+"                         [--smoke]\n"
 "\n"
 "Draws PNG plots with gnuplot from the JSON of `viommu-bench io`,\n"
-"`scaling` and `vdev` (--json FILE): DIR/io-modes.png (or\n"
+"`scaling`, `vdev` and `guest-io` (--json FILE): DIR/io-modes.png (or\n"
 "io-modes-modelled.png when the io run modelled a cost),\n"
-"DIR/translate-scaling.png and DIR/vdev-pairs.png.\n"
+"DIR/translate-scaling.png, DIR/vdev-pairs.png and DIR/guest-io.png.\n"
 "\n"
 "  --io FILE        JSON of `viommu-bench io` (up to %d times: a measured\n"
 "                   and a modelled run)\n"
 "  --scaling FILE   JSON of `viommu-bench scaling`\n"
 "  --vdev FILE      JSON of `viommu-bench vdev`\n"
+"  --guest-io FILE  JSON of `viommu-bench guest-io`\n"
 "  --out DIR        where the PNGs go (default: the current directory)\n"
 "  --scripts DIR    the gnuplot scripts (default %s)\n"
 "  --smoke          plot a built-in sample into a temporary directory;\n"
@@ -588,6 +722,8 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 			o->scaling = v;
 		} else if (opt_value("--vdev", argc, argv, &i, &v)) {
 			o->vdev = v;
+		} else if (opt_value("--guest-io", argc, argv, &i, &v)) {
+			o->guest_io = v;
 		} else if (opt_value("--out", argc, argv, &i, &v)) {
 			o->out = v;
 		} else if (opt_value("--scripts", argc, argv, &i, &v)) {
@@ -596,8 +732,9 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 			bad_usage("unknown option '%s'", a);
 		}
 	}
-	if (!o->smoke && !o->nio && !o->scaling && !o->vdev)
-		bad_usage("nothing to plot: give --io, --scaling or --vdev");
+	if (!o->smoke && !o->nio && !o->scaling && !o->vdev && !o->guest_io)
+		bad_usage("nothing to plot: give --io, --scaling, --vdev or "
+			  "--guest-io");
 	if (!o->smoke && (stat(o->out, &st) || !S_ISDIR(st.st_mode)))
 		bad_usage("--out: '%s' is not a directory", o->out);
 }
@@ -615,7 +752,7 @@ static void rm_tmp(void)
 int cmd_plot(int argc, char **argv)
 {
 	struct opts o = { 0 };
-	char io[512], sc[512], vd[512];
+	char io[512], sc[512], vd[512], gio[512];
 	int rc = 0, r;
 
 	parse_opts(&o, argc, argv);
@@ -623,7 +760,7 @@ int cmd_plot(int argc, char **argv)
 		die("mkdtemp: %s", strerror(errno));
 	atexit(rm_tmp);
 	if (o.smoke)
-		smoke_inputs(&o, tmp, io, sc, vd);
+		smoke_inputs(&o, tmp, io, sc, vd, gio);
 	for (int k = 0; k < o.nio && rc != -ENOENT; k++)
 		if ((r = plot_io(&o, k, tmp)))
 			rc = r;
@@ -631,6 +768,9 @@ int cmd_plot(int argc, char **argv)
 							      tmp)))
 		rc = r;
 	if (o.vdev && rc != -ENOENT && (r = plot_vdev(&o, o.vdev, tmp)))
+		rc = r;
+	if (o.guest_io && rc != -ENOENT &&
+	    (r = plot_guest_io(&o, o.guest_io, tmp)))
 		rc = r;
 	if (rc == -ENOENT)
 		return o.smoke ? EXIT_SKIP : 1;

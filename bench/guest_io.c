@@ -1,0 +1,526 @@
+/*
+ * guest_io.c - `viommu-bench guest-io`: the storage column of the seeds'
+ * table with a real guest, three stacks in four IOMMU modes in one run.
+ *
+ * The guest's stock virtio_blk driver, which maps every request through
+ * the kernel's DMA API and so through the guest's virtio-iommu driver,
+ * runs O_DIRECT random reads and writes at 4 KiB and 64 KiB, queue depth 1
+ * and 32 with Linux AIO (guest/blkio.c, viommu-run's blkio scenarios, each
+ * job --bench-ms long) on a sparse 64 MiB raw image, in each stack:
+ *
+ *   ours   our virtio-blk in viommu-server over vfio-user behind our
+ *          virtio-iommu (viommu-run);
+ *   mixed  our virtio-blk behind QEMU's virtio-iommu-pci (viommu-run
+ *          --peer qemu: QEMU maps the disk's IOVA space over vfio-user);
+ *   qemu   QEMU's virtio-blk-pci iommu_platform=on behind QEMU's
+ *          virtio-iommu-pci (viommu-run --peer qemu --qemu-disk);
+ *
+ * and each mode, a boot of its own: noiommu (the disk left out of the
+ * IOMMU: the baseline), pt (iommu.passthrough=1), lazy (the kernel's
+ * default DMA-FQ) and strict (iommu.strict=1).  All on one QEMU (--qemu,
+ * default 11.1) under TCG.  guest_io_report.c reads the boots and reports
+ * every mode as % of the same stack's no-IOMMU figure, with the issue's
+ * goals.
+ *
+ * Fairness, as `viommu-bench guest`: --rounds rounds of every boot, the
+ * order of the boots reversed every other round; medians over rounds and
+ * ratios taken round by round.  Unpinned by default; --pin CPU runs every
+ * boot on one CPU.  The 1-minute load average is sampled after every
+ * boot.  A missing prerequisite (the QEMU, a device in it, the guest
+ * image) is reported and skips the stacks that need it.  Exit status: 0
+ * (also when everything was skipped), 1 if a boot failed, 2 on a bad
+ * command line; --smoke (one round, ours and qemu, noiommu and strict,
+ * 50 ms) exits 77 (skipped) unless VIOMMU_BENCH_GUEST=1.
+ */
+#include "guest_io.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define EXIT_SKIP 77
+
+/* ------------------------------------------------------------------ */
+/* What can run                                                       */
+
+/* lacks() - record in @why that the QEMU lacks @dev, if it does. */
+static bool lacks(struct gio *g, char *why, size_t n, const char *dev)
+{
+	if (gb_has_device(g->q.path, dev))
+		return false;
+	snprintf(why, n, "QEMU %s (%.300s) lacks %s", g->q.version, g->q.path,
+		 dev);
+	return true;
+}
+
+/* check_stacks() - say which stacks cannot run, and why. */
+static void check_stacks(struct gio *g)
+{
+	char f[PATH_MAX + 64];
+
+	gb_resolve_qemu(g->run, g->build, &g->q, g->o.qemu, NULL, true);
+	for (int s = 0; s < GIO_NSTACKS; s++) {
+		char *why = g->skip[s];
+		size_t n = sizeof(g->skip[s]);
+
+		if (!g->o.stack[s])
+			continue;
+		if (!g->q.path[0]) {
+			snprintf(why, n, "%s", g->q.why);
+			continue;
+		}
+		if (s != GIO_QEMU && strcmp(g->q.door, "vfio-user")) {
+			snprintf(why, n, "QEMU %s reaches our devices through "
+				 "%s; the blk scenarios need vfio-user "
+				 "(interrupts)", g->q.version, g->q.door);
+			continue;
+		}
+		if ((s != GIO_QEMU && lacks(g, why, n, "vfio-user-pci")) ||
+		    (s != GIO_OURS && lacks(g, why, n, "virtio-iommu-pci")) ||
+		    (s == GIO_QEMU && lacks(g, why, n, "virtio-blk-pci")))
+			continue;
+	}
+	snprintf(f, sizeof(f), "%s/guest-cache/image/vmlinuz", g->build);
+	if (access(f, R_OK))
+		for (int s = 0; s < GIO_NSTACKS; s++)
+			snprintf(g->skip[s], sizeof(g->skip[s]), "no guest "
+				 "image in %.400s/guest-cache/image (make it "
+				 "with `make demo` or guest/build-image.sh "
+				 "--cache %.400s/guest-cache)", g->build,
+				 g->build);
+}
+
+/* ------------------------------------------------------------------ */
+/* Running one boot                                                   */
+
+/* run_child() - viommu-run for (@s, @m); its exit status (or -1). */
+static int run_child(struct gio *g, int s, int m, const char *json,
+		     const char *log)
+{
+	char ms[16], sc[32], poll[48];
+	char *argv[24];
+	int n = 0;
+
+	snprintf(ms, sizeof(ms), "%u", g->o.ms);
+	snprintf(sc, sizeof(sc), "--scenario=%s", gio_mode_scenarios[m]);
+	argv[n++] = "python3";
+	argv[n++] = g->run;
+	argv[n++] = "--build";
+	argv[n++] = g->build;
+	argv[n++] = sc;
+	argv[n++] = "--bench-ms";
+	argv[n++] = ms;
+	argv[n++] = "--json";
+	argv[n++] = (char *)json;
+	argv[n++] = "--quiet";
+	argv[n++] = "--qemu";
+	argv[n++] = g->q.path;
+	if (s != GIO_OURS)
+		argv[n++] = "--peer=qemu";
+	if (s == GIO_QEMU)
+		argv[n++] = "--qemu-disk";
+	else {
+		argv[n++] = "--door";
+		argv[n++] = g->q.door;
+	}
+	if (s == GIO_OURS && g->o.poll_rq_us) {
+		snprintf(poll, sizeof(poll), "--server-arg=--poll-rq-us=%u",
+			 g->o.poll_rq_us);
+		argv[n++] = poll;
+	}
+	if (g->built)
+		argv[n++] = "--no-build";
+	argv[n] = NULL;
+	return gb_spawn(g->run, argv, log, g->o.pin);
+}
+
+/* boot_path() - the boot's file with suffix @ext in g->tmp. */
+static void boot_path(const struct gio *g, char *buf, size_t n, int r, int s,
+		      int m, const char *ext)
+{
+	snprintf(buf, n, "%s/%s-%s-%d.%s", g->tmp, gio_stack_names[s],
+		 gio_mode_names[m], r + 1, ext);
+}
+
+/* run_boot() - one boot of (@s, @m) in round @r, recorded in g->b. */
+static void run_boot(struct gio *g, int r, int s, int m, int k, int nk)
+{
+	struct gio_boot *b = &g->b[r][s][m];
+	char json[PATH_MAX + 64], log[PATH_MAX + 64];
+	struct span t;
+	int rc;
+
+	gio_boot_init(b);
+	boot_path(g, json, sizeof(json), r, s, m, "json");
+	boot_path(g, log, sizeof(log), r, s, m, "log");
+	fprintf(stderr, "viommu-bench guest-io: round %d/%d, boot %d/%d: "
+		"%-5s %-7s ...", r + 1, g->o.rounds, k, nk,
+		gio_stack_names[s], gio_mode_names[m]);
+	t = span_start();
+	rc = run_child(g, s, m, json, log);
+	b->secs = (double)span_end(t).wall / 1e9;
+	b->load = loadavg();
+	b->ran = true;
+	b->pinned = g->o.pin >= 0;
+	g->nboots++;
+	gio_take_json(b, json, rc);
+	if (b->ok && rc) {
+		b->ok = false;
+		snprintf(b->why, sizeof(b->why), "viommu-run exit status %d",
+			 rc);
+	}
+	if (b->ok)
+		g->built = true;
+	fprintf(stderr, " %.1f s, load %.2f: %s%s\n", b->secs, b->load,
+		b->ok ? "ok, domain " : "FAILED - ", b->ok ? b->dtype : b->why);
+	if (!b->ok)
+		fprintf(stderr, "viommu-bench guest-io: log: %s\n", log);
+}
+
+/*
+ * replay_boot() - (@s, @m) of round @r from the --replay directory, if it
+ * holds that boot's viommu-run JSON (named as --keep names it).
+ */
+static void replay_boot(struct gio *g, int r, int s, int m)
+{
+	struct gio_boot *b = &g->b[r][s][m];
+	char json[PATH_MAX + 64];
+
+	gio_boot_init(b);
+	snprintf(json, sizeof(json), "%s/%s-%s-%d.json", g->o.replay,
+		 gio_stack_names[s], gio_mode_names[m], r + 1);
+	if (access(json, R_OK))
+		return;
+	b->ran = true;
+	g->nboots++;
+	gio_take_json(b, json, 0);
+	g->secs += b->secs;
+	if (!g->q.path[0])
+		gio_take_qemu(&g->q, json);
+}
+
+/* replay_all() - every boot kept in the --replay directory. */
+static void replay_all(struct gio *g)
+{
+	bool seen_s[GIO_NSTACKS] = { false }, seen_m[GIO_NMODES] = { false };
+	int last = 0;
+
+	for (int r = 0; r < g->o.rounds; r++)
+		for (int s = 0; s < GIO_NSTACKS; s++)
+			for (int m = 0; m < GIO_NMODES; m++) {
+				if (!g->o.stack[s] || !g->o.mode[m])
+					continue;
+				replay_boot(g, r, s, m);
+				if (g->b[r][s][m].ran)
+					last = r + 1;
+			}
+	g->o.rounds = last;
+	/* what the directory does not hold was not asked for */
+	for (int s = 0; s < GIO_NSTACKS; s++)
+		for (int m = 0; m < GIO_NMODES; m++) {
+			bool any = false;
+
+			for (int r = 0; r < last; r++)
+				any |= g->b[r][s][m].ran;
+			seen_s[s] |= any;
+			seen_m[m] |= any;
+		}
+	for (int s = 0; s < GIO_NSTACKS && last; s++)
+		g->o.stack[s] &= seen_s[s];
+	for (int m = 0; m < GIO_NMODES && last; m++)
+		g->o.mode[m] &= seen_m[m];
+	for (int s = 0; s < GIO_NSTACKS; s++)
+		if (g->o.stack[s] && !g->o.rounds)
+			snprintf(g->skip[s], sizeof(g->skip[s]), "no boots "
+				 "in %.900s", g->o.replay);
+}
+
+/* run_all() - the rounds, the order reversed every other round. */
+static void run_all(struct gio *g)
+{
+	int order[GIO_NSTACKS * GIO_NMODES][2], nk = 0;
+	struct span t = span_start();
+
+	for (int s = 0; s < GIO_NSTACKS; s++)
+		for (int m = 0; m < GIO_NMODES; m++)
+			if (g->o.stack[s] && g->o.mode[m] && !g->skip[s][0]) {
+				order[nk][0] = s;
+				order[nk++][1] = m;
+			}
+	for (int r = 0; r < g->o.rounds; r++)
+		for (int k = 0; k < nk; k++) {
+			int i = r % 2 ? nk - 1 - k : k;
+
+			run_boot(g, r, order[i][0], order[i][1], k + 1, nk);
+		}
+	g->secs = (double)span_end(t).wall / 1e9;
+}
+
+/* ------------------------------------------------------------------ */
+/* Command line                                                       */
+
+/* usage() - the --help text. */
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: viommu-bench guest-io [--rounds N] [--bench-ms N]\n"
+"                             [--stacks ours,mixed,qemu]\n"
+"                             [--modes noiommu,pt,lazy,strict]\n"
+"                             [--pin CPU | --no-pin] [--poll-rq-us N]\n"
+"                             [--qemu 11|7.2|PATH]\n"
+"                             [--json FILE|-] [--run PATH] [--build DIR]\n"
+"                             [--keep] [--replay DIR] [--smoke] [--help]\n"
+"\n"
+"Boots a real Linux guest (tools/viommu-run, scenario blkio) whose stock\n"
+"virtio_blk driver does O_DIRECT random reads and writes, 4 KiB and 64 KiB,\n"
+"queue depth 1 and 32 (Linux AIO), on a sparse 64 MiB raw image, one boot\n"
+"per stack and mode:\n"
+"  stacks  ours   our virtio-blk behind our virtio-iommu (viommu-server,\n"
+"                 vfio-user)\n"
+"          mixed  our virtio-blk behind QEMU's virtio-iommu-pci\n"
+"          qemu   QEMU's virtio-blk-pci iommu_platform=on behind QEMU's\n"
+"                 virtio-iommu-pci\n"
+"  modes   noiommu  no IOMMU in front of the disk (the baseline)\n"
+"          pt       iommu.passthrough=1 (identity domain)\n"
+"          lazy     the kernel's default (DMA-FQ)\n"
+"          strict   iommu.strict=1 (DMA)\n"
+"and prints IOPS and MB/s per job, each mode as %% of the same stack's\n"
+"no-IOMMU figure, requests per I/O, and the goals (ours lazy >= 95%%,\n"
+"strict >= 60%% of no IOMMU, each of our ratios above QEMU's) with met or\n"
+"MISSED.  A boot takes 30-60 s; a full round is 12 boots.\n"
+"\n"
+"  --rounds N     rounds of the boots, 1..%d (default 3)\n"
+"  --bench-ms N   length of each job in the guest, 50..10000 (default\n"
+"                 1000)\n"
+"  --stacks LIST  which stacks (default all three)\n"
+"  --modes LIST   which modes (default all four; the %% columns need\n"
+"                 noiommu)\n"
+"  --pin CPU      run every boot (QEMU, viommu-server, all threads) on\n"
+"                 this CPU (default: not pinned)\n"
+"  --no-pin       not pinned (the default)\n"
+"  --poll-rq-us N the ours stack's viommu-server --poll-rq-us: after a\n"
+"                 kick the server polls our virtio-iommu's request queue\n"
+"                 for N us, kicks suppressed (default 0: a kick per\n"
+"                 request; the poller wants a CPU of its own)\n"
+"  --qemu WHICH   viommu-run --qemu: 11 (QEMU 11.1 from BUILD/qemu-11.1,\n"
+"                 built by scripts/qemu11.sh if missing; the default), 7.2\n"
+"                 or a PATH.  The blk scenarios need vfio-user (>= 10.1)\n"
+"  --json FILE    also write JSON to FILE ('-': JSON on stdout, table on\n"
+"                 stderr)\n"
+"  --run PATH     tools/viommu-run (default: found from this program)\n"
+"  --build DIR    build directory with the server, guest program and\n"
+"                 guest-cache/ (default: the one this program is in)\n"
+"  --keep         keep the boots' logs and viommu-run JSON (printed path)\n"
+"  --replay DIR   boot nothing: report the boots a --keep run left in DIR\n"
+"                 (STACK-MODE-ROUND.json; --stacks, --modes, --rounds\n"
+"                 select; default every round found, up to %d)\n"
+"  --smoke        one round of ours and qemu, noiommu and strict, 50 ms;\n"
+"                 skipped (exit 77) unless VIOMMU_BENCH_GUEST=1, as booting\n"
+"                 is slow\n"
+"  --help         this text\n", GIO_MAX_ROUNDS, GIO_MAX_ROUNDS);
+}
+
+/* parse_set() - a comma list of @names into @on[]. */
+static void parse_set(const char *what, const char *arg,
+		      const char *const *names, int n, bool *on)
+{
+	uint32_t bits = parse_name_list(what, arg, names, n);
+
+	for (int i = 0; i < n; i++)
+		on[i] = bits & (1u << i);
+}
+
+/* parse_opts() - the command line (after "guest-io") into @o. */
+static void parse_opts(struct gio_opts *o, int argc, char **argv)
+{
+	const char *ms = NULL, *rounds = NULL, *stacks = NULL, *modes = NULL;
+	const char *v;
+
+	memset(o, 0, sizeof(*o));
+	o->pin = -1;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			exit(0);
+		} else if (!strcmp(a, "--smoke")) {
+			o->smoke = true;
+		} else if (!strcmp(a, "--no-pin")) {
+			o->no_pin = true;
+		} else if (!strcmp(a, "--keep")) {
+			o->keep = true;
+		} else if (opt_value("--bench-ms", argc, argv, &i, &v)) {
+			ms = v;
+		} else if (opt_value("--rounds", argc, argv, &i, &v)) {
+			rounds = v;
+		} else if (opt_value("--stacks", argc, argv, &i, &v)) {
+			stacks = v;
+		} else if (opt_value("--modes", argc, argv, &i, &v)) {
+			modes = v;
+		} else if (opt_value("--json", argc, argv, &i, &v)) {
+			o->json = v;
+		} else if (opt_value("--pin", argc, argv, &i, &v)) {
+			o->pin = (int)parse_uint("--pin", v, 0,
+						 CPU_SETSIZE - 1);
+		} else if (opt_value("--poll-rq-us", argc, argv, &i, &v)) {
+			o->poll_rq_us = (unsigned)parse_uint("--poll-rq-us",
+							     v, 0, 1000000);
+		} else if (opt_value("--run", argc, argv, &i, &v)) {
+			o->run = v;
+		} else if (opt_value("--replay", argc, argv, &i, &v)) {
+			o->replay = v;
+		} else if (opt_value("--build", argc, argv, &i, &v)) {
+			o->build = v;
+		} else if (opt_value("--qemu", argc, argv, &i, &v)) {
+			if (!*v)
+				bad_usage("--qemu: 11, 7.2 or a PATH");
+			o->qemu = v;
+		} else {
+			bad_usage("unknown option '%s' (--help lists them)", a);
+		}
+	}
+	if (o->pin >= 0 && o->no_pin)
+		bad_usage("--pin and --no-pin exclude each other");
+	parse_set("--stacks", stacks ? stacks : o->smoke ? "ours,qemu" :
+		  "ours,mixed,qemu", gio_stack_names, GIO_NSTACKS, o->stack);
+	parse_set("--modes", modes ? modes : o->smoke ? "noiommu,strict" :
+		  "noiommu,pt,lazy,strict", gio_mode_names, GIO_NMODES,
+		  o->mode);
+	o->ms = ms ? (uint32_t)parse_uint("--bench-ms", ms, 50, 10000) :
+		o->smoke ? 50 : 1000;
+	o->rounds = rounds ? (int)parse_uint("--rounds", rounds, 1,
+					     GIO_MAX_ROUNDS) :
+		    o->smoke ? 1 : o->replay ? GIO_MAX_ROUNDS : 3;
+	if (o->replay && o->smoke)
+		bad_usage("--replay and --smoke exclude each other");
+}
+
+/* ------------------------------------------------------------------ */
+/* Main                                                               */
+
+/* remove_tmp() - delete the boots' files and their directory. */
+static void remove_tmp(const struct gio *g)
+{
+	char f[PATH_MAX + 64];
+
+	for (int r = 0; r < g->o.rounds; r++)
+		for (int s = 0; s < GIO_NSTACKS; s++)
+			for (int m = 0; m < GIO_NMODES; m++) {
+				boot_path(g, f, sizeof(f), r, s, m, "json");
+				unlink(f);
+				boot_path(g, f, sizeof(f), r, s, m, "log");
+				unlink(f);
+			}
+	rmdir(g->tmp);
+}
+
+/* any_failed() - whether a boot that ran failed. */
+static bool any_failed(const struct gio *g)
+{
+	for (int r = 0; r < g->o.rounds; r++)
+		for (int s = 0; s < GIO_NSTACKS; s++)
+			for (int m = 0; m < GIO_NMODES; m++)
+				if (g->b[r][s][m].ran && !g->b[r][s][m].ok)
+					return true;
+	return false;
+}
+
+/* setup() - locate viommu-run and the build; check what can run. */
+static void setup(struct gio *g)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		CPU_ZERO(&set);
+	if (g->o.pin >= 0 && !CPU_ISSET(g->o.pin, &set))
+		bad_usage("--pin: CPU %d is not available to this process",
+			  g->o.pin);
+	if (gb_find_build(g->build, g->o.build))
+		bad_usage("cannot find the build directory (no build.ninja in "
+			  "'%s'): pass --build DIR", g->build);
+	if (gb_find_run(g->run, g->o.run))
+		bad_usage("cannot find tools/viommu-run%s%s: pass --run PATH",
+			  g->o.run ? " at " : "", g->o.run ? g->o.run : "");
+	check_stacks(g);
+	snprintf(g->tmp, sizeof(g->tmp), "/tmp/viommu-bench-guest-io-XXXXXX");
+	if (!mkdtemp(g->tmp))
+		die("mkdtemp: %s", strerror(errno));
+}
+
+/* replay_main() - `viommu-bench guest-io --replay DIR`. */
+static int replay_main(struct gio *g)
+{
+	struct outputs out;
+	struct stat st;
+
+	if (stat(g->o.replay, &st) || !S_ISDIR(st.st_mode))
+		bad_usage("--replay: '%s' is not a directory", g->o.replay);
+	outputs_open(&out, g->o.json);
+	machine_info(&g->m);
+	replay_all(g);
+	if (!g->nboots) {
+		outputs_close(&out);
+		fprintf(stderr, "viommu-bench guest-io: no boots (STACK-MODE-"
+			"ROUND.json) in %s\n", g->o.replay);
+		return 1;
+	}
+	g->m.load[1] = loadavg();
+	gio_print_table(g, out.table);
+	if (out.json)
+		gio_write_json(g, out.json);
+	outputs_close(&out);
+	return any_failed(g) ? 1 : 0;
+}
+
+/* bench_guest_io_main() - `viommu-bench guest-io`. */
+int bench_guest_io_main(int argc, char **argv)
+{
+	static struct gio g;
+	struct outputs out;
+	const char *env;
+	bool failed, runs = false;
+
+	if (!bench_cmd)
+		bench_cmd = "guest-io";
+	parse_opts(&g.o, argc, argv);
+	if (g.o.replay)
+		return replay_main(&g);
+	env = getenv("VIOMMU_BENCH_GUEST");
+	if (g.o.smoke && (!env || strcmp(env, "1"))) {
+		printf("viommu-bench guest-io --smoke: skipped (booting a "
+		       "guest takes minutes; set VIOMMU_BENCH_GUEST=1 to run "
+		       "it)\n");
+		return EXIT_SKIP;
+	}
+	setup(&g);
+	outputs_open(&out, g.o.json);
+	machine_info(&g.m);
+	for (int s = 0; s < GIO_NSTACKS; s++) {
+		if (g.o.stack[s] && g.skip[s][0])
+			fprintf(stderr, "viommu-bench guest-io: %s skipped: "
+				"%s\n", gio_stack_names[s], g.skip[s]);
+		runs |= g.o.stack[s] && !g.skip[s][0];
+	}
+	if (!runs)
+		fprintf(stderr, "viommu-bench guest-io: nothing can run\n");
+	run_all(&g);
+	g.m.load[1] = loadavg();
+	gio_print_table(&g, out.table);
+	if (out.json)
+		gio_write_json(&g, out.json);
+	outputs_close(&out);
+	fflush(stdout); /* the table before the messages on stderr */
+	failed = any_failed(&g);
+	if (g.o.keep || failed)
+		fprintf(stderr, "viommu-bench guest-io: boot logs kept in %s\n",
+			g.tmp);
+	else
+		remove_tmp(&g);
+	if (failed)
+		return 1;
+	return g.o.smoke && !g.nboots ? EXIT_SKIP : 0;
+}

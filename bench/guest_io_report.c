@@ -1,0 +1,869 @@
+/*
+ * guest_io_report.c - `viommu-bench guest-io`: what a boot gave, the
+ * statistics over the rounds, the goals and the report.
+ *
+ * Reading: each boot is one viommu-run child whose --json file holds one
+ * boot with the blkio scenario's result, its VIOMMU-BENCH lines (name
+ * blk-randread|blk-randwrite, size, qd, count, ns, iommu=the disk's domain
+ * type) and, when viommu-server ran, its --stats-json counters
+ * (server_stats: "disks" with reads and writes, "requests" with the
+ * virtio-iommu MAP/UNMAP counts by status, "kicks", "cpu_seconds").  IOPS
+ * and MB/s are recomputed from count and ns (the guest's rounded figures
+ * are not used).
+ *
+ * Statistics: every figure is the median over the rounds of the boots
+ * that gave it, with its range.  Each mode is compared with the SAME
+ * stack's no-IOMMU boot of the same round (the boots of a round ran close
+ * together): the per-round IOPS ratio, reported as the median and range of
+ * those ratios.  MB/s ratios equal the IOPS ratios (same size).
+ *
+ * Goals (the issue's, on the median of per-round ratios, per job): ours
+ * lazy >= 95 % and ours strict >= 60 % of ours no-IOMMU; and in each of
+ * pt, lazy and strict, our % above QEMU's stack's %.  Each goal is
+ * printed with MET, MISSED or NOT MEASURED; a miss is never left out.
+ *
+ * Where the time goes: per (stack, mode), the server's virtio-iommu MAP
+ * and UNMAP requests and kicks per disk I/O (ours only: with QEMU's
+ * virtio-iommu there are no such counters), the vfio-user DMA_MAP and
+ * DMA_UNMAP messages QEMU sent on the disk's link (mixed: QEMU's IOMMU
+ * forwarding the guest's maps), the disk's interrupts and the server's
+ * CPU time per I/O (ours and mixed), each the median over rounds of
+ * per-boot figures.
+ */
+#include "guest_io.h"
+#include "json.h"
+
+#include <string.h>
+
+#define GOAL_LAZY 95.0   /* ours lazy, % of ours no IOMMU */
+#define GOAL_STRICT 60.0 /* ours strict, % of ours no IOMMU */
+
+const struct gio_job gio_jobs[GIO_NJOBS] = {
+	{ false, 4096, 1 },   { false, 4096, 32 },
+	{ false, 65536, 1 },  { false, 65536, 32 },
+	{ true, 4096, 1 },    { true, 4096, 32 },
+	{ true, 65536, 1 },   { true, 65536, 32 },
+};
+const char *const gio_stack_names[GIO_NSTACKS] = { "ours", "mixed", "qemu" };
+const char *const gio_mode_names[GIO_NMODES] = {
+	"noiommu", "pt", "lazy", "strict",
+};
+const char *const gio_mode_scenarios[GIO_NMODES] = {
+	"blkio-noiommu", "blkio-pt", "blkio", "blkio-strict",
+};
+
+/* ------------------------------------------------------------------ */
+/* One boot                                                           */
+
+/* gio_boot_init() - see guest_io.h. */
+void gio_boot_init(struct gio_boot *b)
+{
+	memset(b, 0, sizeof(*b));
+	for (int j = 0; j < GIO_NJOBS; j++)
+		b->iops[j] = b->mbps[j] = -1;
+	b->ios = b->maps = b->unmaps = b->kicks = b->srv_cpu = -1;
+	b->dma_msgs = b->irqs = -1;
+}
+
+/* job_index() - the job of a blk-rand* line, or -1. */
+static int job_index(const char *name, double size, double qd)
+{
+	bool w;
+
+	if (!strcmp(name, "blk-randread"))
+		w = false;
+	else if (!strcmp(name, "blk-randwrite"))
+		w = true;
+	else
+		return -1;
+	for (int j = 0; j < GIO_NJOBS; j++)
+		if (gio_jobs[j].write == w && gio_jobs[j].size == size &&
+		    gio_jobs[j].qd == qd)
+			return j;
+	return -1;
+}
+
+/* take_line() - record one VIOMMU-BENCH line (an object of strings). */
+static void take_line(struct gio_boot *b, const struct jval *l)
+{
+	const char *name = jstr(l, "name"), *dt = jstr(l, "iommu");
+	double size = jnum(l, "size"), count = jnum(l, "count");
+	double ns = jnum(l, "ns");
+	int j;
+
+	if (!name || count <= 0 || ns <= 0 ||
+	    (j = job_index(name, size, jnum(l, "qd"))) < 0)
+		return;
+	b->iops[j] = count * 1e9 / ns;
+	b->mbps[j] = count * size * 1e3 / ns;
+	if (dt)
+		snprintf(b->dtype, sizeof(b->dtype), "%s", dt);
+}
+
+/* boot_status() - whether a blkio scenario passed; reason in b->why. */
+static bool boot_status(struct gio_boot *b, const struct jval *boot)
+{
+	const struct jval *res = jget(boot, "results"), *err;
+
+	for (int i = 0; res && res->t == J_ARR && i < res->n; i++) {
+		const char *sc = jstr(&res->kids[i], "scenario");
+		const char *st = jstr(&res->kids[i], "status");
+		const char *why = jstr(&res->kids[i], "reason");
+
+		if (!sc || strncmp(sc, "blkio", 5))
+			continue;
+		if (st && !strcmp(st, "pass"))
+			return true;
+		snprintf(b->why, sizeof(b->why), "%s %s%s%s", sc,
+			 st ? st : "?", why && *why ? ": " : "",
+			 why ? why : "");
+		return false;
+	}
+	err = jget(boot, "errors");
+	snprintf(b->why, sizeof(b->why), "%s", err && err->t == J_ARR &&
+		 err->n && err->kids[0].t == J_STR ? err->kids[0].str :
+		 "no blkio result");
+	return false;
+}
+
+/* take_links() - the disk's link counters (links named blk*). */
+static void take_links(struct gio_boot *b, const struct jval *links)
+{
+	for (int i = 0; links && links->t == J_ARR && i < links->n; i++) {
+		const struct jval *l = &links->kids[i];
+		const struct jval *msgs = jget(l, "messages");
+		const char *name = jstr(l, "name");
+		double m = jnum(msgs, "DMA_MAP"), u = jnum(msgs, "DMA_UNMAP");
+
+		if (!name || strncmp(name, "blk", 3))
+			continue;
+		if (m >= 0 && u >= 0)
+			b->dma_msgs = (b->dma_msgs < 0 ? 0 : b->dma_msgs) +
+				      m + u;
+		if (jnum(l, "irq_signals") >= 0)
+			b->irqs = (b->irqs < 0 ? 0 : b->irqs) +
+				  jnum(l, "irq_signals");
+	}
+}
+
+/* take_stats() - the server's counters, if it ran. */
+static void take_stats(struct gio_boot *b, const struct jval *st)
+{
+	const struct jval *disks = jget(st, "disks");
+	const struct jval *req = jget(st, "requests");
+	double r, w;
+
+	if (!st || st->t != J_OBJ)
+		return;
+	b->srv_cpu = jnum(st, "cpu_seconds");
+	if (disks && disks->t == J_ARR && disks->n) {
+		r = jnum(&disks->kids[0], "reads");
+		w = jnum(&disks->kids[0], "writes");
+		if (r >= 0 && w >= 0)
+			b->ios = r + w;
+	}
+	if (req && req->t == J_OBJ) {
+		b->maps = jsum(jget(req, "MAP"));
+		b->unmaps = jsum(jget(req, "UNMAP"));
+	}
+	b->kicks = jnum(st, "kicks");
+	take_links(b, jget(st, "links"));
+}
+
+/* gio_take_json() - see guest_io.h. */
+void gio_take_json(struct gio_boot *b, const char *path, int rc)
+{
+	const struct jval *boots, *boot, *lines;
+	struct jval doc;
+	int missing = 0;
+
+	if (jload(path, &doc)) {
+		snprintf(b->why, sizeof(b->why), "viommu-run exit status %d, "
+			 "no readable JSON", rc);
+		return;
+	}
+	boots = jget(&doc, "boots");
+	boot = boots && boots->t == J_ARR && boots->n ? &boots->kids[0] : NULL;
+	lines = jget(boot, "bench");
+	b->ok = boot && boot_status(b, boot);
+	if (b->secs <= 0 && jnum(boot, "seconds") > 0)
+		b->secs = jnum(boot, "seconds"); /* --replay: the boot's own */
+	take_stats(b, jget(boot, "server_stats"));
+	for (int i = 0; lines && lines->t == J_ARR && i < lines->n; i++)
+		take_line(b, &lines->kids[i]);
+	jfree(&doc);
+	for (int j = 0; j < GIO_NJOBS; j++)
+		missing += b->iops[j] < 0;
+	if (b->ok && missing) {
+		b->ok = false;
+		snprintf(b->why, sizeof(b->why), "%d of %d blk bench lines "
+			 "missing", missing, GIO_NJOBS);
+	}
+}
+
+/* gio_take_qemu() - see guest_io.h. */
+bool gio_take_qemu(struct gb_qemu *q, const char *path)
+{
+	const char *qp, *ver;
+	struct jval doc;
+	bool ok;
+
+	if (jload(path, &doc))
+		return false;
+	qp = jstr(jget(&doc, "qemu"), "path");
+	ver = jstr(jget(&doc, "qemu"), "version");
+	ok = qp && ver;
+	if (ok) {
+		snprintf(q->path, sizeof(q->path), "%s", qp);
+		snprintf(q->version, sizeof(q->version), "%s", ver);
+	}
+	jfree(&doc);
+	return ok;
+}
+
+/* ------------------------------------------------------------------ */
+/* Statistics                                                         */
+
+/* stat_of() - median, min and max of @v[0..n-1]. */
+static struct gio_stat stat_of(double *v, int n)
+{
+	struct gio_stat s = { -1, -1, -1, n };
+
+	if (n) {
+		s.med = median(v, n);
+		s.min = v[0];
+		s.max = v[n - 1];
+	}
+	return s;
+}
+
+/* boot_of() - the boot of (@s, @m) in round @r if it gave figures. */
+static const struct gio_boot *boot_of(const struct gio *g, int r, int s,
+				      int m)
+{
+	const struct gio_boot *b = &g->b[r][s][m];
+
+	return b->ok ? b : NULL;
+}
+
+/* gio_iops() - see guest_io.h. */
+struct gio_stat gio_iops(const struct gio *g, int s, int m, int j)
+{
+	double v[GIO_MAX_ROUNDS];
+	int n = 0;
+
+	for (int r = 0; r < g->o.rounds; r++) {
+		const struct gio_boot *b = boot_of(g, r, s, m);
+
+		if (b && b->iops[j] > 0)
+			v[n++] = b->iops[j];
+	}
+	return stat_of(v, n);
+}
+
+/* gio_mbps() - see guest_io.h. */
+struct gio_stat gio_mbps(const struct gio *g, int s, int m, int j)
+{
+	double v[GIO_MAX_ROUNDS];
+	int n = 0;
+
+	for (int r = 0; r < g->o.rounds; r++) {
+		const struct gio_boot *b = boot_of(g, r, s, m);
+
+		if (b && b->mbps[j] > 0)
+			v[n++] = b->mbps[j];
+	}
+	return stat_of(v, n);
+}
+
+/* gio_pct() - see guest_io.h. */
+struct gio_stat gio_pct(const struct gio *g, int s, int m, int j)
+{
+	double v[GIO_MAX_ROUNDS];
+	int n = 0;
+
+	for (int r = 0; r < g->o.rounds; r++) {
+		const struct gio_boot *a = boot_of(g, r, s, m);
+		const struct gio_boot *z = boot_of(g, r, s, GIO_NOIOMMU);
+
+		if (a && z && a->iops[j] > 0 && z->iops[j] > 0)
+			v[n++] = 100.0 * a->iops[j] / z->iops[j];
+	}
+	return stat_of(v, n);
+}
+
+/*
+ * per_io() - counter @what (0 MAPs, 1 UNMAPs, 2 kicks, 3 server CPU us,
+ * 4 vfio-user DMA_MAP+DMA_UNMAP messages, 5 disk interrupts) per disk I/O
+ * of (@s, @m): the median over the rounds, or -1.
+ */
+static double per_io(const struct gio *g, int s, int m, int what)
+{
+	double v[GIO_MAX_ROUNDS];
+	int n = 0;
+
+	for (int r = 0; r < g->o.rounds; r++) {
+		const struct gio_boot *b = boot_of(g, r, s, m);
+		double c;
+
+		if (!b || b->ios <= 0)
+			continue;
+		c = what == 0 ? b->maps : what == 1 ? b->unmaps :
+		    what == 2 ? b->kicks : what == 4 ? b->dma_msgs :
+		    what == 5 ? b->irqs : b->srv_cpu < 0 ? -1 :
+		    b->srv_cpu * 1e6;
+		if (c >= 0)
+			v[n++] = c / b->ios;
+	}
+	return n ? median(v, n) : -1;
+}
+
+/* gio_goal_pct() - see guest_io.h. */
+enum gio_verdict gio_goal_pct(const struct gio *g, int m, int j, double *v)
+{
+	struct gio_stat p = gio_pct(g, GIO_OURS, m, j);
+	double goal = m == GIO_LAZY ? GOAL_LAZY : GOAL_STRICT;
+
+	*v = p.med;
+	if (!p.n)
+		return GIO_NOT_MEASURED;
+	return p.med >= goal ? GIO_MET : GIO_MISSED;
+}
+
+/* gio_goal_vs_qemu() - see guest_io.h. */
+enum gio_verdict gio_goal_vs_qemu(const struct gio *g, int m, int j,
+				  double *ours, double *qemu)
+{
+	struct gio_stat o = gio_pct(g, GIO_OURS, m, j);
+	struct gio_stat q = gio_pct(g, GIO_QEMU, m, j);
+
+	*ours = o.med;
+	*qemu = q.med;
+	if (!o.n || !q.n)
+		return GIO_NOT_MEASURED;
+	return o.med > q.med ? GIO_MET : GIO_MISSED;
+}
+
+/* ------------------------------------------------------------------ */
+/* Words                                                              */
+
+static const char *const verdict_names[] = { "NOT MEASURED", "met",
+					      "MISSED" };
+
+/* job_name() - "read 4K qd1". */
+static void job_name(char *buf, size_t n, int j)
+{
+	snprintf(buf, n, "%s %uK qd%u", gio_jobs[j].write ? "write" : "read",
+		 gio_jobs[j].size >> 10, gio_jobs[j].qd);
+}
+
+/* cell() - @v with @prec decimals, or "-" when there is none. */
+static void cell(char *buf, size_t n, double v, int prec)
+{
+	if (v < 0)
+		snprintf(buf, n, "-");
+	else
+		snprintf(buf, n, "%.*f", prec, v);
+}
+
+/* pct_cell() - "97.1 (95-99)" or "-". */
+static void pct_cell(char *buf, size_t n, struct gio_stat s)
+{
+	if (!s.n)
+		snprintf(buf, n, "-");
+	else if (s.n == 1)
+		snprintf(buf, n, "%.1f", s.med);
+	else
+		snprintf(buf, n, "%.1f (%.0f-%.0f)", s.med, s.min, s.max);
+}
+
+/* stack_text() - what a stack is. */
+static const char *stack_text(int s)
+{
+	static const char *const t[GIO_NSTACKS] = {
+		"our virtio-blk (viommu-server, vfio-user) behind our "
+		"virtio-iommu",
+		"our virtio-blk (viommu-server --no-iommu, vfio-user) behind "
+		"QEMU's virtio-iommu-pci",
+		"QEMU's virtio-blk-pci iommu_platform=on behind QEMU's "
+		"virtio-iommu-pci",
+	};
+
+	return t[s];
+}
+
+/* mode_text() - what a mode is. */
+static const char *mode_text(int m)
+{
+	static const char *const t[GIO_NMODES] = {
+		"no IOMMU in front of the disk (the baseline)",
+		"iommu.passthrough=1: identity domain, no MAP per I/O",
+		"the kernel's default: DMA-FQ, unmaps batched (flush queue)",
+		"iommu.strict=1: DMA domain, MAP and UNMAP per I/O",
+	};
+
+	return t[m];
+}
+
+/* ------------------------------------------------------------------ */
+/* The table                                                          */
+
+/* print_head() - machine, QEMU, method, stacks and modes. */
+static void print_head(const struct gio *g, FILE *f)
+{
+	fprintf(f, "viommu-bench guest-io: real Linux guest (Debian 6.12 "
+		"under QEMU TCG), O_DIRECT random I/O on virtio-blk%s\n",
+		g->o.smoke ? " (SMOKE RUN: numbers not meaningful)" : "");
+	machine_print(&g->m, f);
+	if (g->o.replay)
+		fprintf(f, "replay:  the boots kept in %s (the load line above "
+			"is the replay's, not the run's)\n", g->o.replay);
+	if (g->q.path[0])
+		fprintf(f, "qemu:    QEMU %s (%s), every stack\n",
+			g->q.version, g->q.path);
+	else
+		fprintf(f, "qemu:    none: %s\n", g->q.why);
+	fprintf(f, "method:  %d round(s), one boot per stack and mode, order "
+		"reversed every other round;\n         %u ms per job in the "
+		"guest; median over rounds; %d boots in %.0f s;\n",
+		g->o.rounds, g->o.ms, g->nboots, g->secs);
+	if (g->o.pin >= 0)
+		fprintf(f, "         every boot pinned to CPU %d (QEMU, "
+			"viommu-server, all threads)\n", g->o.pin);
+	else
+		fprintf(f, "         not pinned: QEMU's threads and "
+			"viommu-server share the machine's %ld CPUs\n",
+			g->m.ncpu);
+	if (g->o.poll_rq_us)
+		fprintf(f, "         ours: viommu-server --poll-rq-us %u (the "
+			"request queue polled, kicks suppressed while busy)\n",
+			g->o.poll_rq_us);
+	fprintf(f, "stacks:\n");
+	for (int s = 0; s < GIO_NSTACKS; s++) {
+		int ok = 0, ran = 0;
+
+		if (!g->o.stack[s])
+			continue;
+		for (int r = 0; r < g->o.rounds; r++)
+			for (int m = 0; m < GIO_NMODES; m++) {
+				ran += g->b[r][s][m].ran;
+				ok += g->b[r][s][m].ok;
+			}
+		fprintf(f, "  %-6s %s:\n         ", gio_stack_names[s],
+			stack_text(s));
+		if (g->skip[s][0])
+			fprintf(f, "SKIPPED, %s\n", g->skip[s]);
+		else
+			fprintf(f, "%d of %d boots ok\n", ok, ran);
+	}
+	fprintf(f, "modes:\n");
+	for (int m = 0; m < GIO_NMODES; m++)
+		if (g->o.mode[m])
+			fprintf(f, "  %-8s %-14s %s\n", gio_mode_names[m],
+				gio_mode_scenarios[m], mode_text(m));
+	for (int r = 0; r < g->o.rounds; r++)
+		for (int s = 0; s < GIO_NSTACKS; s++)
+			for (int m = 0; m < GIO_NMODES; m++)
+				if (g->b[r][s][m].ran && !g->b[r][s][m].ok)
+					fprintf(f, "  round %d %s %s FAILED: "
+						"%s\n", r + 1,
+						gio_stack_names[s],
+						gio_mode_names[m],
+						g->b[r][s][m].why);
+}
+
+/* print_stack() - one stack's table: IOPS, MB/s, % of no IOMMU. */
+static void print_stack(const struct gio *g, int s, FILE *f)
+{
+	char jn[32], io[16], mb[16], pc[32];
+
+	fprintf(f, "\n%s: %s\n  %-16s %-8s %9s %8s  %s\n", gio_stack_names[s],
+		stack_text(s), "job", "mode", "IOPS", "MB/s",
+		"% of noiommu (rounds)");
+	for (int j = 0; j < GIO_NJOBS; j++) {
+		job_name(jn, sizeof(jn), j);
+		for (int m = 0; m < GIO_NMODES; m++) {
+			if (!g->o.mode[m])
+				continue;
+			cell(io, sizeof(io), gio_iops(g, s, m, j).med, 0);
+			cell(mb, sizeof(mb), gio_mbps(g, s, m, j).med, 1);
+			if (m == GIO_NOIOMMU)
+				snprintf(pc, sizeof(pc), "(baseline)");
+			else
+				pct_cell(pc, sizeof(pc), gio_pct(g, s, m, j));
+			fprintf(f, "  %-16s %-8s %9s %8s  %s\n", jn,
+				gio_mode_names[m], io, mb, pc);
+			jn[0] = 0;
+		}
+	}
+}
+
+/* print_summary() - % of no IOMMU side by side, one row per job. */
+static void print_summary(const struct gio *g, FILE *f)
+{
+	char jn[32], pc[16];
+
+	fprintf(f, "\n%% of the same stack's no-IOMMU IOPS (median of "
+		"per-round ratios)\n  %-16s", "job");
+	for (int m = GIO_PT; m < GIO_NMODES; m++)
+		for (int s = 0; s < GIO_NSTACKS; s++)
+			if (g->o.mode[m] && g->o.stack[s])
+				fprintf(f, " %6.6s/%-6.6s", gio_mode_names[m],
+					gio_stack_names[s]);
+	fputc('\n', f);
+	for (int j = 0; j < GIO_NJOBS; j++) {
+		job_name(jn, sizeof(jn), j);
+		fprintf(f, "  %-16s", jn);
+		for (int m = GIO_PT; m < GIO_NMODES; m++)
+			for (int s = 0; s < GIO_NSTACKS; s++) {
+				if (!g->o.mode[m] || !g->o.stack[s])
+					continue;
+				cell(pc, sizeof(pc), gio_pct(g, s, m, j).med,
+				     1);
+				fprintf(f, " %13s", pc);
+			}
+		fputc('\n', f);
+	}
+}
+
+/* print_requests() - where the time goes: requests per I/O. */
+static void print_requests(const struct gio *g, FILE *f)
+{
+	char a[16], b[16], c[16], d[16], e[16], i[16];
+
+	fprintf(f, "\nPer disk I/O over each boot (viommu-server's counters; "
+		"median over rounds;\n  MAPs, UNMAPs, kicks: requests to our "
+		"virtio-iommu (QEMU's has no counters);\n  DMA msgs: vfio-user "
+		"DMA_MAP + DMA_UNMAP from QEMU on the disk's link; IRQs: the\n"
+		"  disk's interrupts)\n  %-6s %-8s %7s %7s %7s %8s %6s %13s\n",
+		"stack", "mode", "MAPs", "UNMAPs", "kicks", "DMA msgs", "IRQs",
+		"server CPU us");
+	for (int s = 0; s < GIO_QEMU; s++)
+		for (int m = 0; m < GIO_NMODES; m++) {
+			if (!g->o.stack[s] || !g->o.mode[m])
+				continue;
+			cell(a, sizeof(a), s == GIO_OURS ?
+			     per_io(g, s, m, 0) : -1, 2);
+			cell(b, sizeof(b), s == GIO_OURS ?
+			     per_io(g, s, m, 1) : -1, 2);
+			cell(c, sizeof(c), s == GIO_OURS ?
+			     per_io(g, s, m, 2) : -1, 2);
+			cell(d, sizeof(d), per_io(g, s, m, 3), 1);
+			cell(e, sizeof(e), per_io(g, s, m, 4), 2);
+			cell(i, sizeof(i), per_io(g, s, m, 5), 2);
+			fprintf(f, "  %-6s %-8s %7s %7s %7s %8s %6s %13s\n",
+				gio_stack_names[s], gio_mode_names[m], a, b,
+				c, e, i, d);
+		}
+	fprintf(f, "  (whole boot: the guest's boot-time I/O and mappings "
+		"are included; server CPU\n  covers its link threads and the "
+		"disk's I/O)\n");
+}
+
+/* goal_asked() - whether the goal of mode @m (@vs_qemu: against QEMU's
+ * stack) has its stacks and modes on the command line. */
+static bool goal_asked(const struct gio *g, int m, bool vs_qemu)
+{
+	return g->o.stack[GIO_OURS] && g->o.mode[m] &&
+	       g->o.mode[GIO_NOIOMMU] && (!vs_qemu || g->o.stack[GIO_QEMU]);
+}
+
+/* ADD() - append to the line being built in print_goals(). */
+#define ADD(...)                                                          \
+	(ln += (size_t)snprintf(line + ln, ln < sizeof(line) ?            \
+				sizeof(line) - ln : 0, __VA_ARGS__))
+
+/* line_out() - print the line in @line without trailing blanks; reset. */
+static void line_out(FILE *f, char *line, size_t *ln)
+{
+	size_t n = *ln < 256 ? *ln : 255;
+
+	while (n && line[n - 1] == ' ')
+		n--;
+	fprintf(f, "%.*s\n", (int)n, line);
+	*ln = 0;
+}
+
+/*
+ * print_goals() - one row per job, one column per goal asked for: the
+ * value (ours, or ours/QEMU's) and the verdict; then a count.
+ */
+static void print_goals(const struct gio *g, FILE *f)
+{
+	int n[3] = { 0 }, asked = 0;
+	char jn[32], v[40], o[16], q[16], line[256];
+	size_t ln = 0;
+	enum gio_verdict vd;
+	double x, y;
+
+	fprintf(f, "\nGoals, per job (%% of the same stack's no-IOMMU IOPS, "
+		"median of per-round ratios):\n");
+	ADD("  %-16s", "job");
+	for (int m = GIO_LAZY; m <= GIO_STRICT; m++)
+		if (goal_asked(g, m, false))
+			ADD(" %-18s", m == GIO_LAZY ? "ours lazy >= 95%" :
+				"ours strict >= 60%");
+	for (int m = GIO_PT; m < GIO_NMODES; m++)
+		if (goal_asked(g, m, true)) {
+			snprintf(v, sizeof(v), "%s: ours > qemu",
+				 gio_mode_names[m]);
+			ADD(" %-22s", v);
+		}
+	line_out(f, line, &ln);
+	for (int j = 0; j < GIO_NJOBS; j++) {
+		job_name(jn, sizeof(jn), j);
+		ADD("  %-16s", jn);
+		for (int m = GIO_LAZY; m <= GIO_STRICT; m++) {
+			if (!goal_asked(g, m, false))
+				continue;
+			vd = gio_goal_pct(g, m, j, &x);
+			cell(o, sizeof(o), x, 1);
+			snprintf(v, sizeof(v), "%s %s", o, verdict_names[vd]);
+			ADD(" %-18s", v);
+			n[vd]++;
+		}
+		for (int m = GIO_PT; m < GIO_NMODES; m++) {
+			if (!goal_asked(g, m, true))
+				continue;
+			vd = gio_goal_vs_qemu(g, m, j, &x, &y);
+			cell(o, sizeof(o), x, 1);
+			cell(q, sizeof(q), y, 1);
+			snprintf(v, sizeof(v), "%s/%s %s", o, q,
+				 verdict_names[vd]);
+			ADD(" %-22s", v);
+			n[vd]++;
+		}
+		line_out(f, line, &ln);
+	}
+	for (int m = GIO_PT; m < GIO_NMODES; m++)
+		asked += (m != GIO_PT && goal_asked(g, m, false)) +
+			 goal_asked(g, m, true);
+	fprintf(f, "Goals: %d met, %d MISSED, %d NOT MEASURED (of %d; %d not "
+		"run: their stacks or modes were not asked for)\n",
+		n[GIO_MET], n[GIO_MISSED], n[GIO_NOT_MEASURED],
+		asked * GIO_NJOBS, (5 - asked) * GIO_NJOBS);
+}
+
+/* gio_print_table() - see guest_io.h. */
+void gio_print_table(const struct gio *g, FILE *f)
+{
+	print_head(g, f);
+	for (int s = 0; s < GIO_NSTACKS; s++)
+		if (g->o.stack[s] && !g->skip[s][0])
+			print_stack(g, s, f);
+	print_summary(g, f);
+	print_requests(g, f);
+	print_goals(g, f);
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON                                                               */
+
+/* json_num() - a number (6 significant digits) or null. */
+static void json_num(FILE *f, double v)
+{
+	if (v < 0)
+		fputs("null", f);
+	else
+		fprintf(f, "%.6g", v);
+}
+
+/* json_stat() - "key": {median, min, max, n}. */
+static void json_stat(FILE *f, const char *key, struct gio_stat s)
+{
+	fprintf(f, "\"%s\": {\"median\": ", key);
+	json_num(f, s.med);
+	fputs(", \"min\": ", f);
+	json_num(f, s.min);
+	fputs(", \"max\": ", f);
+	json_num(f, s.max);
+	fprintf(f, ", \"n\": %d}", s.n);
+}
+
+/* json_stacks() - per stack: "ran" or why not, and what it is. */
+static void json_stacks(const struct gio *g, FILE *f)
+{
+	fputs(",\n  \"stacks\": {", f);
+	for (int s = 0; s < GIO_NSTACKS; s++) {
+		fprintf(f, "%s\n    \"%s\": {\"status\": ", s ? "," : "",
+			gio_stack_names[s]);
+		json_str(f, !g->o.stack[s] ? "not asked (--stacks)" :
+			 g->skip[s][0] ? g->skip[s] : "ran");
+		fputs(", \"what\": ", f);
+		json_str(f, stack_text(s));
+		fputc('}', f);
+	}
+	fputs("\n  }", f);
+}
+
+/* json_boots() - one object per boot that ran. */
+static void json_boots(const struct gio *g, FILE *f)
+{
+	bool first = true;
+
+	fputs(",\n  \"boots\": [", f);
+	for (int r = 0; r < g->o.rounds; r++)
+		for (int s = 0; s < GIO_NSTACKS; s++)
+			for (int m = 0; m < GIO_NMODES; m++) {
+				const struct gio_boot *b = &g->b[r][s][m];
+
+				if (!b->ran)
+					continue;
+				fprintf(f, "%s\n    {\"round\": %d, \"stack\": "
+					"\"%s\", \"mode\": \"%s\", \"ok\": %s, "
+					"\"pinned\": %s, \"seconds\": %.1f, "
+					"\"loadavg\": %.2f, \"domain\": ",
+					first ? "" : ",", r + 1,
+					gio_stack_names[s], gio_mode_names[m],
+					b->ok ? "true" : "false",
+					b->pinned ? "true" : "false", b->secs,
+					b->load);
+				json_str(f, b->dtype);
+				fputs(", \"ios\": ", f);
+				json_num(f, b->ios);
+				fputs(", \"maps\": ", f);
+				json_num(f, b->maps);
+				fputs(", \"unmaps\": ", f);
+				json_num(f, b->unmaps);
+				fputs(", \"kicks\": ", f);
+				json_num(f, b->kicks);
+				fputs(", \"dma_msgs\": ", f);
+				json_num(f, b->dma_msgs);
+				fputs(", \"irqs\": ", f);
+				json_num(f, b->irqs);
+				fputs(", \"server_cpu_seconds\": ", f);
+				json_num(f, b->srv_cpu);
+				fputs(", \"reason\": ", f);
+				json_str(f, b->why);
+				fputc('}', f);
+				first = false;
+			}
+	fputs("\n  ]", f);
+}
+
+/* json_results() - per stack, mode and job. */
+static void json_results(const struct gio *g, FILE *f)
+{
+	bool first = true;
+
+	fputs(",\n  \"results\": [", f);
+	for (int s = 0; s < GIO_NSTACKS; s++)
+		for (int m = 0; m < GIO_NMODES; m++)
+			for (int j = 0; j < GIO_NJOBS; j++) {
+				if (!g->o.stack[s] || !g->o.mode[m])
+					continue;
+				fprintf(f, "%s\n    {\"stack\": \"%s\", "
+					"\"mode\": \"%s\", \"rw\": \"%s\", "
+					"\"size\": %u, \"qd\": %u, ",
+					first ? "" : ",", gio_stack_names[s],
+					gio_mode_names[m],
+					gio_jobs[j].write ? "write" : "read",
+					gio_jobs[j].size, gio_jobs[j].qd);
+				json_stat(f, "iops", gio_iops(g, s, m, j));
+				fputs(",\n     ", f);
+				json_stat(f, "MBps", gio_mbps(g, s, m, j));
+				fputs(", ", f);
+				json_stat(f, "pct_of_noiommu",
+					  gio_pct(g, s, m, j));
+				fputc('}', f);
+				first = false;
+			}
+	fputs("\n  ]", f);
+}
+
+/* json_requests() - per-I/O counters per stack and mode. */
+static void json_requests(const struct gio *g, FILE *f)
+{
+	bool first = true;
+
+	fputs(",\n  \"per_io\": [", f);
+	for (int s = 0; s < GIO_QEMU; s++)
+		for (int m = 0; m < GIO_NMODES; m++) {
+			if (!g->o.stack[s] || !g->o.mode[m])
+				continue;
+			fprintf(f, "%s\n    {\"stack\": \"%s\", \"mode\": "
+				"\"%s\", \"maps\": ", first ? "" : ",",
+				gio_stack_names[s], gio_mode_names[m]);
+			json_num(f, s == GIO_OURS ? per_io(g, s, m, 0) : -1);
+			fputs(", \"unmaps\": ", f);
+			json_num(f, s == GIO_OURS ? per_io(g, s, m, 1) : -1);
+			fputs(", \"kicks\": ", f);
+			json_num(f, s == GIO_OURS ? per_io(g, s, m, 2) : -1);
+			fputs(", \"dma_msgs\": ", f);
+			json_num(f, per_io(g, s, m, 4));
+			fputs(", \"irqs\": ", f);
+			json_num(f, per_io(g, s, m, 5));
+			fputs(", \"server_cpu_us\": ", f);
+			json_num(f, per_io(g, s, m, 3));
+			fputc('}', f);
+			first = false;
+		}
+	fputs("\n  ]", f);
+}
+
+/* json_goals() - every goal with its verdict. */
+static void json_goals(const struct gio *g, FILE *f)
+{
+	static const char *const vn[] = { "not measured", "met", "missed" };
+	enum gio_verdict vd;
+	bool first = true;
+	double x, y;
+
+	fputs(",\n  \"goals\": [", f);
+	for (int m = GIO_LAZY; m <= GIO_STRICT; m++)
+		for (int j = 0; j < GIO_NJOBS; j++) {
+			vd = gio_goal_pct(g, m, j, &x);
+			fprintf(f, "%s\n    {\"goal\": \"ours %s >= %.0f%% of "
+				"noiommu\", \"rw\": \"%s\", \"size\": %u, "
+				"\"qd\": %u, \"value\": ", first ? "" : ",",
+				gio_mode_names[m], m == GIO_LAZY ? GOAL_LAZY :
+				GOAL_STRICT, gio_jobs[j].write ? "write" :
+				"read", gio_jobs[j].size, gio_jobs[j].qd);
+			json_num(f, x);
+			fprintf(f, ", \"verdict\": \"%s\"}", vn[vd]);
+			first = false;
+		}
+	for (int m = GIO_PT; m < GIO_NMODES; m++)
+		for (int j = 0; j < GIO_NJOBS; j++) {
+			vd = gio_goal_vs_qemu(g, m, j, &x, &y);
+			fprintf(f, ",\n    {\"goal\": \"ours %s %% above "
+				"qemu's\", \"rw\": \"%s\", \"size\": %u, "
+				"\"qd\": %u, \"value\": ", gio_mode_names[m],
+				gio_jobs[j].write ? "write" : "read",
+				gio_jobs[j].size, gio_jobs[j].qd);
+			json_num(f, x);
+			fputs(", \"qemu\": ", f);
+			json_num(f, y);
+			fprintf(f, ", \"verdict\": \"%s\"}", vn[vd]);
+		}
+	fputs("\n  ]", f);
+}
+
+/* gio_write_json() - see guest_io.h. */
+void gio_write_json(const struct gio *g, FILE *f)
+{
+	json_header(f, "guest-io", g->o.smoke, g->o.rounds, &g->m);
+	fprintf(f, ",\n  \"bench_ms\": %u,\n  \"seconds\": %.1f,\n  \"pin\": ",
+		g->o.ms, g->secs);
+	if (g->o.pin >= 0)
+		fprintf(f, "%d", g->o.pin);
+	else
+		fputs("null", f);
+	fprintf(f, ",\n  \"poll_rq_us\": %u", g->o.poll_rq_us);
+	fputs(",\n  \"qemu\": ", f);
+	if (g->q.path[0]) {
+		fputs("{\"path\": ", f);
+		json_str(f, g->q.path);
+		fputs(", \"version\": ", f);
+		json_str(f, g->q.version);
+		fputc('}', f);
+	} else {
+		fputs("null", f);
+	}
+	json_stacks(g, f);
+	json_boots(g, f);
+	json_results(g, f);
+	json_requests(g, f);
+	json_goals(g, f);
+	fputs("\n}\n", f);
+}
