@@ -229,6 +229,51 @@ TEST(bypass_and_abort_ste)
 	fx_fini(&f);
 }
 
+/*
+ * CFGI_STE_RANGE invalidates 2^(Range+1) StreamIDs, aligned down to that
+ * size, and no others.  Every STE turns from bypass to abort behind the
+ * cached configs; only the invalidated StreamIDs see the change.  Range 0
+ * must reach two StreamIDs (a 2^Range reading reaches one), aligned down;
+ * Range 1 from StreamID 3 must start at 0 and reach four.
+ */
+TEST(cfgi_ste_range_covers_2_pow_range_plus_1)
+{
+	uint64_t q[8] = { 0 };
+	struct fx f;
+
+	REQUIRE(setup(&f, NULL) == 0);
+	q[0] = 1 | (4u << 1);                   /* V, bypass */
+	for (uint32_t i = 0; i < FX_NEP; i++) {
+		fx_ste(&f, i, q);
+		CHECK(fx_cfgi_ste(&f, i));
+		CHECK_EQ(dma(&f, (int)i, 0x2000), 0);
+	}
+	q[0] = 1;                               /* V, abort */
+	for (uint32_t i = 0; i < FX_NEP; i++)
+		fx_ste(&f, i, q);
+	/* Range 0 from StreamID 0: StreamIDs 0 and 1 */
+	fx_cmd(&f, 0x04 | CMD_SID(0), 0);
+	CHECK(fx_sync(&f));
+	CHECK_EQ(dma(&f, 0, 0x2000), -EFAULT);
+	CHECK_EQ(dma(&f, 1, 0x2000), -EFAULT);
+	CHECK_EQ(dma(&f, 2, 0x2000), 0);
+	CHECK_EQ(dma(&f, 3, 0x2000), 0);
+	/* Range 0 from StreamID 3 aligns down to 2: StreamIDs 2 and 3 */
+	fx_cmd(&f, 0x04 | CMD_SID(3), 0);
+	CHECK(fx_sync(&f));
+	for (int i = 0; i < FX_NEP; i++)
+		CHECK_EQ(dma(&f, i, 0x2000), -EFAULT);
+	/* Range 1 from StreamID 3: StreamIDs 0..3 */
+	q[0] = 1 | (4u << 1);
+	for (uint32_t i = 0; i < FX_NEP; i++)
+		fx_ste(&f, i, q);
+	fx_cmd(&f, 0x04 | CMD_SID(3), 1);
+	CHECK(fx_sync(&f));
+	for (int i = 0; i < FX_NEP; i++)
+		CHECK_EQ(dma(&f, i, 0x2000), 0);
+	fx_fini(&f);
+}
+
 /* expect_evt() - one event of @type for @sid, then nothing. */
 static void expect_evt(struct fx *f, unsigned int type, uint32_t sid,
 		       uint64_t e[4])
