@@ -126,8 +126,10 @@
  * @faults:        transfers stopped by a translation fault (or a
  *                 non-RAM target), ring reads included.
  * @errors:        bad device ranges, DMA without bus mastering, bad ring
- *                 entries, ring errors, refused RING_SIZE values (the
- *                 first 16, then every power of two, are logged).
+ *                 entries, ring errors, refused RING_SIZE values (each
+ *                 counted; their log lines are rate-limited, see
+ *                 struct ratelimit in core/util.h).
+ * @log_suppressed: log lines of those errors the rate limit dropped.
  * @ring_doorbells, @ring_entries: RING_TAIL writes; entries processed
  *                 (any status).
  * @irqs:          interrupts raised (IRQ_STATUS bits set).
@@ -141,6 +143,7 @@ struct dma_engine_stats {
 	uint64_t ring_doorbells;
 	uint64_t ring_entries;
 	uint64_t irqs;
+	uint64_t log_suppressed;
 };
 
 /* Register state (guest visible). */
@@ -170,6 +173,7 @@ struct dma_engine {
 	uint8_t *buf; /* DMA_ENGINE_BUF_SIZE bytes */
 	struct dma_engine_regs r;
 	struct dma_engine_stats stats;
+	struct ratelimit rl;        /* guest-error log lines */
 };
 
 /*
