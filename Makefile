@@ -12,12 +12,14 @@
 # Variables: BUILD (build) is the everyday build directory; CHECK_DIR
 # (build-ci) holds the check stages' build directories (and the check's
 # QEMU 11.1 cache, CHECK_DIR/qemu-11.1); FUZZ_TIME (30)
-# seconds per fuzz target in `make check`; NO_DEPS=1 skips the package
+# seconds per fuzz target in `make check`; FUZZ_LONG_TIME (3600) seconds
+# per target in `make fuzz-long`; NO_DEPS=1 skips the package
 # check (scripts/deps.sh).
 
 BUILD ?= build
 CHECK_DIR ?= build-ci
 FUZZ_TIME ?= 30
+FUZZ_LONG_TIME ?= 3600
 BENCH_JSON ?= $(BUILD)/bench-core.json
 QEMU11_CACHE = $(BUILD)/qemu-11.1
 
@@ -25,7 +27,8 @@ CHECK_ENV = CHECK_DIR=$(CHECK_DIR) FUZZ_TIME=$(FUZZ_TIME)
 DEPS = $(if $(NO_DEPS),true,bash scripts/deps.sh)
 
 .PHONY: all build configure check check-werror check-asan check-valgrind \
-	check-fuzz check-install check-guest demo qemu11 bench deps clean help
+	check-fuzz fuzz-long check-install check-guest demo qemu11 bench deps \
+	clean help
 
 all: build
 
@@ -57,6 +60,15 @@ check-valgrind:
 ## check-fuzz: only the libFuzzer runs (clang)
 check-fuzz:
 	$(CHECK_ENV) bash scripts/check.sh fuzz
+
+## fuzz-long: hours of libFuzzer per target, resumable corpus in build/fuzz-long
+# Every libFuzzer target (both check levels) for FUZZ_LONG_TIME seconds
+# each (3600) on a corpus kept in build/fuzz-long (the next run resumes
+# it); prints execs and exec/s per target and appends them to
+# build/fuzz-long/history.tsv.  FUZZ_TARGETS="fuzz_core ..." picks targets.
+# See scripts/fuzz-long.sh and docs/FUZZING.md.
+fuzz-long:
+	FUZZ_TIME=$(FUZZ_LONG_TIME) bash scripts/fuzz-long.sh $(FUZZ_TARGETS)
 
 ## check-install: only the DESTDIR install and pkg-config consumer check
 check-install:

@@ -162,14 +162,17 @@ stage_valgrind() {
 		--timeout-multiplier 10 --wrap="$VALGRIND"
 }
 
-# fuzz_targets DIR - the libFuzzer executables of a build directory.
+# fuzz_targets DIR - the libFuzzer executables of a build directory (the
+# fast check level; the _full ones run in `make fuzz-long`, and their
+# checks run over the corpus in the fuzz suite's replay programs).
 fuzz_targets() {
 	meson introspect --targets "$1" | python3 -c '
 import json, sys
 for t in json.load(sys.stdin):
-    if t["type"] == "executable" and t["name"].startswith("fuzz_") \
-            and not t["name"].endswith("_replay"):
-        print(t["name"], t["filename"][0])'
+    n = t["name"]
+    if t["type"] == "executable" and n.startswith("fuzz_") \
+            and not n.endswith("_replay") and not n.endswith("_full"):
+        print(n, t["filename"][0])'
 }
 
 # fuzz_one RES NAME EXE - run one libFuzzer target from a corpus copy.

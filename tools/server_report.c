@@ -87,8 +87,9 @@ static void print_requests(const struct viommu_virtio_iommu_stats *vs,
 		fprintf(f, "\n");
 	}
 	fprintf(f, "  kicks %" PRIu64 ", events sent %" PRIu64 ", dropped %"
-		PRIu64 ", needs-reset %" PRIu64 "\n", vs->kicks,
-		vs->events_sent, vs->events_dropped, vs->needs_reset);
+		PRIu64 ", needs-reset %" PRIu64 ", log lines suppressed %"
+		PRIu64 "\n", vs->kicks, vs->events_sent, vs->events_dropped,
+		vs->needs_reset, vs->log_suppressed);
 }
 
 /* print_poller() - what --poll-rq-us did. */
@@ -231,9 +232,10 @@ static void json_requests(struct world *w, FILE *f)
 	}
 	fprintf(f, "\n  },\n  \"kicks\": %" PRIu64 ", \"events_sent\": %"
 		PRIu64 ", \"events_dropped\": %" PRIu64 ", \"needs_reset\": %"
-		PRIu64 ",\n  \"poll_rq_us\": %u, \"polled_requests\": %" PRIu64
-		", \"poll_periods\": %" PRIu64 ",\n", vs.kicks, vs.events_sent,
-		vs.events_dropped, vs.needs_reset, w->o->poll_rq_us, w->polled,
+		PRIu64 ", \"log_suppressed\": %" PRIu64 ",\n  \"poll_rq_us\": "
+		"%u, \"polled_requests\": %" PRIu64 ", \"poll_periods\": %"
+		PRIu64 ",\n", vs.kicks, vs.events_sent, vs.events_dropped,
+		vs.needs_reset, vs.log_suppressed, w->o->poll_rq_us, w->polled,
 		w->poll_periods);
 }
 

@@ -259,6 +259,13 @@ struct viommu_smmuv3_stats {
 	uint64_t stalls;        /* transactions stalled */
 	uint64_t resumes;       /* stalls completed by RESUME or STALL_TERM */
 	uint64_t resume_unmatched; /* RESUME / PRI_RESP matching nothing */
+	/*
+	 * Log lines a guest triggered (bad STEs and CDs, command errors,
+	 * refused register writes...) that the rate limit dropped: at most
+	 * 32 lines per 5 s, the first line after a drop says how many.  The
+	 * counters above still count every event.
+	 */
+	uint64_t log_suppressed;
 };
 
 /** viommu_smmuv3_stats() - snapshot.  Return: 0; -EINVAL for NULL args. */

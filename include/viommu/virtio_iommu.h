@@ -137,6 +137,12 @@ struct viommu_virtio_iommu_stats {
 	uint64_t events_sent;
 	uint64_t events_dropped;
 	uint64_t needs_reset; /* times the device entered NEEDS_RESET */
+	/*
+	 * Log lines a guest triggered that the rate limit dropped (at most
+	 * 32 lines per 5 s per source; the first line after a drop says
+	 * how many).  The counters above still count every event.
+	 */
+	uint64_t log_suppressed;
 };
 
 /** viommu_virtio_iommu_stats() - copy the counters.  Return: 0; -EINVAL. */

@@ -244,7 +244,7 @@ VIOMMU_EXPORT int viommu_ctx_set_bypass(struct viommu_ctx *ctx, bool bypass)
 		return -EINVAL;
 	/* Seq-cst: translations that start after we return see the value. */
 	__atomic_store_n(&ctx->bypass, bypass ? 1 : 0, __ATOMIC_SEQ_CST);
-	log_info(&ctx->log, "ctx: bypass for unattached endpoints %s",
+	rl_info(&ctx->rl, &ctx->log, "ctx: bypass for unattached endpoints %s",
 		 bypass ? "on" : "off");
 	return 0;
 }
@@ -341,7 +341,7 @@ VIOMMU_EXPORT int viommu_domain_create(struct viommu_ctx *ctx,
 		goto out;
 	ret = -ENOMEM;
 	if (ctx->ndomains >= ctx->lim.max_domains) {
-		log_debug(&ctx->log, "domain: limit of %u domains reached",
+		rl_debug(&ctx->rl, &ctx->log, "domain: limit of %u domains reached",
 			 ctx->lim.max_domains);
 		goto out;
 	}

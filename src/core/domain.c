@@ -282,7 +282,7 @@ VIOMMU_EXPORT int viommu_domain_map(struct viommu_domain *dom, uint64_t iova,
 		goto out;
 	}
 	if (dom->ms.count >= ctx->lim.max_mappings_per_domain) {
-		log_debug(&ctx->log, "domain %#llx: limit of %u mappings "
+		rl_debug(&ctx->rl, &ctx->log, "domain %#llx: limit of %u mappings "
 			 "reached", (unsigned long long)dom->tag,
 			 ctx->lim.max_mappings_per_domain);
 		ret = -ENOMEM;

@@ -45,7 +45,7 @@ VIOMMU_EXPORT int viommu_endpoint_create(struct viommu_ctx *ctx, uint32_t id,
 		goto fail;
 	ret = -ENOMEM;
 	if (ctx->nendpoints >= ctx->lim.max_endpoints) {
-		log_debug(&ctx->log, "endpoint %#x: limit of %u endpoints "
+		rl_debug(&ctx->rl, &ctx->log, "endpoint %#x: limit of %u endpoints "
 			 "reached", id, ctx->lim.max_endpoints);
 		goto fail;
 	}
@@ -213,7 +213,7 @@ VIOMMU_EXPORT int viommu_endpoint_attach(struct viommu_endpoint *ep,
 	if (!slot) {
 		newp = __free_pasid(ep);
 		if (!newp) {
-			log_debug(&ctx->log, "endpoint %#x: no room for PASID "
+			rl_debug(&ctx->rl, &ctx->log, "endpoint %#x: no room for PASID "
 				 "%#x (limit %u)", ep->id, pasid,
 				 ctx->lim.max_pasids_per_endpoint);
 			ret = -ENOMEM;
@@ -224,7 +224,7 @@ VIOMMU_EXPORT int viommu_endpoint_attach(struct viommu_endpoint *ep,
 		pthread_mutex_lock(&dom->lock);
 		ret = __domain_resv_conflict(dom, ep->resv, ep->nresv);
 		if (ret)
-			log_debug(&ctx->log, "endpoint %#x: attach refused, a "
+			rl_debug(&ctx->rl, &ctx->log, "endpoint %#x: attach refused, a "
 				 "mapping overlaps a reserved region", ep->id);
 		pthread_mutex_unlock(&dom->lock);
 		if (!ret)
@@ -404,7 +404,7 @@ VIOMMU_EXPORT int viommu_endpoint_add_resv(struct viommu_endpoint *ep,
 	}
 out:
 	if (ret == -EINVAL)
-		log_debug(&ctx->log, "endpoint %#x: reserved region [%#llx, "
+		rl_debug(&ctx->rl, &ctx->log, "endpoint %#x: reserved region [%#llx, "
 			 "%#llx] refused", ep->id, (unsigned long long)start,
 			 (unsigned long long)last);
 	xfree(&ctx->alloc, doms);

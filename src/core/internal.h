@@ -153,6 +153,7 @@ struct viommu_ctx {
 	struct viommu_mem *mem;
 	struct viommu_limits lim;
 	struct viommu_log log;
+	struct ratelimit rl; /* log lines callers (guests) can trigger */
 	struct viommu_allocator alloc;
 	void (*fault_fn)(void *opaque, const struct viommu_fault *f);
 	void *fault_opaque;

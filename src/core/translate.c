@@ -310,7 +310,7 @@ static int report_fault(struct viommu_endpoint *ep, const struct xreq *rq,
 	};
 
 	ATOMIC_INC(ctx->st_faults);
-	log_debug(&ctx->log, "fault: endpoint %#x pasid %#x iova %#llx "
+	rl_debug(&ctx->rl, &ctx->log, "fault: endpoint %#x pasid %#x iova %#llx "
 		  "access %#x: %s", ep->id, rq->pasid,
 		  (unsigned long long)rq->iova, rq->access,
 		  viommu_fault_reason_str(reason));

@@ -37,6 +37,57 @@ void vlog(const struct viommu_log *log, enum viommu_log_level level,
 #define log_info(l, ...) vlog((l), VIOMMU_LOG_INFO, __VA_ARGS__)
 #define log_debug(l, ...) vlog((l), VIOMMU_LOG_DEBUG, __VA_ARGS__)
 
+/*
+ * struct ratelimit - the one limiter for log lines a guest (or a peer) can
+ * trigger.  Each device or context embeds its own (no global state); a
+ * zeroed one is ready.  At most RL_BURST lines pass per RL_INTERVAL_NS
+ * window; the lines beyond are counted, not formatted, and the first line
+ * of a later window carries "(N similar messages suppressed)".  The
+ * callers' own statistics count every event; this counts only lines.
+ * Lock-free (relaxed atomics) and callable from any thread: a race at a
+ * window's turn may let a few extra lines through, never unboundedly many.
+ * Lines the log would discard (no callback, level filtered) cost nothing
+ * and are not counted.
+ */
+struct ratelimit {
+	uint64_t window;     /* CLOCK_MONOTONIC ns the window opened; 0 none */
+	uint64_t lines;      /* lines passed or refused in this window */
+	uint64_t pending;    /* suppressed since the last report */
+	uint64_t suppressed; /* suppressed in all, for statistics */
+};
+
+#define RL_BURST 32
+#define RL_INTERVAL_NS (5ull * 1000000000ull)
+
+/*
+ * rl_log() - vlog() through @rl: emit the line if the window has room,
+ * else count it as suppressed.
+ */
+void rl_log(struct ratelimit *rl, const struct viommu_log *log,
+	    enum viommu_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+#define rl_err(rl, l, ...) rl_log((rl), (l), VIOMMU_LOG_ERROR, __VA_ARGS__)
+#define rl_warn(rl, l, ...) rl_log((rl), (l), VIOMMU_LOG_WARN, __VA_ARGS__)
+#define rl_info(rl, l, ...) rl_log((rl), (l), VIOMMU_LOG_INFO, __VA_ARGS__)
+#define rl_debug(rl, l, ...) rl_log((rl), (l), VIOMMU_LOG_DEBUG, __VA_ARGS__)
+
+/* rl_suppressed() - lines @rl has suppressed so far. */
+static inline uint64_t rl_suppressed(const struct ratelimit *rl)
+{
+	return __atomic_load_n(&rl->suppressed, __ATOMIC_RELAXED);
+}
+
+/*
+ * rl_expire() - close @rl's current window, so that the next line opens a
+ * new one (and reports what was suppressed).  For tests, which must not
+ * wait RL_INTERVAL_NS.
+ */
+static inline void rl_expire(struct ratelimit *rl)
+{
+	__atomic_store_n(&rl->window, 0, __ATOMIC_RELAXED);
+}
+
 /* Allocation through an embedder allocator (NULL hooks mean malloc). */
 void *xalloc(const struct viommu_allocator *a, size_t size);
 void *xzalloc(const struct viommu_allocator *a, size_t size);

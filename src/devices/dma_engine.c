@@ -89,14 +89,13 @@ static void lower_irq(struct dma_engine *e, uint32_t bits)
 }
 
 /*
- * guest_error() - count a refused guest request; whether to log it (the
- * first 16, then every power of two) so a guest cannot flood the log.
+ * guest_error() - count a refused guest request; always true.  Its log
+ * line goes through e->rl, so a guest cannot flood the log.
  */
 static bool guest_error(struct dma_engine *e)
 {
-	uint64_t n = ++e->stats.errors;
-
-	return n <= 16 || (n & (n - 1)) == 0;
+	e->stats.errors++;
+	return true;
 }
 
 /* master_on() - whether the guest enabled bus mastering. */
@@ -236,7 +235,7 @@ static void dma_error(struct dma_engine *e, const char *why)
 	e->r.ext_status |= DMAE_EXT_ERR_DMA;
 	if (!guest_error(e))
 		return;
-	log_warn(&e->log, "%s: DMA refused: %s (src 0x%llx dst 0x%llx "
+	rl_warn(&e->rl, &e->log, "%s: DMA refused: %s (src 0x%llx dst 0x%llx "
 		 "count 0x%llx)", e->name, why,
 		 (unsigned long long)e->r.src, (unsigned long long)e->r.dst,
 		 (unsigned long long)e->r.count);
@@ -303,7 +302,7 @@ static void ring_error(struct dma_engine *e, const char *why)
 	e->r.ext_status &= ~DMAE_EXT_RING_BUSY;
 	if (!guest_error(e))
 		return;
-	log_warn(&e->log, "%s: ring error: %s (base 0x%llx size %u head %u)",
+	rl_warn(&e->rl, &e->log, "%s: ring error: %s (base 0x%llx size %u head %u)",
 		 e->name, why, (unsigned long long)e->r.ring_base,
 		 e->r.ring_size, e->r.ring_head);
 }
@@ -318,7 +317,7 @@ static uint32_t entry_run(struct dma_engine *e, const struct ring_entry *d)
 	    (d->len && (!range_last(d->src, d->len, &last) ||
 			!range_last(d->dst, d->len, &last)))) {
 		if (guest_error(e))
-			log_warn(&e->log, "%s: bad ring entry %u (len 0x%x "
+			rl_warn(&e->rl, &e->log, "%s: bad ring entry %u (len 0x%x "
 				 "flags 0x%x)", e->name, e->r.ring_head,
 				 d->len, d->flags);
 		return DMAE_RING_BAD;
@@ -450,7 +449,7 @@ static void ring_size_write(struct dma_engine *e, uint32_t v)
 {
 	if (!v || v > DMA_ENGINE_RING_MAX || (v & (v - 1))) {
 		if (guest_error(e))
-			log_warn(&e->log, "%s: RING_SIZE %u refused", e->name,
+			rl_warn(&e->rl, &e->log, "%s: RING_SIZE %u refused", e->name,
 				 v);
 		return;
 	}
@@ -776,6 +775,7 @@ int dma_engine_stats(struct dma_engine *e, struct dma_engine_stats *out)
 		return -EINVAL;
 	pthread_mutex_lock(&e->lock);
 	*out = e->stats;
+	out->log_suppressed = rl_suppressed(&e->rl);
 	pthread_mutex_unlock(&e->lock);
 	return 0;
 }

@@ -140,8 +140,10 @@
  * @faults:        transfers stopped by a translation fault (or a
  *                 non-RAM target), ring reads included.
  * @errors:        bad device ranges, DMA without bus mastering, bad ring
- *                 entries, ring errors, refused RING_SIZE values (the
- *                 first 16, then every power of two, are logged).
+ *                 entries, ring errors, refused RING_SIZE values (each
+ *                 counted; their log lines are rate-limited, see
+ *                 struct ratelimit in core/util.h).
+ * @log_suppressed: log lines of those errors the rate limit dropped.
  * @ring_doorbells, @ring_entries: RING_TAIL writes; entries processed
  *                 (any status).
  * @ring_slices:   ring slices run (see "Ring" above).
@@ -157,6 +159,7 @@ struct dma_engine_stats {
 	uint64_t ring_entries;
 	uint64_t ring_slices;
 	uint64_t irqs;
+	uint64_t log_suppressed;
 };
 
 /* Register state (guest visible). */
@@ -186,6 +189,7 @@ struct dma_engine {
 	uint8_t *buf; /* DMA_ENGINE_BUF_SIZE bytes */
 	struct dma_engine_regs r;
 	struct dma_engine_stats stats;
+	struct ratelimit rl;        /* guest-error log lines */
 };
 
 /*

@@ -209,7 +209,7 @@ static int exec(struct viommu_smmuv3 *s, uint64_t d0, uint64_t d1,
 static void cmd_error(struct viommu_smmuv3 *s, struct irq_batch *b,
 		      unsigned int code, uint64_t d0)
 {
-	log_warn(&s->log, "smmuv3: command %#llx at CONS %#x: %s",
+	rl_warn(&s->rl, &s->log, "smmuv3: command %#llx at CONS %#x: %s",
 		 (unsigned long long)d0, s->cmdq.cons,
 		 code == CERROR_ILL ? "CERROR_ILL" : "CERROR_ABT");
 	s->cmdq.cons = (s->cmdq.cons & ~(0x7fu << CMDQ_CONS_ERR_SHIFT)) |

@@ -226,7 +226,7 @@ int ste_get(struct viommu_smmuv3 *s, uint32_t sid, struct ste *out,
 	if (read_qwords(s, addr, q, 8))
 		return bad(e, EVT_F_STE_FETCH, addr);
 	if (ste_decode(s, q, out)) {
-		log_warn(&s->log, "smmuv3: sid %#x: bad STE %#llx %#llx "
+		rl_warn(&s->rl, &s->log, "smmuv3: sid %#x: bad STE %#llx %#llx "
 			 "%#llx %#llx", sid, (unsigned long long)q[0],
 			 (unsigned long long)q[1], (unsigned long long)q[2],
 			 (unsigned long long)q[3]);
@@ -367,7 +367,7 @@ int cd_get(struct viommu_smmuv3 *s, const struct ste *t, uint32_t sid,
 		return -EFAULT;
 	if (cd_decode(s, q, out) || (out->stall &&
 	    (!(s->features & VIOMMU_SMMUV3_F_STALL) || t->s1stalld))) {
-		log_warn(&s->log, "smmuv3: sid %#x ssid %#x: bad CD %#llx "
+		rl_warn(&s->rl, &s->log, "smmuv3: sid %#x ssid %#x: bad CD %#llx "
 			 "%#llx", sid, ssid, (unsigned long long)q[0],
 			 (unsigned long long)q[1]);
 		return bad(e, EVT_C_BAD_CD, 0);

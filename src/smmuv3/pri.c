@@ -140,14 +140,14 @@ static int priq_write(struct viommu_smmuv3 *s, const struct ppr *r,
 		return -ENOSPC; /* overflow not acknowledged yet */
 	if (q_full(q)) {
 		q->prod ^= Q_OVF;
-		log_warn(&s->log, "smmuv3: PRI queue overflow");
+		rl_warn(&s->rl, &s->log, "smmuv3: PRI queue overflow");
 		return -ENOSPC;
 	}
 	ppr_encode(r, ent);
 	addr = (q->base & Q_BASE_ADDR_MASK & ~((16ull << l) - 1)) +
 	       (uint64_t)(q->prod & ((1u << l) - 1)) * PRI_SIZE;
 	if (viommu_mem_write(s->mem, addr, ent, sizeof(ent))) {
-		log_warn(&s->log, "smmuv3: PRI queue at %#llx not writable "
+		rl_warn(&s->rl, &s->log, "smmuv3: PRI queue at %#llx not writable "
 			 "RAM", (unsigned long long)addr);
 		gerror_raise(s, b, GERR_PRIQ_ABT);
 		return -EIO;
@@ -268,7 +268,7 @@ int cmd_pri_resp(struct viommu_smmuv3 *s, uint64_t d0, uint64_t d1)
 		return -EINVAL;
 	g = pri_find(s, sid, grpidx);
 	if (!g || g->answered) {
-		log_info(&s->log, "smmuv3: PRI_RESP sid %#x group %u: no "
+		rl_info(&s->rl, &s->log, "smmuv3: PRI_RESP sid %#x group %u: no "
 			 "outstanding group", sid, grpidx);
 		s->st.resume_unmatched++;
 		return 0;
@@ -346,7 +346,7 @@ void stall_fault(struct viommu_smmuv3 *s, struct evt *e, struct irq_batch *b)
 	struct stall_slot *t = stall_slot_get(s);
 
 	if (!t) {
-		log_warn(&s->log, "smmuv3: sid %#x: too many stalls, "
+		rl_warn(&s->rl, &s->log, "smmuv3: sid %#x: too many stalls, "
 			 "terminating", e->sid);
 		e->stall = false;
 		evtq_write(s, e, b);
@@ -356,7 +356,7 @@ void stall_fault(struct viommu_smmuv3 *s, struct evt *e, struct irq_batch *b)
 	e->stall = true;
 	e->stag = stag_next(s, e->sid);
 	if (evtq_write(s, e, b)) {
-		log_warn(&s->log, "smmuv3: sid %#x: stall event lost, "
+		rl_warn(&s->rl, &s->log, "smmuv3: sid %#x: stall event lost, "
 			 "terminating", e->sid);
 		return;
 	}
@@ -411,7 +411,7 @@ int cmd_resume(struct viommu_smmuv3 *s, uint64_t d0, uint64_t d1)
 		return -EINVAL;
 	t = stall_lookup(s, sid, stag);
 	if (!t || t->state != VIOMMU_SMMUV3_STALL_PENDING) {
-		log_info(&s->log, "smmuv3: RESUME sid %#x stag %#x: no "
+		rl_info(&s->rl, &s->log, "smmuv3: RESUME sid %#x stag %#x: no "
 			 "stalled transaction, ignored", sid, stag);
 		s->st.resume_unmatched++;
 		return 0;

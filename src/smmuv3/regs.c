@@ -178,7 +178,7 @@ static unsigned int write_cr0(struct viommu_smmuv3 *s, uint32_t v)
 		act |= ACT_ROUTE;
 		if (!(v & CR0_SMMUEN))
 			stall_term_all(s);
-		log_info(&s->log, "smmuv3: SMMUEN %u", !!(v & CR0_SMMUEN));
+		rl_info(&s->rl, &s->log, "smmuv3: SMMUEN %u", !!(v & CR0_SMMUEN));
 	}
 	if (v & CR0_CMDQEN)
 		act |= ACT_CMDQ;
@@ -200,7 +200,7 @@ static unsigned int write_gerrorn(struct viommu_smmuv3 *s, uint32_t v)
 static bool frozen(struct viommu_smmuv3 *s, bool cond, uint32_t off)
 {
 	if (cond)
-		log_warn(&s->log, "smmuv3: write to %#x ignored while enabled",
+		rl_warn(&s->rl, &s->log, "smmuv3: write to %#x ignored while enabled",
 			 off);
 	return cond;
 }
@@ -268,7 +268,7 @@ static unsigned int write32(struct viommu_smmuv3 *s, uint32_t off, uint32_t v)
 		write_q_index(&s->priq, &s->priq.cons, v, Q_OVF);
 		return 0;
 	default:
-		log_warn(&s->log, "smmuv3: write to read-only/unknown "
+		rl_warn(&s->rl, &s->log, "smmuv3: write to read-only/unknown "
 			 "register %#x ignored", off);
 		return 0;
 	}
@@ -304,7 +304,7 @@ int regs_write(struct viommu_smmuv3 *s, uint64_t off, unsigned int size,
 	if (ret)
 		return ret;
 	if (page_off(off, &o)) {
-		log_warn(&s->log, "smmuv3: write to page-1 offset %#llx "
+		rl_warn(&s->rl, &s->log, "smmuv3: write to page-1 offset %#llx "
 			 "ignored", (unsigned long long)off);
 		return 0;
 	}
@@ -476,7 +476,7 @@ int evtq_write(struct viommu_smmuv3 *s, const struct evt *e,
 	addr = (q->base & Q_BASE_ADDR_MASK & ~((32ull << l) - 1)) +
 	       (uint64_t)(p & m) * EVT_SIZE;
 	if (viommu_mem_write(s->mem, addr, rec, sizeof(rec))) {
-		log_warn(&s->log, "smmuv3: event queue at %#llx not "
+		rl_warn(&s->rl, &s->log, "smmuv3: event queue at %#llx not "
 			 "writable RAM", (unsigned long long)addr);
 		gerror_raise(s, b, GERR_EVTQ_ABT);
 		goto lost;

@@ -43,7 +43,7 @@ void irq_raise(struct viommu_smmuv3 *s, struct irq_batch *b,
 			b->nmsi++;
 		} else {
 			/* Callers flush after each unit of work: never here. */
-			log_err(&s->log, "smmuv3: interrupt batch full, MSI "
+			rl_err(&s->rl, &s->log, "smmuv3: interrupt batch full, MSI "
 				"to %#llx dropped",
 				(unsigned long long)cfg->addr);
 		}
@@ -74,7 +74,7 @@ static void deliver_msi(struct viommu_smmuv3 *s, uint64_t addr,
 		ATOMIC_INC(s->st.msis);
 		return;
 	}
-	log_warn(&s->log, "smmuv3: MSI to %#llx is not RAM",
+	rl_warn(&s->rl, &s->log, "smmuv3: MSI to %#llx is not RAM",
 		 (unsigned long long)addr);
 	pthread_mutex_lock(&s->lock);
 	if (gerr)
@@ -181,7 +181,7 @@ static void pasids_follow(struct viommu_smmuv3 *s, struct smmu_ep *e,
 			i++;
 			continue;
 		}
-		log_warn(&s->log, "smmuv3: sid %#x: cannot attach PASID %#x",
+		rl_warn(&s->rl, &s->log, "smmuv3: sid %#x: cannot attach PASID %#x",
 			 e->sid, e->pasids[i]);
 		e->pasids[i] = e->pasids[--e->npasids];
 	}
@@ -194,7 +194,7 @@ static void route_ep(struct viommu_smmuv3 *s, struct smmu_ep *e)
 	struct viommu_domain *dom;
 
 	if (r == ROUTE_NESTED && ensure_domain(s, e)) {
-		log_warn(&s->log, "smmuv3: sid %#x: no domain left, "
+		rl_warn(&s->rl, &s->log, "smmuv3: sid %#x: no domain left, "
 			 "blocking", e->sid);
 		r = ROUTE_BLOCKED;
 	}
@@ -207,7 +207,7 @@ static void route_ep(struct viommu_smmuv3 *s, struct smmu_ep *e)
 	else
 		dom = e->dom;
 	if (viommu_endpoint_attach(e->ep, VIOMMU_NO_PASID, dom)) {
-		log_err(&s->log, "smmuv3: sid %#x: attach failed", e->sid);
+		rl_err(&s->rl, &s->log, "smmuv3: sid %#x: attach failed", e->sid);
 		return;
 	}
 	pasids_follow(s, e, r == ROUTE_NESTED);
@@ -247,14 +247,14 @@ void route_pasid(struct viommu_smmuv3 *s, uint32_t sid, uint32_t ssid)
 	if (i < e->npasids)
 		return;
 	if (e->npasids == SMMU_EP_PASIDS) {
-		log_warn(&s->log, "smmuv3: sid %#x: too many PASIDs", sid);
+		rl_warn(&s->rl, &s->log, "smmuv3: sid %#x: too many PASIDs", sid);
 		return;
 	}
 	e->pasids[e->npasids++] = ssid;
 	if (e->route != ROUTE_NESTED)
 		return;
 	if (viommu_endpoint_attach(e->ep, ssid, e->dom)) {
-		log_warn(&s->log, "smmuv3: sid %#x: cannot attach PASID %#x",
+		rl_warn(&s->rl, &s->log, "smmuv3: sid %#x: cannot attach PASID %#x",
 			 sid, ssid);
 		e->npasids--;
 	}
@@ -386,7 +386,7 @@ static void drop_ep(struct viommu_smmuv3 *s, struct smmu_ep *e)
 		viommu_endpoint_detach(e->ep, e->pasids[i]);
 	viommu_endpoint_detach(e->ep, VIOMMU_NO_PASID);
 	if (e->dom && viommu_domain_destroy(e->dom))
-		log_err(&s->log, "smmuv3: sid %#x: domain still busy", e->sid);
+		rl_err(&s->rl, &s->log, "smmuv3: sid %#x: domain still busy", e->sid);
 	xfree(&s->alloc, e);
 }
 
@@ -403,7 +403,7 @@ VIOMMU_EXPORT void viommu_smmuv3_destroy(struct viommu_smmuv3 *smmu)
 		for (unsigned int i = 0; i < e->npasids; i++)
 			viommu_endpoint_detach(e->ep, e->pasids[i]);
 		if (e->dom && viommu_domain_destroy(e->dom))
-			log_err(&smmu->log, "smmuv3: domain still busy");
+			rl_err(&smmu->rl, &smmu->log, "smmuv3: domain still busy");
 		xfree(&smmu->alloc, e);
 	}
 	pthread_mutex_destroy(&smmu->cmd_lock);
@@ -423,7 +423,7 @@ VIOMMU_EXPORT int viommu_smmuv3_reset(struct viommu_smmuv3 *smmu)
 	pthread_mutex_unlock(&smmu->lock);
 	route_sid_range(smmu, 0, UINT32_MAX);
 	pthread_mutex_unlock(&smmu->cmd_lock);
-	log_info(&smmu->log, "smmuv3: reset");
+	rl_info(&smmu->rl, &smmu->log, "smmuv3: reset");
 	return 0;
 }
 
@@ -534,6 +534,7 @@ VIOMMU_EXPORT int viommu_smmuv3_stats(struct viommu_smmuv3 *smmu,
 	*out = smmu->st;
 	out->irqs = READ_ONCE(smmu->st.irqs);
 	out->msis = READ_ONCE(smmu->st.msis);
+	out->log_suppressed = rl_suppressed(&smmu->rl);
 	pthread_mutex_unlock(&smmu->lock);
 	return 0;
 }

@@ -342,6 +342,7 @@ struct viommu_smmuv3 {
 	struct viommu_ctx *ctx;
 	struct viommu_mem *mem;
 	struct viommu_log log;
+	struct ratelimit rl; /* guest-triggered log lines */
 	struct viommu_allocator alloc;
 	void (*irq_fn)(void *opaque, enum viommu_smmuv3_irq irq);
 	void *irq_opaque;

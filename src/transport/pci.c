@@ -84,17 +84,6 @@ static uint64_t size_mask(unsigned int size)
 	return size >= 8 ? ~0ull : (1ull << (8 * size)) - 1;
 }
 
-/*
- * should_log() - count a refused access; whether to log it (the first 64,
- * then every power of two) so a guest cannot flood the log.
- */
-static bool should_log(struct pci_func *f)
-{
-	uint32_t n = ATOMIC_INC(f->bad_accesses) + 1;
-
-	return n <= 64 || (n & (n - 1)) == 0;
-}
-
 void pci_func_init(struct pci_func *f, const char *name,
 		   const struct viommu_log *log, uint16_t vendor,
 		   uint16_t device, uint32_t class_code, uint8_t revision,
@@ -512,10 +501,9 @@ uint32_t pci_cfg_read(struct pci_func *f, uint32_t off, unsigned int len)
 	uint32_t v;
 
 	if (!cfg_access_ok(off, len)) {
-		if (should_log(f))
-			log_warn(f->log, "pci %s: config read of %u bytes at "
-				 "0x%x refused (size or alignment)", f->name,
-				 len, off);
+		rl_warn(&f->rl, f->log, "pci %s: config read of %u bytes at "
+			 "0x%x refused (size or alignment)", f->name,
+			 len, off);
 		return 0xffffffffu;
 	}
 	if (off >= PCI_CFG_SIZE)
@@ -559,10 +547,9 @@ void pci_cfg_write(struct pci_func *f, uint32_t off, uint32_t val,
 	bool tell, level = false;
 
 	if (!cfg_access_ok(off, len)) {
-		if (should_log(f))
-			log_warn(f->log, "pci %s: config write of %u bytes at "
-				 "0x%x refused (size or alignment)", f->name,
-				 len, off);
+		rl_warn(&f->rl, f->log, "pci %s: config write of %u bytes at "
+			 "0x%x refused (size or alignment)", f->name,
+			 len, off);
 		return;
 	}
 	if (off >= PCI_CFG_SIZE)
@@ -721,12 +708,11 @@ static void msix_access(struct pci_func *f, enum msix_win win, uint64_t off,
 	else if (write && !table)
 		why = "the PBA is read-only";
 	if (why) {
-		if (should_log(f))
-			log_warn(f->log, "pci %s: MSI-X %s %s of %u bytes at "
-				 "BAR%u+0x%llx refused (%s)", f->name,
-				 table ? "table" : "PBA",
-				 write ? "write" : "read", size, f->msix_bar,
-				 (unsigned long long)off, why);
+		rl_warn(&f->rl, f->log, "pci %s: MSI-X %s %s of %u bytes at "
+			 "BAR%u+0x%llx refused (%s)", f->name,
+			 table ? "table" : "PBA",
+			 write ? "write" : "read", size, f->msix_bar,
+			 (unsigned long long)off, why);
 		if (!write)
 			*val = size_mask(size);
 		return;
@@ -775,13 +761,12 @@ int pci_bar_access(struct pci_func *f, uint64_t addr, bool io, bool write,
 		pthread_mutex_unlock(&f->lock);
 	}
 	if (err) {
-		if (should_log(f))
-			log_warn(f->log, "pci %s: %s %s of %u bytes at 0x%llx "
-				 "refused (%s)", f->name, io ? "I/O" : "memory",
-				 write ? "write" : "read", size,
-				 (unsigned long long)addr,
-				 err == -ENOENT ? "no enabled BAR decodes it" :
-				 "bad size or crosses the BAR end");
+		rl_warn(&f->rl, f->log, "pci %s: %s %s of %u bytes at 0x%llx "
+			 "refused (%s)", f->name, io ? "I/O" : "memory",
+			 write ? "write" : "read", size,
+			 (unsigned long long)addr,
+			 err == -ENOENT ? "no enabled BAR decodes it" :
+			 "bad size or crosses the BAR end");
 		if (!write)
 			*val = size_mask(size);
 		return err;
@@ -811,13 +796,12 @@ int pci_bar_rw(struct pci_func *f, unsigned int idx, uint64_t off,
 		pthread_mutex_unlock(&f->lock);
 	}
 	if (err) {
-		if (should_log(f))
-			log_warn(f->log, "pci %s: %s of %u bytes at "
-				 "BAR%u+0x%llx refused (%s)", f->name,
-				 write ? "write" : "read", size, idx,
-				 (unsigned long long)off,
-				 err == -ENOENT ? "no such BAR" :
-				 "bad size or outside the BAR");
+		rl_warn(&f->rl, f->log, "pci %s: %s of %u bytes at "
+			 "BAR%u+0x%llx refused (%s)", f->name,
+			 write ? "write" : "read", size, idx,
+			 (unsigned long long)off,
+			 err == -ENOENT ? "no such BAR" :
+			 "bad size or outside the BAR");
 		if (!write)
 			*val = size_mask(size);
 		return err;
@@ -859,7 +843,7 @@ void pci_func_reset(struct pci_func *f)
 	if (tell)
 		f->intx_fn(f->intx_opaque, line);
 	pthread_mutex_unlock(&f->intx_lock);
-	log_debug(f->log, "pci %s: reset", f->name); /* peer-driven */
+	rl_debug(&f->rl, f->log, "pci %s: reset", f->name); /* peer-driven */
 	if (f->reset_fn)
 		f->reset_fn(f->reset_opaque);
 }

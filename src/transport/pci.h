@@ -32,6 +32,8 @@
 #include <viommu/common.h>
 #include <pthread.h>
 
+#include "core/util.h"
+
 #define PCI_CFG_SIZE 256
 #define PCI_NUM_BARS 6
 
@@ -111,7 +113,7 @@ struct pci_func {
 	 */
 	pthread_mutex_t intx_lock;
 	bool intx_out;          /* the level last handed to intx_fn */
-	uint32_t bad_accesses;  /* refused accesses, for log rate limiting */
+	struct ratelimit rl;    /* log lines of refused guest accesses */
 	/* device reset hook (mpqemu DEVICE_RESET, or bus reset) */
 	void (*reset_fn)(void *opaque);
 	void *reset_opaque;

@@ -55,19 +55,13 @@ static const struct field common_fields[] = {
 	{ VIRTIO_PCI_COMMON_ADM_Q_IDX, 2 }, { VIRTIO_PCI_COMMON_ADM_Q_NUM, 2 },
 };
 
-/*
- * bad_bar() - log a refused access to BAR @bar (the first 64, then powers
- * of two).
- */
+/* bad_bar() - log a refused access to BAR @bar (rate-limited). */
 static void bad_bar(struct virtio_pci *vp, unsigned int bar, const char *what,
 		    uint64_t off, unsigned int size, const char *why)
 {
-	uint32_t n = ATOMIC_INC(vp->bad_accesses) + 1;
-
-	if (n <= 64 || (n & (n - 1)) == 0)
-		log_warn(&vp->log, "virtio-pci %s: %s of %u bytes at "
-			 "BAR%u+0x%llx refused: %s (%u so far)", vp->pci.name,
-			 what, size, bar, (unsigned long long)off, why, n);
+	rl_warn(&vp->rl, &vp->log, "virtio-pci %s: %s of %u bytes at "
+		"BAR%u+0x%llx refused: %s", vp->pci.name, what, size, bar,
+		(unsigned long long)off, why);
 }
 
 /* bad() - log a refused access to BAR0. */

@@ -149,7 +149,7 @@ struct virtio_pci {
 	/* orders an interrupt against the INTx drop after an ISR read */
 	pthread_mutex_t irq_lock;
 	uint32_t irq_seq;
-	uint32_t bad_accesses; /* refused accesses, for log rate limiting */
+	struct ratelimit rl;   /* log lines of refused guest accesses */
 };
 
 /*

@@ -256,7 +256,7 @@ static void dom_free(struct viommu_virtio_iommu *vi, uint32_t id)
 	if (!d->bypass) {
 		ret = viommu_domain_destroy(d->dom);
 		if (ret) {
-			log_err(&vi->log, "virtio-iommu: domain %u: core "
+			rl_err(&vi->rl, &vi->log, "virtio-iommu: domain %u: core "
 				"refused to destroy it (%d)", id, ret);
 			needs_reset(vi, "virtio-iommu: internal error "
 				    "destroying a domain");
@@ -334,7 +334,7 @@ static void att_sync(struct viommu_virtio_iommu *vi, uint32_t id,
 	if (ep && d && !viommu_endpoint_domain(ep, VIOMMU_NO_PASID, &cur) &&
 	    cur == d->dom)
 		return;
-	log_info(&vi->log, "virtio-iommu: endpoint %#x changed behind the "
+	rl_info(&vi->rl, &vi->log, "virtio-iommu: endpoint %#x changed behind the "
 		 "device's back: its attachment to domain %u is forgotten",
 		 id, a->dom);
 	att_drop(vi, id);
@@ -362,7 +362,7 @@ static void ensure_msi(struct viommu_virtio_iommu *vi,
 	ret = viommu_endpoint_add_resv(ep, VIOMMU_X86_MSI_START,
 				       VIOMMU_X86_MSI_LAST, VIOMMU_RESV_MSI);
 	if (ret)
-		log_info(&vi->log, "virtio-iommu: endpoint %#x: x86 MSI "
+		rl_info(&vi->rl, &vi->log, "virtio-iommu: endpoint %#x: x86 MSI "
 			 "window not added (%d: overlaps a region or a "
 			 "mapping, or limit)", viommu_endpoint_id(ep), ret);
 }
@@ -390,7 +390,7 @@ static void teardown(struct viommu_virtio_iommu *vi)
 	for (i = 0; i < vi->doms.n; i++) {
 		d = sarr_at(&vi->doms, i);
 		if (!d->bypass && viommu_domain_destroy(d->dom))
-			log_err(&vi->log, "virtio-iommu: domain %u: core "
+			rl_err(&vi->rl, &vi->log, "virtio-iommu: domain %u: core "
 				"refused to destroy it on reset", d->id);
 	}
 	vi->doms.n = 0;
@@ -681,7 +681,7 @@ static void probe_fill(struct viommu_virtio_iommu *vi,
 		memcpy(vi->probe_buf + (size_t)i * sizeof(p), &p, sizeof(p));
 	}
 	if (n > vi->nresv)
-		log_warn(&vi->log, "virtio-iommu: endpoint %#x has %u reserved "
+		rl_warn(&vi->rl, &vi->log, "virtio-iommu: endpoint %#x has %u reserved "
 			 "regions, probe_size %u holds %u: the rest are not "
 			 "reported (maps over them still fail)",
 			 viommu_endpoint_id(ep), n, vi->probe_size, vi->nresv);
@@ -872,7 +872,7 @@ static void account(struct viommu_virtio_iommu *vi, const struct req *r)
 	res = r->unwritten ? "returned unwritten (used length 0)" :
 			     status_names[r->status];
 	if (warn)
-		log_warn(&vi->log, "virtio-iommu: %s: %s -> %s", what,
+		rl_warn(&vi->rl, &vi->log, "virtio-iommu: %s: %s -> %s", what,
 			 r->rule ? r->rule : "refused", res);
 	if (vi->trace) {
 		snprintf(line, sizeof(line), "%s -> %s", what, res);
@@ -939,7 +939,7 @@ static int op_features_ok(struct viommu_virtio_dev *dev, uint64_t features)
 
 	if (!((features >> VIOMMU_VIRTIO_F_VERSION_1) & 1) ||
 	    !((features >> VIOMMU_VIRTIO_IOMMU_F_MAP_UNMAP) & 1)) {
-		log_info(&vi->log, "virtio-iommu: features %#llx refused: "
+		rl_info(&vi->rl, &vi->log, "virtio-iommu: features %#llx refused: "
 			 "VERSION_1 and MAP_UNMAP are required",
 			 (unsigned long long)features);
 		return -EINVAL;
@@ -1002,18 +1002,18 @@ static void op_config_write(struct viommu_virtio_dev *dev, uint32_t off,
 	uint8_t v = *(const uint8_t *)buf;
 
 	if (off != VI_CFG_BYPASS_OFF || len != 1) {
-		log_warn(&vi->log, "virtio-iommu: config write of %u bytes at "
+		rl_warn(&vi->rl, &vi->log, "virtio-iommu: config write of %u bytes at "
 			 "%#x ignored: only the 1-byte bypass field is "
 			 "writable", len, off);
 		return;
 	}
 	if (!has(vi, VIOMMU_VIRTIO_IOMMU_F_BYPASS_CONFIG)) {
-		log_warn(&vi->log, "virtio-iommu: bypass write ignored: "
+		rl_warn(&vi->rl, &vi->log, "virtio-iommu: bypass write ignored: "
 			 "BYPASS_CONFIG not negotiated");
 		return;
 	}
 	if (v > 1) {
-		log_warn(&vi->log, "virtio-iommu: bypass value %u ignored "
+		rl_warn(&vi->rl, &vi->log, "virtio-iommu: bypass value %u ignored "
 			 "(D3: only 0 or 1)", v);
 		return;
 	}
@@ -1021,7 +1021,7 @@ static void op_config_write(struct viommu_virtio_dev *dev, uint32_t off,
 		return;
 	vi->bypass = v;
 	apply_bypass(vi);
-	log_info(&vi->log, "virtio-iommu: bypass %s for unattached endpoints",
+	rl_info(&vi->rl, &vi->log, "virtio-iommu: bypass %s for unattached endpoints",
 		 v ? "on" : "off");
 }
 
@@ -1040,7 +1040,7 @@ static void op_reset(struct viommu_virtio_dev *dev, bool system)
 	apply_bypass(vi);
 	teardown(vi);
 	vi_ev_clear(vi);
-	log_info(&vi->log, "virtio-iommu: %s reset", system ? "system" :
+	rl_info(&vi->rl, &vi->log, "virtio-iommu: %s reset", system ? "system" :
 		 "device");
 	__atomic_store_n(&vi->owned, 0, __ATOMIC_RELEASE);
 }
@@ -1184,7 +1184,7 @@ viommu_virtio_iommu_create(const struct viommu_virtio_iommu_config *cfg,
 		goto err_mutex;
 	apply_bypass(vi);
 	viommu_ctx_set_fault_handler(vi->ctx, vi_fault_cb, vi);
-	log_info(&vi->log, "virtio-iommu: created, features %#llx, granule "
+	rl_info(&vi->rl, &vi->log, "virtio-iommu: created, features %#llx, granule "
 		 "%#llx, bypass %u", (unsigned long long)features,
 		 (unsigned long long)(vi->gmask + 1), vi->bypass);
 	*out = vi;
@@ -1232,6 +1232,8 @@ viommu_virtio_iommu_stats(struct viommu_virtio_iommu *vi,
 	pthread_mutex_lock(&vi->ev_lock);
 	out->events_dropped = vi->ev_dropped;
 	pthread_mutex_unlock(&vi->ev_lock);
+	out->log_suppressed = rl_suppressed(&vi->rl) +
+			      vdev_log_suppressed(&vi->dev);
 	pthread_mutex_unlock(&vi->dev.lock);
 	return 0;
 }

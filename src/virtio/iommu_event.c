@@ -133,7 +133,7 @@ static uint32_t ev_send_one(struct viommu_virtio_iommu *vi, struct vq *vq,
 	struct vi_fault w;
 
 	if (e->write_len < sizeof(w)) {
-		log_warn(&vi->log, "virtio-iommu: eventq buffer has %u "
+		rl_warn(&vi->rl, &vi->log, "virtio-iommu: eventq buffer has %u "
 			 "writable bytes, a fault report needs %zu (D35: one "
 			 "report per buffer): returned unused", e->write_len,
 			 sizeof(w));
@@ -143,7 +143,7 @@ static uint32_t ev_send_one(struct viommu_virtio_iommu *vi, struct vq *vq,
 		return 0;
 	fault_encode(&f, &w);
 	if (vq_write(vq, e, 0, &w, sizeof(w))) {
-		log_warn(&vi->log, "virtio-iommu: eventq buffer not writable, "
+		rl_warn(&vi->rl, &vi->log, "virtio-iommu: eventq buffer not writable, "
 			 "fault report for endpoint %#x dropped", f.endpoint);
 		pthread_mutex_lock(&vi->ev_lock);
 		vi->ev_dropped++;

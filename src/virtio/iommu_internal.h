@@ -62,6 +62,7 @@ struct viommu_virtio_iommu {
 	struct viommu_virtio_dev dev;
 	struct viommu_ctx *ctx;
 	struct viommu_log log;
+	struct ratelimit rl; /* guest-triggered log lines of the model */
 	struct viommu_allocator alloc;
 
 	/* Parameters (effective values, see config_image()). */

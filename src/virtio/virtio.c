@@ -96,6 +96,15 @@ void vdev_destroy(struct viommu_virtio_dev *dev)
 	dev->ops = NULL;
 }
 
+uint64_t vdev_log_suppressed(const struct viommu_virtio_dev *dev)
+{
+	uint64_t n = rl_suppressed(&dev->rl);
+
+	for (uint16_t q = 0; q < dev->nqueues; q++)
+		n += rl_suppressed(&dev->vqs[q].rl);
+	return n;
+}
+
 struct vq *vdev_queue(struct viommu_virtio_dev *dev, uint16_t q)
 {
 	return dev && q < dev->nqueues ? &dev->vqs[q] : NULL;
@@ -123,7 +132,7 @@ void __vdev_needs_reset(struct viommu_virtio_dev *dev, const char *why)
 		return;
 	/* A broken queue has already said why: one line per episode. */
 	if (why && !any_broken(dev))
-		log_warn(&dev->log, "virtio device %u: %s; device needs reset",
+		rl_warn(&dev->rl, &dev->log, "virtio device %u: %s; device needs reset",
 			 dev->ops->device_id, why);
 	dev->status |= S_NEEDS_RESET;
 	if (dev->status & S_DRIVER_OK)
@@ -184,7 +193,7 @@ viommu_virtio_dev_set_driver_features(struct viommu_virtio_dev *dev,
 		return -EINVAL;
 	lock(dev);
 	if (dev->status & S_FEATURES_OK) {
-		log_warn(&dev->log, "virtio device %u: driver features "
+		rl_warn(&dev->rl, &dev->log, "virtio device %u: driver features "
 			 "written after FEATURES_OK: ignored",
 			 dev->ops->device_id);
 		err = -EBUSY;
@@ -245,14 +254,14 @@ static int apply_status(struct viommu_virtio_dev *dev, uint8_t added)
 	}
 	dev->status = status;
 	if (why) {
-		log_warn(&dev->log, "virtio device %u: status 0x%02x refused: "
+		rl_warn(&dev->rl, &dev->log, "virtio device %u: status 0x%02x refused: "
 			 "%s (features 0x%llx)", dev->ops->device_id,
 			 requested, why,
 			 (unsigned long long)dev->guest_features);
 		return -EINVAL;
 	}
 	if (added & S_FAILED)
-		log_info(&dev->log, "virtio device %u: driver set FAILED",
+		rl_info(&dev->rl, &dev->log, "virtio device %u: driver set FAILED",
 			 dev->ops->device_id);
 	return 0;
 }
@@ -275,7 +284,7 @@ VIOMMU_EXPORT int viommu_virtio_dev_set_status(struct viommu_virtio_dev *dev,
 	want = status & S_DRIVER_BITS;
 	cleared = cur & (uint8_t)~want;
 	if (cleared || (status & ~(S_DRIVER_BITS | S_NEEDS_RESET))) {
-		log_warn(&dev->log, "virtio device %u: status 0x%02x refused: "
+		rl_warn(&dev->rl, &dev->log, "virtio device %u: status 0x%02x refused: "
 			 "a driver may not clear bits (0x%02x) or set unknown "
 			 "ones", dev->ops->device_id, status, cleared);
 		err = -EINVAL;
@@ -322,7 +331,7 @@ static int setup_queue(struct viommu_virtio_dev *dev, uint16_t q,
 	int ret;
 
 	if (dev->status & S_DRIVER_OK) {
-		log_warn(&dev->log, "virtio device %u: queue %u set-up after "
+		rl_warn(&dev->rl, &dev->log, "virtio device %u: queue %u set-up after "
 			 "DRIVER_OK refused", dev->ops->device_id, q);
 		return -EBUSY;
 	}
@@ -331,7 +340,7 @@ static int setup_queue(struct viommu_virtio_dev *dev, uint16_t q,
 		return 0;
 	}
 	if (!(dev->status & S_FEATURES_OK)) {
-		log_warn(&dev->log, "virtio device %u: queue %u set-up before "
+		rl_warn(&dev->rl, &dev->log, "virtio device %u: queue %u set-up before "
 			 "FEATURES_OK refused", dev->ops->device_id, q);
 		return -EINVAL;
 	}
@@ -472,7 +481,7 @@ viommu_virtio_dev_config_write(struct viommu_virtio_dev *dev, uint32_t offset,
 	if (dev->ops->config_write)
 		dev->ops->config_write(dev, offset, buf, len);
 	else
-		log_warn(&dev->log, "virtio device %u: write to read-only "
+		rl_warn(&dev->rl, &dev->log, "virtio device %u: write to read-only "
 			 "config offset %u ignored", dev->ops->device_id,
 			 offset);
 	unlock(dev);

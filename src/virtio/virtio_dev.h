@@ -47,6 +47,7 @@ struct viommu_virtio_dev {
 	struct viommu_mem *mem;
 	struct viommu_log log;
 	struct viommu_allocator alloc;
+	struct ratelimit rl; /* guest-triggered log lines (queues: their own) */
 
 	uint64_t host_features;
 	uint64_t guest_features;
@@ -74,6 +75,12 @@ int vdev_init(struct viommu_virtio_dev *dev, const struct vdev_ops *ops,
 	      const struct viommu_allocator *alloc, uint64_t features,
 	      uint16_t nqueues, uint16_t queue_max);
 void vdev_destroy(struct viommu_virtio_dev *dev);
+
+/*
+ * vdev_log_suppressed() - log lines the rate limits of @dev and its
+ * queues have dropped.
+ */
+uint64_t vdev_log_suppressed(const struct viommu_virtio_dev *dev);
 
 /* __vdev_has() - whether feature @bit was negotiated. */
 static inline bool __vdev_has(const struct viommu_virtio_dev *dev,

@@ -220,7 +220,7 @@ void vq_set_broken(struct vq *vq, const char *why)
 	if (vq->broken)
 		return;
 	vq->broken = true;
-	log_warn(vq->log, "%s: %s; queue broken, device needs reset",
+	rl_warn(&vq->rl, vq->log, "%s: %s; queue broken, device needs reset",
 		 vq->name ? vq->name : "virtqueue", why);
 }
 
@@ -433,7 +433,7 @@ int vq_configure(struct vq *vq, uint16_t size, uint64_t desc, uint64_t driver,
 	const char *bad = check_layout(vq, size, desc, driver, device, packed);
 
 	if (bad) {
-		log_warn(vq->log, "%s: queue set-up refused: %s (size %u, "
+		rl_warn(&vq->rl, vq->log, "%s: queue set-up refused: %s (size %u, "
 			 "desc 0x%llx, driver 0x%llx, device 0x%llx)",
 			 vq->name ? vq->name : "virtqueue", bad, size,
 			 (unsigned long long)desc, (unsigned long long)driver,

@@ -31,6 +31,7 @@
 #include <viommu/core.h>
 #include <viommu/mem.h>
 
+#include "core/util.h"
 #include "mem/mem_internal.h"
 
 /* Descriptor flags (split and packed). */
@@ -106,6 +107,7 @@ struct vq {
 	const struct viommu_log *log;
 	const struct viommu_allocator *alloc;
 	const char *name; /* for log lines */
+	struct ratelimit rl; /* its log lines (kept across vq_reset) */
 	uint16_t max_size;
 	struct vq_seg *segs; /* max_size * 2 (a chain plus one indirect) */
 	struct mem_cache mc; /* the region last touched (virtqueue.c) */

@@ -20,6 +20,9 @@
 
 #include "harness.h"
 #include "test_virtio_iommu_fixture.h"
+#include "virtio/iommu_internal.h" /* the log limiter, to end a window */
+
+#include <time.h>
 
 /* byte_opts() - ring @r with a byte granule (page_size_mask bit 0). */
 static struct vfx_opts byte_opts(int r)
@@ -1258,3 +1261,122 @@ TEST(refdrv_raw_segs_layouts)
 }
 
 TEST_MAIN()
+
+/* ------------------------------------------------------------------ */
+/* Log flood (hostile-guest rule: one rate-limited line per refusal)   */
+
+#define FLOOD 50000
+
+/* mono_ns() - CLOCK_MONOTONIC in ns, for the rate limit's bound. */
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * flood_bound() - most lines one limiter may pass in @ns: a burst per
+ * window begun.  The test does not depend on the machine's speed: a slow
+ * run (valgrind, sanitizers) only allows more windows.
+ */
+static unsigned long flood_bound(uint64_t ns)
+{
+	return RL_BURST * (unsigned long)(ns / RL_INTERVAL_NS + 2);
+}
+
+/*
+ * check_report() - after a flood: end the limiter's window, cause one
+ * more refusal with @again, and expect its line to say how many lines
+ * were suppressed (every one the stats counted).
+ */
+static void check_report(struct vfx *f, struct ratelimit *rl,
+			 void (*again)(struct vfx *f))
+{
+	uint64_t sup = vfx_stats(f).log_suppressed;
+	unsigned long w = f->nwarn;
+	char want[64];
+
+	rl_expire(rl);
+	again(f);
+	CHECK_EQ(f->nwarn, w + 1);
+	snprintf(want, sizeof(want), "(%llu similar messages suppressed)",
+		 (unsigned long long)sup);
+	CHECK(strstr(f->last_warn, want) != NULL);
+	if (!strstr(f->last_warn, want))
+		printf("#   last line: %s (want %s)\n", f->last_warn, want);
+	CHECK_U64(vfx_stats(f).log_suppressed, sup);
+	/* The window is open again: the next refusal logs plainly. */
+	again(f);
+	CHECK_EQ(f->nwarn, w + 2);
+	CHECK(strstr(f->last_warn, "suppressed") == NULL);
+}
+
+static void refused_attach(struct vfx *f)
+{
+	CHECK_EQ(vfx_attach(f, 1, 0x1234, 0), VIOMMU_VI_S_NOENT);
+}
+
+TEST(flood_refused_requests_bounded_log)
+{
+	/*
+	 * 50,000 refused requests (ATTACH of an endpoint that does not
+	 * exist): the counters count all of them, the log gets a bounded
+	 * number of lines, the rest are counted as suppressed and reported.
+	 */
+	struct viommu_virtio_iommu_stats st;
+	unsigned long w, lines;
+	uint64_t t0, ns;
+	struct vfx f;
+	bool ok = true;
+
+	REQUIRE(vfx_init(&f, NULL) == 0);
+	w = f.nwarn;
+	t0 = mono_ns();
+	for (int i = 0; i < FLOOD; i++)
+		ok &= vfx_attach(&f, 1, 0x1234, 0) == VIOMMU_VI_S_NOENT;
+	ns = mono_ns() - t0;
+	CHECK(ok);
+	lines = f.nwarn - w;
+	st = vfx_stats(&f);
+	CHECK_U64(st.requests[VIOMMU_VI_REQ_ATTACH][VIOMMU_VI_S_NOENT],
+		  FLOOD);
+	CHECK(lines >= RL_BURST);
+	CHECK(lines <= flood_bound(ns));
+	CHECK_U64(st.log_suppressed + lines, FLOOD);
+	printf("#   %d refusals in %.2f s: %lu lines, %llu suppressed\n",
+	       FLOOD, ns / 1e9, lines, (unsigned long long)st.log_suppressed);
+	check_report(&f, &f.vi->rl, refused_attach);
+	vfx_fini(&f);
+}
+
+static void readonly_write(struct vfx *f)
+{
+	uint8_t b[8] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+
+	viommu_virtio_dev_config_write(f->dev, CFG_IN_START, b, 8);
+}
+
+TEST(flood_readonly_config_writes_bounded_log)
+{
+	/* 50,000 writes to a read-only config field: same rule. */
+	unsigned long w, lines;
+	uint64_t t0, ns, sup;
+	struct vfx f;
+
+	REQUIRE(vfx_init(&f, NULL) == 0);
+	w = f.nwarn;
+	t0 = mono_ns();
+	for (int i = 0; i < FLOOD; i++)
+		readonly_write(&f);
+	ns = mono_ns() - t0;
+	lines = f.nwarn - w;
+	sup = vfx_stats(&f).log_suppressed;
+	CHECK(lines >= RL_BURST);
+	CHECK(lines <= flood_bound(ns));
+	CHECK_U64(sup + lines, FLOOD);
+	CHECK_U64(vfx_cfg(&f, CFG_IN_START, 8), 0);
+	check_report(&f, &f.vi->rl, readonly_write);
+	vfx_fini(&f);
+}

@@ -1228,6 +1228,62 @@ TEST(translate_reserved_region_faults)
 	fx_fini(&e.f);
 }
 
+TEST(translate_resv_regions_include_first_and_last_byte)
+{
+	/*
+	 * DESIGN.md §3: reserved regions are inclusive [start, last]: the
+	 * last byte of a RESERVED region faults RESERVED (not NO_MAPPING),
+	 * the last byte of an MSI region is a doorbell, and the bytes just
+	 * outside translate through the domain.
+	 */
+	struct viommu_fault flt;
+	struct viommu_xlate x;
+	struct env e;
+
+	REQUIRE(env_init(&e, NULL) == 0);
+	CHECK_EQ(viommu_endpoint_add_resv(e.ep, 0x8000, 0x8fff,
+					  VIOMMU_RESV_RESERVED), 0);
+	CHECK_EQ(viommu_endpoint_add_resv(e.ep, 0xfee00000, 0xfeefffff,
+					  VIOMMU_RESV_MSI), 0);
+	CHECK_EQ(viommu_domain_map(e.dom, 0x7000, 0x7fff, 0x3000, RW), 0);
+	CHECK_EQ(viommu_domain_map(e.dom, 0x9000, 0x9fff, 0x4000, RW), 0);
+	CHECK_EQ(viommu_domain_map(e.dom, 0xfedff000, 0xfedfffff, 0x5000, RW),
+		 0);
+	CHECK_EQ(viommu_domain_map(e.dom, 0xfef00000, 0xfef00fff, 0x6000, RW),
+		 0);
+	for (int pass = 0; pass < 2; pass++) {
+		static const uint64_t ends[] = { 0x8000, 0x8fff };
+
+		for (int i = 0; i < 2; i++) {
+			memset(&flt, 0, sizeof(flt));
+			CHECK_EQ(viommu_translate(e.ep, NP, ends[i], 1,
+						  VIOMMU_READ, &x, &flt),
+				 -EFAULT);
+			CHECK_EQ(flt.reason, VIOMMU_FAULT_RESERVED);
+			CHECK_U64(flt.address, ends[i]);
+		}
+		CHECK_U64(fx_gpa_of(e.ep, NP, 0x7fff, VIOMMU_READ), 0x3fff);
+		CHECK_U64(fx_gpa_of(e.ep, NP, 0x9000, VIOMMU_READ), 0x4000);
+		CHECK_EQ(viommu_translate(e.ep, NP, 0xfeefffff, 1,
+					  VIOMMU_WRITE, &x, NULL), 0);
+		CHECK(x.flags & VIOMMU_XLATE_MSI);
+		CHECK_U64(x.gpa, 0xfeefffff);
+		CHECK_EQ(x.len, 1);
+		CHECK(x.hva == NULL);
+		CHECK_EQ(viommu_translate(e.ep, NP, 0xfee00000, 4,
+					  VIOMMU_WRITE, &x, NULL), 0);
+		CHECK(x.flags & VIOMMU_XLATE_MSI);
+		CHECK_U64(fx_gpa_of(e.ep, NP, 0xfedfffff, VIOMMU_READ),
+			  0x5fff);
+		CHECK_U64(fx_gpa_of(e.ep, NP, 0xfef00000, VIOMMU_READ),
+			  0x6000);
+		CHECK_EQ(viommu_translate(e.ep, NP, 0xfef00000, 4,
+					  VIOMMU_READ, &x, NULL), 0);
+		CHECK(!(x.flags & VIOMMU_XLATE_MSI));
+	}
+	fx_fini(&e.f);
+}
+
 /* ------------------------------------------------------------------ */
 /* Translate                                                          */
 

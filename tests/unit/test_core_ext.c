@@ -76,6 +76,69 @@ TEST(iotlb_block_slots_hold_large_mappings)
 	fx_fini(&e.f);
 }
 
+/*
+ * block_unmap_case() - with @entries page slots, 2 MiB block mappings at
+ * 256 consecutive blocks (their block slots cover every slot, the last
+ * one included): each one cached, unmapped alone, then faults.  Then
+ * mappings of several blocks, one block cached, unmapped in one call.  The
+ * IOTLB size picks the invalidation path (whole-table scan, per-block
+ * slots, or every block slot), so each size tests a different one.
+ */
+static void block_unmap_case(uint32_t entries)
+{
+	struct fx_opts o = { .limits = { .iotlb_entries = entries } };
+	const uint64_t base = 0x40000000, blk = 2ull << 20;
+	struct env e;
+	bool ok = true;
+
+	REQUIRE(env_init(&e, &o) == 0);
+	for (uint64_t k = 0; k < 256; k++) {
+		uint64_t a = base + k * blk, gpa = (k % 4) * blk;
+
+		ok &= viommu_domain_map(e.dom, a, a + blk - 1, gpa, RW) == 0;
+		for (int pass = 0; pass < 2; pass++)
+			ok &= fx_gpa_of(e.ep, NP, a + 0x1234, VIOMMU_READ) ==
+			      gpa + 0x1234;
+		ok &= viommu_domain_unmap(e.dom, a, a + blk - 1, NULL) == 0;
+		ok &= fx_gpa_of(e.ep, NP, a + 0x1234, VIOMMU_READ) ==
+		      UINT64_MAX;
+		ok &= fx_gpa_of(e.ep, NP, a + blk - 8, VIOMMU_READ) ==
+		      UINT64_MAX;
+	}
+	CHECK(ok);
+	/*
+	 * Multi-block mappings, one block cached, all unmapped in one call:
+	 * each span and cached block r; 33 and more blocks take the "every
+	 * block slot" path when the page slots outnumber the pages.  MMIO
+	 * mappings, so that each whole block is one piece (RAM is smaller).
+	 */
+	static const uint64_t spans[] = { 2, 3, 33, 127 };
+	for (size_t i = 0; i < sizeof(spans) / sizeof(spans[0]); i++) {
+		uint64_t last = base + spans[i] * blk - 1;
+
+		for (uint64_t r = 0; r < spans[i]; r++) {
+			uint64_t a = base + r * blk + 8;
+
+			ok &= viommu_domain_map(e.dom, base, last, 0,
+						RW | VIOMMU_MAP_MMIO) == 0;
+			ok &= fx_gpa_of(e.ep, NP, a, VIOMMU_READ) == r * blk + 8;
+			ok &= fx_gpa_of(e.ep, NP, a, VIOMMU_READ) == r * blk + 8;
+			ok &= viommu_domain_unmap(e.dom, base, last, NULL) == 0;
+			ok &= fx_gpa_of(e.ep, NP, a, VIOMMU_READ) == UINT64_MAX;
+		}
+	}
+	CHECK(ok);
+	fx_fini(&e.f);
+}
+
+TEST(iotlb_block_unmap_clears_every_block_slot)
+{
+	/* Issue 2: no IOTLB entry is used after its unmap returned. */
+	block_unmap_case(256);
+	block_unmap_case(1024);
+	block_unmap_case(65536);
+}
+
 TEST(iotlb_unaligned_large_mapping_translates_every_page)
 {
 	/* 3 MiB starting mid-block: only its one whole block is a block

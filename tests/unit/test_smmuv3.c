@@ -9,8 +9,11 @@
  */
 #include "harness.h"
 #include "unit/test_smmuv3_fixture.h"
+#include "smmuv3/smmuv3_internal.h" /* the log limiter, to end a window */
 
 #include <errno.h>
+#include <stdio.h>
+#include <time.h>
 
 #define EVT_TYPE(e) ((e)[0] & 0xff)
 #define EVT_SID(e) ((uint32_t)((e)[0] >> 32))
@@ -226,6 +229,51 @@ TEST(bypass_and_abort_ste)
 	CHECK_EQ(dma(&f, 0, 0x2000), 0);
 	CHECK(fx_cfgi_ste(&f, 0));
 	CHECK_EQ(dma(&f, 0, 0x2000), -EFAULT);
+	fx_fini(&f);
+}
+
+/*
+ * CFGI_STE_RANGE invalidates 2^(Range+1) StreamIDs, aligned down to that
+ * size, and no others.  Every STE turns from bypass to abort behind the
+ * cached configs; only the invalidated StreamIDs see the change.  Range 0
+ * must reach two StreamIDs (a 2^Range reading reaches one), aligned down;
+ * Range 1 from StreamID 3 must start at 0 and reach four.
+ */
+TEST(cfgi_ste_range_covers_2_pow_range_plus_1)
+{
+	uint64_t q[8] = { 0 };
+	struct fx f;
+
+	REQUIRE(setup(&f, NULL) == 0);
+	q[0] = 1 | (4u << 1);                   /* V, bypass */
+	for (uint32_t i = 0; i < FX_NEP; i++) {
+		fx_ste(&f, i, q);
+		CHECK(fx_cfgi_ste(&f, i));
+		CHECK_EQ(dma(&f, (int)i, 0x2000), 0);
+	}
+	q[0] = 1;                               /* V, abort */
+	for (uint32_t i = 0; i < FX_NEP; i++)
+		fx_ste(&f, i, q);
+	/* Range 0 from StreamID 0: StreamIDs 0 and 1 */
+	fx_cmd(&f, 0x04 | CMD_SID(0), 0);
+	CHECK(fx_sync(&f));
+	CHECK_EQ(dma(&f, 0, 0x2000), -EFAULT);
+	CHECK_EQ(dma(&f, 1, 0x2000), -EFAULT);
+	CHECK_EQ(dma(&f, 2, 0x2000), 0);
+	CHECK_EQ(dma(&f, 3, 0x2000), 0);
+	/* Range 0 from StreamID 3 aligns down to 2: StreamIDs 2 and 3 */
+	fx_cmd(&f, 0x04 | CMD_SID(3), 0);
+	CHECK(fx_sync(&f));
+	for (int i = 0; i < FX_NEP; i++)
+		CHECK_EQ(dma(&f, i, 0x2000), -EFAULT);
+	/* Range 1 from StreamID 3: StreamIDs 0..3 */
+	q[0] = 1 | (4u << 1);
+	for (uint32_t i = 0; i < FX_NEP; i++)
+		fx_ste(&f, i, q);
+	fx_cmd(&f, 0x04 | CMD_SID(3), 1);
+	CHECK(fx_sync(&f));
+	for (int i = 0; i < FX_NEP; i++)
+		CHECK_EQ(dma(&f, i, 0x2000), 0);
 	fx_fini(&f);
 }
 
@@ -601,3 +649,90 @@ TEST(reset_api_and_endpoints)
 }
 
 TEST_MAIN()
+
+/* ---- log flood: one rate-limited line per guest error ----------------- */
+
+struct lines {
+	unsigned long n;
+	char last[512];
+};
+
+static void count_line(void *opaque, enum viommu_log_level level,
+		       const char *line)
+{
+	struct lines *l = opaque;
+
+	(void)level;
+	if (getenv("SMMU_SHOW_LOG"))
+		printf("#   log: %s\n", line);
+	l->n++;
+	snprintf(l->last, sizeof(l->last), "%s", line);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t suppressed(struct fx *f)
+{
+	struct viommu_smmuv3_stats st = { 0 };
+
+	CHECK_EQ(viommu_smmuv3_stats(f->smmu, &st), 0);
+	return st.log_suppressed;
+}
+
+TEST(flood_bad_ste_bounded_log)
+{
+	/*
+	 * 50,000 DMAs through a malformed STE: each one fails with an
+	 * event or a lost event (counted), the log gets at most a burst of
+	 * lines per window, the rest are counted as suppressed, and the
+	 * first line of the next window says how many.
+	 */
+	struct viommu_smmuv3_config c = { 0 };
+	struct viommu_smmuv3_stats st;
+	struct lines l = { 0 };
+	uint64_t q[8] = { 0 }, t0, ns, sup;
+	unsigned long n0;
+	char want[64];
+	struct fx f;
+	bool ok = true;
+
+	c.log = (struct viommu_log){ count_line, &l, VIOMMU_LOG_WARN };
+	REQUIRE(setup(&f, &c) == 0);
+	q[0] = 1 | (2u << 1);                    /* V, reserved Config */
+	fx_ste(&f, 2, q);
+	CHECK(fx_cfgi_ste(&f, 2));
+	rl_expire(&f.smmu->rl); /* set-up logged too: a fresh window */
+	n0 = l.n;
+	t0 = mono_ns();
+	for (int i = 0; i < 50000; i++)
+		ok &= dma(&f, 2, 0x3000) == -EFAULT;
+	ns = mono_ns() - t0;
+	CHECK(ok);
+	REQUIRE(viommu_smmuv3_stats(f.smmu, &st) == 0);
+	CHECK_U64(st.faults, 50000);
+	CHECK(st.events + st.events_lost >= 50000);
+	CHECK(l.n - n0 >= RL_BURST);
+	CHECK(l.n - n0 <= RL_BURST * (ns / RL_INTERVAL_NS + 2));
+	CHECK_U64(st.log_suppressed + (l.n - n0), 50000);
+	printf("#   50000 bad-STE DMAs in %.2f s: %lu lines, %llu "
+	       "suppressed\n", ns / 1e9, l.n - n0,
+	       (unsigned long long)st.log_suppressed);
+	/* the next window reports the suppressed count */
+	sup = st.log_suppressed;
+	rl_expire(&f.smmu->rl);
+	n0 = l.n;
+	CHECK_EQ(dma(&f, 2, 0x3000), -EFAULT);
+	CHECK_EQ(l.n, n0 + 1);
+	snprintf(want, sizeof(want), "(%llu similar messages suppressed)",
+		 (unsigned long long)sup);
+	CHECK(strstr(l.last, want) != NULL);
+	CHECK(strstr(l.last, "bad STE") != NULL);
+	CHECK_U64(suppressed(&f), sup);
+	fx_fini(&f);
+}

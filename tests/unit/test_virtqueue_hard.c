@@ -14,7 +14,9 @@
  * device must need reset, have logged exactly one line, raised one config
  * interrupt, returned nothing; further kicks are ignored silently; after
  * a device reset and re-initialisation the queue works again.  The log
- * line must contain @why.
+ * line must contain @why, unless @why is NULL: then only the behaviour
+ * is asserted (for rules such as loop detection whose wording is not
+ * the point).
  */
 static void expect_broken(struct fx *f, uint16_t q, const char *why)
 {
@@ -27,8 +29,8 @@ static void expect_broken(struct fx *f, uint16_t q, const char *why)
 	CHECK_EQ(viommu_virtio_dev_notify(d, q), 0);
 	CHECK(viommu_virtio_dev_status(d) & S_NR);
 	CHECK_EQ(f->nlog - logs, 1);
-	CHECK(strstr(f->last_log, why) != NULL);
-	if (f->nlog - logs != 1 || !strstr(f->last_log, why) ||
+	CHECK(!why || strstr(f->last_log, why) != NULL);
+	if (f->nlog - logs != 1 || (why && !strstr(f->last_log, why)) ||
 	    getenv("VQ_SHOW_LOG"))
 		printf("# log: %s\n", f->last_log);
 	CHECK_EQ(f->irq_config - cfg, 1);
@@ -125,6 +127,20 @@ static void mk_self_loop(struct fx *f)
 	*d_next(ring_desc(f), 0) = 0;
 }
 
+/*
+ * mk_empty_loop() - 0 -> 1 -> 0 -> ... of zero-length readable
+ * descriptors: they store no segment, so only the chain-length bound can
+ * stop the walk (without it the kick never returns).
+ */
+static void mk_empty_loop(struct fx *f)
+{
+	add_rw(f, 0, false);
+	*d_len(ring_desc(f), 0) = 0;
+	*d_flags(f, ring_desc(f), 1) = VQ_DESC_F_NEXT;
+	*d_len(ring_desc(f), 1) = 0;
+	*d_next(ring_desc(f), 1) = 0;
+}
+
 static void mk_ring_of_nexts(struct fx *f) /* every descriptor chained */
 {
 	uint64_t b = buf_alloc(f, 16);
@@ -160,17 +176,26 @@ static void mk_idx_back(struct fx *f) /* going back = 65535 ahead */
 	avail_ring(f)[1] = 19;
 }
 
+/*
+ * Loops in split chains: whatever check catches them, the queue breaks,
+ * nothing reaches the device model and no used entry appears (asserted
+ * by behaviour, not by the log line's wording).
+ */
 TEST(hard_split_descriptor_loop)
 {
-	hard(false, false, mk_loop, "longer than the queue size");
+	hard(false, false, mk_loop, NULL);
 }
 TEST(hard_split_self_loop)
 {
-	hard(false, false, mk_self_loop, "longer than the queue size");
+	hard(false, false, mk_self_loop, NULL);
+}
+TEST(hard_split_loop_of_empty_descriptors)
+{
+	hard(false, false, mk_empty_loop, NULL);
 }
 TEST(hard_split_chain_longer_than_queue)
 {
-	hard(false, false, mk_ring_of_nexts, "longer than the queue size");
+	hard(false, false, mk_ring_of_nexts, NULL);
 }
 TEST(hard_split_head_past_ring)
 {
@@ -413,7 +438,7 @@ TEST(hard_indirect_without_feature)
 }
 TEST(hard_split_indirect_loop)
 {
-	hard(false, true, mk_ind_loop, "longer than its table");
+	hard(false, true, mk_ind_loop, NULL);
 }
 TEST(hard_split_indirect_next_past_table)
 {
