@@ -943,6 +943,39 @@ TEST(b8_buffer_across_translation_boundaries)
 	teardown(&x);
 }
 
+/* B12: a buffer translating into more pieces than the device takes
+ * (here 1-byte mappings) gets IOERR and leaves the image untouched. */
+TEST(b12_too_many_pieces_ioerr)
+{
+	struct fx x;
+	struct drvring_seg d;
+	uint64_t win = 0x500000000ull;
+	uint32_t len = 17 * 512; /* 8704 one-byte mappings */
+	int err = 0;
+
+	REQUIRE(setup(&x, &(struct opts){ 0 }) == 0);
+	for (uint32_t i = 0; i < len && !err; i++)
+		err = viommu_domain_map(x.dom, win + i, win + i,
+					RAM_GPA + DATA_OFF + i, VIOMMU_READ);
+	REQUIRE(err == 0);
+	d = (struct drvring_seg){ win, len, false };
+	CHECK_EQ(one(&x, 0, 1, T_OUT, 0, &d, 1, NULL), S_IOERR);
+	CHECK_EQ(faults(&x), 0);
+	CHECK(image_is_pattern(&x, 0, CAP_BYTES));
+	/* one sector short of the bound is served, piece by piece */
+	d.len = 16 * 512;
+	for (uint32_t i = 0; i < len; i++)
+		x.ram[DATA_OFF + i] = (uint8_t)(i * 3 + 1);
+	CHECK_EQ(one(&x, 0, 2, T_OUT, 0, &d, 1, NULL), S_OK);
+	{
+		static uint8_t b[16 * 512];
+
+		CHECK(image_read(&x, 0, b, sizeof(b)) == 0);
+		CHECK(memcmp(b, x.ram + DATA_OFF, sizeof(b)) == 0);
+	}
+	teardown(&x);
+}
+
 /* B10: the status byte unmapped: no answer possible: needs reset. */
 TEST(b10_status_unmapped_needs_reset)
 {
