@@ -1076,6 +1076,89 @@ TEST(b18_inject_faults)
 	teardown(&x);
 }
 
+/*
+ * Isolation: a second device, on an endpoint attached to another domain
+ * that maps only its own rings and request headers, gives the first
+ * device's data IOVA: it faults (on its own endpoint), gets IOERR, and
+ * the first device's buffer is untouched.
+ */
+TEST(b8_second_device_in_another_domain_cannot_reach_first)
+{
+	struct fx x, y;
+	struct viommu_virtio_blk_config bc = { 0 };
+	struct viommu_domain *dom2 = NULL;
+	struct viommu_endpoint *ep2 = NULL;
+	struct drvring_seg d;
+	uint64_t ring_off = RING_OFF(4);
+
+	REQUIRE(setup(&x, &(struct opts){ 0 }) == 0);
+	memset(x.ram + DATA_OFF, 0x5a, 4096);
+	REQUIRE(viommu_endpoint_create(x.ctx, EP_ID + 1, &ep2) == 0);
+	REQUIRE(viommu_domain_create(x.ctx, &(struct viommu_domain_config){
+					     .kind = VIOMMU_DOMAIN_PAGING,
+					     .tag = 2 }, &dom2) == 0);
+	REQUIRE(viommu_domain_map(dom2, IOVA_BASE + ring_off,
+				  IOVA_BASE + ring_off + 0x1ffff,
+				  RAM_GPA + ring_off,
+				  VIOMMU_READ | VIOMMU_WRITE) == 0);
+	REQUIRE(viommu_domain_map(dom2, IOVA_BASE + HDR_OFF,
+				  IOVA_BASE + SEGS_OFF - 1, RAM_GPA + HDR_OFF,
+				  VIOMMU_READ | VIOMMU_WRITE) == 0);
+	REQUIRE(viommu_endpoint_attach(ep2, VIOMMU_NO_PASID, dom2) == 0);
+	/* y: the same guest and IOMMU, its own device and ring */
+	y = x;
+	y.o = (struct opts){ .anon = true, .nq = 1 };
+	y.rings = calloc(1, sizeof(*y.rings));
+	REQUIRE(y.rings);
+	bc.size = sizeof(bc);
+	bc.mem = x.mem;
+	bc.ep = ep2;
+	bc.capacity = CAP_BYTES;
+	REQUIRE(viommu_virtio_blk_create(&bc, &y.blk) == 0);
+	y.dev = viommu_virtio_blk_dev(y.blk);
+	/* its ring at RING_OFF(4), laid out by hand (driver_init() puts
+	 * queue 0 at RING_OFF(0)) */
+	{
+		struct viommu_virtio_dev *dv = y.dev;
+		struct viommu_virtio_queue_cfg cfg;
+		uint8_t st = VIOMMU_VIRTIO_S_ACKNOWLEDGE |
+			     VIOMMU_VIRTIO_S_DRIVER;
+
+		REQUIRE(viommu_virtio_dev_set_status(dv, st) == 0);
+		REQUIRE(viommu_virtio_dev_set_driver_features(
+				dv, viommu_virtio_dev_features(dv) &
+				~(1ull << VIOMMU_VIRTIO_F_RING_PACKED)) == 0);
+		st |= VIOMMU_VIRTIO_S_FEATURES_OK;
+		REQUIRE(viommu_virtio_dev_set_status(dv, st) == 0);
+		REQUIRE(drvring_init(&y.rings[0], x.ram + ring_off,
+				     IOVA_BASE + ring_off, QSIZE, false,
+				     false, false) == 0);
+		drvring_queue_cfg(&y.rings[0], &cfg);
+		REQUIRE(viommu_virtio_dev_queue_setup(dv, 0, &cfg) == 0);
+		REQUIRE(viommu_virtio_dev_set_status(
+				dv, st | VIOMMU_VIRTIO_S_DRIVER_OK) == 0);
+	}
+	/* y's own request works: a flush */
+	CHECK_EQ(one(&y, 0, 1, T_FLUSH, 0, NULL, 0, NULL), S_OK);
+	/* y reads into x's data IOVA: fault on y's endpoint, IOERR */
+	d = (struct drvring_seg){ bus(&x, DATA_OFF), 4096, true };
+	CHECK_EQ(one(&y, 0, 2, T_IN, 0, &d, 1, NULL), S_IOERR);
+	CHECK_EQ(faults(&x), 1);
+	CHECK_EQ(x.last.endpoint, EP_ID + 1);
+	CHECK_EQ(x.last.reason, VIOMMU_FAULT_NO_MAPPING);
+	CHECK_EQ(x.ram[DATA_OFF], 0x5a);
+	/* nor can it read x's buffer out to its disk */
+	d.write = false;
+	CHECK_EQ(one(&y, 0, 3, T_OUT, 0, &d, 1, NULL), S_IOERR);
+	CHECK_EQ(faults(&x), 2);
+	/* x itself still reaches it */
+	d.write = true;
+	CHECK_EQ(one(&x, 0, 4, T_IN, 0, &d, 1, NULL), S_OK);
+	viommu_virtio_blk_destroy(y.blk);
+	free(y.rings);
+	teardown(&x);
+}
+
 /* ------------------------------------------------------------------ */
 /* In flight: bound, reset, destroy                                   */
 
