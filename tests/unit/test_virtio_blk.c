@@ -60,6 +60,7 @@ struct opts {
 	bool anon;      /* anonymous backing instead of a file */
 	bool ro;
 	bool no_access_platform; /* the driver refuses it */
+	bool no_flush;  /* the driver refuses FLUSH: writes go through */
 	uint16_t nq;
 	uint32_t inflight;
 };
@@ -138,6 +139,8 @@ static uint64_t features_of(const struct fx *x)
 		f &= ~(1ull << VIOMMU_VIRTIO_F_INDIRECT_DESC);
 	if (x->o.no_access_platform)
 		f &= ~(1ull << VIOMMU_VIRTIO_F_ACCESS_PLATFORM);
+	if (x->o.no_flush)
+		f &= ~(1ull << VIOMMU_VIRTIO_BLK_F_FLUSH);
 	return f;
 }
 
@@ -457,6 +460,11 @@ TEST(b5_round_trip_indirect_packed)
 {
 	round_trip(&(struct opts){ .indirect_feat = true, .packed = true },
 		   true);
+}
+
+TEST(b5_round_trip_write_through_without_flush)
+{
+	round_trip(&(struct opts){ .no_flush = true }, false);
 }
 
 TEST(b5_round_trip_without_iommu_gpa)
