@@ -1,8 +1,8 @@
 /*
  * virtio.h - device-side virtio: what a transport calls into.
  *
- * A struct viommu_virtio_dev is one virtio device (for now: virtio-iommu,
- * created by viommu_virtio_iommu_create()).  A transport — our virtio-pci
+ * A struct viommu_virtio_dev is one virtio device (virtio-iommu, created
+ * by viommu_virtio_iommu_create(), or virtio-blk, viommu_virtio_blk_create()).  A transport — our virtio-pci
  * implementation, the in-process reference driver, or an embedder's own
  * virtio-mmio — turns guest register accesses into the calls below:
  * feature negotiation, status, queue set-up, notifications, the device
@@ -10,7 +10,9 @@
  * raise an interrupt through the callback set with
  * viommu_virtio_dev_set_irq().
  *
- * Virtqueues live in guest memory and are read through the memory layer:
+ * Virtqueues live in guest memory and are read through the memory layer
+ * (for a device behind an IOMMU that negotiated VIRTIO_F_ACCESS_PLATFORM,
+ * every ring address is an IOVA translated through the core first):
  * split rings (with VIRTIO_F_EVENT_IDX and VIRTIO_F_INDIRECT_DESC) and
  * packed rings (VIRTIO_F_RING_PACKED).  A malformed ring never makes the
  * device read outside guest RAM, loop or allocate without bound: the device
@@ -19,7 +21,9 @@
  *
  * Thread safety: calls on one device are serialised internally (a device
  * lock), so a transport may call from several threads (e.g. one per vCPU
- * link).  Notifications are processed synchronously in the calling thread.
+ * link).  Notifications are processed synchronously in the calling thread
+ * (virtio-blk only pops requests there: its worker threads do the I/O and
+ * complete them, raising interrupts from those threads).
  * The interrupt callback is invoked with the device lock held and must not
  * call back into the device, nor make an endpoint translate (the fault path
  * of a device such as virtio-iommu takes the device lock).
@@ -72,7 +76,7 @@ struct viommu_virtio_queue_cfg {
 	uint64_t device;
 };
 
-/** viommu_virtio_dev_device_id() - the virtio device ID (23: IOMMU). */
+/** viommu_virtio_dev_device_id() - the virtio device ID (23: IOMMU, 2: block). */
 VIOMMU_EXPORT uint32_t
 viommu_virtio_dev_device_id(const struct viommu_virtio_dev *dev);
 

@@ -113,9 +113,10 @@ struct viommu_virtio_blk_config {
  * viommu_virtio_blk_create() - make a device (reset state) and start its
  * worker threads.  The image file is opened here and closed by destroy.
  * Return: 0; -EINVAL (NULL @cfg, @out or @cfg->mem, @size larger than
- * this library knows, bad capacity, queue count, queue size, serial or
- * max_inflight); -ENOMEM; the negative errno of open(), fstat() or
- * pthread_create() (-EAGAIN).
+ * this library knows, bad capacity, queue count, queue size, serial,
+ * max_inflight or io_threads, an image that is empty or not a regular
+ * file or block device); -ENOMEM; the negative errno of open(), fstat(),
+ * lseek() or pthread_create() (-EAGAIN).  Thread-safe (no shared state).
  */
 VIOMMU_EXPORT int
 viommu_virtio_blk_create(const struct viommu_virtio_blk_config *cfg,

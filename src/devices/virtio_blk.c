@@ -11,16 +11,18 @@
  * reach its size in one go (work per kick is bounded), the queue is marked
  * stalled and the next completion pops more: the driver need not kick
  * again.  Worker threads take requests off the work list and run them
- * with no lock held (inside a guest-memory read section), then take the
- * device lock to put them on the used ring and raise the interrupt through
- * the transport's hook.
+ * with no lock held (inside a guest-memory read section), then put them on
+ * a done list and take the device lock to put every request on that list
+ * on its used ring (one worker may complete another's) and raise the
+ * interrupt through the transport's hook once per queue and batch.
  *
  * Reset and destroy (B15): the reset hook runs with the device lock held.
  * It bumps an epoch, drops every request still on the work list, and
  * waits until no worker is running a request (the "active" count).  A
  * request that was running finishes its I/O and status write before the
- * reset returns; when its worker then gets the device lock it sees a stale
- * epoch and drops the request without touching the rings.  So after a
+ * reset returns; when a worker then completes it (from the done list,
+ * under the device lock) it sees a stale epoch and drops the request
+ * without touching the rings.  So after a
  * reset returns no worker reads or writes guest memory on behalf of the
  * old requests, and none is ever completed into the new rings.  Waiting
  * with the device lock held is safe: a worker running a request takes no
@@ -210,28 +212,62 @@ static void op_queue_notify(struct viommu_virtio_dev *dev, uint16_t q)
 }
 
 /*
- * complete() - put a finished request on its used ring (or drop it: stale
- * epoch, device not live), then let stalled queues go on.
+ * complete_one() - put finished request @r on its used ring, or drop it
+ * (stale epoch, device not live).  dev.lock and a memory read section
+ * held.  Return: whether its queue got a used entry.
  */
-static void complete(struct viommu_virtio_blk *blk, struct blk_req *r)
+static bool complete_one(struct viommu_virtio_blk *blk, struct blk_req *r)
 {
 	struct viommu_virtio_dev *dev = &blk->dev;
+
+	if (r->epoch != blk->epoch || !__live(blk))
+		return false;
+	if (r->needs_reset) {
+		__needs_reset(blk, r->why);
+		return false;
+	}
+	if (vq_push(&dev->vqs[r->q], &r->e, r->used_len)) {
+		__needs_reset(blk, NULL); /* the queue logged why */
+		return false;
+	}
+	return true;
+}
+
+/*
+ * complete_done() - complete every request on the done list: whichever
+ * worker gets the device lock first takes the others' finished requests
+ * too, so a burst of completions costs one interrupt check per queue
+ * rather than one per request.  Then stalled queues go on (B14).
+ */
+static void complete_done(struct viommu_virtio_blk *blk)
+{
+	struct viommu_virtio_dev *dev = &blk->dev;
+	struct blk_req *list, *last = NULL;
+	bool used[VIOMMU_VIRTIO_BLK_MAX_QUEUES] = { false };
 	unsigned int tok;
 
 	pthread_mutex_lock(&dev->lock);
-	if (r->epoch != blk->epoch || !__live(blk)) {
-		give_req(blk, r);
+	pthread_mutex_lock(&blk->mu);
+	list = blk->done_head;
+	blk->done_head = blk->done_tail = NULL;
+	pthread_mutex_unlock(&blk->mu);
+	if (!list) {
 		pthread_mutex_unlock(&dev->lock);
 		return;
 	}
 	tok = viommu_mem_read_lock(dev->mem);
-	if (r->needs_reset)
-		__needs_reset(blk, r->why);
-	else if (vq_push(&dev->vqs[r->q], &r->e, r->used_len))
-		__needs_reset(blk, NULL); /* the queue logged why */
-	else
-		__vdev_queue_done(dev, r->q);
-	give_req(blk, r);
+	for (struct blk_req *r = list; r; r = r->next) {
+		if (complete_one(blk, r))
+			used[r->q] = true;
+		last = r;
+	}
+	for (uint16_t q = 0; q < blk->nq; q++)
+		if (used[q])
+			__vdev_queue_done(dev, q);
+	pthread_mutex_lock(&blk->mu); /* the whole list back to the pool */
+	last->next = blk->free_list;
+	blk->free_list = list;
+	pthread_mutex_unlock(&blk->mu);
 	for (uint16_t q = 0; q < blk->nq && __live(blk); q++)
 		if (blk->stalled[q] && dev->vqs[q].ready)
 			__pump(blk, q);
@@ -268,8 +304,14 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&blk->mu);
 		if (--blk->active == 0)
 			pthread_cond_broadcast(&blk->idle_cv);
+		r->next = NULL;
+		if (blk->done_tail)
+			blk->done_tail->next = r;
+		else
+			blk->done_head = r;
+		blk->done_tail = r;
 		pthread_mutex_unlock(&blk->mu);
-		complete(blk, r);
+		complete_done(blk);
 		pthread_mutex_lock(&blk->mu);
 	}
 	pthread_mutex_unlock(&blk->mu);

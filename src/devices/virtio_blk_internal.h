@@ -105,6 +105,7 @@ struct viommu_virtio_blk {
 	struct vq_seg *seg_store;   /* max_inflight * 2 * qsize */
 	struct blk_req *free_list;
 	struct blk_req *work_head, *work_tail;
+	struct blk_req *done_head, *done_tail; /* I/O finished, not yet used */
 	uint32_t active;            /* taken by a worker, I/O not finished */
 	uint32_t epoch;             /* bumped by every reset */
 	bool stopping;

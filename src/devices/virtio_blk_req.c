@@ -343,6 +343,24 @@ static struct outcome map_fail(struct viommu_virtio_blk *blk, int err)
 	return (struct outcome){ BLK_S_IOERR, 0 };
 }
 
+/* feature() - whether the request's queue negotiated @bit. */
+static bool feature(const struct blk_req *r, unsigned int bit)
+{
+	return (r->features >> bit) & 1;
+}
+
+/*
+ * stable() - a driver that did not negotiate FLUSH (which we offer, and
+ * without CONFIG_WCE) expects every completed write to be stable
+ * (VIRTIO 1.3 §5.2.6.2, B5): write through.  Return: 0; -errno.
+ */
+static int stable(struct viommu_virtio_blk *blk, const struct blk_req *r)
+{
+	if (blk->fd < 0 || feature(r, VIOMMU_VIRTIO_BLK_F_FLUSH))
+		return 0;
+	return fdatasync(blk->fd) ? -errno : 0;
+}
+
 /* do_rw() - IN (@in) or OUT at @sector (B5-B9). */
 static struct outcome do_rw(struct blk_worker *w, const struct blk_req *r,
 			    uint64_t sector, bool in)
@@ -366,6 +384,8 @@ static struct outcome do_rw(struct blk_worker *w, const struct blk_req *r,
 	if (err)
 		return map_fail(blk, err);
 	err = io_pieces(w, sector * BLK_SECTOR, in);
+	if (!err && !in)
+		err = stable(blk, r);
 	if (err) {
 		if (blk_should_log(blk))
 			log_warn(&blk->log, "virtio-blk: %s of %u bytes at "
@@ -507,17 +527,15 @@ static struct outcome do_dwz(struct blk_worker *w, const struct blk_req *r,
 			return (struct outcome){ BLK_S_IOERR, 0 };
 		}
 	}
+	if (stable(blk, r)) {
+		ATOMIC_INC(blk->st.ioerr);
+		return (struct outcome){ BLK_S_IOERR, 0 };
+	}
 	if (discard)
 		ATOMIC_INC(blk->st.discards);
 	else
 		ATOMIC_INC(blk->st.write_zeroes);
 	return (struct outcome){ BLK_S_OK, 0 };
-}
-
-/* feature() - whether the request's queue negotiated @bit. */
-static bool feature(const struct blk_req *r, unsigned int bit)
-{
-	return (r->features >> bit) & 1;
 }
 
 /* execute() - steps 2 to 4 of the top comment. */

@@ -34,7 +34,11 @@
  * look-up.  A range that leaves its region takes the general path.
  */
 static int iova_copy(struct vq *vq, uint64_t iova, void *buf, size_t len,
-		     bool write);
+		     bool write) __attribute__((noinline, cold));
+static int iova_ptr(struct vq *vq, uint64_t iova, size_t len, bool write,
+		    void **hva) __attribute__((noinline, cold));
+static int iova_check(struct vq *vq, uint64_t iova, uint64_t len,
+		      bool write) __attribute__((noinline, cold));
 
 /*
  * iova_ptr() - IOVA mode of ram_ptr(): translate [@iova, @iova + @len) for
@@ -64,9 +68,15 @@ static inline int ram_ptr(struct vq *vq, uint64_t gpa, size_t len,
 	return mem_cached_ptr(vq->mem, &vq->mc, gpa, len, write, hva);
 }
 
-/* ram_copy() - copy @len bytes between @buf and @gpa.  Return: 0; -errno. */
-static int ram_copy(struct vq *vq, uint64_t gpa, void *buf, size_t len,
-		    bool write)
+/*
+ * ram_copy() - copy @len bytes between @buf and @gpa.  Always inlined:
+ * with a constant @len (a descriptor, a used element) the copy becomes a
+ * few moves; the IOVA mode's branch would otherwise tip the compiler into
+ * an out-of-line call with a library memcpy (5% more instructions per
+ * virtio-iommu request, measured with callgrind).  Return: 0; -errno.
+ */
+static inline __attribute__((always_inline)) int
+ram_copy(struct vq *vq, uint64_t gpa, void *buf, size_t len, bool write)
 {
 	void *hva;
 	int err;
@@ -280,6 +290,28 @@ static int store16_release(struct vq *vq, uint64_t gpa, uint16_t v)
 }
 
 /*
+ * iova_check() - IOVA mode of check_ram(): every piece of [@iova, @iova +
+ * @len) translates for the access (a failure is reported by the core).
+ * Return: 0; -EFAULT.
+ */
+static int iova_check(struct vq *vq, uint64_t iova, uint64_t len, bool write)
+{
+	while (len) {
+		struct viommu_xlate x;
+		size_t want = len > SIZE_MAX ? SIZE_MAX : (size_t)len;
+		int err = vq_iommu_xlate(vq->io, iova, want,
+					 write ? VIOMMU_WRITE : VIOMMU_READ,
+					 false, &x);
+
+		if (err)
+			return err;
+		iova += x.len;
+		len -= x.len;
+	}
+	return 0;
+}
+
+/*
  * check_ram() - whether [@gpa, @gpa + @len) is guest RAM all the way
  * (adjacent regions are fine, holes are not), writable if @write.
  * Return: 0; -EFAULT; -EPERM.
@@ -294,20 +326,8 @@ static int check_ram(struct vq *vq, uint64_t gpa, uint64_t len, bool write)
 		return -EFAULT;
 	if (len == 0)
 		return 0;
-	if (vq->io) { /* every piece translates, for this access */
-		while (len) {
-			struct viommu_xlate x;
-
-			err = vq_iommu_xlate(vq->io, gpa, len,
-					     write ? VIOMMU_WRITE : VIOMMU_READ, false,
-					     &x);
-			if (err)
-				return err;
-			gpa += x.len;
-			len -= x.len;
-		}
-		return 0;
-	}
+	if (unlikely(vq->io))
+		return iova_check(vq, gpa, len, write);
 	err = ram_ptr(vq, gpa, len, write, &one);
 	if (err != -E2BIG)
 		return err;

@@ -111,7 +111,6 @@ struct vq {
 	uint16_t max_size;
 	struct vq_seg *segs; /* max_size * 2 (a chain plus one indirect) */
 	struct mem_cache mc; /* the region last touched (virtqueue.c) */
-	struct vq_iommu *io; /* IOVA mode, or NULL: addresses are GPAs */
 
 	bool ready, packed, event_idx, indirect, broken;
 	uint16_t size;
@@ -132,6 +131,9 @@ struct vq {
 	uint16_t signalled_used;
 	bool signalled_valid;
 	uint32_t pending_used; /* entries pushed since the last notify check */
+	/* IOVA mode, or NULL: addresses are GPAs (last: keeps the GPA mode's
+	 * hot fields where they were) */
+	struct vq_iommu *io;
 };
 
 /* vq_init() - allocate the segment array for chains up to @max_size. */

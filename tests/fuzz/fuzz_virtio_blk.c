@@ -392,10 +392,14 @@ static int wait_done(struct fz *z, uint16_t q, uint32_t *len)
 /* check_ram() - B8: nothing changed outside what the request may. */
 static void check_ram(void)
 {
-	for (uint32_t i = RING_PAGES * PAGE; i < RAM_SIZE; i++)
-		if (ram[i] != before[i] && !may_change[i])
-			fail("RAM offset 0x%x changed outside the request's "
-			     "writable buffers", i);
+	for (uint32_t p = RING_PAGES * PAGE; p < RAM_SIZE; p += PAGE) {
+		if (!memcmp(ram + p, before + p, PAGE))
+			continue;
+		for (uint32_t i = p; i < p + PAGE; i++)
+			if (ram[i] != before[i] && !may_change[i])
+				fail("RAM offset 0x%x changed outside the "
+				     "request's writable buffers", i);
+	}
 }
 
 struct req {
@@ -413,12 +417,25 @@ static uint32_t read_src(struct fz *z, const struct req *r)
 {
 	uint32_t n = 0;
 
-	for (unsigned int i = 1; i <= r->nseg; i++)
-		for (uint32_t j = 0; j < r->s[i].len && !r->s[i].write; j++) {
-			long o = xl(z, r->s[i].gpa + j, VIOMMU_READ);
+	for (unsigned int i = 1; i <= r->nseg; i++) {
+		uint64_t a = r->s[i].gpa;
+		uint32_t left = r->s[i].write ? 0 : r->s[i].len;
 
-			src[n++] = o >= 0 ? ram[o] : 0;
+		while (left) {
+			uint32_t c;
+			long o = xl_len(z, a, left, VIOMMU_READ, &c);
+
+			if (o < 0) {
+				c = 1;
+				src[n] = 0;
+			} else {
+				memcpy(src + n, ram + o, c);
+			}
+			n += c;
+			a += c;
+			left -= c;
 		}
+	}
 	return n;
 }
 
@@ -437,26 +454,33 @@ static void check_in(struct fz *z, const struct req *r, uint32_t used)
 	if (used != dlen + 1)
 		fail("IN used length %u, data %u", used, dlen);
 	memset(seen, 0, sizeof(seen));
-	for (unsigned int i = 1; i <= r->nseg; i++)
-		for (uint32_t j = 0; j < r->s[i].len && r->s[i].write; j++) {
-			long o = xl(z, r->s[i].gpa + j, VIOMMU_WRITE);
+	for (int pass = 0; pass < 2; pass++) {
+		for (unsigned int i = 1; i <= r->nseg; i++) {
+			uint64_t a = r->s[i].gpa;
+			uint32_t left = r->s[i].write ? r->s[i].len : 0;
 
-			if (o < 0)
-				fail("OK IN into an untranslatable byte");
-			if (seen[o]++)
-				return; /* aliased: the last write wins */
-		}
-	so = xl(z, r->s[r->nseg + 1].gpa, VIOMMU_WRITE);
-	if (so >= 0 && seen[so])
-		return; /* the status byte overwrote data */
-	for (unsigned int i = 1; i <= r->nseg; i++)
-		for (uint32_t j = 0; j < r->s[i].len && r->s[i].write; j++) {
-			long o = xl(z, r->s[i].gpa + j, VIOMMU_WRITE);
+			while (left) {
+				uint32_t c;
+				long o = xl_len(z, a, left, VIOMMU_WRITE, &c);
 
-			if (ram[o] != model[off++])
-				fail("IN returned a byte the disk does not "
-				     "hold");
+				if (o < 0)
+					fail("OK IN into an untranslatable "
+					     "byte");
+				for (uint32_t j = 0; j < c && !pass; j++)
+					if (seen[o + j]++)
+						return; /* aliased */
+				if (pass && memcmp(ram + o, model + off, c))
+					fail("IN returned bytes the disk does "
+					     "not hold");
+				off += pass ? c : 0;
+				a += c;
+				left -= c;
+			}
 		}
+		so = xl(z, r->s[r->nseg + 1].gpa, VIOMMU_WRITE);
+		if (!pass && so >= 0 && seen[so])
+			return; /* the status byte overwrote data */
+	}
 }
 
 /* apply() - the model's side of a completed request. */

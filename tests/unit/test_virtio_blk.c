@@ -60,6 +60,7 @@ struct opts {
 	bool anon;      /* anonymous backing instead of a file */
 	bool ro;
 	bool no_access_platform; /* the driver refuses it */
+	bool no_flush;  /* the driver refuses FLUSH: writes go through */
 	uint16_t nq;
 	uint32_t inflight;
 };
@@ -138,6 +139,8 @@ static uint64_t features_of(const struct fx *x)
 		f &= ~(1ull << VIOMMU_VIRTIO_F_INDIRECT_DESC);
 	if (x->o.no_access_platform)
 		f &= ~(1ull << VIOMMU_VIRTIO_F_ACCESS_PLATFORM);
+	if (x->o.no_flush)
+		f &= ~(1ull << VIOMMU_VIRTIO_BLK_F_FLUSH);
 	return f;
 }
 
@@ -457,6 +460,11 @@ TEST(b5_round_trip_indirect_packed)
 {
 	round_trip(&(struct opts){ .indirect_feat = true, .packed = true },
 		   true);
+}
+
+TEST(b5_round_trip_write_through_without_flush)
+{
+	round_trip(&(struct opts){ .no_flush = true }, false);
 }
 
 TEST(b5_round_trip_without_iommu_gpa)
@@ -943,6 +951,39 @@ TEST(b8_buffer_across_translation_boundaries)
 	teardown(&x);
 }
 
+/* B12: a buffer translating into more pieces than the device takes
+ * (here 1-byte mappings) gets IOERR and leaves the image untouched. */
+TEST(b12_too_many_pieces_ioerr)
+{
+	struct fx x;
+	struct drvring_seg d;
+	uint64_t win = 0x500000000ull;
+	uint32_t len = 17 * 512; /* 8704 one-byte mappings */
+	int err = 0;
+
+	REQUIRE(setup(&x, &(struct opts){ 0 }) == 0);
+	for (uint32_t i = 0; i < len && !err; i++)
+		err = viommu_domain_map(x.dom, win + i, win + i,
+					RAM_GPA + DATA_OFF + i, VIOMMU_READ);
+	REQUIRE(err == 0);
+	d = (struct drvring_seg){ win, len, false };
+	CHECK_EQ(one(&x, 0, 1, T_OUT, 0, &d, 1, NULL), S_IOERR);
+	CHECK_EQ(faults(&x), 0);
+	CHECK(image_is_pattern(&x, 0, CAP_BYTES));
+	/* one sector short of the bound is served, piece by piece */
+	d.len = 16 * 512;
+	for (uint32_t i = 0; i < len; i++)
+		x.ram[DATA_OFF + i] = (uint8_t)(i * 3 + 1);
+	CHECK_EQ(one(&x, 0, 2, T_OUT, 0, &d, 1, NULL), S_OK);
+	{
+		static uint8_t b[16 * 512];
+
+		CHECK(image_read(&x, 0, b, sizeof(b)) == 0);
+		CHECK(memcmp(b, x.ram + DATA_OFF, sizeof(b)) == 0);
+	}
+	teardown(&x);
+}
+
 /* B10: the status byte unmapped: no answer possible: needs reset. */
 TEST(b10_status_unmapped_needs_reset)
 {
@@ -1040,6 +1081,89 @@ TEST(b18_inject_faults)
 	CHECK_EQ(viommu_virtio_blk_inject_faults(x.blk, 0), 0);
 	CHECK_EQ(one(&x, 0, 4, T_FLUSH, 0, NULL, 0, NULL), S_OK);
 	CHECK_EQ(viommu_virtio_blk_inject_faults(NULL, 1), -EINVAL);
+	teardown(&x);
+}
+
+/*
+ * Isolation: a second device, on an endpoint attached to another domain
+ * that maps only its own rings and request headers, gives the first
+ * device's data IOVA: it faults (on its own endpoint), gets IOERR, and
+ * the first device's buffer is untouched.
+ */
+TEST(b8_second_device_in_another_domain_cannot_reach_first)
+{
+	struct fx x, y;
+	struct viommu_virtio_blk_config bc = { 0 };
+	struct viommu_domain *dom2 = NULL;
+	struct viommu_endpoint *ep2 = NULL;
+	struct drvring_seg d;
+	uint64_t ring_off = RING_OFF(4);
+
+	REQUIRE(setup(&x, &(struct opts){ 0 }) == 0);
+	memset(x.ram + DATA_OFF, 0x5a, 4096);
+	REQUIRE(viommu_endpoint_create(x.ctx, EP_ID + 1, &ep2) == 0);
+	REQUIRE(viommu_domain_create(x.ctx, &(struct viommu_domain_config){
+					     .kind = VIOMMU_DOMAIN_PAGING,
+					     .tag = 2 }, &dom2) == 0);
+	REQUIRE(viommu_domain_map(dom2, IOVA_BASE + ring_off,
+				  IOVA_BASE + ring_off + 0x1ffff,
+				  RAM_GPA + ring_off,
+				  VIOMMU_READ | VIOMMU_WRITE) == 0);
+	REQUIRE(viommu_domain_map(dom2, IOVA_BASE + HDR_OFF,
+				  IOVA_BASE + SEGS_OFF - 1, RAM_GPA + HDR_OFF,
+				  VIOMMU_READ | VIOMMU_WRITE) == 0);
+	REQUIRE(viommu_endpoint_attach(ep2, VIOMMU_NO_PASID, dom2) == 0);
+	/* y: the same guest and IOMMU, its own device and ring */
+	y = x;
+	y.o = (struct opts){ .anon = true, .nq = 1 };
+	y.rings = calloc(1, sizeof(*y.rings));
+	REQUIRE(y.rings);
+	bc.size = sizeof(bc);
+	bc.mem = x.mem;
+	bc.ep = ep2;
+	bc.capacity = CAP_BYTES;
+	REQUIRE(viommu_virtio_blk_create(&bc, &y.blk) == 0);
+	y.dev = viommu_virtio_blk_dev(y.blk);
+	/* its ring at RING_OFF(4), laid out by hand (driver_init() puts
+	 * queue 0 at RING_OFF(0)) */
+	{
+		struct viommu_virtio_dev *dv = y.dev;
+		struct viommu_virtio_queue_cfg cfg;
+		uint8_t st = VIOMMU_VIRTIO_S_ACKNOWLEDGE |
+			     VIOMMU_VIRTIO_S_DRIVER;
+
+		REQUIRE(viommu_virtio_dev_set_status(dv, st) == 0);
+		REQUIRE(viommu_virtio_dev_set_driver_features(
+				dv, viommu_virtio_dev_features(dv) &
+				~(1ull << VIOMMU_VIRTIO_F_RING_PACKED)) == 0);
+		st |= VIOMMU_VIRTIO_S_FEATURES_OK;
+		REQUIRE(viommu_virtio_dev_set_status(dv, st) == 0);
+		REQUIRE(drvring_init(&y.rings[0], x.ram + ring_off,
+				     IOVA_BASE + ring_off, QSIZE, false,
+				     false, false) == 0);
+		drvring_queue_cfg(&y.rings[0], &cfg);
+		REQUIRE(viommu_virtio_dev_queue_setup(dv, 0, &cfg) == 0);
+		REQUIRE(viommu_virtio_dev_set_status(
+				dv, st | VIOMMU_VIRTIO_S_DRIVER_OK) == 0);
+	}
+	/* y's own request works: a flush */
+	CHECK_EQ(one(&y, 0, 1, T_FLUSH, 0, NULL, 0, NULL), S_OK);
+	/* y reads into x's data IOVA: fault on y's endpoint, IOERR */
+	d = (struct drvring_seg){ bus(&x, DATA_OFF), 4096, true };
+	CHECK_EQ(one(&y, 0, 2, T_IN, 0, &d, 1, NULL), S_IOERR);
+	CHECK_EQ(faults(&x), 1);
+	CHECK_EQ(x.last.endpoint, EP_ID + 1);
+	CHECK_EQ(x.last.reason, VIOMMU_FAULT_NO_MAPPING);
+	CHECK_EQ(x.ram[DATA_OFF], 0x5a);
+	/* nor can it read x's buffer out to its disk */
+	d.write = false;
+	CHECK_EQ(one(&y, 0, 3, T_OUT, 0, &d, 1, NULL), S_IOERR);
+	CHECK_EQ(faults(&x), 2);
+	/* x itself still reaches it */
+	d.write = true;
+	CHECK_EQ(one(&x, 0, 4, T_IN, 0, &d, 1, NULL), S_OK);
+	viommu_virtio_blk_destroy(y.blk);
+	free(y.rings);
 	teardown(&x);
 }
 
