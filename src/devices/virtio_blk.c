@@ -110,9 +110,8 @@ static void op_config_write(struct viommu_virtio_dev *dev, uint32_t off,
 	struct viommu_virtio_blk *blk = dev->priv;
 
 	/* No CONFIG_WCE: every field is read-only (B1). */
-	if (blk_should_log(blk))
-		log_warn(&blk->log, "virtio-blk: write to read-only config "
-			 "offset %u ignored", off);
+	rl_warn(&blk->dev.rl, &blk->log,
+		"virtio-blk: write to read-only config offset %u ignored", off);
 }
 
 /* ------------------------------------------------------------------ */

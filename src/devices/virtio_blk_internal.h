@@ -114,7 +114,6 @@ struct viommu_virtio_blk {
 	struct blk_worker *workers;
 	uint32_t nworkers;
 
-	uint32_t bad_requests; /* for log rate limiting */
 	struct viommu_virtio_blk_stats st; /* relaxed atomics */
 };
 
@@ -126,7 +125,5 @@ struct viommu_virtio_blk {
  */
 void blk_run_request(struct blk_worker *w, struct blk_req *r);
 
-/* blk_should_log() - rate limit for per-request WARN lines. */
-bool blk_should_log(struct viommu_virtio_blk *blk);
 
 #endif /* VIOMMU_VIRTIO_BLK_INTERNAL_H */

@@ -48,21 +48,13 @@ struct outcome {
 	uint32_t written;
 };
 
-bool blk_should_log(struct viommu_virtio_blk *blk)
-{
-	uint32_t n = ATOMIC_INC(blk->bad_requests) + 1;
-
-	return n <= 64 || (n & (n - 1)) == 0;
-}
-
 /* refuse() - a request refused by rule @rule: one WARN line (rate
  * limited), count it, and answer @status. */
 static struct outcome refuse(struct viommu_virtio_blk *blk, uint8_t status,
 			     const char *rule, const char *why)
 {
-	if (blk_should_log(blk))
-		log_warn(&blk->log, "virtio-blk: request refused (%s): %s",
-			 rule, why);
+	rl_warn(&blk->dev.rl, &blk->log,
+		"virtio-blk: request refused (%s): %s", rule, why);
 	if (status == BLK_S_UNSUPP)
 		ATOMIC_INC(blk->st.unsupp);
 	else
@@ -336,9 +328,9 @@ static struct outcome map_fail(struct viommu_virtio_blk *blk, int err)
 		return refuse(blk, BLK_S_IOERR, "B12",
 			      "data in more translated pieces than the device "
 			      "takes");
-	if (err != -EFAULT && blk_should_log(blk))
-		log_warn(&blk->log, "virtio-blk: request refused (B8): data "
-			 "buffer not guest RAM");
+	if (err != -EFAULT)
+		rl_warn(&blk->dev.rl, &blk->log, "virtio-blk: request refused "
+			"(B8): data buffer not guest RAM");
 	ATOMIC_INC(blk->st.ioerr);
 	return (struct outcome){ BLK_S_IOERR, 0 };
 }
@@ -387,11 +379,9 @@ static struct outcome do_rw(struct blk_worker *w, const struct blk_req *r,
 	if (!err && !in)
 		err = stable(blk, r);
 	if (err) {
-		if (blk_should_log(blk))
-			log_warn(&blk->log, "virtio-blk: %s of %u bytes at "
-				 "sector %llu failed: %s", in ? "read" : "write",
-				 len, (unsigned long long)sector,
-				 strerror(-err));
+		rl_warn(&blk->dev.rl, &blk->log, "virtio-blk: %s of %u bytes "
+			"at sector %llu failed: %s", in ? "read" : "write",
+			len, (unsigned long long)sector, strerror(-err));
 		ATOMIC_INC(blk->st.ioerr);
 		return (struct outcome){ BLK_S_IOERR, 0 };
 	}
@@ -410,9 +400,8 @@ static struct outcome do_rw(struct blk_worker *w, const struct blk_req *r,
 static struct outcome do_flush(struct viommu_virtio_blk *blk)
 {
 	if (blk->fd >= 0 && !blk->ro && fdatasync(blk->fd)) {
-		if (blk_should_log(blk))
-			log_warn(&blk->log, "virtio-blk: flush failed: %s",
-				 strerror(errno));
+		rl_warn(&blk->dev.rl, &blk->log, "virtio-blk: flush failed: %s",
+			strerror(errno));
 		ATOMIC_INC(blk->st.ioerr);
 		return (struct outcome){ BLK_S_IOERR, 0 };
 	}
