@@ -500,6 +500,59 @@ TEST(n12_mrg_rxbuf_frame_over_three_buffers)
 	teardown(&x);
 }
 
+/* too_few_buffers() - a 4000-byte frame finds two 1536-byte buffers:
+ * they are given back untouched; a third one lets it through whole. */
+static void too_few_buffers(const struct nopts *o)
+{
+	struct fx x;
+	uint8_t f[4000], got[4000];
+	struct vhdr h = { 0 };
+	uint64_t t;
+	uint32_t len, off = 0;
+
+	REQUIRE(setup(&x, o, o) == 0);
+	memset(x.n[1].ram + RX_OFF, 0x77, 3 * 1536);
+	CHECK_EQ(post_rx(&x, 1, 0, 0, 2, 1536), 0);
+	make_frame(f, sizeof(f), mac_of(1), mac_of(0), 1, 4);
+	CHECK_EQ(tx(&x, 0, 0, 1, &h, f, sizeof(f)), 0);
+	CHECK_EQ(wait_used(&x, 0, 1, &t, &len), 0);
+	settle();
+	CHECK_EQ(drvring_get_used(&x.n[1].rings[0], &t, &len), -ENOENT);
+	CHECK_EQ(x.n[1].ram[RX_OFF], 0x77); /* nothing written */
+	CHECK_EQ(nst(&x, 1).rx_dropped, 0);
+	CHECK_EQ(post_rx(&x, 1, 0, 2, 1, 1536), 0);
+	for (uint32_t k = 0; k < 3; k++) {
+		uint32_t skip = k ? 0 : HDR;
+
+		CHECK_EQ(wait_used(&x, 1, 0, &t, &len), 0);
+		CHECK_EQ(t, k);
+		if (len < skip || off + len - skip > sizeof(got))
+			break;
+		memcpy(got + off, x.n[1].ram + RX_OFF + k * 1536u + skip,
+		       len - skip);
+		off += len - skip;
+	}
+	CHECK_EQ(get_vhdr(x.n[1].ram + RX_OFF).num_buffers, 3);
+	CHECK_EQ(off, sizeof(f));
+	CHECK(memcmp(got, f, sizeof(f)) == 0);
+	teardown(&x);
+}
+
+TEST(n12_mrg_too_few_buffers_given_back_split)
+{
+	too_few_buffers(&(struct nopts){ 0 });
+}
+
+TEST(n12_mrg_too_few_buffers_given_back_packed)
+{
+	too_few_buffers(&(struct nopts){ .packed = true, .evidx = true });
+}
+
+TEST(n12_mrg_too_few_buffers_given_back_split_evidx)
+{
+	too_few_buffers(&(struct nopts){ .evidx = true });
+}
+
 TEST(n12_no_mrg_frame_too_big_dropped_buffer_kept)
 {
 	struct fx x;
