@@ -26,6 +26,9 @@
  * device for a receiver without GUEST_CSUM.  The rules are listed with
  * IDs in docs/VIRTIO-NET.md.
  *
+ * Instead of a switch a NIC may talk to a peer over a connected socket in
+ * the framing of QEMU's -netdev stream or -netdev dgram (socket_kind).
+ *
  * Work per call is bounded: a kick (or poll) transmits at most a budget
  * of packets and delivers at most a budget of received frames; what is
  * left is done by the device's own thread, a budget at a time, with the
@@ -72,6 +75,10 @@ extern "C" {
 #define VIOMMU_VIRTIO_NET_F_CTRL_VQ 17
 #define VIOMMU_VIRTIO_NET_F_CTRL_RX 18
 #define VIOMMU_VIRTIO_NET_F_MQ 22
+
+/** Socket backends (struct viommu_virtio_net_config.socket_kind). */
+#define VIOMMU_NET_SOCKET_STREAM 1
+#define VIOMMU_NET_SOCKET_DGRAM 2
 
 /** The most queue pairs a device may have (the control queue is extra). */
 #define VIOMMU_VIRTIO_NET_MAX_PAIRS 3
@@ -165,8 +172,17 @@ VIOMMU_EXPORT int viommu_net_switch_stats(struct viommu_net_switch *sw,
  *               and enforced on transmit (frames longer than mtu + 14
  *               without GSO are dropped).
  * @net_switch:  the switch to join (NULL: frames sent go nowhere and are
- *               counted as tx_no_backend).
+ *               counted as tx_no_backend, unless @socket_kind is set).
  * @log:         where log lines go.
+ * @socket_kind: instead of a switch, a connected socket to a peer:
+ *               VIOMMU_NET_SOCKET_STREAM (QEMU's -netdev stream framing:
+ *               each frame preceded by its length, 4 bytes big-endian) or
+ *               VIOMMU_NET_SOCKET_DGRAM (-netdev dgram: one frame per
+ *               datagram); 0: none.  The framing carries no
+ *               virtio_net_hdr, so no checksum or TSO feature is offered.
+ * @socket_fd:   the socket (stream, datagram or seqpacket, connected); the
+ *               NIC uses its own copy (F_DUPFD_CLOEXEC, made non-blocking
+ *               - which the file status flags share with the caller's).
  */
 struct viommu_virtio_net_config {
 	size_t size;
@@ -179,14 +195,17 @@ struct viommu_virtio_net_config {
 	uint32_t mtu;
 	struct viommu_net_switch *net_switch;
 	struct viommu_log log;
+	uint32_t socket_kind;
+	int socket_fd;
 };
 
 /**
  * viommu_virtio_net_create() - make a NIC (reset state, link up), join its
  * switch and start its thread.
  * Return: 0; -EINVAL (NULL @cfg, @out or @cfg->mem, @size larger than
- * this library knows, bad queue_pairs, queue_size or mtu); -ENOSPC (the
- * switch has max_ports NICs); -ENOMEM; -EAGAIN (pthread_create()).
+ * this library knows, bad queue_pairs, queue_size or mtu, both a switch
+ * and a socket, an unknown socket_kind); -EBADF (bad socket_fd); -ENOSPC
+ * (the switch has max_ports NICs); -ENOMEM; -EAGAIN (pthread_create()).
  */
 VIOMMU_EXPORT int
 viommu_virtio_net_create(const struct viommu_virtio_net_config *cfg,
@@ -252,6 +271,10 @@ VIOMMU_EXPORT int viommu_virtio_net_inject_faults(struct viommu_virtio_net *net,
  * @needs_reset: times the device entered DEVICE_NEEDS_RESET.
  * @budget_yields: times a call stopped at its budget and left the rest
  *               to the device thread.
+ * @backend_rx_drops, @backend_tx_drops: socket backend: frames from the
+ *               peer dropped (receive queue full, link down, bad framing)
+ *               and frames for the peer dropped (output queue full, send
+ *               error).  The switch counts its own (switch stats).
  */
 struct viommu_virtio_net_stats {
 	size_t size;
@@ -261,6 +284,7 @@ struct viommu_virtio_net_stats {
 	uint64_t rx_gso_dropped, csum_completed;
 	uint64_t ctrl_ok, ctrl_err;
 	uint64_t faults, injected_faults, needs_reset, budget_yields;
+	uint64_t backend_rx_drops, backend_tx_drops;
 };
 
 /**

@@ -25,6 +25,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <viommu/common.h>
+
 /* virtio_net_hdr (VIRTIO 1.3 §5.1.6), host byte order, num_buffers apart. */
 #define NET_HDR_F_NEEDS_CSUM 1u
 #define NET_HDR_F_DATA_VALID 2u
@@ -53,7 +55,20 @@ struct net_frame {
 	uint8_t data[];
 };
 
-struct net_port;
+/*
+ * struct net_port - a NIC's attachment to a backend, and the bounded queue
+ * of frames waiting for its receive side.  The backend owns it and
+ * protects the queue with its own lock.
+ */
+struct net_port {
+	void *be;             /* the backend */
+	uint32_t idx;         /* the backend's port number */
+	void (*rx_ready)(void *opaque);
+	void *opaque;
+	struct net_frame *head, *tail;
+	uint32_t count;
+	bool up;
+};
 
 struct net_backend_ops {
 	/* join() - a new port with @mac (a hint for learning); @rx_ready
@@ -74,8 +89,23 @@ struct net_backend_ops {
 	void (*flush)(struct net_port *p);
 	/* set_up() - whether @p accepts frames (link state). */
 	void (*set_up)(struct net_port *p, bool up);
+	/* drops() - frames this backend dropped on @p's behalf: arriving
+	 * for it (queue full, link down, bad framing) and leaving from it
+	 * (output queue full, socket error).  NULL: none counted here. */
+	void (*drops)(struct net_port *p, uint64_t *rx, uint64_t *tx);
 };
 
 extern const struct net_backend_ops net_switch_ops;
+extern const struct net_backend_ops net_socket_ops;
+
+/*
+ * net_socket_open() - a socket backend over a copy of @fd (@stream: the
+ * 4-byte big-endian length framing of QEMU's -netdev stream; else one
+ * frame per datagram, -netdev dgram), with an I/O thread.  Pass the
+ * result to net_socket_ops.join(); leave() closes and frees it.
+ * Return: 0; -EBADF; -ENOMEM; -errno of fcntl, eventfd, pthread_create.
+ */
+int net_socket_open(int fd, bool stream, uint32_t depth,
+		    const struct viommu_log *log, void **out);
 
 #endif /* VIOMMU_NET_BACKEND_H */

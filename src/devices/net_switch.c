@@ -36,16 +36,6 @@
 #define MAX_QUEUE_DEPTH 4096
 #define MAX_PORTS 256
 
-struct net_port {
-	struct viommu_net_switch *sw;
-	uint32_t idx;
-	void (*rx_ready)(void *opaque);
-	void *opaque;
-	struct net_frame *head, *tail;
-	uint32_t count;
-	bool up;
-};
-
 struct mac_entry {
 	uint8_t mac[6];
 	uint16_t port; /* index + 1; 0: free */
@@ -134,7 +124,7 @@ static void __enqueue(struct viommu_net_switch *sw, struct net_port *p,
 static void sw_send(struct net_port *from, const struct net_hdr *h,
 		    const uint8_t *frame, uint32_t len)
 {
-	struct viommu_net_switch *sw = from->sw;
+	struct viommu_net_switch *sw = from->be;
 	struct mac_entry *e;
 
 	if (len < NET_ETH_HLEN || len > NET_MAX_FRAME)
@@ -165,15 +155,15 @@ static struct net_frame *sw_peek(struct net_port *p)
 {
 	struct net_frame *f;
 
-	pthread_mutex_lock(&p->sw->mu);
+	pthread_mutex_lock(&((struct viommu_net_switch *)p->be)->mu);
 	f = p->head;
-	pthread_mutex_unlock(&p->sw->mu);
+	pthread_mutex_unlock(&((struct viommu_net_switch *)p->be)->mu);
 	return f;
 }
 
 static void sw_consume(struct net_port *p)
 {
-	struct viommu_net_switch *sw = p->sw;
+	struct viommu_net_switch *sw = p->be;
 	struct net_frame *f;
 
 	pthread_mutex_lock(&sw->mu);
@@ -195,7 +185,7 @@ static void __flush(struct net_port *p)
 		struct net_frame *f = p->head;
 
 		p->head = f->next;
-		xfree(&p->sw->alloc, f);
+		xfree(&((struct viommu_net_switch *)p->be)->alloc, f);
 	}
 	p->tail = NULL;
 	p->count = 0;
@@ -203,16 +193,16 @@ static void __flush(struct net_port *p)
 
 static void sw_flush(struct net_port *p)
 {
-	pthread_mutex_lock(&p->sw->mu);
+	pthread_mutex_lock(&((struct viommu_net_switch *)p->be)->mu);
 	__flush(p);
-	pthread_mutex_unlock(&p->sw->mu);
+	pthread_mutex_unlock(&((struct viommu_net_switch *)p->be)->mu);
 }
 
 static void sw_set_up(struct net_port *p, bool up)
 {
-	pthread_mutex_lock(&p->sw->mu);
+	pthread_mutex_lock(&((struct viommu_net_switch *)p->be)->mu);
 	p->up = up;
-	pthread_mutex_unlock(&p->sw->mu);
+	pthread_mutex_unlock(&((struct viommu_net_switch *)p->be)->mu);
 }
 
 static void free_switch(struct viommu_net_switch *sw)
@@ -239,7 +229,7 @@ static int sw_join(void *be, const uint8_t mac[6],
 	for (uint32_t i = 0; i < sw->nports_max; i++) {
 		if (sw->ports[i])
 			continue;
-		p->sw = sw;
+		p->be = sw;
 		p->idx = i;
 		p->rx_ready = rx_ready;
 		p->opaque = opaque;
@@ -261,7 +251,7 @@ static int sw_join(void *be, const uint8_t mac[6],
 
 static void sw_leave(struct net_port *p)
 {
-	struct viommu_net_switch *sw = p->sw;
+	struct viommu_net_switch *sw = p->be;
 	bool last;
 
 	pthread_mutex_lock(&sw->mu);

@@ -31,6 +31,7 @@
 		  (1ull << VIOMMU_VIRTIO_F_EVENT_IDX) | \
 		  (1ull << VIOMMU_VIRTIO_F_RING_PACKED))
 #define DEF_QUEUE_SIZE 256
+#define SOCK_DEPTH 256 /* frames queued each way on a socket backend */
 #define CONFIG_BYTES 12 /* mac, status, max_virtqueue_pairs, mtu */
 #define F(b) (1ull << VIOMMU_VIRTIO_NET_F_##b)
 
@@ -348,7 +349,9 @@ static int check_config(struct viommu_virtio_net_config *c)
 	if (!c->mem || c->queue_pairs > VIOMMU_VIRTIO_NET_MAX_PAIRS ||
 	    c->queue_size < 2 || c->queue_size > VIOMMU_VIRTIO_QUEUE_MAX ||
 	    (c->queue_size & (c->queue_size - 1)) ||
-	    (c->mtu && (c->mtu < 68 || c->mtu > 65535)))
+	    (c->mtu && (c->mtu < 68 || c->mtu > 65535)) ||
+	    c->socket_kind > VIOMMU_NET_SOCKET_DGRAM ||
+	    (c->socket_kind && c->net_switch))
 		return -EINVAL;
 	return 0;
 }
@@ -360,6 +363,9 @@ static uint64_t offered(const struct viommu_virtio_net_config *c)
 		     F(HOST_TSO6) | F(GUEST_TSO4) | F(GUEST_TSO6) |
 		     F(CTRL_VQ) | F(CTRL_RX);
 
+	if (c->socket_kind) /* K4: no virtio_net_hdr on the wire */
+		f &= ~(F(CSUM) | F(GUEST_CSUM) | F(HOST_TSO4) | F(HOST_TSO6) |
+		       F(GUEST_TSO4) | F(GUEST_TSO6));
 	if (c->queue_pairs > 1)
 		f |= F(MQ);
 	if (c->mtu)
@@ -448,6 +454,20 @@ viommu_virtio_net_create(const struct viommu_virtio_net_config *user,
 				    &net->port);
 		if (err)
 			goto err_dev;
+	} else if (c.socket_kind) {
+		void *be;
+
+		net->be = &net_socket_ops;
+		err = net_socket_open(c.socket_fd, c.socket_kind ==
+				      VIOMMU_NET_SOCKET_STREAM, SOCK_DEPTH,
+				      &net->log, &be);
+		if (err)
+			goto err_dev;
+		err = net->be->join(be, net->mac, rx_ready, net, &net->port);
+		if (err) {
+			net->be->leave(&((struct net_port){ .be = be }));
+			goto err_dev;
+		}
 	}
 	err = -pthread_create(&net->th, NULL, thread_main, net);
 	if (err)
@@ -457,7 +477,7 @@ viommu_virtio_net_create(const struct viommu_virtio_net_config *user,
 		 "queue pair(s) of %u, %s, %s", net->mac[0], net->mac[1],
 		 net->mac[2], net->mac[3], net->mac[4], net->mac[5],
 		 net->max_pairs, net->qsize, c.net_switch ? "on a switch" :
-		 "no backend", c.ep ? "behind an IOMMU" :
+		 c.socket_kind ? "on a socket" : "no backend", c.ep ? "behind an IOMMU" :
 		 "guest-physical addresses");
 	*out = net;
 	return 0;
@@ -551,6 +571,12 @@ VIOMMU_EXPORT int viommu_virtio_net_stats(struct viommu_virtio_net *net,
 	LD(csum_completed); LD(ctrl_ok); LD(ctrl_err); LD(needs_reset);
 	LD(budget_yields);
 #undef LD
+	s.backend_rx_drops = s.backend_tx_drops = 0;
+	/* port is set by create and cleared by destroy only: no lock (this
+	 * may be called from the transport's interrupt hook) */
+	if (net->port && net->be->drops)
+		net->be->drops(net->port, &s.backend_rx_drops,
+			       &s.backend_tx_drops);
 	s.faults = __atomic_load_n(&net->io.faults, __ATOMIC_RELAXED);
 	s.injected_faults = __atomic_load_n(&net->io.injected,
 					    __ATOMIC_RELAXED);
