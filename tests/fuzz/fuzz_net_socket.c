@@ -18,6 +18,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -84,6 +85,15 @@ static void ref_stream(struct ref *r, const uint8_t *d, size_t n)
 		r->len[r->n++] = len;
 		pos += 4 + len;
 	}
+}
+
+/* writable() - whether @fd takes more within 200 ms (a NIC that stopped
+ * reading a stream never drains it). */
+static bool writable(int fd)
+{
+	struct pollfd pf = { .fd = fd, .events = POLLOUT };
+
+	return poll(&pf, 1, 200) == 1 && (pf.revents & POLLOUT);
 }
 
 static void post(struct drvring *ring, struct viommu_virtio_dev *dev,
@@ -171,7 +181,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			pos += 2;
 			if (len > size - pos)
 				len = size - pos;
-			if (send(sv[1], data + pos, len, 0) != (ssize_t)len)
+			if (!writable(sv[1]) ||
+			    send(sv[1], data + pos, len, MSG_DONTWAIT) !=
+			    (ssize_t)len)
 				break;
 			if (len < 14) {
 				r.bad++;
@@ -184,7 +196,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		size_t pos = 0;
 
-		ref_stream(&r, data, size);
 		while (pos < size) {
 			size_t c = h & 2 ? 1 + ((h >> 4) + pos) % 16
 					 : size - pos;
@@ -192,11 +203,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			if (c > size - pos)
 				c = size - pos;
-			w = write(sv[1], data + pos, c);
+			if (!writable(sv[1]))
+				break; /* the NIC stopped reading (K1) */
+			w = send(sv[1], data + pos, c, MSG_DONTWAIT);
 			if (w <= 0)
 				break;
 			pos += (size_t)w;
 		}
+		ref_stream(&r, data, pos); /* what was written */
 	}
 
 	/* collect until every frame is delivered or counted */
@@ -238,8 +252,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				int e2;
 
 				while ((e2 = drvring_get_used(&rings[0], &tk,
-							      &len)) == -ENOENT)
+							      &len)) == -ENOENT) {
+					clock_gettime(CLOCK_MONOTONIC, &t);
+					if (t.tv_sec - t0.tv_sec > 20)
+						fail("frame's last buffers "
+						     "never came");
 					sched_yield();
+				}
 				if (e2 || off + len > sizeof(rebuilt))
 					fail("frame continuation");
 				memcpy(rebuilt + off,
