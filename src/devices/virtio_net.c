@@ -209,8 +209,9 @@ static void __ctrl(struct viommu_virtio_net *net, uint16_t q)
 			ack = ctrl_exec(net, vq, &e);
 		if (e.write_len >= 1) {
 			net->npc = 0;
-			if (!net_map(net, vq, &e, true, e.write_len - 1, 1,
-				     false) &&
+			/* the ack is the first device-writable byte (the
+			 * struct's layout; QEMU writes it there too) */
+			if (!net_map(net, vq, &e, true, 0, 1, false) &&
 			    !net_copy(net, 0, &ack, true))
 				used = 1;
 		}

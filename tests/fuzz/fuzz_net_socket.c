@@ -87,13 +87,14 @@ static void ref_stream(struct ref *r, const uint8_t *d, size_t n)
 	}
 }
 
-/* writable() - whether @fd takes more within 200 ms (a NIC that stopped
- * reading a stream never drains it). */
+/* writable() - whether @fd takes more within 20 ms (a NIC that stopped
+ * reading a stream never drains it; giving up early on a slow one only
+ * shortens the input, the reference follows what was written). */
 static bool writable(int fd)
 {
 	struct pollfd pf = { .fd = fd, .events = POLLOUT };
 
-	return poll(&pf, 1, 200) == 1 && (pf.revents & POLLOUT);
+	return poll(&pf, 1, 20) == 1 && (pf.revents & POLLOUT);
 }
 
 static void post(struct drvring *ring, struct viommu_virtio_dev *dev,

@@ -597,7 +597,7 @@ static void op_ctrl(struct fz *z)
 	}
 	memcpy(before, ram, sizeof(before));
 	memset(may_change, 0, sizeof(may_change));
-	o = xl(z, s[2].gpa + s[2].len - 1, VIOMMU_WRITE);
+	o = xl(z, s[2].gpa, VIOMMU_WRITE); /* the ack: first writable byte */
 	if (o >= 0)
 		may_change[o] = 1;
 	z->tok++;

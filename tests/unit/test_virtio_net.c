@@ -830,6 +830,34 @@ TEST(n13_without_mq_ctrl_is_queue_2)
 	teardown(&x);
 }
 
+TEST(n13_ack_is_first_writable_byte)
+{
+	struct fx x;
+	struct nic *n;
+	uint8_t *p;
+	struct drvring_seg s[3];
+	uint64_t t;
+	uint32_t len;
+
+	REQUIRE(setup(&x, &(struct nopts){ 0 }, &(struct nopts){ 0 }) == 0);
+	n = &x.n[1];
+	p = n->ram + CTRL_OFF;
+	p[0] = 0;    /* RX */
+	p[1] = 0;    /* PROMISC */
+	p[16] = 1;
+	p[0x800] = p[0x801] = 0xee;
+	s[0] = (struct drvring_seg){ bus(n, CTRL_OFF), 2, false };
+	s[1] = (struct drvring_seg){ bus(n, CTRL_OFF + 16), 1, false };
+	s[2] = (struct drvring_seg){ bus(n, CTRL_OFF + 0x800), 2, true };
+	CHECK_EQ(drvring_add(&n->rings[ctrlq(n)], s, 3, 1, false), 0);
+	CHECK_EQ(viommu_virtio_dev_notify(n->dev, ctrlq(n)), 0);
+	CHECK_EQ(wait_used(&x, 1, ctrlq(n), &t, &len), 0);
+	CHECK_EQ(len, 1);
+	CHECK_EQ(p[0x800], 0);
+	CHECK_EQ(p[0x801], 0xee);
+	teardown(&x);
+}
+
 /* ------------------------------------------------------------------ */
 /* Faults and bad input                                               */
 
