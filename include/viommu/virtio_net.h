@@ -161,8 +161,9 @@ VIOMMU_EXPORT int viommu_net_switch_stats(struct viommu_net_switch *sw,
  * @ep:          the function's endpoint: with it ACCESS_PLATFORM is
  *               offered (and required) and every ring and buffer address
  *               is an IOVA of it; NULL: guest-physical addresses.
- * @mac:         the MAC address; all zero: 52:54:00:56:xx:yy derived from
- *               the device's address (unique per live device).
+ * @mac:         the MAC address; all zero: 52:54:00:xx:yy:zz, the last
+ *               three bytes a hash of the device's host address (set one
+ *               for a stable address or one unique by construction).
  * @queue_pairs: 1..VIOMMU_VIRTIO_NET_MAX_PAIRS [1]; MQ is offered when
  *               > 1.  A control queue always follows the pairs.
  * @queue_size:  largest queue, a power of two, 2..1024 [256].
