@@ -22,6 +22,7 @@
 #include <viommu/virtio.h>
 #include <viommu/virtio_iommu.h>
 #include <viommu/virtio_blk.h>
+#include <viommu/virtio_net.h>
 #include <viommu/smmuv3.h>
 #include <viommu/link.h>
 #include <viommu/pci.h>

@@ -809,6 +809,23 @@ int vq_pop(struct vq *vq, struct vq_elem *e)
 	return err;
 }
 
+void vq_unpop(struct vq *vq, const struct vq_elem *e)
+{
+	if (vq->packed) {
+		if (vq->next_avail < e->ndesc) {
+			vq->next_avail = (uint16_t)(vq->next_avail + vq->size -
+						    e->ndesc);
+			vq->avail_wrap = !vq->avail_wrap;
+		} else {
+			vq->next_avail = (uint16_t)(vq->next_avail - e->ndesc);
+		}
+	} else {
+		/* avail_shadow stays: the entries up to it are still there */
+		vq->last_avail--;
+	}
+	vq->popped--;
+}
+
 /* kick_store() - write the suppression state @on to the ring. */
 static int kick_store(struct vq *vq, bool on)
 {

@@ -165,6 +165,14 @@ void vq_reset(struct vq *vq);
 int vq_pop(struct vq *vq, struct vq_elem *e);
 
 /*
+ * vq_unpop() - give back the chain @e that the last vq_pop() returned, as
+ * if it had not been popped (a device that took buffers for a packet and
+ * found too few).  Several chains are given back newest first.  Nothing
+ * is written to the ring; the next vq_pop() reads the chain again.
+ */
+void vq_unpop(struct vq *vq, const struct vq_elem *e);
+
+/*
  * vq_push() - return chain @e to the driver with @used_len bytes written.
  * Return: 0; -EIO (broken queue, or the used ring is not RAM).
  */
