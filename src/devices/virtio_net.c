@@ -63,9 +63,8 @@ static void op_config_write(struct viommu_virtio_dev *dev, uint32_t off,
 	struct viommu_virtio_net *net = dev->priv;
 
 	/* N1: VERSION_1 makes every field read-only (mac included). */
-	if (net_should_log(net))
-		log_warn(&net->log, "virtio-net: write to read-only config "
-			 "offset %u ignored (N1)", off);
+	rl_warn(&net->dev.rl, &net->log, "virtio-net: write to read-only "
+		"config offset %u ignored (N1)", off);
 }
 
 /* ------------------------------------------------------------------ */
@@ -273,8 +272,8 @@ static int op_features_ok(struct viommu_virtio_dev *dev, uint64_t f)
 	else if ((f & (F(CTRL_RX) | F(MQ))) && !(f & F(CTRL_VQ)))
 		why = "CTRL_RX or MQ without CTRL_VQ";
 	if (why) {
-		log_warn(&net->log, "virtio-net: features refused (N2): %s",
-			 why);
+		rl_warn(&net->dev.rl, &net->log,
+			"virtio-net: features refused (N2): %s", why);
 		return -EINVAL;
 	}
 	return 0;

@@ -77,7 +77,6 @@ struct viommu_virtio_net {
 	pthread_cond_t cv;
 	bool wake, stopping;
 
-	uint32_t bad; /* for log rate limiting */
 	struct viommu_virtio_net_stats st; /* relaxed atomics */
 };
 
@@ -88,8 +87,6 @@ static inline uint16_t net_txq(uint16_t pair)
 	return (uint16_t)(2 * pair + 1);
 }
 
-/* net_should_log() - rate limit for per-packet WARN lines. */
-bool net_should_log(struct viommu_virtio_net *net);
 
 /* __net_needs_reset() - enter DEVICE_NEEDS_RESET, counted.  dev.lock. */
 void __net_needs_reset(struct viommu_virtio_net *net, const char *why);

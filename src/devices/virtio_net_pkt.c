@@ -31,13 +31,6 @@
 #include "core/util.h"
 #include "mem/mem_internal.h"
 
-bool net_should_log(struct viommu_virtio_net *net)
-{
-	uint32_t n = ATOMIC_INC(net->bad) + 1;
-
-	return n <= 64 || (n & (n - 1)) == 0;
-}
-
 static bool has(const struct viommu_virtio_net *net, unsigned int bit)
 {
 	return __vdev_has(&net->dev, bit);
@@ -142,9 +135,8 @@ int net_copy(struct viommu_virtio_net *net, uint32_t from, uint8_t *buf,
 static void tx_refuse(struct viommu_virtio_net *net, const char *rule,
 		      const char *why)
 {
-	if (net_should_log(net))
-		log_warn(&net->log, "virtio-net: TX packet dropped (%s): %s",
-			 rule, why);
+	rl_warn(&net->dev.rl, &net->log,
+		"virtio-net: TX packet dropped (%s): %s", rule, why);
 	ATOMIC_INC(net->st.tx_bad);
 	ATOMIC_INC(net->st.tx_dropped);
 }
@@ -475,9 +467,8 @@ static int rx_one(struct viommu_virtio_net *net, struct net_frame *f,
 			return rx_drop(net, &net->st.rx_too_big);
 		}
 		if (mrg && e->write_len < NET_HDR_BYTES) {
-			if (net_should_log(net))
-				log_warn(&net->log, "virtio-net: RX buffer "
-					 "shorter than the header (N12)");
+			rl_warn(&net->dev.rl, &net->log, "virtio-net: RX "
+				"buffer shorter than the header (N12)");
 			err = rx_abort(net, vq, nb, false, pushed);
 			return err ? err : rx_drop(net, NULL);
 		}
@@ -486,9 +477,9 @@ static int rx_one(struct viommu_virtio_net *net, struct net_frame *f,
 		if (err) {
 			bool fault = err == -EFAULT;
 
-			if (!fault && net_should_log(net))
-				log_warn(&net->log, "virtio-net: RX buffer "
-					 "not writable guest RAM (N9)");
+			if (!fault)
+				rl_warn(&net->dev.rl, &net->log, "virtio-net: "
+					"RX buffer not writable guest RAM (N9)");
 			err = rx_abort(net, vq, nb, false, pushed);
 			return err ? err : rx_drop(net, fault ?
 					&net->st.rx_faults : NULL);
