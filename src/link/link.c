@@ -16,6 +16,9 @@
  * viommu_mem_set_regions() on the shared memory, which links call only
  * between messages, never inside a memory read section.  Counters are
  * relaxed atomics; end and connected are published with release stores.
+ * l->send_lock serialises link_send(): besides the reader's replies, a
+ * protocol may send requests from other threads (vfio-user DMA_READ and
+ * DMA_WRITE from a device's worker thread, src/link/vfu_dma.c).
  */
 #include "link/link.h"
 #include "core/util.h"
@@ -30,6 +33,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -217,6 +221,17 @@ static uint64_t now_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
+/* my_tid() - the calling thread's ID. */
+static int my_tid(void)
+{
+	return (int)syscall(SYS_gettid);
+}
+
+bool link_is_reader(const struct link *l)
+{
+	return __atomic_load_n(&l->reader_tid, __ATOMIC_RELAXED) == my_tid();
+}
+
 /* serve_event() - the protocol's event fd is readable. */
 static void serve_event(struct link *l)
 {
@@ -235,9 +250,14 @@ static int wait_fd(struct link *l, int fd, short events)
 {
 	int timeout = -1;
 
-	if (l->poll_mode) {
-		/* the whole message, not each wait, has LINK_STALL_MS */
-		int64_t left = (int64_t)(l->deadline_ns - now_ns()) / 1000000;
+	if (l->poll_mode || l->dma_deadline_ns) {
+		/*
+		 * The whole message, not each wait, has LINK_STALL_MS; so
+		 * does a request of ours waiting for its reply.
+		 */
+		uint64_t dl = l->dma_deadline_ns ? l->dma_deadline_ns :
+						   l->deadline_ns;
+		int64_t left = (int64_t)(dl - now_ns()) / 1000000;
 
 		if (left <= 0)
 			return -ETIMEDOUT;
@@ -374,8 +394,58 @@ int link_recv_end(struct link *l, int err, size_t got)
 	return VIOMMU_LINK_END_IO;
 }
 
+/*
+ * wait_out() - a thread other than the reader waits until the socket
+ * takes more, or @deadline.  0; -ECANCELED; -ETIMEDOUT; -errno.
+ */
+static int wait_out(struct link *l, uint64_t deadline)
+{
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = l->sock, .events = POLLOUT },
+			{ .fd = l->srv->stop_fd, .events = POLLIN },
+		};
+		int64_t left = (int64_t)(deadline - now_ns()) / 1000000;
+		int n;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		n = poll(p, 2, (int)MIN(left, LINK_STALL_MS));
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (n > 0 && p[1].revents)
+			return -ECANCELED;
+		if (n > 0 && p[0].revents)
+			return 0;
+	}
+}
+
+static int send_locked(struct link *l, const struct iovec *iov,
+		       unsigned int n);
+
 int link_send(struct link *l, const struct iovec *iov, unsigned int n)
 {
+	int why;
+
+	pthread_mutex_lock(&l->send_lock);
+	why = l->sends_closed ? VIOMMU_LINK_END_IO : send_locked(l, iov, n);
+	pthread_mutex_unlock(&l->send_lock);
+	return why;
+}
+
+void link_close_sends(struct link *l)
+{
+	pthread_mutex_lock(&l->send_lock);
+	l->sends_closed = true;
+	pthread_mutex_unlock(&l->send_lock);
+}
+
+/* send_locked() - link_send() under l->send_lock. */
+static int send_locked(struct link *l, const struct iovec *iov,
+		       unsigned int n)
+{
+	bool reader = link_is_reader(l);
+	uint64_t deadline = now_ns() + (uint64_t)LINK_STALL_MS * 1000000;
 	struct iovec v[4];
 	struct msghdr mh = { .msg_iov = v };
 	size_t total = 0;
@@ -414,7 +484,8 @@ int link_send(struct link *l, const struct iovec *iov, unsigned int n)
 			return VIOMMU_LINK_END_HANGUP;
 		if (errno != EAGAIN && errno != EINTR)
 			goto io_error;
-		err = wait_fd(l, l->sock, POLLOUT);
+		err = reader ? wait_fd(l, l->sock, POLLOUT) :
+			       wait_out(l, deadline);
 		if (err == -ECANCELED)
 			return VIOMMU_LINK_END_STOPPED;
 		if (err) {
@@ -433,11 +504,20 @@ io_error:
 int link_apply_ram(struct link *l, const struct viommu_mem_region *regions,
 		   unsigned int n)
 {
+	struct viommu_mem_layout lay = { .size = sizeof(lay),
+					 .regions = regions, .n = n };
+
+	return link_apply_layout(l, &lay);
+}
+
+int link_apply_layout(struct link *l, const struct viommu_mem_layout *lay)
+{
 	struct viommu_link_server *s = l->srv;
+	unsigned int n = lay->n + lay->nio;
 	int err = 1;
 
 	if (l->own_mem) {
-		err = viommu_mem_set_regions(l->mem, regions, n);
+		err = viommu_mem_set_layout(l->mem, lay);
 		if (!err)
 			ATOMIC_INC(l->st.ram_applied);
 		return err;
@@ -447,7 +527,7 @@ int link_apply_ram(struct link *l, const struct viommu_mem_region *regions,
 		/* Removing nothing from nothing claims no ownership. */
 		ATOMIC_INC(l->st.ram_ignored);
 	} else if (s->ram_owner < 0 || s->ram_owner == (int)l->id) {
-		err = viommu_mem_set_regions(l->mem, regions, n);
+		err = viommu_mem_set_layout(l->mem, lay);
 		if (!err) {
 			if (s->ram_owner < 0)
 				log_info(&s->log, "%s %s: owns guest RAM now",
@@ -563,6 +643,7 @@ static void link_end(struct link *l, int why)
 	link_close_rx_fds(l);
 	if (l->proto->peer_gone)
 		l->proto->peer_gone(l);
+	link_close_sends(l); /* no thread sends on the socket past here */
 	link_close_fd(&l->sock);
 	drop_listener(l);
 	pthread_mutex_lock(&s->ram_lock);
@@ -575,6 +656,12 @@ static void link_end(struct link *l, int why)
 	STORE_RELEASE(l->st.end, why);
 	if (s->link_ended)
 		s->link_ended(s->opaque, l->id, why);
+}
+
+/* pending() - whether the protocol holds messages to serve. */
+static bool pending(struct link *l)
+{
+	return l->proto->pending && l->proto->pending(l);
 }
 
 /* serve_one() - one message (the socket is readable).  0 or end reason. */
@@ -594,13 +681,19 @@ static void *link_thread(void *arg)
 	struct link *l = arg;
 	int why = 0;
 
+	__atomic_store_n(&l->reader_tid, my_tid(), __ATOMIC_RELAXED);
 	if (l->listen_fd >= 0)
 		why = accept_peer(l);
 	else
 		STORE_RELEASE(l->st.connected, true);
 	while (!why) {
-		int err = wait_fd(l, l->sock, POLLIN);
+		int err;
 
+		if (!pending(l))
+			err = wait_fd(l, l->sock, POLLIN);
+		else /* held messages first; a stop still wins */
+			err = link_fd_ready(l->srv->stop_fd, POLLIN) ?
+			      -ECANCELED : 0;
 		if (err == -ECANCELED)
 			why = VIOMMU_LINK_END_STOPPED;
 		else if (err)
@@ -609,6 +702,7 @@ static void *link_thread(void *arg)
 			why = serve_one(l);
 	}
 	link_end(l, why);
+	__atomic_store_n(&l->reader_tid, 0, __ATOMIC_RELAXED);
 	return NULL;
 }
 
@@ -713,6 +807,8 @@ static void link_free(struct link *l)
 	drop_listener(l);
 	if (l->poll_mode)
 		link_close_fd(&as_poll(l)->epoll_fd);
+	link_close_fd(&l->more_fd);
+	pthread_mutex_destroy(&l->send_lock);
 	xfree(&s->alloc, as_poll(l));
 }
 
@@ -725,6 +821,12 @@ static int open_link(struct link *l, const struct viommu_link_config *lc)
 		as_poll(l)->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 		if (as_poll(l)->epoll_fd < 0)
 			return -errno;
+		l->more_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (l->more_fd < 0)
+			return -errno;
+		err = watch(l, l->more_fd);
+		if (err)
+			return err;
 	}
 	err = lc->fd >= 0 ? check_socket(lc->fd) : listen_path(l, lc->path);
 	if (!err)
@@ -750,6 +852,8 @@ static int link_new(struct viommu_link_server *s,
 		return -ENOMEM;
 	}
 	pl->epoll_fd = -1;
+	l->more_fd = -1;
+	pthread_mutex_init(&l->send_lock, NULL);
 	l->srv = s;
 	l->proto = proto_of(lc->proto);
 	l->id = id;
@@ -910,11 +1014,14 @@ static int run_poll(struct link *l)
 	 * poll fd stays readable, so the loop comes back).
 	 */
 	for (unsigned int n = 0; !why && n < LINK_RUN_BATCH &&
-	     link_fd_ready(l->sock, POLLIN); n++) {
+	     (pending(l) || link_fd_ready(l->sock, POLLIN)); n++) {
 		if (LOAD_ACQUIRE(l->srv->stopped))
 			return VIOMMU_LINK_END_STOPPED;
 		why = serve_one(l);
 	}
+	/* held messages left: keep the poll fd readable for the next call */
+	if (!why && pending(l))
+		link_signal(l->more_fd);
 	return why;
 }
 
@@ -934,9 +1041,16 @@ int viommu_link_server_run_once(struct viommu_link_server *s,
 	}
 	as_poll(l)->busy = true;
 	pthread_mutex_unlock(&s->lock);
+	if (l->more_fd >= 0) {
+		uint64_t v;
+
+		link_eventfd_read(l->more_fd, &v);
+	}
+	__atomic_store_n(&l->reader_tid, my_tid(), __ATOMIC_RELAXED);
 	why = run_poll(l);
 	if (why)
 		link_end(l, why);
+	__atomic_store_n(&l->reader_tid, 0, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&s->lock);
 	as_poll(l)->busy = false;
 	pthread_mutex_unlock(&s->lock);

@@ -48,7 +48,7 @@ static int ram_copy(struct vq *vq, uint64_t gpa, void *buf, size_t len,
 	if (len == 0)
 		return 0;
 	err = ram_ptr(vq, gpa, len, write, &hva);
-	if (err == -E2BIG)
+	if (err == -E2BIG || err == -EREMOTE) /* spans regions; I/O region */
 		return mem_access_in(vq->mem, gpa, buf, len, write);
 	if (err)
 		return err;
@@ -201,21 +201,10 @@ static int check_ram(struct vq *vq, uint64_t gpa, uint64_t len, bool write)
 	if (len == 0)
 		return 0;
 	err = ram_ptr(vq, gpa, len, write, &one);
-	if (err != -E2BIG)
+	if (err != -E2BIG && err != -EREMOTE)
 		return err;
-	while (len) { /* spans adjacent regions: walk them */
-		size_t contig;
-		void *hva;
-
-		err = mem_ptr_in(vq->mem, gpa, len,
-				 write ? VIOMMU_WRITE : VIOMMU_READ, &hva,
-				 &contig);
-		if (err)
-			return err;
-		gpa += contig;
-		len -= contig;
-	}
-	return 0;
+	/* spans adjacent regions, or an I/O region: check without pointers */
+	return mem_check_in(vq->mem, gpa, len, write);
 }
 
 /* read_desc() - copy descriptor @i of table @table.  Return: 0; -errno. */

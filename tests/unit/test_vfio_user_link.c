@@ -60,7 +60,8 @@ static int bad_size_max(struct fx *x)
 
 static int bad_reply(struct fx *x)
 {
-	return bad_hdr(x, VFU_DEVICE_RESET, 16, VFU_T_REPLY);
+	/* a reply shorter than its header cannot be framed */
+	return bad_hdr(x, VFU_DMA_READ, 8, VFU_T_REPLY);
 }
 
 static int bad_type_2(struct fx *x)

@@ -1,0 +1,283 @@
+/*
+ * test_vfio_user_dma.c - vfio-user windows without an fd (LINKS.md VU14,
+ * VU15): device DMA reaches them through DMA_READ / DMA_WRITE requests to
+ * the client, from the link thread in the middle of a doorbell and from
+ * another thread, with and without a domain; a client that answers badly
+ * (wrong id, short data, error, silence, hang-up) gets the device a fault,
+ * never a hang or a crash.
+ */
+#include "vfu_client_dma.h"
+
+#define L_IOVA 2
+#define EP2_ID 0x30
+#define IOVA_W 0x5000000ull
+
+/* engine_go() - program the engine through @c and start it. */
+static int engine_go(struct fx *x, struct dclient *c, uint64_t src,
+		     uint64_t dst, uint64_t count, uint64_t cmd)
+{
+	return dc_wr(x, L_DMA, c, DMAE_DMA_SRC, src) ||
+	       dc_wr(x, L_DMA, c, DMAE_DMA_DST, dst) ||
+	       dc_wr(x, L_DMA, c, DMAE_DMA_COUNT, count) ||
+	       dc_wr(x, L_DMA, c, DMAE_DMA_CMD, cmd) ? -1 : 0;
+}
+
+/* setup() - the fixture, an fd-less window at GPA_B, bus mastering on. */
+static int setup(struct fx *x, struct dclient *c)
+{
+	const uint32_t rw = VFU_DMA_READ_OK | VFU_DMA_WRITE_OK;
+
+	memset(c, 0, sizeof(*c));
+	if (fx_init(x, 0))
+		return -1;
+	c->sock = &x->peer[L_DMA];
+	c->base = GPA_B;
+	if (dma_map(x, L_DMA, rw, 0, GPA_B, sizeof(c->mem), NULL, 0) ||
+	    wr(x, L_DMA, VFU_REGION_CONFIG, PCI_COMMAND,
+	       PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2))
+		return -1;
+	return 0;
+}
+
+/* VU14: the engine's DMA, made on the link thread inside a doorbell. */
+TEST(vu14_fdless_window_engine_dma_both_ways)
+{
+	uint8_t want[64], got[8] = { 0 };
+	struct dclient c;
+	struct fx x;
+
+	REQUIRE(setup(&x, &c) == 0);
+	CHECK_U64(viommu_mem_ram_size(x.mem), sizeof(c.mem));
+	for (unsigned int i = 0; i < sizeof(want); i++)
+		want[i] = (uint8_t)(i * 5 + 1);
+	for (unsigned int i = 0; i < sizeof(want); i += 8)
+		CHECK_EQ(rwrite(&x, L_DMA, 0, DMA_ENGINE_BUF_ADDR + i,
+				want + i, 8), 0);
+	/* device buffer -> client memory: DMA_WRITE */
+	REQUIRE(engine_go(&x, &c, DMA_ENGINE_BUF_ADDR, GPA_B + 0x100,
+			  sizeof(want), DMAE_CMD_START | DMAE_CMD_TO_RAM) == 0);
+	CHECK_U64(rd(&x, L_DMA, 0, DMAE_EXT_STATUS, 4), 0);
+	CHECK(!memcmp(c.mem + 0x100, want, sizeof(want)));
+	CHECK(c.writes >= 1);
+	CHECK_EQ(c.bad, 0);
+	/* client memory -> device buffer: DMA_READ */
+	memset(c.mem + 0x2000, 0x5a, 64);
+	REQUIRE(engine_go(&x, &c, GPA_B + 0x2000, DMA_ENGINE_BUF_ADDR + 0x200,
+			  64, DMAE_CMD_START) == 0);
+	CHECK_U64(rd(&x, L_DMA, 0, DMAE_EXT_STATUS, 4), 0);
+	CHECK_EQ(rread(&x, L_DMA, 0, DMA_ENGINE_BUF_ADDR + 0x200, 8, got), 0);
+	CHECK_U64(get64(got), 0x5a5a5a5a5a5a5a5aull);
+	CHECK(c.reads >= 1);
+	CHECK_EQ(c.bad, 0);
+	CHECK(fx_fini(&x));
+	CHECK_EQ(cap.warn_lines, 0);
+}
+
+/* VU14: DMA from another thread, chunked to max_data_xfer_size. */
+TEST(vu14_fdless_window_other_thread_chunked)
+{
+	static uint8_t buf[6000], back[6000];
+	struct dclient c;
+	struct fx x;
+
+	REQUIRE(setup(&x, &c) == 0);
+	REQUIRE(dc_start(&c) == 0);
+	for (unsigned int i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 3);
+	CHECK_EQ(viommu_mem_write(x.mem, GPA_B + 100, buf, sizeof(buf)), 0);
+	CHECK_EQ(viommu_mem_read(x.mem, GPA_B + 100, back, sizeof(back)), 0);
+	dc_stop(&c);
+	CHECK(!memcmp(c.mem + 100, buf, sizeof(buf)));
+	CHECK(!memcmp(back, buf, sizeof(buf)));
+	CHECK_EQ(c.writes, 2); /* 4096 + 1904 */
+	CHECK_EQ(c.reads, 2);
+	CHECK_EQ(c.bad, 0);
+	/* the link kept serving: a command gets its reply */
+	CHECK(alive(&x, L_DMA));
+	CHECK(fx_fini(&x));
+	CHECK_EQ(cap.warn_lines, 0);
+}
+
+/* VU14: a command arriving while the link thread waits is served after. */
+TEST(vu14_command_during_wait_is_stashed_and_served)
+{
+	uint8_t p[VFU_RW_SIZE + 8];
+	struct reply r;
+	struct fx x;
+	struct dclient c;
+	uint8_t h[VFU_HDR_SIZE];
+	int id1, id2;
+
+	REQUIRE(setup(&x, &c) == 0);
+	REQUIRE(dc_wr(&x, L_DMA, &c, DMAE_DMA_SRC, GPA_B) == 0);
+	REQUIRE(dc_wr(&x, L_DMA, &c, DMAE_DMA_DST, DMA_ENGINE_BUF_ADDR) == 0);
+	REQUIRE(dc_wr(&x, L_DMA, &c, DMAE_DMA_COUNT, 16) == 0);
+	/* the doorbell, then a second command before answering the DMA */
+	put64(p, DMAE_DMA_CMD);
+	put32(p + 8, 0);
+	put32(p + 12, 8);
+	put64(p + 16, DMAE_CMD_START);
+	id1 = send_cmd(&x, L_DMA, VFU_REGION_WRITE, 0, p, sizeof(p), NULL, 0);
+	REQUIRE(id1 >= 0);
+	REQUIRE(recv_full(x.peer[L_DMA], h, sizeof(h)) == 0);
+	CHECK_EQ(get32(h + 8), VFU_T_COMMAND);
+	put64(p, DMAE_EXT_STATUS);
+	put32(p + 12, 4);
+	id2 = send_cmd(&x, L_DMA, VFU_REGION_READ, 0, p, VFU_RW_SIZE, NULL, 0);
+	REQUIRE(id2 >= 0);
+	{
+		uint8_t rest[16];
+
+		REQUIRE(recv_full(x.peer[L_DMA], rest, 16) == 0);
+		memset(c.mem, 0x77, 16);
+		dc_answer(&c, h, rest, 16);
+	}
+	/* replies in order: the doorbell's, then the read's (status 0) */
+	REQUIRE(recv_reply(x.peer[L_DMA], &r) == 0);
+	CHECK_EQ(r.id, id1);
+	REQUIRE(recv_reply(x.peer[L_DMA], &r) == 0);
+	CHECK_EQ(r.id, id2);
+	CHECK_EQ(r.flags, VFU_T_REPLY);
+	CHECK_U64(get32(r.d + VFU_RW_SIZE), 0);
+	CHECK_EQ(c.reads, 1);
+	CHECK(fx_fini(&x));
+}
+
+/* VU15: bad answers fault the DMA; the link goes on (or ends on EOF). */
+TEST(vu15_bad_client_answers_fault_not_hang)
+{
+	static const enum dc_mode modes[] = {
+		DC_WRONG_ID, DC_SHORT, DC_ERROR, DC_SILENT,
+	};
+
+	for (size_t i = 0; i < NELEM(modes); i++) {
+		struct dclient c;
+		struct fx x;
+
+		printf("# mode %d\n", modes[i]);
+		REQUIRE(setup(&x, &c) == 0);
+		c.mode = modes[i];
+		memset(c.mem, 0x11, sizeof(c.mem));
+		REQUIRE(engine_go(&x, &c, GPA_B, DMA_ENGINE_BUF_ADDR, 64,
+				  DMAE_CMD_START) == 0);
+		CHECK_U64(rd(&x, L_DMA, 0, DMAE_EXT_STATUS, 4),
+			  DMAE_EXT_ERR_DMA);
+		CHECK_EQ(c.reads, 1);
+		CHECK(cap_get(&cap.warn_lines) >= 1);
+		CHECK(strstr(cap.last, "DMA to the client failed") != NULL);
+		CHECK(alive(&x, L_DMA));
+		CHECK_EQ(stats(&x, L_DMA).end, VIOMMU_LINK_OPEN);
+		CHECK(fx_fini(&x));
+	}
+}
+
+TEST(vu15_client_gone_while_waiting_ends_link)
+{
+	struct dclient c;
+	struct fx x;
+
+	REQUIRE(setup(&x, &c) == 0);
+	c.mode = DC_CLOSE;
+	REQUIRE(dc_wr(&x, L_DMA, &c, DMAE_DMA_SRC, GPA_B) == 0);
+	REQUIRE(dc_wr(&x, L_DMA, &c, DMAE_DMA_DST, DMA_ENGINE_BUF_ADDR) == 0);
+	REQUIRE(dc_wr(&x, L_DMA, &c, DMAE_DMA_COUNT, 64) == 0);
+	CHECK_EQ(dc_wr(&x, L_DMA, &c, DMAE_DMA_CMD, DMAE_CMD_START),
+		 BADREPLY);
+	CHECK_EQ(x.peer[L_DMA], -1);
+	CHECK_EQ(wait_end(x.id[L_DMA]), VIOMMU_LINK_END_HANGUP);
+	CHECK(alive(&x, L_VP));
+	/* DMA after the end fails at once */
+	CHECK(viommu_mem_read(x.mem, GPA_B, &c.mem[0], 1) != 0);
+	CHECK(fx_fini(&x));
+}
+
+TEST(vu15_stray_reply_dropped_link_goes_on)
+{
+	uint8_t h[VFU_HDR_SIZE];
+	struct fx x;
+
+	REQUIRE(fx_init(&x, 0) == 0);
+	put_hdr(h, 9, VFU_DMA_READ, VFU_HDR_SIZE, VFU_T_REPLY);
+	REQUIRE(send_raw(x.peer[L_DMA], h, sizeof(h), NULL, 0) == 0);
+	CHECK(alive(&x, L_DMA));
+	CHECK_EQ(cap_get(&cap.warn_lines), 1);
+	CHECK(strstr(cap.last, "to no request") != NULL);
+	CHECK(fx_fini(&x));
+}
+
+/* ---- domain mode (VU2b): fd-less windows at IOVAs ---------------------- */
+
+struct space {
+	struct viommu_mem *mem;
+	struct viommu_ctx *ctx;
+	struct viommu_domain *dom;
+	struct viommu_endpoint *ep;
+};
+
+
+TEST(vu14_fdless_window_by_iova_behind_a_domain)
+{
+	const uint32_t rw = VFU_DMA_READ_OK | VFU_DMA_WRITE_OK;
+	struct viommu_mem_config mc = { .log = test_log };
+	struct viommu_ctx_config cc = { .log = test_log };
+	struct viommu_domain_config dc = { .kind = VIOMMU_DOMAIN_PAGING };
+	struct viommu_link_config lc = {
+		.size = sizeof(lc), .proto = VIOMMU_LINK_VFIO_USER,
+		.name = "iova",
+	};
+	uint8_t buf[64], back[64];
+	struct dclient c;
+	struct space sp;
+	struct fx x;
+	int sv[2];
+
+	memset(&c, 0, sizeof(c));
+	memset(&sp, 0, sizeof(sp));
+	REQUIRE(fx_init(&x, FX_NO_LINKS) == 0);
+	REQUIRE(viommu_mem_create(&mc, &sp.mem) == 0);
+	cc.mem = sp.mem;
+	REQUIRE(viommu_ctx_create(&cc, &sp.ctx) == 0);
+	REQUIRE(viommu_domain_create(sp.ctx, &dc, &sp.dom) == 0);
+	REQUIRE(viommu_endpoint_create(sp.ctx, EP2_ID, &sp.ep) == 0);
+	REQUIRE(viommu_endpoint_attach(sp.ep, VIOMMU_NO_PASID, sp.dom) == 0);
+	lc.func = (struct viommu_pci_func *)x.f[L_DMA];
+	lc.mem = sp.mem;
+	lc.domain = sp.dom;
+	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	x.peer[L_IOVA] = sv[0];
+	lc.fd = sv[1];
+	REQUIRE(viommu_link_server_add(x.srv, &lc, &x.id[L_IOVA]) == 0);
+	REQUIRE(negotiate(&x, L_IOVA, NULL) == 0);
+	c.sock = &x.peer[L_IOVA];
+	c.base = IOVA_W;
+	/* a read-write window and, after it, a read-only one */
+	CHECK_EQ(dma_map(&x, L_IOVA, rw, 0, IOVA_W, 0x2000, NULL, 0), 0);
+	CHECK_EQ(dma_map(&x, L_IOVA, VFU_DMA_READ_OK, 0, IOVA_W + 0x2000,
+			 0x1000, NULL, 0), 0);
+	REQUIRE(dc_start(&c) == 0);
+	for (unsigned int i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i + 9);
+	CHECK_EQ(viommu_dma_write(sp.ep, VIOMMU_NO_PASID, IOVA_W + 0x40, buf,
+				  sizeof(buf)), 0);
+	CHECK_EQ(viommu_dma_read(sp.ep, VIOMMU_NO_PASID, IOVA_W + 0x40, back,
+				 sizeof(back)), 0);
+	/* translation keeps the window's permission: no request for this */
+	CHECK(viommu_dma_write(sp.ep, VIOMMU_NO_PASID, IOVA_W + 0x2000, buf,
+			       8) != 0);
+	dc_stop(&c);
+	CHECK(!memcmp(c.mem + 0x40, buf, sizeof(buf)));
+	CHECK(!memcmp(back, buf, sizeof(buf)));
+	CHECK_U64(c.last_addr, IOVA_W + 0x40); /* the client sees IOVAs */
+	CHECK_EQ(c.writes, 1);
+	CHECK_EQ(c.reads, 1);
+	CHECK_EQ(c.bad, 0);
+	/* unmapped by window: DMA there faults without a request */
+	CHECK_EQ(dma_unmap(&x, L_IOVA, 0, IOVA_W, 0x2000), 0);
+	CHECK(viommu_dma_read(sp.ep, VIOMMU_NO_PASID, IOVA_W, back, 8) != 0);
+	CHECK_EQ(c.reads, 1);
+	CHECK(fx_fini(&x));
+	viommu_ctx_destroy(sp.ctx);
+	viommu_mem_destroy(sp.mem);
+}
+
+TEST_MAIN()
