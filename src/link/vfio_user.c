@@ -310,6 +310,7 @@ static int apply_windows(struct vfu *v, const struct dma_win *win,
 		};
 	}
 	lay.n = k;
+	vfu_dma_drain(v->dma); /* a worker's reply first (vfu_dma.h) */
 	err = link_apply_layout(v->l, &lay);
 	if (!err)
 		v->io_applied = lay.nio != 0;
@@ -389,6 +390,7 @@ static int apply_files(struct vfu *v, unsigned int n, bool io)
 			.gpa = v->files[i].base, .size = v->files[i].size,
 			.fd = v->files[i].fd,
 		};
+	vfu_dma_drain(v->dma); /* a worker's reply first (vfu_dma.h) */
 	err = link_apply_layout(v->l, &lay); /* own memory: always applied */
 	if (!err)
 		v->io_applied = io;

@@ -519,6 +519,26 @@ int vfu_dma_rw(struct vfu_dma *d, uint64_t addr, void *buf, size_t len,
 	return 0;
 }
 
+void vfu_dma_drain(struct vfu_dma *d)
+{
+	uint64_t deadline = now_ns() + (uint64_t)LINK_STALL_MS * 1000000;
+
+	if (!link_is_reader(d->l))
+		return;
+	d->l->dma_deadline_ns = deadline;
+	pthread_mutex_lock(&d->lock);
+	while (d->cur && !d->closed && !d->end && now_ns() < deadline) {
+		struct req *other = d->cur;
+
+		pthread_mutex_unlock(&d->lock);
+		if (pump(d, other))
+			deadline = 0; /* logged; the request ends on its own */
+		pthread_mutex_lock(&d->lock);
+	}
+	pthread_mutex_unlock(&d->lock);
+	d->l->dma_deadline_ns = 0;
+}
+
 /* ---- stash ---------------------------------------------------------- */
 
 bool vfu_dma_stashed(struct vfu_dma *d)

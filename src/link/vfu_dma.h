@@ -64,6 +64,17 @@ void vfu_dma_reply(struct vfu_dma *d, const struct vfu_rx *h,
  */
 bool vfu_dma_unstash(struct vfu_dma *d, struct vfu_rx *h, uint8_t *p);
 
+/*
+ * vfu_dma_drain() - the reader, before it changes guest memory: deliver
+ * the reply of a request another thread has outstanding (reading the
+ * socket, stashing commands), bounded by LINK_STALL_MS.  That thread sits
+ * in a memory read section the change would otherwise wait for, while it
+ * waits for the reader: without the drain both would wait until the
+ * request's deadline and the DMA would fail.  A request started between
+ * the drain and the change still meets that (rare) bounded wait.
+ */
+void vfu_dma_drain(struct vfu_dma *d);
+
 /* vfu_dma_stashed() - whether commands wait in the stash. */
 bool vfu_dma_stashed(struct vfu_dma *d);
 
