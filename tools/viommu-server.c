@@ -80,6 +80,7 @@ struct opts {
 	unsigned int poll_rq_us;
 	bool vfio_user; /* --door vfio-user */
 	bool no_iommu;  /* --no-iommu: the peer's vIOMMU translates */
+	bool trust_fds; /* --trust-peer-fds */
 };
 
 /* Everything the server runs; torn down in reverse. */
@@ -173,6 +174,11 @@ static void usage(FILE *f)
 "                       1..N, vfio-user), each in the IOVA space the VMM's\n"
 "                       own vIOMMU maps (QEMU's virtio-iommu-pci), to\n"
 "                       compare our IOMMU with the VMM's on one engine\n"
+"  --trust-peer-fds     accept guest-RAM files the peer could still shrink\n"
+"                       (no F_SEAL_SHRINK seal): only for a peer trusted\n"
+"                       not to truncate them, which would kill the server\n"
+"                       (SIGBUS); by default they are refused (QEMU's\n"
+"                       memory-backend-memfd seals its RAM by default)\n"
 "  --endpoints N        DMA engines (default: the number of engine links)\n"
 "  --iommu-slot D       PCI device of the IOMMU on bus 0 (default 4)\n"
 "  --endpoint-slot D    PCI device of the first engine (default 5); engine\n"
@@ -283,7 +289,7 @@ enum {
 	O_INPUT, O_DOMAIN, O_PROBE_SIZE, O_NO_PROBE, O_NO_MSI, O_BYPASS,
 	O_NO_BYPASS_CFG, O_QSIZE, O_BACKLOG, O_NO_PACKED, O_NO_EVIDX,
 	O_NO_INDIRECT, O_VIOT, O_VIOT_ONLY, O_TRACE, O_LOGLEVEL, O_STATS,
-	O_POLL_US, O_POLL_RQ_US, O_DOOR, O_NO_IOMMU, O_HELP,
+	O_POLL_US, O_POLL_RQ_US, O_DOOR, O_NO_IOMMU, O_TRUST_FDS, O_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -313,6 +319,7 @@ static const struct option long_opts[] = {
 	{ "stats-json", required_argument, NULL, O_STATS },
 	{ "door", required_argument, NULL, O_DOOR },
 	{ "no-iommu", no_argument, NULL, O_NO_IOMMU },
+	{ "trust-peer-fds", no_argument, NULL, O_TRUST_FDS },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -428,6 +435,9 @@ static int parse_one(struct opts *o, int c, const char *arg)
 		return parse_link(o, arg);
 	case O_NO_IOMMU:
 		o->no_iommu = true;
+		return 0;
+	case O_TRUST_FDS:
+		o->trust_fds = true;
 		return 0;
 	case O_DOOR:
 		if (strcmp(arg, "mpqemu") && strcmp(arg, "vfio-user"))
@@ -736,6 +746,7 @@ static int add_links(struct world *w)
 			.name = i ? w->eng[i - 1].name : "iommu",
 			.mem = i && w->o->no_iommu ? w->emem[i - 1] : NULL,
 			.domain = i && w->o->no_iommu ? w->edom[i - 1] : NULL,
+			.trust_peer_fds = w->o->trust_fds,
 		};
 
 		err = viommu_link_server_add(w->lsrv, &lc, &id);

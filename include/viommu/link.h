@@ -137,6 +137,13 @@ struct viommu_link_server_config {
  *             device's endpoint must be attached to @domain; translation
  *             then enforces the windows' permissions and faults on IOVAs
  *             the VMM never mapped.  NULL: windows are guest-physical RAM.
+ * @trust_peer_fds: accept guest-RAM files the peer could still shrink
+ *             (regular files without the F_SEAL_SHRINK seal, e.g. files
+ *             that cannot be sealed): the peer is trusted not to truncate
+ *             them, which would kill this process with SIGBUS at the next
+ *             DMA.  false (the default): such an fd is refused (vfio-user
+ *             DMA_MAP: EPERM; mpqemu SYNC_SYSMEM: the link ends).  QEMU's
+ *             memory-backend-memfd seals its file by default.
  */
 struct viommu_link_config {
 	uint32_t size;
@@ -148,6 +155,7 @@ struct viommu_link_config {
 	bool poll_mode;
 	struct viommu_mem *mem;
 	struct viommu_domain *domain;
+	bool trust_peer_fds;
 };
 
 /**

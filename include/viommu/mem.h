@@ -55,6 +55,12 @@ extern "C" {
 
 /** Region flags. */
 #define VIOMMU_MEM_F_READONLY (1u << 0) /* writes through the layer fail */
+/*
+ * The fd's owner is trusted not to shrink the file: accept a regular file
+ * without the F_SEAL_SHRINK seal.  Without this flag such an fd is refused
+ * (see struct viommu_mem_region).
+ */
+#define VIOMMU_MEM_F_TRUST_FD (1u << 1)
 
 /**
  * struct viommu_mem_region - one contiguous range of guest RAM.
@@ -62,7 +68,15 @@ extern "C" {
  * @size:      length in bytes, > 0; @gpa + @size must not wrap.
  * @fd:        file to mmap (MAP_SHARED) from @fd_offset, or -1 when @hva is
  *             given.  The layer dup()s it; the caller keeps its own fd.
- *             @fd_offset must be page-aligned.
+ *             @fd_offset must be page-aligned.  A regular file (memfd,
+ *             tmpfs, hugetlbfs, any file) must carry the F_SEAL_SHRINK
+ *             seal (memfd_create(MFD_ALLOW_SEALING) + F_ADD_SEALS; QEMU's
+ *             memory-backend-memfd seals by default) unless @flags has
+ *             VIOMMU_MEM_F_TRUST_FD: whoever else holds the file could
+ *             otherwise truncate it under the mapping, and the next
+ *             access of guest RAM would kill this process with SIGBUS.
+ *             A file that cannot be sealed (not a memfd) is therefore
+ *             accepted only with VIOMMU_MEM_F_TRUST_FD.
  * @fd_offset: offset in @fd where @gpa lives.
  * @hva:       with @fd == -1: the region's memory in this process, which
  *             the caller keeps mapped until the region is replaced or the
@@ -155,8 +169,9 @@ VIOMMU_EXPORT void viommu_mem_destroy(struct viommu_mem *mem);
  * section that might use a dropped mapping has ended.
  * Return: 0; -EINVAL for a bad region (zero size, wrapping range, overlap,
  * neither or both of fd and hva, unaligned fd_offset, unknown flag);
- * -EBADF for an fd that cannot be used; -ENOMEM; or the negative errno of a
- * failed mmap or fstat.
+ * -EBADF for an fd that cannot be used; -EPERM for a regular file without
+ * F_SEAL_SHRINK and without VIOMMU_MEM_F_TRUST_FD; -ENOMEM; or the
+ * negative errno of a failed mmap or fstat.
  */
 VIOMMU_EXPORT int viommu_mem_set_regions(struct viommu_mem *mem,
 					 const struct viommu_mem_region *regions,

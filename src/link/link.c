@@ -33,6 +33,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
@@ -127,6 +128,22 @@ bool link_fd_ready(int fd, short events)
 	struct pollfd p = { .fd = fd, .events = events };
 
 	return fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & events);
+}
+
+bool link_fd_shrinkable(const struct link *l, int fd)
+{
+	struct stat st;
+	int seals;
+
+	if (l->trust_fds || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return false;
+	seals = fcntl(fd, F_GET_SEALS);
+	return seals < 0 || !(seals & F_SEAL_SHRINK);
+}
+
+uint32_t link_mem_flags(const struct link *l)
+{
+	return l->trust_fds ? VIOMMU_MEM_F_TRUST_FD : 0;
 }
 
 bool link_is_eventfd(int fd)
@@ -861,6 +878,7 @@ static int link_new(struct viommu_link_server *s,
 	l->mem = lc->mem ? lc->mem : s->mem;
 	l->own_mem = lc->mem != NULL;
 	l->domain = lc->domain;
+	l->trust_fds = lc->trust_peer_fds;
 	l->sock = lc->fd;
 	l->listen_fd = l->event_fd = -1;
 	l->poll_mode = lc->poll_mode;

@@ -91,6 +91,7 @@ struct link {
 	struct viommu_mem *mem; /* guest RAM this link fills */
 	bool own_mem;           /* mem is the link's alone */
 	struct viommu_domain *domain; /* DMA windows are IOVAs of it, or NULL */
+	bool trust_fds;         /* accept RAM files without F_SEAL_SHRINK */
 	int sock;               /* connected socket, or -1 */
 	int listen_fd;          /* path links until a peer connects, or -1 */
 	char *path;             /* bound path to unlink, or NULL */
@@ -187,6 +188,16 @@ int link_apply_layout(struct link *l, const struct viommu_mem_layout *lay);
 
 /* link_fd_ready() - whether @fd is ready for @events now (never blocks). */
 bool link_fd_ready(int fd, short events);
+
+/*
+ * link_fd_shrinkable() - whether RAM file @fd could still be shrunk by the
+ * peer (a regular file without F_SEAL_SHRINK) while this link does not
+ * trust it: such an fd is refused (the memory layer would refuse it too).
+ */
+bool link_fd_shrinkable(const struct link *l, int fd);
+
+/* link_mem_flags() - VIOMMU_MEM_F_* every RAM region of this link gets. */
+uint32_t link_mem_flags(const struct link *l);
 
 /* link_is_eventfd() - whether @fd is an eventfd (true when unknowable). */
 bool link_is_eventfd(int fd);

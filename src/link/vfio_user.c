@@ -305,8 +305,9 @@ static int apply_windows(struct vfu *v, const struct dma_win *win,
 			.size = win[i].size,
 			.fd = win[i].fd,
 			.fd_offset = win[i].off,
-			.flags = win[i].flags & VFU_DMA_WRITE_OK ?
-				 0 : VIOMMU_MEM_F_READONLY,
+			.flags = (win[i].flags & VFU_DMA_WRITE_OK ?
+				  0 : VIOMMU_MEM_F_READONLY) |
+				 link_mem_flags(v->l),
 		};
 	}
 	lay.n = k;
@@ -338,6 +339,10 @@ static int check_map_fd(struct vfu *v, int fd, uint64_t off, uint64_t size,
 		return refuse(v, EBADF, "fd not open for the window's access");
 	if (off > (uint64_t)st.st_size || size > (uint64_t)st.st_size - off)
 		return refuse(v, EINVAL, "window past the fd's end");
+	if (link_fd_shrinkable(v->l, fd))
+		return refuse(v, EPERM, "file not sealed against shrinking "
+			      "(F_SEAL_SHRINK; the peer is not trusted with "
+			      "it)");
 	return 0;
 }
 
@@ -388,7 +393,7 @@ static int apply_files(struct vfu *v, unsigned int n, bool io)
 	for (unsigned int i = 0; i < n; i++)
 		r[i] = (struct viommu_mem_region){
 			.gpa = v->files[i].base, .size = v->files[i].size,
-			.fd = v->files[i].fd,
+			.fd = v->files[i].fd, .flags = link_mem_flags(v->l),
 		};
 	vfu_dma_drain(v->dma); /* a worker's reply first (vfu_dma.h) */
 	err = link_apply_layout(v->l, &lay); /* own memory: always applied */

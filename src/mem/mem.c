@@ -545,7 +545,7 @@ static const char *check_region(const struct viommu_mem *mem,
 		return "zero size";
 	if (!range_last(r->gpa, r->size, &last))
 		return "gpa range wraps";
-	if (r->flags & ~VIOMMU_MEM_F_READONLY)
+	if (r->flags & ~(VIOMMU_MEM_F_READONLY | VIOMMU_MEM_F_TRUST_FD))
 		return "unknown flags";
 	if (io && !io->read)
 		return "I/O region without read";
@@ -700,6 +700,31 @@ static int map_new(struct viommu_mem *mem, const struct viommu_mem_region *r,
 }
 
 /*
+ * check_seals() - a regular file must not be shrinkable by its other
+ * holders (mem.h, struct viommu_mem_region): F_SEAL_SHRINK, unless the
+ * caller trusts the fd.  Other kinds of fd (devices) cannot be truncated.
+ * Return: 0; -EPERM (logged).
+ */
+static int check_seals(struct viommu_mem *mem,
+		       const struct viommu_mem_region *r,
+		       const struct stat *st)
+{
+	int seals;
+
+	if (!S_ISREG(st->st_mode) || (r->flags & VIOMMU_MEM_F_TRUST_FD))
+		return 0;
+	seals = fcntl(r->fd, F_GET_SEALS);
+	if (seals >= 0 && (seals & F_SEAL_SHRINK))
+		return 0;
+	log_warn(&mem->log, "mem: fd %d refused: %s (its other holders "
+		 "could truncate it under the mapping; seal it, or mark the "
+		 "region VIOMMU_MEM_F_TRUST_FD)", r->fd,
+		 seals < 0 ? "a file that cannot be sealed" :
+			     "not sealed with F_SEAL_SHRINK");
+	return -EPERM;
+}
+
+/*
  * fill_fd_piece() - give piece @i of @t the memory of fd region @r:
  * an unclaimed identical mapping of @old, else a new mapping (@fresh set).
  * Return: 0 or a negative errno, with the reason logged.
@@ -726,6 +751,9 @@ static int fill_fd_piece(struct viommu_mem *mem, struct mem_table *t,
 			 (unsigned long long)r->size);
 		return -EINVAL;
 	}
+	err = check_seals(mem, r, &st);
+	if (err)
+		return err;
 	j = find_reusable(old, claimed, &st, r);
 	if (j >= 0) {
 		claimed[j] = true;

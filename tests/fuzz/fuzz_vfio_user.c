@@ -449,8 +449,11 @@ static int make_fd(unsigned int kind, unsigned int i, bool signalled)
 	case 0:
 		return eventfd(signalled ? 1 : 0, EFD_CLOEXEC);
 	case 1:
-		fd = memfd_create("fuzz-ram", MFD_CLOEXEC);
-		if (fd >= 0 && ftruncate(fd, MEMFD_SIZE) < 0) {
+		fd = memfd_create("fuzz-ram", MFD_CLOEXEC |
+				  MFD_ALLOW_SEALING);
+		if (fd >= 0 && (ftruncate(fd, MEMFD_SIZE) < 0 ||
+				fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK |
+				      F_SEAL_GROW) < 0)) {
 			close(fd);
 			return -1;
 		}

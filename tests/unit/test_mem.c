@@ -23,12 +23,14 @@
 /* new_memfd() - a memfd of @size bytes, every byte @pattern. */
 static int new_memfd(size_t size, uint8_t pattern)
 {
-	int fd = memfd_create("test_mem", MFD_CLOEXEC);
+	int fd = memfd_create("test_mem", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	uint8_t *buf;
 
 	if (fd < 0)
 		return -1;
-	if (ftruncate(fd, (off_t)size) < 0) {
+	/* sealed as QEMU seals guest RAM: the layer refuses it otherwise */
+	if (ftruncate(fd, (off_t)size) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -636,6 +638,49 @@ TEST(max_regions)
 	}
 	viommu_mem_read_unlock(m, tok);
 	viommu_mem_destroy(m);
+}
+
+/* ---- seals (issue 17: RAM shrunk behind our back) --------------------- */
+
+TEST(fd_without_shrink_seal_refused_unless_trusted)
+{
+	int sealed = new_memfd(PG, 1);
+	int plain = memfd_create("plain", MFD_CLOEXEC);
+	int grow = memfd_create("grow", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	char path[] = "/tmp/test_mem_XXXXXX";
+	int file = mkstemp(path);
+	struct viommu_mem_region r = fd_region(0x10000, PG, plain, 0, 0);
+	struct viommu_mem *m = new_mem(NULL);
+	uint8_t b = 0;
+
+	REQUIRE(m && sealed >= 0 && plain >= 0 && grow >= 0 && file >= 0);
+	unlink(path);
+	REQUIRE(ftruncate(plain, PG) == 0 && ftruncate(grow, PG) == 0 &&
+		ftruncate(file, PG) == 0);
+	REQUIRE(fcntl(grow, F_ADD_SEALS, F_SEAL_GROW) == 0);
+	/* unsealed memfd, a memfd sealed only against growth, a plain file */
+	CHECK_EQ(viommu_mem_set_regions(m, &r, 1), -EPERM);
+	r.fd = grow;
+	CHECK_EQ(viommu_mem_set_regions(m, &r, 1), -EPERM);
+	r.fd = file;
+	CHECK_EQ(viommu_mem_set_regions(m, &r, 1), -EPERM);
+	CHECK_U64(viommu_mem_generation(m), 0);
+	/* trusted: accepted as before */
+	r.flags = VIOMMU_MEM_F_TRUST_FD;
+	CHECK_EQ(viommu_mem_set_regions(m, &r, 1), 0);
+	r.fd = plain;
+	CHECK_EQ(viommu_mem_set_regions(m, &r, 1), 0);
+	/* sealed: accepted, and whoever holds it cannot shrink it any more */
+	r = fd_region(0x10000, PG, sealed, 0, 0);
+	CHECK_EQ(viommu_mem_set_regions(m, &r, 1), 0);
+	CHECK(ftruncate(sealed, 0) < 0 && errno == EPERM);
+	CHECK_EQ(viommu_mem_read(m, 0x10000, &b, 1), 0);
+	CHECK_EQ(b, 1);
+	viommu_mem_destroy(m);
+	close(sealed);
+	close(plain);
+	close(grow);
+	close(file);
 }
 
 /* ---- I/O regions (viommu_mem_set_layout) ----------------------------- */

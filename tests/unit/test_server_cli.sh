@@ -33,7 +33,7 @@ done
 
 "$srv" --help >"$tmp/help" 2>&1
 ok $? "--help exits 0"
-for opt in poll-us poll-rq-us stats-json viot-only; do
+for opt in poll-us poll-rq-us stats-json viot-only trust-peer-fds; do
 	grep -q -- "--$opt" "$tmp/help"
 	ok $? "--help lists --$opt"
 done
