@@ -27,6 +27,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -81,6 +82,9 @@ struct opts {
 	bool vfio_user; /* --door vfio-user */
 	bool no_iommu;  /* --no-iommu: the peer's vIOMMU translates */
 	bool trust_fds; /* --trust-peer-fds */
+	uint32_t socket_mode; /* --socket-mode (0: the library's 0600) */
+	bool check_uid;       /* --peer-user */
+	uint32_t peer_uid;
 };
 
 /* Everything the server runs; torn down in reverse. */
@@ -174,6 +178,12 @@ static void usage(FILE *f)
 "                       1..N, vfio-user), each in the IOVA space the VMM's\n"
 "                       own vIOMMU maps (QEMU's virtio-iommu-pci), to\n"
 "                       compare our IOMMU with the VMM's on one engine\n"
+"  --socket-mode M      permission bits of path sockets, octal (default\n"
+"                       0600: only this user may connect)\n"
+"  --peer-user U        accept only peers running as user U (a name or a\n"
+"                       uid), checked with SO_PEERCRED; other connections\n"
+"                       to a path are closed, an inherited fd of another\n"
+"                       user is refused at startup\n"
 "  --trust-peer-fds     accept guest-RAM files the peer could still shrink\n"
 "                       (no F_SEAL_SHRINK seal): only for a peer trusted\n"
 "                       not to truncate them, which would kill the server\n"
@@ -289,7 +299,8 @@ enum {
 	O_INPUT, O_DOMAIN, O_PROBE_SIZE, O_NO_PROBE, O_NO_MSI, O_BYPASS,
 	O_NO_BYPASS_CFG, O_QSIZE, O_BACKLOG, O_NO_PACKED, O_NO_EVIDX,
 	O_NO_INDIRECT, O_VIOT, O_VIOT_ONLY, O_TRACE, O_LOGLEVEL, O_STATS,
-	O_POLL_US, O_POLL_RQ_US, O_DOOR, O_NO_IOMMU, O_TRUST_FDS, O_HELP,
+	O_POLL_US, O_POLL_RQ_US, O_DOOR, O_NO_IOMMU, O_TRUST_FDS,
+	O_SOCKET_MODE, O_PEER_USER, O_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -320,6 +331,8 @@ static const struct option long_opts[] = {
 	{ "door", required_argument, NULL, O_DOOR },
 	{ "no-iommu", no_argument, NULL, O_NO_IOMMU },
 	{ "trust-peer-fds", no_argument, NULL, O_TRUST_FDS },
+	{ "socket-mode", required_argument, NULL, O_SOCKET_MODE },
+	{ "peer-user", required_argument, NULL, O_PEER_USER },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -425,6 +438,40 @@ static int parse_flag_opt(struct opts *o, int c, const char *arg)
 	return 0;
 }
 
+/* parse_mode() - --socket-mode: octal permission bits, 1..0777. */
+static int parse_mode(struct opts *o, const char *s)
+{
+	unsigned long v;
+	char *end;
+
+	if (!s || !*s || *s == '-')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 8);
+	if (errno || *end || v == 0 || v > 0777)
+		return -1;
+	o->socket_mode = (uint32_t)v;
+	return 0;
+}
+
+/* parse_user() - --peer-user: a uid or a user name. */
+static int parse_user(struct opts *o, const char *s)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	uint64_t v;
+
+	if (!parse_u64(s, UINT32_MAX - 1, &v)) {
+		o->peer_uid = (uint32_t)v;
+	} else if (!getpwnam_r(s, &pw, buf, sizeof(buf), &res) && res) {
+		o->peer_uid = (uint32_t)res->pw_uid;
+	} else {
+		return -1;
+	}
+	o->check_uid = true;
+	return 0;
+}
+
 /* parse_one() - one option.  Return: 0; -1 bad; 1 --help. */
 static int parse_one(struct opts *o, int c, const char *arg)
 {
@@ -439,6 +486,10 @@ static int parse_one(struct opts *o, int c, const char *arg)
 	case O_TRUST_FDS:
 		o->trust_fds = true;
 		return 0;
+	case O_SOCKET_MODE:
+		return parse_mode(o, arg);
+	case O_PEER_USER:
+		return parse_user(o, arg);
 	case O_DOOR:
 		if (strcmp(arg, "mpqemu") && strcmp(arg, "vfio-user"))
 			return -1;
@@ -747,6 +798,9 @@ static int add_links(struct world *w)
 			.mem = i && w->o->no_iommu ? w->emem[i - 1] : NULL,
 			.domain = i && w->o->no_iommu ? w->edom[i - 1] : NULL,
 			.trust_peer_fds = w->o->trust_fds,
+			.path_mode = w->o->socket_mode,
+			.check_peer_uid = w->o->check_uid,
+			.peer_uid = w->o->peer_uid,
 		};
 
 		err = viommu_link_server_add(w->lsrv, &lc, &id);

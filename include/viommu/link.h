@@ -144,6 +144,14 @@ struct viommu_link_server_config {
  *             DMA.  false (the default): such an fd is refused (vfio-user
  *             DMA_MAP: EPERM; mpqemu SYNC_SYSMEM: the link ends).  QEMU's
  *             memory-backend-memfd seals its file by default.
+ * @path_mode: with @path: the socket file's permission bits (0: 0600,
+ *             the owner alone may connect; at most 0777).  Set between
+ *             bind() and listen(), so no one connects before.
+ * @check_peer_uid: accept only a peer whose SO_PEERCRED uid is @peer_uid:
+ *             a path link closes any other connection (one log line,
+ *             rate limited) and goes on listening; a link given @fd is
+ *             refused at once (-EACCES).
+ * @peer_uid:  the expected uid, with @check_peer_uid.
  */
 struct viommu_link_config {
 	uint32_t size;
@@ -156,6 +164,9 @@ struct viommu_link_config {
 	struct viommu_mem *mem;
 	struct viommu_domain *domain;
 	bool trust_peer_fds;
+	uint32_t path_mode;
+	bool check_peer_uid;
+	uint32_t peer_uid;
 };
 
 /**
@@ -199,7 +210,8 @@ viommu_link_server_create(const struct viommu_link_server_config *cfg,
  * viommu_link_server_add() - add a link and, unless @poll_mode, start its
  * thread.  IDs are given in order from 0; *@id receives it.
  * Return: 0; -EINVAL (bad config, e.g. @domain without @mem or with
- * mpqemu); -EPROTONOSUPPORT (unknown @proto);
+ * mpqemu, @path_mode above 0777); -EACCES (@fd's peer is not @peer_uid);
+ * -EPROTONOSUPPORT (unknown @proto);
  * -EBUSY (@func already served); -ENOSPC (VIOMMU_LINK_MAX); -ENOMEM;
  * -ESHUTDOWN (server stopped); -ENAMETOOLONG (@path); or the negative
  * errno of socket/bind/listen/epoll/pthread_create.

@@ -600,6 +600,31 @@ void link_set_event_fd(struct link *l, int fd)
 			 l->name, strerror(errno));
 }
 
+/*
+ * peer_uid_ok() - with check_uid: whether connected socket @fd's peer
+ * (SO_PEERCRED) is the expected user; refusals are logged at a falling
+ * rate (a local user may connect as often as it likes).
+ */
+static bool peer_uid_ok(struct link *l, int fd)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	uint32_t n;
+
+	if (!l->check_uid)
+		return true;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 &&
+	    len == sizeof(cr) && (uint32_t)cr.uid == l->peer_uid)
+		return true;
+	n = ++l->uid_refusals;
+	if (n <= 16 || (n & (n - 1)) == 0)
+		log_warn(&l->srv->log, "%s %s: connection refused: peer uid %ld, "
+			 "expected %u (%u refused so far)", l->proto->name,
+			 l->name, len == sizeof(cr) ? (long)cr.uid : -1L,
+			 l->peer_uid, n);
+	return false;
+}
+
 /* take_peer() - accept one waiting peer.  0; -EAGAIN; or an end reason. */
 static int take_peer(struct link *l)
 {
@@ -612,6 +637,10 @@ static int take_peer(struct link *l)
 		log_warn(&l->srv->log, "%s %s: accept: %s", l->proto->name,
 			 l->name, strerror(errno));
 		return VIOMMU_LINK_END_IO;
+	}
+	if (!peer_uid_ok(l, fd)) {
+		close(fd); /* not our user: go on listening */
+		return -EAGAIN;
 	}
 	l->sock = fd;
 	drop_listener(l);
@@ -785,8 +814,12 @@ static int check_socket(int fd)
 	return type == SOCK_STREAM && domain == AF_UNIX ? 0 : -EINVAL;
 }
 
-/* listen_path() - bind and listen on @path for link @l. */
-static int listen_path(struct link *l, const char *path)
+/*
+ * listen_path() - bind and listen on @path for link @l, the socket file
+ * given @mode (0: 0600) before listen(): nobody can connect to a socket
+ * that does not listen yet, so no one connects through wider permissions.
+ */
+static int listen_path(struct link *l, const char *path, uint32_t mode)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	size_t len = strlen(path);
@@ -807,7 +840,8 @@ static int listen_path(struct link *l, const char *path)
 		return -ENOMEM;
 	}
 	memcpy(l->path, path, len + 1);
-	if (listen(l->listen_fd, 1) < 0)
+	if (chmod(path, mode ? (mode_t)mode : 0600) < 0 ||
+	    listen(l->listen_fd, 1) < 0)
 		return -errno;
 	return 0;
 }
@@ -845,7 +879,10 @@ static int open_link(struct link *l, const struct viommu_link_config *lc)
 		if (err)
 			return err;
 	}
-	err = lc->fd >= 0 ? check_socket(lc->fd) : listen_path(l, lc->path);
+	err = lc->fd >= 0 ? check_socket(lc->fd) :
+			    listen_path(l, lc->path, lc->path_mode);
+	if (!err && lc->fd >= 0 && !peer_uid_ok(l, lc->fd))
+		err = -EACCES;
 	if (!err)
 		err = watch(l, lc->fd >= 0 ? l->sock : l->listen_fd);
 	return err;
@@ -879,6 +916,8 @@ static int link_new(struct viommu_link_server *s,
 	l->own_mem = lc->mem != NULL;
 	l->domain = lc->domain;
 	l->trust_fds = lc->trust_peer_fds;
+	l->check_uid = lc->check_peer_uid;
+	l->peer_uid = lc->peer_uid;
 	l->sock = lc->fd;
 	l->listen_fd = l->event_fd = -1;
 	l->poll_mode = lc->poll_mode;
@@ -918,7 +957,8 @@ static int check_config(const struct viommu_link_config *lc)
 {
 	if (!lc->func ||
 	    (lc->fd < 0 && (!lc->path || !*lc->path)) ||
-	    (lc->domain && (!lc->mem || lc->proto != VIOMMU_LINK_VFIO_USER)))
+	    (lc->domain && (!lc->mem || lc->proto != VIOMMU_LINK_VFIO_USER)) ||
+	    (lc->path_mode & ~0777u))
 		return -EINVAL;
 	return proto_of(lc->proto) ? 0 : -EPROTONOSUPPORT;
 }

@@ -92,6 +92,9 @@ struct link {
 	bool own_mem;           /* mem is the link's alone */
 	struct viommu_domain *domain; /* DMA windows are IOVAs of it, or NULL */
 	bool trust_fds;         /* accept RAM files without F_SEAL_SHRINK */
+	bool check_uid;         /* SO_PEERCRED must give peer_uid */
+	uint32_t peer_uid;
+	uint32_t uid_refusals;  /* connections refused for their uid */
 	int sock;               /* connected socket, or -1 */
 	int listen_fd;          /* path links until a peer connects, or -1 */
 	char *path;             /* bound path to unlink, or NULL */

@@ -461,7 +461,7 @@ static int make_memfd(size_t size, const char *tag)
 {
 	int fd = memfd_create("test-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
-	/* sealed as QEMU seals guest RAM (LINKS.md L11) */
+	/* sealed as QEMU seals guest RAM (LINKS.md L10) */
 	if (fd < 0 || ftruncate(fd, (off_t)size) ||
 	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) ||
 	    pwrite(fd, tag, strlen(tag), 0) != (ssize_t)strlen(tag))
@@ -1414,7 +1414,7 @@ static int bad_sysmem_file_too_small(int s, int *e, int *n)
 	return sysmem(s, &m, e, 1);
 }
 
-/* L11 (issue 17): a RAM file the peer could still truncate: refused. */
+/* L10 (issue 17): a RAM file the peer could still truncate: refused. */
 static int bad_sysmem_unsealed(int s, int *e, int *n)
 {
 	struct sysmem_msg m = { .gpa = { 0 } };

@@ -529,7 +529,7 @@ TEST(dma_map_without_fd_is_a_window)
 }
 
 /*
- * VU2/L11 (issue 17 item 1): a peer that truncates guest RAM it mapped
+ * VU2/L10 (issue 17 item 1): a peer that truncates guest RAM it mapped
  * must not kill the server with SIGBUS.  A file it could still shrink is
  * refused; a sealed one cannot be truncated, so the device's DMA after
  * the attempt reaches RAM as before.
