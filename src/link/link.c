@@ -34,7 +34,6 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -238,10 +237,14 @@ static uint64_t now_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
-/* my_tid() - the calling thread's ID. */
-static int my_tid(void)
+/*
+ * my_tid() - the calling thread's identity as a number (pthread_t is an
+ * integer or a pointer on Linux C libraries; never 0 for a live thread).
+ * No system call: link_send() asks for every reply.
+ */
+static uintptr_t my_tid(void)
 {
-	return (int)syscall(SYS_gettid);
+	return (uintptr_t)pthread_self();
 }
 
 bool link_is_reader(const struct link *l)

@@ -103,7 +103,7 @@ struct link {
 	uint64_t deadline_ns;   /* poll mode: the current message's deadline */
 	uint64_t dma_deadline_ns; /* reader's waits while its own request
 				   * waits for a reply (0: none) */
-	int reader_tid;         /* thread reading the socket now, or 0 */
+	uintptr_t reader_tid;   /* thread reading the socket now, or 0 */
 	int more_fd;            /* poll mode: readable while pending() */
 	pthread_mutex_t send_lock; /* serialises link_send() */
 	bool sends_closed;      /* send_lock: the socket is going away */

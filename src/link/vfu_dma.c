@@ -177,7 +177,8 @@ void vfu_dma_set_xfer(struct vfu_dma *d, const char *json)
 				v = x;
 		}
 	}
-	d->xfer = (uint32_t)MIN(v, (unsigned long long)VFU_MAX_XFER);
+	/* read by other threads' requests: one relaxed store */
+	WRITE_ONCE(d->xfer, (uint32_t)MIN(v, (unsigned long long)VFU_MAX_XFER));
 }
 
 /* ---- replies -------------------------------------------------------- */
@@ -507,7 +508,7 @@ int vfu_dma_rw(struct vfu_dma *d, uint64_t addr, void *buf, size_t len,
 	uint8_t *b = buf;
 
 	while (len) {
-		uint32_t n = (uint32_t)MIN(len, (size_t)d->xfer);
+		uint32_t n = (uint32_t)MIN(len, (size_t)READ_ONCE(d->xfer));
 		int err = one_req(d, addr, b, n, write);
 
 		if (err)
