@@ -545,6 +545,7 @@ TEST(vu2_unsealed_ram_refused_sealed_survives_truncate)
 	REQUIRE(plain >= 0 && sealed >= 0);
 	CHECK_EQ(dma_map_fd(&x, L_DMA, GPA_A, WIN, plain), -EPERM);
 	CHECK_U64(viommu_mem_ram_size(x.mem), 0);
+	CHECK_EQ(cap_get(&cap.warn_lines), 1);
 	CHECK(strstr(cap.last, "not sealed against shrinking") != NULL);
 	CHECK_EQ(dma_map_fd(&x, L_DMA, GPA_A, WIN, sealed), 0);
 	/* the peer tries to shrink it, then kicks the device */

@@ -564,6 +564,7 @@ TEST(peer_uid_checked_on_path_and_fd_links)
 	CHECK_EQ(access(p0, F_OK), 0); /* still listening */
 	CHECK(!stats(&x, L_DMA).connected);
 	CHECK_EQ(stats(&x, L_DMA).end, VIOMMU_LINK_OPEN);
+	CHECK_EQ(cap_get(&cap.warn_lines), 1); /* (and syncs with the log) */
 	CHECK(strstr(cap.last, "connection refused: peer uid") != NULL);
 	/* a link given its socket: refused at add, the fd closed */
 	lc.path = NULL;

@@ -32,7 +32,7 @@ struct dclient {
 	unsigned int reads, writes, bad; /* requests seen; malformed ones */
 	uint64_t last_addr;
 	pthread_t thread;
-	volatile bool stop;
+	bool stop; /* atomic */
 };
 
 /* dc_answer() - answer request @h/@p (a DMA_READ or DMA_WRITE). */
@@ -158,7 +158,7 @@ static inline void *dc_thread(void *arg)
 	struct dclient *c = arg;
 	struct reply *r = malloc(sizeof(*r));
 
-	while (!c->stop && *c->sock >= 0) {
+	while (!__atomic_load_n(&c->stop, __ATOMIC_RELAXED) && *c->sock >= 0) {
 		if (!wait_readable(*c->sock, 20))
 			continue;
 		if (dc_next(c, r) < 0)
@@ -170,13 +170,13 @@ static inline void *dc_thread(void *arg)
 
 static inline int dc_start(struct dclient *c)
 {
-	c->stop = false;
+	__atomic_store_n(&c->stop, false, __ATOMIC_RELAXED);
 	return pthread_create(&c->thread, NULL, dc_thread, c);
 }
 
 static inline void dc_stop(struct dclient *c)
 {
-	c->stop = true;
+	__atomic_store_n(&c->stop, true, __ATOMIC_RELAXED);
 	pthread_join(c->thread, NULL);
 }
 
