@@ -77,6 +77,9 @@ struct vfu_dma {
 	uint32_t xfer;
 	bool closed;
 	int end;
+	/* the last request that ended without its reply (a late one drops) */
+	bool stale;
+	uint16_t stale_id, stale_cmd;
 	uint32_t complaints;
 	/* stash: a ring of VFU_STASH_MAX (reader only, counts under lock) */
 	struct stashed *stash[VFU_STASH_MAX];
@@ -232,7 +235,11 @@ void vfu_dma_reply(struct vfu_dma *d, const struct vfu_rx *h,
 		   const uint8_t *p, uint32_t plen)
 {
 	pthread_mutex_lock(&d->lock);
-	if (!d->cur)
+	if (d->stale && h->id == d->stale_id && h->cmd == d->stale_cmd) {
+		/* the answer to a request that gave up: not the current one's */
+		d->stale = false;
+		complain(d, "a late reply (id %u) dropped", h->id);
+	} else if (!d->cur)
 		complain(d, "a reply (id %u, command %u) to no request", h->id,
 			 h->cmd);
 	else
@@ -431,8 +438,13 @@ static int send_req(struct vfu_dma *d, struct req *r, const void *data)
 	if (why != VIOMMU_LINK_END_STOPPED)
 		complain(d, "cannot send the request (%s)",
 			 viommu_link_end_name(why));
-	if (link_is_reader(d->l))
-		set_end(d, why);
+	/*
+	 * The request may be half sent: nothing more may follow it on the
+	 * stream.  The link ends (the reader's next send fails at once).
+	 */
+	set_end(d, why);
+	if (!link_is_reader(d->l))
+		link_close_sends(d->l);
 	return -EIO;
 }
 
@@ -459,8 +471,12 @@ static int wait_reply(struct vfu_dma *d, struct req *r, bool reader,
 			err = -EIO;
 		}
 	}
-	if (!r->done)
+	if (!r->done) {
 		finish(d, r, -EIO); /* also drops it as d->cur */
+		d->stale = true; /* its reply may still come */
+		d->stale_id = r->id;
+		d->stale_cmd = r->cmd;
+	}
 	err = r->result;
 	pthread_mutex_unlock(&d->lock);
 	return err;

@@ -171,6 +171,108 @@ TEST(vu15_bad_client_answers_fault_not_hang)
 	}
 }
 
+/* VU15: a reply after its deadline is dropped, not taken for the next. */
+TEST(vu15_late_reply_dropped_next_request_served)
+{
+	struct dclient c;
+	struct fx x;
+	uint8_t b[16];
+
+	REQUIRE(setup(&x, &c) == 0);
+	c.mode = DC_LATE;
+	memset(c.mem, 0x42, sizeof(c.mem));
+	REQUIRE(dc_start(&c) == 0);
+	CHECK_EQ(viommu_mem_read(x.mem, GPA_B, b, 16), -EIO); /* no reply */
+	CHECK_EQ(viommu_mem_read(x.mem, GPA_B + 16, b, 16), 0);
+	dc_stop(&c);
+	CHECK(b[0] == 0x42 && b[15] == 0x42);
+	CHECK_EQ(c.reads, 2);
+	CHECK(cap_get(&cap.warn_lines) >= 2);
+	CHECK(alive(&x, L_DMA));
+	CHECK(fx_fini(&x));
+}
+
+/*
+ * VU14, poll mode: the doorbell's DMA inside run_once(), a command that
+ * arrived meanwhile held and served in the same call.
+ */
+TEST(vu14_poll_mode_doorbell_dma_and_held_command)
+{
+	const uint32_t rw = VFU_DMA_READ_OK | VFU_DMA_WRITE_OK;
+	uint8_t p[VFU_RW_SIZE + 8], msg[VFU_HDR_SIZE + 16 + 16] = { 0 };
+	static const uint64_t regs[][2] = {
+		{ DMAE_DMA_SRC, GPA_B }, { DMAE_DMA_DST, DMA_ENGINE_BUF_ADDR },
+		{ DMAE_DMA_COUNT, 16 }, { DMAE_DMA_CMD, DMAE_CMD_START },
+	};
+	unsigned int id;
+	struct reply r;
+	struct fx x;
+	int rid = -1;
+
+	REQUIRE(fx_init(&x, FX_POLL_DMA) == 0);
+	id = x.id[L_DMA];
+	/* VERSION, the window, bus mastering, each served by run_once */
+	REQUIRE(send_cmd(&x, L_DMA, VFU_VERSION, 0, "\0\0\0\0", 4, NULL,
+			 0) >= 0);
+	CHECK_EQ(viommu_link_server_run_once(x.srv, id), 0);
+	REQUIRE(recv_reply(x.peer[L_DMA], &r) == 0);
+	put32(p, VFU_DMA_MAP_SIZE);
+	put32(p + 4, rw);
+	put64(p + 8, 0);
+	put64(p + 16, GPA_B);
+	{
+		uint8_t m[VFU_DMA_MAP_SIZE];
+
+		memcpy(m, p, 24);
+		put64(m + 24, 0x1000);
+		REQUIRE(send_cmd(&x, L_DMA, VFU_DMA_MAP, 0, m, sizeof(m), NULL,
+				 0) >= 0);
+	}
+	put64(p, PCI_COMMAND);
+	put32(p + 8, VFU_REGION_CONFIG);
+	put32(p + 12, 2);
+	put32(p + 16, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	REQUIRE(send_cmd(&x, L_DMA, VFU_REGION_WRITE, VFU_F_NO_REPLY, p,
+			 VFU_RW_SIZE + 2, NULL, 0) >= 0);
+	/* the engine programmed with posted writes, the last the doorbell */
+	for (unsigned int i = 0; i < 4; i++) {
+		put64(p, regs[i][0]);
+		put32(p + 8, 0);
+		put32(p + 12, 8);
+		put64(p + 16, regs[i][1]);
+		rid = send_cmd(&x, L_DMA, VFU_REGION_WRITE,
+			       i == 3 ? 0 : VFU_F_NO_REPLY, p, sizeof(p),
+			       NULL, 0);
+		REQUIRE(rid >= 0);
+	}
+	/* then a command, then the answer to the DMA_READ (id 0) to come */
+	put64(p, DMAE_EXT_STATUS);
+	put32(p + 8, 0);
+	put32(p + 12, 4);
+	REQUIRE(send_cmd(&x, L_DMA, VFU_REGION_READ, 0, p, VFU_RW_SIZE, NULL,
+			 0) >= 0);
+	put_hdr(msg, 0, VFU_DMA_READ, sizeof(msg), VFU_T_REPLY);
+	put64(msg + 16, GPA_B);
+	put32(msg + 24, 16);
+	memset(msg + 28, 0x6b, 16);
+	REQUIRE(send_raw(x.peer[L_DMA], msg, sizeof(msg), NULL, 0) == 0);
+	CHECK_EQ(viommu_link_server_run_once(x.srv, id), 0);
+	/* the DMA_MAP reply, our request, the doorbell's, the held read's */
+	REQUIRE(recv_reply(x.peer[L_DMA], &r) == 0);
+	CHECK_EQ(r.cmd, VFU_DMA_MAP);
+	REQUIRE(recv_reply(x.peer[L_DMA], &r) == 0);
+	CHECK_EQ(r.cmd, VFU_DMA_READ);
+	CHECK_EQ(r.flags, VFU_T_COMMAND);
+	REQUIRE(recv_reply(x.peer[L_DMA], &r) == 0);
+	CHECK_EQ(r.id, (uint16_t)rid);
+	REQUIRE(recv_reply(x.peer[L_DMA], &r) == 0);
+	CHECK_EQ(r.cmd, VFU_REGION_READ);
+	CHECK_U64(get32(r.d + VFU_RW_SIZE), 0); /* the DMA went through */
+	CHECK_EQ(x.eng.buf[0], 0x6b);
+	CHECK_EQ(x.eng.buf[15], 0x6b);
+	CHECK(fx_fini(&x));
+}
+
 TEST(vu15_client_gone_while_waiting_ends_link)
 {
 	struct dclient c;

@@ -22,6 +22,7 @@ enum dc_mode {
 	DC_ERROR,    /* error reply (EFAULT) */
 	DC_SILENT,   /* never answer */
 	DC_CLOSE,    /* close the socket on the first request */
+	DC_LATE,     /* answer the first request only with the second */
 };
 
 struct dclient {
@@ -31,6 +32,8 @@ struct dclient {
 	enum dc_mode mode;
 	unsigned int reads, writes, bad; /* requests seen; malformed ones */
 	uint64_t last_addr;
+	bool held;   /* DC_LATE: the first request, kept unanswered */
+	uint8_t held_h[VFU_HDR_SIZE], held_p[16];
 	pthread_t thread;
 	bool stop; /* atomic */
 };
@@ -63,6 +66,18 @@ static inline void dc_answer(struct dclient *c, const uint8_t *h,
 		c->writes++;
 	if (c->mode == DC_SILENT)
 		return;
+	if (c->mode == DC_LATE && !c->held && plen == 16) {
+		c->held = true;
+		memcpy(c->held_h, h, VFU_HDR_SIZE);
+		memcpy(c->held_p, p, 16);
+		return;
+	}
+	if (c->mode == DC_LATE && c->held) {
+		c->mode = DC_GOOD; /* the late answer, then this one */
+		c->held = false;
+		c->reads--;
+		dc_answer(c, c->held_h, c->held_p, 16);
+	}
 	if (c->mode == DC_CLOSE) {
 		close(*c->sock);
 		*c->sock = -1;
