@@ -182,6 +182,10 @@ struct viommu_link_config {
  *               another link owns guest RAM.
  * @connected:   a peer is (or was) connected.
  * @end:         enum viommu_link_end.
+ * @dma_requests: vfio-user DMA_READ/DMA_WRITE requests sent to the peer
+ *               (device DMA into windows without an fd).
+ * @dma_failed:  of those, the ones that failed (no reply, a bad or error
+ *               reply, the link ending).
  */
 struct viommu_link_stats {
 	uint64_t msgs[VIOMMU_LINK_MAX_CMDS];
@@ -192,6 +196,7 @@ struct viommu_link_stats {
 	uint64_t ram_applied, ram_ignored;
 	bool connected;
 	int end;
+	uint64_t dma_requests, dma_failed;
 };
 
 struct viommu_link_server;

@@ -1218,6 +1218,8 @@ int viommu_link_server_stats(struct viommu_link_server *s, unsigned int id,
 	st.ram_ignored = READ_ONCE(l->st.ram_ignored);
 	st.connected = LOAD_ACQUIRE(l->st.connected);
 	st.end = LOAD_ACQUIRE(l->st.end);
+	st.dma_requests = READ_ONCE(l->st.dma_requests);
+	st.dma_failed = READ_ONCE(l->st.dma_failed);
 	memcpy(out, &st, MIN(size, sizeof(st)));
 	return 0;
 }

@@ -79,6 +79,7 @@ struct link_counters {
 	uint64_t ram_applied, ram_ignored;
 	bool connected;
 	int end;
+	uint64_t dma_requests, dma_failed;
 };
 
 struct link {

@@ -496,6 +496,7 @@ static int one_req(struct vfu_dma *d, uint64_t addr, uint8_t *buf,
 
 	if (reader)
 		d->l->dma_deadline_ns = deadline;
+	ATOMIC_INC(d->l->st.dma_requests);
 	pthread_mutex_lock(&d->lock);
 	err = acquire(d, &r, reader, deadline);
 	pthread_mutex_unlock(&d->lock);
@@ -509,6 +510,8 @@ static int one_req(struct vfu_dma *d, uint64_t addr, uint8_t *buf,
 			err = wait_reply(d, &r, reader, deadline);
 		}
 	}
+	if (err)
+		ATOMIC_INC(d->l->st.dma_failed);
 	if (reader) {
 		d->l->dma_deadline_ns = 0;
 		/* poll mode: the message in service gets a fresh budget */

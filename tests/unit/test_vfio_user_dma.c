@@ -92,6 +92,8 @@ TEST(vu14_fdless_window_other_thread_chunked)
 	CHECK_EQ(c.writes, 2); /* 4096 + 1904 */
 	CHECK_EQ(c.reads, 2);
 	CHECK_EQ(c.bad, 0);
+	CHECK_U64(stats(&x, L_DMA).dma_requests, 4);
+	CHECK_U64(stats(&x, L_DMA).dma_failed, 0);
 	/* the link kept serving: a command gets its reply */
 	CHECK(alive(&x, L_DMA));
 	CHECK(fx_fini(&x));
@@ -163,6 +165,7 @@ TEST(vu15_bad_client_answers_fault_not_hang)
 		CHECK_U64(rd(&x, L_DMA, 0, DMAE_EXT_STATUS, 4),
 			  DMAE_EXT_ERR_DMA);
 		CHECK_EQ(c.reads, 1);
+		CHECK_U64(stats(&x, L_DMA).dma_failed, 1);
 		CHECK(cap_get(&cap.warn_lines) >= 1);
 		CHECK(strstr(cap.last, "DMA to the client failed") != NULL);
 		CHECK(alive(&x, L_DMA));
