@@ -73,6 +73,52 @@ TEST(vu14_fdless_window_engine_dma_both_ways)
 	CHECK_EQ(cap.warn_lines, 0);
 }
 
+/*
+ * VU14: behind our IOMMU - the engine's endpoint in a PAGING domain whose
+ * mapping IOVA -> GPA lands in the fd-less window; the read-only half of
+ * the mapping refuses the engine's write without asking the client.
+ */
+TEST(vu14_fdless_window_behind_a_paging_domain)
+{
+	struct viommu_domain_config dc = { .kind = VIOMMU_DOMAIN_PAGING };
+	const uint64_t iova = 0x7000000;
+	struct viommu_domain *dom;
+	uint8_t got[8] = { 0 };
+	struct dclient c;
+	struct fx x;
+
+	REQUIRE(setup(&x, &c) == 0);
+	REQUIRE(viommu_domain_create(x.ctx, &dc, &dom) == 0);
+	REQUIRE(viommu_domain_map(dom, iova, iova + 0xfff, GPA_B,
+				  VIOMMU_READ | VIOMMU_WRITE) == 0);
+	REQUIRE(viommu_domain_map(dom, iova + 0x1000, iova + 0x1fff,
+				  GPA_B + 0x1000, VIOMMU_READ) == 0);
+	REQUIRE(viommu_endpoint_attach(x.ep, VIOMMU_NO_PASID, dom) == 0);
+	memset(c.mem + 0x1000, 0x3c, 64);
+	/* IOVA -> client memory -> device buffer */
+	REQUIRE(engine_go(&x, &c, iova + 0x1000, DMA_ENGINE_BUF_ADDR, 64,
+			  DMAE_CMD_START) == 0);
+	CHECK_U64(rd(&x, L_DMA, 0, DMAE_EXT_STATUS, 4), 0);
+	CHECK_EQ(rread(&x, L_DMA, 0, DMA_ENGINE_BUF_ADDR, 8, got), 0);
+	CHECK_U64(get64(got), 0x3c3c3c3c3c3c3c3cull);
+	CHECK_U64(c.last_addr, GPA_B + 0x1000); /* the client sees GPAs */
+	/* device buffer -> IOVA (writable half) */
+	REQUIRE(engine_go(&x, &c, DMA_ENGINE_BUF_ADDR, iova + 0x10, 64,
+			  DMAE_CMD_START | DMAE_CMD_TO_RAM) == 0);
+	CHECK_U64(rd(&x, L_DMA, 0, DMAE_EXT_STATUS, 4), 0);
+	CHECK_EQ(c.mem[0x10], 0x3c);
+	/* the read-only half: a permission fault, no request sent */
+	c.reads = c.writes = 0;
+	REQUIRE(engine_go(&x, &c, DMA_ENGINE_BUF_ADDR, iova + 0x1000, 64,
+			  DMAE_CMD_START | DMAE_CMD_TO_RAM) == 0);
+	CHECK_U64(rd(&x, L_DMA, 0, DMAE_EXT_STATUS, 4), DMAE_EXT_ERR_DMA);
+	CHECK_EQ(c.writes, 0);
+	CHECK_EQ(c.bad, 0);
+	viommu_endpoint_attach(x.ep, VIOMMU_NO_PASID,
+			       viommu_ctx_identity_domain(x.ctx));
+	CHECK(fx_fini(&x));
+}
+
 /* VU14: DMA from another thread, chunked to max_data_xfer_size. */
 TEST(vu14_fdless_window_other_thread_chunked)
 {
