@@ -188,6 +188,8 @@ TEST(vu14_command_during_wait_is_stashed_and_served)
 	CHECK_EQ(r.flags, VFU_T_REPLY);
 	CHECK_U64(get32(r.d + VFU_RW_SIZE), 0);
 	CHECK_EQ(c.reads, 1);
+	/* the held command is counted once, when served */
+	CHECK_U64(stats(&x, L_DMA).msgs[VFU_REGION_READ], 1);
 	CHECK(fx_fini(&x));
 }
 
