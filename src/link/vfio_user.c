@@ -466,8 +466,6 @@ static int io_base(struct vfu *v, const struct dma_win *w, uint64_t *base)
 
 	if (w->addr >= VFU_IO_SIZE || w->size > VFU_IO_SIZE - w->addr)
 		return refuse(v, EINVAL, "window without an fd above 2^62");
-	if (v->nwin >= VFU_MAX_DMA_MAPS)
-		return refuse(v, ENOSPC, "too many windows without an fd");
 	if (!v->io_applied) {
 		err = apply_files(v, v->nfiles, true);
 		if (err)
@@ -505,8 +503,7 @@ static int map_iova(struct vfu *v, const struct dma_win *w)
 		return refuse(v, err == -ENOMEM ? ENOSPC : EINVAL,
 			      "the domain refused the mapping (%s)",
 			      strerror(-err));
-	if (fdless)
-		v->win[v->nwin++] = *w; /* known, for DMA_UNMAP by window */
+	/* not kept in v->win: the domain holds every window, any number */
 	send_reply(v, NULL, 0, NULL, 0);
 	return 0;
 }
@@ -520,15 +517,11 @@ static int unmap_iova(struct vfu *v, uint32_t flags, uint64_t addr,
 
 	if (flags) {
 		viommu_domain_unmap(v->l->domain, 0, UINT64_MAX, NULL);
-		v->nwin = 0;
 		goto done;
 	}
 	if (!range_last(addr, size, &last))
 		return refuse(v, EINVAL, "empty or wrapping range");
 	err = viommu_domain_unmap(v->l->domain, addr, last, NULL);
-	for (unsigned int i = 0; !err && i < v->nwin; i++)
-		if (v->win[i].addr == addr && v->win[i].size == size)
-			v->win[i--] = v->win[--v->nwin]; /* an fd-less window */
 	if (err == -ENOENT)
 		return refuse(v, ENOENT, "no window in [%#llx, +%#llx)",
 			      (unsigned long long)addr,
