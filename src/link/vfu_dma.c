@@ -6,10 +6,13 @@
  * (an I/O region, include/viommu/mem.h); they land in vfu_dma_rw(), which
  * sends DMA_READ or DMA_WRITE requests on the link's one socket and waits
  * for each reply, chunk by chunk (at most the client's max_data_xfer_size
- * and our VFU_MAX_XFER).  Wire layout, as QEMU's client (hw/vfio-user,
- * VFIOUserDMARW) reads and writes it: header, u64 address, u32 count, then
- * the data, the message sized 32 + count (QEMU's struct size, 4 bytes of
- * padding at the end).  The DMA_READ reply has the same layout; the
+ * and our VFU_MAX_XFER).  Wire layout, the spec's (docs/interop/
+ * vfio-user.rst) and what QEMU 11.1's client does on the wire (seen with
+ * its DMA_READ replies: the data at byte 32): header, u64 address, u64
+ * count, then the data; the message is 32 + count bytes.  (QEMU's source
+ * names the struct VFIOUserDMARW with a u32 count; the bytes after it are
+ * zero, so both readings agree on the count.)  The DMA_READ reply has the
+ * same layout; the
  * DMA_WRITE reply is the header alone (or echoes address and count).
  *
  * One request is outstanding per link at a time (d->cur), which makes
@@ -218,12 +221,13 @@ static int check_reply(struct vfu_dma *d, struct req *r,
 		return 0; /* QEMU: the header alone */
 	if (plen != (r->cmd == VFU_DMA_READ ? VFU_DMARW_SIZE + r->count :
 					      VFU_DMARW_SIZE) ||
-	    link_get64(p) != r->addr || link_get32(p + 8) != r->count) {
+	    link_get64(p) != r->addr || link_get64(p + 8) != r->count) {
 		complain(d, "%s [%#llx, +%u): reply of %u bytes for address "
-			 "%#llx count %u", what, (unsigned long long)r->addr,
+			 "%#llx count %llu", what, (unsigned long long)r->addr,
 			 r->count, plen,
-			 plen >= 12 ? (unsigned long long)link_get64(p) : 0ull,
-			 plen >= 12 ? link_get32(p + 8) : 0);
+			 plen >= 16 ? (unsigned long long)link_get64(p) : 0ull,
+			 plen >= 16 ? (unsigned long long)link_get64(p + 8) :
+				      0ull);
 		return -EIO;
 	}
 	if (r->cmd == VFU_DMA_READ)
@@ -411,13 +415,14 @@ static int acquire(struct vfu_dma *d, struct req *r, bool reader,
 /* send_req() - send @r (with @data for DMA_WRITE).  0; -EIO. */
 static int send_req(struct vfu_dma *d, struct req *r, const void *data)
 {
-	uint8_t h[VFU_HDR_SIZE + VFU_DMARW_DATA], pad[4] = { 0 };
+	uint8_t h[VFU_HDR_SIZE + VFU_DMARW_SIZE];
 	uint32_t size = VFU_HDR_SIZE + VFU_DMARW_SIZE +
 			(r->cmd == VFU_DMA_WRITE ? r->count : 0);
-	struct iovec iov[3] = {
-		{ h, sizeof(h) }, { (void *)data, r->count }, { pad, 4 },
+	struct iovec iov[2] = {
+		{ h, sizeof(h) }, { (void *)data, r->count },
 	};
 	uint32_t zero = 0, flags = VFU_T_COMMAND;
+	uint64_t count = r->count;
 	int why;
 
 	memcpy(h, &r->id, 2);
@@ -426,10 +431,8 @@ static int send_req(struct vfu_dma *d, struct req *r, const void *data)
 	memcpy(h + 8, &flags, 4);
 	memcpy(h + 12, &zero, 4);
 	memcpy(h + 16, &r->addr, 8);
-	memcpy(h + 24, &r->count, 4);
-	if (r->cmd == VFU_DMA_READ)
-		iov[1] = iov[2]; /* address, count, padding: 32 bytes */
-	why = link_send(d->l, iov, r->cmd == VFU_DMA_READ ? 2 : 3);
+	memcpy(h + 24, &count, 8);
+	why = link_send(d->l, iov, r->cmd == VFU_DMA_READ ? 1 : 2);
 	if (!why)
 		return 0;
 	if (why != VIOMMU_LINK_END_STOPPED)

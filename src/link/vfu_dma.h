@@ -14,8 +14,8 @@
 #define VFU_STASH_MAX 16u
 /* The spec's default max_data_xfer_size when the client names none. */
 #define VFU_DEFAULT_CLIENT_XFER (1u << 20)
-/* DMA_READ/WRITE: u64 address, u32 count, data (QEMU's VFIOUserDMARW). */
-#define VFU_DMARW_DATA 12u /* payload offset of the data */
+/* DMA_READ/WRITE payload: u64 address, u64 count, data (vfu_dma.c). */
+#define VFU_DMARW_DATA 16u /* payload offset of the data */
 #define VFU_DMARW_SIZE 16u /* payload bytes besides the data */
 
 struct vfu_dma;

@@ -304,8 +304,8 @@ TEST(vu14_poll_mode_doorbell_dma_and_held_command)
 			 0) >= 0);
 	put_hdr(msg, 0, VFU_DMA_READ, sizeof(msg), VFU_T_REPLY);
 	put64(msg + 16, GPA_B);
-	put32(msg + 24, 16);
-	memset(msg + 28, 0x6b, 16);
+	put64(msg + 24, 16);
+	memset(msg + 32, 0x6b, 16);
 	REQUIRE(send_raw(x.peer[L_DMA], msg, sizeof(msg), NULL, 0) == 0);
 	CHECK_EQ(viommu_link_server_run_once(x.srv, id), 0);
 	/* the DMA_MAP reply, our request, the doorbell's, the held read's */

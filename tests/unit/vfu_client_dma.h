@@ -7,8 +7,9 @@
  * answer DMA requests until its reply comes, for DMA the link thread makes
  * while it handles the command, e.g. the DMA engine's doorbell), or from a
  * thread of its own (dc_start()/dc_stop(), for DMA another thread makes
- * while the test thread waits for it).  The wire layout is QEMU's
- * (src/link/vfu_dma.c): u64 address, u32 count, data; 32 + count bytes.
+ * while the test thread waits for it).  The wire layout is the spec's and
+ * QEMU 11.1's (src/link/vfu_dma.c): u64 address, u64 count, data; 32 +
+ * count bytes.
  */
 #ifndef VIOMMU_TESTS_VFU_CLIENT_DMA_H
 #define VIOMMU_TESTS_VFU_CLIENT_DMA_H
@@ -44,8 +45,8 @@ static inline void dc_answer(struct dclient *c, const uint8_t *h,
 {
 	uint8_t out[VFU_HDR_SIZE + 16 + VFU_MAX_XFER];
 	uint16_t id, cmd;
-	uint64_t addr = plen >= 12 ? get64(p) : 0;
-	uint32_t count = plen >= 12 ? get32(p + 8) : 0;
+	uint64_t addr = plen >= 16 ? get64(p) : 0;
+	uint64_t count = plen >= 16 ? get64(p + 8) : 0;
 	uint32_t size = VFU_HDR_SIZE;
 	bool ok;
 
@@ -93,11 +94,11 @@ static inline void dc_answer(struct dclient *c, const uint8_t *h,
 			size = VFU_HDR_SIZE + 16;
 		put_hdr(out, id, cmd, size, VFU_T_REPLY);
 		put64(out + 16, addr);
-		put32(out + 24, count);
+		put64(out + 24, count);
 		if (c->mode != DC_SHORT)
-			memcpy(out + 28, c->mem + (addr - c->base), count);
+			memcpy(out + 32, c->mem + (addr - c->base), count);
 	} else {
-		memcpy(c->mem + (addr - c->base), p + 12, count);
+		memcpy(c->mem + (addr - c->base), p + 16, count);
 		put_hdr(out, id, cmd, VFU_HDR_SIZE, VFU_T_REPLY);
 	}
 	if (c->mode == DC_WRONG_ID)
