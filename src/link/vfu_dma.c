@@ -22,7 +22,8 @@
  *   - the link's reader (the link thread, or run_once() in poll mode,
  *     link_is_reader()) reads the socket itself while it waits (pump()):
  *     replies are delivered, commands from the client are stashed (at most
- *     VFU_STASH_MAX, each at most one whole message: ~66 KiB per link),
+ *     VFU_STASH_MAX messages and VFU_STASH_BYTES of payload: ~300 KiB
+ *     per link at worst, vfu_dma.h),
  *     to be served in order after the current message.  A device model
  *     may thus DMA in the middle of handling a REGION_WRITE doorbell
  *     without recursion into the device or the memory layer (a stashed
@@ -87,6 +88,7 @@ struct vfu_dma {
 	/* stash: a ring of VFU_STASH_MAX (reader only, counts under lock) */
 	struct stashed *stash[VFU_STASH_MAX];
 	unsigned int shead, scount;
+	size_t sbytes; /* payload bytes held */
 	/* the reader's receive buffer while pumping */
 	uint8_t *rx;
 };
@@ -293,6 +295,7 @@ static int stash(struct vfu_dma *d, const struct vfu_rx *h, uint32_t plen)
 	l->rx_fd_overflow = false;
 	pthread_mutex_lock(&d->lock);
 	d->stash[(d->shead + d->scount) % VFU_STASH_MAX] = s;
+	d->sbytes += plen;
 	__atomic_store_n(&d->scount, d->scount + 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&d->lock);
 	return 0;
@@ -344,9 +347,11 @@ static int pump(struct vfu_dma *d, struct req *r)
 	uint32_t plen = 0;
 	int err;
 
-	if (d->scount >= VFU_STASH_MAX) {
-		complain(d, "%u client commands arrived while waiting for a "
-			 "reply", VFU_STASH_MAX);
+	/* room for any next message, or the request gives up */
+	if (d->scount >= VFU_STASH_MAX ||
+	    d->sbytes > VFU_STASH_BYTES - VFU_MAX_PAYLOAD) {
+		complain(d, "%u client commands (%zu bytes) arrived while "
+			 "waiting for a reply", d->scount, d->sbytes);
 		return -EIO;
 	}
 	/* the message in service keeps its fds; this one's come fresh */
@@ -580,6 +585,7 @@ bool vfu_dma_unstash(struct vfu_dma *d, struct vfu_rx *h, uint8_t *p)
 	s = d->stash[d->shead];
 	d->shead = (d->shead + 1) % VFU_STASH_MAX;
 	__atomic_store_n(&d->scount, d->scount - 1, __ATOMIC_RELAXED);
+	d->sbytes -= s->plen;
 	pthread_mutex_unlock(&d->lock);
 	*h = s->h;
 	memcpy(p, s->p, s->plen);

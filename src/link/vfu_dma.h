@@ -10,8 +10,15 @@
 #include "link/link.h"
 #include "link/vfio_user.h"
 
-/* Commands received while our own request waited for its reply. */
-#define VFU_STASH_MAX 16u
+/*
+ * Commands received while our own request waited for its reply: at most
+ * VFU_STASH_MAX messages and VFU_STASH_BYTES of payload (QEMU posts
+ * doorbell writes without waiting, dozens while one request of ours is
+ * answered by its main loop).  Worst case per link: VFU_STASH_BYTES plus
+ * one message, plus VFU_STASH_MAX small headers (~300 KiB).
+ */
+#define VFU_STASH_MAX 256u
+#define VFU_STASH_BYTES (256u << 10)
 /* The spec's default max_data_xfer_size when the client names none. */
 #define VFU_DEFAULT_CLIENT_XFER (1u << 20)
 /* DMA_READ/WRITE payload: u64 address, u64 count, data (vfu_dma.c). */
