@@ -68,6 +68,7 @@
 #include "vpci_drv.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <stddef.h>
@@ -391,11 +392,14 @@ static void make_ram(struct world *w)
 {
 	void *p;
 
-	w->memfd = memfd_create("viommu-bench-ram", MFD_CLOEXEC);
+	w->memfd = memfd_create("viommu-bench-ram",
+				MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (w->memfd < 0)
 		die("qemu-shm: memfd_create: %s", strerror(errno));
-	if (ftruncate(w->memfd, (off_t)RAM_SIZE))
-		die("qemu-shm: cannot size the RAM memfd: %s",
+	/* sealed as QEMU seals its memfd RAM (viommu requires F_SEAL_SHRINK) */
+	if (ftruncate(w->memfd, (off_t)RAM_SIZE) ||
+	    fcntl(w->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW))
+		die("qemu-shm: cannot size and seal the RAM memfd: %s",
 		    strerror(errno));
 	p = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
 		 w->memfd, 0);

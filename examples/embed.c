@@ -16,6 +16,7 @@
 #include <viommu/viommu.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,8 +131,13 @@ static int guest_ram(struct guest *g)
 	};
 	int rc;
 
-	g->fd = memfd_create("guest-ram", MFD_CLOEXEC);
-	if (g->fd < 0 || ftruncate(g->fd, RAM_LOW_SIZE + RAM_HIGH_SIZE))
+	g->fd = memfd_create("guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	/*
+	 * Sealed against shrinking, as QEMU seals its memfd RAM: viommu
+	 * refuses an fd that someone else could truncate under its mapping.
+	 */
+	if (g->fd < 0 || ftruncate(g->fd, RAM_LOW_SIZE + RAM_HIGH_SIZE) ||
+	    fcntl(g->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW))
 		return -errno;
 	g->low = mmap(NULL, RAM_LOW_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
 		      g->fd, 0);

@@ -15,6 +15,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -88,6 +89,10 @@ struct opts {
 	bool vfio_user; /* --door vfio-user */
 	bool no_iommu;  /* --no-iommu: the peer's vIOMMU translates */
 	uint32_t max_mappings; /* --max-mappings: context-wide (0: default) */
+	bool trust_fds; /* --trust-peer-fds */
+	uint32_t socket_mode; /* --socket-mode (0: the library's 0600) */
+	bool check_uid;       /* --peer-user */
+	uint32_t peer_uid;
 };
 
 /* The mappings of the victim a blk-forge tries (viommu-server.c). */

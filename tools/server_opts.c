@@ -29,6 +29,17 @@ void usage(FILE *f)
 "                       1..N, vfio-user), each in the IOVA space the VMM's\n"
 "                       own vIOMMU maps (QEMU's virtio-iommu-pci), to\n"
 "                       compare our IOMMU with the VMM's on one engine\n"
+"  --socket-mode M      permission bits of path sockets, octal (default\n"
+"                       0600: only this user may connect)\n"
+"  --peer-user U        accept only peers running as user U (a name or a\n"
+"                       uid), checked with SO_PEERCRED; other connections\n"
+"                       to a path are closed, an inherited fd of another\n"
+"                       user is refused at startup\n"
+"  --trust-peer-fds     accept guest-RAM files the peer could still shrink\n"
+"                       (no F_SEAL_SHRINK seal): only for a peer trusted\n"
+"                       not to truncate them, which would kill the server\n"
+"                       (SIGBUS); by default they are refused (QEMU's\n"
+"                       memory-backend-memfd seals its RAM by default)\n"
 "  --endpoints N        DMA engines, 0 or more (default: the links beyond\n"
 "                       the disks, at least 1 when there is no --blk)\n"
 "  --blk SPEC           add a virtio-blk disk (up to 8) after the engines;\n"
@@ -243,7 +254,7 @@ enum {
 	O_NO_BYPASS_CFG, O_QSIZE, O_BACKLOG, O_NO_PACKED, O_NO_EVIDX,
 	O_NO_INDIRECT, O_VIOT, O_VIOT_ONLY, O_TRACE, O_LOGLEVEL, O_STATS,
 	O_POLL_US, O_POLL_RQ_US, O_DOOR, O_NO_IOMMU, O_HELP,
-	O_MAX_MAPPINGS,
+	O_MAX_MAPPINGS, O_TRUST_FDS, O_SOCKET_MODE, O_PEER_USER,
 };
 
 static const struct option long_opts[] = {
@@ -276,6 +287,9 @@ static const struct option long_opts[] = {
 	{ "door", required_argument, NULL, O_DOOR },
 	{ "no-iommu", no_argument, NULL, O_NO_IOMMU },
 	{ "max-mappings", required_argument, NULL, O_MAX_MAPPINGS },
+	{ "trust-peer-fds", no_argument, NULL, O_TRUST_FDS },
+	{ "socket-mode", required_argument, NULL, O_SOCKET_MODE },
+	{ "peer-user", required_argument, NULL, O_PEER_USER },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -382,6 +396,40 @@ static int parse_flag_opt(struct opts *o, int c, const char *arg)
 	return 0;
 }
 
+/* parse_mode() - --socket-mode: octal permission bits, 1..0777. */
+static int parse_mode(struct opts *o, const char *s)
+{
+	unsigned long v;
+	char *end;
+
+	if (!s || !*s || *s == '-')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 8);
+	if (errno || *end || v == 0 || v > 0777)
+		return -1;
+	o->socket_mode = (uint32_t)v;
+	return 0;
+}
+
+/* parse_user() - --peer-user: a uid or a user name. */
+static int parse_user(struct opts *o, const char *s)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	uint64_t v;
+
+	if (!parse_u64(s, UINT32_MAX - 1, &v)) {
+		o->peer_uid = (uint32_t)v;
+	} else if (!getpwnam_r(s, &pw, buf, sizeof(buf), &res) && res) {
+		o->peer_uid = (uint32_t)res->pw_uid;
+	} else {
+		return -1;
+	}
+	o->check_uid = true;
+	return 0;
+}
+
 /* parse_one() - one option.  Return: 0; -1 bad; 1 --help. */
 static int parse_one(struct opts *o, int c, const char *arg)
 {
@@ -398,6 +446,13 @@ static int parse_one(struct opts *o, int c, const char *arg)
 	case O_NO_IOMMU:
 		o->no_iommu = true;
 		return 0;
+	case O_TRUST_FDS:
+		o->trust_fds = true;
+		return 0;
+	case O_SOCKET_MODE:
+		return parse_mode(o, arg);
+	case O_PEER_USER:
+		return parse_user(o, arg);
 	case O_MAX_MAPPINGS: {
 		uint64_t v;
 

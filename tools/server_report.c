@@ -58,9 +58,14 @@ static void print_links(struct world *w, FILE *f)
 					viommu_link_cmd_name(proto, c),
 					st.msgs[c]);
 		fprintf(f, "; irqs %" PRIu64 ", unmasks %" PRIu64 ", errors %"
-			PRIu64 "; in %" PRIu64 " B, out %" PRIu64 " B\n",
+			PRIu64 "; in %" PRIu64 " B, out %" PRIu64 " B",
 			st.irq_signals, st.unmasks, st.errors, st.bytes_in,
 			st.bytes_out);
+		if (st.dma_requests)
+			fprintf(f, "; DMA_READ/WRITE to the peer %" PRIu64
+				" (%" PRIu64 " failed)", st.dma_requests,
+				st.dma_failed);
+		fputc('\n', f);
 	}
 }
 
@@ -208,9 +213,11 @@ static void json_links(struct world *w, FILE *f)
 		fprintf(f, "}, \"bytes_in\": %" PRIu64 ", \"bytes_out\": %"
 			PRIu64 ", \"errors\": %" PRIu64 ", \"irq_signals\": %"
 			PRIu64 ", \"unmasks\": %" PRIu64 ", \"ram_applied\": %"
-			PRIu64 ", \"ram_ignored\": %" PRIu64 "}",
+			PRIu64 ", \"ram_ignored\": %" PRIu64 ", \"dma_requests\": %"
+			PRIu64 ", \"dma_failed\": %" PRIu64 "}",
 			st.bytes_in, st.bytes_out, st.errors, st.irq_signals,
-			st.unmasks, st.ram_applied, st.ram_ignored);
+			st.unmasks, st.ram_applied, st.ram_ignored,
+			st.dma_requests, st.dma_failed);
 	}
 	fprintf(f, "\n  ],\n");
 }

@@ -293,6 +293,10 @@ static int add_links(struct world *w)
 			.name = link_name(w, i),
 			.mem = i && w->o->no_iommu ? w->emem[i - 1] : NULL,
 			.domain = i && w->o->no_iommu ? w->edom[i - 1] : NULL,
+			.trust_peer_fds = w->o->trust_fds,
+			.path_mode = w->o->socket_mode,
+			.check_peer_uid = w->o->check_uid,
+			.peer_uid = w->o->peer_uid,
 		};
 
 		err = viommu_link_server_add(w->lsrv, &lc, &id);

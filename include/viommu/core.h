@@ -416,7 +416,9 @@ VIOMMU_EXPORT int viommu_domain_invalidate_all(struct viommu_domain *dom);
  * struct viommu_xlate - a successful translation.
  * @gpa:   output (guest-physical) address of the first byte.
  * @hva:   host pointer to @gpa in guest RAM, or NULL when @gpa is not RAM
- *         (MMIO mapping, MSI doorbell, hole).  Lifetime: see mem.h.
+ *         (MMIO mapping, MSI doorbell, hole) or is RAM of an I/O region
+ *         (mem.h: reach it with viommu_mem_read/write on @gpa).  Lifetime:
+ *         see mem.h.
  * @len:   bytes from the IOVA that translate contiguously, within the
  *         mapping and (for RAM) within one memory region; 1..requested.
  * @perm:  permissions of the mapping (VIOMMU_READ/WRITE/EXEC/MAP_MMIO).

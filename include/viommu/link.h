@@ -137,6 +137,21 @@ struct viommu_link_server_config {
  *             device's endpoint must be attached to @domain; translation
  *             then enforces the windows' permissions and faults on IOVAs
  *             the VMM never mapped.  NULL: windows are guest-physical RAM.
+ * @trust_peer_fds: accept guest-RAM files the peer could still shrink
+ *             (regular files without the F_SEAL_SHRINK seal, e.g. files
+ *             that cannot be sealed): the peer is trusted not to truncate
+ *             them, which would kill this process with SIGBUS at the next
+ *             DMA.  false (the default): such an fd is refused (vfio-user
+ *             DMA_MAP: EPERM; mpqemu SYNC_SYSMEM: the link ends).  QEMU's
+ *             memory-backend-memfd seals its file by default.
+ * @path_mode: with @path: the socket file's permission bits (0: 0600,
+ *             the owner alone may connect; at most 0777).  Set between
+ *             bind() and listen(), so no one connects before.
+ * @check_peer_uid: accept only a peer whose SO_PEERCRED uid is @peer_uid:
+ *             a path link closes any other connection (one log line,
+ *             rate limited) and goes on listening; a link given @fd is
+ *             refused at once (-EACCES).
+ * @peer_uid:  the expected uid, with @check_peer_uid.
  */
 struct viommu_link_config {
 	uint32_t size;
@@ -148,6 +163,10 @@ struct viommu_link_config {
 	bool poll_mode;
 	struct viommu_mem *mem;
 	struct viommu_domain *domain;
+	bool trust_peer_fds;
+	uint32_t path_mode;
+	bool check_peer_uid;
+	uint32_t peer_uid;
 };
 
 /**
@@ -163,6 +182,10 @@ struct viommu_link_config {
  *               another link owns guest RAM.
  * @connected:   a peer is (or was) connected.
  * @end:         enum viommu_link_end.
+ * @dma_requests: vfio-user DMA_READ/DMA_WRITE requests sent to the peer
+ *               (device DMA into windows without an fd).
+ * @dma_failed:  of those, the ones that failed (no reply, a bad or error
+ *               reply, the link ending).
  */
 struct viommu_link_stats {
 	uint64_t msgs[VIOMMU_LINK_MAX_CMDS];
@@ -173,6 +196,7 @@ struct viommu_link_stats {
 	uint64_t ram_applied, ram_ignored;
 	bool connected;
 	int end;
+	uint64_t dma_requests, dma_failed;
 };
 
 struct viommu_link_server;
@@ -191,7 +215,8 @@ viommu_link_server_create(const struct viommu_link_server_config *cfg,
  * viommu_link_server_add() - add a link and, unless @poll_mode, start its
  * thread.  IDs are given in order from 0; *@id receives it.
  * Return: 0; -EINVAL (bad config, e.g. @domain without @mem or with
- * mpqemu); -EPROTONOSUPPORT (unknown @proto);
+ * mpqemu, @path_mode above 0777); -EACCES (@fd's peer is not @peer_uid);
+ * -EPROTONOSUPPORT (unknown @proto);
  * -EBUSY (@func already served); -ENOSPC (VIOMMU_LINK_MAX); -ENOMEM;
  * -ESHUTDOWN (server stopped); -ENAMETOOLONG (@path); or the negative
  * errno of socket/bind/listen/epoll/pthread_create.

@@ -2,12 +2,24 @@
  * mem.h - guest memory: the only way viommu touches guest RAM.
  *
  * A struct viommu_mem holds a set of guest-RAM regions, each a range of
- * guest-physical addresses (GPAs) backed either by a file descriptor that
- * the layer mmaps (the way QEMU hands RAM to an out-of-process device) or by
- * memory the embedder already has in its own address space.  Every access is
- * by GPA and length; ranges are overflow-checked and never cross the end of
- * a region, so no address or length a guest can produce reaches host memory
+ * guest-physical addresses (GPAs) backed by a file descriptor that the
+ * layer mmaps (the way QEMU hands RAM to an out-of-process device), by
+ * memory the embedder already has in its own address space, or by two
+ * callbacks that copy guest-physical ranges in and out (I/O regions, set
+ * with viommu_mem_set_layout(): RAM the VMM does not share, reached e.g.
+ * through vfio-user DMA_READ/DMA_WRITE messages).  Every access is by GPA
+ * and length; ranges are overflow-checked and never cross the end of a
+ * region, so no address or length a guest can produce reaches host memory
  * outside guest RAM.
+ *
+ * I/O regions have no host address: viommu_mem_read() and
+ * viommu_mem_write() (and everything built on them: virtqueues, the core's
+ * viommu_dma_read/write, the DMA engine) reach them through their
+ * callbacks, while viommu_mem_ptr() on them fails with -EREMOTE and a
+ * translation into them has a NULL host pointer; callers that want a host
+ * pointer fall back to viommu_mem_read/write on that errno.  Atomic
+ * accesses (a page-table walker's compare-and-swap) need a host pointer and
+ * fail there.
  *
  * The region set can be replaced while other threads read (QEMU re-sends its
  * memory map whenever it changes).  Replacement publishes the new set at
@@ -43,6 +55,12 @@ extern "C" {
 
 /** Region flags. */
 #define VIOMMU_MEM_F_READONLY (1u << 0) /* writes through the layer fail */
+/*
+ * The fd's owner is trusted not to shrink the file: accept a regular file
+ * without the F_SEAL_SHRINK seal.  Without this flag such an fd is refused
+ * (see struct viommu_mem_region).
+ */
+#define VIOMMU_MEM_F_TRUST_FD (1u << 1)
 
 /**
  * struct viommu_mem_region - one contiguous range of guest RAM.
@@ -50,7 +68,15 @@ extern "C" {
  * @size:      length in bytes, > 0; @gpa + @size must not wrap.
  * @fd:        file to mmap (MAP_SHARED) from @fd_offset, or -1 when @hva is
  *             given.  The layer dup()s it; the caller keeps its own fd.
- *             @fd_offset must be page-aligned.
+ *             @fd_offset must be page-aligned.  A regular file (memfd,
+ *             tmpfs, hugetlbfs, any file) must carry the F_SEAL_SHRINK
+ *             seal (memfd_create(MFD_ALLOW_SEALING) + F_ADD_SEALS; QEMU's
+ *             memory-backend-memfd seals by default) unless @flags has
+ *             VIOMMU_MEM_F_TRUST_FD: whoever else holds the file could
+ *             otherwise truncate it under the mapping, and the next
+ *             access of guest RAM would kill this process with SIGBUS.
+ *             A file that cannot be sealed (not a memfd) is therefore
+ *             accepted only with VIOMMU_MEM_F_TRUST_FD.
  * @fd_offset: offset in @fd where @gpa lives.
  * @hva:       with @fd == -1: the region's memory in this process, which
  *             the caller keeps mapped until the region is replaced or the
@@ -64,6 +90,49 @@ struct viommu_mem_region {
 	uint64_t fd_offset;
 	void *hva;
 	uint32_t flags;
+};
+
+/**
+ * struct viommu_mem_io_region - guest RAM reached through callbacks.
+ * @gpa, @size: as in struct viommu_mem_region.
+ * @flags:      VIOMMU_MEM_F_*.
+ * @read:       copy @len bytes at guest-physical @gpa (inside the region)
+ *              into @buf; return 0 or a negative errno (the access fails
+ *              with it).  Required.
+ * @write:      copy @len bytes from @buf to @gpa; same return.  Required
+ *              unless @flags has VIOMMU_MEM_F_READONLY.
+ * @opaque:     passed to both.
+ *
+ * The callbacks run on the thread that accesses guest memory, inside a
+ * read section of the memory object (so viommu_mem_set_layout() waits for
+ * a running callback before it returns); they must not replace the region
+ * set, and they should bound their own time.  A callback may be asked for
+ * any piece of its region, of any length from 1 byte.
+ */
+struct viommu_mem_io_region {
+	uint64_t gpa;
+	uint64_t size;
+	uint32_t flags;
+	int (*read)(void *opaque, uint64_t gpa, void *buf, size_t len);
+	int (*write)(void *opaque, uint64_t gpa, const void *buf, size_t len);
+	void *opaque;
+};
+
+/**
+ * struct viommu_mem_layout - a whole region set for viommu_mem_set_layout().
+ * @size:     sizeof(struct viommu_mem_layout) as the caller knows it (lets
+ *            the struct grow); must be non-zero.
+ * @regions:  @n fd or hva regions (struct viommu_mem_region).
+ * @io:       @nio I/O regions.
+ * @n + @nio must not exceed VIOMMU_MEM_MAX_REGIONS; no two regions of
+ * either kind may overlap.
+ */
+struct viommu_mem_layout {
+	uint32_t size;
+	const struct viommu_mem_region *regions;
+	unsigned int n;
+	const struct viommu_mem_io_region *io;
+	unsigned int nio;
 };
 
 /** struct viommu_mem_config - creation parameters (all optional). */
@@ -100,18 +169,33 @@ VIOMMU_EXPORT void viommu_mem_destroy(struct viommu_mem *mem);
  * section that might use a dropped mapping has ended.
  * Return: 0; -EINVAL for a bad region (zero size, wrapping range, overlap,
  * neither or both of fd and hva, unaligned fd_offset, unknown flag);
- * -EBADF for an fd that cannot be used; -ENOMEM; or the negative errno of a
- * failed mmap or fstat.
+ * -EBADF for an fd that cannot be used; -EPERM for a regular file without
+ * F_SEAL_SHRINK and without VIOMMU_MEM_F_TRUST_FD; -ENOMEM; or the
+ * negative errno of a failed mmap or fstat.
  */
 VIOMMU_EXPORT int viommu_mem_set_regions(struct viommu_mem *mem,
 					 const struct viommu_mem_region *regions,
 					 unsigned int n);
 
 /**
+ * viommu_mem_set_layout() - replace the whole region set with fd, hva and
+ * I/O regions (viommu_mem_set_regions() is this call without I/O regions).
+ * Same rules and errnos as viommu_mem_set_regions(); also -EINVAL for a
+ * NULL or zero-@size @layout, a @size larger than this library knows with
+ * non-zero bytes past what it knows, an I/O region without @read (or
+ * without @write and not read-only), or more than VIOMMU_MEM_MAX_REGIONS
+ * regions in all.  Must not be called from an I/O region's callback.
+ */
+VIOMMU_EXPORT int viommu_mem_set_layout(struct viommu_mem *mem,
+					const struct viommu_mem_layout *layout);
+
+/**
  * viommu_mem_read() - copy @len bytes at @gpa into @buf.
  * The range may span adjacent regions; it must be RAM all the way.
  * Return: 0; -EINVAL for NULL pointers; -EFAULT if any byte of
- * [@gpa, @gpa + @len) is not guest RAM (nothing is copied) or the range wraps.
+ * [@gpa, @gpa + @len) is not guest RAM (nothing is copied) or the range wraps;
+ * or the negative errno an I/O region's callback returned (the bytes before
+ * that region may have been copied).
  */
 VIOMMU_EXPORT int viommu_mem_read(struct viommu_mem *mem, uint64_t gpa,
 				  void *buf, size_t len);
@@ -120,7 +204,8 @@ VIOMMU_EXPORT int viommu_mem_read(struct viommu_mem *mem, uint64_t gpa,
  * viommu_mem_write() - copy @len bytes from @buf to guest RAM at @gpa.
  * Return: 0; -EINVAL for NULL pointers; -EFAULT if any byte is not guest RAM
  * or the range wraps (nothing is written); -EPERM if any byte lies in a
- * read-only region (nothing is written).
+ * read-only region (nothing is written); or an I/O region callback's
+ * negative errno (the bytes before that region may have been written).
  */
 VIOMMU_EXPORT int viommu_mem_write(struct viommu_mem *mem, uint64_t gpa,
 				   const void *buf, size_t len);
@@ -132,7 +217,9 @@ VIOMMU_EXPORT int viommu_mem_write(struct viommu_mem *mem, uint64_t gpa,
  * @access: VIOMMU_READ and/or VIOMMU_WRITE.
  * The pointer's lifetime is described at the top of this file.
  * Return: 0; -EINVAL for NULL pointers, @len == 0 or a bad @access; -EFAULT
- * if @gpa is not guest RAM; -EPERM for a write to a read-only region.
+ * if @gpa is not guest RAM; -EPERM for a write to a read-only region;
+ * -EREMOTE if @gpa is in an I/O region (RAM without a host address: use
+ * viommu_mem_read/write instead).
  */
 VIOMMU_EXPORT int viommu_mem_ptr(struct viommu_mem *mem, uint64_t gpa,
 				 size_t len, unsigned int access, void **hva,

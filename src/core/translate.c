@@ -78,7 +78,8 @@ static void piece_for(struct viommu_ctx *ctx, uint64_t iova, uint64_t lo,
 		p->lo = lo + (plo - gpa);
 		p->hi = lo + (phi - gpa);
 		p->gpa = plo;
-		p->hva = r.hva + (plo - r.gpa);
+		/* an I/O region has no host address: hva stays NULL */
+		p->hva = r.hva ? r.hva + (plo - r.gpa) : NULL;
 		if (r.flags & VIOMMU_MEM_F_READONLY)
 			p->perm &= ~VIOMMU_WRITE;
 	} else {
@@ -507,13 +508,20 @@ static int dma(struct viommu_endpoint *ep, uint32_t pasid, uint64_t iova,
 		if (ret)
 			break;
 		if (!x.hva) {
-			ret = -EFAULT;
-			break;
-		}
-		if (access == VIOMMU_WRITE)
+			/* RAM without a host address (an I/O region)? */
+			ret = (x.perm & VIOMMU_MAP_MMIO) ||
+			      (x.flags & VIOMMU_XLATE_MSI) ? -EFAULT :
+			      mem_access_in(mem, x.gpa, buf, x.len,
+					    access == VIOMMU_WRITE);
+			if (ret) {
+				ret = -EFAULT;
+				break;
+			}
+		} else if (access == VIOMMU_WRITE) {
 			memcpy(x.hva, buf, x.len);
-		else
+		} else {
 			memcpy(buf, x.hva, x.len);
+		}
 		buf += x.len;
 		len -= x.len;
 		iova += x.len;

@@ -138,7 +138,36 @@ static int xlate(struct dma_engine *e, uint64_t iova, size_t len,
 		record_fault(e, iova, ret == -EFAULT ? f.reason : 0, access);
 		return -EFAULT;
 	}
-	if (!x->hva) {
+	if (!x->hva && ((x->perm & VIOMMU_MAP_MMIO) ||
+			(x->flags & VIOMMU_XLATE_MSI))) {
+		record_fault(e, iova, 0, access);
+		return -EFAULT;
+	}
+	return 0; /* hva NULL: RAM of an I/O region, see ram_move() */
+}
+
+/*
+ * ram_move() - move @n bytes between @buf and the RAM @x translated to:
+ * by memcpy, or through the memory layer for RAM without a host address
+ * (an I/O region, e.g. a vfio-user window without an fd).  A failure
+ * there is a fault at @iova.  Return: 0; -EFAULT.
+ */
+static int ram_move(struct dma_engine *e, const struct viommu_xlate *x,
+		    uint64_t iova, uint8_t *buf, size_t n,
+		    unsigned int access)
+{
+	int err;
+
+	if (x->hva) {
+		if (access == VIOMMU_WRITE)
+			memcpy(x->hva, buf, n);
+		else
+			memcpy(buf, x->hva, n);
+		return 0;
+	}
+	err = access == VIOMMU_WRITE ? viommu_mem_write(e->mem, x->gpa, buf, n) :
+				       viommu_mem_read(e->mem, x->gpa, buf, n);
+	if (err) {
 		record_fault(e, iova, 0, access);
 		return -EFAULT;
 	}
@@ -166,12 +195,10 @@ static int xfer_in(struct dma_engine *e, uint64_t iova, uint8_t *buf,
 		struct viommu_xlate x;
 
 		ret = xlate(e, iova, len, access, &x);
+		if (!ret)
+			ret = ram_move(e, &x, iova, buf, x.len, access);
 		if (ret)
 			break;
-		if (access == VIOMMU_WRITE)
-			memcpy(x.hva, buf, x.len);
-		else
-			memcpy(buf, x.hva, x.len);
 		buf += x.len;
 		iova += x.len;
 		len -= x.len;
@@ -209,7 +236,21 @@ static int copy_in(struct dma_engine *e, uint64_t src, uint64_t dst,
 			ret = xlate(e, dst, xs.len, VIOMMU_WRITE, &xd);
 		if (ret)
 			break;
-		memmove(xd.hva, xs.hva, xd.len);
+		if (xd.hva && xs.hva) {
+			memmove(xd.hva, xs.hva, xd.len);
+		} else {
+			/* an I/O region on either side: through a bounce */
+			uint8_t bounce[512];
+
+			xd.len = MIN(xd.len, sizeof(bounce));
+			ret = ram_move(e, &xs, src, bounce, xd.len,
+				       VIOMMU_READ);
+			if (!ret)
+				ret = ram_move(e, &xd, dst, bounce, xd.len,
+					       VIOMMU_WRITE);
+			if (ret)
+				break;
+		}
 		src += xd.len;
 		dst += xd.len;
 		len -= xd.len;

@@ -16,6 +16,9 @@
  * viommu_mem_set_regions() on the shared memory, which links call only
  * between messages, never inside a memory read section.  Counters are
  * relaxed atomics; end and connected are published with release stores.
+ * l->send_lock serialises link_send(): besides the reader's replies, a
+ * protocol may send requests from other threads (vfio-user DMA_READ and
+ * DMA_WRITE from a device's worker thread, src/link/vfu_dma.c).
  */
 #include "link/link.h"
 #include "core/util.h"
@@ -30,6 +33,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -125,6 +129,22 @@ bool link_fd_ready(int fd, short events)
 	return fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & events);
 }
 
+bool link_fd_shrinkable(const struct link *l, int fd)
+{
+	struct stat st;
+	int seals;
+
+	if (l->trust_fds || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return false;
+	seals = fcntl(fd, F_GET_SEALS);
+	return seals < 0 || !(seals & F_SEAL_SHRINK);
+}
+
+uint32_t link_mem_flags(const struct link *l)
+{
+	return l->trust_fds ? VIOMMU_MEM_F_TRUST_FD : 0;
+}
+
 bool link_is_eventfd(int fd)
 {
 	char path[64], target[64];
@@ -217,6 +237,21 @@ static uint64_t now_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
+/*
+ * my_tid() - the calling thread's identity as a number (pthread_t is an
+ * integer or a pointer on Linux C libraries; never 0 for a live thread).
+ * No system call: link_send() asks for every reply.
+ */
+static uintptr_t my_tid(void)
+{
+	return (uintptr_t)pthread_self();
+}
+
+bool link_is_reader(const struct link *l)
+{
+	return __atomic_load_n(&l->reader_tid, __ATOMIC_RELAXED) == my_tid();
+}
+
 /* serve_event() - the protocol's event fd is readable. */
 static void serve_event(struct link *l)
 {
@@ -235,9 +270,14 @@ static int wait_fd(struct link *l, int fd, short events)
 {
 	int timeout = -1;
 
-	if (l->poll_mode) {
-		/* the whole message, not each wait, has LINK_STALL_MS */
-		int64_t left = (int64_t)(l->deadline_ns - now_ns()) / 1000000;
+	if (l->poll_mode || l->dma_deadline_ns) {
+		/*
+		 * The whole message, not each wait, has LINK_STALL_MS; so
+		 * does a request of ours waiting for its reply.
+		 */
+		uint64_t dl = l->dma_deadline_ns ? l->dma_deadline_ns :
+						   l->deadline_ns;
+		int64_t left = (int64_t)(dl - now_ns()) / 1000000;
 
 		if (left <= 0)
 			return -ETIMEDOUT;
@@ -374,8 +414,58 @@ int link_recv_end(struct link *l, int err, size_t got)
 	return VIOMMU_LINK_END_IO;
 }
 
+/*
+ * wait_out() - a thread other than the reader waits until the socket
+ * takes more, or @deadline.  0; -ECANCELED; -ETIMEDOUT; -errno.
+ */
+static int wait_out(struct link *l, uint64_t deadline)
+{
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = l->sock, .events = POLLOUT },
+			{ .fd = l->srv->stop_fd, .events = POLLIN },
+		};
+		int64_t left = (int64_t)(deadline - now_ns()) / 1000000;
+		int n;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		n = poll(p, 2, (int)MIN(left, LINK_STALL_MS));
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (n > 0 && p[1].revents)
+			return -ECANCELED;
+		if (n > 0 && p[0].revents)
+			return 0;
+	}
+}
+
+static int send_locked(struct link *l, const struct iovec *iov,
+		       unsigned int n);
+
 int link_send(struct link *l, const struct iovec *iov, unsigned int n)
 {
+	int why;
+
+	pthread_mutex_lock(&l->send_lock);
+	why = l->sends_closed ? VIOMMU_LINK_END_IO : send_locked(l, iov, n);
+	pthread_mutex_unlock(&l->send_lock);
+	return why;
+}
+
+void link_close_sends(struct link *l)
+{
+	pthread_mutex_lock(&l->send_lock);
+	l->sends_closed = true;
+	pthread_mutex_unlock(&l->send_lock);
+}
+
+/* send_locked() - link_send() under l->send_lock. */
+static int send_locked(struct link *l, const struct iovec *iov,
+		       unsigned int n)
+{
+	bool reader = link_is_reader(l);
+	uint64_t deadline = now_ns() + (uint64_t)LINK_STALL_MS * 1000000;
 	struct iovec v[4];
 	struct msghdr mh = { .msg_iov = v };
 	size_t total = 0;
@@ -414,7 +504,8 @@ int link_send(struct link *l, const struct iovec *iov, unsigned int n)
 			return VIOMMU_LINK_END_HANGUP;
 		if (errno != EAGAIN && errno != EINTR)
 			goto io_error;
-		err = wait_fd(l, l->sock, POLLOUT);
+		err = reader ? wait_fd(l, l->sock, POLLOUT) :
+			       wait_out(l, deadline);
 		if (err == -ECANCELED)
 			return VIOMMU_LINK_END_STOPPED;
 		if (err) {
@@ -433,11 +524,20 @@ io_error:
 int link_apply_ram(struct link *l, const struct viommu_mem_region *regions,
 		   unsigned int n)
 {
+	struct viommu_mem_layout lay = { .size = sizeof(lay),
+					 .regions = regions, .n = n };
+
+	return link_apply_layout(l, &lay);
+}
+
+int link_apply_layout(struct link *l, const struct viommu_mem_layout *lay)
+{
 	struct viommu_link_server *s = l->srv;
+	unsigned int n = lay->n + lay->nio;
 	int err = 1;
 
 	if (l->own_mem) {
-		err = viommu_mem_set_regions(l->mem, regions, n);
+		err = viommu_mem_set_layout(l->mem, lay);
 		if (!err)
 			ATOMIC_INC(l->st.ram_applied);
 		return err;
@@ -447,7 +547,7 @@ int link_apply_ram(struct link *l, const struct viommu_mem_region *regions,
 		/* Removing nothing from nothing claims no ownership. */
 		ATOMIC_INC(l->st.ram_ignored);
 	} else if (s->ram_owner < 0 || s->ram_owner == (int)l->id) {
-		err = viommu_mem_set_regions(l->mem, regions, n);
+		err = viommu_mem_set_layout(l->mem, lay);
 		if (!err) {
 			if (s->ram_owner < 0)
 				log_info(&s->log, "%s %s: owns guest RAM now",
@@ -503,6 +603,31 @@ void link_set_event_fd(struct link *l, int fd)
 			 l->name, strerror(errno));
 }
 
+/*
+ * peer_uid_ok() - with check_uid: whether connected socket @fd's peer
+ * (SO_PEERCRED) is the expected user; refusals are logged at a falling
+ * rate (a local user may connect as often as it likes).
+ */
+static bool peer_uid_ok(struct link *l, int fd)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	uint32_t n;
+
+	if (!l->check_uid)
+		return true;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 &&
+	    len == sizeof(cr) && (uint32_t)cr.uid == l->peer_uid)
+		return true;
+	n = ++l->uid_refusals;
+	if (n <= 16 || (n & (n - 1)) == 0)
+		log_warn(&l->srv->log, "%s %s: connection refused: peer uid %ld, "
+			 "expected %u (%u refused so far)", l->proto->name,
+			 l->name, len == sizeof(cr) ? (long)cr.uid : -1L,
+			 l->peer_uid, n);
+	return false;
+}
+
 /* take_peer() - accept one waiting peer.  0; -EAGAIN; or an end reason. */
 static int take_peer(struct link *l)
 {
@@ -515,6 +640,10 @@ static int take_peer(struct link *l)
 		log_warn(&l->srv->log, "%s %s: accept: %s", l->proto->name,
 			 l->name, strerror(errno));
 		return VIOMMU_LINK_END_IO;
+	}
+	if (!peer_uid_ok(l, fd)) {
+		close(fd); /* not our user: go on listening */
+		return -EAGAIN;
 	}
 	l->sock = fd;
 	drop_listener(l);
@@ -563,6 +692,7 @@ static void link_end(struct link *l, int why)
 	link_close_rx_fds(l);
 	if (l->proto->peer_gone)
 		l->proto->peer_gone(l);
+	link_close_sends(l); /* no thread sends on the socket past here */
 	link_close_fd(&l->sock);
 	drop_listener(l);
 	pthread_mutex_lock(&s->ram_lock);
@@ -575,6 +705,12 @@ static void link_end(struct link *l, int why)
 	STORE_RELEASE(l->st.end, why);
 	if (s->link_ended)
 		s->link_ended(s->opaque, l->id, why);
+}
+
+/* pending() - whether the protocol holds messages to serve. */
+static bool pending(struct link *l)
+{
+	return l->proto->pending && l->proto->pending(l);
 }
 
 /* serve_one() - one message (the socket is readable).  0 or end reason. */
@@ -594,13 +730,19 @@ static void *link_thread(void *arg)
 	struct link *l = arg;
 	int why = 0;
 
+	__atomic_store_n(&l->reader_tid, my_tid(), __ATOMIC_RELAXED);
 	if (l->listen_fd >= 0)
 		why = accept_peer(l);
 	else
 		STORE_RELEASE(l->st.connected, true);
 	while (!why) {
-		int err = wait_fd(l, l->sock, POLLIN);
+		int err;
 
+		if (!pending(l))
+			err = wait_fd(l, l->sock, POLLIN);
+		else /* held messages first; a stop still wins */
+			err = link_fd_ready(l->srv->stop_fd, POLLIN) ?
+			      -ECANCELED : 0;
 		if (err == -ECANCELED)
 			why = VIOMMU_LINK_END_STOPPED;
 		else if (err)
@@ -609,6 +751,7 @@ static void *link_thread(void *arg)
 			why = serve_one(l);
 	}
 	link_end(l, why);
+	__atomic_store_n(&l->reader_tid, 0, __ATOMIC_RELAXED);
 	return NULL;
 }
 
@@ -674,8 +817,12 @@ static int check_socket(int fd)
 	return type == SOCK_STREAM && domain == AF_UNIX ? 0 : -EINVAL;
 }
 
-/* listen_path() - bind and listen on @path for link @l. */
-static int listen_path(struct link *l, const char *path)
+/*
+ * listen_path() - bind and listen on @path for link @l, the socket file
+ * given @mode (0: 0600) before listen(): nobody can connect to a socket
+ * that does not listen yet, so no one connects through wider permissions.
+ */
+static int listen_path(struct link *l, const char *path, uint32_t mode)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	size_t len = strlen(path);
@@ -696,7 +843,8 @@ static int listen_path(struct link *l, const char *path)
 		return -ENOMEM;
 	}
 	memcpy(l->path, path, len + 1);
-	if (listen(l->listen_fd, 1) < 0)
+	if (chmod(path, mode ? (mode_t)mode : 0600) < 0 ||
+	    listen(l->listen_fd, 1) < 0)
 		return -errno;
 	return 0;
 }
@@ -713,6 +861,8 @@ static void link_free(struct link *l)
 	drop_listener(l);
 	if (l->poll_mode)
 		link_close_fd(&as_poll(l)->epoll_fd);
+	link_close_fd(&l->more_fd);
+	pthread_mutex_destroy(&l->send_lock);
 	xfree(&s->alloc, as_poll(l));
 }
 
@@ -725,8 +875,17 @@ static int open_link(struct link *l, const struct viommu_link_config *lc)
 		as_poll(l)->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 		if (as_poll(l)->epoll_fd < 0)
 			return -errno;
+		l->more_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (l->more_fd < 0)
+			return -errno;
+		err = watch(l, l->more_fd);
+		if (err)
+			return err;
 	}
-	err = lc->fd >= 0 ? check_socket(lc->fd) : listen_path(l, lc->path);
+	err = lc->fd >= 0 ? check_socket(lc->fd) :
+			    listen_path(l, lc->path, lc->path_mode);
+	if (!err && lc->fd >= 0 && !peer_uid_ok(l, lc->fd))
+		err = -EACCES;
 	if (!err)
 		err = watch(l, lc->fd >= 0 ? l->sock : l->listen_fd);
 	return err;
@@ -750,6 +909,8 @@ static int link_new(struct viommu_link_server *s,
 		return -ENOMEM;
 	}
 	pl->epoll_fd = -1;
+	l->more_fd = -1;
+	pthread_mutex_init(&l->send_lock, NULL);
 	l->srv = s;
 	l->proto = proto_of(lc->proto);
 	l->id = id;
@@ -757,6 +918,9 @@ static int link_new(struct viommu_link_server *s,
 	l->mem = lc->mem ? lc->mem : s->mem;
 	l->own_mem = lc->mem != NULL;
 	l->domain = lc->domain;
+	l->trust_fds = lc->trust_peer_fds;
+	l->check_uid = lc->check_peer_uid;
+	l->peer_uid = lc->peer_uid;
 	l->sock = lc->fd;
 	l->listen_fd = l->event_fd = -1;
 	l->poll_mode = lc->poll_mode;
@@ -796,7 +960,8 @@ static int check_config(const struct viommu_link_config *lc)
 {
 	if (!lc->func ||
 	    (lc->fd < 0 && (!lc->path || !*lc->path)) ||
-	    (lc->domain && (!lc->mem || lc->proto != VIOMMU_LINK_VFIO_USER)))
+	    (lc->domain && (!lc->mem || lc->proto != VIOMMU_LINK_VFIO_USER)) ||
+	    (lc->path_mode & ~0777u))
 		return -EINVAL;
 	return proto_of(lc->proto) ? 0 : -EPROTONOSUPPORT;
 }
@@ -910,11 +1075,14 @@ static int run_poll(struct link *l)
 	 * poll fd stays readable, so the loop comes back).
 	 */
 	for (unsigned int n = 0; !why && n < LINK_RUN_BATCH &&
-	     link_fd_ready(l->sock, POLLIN); n++) {
+	     (pending(l) || link_fd_ready(l->sock, POLLIN)); n++) {
 		if (LOAD_ACQUIRE(l->srv->stopped))
 			return VIOMMU_LINK_END_STOPPED;
 		why = serve_one(l);
 	}
+	/* held messages left: keep the poll fd readable for the next call */
+	if (!why && pending(l))
+		link_signal(l->more_fd);
 	return why;
 }
 
@@ -934,9 +1102,16 @@ int viommu_link_server_run_once(struct viommu_link_server *s,
 	}
 	as_poll(l)->busy = true;
 	pthread_mutex_unlock(&s->lock);
+	if (l->more_fd >= 0) {
+		uint64_t v;
+
+		link_eventfd_read(l->more_fd, &v);
+	}
+	__atomic_store_n(&l->reader_tid, my_tid(), __ATOMIC_RELAXED);
 	why = run_poll(l);
 	if (why)
 		link_end(l, why);
+	__atomic_store_n(&l->reader_tid, 0, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&s->lock);
 	as_poll(l)->busy = false;
 	pthread_mutex_unlock(&s->lock);
@@ -1043,6 +1218,8 @@ int viommu_link_server_stats(struct viommu_link_server *s, unsigned int id,
 	st.ram_ignored = READ_ONCE(l->st.ram_ignored);
 	st.connected = LOAD_ACQUIRE(l->st.connected);
 	st.end = LOAD_ACQUIRE(l->st.end);
+	st.dma_requests = READ_ONCE(l->st.dma_requests);
+	st.dma_failed = READ_ONCE(l->st.dma_failed);
 	memcpy(out, &st, MIN(size, sizeof(st)));
 	return 0;
 }

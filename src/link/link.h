@@ -53,6 +53,9 @@ struct link;
  *             readable.  Return 0 to go on or an enum viommu_link_end.
  * @event:     l->event_fd became readable.
  * @peer_gone: the link ended: drop what the peer gave (DMA maps, eventfds).
+ * @pending:   whether messages received earlier wait to be served (serve()
+ *             is then called without the socket being readable); may be
+ *             NULL.
  */
 struct link_proto {
 	const char *name;
@@ -62,6 +65,7 @@ struct link_proto {
 	int (*serve)(struct link *l);
 	void (*event)(struct link *l);
 	void (*peer_gone)(struct link *l);
+	bool (*pending)(struct link *l);
 };
 
 extern const struct link_proto link_proto_vfio_user;
@@ -75,6 +79,7 @@ struct link_counters {
 	uint64_t ram_applied, ram_ignored;
 	bool connected;
 	int end;
+	uint64_t dma_requests, dma_failed;
 };
 
 struct link {
@@ -87,12 +92,22 @@ struct link {
 	struct viommu_mem *mem; /* guest RAM this link fills */
 	bool own_mem;           /* mem is the link's alone */
 	struct viommu_domain *domain; /* DMA windows are IOVAs of it, or NULL */
+	bool trust_fds;         /* accept RAM files without F_SEAL_SHRINK */
+	bool check_uid;         /* SO_PEERCRED must give peer_uid */
+	uint32_t peer_uid;
+	uint32_t uid_refusals;  /* connections refused for their uid */
 	int sock;               /* connected socket, or -1 */
 	int listen_fd;          /* path links until a peer connects, or -1 */
 	char *path;             /* bound path to unlink, or NULL */
 	int event_fd;           /* the protocol's extra fd, or -1 */
 	bool poll_mode;         /* served by viommu_link_server_run_once() */
 	uint64_t deadline_ns;   /* poll mode: the current message's deadline */
+	uint64_t dma_deadline_ns; /* reader's waits while its own request
+				   * waits for a reply (0: none) */
+	uintptr_t reader_tid;   /* thread reading the socket now, or 0 */
+	int more_fd;            /* poll mode: readable while pending() */
+	pthread_mutex_t send_lock; /* serialises link_send() */
+	bool sends_closed;      /* send_lock: the socket is going away */
 	bool ended;
 	bool thread_live;
 	pthread_t thread;
@@ -137,10 +152,25 @@ int link_recv_exact(struct link *l, void *buf, size_t len, size_t *got);
 int link_recv_end(struct link *l, int err, size_t got);
 
 /*
- * link_send() - send the @n pieces of @iov as one message.
- * Return: 0, or the enum viommu_link_end that ends the link.
+ * link_send() - send the @n pieces of @iov as one message.  Any thread:
+ * sends are serialised; a thread other than the reader waits at most
+ * LINK_STALL_MS for room and never serves the event fd.
+ * Return: 0, or the enum viommu_link_end that ends the link (for a thread
+ * other than the reader: the link's thread notices it by itself).
  */
 int link_send(struct link *l, const struct iovec *iov, unsigned int n);
+
+/*
+ * link_is_reader() - whether the calling thread is the one serving the
+ * link (the link thread, or run_once() in poll mode).
+ */
+bool link_is_reader(const struct link *l);
+
+/*
+ * link_close_sends() - no more link_send() on this link; returns once
+ * none is running (bounded by LINK_STALL_MS).
+ */
+void link_close_sends(struct link *l);
 
 /* link_close_rx_fds() - close the fds of the current message not taken. */
 void link_close_rx_fds(struct link *l);
@@ -157,8 +187,21 @@ int link_bad(struct link *l, const char *fmt, ...)
 int link_apply_ram(struct link *l, const struct viommu_mem_region *regions,
 		   unsigned int n);
 
+/* link_apply_layout() - link_apply_ram() with I/O regions too. */
+int link_apply_layout(struct link *l, const struct viommu_mem_layout *lay);
+
 /* link_fd_ready() - whether @fd is ready for @events now (never blocks). */
 bool link_fd_ready(int fd, short events);
+
+/*
+ * link_fd_shrinkable() - whether RAM file @fd could still be shrunk by the
+ * peer (a regular file without F_SEAL_SHRINK) while this link does not
+ * trust it: such an fd is refused (the memory layer would refuse it too).
+ */
+bool link_fd_shrinkable(const struct link *l, int fd);
+
+/* link_mem_flags() - VIOMMU_MEM_F_* every RAM region of this link gets. */
+uint32_t link_mem_flags(const struct link *l);
 
 /* link_is_eventfd() - whether @fd is an eventfd (true when unknowable). */
 bool link_is_eventfd(int fd);

@@ -224,9 +224,14 @@ static int do_sysmem(struct mpq *m)
 					"size 0x%llx offset %lld", i,
 					(unsigned long long)gpa,
 					(unsigned long long)size, (long long)off);
+		if (link_fd_shrinkable(l, l->rx_fds[i]))
+			return link_bad(l, "SYNC_SYSMEM region %u: a RAM file "
+					"not sealed against shrinking (the "
+					"peer is not trusted with it)", i);
 		r[i] = (struct viommu_mem_region){ .gpa = gpa, .size = size,
 						   .fd = l->rx_fds[i],
-						   .fd_offset = (uint64_t)off };
+						   .fd_offset = (uint64_t)off,
+						   .flags = link_mem_flags(l) };
 	}
 	return apply_sysmem(m, r, n);
 }

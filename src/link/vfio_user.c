@@ -21,9 +21,13 @@
  * and wait for readers before unmapping.  A window must be page aligned,
  * come with exactly one fd that reaches past its end, and not overlap
  * another (EEXIST).  A window without an fd (client memory that only
- * DMA_READ/DMA_WRITE messages reach; QEMU sends its ROMs that way) is
- * accepted and tracked, but device DMA does not reach it: the server does
- * not send DMA_READ/DMA_WRITE, so guest RAM must be memfd-shared.
+ * DMA_READ/DMA_WRITE messages reach; QEMU sends its ROMs that way) becomes
+ * an I/O region of the memory layer whose callbacks send DMA_READ /
+ * DMA_WRITE to the client (src/link/vfu_dma.c); with a domain, one I/O
+ * region at VFU_IO_BASE holds every such window, each mapped IOVA ->
+ * VFU_IO_BASE + IOVA.  Replies arriving in the normal serve loop are
+ * handed to the DMA channel; commands it stashed while the link thread
+ * waited for a reply are served first, in order.
  *
  * Interrupts: INTx is level triggered and automasked: when the function
  * raises its line and INTx is unmasked, the trigger eventfd is written and
@@ -37,6 +41,7 @@
  */
 #include "link/vfio_user.h"
 #include "link/link.h"
+#include "link/vfu_dma.h"
 #include "core/util.h"
 
 #include <errno.h>
@@ -65,6 +70,9 @@ struct dma_file {
 
 #define VFU_MAX_FILES 8
 #define VFU_FILE_SLOT (1ull << 40) /* 1 TiB of the link's memory per file */
+/* Domain mode: fd-less windows' IOVAs, offset into one I/O region. */
+#define VFU_IO_BASE (1ull << 62)
+#define VFU_IO_SIZE (1ull << 62)
 
 struct vfu {
 	struct link *l;
@@ -72,11 +80,14 @@ struct vfu {
 	/* the message being served */
 	uint16_t id, cmd;
 	uint32_t flags;
+	uint32_t rx_error; /* a reply's error field */
 	uint32_t plen;
 	uint8_t *p; /* VFU_MAX_PAYLOAD bytes */
 	int end;    /* set when a reply could not be sent */
 	uint32_t refusals;
-	uint32_t fdless; /* windows mapped without an fd */
+	struct vfu_dma *dma; /* DMA_READ/WRITE to the client */
+	uint64_t io_base;    /* I/O region GPA - client address */
+	bool io_applied;     /* some I/O region is in the memory */
 	/* guest RAM */
 	struct dma_win win[VFU_MAX_DMA_MAPS];
 	unsigned int nwin;
@@ -227,6 +238,7 @@ static int do_version(struct vfu *v)
 		return link_bad(v->l, "VERSION capabilities not a bounded, "
 				"NUL-terminated string");
 	v->negotiated = true;
+	vfu_dma_set_xfer(v->dma, v->plen > 4 ? (const char *)v->p + 4 : NULL);
 	if (v->l->domain)
 		send_reply(v, r, sizeof(r), caps_json_iova,
 			   sizeof(caps_json_iova));
@@ -239,27 +251,70 @@ static int do_version(struct vfu *v)
 
 /* ---- DMA_MAP / DMA_UNMAP ------------------------------------------------ */
 
-/* apply_windows() - @win (@n) as guest RAM.  0; or -errno. */
+/* io_read() / io_write() - the I/O regions' callbacks: ask the client. */
+static int io_read(void *opaque, uint64_t gpa, void *buf, size_t len)
+{
+	struct vfu *v = opaque;
+
+	return vfu_dma_rw(v->dma, gpa - v->io_base, buf, len, false);
+}
+
+static int io_write(void *opaque, uint64_t gpa, const void *buf, size_t len)
+{
+	struct vfu *v = opaque;
+
+	return vfu_dma_rw(v->dma, gpa - v->io_base, (void *)buf, len, true);
+}
+
+static struct viommu_mem_io_region io_region(struct vfu *v, uint64_t gpa,
+					     uint64_t size, uint32_t flags)
+{
+	return (struct viommu_mem_io_region){
+		.gpa = gpa, .size = size, .flags = flags, .read = io_read,
+		.write = io_write, .opaque = v,
+	};
+}
+
+/*
+ * apply_windows() - @win (@n) as guest RAM: fd windows mapped, fd-less
+ * ones as I/O regions (unless @fd_only: the link is ending and its
+ * callbacks must go).  0; or -errno.
+ */
 static int apply_windows(struct vfu *v, const struct dma_win *win,
-			 unsigned int n)
+			 unsigned int n, bool fd_only)
 {
 	struct viommu_mem_region r[VFU_MAX_DMA_MAPS];
+	struct viommu_mem_io_region io[VFU_MAX_DMA_MAPS];
+	struct viommu_mem_layout lay = { .size = sizeof(lay), .regions = r,
+					 .io = io };
 	unsigned int k = 0;
 	int err;
 
 	for (unsigned int i = 0; i < n; i++) {
-		if (win[i].fd < 0)
-			continue; /* no fd: not reachable by device DMA */
+		uint32_t ro = win[i].flags & VFU_DMA_WRITE_OK ?
+			      0 : VIOMMU_MEM_F_READONLY;
+
+		if (win[i].fd < 0) {
+			if (!fd_only)
+				io[lay.nio++] = io_region(v, win[i].addr,
+							  win[i].size, ro);
+			continue;
+		}
 		r[k++] = (struct viommu_mem_region){
 			.gpa = win[i].addr,
 			.size = win[i].size,
 			.fd = win[i].fd,
 			.fd_offset = win[i].off,
-			.flags = win[i].flags & VFU_DMA_WRITE_OK ?
-				 0 : VIOMMU_MEM_F_READONLY,
+			.flags = (win[i].flags & VFU_DMA_WRITE_OK ?
+				  0 : VIOMMU_MEM_F_READONLY) |
+				 link_mem_flags(v->l),
 		};
 	}
-	err = link_apply_ram(v->l, r, k);
+	lay.n = k;
+	vfu_dma_drain(v->dma); /* a worker's reply first (vfu_dma.h) */
+	err = link_apply_layout(v->l, &lay);
+	if (!err)
+		v->io_applied = lay.nio != 0;
 	return err < 0 ? err : 0;
 }
 
@@ -284,6 +339,10 @@ static int check_map_fd(struct vfu *v, int fd, uint64_t off, uint64_t size,
 		return refuse(v, EBADF, "fd not open for the window's access");
 	if (off > (uint64_t)st.st_size || size > (uint64_t)st.st_size - off)
 		return refuse(v, EINVAL, "window past the fd's end");
+	if (link_fd_shrinkable(v->l, fd))
+		return refuse(v, EPERM, "file not sealed against shrinking "
+			      "(F_SEAL_SHRINK; the peer is not trusted with "
+			      "it)");
 	return 0;
 }
 
@@ -318,17 +377,29 @@ static int check_map(struct vfu *v, const struct dma_win *w)
 
 /* ---- DMA windows as IOVAs of a domain (link config @domain) ---------- */
 
-/* apply_files() - the link's memory: one region per file.  0 or -errno. */
-static int apply_files(struct vfu *v, unsigned int n)
+/*
+ * apply_files() - the link's memory: one region per file, and the I/O
+ * region of the fd-less windows once there is one (@io).  0 or -errno.
+ */
+static int apply_files(struct vfu *v, unsigned int n, bool io)
 {
 	struct viommu_mem_region r[VFU_MAX_FILES];
+	struct viommu_mem_io_region ior = io_region(v, VFU_IO_BASE,
+						    VFU_IO_SIZE, 0);
+	struct viommu_mem_layout lay = { .size = sizeof(lay), .regions = r,
+					 .n = n, .io = &ior, .nio = io };
+	int err;
 
 	for (unsigned int i = 0; i < n; i++)
 		r[i] = (struct viommu_mem_region){
 			.gpa = v->files[i].base, .size = v->files[i].size,
-			.fd = v->files[i].fd,
+			.fd = v->files[i].fd, .flags = link_mem_flags(v->l),
 		};
-	return link_apply_ram(v->l, r, n); /* own memory: always applied */
+	vfu_dma_drain(v->dma); /* a worker's reply first (vfu_dma.h) */
+	err = link_apply_layout(v->l, &lay); /* own memory: always applied */
+	if (!err)
+		v->io_applied = io;
+	return err;
 }
 
 /*
@@ -368,7 +439,8 @@ static int file_base(struct vfu *v, uint64_t *base)
 		uint64_t old = f->size;
 
 		f->size = (uint64_t)st.st_size;
-		err = apply_files(v, v->nfiles + (f == &v->files[v->nfiles]));
+		err = apply_files(v, v->nfiles + (f == &v->files[v->nfiles]),
+				  v->io_applied);
 		if (err) {
 			f->size = old; /* a failed call changes nothing */
 			return refuse(v, -err, "the memory layer refused the "
@@ -384,20 +456,43 @@ static int file_base(struct vfu *v, uint64_t *base)
 	return 0;
 }
 
-/* map_iova() - window @w (with an fd) as a mapping of the domain. */
+/*
+ * io_base() - an fd-less window of domain mode: mapped to VFU_IO_BASE +
+ * its IOVA, in the I/O region (installed now if it is not yet).
+ */
+static int io_base(struct vfu *v, const struct dma_win *w, uint64_t *base)
+{
+	int err;
+
+	if (w->addr >= VFU_IO_SIZE || w->size > VFU_IO_SIZE - w->addr)
+		return refuse(v, EINVAL, "window without an fd above 2^62");
+	if (!v->io_applied) {
+		err = apply_files(v, v->nfiles, true);
+		if (err)
+			return refuse(v, -err, "the memory layer refused the "
+				      "I/O region");
+	}
+	*base = VFU_IO_BASE;
+	return 0;
+}
+
+/* map_iova() - window @w as a mapping of the domain. */
 static int map_iova(struct vfu *v, const struct dma_win *w)
 {
 	uint32_t prot = (w->flags & VFU_DMA_READ_OK ? VIOMMU_READ : 0) |
 			(w->flags & VFU_DMA_WRITE_OK ? VIOMMU_WRITE : 0);
-	uint64_t base;
+	bool fdless = !v->l->rx_nfds;
+	uint64_t base = 0;
 	int err;
 
 	if (!prot)
 		return refuse(v, EINVAL, "window neither readable nor "
 			      "writable");
-	err = file_base(v, &base);
+	err = fdless ? io_base(v, w, &base) : file_base(v, &base);
 	if (err)
 		return err;
+	if (fdless)
+		base += w->addr - w->off; /* IOVA -> VFU_IO_BASE + IOVA */
 	err = viommu_domain_map(v->l->domain, w->addr, w->addr + w->size - 1,
 				base + w->off, prot);
 	if (err == -EEXIST || err == -EADDRINUSE)
@@ -408,6 +503,7 @@ static int map_iova(struct vfu *v, const struct dma_win *w)
 		return refuse(v, err == -ENOMEM ? ENOSPC : EINVAL,
 			      "the domain refused the mapping (%s)",
 			      strerror(-err));
+	/* not kept in v->win: the domain holds every window, any number */
 	send_reply(v, NULL, 0, NULL, 0);
 	return 0;
 }
@@ -421,14 +517,8 @@ static int unmap_iova(struct vfu *v, uint32_t flags, uint64_t addr,
 
 	if (flags) {
 		viommu_domain_unmap(v->l->domain, 0, UINT64_MAX, NULL);
-		v->nwin = 0;
 		goto done;
 	}
-	for (unsigned int i = 0; i < v->nwin; i++)
-		if (v->win[i].addr == addr && v->win[i].size == size) {
-			v->win[i] = v->win[--v->nwin]; /* an fd-less window */
-			goto done;
-		}
 	if (!range_last(addr, size, &last))
 		return refuse(v, EINVAL, "empty or wrapping range");
 	err = viommu_domain_unmap(v->l->domain, addr, last, NULL);
@@ -444,14 +534,6 @@ done:
 	return 0;
 }
 
-/* any_mapping() - a for-each visitor that stops at the first mapping. */
-static int any_mapping(void *opaque, const struct viommu_mapping *m)
-{
-	(void)opaque;
-	(void)m;
-	return 1;
-}
-
 static int do_dma_map(struct vfu *v)
 {
 	struct dma_win w = {
@@ -465,28 +547,12 @@ static int do_dma_map(struct vfu *v)
 
 	if (err)
 		return err;
-	if (v->l->domain && v->l->rx_nfds)
+	if (v->l->domain)
 		return map_iova(v, &w);
-	if (v->l->domain) {
-		/* fd-less: tracked, not mapped, but no overlap either way */
-		if (viommu_domain_for_each_mapping(v->l->domain, w.addr,
-						   w.addr + w.size - 1,
-						   any_mapping, NULL))
-			return refuse(v, EEXIST, "overlaps a mapped window");
-		v->win[v->nwin++] = w;
-		send_reply(v, NULL, 0, NULL, 0);
-		return 0;
-	}
 	if (v->l->rx_nfds)
 		w.fd = v->l->rx_fds[0];
-	else if (v->fdless++ < 4)
-		log_info(link_log(v->l), "vfio-user %s: window [%#llx, +%#llx) "
-			 "has no fd: device DMA there faults (DMA_READ/WRITE "
-			 "are not supported; guest RAM must be memfd-shared)",
-			 v->l->name, (unsigned long long)w.addr,
-			 (unsigned long long)w.size);
 	v->win[v->nwin] = w;
-	err = apply_windows(v, v->win, v->nwin + 1);
+	err = apply_windows(v, v->win, v->nwin + 1, false);
 	if (err)
 		return refuse(v, -err, "the memory layer refused the window");
 	if (v->l->rx_nfds)
@@ -523,7 +589,7 @@ static int do_dma_unmap(struct vfu *v)
 	if (!gone && !flags)
 		return refuse(v, ENOENT, "no window with that address and "
 			      "size");
-	err = apply_windows(v, keep, n);
+	err = apply_windows(v, keep, n, false);
 	if (err)
 		return refuse(v, -err, "the memory layer refused the change");
 	/* Readers of the dropped windows are done: close their fds. */
@@ -976,20 +1042,25 @@ static int dispatch(struct vfu *v)
 	}
 }
 
-/* read_header() - receive and check a header.  0 or an end reason. */
-static int read_header(struct vfu *v)
+/*
+ * check_header() - a received header @h: a reply must come after VERSION
+ * and be of a bounded size; a command is checked as below.  0 or an end
+ * reason.
+ */
+static int check_header(struct vfu *v, const struct vfu_rx *h)
 {
-	uint8_t h[VFU_HDR_SIZE];
-	uint32_t size;
-	size_t got;
-	int err = link_recv_exact(v->l, h, sizeof(h), &got);
+	uint32_t size = h->size;
 
-	if (err)
-		return link_recv_end(v->l, err, got);
-	memcpy(&v->id, h, 2);
-	memcpy(&v->cmd, h + 2, 2);
-	size = link_get32(h + 4);
-	v->flags = link_get32(h + 8);
+	v->id = h->id;
+	v->cmd = h->cmd;
+	v->flags = h->flags;
+	v->rx_error = h->error;
+	if ((v->flags & VFU_F_TYPE) == VFU_T_REPLY && v->negotiated &&
+	    !(v->flags & ~(VFU_F_TYPE | VFU_F_ERROR)) &&
+	    size >= VFU_HDR_SIZE && size - VFU_HDR_SIZE <= VFU_MAX_PAYLOAD) {
+		v->plen = size - VFU_HDR_SIZE;
+		return 0; /* for the DMA channel (vfu_dma_reply) */
+	}
 	if ((v->flags & VFU_F_TYPE) != VFU_T_COMMAND)
 		return link_bad(v->l, "%s: not a command (flags %#x)",
 				cmd_name(v->cmd), v->flags);
@@ -1005,18 +1076,71 @@ static int read_header(struct vfu *v)
 	return 0;
 }
 
-static int vfu_serve(struct link *l)
+/* read_header() - receive and check a header.  0 or an end reason. */
+static int read_header(struct vfu *v)
 {
-	struct vfu *v = vfu_of(l);
+	uint8_t b[VFU_HDR_SIZE];
+	struct vfu_rx h;
+	size_t got;
+	int err = link_recv_exact(v->l, b, sizeof(b), &got);
+
+	if (err)
+		return link_recv_end(v->l, err, got);
+	memcpy(&h.id, b, 2);
+	memcpy(&h.cmd, b + 2, 2);
+	h.size = link_get32(b + 4);
+	h.flags = link_get32(b + 8);
+	h.error = link_get32(b + 12);
+	return check_header(v, &h);
+}
+
+/*
+ * next_message() - the next message into v->id... and v->p: the oldest
+ * stashed one, else one from the socket.  *@reply: it is a reply (its
+ * header in *@h).  0 or an end reason.
+ */
+static int next_message(struct vfu *v, struct vfu_rx *h, bool *reply)
+{
 	size_t got;
 	int err;
 
-	v->end = read_header(v);
+	if (vfu_dma_unstash(v->dma, h, v->p)) {
+		err = check_header(v, h);
+		*reply = false; /* only commands are stashed */
+		if (!err && (v->flags & VFU_F_TYPE) != VFU_T_COMMAND)
+			err = link_bad(v->l, "stashed reply");
+		return err;
+	}
+	err = read_header(v);
+	if (err)
+		return err;
+	err = link_recv_exact(v->l, v->p, v->plen, &got);
+	if (err)
+		return link_recv_end(v->l, err, VFU_HDR_SIZE + got);
+	*reply = (v->flags & VFU_F_TYPE) == VFU_T_REPLY;
+	if (*reply) {
+		h->id = v->id;
+		h->cmd = v->cmd;
+		h->flags = v->flags;
+	}
+	return 0;
+}
+
+static int vfu_serve(struct link *l)
+{
+	struct vfu *v = vfu_of(l);
+	struct vfu_rx h = { 0 };
+	bool reply = false;
+	int err;
+
+	v->end = next_message(v, &h, &reply);
 	if (v->end)
 		return v->end;
-	err = link_recv_exact(l, v->p, v->plen, &got);
-	if (err)
-		return link_recv_end(l, err, VFU_HDR_SIZE + got);
+	if (reply) {
+		h.error = v->rx_error;
+		vfu_dma_reply(v->dma, &h, v->p, v->plen);
+		return 0;
+	}
 	if (v->cmd < VIOMMU_LINK_MAX_CMDS)
 		ATOMIC_INC(l->st.msgs[v->cmd]);
 	err = dispatch(v);
@@ -1024,7 +1148,15 @@ static int vfu_serve(struct link *l)
 		return err; /* the stream cannot be trusted: ends the link */
 	if (err < 0)
 		send_error(v, -err);
+	if (!v->end) /* the DMA channel met the peer's end, or a stop */
+		v->end = vfu_dma_end(v->dma);
 	return v->end;
+}
+
+/* vfu_pending() - commands stashed while a DMA waited for its reply. */
+static bool vfu_pending(struct link *l)
+{
+	return vfu_dma_stashed(vfu_of(l)->dma);
 }
 
 /* vfu_event() - INTx's unmask eventfd fired (KVM resampler style). */
@@ -1044,6 +1176,10 @@ static void vfu_peer_gone(struct link *l)
 {
 	struct vfu *v = vfu_of(l);
 
+	/* waiters first: their read sections must end before any remap */
+	vfu_dma_close(v->dma);
+	if (!l->own_mem && v->io_applied)
+		apply_windows(v, v->win, v->nwin, true); /* callbacks go */
 	if (l->domain)
 		viommu_domain_unmap(l->domain, 0, UINT64_MAX, NULL);
 	if (l->own_mem)
@@ -1109,7 +1245,13 @@ static int vfu_init(struct link *l)
 		xfree(link_alloc(l), v);
 		return -ENOMEM;
 	}
+	if (vfu_dma_create(l, &v->dma)) {
+		xfree(link_alloc(l), v->p);
+		xfree(link_alloc(l), v);
+		return -ENOMEM;
+	}
 	v->l = l;
+	v->io_base = l->domain ? VFU_IO_BASE : 0;
 	v->intx_fd = -1;
 	for (unsigned int i = 0; i < VFU_MAX_MSIX; i++)
 		v->msix_fd[i] = -1;
@@ -1127,6 +1269,7 @@ static void vfu_fini(struct link *l)
 	unhook(v);
 	vfu_peer_gone(l);
 	pthread_mutex_destroy(&v->irq_lock);
+	vfu_dma_destroy(v->dma);
 	xfree(link_alloc(l), v->p);
 	xfree(link_alloc(l), v);
 	l->ps = NULL;
@@ -1140,4 +1283,5 @@ const struct link_proto link_proto_vfio_user = {
 	.serve = vfu_serve,
 	.event = vfu_event,
 	.peer_gone = vfu_peer_gone,
+	.pending = vfu_pending,
 };

@@ -29,6 +29,16 @@
  *   10   REGION_WRITE         16 + count data            0    16
  *   13   DEVICE_RESET         0                          0    header
  *
+ * What the server sends (src/link/vfu_dma.c), for windows without an fd:
+ *
+ *   11   DMA_READ             u64 addr, u64 count        0    + count data
+ *   12   DMA_WRITE            u64 addr, u64 count, data  0    header (or
+ *                                                              addr, count)
+ *
+ * (Data at payload offset 16, messages of 32 + count bytes, as the spec
+ * has it and QEMU 11.1 sends.)  The client's replies to them are the only
+ * replies the server accepts; a reply nobody waits for is dropped.
+ *
  * Regions: 0-5 the function's BARs, 6 ROM (none), 7 configuration space
  * (256 bytes), 8 VGA (none).  IRQ indexes: 0 INTx, 1 MSI (none), 2 MSI-X,
  * 3 ERR and 4 REQ (none).

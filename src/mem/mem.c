@@ -23,6 +23,12 @@
  *
  * The memory-ordering argument is spelled out at synchronize() below.
  * Counters are 64-bit and never reset, so they never wrap in practice.
+ *
+ * I/O regions (viommu_mem_set_layout()) are pieces with no host address
+ * (hva NULL) and the internal flag MEM_F_IO; their callbacks live in the
+ * table's per-piece struct mem_map.  The fd/hva fast path pays one OR per
+ * piece walked to notice them: check_range() collects the pieces' flags,
+ * and only a range that touches an I/O piece takes io_copy_range().
  */
 #include "mem/mem_internal.h"
 #include "core/util.h"
@@ -59,6 +65,7 @@ struct mem_map {
 	dev_t dev;
 	ino_t ino;
 	uint64_t offset;
+	struct viommu_mem_io_region io; /* MEM_F_IO pieces */
 };
 
 /*
@@ -281,9 +288,11 @@ static uint64_t piece_last(const struct mem_piece *p)
  * piece).  -EFAULT wins over -EPERM.
  */
 static int check_range(const struct mem_table *t, uint64_t gpa,
-		       uint64_t last, bool write, unsigned int *first)
+		       uint64_t last, bool write, unsigned int *first,
+		       uint32_t *flags)
 {
 	int i = find_index(t, gpa), err = 0;
+	uint32_t any = 0;
 	unsigned int j;
 
 	if (i < 0)
@@ -292,10 +301,13 @@ static int check_range(const struct mem_table *t, uint64_t gpa,
 	for (j = (unsigned int)i;; j++) {
 		const struct mem_piece *p = &t->piece[j];
 
+		any |= p->flags;
 		if (write && (p->flags & VIOMMU_MEM_F_READONLY))
 			err = -EPERM;
-		if (piece_last(p) >= last)
+		if (piece_last(p) >= last) {
+			*flags = any;
 			return err;
+		}
 		if (j + 1 >= t->n || t->piece[j + 1].gpa != piece_last(p) + 1)
 			return -EFAULT;
 	}
@@ -326,11 +338,46 @@ static void copy_range(const struct mem_table *t, unsigned int first,
 	}
 }
 
+/*
+ * io_copy_range() - copy_range() for a range that touches I/O pieces: host
+ * pieces by memcpy, I/O pieces through their callbacks.
+ * Return: 0 or the first failing callback's negative errno.
+ */
+static int io_copy_range(const struct mem_table *t, unsigned int first,
+			 uint64_t gpa, uint64_t last, uint8_t *buf,
+			 bool write)
+{
+	unsigned int i = first;
+
+	for (;; i++) {
+		const struct mem_piece *p = &t->piece[i];
+		const struct viommu_mem_io_region *io = &t->map[i].io;
+		uint64_t end = MIN(piece_last(p), last);
+		size_t chunk = (size_t)(end - gpa) + 1;
+		int err = 0;
+
+		if (!(p->flags & MEM_F_IO))
+			memcpy(write ? p->hva + (gpa - p->gpa) : buf,
+			       write ? buf : p->hva + (gpa - p->gpa), chunk);
+		else if (write)
+			err = io->write(io->opaque, gpa, buf, chunk);
+		else
+			err = io->read(io->opaque, gpa, buf, chunk);
+		if (err < 0)
+			return err;
+		if (end == last)
+			return 0;
+		buf += chunk;
+		gpa = end + 1;
+	}
+}
+
 int mem_access_in(struct viommu_mem *mem, uint64_t gpa, void *buf,
 		  size_t len, bool write)
 {
 	const struct mem_table *t;
 	unsigned int first = 0;
+	uint32_t flags = 0;
 	uint64_t last;
 	int err;
 
@@ -343,10 +390,29 @@ int mem_access_in(struct viommu_mem *mem, uint64_t gpa, void *buf,
 	if (!range_last(gpa, len, &last))
 		return -EFAULT;
 	t = current_table(mem);
-	err = check_range(t, gpa, last, write, &first);
-	if (!err)
+	err = check_range(t, gpa, last, write, &first, &flags);
+	if (err)
+		return err;
+	if (__builtin_expect(!(flags & MEM_F_IO), 1))
 		copy_range(t, first, gpa, last, buf, write);
+	else
+		err = io_copy_range(t, first, gpa, last, buf, write);
 	return err;
+}
+
+int mem_check_in(struct viommu_mem *mem, uint64_t gpa, uint64_t len,
+		 bool write)
+{
+	unsigned int first = 0;
+	uint32_t flags = 0;
+	uint64_t last;
+
+	if (len == 0)
+		return 0;
+	if (!range_last(gpa, len, &last))
+		return -EFAULT;
+	return check_range(current_table(mem), gpa, last, write, &first,
+			   &flags);
 }
 
 /* access_range() - the body of viommu_mem_read() and viommu_mem_write(). */
@@ -395,8 +461,12 @@ int mem_cached_ptr(struct viommu_mem *mem, struct mem_cache *c, uint64_t gpa,
 	}
 	if (len > c->piece.size - off)
 		return -E2BIG;
-	if (write && (c->piece.flags & VIOMMU_MEM_F_READONLY))
-		return -EPERM;
+	if (c->piece.flags & (VIOMMU_MEM_F_READONLY | MEM_F_IO)) {
+		if (c->piece.flags & MEM_F_IO)
+			return -EREMOTE;
+		if (write)
+			return -EPERM;
+	}
 	*hva = c->piece.hva + off;
 	return 0;
 }
@@ -414,6 +484,8 @@ int mem_ptr_in(struct viommu_mem *mem, uint64_t gpa, size_t len,
 	if (!err && (access & VIOMMU_WRITE) &&
 	    (p.flags & VIOMMU_MEM_F_READONLY))
 		err = -EPERM;
+	if (!err && (p.flags & MEM_F_IO))
+		err = -EREMOTE;
 	if (!err) {
 		*hva = p.hva + (gpa - p.gpa);
 		*contig = (size_t)MIN((uint64_t)len, piece_last(&p) - gpa + 1);
@@ -464,7 +536,8 @@ VIOMMU_EXPORT uint64_t viommu_mem_ram_size(struct viommu_mem *mem)
  * Return: NULL if @r is acceptable, else the reason.
  */
 static const char *check_region(const struct viommu_mem *mem,
-				const struct viommu_mem_region *r)
+				const struct viommu_mem_region *r,
+				const struct viommu_mem_io_region *io)
 {
 	uint64_t last;
 
@@ -472,8 +545,14 @@ static const char *check_region(const struct viommu_mem *mem,
 		return "zero size";
 	if (!range_last(r->gpa, r->size, &last))
 		return "gpa range wraps";
-	if (r->flags & ~VIOMMU_MEM_F_READONLY)
+	if (r->flags & ~(VIOMMU_MEM_F_READONLY | VIOMMU_MEM_F_TRUST_FD))
 		return "unknown flags";
+	if (io && !io->read)
+		return "I/O region without read";
+	if (io && !io->write && !(io->flags & VIOMMU_MEM_F_READONLY))
+		return "writable I/O region without write";
+	if (io)
+		return NULL;
 	if (r->fd < 0 && !r->hva)
 		return "neither fd nor hva";
 	if (r->fd >= 0 && r->hva)
@@ -511,14 +590,15 @@ static void sort_regions(const struct viommu_mem_region *r, unsigned int n,
  * gpa order.  Return: 0 or -EINVAL (reason logged).
  */
 static int validate(struct viommu_mem *mem,
-		    const struct viommu_mem_region *r, unsigned int n,
+		    const struct viommu_mem_region *r,
+		    const struct viommu_mem_io_region *const *io, unsigned int n,
 		    uint8_t *order)
 {
 	const char *why;
 	unsigned int i;
 
 	for (i = 0; i < n; i++) {
-		why = check_region(mem, &r[i]);
+		why = check_region(mem, &r[i], io[i]);
 		if (why) {
 			log_warn(&mem->log, "mem: region %u refused: %s", i,
 				 why);
@@ -620,6 +700,31 @@ static int map_new(struct viommu_mem *mem, const struct viommu_mem_region *r,
 }
 
 /*
+ * check_seals() - a regular file must not be shrinkable by its other
+ * holders (mem.h, struct viommu_mem_region): F_SEAL_SHRINK, unless the
+ * caller trusts the fd.  Other kinds of fd (devices) cannot be truncated.
+ * Return: 0; -EPERM (logged).
+ */
+static int check_seals(struct viommu_mem *mem,
+		       const struct viommu_mem_region *r,
+		       const struct stat *st)
+{
+	int seals;
+
+	if (!S_ISREG(st->st_mode) || (r->flags & VIOMMU_MEM_F_TRUST_FD))
+		return 0;
+	seals = fcntl(r->fd, F_GET_SEALS);
+	if (seals >= 0 && (seals & F_SEAL_SHRINK))
+		return 0;
+	log_warn(&mem->log, "mem: fd %d refused: %s (its other holders "
+		 "could truncate it under the mapping; seal it, or mark the "
+		 "region VIOMMU_MEM_F_TRUST_FD)", r->fd,
+		 seals < 0 ? "a file that cannot be sealed" :
+			     "not sealed with F_SEAL_SHRINK");
+	return -EPERM;
+}
+
+/*
  * fill_fd_piece() - give piece @i of @t the memory of fd region @r:
  * an unclaimed identical mapping of @old, else a new mapping (@fresh set).
  * Return: 0 or a negative errno, with the reason logged.
@@ -646,6 +751,9 @@ static int fill_fd_piece(struct viommu_mem *mem, struct mem_table *t,
 			 (unsigned long long)r->size);
 		return -EINVAL;
 	}
+	err = check_seals(mem, r, &st);
+	if (err)
+		return err;
 	j = find_reusable(old, claimed, &st, r);
 	if (j >= 0) {
 		claimed[j] = true;
@@ -671,6 +779,7 @@ static int fill_fd_piece(struct viommu_mem *mem, struct mem_table *t,
  */
 static int build_table(struct viommu_mem *mem,
 		       const struct viommu_mem_region *regions,
+		       const struct viommu_mem_io_region *const *io,
 		       unsigned int n, const uint8_t *order,
 		       const struct mem_table *old, bool *claimed,
 		       struct mem_table **out)
@@ -697,7 +806,11 @@ static int build_table(struct viommu_mem *mem,
 						  .flags = r->flags };
 		t->map[i].fd = -1;
 		t->ram_bytes += r->size;
-		if (r->fd >= 0) {
+		if (io[order[i]]) {
+			t->piece[i].flags |= MEM_F_IO;
+			t->piece[i].hva = NULL;
+			t->map[i].io = *io[order[i]];
+		} else if (r->fd >= 0) {
 			err = fill_fd_piece(mem, t, i, r, old, claimed,
 					    &fresh[i]);
 			if (err)
@@ -733,28 +846,25 @@ static void retire(struct viommu_mem *mem, struct mem_table *old,
 	xfree(&mem->alloc, old);
 }
 
-VIOMMU_EXPORT int viommu_mem_set_regions(struct viommu_mem *mem,
-					 const struct viommu_mem_region *regions,
-					 unsigned int n)
+/*
+ * set_all() - install @regions (@n entries; entry i is an I/O region when
+ * @io[i] is not NULL, described by it).
+ */
+static int set_all(struct viommu_mem *mem,
+		   const struct viommu_mem_region *regions,
+		   const struct viommu_mem_io_region *const *io, unsigned int n)
 {
 	bool claimed[VIOMMU_MEM_MAX_REGIONS] = { false };
 	uint8_t order[VIOMMU_MEM_MAX_REGIONS];
 	struct mem_table *old, *t;
 	int err;
 
-	if (!mem)
-		return -EINVAL;
-	if (n > VIOMMU_MEM_MAX_REGIONS || (n && !regions)) {
-		log_warn(&mem->log, "mem: region set refused: %u regions%s", n,
-			 n && !regions ? " but no array" : ", too many");
-		return -EINVAL;
-	}
-	err = validate(mem, regions, n, order);
+	err = validate(mem, regions, io, n, order);
 	if (err)
 		return err;
 	pthread_mutex_lock(&mem->lock);
 	old = mem->table; /* only writers store it, and we hold the mutex */
-	err = build_table(mem, regions, n, order, old, claimed, &t);
+	err = build_table(mem, regions, io, n, order, old, claimed, &t);
 	if (err)
 		goto out;
 	if (t)
@@ -771,6 +881,67 @@ VIOMMU_EXPORT int viommu_mem_set_regions(struct viommu_mem *mem,
 out:
 	pthread_mutex_unlock(&mem->lock);
 	return err;
+}
+
+/* too_many() - log and refuse a set of @n regions.  -EINVAL. */
+static int too_many(struct viommu_mem *mem, unsigned int n, bool no_array)
+{
+	log_warn(&mem->log, "mem: region set refused: %u regions%s", n,
+		 no_array ? " but no array" : ", too many");
+	return -EINVAL;
+}
+
+VIOMMU_EXPORT int viommu_mem_set_regions(struct viommu_mem *mem,
+					 const struct viommu_mem_region *regions,
+					 unsigned int n)
+{
+	static const struct viommu_mem_io_region *const none[
+		VIOMMU_MEM_MAX_REGIONS];
+
+	if (!mem)
+		return -EINVAL;
+	if (n > VIOMMU_MEM_MAX_REGIONS || (n && !regions))
+		return too_many(mem, n, n && !regions);
+	return set_all(mem, regions, none, n);
+}
+
+/* layout_size_ok() - the caller's @size bytes of @l, beyond ours zero. */
+static bool layout_size_ok(const struct viommu_mem_layout *l)
+{
+	for (size_t i = sizeof(*l); i < l->size; i++)
+		if (((const uint8_t *)l)[i])
+			return false;
+	return l->size != 0;
+}
+
+VIOMMU_EXPORT int viommu_mem_set_layout(struct viommu_mem *mem,
+					const struct viommu_mem_layout *user)
+{
+	const struct viommu_mem_io_region *io[VIOMMU_MEM_MAX_REGIONS];
+	struct viommu_mem_region r[VIOMMU_MEM_MAX_REGIONS];
+	struct viommu_mem_layout l = { 0 };
+	unsigned int i;
+
+	if (!mem || !user || !layout_size_ok(user))
+		return -EINVAL;
+	memcpy(&l, user, MIN((size_t)user->size, sizeof(l)));
+	if (l.n > VIOMMU_MEM_MAX_REGIONS ||
+	    l.nio > VIOMMU_MEM_MAX_REGIONS - l.n ||
+	    (l.n && !l.regions) || (l.nio && !l.io))
+		return too_many(mem, l.n + l.nio, (l.n && !l.regions) ||
+						  (l.nio && !l.io));
+	for (i = 0; i < l.n; i++) {
+		r[i] = l.regions[i];
+		io[i] = NULL;
+	}
+	for (i = 0; i < l.nio; i++) {
+		r[l.n + i] = (struct viommu_mem_region){
+			.gpa = l.io[i].gpa, .size = l.io[i].size, .fd = -1,
+			.flags = l.io[i].flags,
+		};
+		io[l.n + i] = &l.io[i];
+	}
+	return set_all(mem, r, io, l.n + l.nio);
 }
 
 VIOMMU_EXPORT int viommu_mem_create(const struct viommu_mem_config *cfg,

@@ -9,8 +9,15 @@
 #include <viommu/mem.h>
 
 /*
+ * MEM_F_IO - internal piece flag: an I/O region (viommu_mem_set_layout()),
+ * hva NULL, reached only through mem_access_in() and the public read/write.
+ */
+#define MEM_F_IO (1u << 31)
+
+/*
  * struct mem_piece - the region holding a GPA: [gpa, gpa + size) lives at
- * host address hva; flags are VIOMMU_MEM_F_*.
+ * host address hva (NULL for an I/O region); flags are VIOMMU_MEM_F_* and
+ * MEM_F_IO.
  */
 struct mem_piece {
 	uint64_t gpa;
@@ -46,6 +53,14 @@ int mem_ptr_in(struct viommu_mem *mem, uint64_t gpa, size_t len,
 	       unsigned int access, void **hva, size_t *contig);
 
 /*
+ * mem_check_in() - whether [@gpa, @gpa + @len) is RAM all the way (any
+ * kind of region, adjacent regions fine), writable if @write, for a
+ * caller inside a read section.  Return: 0; -EFAULT; -EPERM.
+ */
+int mem_check_in(struct viommu_mem *mem, uint64_t gpa, uint64_t len,
+		 bool write);
+
+/*
  * struct mem_cache - the region a caller found last, tagged with the ID of
  * the region table it came from, for callers that make many small accesses
  * near each other (a virtqueue touches its rings and request buffers a
@@ -65,7 +80,8 @@ struct mem_cache {
  * so a replacement of the region set is always seen.  @len must be > 0.
  * Return: 0; -EFAULT (@gpa not RAM); -E2BIG (the range leaves the region:
  * the caller falls back to mem_access_in()/mem_ptr_in(), which walk
- * adjacent regions); -EPERM (@write and a read-only region).
+ * adjacent regions); -EREMOTE (an I/O region: no host address, the caller
+ * falls back to mem_access_in()); -EPERM (@write and a read-only region).
  */
 int mem_cached_ptr(struct viommu_mem *mem, struct mem_cache *c, uint64_t gpa,
 		   size_t len, bool write, void **hva);

@@ -86,7 +86,7 @@ ram_copy(struct vq *vq, uint64_t gpa, void *buf, size_t len, bool write)
 	if (unlikely(vq->io))
 		return iova_copy(vq, gpa, buf, len, write);
 	err = ram_ptr(vq, gpa, len, write, &hva);
-	if (err == -E2BIG)
+	if (err == -E2BIG || err == -EREMOTE) /* spans regions; I/O region */
 		return mem_access_in(vq->mem, gpa, buf, len, write);
 	if (err)
 		return err;
@@ -329,21 +329,10 @@ static int check_ram(struct vq *vq, uint64_t gpa, uint64_t len, bool write)
 	if (unlikely(vq->io))
 		return iova_check(vq, gpa, len, write);
 	err = ram_ptr(vq, gpa, len, write, &one);
-	if (err != -E2BIG)
+	if (err != -E2BIG && err != -EREMOTE)
 		return err;
-	while (len) { /* spans adjacent regions: walk them */
-		size_t contig;
-		void *hva;
-
-		err = mem_ptr_in(vq->mem, gpa, len,
-				 write ? VIOMMU_WRITE : VIOMMU_READ, &hva,
-				 &contig);
-		if (err)
-			return err;
-		gpa += contig;
-		len -= contig;
-	}
-	return 0;
+	/* spans adjacent regions, or an I/O region: check without pointers */
+	return mem_check_in(vq->mem, gpa, len, write);
 }
 
 /* read_desc() - copy descriptor @i of table @table.  Return: 0; -errno. */

@@ -157,8 +157,11 @@ static int make_fd(unsigned int kind, unsigned int i, bool signalled)
 		fd = eventfd(signalled ? 1 : 0, EFD_CLOEXEC);
 		return fd;
 	case 1:
-		fd = memfd_create("fuzz-ram", MFD_CLOEXEC);
-		if (fd >= 0 && ftruncate(fd, MEMFD_SIZE) < 0) {
+		fd = memfd_create("fuzz-ram", MFD_CLOEXEC |
+				  MFD_ALLOW_SEALING);
+		if (fd >= 0 && (ftruncate(fd, MEMFD_SIZE) < 0 ||
+				fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK |
+				      F_SEAL_GROW) < 0)) {
 			close(fd);
 			return -1;
 		}

@@ -13,7 +13,15 @@
  *               viommu_link_server_run_once() after every piece of stream
  *               that ends a message, so it never waits and never blocks
  *               on replies nobody reads);
- *   mode bit 2: the server's poll_us (spin before sleeping).
+ *   mode bit 2: the server's poll_us (spin before sleeping);
+ *   mode bit 3: DMA mode (dma_mode() below): the harness negotiates and
+ *               maps a window without an fd, a worker thread reads and
+ *               writes it (DMA_READ / DMA_WRITE requests to this client)
+ *               while the chunks play as the client's answers, so the
+ *               input reaches the reply parser with a request waiting;
+ *               checked: no crash or hang, every access returns 0,
+ *               -EIO or (the link over, its window gone) -EFAULT, the
+ *               link ends, no fd leaks (no framing model).
  *   ctl bits 0-2: fds to attach to the chunk; bits 3-4 their kind (0
  *   eventfd, 1 memfd of 64 KiB, 2 pipe read end, 3 eventfd and memfd in
  *   turn); bit 5: eventfds start signalled (an INTx unmask eventfd fires);
@@ -76,6 +84,7 @@ struct msg {
 	uint32_t flags, plen;
 	uint8_t head[HEAD];
 	bool terminal;    /* the link ends on it */
+	bool reply;       /* a reply from the client: dropped, not counted */
 	bool negotiating; /* the VERSION that negotiates */
 };
 
@@ -171,6 +180,17 @@ static bool header_ok(uint32_t size, uint32_t flags)
 	       size >= VFU_HDR_SIZE && size - VFU_HDR_SIZE <= VFU_MAX_PAYLOAD;
 }
 
+/*
+ * reply_ok() - a reply the server takes (and drops with a log line when
+ * no request of its own waits): after VERSION, well framed.
+ */
+static bool reply_ok(uint32_t size, uint32_t flags, bool negotiated)
+{
+	return negotiated && (flags & VFU_F_TYPE) == VFU_T_REPLY &&
+	       !(flags & ~(VFU_F_TYPE | VFU_F_ERROR)) &&
+	       size >= VFU_HDR_SIZE && size - VFU_HDR_SIZE <= VFU_MAX_PAYLOAD;
+}
+
 /* version_ok() - the negotiating VERSION's payload is acceptable. */
 static bool version_ok(const uint8_t *p, uint32_t plen)
 {
@@ -195,8 +215,9 @@ static void model_build(struct model *mo, const uint8_t *s, size_t len)
 		memcpy(&m->id, s + pos, 2);
 		memcpy(&m->cmd, s + pos + 2, 2);
 		m->flags = get32(s + pos + 8);
-		if (!header_ok(size, m->flags) ||
-		    (!negotiated && m->cmd != VFU_VERSION)) {
+		m->reply = reply_ok(size, m->flags, negotiated);
+		if (!m->reply && (!header_ok(size, m->flags) ||
+				  (!negotiated && m->cmd != VFU_VERSION))) {
 			m->terminal = true;
 			m->end = pos + VFU_HDR_SIZE;
 			break;
@@ -207,9 +228,9 @@ static void model_build(struct model *mo, const uint8_t *s, size_t len)
 		m->end = pos + size;
 		memcpy(m->head, s + pos + VFU_HDR_SIZE,
 		       m->plen < HEAD ? m->plen : HEAD);
-		if (m->cmd < VIOMMU_LINK_MAX_CMDS)
+		if (m->cmd < VIOMMU_LINK_MAX_CMDS && !m->reply)
 			mo->counted[m->cmd]++;
-		if (m->cmd == VFU_VERSION && !negotiated) {
+		if (m->cmd == VFU_VERSION && !negotiated && !m->reply) {
 			if (!version_ok(s + pos + VFU_HDR_SIZE, m->plen)) {
 				m->terminal = true;
 				break;
@@ -397,7 +418,7 @@ static void check_all(const struct viommu_link_stats *st, int why)
 	for (unsigned int i = 0; i < mo->n; i++) {
 		const struct msg *m = &mo->m[i];
 
-		if (m->terminal || (m->flags & VFU_F_NO_REPLY))
+		if (m->terminal || m->reply || (m->flags & VFU_F_NO_REPLY))
 			continue;
 		if (r >= g.nrep)
 			abort(); /* an answer missing */
@@ -428,8 +449,11 @@ static int make_fd(unsigned int kind, unsigned int i, bool signalled)
 	case 0:
 		return eventfd(signalled ? 1 : 0, EFD_CLOEXEC);
 	case 1:
-		fd = memfd_create("fuzz-ram", MFD_CLOEXEC);
-		if (fd >= 0 && ftruncate(fd, MEMFD_SIZE) < 0) {
+		fd = memfd_create("fuzz-ram", MFD_CLOEXEC |
+				  MFD_ALLOW_SEALING);
+		if (fd >= 0 && (ftruncate(fd, MEMFD_SIZE) < 0 ||
+				fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK |
+				      F_SEAL_GROW) < 0)) {
 			close(fd);
 			return -1;
 		}
@@ -694,6 +718,149 @@ static int finish(struct run *w, pthread_t *rd)
 	return why;
 }
 
+/* ---- DMA mode: the client's answers to DMA_READ / DMA_WRITE ---------- */
+
+#define DMA_WIN 0x100000ull
+
+struct dma_run {
+	struct viommu_mem *mem;
+	int results[4];
+	uint8_t buf[6000];
+};
+
+/* dma_worker() - device DMA into the fd-less window from a thread. */
+static void *dma_worker(void *arg)
+{
+	struct dma_run *d = arg;
+
+	for (unsigned int i = 0; i < 4; i++) {
+		size_t len = i & 1 ? sizeof(d->buf) : 16;
+
+		d->results[i] = i & 2 ?
+			viommu_mem_write(d->mem, DMA_WIN + 8 * i, d->buf, len) :
+			viommu_mem_read(d->mem, DMA_WIN + 8 * i, d->buf, len);
+	}
+	return NULL;
+}
+
+/* sink() - read and drop everything the server sends, until EOF. */
+static void *sink(void *arg)
+{
+	int sock = *(int *)arg;
+	uint8_t b[4096];
+
+	while (read(sock, b, sizeof(b)) > 0)
+		;
+	return NULL;
+}
+
+/* dma_setup() - VERSION and DMA_MAP without an fd, replies read. */
+static void dma_setup(int sock)
+{
+	uint8_t m[VFU_HDR_SIZE + VFU_DMA_MAP_SIZE] = { 0 }, r[256];
+	uint32_t size = VFU_HDR_SIZE + 4, v;
+	uint64_t q;
+	uint16_t cmd = VFU_VERSION;
+
+	memcpy(m + 2, &cmd, 2);
+	memcpy(m + 4, &size, 4);
+	if (write(sock, m, size) != (ssize_t)size || read(sock, r, 16) != 16 ||
+	    read(sock, r, get32(r + 4) - 16) <= 0)
+		abort();
+	memset(m, 0, sizeof(m));
+	cmd = VFU_DMA_MAP;
+	size = sizeof(m);
+	memcpy(m, &cmd, 2); /* id 2 */
+	memcpy(m + 2, &cmd, 2);
+	memcpy(m + 4, &size, 4);
+	v = VFU_DMA_MAP_SIZE;
+	memcpy(m + 16, &v, 4);
+	v = VFU_DMA_READ_OK | VFU_DMA_WRITE_OK;
+	memcpy(m + 20, &v, 4);
+	q = DMA_WIN;
+	memcpy(m + 32, &q, 8);
+	q = 0x10000;
+	memcpy(m + 40, &q, 8);
+	if (write(sock, m, size) != (ssize_t)size || read(sock, r, 16) != 16 ||
+	    get32(r + 8) != VFU_T_REPLY)
+		abort();
+}
+
+/* dma_mode() - mode bit 3 (see the top of the file). */
+static void dma_mode(const uint8_t *data, size_t size)
+{
+	struct viommu_mem_config mc = { .log = fuzz_log };
+	struct viommu_ctx_config cc = { .log = fuzz_log };
+	struct viommu_link_server_config sc = {
+		.size = sizeof(sc), .log = fuzz_log, .link_ended = on_end,
+	};
+	struct viommu_link_config lc = {
+		.size = sizeof(lc), .proto = VIOMMU_LINK_VFIO_USER,
+		.name = "fuzz",
+	};
+	static struct dma_run d;
+	int sv[2], fds_before = count_fds();
+	pthread_t wk, sk;
+	struct run w;
+
+	memset(&w, 0, sizeof(w));
+	memset(&d, 0, sizeof(d));
+	g.ended = false;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) ||
+	    viommu_mem_create(&mc, &w.mem))
+		abort();
+	cc.mem = sc.mem = d.mem = w.mem;
+	if (viommu_ctx_create(&cc, &w.ctx) ||
+	    viommu_endpoint_create(w.ctx, 0x28, &w.ep) ||
+	    viommu_endpoint_attach(w.ep, VIOMMU_NO_PASID,
+				   viommu_ctx_identity_domain(w.ctx)) ||
+	    dma_engine_init(&w.eng, w.ep, w.mem, "dma", &fuzz_log, NULL))
+		abort();
+	lc.func = (struct viommu_pci_func *)dma_engine_func(&w.eng);
+	lc.fd = sv[1];
+	if (viommu_link_server_create(&sc, &w.srv) ||
+	    viommu_link_server_add(w.srv, &lc, &w.id))
+		abort();
+	dma_setup(sv[0]);
+	if (pthread_create(&sk, NULL, sink, &sv[0]) ||
+	    pthread_create(&wk, NULL, dma_worker, &d))
+		abort();
+	/* the chunks, without fds or events: the client's side of the talk */
+	for (size_t pos = 0; pos + 2 <= size;) {
+		size_t l = data[pos + 1];
+
+		pos += 2;
+		if (l > size - pos)
+			l = size - pos;
+		if (l && send(sv[0], data + pos, l, MSG_NOSIGNAL) < 0)
+			break;
+		pos += l;
+	}
+	shutdown(sv[0], SHUT_WR);
+	pthread_join(wk, NULL);
+	pthread_mutex_lock(&g.lock);
+	while (!g.ended)
+		pthread_cond_wait(&g.cond, &g.lock);
+	pthread_mutex_unlock(&g.lock);
+	pthread_join(sk, NULL);
+	for (unsigned int i = 0; i < 4; i++)
+		if (d.results[i] != 0 && d.results[i] != -EIO &&
+		    d.results[i] != -EFAULT) { /* EFAULT: window gone */
+			fprintf(stderr, "access %u: %d\n", i, d.results[i]);
+			abort();
+		}
+	close(sv[0]);
+	viommu_link_server_destroy(w.srv);
+	dma_engine_destroy(&w.eng);
+	viommu_ctx_destroy(w.ctx);
+	viommu_mem_destroy(w.mem);
+	if (count_fds() != fds_before) {
+		fprintf(stderr, "fds %d, before %d\n", count_fds(),
+			fds_before);
+		abort();
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* LLVMFuzzerTestOneInput() - run one input (see the top of the file). */
@@ -706,6 +873,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
+	if (data[0] & 8) {
+		dma_mode(data + 1, size - 1);
+		return 0;
+	}
 	memset(&w, 0, sizeof(w));
 	g.verbose = getenv("FUZZ_VFIO_USER_VERBOSE") != NULL;
 	g.closed_lines = 0;

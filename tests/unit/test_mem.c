@@ -2,7 +2,8 @@
  * test_mem.c - unit tests of the guest-memory layer: hva and memfd
  * regions, bounds and wrap checks, read-only regions, refused region sets,
  * mapping reuse on replacement, the grace period, concurrent readers
- * against replacement, and allocation-failure injection.
+ * against replacement, allocation-failure injection, and I/O regions
+ * reached through callbacks.
  */
 #include "harness.h"
 #include "mem/mem_internal.h"
@@ -22,12 +23,14 @@
 /* new_memfd() - a memfd of @size bytes, every byte @pattern. */
 static int new_memfd(size_t size, uint8_t pattern)
 {
-	int fd = memfd_create("test_mem", MFD_CLOEXEC);
+	int fd = memfd_create("test_mem", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	uint8_t *buf;
 
 	if (fd < 0)
 		return -1;
-	if (ftruncate(fd, (off_t)size) < 0) {
+	/* sealed as QEMU seals guest RAM: the layer refuses it otherwise */
+	if (ftruncate(fd, (off_t)size) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -634,6 +637,194 @@ TEST(max_regions)
 		CHECK(p.hva == a[VIOMMU_MEM_MAX_REGIONS - i]);
 	}
 	viommu_mem_read_unlock(m, tok);
+	viommu_mem_destroy(m);
+}
+
+/* ---- seals (issue 17: RAM shrunk behind our back) --------------------- */
+
+TEST(fd_without_shrink_seal_refused_unless_trusted)
+{
+	int sealed = new_memfd(PG, 1);
+	int plain = memfd_create("plain", MFD_CLOEXEC);
+	int grow = memfd_create("grow", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	char path[] = "/tmp/test_mem_XXXXXX";
+	int file = mkstemp(path);
+	struct viommu_mem_region r = fd_region(0x10000, PG, plain, 0, 0);
+	struct viommu_mem *m = new_mem(NULL);
+	uint8_t b = 0;
+
+	REQUIRE(m && sealed >= 0 && plain >= 0 && grow >= 0 && file >= 0);
+	unlink(path);
+	REQUIRE(ftruncate(plain, PG) == 0 && ftruncate(grow, PG) == 0 &&
+		ftruncate(file, PG) == 0);
+	REQUIRE(fcntl(grow, F_ADD_SEALS, F_SEAL_GROW) == 0);
+	/* unsealed memfd, a memfd sealed only against growth, a plain file */
+	CHECK_EQ(viommu_mem_set_regions(m, &r, 1), -EPERM);
+	r.fd = grow;
+	CHECK_EQ(viommu_mem_set_regions(m, &r, 1), -EPERM);
+	r.fd = file;
+	CHECK_EQ(viommu_mem_set_regions(m, &r, 1), -EPERM);
+	CHECK_U64(viommu_mem_generation(m), 0);
+	/* trusted: accepted as before */
+	r.flags = VIOMMU_MEM_F_TRUST_FD;
+	CHECK_EQ(viommu_mem_set_regions(m, &r, 1), 0);
+	r.fd = plain;
+	CHECK_EQ(viommu_mem_set_regions(m, &r, 1), 0);
+	/* sealed: accepted, and whoever holds it cannot shrink it any more */
+	r = fd_region(0x10000, PG, sealed, 0, 0);
+	CHECK_EQ(viommu_mem_set_regions(m, &r, 1), 0);
+	CHECK(ftruncate(sealed, 0) < 0 && errno == EPERM);
+	CHECK_EQ(viommu_mem_read(m, 0x10000, &b, 1), 0);
+	CHECK_EQ(b, 1);
+	viommu_mem_destroy(m);
+	close(sealed);
+	close(plain);
+	close(grow);
+	close(file);
+}
+
+/* ---- I/O regions (viommu_mem_set_layout) ----------------------------- */
+
+/* A callback-backed "remote" RAM: a host buffer the layer never sees. */
+struct remote {
+	uint64_t base;
+	uint8_t buf[4 * PG];
+	int fail;        /* negative errno the callbacks return, or 0 */
+	unsigned int calls;
+};
+
+static int remote_read(void *opaque, uint64_t gpa, void *buf, size_t len)
+{
+	struct remote *r = opaque;
+
+	r->calls++;
+	if (r->fail)
+		return r->fail;
+	memcpy(buf, r->buf + (gpa - r->base), len);
+	return 0;
+}
+
+static int remote_write(void *opaque, uint64_t gpa, const void *buf,
+			size_t len)
+{
+	struct remote *r = opaque;
+
+	r->calls++;
+	if (r->fail)
+		return r->fail;
+	memcpy(r->buf + (gpa - r->base), buf, len);
+	return 0;
+}
+
+static struct viommu_mem_io_region io_region(struct remote *r, uint64_t gpa,
+					     uint64_t size, uint32_t flags)
+{
+	r->base = gpa;
+	return (struct viommu_mem_io_region){
+		.gpa = gpa, .size = size, .flags = flags, .read = remote_read,
+		.write = remote_write, .opaque = r,
+	};
+}
+
+TEST(io_region_read_write_through_callbacks)
+{
+	static uint8_t host[PG];
+	static struct remote rem;
+	struct viommu_mem_region h = hva_region(0x10000, PG, host, 0);
+	struct viommu_mem_io_region io = io_region(&rem, 0x11000, 2 * PG, 0);
+	struct viommu_mem_layout l = { .size = sizeof(l), .regions = &h,
+				       .n = 1, .io = &io, .nio = 1 };
+	struct viommu_mem *m = new_mem(NULL);
+	uint8_t buf[3 * PG];
+	size_t contig;
+	void *hva;
+	unsigned int tok;
+	struct mem_piece p;
+
+	REQUIRE(m);
+	memset(host, 0x11, sizeof(host));
+	memset(rem.buf, 0x22, sizeof(rem.buf));
+	REQUIRE(viommu_mem_set_layout(m, &l) == 0);
+	CHECK_U64(viommu_mem_ram_size(m), 3 * PG);
+	/* a read across the host region into the I/O region */
+	CHECK_EQ(viommu_mem_read(m, 0x10000, buf, 3 * PG), 0);
+	CHECK(all_bytes(buf, PG, 0x11));
+	CHECK(all_bytes(buf + PG, 2 * PG, 0x22));
+	/* a write lands in the remote buffer, at the right offset */
+	memset(buf, 0x33, 16);
+	CHECK_EQ(viommu_mem_write(m, 0x11000 + 100, buf, 16), 0);
+	CHECK(all_bytes(rem.buf + 100, 16, 0x33));
+	CHECK_EQ(rem.buf[99], 0x22);
+	/* no host pointer: -EREMOTE, for the public and internal calls */
+	CHECK_EQ(viommu_mem_ptr(m, 0x11000, 8, VIOMMU_READ, &hva, &contig),
+		 -EREMOTE);
+	CHECK_EQ(viommu_mem_ptr(m, 0x10000, 8, VIOMMU_READ, &hva, &contig), 0);
+	tok = viommu_mem_read_lock(m);
+	{
+		struct mem_cache c = { 0 };
+
+		CHECK_EQ(mem_cached_ptr(m, &c, 0x11008, 8, false, &hva),
+			 -EREMOTE);
+		CHECK_EQ(mem_find(m, 0x11008, &p), 0);
+		CHECK(p.hva == NULL);
+		CHECK_EQ(mem_check_in(m, 0x10ff0, 0x20, true), 0);
+		CHECK_EQ(mem_check_in(m, 0x12ff0, 0x20, false), -EFAULT);
+	}
+	viommu_mem_read_unlock(m, tok);
+	/* a failing callback fails the access with its errno */
+	rem.fail = -EIO;
+	CHECK_EQ(viommu_mem_read(m, 0x11000, buf, 8), -EIO);
+	CHECK_EQ(viommu_mem_write(m, 0x11000, buf, 8), -EIO);
+	rem.fail = 0;
+	/* past the end: -EFAULT, the callback is not called */
+	rem.calls = 0;
+	CHECK_EQ(viommu_mem_read(m, 0x12ff8, buf, 16), -EFAULT);
+	CHECK_EQ(rem.calls, 0);
+	viommu_mem_destroy(m);
+}
+
+TEST(io_region_readonly_and_refusals)
+{
+	static struct remote rem;
+	static uint8_t a[VIOMMU_MEM_MAX_REGIONS][64];
+	struct viommu_mem_region r[VIOMMU_MEM_MAX_REGIONS];
+	struct viommu_mem_io_region io = io_region(&rem, 0x20000, PG,
+						   VIOMMU_MEM_F_READONLY);
+	struct viommu_mem_layout l = { .size = sizeof(l), .io = &io,
+				       .nio = 1 };
+	struct viommu_mem *m = new_mem(NULL);
+	uint8_t buf[8] = { 0 };
+	uint64_t gen;
+
+	REQUIRE(m);
+	io.write = NULL; /* allowed: read-only */
+	REQUIRE(viommu_mem_set_layout(m, &l) == 0);
+	CHECK_EQ(viommu_mem_write(m, 0x20000, buf, 8), -EPERM);
+	CHECK_EQ(viommu_mem_read(m, 0x20000, buf, 8), 0);
+	gen = viommu_mem_generation(m);
+	/* refused, nothing changed */
+	io.flags = 0; /* writable without write() */
+	CHECK_EQ(viommu_mem_set_layout(m, &l), -EINVAL);
+	io.flags = VIOMMU_MEM_F_READONLY;
+	io.read = NULL;
+	CHECK_EQ(viommu_mem_set_layout(m, &l), -EINVAL);
+	io.read = remote_read;
+	l.size = 0;
+	CHECK_EQ(viommu_mem_set_layout(m, &l), -EINVAL);
+	l.size = sizeof(l);
+	CHECK_EQ(viommu_mem_set_layout(m, NULL), -EINVAL);
+	/* the bound on regions counts both kinds */
+	for (unsigned int i = 0; i < VIOMMU_MEM_MAX_REGIONS; i++)
+		r[i] = hva_region(0x100000 + 64 * i, 64, a[i], 0);
+	l.regions = r;
+	l.n = VIOMMU_MEM_MAX_REGIONS;
+	CHECK_EQ(viommu_mem_set_layout(m, &l), -EINVAL);
+	/* overlap between an I/O region and an hva region */
+	r[0] = hva_region(0x20000 + 64, 64, a[0], 0);
+	l.n = 1;
+	CHECK_EQ(viommu_mem_set_layout(m, &l), -EINVAL);
+	CHECK_U64(viommu_mem_generation(m), gen);
+	CHECK_EQ(viommu_mem_read(m, 0x20000, buf, 8), 0);
 	viommu_mem_destroy(m);
 }
 

@@ -459,9 +459,11 @@ static void enable_bars(int sock)
 /* make_memfd() - a memfd of @size bytes whose first bytes are @tag. */
 static int make_memfd(size_t size, const char *tag)
 {
-	int fd = memfd_create("test-ram", MFD_CLOEXEC);
+	int fd = memfd_create("test-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
+	/* sealed as QEMU seals guest RAM (LINKS.md L10) */
 	if (fd < 0 || ftruncate(fd, (off_t)size) ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) ||
 	    pwrite(fd, tag, strlen(tag), 0) != (ssize_t)strlen(tag))
 		return -1;
 	return fd;
@@ -1412,6 +1414,19 @@ static int bad_sysmem_file_too_small(int s, int *e, int *n)
 	return sysmem(s, &m, e, 1);
 }
 
+/* L10 (issue 17): a RAM file the peer could still truncate: refused. */
+static int bad_sysmem_unsealed(int s, int *e, int *n)
+{
+	struct sysmem_msg m = { .gpa = { 0 } };
+
+	e[0] = memfd_create("unsealed", MFD_CLOEXEC);
+	if (e[0] < 0 || ftruncate(e[0], 0x1000))
+		return -1;
+	*n = 1;
+	m.size[0] = 0x1000;
+	return sysmem(s, &m, e, 1);
+}
+
 static int bad_sysmem_not_mappable(int s, int *e, int *n)
 {
 	struct sysmem_msg m = { .gpa = { 0 } };
@@ -1463,6 +1478,8 @@ static const struct bad_case bad_cases[] = {
 	{ "SYSMEM file too small", bad_sysmem_file_too_small,
 	  VIOMMU_LINK_END_PROTOCOL },
 	{ "SYSMEM eventfd", bad_sysmem_not_mappable, VIOMMU_LINK_END_PROTOCOL },
+	{ "SYSMEM unsealed memfd", bad_sysmem_unsealed,
+	  VIOMMU_LINK_END_PROTOCOL },
 	{ "fds in the payload", bad_fds_mid_payload, VIOMMU_LINK_END_PROTOCOL },
 };
 

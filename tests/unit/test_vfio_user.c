@@ -493,10 +493,14 @@ TEST(dma_map_fd_access_checked_first)
 	CHECK(fx_fini(&x));
 }
 
-TEST(dma_map_without_fd_tracked_not_reachable)
+/* Windows without an fd: RAM reached by DMA_READ/WRITE (see
+ * test_vfio_user_dma.c); here, the window bookkeeping. */
+TEST(dma_map_without_fd_is_a_window)
 {
 	const uint32_t rw = VFU_DMA_READ_OK | VFU_DMA_WRITE_OK;
 	struct fx x;
+	size_t contig;
+	void *hva;
 	int fd;
 	char c;
 
@@ -505,15 +509,10 @@ TEST(dma_map_without_fd_tracked_not_reachable)
 	REQUIRE(fd >= 0);
 	REQUIRE(dma_map_fd(&x, L_DMA, GPA_A, WIN, fd) == 0);
 	CHECK_EQ(dma_map(&x, L_DMA, rw, 0, GPA_B, WIN, NULL, 0), 0);
-	CHECK_U64(viommu_mem_ram_size(x.mem), WIN);
-	CHECK_EQ(viommu_mem_read(x.mem, GPA_B, &c, 1), -EFAULT);
+	CHECK_U64(viommu_mem_ram_size(x.mem), 2 * WIN);
+	CHECK_EQ(viommu_mem_ptr(x.mem, GPA_B, 1, VIOMMU_READ, &hva, &contig),
+		 -EREMOTE);
 	CHECK_EQ(viommu_mem_read(x.mem, GPA_A, &c, 1), 0);
-	/* the engine's DMA there fails; RAM next to it is untouched */
-	REQUIRE(wr(&x, L_DMA, VFU_REGION_CONFIG, PCI_COMMAND,
-		   PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2) == 0);
-	engine_dma(&x, DMA_ENGINE_BUF_ADDR, GPA_B, 64,
-		   DMAE_CMD_START | DMAE_CMD_TO_RAM);
-	CHECK_U64(rd(&x, L_DMA, 0, DMAE_EXT_STATUS, 4), DMAE_EXT_ERR_DMA);
 	/* it is a window all the same: overlaps refused, exact unmap */
 	CHECK_EQ(dma_map_fd(&x, L_DMA, GPA_B + 0x1000, 0x1000, fd), -EEXIST);
 	CHECK_EQ(dma_map(&x, L_DMA, rw, 0, GPA_B, 0x1000, NULL, 0), -EEXIST);
@@ -522,9 +521,68 @@ TEST(dma_map_without_fd_tracked_not_reachable)
 	CHECK_EQ(dma_unmap(&x, L_DMA, 0, GPA_B, WIN), -ENOENT);
 	/* the fd-backed window stayed through all of it */
 	CHECK_EQ(viommu_mem_read(x.mem, GPA_A, &c, 1), 0);
+	CHECK_U64(viommu_mem_ram_size(x.mem), WIN);
 	CHECK_EQ(dma_map_fd(&x, L_DMA, GPA_B, WIN, fd), 0);
 	CHECK_U64(viommu_mem_ram_size(x.mem), 2 * WIN);
 	close(fd);
+	CHECK(fx_fini(&x));
+}
+
+/*
+ * VU2/L10 (issue 17 item 1): a peer that truncates guest RAM it mapped
+ * must not kill the server with SIGBUS.  A file it could still shrink is
+ * refused; a sealed one cannot be truncated, so the device's DMA after
+ * the attempt reaches RAM as before.
+ */
+TEST(vu2_unsealed_ram_refused_sealed_survives_truncate)
+{
+	struct fx x;
+	int plain, sealed;
+
+	REQUIRE(fx_init(&x, 0) == 0);
+	plain = make_memfd_seals(WIN, 0);
+	sealed = make_memfd_seals(WIN, F_SEAL_SHRINK);
+	REQUIRE(plain >= 0 && sealed >= 0);
+	CHECK_EQ(dma_map_fd(&x, L_DMA, GPA_A, WIN, plain), -EPERM);
+	CHECK_U64(viommu_mem_ram_size(x.mem), 0);
+	CHECK_EQ(cap_get(&cap.warn_lines), 1);
+	CHECK(strstr(cap.last, "not sealed against shrinking") != NULL);
+	CHECK_EQ(dma_map_fd(&x, L_DMA, GPA_A, WIN, sealed), 0);
+	/* the peer tries to shrink it, then kicks the device */
+	CHECK(ftruncate(sealed, 0) < 0);
+	REQUIRE(wr(&x, L_DMA, VFU_REGION_CONFIG, PCI_COMMAND,
+		   PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2) == 0);
+	engine_dma(&x, DMA_ENGINE_BUF_ADDR, GPA_A + WIN - 64, 64,
+		   DMAE_CMD_START | DMAE_CMD_TO_RAM);
+	CHECK_U64(rd(&x, L_DMA, 0, DMAE_EXT_STATUS, 4), 0);
+	CHECK(alive(&x, L_DMA));
+	close(plain);
+	close(sealed);
+	CHECK(fx_fini(&x));
+}
+
+/* VU2: a link that trusts its peer takes a file without seals. */
+TEST(vu2_trusted_peer_may_map_unsealed_ram)
+{
+	struct viommu_link_config lc = {
+		.size = sizeof(lc), .proto = VIOMMU_LINK_VFIO_USER,
+		.name = "trusting", .trust_peer_fds = true,
+	};
+	struct fx x;
+	int sv[2], plain;
+
+	REQUIRE(fx_init(&x, FX_NO_LINKS) == 0);
+	lc.func = (struct viommu_pci_func *)x.f[L_DMA];
+	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	x.peer[L_DMA] = sv[0];
+	lc.fd = sv[1];
+	REQUIRE(viommu_link_server_add(x.srv, &lc, &x.id[L_DMA]) == 0);
+	REQUIRE(negotiate(&x, L_DMA, NULL) == 0);
+	plain = make_memfd_seals(WIN, 0);
+	REQUIRE(plain >= 0);
+	CHECK_EQ(dma_map_fd(&x, L_DMA, GPA_A, WIN, plain), 0);
+	CHECK_U64(viommu_mem_ram_size(x.mem), WIN);
+	close(plain);
 	CHECK(fx_fini(&x));
 }
 

@@ -12,6 +12,8 @@
 #include <time.h>
 
 #include "vfu_fixture.h"
+
+#include <sys/stat.h>
 #include "link/link.h"
 
 /* ---- malformed framing ---------------------------------------------- */
@@ -60,7 +62,8 @@ static int bad_size_max(struct fx *x)
 
 static int bad_reply(struct fx *x)
 {
-	return bad_hdr(x, VFU_DEVICE_RESET, 16, VFU_T_REPLY);
+	/* a reply shorter than its header cannot be framed */
+	return bad_hdr(x, VFU_DMA_READ, 8, VFU_T_REPLY);
 }
 
 static int bad_type_2(struct fx *x)
@@ -486,6 +489,100 @@ TEST(path_link_accepts_then_removes_the_path)
 	/* never connected: removed when the server went */
 	CHECK_EQ(access(p1, F_OK), -1);
 	CHECK_EQ(cap.end[1], VIOMMU_LINK_END_STOPPED);
+}
+
+/* connect_path() - a client socket connected to @path, or -1. */
+static int connect_path(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (c >= 0 && connect(c, (struct sockaddr *)&sa, sizeof(sa))) {
+		close(c);
+		c = -1;
+	}
+	return c;
+}
+
+/* L11 (issue 17 item 5): path sockets are 0600 unless asked otherwise. */
+TEST(path_socket_mode_default_0600_or_configured)
+{
+	struct viommu_link_config lc = { .size = sizeof(lc),
+					 .proto = VIOMMU_LINK_VFIO_USER,
+					 .fd = -1 };
+	char p0[64], p1[64];
+	struct stat st;
+	unsigned int id;
+	struct fx x;
+
+	REQUIRE(fx_init(&x, FX_NO_LINKS) == 0);
+	link_path(p0, sizeof(p0), 3);
+	link_path(p1, sizeof(p1), 4);
+	lc.func = (struct viommu_pci_func *)x.f[L_DMA];
+	lc.path = p0;
+	REQUIRE(viommu_link_server_add(x.srv, &lc, &id) == 0);
+	REQUIRE(stat(p0, &st) == 0);
+	CHECK(S_ISSOCK(st.st_mode));
+	CHECK_EQ(st.st_mode & 0777, 0600);
+	lc.func = (struct viommu_pci_func *)x.f[L_VP];
+	lc.path = p1;
+	lc.path_mode = 01000; /* not a permission: refused, nothing bound */
+	CHECK_EQ(viommu_link_server_add(x.srv, &lc, &id), -EINVAL);
+	CHECK_EQ(access(p1, F_OK), -1);
+	lc.path_mode = 0660;
+	REQUIRE(viommu_link_server_add(x.srv, &lc, &id) == 0);
+	REQUIRE(stat(p1, &st) == 0);
+	CHECK_EQ(st.st_mode & 0777, 0660);
+	CHECK(fx_fini(&x));
+}
+
+/* L12 (issue 17 item 5): SO_PEERCRED against the expected user. */
+TEST(peer_uid_checked_on_path_and_fd_links)
+{
+	struct viommu_link_config lc = { .size = sizeof(lc),
+					 .proto = VIOMMU_LINK_VFIO_USER,
+					 .fd = -1, .check_peer_uid = true };
+	char p0[64];
+	unsigned int id;
+	struct fx x;
+	uint8_t b;
+	int c, sv[2];
+
+	REQUIRE(fx_init(&x, FX_NO_LINKS) == 0);
+	link_path(p0, sizeof(p0), 5);
+	/* a path link expecting another user: our connection is closed */
+	lc.func = (struct viommu_pci_func *)x.f[L_DMA];
+	lc.path = p0;
+	lc.peer_uid = (uint32_t)getuid() + 1;
+	REQUIRE(viommu_link_server_add(x.srv, &lc, &x.id[L_DMA]) == 0);
+	c = connect_path(p0);
+	REQUIRE(c >= 0);
+	CHECK(wait_readable(c, WAIT_MS));
+	CHECK_EQ(read(c, &b, 1), 0); /* EOF: refused */
+	close(c);
+	CHECK_EQ(access(p0, F_OK), 0); /* still listening */
+	CHECK(!stats(&x, L_DMA).connected);
+	CHECK_EQ(stats(&x, L_DMA).end, VIOMMU_LINK_OPEN);
+	CHECK_EQ(cap_get(&cap.warn_lines), 1); /* (and syncs with the log) */
+	CHECK(strstr(cap.last, "connection refused: peer uid") != NULL);
+	/* a link given its socket: refused at add, the fd closed */
+	lc.path = NULL;
+	lc.func = (struct viommu_pci_func *)x.f[L_VP];
+	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	lc.fd = sv[1];
+	CHECK_EQ(viommu_link_server_add(x.srv, &lc, &id), -EACCES);
+	CHECK_EQ(fcntl(sv[1], F_GETFD), -1);
+	close(sv[0]);
+	/* our own uid: served */
+	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	lc.fd = sv[1];
+	lc.peer_uid = (uint32_t)getuid();
+	x.peer[L_VP] = sv[0];
+	REQUIRE(viommu_link_server_add(x.srv, &lc, &x.id[L_VP]) == 0);
+	CHECK_EQ(negotiate(&x, L_VP, NULL), 0);
+	CHECK(fx_fini(&x));
+	CHECK_EQ(access(p0, F_OK), -1);
 }
 
 TEST(poll_mode_path_link_accepts_in_run_once)

@@ -223,16 +223,26 @@ static inline struct timespec deadline_in(int ms)
 	return ts;
 }
 
-/* make_memfd() - a memfd of @size bytes. */
-static inline int make_memfd(size_t size)
+/*
+ * make_memfd_seals() - a memfd of @size bytes with @seals added after
+ * sizing (0: none, an fd the server refuses unless it trusts its peer).
+ */
+static inline int make_memfd_seals(size_t size, int seals)
 {
-	int fd = memfd_create("test-ram", MFD_CLOEXEC);
+	int fd = memfd_create("test-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
-	if (fd >= 0 && ftruncate(fd, (off_t)size)) {
+	if (fd >= 0 && (ftruncate(fd, (off_t)size) ||
+			(seals && fcntl(fd, F_ADD_SEALS, seals)))) {
 		close(fd);
 		return -1;
 	}
 	return fd;
+}
+
+/* make_memfd() - a memfd of @size bytes, sealed as QEMU seals guest RAM. */
+static inline int make_memfd(size_t size)
+{
+	return make_memfd_seals(size, F_SEAL_SHRINK | F_SEAL_GROW);
 }
 
 /* ---- the fake vfio-user client -------------------------------------- */
