@@ -33,7 +33,7 @@ QUIET=0
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 KPKG_RE='^linux-image-6\.12\.[0-9.]+\+deb12-amd64-unsigned$'
 # Modules the guest needs, in no particular order; dependencies are added.
-WANT_MODULES="virtio_iommu vfio vfio_iommu_type1 vfio_pci_core vfio_pci virtio_blk crc32c_generic ext4"
+WANT_MODULES="virtio_iommu vfio vfio_iommu_type1 vfio_pci_core vfio_pci virtio_blk crc32c_generic ext4 virtio_net"
 # Kernel options the scenarios rely on (=y or =m).
 NEED_CONFIG="VIRTIO_IOMMU ACPI_VIOT VIRTIO_PCI VFIO VFIO_PCI
 VFIO_IOMMU_TYPE1 VFIO_CONTAINER DEVTMPFS BLK_DEV_INITRD SERIAL_8250_CONSOLE"

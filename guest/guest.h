@@ -17,6 +17,7 @@
  *   bench.c         bench (map/unmap rates, DMA throughput)
  *   blk.c           blkfs (the stock virtio-blk driver, a filesystem)
  *   blkio.c         blkio (O_DIRECT random I/O rates on that disk)
+ *   net.c           netpkt (the stock virtio-net driver, raw frames)
  *
  * Every scenario prints one line
  *   VIOMMU-RESULT scenario=NAME status=pass|fail|skip key=value ...
@@ -260,6 +261,9 @@ int sc_blkiso(struct result *r);
 
 /* blkio.c */
 int sc_blkio(struct result *r);
+
+/* net.c */
+int sc_netpkt(struct result *r);
 
 /* Shared setup helpers (scenarios.c). */
 int open_engines(struct result *r, struct eng *e, int want);

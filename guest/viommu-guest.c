@@ -52,6 +52,7 @@ static const struct scenario scenarios[] = {
 	{ "blkfs", sc_blkfs, "ext2 on the stock virtio-blk driver, verified" },
 	{ "blkfault", sc_blkfault, "injected disk faults: EIO, data intact" },
 	{ "blkiso", sc_blkiso, "a disk DMAs to another disk's IOVAs: refused" },
+	{ "netpkt", sc_netpkt, "frames both ways between two virtio NICs" },
 	{ "blkio", sc_blkio, "O_DIRECT random I/O rates on a virtio disk" },
 };
 

@@ -10,6 +10,7 @@
 
 #include <viommu/viommu.h>
 #include <viommu/virtio_blk.h>
+#include <viommu/virtio_net.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -36,6 +37,7 @@
 #define MAX_ENDPOINTS 24 /* endpoint functions: DMA engines and disks */
 #define MAX_DEVS (MAX_ENDPOINTS + 1)
 #define MAX_BLKS 8
+#define MAX_NETS 4
 #define PROG "viommu-server"
 
 #define F(bit) (1ull << (bit))
@@ -60,6 +62,15 @@ struct blk_opt {
 	const char *serial;
 };
 
+/* One --net: a virtio-net NIC on the server's switch. */
+struct net_opt {
+	uint8_t mac[6];
+	bool mac_set;
+	bool no_iommu;     /* guest-physical DMA, not in the VIOT */
+	uint16_t pairs;
+	uint16_t queue_size;
+};
+
 /* One --link: an inherited fd or a path. */
 struct link_opt {
 	bool set;
@@ -73,6 +84,8 @@ struct opts {
 	bool endpoints_set;     /* --endpoints given (else: from the links) */
 	struct blk_opt blks[MAX_BLKS];
 	unsigned int nblk;
+	struct net_opt nets[MAX_NETS];
+	unsigned int nnet;
 	unsigned int nfunc; /* endpoint functions: engines, then disks */
 	const char *control; /* --control FIFO */
 	unsigned int iommu_slot, endpoint_slot;
@@ -121,6 +134,13 @@ struct world {
 	struct virtio_pci blk_vp[MAX_BLKS];
 	bool blk_vp_live[MAX_BLKS];
 	char blk_name[MAX_BLKS][16];
+	/* NICs (after the disks), all on one switch */
+	unsigned int nnet;
+	struct viommu_net_switch *sw;
+	struct viommu_virtio_net *net[MAX_NETS];
+	struct virtio_pci net_vp[MAX_NETS];
+	bool net_vp_live[MAX_NETS];
+	char net_name[MAX_NETS][16];
 	/* --control blk-forge outcomes: IOVAs of another disk that faulted,
 	 * reached other memory, reached that disk's memory */
 	uint64_t forge_faults, forge_other, forge_leaks;

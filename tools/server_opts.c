@@ -14,9 +14,9 @@ void usage(FILE *f)
 {
 	fprintf(f,
 "usage: " PROG " [options]\n"
-"Serve a virtio-iommu (link 0), N DMA-engine endpoints (links 1..N) and M\n"
-"virtio-blk disks (links N+1..N+M) to QEMU, one link (socket) per PCI\n"
-"function.\n"
+"Serve a virtio-iommu (link 0), N DMA-engine endpoints (links 1..N), M\n"
+"virtio-blk disks (links N+1..N+M) and K virtio-net NICs (the links after\n"
+"them) to QEMU, one link (socket) per PCI function.\n"
 "\n"
 "Links and topology:\n"
 "  --door D             mpqemu (default): QEMU 7.2's x-pci-proxy-dev, no\n"
@@ -48,6 +48,12 @@ void usage(FILE *f)
 "                       and optionally ro, queues=N (request queues, 1-7),\n"
 "                       queue-size=N, serial=S (<= 20 bytes), noiommu (DMA\n"
 "                       to guest-physical addresses, left out of the VIOT)\n"
+"  --net SPEC           add a virtio-net NIC (up to 4) after the disks;\n"
+"                       every NIC joins one in-server switch (learning by\n"
+"                       MAC, bounded); SPEC is comma-separated and may be\n"
+"                       empty (\"\"): mac=XX:XX:XX:XX:XX:XX (default\n"
+"                       derived), queues=N (pairs, 1-3), queue-size=N,\n"
+"                       noiommu (as for --blk)\n"
 "  --iommu-slot D       PCI device of the IOMMU on bus 0 (default 4)\n"
 "  --endpoint-slot D    PCI device of the first endpoint (default 5);\n"
 "                       endpoint i (engines, then disks) is at 00:(D+i).0\n"
@@ -248,8 +254,60 @@ static int parse_blk(struct opts *o, char *spec)
 	return 0;
 }
 
+/* net_key() - one key or key=value of a --net SPEC. */
+static int net_key(struct net_opt *n, char *kv)
+{
+	char *val = strchr(kv, '=');
+	unsigned int m[6];
+	char extra;
+	uint64_t v;
+
+	if (val)
+		*val++ = '\0';
+	if (!strcmp(kv, "noiommu") && !val) {
+		n->no_iommu = true;
+	} else if (!strcmp(kv, "mac") && val) {
+		if (sscanf(val, "%2x:%2x:%2x:%2x:%2x:%2x%c", &m[0], &m[1],
+			   &m[2], &m[3], &m[4], &m[5], &extra) != 6 ||
+		    (m[0] & 1))
+			return -1; /* six bytes, unicast */
+		for (unsigned int i = 0; i < 6; i++)
+			n->mac[i] = (uint8_t)m[i];
+		n->mac_set = true;
+	} else if (!strcmp(kv, "queues") && val) {
+		if (parse_u64(val, VIOMMU_VIRTIO_NET_MAX_PAIRS, &v) || !v)
+			return -1;
+		n->pairs = (uint16_t)v;
+	} else if (!strcmp(kv, "queue-size") && val) {
+		if (parse_u64(val, VIOMMU_VIRTIO_QUEUE_MAX, &v) || !v)
+			return -1;
+		n->queue_size = (uint16_t)v;
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+/* parse_net() - "--net [mac=M][,queues=N][,queue-size=N][,noiommu]". */
+static int parse_net(struct opts *o, char *spec)
+{
+	struct net_opt *n;
+	char *save, *kv;
+
+	if (o->nnet == MAX_NETS)
+		return -1;
+	n = &o->nets[o->nnet];
+	memset(n, 0, sizeof(*n));
+	for (kv = strtok_r(spec, ",", &save); kv;
+	     kv = strtok_r(NULL, ",", &save))
+		if (net_key(n, kv))
+			return -1;
+	o->nnet++;
+	return 0;
+}
+
 enum {
-	O_LINK = 256, O_BLK, O_CONTROL, O_ENDPOINTS, O_IOMMU_SLOT, O_ENDPOINT_SLOT, O_PSM,
+	O_LINK = 256, O_BLK, O_NET, O_CONTROL, O_ENDPOINTS, O_IOMMU_SLOT, O_ENDPOINT_SLOT, O_PSM,
 	O_INPUT, O_DOMAIN, O_PROBE_SIZE, O_NO_PROBE, O_NO_MSI, O_BYPASS,
 	O_NO_BYPASS_CFG, O_QSIZE, O_BACKLOG, O_NO_PACKED, O_NO_EVIDX,
 	O_NO_INDIRECT, O_VIOT, O_VIOT_ONLY, O_TRACE, O_LOGLEVEL, O_STATS,
@@ -260,6 +318,7 @@ enum {
 static const struct option long_opts[] = {
 	{ "link", required_argument, NULL, O_LINK },
 	{ "blk", required_argument, NULL, O_BLK },
+	{ "net", required_argument, NULL, O_NET },
 	{ "control", required_argument, NULL, O_CONTROL },
 	{ "endpoints", required_argument, NULL, O_ENDPOINTS },
 	{ "iommu-slot", required_argument, NULL, O_IOMMU_SLOT },
@@ -440,6 +499,8 @@ static int parse_one(struct opts *o, int c, const char *arg)
 		return parse_link(o, arg);
 	case O_BLK:
 		return parse_blk(o, (char *)arg);
+	case O_NET:
+		return parse_net(o, (char *)arg);
 	case O_CONTROL:
 		o->control = arg;
 		return 0;
@@ -497,6 +558,10 @@ static int check_no_iommu(struct opts *o)
 		if (o->blks[i].no_iommu)
 			bad = "and a noiommu disk do not mix (every function "
 			      "is behind the VMM's vIOMMU)";
+	for (unsigned int i = 0; !bad && i < o->nnet; i++)
+		if (o->nets[i].no_iommu)
+			bad = "and a noiommu NIC do not mix (every function "
+			      "is behind the VMM's vIOMMU)";
 	for (unsigned int i = 1; !bad && i <= o->nfunc; i++)
 		if (!o->links[i].set)
 			bad = "needs --link I for every function 1..N+M";
@@ -516,12 +581,13 @@ static int check_topology(struct opts *o)
 		if (o->links[i].set)
 			highest = i;
 	if (!o->endpoints_set)
-		o->endpoints = highest > o->nblk ? highest - o->nblk :
-			       o->nblk ? 0 : 1;
-	o->nfunc = o->endpoints + o->nblk;
+		o->endpoints = highest > o->nblk + o->nnet ?
+				       highest - o->nblk - o->nnet :
+			       o->nblk + o->nnet ? 0 : 1;
+	o->nfunc = o->endpoints + o->nblk + o->nnet;
 	if (!o->nfunc || o->nfunc > MAX_ENDPOINTS) {
-		fprintf(stderr, PROG ": %u endpoint functions (engines and "
-			"disks): want 1..%u\n", o->nfunc, MAX_ENDPOINTS);
+		fprintf(stderr, PROG ": %u endpoint functions (engines, "
+			"disks, NICs): want 1..%u\n", o->nfunc, MAX_ENDPOINTS);
 		return -1;
 	}
 	if (o->endpoint_slot + o->nfunc - 1 > 31 ||
@@ -544,8 +610,8 @@ static int check_topology(struct opts *o)
 		}
 	if (highest > o->nfunc) {
 		fprintf(stderr, PROG ": --link %u but only %u endpoint "
-			"functions (%u engines, %u disks)\n", highest,
-			o->nfunc, o->endpoints, o->nblk);
+			"functions (%u engines, %u disks, %u NICs)\n", highest,
+			o->nfunc, o->endpoints, o->nblk, o->nnet);
 		return -1;
 	}
 	return 0;
@@ -601,7 +667,12 @@ uint16_t endpoint_bdf(const struct opts *o, unsigned int i)
 /* func_behind_iommu() - whether endpoint function @i is ours to translate. */
 bool func_behind_iommu(const struct opts *o, unsigned int i)
 {
-	return i < o->endpoints || !o->blks[i - o->endpoints].no_iommu;
+	if (i < o->endpoints)
+		return true;
+	i -= o->endpoints;
+	if (i < o->nblk)
+		return !o->blks[i].no_iommu;
+	return !o->nets[i - o->nblk].no_iommu;
 }
 
 /*

@@ -157,6 +157,28 @@ static void print_blks(struct world *w, FILE *f)
 	}
 }
 
+/* print_nets() - NIC counters. */
+static void print_nets(struct world *w, FILE *f)
+{
+	if (!w->nnet)
+		return;
+	fprintf(f, "  virtio-net NICs (one switch):\n");
+	for (unsigned int i = 0; i < w->nnet; i++) {
+		struct viommu_virtio_net_stats ns = { .size = sizeof(ns) };
+
+		if (viommu_virtio_net_stats(w->net[i], &ns))
+			continue;
+		fprintf(f, "    %-5s%s: TX %" PRIu64 " frames (%" PRIu64
+			" B, dropped %" PRIu64 "), RX %" PRIu64 " frames (%"
+			PRIu64 " B, dropped %" PRIu64 "), faults %" PRIu64
+			", needs-reset %" PRIu64 "\n", w->net_name[i],
+			w->o->nets[i].no_iommu ? " (noiommu)" : "",
+			ns.tx_packets, ns.tx_bytes, ns.tx_dropped,
+			ns.rx_packets, ns.rx_bytes, ns.rx_dropped, ns.faults,
+			ns.needs_reset);
+	}
+}
+
 /* print_summary() - the human-readable counters. */
 void print_summary(struct world *w, FILE *f)
 {
@@ -178,6 +200,7 @@ void print_summary(struct world *w, FILE *f)
 		cs.endpoints, cs.mappings, cs.mappings_refused);
 	print_engines(w, f);
 	print_blks(w, f);
+	print_nets(w, f);
 	fflush(f);
 }
 
@@ -293,6 +316,24 @@ static void json_blks(struct world *w, FILE *f)
 			bs.write_zeroes, bs.get_id, bs.bytes_read,
 			bs.bytes_written, bs.ioerr, bs.unsupp, bs.faults,
 			bs.injected_faults, bs.needs_reset);
+	}
+	fprintf(f, "\n  ],\n  \"nics\": [");
+	for (unsigned int i = 0; i < w->nnet; i++) {
+		struct viommu_virtio_net_stats ns = { .size = sizeof(ns) };
+
+		viommu_virtio_net_stats(w->net[i], &ns);
+		fprintf(f, "%s\n    {\"name\": \"%s\", \"endpoint\": %u, "
+			"\"iommu\": %s, \"tx_packets\": %" PRIu64
+			", \"tx_bytes\": %" PRIu64 ", \"tx_dropped\": %" PRIu64
+			", \"rx_packets\": %" PRIu64 ", \"rx_bytes\": %" PRIu64
+			", \"rx_dropped\": %" PRIu64 ", \"faults\": %" PRIu64
+			", \"needs_reset\": %" PRIu64 "}", i ? "," : "",
+			w->net_name[i], endpoint_bdf(w->o, w->o->endpoints +
+						     w->o->nblk + i),
+			w->o->nets[i].no_iommu ? "false" : "true",
+			ns.tx_packets, ns.tx_bytes, ns.tx_dropped,
+			ns.rx_packets, ns.rx_bytes, ns.rx_dropped, ns.faults,
+			ns.needs_reset);
 	}
 	fprintf(f, "\n  ],\n  \"forge\": {\"faults\": %" PRIu64 ", "
 		"\"other_memory\": %" PRIu64 ", \"leaks\": %" PRIu64 "}\n",

@@ -230,6 +230,74 @@ static int make_blk(struct world *w, unsigned int j, unsigned int f)
 	return err;
 }
 
+/*
+ * make_net() - NIC @j (endpoint function @f) on the server's switch: its
+ * endpoint (unless noiommu), the virtio-net device and its virtio-pci
+ * function.
+ */
+static int make_net(struct world *w, unsigned int j, unsigned int f)
+{
+	const struct net_opt *n = &w->o->nets[j];
+	struct viommu_virtio_net_config nc = {
+		.size = sizeof(nc), .mem = w->mem, .queue_pairs = n->pairs,
+		.queue_size = n->queue_size,
+		.ring_features = RING_FEATURES_ALL & ~w->o->ring_off,
+		.net_switch = w->sw, .log = w->log, .socket_fd = -1,
+	};
+	struct viommu_ctx *ctx = w->ctx;
+	int err;
+
+	if (!nc.ring_features)
+		nc.ring_features = F(VIOMMU_VIRTIO_F_VERSION_1);
+	if (n->mac_set)
+		memcpy(nc.mac, n->mac, sizeof(nc.mac));
+	snprintf(w->net_name[j], sizeof(w->net_name[j]), "net%u", j);
+	if (w->o->no_iommu) {
+		err = own_space(w, f);
+		if (err)
+			return err;
+		nc.mem = w->emem[f];
+		ctx = w->ectx[f];
+	}
+	if (!n->no_iommu) {
+		err = viommu_endpoint_create(ctx, endpoint_bdf(w->o, f),
+					     &w->ep[f]);
+		if (!err && w->edom[f])
+			err = viommu_endpoint_attach(w->ep[f], VIOMMU_NO_PASID,
+						     w->edom[f]);
+		if (err)
+			return err;
+		nc.ep = w->ep[f];
+	}
+	err = viommu_virtio_net_create(&nc, &w->net[j]);
+	if (err) {
+		say(w, VIOMMU_LOG_ERROR, "%s: %s", w->net_name[j],
+		    strerror(-err));
+		return err;
+	}
+	w->nnet = j + 1;
+	err = virtio_pci_init(&w->net_vp[j], viommu_virtio_net_dev(w->net[j]),
+			      w->net_name[j], &w->log);
+	if (!err)
+		w->net_vp_live[j] = true;
+	return err;
+}
+
+/* make_nets() - the switch and every --net NIC, after the disks. */
+static int make_nets(struct world *w)
+{
+	struct viommu_net_switch_config sc = { .size = sizeof(sc),
+					       .log = w->log };
+	int err;
+
+	if (!w->o->nnet)
+		return 0;
+	err = viommu_net_switch_create(&sc, &w->sw);
+	for (unsigned int j = 0; !err && j < w->o->nnet; j++)
+		err = make_net(w, j, w->o->endpoints + w->o->nblk + j);
+	return err;
+}
+
 /* make_blks() - every --blk disk, after the engines. */
 static int make_blks(struct world *w)
 {
@@ -247,7 +315,10 @@ static struct pci_func *link_func(struct world *w, unsigned int i)
 		return virtio_pci_func(&w->vp);
 	if (i <= w->o->endpoints)
 		return dma_engine_func(&w->eng[i - 1]);
-	return virtio_pci_func(&w->blk_vp[i - 1 - w->o->endpoints]);
+	if (i <= w->o->endpoints + w->o->nblk)
+		return virtio_pci_func(&w->blk_vp[i - 1 - w->o->endpoints]);
+	return virtio_pci_func(&w->net_vp[i - 1 - w->o->endpoints -
+					  w->o->nblk]);
 }
 
 /* link_name() - the name of link @i's function. */
@@ -257,7 +328,9 @@ static const char *link_name(struct world *w, unsigned int i)
 		return "iommu";
 	if (i <= w->o->endpoints)
 		return w->eng[i - 1].name;
-	return w->blk_name[i - 1 - w->o->endpoints];
+	if (i <= w->o->endpoints + w->o->nblk)
+		return w->blk_name[i - 1 - w->o->endpoints];
+	return w->net_name[i - 1 - w->o->endpoints - w->o->nblk];
 }
 
 /* link_failed() - say which link could not be added. */
@@ -681,6 +754,12 @@ static void teardown(struct world *w)
 			virtio_pci_destroy(&w->blk_vp[i]);
 		viommu_virtio_blk_destroy(w->blk[i]);
 	}
+	for (i = 0; i < w->nnet; i++) {
+		if (w->net_vp_live[i])
+			virtio_pci_destroy(&w->net_vp[i]);
+		viommu_virtio_net_destroy(w->net[i]);
+	}
+	viommu_net_switch_destroy(w->sw);
 	if (w->ctl_fd >= 0)
 		close(w->ctl_fd);
 	for (i = 0; i < MAX_ENDPOINTS; i++) {
@@ -712,6 +791,8 @@ static int setup(struct world *w)
 		err = make_engines(w);
 	if (!err)
 		err = make_blks(w);
+	if (!err)
+		err = make_nets(w);
 	if (!err)
 		err = open_control(w);
 	if (!err)
@@ -756,10 +837,10 @@ int main(int argc, char **argv)
 		    o.endpoints, o.nblk, o.endpoint_slot);
 	else
 		say(&w, VIOMMU_LOG_INFO, "serving the IOMMU at 00:%02x.0, "
-		    "%u DMA engine(s) and %u disk(s) from 00:%02x.0 "
-		    "(endpoints %#x..%#x)", o.iommu_slot, o.endpoints, o.nblk,
-		    o.endpoint_slot, endpoint_bdf(&o, 0),
-		    endpoint_bdf(&o, o.nfunc - 1));
+		    "%u DMA engine(s), %u disk(s) and %u NIC(s) from "
+		    "00:%02x.0 (endpoints %#x..%#x)", o.iommu_slot,
+		    o.endpoints, o.nblk, o.nnet, o.endpoint_slot,
+		    endpoint_bdf(&o, 0), endpoint_bdf(&o, o.nfunc - 1));
 	run(&w);
 	stop_poller(&w);
 	viommu_link_server_stop(w.lsrv);

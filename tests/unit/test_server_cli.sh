@@ -96,5 +96,24 @@ rc=$?
 [ $rc = 2 ] && grep -q -- "--max-mappings" "$tmp/err"
 ok $? "--max-mappings 0: refused (exit $rc)"
 
+# --net SPECs: bad ones refused naming --net; an empty one accepted.
+for spec in mac=01:00:00:00:00:01 mac=02:00:00:00:00 queues=4 queues=0 \
+	bogus "noiommu=1"; do
+	"$srv" --net "$spec" --viot-only >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	grep -q -- "--net" "$tmp/err"
+	named=$?
+	[ $rc = 2 ] && [ $named = 0 ]
+	ok $? "--net '$spec': exit 2 (got $rc), message names --net"
+done
+"$srv" --viot "$tmp/n1" --viot-only --endpoints 1 --net "" \
+	--net mac=02:00:00:00:00:02,queues=2 >/dev/null 2>&1
+ok $? "--viot-only with an engine and two NICs"
+"$srv" --viot "$tmp/n2" --viot-only --endpoints 1 --net noiommu --net "" \
+	>/dev/null 2>&1
+ok $? "--viot-only with a noiommu NIC between"
+[ "$(viot_len "$tmp/n2")" -gt "$(viot_len "$tmp/n1")" ]
+ok $? "a noiommu NIC splits the VIOT's ranges like a noiommu disk"
+
 echo "1..$n"
 exit $fail
