@@ -179,6 +179,38 @@ static int make_engines(struct world *w)
 }
 
 /*
+ * func_space() - endpoint function @f's guest memory and endpoint: with
+ * --no-iommu its own space (own_space()), and an endpoint unless
+ * @no_iommu (then the device does DMA to guest-physical addresses and
+ * *@ep stays NULL).  Return: 0 or -errno.
+ */
+static int func_space(struct world *w, unsigned int f, bool no_iommu,
+		      struct viommu_mem **mem, struct viommu_endpoint **ep)
+{
+	struct viommu_ctx *ctx = w->ctx;
+	int err;
+
+	*mem = w->mem;
+	*ep = NULL;
+	if (w->o->no_iommu) {
+		err = own_space(w, f);
+		if (err)
+			return err;
+		*mem = w->emem[f];
+		ctx = w->ectx[f];
+	}
+	if (no_iommu)
+		return 0;
+	err = viommu_endpoint_create(ctx, endpoint_bdf(w->o, f), &w->ep[f]);
+	if (!err && w->edom[f])
+		err = viommu_endpoint_attach(w->ep[f], VIOMMU_NO_PASID,
+					     w->edom[f]);
+	if (!err)
+		*ep = w->ep[f];
+	return err;
+}
+
+/*
  * make_blk() - disk @j (endpoint function @f): its endpoint (unless
  * noiommu: then it does DMA to guest-physical addresses), the virtio-blk
  * device and its virtio-pci function.
@@ -193,29 +225,14 @@ static int make_blk(struct world *w, unsigned int j, unsigned int f)
 		.ring_features = RING_FEATURES_ALL & ~w->o->ring_off,
 		.serial = b->serial, .log = w->log,
 	};
-	struct viommu_ctx *ctx = w->ctx;
 	int err;
 
 	if (!bc.ring_features)
 		bc.ring_features = F(VIOMMU_VIRTIO_F_VERSION_1);
 	snprintf(w->blk_name[j], sizeof(w->blk_name[j]), "blk%u", j);
-	if (w->o->no_iommu) {
-		err = own_space(w, f);
-		if (err)
-			return err;
-		bc.mem = w->emem[f];
-		ctx = w->ectx[f];
-	}
-	if (!b->no_iommu) {
-		err = viommu_endpoint_create(ctx, endpoint_bdf(w->o, f),
-					     &w->ep[f]);
-		if (!err && w->edom[f])
-			err = viommu_endpoint_attach(w->ep[f], VIOMMU_NO_PASID,
-						     w->edom[f]);
-		if (err)
-			return err;
-		bc.ep = w->ep[f];
-	}
+	err = func_space(w, f, b->no_iommu, &bc.mem, &bc.ep);
+	if (err)
+		return err;
 	err = viommu_virtio_blk_create(&bc, &w->blk[j]);
 	if (err) {
 		say(w, VIOMMU_LOG_ERROR, "%s (%s): %s", w->blk_name[j],
@@ -244,7 +261,6 @@ static int make_net(struct world *w, unsigned int j, unsigned int f)
 		.ring_features = RING_FEATURES_ALL & ~w->o->ring_off,
 		.net_switch = w->sw, .log = w->log, .socket_fd = -1,
 	};
-	struct viommu_ctx *ctx = w->ctx;
 	int err;
 
 	if (!nc.ring_features)
@@ -252,23 +268,9 @@ static int make_net(struct world *w, unsigned int j, unsigned int f)
 	if (n->mac_set)
 		memcpy(nc.mac, n->mac, sizeof(nc.mac));
 	snprintf(w->net_name[j], sizeof(w->net_name[j]), "net%u", j);
-	if (w->o->no_iommu) {
-		err = own_space(w, f);
-		if (err)
-			return err;
-		nc.mem = w->emem[f];
-		ctx = w->ectx[f];
-	}
-	if (!n->no_iommu) {
-		err = viommu_endpoint_create(ctx, endpoint_bdf(w->o, f),
-					     &w->ep[f]);
-		if (!err && w->edom[f])
-			err = viommu_endpoint_attach(w->ep[f], VIOMMU_NO_PASID,
-						     w->edom[f]);
-		if (err)
-			return err;
-		nc.ep = w->ep[f];
-	}
+	err = func_space(w, f, n->no_iommu, &nc.mem, &nc.ep);
+	if (err)
+		return err;
 	err = viommu_virtio_net_create(&nc, &w->net[j]);
 	if (err) {
 		say(w, VIOMMU_LOG_ERROR, "%s: %s", w->net_name[j],

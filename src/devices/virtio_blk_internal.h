@@ -45,17 +45,6 @@
 #define BLK_BOUNCE_BYTES (64u << 10)
 #define BLK_MAX_WORKERS 16u
 
-/*
- * struct blk_piece - one contiguous stretch of a request's data: a host
- * pointer, or (NULL) guest RAM without one, copied through the memory
- * layer at @gpa.
- */
-struct blk_piece {
-	uint8_t *hva;
-	uint64_t gpa;
-	uint32_t len;
-};
-
 /* struct blk_req - one popped request, owned by the device until done. */
 struct blk_req {
 	struct blk_req *next;  /* free list or work list (blk->mu) */
@@ -76,7 +65,7 @@ struct blk_worker {
 	struct viommu_virtio_blk *blk;
 	pthread_t th;
 	bool started;
-	struct blk_piece *pc;   /* BLK_MAX_PIECES */
+	struct vq_piece *pc;   /* BLK_MAX_PIECES */
 	uint32_t npc;
 	struct iovec *iov;      /* IOV_MAX */
 	uint8_t *bounce;        /* BLK_BOUNCE_BYTES */

@@ -66,43 +66,6 @@ static struct outcome refuse(struct viommu_virtio_blk *blk, uint8_t status,
 /* Translation into pieces                                            */
 
 /*
- * xlate_piece() - the piece of [@addr, @addr + @len) that starts at
- * @addr.  Return: 0; -EFAULT (translation fault, reported by the core);
- * -EIO (not guest RAM, or a write to read-only RAM).
- */
-static int xlate_piece(struct viommu_virtio_blk *blk, const struct blk_req *r,
-		       uint64_t addr, uint32_t len, unsigned int access,
-		       bool may_inject, struct blk_piece *p)
-{
-	struct viommu_mem *mem = blk->dev.mem;
-	uint64_t gpa = addr;
-	size_t contig = len;
-	void *hva;
-	int err;
-
-	if (r->io) {
-		struct viommu_xlate x;
-
-		if (vq_iommu_xlate(r->io, addr, len, access, may_inject, &x))
-			return -EFAULT;
-		*p = (struct blk_piece){ x.hva, x.gpa, (uint32_t)x.len };
-		if (x.hva)
-			return 0;
-		gpa = x.gpa;
-		contig = x.len;
-	}
-	/* A GPA (no IOMMU, or a translation without a host pointer). */
-	err = mem_ptr_in(mem, gpa, contig, access, &hva, &contig);
-	if (err == -EFAULT || err == -EPERM)
-		return -EIO;
-	if (err) /* RAM without host pointers: bounce through the layer */
-		*p = (struct blk_piece){ NULL, gpa, (uint32_t)contig };
-	else
-		*p = (struct blk_piece){ hva, gpa, (uint32_t)contig };
-	return 0;
-}
-
-/*
  * map_part() - append to w->pc the pieces of bytes [@off, @off + @len) of
  * @r's writable (@write) or readable part.  @may_inject: injected faults
  * apply (everything but the status byte, B18).  Return: 0; -EFAULT;
@@ -132,14 +95,14 @@ static int map_part(struct blk_worker *w, const struct blk_req *r, bool write,
 		off = 0;
 		len -= n;
 		while (n) {
-			struct blk_piece *p;
+			struct vq_piece *p;
 			int err;
 
 			if (w->npc == BLK_MAX_PIECES)
 				return -E2BIG;
 			p = &w->pc[w->npc];
-			err = xlate_piece(w->blk, r, addr, n, access,
-					  may_inject, p);
+			err = vq_buf_piece(r->io, w->blk->dev.mem, addr, n,
+					   access, may_inject, p);
 			if (err)
 				return err;
 			w->npc++;
@@ -158,7 +121,7 @@ static int copy_pieces(struct blk_worker *w, uint32_t from, uint8_t *buf,
 		       bool to_guest)
 {
 	for (uint32_t i = from; i < w->npc; i++) {
-		const struct blk_piece *p = &w->pc[i];
+		const struct vq_piece *p = &w->pc[i];
 
 		if (!p->hva) {
 			if (mem_access_in(w->blk->dev.mem, p->gpa, buf, p->len,
@@ -229,7 +192,7 @@ static int rw_full(int fd, struct iovec *iov, int n, uint64_t off,
  * bounce_io() - move one piece without a host pointer through the
  * worker's bounce buffer.  Return: 0; -errno.
  */
-static int bounce_io(struct blk_worker *w, const struct blk_piece *p,
+static int bounce_io(struct blk_worker *w, const struct vq_piece *p,
 		     uint64_t off, bool to_guest)
 {
 	struct viommu_virtio_blk *blk = w->blk;
@@ -277,7 +240,7 @@ static int io_pieces(struct blk_worker *w, uint64_t off, bool to_guest)
 	int n = 0, err = 0;
 
 	for (uint32_t i = 0; i < w->npc && !err; i++) {
-		const struct blk_piece *p = &w->pc[i];
+		const struct vq_piece *p = &w->pc[i];
 
 		if (p->hva && blk->fd < 0) {
 			if (to_guest)
@@ -574,7 +537,7 @@ static struct outcome execute(struct blk_worker *w, const struct blk_req *r)
 
 void blk_run_request(struct blk_worker *w, struct blk_req *r)
 {
-	struct blk_piece st;
+	struct vq_piece st;
 	struct outcome o;
 	uint8_t status;
 	int err;

@@ -39,14 +39,6 @@
 #define NET_MAX_PIECES 2048u  /* translated pieces per packet (N9) */
 #define NET_MAC_TABLE_MAX 64u /* entries in one CTRL_MAC table (N12) */
 
-/* One contiguous stretch of a buffer: a host pointer, or (NULL) guest RAM
- * without one, copied through the memory layer at @gpa. */
-struct net_piece {
-	uint8_t *hva;
-	uint64_t gpa;
-	uint32_t len;
-};
-
 struct viommu_virtio_net {
 	struct viommu_virtio_dev dev;
 	struct vq_iommu io;
@@ -65,7 +57,7 @@ struct viommu_virtio_net {
 	bool link_up, promisc, allmulti;
 	bool tx_more[VIOMMU_VIRTIO_NET_MAX_PAIRS];
 	uint8_t *txbuf;            /* NET_HDR_BYTES + NET_MAX_FRAME */
-	struct net_piece *pc;      /* NET_MAX_PIECES */
+	struct vq_piece *pc;      /* NET_MAX_PIECES */
 	uint32_t npc;
 	struct vq_elem *rx_elems;  /* qsize: chains taken for one frame */
 	uint32_t *rx_used;         /* qsize */

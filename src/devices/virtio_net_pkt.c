@@ -39,34 +39,6 @@ static bool has(const struct viommu_virtio_net *net, unsigned int bit)
 /* ------------------------------------------------------------------ */
 /* Translation into pieces                                            */
 
-/* xlate_piece() - as virtio_blk_req.c: the piece starting at @addr. */
-static int xlate_piece(struct viommu_virtio_net *net, const struct vq *vq,
-		       uint64_t addr, uint32_t len, unsigned int access,
-		       bool may_inject, struct net_piece *p)
-{
-	uint64_t gpa = addr;
-	size_t contig = len;
-	void *hva;
-	int err;
-
-	if (vq->io) {
-		struct viommu_xlate x;
-
-		if (vq_iommu_xlate(vq->io, addr, len, access, may_inject, &x))
-			return -EFAULT;
-		*p = (struct net_piece){ x.hva, x.gpa, (uint32_t)x.len };
-		if (x.hva)
-			return 0;
-		gpa = x.gpa;
-		contig = x.len;
-	}
-	err = mem_ptr_in(net->dev.mem, gpa, contig, access, &hva, &contig);
-	if (err == -EFAULT || err == -EPERM)
-		return -EIO;
-	*p = (struct net_piece){ err ? NULL : hva, gpa, (uint32_t)contig };
-	return 0;
-}
-
 int net_map(struct viommu_virtio_net *net, const struct vq *vq,
 	    const struct vq_elem *e, bool write, uint32_t off, uint32_t len,
 	    bool may_inject)
@@ -90,14 +62,14 @@ int net_map(struct viommu_virtio_net *net, const struct vq *vq,
 		off = 0;
 		len -= n;
 		while (n) {
-			struct net_piece *p;
+			struct vq_piece *p;
 			int err;
 
 			if (net->npc == NET_MAX_PIECES)
 				return -E2BIG;
 			p = &net->pc[net->npc];
-			err = xlate_piece(net, vq, addr, n, access, may_inject,
-					  p);
+			err = vq_buf_piece(vq->io, net->dev.mem, addr, n,
+					   access, may_inject, p);
 			if (err)
 				return err;
 			net->npc++;
@@ -112,7 +84,7 @@ int net_copy(struct viommu_virtio_net *net, uint32_t from, uint8_t *buf,
 	     bool to_guest)
 {
 	for (uint32_t i = from; i < net->npc; i++) {
-		const struct net_piece *p = &net->pc[i];
+		const struct vq_piece *p = &net->pc[i];
 
 		if (!p->hva) {
 			if (mem_access_in(net->dev.mem, p->gpa, buf, p->len,
@@ -364,7 +336,7 @@ static int copy_out(struct viommu_virtio_net *net, const uint8_t *hdr,
 	uint32_t pos = 0; /* byte of hdr ++ data */
 
 	for (uint32_t i = 0; i < net->npc; i++) {
-		const struct net_piece *p = &net->pc[i];
+		const struct vq_piece *p = &net->pc[i];
 		uint32_t done = 0;
 
 		while (done < p->len) {

@@ -163,6 +163,35 @@ int vq_iommu_xlate(struct vq_iommu *io, uint64_t iova, size_t len,
 	return 0;
 }
 
+int vq_buf_piece(struct vq_iommu *io, struct viommu_mem *mem, uint64_t addr,
+		 uint32_t len, unsigned int access, bool may_inject,
+		 struct vq_piece *p)
+{
+	uint64_t gpa = addr;
+	size_t contig = len;
+	void *hva;
+	int err;
+
+	if (io) {
+		struct viommu_xlate x;
+
+		if (vq_iommu_xlate(io, addr, len, access, may_inject, &x))
+			return -EFAULT;
+		*p = (struct vq_piece){ x.hva, x.gpa, (uint32_t)x.len };
+		if (x.hva)
+			return 0;
+		gpa = x.gpa;
+		contig = x.len;
+	}
+	/* A GPA (no IOMMU, or a translation without a host pointer). */
+	err = mem_ptr_in(mem, gpa, contig, access, &hva, &contig);
+	if (err == -EFAULT || err == -EPERM)
+		return -EIO;
+	/* other errors: RAM without host pointers, bounced through the layer */
+	*p = (struct vq_piece){ err ? NULL : hva, gpa, (uint32_t)contig };
+	return 0;
+}
+
 static inline int ram_read(struct vq *vq, uint64_t gpa, void *buf,
 			   size_t len)
 {

@@ -83,6 +83,29 @@ int vq_iommu_xlate(struct vq_iommu *io, uint64_t iova, size_t len,
 		   unsigned int access, bool may_inject,
 		   struct viommu_xlate *x);
 
+/*
+ * struct vq_piece - one contiguous stretch of a buffer a device model
+ * moves data to or from: a host pointer, or (NULL) guest RAM without one,
+ * copied through the memory layer at @gpa.
+ */
+struct vq_piece {
+	uint8_t *hva;
+	uint64_t gpa;
+	uint32_t len;
+};
+
+/*
+ * vq_buf_piece() - the piece of the buffer [@addr, @addr + @len) that
+ * starts at @addr, for @access: through @io when the device is in IOVA
+ * mode (@io non-NULL; @may_inject as for vq_iommu_xlate()), else @addr is
+ * guest-physical.  Thread-safe; call inside a memory read section.
+ * Return: 0; -EFAULT (translation fault, reported by the core); -EIO (not
+ * guest RAM, or a write to read-only RAM).
+ */
+int vq_buf_piece(struct vq_iommu *io, struct viommu_mem *mem, uint64_t addr,
+		 uint32_t len, unsigned int access, bool may_inject,
+		 struct vq_piece *p);
+
 struct vq_seg {
 	uint64_t gpa;
 	uint32_t len;
