@@ -75,42 +75,8 @@ static struct outcome refuse(struct viommu_virtio_blk *blk, uint8_t status,
 static int map_part(struct blk_worker *w, const struct blk_req *r, bool write,
 		    uint32_t off, uint32_t len, bool may_inject)
 {
-	const struct vq_elem *e = &r->e;
-	uint32_t first = write ? e->nread : 0, end = write ? e->nseg : e->nread;
-	unsigned int access = write ? VIOMMU_WRITE : VIOMMU_READ;
-
-	if ((uint64_t)off + len > (write ? e->write_len : e->read_len))
-		return -ERANGE;
-	for (uint32_t i = first; i < end && len; i++) {
-		const struct vq_seg *s = &e->segs[i];
-		uint64_t addr;
-		uint32_t n;
-
-		if (off >= s->len) {
-			off -= s->len;
-			continue;
-		}
-		addr = s->gpa + off; /* the chain walk checked no wrap */
-		n = MIN(s->len - off, len);
-		off = 0;
-		len -= n;
-		while (n) {
-			struct vq_piece *p;
-			int err;
-
-			if (w->npc == BLK_MAX_PIECES)
-				return -E2BIG;
-			p = &w->pc[w->npc];
-			err = vq_buf_piece(r->io, w->blk->dev.mem, addr, n,
-					   access, may_inject, p);
-			if (err)
-				return err;
-			w->npc++;
-			addr += p->len;
-			n -= p->len;
-		}
-	}
-	return len ? -ERANGE : 0;
+	return vq_elem_pieces(r->io, w->blk->dev.mem, &r->e, write, off, len,
+			      may_inject, w->pc, BLK_MAX_PIECES, &w->npc);
 }
 
 /*
@@ -120,21 +86,8 @@ static int map_part(struct blk_worker *w, const struct blk_req *r, bool write,
 static int copy_pieces(struct blk_worker *w, uint32_t from, uint8_t *buf,
 		       bool to_guest)
 {
-	for (uint32_t i = from; i < w->npc; i++) {
-		const struct vq_piece *p = &w->pc[i];
-
-		if (!p->hva) {
-			if (mem_access_in(w->blk->dev.mem, p->gpa, buf, p->len,
-					  to_guest))
-				return -EIO;
-		} else if (to_guest) {
-			memcpy(p->hva, buf, p->len);
-		} else {
-			memcpy(buf, p->hva, p->len);
-		}
-		buf += p->len;
-	}
-	return 0;
+	return vq_pieces_copy(w->blk->dev.mem, w->pc, from, w->npc, buf,
+			      to_guest);
 }
 
 /*

@@ -43,61 +43,15 @@ int net_map(struct viommu_virtio_net *net, const struct vq *vq,
 	    const struct vq_elem *e, bool write, uint32_t off, uint32_t len,
 	    bool may_inject)
 {
-	uint32_t first = write ? e->nread : 0, end = write ? e->nseg : e->nread;
-	unsigned int access = write ? VIOMMU_WRITE : VIOMMU_READ;
-
-	if ((uint64_t)off + len > (write ? e->write_len : e->read_len))
-		return -ERANGE;
-	for (uint32_t i = first; i < end && len; i++) {
-		const struct vq_seg *s = &e->segs[i];
-		uint64_t addr;
-		uint32_t n;
-
-		if (off >= s->len) {
-			off -= s->len;
-			continue;
-		}
-		addr = s->gpa + off;
-		n = MIN(s->len - off, len);
-		off = 0;
-		len -= n;
-		while (n) {
-			struct vq_piece *p;
-			int err;
-
-			if (net->npc == NET_MAX_PIECES)
-				return -E2BIG;
-			p = &net->pc[net->npc];
-			err = vq_buf_piece(vq->io, net->dev.mem, addr, n,
-					   access, may_inject, p);
-			if (err)
-				return err;
-			net->npc++;
-			addr += p->len;
-			n -= p->len;
-		}
-	}
-	return len ? -ERANGE : 0;
+	return vq_elem_pieces(vq->io, net->dev.mem, e, write, off, len,
+			      may_inject, net->pc, NET_MAX_PIECES, &net->npc);
 }
 
 int net_copy(struct viommu_virtio_net *net, uint32_t from, uint8_t *buf,
 	     bool to_guest)
 {
-	for (uint32_t i = from; i < net->npc; i++) {
-		const struct vq_piece *p = &net->pc[i];
-
-		if (!p->hva) {
-			if (mem_access_in(net->dev.mem, p->gpa, buf, p->len,
-					  to_guest))
-				return -EIO;
-		} else if (to_guest) {
-			memcpy(p->hva, buf, p->len);
-		} else {
-			memcpy(buf, p->hva, p->len);
-		}
-		buf += p->len;
-	}
-	return 0;
+	return vq_pieces_copy(net->dev.mem, net->pc, from, net->npc, buf,
+			      to_guest);
 }
 
 /* ------------------------------------------------------------------ */

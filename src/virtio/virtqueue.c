@@ -192,6 +192,67 @@ int vq_buf_piece(struct vq_iommu *io, struct viommu_mem *mem, uint64_t addr,
 	return 0;
 }
 
+int vq_elem_pieces(struct vq_iommu *io, struct viommu_mem *mem,
+		   const struct vq_elem *e, bool write, uint32_t off,
+		   uint32_t len, bool may_inject, struct vq_piece *pc,
+		   uint32_t max, uint32_t *npc)
+{
+	uint32_t first = write ? e->nread : 0, end = write ? e->nseg : e->nread;
+	unsigned int access = write ? VIOMMU_WRITE : VIOMMU_READ;
+
+	if ((uint64_t)off + len > (write ? e->write_len : e->read_len))
+		return -ERANGE;
+	for (uint32_t i = first; i < end && len; i++) {
+		const struct vq_seg *s = &e->segs[i];
+		uint64_t addr;
+		uint32_t n;
+
+		if (off >= s->len) {
+			off -= s->len;
+			continue;
+		}
+		addr = s->gpa + off; /* the chain walk checked no wrap */
+		n = MIN(s->len - off, len);
+		off = 0;
+		len -= n;
+		while (n) {
+			struct vq_piece *p;
+			int err;
+
+			if (*npc == max)
+				return -E2BIG;
+			p = &pc[*npc];
+			err = vq_buf_piece(io, mem, addr, n, access,
+					   may_inject, p);
+			if (err)
+				return err;
+			(*npc)++;
+			addr += p->len;
+			n -= p->len;
+		}
+	}
+	return len ? -ERANGE : 0;
+}
+
+int vq_pieces_copy(struct viommu_mem *mem, const struct vq_piece *pc,
+		   uint32_t from, uint32_t to, uint8_t *buf, bool to_guest)
+{
+	for (uint32_t i = from; i < to; i++) {
+		const struct vq_piece *p = &pc[i];
+
+		if (!p->hva) {
+			if (mem_access_in(mem, p->gpa, buf, p->len, to_guest))
+				return -EIO;
+		} else if (to_guest) {
+			memcpy(p->hva, buf, p->len);
+		} else {
+			memcpy(buf, p->hva, p->len);
+		}
+		buf += p->len;
+	}
+	return 0;
+}
+
 static inline int ram_read(struct vq *vq, uint64_t gpa, void *buf,
 			   size_t len)
 {

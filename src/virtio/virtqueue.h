@@ -106,6 +106,29 @@ int vq_buf_piece(struct vq_iommu *io, struct viommu_mem *mem, uint64_t addr,
 		 uint32_t len, unsigned int access, bool may_inject,
 		 struct vq_piece *p);
 
+struct vq_elem;
+
+/*
+ * vq_elem_pieces() - append to @pc (holding *@npc of @max pieces) the
+ * pieces of bytes [@off, @off + @len) of @e's writable (@write) or
+ * readable part, each from vq_buf_piece().  Thread-safe; call inside a
+ * memory read section.  Return: 0; -EFAULT (translation fault, reported);
+ * -EIO (not guest RAM); -E2BIG (more than @max pieces); -ERANGE (past the
+ * part).
+ */
+int vq_elem_pieces(struct vq_iommu *io, struct viommu_mem *mem,
+		   const struct vq_elem *e, bool write, uint32_t off,
+		   uint32_t len, bool may_inject, struct vq_piece *pc,
+		   uint32_t max, uint32_t *npc);
+
+/*
+ * vq_pieces_copy() - copy between @buf and pieces @pc[@from, @to), into
+ * the guest if @to_guest; pieces without a host pointer go through the
+ * memory layer.  Return: 0; -EIO (memory layer refused).
+ */
+int vq_pieces_copy(struct viommu_mem *mem, const struct vq_piece *pc,
+		   uint32_t from, uint32_t to, uint8_t *buf, bool to_guest);
+
 struct vq_seg {
 	uint64_t gpa;
 	uint32_t len;
