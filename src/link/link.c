@@ -441,16 +441,29 @@ static int wait_out(struct link *l, uint64_t deadline)
 }
 
 static int send_locked(struct link *l, const struct iovec *iov,
-		       unsigned int n);
+		       unsigned int n, bool reply);
 
-int link_send(struct link *l, const struct iovec *iov, unsigned int n)
+/* do_send() - link_send() and link_send_request(). */
+static int do_send(struct link *l, const struct iovec *iov, unsigned int n,
+		   bool reply)
 {
 	int why;
 
 	pthread_mutex_lock(&l->send_lock);
-	why = l->sends_closed ? VIOMMU_LINK_END_IO : send_locked(l, iov, n);
+	why = l->sends_closed ? VIOMMU_LINK_END_IO :
+				send_locked(l, iov, n, reply);
 	pthread_mutex_unlock(&l->send_lock);
 	return why;
+}
+
+int link_send(struct link *l, const struct iovec *iov, unsigned int n)
+{
+	return do_send(l, iov, n, true);
+}
+
+int link_send_request(struct link *l, const struct iovec *iov, unsigned int n)
+{
+	return do_send(l, iov, n, false);
 }
 
 void link_close_sends(struct link *l)
@@ -462,7 +475,7 @@ void link_close_sends(struct link *l)
 
 /* send_locked() - link_send() under l->send_lock. */
 static int send_locked(struct link *l, const struct iovec *iov,
-		       unsigned int n)
+		       unsigned int n, bool reply)
 {
 	bool reader = link_is_reader(l);
 	uint64_t deadline = now_ns() + (uint64_t)LINK_STALL_MS * 1000000;
@@ -477,8 +490,10 @@ static int send_locked(struct link *l, const struct iovec *iov,
 		total += iov[i].iov_len;
 	}
 	mh.msg_iovlen = n;
-	/* Counted first: the peer may look at the counters once it has it. */
-	ATOMIC_INC(l->st.replies);
+	/* Counted first: the peer may look at the counters once it has it.
+	 * The server's own requests are counted by their sender. */
+	if (reply)
+		ATOMIC_INC(l->st.replies);
 	ATOMIC_ADD(l->st.bytes_out, (uint64_t)total);
 	while (mh.msg_iovlen) {
 		ssize_t sent = sendmsg(l->sock, &mh, MSG_DONTWAIT |

@@ -161,6 +161,13 @@ int link_recv_end(struct link *l, int err, size_t got);
 int link_send(struct link *l, const struct iovec *iov, unsigned int n);
 
 /*
+ * link_send_request() - as link_send(), for a request of the server's own
+ * (vfio-user DMA_READ/DMA_WRITE): not counted as a reply.
+ */
+int link_send_request(struct link *l, const struct iovec *iov,
+		      unsigned int n);
+
+/*
  * link_is_reader() - whether the calling thread is the one serving the
  * link (the link thread, or run_once() in poll mode).
  */

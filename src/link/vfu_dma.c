@@ -437,7 +437,7 @@ static int send_req(struct vfu_dma *d, struct req *r, const void *data)
 	memcpy(h + 12, &zero, 4);
 	memcpy(h + 16, &r->addr, 8);
 	memcpy(h + 24, &count, 8);
-	why = link_send(d->l, iov, r->cmd == VFU_DMA_READ ? 1 : 2);
+	why = link_send_request(d->l, iov, r->cmd == VFU_DMA_READ ? 1 : 2);
 	if (!why)
 		return 0;
 	if (why != VIOMMU_LINK_END_STOPPED)
