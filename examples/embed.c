@@ -9,7 +9,9 @@
  *   - the devices: they do DMA by IOVA through viommu_dma_read/write() and
  *     viommu_translate(), and one of them trips a fault.
  * It prints what happens, checks every outcome, and exits 0 only if every
- * check held.  `make demo` runs it until the real-guest demo exists.
+ * check held.  `make check` runs it (suite "examples"); the PCI side of
+ * embedding (serving our virtio-iommu from the VMM's own bus) is in
+ * embed_virtio_iommu.c.
  *
  * Only the public API (<viommu/viommu.h>) is used.
  */

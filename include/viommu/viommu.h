@@ -26,5 +26,6 @@
 #include <viommu/smmuv3.h>
 #include <viommu/link.h>
 #include <viommu/pci.h>
+#include <viommu/acpi.h>
 
 #endif /* VIOMMU_VIOMMU_H */

@@ -13,6 +13,8 @@
  */
 #include "acpi/viot.h"
 
+#include <viommu/acpi.h>
+
 #include <errno.h>
 #include <string.h>
 
@@ -296,4 +298,42 @@ int viot_endpoint_id(const struct viot_info *info, uint16_t segment,
 		return 0;
 	}
 	return -ENOENT;
+}
+
+/* ------------------------------------------------------------------ */
+/* The public builder (<viommu/acpi.h>)                                 */
+
+int viommu_viot_build(const struct viommu_viot_config *cfg, void *buf,
+		      size_t cap, size_t *len)
+{
+	struct viot_pci_range r[VIOT_MAX_RANGES];
+	struct viommu_viot_config c = { 0 };
+	struct viot_topology t;
+	size_t n;
+
+	if (!cfg || !len)
+		return -EINVAL;
+	/* size 0 is the first version; never read past what the caller has */
+	n = cfg->size ? cfg->size : sizeof(c);
+	memcpy(&c, cfg, n < sizeof(c) ? n : sizeof(c));
+	if (c.nr_ranges > VIOT_MAX_RANGES || (c.nr_ranges && !c.ranges))
+		return -EINVAL;
+	for (unsigned int i = 0; i < c.nr_ranges; i++)
+		r[i] = (struct viot_pci_range){
+			.segment_start = c.ranges[i].segment_start,
+			.segment_end = c.ranges[i].segment_end,
+			.bdf_start = c.ranges[i].bdf_start,
+			.bdf_end = c.ranges[i].bdf_end,
+			.endpoint_start = c.ranges[i].endpoint_start,
+		};
+	t = (struct viot_topology){
+		.iommu_segment = c.iommu_segment,
+		.iommu_bdf = c.iommu_bdf,
+		.ranges = r,
+		.nr_ranges = c.nr_ranges,
+		.oem_id = c.oem_id,
+		.oem_table_id = c.oem_table_id,
+		.oem_revision = c.oem_revision,
+	};
+	return viot_build(&t, buf, cap, len);
 }

@@ -145,6 +145,15 @@ struct pci_func {
 	uint32_t (*msix_table)[4];  /* addr lo, addr hi, data, vector ctrl */
 	uint64_t *msix_pending;     /* the PBA: a signal met a mask */
 	uint64_t *msix_peer_masked; /* pci_msix_set_mask() bits */
+	/*
+	 * The embedder's own sink (viommu_pci_func_attach()), reached through
+	 * trampolines installed as intx_fn/msix_fn with f as their opaque;
+	 * set and cleared under f->intx_lock.
+	 */
+	void (*ext_intx)(void *opaque, bool level);
+	void (*ext_msix)(void *opaque, unsigned int vector, uint64_t addr,
+			 uint32_t data);
+	void *ext_opaque;
 	/* MSI-X sink: called without f->lock to deliver an unmasked vector. */
 	void (*msix_fn)(void *opaque, unsigned int vector, uint64_t addr,
 			uint32_t data);

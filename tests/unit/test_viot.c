@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <viommu/acpi.h>
+
 #include "acpi/viot.h"
 #include "harness.h"
 
@@ -361,6 +363,75 @@ TEST(parse_skips_unknown_nodes)
 	REQUIRE(viot_parse(b, len, &info) == 0);
 	CHECK_EQ(info.nr_other, 1);
 	CHECK_EQ(info.nr_ranges, 1);
+}
+
+/*
+ * The public builder (<viommu/acpi.h>) writes the same bytes as the
+ * internal one, takes the first version of its struct (size 0) and a
+ * longer one, and refuses what the internal one refuses.
+ */
+TEST(public_builder)
+{
+	const struct viommu_viot_range pr[2] = {
+		{ .bdf_start = 0x18, .bdf_end = 0x1f, .endpoint_start = 0x18 },
+		{ .segment_start = 1, .segment_end = 1, .bdf_start = 0,
+		  .bdf_end = 0xff, .endpoint_start = 0x10000 },
+	};
+	const struct viot_pci_range ir[2] = {
+		{ .bdf_start = 0x18, .bdf_end = 0x1f, .endpoint_start = 0x18 },
+		{ .segment_start = 1, .segment_end = 1, .bdf_start = 0,
+		  .bdf_end = 0xff, .endpoint_start = 0x10000 },
+	};
+	struct viommu_viot_config c = {
+		.size = sizeof(c), .iommu_bdf = 0x10, .ranges = pr,
+		.nr_ranges = 2, .oem_revision = 3,
+	};
+	struct viot_topology t = {
+		.iommu_bdf = 0x10, .ranges = ir, .nr_ranges = 2,
+		.oem_revision = 3,
+	};
+	struct {
+		struct viommu_viot_config c;
+		uint64_t future;
+	} big;
+	struct viommu_viot_range bad = { .bdf_start = 2, .bdf_end = 1 };
+	uint8_t a[256], b[256];
+	size_t la = 0, lb = 0;
+
+	CHECK_EQ(viommu_viot_build(&c, a, sizeof(a), &la), 0);
+	CHECK_EQ(viot_build(&t, b, sizeof(b), &lb), 0);
+	CHECK_EQ(la, lb);
+	CHECK_EQ(la, viot_size(2));
+	CHECK(!memcmp(a, b, la));
+	CHECK_EQ(viot_parse(a, la, NULL), 0);
+	c.size = 0; /* the first version */
+	memset(a, 0, sizeof(a));
+	CHECK_EQ(viommu_viot_build(&c, a, sizeof(a), &la), 0);
+	CHECK(!memcmp(a, b, la));
+	memset(&big, 0, sizeof(big));
+	big.c = c;
+	big.c.size = sizeof(big);
+	big.future = 1;
+	CHECK_EQ(viommu_viot_build(&big.c, a, sizeof(a), &la), 0);
+	CHECK(!memcmp(a, b, la));
+	/* too small: the length is still reported, nothing written */
+	memset(a, 0x5a, sizeof(a));
+	CHECK_EQ(viommu_viot_build(&c, a, la - 1, &la), -ENOSPC);
+	CHECK_EQ(la, lb);
+	CHECK_EQ(a[0], 0x5a);
+	CHECK_EQ(viommu_viot_build(&c, NULL, 0, &la), -ENOSPC);
+	CHECK_EQ(la, lb);
+	CHECK_EQ(viommu_viot_build(NULL, a, sizeof(a), &la), -EINVAL);
+	CHECK_EQ(viommu_viot_build(&c, a, sizeof(a), NULL), -EINVAL);
+	c.nr_ranges = VIOMMU_VIOT_MAX_RANGES + 1;
+	CHECK_EQ(viommu_viot_build(&c, a, sizeof(a), &la), -EINVAL);
+	c.ranges = NULL;
+	c.nr_ranges = 1;
+	CHECK_EQ(viommu_viot_build(&c, a, sizeof(a), &la), -EINVAL);
+	c.ranges = &bad;
+	CHECK_EQ(viommu_viot_build(&c, a, sizeof(a), &la), -EINVAL);
+	CHECK_EQ(VIOMMU_PCI_BDF(0, 3, 0), VIOT_BDF(0, 3, 0));
+	CHECK_EQ(VIOMMU_PCI_BDF(0xff, 0x1f, 7), 0xffff);
 }
 
 TEST_MAIN()
