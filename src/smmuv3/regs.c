@@ -1,8 +1,9 @@
 /*
  * regs.c - the SMMUv3 register file: the 128 KiB MMIO frame (page 0 with
  * the ID, control, error, stream-table and queue registers; page 1 with
- * the event and PRI queue PROD/CONS), queue geometry helpers and the event
- * queue producer (the PRI queue producer is in pri.c).
+ * the event and PRI queue PROD/CONS).  The queues themselves (geometry,
+ * the event queue producer) are in queue.c, below both this file and the
+ * command, translation and PRI code that fill them.
  *
  * Register rules modelled: CR0 and IRQ_CTRL are acknowledged at once
  * (CR0ACK/IRQ_CTRLACK read back the written value); GBPA changes only when
@@ -41,14 +42,6 @@ static const struct reg64 *find64(uint64_t off)
 		if (off >= regs64[i].off && off < regs64[i].off + 8)
 			return &regs64[i];
 	return NULL;
-}
-
-/* q_log2() - the queue's effective log2 of entries (LOG2SIZE, capped). */
-unsigned int q_log2(const struct queue *q)
-{
-	unsigned int l = (unsigned int)(q->base & 0x1f);
-
-	return l > q->max_log2 ? q->max_log2 : l;
 }
 
 /* q_idx_mask() - PROD/CONS bits that matter: index plus wrap bit. */
@@ -395,99 +388,4 @@ void regs_reset(struct viommu_smmuv3 *s)
 	s->cmdq_stalled = false;
 	__atomic_store_n(&s->cmdq_pending, false, __ATOMIC_RELAXED);
 	pri_reset(s);
-}
-
-/* put_le64() - store @v little-endian at @p. */
-void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-/* evt_encode() - the 32-byte event record. */
-static void evt_encode(const struct evt *e, uint8_t out[EVT_SIZE])
-{
-	uint64_t d0, d1 = 0, d3 = 0;
-
-	d0 = e->type | ((uint64_t)e->ssv << 11) |
-	     ((uint64_t)(e->ssid & 0xfffff) << 12) | ((uint64_t)e->sid << 32);
-	switch (e->type) {
-	case EVT_F_STE_FETCH:
-	case EVT_F_CD_FETCH:
-		d3 = e->fetch & GENMASK(51, 3);
-		break;
-	case EVT_F_WALK_EABT:
-	case EVT_F_TRANSLATION:
-	case EVT_F_ADDR_SIZE:
-	case EVT_F_ACCESS:
-	case EVT_F_PERMISSION:
-		d1 = e->stag | ((uint64_t)e->stall << 31) |
-		     ((uint64_t)e->pnu << 33) | ((uint64_t)e->ind << 34) |
-		     ((uint64_t)e->rnw << 35) | ((uint64_t)e->s2 << 39) |
-		     ((uint64_t)(e->cls & 3) << 40);
-		if (e->type == EVT_F_WALK_EABT)
-			d3 = e->fetch & GENMASK(51, 3);
-		else if (e->s2)
-			d3 = e->ipa & GENMASK(51, 12);
-		break;
-	default:
-		break;
-	}
-	put_le64(out, d0);
-	put_le64(out + 8, d1);
-	put_le64(out + 16, e->type >= EVT_F_WALK_EABT ? e->addr : 0);
-	put_le64(out + 24, d3);
-}
-
-/* q_full() - PROD and CONS at the same index, opposite wrap bits. */
-bool q_full(const struct queue *q)
-{
-	unsigned int l = q_log2(q);
-	uint32_t m = (1u << l) - 1;
-
-	return (q->prod & m) == (q->cons & m) &&
-	       ((q->prod >> l) & 1) != ((q->cons >> l) & 1);
-}
-
-/*
- * evtq_write() - record @e (lock held).  Dropped when EVTQEN is clear, an
- * event-queue abort is outstanding or the queue is full (then the overflow
- * flag toggles once until the guest acknowledges it).
- * Return: 0 when written, -1 when lost.
- */
-int evtq_write(struct viommu_smmuv3 *s, const struct evt *e,
-	       struct irq_batch *b)
-{
-	struct queue *q = &s->evtq;
-	unsigned int l = q_log2(q);
-	uint32_t m = (1u << l) - 1, p = q->prod, c = q->cons;
-	uint8_t rec[EVT_SIZE];
-	uint64_t addr;
-
-	if (!(s->cr0 & CR0_EVTQEN) ||
-	    ((s->gerror ^ s->gerrorn) & GERR_EVTQ_ABT))
-		goto lost;
-	if (q_full(q)) {
-		if ((p & Q_OVF) == (c & Q_OVF))
-			q->prod ^= Q_OVF;
-		goto lost;
-	}
-	evt_encode(e, rec);
-	addr = (q->base & Q_BASE_ADDR_MASK & ~((32ull << l) - 1)) +
-	       (uint64_t)(p & m) * EVT_SIZE;
-	if (viommu_mem_write(s->mem, addr, rec, sizeof(rec))) {
-		rl_warn(&s->rl, &s->log, "smmuv3: event queue at %#llx not "
-			 "writable RAM", (unsigned long long)addr);
-		gerror_raise(s, b, GERR_EVTQ_ABT);
-		goto lost;
-	}
-	q->prod = (q->prod & Q_OVF) | ((p + 1) & ((2u << l) - 1));
-	s->st.events++;
-	if (s->irq_ctrl & IRQ_EVTQ)
-		irq_raise(s, b, VIOMMU_SMMUV3_IRQ_EVTQ, &s->evtq_irq,
-			  GERR_MSI_EVTQ_ABT);
-	return 0;
-lost:
-	s->st.events_lost++;
-	return -1;
 }

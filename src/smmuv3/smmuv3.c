@@ -1,6 +1,6 @@
 /*
  * smmuv3.c - the SMMUv3 model object: creation and destruction, the public
- * entry points, interrupt delivery, and routing of registered endpoints
+ * entry points, and routing of registered endpoints
  * onto core domains.
  *
  * Routing.  Each registered endpoint's RID is attached to the context's
@@ -14,120 +14,13 @@
  * PASIDs named by CFGI_CD are attached to the NESTED domain while the RID
  * is routed there (and detached, but remembered, while it is not).
  *
- * Interrupts raised under the locks are queued in a struct irq_batch and
- * delivered by irq_deliver() after the locks are dropped: MSIs are 32-bit
- * writes through the memory layer (a failed one sets the matching
- * GERROR.MSI_*_ABT_ERR), wired ones call the embedder's callback.
+ * Interrupts (irq_raise(), irq_deliver()) are in queue.c.
  */
 #include "smmuv3_internal.h"
 
 static const struct viommu_stage1_ops smmu_s1_ops = {
 	.translate = xlate_op,
 };
-
-/* ---- interrupts ---------------------------------------------------------- */
-
-/*
- * irq_raise() - queue an interrupt (lock held): an MSI when MSIs are
- * implemented and @cfg has an address, else the wired line @which.
- */
-void irq_raise(struct viommu_smmuv3 *s, struct irq_batch *b,
-	       enum viommu_smmuv3_irq which, const struct irq_cfg *cfg,
-	       uint64_t gerr_bit)
-{
-	if (cfg && (s->features & VIOMMU_SMMUV3_F_MSI) && cfg->addr) {
-		if (b->nmsi < ARRAY_SIZE(b->msi)) {
-			b->msi[b->nmsi].addr = cfg->addr;
-			b->msi[b->nmsi].data = cfg->data;
-			b->msi[b->nmsi].gerr = gerr_bit;
-			b->nmsi++;
-		} else {
-			/* Callers flush after each unit of work: never here. */
-			rl_err(&s->rl, &s->log, "smmuv3: interrupt batch full, MSI "
-				"to %#llx dropped",
-				(unsigned long long)cfg->addr);
-		}
-		return;
-	}
-	b->wired |= 1u << which;
-}
-
-/* gerror_raise() - activate GERROR bit @bit unless active (lock held). */
-void gerror_raise(struct viommu_smmuv3 *s, struct irq_batch *b, uint32_t bit)
-{
-	if ((s->gerror ^ s->gerrorn) & bit)
-		return;
-	s->gerror ^= bit;
-	if (s->irq_ctrl & IRQ_GERROR)
-		irq_raise(s, b, VIOMMU_SMMUV3_IRQ_GERROR, &s->gerror_irq,
-			  GERR_MSI_GERROR_ABT);
-}
-
-/* deliver_msi() - one MSI write; on failure flag GERROR (may queue more). */
-static void deliver_msi(struct viommu_smmuv3 *s, uint64_t addr,
-			uint32_t data, uint64_t gerr, struct irq_batch *next)
-{
-	uint8_t le[4] = { (uint8_t)data, (uint8_t)(data >> 8),
-			  (uint8_t)(data >> 16), (uint8_t)(data >> 24) };
-
-	if (!viommu_mem_write(s->mem, addr, le, sizeof(le))) {
-		ATOMIC_INC(s->st.msis);
-		return;
-	}
-	rl_warn(&s->rl, &s->log, "smmuv3: MSI to %#llx is not RAM",
-		 (unsigned long long)addr);
-	pthread_mutex_lock(&s->lock);
-	if (gerr)
-		gerror_raise(s, next, (uint32_t)gerr);
-	pthread_mutex_unlock(&s->lock);
-}
-
-/*
- * irq_flush_msis() - write the MSIs queued in @b now (no model lock
- * held), leaving its wired interrupts queued.  The command queue calls it
- * after each command so that any number of CMD_SYNCs in one doorbell get
- * their completion MSI (the batch holds only a few).
- */
-void irq_flush_msis(struct viommu_smmuv3 *s, struct irq_batch *b)
-{
-	while (b->nmsi) {
-		struct irq_batch cur = *b;
-
-		b->nmsi = 0;
-		for (unsigned int i = 0; i < cur.nmsi; i++)
-			deliver_msi(s, cur.msi[i].addr, cur.msi[i].data,
-				    cur.msi[i].gerr, b);
-		/* A failed MSI raises GERROR once; an active bit raises none. */
-		if (b->nmsi && cur.nmsi == b->nmsi &&
-		    !memcmp(cur.msi, b->msi, sizeof(cur.msi[0]) * b->nmsi))
-			break;
-	}
-}
-
-/*
- * irq_deliver() - deliver @b with no model lock held.  A failing MSI may
- * raise a GERROR interrupt in turn; a few rounds settle it (a GERROR bit
- * already active raises nothing).
- */
-void irq_deliver(struct viommu_smmuv3 *s, struct irq_batch *b)
-{
-	for (int round = 0; round < 3 && (b->nmsi || b->wired); round++) {
-		struct irq_batch cur = *b;
-
-		memset(b, 0, sizeof(*b));
-		for (unsigned int i = 0; i < cur.nmsi; i++)
-			deliver_msi(s, cur.msi[i].addr, cur.msi[i].data,
-				    cur.msi[i].gerr, b);
-		for (unsigned int i = 0; i < 32; i++) {
-			if (!(cur.wired & (1u << i)))
-				continue;
-			ATOMIC_INC(s->st.irqs);
-			if (s->irq_fn)
-				s->irq_fn(s->irq_opaque,
-					  (enum viommu_smmuv3_irq)i);
-		}
-	}
-}
 
 /* ---- routing ---------------------------------------------------------------- */
 
