@@ -114,7 +114,7 @@ static void model_up(struct bench *b)
 		.gpa = 0, .size = RAM_SIZE, .fd = -1, .hva = b->ram,
 	};
 	struct viommu_ctx_config cc = { 0 };
-	struct viommu_smmuv3_config sc = { 0 };
+	struct viommu_smmuv3_config sc = { .size = sizeof(sc) };
 	int rc;
 
 	if ((rc = viommu_mem_create(NULL, &b->mem)) ||

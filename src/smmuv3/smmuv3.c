@@ -347,13 +347,40 @@ static void free_smmu(struct viommu_smmuv3 *s)
 	xfree(&a, s);
 }
 
-VIOMMU_EXPORT int viommu_smmuv3_create(const struct viommu_smmuv3_config *cfg,
+/*
+ * The layout a @size of 0 stands for: the first one with a size field
+ * (the one before it had no @size at all; docs/API.md, "Conventions").
+ */
+#define CONFIG_SIZE_V1 \
+	(offsetof(struct viommu_smmuv3_config, irq_opaque) + sizeof(void *))
+
+/*
+ * config_copy() - the caller's config as this library knows it: its first
+ * @size bytes, the rest 0.  Return: false when @size is larger than we
+ * know and the bytes past what we know are not all zero (the caller asks
+ * for something this library cannot do).
+ */
+static bool config_copy(const struct viommu_smmuv3_config *user,
+			struct viommu_smmuv3_config *out)
+{
+	size_t n = user->size ? user->size : CONFIG_SIZE_V1;
+
+	for (size_t i = sizeof(*out); i < n; i++)
+		if (((const uint8_t *)user)[i])
+			return false;
+	memset(out, 0, sizeof(*out));
+	memcpy(out, user, MIN(n, sizeof(*out)));
+	return true;
+}
+
+VIOMMU_EXPORT int viommu_smmuv3_create(const struct viommu_smmuv3_config *user,
 				       struct viommu_smmuv3 **out)
 {
+	struct viommu_smmuv3_config c, *cfg = &c;
 	struct viommu_smmuv3 *s;
 	int ret;
 
-	if (!cfg || !out || !cfg->ctx || !cfg->mem)
+	if (!user || !out || !config_copy(user, &c) || !cfg->ctx || !cfg->mem)
 		return -EINVAL;
 	s = xzalloc(&cfg->allocator, sizeof(*s));
 	if (!s)

@@ -64,7 +64,7 @@ TEST(idr_registers)
 
 TEST(idr_follow_caps)
 {
-	struct viommu_smmuv3_config c = { 0 };
+	struct viommu_smmuv3_config c = { .size = sizeof(c) };
 	struct fx f;
 
 	c.features = VIOMMU_SMMUV3_F_STAGE2;
@@ -82,7 +82,7 @@ TEST(idr_follow_caps)
 
 TEST(create_rejects_bad_config)
 {
-	struct viommu_smmuv3_config c = { 0 };
+	struct viommu_smmuv3_config c = { .size = sizeof(c) };
 	struct viommu_smmuv3 *s;
 	struct fx f;
 
@@ -349,7 +349,7 @@ TEST(malformed_ste)
 
 TEST(malformed_ste_unsupported_stage)
 {
-	struct viommu_smmuv3_config c = { 0 };
+	struct viommu_smmuv3_config c = { .size = sizeof(c) };
 	uint64_t q[8];
 	struct fx f;
 
@@ -693,7 +693,7 @@ TEST(flood_bad_ste_bounded_log)
 	 * lines per window, the rest are counted as suppressed, and the
 	 * first line of the next window says how many.
 	 */
-	struct viommu_smmuv3_config c = { 0 };
+	struct viommu_smmuv3_config c = { .size = sizeof(c) };
 	struct viommu_smmuv3_stats st;
 	struct lines l = { 0 };
 	uint64_t q[8] = { 0 }, t0, ns, sup;

@@ -51,7 +51,7 @@ struct pq {
 /* setup() - fixture, reset, @features (0: default). */
 static int setup(struct fx *f, uint32_t features)
 {
-	struct viommu_smmuv3_config c = { 0 };
+	struct viommu_smmuv3_config c = { .size = sizeof(c) };
 
 	c.features = features;
 	return fx_init(f, &c) || fx_reset(f);
@@ -128,7 +128,7 @@ static void resume(struct fx *f, uint32_t sid, uint16_t stag,
 
 TEST(idr0_advertises_pri_and_stall)
 {
-	struct viommu_smmuv3_config c = { 0 };
+	struct viommu_smmuv3_config c = { .size = sizeof(c) };
 	struct viommu_smmuv3 *s;
 	struct fx f;
 
@@ -241,7 +241,7 @@ TEST(page_request_msi)
 
 TEST(page_request_errors)
 {
-	struct viommu_smmuv3_config c = { 0 };
+	struct viommu_smmuv3_config c = { .size = sizeof(c) };
 	enum viommu_smmuv3_pri_resp r;
 	struct fx f;
 
@@ -389,7 +389,7 @@ TEST(pri_resp_recorded)
 
 TEST(pri_resp_illegal)
 {
-	struct viommu_smmuv3_config c = { 0 };
+	struct viommu_smmuv3_config c = { .size = sizeof(c) };
 	struct viommu_smmuv3_stats st;
 	struct fx f;
 
