@@ -209,7 +209,7 @@ static struct viommu_smmuv3_stats mstats(const struct bench *b)
 {
 	struct viommu_smmuv3_stats st;
 
-	if (viommu_smmuv3_stats(b->smmu, &st))
+	if (viommu_smmuv3_stats(b->smmu, &st, sizeof(st)))
 		die("smmuv3_stats");
 	return st;
 }

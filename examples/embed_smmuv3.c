@@ -646,9 +646,9 @@ static void step_unmap(struct vmm *v, struct drv *d)
 	printf("\n6. The driver unmaps IOVA 0x10000000: PTE cleared, "
 	       "TLBI_NH_VA + CMD_SYNC.\n   The next DMA there faults.\n");
 	put64(d, pte_off(IOVA), 0);
-	viommu_smmuv3_stats(v->smmu, &before);
+	viommu_smmuv3_stats(v->smmu, &before, sizeof(before));
 	check(!cmdq_issue(d, inv, 1), "TLBI_NH_VA and CMD_SYNC completed");
-	viommu_smmuv3_stats(v->smmu, &after);
+	viommu_smmuv3_stats(v->smmu, &after, sizeof(after));
 	check(after.invalidations > before.invalidations,
 	      "the TLBI dropped the cached translation of IOVA 0x10000000");
 	check(viommu_dma_write(v->ep, VIOMMU_NO_PASID, IOVA, "y", 1) ==
@@ -682,7 +682,7 @@ int main(void)
 	step_map(&v, &d);
 	step_permission(&v, &d);
 	step_unmap(&v, &d);
-	check(!viommu_smmuv3_stats(v.smmu, &st) && st.events == 2 &&
+	check(!viommu_smmuv3_stats(v.smmu, &st, sizeof(st)) && st.events == 2 &&
 	      st.events_lost == 0 && st.cmd_errors == 0 && st.syncs == 5,
 	      "the model's counters agree: 2 events, 5 CMD_SYNCs, no "
 	      "command error");

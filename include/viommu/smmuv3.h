@@ -276,9 +276,17 @@ struct viommu_smmuv3_stats {
 	uint64_t log_suppressed;
 };
 
-/** viommu_smmuv3_stats() - snapshot.  Return: 0; -EINVAL for NULL args. */
+/**
+ * viommu_smmuv3_stats() - snapshot the counters into @out, of which the
+ * caller knows @size bytes (sizeof(struct viommu_smmuv3_stats) as it was
+ * built), so counters can be appended without breaking built embedders:
+ * an older caller gets the counters it knows, a newer one reads zero in
+ * the counters this library does not have.  Thread-safe.
+ * Return: 0; -EINVAL (NULL args, @size 0).
+ */
 VIOMMU_EXPORT int viommu_smmuv3_stats(struct viommu_smmuv3 *smmu,
-				      struct viommu_smmuv3_stats *out);
+				      struct viommu_smmuv3_stats *out,
+				      size_t size);
 
 /* ---- PRI ------------------------------------------------------------- */
 

@@ -553,15 +553,22 @@ VIOMMU_EXPORT int viommu_smmuv3_remove_endpoint(struct viommu_smmuv3 *smmu,
 }
 
 VIOMMU_EXPORT int viommu_smmuv3_stats(struct viommu_smmuv3 *smmu,
-				      struct viommu_smmuv3_stats *out)
+				      struct viommu_smmuv3_stats *out,
+				      size_t size)
 {
-	if (!smmu || !out)
+	struct viommu_smmuv3_stats st;
+
+	if (!smmu || !out || !size)
 		return -EINVAL;
 	pthread_mutex_lock(&smmu->lock);
-	*out = smmu->st;
-	out->irqs = READ_ONCE(smmu->st.irqs);
-	out->msis = READ_ONCE(smmu->st.msis);
-	out->log_suppressed = rl_suppressed(&smmu->rl);
+	st = smmu->st;
+	st.irqs = READ_ONCE(smmu->st.irqs);
+	st.msis = READ_ONCE(smmu->st.msis);
+	st.log_suppressed = rl_suppressed(&smmu->rl);
 	pthread_mutex_unlock(&smmu->lock);
+	/* never write past what the caller has; what we lack reads as 0 */
+	memcpy(out, &st, MIN(size, sizeof(st)));
+	if (size > sizeof(st))
+		memset((uint8_t *)out + sizeof(st), 0, size - sizeof(st));
 	return 0;
 }

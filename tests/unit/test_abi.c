@@ -18,6 +18,8 @@
  * -EINVAL where the header documents it: with non-zero bytes past what the
  * library knows (ctx, SMMUv3, link server, memory layout), or for any
  * larger @size (virtio-blk, virtio-net, the net switch, their stats).
+ * Counters passed with a size argument (SMMUv3) read zero in what the
+ * library lacks.
  * A @size of 0 stands for the first sized layout.
  *
  * The _Static_asserts below pin the frozen layouts to today's headers: a
@@ -378,6 +380,43 @@ TEST(smmuv3_size_zero_is_first_layout)
 		CHECK(smmu_reg(s, 0x44) & (1u << 20));
 		viommu_smmuv3_destroy(s);
 	}
+	viommu_ctx_destroy(ctx);
+	viommu_mem_destroy(m);
+}
+
+/*
+ * SMMUv3 counters take their size as an argument: an old caller knowing
+ * only the first counter gets it and nothing is written past it; a newer
+ * caller reads zero in the counters this library lacks.
+ */
+TEST(smmuv3_stats_old_and_newer)
+{
+	struct {
+		struct viommu_smmuv3_stats st;
+		uint64_t future;
+	} n;
+	struct viommu_smmuv3_config c = { .size = sizeof(c) };
+	struct viommu_mem *m = mem_new();
+	struct viommu_ctx *ctx = m ? ctx_new(m) : NULL;
+	struct viommu_smmuv3 *s = NULL;
+	uint64_t *old;
+	struct guard g;
+
+	REQUIRE(ctx && !guard_init(&g));
+	c.ctx = ctx;
+	c.mem = m;
+	REQUIRE(!viommu_smmuv3_create(&c, &s));
+	old = at_guard(&g, sizeof(*old));
+	*old = ~0ull;
+	CHECK_EQ(viommu_smmuv3_stats(s, (void *)old, sizeof(*old)), 0);
+	CHECK_EQ(*old, 0);                          /* commands */
+	memset(&n, 0xff, sizeof(n));
+	CHECK_EQ(viommu_smmuv3_stats(s, &n.st, sizeof(n)), 0);
+	CHECK_EQ(n.st.faults, 0);
+	CHECK_U64(n.future, 0);
+	CHECK_EQ(viommu_smmuv3_stats(s, &n.st, 0), -EINVAL);
+	viommu_smmuv3_destroy(s);
+	guard_fini(&g);
 	viommu_ctx_destroy(ctx);
 	viommu_mem_destroy(m);
 }

@@ -253,10 +253,10 @@ TEST(cmdq_cfgi_all_generation_drops_cached_config)
 	CHECK(fx_cfgi_ste(&f, 0));
 	CHECK_EQ(dma(&f, 0, 0x2000), -EFAULT);
 	CHECK_EQ(dma(&f, 1, 0x2000), 0);
-	viommu_smmuv3_stats(f.smmu, &st0);
+	viommu_smmuv3_stats(f.smmu, &st0, sizeof(st0));
 	fx_cmd(&f, OP_CFGI_ALL, 31);
 	CHECK(fx_sync(&f));
-	viommu_smmuv3_stats(f.smmu, &st1);
+	viommu_smmuv3_stats(f.smmu, &st1, sizeof(st1));
 	/* The re-route after CFGI_ALL fetched every endpoint's STE again. */
 	CHECK_U64(st1.cfg_misses - st0.cfg_misses, FX_NEP);
 	CHECK_EQ(dma(&f, 1, 0x2000), -EFAULT);

@@ -131,7 +131,7 @@ static struct viommu_smmuv3_stats mstats(struct env *e)
 	struct viommu_smmuv3_stats st;
 
 	memset(&st, 0, sizeof(st));
-	viommu_smmuv3_stats(e->f.smmu, &st);
+	viommu_smmuv3_stats(e->f.smmu, &st, sizeof(st));
 	return st;
 }
 
