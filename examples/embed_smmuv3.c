@@ -511,7 +511,8 @@ static int install_domain(struct drv *d)
 	const uint64_t cd0 =
 		16 |                     /* T0SZ: 48-bit input */
 		(0ull << 6) |            /* TG0: 4 KiB */
-		(1ull << 8) | (1ull << 10) | (3ull << 12) | /* IRGN0 ORGN0 SH0 */
+		(1ull << 8) | (1ull << 10) | /* IRGN0, ORGN0: write-back */
+		(3ull << 12) |           /* SH0: inner shareable */
 		(1ull << 30) |           /* EPD1: no TTB1 */
 		(1ull << 31) |           /* V */
 		(5ull << 32) |           /* IPS: 48 bits */
