@@ -20,7 +20,9 @@
  * larger @size (virtio-blk, virtio-net, the net switch, their stats).
  * Counters passed with a size argument (SMMUv3) read zero in what the
  * library lacks.
- * A @size of 0 stands for the first sized layout.
+ * A @size of 0 stands for the first sized layout: frozen copies of those
+ * layouts (v1_*) against the guard page prove that the library pins
+ * their size rather than using its own, growing sizeof.
  *
  * The _Static_asserts below pin the frozen layouts to today's headers: a
  * field moved or inserted in front of an old one breaks the build here.
@@ -30,6 +32,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <viommu/viommu.h>
@@ -152,6 +155,117 @@ struct old_stats {
 ENDS_AT(struct old_stats, struct viommu_virtio_blk_stats, writes);
 ENDS_AT(struct old_stats, struct viommu_virtio_net_stats, tx_bytes);
 ENDS_AT(struct old_stats, struct viommu_net_switch_stats, unicast);
+
+/*
+ * The first layouts that had a @size: what a @size of 0 stands for.  A
+ * caller built against them and passing 0 must never have bytes read
+ * past them, however the struct grows (the library pins these sizes; it
+ * must not use its own sizeof).
+ */
+struct v1_ctx_config {
+	uint32_t size;
+	struct viommu_mem *mem;
+	struct viommu_limits limits;
+	struct viommu_log log;
+	struct viommu_allocator allocator;
+	void (*fault)(void *opaque, const struct viommu_fault *fault);
+	void *fault_opaque;
+	bool bypass_unattached;
+};
+SAME_AT(struct v1_ctx_config, struct viommu_ctx_config, bypass_unattached);
+
+struct v1_smmuv3_config {
+	uint32_t size;
+	struct viommu_ctx *ctx;
+	struct viommu_mem *mem;
+	struct viommu_log log;
+	struct viommu_allocator allocator;
+	uint32_t features;
+	unsigned int sid_bits, ssid_bits, oas_bits;
+	unsigned int cmdq_log2, evtq_log2, priq_log2;
+	unsigned int iotlb_entries, cfg_entries;
+	bool gbpa_abort;
+	void (*irq)(void *opaque, enum viommu_smmuv3_irq irq);
+	void *irq_opaque;
+};
+SAME_AT(struct v1_smmuv3_config, struct viommu_smmuv3_config, sid_bits);
+SAME_AT(struct v1_smmuv3_config, struct viommu_smmuv3_config, gbpa_abort);
+SAME_AT(struct v1_smmuv3_config, struct viommu_smmuv3_config, irq_opaque);
+
+struct v1_link_server_config {
+	uint32_t size;
+	struct viommu_mem *mem;
+	struct viommu_log log;
+	struct viommu_allocator allocator;
+	void (*link_ended)(void *opaque, unsigned int id, int why);
+	void *opaque;
+	unsigned int poll_us;
+};
+SAME_AT(struct v1_link_server_config, struct viommu_link_server_config,
+	poll_us);
+
+/* The first link config had no @domain and nothing after it. */
+struct v1_link_config {
+	uint32_t size;
+	int proto;
+	struct viommu_pci_func *func;
+	int fd;
+	const char *path;
+	const char *name;
+	bool poll_mode;
+	struct viommu_mem *mem;
+};
+SAME_AT(struct v1_link_config, struct viommu_link_config, poll_mode);
+SAME_AT(struct v1_link_config, struct viommu_link_config, mem);
+ENDS_AT(struct v1_link_config, struct viommu_link_config, domain);
+
+struct v1_viot_config {
+	uint32_t size;
+	uint16_t iommu_segment;
+	uint16_t iommu_bdf;
+	const struct viommu_viot_range *ranges;
+	unsigned int nr_ranges;
+	const char *oem_id;
+	const char *oem_table_id;
+	uint32_t oem_revision;
+};
+SAME_AT(struct v1_viot_config, struct viommu_viot_config, oem_revision);
+
+struct v1_pci_sink {
+	uint32_t size;
+	void (*intx)(void *opaque, bool level);
+	void (*msix)(void *opaque, unsigned int vector, uint64_t addr,
+		     uint32_t data);
+	void *opaque;
+};
+SAME_AT(struct v1_pci_sink, struct viommu_pci_sink, opaque);
+
+struct v1_blk_config {
+	size_t size;
+	struct viommu_mem *mem;
+	struct viommu_endpoint *ep;
+	const char *path;
+	uint64_t capacity;
+	bool read_only;
+	uint16_t num_queues;
+	uint16_t queue_size;
+	uint64_t ring_features;
+	const char *serial;
+	uint32_t max_inflight;
+	struct viommu_log log;
+	uint32_t io_threads;
+};
+SAME_AT(struct v1_blk_config, struct viommu_virtio_blk_config, num_queues);
+SAME_AT(struct v1_blk_config, struct viommu_virtio_blk_config, io_threads);
+
+struct v1_blk_stats {
+	size_t size;
+	uint64_t reads, writes, flushes, discards, write_zeroes, get_id;
+	uint64_t bytes_read, bytes_written;
+	uint64_t ioerr, unsupp;
+	uint64_t faults, injected_faults, needs_reset;
+};
+SAME_AT(struct v1_blk_stats, struct viommu_virtio_blk_stats, needs_reset);
 
 /* ---- the guard page -------------------------------------------------- */
 
@@ -633,6 +747,121 @@ TEST(net_switch_old_layout_and_stats)
 	sw = NULL;
 	CHECK_EQ(viommu_net_switch_create(&n.c, &sw), -EINVAL);
 	guard_fini(&g);
+}
+
+/* ---- size 0: the first layout, and not a byte more -------------------- */
+
+static int sink_msix;
+
+static void on_msix(void *opaque, unsigned int vector, uint64_t addr,
+		    uint32_t data)
+{
+	(void)opaque;
+	(void)vector;
+	(void)addr;
+	(void)data;
+	sink_msix++;
+}
+
+/*
+ * Each first layout sits against the guard page with @size 0: the call
+ * works and reads what the layout has (a knob set in it takes effect).
+ */
+TEST(size_zero_reads_first_layout_only)
+{
+	struct viommu_mem *m = mem_new();
+	struct viommu_ctx *ctx = NULL;
+	struct viommu_endpoint *ep = NULL;
+	struct viommu_smmuv3 *smmu = NULL;
+	struct viommu_link_server *srv = NULL;
+	struct viommu_dma_engine *eng = NULL;
+	struct viommu_virtio_blk *blk = NULL;
+	struct guard g;
+
+	REQUIRE(m && !guard_init(&g));
+	{
+		struct v1_ctx_config *c = at_guard(&g, sizeof(*c));
+
+		c->mem = m;
+		c->bypass_unattached = true;
+		CHECK_EQ(viommu_ctx_create((const void *)c, &ctx), 0);
+		REQUIRE(ctx && !viommu_endpoint_create(ctx, 3, &ep));
+		CHECK_EQ(viommu_dma_write(ep, VIOMMU_NO_PASID, RAM_GPA, "x", 1),
+			 0); /* bypass was read */
+	}
+	{
+		struct v1_smmuv3_config *c = at_guard(&g, sizeof(*c));
+
+		c->ctx = ctx;
+		c->mem = m;
+		c->sid_bits = 9;
+		CHECK_EQ(viommu_smmuv3_create((const void *)c, &smmu), 0);
+		if (smmu)
+			CHECK_EQ(smmu_reg(smmu, 0x04) & 0x3f, 9);
+		viommu_smmuv3_destroy(smmu);
+	}
+	{
+		struct v1_viot_config *c = at_guard(&g, sizeof(*c));
+		uint8_t t[64];
+		size_t len = 0;
+
+		c->oem_revision = 0x01020304;
+		CHECK_EQ(viommu_viot_build((const void *)c, t, sizeof(t), &len),
+			 0);
+		CHECK(t[24] == 4 && t[25] == 3 && t[26] == 2 && t[27] == 1);
+	}
+	{
+		struct v1_link_server_config *c = at_guard(&g, sizeof(*c));
+
+		c->mem = m;
+		CHECK_EQ(viommu_link_server_create((const void *)c, &srv), 0);
+	}
+	REQUIRE(!viommu_dma_engine_create(ep, m, "abi", NULL, NULL, &eng));
+	{
+		struct v1_pci_sink *c = at_guard(&g, sizeof(*c));
+		struct viommu_pci_func *fn = viommu_dma_engine_func(eng);
+
+		c->msix = on_msix;
+		CHECK_EQ(viommu_pci_func_attach(fn, (const void *)c), 0);
+		viommu_pci_func_detach(fn);
+	}
+	if (srv) {
+		struct v1_link_config *c = at_guard(&g, sizeof(*c));
+		int sv[2];
+		unsigned int id;
+
+		REQUIRE(!socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+		c->proto = VIOMMU_LINK_VFIO_USER;
+		c->func = viommu_dma_engine_func(eng);
+		c->fd = sv[0];
+		c->poll_mode = true;
+		CHECK_EQ(viommu_link_server_add(srv, (const void *)c, &id), 0);
+		viommu_link_server_destroy(srv);
+		close(sv[1]);
+	}
+	viommu_dma_engine_destroy(eng);
+	{
+		struct v1_blk_config *c = at_guard(&g, sizeof(*c));
+		struct v1_blk_stats *st;
+
+		c->mem = m;
+		c->capacity = 8 * 512;
+		c->num_queues = 2;
+		CHECK_EQ(viommu_virtio_blk_create((const void *)c, &blk), 0);
+		if (blk) {
+			CHECK(viommu_virtio_dev_features(viommu_virtio_blk_dev(
+				      blk)) & (1ull << 12)); /* MQ: read */
+			st = at_guard(&g, sizeof(*st));
+			st->needs_reset = ~0ull;
+			CHECK_EQ(viommu_virtio_blk_stats(blk, (void *)st), 0);
+			CHECK_EQ(st->needs_reset, 0);
+			CHECK_EQ(st->size, sizeof(*st));
+		}
+		viommu_virtio_blk_destroy(blk);
+	}
+	viommu_ctx_destroy(ctx);
+	guard_fini(&g);
+	viommu_mem_destroy(m);
 }
 
 TEST_MAIN()
