@@ -114,7 +114,7 @@ static void model_up(struct bench *b)
 		.gpa = 0, .size = RAM_SIZE, .fd = -1, .hva = b->ram,
 	};
 	struct viommu_ctx_config cc = { 0 };
-	struct viommu_smmuv3_config sc = { 0 };
+	struct viommu_smmuv3_config sc = { .size = sizeof(sc) };
 	int rc;
 
 	if ((rc = viommu_mem_create(NULL, &b->mem)) ||
@@ -209,7 +209,7 @@ static struct viommu_smmuv3_stats mstats(const struct bench *b)
 {
 	struct viommu_smmuv3_stats st;
 
-	if (viommu_smmuv3_stats(b->smmu, &st))
+	if (viommu_smmuv3_stats(b->smmu, &st, sizeof(st)))
 		die("smmuv3_stats");
 	return st;
 }

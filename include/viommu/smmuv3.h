@@ -128,6 +128,12 @@ enum viommu_smmuv3_irq {
 /**
  * struct viommu_smmuv3_config - creation parameters.  Zero means the
  * default shown.
+ * @size:      sizeof(struct viommu_smmuv3_config) as the caller knows it
+ *             (lets the struct grow at its end without breaking built
+ *             embedders; docs/API.md, "Conventions"); 0 is taken as this
+ *             first sized layout.  Fields past @size read as zero (their
+ *             defaults).  A larger @size than the library knows is refused
+ *             unless the bytes past what it knows are zero.
  * @ctx:       the core context holding endpoints and domains (required).
  * @mem:       guest memory for tables and queues (required; normally the
  *             context's).
@@ -146,6 +152,7 @@ enum viommu_smmuv3_irq {
  * @irq, @irq_opaque: wired interrupt callback (may be NULL).
  */
 struct viommu_smmuv3_config {
+	uint32_t size;
 	struct viommu_ctx *ctx;
 	struct viommu_mem *mem;
 	struct viommu_log log;
@@ -167,7 +174,8 @@ struct viommu_smmuv3_config {
 /**
  * viommu_smmuv3_create() - create a model in its reset state.
  * Return: 0; -EINVAL (NULL @cfg, @out, @cfg->ctx or @cfg->mem, a field out
- * of range, no stage); -ENOMEM.
+ * of range, no stage, @size larger than known with non-zero bytes past
+ * what the library knows); -ENOMEM.  Thread-safe (no shared state).
  */
 VIOMMU_EXPORT int viommu_smmuv3_create(const struct viommu_smmuv3_config *cfg,
 				       struct viommu_smmuv3 **out);
@@ -268,9 +276,17 @@ struct viommu_smmuv3_stats {
 	uint64_t log_suppressed;
 };
 
-/** viommu_smmuv3_stats() - snapshot.  Return: 0; -EINVAL for NULL args. */
+/**
+ * viommu_smmuv3_stats() - snapshot the counters into @out, of which the
+ * caller knows @size bytes (sizeof(struct viommu_smmuv3_stats) as it was
+ * built), so counters can be appended without breaking built embedders:
+ * an older caller gets the counters it knows, a newer one reads zero in
+ * the counters this library does not have.  Thread-safe.
+ * Return: 0; -EINVAL (NULL args, @size 0).
+ */
 VIOMMU_EXPORT int viommu_smmuv3_stats(struct viommu_smmuv3 *smmu,
-				      struct viommu_smmuv3_stats *out);
+				      struct viommu_smmuv3_stats *out,
+				      size_t size);
 
 /* ---- PRI ------------------------------------------------------------- */
 

@@ -174,7 +174,8 @@ struct viommu_virtio_blk_stats {
 
 /**
  * viommu_virtio_blk_stats() - snapshot the counters into @st, whose @size
- * the caller sets (0: this version's size).  Thread-safe.
+ * the caller sets (0: the first version's size, the fields up to
+ * @needs_reset).  Thread-safe.
  * Return: 0; -EINVAL (NULL argument, @size larger than this library's).
  */
 VIOMMU_EXPORT int viommu_virtio_blk_stats(struct viommu_virtio_blk *blk,

@@ -303,6 +303,10 @@ int viot_endpoint_id(const struct viot_info *info, uint16_t segment,
 /* ------------------------------------------------------------------ */
 /* The public builder (<viommu/acpi.h>)                                 */
 
+/* struct viommu_viot_config as the first release had it (size 0). */
+#define VIOT_CONFIG_SIZE_V1 \
+	(offsetof(struct viommu_viot_config, oem_revision) + sizeof(uint32_t))
+
 int viommu_viot_build(const struct viommu_viot_config *cfg, void *buf,
 		      size_t cap, size_t *len)
 {
@@ -314,7 +318,7 @@ int viommu_viot_build(const struct viommu_viot_config *cfg, void *buf,
 	if (!cfg || !len)
 		return -EINVAL;
 	/* size 0 is the first version; never read past what the caller has */
-	n = cfg->size ? cfg->size : sizeof(c);
+	n = cfg->size ? cfg->size : VIOT_CONFIG_SIZE_V1;
 	memcpy(&c, cfg, n < sizeof(c) ? n : sizeof(c));
 	if (c.nr_ranges > VIOT_MAX_RANGES || (c.nr_ranges && !c.ranges))
 		return -EINVAL;

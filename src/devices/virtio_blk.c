@@ -570,6 +570,17 @@ static void fini_sync(struct viommu_virtio_blk *blk)
 	pthread_mutex_destroy(&blk->mu);
 }
 
+/*
+ * The config and stats structs as the first release had them: what a
+ * @size of 0 means (never today's sizeof, which grows).
+ */
+#define CONFIG_SIZE_V1 \
+	(offsetof(struct viommu_virtio_blk_config, io_threads) + \
+	 sizeof(uint32_t))
+#define STATS_SIZE_V1 \
+	(offsetof(struct viommu_virtio_blk_stats, needs_reset) + \
+	 sizeof(uint64_t))
+
 VIOMMU_EXPORT int
 viommu_virtio_blk_create(const struct viommu_virtio_blk_config *user,
 			 struct viommu_virtio_blk **out)
@@ -582,7 +593,7 @@ viommu_virtio_blk_create(const struct viommu_virtio_blk_config *user,
 	if (!user || !out || user->size > sizeof(c))
 		return -EINVAL;
 	memset(&c, 0, sizeof(c));
-	memcpy(&c, user, user->size ? user->size : sizeof(c));
+	memcpy(&c, user, user->size ? user->size : CONFIG_SIZE_V1);
 	err = check_config(&c);
 	if (err)
 		return err;
@@ -682,7 +693,7 @@ VIOMMU_EXPORT int viommu_virtio_blk_stats(struct viommu_virtio_blk *blk,
 
 	if (!blk || !st || st->size > sizeof(s))
 		return -EINVAL;
-	n = st->size ? st->size : sizeof(s);
+	n = st->size ? st->size : STATS_SIZE_V1;
 #define LD(f) s.f = __atomic_load_n(&blk->st.f, __ATOMIC_RELAXED)
 	LD(reads); LD(writes); LD(flushes); LD(discards); LD(write_zeroes);
 	LD(get_id); LD(bytes_read); LD(bytes_written); LD(ioerr); LD(unsupp);

@@ -781,6 +781,14 @@ static bool size_ok(const void *p, uint32_t size, size_t known)
 	return true;
 }
 
+/*
+ * The size of struct viommu_link_server_config as the first release had
+ * it: what a @size of 0 means (never today's sizeof, which grows).
+ */
+#define SERVER_CONFIG_SIZE_V1 \
+	(offsetof(struct viommu_link_server_config, poll_us) + \
+	 sizeof(unsigned int))
+
 int viommu_link_server_create(const struct viommu_link_server_config *user,
 			      struct viommu_link_server **out)
 {
@@ -791,7 +799,8 @@ int viommu_link_server_create(const struct viommu_link_server_config *user,
 		return -EINVAL;
 	/* An older caller's struct is shorter: what it lacks stays 0. */
 	memset(&c, 0, sizeof(c));
-	memcpy(&c, user, user->size ? MIN(user->size, sizeof(c)) : sizeof(c));
+	memcpy(&c, user, user->size ? MIN(user->size, sizeof(c)) :
+				      SERVER_CONFIG_SIZE_V1);
 	if (!cfg->mem)
 		return -EINVAL;
 	s = xzalloc(&cfg->allocator, sizeof(*s));

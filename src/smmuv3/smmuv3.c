@@ -240,13 +240,40 @@ static void free_smmu(struct viommu_smmuv3 *s)
 	xfree(&a, s);
 }
 
-VIOMMU_EXPORT int viommu_smmuv3_create(const struct viommu_smmuv3_config *cfg,
+/*
+ * The layout a @size of 0 stands for: the first one with a size field
+ * (the one before it had no @size at all; docs/API.md, "Conventions").
+ */
+#define CONFIG_SIZE_V1 \
+	(offsetof(struct viommu_smmuv3_config, irq_opaque) + sizeof(void *))
+
+/*
+ * config_copy() - the caller's config as this library knows it: its first
+ * @size bytes, the rest 0.  Return: false when @size is larger than we
+ * know and the bytes past what we know are not all zero (the caller asks
+ * for something this library cannot do).
+ */
+static bool config_copy(const struct viommu_smmuv3_config *user,
+			struct viommu_smmuv3_config *out)
+{
+	size_t n = user->size ? user->size : CONFIG_SIZE_V1;
+
+	for (size_t i = sizeof(*out); i < n; i++)
+		if (((const uint8_t *)user)[i])
+			return false;
+	memset(out, 0, sizeof(*out));
+	memcpy(out, user, MIN(n, sizeof(*out)));
+	return true;
+}
+
+VIOMMU_EXPORT int viommu_smmuv3_create(const struct viommu_smmuv3_config *user,
 				       struct viommu_smmuv3 **out)
 {
+	struct viommu_smmuv3_config c, *cfg = &c;
 	struct viommu_smmuv3 *s;
 	int ret;
 
-	if (!cfg || !out || !cfg->ctx || !cfg->mem)
+	if (!user || !out || !config_copy(user, &c) || !cfg->ctx || !cfg->mem)
 		return -EINVAL;
 	s = xzalloc(&cfg->allocator, sizeof(*s));
 	if (!s)
@@ -419,15 +446,22 @@ VIOMMU_EXPORT int viommu_smmuv3_remove_endpoint(struct viommu_smmuv3 *smmu,
 }
 
 VIOMMU_EXPORT int viommu_smmuv3_stats(struct viommu_smmuv3 *smmu,
-				      struct viommu_smmuv3_stats *out)
+				      struct viommu_smmuv3_stats *out,
+				      size_t size)
 {
-	if (!smmu || !out)
+	struct viommu_smmuv3_stats st;
+
+	if (!smmu || !out || !size)
 		return -EINVAL;
 	pthread_mutex_lock(&smmu->lock);
-	*out = smmu->st;
-	out->irqs = READ_ONCE(smmu->st.irqs);
-	out->msis = READ_ONCE(smmu->st.msis);
-	out->log_suppressed = rl_suppressed(&smmu->rl);
+	st = smmu->st;
+	st.irqs = READ_ONCE(smmu->st.irqs);
+	st.msis = READ_ONCE(smmu->st.msis);
+	st.log_suppressed = rl_suppressed(&smmu->rl);
 	pthread_mutex_unlock(&smmu->lock);
+	/* never write past what the caller has; what we lack reads as 0 */
+	memcpy(out, &st, MIN(size, sizeof(st)));
+	if (size > sizeof(st))
+		memset((uint8_t *)out + sizeof(st), 0, size - sizeof(st));
 	return 0;
 }

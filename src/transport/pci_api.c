@@ -92,6 +92,9 @@ static void sink_msix(void *opaque, unsigned int vector, uint64_t addr,
 		f->ext_msix(f->ext_opaque, vector, addr, data);
 }
 
+/* struct viommu_pci_sink as the first release had it (size 0). */
+#define SINK_SIZE_V1 (offsetof(struct viommu_pci_sink, opaque) + sizeof(void *))
+
 int viommu_pci_func_attach(struct viommu_pci_func *pf,
 			   const struct viommu_pci_sink *sink)
 {
@@ -102,7 +105,7 @@ int viommu_pci_func_attach(struct viommu_pci_func *pf,
 	if (!f || !sink)
 		return -EINVAL;
 	/* size 0 is the first version; never read past what the caller has */
-	n = sink->size ? sink->size : sizeof(s);
+	n = sink->size ? sink->size : SINK_SIZE_V1;
 	memcpy(&s, sink, n < sizeof(s) ? n : sizeof(s));
 	pthread_mutex_lock(&f->intx_lock);
 	if (f->intx_fn || f->msix_fn) {

@@ -116,7 +116,7 @@ static void dmas(struct fx *f)
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
-	struct viommu_smmuv3_config c = { 0 };
+	struct viommu_smmuv3_config c = { .size = sizeof(c) };
 	struct fx f;
 	uint32_t magic = 0x600dcafe;
 

@@ -102,7 +102,7 @@ static void run_dmas(struct fx *f, const uint64_t addr[4])
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
-	struct viommu_smmuv3_config c = { 0 };
+	struct viommu_smmuv3_config c = { .size = sizeof(c) };
 	uint64_t addr[4] = { 0 };
 	struct fx f;
 

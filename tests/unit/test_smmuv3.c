@@ -64,7 +64,7 @@ TEST(idr_registers)
 
 TEST(idr_follow_caps)
 {
-	struct viommu_smmuv3_config c = { 0 };
+	struct viommu_smmuv3_config c = { .size = sizeof(c) };
 	struct fx f;
 
 	c.features = VIOMMU_SMMUV3_F_STAGE2;
@@ -82,7 +82,7 @@ TEST(idr_follow_caps)
 
 TEST(create_rejects_bad_config)
 {
-	struct viommu_smmuv3_config c = { 0 };
+	struct viommu_smmuv3_config c = { .size = sizeof(c) };
 	struct viommu_smmuv3 *s;
 	struct fx f;
 
@@ -190,7 +190,7 @@ TEST(linux_reset_sequence)
 
 	REQUIRE(fx_init(&f, NULL) == 0);
 	CHECK_EQ(fx_reset(&f), 0);
-	CHECK_EQ(viommu_smmuv3_stats(f.smmu, &st), 0);
+	CHECK_EQ(viommu_smmuv3_stats(f.smmu, &st, sizeof(st)), 0);
 	CHECK_EQ(st.commands, 4);
 	CHECK_EQ(st.syncs, 2);
 	CHECK_EQ(st.cmd_errors, 0);
@@ -349,7 +349,7 @@ TEST(malformed_ste)
 
 TEST(malformed_ste_unsupported_stage)
 {
-	struct viommu_smmuv3_config c = { 0 };
+	struct viommu_smmuv3_config c = { .size = sizeof(c) };
 	uint64_t q[8];
 	struct fx f;
 
@@ -445,7 +445,7 @@ TEST(command_error_stops_until_ack)
 	mw(&f, 0x64, 4, (uint32_t)mr(&f, 0x60, 4));
 	CHECK_EQ(mr(&f, 0x9c, 4) & 0xffff, f.cmd_prod);
 	CHECK_EQ(dma(&f, 0, 0x1000), 0);
-	viommu_smmuv3_stats(f.smmu, &st);
+	viommu_smmuv3_stats(f.smmu, &st, sizeof(st));
 	CHECK_EQ(st.cmd_errors, 1);
 	fx_fini(&f);
 }
@@ -513,7 +513,7 @@ TEST(cmd_sync_signals)
 	/* MSI address outside RAM: GERROR.MSI_CMDQ_ABT_ERR */
 	fx_cmd(&f, 0x46 | (1u << 12), 0x7f000000ull);
 	CHECK_EQ((mr(&f, 0x60, 4) ^ mr(&f, 0x64, 4)) & (1u << 4), 1u << 4);
-	viommu_smmuv3_stats(f.smmu, &st);
+	viommu_smmuv3_stats(f.smmu, &st, sizeof(st));
 	CHECK_EQ(st.msis, 2);
 	fx_fini(&f);
 }
@@ -599,7 +599,7 @@ TEST(event_queue_abort_and_disable)
 	dma(&f, 1, 0x1000);
 	CHECK_EQ((mr(&f, 0x60, 4) ^ mr(&f, 0x64, 4)) & 4, 4);
 	CHECK_EQ(f.irqs[VIOMMU_SMMUV3_IRQ_GERROR], 1);
-	viommu_smmuv3_stats(f.smmu, &st);
+	viommu_smmuv3_stats(f.smmu, &st, sizeof(st));
 	CHECK_EQ(st.events_lost, 2);
 	fx_fini(&f);
 }
@@ -681,7 +681,7 @@ static uint64_t suppressed(struct fx *f)
 {
 	struct viommu_smmuv3_stats st = { 0 };
 
-	CHECK_EQ(viommu_smmuv3_stats(f->smmu, &st), 0);
+	CHECK_EQ(viommu_smmuv3_stats(f->smmu, &st, sizeof(st)), 0);
 	return st.log_suppressed;
 }
 
@@ -693,7 +693,7 @@ TEST(flood_bad_ste_bounded_log)
 	 * lines per window, the rest are counted as suppressed, and the
 	 * first line of the next window says how many.
 	 */
-	struct viommu_smmuv3_config c = { 0 };
+	struct viommu_smmuv3_config c = { .size = sizeof(c) };
 	struct viommu_smmuv3_stats st;
 	struct lines l = { 0 };
 	uint64_t q[8] = { 0 }, t0, ns, sup;
@@ -714,7 +714,7 @@ TEST(flood_bad_ste_bounded_log)
 		ok &= dma(&f, 2, 0x3000) == -EFAULT;
 	ns = mono_ns() - t0;
 	CHECK(ok);
-	REQUIRE(viommu_smmuv3_stats(f.smmu, &st) == 0);
+	REQUIRE(viommu_smmuv3_stats(f.smmu, &st, sizeof(st)) == 0);
 	CHECK_U64(st.faults, 50000);
 	CHECK(st.events + st.events_lost >= 50000);
 	CHECK(l.n - n0 >= RL_BURST);

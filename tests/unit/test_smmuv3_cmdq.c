@@ -103,7 +103,9 @@ static int dma(struct fx *f, int i, uint64_t iova)
  */
 TEST(cmdq_huge_cfgi_all_queue_consumed_in_slices)
 {
-	struct viommu_smmuv3_config c = { .cmdq_log2 = BIG_LOG2 };
+	struct viommu_smmuv3_config c = {
+		.size = sizeof(c), .cmdq_log2 = BIG_LOG2,
+	};
 	const uint32_t n = (1u << BIG_LOG2) - 1, slice =
 		VIOMMU_SMMUV3_CMDQ_SLICE;
 	uint64_t q[8] = { 0 }, msi = 0x1000, t0;
@@ -153,7 +155,9 @@ TEST(cmdq_huge_cfgi_all_queue_consumed_in_slices)
  */
 TEST(cmdq_poll_hook_completes_msi_sync)
 {
-	struct viommu_smmuv3_config c = { .cmdq_log2 = BIG_LOG2 };
+	struct viommu_smmuv3_config c = {
+		.size = sizeof(c), .cmdq_log2 = BIG_LOG2,
+	};
 	const uint32_t n = 2001, slice = VIOMMU_SMMUV3_CMDQ_SLICE;
 	uint64_t msi = 0x1000;
 	unsigned int calls = 0;
@@ -190,7 +194,9 @@ TEST(cmdq_poll_hook_completes_msi_sync)
  */
 TEST(cmdq_reroute_work_bounded_per_slice)
 {
-	struct viommu_smmuv3_config c = { .cmdq_log2 = BIG_LOG2 };
+	struct viommu_smmuv3_config c = {
+		.size = sizeof(c), .cmdq_log2 = BIG_LOG2,
+	};
 	struct viommu_endpoint *ep;
 	uint32_t id, before;
 	struct bigq bq;
@@ -247,10 +253,10 @@ TEST(cmdq_cfgi_all_generation_drops_cached_config)
 	CHECK(fx_cfgi_ste(&f, 0));
 	CHECK_EQ(dma(&f, 0, 0x2000), -EFAULT);
 	CHECK_EQ(dma(&f, 1, 0x2000), 0);
-	viommu_smmuv3_stats(f.smmu, &st0);
+	viommu_smmuv3_stats(f.smmu, &st0, sizeof(st0));
 	fx_cmd(&f, OP_CFGI_ALL, 31);
 	CHECK(fx_sync(&f));
-	viommu_smmuv3_stats(f.smmu, &st1);
+	viommu_smmuv3_stats(f.smmu, &st1, sizeof(st1));
 	/* The re-route after CFGI_ALL fetched every endpoint's STE again. */
 	CHECK_U64(st1.cfg_misses - st0.cfg_misses, FX_NEP);
 	CHECK_EQ(dma(&f, 1, 0x2000), -EFAULT);

@@ -101,7 +101,7 @@ static inline int mw(struct fx *f, uint64_t off, unsigned int size,
 static inline int fx_init(struct fx *f, const struct viommu_smmuv3_config *cfg)
 {
 	struct viommu_ctx_config cc = { 0 };
-	struct viommu_smmuv3_config sc = { 0 };
+	struct viommu_smmuv3_config sc = { .size = sizeof(sc) };
 	struct viommu_mem_region r = { 0 };
 	int ret;
 

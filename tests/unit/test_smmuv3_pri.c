@@ -51,7 +51,7 @@ struct pq {
 /* setup() - fixture, reset, @features (0: default). */
 static int setup(struct fx *f, uint32_t features)
 {
-	struct viommu_smmuv3_config c = { 0 };
+	struct viommu_smmuv3_config c = { .size = sizeof(c) };
 
 	c.features = features;
 	return fx_init(f, &c) || fx_reset(f);
@@ -128,7 +128,7 @@ static void resume(struct fx *f, uint32_t sid, uint16_t stag,
 
 TEST(idr0_advertises_pri_and_stall)
 {
-	struct viommu_smmuv3_config c = { 0 };
+	struct viommu_smmuv3_config c = { .size = sizeof(c) };
 	struct viommu_smmuv3 *s;
 	struct fx f;
 
@@ -210,7 +210,7 @@ TEST(page_request_entry_fields)
 	CHECK_EQ((e[0] >> 58) & 0x3f, 0x30);                /* L, SSV */
 	CHECK_EQ(viommu_smmuv3_pri_response(f.smmu, 3, 7, &r), -ENOENT);
 	CHECK_EQ(pq_pop(&f, &q, e), 0);
-	viommu_smmuv3_stats(f.smmu, &st);
+	viommu_smmuv3_stats(f.smmu, &st, sizeof(st));
 	CHECK_EQ(st.pri_requests, 3);
 	CHECK_EQ(st.pri_lost, 0);
 	fx_fini(&f);
@@ -241,7 +241,7 @@ TEST(page_request_msi)
 
 TEST(page_request_errors)
 {
-	struct viommu_smmuv3_config c = { 0 };
+	struct viommu_smmuv3_config c = { .size = sizeof(c) };
 	enum viommu_smmuv3_pri_resp r;
 	struct fx f;
 
@@ -320,7 +320,7 @@ TEST(priq_overflow)
 	REQUIRE(pq_pop(&f, &q, e));
 	CHECK_U64(e[1], 0xb000ull | 2);
 	CHECK_EQ(pq_pop(&f, &q, e), 0);
-	viommu_smmuv3_stats(f.smmu, &st);
+	viommu_smmuv3_stats(f.smmu, &st, sizeof(st));
 	CHECK_EQ(st.pri_requests, 5);
 	CHECK_EQ(st.pri_lost, 2);
 	fx_fini(&f);
@@ -380,7 +380,7 @@ TEST(pri_resp_recorded)
 	/* a response for no outstanding group: accepted, counted */
 	pri_resp(&f, 1, false, 0, 0x99, VIOMMU_SMMUV3_PRI_SUCCESS);
 	CHECK(fx_sync(&f));
-	viommu_smmuv3_stats(f.smmu, &st);
+	viommu_smmuv3_stats(f.smmu, &st, sizeof(st));
 	CHECK_EQ(st.pri_responses, 3);
 	CHECK_EQ(st.resume_unmatched, 1);
 	CHECK_EQ(mr(&f, GERROR, 4), 0);
@@ -389,7 +389,7 @@ TEST(pri_resp_recorded)
 
 TEST(pri_resp_illegal)
 {
-	struct viommu_smmuv3_config c = { 0 };
+	struct viommu_smmuv3_config c = { .size = sizeof(c) };
 	struct viommu_smmuv3_stats st;
 	struct fx f;
 
@@ -403,7 +403,7 @@ TEST(pri_resp_illegal)
 	bad_cmd(&f, 0x41 | (1ull << 11) | (0x10ull << 12) | CMD_SID(1), 0);
 	pri_resp(&f, 1, true, 0xf, 0, VIOMMU_SMMUV3_PRI_DENY); /* legal */
 	CHECK(fx_sync(&f));
-	viommu_smmuv3_stats(f.smmu, &st);
+	viommu_smmuv3_stats(f.smmu, &st, sizeof(st));
 	CHECK_EQ(st.cmd_errors, 3);
 	fx_fini(&f);
 	/* no SubstreamIDs: any SSV is illegal */
@@ -526,7 +526,7 @@ TEST(stall_fault_resume_retry)
 	CHECK_EQ(state_of(&f, 1, EVT_STAG(e)), -ENOENT);    /* reported once */
 	CHECK_EQ(rd(&f, 1, IOVA + 0x10, &v), 0);
 	CHECK_EQ(v, 0x12345678);
-	viommu_smmuv3_stats(f.smmu, &st);
+	viommu_smmuv3_stats(f.smmu, &st, sizeof(st));
 	CHECK_EQ(st.stalls, 1);
 	CHECK_EQ(st.resumes, 1);
 	CHECK_EQ(mr(&f, GERROR, 4), 0);
@@ -592,7 +592,7 @@ TEST(stall_resume_unknown_stag_and_illegal_action)
 	/* reserved Action: CERROR_ILL, the stall stays */
 	bad_cmd(&f, 0x44 | (3ull << 12) | CMD_SID(1), EVT_STAG(e));
 	CHECK_EQ(state_of(&f, 1, EVT_STAG(e)), VIOMMU_SMMUV3_STALL_PENDING);
-	viommu_smmuv3_stats(f.smmu, &st);
+	viommu_smmuv3_stats(f.smmu, &st, sizeof(st));
 	CHECK_EQ(st.resume_unmatched, 2);
 	CHECK_EQ(st.cmd_errors, 1);
 	fx_fini(&f);
@@ -716,7 +716,7 @@ TEST(stall_not_held_when_unreported)
 	REQUIRE(fx_evt(&f, e));
 	mw(&f, CR0, 4, (uint32_t)mr(&f, CR0, 4) & ~1u);
 	CHECK_EQ(state_of(&f, 1, EVT_STAG(e)), VIOMMU_SMMUV3_STALL_TERM);
-	viommu_smmuv3_stats(f.smmu, &st);
+	viommu_smmuv3_stats(f.smmu, &st, sizeof(st));
 	CHECK_EQ(st.stalls, 1);
 	fx_fini(&f);
 }

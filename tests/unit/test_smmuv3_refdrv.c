@@ -131,7 +131,7 @@ static struct viommu_smmuv3_stats mstats(struct env *e)
 	struct viommu_smmuv3_stats st;
 
 	memset(&st, 0, sizeof(st));
-	viommu_smmuv3_stats(e->f.smmu, &st);
+	viommu_smmuv3_stats(e->f.smmu, &st, sizeof(st));
 	return st;
 }
 
@@ -831,7 +831,9 @@ static void rig_round(struct rig *r, int first, int n)
 /* rig_run() - a stage's rig over granule @g, both TLBI modes. */
 static void rig_run(enum smmudrv_stage st, unsigned int g)
 {
-	struct viommu_smmuv3_config mc = { .iotlb_entries = 65536 };
+	struct viommu_smmuv3_config mc = {
+		.size = sizeof(mc), .iotlb_entries = 65536,
+	};
 	struct smmudrv_domain *p = NULL;
 	uint64_t seed = 0x5eed0000u ^ g ^ st;
 	struct rig r = { 0 };
@@ -882,6 +884,7 @@ TEST(range_invalidation_against_model_stage2_nested)
 TEST(tlbi_modes_and_counts)
 {
 	struct viommu_smmuv3_config mc = {
+		.size = sizeof(mc),
 		.features = VIOMMU_SMMUV3_F_DEFAULT & ~VIOMMU_SMMUV3_F_RIL,
 	};
 	struct smmudrv_domain *a;
@@ -978,6 +981,7 @@ TEST(msi_polled_sync)
 {
 	struct smmudrv_config dc = { .msi_sync = true };
 	struct viommu_smmuv3_config nomsi = {
+		.size = sizeof(nomsi),
 		.features = VIOMMU_SMMUV3_F_DEFAULT & ~VIOMMU_SMMUV3_F_MSI,
 	};
 	struct smmudrv_domain *a;
