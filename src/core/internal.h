@@ -33,7 +33,7 @@
 #include <pthread.h>
 
 #include "mapstore.h"
-#include "util.h"
+#include "base/util.h"
 #include "dirty.h"
 
 #define PAGE_SHIFT 12

@@ -39,7 +39,7 @@
  * node until the next removal.)
  */
 #include "mapstore.h"
-#include "util.h"
+#include "base/util.h"
 
 #include <errno.h>
 

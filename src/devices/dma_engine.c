@@ -30,7 +30,7 @@
  * device buffer, one access at most one ring slice.
  */
 #include "devices/dma_engine.h"
-#include "core/util.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <stddef.h>

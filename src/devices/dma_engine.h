@@ -142,7 +142,7 @@
  * @errors:        bad device ranges, DMA without bus mastering, bad ring
  *                 entries, ring errors, refused RING_SIZE values (each
  *                 counted; their log lines are rate-limited, see
- *                 struct ratelimit in core/util.h).
+ *                 struct ratelimit in base/util.h).
  * @log_suppressed: log lines of those errors the rate limit dropped.
  * @ring_doorbells, @ring_entries: RING_TAIL writes; entries processed
  *                 (any status).

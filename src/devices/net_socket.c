@@ -29,7 +29,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/util.h"
+#include "base/util.h"
 #include "devices/net_backend.h"
 
 struct net_sock {

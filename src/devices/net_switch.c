@@ -26,7 +26,7 @@
 
 #include <viommu/virtio_net.h>
 
-#include "core/util.h"
+#include "base/util.h"
 #include "devices/net_backend.h"
 
 #define DEF_MAC_TABLE 256

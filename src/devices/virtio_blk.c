@@ -37,7 +37,7 @@
 #include <unistd.h>
 
 #include "devices/virtio_blk_internal.h"
-#include "core/util.h"
+#include "base/util.h"
 
 #ifndef IOV_MAX
 #define IOV_MAX 1024

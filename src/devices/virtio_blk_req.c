@@ -34,7 +34,7 @@
 #include <unistd.h>
 
 #include "devices/virtio_blk_internal.h"
-#include "core/util.h"
+#include "base/util.h"
 #include "mem/mem_internal.h"
 
 #ifndef IOV_MAX

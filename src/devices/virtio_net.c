@@ -25,7 +25,7 @@
 #include <string.h>
 
 #include "devices/virtio_net_internal.h"
-#include "core/util.h"
+#include "base/util.h"
 
 #define RING_ALL ((1ull << VIOMMU_VIRTIO_F_INDIRECT_DESC) | \
 		  (1ull << VIOMMU_VIRTIO_F_EVENT_IDX) | \

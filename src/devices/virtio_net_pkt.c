@@ -28,7 +28,7 @@
 #include <string.h>
 
 #include "devices/virtio_net_internal.h"
-#include "core/util.h"
+#include "base/util.h"
 #include "mem/mem_internal.h"
 
 static bool has(const struct viommu_virtio_net *net, unsigned int bit)

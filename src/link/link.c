@@ -21,7 +21,7 @@
  * DMA_WRITE from a device's worker thread, src/link/vfu_dma.c).
  */
 #include "link/link.h"
-#include "core/util.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <stddef.h>

@@ -26,7 +26,7 @@
  */
 #include "link/mpqemu.h"
 #include "link/link.h"
-#include "core/util.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

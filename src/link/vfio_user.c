@@ -42,7 +42,7 @@
 #include "link/vfio_user.h"
 #include "link/link.h"
 #include "link/vfu_dma.h"
-#include "core/util.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

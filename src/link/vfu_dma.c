@@ -44,7 +44,7 @@
  * sends are serialised by the link's send lock (link_send()).
  */
 #include "link/vfu_dma.h"
-#include "core/util.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -31,7 +31,7 @@
  * and only a range that touches an I/O piece takes io_copy_range().
  */
 #include "mem/mem_internal.h"
-#include "core/util.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

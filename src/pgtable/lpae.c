@@ -14,7 +14,7 @@
  * everything, and the front end that owns the guest writes the log line.
  */
 #include "pgtable/lpae.h"
-#include "core/util.h"
+#include "base/util.h"
 
 #include <endian.h>
 #include <errno.h>

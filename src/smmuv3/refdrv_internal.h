@@ -18,15 +18,13 @@
 #define VIOMMU_SMMUV3_REFDRV_INTERNAL_H
 
 #include "smmuv3/refdrv.h"
-#include "core/util.h"
+#include "base/util.h"
+#include "base/bits.h"
 
 #include <endian.h>
 #include <errno.h>
 #include <string.h>
 
-#define BIT(n) (1ull << (n))
-#define GENMASK(h, l) ((~0ull >> (63 - (h))) & ~((1ull << (l)) - 1))
-#define FIELD(v, h, l) (((uint64_t)(v) & GENMASK(h, l)) >> (l))
 #define PG 4096ull
 
 /* ---- registers ----------------------------------------------------------- */

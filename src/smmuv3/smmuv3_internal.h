@@ -29,15 +29,13 @@
 
 #include <viommu/smmuv3.h>
 #include <viommu/core.h>
-#include "core/util.h"
+#include "base/util.h"
+#include "base/bits.h"
 #include "pgtable/lpae.h"
 
 #include <errno.h>
 #include <pthread.h>
 
-#define BIT(n) (1ull << (n))
-#define GENMASK(h, l) ((~0ull >> (63 - (h))) & ~((1ull << (l)) - 1))
-#define FIELD(v, h, l) (((uint64_t)(v) & GENMASK(h, l)) >> (l))
 
 /* ---- registers (offsets in the 128 KiB frame) ---------------------- */
 #define R_IDR0 0x00

@@ -41,7 +41,7 @@
 #include <errno.h>
 
 #include "transport/pci.h"
-#include "core/util.h"
+#include "base/util.h"
 
 #define PCI_CACHE_LINE_SIZE 0x0c
 #define PCI_COMMAND_PARITY 0x40

@@ -32,7 +32,7 @@
 #include <viommu/common.h>
 #include <pthread.h>
 
-#include "core/util.h"
+#include "base/util.h"
 
 #define PCI_CFG_SIZE 256
 #define PCI_NUM_BARS 6

@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/util.h"
+#include "base/util.h"
 #include "transport/virtio_pci.h"
 
 #define NAME_LEN 32

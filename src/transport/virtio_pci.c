@@ -35,7 +35,7 @@
 #include <errno.h>
 
 #include "transport/virtio_pci.h"
-#include "core/util.h"
+#include "base/util.h"
 
 /* One common-configuration field: offset and natural width. */
 struct field {

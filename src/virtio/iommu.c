@@ -66,7 +66,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/util.h"
+#include "base/util.h"
 #include "virtio/iommu_internal.h"
 #include "virtio/iommu_wire.h"
 #include "virtio/virtio_dev.h"

@@ -11,7 +11,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "core/util.h"
+#include "base/util.h"
 #include "virtio/iommu_internal.h"
 #include "virtio/iommu_wire.h"
 

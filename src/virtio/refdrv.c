@@ -21,7 +21,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "core/util.h"
+#include "base/bits.h"
+#include "base/util.h"
 #include "drvring.h"
 #include "refdrv.h"
 
@@ -44,7 +45,6 @@
 #define CFG_PROBE_SIZE 32
 #define CFG_BYPASS 36
 /* Feature bits. */
-#define BIT(n) (1ull << (n))
 #define F_RING_BITS                                                       \
 	(BIT(VIOMMU_VIRTIO_F_INDIRECT_DESC) | BIT(VIOMMU_VIRTIO_F_EVENT_IDX) | \
 	 BIT(VIOMMU_VIRTIO_F_RING_PACKED))

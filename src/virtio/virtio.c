@@ -17,7 +17,7 @@
 #include <errno.h>
 
 #include "virtio_dev.h"
-#include "core/util.h"
+#include "base/util.h"
 
 #define S_ACK VIOMMU_VIRTIO_S_ACKNOWLEDGE
 #define S_DRIVER VIOMMU_VIRTIO_S_DRIVER

@@ -22,7 +22,7 @@
 
 #include "virtqueue.h"
 #include "core/fault.h"
-#include "core/util.h"
+#include "base/util.h"
 #include "mem/mem_internal.h"
 
 /*

@@ -31,7 +31,7 @@
 #include <viommu/core.h>
 #include <viommu/mem.h>
 
-#include "core/util.h"
+#include "base/util.h"
 #include "mem/mem_internal.h"
 
 /* Descriptor flags (split and packed). */

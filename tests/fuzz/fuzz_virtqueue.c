@@ -36,7 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/util.h"
+#include "base/util.h"
 #include "virtio/virtqueue.h"
 
 #define A_END 0x2000ull

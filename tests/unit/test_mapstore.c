@@ -9,7 +9,7 @@
  */
 #include "harness.h"
 #include "core/mapstore.h"
-#include "core/util.h"
+#include "base/util.h"
 
 #include <errno.h>
 

@@ -14,7 +14,7 @@
 #define VIOMMU_TESTS_VQ_FIXTURE_H
 
 #include "harness.h"
-#include "core/util.h"
+#include "base/util.h"
 #include "virtio/drvring.h"
 #include "virtio/virtio_dev.h"
 

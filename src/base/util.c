@@ -3,7 +3,7 @@
  * limiter, and the version string.  Nothing here keeps state: every call
  * is told which log, which limiter and which allocator to use.
  */
-#include "util.h"
+#include "base/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
