@@ -38,7 +38,7 @@
 #include <sys/utsname.h>
 #include <time.h>
 
-#include "virtio/refdrv.h"
+#include "refdrv/virtio.h"
 
 #ifdef __OPTIMIZE__
 #define BUILD_OPT "optimized"

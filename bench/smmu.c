@@ -30,7 +30,7 @@
  */
 #include "common.h"
 
-#include "smmuv3/refdrv.h"
+#include "refdrv/smmuv3.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -1,14 +1,14 @@
 /*
  * lpae.c - Arm VMSAv8-64 long-descriptor translation tables: geometry,
- * typed descriptor decode/encode, the walker and the builder (the concepts
- * and the fault model are described in lpae.h).
+ * typed descriptor decode/encode and the walker (the concepts and the
+ * fault model are described in lpae.h).  The builder that writes tables
+ * (reference drivers and tests only) is src/refdrv/lpae_build.c.
  *
  * Layout of this file: configuration and geometry; descriptor fields;
  * guest-memory access for descriptors (atomic 64-bit loads, stores and
  * compare-and-swap through viommu_mem_ptr(), plain viommu_mem_read/write
  * as a fallback); the walker (one pass per attempt, leaf checks,
- * permissions, hardware updates); the builder (map, unmap, free), whose
- * tables come from the caller's allocator.
+ * permissions, hardware updates).
  *
  * Nothing here allocates host memory or logs: results and errnos carry
  * everything, and the front end that owns the guest writes the log line.
@@ -23,7 +23,7 @@
 #define MASK64(hi, lo) ((~0ull >> (63 - (hi))) & ~(BIT64(lo) - 1))
 
 /* Descriptor bits (VMSAv8-64, 48-bit output addresses). */
-#define D_VALID     BIT64(0)
+#define D_VALID     LPAE_D_VALID
 #define D_TABLE     BIT64(1)           /* with VALID: table or page */
 #define D_ADDR      MASK64(47, 12)
 #define D_NT        BIT64(16)          /* blocks: FEAT_BBM nT, ignored */
@@ -35,7 +35,7 @@
 #define D_AF        BIT64(10)
 #define D_NG        BIT64(11)
 #define D_DBM       BIT64(51)
-#define D_CONTIG    BIT64(52)
+#define D_CONTIG    LPAE_D_CONTIG
 #define D_PXN       BIT64(53)
 #define D_UXN       BIT64(54)          /* stage 2: XN[1] */
 #define D_PXNTABLE  BIT64(59)
@@ -43,10 +43,10 @@
 #define D_APTABLE_SHIFT 61
 #define D_NSTABLE   BIT64(63)
 
-#define AP_UNPRIV 1u /* AP[1]: unprivileged access allowed */
-#define AP_RO     2u /* AP[2]: read-only */
-#define S2AP_R    1u
-#define S2AP_W    2u
+#define AP_UNPRIV LPAE_AP_UNPRIV
+#define AP_RO     LPAE_AP_RO
+#define S2AP_R    LPAE_S2AP_R
+#define S2AP_W    LPAE_S2AP_W
 #define APT_NO_UNPRIV 1u
 #define APT_NO_WRITE  2u
 
@@ -153,11 +153,11 @@ int lpae_cfg_validate(struct lpae_cfg *c)
 }
 
 /*
- * cfg_usable() - whether @c looks like lpae_cfg_validate() accepted it
+ * lpae_cfg_usable() - whether @c looks like lpae_cfg_validate() accepted it
  * (cheap re-check of the derived fields, so a corrupt or unvalidated
  * config cannot drive shifts out of range).
  */
-static bool cfg_usable(const struct lpae_cfg *c)
+bool lpae_cfg_usable(const struct lpae_cfg *c)
 {
 	return c && granule_shift(c->granule) == c->pg_shift &&
 	       c->bpl == c->pg_shift - 3 && c->sl <= 3 && c->pgd_bits >= 1 &&
@@ -191,17 +191,17 @@ unsigned int lpae_contig_entries(const struct lpae_cfg *c,
 	return 32;
 }
 
-/* level_bits() - index bits resolved at @level. */
-static unsigned int level_bits(const struct lpae_cfg *c, unsigned int level)
+/* lpae_level_bits() - index bits resolved at @level. */
+unsigned int lpae_level_bits(const struct lpae_cfg *c, unsigned int level)
 {
 	return level == c->sl ? c->pgd_bits : c->bpl;
 }
 
-/* level_index() - index of @iova in a table at @level. */
-static unsigned int level_index(const struct lpae_cfg *c, unsigned int level,
-				uint64_t iova)
+/* lpae_level_index() - index of @iova in a table at @level. */
+unsigned int lpae_level_index(const struct lpae_cfg *c, unsigned int level,
+			      uint64_t iova)
 {
-	uint64_t mask = BIT64(level_bits(c, level)) - 1;
+	uint64_t mask = BIT64(lpae_level_bits(c, level)) - 1;
 
 	return (unsigned int)((iova >> lpae_level_shift(c, level)) & mask);
 }
@@ -317,11 +317,11 @@ uint64_t lpae_desc_encode(const struct lpae_cfg *c, unsigned int level,
 /* ---- descriptor access in guest memory -------------------------------- */
 
 /*
- * desc_load() - read the descriptor at @gpa: one atomic 64-bit load when
+ * lpae_desc_load() - read the descriptor at @gpa: one atomic 64-bit load when
  * the host pointer is aligned, else a copy through viommu_mem_read().
  * Return: 0; -EFAULT if it is not guest RAM.
  */
-static int desc_load(struct viommu_mem *mem, uint64_t gpa, uint64_t *raw)
+int lpae_desc_load(struct viommu_mem *mem, uint64_t gpa, uint64_t *raw)
 {
 	unsigned int tok = viommu_mem_read_lock(mem);
 	uint64_t le = 0;
@@ -340,10 +340,10 @@ static int desc_load(struct viommu_mem *mem, uint64_t gpa, uint64_t *raw)
 }
 
 /*
- * desc_store() - write @raw at @gpa: one atomic 64-bit release store when
+ * lpae_desc_store() - write @raw at @gpa: one atomic 64-bit release store when
  * possible, else viommu_mem_write().  Return: 0; -EFAULT; -EPERM.
  */
-static int desc_store(struct viommu_mem *mem, uint64_t gpa, uint64_t raw)
+int lpae_desc_store(struct viommu_mem *mem, uint64_t gpa, uint64_t raw)
 {
 	unsigned int tok = viommu_mem_read_lock(mem);
 	uint64_t le = htole64(raw);
@@ -432,7 +432,7 @@ static int fetch(struct walk *w, unsigned int level, uint64_t ipa,
 	    w->v->table_addr(w->opaque, level, ipa, VIOMMU_READ, pa))
 		return fault(w, LPAE_FAULT_TABLE_HOOK, LPAE_WHY_HOOK, level,
 			     ipa);
-	if (desc_load(w->mem, *pa, raw))
+	if (lpae_desc_load(w->mem, *pa, raw))
 		return fault(w, LPAE_FAULT_WALK_EABT, LPAE_WHY_NOT_RAM, level,
 			     *pa);
 	return 0;
@@ -658,7 +658,7 @@ static int walk_once(struct walk *w, uint64_t root)
 	int err = walk_start(w, root);
 
 	for (unsigned int lvl = c->sl; !err && lvl < LPAE_MAX_LEVELS; lvl++) {
-		unsigned int idx = level_index(c, lvl, w->iova);
+		unsigned int idx = lpae_level_index(c, lvl, w->iova);
 		uint64_t ipa = tbl + 8ull * idx, pa, raw;
 		struct lpae_desc d;
 
@@ -696,7 +696,7 @@ int lpae_walk(const struct lpae_cfg *c, struct viommu_mem *mem,
 {
 	int err = -EAGAIN;
 
-	if (!cfg_usable(c) || !mem || !out ||
+	if (!lpae_cfg_usable(c) || !mem || !out ||
 	    (access & ~(PERM_RWX | LPAE_ACC_PRIV)))
 		return -EINVAL;
 	for (int i = 0; i < LPAE_WALK_RETRIES && err == -EAGAIN; i++) {
@@ -709,446 +709,4 @@ int lpae_walk(const struct lpae_cfg *c, struct viommu_mem *mem,
 		err = walk_once(&w, root_gpa);
 	}
 	return err;
-}
-
-/* ---- builder ---------------------------------------------------------- */
-
-/* table_size() - bytes of a table at @level. */
-static uint64_t table_size(const struct lpae_cfg *c, unsigned int level)
-{
-	return level == c->sl ? lpae_pgd_size(c) : c->granule;
-}
-
-/* zero_table() - clear @size bytes of guest RAM at @gpa. */
-static int zero_table(struct viommu_mem *mem, uint64_t gpa, uint64_t size)
-{
-	static const uint8_t zeros[4096];
-
-	for (uint64_t off = 0; off < size; off += sizeof(zeros)) {
-		uint64_t n = MIN(size - off, (uint64_t)sizeof(zeros));
-		int err = viommu_mem_write(mem, gpa + off, zeros, (size_t)n);
-
-		if (err)
-			return -EFAULT;
-	}
-	return 0;
-}
-
-/* new_table() - allocate and zero a table of @size bytes. */
-static int new_table(const struct lpae_ops *ops, uint64_t size,
-		     uint64_t *gpa)
-{
-	int err = ops->alloc(ops->opaque, size, size, gpa);
-
-	if (err)
-		return err < 0 ? err : -ENOMEM;
-	err = zero_table(ops->mem, *gpa, size);
-	if (err && ops->free)
-		ops->free(ops->opaque, *gpa, size);
-	return err;
-}
-
-int lpae_alloc_root(const struct lpae_cfg *c, const struct lpae_ops *ops,
-		    uint64_t *root)
-{
-	if (!cfg_usable(c) || !ops || !ops->mem || !ops->alloc || !root)
-		return -EINVAL;
-	return new_table(ops, lpae_pgd_size(c), root);
-}
-
-/* free_table() - give a table back to the allocator, if it takes them. */
-static void free_table(const struct lpae_ops *ops, uint64_t gpa,
-		       uint64_t size)
-{
-	if (ops->free)
-		ops->free(ops->opaque, gpa, size);
-}
-
-/* free_subtree() - free the tables below the table at @gpa (@level). */
-static void free_subtree(const struct lpae_cfg *c, const struct lpae_ops *ops,
-			 uint64_t gpa, unsigned int level)
-{
-	uint64_t n = table_size(c, level) / 8;
-
-	for (uint64_t i = 0; level < 3 && i < n; i++) {
-		struct lpae_desc d;
-		uint64_t raw;
-
-		if (desc_load(ops->mem, gpa + 8 * i, &raw))
-			return;
-		lpae_desc_decode(c, level, raw, &d);
-		if (d.type != LPAE_DESC_TABLE)
-			continue;
-		free_subtree(c, ops, d.addr, level + 1);
-		free_table(ops, d.addr, c->granule);
-	}
-}
-
-void lpae_free_tables(const struct lpae_cfg *c, const struct lpae_ops *ops,
-		      uint64_t root)
-{
-	if (!cfg_usable(c) || !ops || !ops->mem)
-		return;
-	free_subtree(c, ops, root, c->sl);
-	free_table(ops, root, lpae_pgd_size(c));
-}
-
-/*
- * table_empty() - whether the table at @gpa (@level) and everything
- * below it holds no valid leaf.  Return: 1, 0, or -EFAULT.
- */
-static int table_empty(const struct lpae_cfg *c, struct viommu_mem *mem,
-		       uint64_t gpa, unsigned int level)
-{
-	for (uint64_t i = 0; i < c->granule / 8; i++) {
-		struct lpae_desc d;
-		uint64_t raw;
-		int ret;
-
-		if (desc_load(mem, gpa + 8 * i, &raw))
-			return -EFAULT;
-		lpae_desc_decode(c, level, raw, &d);
-		if (d.type == LPAE_DESC_INVALID)
-			continue;
-		if (d.type != LPAE_DESC_TABLE || level == 3)
-			return 0;
-		ret = table_empty(c, mem, d.addr, level + 1);
-		if (ret != 1)
-			return ret;
-	}
-	return 1;
-}
-
-/*
- * prot_leaf() - typed leaf fields for @prot (see LPAE_PROT_*): inner
- * shareable, AttrIndx per LPAE_LPAE_MAIR_IDX_*, MemAttr per LPAE_LPAE_S2_MEMATTR_*.
- */
-static void prot_leaf(const struct lpae_cfg *c, unsigned int prot,
-		      struct lpae_desc *d)
-{
-	bool w = prot & VIOMMU_WRITE, clean = w && (prot & LPAE_PROT_DBM);
-
-	memset(d, 0, sizeof(*d));
-	d->af = !(prot & LPAE_PROT_NO_AF);
-	d->sh = LPAE_SH_INNER;
-	d->dbm = clean;
-	if (c->stage == LPAE_STAGE1) {
-		d->ap = (prot & LPAE_PROT_PRIV ? 0 : AP_UNPRIV) |
-			(w && !clean ? 0 : AP_RO);
-		d->ng = !(prot & LPAE_PROT_GLOBAL);
-		d->uxn = d->pxn = !(prot & VIOMMU_EXEC);
-		d->attrindx = prot & LPAE_PROT_MMIO ? LPAE_MAIR_IDX_DEV :
-			      prot & LPAE_PROT_CACHE ? LPAE_MAIR_IDX_CACHE :
-						       LPAE_MAIR_IDX_NC;
-	} else {
-		d->s2ap = (prot & VIOMMU_READ ? S2AP_R : 0) |
-			  (w && !clean ? S2AP_W : 0);
-		d->xn = !(prot & VIOMMU_EXEC);
-		d->memattr = prot & LPAE_PROT_MMIO ? LPAE_S2_MEMATTR_DEV :
-			     prot & LPAE_PROT_CACHE ? LPAE_S2_MEMATTR_WB :
-						      LPAE_S2_MEMATTR_NC;
-	}
-}
-
-/* struct build - one map or unmap call. */
-struct build {
-	const struct lpae_cfg *c;
-	const struct lpae_ops *ops;
-	uint64_t root;
-};
-
-/*
- * next_table() - the table the entry at @ea (@level) points to, creating
- * it if the entry is invalid.  Return: 0 with its GPA; -EEXIST (a leaf or
- * reserved entry is in the way); allocation errno; -EFAULT.
- */
-static int next_table(const struct build *b, uint64_t ea, unsigned int level,
-		      uint64_t *next)
-{
-	struct lpae_desc d;
-	uint64_t raw;
-	int err;
-
-	if (desc_load(b->ops->mem, ea, &raw))
-		return -EFAULT;
-	lpae_desc_decode(b->c, level, raw, &d);
-	if (d.type == LPAE_DESC_TABLE) {
-		*next = d.addr;
-		return 0;
-	}
-	if (d.type != LPAE_DESC_INVALID)
-		return -EEXIST;
-	err = new_table(b->ops, b->c->granule, next);
-	if (err)
-		return err;
-	memset(&d, 0, sizeof(d));
-	d.type = LPAE_DESC_TABLE;
-	d.addr = *next;
-	err = desc_store(b->ops->mem, ea, lpae_desc_encode(b->c, level, &d));
-	if (err)
-		free_table(b->ops, *next, b->c->granule);
-	return err ? -EFAULT : 0;
-}
-
-/*
- * slot_free() - make the entry at @ea (@level) ready for a leaf: invalid
- * is fine; an empty table is freed and cleared.  Return: 0; -EEXIST;
- * -EFAULT.
- */
-static int slot_free(const struct build *b, uint64_t ea, unsigned int level)
-{
-	struct lpae_desc d;
-	uint64_t raw;
-	int ret;
-
-	if (desc_load(b->ops->mem, ea, &raw))
-		return -EFAULT;
-	lpae_desc_decode(b->c, level, raw, &d);
-	if (d.type == LPAE_DESC_INVALID)
-		return 0;
-	if (d.type != LPAE_DESC_TABLE)
-		return -EEXIST;
-	ret = table_empty(b->c, b->ops->mem, d.addr, level + 1);
-	if (ret != 1)
-		return ret ? ret : -EEXIST;
-	if (desc_store(b->ops->mem, ea, 0))
-		return -EFAULT;
-	free_subtree(b->c, b->ops, d.addr, level + 1);
-	free_table(b->ops, d.addr, b->c->granule);
-	return 0;
-}
-
-/*
- * put_leaves() - write @n consecutive leaves at @level for @iova -> @pa,
- * with the contiguous hint when @n > 1, creating tables on the way.
- */
-static int put_leaves(const struct build *b, uint64_t iova, uint64_t pa,
-		      unsigned int level, unsigned int n, unsigned int prot)
-{
-	const struct lpae_cfg *c = b->c;
-	uint64_t tbl = b->root, size = BIT64(lpae_level_shift(c, level)), ea;
-	struct lpae_desc d;
-	int err = 0;
-
-	for (unsigned int l = c->sl; l < level && !err; l++)
-		err = next_table(b, tbl + 8ull * level_index(c, l, iova), l,
-				 &tbl);
-	ea = tbl + 8ull * level_index(c, level, iova);
-	for (unsigned int i = 0; i < n && !err; i++)
-		err = slot_free(b, ea + 8ull * i, level);
-	if (err)
-		return err;
-	prot_leaf(c, prot, &d);
-	d.type = level == 3 ? LPAE_DESC_PAGE : LPAE_DESC_BLOCK;
-	d.contig = n > 1;
-	for (unsigned int i = 0; i < n && !err; i++) {
-		d.addr = pa + i * size;
-		err = desc_store(b->ops->mem, ea + 8ull * i,
-				 lpae_desc_encode(c, level, &d));
-	}
-	return err ? -EFAULT : 0;
-}
-
-/* size_ok() - whether the builder may use leaves of @size. */
-static bool size_ok(const struct build *b, uint64_t size)
-{
-	return !b->ops->pgsizes || (b->ops->pgsizes & size);
-}
-
-/*
- * pick_level() - the level of the largest leaf that fits at @iova/@pa
- * with @left bytes to go, and how many entries (a contiguous group or 1).
- */
-static unsigned int pick_level(const struct build *b, uint64_t iova,
-			       uint64_t pa, uint64_t left, unsigned int prot,
-			       unsigned int *n)
-{
-	const struct lpae_cfg *c = b->c;
-	unsigned int lvl = 3;
-
-	for (unsigned int l = c->sl; l < 3; l++) {
-		uint64_t s = BIT64(lpae_level_shift(c, l));
-
-		if (lpae_leaf_ok(c, l) && size_ok(b, s) && left >= s &&
-		    !((iova | pa) & (s - 1))) {
-			lvl = l;
-			break;
-		}
-	}
-	*n = 1;
-	if (prot & LPAE_PROT_CONTIG) {
-		uint64_t g = lpae_contig_entries(c, lvl) *
-			     BIT64(lpae_level_shift(c, lvl));
-
-		if (left >= g && !((iova | pa) & (g - 1)))
-			*n = lpae_contig_entries(c, lvl);
-	}
-	return lvl;
-}
-
-/* range_check() - common argument checks for map and unmap. */
-static int range_check(const struct lpae_cfg *c, const struct lpae_ops *ops,
-		       uint64_t iova, uint64_t size)
-{
-	if (!cfg_usable(c) || !ops || !ops->mem)
-		return -EINVAL;
-	if (!size || ((iova | size) & (c->granule - 1)))
-		return -EINVAL;
-	if (iova >> c->ias || size > BIT64(c->ias) - iova)
-		return -EINVAL;
-	return 0;
-}
-
-static int unmap_range(const struct build *b, uint64_t iova, uint64_t size,
-		       uint64_t *unmapped);
-
-int lpae_map(const struct lpae_cfg *c, const struct lpae_ops *ops,
-	     uint64_t root, uint64_t iova, uint64_t pa, uint64_t size,
-	     unsigned int prot)
-{
-	struct build b = { .c = c, .ops = ops, .root = root };
-	uint64_t done = 0, dummy;
-	int err = range_check(c, ops, iova, size);
-
-	if (err || !ops->alloc || (pa & (c->granule - 1)) ||
-	    pa >> c->oas || size > BIT64(c->oas) - pa ||
-	    !(prot & (VIOMMU_READ | VIOMMU_WRITE)))
-		return -EINVAL;
-	if (ops->pgsizes && !(ops->pgsizes & c->granule))
-		return -EINVAL;
-	while (done < size) {
-		unsigned int n, lvl = pick_level(&b, iova + done, pa + done,
-						 size - done, prot, &n);
-
-		err = put_leaves(&b, iova + done, pa + done, lvl, n, prot);
-		if (err)
-			goto rollback;
-		done += (uint64_t)n << lpae_level_shift(c, lvl);
-	}
-	return 0;
-
-rollback:
-	if (done)
-		unmap_range(&b, iova, done, &dummy);
-	return err;
-}
-
-/*
- * struct unmap - one unmap pass over [first, last].  The check pass
- * (!apply) only looks for straddling leaves; the apply pass clears.
- */
-struct unmap {
-	const struct build *b;
-	uint64_t first, last;
-	bool apply;
-	uint64_t bytes;
-};
-
-/* break_contig() - clear the hint on the group around entry @ea. */
-static int break_contig(const struct build *b, uint64_t ea,
-			unsigned int level)
-{
-	uint64_t n = lpae_contig_entries(b->c, level);
-	uint64_t base = ea & ~(8 * n - 1); /* tables are aligned to >= 8n */
-
-	for (uint64_t i = 0; i < n; i++) {
-		uint64_t raw;
-
-		if (desc_load(b->ops->mem, base + 8 * i, &raw))
-			return -EFAULT;
-		if ((raw & D_VALID) && (raw & D_CONTIG) &&
-		    desc_store(b->ops->mem, base + 8 * i, raw & ~D_CONTIG))
-			return -EFAULT;
-	}
-	return 0;
-}
-
-static int unmap_table(struct unmap *u, uint64_t tbl, unsigned int level,
-		       uint64_t base);
-
-/*
- * unmap_entry() - one entry at @ea spanning [@es, @es + @span): clear a
- * covered leaf, refuse a straddling one, descend into a table and free
- * it when the range covers it whole.
- */
-static int unmap_entry(struct unmap *u, uint64_t ea, unsigned int level,
-		       uint64_t es, uint64_t span)
-{
-	const struct build *b = u->b;
-	bool whole = es >= u->first && es + (span - 1) <= u->last;
-	struct lpae_desc d;
-	uint64_t raw;
-	int err;
-
-	if (desc_load(b->ops->mem, ea, &raw))
-		return -EFAULT;
-	lpae_desc_decode(b->c, level, raw, &d);
-	if (d.type == LPAE_DESC_INVALID || d.type == LPAE_DESC_RESERVED)
-		return 0;
-	if (d.type == LPAE_DESC_TABLE) {
-		err = unmap_table(u, d.addr, level + 1, es);
-		if (err || !whole || !u->apply)
-			return err;
-		if (desc_store(b->ops->mem, ea, 0))
-			return -EFAULT;
-		free_subtree(b->c, b->ops, d.addr, level + 1);
-		free_table(b->ops, d.addr, b->c->granule);
-		return 0;
-	}
-	if (!whole)
-		return -ERANGE;
-	if (!u->apply)
-		return 0;
-	if (desc_store(b->ops->mem, ea, 0))
-		return -EFAULT;
-	u->bytes += span;
-	return d.contig ? break_contig(b, ea, level) : 0;
-}
-
-/*
- * unmap_table() - the entries of the table at @tbl (@level) that meet the
- * range; the table translates inputs from @base on.
- */
-static int unmap_table(struct unmap *u, uint64_t tbl, unsigned int level,
-		       uint64_t base)
-{
-	const struct lpae_cfg *c = u->b->c;
-	unsigned int shift = lpae_level_shift(c, level);
-	uint64_t span = BIT64(shift), n = BIT64(level_bits(c, level));
-	uint64_t i = u->first > base ? (u->first - base) >> shift : 0;
-	uint64_t end = MIN((u->last - base) >> shift, n - 1);
-	int err = 0;
-
-	for (; i <= end && !err; i++)
-		err = unmap_entry(u, tbl + 8 * i, level, base + i * span,
-				  span);
-	return err;
-}
-
-/* unmap_range() - check, then clear; *@unmapped gets the bytes. */
-static int unmap_range(const struct build *b, uint64_t iova, uint64_t size,
-		       uint64_t *unmapped)
-{
-	struct unmap u = { .b = b, .first = iova, .last = iova + (size - 1) };
-	int err = unmap_table(&u, b->root, b->c->sl, 0);
-
-	if (err)
-		return err;
-	u.apply = true;
-	err = unmap_table(&u, b->root, b->c->sl, 0);
-	*unmapped = u.bytes;
-	return err;
-}
-
-int lpae_unmap(const struct lpae_cfg *c, const struct lpae_ops *ops,
-	       uint64_t root, uint64_t iova, uint64_t size,
-	       uint64_t *unmapped)
-{
-	struct build b = { .c = c, .ops = ops, .root = root };
-	int err = range_check(c, ops, iova, size);
-
-	if (err || !unmapped)
-		return -EINVAL;
-	*unmapped = 0;
-	return unmap_range(&b, iova, size, unmapped);
 }

@@ -31,8 +31,8 @@
 #include <viommu/virtio.h>
 #include <viommu/virtio_iommu.h>
 
-#include "virtio/drvring.h"
-#include "virtio/refdrv.h"
+#include "refdrv/drvring.h"
+#include "refdrv/virtio.h"
 
 #define VFX_RAM_SIZE (16ull << 20)
 #define VFX_DRV_GPA 0xc00000ull

@@ -40,7 +40,7 @@
  *
  * Any disagreement prints a message and calls abort().
  */
-#include "pgtable/lpae.h"
+#include "refdrv/lpae_build.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -59,7 +59,7 @@
 #include <viommu/virtio.h>
 #include <viommu/virtio_iommu.h>
 
-#include "virtio/refdrv.h"
+#include "refdrv/virtio.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -37,7 +37,7 @@
 
 #include <viommu/viommu.h>
 
-#include "virtio/drvring.h"
+#include "refdrv/drvring.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

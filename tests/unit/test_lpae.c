@@ -11,7 +11,7 @@
  * leaks and frees are checked too.
  */
 #include "harness.h"
-#include "pgtable/lpae.h"
+#include "refdrv/lpae_build.h"
 
 #include <errno.h>
 #include <sys/mman.h>

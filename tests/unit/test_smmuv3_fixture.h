@@ -11,7 +11,7 @@
 #include <viommu/core.h>
 #include <viommu/mem.h>
 #include <viommu/smmuv3.h>
-#include "pgtable/lpae.h"
+#include "refdrv/lpae_build.h"
 
 #include <errno.h>
 #include <stdlib.h>

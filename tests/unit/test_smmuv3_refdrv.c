@@ -13,7 +13,7 @@
 #define FX_RAM_SIZE (32ull << 20)
 #include "harness.h"
 #include "unit/test_smmuv3_fixture.h"
-#include "smmuv3/refdrv.h"
+#include "refdrv/smmuv3.h"
 
 #include <errno.h>
 #include <pthread.h>

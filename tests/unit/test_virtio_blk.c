@@ -26,7 +26,7 @@
 #include <viommu/viommu.h>
 
 #include "harness.h"
-#include "virtio/drvring.h"
+#include "refdrv/drvring.h"
 
 #define RAM_GPA 0x40000000ull
 #define RAM_SIZE (8ull << 20)

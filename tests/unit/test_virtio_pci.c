@@ -24,7 +24,7 @@
 
 #include "harness.h"
 #include "transport/virtio_pci.h"
-#include "virtio/drvring.h"
+#include "refdrv/drvring.h"
 
 #define RAM_SIZE (16ull << 20)
 #define BAR_BASE 0xfe000000u

@@ -15,7 +15,7 @@
 
 #include "harness.h"
 #include "base/util.h"
-#include "virtio/drvring.h"
+#include "refdrv/drvring.h"
 #include "virtio/virtio_dev.h"
 
 #include <errno.h>

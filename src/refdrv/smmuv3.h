@@ -62,7 +62,7 @@
 
 #include <viommu/mem.h>
 #include <viommu/smmuv3.h>
-#include "pgtable/lpae.h"
+#include "refdrv/lpae_build.h"
 
 struct smmudrv;
 struct smmudrv_domain;

@@ -4,7 +4,7 @@
  * map/unmap/TLBI, and attaching StreamIDs and SubstreamIDs.  See refdrv.h
  * and refdrv_internal.h.
  */
-#include "smmuv3/refdrv_internal.h"
+#include "refdrv/smmuv3_internal.h"
 
 /* ---- entry writer -------------------------------------------------------- */
 

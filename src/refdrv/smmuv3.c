@@ -5,7 +5,7 @@
  * sequence, and creation.  See refdrv.h for what the driver does and the
  * Linux behaviour it follows; refdrv_internal.h for the layout.
  */
-#include "smmuv3/refdrv_internal.h"
+#include "refdrv/smmuv3_internal.h"
 
 const unsigned int drv_ps_bits[6] = { 32, 36, 40, 42, 44, 48 };
 

@@ -17,7 +17,7 @@
 #ifndef VIOMMU_SMMUV3_REFDRV_INTERNAL_H
 #define VIOMMU_SMMUV3_REFDRV_INTERNAL_H
 
-#include "smmuv3/refdrv.h"
+#include "refdrv/smmuv3.h"
 #include "base/util.h"
 #include "base/bits.h"
 

@@ -23,8 +23,8 @@
 
 #include "base/bits.h"
 #include "base/util.h"
-#include "drvring.h"
-#include "refdrv.h"
+#include "refdrv/drvring.h"
+#include "refdrv/virtio.h"
 
 /* Wire constants (VIRTIO 1.3 §5.13.6). */
 #define T_ATTACH 1

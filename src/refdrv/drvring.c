@@ -17,7 +17,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "drvring.h"
+#include "refdrv/drvring.h"
 
 #define DESC_SIZE 16
 #define F_NEXT 1u
