@@ -745,12 +745,18 @@ static bool parse(struct viommu_virtio_iommu *vi, struct vq *vq,
 		  struct req *r)
 {
 	const struct vq_elem *e = r->e;
-	uint32_t want;
+	uint32_t want, got = MIN(e->read_len, (uint32_t)sizeof(r->u));
 
-	if (e->read_len < sizeof(struct vi_head) ||
-	    vq_read(vq, e, 0, &r->u.head, sizeof(r->u.head)))
+	/* Head and body in one read; if that fails, the head alone. */
+	if (e->read_len < sizeof(struct vi_head))
 		return unwritten(r, VIOMMU_VI_S_IOERR,
 				 "D37: no readable head, request unparsable");
+	if (vq_read(vq, e, 0, &r->u, got)) {
+		got = 0;
+		if (vq_read(vq, e, 0, &r->u.head, sizeof(r->u.head)))
+			return unwritten(r, VIOMMU_VI_S_IOERR, "D37: no "
+					 "readable head, request unparsable");
+	}
 	r->type = r->u.head.type; /* D6: head.rsvd is ignored */
 	if (r->type == 0 || r->type >= VIOMMU_VI_REQ_TYPES)
 		return unwritten(r, VIOMMU_VI_S_IOERR, "D5: unknown type");
@@ -777,7 +783,8 @@ static bool parse(struct viommu_virtio_iommu *vi, struct vq *vq,
 				   "(tail found)");
 		return false;
 	}
-	if (vq_read(vq, e, 0, &r->u, req_size[r->type]))
+	if (got < req_size[r->type] &&
+	    vq_read(vq, e, 0, &r->u, req_size[r->type]))
 		return unwritten(r, VIOMMU_VI_S_IOERR,
 				 "D37: request body not readable");
 	r->parsed = true;
