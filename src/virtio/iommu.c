@@ -63,6 +63,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -80,6 +81,7 @@ struct req {
 	bool parsed;       /* body read into u */
 	bool props;        /* probe_buf holds the properties */
 	const char *rule;  /* why it was refused */
+	/* last: handle_one() zeroes only what comes before it */
 	union {
 		struct vi_head head;
 		struct vi_req_attach attach;
@@ -144,13 +146,23 @@ static uint32_t sarr_search(const struct sarr *a, uint32_t key, bool *found)
 	return lo;
 }
 
-/* sarr_find() - the record with key @key, or NULL. */
-static void *sarr_find(const struct sarr *a, uint32_t key)
+/*
+ * sarr_find() - the record with key @key, or NULL.  The record found last
+ * is tried first (a stream of MAP/UNMAP names one domain); inserts and
+ * removals shift records, so the hint is only a guess, checked by key.
+ */
+static void *sarr_find(struct sarr *a, uint32_t key)
 {
 	bool found;
-	uint32_t i = sarr_search(a, key, &found);
+	uint32_t i;
 
-	return found ? sarr_at(a, i) : NULL;
+	if (a->hint < a->n && sarr_key(a, a->hint) == key)
+		return sarr_at(a, a->hint);
+	i = sarr_search(a, key, &found);
+	if (!found)
+		return NULL;
+	a->hint = i;
+	return sarr_at(a, i);
 }
 
 /*
@@ -894,7 +906,8 @@ static uint32_t handle_one(struct viommu_virtio_iommu *vi, struct vq *vq,
 	struct req r;
 	uint32_t used = 0;
 
-	memset(&r, 0, sizeof(r));
+	/* everything but the body, which parse() reads over */
+	memset(&r, 0, offsetof(struct req, u));
 	r.e = e;
 	if (parse(vi, vq, &r))
 		r.status = dispatch(vi, &r);

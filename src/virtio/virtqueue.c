@@ -718,8 +718,8 @@ int vq_configure(struct vq *vq, uint16_t size, uint64_t desc, uint64_t driver,
  * enforcing order, length and RAM rules.  Zero-length elements are
  * checked for order but not stored.  Return: 0; -EIO (broken).
  */
-static int add_seg(struct vq *vq, struct walk *w, const struct raw_desc *d,
-		   bool write)
+static inline int add_seg(struct vq *vq, struct walk *w,
+			  const struct raw_desc *d, bool write)
 {
 	struct vq_elem *e = w->e;
 	uint64_t last;
@@ -1264,29 +1264,22 @@ bool vq_need_notify(struct vq *vq)
 
 /*
  * copy_part() - copy between @buf and the readable (!@write) or writable
- * part of @e at byte @off.  Return: 0; -ERANGE; -EFAULT.
+ * part of @e at byte @off, segment by segment (vq_read() and vq_write()
+ * when part_hva() does not answer).  Return: 0; -ERANGE; -EFAULT.
  */
+static int copy_part(struct vq *vq, const struct vq_elem *e, uint32_t off,
+		     void *buf, uint32_t len, bool write)
+	__attribute__((noinline));
+
 static int copy_part(struct vq *vq, const struct vq_elem *e, uint32_t off,
 		     void *buf, uint32_t len, bool write)
 {
 	uint32_t first = write ? e->nread : 0, end = write ? e->nseg : e->nread;
 	uint32_t total = write ? e->write_len : e->read_len;
 	uint8_t *p = buf;
-	void *hva;
 
 	if ((uint64_t)off + len > total)
 		return -ERANGE;
-	/* Common case: all in the part's first segment, in the cached region. */
-	if (likely(first < end && len && (uint64_t)off + len <= e->segs[first].len &&
-		   !vq->io) &&
-	    mem_cache_hit(vq->mem, &vq->mc, e->segs[first].gpa + off, len,
-			  write, &hva)) {
-		if (write)
-			memcpy(hva, buf, len);
-		else
-			memcpy(buf, hva, len);
-		return 0;
-	}
 	for (uint32_t i = first; i < end && len; i++) {
 		const struct vq_seg *s = &e->segs[i];
 		uint32_t n;
@@ -1307,14 +1300,42 @@ static int copy_part(struct vq *vq, const struct vq_elem *e, uint32_t off,
 	return len ? -ERANGE : 0;
 }
 
+/*
+ * part_hva() - the common case of vq_read() / vq_write(): bytes [@off,
+ * @off + @len) (@len > 0) lie in the first segment of the part, in the
+ * region the buffer cache holds.  Then *@hva is their host address.
+ */
+static inline bool part_hva(struct vq *vq, const struct vq_elem *e,
+			    uint32_t off, uint32_t len, bool write, void **hva)
+{
+	uint32_t first = write ? e->nread : 0, end = write ? e->nseg : e->nread;
+
+	return likely(first < end && len && !vq->io &&
+		      (uint64_t)off + len <= e->segs[first].len) &&
+	       mem_cache_hit(vq->mem, &vq->mc, e->segs[first].gpa + off, len,
+			     write, hva);
+}
+
 int vq_read(struct vq *vq, const struct vq_elem *e, uint32_t off, void *buf,
 	    uint32_t len)
 {
+	void *hva;
+
+	if (part_hva(vq, e, off, len, false, &hva)) {
+		memcpy(buf, hva, len);
+		return 0;
+	}
 	return copy_part(vq, e, off, buf, len, false);
 }
 
 int vq_write(struct vq *vq, const struct vq_elem *e, uint32_t off,
 	     const void *buf, uint32_t len)
 {
+	void *hva;
+
+	if (part_hva(vq, e, off, len, true, &hva)) {
+		memcpy(hva, buf, len);
+		return 0;
+	}
 	return copy_part(vq, e, off, (void *)buf, len, true);
 }
