@@ -49,7 +49,7 @@ static const char *const ring_names[R_COUNT] = {
 };
 
 struct opts {
-	bool smoke;
+	bool smoke, no_strict;
 	const char *json;
 	uint32_t rings; /* bit set of enum ring_kind */
 	uint32_t batch[MAX_BATCHES];
@@ -385,7 +385,8 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: viommu-bench vdev [--smoke] [--rings LIST] [--batch LIST]\n"
 "                         [--pairs N] [--prefill N] [--queue-size N]\n"
-"                         [--kick-cost-ns N] [--runs N] [--json FILE|-]\n"
+"                         [--kick-cost-ns N] [--no-strict] [--runs N]\n"
+"                         [--json FILE|-]\n"
 "\n"
 "MAP+UNMAP pairs per second through the reference virtio-iommu driver,\n"
 "strict (one kick per request) and batched (one kick every N requests),\n"
@@ -402,6 +403,8 @@ static void usage(FILE *f)
 "                     smoke 2000)\n"
 "  --prefill N        other mappings already in the domain, 0..4000000\n"
 "                     (default 0)\n"
+"  --no-strict        batched submissions only (e.g. to count the device's\n"
+"                     instructions per request with callgrind)\n"
 "  --queue-size N     request queue size, a power of two 2..1024 "
 "(default 256)\n"
 "  --kick-cost-ns N   MODELLED: busy-wait N ns per kick (a VM exit), "
@@ -428,6 +431,8 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 			exit(0);
 		} else if (!strcmp(a, "--smoke")) {
 			o->smoke = true;
+		} else if (!strcmp(a, "--no-strict")) {
+			o->no_strict = true;
 		} else if (opt_value("--json", argc, argv, &i, &v)) {
 			o->json = v;
 		} else if (opt_value("--rings", argc, argv, &i, &v)) {
@@ -488,7 +493,7 @@ static void build_cfgs(struct vdev *b)
 	for (int r = 0; r < R_COUNT; r++) {
 		if (!(b->o.rings & (1u << r)))
 			continue;
-		for (int k = -1; k < b->o.nbatch; k++) {
+		for (int k = b->o.no_strict ? 0 : -1; k < b->o.nbatch; k++) {
 			struct cfg *c = &b->cfgs[b->ncfg++];
 
 			c->ring = (enum ring_kind)r;

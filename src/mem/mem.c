@@ -38,6 +38,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -73,7 +74,8 @@ struct mem_map {
  * @map points just past it, @n entries, same order.
  */
 struct mem_table {
-	uint64_t id; /* the generation it was published as (unique per mem) */
+	uint64_t id; /* the generation it was published as (unique per mem);
+		      * first: mem_table_id() reads it inline */
 	unsigned int n;
 	uint64_t ram_bytes;
 	struct mem_map *map;
@@ -81,8 +83,8 @@ struct mem_table {
 };
 
 struct viommu_mem {
-	/* Read-mostly: loaded by every reader. */
-	struct mem_table *table;
+	/* Read-mostly: loaded by every reader.  First (mem_internal.h). */
+	struct mem_published pub;
 	uint64_t epoch;
 	uint64_t generation;
 	struct stripe (*cnt)[STRIPES]; /* [2][STRIPES], cache-line aligned */
@@ -92,6 +94,10 @@ struct viommu_mem {
 	struct viommu_log log;
 	struct viommu_allocator alloc;
 };
+
+/* mem_table_id() and the inline mem_cached_ptr() rely on this layout. */
+_Static_assert(offsetof(struct viommu_mem, pub) == 0, "pub first");
+_Static_assert(offsetof(struct mem_table, id) == 0, "id first");
 
 /* ---- read sections ---------------------------------------------------- */
 
@@ -149,7 +155,7 @@ VIOMMU_EXPORT void viommu_mem_read_unlock(struct viommu_mem *mem,
  */
 static struct mem_table *current_table(struct viommu_mem *mem)
 {
-	return __atomic_load_n(&mem->table, __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&mem->pub.table, __ATOMIC_SEQ_CST);
 }
 
 /*
@@ -442,8 +448,8 @@ VIOMMU_EXPORT int viommu_mem_write(struct viommu_mem *mem, uint64_t gpa,
 	return access_range(mem, gpa, (void *)buf, len, true);
 }
 
-int mem_cached_ptr(struct viommu_mem *mem, struct mem_cache *c, uint64_t gpa,
-		   size_t len, bool write, void **hva)
+int mem_cached_fill(struct viommu_mem *mem, struct mem_cache *c, uint64_t gpa,
+		    size_t len, bool write, void **hva)
 {
 	const struct mem_table *t = current_table(mem);
 	uint64_t off = gpa - c->piece.gpa;
@@ -863,7 +869,7 @@ static int set_all(struct viommu_mem *mem,
 	if (err)
 		return err;
 	pthread_mutex_lock(&mem->lock);
-	old = mem->table; /* only writers store it, and we hold the mutex */
+	old = mem->pub.table; /* only writers store it, and we hold the mutex */
 	err = build_table(mem, regions, io, n, order, old, claimed, &t);
 	if (err)
 		goto out;
@@ -874,7 +880,7 @@ static int set_all(struct viommu_mem *mem,
 	 * pointer to it.  Then the generation, also release, so a consumer
 	 * that sees the new generation also sees the new table.
 	 */
-	STORE_RELEASE(mem->table, t);
+	STORE_RELEASE(mem->pub.table, t);
 	STORE_RELEASE(mem->generation, mem->generation + 1);
 	synchronize(mem);
 	retire(mem, old, claimed);
@@ -984,7 +990,7 @@ VIOMMU_EXPORT void viommu_mem_destroy(struct viommu_mem *mem)
 
 	if (!mem)
 		return;
-	retire(mem, mem->table, none);
+	retire(mem, mem->pub.table, none);
 	pthread_mutex_destroy(&mem->lock);
 	alloc = mem->alloc;
 	xfree(&alloc, mem);

@@ -73,17 +73,79 @@ struct mem_cache {
 };
 
 /*
+ * struct mem_published - the first member of struct viommu_mem (mem.c):
+ * the published region table, whose first member is its ID (a
+ * uint64_t).  Declared here so that mem_table_id() runs inline; nothing
+ * else outside mem.c may look at it.
+ */
+struct mem_table;
+struct mem_published {
+	struct mem_table *table;
+};
+
+/*
+ * mem_table_id() - the ID of the current region table, 0 when there is
+ * no RAM.  IDs are unique per mem and never reused, so a host address
+ * found in the table with this ID stays valid while the ID is still the
+ * current one and the caller is inside a read section.  Barrier: the
+ * seq_cst load of current_table() (mem.c), a plain load on x86.
+ */
+static inline uint64_t mem_table_id(struct viommu_mem *mem)
+{
+	struct mem_published *p = (struct mem_published *)(void *)mem;
+	const uint64_t *id = (const uint64_t *)(const void *)
+		__atomic_load_n(&p->table, __ATOMIC_SEQ_CST);
+
+	return id ? *id : 0;
+}
+
+/*
+ * mem_cache_hit() - whether @c's region answers for [@gpa, @gpa + @len)
+ * (@len > 0) as mem_cached_ptr() would with 0: its table is the current
+ * one, the range lies inside it, it is RAM with a host address, and
+ * writable if @write.  Then *@hva is set.  Nothing is looked up.
+ */
+static inline bool mem_cache_hit(struct viommu_mem *mem,
+				 const struct mem_cache *c, uint64_t gpa,
+				 uint64_t len, bool write, void **hva)
+{
+	uint64_t off = gpa - c->piece.gpa;
+	uint32_t bad = MEM_F_IO | (write ? VIOMMU_MEM_F_READONLY : 0);
+
+	if (mem_table_id(mem) != c->table_id || off >= c->piece.size ||
+	    len > c->piece.size - off || (c->piece.flags & bad))
+		return false;
+	*hva = c->piece.hva + off;
+	return true;
+}
+
+/*
+ * mem_cached_fill() - mem_cached_ptr() when the cached region does not
+ * answer: look the region up, refill @c, and check as mem_cached_ptr().
+ */
+int mem_cached_fill(struct viommu_mem *mem, struct mem_cache *c, uint64_t gpa,
+		    size_t len, bool write, void **hva);
+
+/*
  * mem_cached_ptr() - host address of [@gpa, @gpa + @len) when the range lies
  * inside one region, trying @c's region first and refilling @c otherwise.
  * The caller is inside a read section; the pointer is valid until it ends.
  * A cached region is used only while its table is still the current one,
  * so a replacement of the region set is always seen.  @len must be > 0.
+ * The hit is inline (a table-ID compare and a range check); a miss, a
+ * read-only region written and an I/O region go to mem_cached_fill().
  * Return: 0; -EFAULT (@gpa not RAM); -E2BIG (the range leaves the region:
  * the caller falls back to mem_access_in()/mem_ptr_in(), which walk
  * adjacent regions); -EREMOTE (an I/O region: no host address, the caller
  * falls back to mem_access_in()); -EPERM (@write and a read-only region).
  */
-int mem_cached_ptr(struct viommu_mem *mem, struct mem_cache *c, uint64_t gpa,
-		   size_t len, bool write, void **hva);
+static inline int mem_cached_ptr(struct viommu_mem *mem, struct mem_cache *c,
+				 uint64_t gpa, size_t len, bool write,
+				 void **hva)
+{
+	if (__builtin_expect(mem_cache_hit(mem, c, gpa, len, write, hva), 1))
+		return 0;
+	return mem_cached_fill(mem, c, gpa, len, write, hva);
+}
 
 #endif /* VIOMMU_MEM_INTERNAL_H */

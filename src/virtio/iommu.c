@@ -63,6 +63,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -80,6 +81,7 @@ struct req {
 	bool parsed;       /* body read into u */
 	bool props;        /* probe_buf holds the properties */
 	const char *rule;  /* why it was refused */
+	/* last: handle_one() zeroes only what comes before it */
 	union {
 		struct vi_head head;
 		struct vi_req_attach attach;
@@ -144,13 +146,23 @@ static uint32_t sarr_search(const struct sarr *a, uint32_t key, bool *found)
 	return lo;
 }
 
-/* sarr_find() - the record with key @key, or NULL. */
-static void *sarr_find(const struct sarr *a, uint32_t key)
+/*
+ * sarr_find() - the record with key @key, or NULL.  The record found last
+ * is tried first (a stream of MAP/UNMAP names one domain); inserts and
+ * removals shift records, so the hint is only a guess, checked by key.
+ */
+static void *sarr_find(struct sarr *a, uint32_t key)
 {
 	bool found;
-	uint32_t i = sarr_search(a, key, &found);
+	uint32_t i;
 
-	return found ? sarr_at(a, i) : NULL;
+	if (a->hint < a->n && sarr_key(a, a->hint) == key)
+		return sarr_at(a, a->hint);
+	i = sarr_search(a, key, &found);
+	if (!found)
+		return NULL;
+	a->hint = i;
+	return sarr_at(a, i);
 }
 
 /*
@@ -745,12 +757,18 @@ static bool parse(struct viommu_virtio_iommu *vi, struct vq *vq,
 		  struct req *r)
 {
 	const struct vq_elem *e = r->e;
-	uint32_t want;
+	uint32_t want, got = MIN(e->read_len, (uint32_t)sizeof(r->u));
 
-	if (e->read_len < sizeof(struct vi_head) ||
-	    vq_read(vq, e, 0, &r->u.head, sizeof(r->u.head)))
+	/* Head and body in one read; if that fails, the head alone. */
+	if (e->read_len < sizeof(struct vi_head))
 		return unwritten(r, VIOMMU_VI_S_IOERR,
 				 "D37: no readable head, request unparsable");
+	if (vq_read(vq, e, 0, &r->u, got)) {
+		got = 0;
+		if (vq_read(vq, e, 0, &r->u.head, sizeof(r->u.head)))
+			return unwritten(r, VIOMMU_VI_S_IOERR, "D37: no "
+					 "readable head, request unparsable");
+	}
 	r->type = r->u.head.type; /* D6: head.rsvd is ignored */
 	if (r->type == 0 || r->type >= VIOMMU_VI_REQ_TYPES)
 		return unwritten(r, VIOMMU_VI_S_IOERR, "D5: unknown type");
@@ -777,7 +795,8 @@ static bool parse(struct viommu_virtio_iommu *vi, struct vq *vq,
 				   "(tail found)");
 		return false;
 	}
-	if (vq_read(vq, e, 0, &r->u, req_size[r->type]))
+	if (got < req_size[r->type] &&
+	    vq_read(vq, e, 0, &r->u, req_size[r->type]))
 		return unwritten(r, VIOMMU_VI_S_IOERR,
 				 "D37: request body not readable");
 	r->parsed = true;
@@ -887,7 +906,8 @@ static uint32_t handle_one(struct viommu_virtio_iommu *vi, struct vq *vq,
 	struct req r;
 	uint32_t used = 0;
 
-	memset(&r, 0, sizeof(r));
+	/* everything but the body, which parse() reads over */
+	memset(&r, 0, offsetof(struct req, u));
 	r.e = e;
 	if (parse(vi, vq, &r))
 		r.status = dispatch(vi, &r);

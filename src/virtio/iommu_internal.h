@@ -56,6 +56,7 @@ struct sarr {
 	void *v;
 	size_t esz;
 	uint32_t n, cap, max;
+	uint32_t hint; /* index sarr_find() found last (checked before use) */
 };
 
 struct viommu_virtio_iommu {

@@ -402,11 +402,13 @@ static int iova_check(struct vq *vq, uint64_t iova, uint64_t len, bool write)
 }
 
 /*
- * check_ram() - whether [@gpa, @gpa + @len) is guest RAM all the way
- * (adjacent regions are fine, holes are not), writable if @write.
- * Return: 0; -EFAULT; -EPERM.
+ * check_ram_slow() - check_ram() when the buffer cache does not answer.
  */
-static int check_ram(struct vq *vq, uint64_t gpa, uint64_t len, bool write)
+static int check_ram_slow(struct vq *vq, uint64_t gpa, uint64_t len,
+			  bool write) __attribute__((noinline));
+
+static int check_ram_slow(struct vq *vq, uint64_t gpa, uint64_t len,
+			  bool write)
 {
 	uint64_t last;
 	void *one;
@@ -425,19 +427,31 @@ static int check_ram(struct vq *vq, uint64_t gpa, uint64_t len, bool write)
 	return mem_check_in(vq->mem, gpa, len, write);
 }
 
-/* read_desc() - copy descriptor @i of table @table.  Return: 0; -errno. */
-static int read_desc(struct vq *vq, uint64_t table, uint32_t i,
-		     struct raw_desc *d)
+/*
+ * check_ram() - whether [@gpa, @gpa + @len) is guest RAM all the way
+ * (adjacent regions are fine, holes are not), writable if @write.  A
+ * range inside the region last touched answers inline.
+ * Return: 0; -EFAULT; -EPERM.
+ */
+static inline int check_ram(struct vq *vq, uint64_t gpa, uint64_t len,
+			    bool write)
 {
-	uint8_t b[DESC_SIZE];
-	int err = ram_read(vq, table + (uint64_t)i * DESC_SIZE, b,
-				  sizeof(b));
+	void *one;
+
+	if (likely(!vq->io && len) &&
+	    mem_cache_hit(vq->mem, &vq->mc, gpa, len, write, &one))
+		return 0;
+	return check_ram_slow(vq, gpa, len, write);
+}
+
+/* decode_desc() - the descriptor in the 16 bytes at @b, host-endian. */
+static inline void decode_desc(const struct vq *vq, const uint8_t *b,
+			       struct raw_desc *d)
+{
 	uint64_t a;
 	uint32_t l;
 	uint16_t f, n;
 
-	if (err)
-		return err;
 	memcpy(&a, b, 8);
 	memcpy(&l, b + 8, 4);
 	memcpy(&n, b + 12, 2);
@@ -453,7 +467,152 @@ static int read_desc(struct vq *vq, uint64_t table, uint32_t i,
 	}
 	d->addr = le64toh(a);
 	d->len = le32toh(l);
+}
+
+/* read_desc() - copy descriptor @i of table @table.  Return: 0; -errno. */
+static int read_desc(struct vq *vq, uint64_t table, uint32_t i,
+		     struct raw_desc *d)
+{
+	uint8_t b[DESC_SIZE];
+	int err = ram_read(vq, table + (uint64_t)i * DESC_SIZE, b,
+				  sizeof(b));
+
+	if (err)
+		return err;
+	decode_desc(vq, b, d);
 	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Ring areas                                                         */
+
+/*
+ * The three ring areas (descriptors, driver, device) normally each lie in
+ * one RAM region.  Their host addresses are then looked up once per
+ * region-table generation (rings_map(), when mem_table_id() changes) and
+ * the hot paths below read and write the rings directly: no look-up and
+ * no call per field.  An area that does not (it spans regions, is an I/O
+ * region, is read-only where we write, or its host address is odd), and
+ * every area in IOVA mode, keeps a NULL pointer and takes the general
+ * path (ram_copy(), load16_acquire(), store16_release()) as before.  The
+ * pointers are used only inside the caller's read section and only while
+ * the table they came from is the current one, like vq->mc.
+ */
+static void rings_map(struct vq *vq, uint64_t tid)
+	__attribute__((noinline, cold));
+
+/* area_ptr() - host address of [@gpa, @gpa + @len) in one region, or NULL. */
+static uint8_t *area_ptr(struct vq *vq, uint64_t gpa, uint64_t len,
+			 bool write)
+{
+	size_t contig;
+	void *hva;
+
+	if (mem_ptr_in(vq->mem, gpa, (size_t)len,
+		       write ? VIOMMU_WRITE : VIOMMU_READ, &hva, &contig) ||
+	    contig != len || ((uintptr_t)hva & 1))
+		return NULL;
+	return hva;
+}
+
+static void rings_map(struct vq *vq, uint64_t tid)
+{
+	uint64_t n = vq->size;
+
+	vq->rc_tid = tid;
+	vq->rc_desc = vq->rc_drv = vq->rc_dev = NULL;
+	if (vq->io || !vq->ready || tid == 0)
+		return;
+	vq->rc_desc = area_ptr(vq, vq->desc, n * DESC_SIZE, vq->packed);
+	vq->rc_drv = area_ptr(vq, vq->driver, vq->packed ? 4 : 6 + 2 * n,
+			      false);
+	vq->rc_dev = area_ptr(vq, vq->device, vq->packed ? 4 : 6 + 8 * n,
+			      true);
+}
+
+/* rings_sync() - refresh the ring pointers if the region table changed. */
+static inline void rings_sync(struct vq *vq)
+{
+	uint64_t tid = mem_table_id(vq->mem);
+
+	if (unlikely(tid != vq->rc_tid))
+		rings_map(vq, tid);
+}
+
+/* drv16() - acquire-load the u16 at byte @off of the driver area. */
+static inline int drv16(struct vq *vq, uint64_t off, uint16_t *v)
+{
+	if (likely(vq->rc_drv)) {
+		*v = le16toh(__atomic_load_n((uint16_t *)(vq->rc_drv + off),
+					     __ATOMIC_ACQUIRE));
+		return 0;
+	}
+	return load16_acquire(vq, vq->driver + off, v);
+}
+
+/* dev16() - release-store @v as the u16 at byte @off of the device area. */
+static inline int dev16(struct vq *vq, uint64_t off, uint16_t v)
+{
+	if (likely(vq->rc_dev)) {
+		__atomic_store_n((uint16_t *)(vq->rc_dev + off), htole16(v),
+				 __ATOMIC_RELEASE);
+		return 0;
+	}
+	return store16_release(vq, vq->device + off, v);
+}
+
+/* dev_write() - copy @len bytes to byte @off of the device area. */
+static inline int dev_write(struct vq *vq, uint64_t off, const void *buf,
+			    size_t len)
+{
+	if (likely(vq->rc_dev)) {
+		memcpy(vq->rc_dev + off, buf, len);
+		return 0;
+	}
+	return ram_write(vq, vq->device + off, buf, len);
+}
+
+/* ring_desc() - descriptor @i of the ring's own table. */
+static inline int ring_desc(struct vq *vq, uint32_t i, struct raw_desc *d)
+{
+	if (likely(vq->rc_desc)) {
+		decode_desc(vq, vq->rc_desc + (uint64_t)i * DESC_SIZE, d);
+		return 0;
+	}
+	return read_desc(vq, vq->desc, i, d);
+}
+
+/* desc16() - acquire-load the u16 at byte @off of the descriptor area. */
+static inline int desc16(struct vq *vq, uint64_t off, uint16_t *v)
+{
+	if (likely(vq->rc_desc)) {
+		*v = le16toh(__atomic_load_n((uint16_t *)(vq->rc_desc + off),
+					     __ATOMIC_ACQUIRE));
+		return 0;
+	}
+	return load16_acquire(vq, vq->desc + off, v);
+}
+
+/* desc16_set() - release-store @v at byte @off of the descriptor area. */
+static inline int desc16_set(struct vq *vq, uint64_t off, uint16_t v)
+{
+	if (likely(vq->rc_desc)) {
+		__atomic_store_n((uint16_t *)(vq->rc_desc + off), htole16(v),
+				 __ATOMIC_RELEASE);
+		return 0;
+	}
+	return store16_release(vq, vq->desc + off, v);
+}
+
+/* desc_write() - copy @len bytes to byte @off of the descriptor area. */
+static inline int desc_write(struct vq *vq, uint64_t off, const void *buf,
+			     size_t len)
+{
+	if (likely(vq->rc_desc)) {
+		memcpy(vq->rc_desc + off, buf, len);
+		return 0;
+	}
+	return ram_write(vq, vq->desc + off, buf, len);
 }
 
 int vq_init(struct vq *vq, struct viommu_mem *mem,
@@ -496,6 +655,8 @@ void vq_reset(struct vq *vq)
 	vq->pending_used = 0;
 	vq->kicks_off = false;
 	vq->kick_mark = 0;
+	vq->rc_tid = 0; /* rings_sync() looks the areas up again */
+	vq->rc_desc = vq->rc_drv = vq->rc_dev = NULL;
 }
 
 /*
@@ -557,8 +718,8 @@ int vq_configure(struct vq *vq, uint16_t size, uint64_t desc, uint64_t driver,
  * enforcing order, length and RAM rules.  Zero-length elements are
  * checked for order but not stored.  Return: 0; -EIO (broken).
  */
-static int add_seg(struct vq *vq, struct walk *w, const struct raw_desc *d,
-		   bool write)
+static inline int add_seg(struct vq *vq, struct walk *w,
+			  const struct raw_desc *d, bool write)
 {
 	struct vq_elem *e = w->e;
 	uint64_t last;
@@ -690,7 +851,7 @@ static void finish_elem(const struct walk *w)
  */
 static int read_avail(struct vq *vq, uint16_t *idx, uint16_t *n)
 {
-	if (load16_acquire(vq, vq->driver + AVAIL_IDX, idx))
+	if (drv16(vq, AVAIL_IDX, idx))
 		return -EFAULT;
 	*n = (uint16_t)(*idx - vq->last_avail);
 	if (*n > vq->size)
@@ -721,13 +882,12 @@ static int split_avail(struct vq *vq, uint16_t *n)
  */
 static int split_empty(struct vq *vq)
 {
-	uint64_t ev = vq->device + USED_RING +
-		      (uint64_t)vq->size * USED_ELEM_SIZE;
+	uint64_t ev = USED_RING + (uint64_t)vq->size * USED_ELEM_SIZE;
 	uint16_t n;
 
 	if (!vq->event_idx || vq->kicks_off) /* off: never arm (vq_set_kicks) */
 		return -ENOENT;
-	if (store16_release(vq, ev, vq->last_avail)) {
+	if (dev16(vq, ev, vq->last_avail)) {
 		breakf(vq, "used ring not writable");
 		return -EIO;
 	}
@@ -749,7 +909,7 @@ static int split_walk(struct vq *vq, struct walk *w, uint16_t head)
 			       "the queue size %u (loop?)", head, vq->size);
 			return -EIO;
 		}
-		if (read_desc(vq, vq->desc, i, &d)) {
+		if (ring_desc(vq, i, &d)) {
 			breakf(vq, "descriptor table unreadable");
 			return -EIO;
 		}
@@ -790,9 +950,11 @@ static int split_pop(struct vq *vq, struct vq_elem *e)
 		if (n == 0 && (err = split_empty(vq)) != 0)
 			return err;
 	}
-	slot = vq->driver + AVAIL_RING +
-	       2 * (uint64_t)(vq->last_avail & (vq->size - 1));
-	if (ram_read(vq, slot, &head, sizeof(head))) {
+	slot = AVAIL_RING + 2 * (uint64_t)(vq->last_avail & (vq->size - 1));
+	/* a plain read: the entry was published before the index we acquired */
+	if (likely(vq->rc_drv))
+		memcpy(&head, vq->rc_drv + slot, sizeof(head));
+	else if (ram_read(vq, vq->driver + slot, &head, sizeof(head))) {
 		breakf(vq, "available ring unreadable");
 		return -EIO;
 	}
@@ -827,8 +989,7 @@ static int packed_pop(struct vq *vq, struct vq_elem *e)
 	bool wrap = vq->avail_wrap;
 	struct raw_desc d;
 
-	if (load16_acquire(vq, vq->desc + (uint64_t)pos * DESC_SIZE +
-			   PDESC_FLAGS, &flags)) {
+	if (desc16(vq, (uint64_t)pos * DESC_SIZE + PDESC_FLAGS, &flags)) {
 		breakf(vq, "descriptor ring unreadable");
 		return -EIO;
 	}
@@ -840,7 +1001,7 @@ static int packed_pop(struct vq *vq, struct vq_elem *e)
 			       "queue size %u", vq->next_avail, vq->size);
 			return -EIO;
 		}
-		if (read_desc(vq, vq->desc, pos, &d)) {
+		if (ring_desc(vq, pos, &d)) {
 			breakf(vq, "descriptor ring unreadable");
 			return -EIO;
 		}
@@ -880,6 +1041,7 @@ int vq_pop(struct vq *vq, struct vq_elem *e)
 		return -EIO;
 	if (!vq->ready)
 		return -ENOENT;
+	rings_sync(vq);
 	err = vq->packed ? packed_pop(vq, &tmp) : split_pop(vq, &tmp);
 	if (!err) {
 		*e = tmp; /* @e is left alone on failure */
@@ -912,18 +1074,18 @@ static int kick_store(struct vq *vq, bool on)
 	uint16_t v;
 
 	if (vq->packed) {
-		at = vq->device + EVENT_FLAGS;
+		at = EVENT_FLAGS;
 		v = on ? VQ_EVENT_F_ENABLE : VQ_EVENT_F_DISABLE;
 	} else if (vq->event_idx) {
-		at = vq->device + USED_RING + (uint64_t)vq->size * USED_ELEM_SIZE;
+		at = USED_RING + (uint64_t)vq->size * USED_ELEM_SIZE;
 		/* on: the next entry notifies; off: one behind, never reached */
 		v = on ? vq->last_avail : (uint16_t)(vq->last_avail - 1);
 		vq->kick_mark = v;
 	} else {
-		at = vq->device + USED_FLAGS;
+		at = USED_FLAGS;
 		v = on ? 0 : VQ_USED_F_NO_NOTIFY;
 	}
-	if (store16_release(vq, at, v)) {
+	if (dev16(vq, at, v)) {
 		breakf(vq, "ring not writable (notification suppression)");
 		return -EIO;
 	}
@@ -940,6 +1102,7 @@ int vq_set_kicks(struct vq *vq, bool on)
 		return vq->broken ? -EIO : 0;
 	if (on == !vq->kicks_off && !refresh)
 		return 0;
+	rings_sync(vq);
 	err = kick_store(vq, on);
 	if (err)
 		return err;
@@ -956,9 +1119,10 @@ bool vq_has_avail(struct vq *vq)
 
 	if (vq->broken || !vq->ready)
 		return false;
+	rings_sync(vq);
 	if (vq->packed) {
-		if (load16_acquire(vq, vq->desc + (uint64_t)vq->next_avail *
-				   DESC_SIZE + PDESC_FLAGS, &v))
+		if (desc16(vq, (uint64_t)vq->next_avail * DESC_SIZE +
+			   PDESC_FLAGS, &v))
 			return true; /* vq_pop() reports it */
 		return packed_is_avail(v, vq->avail_wrap);
 	}
@@ -972,14 +1136,12 @@ bool vq_has_avail(struct vq *vq)
 /* split_push() - vq_push() for split rings. */
 static int split_push(struct vq *vq, const struct vq_elem *e, uint32_t len)
 {
-	uint64_t slot = vq->device + USED_RING +
-			(uint64_t)(vq->used_idx & (vq->size - 1)) *
-				USED_ELEM_SIZE;
+	uint64_t slot = USED_RING + (uint64_t)(vq->used_idx & (vq->size - 1)) *
+					    USED_ELEM_SIZE;
 	uint32_t elem[2] = { htole32(e->id), htole32(len) };
 
-	if (ram_write(vq, slot, elem, sizeof(elem)) ||
-	    store16_release(vq, vq->device + USED_IDX,
-			    (uint16_t)(vq->used_idx + 1))) {
+	if (dev_write(vq, slot, elem, sizeof(elem)) ||
+	    dev16(vq, USED_IDX, (uint16_t)(vq->used_idx + 1))) {
 		breakf(vq, "used ring not writable");
 		return -EIO;
 	}
@@ -990,7 +1152,7 @@ static int split_push(struct vq *vq, const struct vq_elem *e, uint32_t len)
 /* packed_push() - vq_push() for packed rings. */
 static int packed_push(struct vq *vq, const struct vq_elem *e, uint32_t len)
 {
-	uint64_t d = vq->desc + (uint64_t)vq->next_used * DESC_SIZE;
+	uint64_t d = (uint64_t)vq->next_used * DESC_SIZE;
 	uint8_t b[6];
 	uint32_t l = htole32(len);
 	uint16_t id = htole16(e->id), flags = 0;
@@ -1002,8 +1164,8 @@ static int packed_push(struct vq *vq, const struct vq_elem *e, uint32_t len)
 		flags |= VQ_DESC_F_AVAIL | VQ_DESC_F_USED;
 	if (len)
 		flags |= VQ_DESC_F_WRITE;
-	if (ram_write(vq, d + 8, b, sizeof(b)) ||
-	    store16_release(vq, d + PDESC_FLAGS, flags)) {
+	if (desc_write(vq, d + 8, b, sizeof(b)) ||
+	    desc16_set(vq, d + PDESC_FLAGS, flags)) {
 		breakf(vq, "descriptor ring not writable");
 		return -EIO;
 	}
@@ -1022,6 +1184,7 @@ int vq_push(struct vq *vq, const struct vq_elem *e, uint32_t used_len)
 
 	if (vq->broken || !vq->ready)
 		return -EIO;
+	rings_sync(vq);
 	/* Never claim more than the driver offered (the driver trusts it). */
 	used_len = MIN(used_len, e->write_len);
 	err = vq->packed ? packed_push(vq, e, used_len)
@@ -1039,14 +1202,13 @@ static bool split_need_notify(struct vq *vq, uint32_t pending)
 	vq->signalled_used = vq->used_idx;
 	vq->signalled_valid = true;
 	if (!vq->event_idx) {
-		if (load16_acquire(vq, vq->driver + AVAIL_FLAGS, &v))
+		if (drv16(vq, AVAIL_FLAGS, &v))
 			return true;
 		return !(v & VQ_AVAIL_F_NO_INTERRUPT);
 	}
 	if (pending > UINT16_MAX)
 		return true;
-	if (load16_acquire(vq, vq->driver + AVAIL_RING + 2 * (uint64_t)vq->size,
-			   &v))
+	if (drv16(vq, AVAIL_RING + 2 * (uint64_t)vq->size, &v))
 		return true;
 	/* used_event in [old, new): an entry was placed at index used_event */
 	return (uint16_t)(vq->used_idx - v - 1) <
@@ -1069,8 +1231,8 @@ static bool packed_need_notify(struct vq *vq, uint32_t pending)
 	now = linear_pos(vq, vq->next_used, vq->used_wrap);
 	old = vq->signalled_used;
 	vq->signalled_used = (uint16_t)now;
-	if (load16_acquire(vq, vq->driver + EVENT_FLAGS, &flags) ||
-	    load16_acquire(vq, vq->driver + EVENT_OFF_WRAP, &off_wrap))
+	if (drv16(vq, EVENT_FLAGS, &flags) ||
+	    drv16(vq, EVENT_OFF_WRAP, &off_wrap))
 		return true;
 	flags &= EVENT_FLAGS_MASK;
 	if (flags == VQ_EVENT_F_DISABLE)
@@ -1093,6 +1255,7 @@ bool vq_need_notify(struct vq *vq)
 	if (!vq->ready || vq->broken || pending == 0)
 		return false;
 	vq->pending_used = 0;
+	rings_sync(vq);
 	/* Our used index/flags stores before the driver's suppression. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return vq->packed ? packed_need_notify(vq, pending)
@@ -1101,8 +1264,13 @@ bool vq_need_notify(struct vq *vq)
 
 /*
  * copy_part() - copy between @buf and the readable (!@write) or writable
- * part of @e at byte @off.  Return: 0; -ERANGE; -EFAULT.
+ * part of @e at byte @off, segment by segment (vq_read() and vq_write()
+ * when part_hva() does not answer).  Return: 0; -ERANGE; -EFAULT.
  */
+static int copy_part(struct vq *vq, const struct vq_elem *e, uint32_t off,
+		     void *buf, uint32_t len, bool write)
+	__attribute__((noinline));
+
 static int copy_part(struct vq *vq, const struct vq_elem *e, uint32_t off,
 		     void *buf, uint32_t len, bool write)
 {
@@ -1132,14 +1300,42 @@ static int copy_part(struct vq *vq, const struct vq_elem *e, uint32_t off,
 	return len ? -ERANGE : 0;
 }
 
+/*
+ * part_hva() - the common case of vq_read() / vq_write(): bytes [@off,
+ * @off + @len) (@len > 0) lie in the first segment of the part, in the
+ * region the buffer cache holds.  Then *@hva is their host address.
+ */
+static inline bool part_hva(struct vq *vq, const struct vq_elem *e,
+			    uint32_t off, uint32_t len, bool write, void **hva)
+{
+	uint32_t first = write ? e->nread : 0, end = write ? e->nseg : e->nread;
+
+	return likely(first < end && len && !vq->io &&
+		      (uint64_t)off + len <= e->segs[first].len) &&
+	       mem_cache_hit(vq->mem, &vq->mc, e->segs[first].gpa + off, len,
+			     write, hva);
+}
+
 int vq_read(struct vq *vq, const struct vq_elem *e, uint32_t off, void *buf,
 	    uint32_t len)
 {
+	void *hva;
+
+	if (part_hva(vq, e, off, len, false, &hva)) {
+		memcpy(buf, hva, len);
+		return 0;
+	}
 	return copy_part(vq, e, off, buf, len, false);
 }
 
 int vq_write(struct vq *vq, const struct vq_elem *e, uint32_t off,
 	     const void *buf, uint32_t len)
 {
+	void *hva;
+
+	if (part_hva(vq, e, off, len, true, &hva)) {
+		memcpy(hva, buf, len);
+		return 0;
+	}
 	return copy_part(vq, e, off, (void *)buf, len, true);
 }

@@ -156,7 +156,12 @@ struct vq {
 	struct ratelimit rl; /* its log lines (kept across vq_reset) */
 	uint16_t max_size;
 	struct vq_seg *segs; /* max_size * 2 (a chain plus one indirect) */
-	struct mem_cache mc; /* the region last touched (virtqueue.c) */
+	struct mem_cache mc; /* the buffer region last touched (virtqueue.c) */
+	/* host addresses of the three ring areas, each NULL unless wholly in
+	 * one RAM region (then the general path is taken), valid while the
+	 * region table's ID is rc_tid (virtqueue.c, rings_sync) */
+	uint64_t rc_tid;
+	uint8_t *rc_desc, *rc_drv, *rc_dev;
 
 	bool ready, packed, event_idx, indirect, broken;
 	uint16_t size;

@@ -9,6 +9,13 @@
  * ring whose descriptor table straddles two adjacent regions still works
  * (the uncached path), and RAM removed under a configured queue breaks the
  * queue with one log line instead of touching freed memory.
+ *
+ * The queue also keeps host pointers to its three ring areas while the
+ * table is unchanged (vq->rc_*): the packed ring's descriptor area, which
+ * the device writes, follows a replacement too; a device area that became
+ * read-only is refused, not written through a stale writable pointer; and
+ * a region whose host address is odd (no aligned 16-bit atomics) still
+ * works through the general path.
  */
 #include "harness.h"
 #include "virtio/virtqueue.h"
@@ -212,6 +219,163 @@ TEST(ram_removed_under_a_queue_breaks_it)
 	viommu_mem_read_unlock(m, tok);
 	vq_destroy(&vq);
 	viommu_mem_destroy(m);
+}
+
+/* Packed ring layout inside the test RAM. */
+#define PDESC_OFF 0x0u
+#define PDRV_OFF 0x400u
+#define PDEV_OFF 0x800u
+#define F_AVAIL (1u << 7)
+#define F_USED (1u << 15)
+
+/* put_pdesc() - packed descriptor @i: one readable buffer, buffer ID @id. */
+static void put_pdesc(uint8_t *ram, unsigned int i, uint64_t addr,
+		      uint16_t id, bool wrap)
+{
+	uint16_t flags = wrap ? F_AVAIL : F_USED;
+	uint32_t len = 64;
+
+	memcpy(ram + PDESC_OFF + 16 * i, &addr, 8);
+	memcpy(ram + PDESC_OFF + 16 * i + 8, &len, 4);
+	memcpy(ram + PDESC_OFF + 16 * i + 12, &id, 2);
+	memcpy(ram + PDESC_OFF + 16 * i + 14, &flags, 2);
+}
+
+TEST(packed_ring_follows_a_replaced_region)
+{
+	uint8_t *a = calloc(1, RAM_SIZE), *b = calloc(1, RAM_SIZE);
+	struct viommu_mem_region r;
+	struct viommu_mem *m = NULL;
+	struct vq vq;
+	struct vq_elem e;
+	uint16_t flags, id;
+	unsigned int tok;
+
+	REQUIRE(a && b);
+	REQUIRE(viommu_mem_create(NULL, &m) == 0);
+	r = region(RAM_GPA, RAM_SIZE, a);
+	REQUIRE(viommu_mem_set_regions(m, &r, 1) == 0);
+	REQUIRE(vq_init(&vq, m, NULL, NULL, "rq", QSIZE) == 0);
+	put_pdesc(a, 0, RAM_GPA + BUF_OFF, 7, true);
+	tok = viommu_mem_read_lock(m);
+	REQUIRE(vq_configure(&vq, QSIZE, RAM_GPA + PDESC_OFF,
+			     RAM_GPA + PDRV_OFF, RAM_GPA + PDEV_OFF, true,
+			     false, false) == 0);
+	CHECK_EQ(vq_pop(&vq, &e), 0);
+	CHECK_EQ(e.id, 7);
+	CHECK_EQ(vq_push(&vq, &e, 0), 0);
+	viommu_mem_read_unlock(m, tok);
+	memcpy(&flags, a + PDESC_OFF + 14, 2);
+	CHECK_EQ(flags, F_AVAIL | F_USED); /* used in the first lap */
+
+	/* the same GPAs backed by @b, which offers descriptor 1 (ID 9) */
+	memcpy(b, a, RAM_SIZE);
+	put_pdesc(b, 1, RAM_GPA + BUF_OFF + PG, 9, true);
+	r = region(RAM_GPA, RAM_SIZE, b);
+	REQUIRE(viommu_mem_set_regions(m, &r, 1) == 0);
+	memset(a, 0xff, RAM_SIZE);
+	tok = viommu_mem_read_lock(m);
+	CHECK_EQ(vq_pop(&vq, &e), 0);
+	CHECK_EQ(e.id, 9);
+	CHECK_U64(e.segs[0].gpa, RAM_GPA + BUF_OFF + PG);
+	CHECK_EQ(vq_push(&vq, &e, 0), 0);
+	viommu_mem_read_unlock(m, tok);
+	/* the used descriptor went to @b; @a (stale) was not written */
+	memcpy(&flags, b + PDESC_OFF + 16 + 14, 2);
+	memcpy(&id, b + PDESC_OFF + 16 + 12, 2);
+	CHECK_EQ(flags, F_AVAIL | F_USED);
+	CHECK_EQ(id, 9);
+	CHECK_EQ(a[PDESC_OFF + 16 + 14], 0xff);
+	CHECK(!vq.broken);
+	vq_destroy(&vq);
+	viommu_mem_destroy(m);
+	free(a);
+	free(b);
+}
+
+TEST(used_ring_made_read_only_is_not_written)
+{
+	uint8_t *a = calloc(1, RAM_SIZE);
+	struct logs lg = { 0 };
+	struct viommu_log log = { .fn = count_log, .opaque = &lg,
+				  .level = VIOMMU_LOG_DEBUG };
+	struct viommu_mem_region r;
+	struct viommu_mem *m = NULL;
+	struct vq vq;
+	struct vq_elem e;
+	unsigned int tok;
+
+	REQUIRE(a);
+	REQUIRE(viommu_mem_create(NULL, &m) == 0);
+	r = region(RAM_GPA, RAM_SIZE, a);
+	REQUIRE(viommu_mem_set_regions(m, &r, 1) == 0);
+	REQUIRE(vq_init(&vq, m, &log, NULL, "rq", QSIZE) == 0);
+	one_buffer_chain(a, 0, RAM_GPA + BUF_OFF);
+	one_buffer_chain(a, 1, RAM_GPA + BUF_OFF);
+	offer(a, 0, 0);
+	offer(a, 1, 1);
+	tok = viommu_mem_read_lock(m);
+	REQUIRE(vq_configure(&vq, QSIZE, RAM_GPA + DESC_OFF,
+			     RAM_GPA + AVAIL_OFF, RAM_GPA + USED_OFF, false,
+			     false, false) == 0);
+	CHECK_EQ(vq_pop(&vq, &e), 0);
+	CHECK_EQ(vq_push(&vq, &e, 0), 0); /* ring pointers cached */
+	viommu_mem_read_unlock(m, tok);
+	CHECK_EQ(a[USED_OFF + 2], 1);
+	/* the same memory, now read-only */
+	r.flags = VIOMMU_MEM_F_READONLY;
+	REQUIRE(viommu_mem_set_regions(m, &r, 1) == 0);
+	tok = viommu_mem_read_lock(m);
+	CHECK_EQ(vq_pop(&vq, &e), 0); /* reading is fine */
+	CHECK_EQ(vq_push(&vq, &e, 0), -EIO);
+	viommu_mem_read_unlock(m, tok);
+	CHECK(vq.broken);
+	CHECK_EQ(lg.warns, 1);
+	CHECK_EQ(a[USED_OFF + 2], 1); /* not written */
+	vq_destroy(&vq);
+	viommu_mem_destroy(m);
+	free(a);
+}
+
+TEST(ring_at_an_odd_host_address_works)
+{
+	uint8_t *raw = calloc(1, RAM_SIZE + 1), *a = raw + 1;
+	struct viommu_mem_region r;
+	struct viommu_mem *m = NULL;
+	struct vq vq;
+	struct vq_elem e;
+	uint32_t used[2];
+	unsigned int tok;
+
+	REQUIRE(raw);
+	REQUIRE(viommu_mem_create(NULL, &m) == 0);
+	r = region(RAM_GPA, RAM_SIZE, a);
+	REQUIRE(viommu_mem_set_regions(m, &r, 1) == 0);
+	REQUIRE(vq_init(&vq, m, NULL, NULL, "rq", QSIZE) == 0);
+	for (unsigned int i = 0; i < 3; i++) {
+		one_buffer_chain(a, i, RAM_GPA + BUF_OFF + 64 * i);
+		offer(a, (uint16_t)i, (uint16_t)i);
+	}
+	tok = viommu_mem_read_lock(m);
+	REQUIRE(vq_configure(&vq, QSIZE, RAM_GPA + DESC_OFF,
+			     RAM_GPA + AVAIL_OFF, RAM_GPA + USED_OFF, false,
+			     false, false) == 0);
+	for (unsigned int i = 0; i < 3; i++) {
+		CHECK_EQ(vq_pop(&vq, &e), 0);
+		CHECK_EQ(e.id, i);
+		CHECK_U64(e.segs[0].gpa, RAM_GPA + BUF_OFF + 64 * i);
+		CHECK_EQ(vq_push(&vq, &e, 5), 0);
+	}
+	CHECK_EQ(vq_pop(&vq, &e), -ENOENT);
+	CHECK(vq.rc_dev == NULL); /* not used: odd host address */
+	viommu_mem_read_unlock(m, tok);
+	memcpy(used, a + USED_OFF + 4 + 16, sizeof(used));
+	CHECK_EQ(used[0], 2);
+	CHECK_EQ(a[USED_OFF + 2], 3);
+	CHECK(!vq.broken);
+	vq_destroy(&vq);
+	viommu_mem_destroy(m);
+	free(raw);
 }
 
 TEST_MAIN()
