@@ -20,11 +20,9 @@
  * round), counts them by event type and logs them (rate-limited); the
  * counts are in the summary and in --stats-json ("smmuv3").
  *
- * The register list is the feed order (regframe.h): interrupt and queue
- * configuration, queue indexes and error acknowledgements first; then
- * GBPA, IRQ_CTRL and CR0, which act on that configuration; CMDQ_PROD, the
- * doorbell, last.  VT-d plugs in the same way: a register table, read and
- * write adapters, and an option.
+ * The model's register table and feed order are the library's
+ * (regframe_smmuv3_ops, src/link/regframe_smmuv3.c).  VT-d plugs in the
+ * same way: its ops table beside that one, and an option here.
  */
 #include "server.h"
 
@@ -47,35 +45,6 @@ struct frame {
 	uint32_t ev_seen;       /* next record to read, with the wrap bit */
 	uint64_t ev_type[256];  /* records read, by event type */
 	uint64_t ev_records, ev_read_errors;
-};
-
-/* Writable registers in feed order, then the read-only ones. */
-static const struct regframe_reg smmu_regs[] = {
-	{ 0x68, 8, true }, { 0x70, 4, true }, { 0x74, 4, true }, /* GERROR_IRQ_CFG */
-	{ 0xb0, 8, true }, { 0xb8, 4, true }, { 0xbc, 4, true }, /* EVTQ_IRQ_CFG */
-	{ 0xd0, 8, true }, { 0xd8, 4, true }, { 0xdc, 4, true }, /* PRIQ_IRQ_CFG */
-	{ 0x80, 8, true }, { 0x88, 4, true },  /* STRTAB_BASE, _CFG */
-	{ 0x90, 8, true }, { 0x9c, 4, true },  /* CMDQ_BASE, CMDQ_CONS */
-	{ 0xa0, 8, true }, { 0xa8, 4, true }, { 0xac, 4, true }, /* EVTQ */
-	{ SMMU_PAGE1 + 0xa8, 4, true }, { SMMU_PAGE1 + 0xac, 4, true },
-	{ 0xc0, 8, true }, { 0xc8, 4, true }, { 0xcc, 4, true }, /* PRIQ */
-	{ SMMU_PAGE1 + 0xc8, 4, true }, { SMMU_PAGE1 + 0xcc, 4, true },
-	{ 0x28, 4, true }, { 0x2c, 4, true },  /* CR1, CR2 */
-	{ 0x64, 4, true },                     /* GERRORN */
-	{ 0x44, 4, true },                     /* GBPA */
-	{ 0x50, 4, true },                     /* IRQ_CTRL */
-	{ 0x20, 4, true },                     /* CR0 */
-	{ 0x98, 4, true },                     /* CMDQ_PROD: the doorbell */
-	{ 0x00, 4, false }, { 0x04, 4, false }, { 0x08, 4, false }, /* IDR0-2 */
-	{ 0x0c, 4, false }, { 0x10, 4, false }, { 0x14, 4, false }, /* IDR3-5 */
-	{ 0x18, 4, false }, { 0x1c, 4, false }, /* IIDR, AIDR */
-	{ 0x24, 4, false }, { 0x40, 4, false }, /* CR0ACK, STATUSR */
-	{ 0x48, 4, false }, { 0x54, 4, false }, /* AGBPA, IRQ_CTRLACK */
-	{ 0x60, 4, false },                     /* GERROR */
-	{ 0xfd0, 4, false }, { 0xfd4, 4, false }, { 0xfd8, 4, false },
-	{ 0xfdc, 4, false }, { 0xfe0, 4, false }, { 0xfe4, 4, false },
-	{ 0xfe8, 4, false }, { 0xfec, 4, false }, { 0xff0, 4, false },
-	{ 0xff4, 4, false }, { 0xff8, 4, false }, { 0xffc, 4, false },
 };
 
 /* Event type names (SMMUv3 7.3), for log lines and the JSON. */
@@ -104,41 +73,6 @@ static const char *event_name(unsigned int t)
 	}
 }
 
-/* s_read(), s_write() - the frame's accesses, to the model (@opaque is
- * the struct frame). */
-static int s_read(void *opaque, uint64_t off, unsigned int size, uint64_t *v)
-{
-	return viommu_smmuv3_mmio_read(((struct frame *)opaque)->smmu, off,
-				       size, v);
-}
-
-static int s_write(void *opaque, uint64_t off, unsigned int size, uint64_t v)
-{
-	return viommu_smmuv3_mmio_write(((struct frame *)opaque)->smmu, off,
-					size, v);
-}
-
-/*
- * s_poll() - the rest of a command queue consumed in slices: Linux waits
- * for CMD_SYNC through its MSI write and touches no register meanwhile,
- * so nothing else would consume it.  1 more left, 2 work done, 0 none.
- */
-static int s_poll(void *opaque)
-{
-	struct viommu_smmuv3 *model = ((struct frame *)opaque)->smmu;
-	uint64_t before = 0, after = 0;
-	int r;
-
-	viommu_smmuv3_mmio_read(model, 0x9c, 4, &before);
-	r = viommu_smmuv3_poll(model);
-	if (r < 0)
-		return r;
-	if (r == 1)
-		return 1;
-	viommu_smmuv3_mmio_read(model, 0x9c, 4, &after);
-	return after != before ? 2 : 0;
-}
-
 /* log_event() - one event record, rate-limited (EVT_LOG_MAX per type). */
 static void log_event(struct frame *fr, const uint8_t *rec)
 {
@@ -159,10 +93,10 @@ static void log_event(struct frame *fr, const uint8_t *rec)
 }
 
 /*
- * s_after() - read the event records the model added since the last
+ * read_events() - read the event records the model added since the last
  * round (the guest has no interrupt and never reads them), bounded.
  */
-static void s_after(void *opaque, bool changed)
+static void read_events(void *opaque, bool changed)
 {
 	struct frame *fr = opaque;
 	struct viommu_smmuv3 *model = fr->smmu;
@@ -204,16 +138,6 @@ static void s_after(void *opaque, bool changed)
 		fr->ev_seen = (fr->ev_seen + 1) & wrap;
 	}
 }
-
-static const struct regframe_ops smmu_ops = {
-	.regs = smmu_regs,
-	.nregs = sizeof(smmu_regs) / sizeof(smmu_regs[0]),
-	.frame_size = VIOMMU_SMMUV3_MMIO_SIZE,
-	.read = s_read,
-	.write = s_write,
-	.poll = s_poll,
-	.after_round = s_after,
-};
 
 /* ---- options -------------------------------------------------------- */
 
@@ -291,8 +215,9 @@ int frame_start(struct world *w)
 		.features = w->o->smmu_features,
 	};
 	struct regframe_config rc = {
-		.size = sizeof(rc), .ops = &smmu_ops, .mem = w->mem,
+		.size = sizeof(rc), .ops = &regframe_smmuv3_ops, .mem = w->mem,
 		.gpa = w->o->smmu_frame_gpa, .log = w->log, .name = "smmuv3",
+		.after_round = read_events,
 	};
 	int err;
 
@@ -308,7 +233,8 @@ int frame_start(struct world *w)
 		if (w->ep[f])
 			err = viommu_smmuv3_add_endpoint(fr->smmu, w->ep[f]);
 	if (!err) {
-		rc.model = fr;
+		rc.model = fr->smmu;
+		rc.opaque = fr;
 		err = regframe_create(&rc, &fr->rf);
 	}
 	if (!err)

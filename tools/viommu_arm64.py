@@ -6,7 +6,8 @@ drives our SMMUv3 model through a register frame in its shared RAM
 Usage: viommu-run --arch arm64 [--scenario NAME[,NAME...]]... [--endpoints N]
                   [--qemu 11|PATH] [--timeout S] [--smp N] [--keep]
                   [--json FILE] [--tap FILE] [--verbose] [--quiet]
-                  [--build DIR] [--no-build] [--server-arg ARG]...
+                  [--seed N] [--build DIR] [--cache DIR] [--no-build]
+                  [--qemu-cache DIR] [--server-arg ARG]...
                   [--qemu-arg ARG]...
 
 Scenarios (each is one boot): smmu-s1 (the model offers stage 1 and stage
@@ -23,10 +24,11 @@ error) and its reading of the event queue in guest RAM must hold
 F_PERMISSION (readonly) and F_TRANSLATION (unmapped) records.
 
 How a boot is made: the guest program is cross-compiled
-(aarch64-linux-gnu-gcc, static) into BUILD/guest-arm64;
-guest/build-image.sh --arch arm64 makes the kernel (Debian's 6.12 arm64
-package) and initramfs in BUILD/guest-cache-arm64; the QEMU 11.1 cache
-(scripts/qemu11.sh) gives qemu-system-aarch64.  The device tree is QEMU's
+(aarch64-linux-gnu-gcc, static) into BUILD/guest-arm64 (also with
+--no-build, which only skips ninja); guest/build-image.sh --arch arm64
+makes the kernel (Debian's 6.12 arm64 package) and initramfs in --cache
+(default BUILD/guest-cache-arm64); the QEMU 11.1 cache (scripts/qemu11.sh,
+--qemu-cache, default BUILD/qemu-11.1) gives qemu-system-aarch64.  The device tree is QEMU's
 own (-M virt,dumpdtb) with a no-map reserved-memory range at FRAME_GPA, an
 arm,smmu-v3 node over it and iommu-map (RID r -> StreamID r) on the PCIe
 host bridge, compiled with dtc.  Guest RAM is a shared memfd
@@ -85,7 +87,9 @@ def parse_args(argv):
     p.add_argument("--tap")
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--seed", type=int)
     p.add_argument("--build", default=os.path.join(ROOT, "build"))
+    p.add_argument("--cache")
     p.add_argument("--no-build", action="store_true")
     p.add_argument("--server-arg", action="append", default=[])
     p.add_argument("--qemu-arg", action="append", default=[])
@@ -111,7 +115,8 @@ def parse_args(argv):
     a.build = os.path.abspath(a.build)
     a.server = os.path.join(a.build, "tools", "viommu-server")
     a.guest_bin = os.path.join(a.build, "guest-arm64", "viommu-guest")
-    a.cache = os.path.join(a.build, "guest-cache-arm64")
+    a.cache = os.path.abspath(a.cache or
+                              os.path.join(a.build, "guest-cache-arm64"))
     a.qemu_cache = os.path.abspath(a.qemu_cache or
                                    os.path.join(a.build, "qemu-11.1"))
     # what viommu-run's shared helpers (pump, check_boot) read
@@ -153,7 +158,7 @@ def build(m, a):
         if not os.path.exists(os.path.join(a.build, "build.ninja")):
             m.run_step(["meson", "setup", a.build], "configure")
         m.run_step(["ninja", "-C", a.build, "tools/viommu-server"], "build")
-        build_guest(m, a)
+    build_guest(m, a)
     for f in (a.server, a.guest_bin):
         if not os.access(f, os.X_OK):
             raise m.Failure("missing %s (build it, or drop --no-build)" % f)
@@ -278,6 +283,8 @@ def kernel_cmdline(a, boot):
     words = ["console=ttyAMA0", "panic=-1", "loglevel=4",
              "viommu.scenario=" + ",".join(boot.scenarios),
              "viommu.iommu=smmuv3", "viommu.smmu_stage=%d" % boot.stage]
+    if a.seed is not None:
+        words.append("viommu.seed=%d" % a.seed)
     if a.verbose:
         words.append("viommu.verbose=1")
     return " ".join(words)

@@ -113,6 +113,8 @@ int regframe_create(const struct regframe_config *cfg, struct regframe **out)
 	if (rf->idle_us > REGFRAME_MAX_IDLE_US)
 		rf->idle_us = REGFRAME_MAX_IDLE_US;
 	rf->log = cfg->log;
+	rf->after_round = cfg->after_round;
+	rf->opaque = cfg->opaque;
 	snprintf(rf->name, sizeof(rf->name), "%s",
 		 cfg->name ? cfg->name : "regframe");
 	*out = rf;
@@ -257,8 +259,8 @@ int regframe_round(struct regframe *rf, bool *changed)
 		publish(rf, hva);
 	viommu_mem_read_unlock(rf->mem, token);
 	moved = moved || fed || polled;
-	if (rf->ops->after_round)
-		rf->ops->after_round(rf->model, moved);
+	if (rf->after_round)
+		rf->after_round(rf->opaque, moved);
 	if (changed)
 		*changed = moved;
 	return 0;

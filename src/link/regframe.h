@@ -84,9 +84,6 @@ struct regframe_reg {
  *                <0 on error.  Called each round after the writes, while
  *                it returns 1, up to REGFRAME_POLL_BUDGET times; work done
  *                makes the round publish.
- * @after_round:  optional: called at the end of every round that found
- *                the frame (e.g. to scan an event queue); @changed says
- *                whether the round fed or published anything.
  */
 struct regframe_ops {
 	const struct regframe_reg *regs;
@@ -97,8 +94,13 @@ struct regframe_ops {
 	int (*write)(void *model, uint64_t off, unsigned int size,
 		     uint64_t val);
 	int (*poll)(void *model);
-	void (*after_round)(void *model, bool changed);
 };
+
+/*
+ * The SMMUv3 model's ops (regframe_smmuv3.c; @model is a struct
+ * viommu_smmuv3): its registers in feed order.
+ */
+extern const struct regframe_ops regframe_smmuv3_ops;
 
 /*
  * struct regframe_config - creation parameters.
@@ -111,6 +113,10 @@ struct regframe_ops {
  *           @idle_us as soon as the guest writes.
  * @log:     log sink.
  * @name:    for log lines ("smmuv3", copied up to 15 characters).
+ * @after_round, @opaque: optional: called at the end of every round that
+ *           found the frame, outside the memory read section (e.g. to read
+ *           an event queue); @changed says whether the round fed, polled
+ *           or published anything.
  */
 struct regframe_config {
 	size_t size;
@@ -121,6 +127,8 @@ struct regframe_config {
 	unsigned int idle_us;
 	struct viommu_log log;
 	const char *name;
+	void (*after_round)(void *opaque, bool changed);
+	void *opaque;
 };
 
 /* Counters since creation (each updated by the polling thread only). */
@@ -142,6 +150,8 @@ struct regframe {
 	uint64_t gpa;
 	unsigned int idle_us;
 	struct viommu_log log;
+	void (*after_round)(void *opaque, bool changed);
+	void *opaque;
 	struct ratelimit rl;
 	char name[16];
 	uint64_t *last;       /* per register: the value we believe the frame holds */

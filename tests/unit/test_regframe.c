@@ -117,7 +117,7 @@ static void fake_after(void *model, bool changed)
 static const struct regframe_ops fake_ops = {
 	.regs = fake_regs, .nregs = sizeof(fake_regs) / sizeof(fake_regs[0]),
 	.frame_size = 0x20, .read = fake_read, .write = fake_write,
-	.poll = fake_poll, .after_round = fake_after,
+	.poll = fake_poll,
 };
 
 struct fx {
@@ -132,7 +132,8 @@ static int fx_init(struct fx *f)
 	struct viommu_mem_region r = { .gpa = RAM_GPA, .size = RAM_SIZE,
 				       .fd = -1 };
 	struct regframe_config c = { .size = sizeof(c), .ops = &fake_ops,
-				     .gpa = FRAME_GPA, .name = "fake" };
+				     .gpa = FRAME_GPA, .name = "fake",
+				     .after_round = fake_after };
 
 	memset(f, 0, sizeof(*f));
 	f->m.read_fail_off = -1;
@@ -144,6 +145,7 @@ static int fx_init(struct fx *f)
 	if (viommu_mem_set_regions(f->mem, &r, 1))
 		return -EINVAL;
 	c.model = &f->m;
+	c.opaque = &f->m;
 	c.mem = f->mem;
 	return regframe_create(&c, &f->rf);
 }
