@@ -236,7 +236,8 @@ run_mmdebstrap() {
 		--include=qemu-system-x86,qemu-system-arm "$SUITE" "$dir"
 		"deb $MIRROR $SUITE main" "deb $MIRROR $SUITE-backports main")
 	say "building QEMU $WANT from Debian $SUITE-backports in $CACHE"
-	say "(mmdebstrap: about 25-90 s, downloads about 54 MiB; log:" \
+	say "(mmdebstrap: about 25-90 s, downloads about 54 MiB plus the" \
+		"Arm emulators; log:" \
 		"$log)"
 	say "running: $(show_cmd "${cmd[@]}")"
 	# in the background, so that a signal reaches on_signal at once
