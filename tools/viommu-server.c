@@ -748,8 +748,8 @@ static void teardown(struct world *w)
 	unsigned int i;
 
 	stop_poller(w);
-	frame_teardown(w);
 	viommu_link_server_destroy(w->lsrv);
+	frame_teardown(w); /* no link thread translates through it now */
 	for (i = 0; i < w->neng; i++)
 		if (w->eng_live[i])
 			dma_engine_destroy(&w->eng[i]);
