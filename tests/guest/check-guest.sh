@@ -43,7 +43,8 @@
 # on QEMU 11.1's qemu-system-aarch64 whose stock arm-smmu-v3 driver drives
 # our SMMUv3 through a polled register frame (docs/SMMUV3-GUEST.md), one
 # boot at stage 1 and one at stage 2 (about 10 s each under TCG); its
-# image cache is CACHE_DIR/../guest-cache-arm64.
+# image cache is CACHE_DIR/../guest-cache-arm64.  It uses the QEMU 11.1
+# cache if it is complete (with GUEST_QEMU11=0 and no cache it is skipped).
 # Exit status: 0 if every scenario passed.
 set -uo pipefail
 
@@ -167,8 +168,13 @@ arm64_set() {
 	fi
 	if ! bash "$ROOT/scripts/qemu11.sh" --cache "$QEMU11_CACHE" --check \
 		>/dev/null 2>&1; then
-		record_fail "arm64 set: no QEMU 11.1 cache (the arm64 set did" \
-			"not run)"
+		if [ "${GUEST_QEMU11:-1}" = 0 ]; then
+			record_skip "arm64 SMMUv3 frame set (no QEMU 11.1" \
+				"cache, and GUEST_QEMU11=0 builds none)"
+		else
+			record_fail "arm64 set: no QEMU 11.1 cache (the arm64" \
+				"set did not run)"
+		fi
 		return 0
 	fi
 	rm -f "$tap"
