@@ -42,6 +42,11 @@
  * register whose read changes state cannot be served); and no interrupts
  * reach the guest from here.
  *
+ * A model plugs in with an ops table beside regframe_smmuv3_ops (VT-d's
+ * next); the embedder names the frame to the guest (a device-tree node
+ * over no-map memory on arm64, a memmap= range named by the DMAR table on
+ * x86) and runs one struct regframe per frame.
+ *
  * Thread safety: regframe_round() and the thread of regframe_start() must
  * not run at once (the thread calls it); regframe_stats() may be called
  * from any thread at any time.  The ops callbacks run on the polling
