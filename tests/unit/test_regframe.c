@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sched.h>
 #include <time.h>
 
 #include "harness.h"
@@ -430,6 +432,103 @@ TEST(thread_serves_and_stops)
 	CHECK_U64(f.m.ctrl, 0x42); /* stopped: nothing fed */
 	REQUIRE(regframe_start(f.rf) == 0); /* restartable */
 	fx_fini(&f);                        /* destroy stops it */
+}
+
+/* the racing guest of cas_keeps_racing_guest_store, for real: in each of
+ * RACE_ROUNDS episodes a thread stores CTRL = V, waits until the model is
+ * being fed V, stores V + 2 and waits until the model got V + 2, while the
+ * polling
+ * thread feeds and publishes (the model clears bit 0, so each publish
+ * changes the frame, and takes a moment, which widens the window between
+ * a feed and its publish).  A publish that overwrote the unfed V + 2 would
+ * lose it for good; the wait is bounded, so a loss fails the test rather
+ * than hanging it.  No timing is asserted. */
+#define RACE_ROUNDS 300
+
+struct racer {
+	struct fx *f;
+	int lost;
+};
+
+static uint32_t fed_ctrl; /* the last odd value the model got */
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+static void *race_main(void *arg)
+{
+	struct racer *r = arg;
+	uint32_t v = 1;
+
+	for (unsigned int k = 0; k < RACE_ROUNDS; k++, v += 4) {
+		uint64_t t0;
+
+		/* V, and as soon as the model is busy with it, V + 2: the
+		 * second store lands between V's feed and its publish */
+		s32(r->f, R_CTRL, v);
+		t0 = now_ms();
+		while (__atomic_load_n(&fed_ctrl, __ATOMIC_SEQ_CST) != v &&
+		       now_ms() - t0 < 10000)
+			sched_yield();
+		s32(r->f, R_CTRL, v + 2);
+		t0 = now_ms();
+		while (__atomic_load_n(&fed_ctrl, __ATOMIC_SEQ_CST) != v + 2)
+			if (now_ms() - t0 > 10000) {
+				r->lost++; /* published over: never fed */
+				return NULL;
+			} else {
+				sched_yield();
+			}
+	}
+	return NULL;
+}
+
+static int racing_write(void *model, uint64_t off, unsigned int size,
+			uint64_t val)
+{
+	struct fake *m = model;
+
+	if (off == R_CTRL) {
+		if (val & 1)
+			__atomic_store_n(&fed_ctrl, (uint32_t)val,
+					 __ATOMIC_SEQ_CST);
+		for (volatile unsigned int spin = 0; spin < 20000; spin++)
+			;
+		m->ctrl = (uint32_t)val & ~1u; /* the model keeps bit 0 clear */
+		return 0;
+	}
+	return fake_write(model, off, size, val);
+}
+
+TEST(concurrent_guest_store_never_lost)
+{
+	struct fx f;
+	struct racer r = { .lost = 0 };
+	struct regframe_ops ops = fake_ops;
+	struct regframe_config c = { .size = sizeof(c), .ops = &ops,
+				     .gpa = FRAME_GPA, .name = "race" };
+	pthread_t th;
+
+	REQUIRE(fx_init(&f) == 0);
+	regframe_destroy(f.rf);
+	ops.write = racing_write;
+	c.model = &f.m;
+	c.mem = f.mem;
+	REQUIRE(regframe_create(&c, &f.rf) == 0);
+	fed_ctrl = 0;
+	r.f = &f;
+	REQUIRE(regframe_start(f.rf) == 0);
+	REQUIRE(pthread_create(&th, NULL, race_main, &r) == 0);
+	pthread_join(th, NULL);
+	regframe_stop(f.rf);
+	CHECK_EQ(r.lost, 0);
+	CHECK_U64(fed_ctrl, 1 + 4 * (RACE_ROUNDS - 1) + 2);
+	fx_fini(&f);
 }
 
 TEST_MAIN()
