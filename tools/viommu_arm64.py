@@ -17,7 +17,9 @@ default.  Every boot runs the guest program's smmu (the arm-smmu-v3 driver
 bound our model at the frame; the stage its domains use; each engine in a
 group of its own under it), dma (VFIO map, DMA both ways and ring mode,
 verified byte for byte, unmap), readonly (a device write to a read-only
-map refused) and unmapped (never-mapped and just-unmapped IOVAs refused).
+map refused) and unmapped (never-mapped and just-unmapped IOVAs refused);
+with --endpoints 2 or more also isolation (two engines in two containers,
+so two SMMU domains, cannot reach each other's IOVAs).
 After power-off the server's counters must show the frame was served
 (register writes fed, commands run, CMD_SYNCs completed, no command
 error) and its reading of the event queue in guest RAM must hold
@@ -58,7 +60,8 @@ STAGES = {"smmu-s1": (None, 1), "smmu-s2": ("0x7e", 2)}
 SETS = {"all": list(STAGES)}
 GUEST_SCENARIOS = ["smmu", "dma", "readonly", "unmapped"]
 # guest scenario -> the event type it must leave in the event queue
-EVENTS = {"readonly": "F_PERMISSION", "unmapped": "F_TRANSLATION"}
+EVENTS = {"readonly": "F_PERMISSION", "unmapped": "F_TRANSLATION",
+          "isolation": "F_TRANSLATION"}
 CROSS_CC = "aarch64-linux-gnu-gcc"
 
 
@@ -476,7 +479,10 @@ def main(argv, m):
     t0 = time.monotonic()
     boots = []
     for name in a.scenarios:
-        b = m.Boot(list(GUEST_SCENARIOS), a.smp, False, None)
+        guest = list(GUEST_SCENARIOS)
+        if a.endpoints >= 2:
+            guest.append("isolation")
+        b = m.Boot(guest, a.smp, False, None)
         b.name = name
         b.features, b.stage = STAGES[name]
         boots.append(b)
