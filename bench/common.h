@@ -16,7 +16,7 @@
  *  - the machine description and load average every report carries, and
  *    JSON helpers so every subcommand writes the same header;
  *  - a guest environment (struct venv): guest RAM, a translation context,
- *    a virtio-iommu device and the reference driver (src/virtio/refdrv.h)
+ *    a virtio-iommu device and the reference driver (src/refdrv/virtio.h)
  *    over real virtqueues in that RAM;
  *  - the kick hook: the program is linked with
  *    -Wl,--wrap=viommu_virtio_dev_notify, so every notification the

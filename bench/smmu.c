@@ -1,6 +1,6 @@
 /*
  * smmu.c - `viommu-bench smmu`: the SMMUv3 model driven by the reference
- * SMMUv3 driver (src/smmuv3/refdrv.h), as a guest would drive it.
+ * SMMUv3 driver (src/refdrv/smmuv3.h), as a guest would drive it.
  *
  *   viommu-bench smmu [--smoke] [--pages N] [--runs N] [--json FILE|-]
  *                     [--help]

@@ -1,6 +1,6 @@
 /*
  * vdev.c - `viommu-bench vdev`: the virtio-iommu device driven by the
- * reference driver (src/virtio/refdrv.h) over real virtqueues in guest RAM.
+ * reference driver (src/refdrv/virtio.h) over real virtqueues in guest RAM.
  *
  * Work: a stream of MAP+UNMAP pairs of one 4 KiB page (MAP iova -> gpa,
  * then UNMAP iova), cycling over 256 IOVAs of one domain the endpoint is

@@ -4,12 +4,19 @@
 # kernel and an initramfs holding busybox, the VFIO / virtio-iommu modules,
 # our static guest test program and guest/init.
 #
-# Usage: guest/build-image.sh [--cache DIR] [--guest BIN] [--force] [--quiet]
+# Usage: guest/build-image.sh [--arch amd64|arm64] [--cache DIR] [--guest BIN]
+#                             [--force] [--quiet]
 #
-#   --cache DIR   cache directory (default: build/guest-cache).  Holds the
+#   --arch A      amd64 (default: the x86 guest) or arm64 (the arm64 guest
+#                 of docs/SMMUV3-GUEST.md: linux-image-6.12.*+deb12-arm64-
+#                 unsigned, an arm64 busybox-static and the VFIO modules;
+#                 the arm-smmu-v3 driver is built in)
+#   --cache DIR   cache directory (default: build/guest-cache, with arm64
+#                 build/guest-cache-arm64).  Holds the
 #                 downloaded .deb, the unpacked package and image/, the
 #                 output: image/vmlinuz, image/initrd.img, image/manifest.
-#   --guest BIN   the static guest program (default: build/guest/viommu-guest)
+#   --guest BIN   the static guest program (default: build/guest/viommu-guest,
+#                 with arm64 build/guest-arm64/viommu-guest)
 #   --force       rebuild the initramfs even if nothing changed
 #   --quiet       print only warnings and the final line
 #
@@ -18,15 +25,20 @@
 # apt-cache knows; `apt-get update` runs once if it knows none) and unpacked
 # with `dpkg -x`.  The package ships no modules.dep (depmod writes it at
 # install time), so module dependencies are read from each module's own
-# .modinfo "depends=" field, which is what depmod uses.  The initramfs is
+# .modinfo "depends=" field, which is what depmod uses.  For arm64 the
+# packages (kernel and busybox-static) come from apt state of its own in
+# CACHE/apt (APT::Architecture=arm64, its own lists and archives, an
+# empty dpkg status): the host's apt configuration and dpkg architectures
+# are not touched.  The initramfs is
 # rebuilt only when one of its inputs (kernel package, busybox, guest
 # program, init, this script) changed; the last line printed is
 # "image: KERNEL INITRD".
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-CACHE=$ROOT/build/guest-cache
-GUEST_BIN=$ROOT/build/guest/viommu-guest
+ARCH=amd64
+CACHE=""
+GUEST_BIN=""
 INIT=$ROOT/guest/init
 FORCE=0
 QUIET=0
@@ -55,10 +67,33 @@ usage() {
 	exit "${1:-0}"
 }
 
-# parse_args ARGS... - set CACHE, GUEST_BIN, FORCE, QUIET.
+# APT options (arm64: scratch apt state under CACHE/apt, set by set_arch).
+APT_O=()
+
+# set_arch - the per-architecture settings.
+set_arch() {
+	case "$ARCH" in
+	amd64)
+		CACHE=${CACHE:-$ROOT/build/guest-cache}
+		GUEST_BIN=${GUEST_BIN:-$ROOT/build/guest/viommu-guest}
+		;;
+	arm64)
+		CACHE=${CACHE:-$ROOT/build/guest-cache-arm64}
+		GUEST_BIN=${GUEST_BIN:-$ROOT/build/guest-arm64/viommu-guest}
+		KPKG_RE='^linux-image-6\.12\.[0-9.]+\+deb12-arm64-unsigned$'
+		WANT_MODULES="vfio vfio_iommu_type1 vfio_pci_core vfio_pci"
+		NEED_CONFIG="ARM_SMMU_V3 VFIO VFIO_PCI VFIO_IOMMU_TYPE1
+VFIO_CONTAINER DEVTMPFS BLK_DEV_INITRD SERIAL_AMBA_PL011_CONSOLE"
+		;;
+	*) echo "build-image: --arch amd64 or arm64" >&2; exit 2 ;;
+	esac
+}
+
+# parse_args ARGS... - set ARCH, CACHE, GUEST_BIN, FORCE, QUIET.
 parse_args() {
 	while [ $# -gt 0 ]; do
 		case "$1" in
+		--arch) ARCH=$2; shift 2 ;;
 		--cache) CACHE=$2; shift 2 ;;
 		--guest) GUEST_BIN=$2; shift 2 ;;
 		--force) FORCE=1; shift ;;
@@ -67,8 +102,17 @@ parse_args() {
 		*) echo "build-image: unknown argument '$1'" >&2; usage 2 ;;
 		esac
 	done
+	set_arch
 	mkdir -p "$CACHE"
 	CACHE=$(cd "$CACHE" && pwd)
+	if [ "$ARCH" = arm64 ]; then
+		mkdir -p "$CACHE/apt/lists/partial" \
+			"$CACHE/apt/cache/archives/partial"
+		APT_O=(-o APT::Architecture=arm64 -o APT::Architectures=arm64
+			-o "Dir::State::Lists=$CACHE/apt/lists"
+			-o "Dir::Cache=$CACHE/apt/cache"
+			-o Dir::State::status=/dev/null)
+	fi
 }
 
 # as_root CMD... - run CMD as root: directly, or through sudo -n.
@@ -89,26 +133,52 @@ need_tools() {
 		command -v "$t" >/dev/null 2>&1 ||
 			die "missing tool '$t' (scripts/deps.sh guest)"
 	done
+	[ -x "$GUEST_BIN" ] || die "no guest program $GUEST_BIN (build it:" \
+		"ninja -C build guest/viommu-guest; arm64: tools/viommu-run" \
+		"--arch arm64 cross-compiles it)"
+	[ -f "$INIT" ] || die "no $INIT"
+	[ "$ARCH" = arm64 ] && return 0 # busybox comes with fetch_busybox
 	[ -x "$BUSYBOX" ] || die "no $BUSYBOX (install busybox-static)"
 	if command -v file >/dev/null 2>&1; then
 		file -L "$BUSYBOX" | grep -q 'statically linked' ||
 			die "$BUSYBOX is not static (install busybox-static)"
 	fi
-	[ -x "$GUEST_BIN" ] || die "no guest program $GUEST_BIN (build it:" \
-		"ninja -C build guest/viommu-guest)"
-	[ -f "$INIT" ] || die "no $INIT"
+}
+
+# fetch_busybox - arm64: busybox-static for arm64, downloaded and unpacked
+# once into the cache; sets BUSYBOX.
+fetch_busybox() {
+	local deb dir=$CACHE/unpacked/busybox
+	[ "$ARCH" = arm64 ] || return 0
+	BUSYBOX=$dir/bin/busybox
+	[ -x "$BUSYBOX" ] && return 0
+	deb=$(find "$CACHE/debs" -maxdepth 1 -name 'busybox-static_*.deb' |
+		sort -V | tail -n 1)
+	if [ -z "$deb" ]; then
+		say "downloading busybox-static (arm64)"
+		(cd "$CACHE/debs" && apt-get "${APT_O[@]}" download -q \
+			busybox-static 2>&1 | grep -v 'unsandboxed as root' >&2) ||
+			true
+		deb=$(find "$CACHE/debs" -maxdepth 1 \
+			-name 'busybox-static_*.deb' | sort -V | tail -n 1)
+		[ -n "$deb" ] || die "apt-get download busybox-static failed"
+	fi
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	dpkg -x "$deb" "$dir"
+	[ -x "$BUSYBOX" ] || die "no bin/busybox in $(basename "$deb")"
 }
 
 # newest_known_kernel - print the newest matching package apt-cache knows.
 newest_known_kernel() {
-	apt-cache search --names-only "$KPKG_RE" 2>/dev/null |
+	apt-cache "${APT_O[@]}" search --names-only "$KPKG_RE" 2>/dev/null |
 		awk '{ print $1 }' | grep -E "$KPKG_RE" | sort -V | tail -n 1
 }
 
 # newest_cached_deb - print the newest kernel .deb already in the cache.
 newest_cached_deb() {
 	find "$CACHE/debs" -maxdepth 1 \
-		-name 'linux-image-6.12.*-amd64-unsigned_*.deb' 2>/dev/null |
+		-name "linux-image-6.12.*-$ARCH-unsigned_*.deb" 2>/dev/null |
 		sort -V | tail -n 1
 }
 
@@ -120,8 +190,14 @@ fetch_kernel() {
 	pkg=$(newest_known_kernel)
 	if [ -z "$pkg" ]; then
 		say "apt-cache knows no $KPKG_RE: running apt-get update once"
-		as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q \
-			</dev/null >&2 || say "apt-get update failed"
+		if [ "$ARCH" = arm64 ]; then
+			apt-get "${APT_O[@]}" update -q </dev/null >&2 ||
+				say "apt-get update (arm64 scratch state) failed"
+		else
+			as_root env DEBIAN_FRONTEND=noninteractive \
+				apt-get update -q </dev/null >&2 ||
+				say "apt-get update failed"
+		fi
 		pkg=$(newest_known_kernel)
 	fi
 	if [ -z "$pkg" ]; then
@@ -138,7 +214,7 @@ fetch_kernel() {
 		return 0
 	fi
 	say "downloading $pkg (apt-get download)"
-	(cd "$CACHE/debs" && apt-get download -q "$pkg" 2>&1 |
+	(cd "$CACHE/debs" && apt-get "${APT_O[@]}" download -q "$pkg" 2>&1 |
 		grep -v 'unsandboxed as root' >&2) || true
 	KDEB=$(find "$CACHE/debs" -maxdepth 1 -name "${pkg}_*.deb" | sort -V |
 		tail -n 1)
@@ -157,7 +233,7 @@ prune_cache() {
 	for f in "$CACHE"/debs/*.deb "$CACHE"/unpacked/*; do
 		[ -e "$f" ] || continue
 		case "$(basename "$f" .deb)" in
-		"$keep") ;;
+		"$keep" | busybox*) ;;
 		*)
 			say "pruning old $(basename "$f")"
 			rm -rf "$f"
@@ -266,7 +342,7 @@ resolve_modules() {
 # input_stamp - hash of everything the initramfs is made from.
 input_stamp() {
 	{
-		echo "kernel $(basename "$KDEB")"
+		echo "kernel $(basename "$KDEB") arch $ARCH"
 		echo "modules $MODLIST"
 		sha256sum "$BUSYBOX" "$GUEST_BIN" "$INIT" \
 			"$ROOT/guest/build-image.sh" | awk '{ print $1 }'
@@ -341,6 +417,7 @@ main() {
 	parse_args "$@"
 	need_tools
 	fetch_kernel
+	fetch_busybox
 	prune_cache
 	unpack_kernel
 	say "kernel $KVER"

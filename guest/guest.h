@@ -73,6 +73,7 @@
 /* Core fault reasons as EXT_FAULT_INFO reports them (info >> 8). */
 #define FAULT_NO_MAPPING 4u
 #define FAULT_PERMISSION 5u
+#define FAULT_STAGE1 7u /* a nested / SMMUv3 walker refused */
 #define ACC_READ 1u
 #define ACC_WRITE 2u
 
@@ -222,6 +223,8 @@ int ring_run(struct eng *e, struct ring *ring, const struct ring_desc *d,
 
 /* scenarios.c */
 int sc_probe(struct result *r);
+int sc_smmu(struct result *r);
+int kmsg_find(const char *needle, char *out, size_t size);
 int sc_dma(struct result *r);
 int sc_readonly(struct result *r);
 int sc_unmapped(struct result *r);

@@ -35,8 +35,13 @@ PKGS_plot="gnuplot-nox"
 # (scripts/qemu11.sh: a trixie root with trixie-backports' QEMU, run from
 # the cache, so nothing of it is installed on the host).  The guest kernel
 # is not installed either: guest/build-image.sh fetches it with
-# `apt-get download` into a cache.
-PKGS_guest="qemu-system-x86 busybox-static xz-utils cpio mmdebstrap gpg mount"
+# `apt-get download` into a cache.  The arm64 guest (viommu-run --arch
+# arm64, docs/SMMUV3-GUEST.md) adds the cross compiler for the static guest
+# program and dtc for its device tree; its kernel and busybox are fetched
+# by guest/build-image.sh --arch arm64 (scratch apt state, nothing
+# installed) and qemu-system-aarch64 comes from the QEMU 11.1 cache.
+PKGS_guest="qemu-system-x86 busybox-static xz-utils cpio mmdebstrap gpg mount
+gcc-aarch64-linux-gnu libc6-dev-arm64-cross device-tree-compiler"
 # ---------------------------------------------------------------------------
 
 PURPOSES="build check plot guest"

@@ -6,9 +6,10 @@
 # Usage: scripts/qemu11.sh [--cache DIR] [--print | --check] [--force]
 #
 #   --cache DIR  the cache (default: build/qemu-11.1).  It holds root/ (a
-#                minimal Debian trixie tree with qemu-system-x86 from
-#                trixie-backports), the wrapper qemu-system-x86_64, the
-#                stamp file stamp (the QEMU version and the cache's format;
+#                minimal Debian trixie tree with qemu-system-x86 and
+#                qemu-system-arm from trixie-backports), the wrappers
+#                qemu-system-x86_64 and qemu-system-aarch64, the stamp
+#                file stamp (the QEMU version and the cache's format;
 #                written last) and mmdebstrap.log.
 #   --print      print only the wrapper's path on stdout (building the
 #                cache first if needed; progress goes to stderr)
@@ -18,9 +19,10 @@
 #
 # The root is made by mmdebstrap (Debian 12 package; scripts/deps.sh guest)
 # in a temporary directory inside the cache and renamed to root/ only once
-# it is complete and its QEMU answers --version and knows vfio-user-pci, so
-# an interrupted build never leaves a half root that looks done.  It takes
-# 25-90 s and downloads about 54 MiB; mmdebstrap needs root (or
+# it is complete and its QEMU answers --version and knows vfio-user-pci
+# (both the x86_64 and the aarch64 one), so an interrupted build never
+# leaves a half root that looks done.  It takes 25-90 s and downloads
+# about 54 MiB (x86) plus the Arm system emulators; mmdebstrap needs root (or
 # unprivileged user namespaces).  A second run finds the stamp, prints
 # "cached" and costs nothing.  A lock (flock on DIR/.lock) serialises
 # concurrent runs.
@@ -33,7 +35,9 @@
 #     ROOT/usr/bin/qemu-system-x86_64 -L ROOT/usr/share/qemu
 #     -L ROOT/usr/share/seabios "$@"
 # (q35 + -kernel needs bios-256k.bin from share/seabios, kvmvapic.bin and
-# linuxboot_dma.bin from share/qemu).  QEMU would otherwise fall back to
+# linuxboot_dma.bin from share/qemu).  qemu-system-aarch64 is the same
+# with ROOT/usr/bin/qemu-system-aarch64 (the arm64 guest boots with
+# -kernel and a device tree, no firmware; docs/SMMUV3-GUEST.md).  QEMU would otherwise fall back to
 # the host's own /usr/lib/x86_64-linux-gnu/qemu modules and /usr/share/qemu
 # files (those of QEMU 7.2): loading a 7.2 module aborts QEMU 11.1 ("Only
 # modules from the same build can be loaded"), e.g. on `-device help`.  So
@@ -54,10 +58,13 @@ FORCE=0
 SUITE=trixie
 MIRROR=http://deb.debian.org/debian
 WRAPPER_NAME=qemu-system-x86_64
+# Every QEMU binary the cache wraps (each gets a wrapper of its own name).
+WRAPPERS="qemu-system-x86_64 qemu-system-aarch64"
 # The QEMU we want: vfio-user-pci came in 10.1; the door is built for 11.1.
 WANT=11.1
 # Bump when the cache's layout changes: an older cache is then rebuilt.
-FORMAT=1
+# 2: qemu-system-arm and the qemu-system-aarch64 wrapper added.
+FORMAT=2
 
 # say TEXT... - a progress line (stderr: stdout is for --print).
 say() {
@@ -119,16 +126,19 @@ complete() {
 	[ -s "$CACHE/stamp" ] && [ -n "$(stamp_version)" ] &&
 		grep -qx "format=$FORMAT" "$CACHE/stamp" &&
 		[ -x "$CACHE/$WRAPPER_NAME" ] &&
+		[ -x "$CACHE/qemu-system-aarch64" ] &&
 		[ -x "$CACHE/root/usr/bin/qemu-system-x86_64" ] &&
+		[ -x "$CACHE/root/usr/bin/qemu-system-aarch64" ] &&
 		[ -e "$CACHE/root/lib64/ld-linux-x86-64.so.2" ] &&
 		[ -L "$CACHE/root/usr/lib/x86_64-linux-gnu/qemu-bundle" ]
 }
 
-# write_wrapper DIR ROOTNAME - write DIR/qemu-system-x86_64, which runs
-# DIR/ROOTNAME's QEMU through that root's loader (paths found from the
-# wrapper's own location, so the cache may move).
+# write_wrapper DIR ROOTNAME [BINARY] - write DIR/BINARY (default
+# qemu-system-x86_64), which runs DIR/ROOTNAME's QEMU BINARY through that
+# root's loader (paths found from the wrapper's own location, so the cache
+# may move).
 write_wrapper() {
-	local dir=$1 rootname=$2 tmp
+	local dir=$1 rootname=$2 bin=${3:-qemu-system-x86_64} tmp
 	tmp=$(mktemp "$dir/.wrapper.XXXXXX")
 	cat >"$tmp" <<EOF
 #!/bin/sh
@@ -138,11 +148,19 @@ R=\$(dirname "\$(readlink -f "\$0")")/$rootname
 L=\$R/usr/lib/x86_64-linux-gnu
 QEMU_MODULE_DIR=\$L/qemu exec "\$R/lib64/ld-linux-x86-64.so.2" \\
 	--library-path "\$R/lib/x86_64-linux-gnu:\$L:\$L/qemu" \\
-	"\$R/usr/bin/qemu-system-x86_64" \\
+	"\$R/usr/bin/$bin" \\
 	-L "\$R/usr/share/qemu" -L "\$R/usr/share/seabios" "\$@"
 EOF
 	chmod 755 "$tmp"
-	mv -f "$tmp" "$dir/$WRAPPER_NAME"
+	mv -f "$tmp" "$dir/$bin"
+}
+
+# write_wrappers DIR ROOTNAME - one wrapper per binary in WRAPPERS.
+write_wrappers() {
+	local bin
+	for bin in $WRAPPERS; do
+		write_wrapper "$1" "$2" "$bin"
+	done
 }
 
 # show_cmd WORD... - print the words as a command line (quoted if needed).
@@ -215,10 +233,11 @@ run_mmdebstrap() {
 	local dir=$1 log=$CACHE/mmdebstrap.log
 	local cmd=(mmdebstrap --variant=apt
 		"--aptopt=APT::Default-Release \"$SUITE-backports\""
-		--include=qemu-system-x86 "$SUITE" "$dir"
+		--include=qemu-system-x86,qemu-system-arm "$SUITE" "$dir"
 		"deb $MIRROR $SUITE main" "deb $MIRROR $SUITE-backports main")
 	say "building QEMU $WANT from Debian $SUITE-backports in $CACHE"
-	say "(mmdebstrap: about 25-90 s, downloads about 54 MiB; log:" \
+	say "(mmdebstrap: about 25-90 s, downloads about 54 MiB plus the" \
+		"Arm emulators; log:" \
 		"$log)"
 	say "running: $(show_cmd "${cmd[@]}")"
 	# in the background, so that a signal reaches on_signal at once
@@ -261,11 +280,13 @@ build() {
 	trap cleanup EXIT
 	trap on_signal INT TERM HUP
 	run_mmdebstrap "$TMP_ROOT"
-	[ -x "$TMP_ROOT/usr/bin/qemu-system-x86_64" ] ||
-		die "the root has no usr/bin/qemu-system-x86_64"
+	for name in $WRAPPERS; do
+		[ -x "$TMP_ROOT/usr/bin/$name" ] ||
+			die "the root has no usr/bin/$name"
+	done
 	ln -sfn ../../.. "$TMP_ROOT/usr/lib/x86_64-linux-gnu/qemu-bundle"
 	name=$(basename "$TMP_ROOT")
-	write_wrapper "$CACHE" "$name"
+	write_wrappers "$CACHE" "$name"
 	version=$(version_of "$CACHE/$WRAPPER_NAME") ||
 		die "the new QEMU does not run through its loader"
 	case "$version" in
@@ -279,16 +300,27 @@ build() {
 	*"vfio-user-pci options:"*) ;;
 	*) die "QEMU $version has no vfio-user-pci device" ;;
 	esac
+	version_of "$CACHE/qemu-system-aarch64" >/dev/null ||
+		die "the new qemu-system-aarch64 does not run through its loader"
+	help=$("$CACHE/qemu-system-aarch64" -machine none -nodefaults \
+		-device vfio-user-pci,help 2>&1 </dev/null || true)
+	case "$help" in
+	*"vfio-user-pci options:"*) ;;
+	*) die "qemu-system-aarch64 $version has no vfio-user-pci device" ;;
+	esac
 	pkg=$(dpkg-query --admindir="$TMP_ROOT/var/lib/dpkg" -W \
 		-f='${Version}' qemu-system-x86 2>/dev/null || true)
 	remove_tree "$CACHE/root" || die "remove $CACHE/root by hand"
 	mv "$TMP_ROOT" "$CACHE/root"
 	TMP_ROOT=""
-	write_wrapper "$CACHE" root
+	write_wrappers "$CACHE" root
 	{
 		echo "qemu_version=$version"
 		echo "format=$FORMAT"
 		echo "package=qemu-system-x86 $pkg"
+		echo "package=qemu-system-arm $(dpkg-query \
+			--admindir="$CACHE/root/var/lib/dpkg" -W -f='${Version}' \
+			qemu-system-arm 2>/dev/null || true)"
 		echo "source=$SUITE-backports ($MIRROR)"
 		echo "built=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	} >"$CACHE/.stamp.tmp"

@@ -2,7 +2,8 @@
  * server.h - what the three files of viommu-server share: the options
  * (struct opts, parsed by server_opts.c, which also checks the topology
  * and writes its VIOT), the running world (struct world, built and run by
- * viommu-server.c) and the exit report (server_report.c: the summary on
+ * viommu-server.c), the register-frame IOMMU (server_frame.c:
+ * --smmuv3-frame) and the exit report (server_report.c: the summary on
  * stdout and --stats-json).
  */
 #ifndef VIOMMU_SERVER_H
@@ -106,6 +107,9 @@ struct opts {
 	uint32_t socket_mode; /* --socket-mode (0: the library's 0600) */
 	bool check_uid;       /* --peer-user */
 	uint32_t peer_uid;
+	bool smmu_frame;         /* --smmuv3-frame (server_frame.c) */
+	uint64_t smmu_frame_gpa;
+	uint32_t smmu_features;  /* --smmuv3-features (0: default) */
 };
 
 /* The mappings of the victim a blk-forge tries (viommu-server.c). */
@@ -163,6 +167,7 @@ struct world {
 	struct timespec t0;
 	uint64_t trace_lines;
 	const char *why; /* what ended the run */
+	struct frame *frame; /* --smmuv3-frame (server_frame.c) */
 };
 
 /* viommu-server.c */
@@ -176,6 +181,16 @@ int parse_args(struct opts *o, int argc, char **argv);
 uint16_t endpoint_bdf(const struct opts *o, unsigned int i);
 bool func_behind_iommu(const struct opts *o, unsigned int i);
 int write_viot(const struct opts *o);
+
+/* server_frame.c: the register-frame IOMMU (--smmuv3-frame) */
+struct frame;
+void frame_usage(FILE *f);
+int frame_opt(struct opts *o, const char *name, const char *arg);
+int frame_check(struct opts *o);
+int frame_start(struct world *w);
+void frame_teardown(struct world *w);
+void frame_summary(struct world *w, FILE *f);
+void frame_json(struct world *w, FILE *f);
 
 /* server_report.c */
 double elapsed(const struct world *w);

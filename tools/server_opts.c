@@ -84,7 +84,9 @@ void usage(FILE *f)
 "  --max-mappings N     mappings of all domains together (default 4194304,\n"
 "                       about 240 MiB of mapping store at most); one more\n"
 "                       MAP gets VIRTIO_IOMMU_S_NOMEM.  With --no-iommu:\n"
-"                       per endpoint function, the DMA windows the peer maps\n"
+"                       per endpoint function, the DMA windows the peer maps\n");
+	frame_usage(f);
+	fprintf(f,
 "ACPI:\n"
 "  --viot FILE          write the VIOT table of this topology to FILE\n"
 "  --viot-only          ... and exit without serving\n"
@@ -313,6 +315,7 @@ enum {
 	O_NO_INDIRECT, O_VIOT, O_VIOT_ONLY, O_TRACE, O_LOGLEVEL, O_STATS,
 	O_POLL_US, O_POLL_RQ_US, O_DOOR, O_NO_IOMMU, O_HELP,
 	O_MAX_MAPPINGS, O_TRUST_FDS, O_SOCKET_MODE, O_PEER_USER,
+	O_SMMU_FRAME, O_SMMU_FEATURES,
 };
 
 static const struct option long_opts[] = {
@@ -349,6 +352,8 @@ static const struct option long_opts[] = {
 	{ "trust-peer-fds", no_argument, NULL, O_TRUST_FDS },
 	{ "socket-mode", required_argument, NULL, O_SOCKET_MODE },
 	{ "peer-user", required_argument, NULL, O_PEER_USER },
+	{ "smmuv3-frame", required_argument, NULL, O_SMMU_FRAME },
+	{ "smmuv3-features", required_argument, NULL, O_SMMU_FEATURES },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -522,6 +527,9 @@ static int parse_one(struct opts *o, int c, const char *arg)
 		o->max_mappings = (uint32_t)v;
 		return 0;
 	}
+	case O_SMMU_FRAME: case O_SMMU_FEATURES:
+		return frame_opt(o, c == O_SMMU_FRAME ? "smmuv3-frame" :
+					"smmuv3-features", arg);
 	case O_DOOR:
 		if (strcmp(arg, "mpqemu") && strcmp(arg, "vfio-user"))
 			return -1;
@@ -598,6 +606,8 @@ static int check_topology(struct opts *o)
 			o->endpoint_slot + o->nfunc - 1, o->iommu_slot);
 		return -1;
 	}
+	if (o->smmu_frame)
+		return frame_check(o);
 	if (o->no_iommu)
 		return check_no_iommu(o);
 	if (o->viot_only)

@@ -192,6 +192,7 @@ void print_summary(struct world *w, FILE *f)
 	print_links(w, f);
 	print_requests(&vs, f);
 	print_poller(w, f);
+	frame_summary(w, f);
 	fprintf(f, "  core: IOTLB misses %" PRIu64 ", faults %" PRIu64
 		", maps %" PRIu64 ", unmaps %" PRIu64 "; live: domains %"
 		PRIu64 ", endpoints %" PRIu64 ", mappings %" PRIu64
@@ -358,6 +359,7 @@ int write_json(struct world *w)
 		w->trace_lines);
 	json_links(w, f);
 	json_requests(w, f);
+	frame_json(w, f);
 	fprintf(f, "  \"core\": {\"iotlb_misses\": %" PRIu64 ", \"faults\": %"
 		PRIu64 ", \"maps\": %" PRIu64 ", \"unmaps\": %" PRIu64
 		", \"domains\": %" PRIu64 ", \"endpoints\": %" PRIu64

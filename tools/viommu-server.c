@@ -96,7 +96,7 @@ static int make_core(struct world *w)
 	err = viommu_ctx_create(&cc, &w->ctx);
 	if (err)
 		return err;
-	if (w->o->no_iommu)
+	if (w->o->no_iommu || w->o->smmu_frame)
 		return 0;
 	vc.ctx = w->ctx;
 	vc.mem = w->mem;
@@ -356,7 +356,8 @@ static int add_links(struct world *w)
 	unsigned int i, id;
 	int err = viommu_link_server_create(&sc, &w->lsrv);
 
-	for (i = w->o->no_iommu ? 1 : 0; !err && i <= w->o->nfunc; i++) {
+	for (i = w->o->no_iommu || w->o->smmu_frame ? 1 : 0;
+	     !err && i <= w->o->nfunc; i++) {
 		const struct link_opt *lo = &w->o->links[i];
 		struct viommu_link_config lc = {
 			.size = sizeof(lc),
@@ -748,6 +749,7 @@ static void teardown(struct world *w)
 
 	stop_poller(w);
 	viommu_link_server_destroy(w->lsrv);
+	frame_teardown(w); /* no link thread translates through it now */
 	for (i = 0; i < w->neng; i++)
 		if (w->eng_live[i])
 			dma_engine_destroy(&w->eng[i]);
@@ -799,6 +801,8 @@ static int setup(struct world *w)
 		err = open_control(w);
 	if (!err)
 		err = start_poller(w);
+	if (!err)
+		err = frame_start(w);
 	if (err) {
 		say(w, VIOMMU_LOG_ERROR, "device set-up: %s", strerror(-err));
 		return err;
@@ -833,7 +837,12 @@ int main(int argc, char **argv)
 		teardown(&w);
 		return 1;
 	}
-	if (o.no_iommu)
+	if (o.smmu_frame)
+		say(&w, VIOMMU_LOG_INFO, "serving the SMMUv3 frame at GPA %#"
+		    PRIx64 ", %u DMA engine(s), %u disk(s) and %u NIC(s) "
+		    "from 00:%02x.0", o.smmu_frame_gpa, o.endpoints, o.nblk,
+		    o.nnet, o.endpoint_slot);
+	else if (o.no_iommu)
 		say(&w, VIOMMU_LOG_INFO, "serving %u DMA engine(s) and %u "
 		    "disk(s) from 00:%02x.0 behind the VMM's own vIOMMU",
 		    o.endpoints, o.nblk, o.endpoint_slot);

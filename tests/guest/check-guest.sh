@@ -36,8 +36,16 @@
 # the QEMU 11.1 sets).  Logs go to BUILD_DIR/guest-check/; the summaries
 # are printed.  Environment: NO_DEPS=1 skips scripts/deps.sh guest;
 # GUEST_QEMU11=0 skips the QEMU 11.1 sets (one skipped result says so);
-# GUEST_QEMU72=0 skips the QEMU 7.2 sets the same way; GUEST_SEED
+# GUEST_QEMU72=0 skips the QEMU 7.2 sets the same way; GUEST_ARM64=0
+# skips the arm64 set (below) the same way; GUEST_SEED
 # (default 1) seeds the scenarios; GUEST_BENCH_MS (200).
+# The arm64 set (label arm64-11): viommu-run --arch arm64, an arm64 guest
+# on QEMU 11.1's qemu-system-aarch64 whose stock arm-smmu-v3 driver drives
+# our SMMUv3 through a polled register frame (docs/SMMUV3-GUEST.md), one
+# boot at stage 1 and one at stage 2 with two DMA engines (so isolation
+# runs too; 10-20 s each under TCG); its
+# image cache is CACHE_DIR/../guest-cache-arm64.  It uses the QEMU 11.1
+# cache if it is complete (with GUEST_QEMU11=0 and no cache it is skipped).
 # Exit status: 0 if every scenario passed.
 set -uo pipefail
 
@@ -152,6 +160,46 @@ qemu11_sets() {
 		--qemu-cache "$QEMU11_CACHE"
 }
 
+# arm64_set - the arm64 guest and our SMMUv3 frame, on QEMU 11.1.
+arm64_set() {
+	local tap=$LOGS/arm64-11.tap log=$LOGS/arm64-11.log rc
+	if [ "${GUEST_ARM64:-1}" = 0 ]; then
+		record_skip "arm64 SMMUv3 frame set (GUEST_ARM64=0)"
+		return 0
+	fi
+	if ! bash "$ROOT/scripts/qemu11.sh" --cache "$QEMU11_CACHE" --check \
+		>/dev/null 2>&1; then
+		if [ "${GUEST_QEMU11:-1}" = 0 ]; then
+			record_skip "arm64 SMMUv3 frame set (no QEMU 11.1" \
+				"cache, and GUEST_QEMU11=0 builds none)"
+		else
+			record_fail "arm64 set: no QEMU 11.1 cache (the arm64" \
+				"set did not run)"
+		fi
+		return 0
+	fi
+	rm -f "$tap"
+	echo "  == arm64 set: viommu-run --arch arm64 (log: $log)"
+	python3 "$ROOT/tools/viommu-run" --arch arm64 --build "$BUILD" \
+		--no-build --cache "$(dirname "$CACHE")/guest-cache-arm64" \
+		--qemu-cache "$QEMU11_CACHE" --seed "$SEED" --tap "$tap" \
+		--json "$LOGS/arm64-11.json" --scenario all --endpoints 2 \
+		>"$log" 2>&1
+	rc=$?
+	sed -n '/^== viommu-run --arch arm64 summary/,$p' "$log" |
+		sed 's/^/  /'
+	if [ -s "$tap" ]; then
+		cat "$tap" >>"$RES"
+	else
+		record_fail "arm64-11: viommu-run exit $rc and no results"
+	fi
+	if [ $rc -ne 0 ]; then
+		FAILED=1
+		grep -E 'FAIL|ERROR|error|VIOMMU-DMESG' "$log" | tail -n 40 |
+			sed 's/^/  | /'
+	fi
+}
+
 # qemu72_sets - the sets on the host's QEMU 7.2 (x-pci-proxy-dev).
 qemu72_sets() {
 	if [ "${GUEST_QEMU72:-1}" = 0 ]; then
@@ -177,6 +225,7 @@ main() {
 		return 1
 	fi
 	qemu11_sets
+	arm64_set
 	qemu72_sets
 	return $FAILED
 }

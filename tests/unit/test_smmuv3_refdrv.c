@@ -1,5 +1,5 @@
 /*
- * test_smmuv3_refdrv.c - the reference SMMUv3 driver (src/smmuv3/refdrv.h)
+ * test_smmuv3_refdrv.c - the reference SMMUv3 driver (src/refdrv/smmuv3.h)
  * against the SMMUv3 model: probe checks and the reset sequence, map/DMA/
  * unmap through endpoints for stage 1, stage 2 and nested, SubstreamIDs
  * with linear and 2-level CD tables, the F_TRANSLATION event after

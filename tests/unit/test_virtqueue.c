@@ -1,7 +1,7 @@
 /*
  * test_virtqueue.c - unit tests of the device-side virtqueues
  * (src/virtio/virtqueue.c), the virtio device core (src/virtio/virtio.c)
- * and the driver-side rings (src/virtio/drvring.c), through the echo
+ * and the driver-side rings (src/refdrv/drvring.c), through the echo
  * device of vq_fixture.h: round trips on split and packed rings with and
  * without indirect descriptors and EVENT_IDX, batches, wrap-around,
  * notification suppression both ways, status and feature negotiation, and

@@ -1,0 +1,348 @@
+/*
+ * server_frame.c - viommu-server's register-frame IOMMUs: --smmuv3-frame
+ * GPA serves our SMMUv3 model to a real guest through a register frame in
+ * its shared RAM (src/link/regframe.h, docs/SMMUV3-GUEST.md), instead of
+ * the virtio-iommu on link 0.
+ *
+ * The guest's device tree names the 128 KiB frame at GPA as an
+ * arm,smmu-v3 node (no-map reserved memory); a regframe thread polls it
+ * and feeds the guest's register writes to viommu_smmuv3_mmio_write().
+ * The endpoint functions (DMA engines, disks, NICs) are served over
+ * vfio-user as usual, each a core endpoint registered with the SMMUv3
+ * model (StreamID = its BDF, which the device tree's iommu-map passes
+ * through unchanged), so their DMA is translated by the guest's stream
+ * table, context descriptors and page tables.
+ *
+ * The guest has no interrupt from the model (the frame cannot raise one)
+ * and its driver therefore never reads the event queue.  So that faults
+ * are still visible, each round reads the records the model added to the
+ * event queue in guest RAM since the last look (at most EVT_SCAN_MAX per
+ * round), counts them by event type and logs them (rate-limited); the
+ * counts are in the summary and in --stats-json ("smmuv3").
+ *
+ * The model's register table and feed order are the library's
+ * (regframe_smmuv3_ops, src/link/regframe_smmuv3.c).  VT-d plugs in the
+ * same way: its ops table beside that one, and an option here.
+ */
+#include "server.h"
+
+#include <viommu/smmuv3.h>
+
+#include "link/regframe.h"
+
+#define SMMU_PAGE1 0x10000u
+#define EVT_SCAN_MAX 256 /* event records read per round */
+#define EVT_SIZE 32
+#define EVT_LOG_MAX 16 /* records logged per event type */
+
+/* Everything --smmuv3-frame runs. */
+struct frame {
+	struct world *w;
+	struct viommu_smmuv3 *smmu;
+	struct regframe *rf;
+	struct ratelimit rl;
+	uint64_t ev_base;       /* EVTQ_BASE the scan follows */
+	uint32_t ev_seen;       /* next record to read, with the wrap bit */
+	uint64_t ev_type[256];  /* records read, by event type */
+	uint64_t ev_records, ev_read_errors;
+};
+
+/* Event type names (SMMUv3 7.3), for log lines and the JSON. */
+static const char *event_name(unsigned int t)
+{
+	switch (t) {
+	case 0x01: return "F_UUT";
+	case 0x02: return "C_BAD_STREAMID";
+	case 0x03: return "F_STE_FETCH";
+	case 0x04: return "C_BAD_STE";
+	case 0x05: return "F_BAD_ATS_TREQ";
+	case 0x06: return "F_STREAM_DISABLED";
+	case 0x07: return "F_TRANSL_FORBIDDEN";
+	case 0x08: return "C_BAD_SUBSTREAMID";
+	case 0x09: return "F_CD_FETCH";
+	case 0x0a: return "C_BAD_CD";
+	case 0x0b: return "F_WALK_EABT";
+	case 0x10: return "F_TRANSLATION";
+	case 0x11: return "F_ADDR_SIZE";
+	case 0x12: return "F_ACCESS";
+	case 0x13: return "F_PERMISSION";
+	case 0x20: return "F_TLB_CONFLICT";
+	case 0x21: return "F_CFG_CONFLICT";
+	case 0x24: return "E_PAGE_REQUEST";
+	default: return NULL;
+	}
+}
+
+/* log_event() - one event record, rate-limited (EVT_LOG_MAX per type). */
+static void log_event(struct frame *fr, const uint8_t *rec)
+{
+	uint64_t w0, w2;
+	unsigned int t = rec[0];
+	const char *name = event_name(t);
+
+	if (READ_ONCE(fr->ev_type[t]) > EVT_LOG_MAX)
+		return;
+	memcpy(&w0, rec, 8);
+	memcpy(&w2, rec + 16, 8);
+	rl_log(&fr->rl, &fr->w->log, VIOMMU_LOG_INFO,
+	       "smmuv3: event %s (0x%02x) sid %#x%s addr %#" PRIx64 "%s",
+	       name ? name : "?", t, (uint32_t)(w0 >> 32),
+	       (w0 & (1u << 11)) ? " (ssid valid)" : "", w2,
+	       fr->ev_type[t] == EVT_LOG_MAX ? " (more of this type not "
+	       "logged)" : "");
+}
+
+/*
+ * read_events() - read the event records the model added since the last
+ * round (the guest has no interrupt and never reads them), bounded.
+ */
+static void read_events(void *opaque, bool changed)
+{
+	struct frame *fr = opaque;
+	struct viommu_smmuv3 *model = fr->smmu;
+	uint64_t base = 0, prod = 0, addr;
+	uint32_t log2, wrap, p, n, i;
+	uint8_t rec[EVT_SIZE];
+
+	(void)changed;
+	if (viommu_smmuv3_mmio_read(model, 0xa0, 8, &base) ||
+	    viommu_smmuv3_mmio_read(model, SMMU_PAGE1 + 0xa8, 4, &prod))
+		return;
+	log2 = (uint32_t)(base & 0x1f);
+	if (log2 > 19)
+		return;
+	wrap = (2u << log2) - 1;
+	p = (uint32_t)prod & wrap;
+	if (base != fr->ev_base) { /* a new queue: start at its producer */
+		fr->ev_base = base;
+		fr->ev_seen = p;
+		return;
+	}
+	n = (p - fr->ev_seen) & wrap;
+	if (n > (1u << log2)) { /* the queue was reset under us */
+		fr->ev_seen = p;
+		return;
+	}
+	addr = base & 0x000fffffffffffe0ull;
+	for (i = 0; i < n && i < EVT_SCAN_MAX; i++) {
+		uint32_t idx = fr->ev_seen & ((1u << log2) - 1);
+
+		if (viommu_mem_read(fr->w->mem, addr + (uint64_t)idx * EVT_SIZE,
+				    rec, sizeof(rec))) {
+			ATOMIC_INC(fr->ev_read_errors);
+		} else {
+			ATOMIC_INC(fr->ev_type[rec[0]]);
+			ATOMIC_INC(fr->ev_records);
+			log_event(fr, rec);
+		}
+		fr->ev_seen = (fr->ev_seen + 1) & wrap;
+	}
+}
+
+/* ---- options -------------------------------------------------------- */
+
+void frame_usage(FILE *f)
+{
+	fprintf(f,
+"Register-frame IOMMU (instead of the virtio-iommu; docs/SMMUV3-GUEST.md):\n"
+"  --smmuv3-frame GPA   serve our SMMUv3 model through a 128 KiB register\n"
+"                       frame at guest-physical GPA in the guest's shared\n"
+"                       RAM (an arm,smmu-v3 device-tree node over no-map\n"
+"                       reserved memory), polled by a thread; every\n"
+"                       endpoint function is behind it (StreamID = BDF);\n"
+"                       needs --door vfio-user, takes no link 0\n"
+"  --smmuv3-features M  VIOMMU_SMMUV3_F_* bits (default 0x7f: stage 1 and\n"
+"                       2, HTTU, RIL, MSI, 2-level tables); e.g. 0x7e for\n"
+"                       stage 2 only, 0x7d for stage 1 only\n");
+}
+
+int frame_opt(struct opts *o, const char *name, const char *arg)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(arg, &end, 0);
+	if (errno || end == arg || *end)
+		return -1;
+	if (!strcmp(name, "smmuv3-frame")) {
+		if (v % 0x10000 || v > UINT64_MAX - VIOMMU_SMMUV3_MMIO_SIZE)
+			return -1; /* 64 KiB aligned, like a real frame */
+		o->smmu_frame = true;
+		o->smmu_frame_gpa = v;
+		return 0;
+	}
+	if (!v || v > VIOMMU_SMMUV3_F_ALL ||
+	    !(v & (VIOMMU_SMMUV3_F_STAGE1 | VIOMMU_SMMUV3_F_STAGE2)))
+		return -1;
+	o->smmu_features = (uint32_t)v;
+	return 0;
+}
+
+int frame_check(struct opts *o)
+{
+	const char *bad = NULL;
+
+	if (!o->vfio_user)
+		bad = "needs --door vfio-user (guest RAM must be shared)";
+	else if (o->no_iommu)
+		bad = "and --no-iommu do not mix";
+	else if (o->links[0].set)
+		bad = "takes no link 0 (the IOMMU is the frame)";
+	else if (o->viot || o->viot_only)
+		bad = "has no VIOT (the device tree names the SMMU)";
+	else if (o->poll_rq_us || o->trace)
+		bad = "has no request queue to poll or trace";
+	for (unsigned int i = 1; !bad && i < MAX_DEVS; i++)
+		if (!o->links[i].set && i <= o->nfunc)
+			bad = "needs --link I for every function 1..N+M";
+		else if (o->links[i].set && i > o->nfunc)
+			bad = "has a --link beyond the endpoint functions";
+	if (bad) {
+		fprintf(stderr, PROG ": --smmuv3-frame %s\n", bad);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- running -------------------------------------------------------- */
+
+int frame_start(struct world *w)
+{
+	struct frame *fr;
+	struct viommu_smmuv3_config sc = {
+		.size = sizeof(sc), .ctx = w->ctx, .mem = w->mem, .log = w->log,
+		.features = w->o->smmu_features,
+	};
+	struct regframe_config rc = {
+		.size = sizeof(rc), .ops = &regframe_smmuv3_ops, .mem = w->mem,
+		.gpa = w->o->smmu_frame_gpa, .log = w->log, .name = "smmuv3",
+		.after_round = read_events,
+	};
+	int err;
+
+	if (!w->o->smmu_frame)
+		return 0;
+	fr = calloc(1, sizeof(*fr));
+	if (!fr)
+		return -ENOMEM;
+	fr->w = w;
+	w->frame = fr;
+	err = viommu_smmuv3_create(&sc, &fr->smmu);
+	for (unsigned int f = 0; !err && f < w->o->nfunc; f++)
+		if (w->ep[f])
+			err = viommu_smmuv3_add_endpoint(fr->smmu, w->ep[f]);
+	if (!err) {
+		rc.model = fr->smmu;
+		rc.opaque = fr;
+		err = regframe_create(&rc, &fr->rf);
+	}
+	if (!err)
+		err = regframe_start(fr->rf);
+	if (err)
+		say(w, VIOMMU_LOG_ERROR, "--smmuv3-frame: %s", strerror(-err));
+	else
+		say(w, VIOMMU_LOG_INFO, "smmuv3: register frame at GPA %#"
+		    PRIx64 " (features %#x), polled", w->o->smmu_frame_gpa,
+		    w->o->smmu_features ? w->o->smmu_features :
+					  VIOMMU_SMMUV3_F_DEFAULT);
+	return err;
+}
+
+void frame_teardown(struct world *w)
+{
+	struct frame *fr = w->frame;
+
+	if (!fr)
+		return;
+	regframe_destroy(fr->rf); /* stops the thread first */
+	viommu_smmuv3_destroy(fr->smmu);
+	free(fr);
+	w->frame = NULL;
+}
+
+/* frame_counts() - the model's and the frame's counters; false if off. */
+static bool frame_counts(const struct frame *fr,
+			 struct viommu_smmuv3_stats *ss,
+			 struct regframe_stats *rs)
+{
+	if (!fr || !fr->smmu || !fr->rf)
+		return false;
+	memset(ss, 0, sizeof(*ss));
+	viommu_smmuv3_stats(fr->smmu, ss, sizeof(*ss));
+	regframe_stats(fr->rf, rs);
+	return true;
+}
+
+void frame_summary(struct world *w, FILE *f)
+{
+	struct frame *fr = w->frame;
+	struct viommu_smmuv3_stats ss;
+	struct regframe_stats rs;
+	uint64_t cr0 = 0;
+
+	if (!frame_counts(fr, &ss, &rs))
+		return;
+	viommu_smmuv3_mmio_read(fr->smmu, 0x24, 4, &cr0);
+	fprintf(f, "  smmuv3: SMMUEN %u, commands %" PRIu64 " (errors %" PRIu64
+		", syncs %" PRIu64 "), translations %" PRIu64 " (faults %"
+		PRIu64 "), events %" PRIu64 " (lost %" PRIu64 "), msis %"
+		PRIu64 "\n", (unsigned int)(cr0 & 1), ss.commands,
+		ss.cmd_errors, ss.syncs, ss.translations, ss.faults,
+		ss.events, ss.events_lost, ss.msis);
+	fprintf(f, "  smmuv3 frame: rounds %" PRIu64 " (frame absent %" PRIu64
+		"), writes fed %" PRIu64 " (refused %" PRIu64 "), publishes %"
+		PRIu64 " (guest won %" PRIu64 "), polls %" PRIu64 "\n",
+		rs.rounds, rs.absent, rs.writes, rs.write_errors,
+		rs.publishes, rs.cas_lost, rs.polls);
+	fprintf(f, "  smmuv3 event queue (read by the server):");
+	for (unsigned int t = 0; t < 256; t++)
+		if (READ_ONCE(fr->ev_type[t]))
+			fprintf(f, " %s %" PRIu64, event_name(t) ?
+				event_name(t) : "?", READ_ONCE(fr->ev_type[t]));
+	fprintf(f, "%s\n", READ_ONCE(fr->ev_records) ? "" : " none");
+}
+
+void frame_json(struct world *w, FILE *f)
+{
+	struct frame *fr = w->frame;
+	struct viommu_smmuv3_stats ss;
+	struct regframe_stats rs;
+	uint64_t idr0 = 0, cr0 = 0;
+	bool first = true;
+
+	if (!frame_counts(fr, &ss, &rs))
+		return;
+	viommu_smmuv3_mmio_read(fr->smmu, 0x00, 4, &idr0);
+	viommu_smmuv3_mmio_read(fr->smmu, 0x24, 4, &cr0);
+	fprintf(f, "  \"smmuv3\": {\"idr0\": %" PRIu64 ", \"smmuen\": %u, "
+		"\"commands\": %" PRIu64 ", \"cmd_errors\": %" PRIu64
+		", \"syncs\": %" PRIu64 ", \"translations\": %" PRIu64
+		", \"faults\": %" PRIu64 ", \"events\": %" PRIu64
+		", \"events_lost\": %" PRIu64 ", \"msis\": %" PRIu64
+		", \"invalidations\": %" PRIu64 ",\n    \"frame\": {\"rounds\": %"
+		PRIu64 ", \"absent\": %" PRIu64 ", \"writes\": %" PRIu64
+		", \"write_errors\": %" PRIu64 ", \"publishes\": %" PRIu64
+		", \"cas_lost\": %" PRIu64 ", \"polls\": %" PRIu64
+		", \"poll_capped\": %" PRIu64 "},\n    \"event_types\": {",
+		idr0, (unsigned int)(cr0 & 1), ss.commands, ss.cmd_errors,
+		ss.syncs, ss.translations, ss.faults, ss.events,
+		ss.events_lost, ss.msis, ss.invalidations, rs.rounds,
+		rs.absent, rs.writes, rs.write_errors, rs.publishes,
+		rs.cas_lost, rs.polls, rs.poll_capped);
+	for (unsigned int t = 0; t < 256; t++) {
+		uint64_t n = READ_ONCE(fr->ev_type[t]);
+
+		if (!n)
+			continue;
+		if (event_name(t))
+			fprintf(f, "%s\"%s\": %" PRIu64, first ? "" : ", ",
+				event_name(t), n);
+		else
+			fprintf(f, "%s\"0x%02x\": %" PRIu64, first ? "" : ", ",
+				t, n);
+		first = false;
+	}
+	fprintf(f, "}, \"event_read_errors\": %" PRIu64 "},\n",
+		READ_ONCE(fr->ev_read_errors));
+}
