@@ -334,7 +334,8 @@ static void json_blks(struct world *w, FILE *f)
 			", \"rx_gso_dropped\": %" PRIu64
 			", \"csum_completed\": %" PRIu64
 			", \"backend_rx_drops\": %" PRIu64
-			", \"backend_tx_drops\": %" PRIu64 "}", i ? "," : "",
+			", \"backend_tx_drops\": %" PRIu64
+			", \"gso_segmented\": %" PRIu64 "}", i ? "," : "",
 			w->net_name[i], endpoint_bdf(w->o, w->o->endpoints +
 						     w->o->nblk + i),
 			w->o->nets[i].no_iommu ? "false" : "true",
@@ -343,7 +344,8 @@ static void json_blks(struct world *w, FILE *f)
 			ns.needs_reset, ns.tx_faults, ns.rx_faults,
 			ns.injected_faults, ns.tx_bad, ns.rx_too_big,
 			ns.rx_gso_dropped, ns.csum_completed,
-			ns.backend_rx_drops, ns.backend_tx_drops);
+			ns.backend_rx_drops, ns.backend_tx_drops,
+			ns.gso_segmented);
 	}
 	fprintf(f, "\n  ],\n  \"forge\": {\"faults\": %" PRIu64 ", "
 		"\"other_memory\": %" PRIu64 ", \"leaks\": %" PRIu64 "}\n",
