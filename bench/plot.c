@@ -16,7 +16,8 @@
  * guest_io.gp (each IOMMU mode's IOPS as % of the same stack's no-IOMMU
  * IOPS, per job, one panel per stack).  The outputs are DIR/io-modes.png
  * (io-modes-modelled.png for a run with a modelled cost),
- * DIR/translate-scaling.png, DIR/vdev-pairs.png and DIR/guest-io.png (guest-io --net JSON: DIR/guest-io-net.png).
+ * DIR/translate-scaling.png, DIR/vdev-pairs.png and DIR/guest-io.png
+ * (DIR/guest-io-net.png for the JSON of guest-io --net).
  *
  * --smoke plots a small built-in sample (through the same parser) into a
  * temporary directory and exits 77 (a skipped test) when gnuplot is not
@@ -692,7 +693,8 @@ static void usage(FILE *f)
 "Draws PNG plots with gnuplot from the JSON of `viommu-bench io`,\n"
 "`scaling`, `vdev` and `guest-io` (--json FILE): DIR/io-modes.png (or\n"
 "io-modes-modelled.png when the io run modelled a cost),\n"
-"DIR/translate-scaling.png, DIR/vdev-pairs.png and DIR/guest-io.png.\n"
+"DIR/translate-scaling.png, DIR/vdev-pairs.png and DIR/guest-io.png\n"
+"(guest-io-net.png for the JSON of guest-io --net).\n"
 "\n"
 "  --io FILE        JSON of `viommu-bench io` (up to %d times: a measured\n"
 "                   and a modelled run)\n"
