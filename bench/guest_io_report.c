@@ -648,7 +648,8 @@ static void print_summary(const struct gio *g, FILE *f)
 	char jn[32], pc[16];
 
 	fprintf(f, "\n%% of the same stack's no-IOMMU %s (median of "
-		"per-round ratios)\n  %-16s", g->o.net ? "rate" : "IOPS", "job");
+		"per-round ratios)\n  %-16s", g->o.net ? "rate" : "IOPS",
+		"job");
 	for (int m = GIO_PT; m < GIO_NMODES; m++)
 		for (int s = 0; s < GIO_NSTACKS; s++)
 			if (g->o.mode[m] && g->o.stack[s])
@@ -677,7 +678,8 @@ static void print_net_requests(const struct gio *g, FILE *f)
 
 	fprintf(f, "\nPer MiB the NICs sent over each boot (viommu-server's "
 		"counters; median over rounds;\n  MAPs, UNMAPs, IOMMU kicks: "
-		"requests to our virtio-iommu; NIC kicks: register\n  writes on "
+		"requests to our virtio-iommu; NIC kicks: register\n  writes "
+		"on "
 		"the NICs' links (queue notifies); IRQs: the NICs' interrupts "
 		"(used-buffer\n  notifications); guest CPU: busy %% of the "
 		"guest's CPUs during the TCP jobs)\n"

@@ -151,7 +151,8 @@ int net_gso_segment(const uint8_t *frame, uint32_t len, uint8_t type,
 		put16(out + h.l3 + 10, 0);
 		put16(out + h.l3 + 10, fold(sum(out + h.l3, h.l4 - h.l3, 0)));
 	}
-	seq = (uint32_t)frame[h.l4 + 4] << 24 | (uint32_t)frame[h.l4 + 5] << 16 |
+	seq = (uint32_t)frame[h.l4 + 4] << 24 |
+	      (uint32_t)frame[h.l4 + 5] << 16 |
 	      (uint32_t)frame[h.l4 + 6] << 8 | frame[h.l4 + 7];
 	seq += off;
 	out[h.l4 + 4] = (uint8_t)(seq >> 24);

@@ -705,7 +705,8 @@ TEST(n10_tso_to_receiver_without_guest_tso_segmented)
 		rx += HDR;
 		CHECK_EQ(rx[16] << 8 | rx[17], 40 + seg);  /* IPv4 length */
 		CHECK_EQ(ones(rx + 14, 20, 0), 0xffff);    /* its checksum */
-		CHECK_EQ((uint32_t)(rx[40] << 8 | rx[41]), (1000 + off) & 0xffff);
+		CHECK_EQ((uint32_t)(rx[40] << 8 | rx[41]),
+			 (1000 + off) & 0xffff);
 		CHECK_EQ(rx[47] & 0x08, off + seg == plen ? 0x08 : 0); /* PSH */
 		ps = ones(rx + 26, 8, 6 + 20 + seg);
 		CHECK_EQ(ones(rx + 34, 20 + seg, ps), 0xffff); /* TCP */
