@@ -22,6 +22,15 @@
  * every mode as % of the same stack's no-IOMMU figure, with the issue's
  * goals.
  *
+ * --net measures the network column the same way (guest/nettcp.c's
+ * netbench, viommu-run's netbench scenarios, each case --bench-ms long):
+ * TCP between two NICs in two network namespaces, one and four streams,
+ * both directions, 1500 B and 64 KiB writes, and UDP packets per second,
+ * in two stacks: ours (two of our NICs on viommu-server's switch behind
+ * our virtio-iommu) and qemu (two virtio-net-pci iommu_platform=on on one
+ * QEMU hub behind QEMU's virtio-iommu-pci: viommu-run --peer qemu
+ * --qemu-net); the mixed stack is not defined for it.
+ *
  * Fairness, as `viommu-bench guest`: --rounds rounds of every boot, the
  * order of the boots reversed every other round; medians over rounds and
  * ratios taken round by round.  Unpinned by default; --pin CPU runs every
@@ -68,19 +77,27 @@ static void check_stacks(struct gio *g)
 
 		if (!g->o.stack[s])
 			continue;
+		if (g->o.net && s == GIO_MIXED) {
+			snprintf(why, n, "not defined for --net (ours or "
+				 "QEMU's NICs, each behind its own IOMMU)");
+			continue;
+		}
 		if (!g->q.path[0]) {
 			snprintf(why, n, "%s", g->q.why);
 			continue;
 		}
 		if (s != GIO_QEMU && strcmp(g->q.door, "vfio-user")) {
 			snprintf(why, n, "QEMU %s reaches our devices through "
-				 "%s; the blk scenarios need vfio-user "
-				 "(interrupts)", g->q.version, g->q.door);
+				 "%s; the %s scenarios need vfio-user "
+				 "(interrupts)", g->q.version, g->q.door,
+				 g->o.net ? "net" : "blk");
 			continue;
 		}
 		if ((s != GIO_QEMU && lacks(g, why, n, "vfio-user-pci")) ||
 		    (s != GIO_OURS && lacks(g, why, n, "virtio-iommu-pci")) ||
-		    (s == GIO_QEMU && lacks(g, why, n, "virtio-blk-pci")))
+		    (s == GIO_QEMU && lacks(g, why, n, g->o.net ?
+					     "virtio-net-pci" :
+					     "virtio-blk-pci")))
 			continue;
 	}
 	snprintf(f, sizeof(f), "%s/guest-cache/image/vmlinuz", g->build);
@@ -105,7 +122,8 @@ static int run_child(struct gio *g, int s, int m, const char *json,
 	int n = 0;
 
 	snprintf(ms, sizeof(ms), "%u", g->o.ms);
-	snprintf(sc, sizeof(sc), "--scenario=%s", gio_mode_scenarios[m]);
+	snprintf(sc, sizeof(sc), "--scenario=%s", g->o.net ?
+		 gio_net_scenarios[m] : gio_mode_scenarios[m]);
 	argv[n++] = "python3";
 	argv[n++] = g->run;
 	argv[n++] = "--build";
@@ -121,7 +139,7 @@ static int run_child(struct gio *g, int s, int m, const char *json,
 	if (s != GIO_OURS)
 		argv[n++] = "--peer=qemu";
 	if (s == GIO_QEMU)
-		argv[n++] = "--qemu-disk";
+		argv[n++] = g->o.net ? "--qemu-net" : "--qemu-disk";
 	else {
 		argv[n++] = "--door";
 		argv[n++] = g->q.door;
@@ -154,6 +172,7 @@ static void run_boot(struct gio *g, int r, int s, int m, int k, int nk)
 	int rc;
 
 	gio_boot_init(b);
+	b->net = g->o.net;
 	boot_path(g, json, sizeof(json), r, s, m, "json");
 	boot_path(g, log, sizeof(log), r, s, m, "log");
 	fprintf(stderr, "viommu-bench guest-io: round %d/%d, boot %d/%d: "
@@ -190,6 +209,7 @@ static void replay_boot(struct gio *g, int r, int s, int m)
 	char json[PATH_MAX + 64];
 
 	gio_boot_init(b);
+	b->net = g->o.net;
 	snprintf(json, sizeof(json), "%s/%s-%s-%d.json", g->o.replay,
 		 gio_stack_names[s], gio_mode_names[m], r + 1);
 	if (access(json, R_OK))
@@ -267,7 +287,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: viommu-bench guest-io [--rounds N] [--bench-ms N]\n"
-"                             [--stacks ours,mixed,qemu]\n"
+"                             [--net] [--stacks ours,mixed,qemu]\n"
 "                             [--modes noiommu,pt,lazy,strict]\n"
 "                             [--pin CPU | --no-pin] [--poll-rq-us N]\n"
 "                             [--qemu 11|7.2|PATH]\n"
@@ -292,6 +312,15 @@ static void usage(FILE *f)
 "strict >= 60%% of no IOMMU, each of our ratios above QEMU's) with met or\n"
 "MISSED.  A boot takes 30-60 s; a full round is 12 boots.\n"
 "\n"
+"  --net          the network column instead (viommu-run's netbench\n"
+"                 scenarios): TCP between two virtio-net NICs in two\n"
+"                 network namespaces of the guest, 1 and 4 streams, both\n"
+"                 directions, 1500 B and 64 KiB writes (MB/s), and UDP\n"
+"                 packets/s with 18-byte payloads; stacks ours (our NICs\n"
+"                 behind our virtio-iommu) and qemu (two virtio-net-pci\n"
+"                 iommu_platform=on on one hub behind QEMU's\n"
+"                 virtio-iommu-pci); counters per MiB sent.  A full\n"
+"                 round is 8 boots\n"
 "  --rounds N     rounds of the boots, 1..%d (default 3)\n"
 "  --bench-ms N   length of each job in the guest, 50..10000 (default\n"
 "                 1000)\n"
@@ -351,6 +380,8 @@ static void parse_opts(struct gio_opts *o, int argc, char **argv)
 			o->smoke = true;
 		} else if (!strcmp(a, "--no-pin")) {
 			o->no_pin = true;
+		} else if (!strcmp(a, "--net")) {
+			o->net = true;
 		} else if (!strcmp(a, "--keep")) {
 			o->keep = true;
 		} else if (opt_value("--bench-ms", argc, argv, &i, &v)) {
@@ -385,8 +416,8 @@ static void parse_opts(struct gio_opts *o, int argc, char **argv)
 	}
 	if (o->pin >= 0 && o->no_pin)
 		bad_usage("--pin and --no-pin exclude each other");
-	parse_set("--stacks", stacks ? stacks : o->smoke ? "ours,qemu" :
-		  "ours,mixed,qemu", gio_stack_names, GIO_NSTACKS, o->stack);
+	parse_set("--stacks", stacks ? stacks : o->smoke || o->net ?
+		  "ours,qemu" : "ours,mixed,qemu", gio_stack_names, GIO_NSTACKS, o->stack);
 	parse_set("--modes", modes ? modes : o->smoke ? "noiommu,strict" :
 		  "noiommu,pt,lazy,strict", gio_mode_names, GIO_NMODES,
 		  o->mode);

@@ -13,6 +13,15 @@
  *                      the rounds, the table, the goals and the JSON
  *                      report.
  *
+ * With --net the same machinery measures the network column instead:
+ * the guest's stock virtio_net driver between two NICs in two network
+ * namespaces (guest/nettcp.c, viommu-run's netbench scenarios): TCP
+ * throughput (one and four streams, both directions, 1500 B and 64 KiB
+ * writes) and UDP packets per second, in two stacks (ours; QEMU's two
+ * virtio-net-pci on one hub behind its virtio-iommu-pci).  A job is then
+ * one of those cases and its rate (iops[]) is MB/s, or packets/s for
+ * UDP; the counters are per MiB moved instead of per disk I/O.
+ *
  * A run is rounds of boots, one boot per (stack, mode) in each round.
  * Every figure of a boot is -1 until a VIOMMU-BENCH line (or the server's
  * counters) gives it; a boot that failed gives none.
@@ -50,6 +59,19 @@ struct gio_job {
 };
 
 extern const struct gio_job gio_jobs[GIO_NJOBS];
+
+/* --net: the cases guest/nettcp.c's netbench runs, in its order. */
+#define GIO_NET_NJOBS 9
+#define GIO_MAX_JOBS 9
+struct gio_net_job {
+	bool udp;       /* small-packet rate (the last job) */
+	bool ba;        /* direction: second NIC to first */
+	unsigned streams;
+	uint32_t msg;   /* bytes per write */
+};
+
+extern const struct gio_net_job gio_net_jobs[GIO_NET_NJOBS];
+extern const char *const gio_net_scenarios[GIO_NMODES];
 extern const char *const gio_stack_names[GIO_NSTACKS];
 extern const char *const gio_mode_names[GIO_NMODES];
 extern const char *const gio_mode_scenarios[GIO_NMODES];
@@ -57,6 +79,7 @@ extern const char *const gio_mode_scenarios[GIO_NMODES];
 /* The command line. */
 struct gio_opts {
 	bool smoke, keep, no_pin;
+	bool net;                 /* --net: the virtio-net column */
 	const char *json, *run, *build, *qemu;
 	const char *replay;       /* --replay DIR: report kept boots */
 	bool stack[GIO_NSTACKS];  /* --stacks */
@@ -71,12 +94,18 @@ struct gio_opts {
 /* What one boot gave. */
 struct gio_boot {
 	bool ran, ok, pinned;
+	bool net;                 /* a netbench boot (set before take_json) */
 	char why[256];
 	double secs, load;
-	double iops[GIO_NJOBS], mbps[GIO_NJOBS]; /* -1: none */
+	double iops[GIO_MAX_JOBS], mbps[GIO_MAX_JOBS]; /* -1: none; --net:
+						* MB/s (UDP: packets/s), MB/s */
+	double cpu[GIO_MAX_JOBS]; /* --net: the guest's CPU busy % */
 	char dtype[16];           /* the disk's domain type (iommu=) */
 	/* viommu-server's counters over the boot (-1: no server / none) */
-	double ios;               /* disk reads + writes */
+	double ios;               /* disk reads + writes; --net: MiB the
+				   * NICs sent */
+	double nic_kicks;         /* --net: REGION_WRITEs on the NICs'
+				   * links (nearly all queue notifies) */
 	double maps, unmaps;      /* virtio-iommu MAP / UNMAP requests */
 	double kicks;             /* virtio-iommu request queue kicks */
 	double dma_msgs;          /* vfio-user DMA_MAP + DMA_UNMAP messages
@@ -123,6 +152,9 @@ struct gio_stat {
 	double med, min, max;
 	int n;
 };
+
+/* gio_njobs() - the jobs of the run (blk or --net). */
+int gio_njobs(const struct gio *g);
 
 /* gio_iops() / gio_mbps() - job @j of (@s, @m) over the rounds. */
 struct gio_stat gio_iops(const struct gio *g, int s, int m, int j);

@@ -44,6 +44,16 @@ const struct gio_job gio_jobs[GIO_NJOBS] = {
 	{ true, 4096, 1 },    { true, 4096, 32 },
 	{ true, 65536, 1 },   { true, 65536, 32 },
 };
+const struct gio_net_job gio_net_jobs[GIO_NET_NJOBS] = {
+	{ false, false, 1, 1500 },  { false, true, 1, 1500 },
+	{ false, false, 4, 1500 },  { false, true, 4, 1500 },
+	{ false, false, 1, 65536 }, { false, true, 1, 65536 },
+	{ false, false, 4, 65536 }, { false, true, 4, 65536 },
+	{ true, false, 1, 18 },
+};
+const char *const gio_net_scenarios[GIO_NMODES] = {
+	"netbench-noiommu", "netbench-pt", "netbench", "netbench-strict",
+};
 const char *const gio_stack_names[GIO_NSTACKS] = { "ours", "mixed", "qemu" };
 const char *const gio_mode_names[GIO_NMODES] = {
 	"noiommu", "pt", "lazy", "strict",
@@ -59,9 +69,10 @@ const char *const gio_mode_scenarios[GIO_NMODES] = {
 void gio_boot_init(struct gio_boot *b)
 {
 	memset(b, 0, sizeof(*b));
-	for (int j = 0; j < GIO_NJOBS; j++)
-		b->iops[j] = b->mbps[j] = -1;
+	for (int j = 0; j < GIO_MAX_JOBS; j++)
+		b->iops[j] = b->mbps[j] = b->cpu[j] = -1;
 	b->ios = b->maps = b->unmaps = b->kicks = b->srv_cpu = -1;
+	b->nic_kicks = -1;
 	b->dma_msgs = b->irqs = -1;
 }
 
@@ -83,6 +94,59 @@ static int job_index(const char *name, double size, double qd)
 	return -1;
 }
 
+/* net_index() - the job of a net-tcp / net-udp line, or -1. */
+static int net_index(const struct jval *l)
+{
+	const char *name = jstr(l, "name"), *dir = jstr(l, "dir");
+	bool udp;
+
+	if (!name || !dir)
+		return -1;
+	if (!strcmp(name, "net-udp"))
+		udp = true;
+	else if (!strcmp(name, "net-tcp"))
+		udp = false;
+	else
+		return -1;
+	for (int j = 0; j < GIO_NET_NJOBS; j++) {
+		const struct gio_net_job *n = &gio_net_jobs[j];
+
+		if (n->udp == udp && n->ba == !strcmp(dir, "ba") &&
+		    (udp || (n->streams == jnum(l, "streams") &&
+			     n->msg == jnum(l, "msg"))))
+			return j;
+	}
+	return -1;
+}
+
+/* take_net_line() - a netbench VIOMMU-BENCH line. */
+static void take_net_line(struct gio_boot *b, const struct jval *l)
+{
+	const char *dt = jstr(l, "iommu");
+	double ns = jnum(l, "ns");
+	int j = net_index(l);
+
+	if (j < 0 || ns <= 0)
+		return;
+	if (gio_net_jobs[j].udp) {
+		double n = jnum(l, "recv");
+
+		if (n <= 0)
+			return;
+		b->iops[j] = n * 1e9 / ns;
+		b->mbps[j] = n * gio_net_jobs[j].msg * 1e3 / ns;
+	} else {
+		double n = jnum(l, "bytes");
+
+		if (n <= 0)
+			return;
+		b->iops[j] = b->mbps[j] = n * 1e3 / ns;
+	}
+	b->cpu[j] = jnum(l, "cpu_pct");
+	if (dt && !gio_net_jobs[j].ba)
+		snprintf(b->dtype, sizeof(b->dtype), "%s", dt);
+}
+
 /* take_line() - record one VIOMMU-BENCH line (an object of strings). */
 static void take_line(struct gio_boot *b, const struct jval *l)
 {
@@ -91,6 +155,10 @@ static void take_line(struct gio_boot *b, const struct jval *l)
 	double ns = jnum(l, "ns");
 	int j;
 
+	if (b->net) {
+		take_net_line(b, l);
+		return;
+	}
 	if (!name || count <= 0 || ns <= 0 ||
 	    (j = job_index(name, size, jnum(l, "qd"))) < 0)
 		return;
@@ -110,7 +178,8 @@ static bool boot_status(struct gio_boot *b, const struct jval *boot)
 		const char *st = jstr(&res->kids[i], "status");
 		const char *why = jstr(&res->kids[i], "reason");
 
-		if (!sc || strncmp(sc, "blkio", 5))
+		if (!sc || strncmp(sc, b->net ? "netbench" : "blkio",
+				   b->net ? 8 : 5))
 			continue;
 		if (st && !strcmp(st, "pass"))
 			return true;
@@ -122,11 +191,12 @@ static bool boot_status(struct gio_boot *b, const struct jval *boot)
 	err = jget(boot, "errors");
 	snprintf(b->why, sizeof(b->why), "%s", err && err->t == J_ARR &&
 		 err->n && err->kids[0].t == J_STR ? err->kids[0].str :
-		 "no blkio result");
+		 b->net ? "no netbench result" : "no blkio result");
 	return false;
 }
 
-/* take_links() - the disk's link counters (links named blk*). */
+/* take_links() - the disk's link counters (links named blk*; --net: the
+ * NICs', named net*). */
 static void take_links(struct gio_boot *b, const struct jval *links)
 {
 	for (int i = 0; links && links->t == J_ARR && i < links->n; i++) {
@@ -135,8 +205,11 @@ static void take_links(struct gio_boot *b, const struct jval *links)
 		const char *name = jstr(l, "name");
 		double m = jnum(msgs, "DMA_MAP"), u = jnum(msgs, "DMA_UNMAP");
 
-		if (!name || strncmp(name, "blk", 3))
+		if (!name || strncmp(name, b->net ? "net" : "blk", 3))
 			continue;
+		if (b->net && jnum(msgs, "REGION_WRITE") >= 0)
+			b->nic_kicks = (b->nic_kicks < 0 ? 0 : b->nic_kicks) +
+				       jnum(msgs, "REGION_WRITE");
 		if (m >= 0 && u >= 0)
 			b->dma_msgs = (b->dma_msgs < 0 ? 0 : b->dma_msgs) +
 				      m + u;
@@ -156,7 +229,15 @@ static void take_stats(struct gio_boot *b, const struct jval *st)
 	if (!st || st->t != J_OBJ)
 		return;
 	b->srv_cpu = jnum(st, "cpu_seconds");
-	if (disks && disks->t == J_ARR && disks->n) {
+	if (b->net) {
+		const struct jval *nics = jget(st, "nics");
+
+		for (int i = 0; nics && nics->t == J_ARR && i < nics->n; i++)
+			if (jnum(&nics->kids[i], "tx_bytes") >= 0)
+				b->ios = (b->ios < 0 ? 0 : b->ios) +
+					 jnum(&nics->kids[i], "tx_bytes") /
+						 1048576.0;
+	} else if (disks && disks->t == J_ARR && disks->n) {
 		r = jnum(&disks->kids[0], "reads");
 		w = jnum(&disks->kids[0], "writes");
 		if (r >= 0 && w >= 0)
@@ -192,12 +273,13 @@ void gio_take_json(struct gio_boot *b, const char *path, int rc)
 	for (int i = 0; lines && lines->t == J_ARR && i < lines->n; i++)
 		take_line(b, &lines->kids[i]);
 	jfree(&doc);
-	for (int j = 0; j < GIO_NJOBS; j++)
+	for (int j = 0; j < (b->net ? GIO_NET_NJOBS : GIO_NJOBS); j++)
 		missing += b->iops[j] < 0;
 	if (b->ok && missing) {
 		b->ok = false;
-		snprintf(b->why, sizeof(b->why), "%d of %d blk bench lines "
-			 "missing", missing, GIO_NJOBS);
+		snprintf(b->why, sizeof(b->why), "%d of %d %s bench lines "
+			 "missing", missing, b->net ? GIO_NET_NJOBS :
+			 GIO_NJOBS, b->net ? "net" : "blk");
 	}
 }
 
@@ -235,6 +317,12 @@ static struct gio_stat stat_of(double *v, int n)
 		s.max = v[n - 1];
 	}
 	return s;
+}
+
+/* gio_njobs() - see guest_io.h. */
+int gio_njobs(const struct gio *g)
+{
+	return g->o.net ? GIO_NET_NJOBS : GIO_NJOBS;
 }
 
 /* boot_of() - the boot of (@s, @m) in round @r if it gave figures. */
@@ -294,8 +382,9 @@ struct gio_stat gio_pct(const struct gio *g, int s, int m, int j)
 
 /*
  * per_io() - counter @what (0 MAPs, 1 UNMAPs, 2 kicks, 3 server CPU us,
- * 4 vfio-user DMA_MAP+DMA_UNMAP messages, 5 disk interrupts) per disk I/O
- * of (@s, @m): the median over the rounds, or -1.
+ * 4 vfio-user DMA_MAP+DMA_UNMAP messages, 5 disk interrupts, 6 NIC
+ * kicks) per disk I/O (--net: per MiB sent) of (@s, @m): the median over
+ * the rounds, or -1.
  */
 static double per_io(const struct gio *g, int s, int m, int what)
 {
@@ -310,10 +399,36 @@ static double per_io(const struct gio *g, int s, int m, int what)
 			continue;
 		c = what == 0 ? b->maps : what == 1 ? b->unmaps :
 		    what == 2 ? b->kicks : what == 4 ? b->dma_msgs :
-		    what == 5 ? b->irqs : b->srv_cpu < 0 ? -1 :
+		    what == 5 ? b->irqs : what == 6 ? b->nic_kicks :
+		    b->srv_cpu < 0 ? -1 :
 		    b->srv_cpu * 1e6;
 		if (c >= 0)
 			v[n++] = c / b->ios;
+	}
+	return n ? median(v, n) : -1;
+}
+
+/*
+ * guest_cpu() - --net: the guest's mean CPU busy % over the TCP jobs of
+ * (@s, @m), median over the rounds, or -1.
+ */
+static double guest_cpu(const struct gio *g, int s, int m)
+{
+	double v[GIO_MAX_ROUNDS];
+	int n = 0;
+
+	for (int r = 0; r < g->o.rounds; r++) {
+		const struct gio_boot *b = boot_of(g, r, s, m);
+		double sum = 0;
+		int k = 0;
+
+		for (int j = 0; b && j < GIO_NET_NJOBS; j++)
+			if (!gio_net_jobs[j].udp && b->cpu[j] >= 0) {
+				sum += b->cpu[j];
+				k++;
+			}
+		if (k)
+			v[n++] = sum / k;
 	}
 	return n ? median(v, n) : -1;
 }
@@ -350,11 +465,28 @@ enum gio_verdict gio_goal_vs_qemu(const struct gio *g, int m, int j,
 static const char *const verdict_names[] = { "NOT MEASURED", "met",
 					      "MISSED" };
 
-/* job_name() - "read 4K qd1". */
-static void job_name(char *buf, size_t n, int j)
+/* job_name() - "read 4K qd1"; --net: "tcp ab 4x1500", "udp ab 18B". */
+static void job_name(const struct gio *g, char *buf, size_t n, int j)
 {
-	snprintf(buf, n, "%s %uK qd%u", gio_jobs[j].write ? "write" : "read",
-		 gio_jobs[j].size >> 10, gio_jobs[j].qd);
+	const struct gio_net_job *k = &gio_net_jobs[j];
+
+	if (!g->o.net)
+		snprintf(buf, n, "%s %uK qd%u", gio_jobs[j].write ? "write" :
+			 "read", gio_jobs[j].size >> 10, gio_jobs[j].qd);
+	else if (k->udp)
+		snprintf(buf, n, "udp %s %uB pps", k->ba ? "ba" : "ab", k->msg);
+	else
+		snprintf(buf, n, "tcp %s %ux%u", k->ba ? "ba" : "ab",
+			 k->streams, k->msg);
+}
+
+/* job_key() - job @j as one word: "read-4K-qd1", "tcp-ab-4x1500". */
+static void job_key(const struct gio *g, char *buf, size_t n, int j)
+{
+	job_name(g, buf, n, j);
+	for (char *c = buf; *c; c++)
+		if (*c == ' ')
+			*c = '-';
 }
 
 /* cell() - @v with @prec decimals, or "-" when there is none. */
@@ -378,8 +510,15 @@ static void pct_cell(char *buf, size_t n, struct gio_stat s)
 }
 
 /* stack_text() - what a stack is. */
-static const char *stack_text(int s)
+static const char *stack_text(const struct gio *g, int s)
 {
+	static const char *const n[GIO_NSTACKS] = {
+		"two of our virtio-net NICs (viommu-server, vfio-user, one "
+		"switch) behind our virtio-iommu",
+		"(not for --net)",
+		"QEMU's two virtio-net-pci iommu_platform=on on one hub behind "
+		"QEMU's virtio-iommu-pci",
+	};
 	static const char *const t[GIO_NSTACKS] = {
 		"our virtio-blk (viommu-server, vfio-user) behind our "
 		"virtio-iommu",
@@ -389,12 +528,14 @@ static const char *stack_text(int s)
 		"virtio-iommu-pci",
 	};
 
-	return t[s];
+	return g->o.net ? n[s] : t[s];
 }
 
 /* mode_text() - what a mode is. */
-static const char *mode_text(int m)
+static const char *mode_text(const struct gio *g, int m)
 {
+	if (m == GIO_NOIOMMU && g->o.net)
+		return "no IOMMU in front of the NICs (the baseline)";
 	static const char *const t[GIO_NMODES] = {
 		"no IOMMU in front of the disk (the baseline)",
 		"iommu.passthrough=1: identity domain, no MAP per I/O",
@@ -412,8 +553,10 @@ static const char *mode_text(int m)
 static void print_head(const struct gio *g, FILE *f)
 {
 	fprintf(f, "viommu-bench guest-io: real Linux guest (Debian 6.12 "
-		"under QEMU TCG), O_DIRECT random I/O on virtio-blk%s\n",
-		g->o.smoke ? " (SMOKE RUN: numbers not meaningful)" : "");
+		"under QEMU TCG), %s%s\n", g->o.net ? "TCP and UDP between "
+		"two virtio-net NICs in two namespaces" : "O_DIRECT random I/O "
+		"on virtio-blk", g->o.smoke ? " (SMOKE RUN: numbers not "
+		"meaningful)" : "");
 	machine_print(&g->m, f);
 	if (g->o.replay)
 		fprintf(f, "replay:  the boots kept in %s (the load line above "
@@ -450,7 +593,7 @@ static void print_head(const struct gio *g, FILE *f)
 				ok += g->b[r][s][m].ok;
 			}
 		fprintf(f, "  %-6s %s:\n         ", gio_stack_names[s],
-			stack_text(s));
+			stack_text(g, s));
 		if (g->skip[s][0])
 			fprintf(f, "SKIPPED, %s\n", g->skip[s]);
 		else
@@ -460,7 +603,8 @@ static void print_head(const struct gio *g, FILE *f)
 	for (int m = 0; m < GIO_NMODES; m++)
 		if (g->o.mode[m])
 			fprintf(f, "  %-8s %-14s %s\n", gio_mode_names[m],
-				gio_mode_scenarios[m], mode_text(m));
+				g->o.net ? gio_net_scenarios[m] :
+				gio_mode_scenarios[m], mode_text(g, m));
 	for (int r = 0; r < g->o.rounds; r++)
 		for (int s = 0; s < GIO_NSTACKS; s++)
 			for (int m = 0; m < GIO_NMODES; m++)
@@ -478,10 +622,10 @@ static void print_stack(const struct gio *g, int s, FILE *f)
 	char jn[32], io[16], mb[16], pc[32];
 
 	fprintf(f, "\n%s: %s\n  %-16s %-8s %9s %8s  %s\n", gio_stack_names[s],
-		stack_text(s), "job", "mode", "IOPS", "MB/s",
-		"% of noiommu (rounds)");
-	for (int j = 0; j < GIO_NJOBS; j++) {
-		job_name(jn, sizeof(jn), j);
+		stack_text(g, s), "job", "mode", g->o.net ? "MB/s|pps" : "IOPS",
+		"MB/s", "% of noiommu (rounds)");
+	for (int j = 0; j < gio_njobs(g); j++) {
+		job_name(g, jn, sizeof(jn), j);
 		for (int m = 0; m < GIO_NMODES; m++) {
 			if (!g->o.mode[m])
 				continue;
@@ -503,16 +647,17 @@ static void print_summary(const struct gio *g, FILE *f)
 {
 	char jn[32], pc[16];
 
-	fprintf(f, "\n%% of the same stack's no-IOMMU IOPS (median of "
-		"per-round ratios)\n  %-16s", "job");
+	fprintf(f, "\n%% of the same stack's no-IOMMU %s (median of "
+		"per-round ratios)\n  %-16s", g->o.net ? "rate" : "IOPS",
+		"job");
 	for (int m = GIO_PT; m < GIO_NMODES; m++)
 		for (int s = 0; s < GIO_NSTACKS; s++)
 			if (g->o.mode[m] && g->o.stack[s])
 				fprintf(f, " %6.6s/%-6.6s", gio_mode_names[m],
 					gio_stack_names[s]);
 	fputc('\n', f);
-	for (int j = 0; j < GIO_NJOBS; j++) {
-		job_name(jn, sizeof(jn), j);
+	for (int j = 0; j < gio_njobs(g); j++) {
+		job_name(g, jn, sizeof(jn), j);
 		fprintf(f, "  %-16s", jn);
 		for (int m = GIO_PT; m < GIO_NMODES; m++)
 			for (int s = 0; s < GIO_NSTACKS; s++) {
@@ -526,9 +671,53 @@ static void print_summary(const struct gio *g, FILE *f)
 	}
 }
 
+/* print_net_requests() - --net: where the time goes, per MiB sent. */
+static void print_net_requests(const struct gio *g, FILE *f)
+{
+	char a[16], b[16], c[16], d[16], i[16], k[16], u[16];
+
+	fprintf(f, "\nPer MiB the NICs sent over each boot (viommu-server's "
+		"counters; median over rounds;\n  MAPs, UNMAPs, IOMMU kicks: "
+		"requests to our virtio-iommu; NIC kicks: register\n  writes "
+		"on "
+		"the NICs' links (queue notifies); IRQs: the NICs' interrupts "
+		"(used-buffer\n  notifications); guest CPU: busy %% of the "
+		"guest's CPUs during the TCP jobs)\n"
+		"  %-6s %-8s %7s %7s %7s %7s %7s %11s %9s\n", "stack", "mode",
+		"MAPs", "UNMAPs", "IOMMU-k", "NIC-k", "IRQs", "server CPU us",
+		"guest CPU");
+	for (int s = 0; s < GIO_NSTACKS; s++)
+		for (int m = 0; m < GIO_NMODES; m++) {
+			if (!g->o.stack[s] || !g->o.mode[m] || s == GIO_MIXED)
+				continue;
+			cell(a, sizeof(a), s == GIO_OURS ?
+			     per_io(g, s, m, 0) : -1, 1);
+			cell(b, sizeof(b), s == GIO_OURS ?
+			     per_io(g, s, m, 1) : -1, 1);
+			cell(c, sizeof(c), s == GIO_OURS ?
+			     per_io(g, s, m, 2) : -1, 1);
+			cell(k, sizeof(k), s == GIO_OURS ?
+			     per_io(g, s, m, 6) : -1, 1);
+			cell(i, sizeof(i), s == GIO_OURS ?
+			     per_io(g, s, m, 5) : -1, 1);
+			cell(d, sizeof(d), s == GIO_OURS ?
+			     per_io(g, s, m, 3) : -1, 0);
+			cell(u, sizeof(u), guest_cpu(g, s, m), 1);
+			fprintf(f, "  %-6s %-8s %7s %7s %7s %7s %7s %11s %9s\n",
+				gio_stack_names[s], gio_mode_names[m], a, b,
+				c, k, i, d, u);
+		}
+	fprintf(f, "  (whole boot: the guest's boot-time mappings are "
+		"included; QEMU's stack has no\n  counters of ours)\n");
+}
+
 /* print_requests() - where the time goes: requests per I/O. */
 static void print_requests(const struct gio *g, FILE *f)
 {
+	if (g->o.net) {
+		print_net_requests(g, f);
+		return;
+	}
 	char a[16], b[16], c[16], d[16], e[16], i[16];
 
 	fprintf(f, "\nPer disk I/O over each boot (viommu-server's counters; "
@@ -596,8 +785,8 @@ static void print_goals(const struct gio *g, FILE *f)
 	enum gio_verdict vd;
 	double x, y;
 
-	fprintf(f, "\nGoals, per job (%% of the same stack's no-IOMMU IOPS, "
-		"median of per-round ratios):\n");
+	fprintf(f, "\nGoals, per job (%% of the same stack's no-IOMMU %s, "
+		"median of per-round ratios):\n", g->o.net ? "rate" : "IOPS");
 	ADD("  %-16s", "job");
 	for (int m = GIO_LAZY; m <= GIO_STRICT; m++)
 		if (goal_asked(g, m, false))
@@ -610,8 +799,8 @@ static void print_goals(const struct gio *g, FILE *f)
 			ADD(" %-22s", v);
 		}
 	line_out(f, line, &ln);
-	for (int j = 0; j < GIO_NJOBS; j++) {
-		job_name(jn, sizeof(jn), j);
+	for (int j = 0; j < gio_njobs(g); j++) {
+		job_name(g, jn, sizeof(jn), j);
 		ADD("  %-16s", jn);
 		for (int m = GIO_LAZY; m <= GIO_STRICT; m++) {
 			if (!goal_asked(g, m, false))
@@ -641,7 +830,7 @@ static void print_goals(const struct gio *g, FILE *f)
 	fprintf(f, "Goals: %d met, %d MISSED, %d NOT MEASURED (of %d; %d not "
 		"run: their stacks or modes were not asked for)\n",
 		n[GIO_MET], n[GIO_MISSED], n[GIO_NOT_MEASURED],
-		asked * GIO_NJOBS, (5 - asked) * GIO_NJOBS);
+		asked * gio_njobs(g), (5 - asked) * gio_njobs(g));
 }
 
 /* gio_print_table() - see guest_io.h. */
@@ -680,6 +869,26 @@ static void json_stat(FILE *f, const char *key, struct gio_stat s)
 	fprintf(f, ", \"n\": %d}", s.n);
 }
 
+/* json_job() - the fields naming job @j: "job" and blk's rw, size, qd or
+ * --net's proto, dir, streams, msg. */
+static void json_job(const struct gio *g, FILE *f, int j)
+{
+	char k[48];
+
+	job_key(g, k, sizeof(k), j);
+	fprintf(f, "\"job\": \"%s\", ", k);
+	if (g->o.net)
+		fprintf(f, "\"proto\": \"%s\", \"dir\": \"%s\", "
+			"\"streams\": %u, \"msg\": %u, ",
+			gio_net_jobs[j].udp ? "udp" : "tcp",
+			gio_net_jobs[j].ba ? "ba" : "ab",
+			gio_net_jobs[j].streams, gio_net_jobs[j].msg);
+	else
+		fprintf(f, "\"rw\": \"%s\", \"size\": %u, \"qd\": %u, ",
+			gio_jobs[j].write ? "write" : "read",
+			gio_jobs[j].size, gio_jobs[j].qd);
+}
+
 /* json_stacks() - per stack: "ran" or why not, and what it is. */
 static void json_stacks(const struct gio *g, FILE *f)
 {
@@ -690,7 +899,7 @@ static void json_stacks(const struct gio *g, FILE *f)
 		json_str(f, !g->o.stack[s] ? "not asked (--stacks)" :
 			 g->skip[s][0] ? g->skip[s] : "ran");
 		fputs(", \"what\": ", f);
-		json_str(f, stack_text(s));
+		json_str(f, stack_text(g, s));
 		fputc('}', f);
 	}
 	fputs("\n  }", f);
@@ -731,6 +940,10 @@ static void json_boots(const struct gio *g, FILE *f)
 				json_num(f, b->dma_msgs);
 				fputs(", \"irqs\": ", f);
 				json_num(f, b->irqs);
+				if (g->o.net) {
+					fputs(", \"nic_kicks\": ", f);
+					json_num(f, b->nic_kicks);
+				}
 				fputs(", \"server_cpu_seconds\": ", f);
 				json_num(f, b->srv_cpu);
 				fputs(", \"reason\": ", f);
@@ -749,17 +962,17 @@ static void json_results(const struct gio *g, FILE *f)
 	fputs(",\n  \"results\": [", f);
 	for (int s = 0; s < GIO_NSTACKS; s++)
 		for (int m = 0; m < GIO_NMODES; m++)
-			for (int j = 0; j < GIO_NJOBS; j++) {
+			for (int j = 0; j < gio_njobs(g); j++) {
 				if (!g->o.stack[s] || !g->o.mode[m])
 					continue;
 				fprintf(f, "%s\n    {\"stack\": \"%s\", "
-					"\"mode\": \"%s\", \"rw\": \"%s\", "
-					"\"size\": %u, \"qd\": %u, ",
+					"\"mode\": \"%s\", ",
 					first ? "" : ",", gio_stack_names[s],
-					gio_mode_names[m],
-					gio_jobs[j].write ? "write" : "read",
-					gio_jobs[j].size, gio_jobs[j].qd);
-				json_stat(f, "iops", gio_iops(g, s, m, j));
+					gio_mode_names[m]);
+				json_job(g, f, j);
+				json_stat(f, g->o.net ? (gio_net_jobs[j].udp ?
+							 "pps" : "rate_MBps") :
+					  "iops", gio_iops(g, s, m, j));
 				fputs(",\n     ", f);
 				json_stat(f, "MBps", gio_mbps(g, s, m, j));
 				fputs(", ", f);
@@ -776,10 +989,13 @@ static void json_requests(const struct gio *g, FILE *f)
 {
 	bool first = true;
 
-	fputs(",\n  \"per_io\": [", f);
-	for (int s = 0; s < GIO_QEMU; s++)
+	fprintf(f, ",\n  \"per_io_unit\": \"%s\",\n  \"per_io\": [",
+		g->o.net ? "MiB sent by the NICs" : "disk I/O");
+	for (int s = 0; s < GIO_NSTACKS; s++)
 		for (int m = 0; m < GIO_NMODES; m++) {
-			if (!g->o.stack[s] || !g->o.mode[m])
+			if (!g->o.stack[s] || !g->o.mode[m] ||
+			    (s == GIO_QEMU && !g->o.net) ||
+			    (s == GIO_MIXED && g->o.net))
 				continue;
 			fprintf(f, "%s\n    {\"stack\": \"%s\", \"mode\": "
 				"\"%s\", \"maps\": ", first ? "" : ",",
@@ -795,6 +1011,13 @@ static void json_requests(const struct gio *g, FILE *f)
 			json_num(f, per_io(g, s, m, 5));
 			fputs(", \"server_cpu_us\": ", f);
 			json_num(f, per_io(g, s, m, 3));
+			if (g->o.net) {
+				fputs(", \"nic_kicks\": ", f);
+				json_num(f, s == GIO_OURS ?
+					 per_io(g, s, m, 6) : -1);
+				fputs(", \"guest_cpu_pct\": ", f);
+				json_num(f, guest_cpu(g, s, m));
+			}
 			fputc('}', f);
 			first = false;
 		}
@@ -811,26 +1034,25 @@ static void json_goals(const struct gio *g, FILE *f)
 
 	fputs(",\n  \"goals\": [", f);
 	for (int m = GIO_LAZY; m <= GIO_STRICT; m++)
-		for (int j = 0; j < GIO_NJOBS; j++) {
+		for (int j = 0; j < gio_njobs(g); j++) {
 			vd = gio_goal_pct(g, m, j, &x);
 			fprintf(f, "%s\n    {\"goal\": \"ours %s >= %.0f%% of "
-				"noiommu\", \"rw\": \"%s\", \"size\": %u, "
-				"\"qd\": %u, \"value\": ", first ? "" : ",",
+				"noiommu\", ", first ? "" : ",",
 				gio_mode_names[m], m == GIO_LAZY ? GOAL_LAZY :
-				GOAL_STRICT, gio_jobs[j].write ? "write" :
-				"read", gio_jobs[j].size, gio_jobs[j].qd);
+				GOAL_STRICT);
+			json_job(g, f, j);
+			fputs("\"value\": ", f);
 			json_num(f, x);
 			fprintf(f, ", \"verdict\": \"%s\"}", vn[vd]);
 			first = false;
 		}
 	for (int m = GIO_PT; m < GIO_NMODES; m++)
-		for (int j = 0; j < GIO_NJOBS; j++) {
+		for (int j = 0; j < gio_njobs(g); j++) {
 			vd = gio_goal_vs_qemu(g, m, j, &x, &y);
 			fprintf(f, ",\n    {\"goal\": \"ours %s %% above "
-				"qemu's\", \"rw\": \"%s\", \"size\": %u, "
-				"\"qd\": %u, \"value\": ", gio_mode_names[m],
-				gio_jobs[j].write ? "write" : "read",
-				gio_jobs[j].size, gio_jobs[j].qd);
+				"qemu's\", ", gio_mode_names[m]);
+			json_job(g, f, j);
+			fputs("\"value\": ", f);
 			json_num(f, x);
 			fputs(", \"qemu\": ", f);
 			json_num(f, y);
@@ -849,7 +1071,8 @@ void gio_write_json(const struct gio *g, FILE *f)
 		fprintf(f, "%d", g->o.pin);
 	else
 		fputs("null", f);
-	fprintf(f, ",\n  \"poll_rq_us\": %u", g->o.poll_rq_us);
+	fprintf(f, ",\n  \"poll_rq_us\": %u,\n  \"kind\": \"%s\"",
+		g->o.poll_rq_us, g->o.net ? "net" : "blk");
 	fputs(",\n  \"qemu\": ", f);
 	if (g->q.path[0]) {
 		fputs("{\"path\": ", f);

@@ -16,7 +16,8 @@
  * guest_io.gp (each IOMMU mode's IOPS as % of the same stack's no-IOMMU
  * IOPS, per job, one panel per stack).  The outputs are DIR/io-modes.png
  * (io-modes-modelled.png for a run with a modelled cost),
- * DIR/translate-scaling.png, DIR/vdev-pairs.png and DIR/guest-io.png.
+ * DIR/translate-scaling.png, DIR/vdev-pairs.png and DIR/guest-io.png
+ * (DIR/guest-io-net.png for the JSON of guest-io --net).
  *
  * --smoke plots a small built-in sample (through the same parser) into a
  * temporary directory and exits 77 (a skipped test) when gnuplot is not
@@ -377,12 +378,16 @@ static void guest_io_data(const char *text, const char *path,
 
 		get_str(line, "stack", st, sizeof(st), path);
 		get_str(line, "mode", md, sizeof(md), path);
-		get_str(line, "rw", rw, sizeof(rw), path);
 		if (!strcmp(md, "noiommu"))
 			continue;
-		snprintf(job, sizeof(job), "%s-%.0fK-qd%.0f", rw,
-			 get_num(line, "size", path) / 1024,
-			 get_num(line, "qd", path));
+		if (field(line, "job")) { /* "read-4K-qd1", "tcp-ab-4x1500" */
+			get_str(line, "job", job, sizeof(job), path);
+		} else { /* before the job field */
+			get_str(line, "rw", rw, sizeof(rw), path);
+			snprintf(job, sizeof(job), "%s-%.0fK-qd%.0f", rw,
+				 get_num(line, "size", path) / 1024,
+				 get_num(line, "qd", path));
+		}
 		names_add(stacks, st);
 		names_add(modes, md);
 		names_add(&jobs, job);
@@ -546,6 +551,7 @@ static int plot_guest_io(const struct opts *o, const char *path,
 	char *text = slurp(path);
 	char st[256], md[256], sub[256], png[512], vars[2048];
 	double ymax = 100;
+	bool net = strstr(text, "\"kind\": \"net\"") != NULL;
 
 	check_mode(text, "guest-io", path);
 	guest_io_data(text, path, tmp, &stacks, &modes, &ymax);
@@ -558,10 +564,12 @@ static int plot_guest_io(const struct opts *o, const char *path,
 			 header_num(text, "runs"), header_num(text,
 							      "bench_ms"));
 	free(text);
-	snprintf(png, sizeof(png), "%s/guest-io.png", o->out);
+	snprintf(png, sizeof(png), "%s/guest-io%s.png", o->out,
+		 net ? "-net" : "");
 	snprintf(vars, sizeof(vars), "datadir='%s'; outfile='%s'; "
-		 "stacks='%s'; modes='%s'; ymax=%.0f; subtitle='%s'", tmp, png,
-		 st, md, ymax * 1.2, sub);
+		 "stacks='%s'; modes='%s'; ymax=%.0f; subtitle='%s'; what='%s'",
+		 tmp, png, st, md, ymax * 1.2, sub, net ?
+		 "virtio-net throughput (UDP: packets/s)" : "virtio-blk IOPS");
 	return plot_one(o, "guest_io.gp", vars, png);
 }
 
@@ -685,7 +693,8 @@ static void usage(FILE *f)
 "Draws PNG plots with gnuplot from the JSON of `viommu-bench io`,\n"
 "`scaling`, `vdev` and `guest-io` (--json FILE): DIR/io-modes.png (or\n"
 "io-modes-modelled.png when the io run modelled a cost),\n"
-"DIR/translate-scaling.png, DIR/vdev-pairs.png and DIR/guest-io.png.\n"
+"DIR/translate-scaling.png, DIR/vdev-pairs.png and DIR/guest-io.png\n"
+"(guest-io-net.png for the JSON of guest-io --net).\n"
 "\n"
 "  --io FILE        JSON of `viommu-bench io` (up to %d times: a measured\n"
 "                   and a modelled run)\n"

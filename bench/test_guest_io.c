@@ -10,7 +10,8 @@
  * mode as % of the same stack's no-IOMMU boot of the same round, the
  * goals' verdicts, the per-I/O counters in the JSON report, and the
  * failures a boot can have (scenario failed, a bench line missing, no
- * JSON at all).
+ * JSON at all); and a --net boot: MB/s and packets/s from the netbench
+ * lines, MiB sent, the NICs' kicks and interrupts.
  */
 #include "guest_io.h"
 #include "json.h"
@@ -321,6 +322,96 @@ __attribute__((constructor)) static void make_dir(void)
 __attribute__((destructor)) static void remove_dir(void)
 {
 	rmdir(dir);
+}
+
+/*
+ * write_net_boot() - a netbench boot's viommu-run --json file: TCP job j
+ * moved (j + 1) MB in 0.5 s (UDP: 1000 packets in 0.5 s), cpu_pct 90 + j;
+ * @skip_udp leaves the UDP line out; two NICs that sent 3 and 1 MiB, 4000
+ * MAPs, their links 500 and 300 REGION_WRITEs and 70 and 30 interrupts.
+ */
+static void write_net_boot(char *path, size_t n, bool skip_udp)
+{
+	FILE *f;
+
+	snprintf(path, n, "%s/net.json", dir);
+	f = fopen(path, "w");
+	if (!f)
+		abort();
+	fprintf(f, "{\"boots\": [{\"scenarios\": [\"netbench-strict\"], "
+		"\"errors\": [], \"results\": [{\"scenario\": \"netbench\", "
+		"\"status\": \"pass\", \"reason\": \"\"}],\n \"bench\": [");
+	for (int j = 0; j < GIO_NET_NJOBS; j++) {
+		const struct gio_net_job *k = &gio_net_jobs[j];
+
+		if (k->udp && skip_udp)
+			continue;
+		if (k->udp)
+			fprintf(f, "%s{\"name\": \"net-udp\", \"dir\": \"ab\", "
+				"\"msg\": \"18\", \"sent\": \"1200\", "
+				"\"recv\": \"1000\", \"ns\": \"500000000\", "
+				"\"cpu_pct\": \"%d\", \"iommu\": \"DMA\"}",
+				j ? ",\n" : "", 90 + j);
+		else
+			fprintf(f, "%s{\"name\": \"net-tcp\", \"dir\": \"%s\", "
+				"\"streams\": \"%u\", \"msg\": \"%u\", "
+				"\"bytes\": \"%d\", \"ns\": \"500000000\", "
+				"\"cpu_pct\": \"%d\", \"iommu\": \"%s\"}",
+				j ? ",\n" : "", k->ba ? "ba" : "ab", k->streams,
+				k->msg, (j + 1) * 1000000, 90 + j,
+				k->ba ? "other" : "DMA");
+	}
+	fprintf(f, "],\n \"server_stats\": {\"cpu_seconds\": 1.0, "
+		"\"requests\": {\"MAP\": {\"OK\": 4000}, \"UNMAP\": "
+		"{\"OK\": 3990}}, \"kicks\": 8000, \"disks\": [],\n"
+		"  \"nics\": [{\"tx_bytes\": 3145728}, {\"tx_bytes\": "
+		"1048576}],\n  \"links\": [{\"name\": \"iommu\", "
+		"\"messages\": {\"REGION_WRITE\": 9000}, \"irq_signals\": 5},"
+		" {\"name\": \"net0\", \"messages\": {\"REGION_WRITE\": 500},"
+		" \"irq_signals\": 70}, {\"name\": \"net1\", \"messages\": "
+		"{\"REGION_WRITE\": 300}, \"irq_signals\": 30}]}}]}\n");
+	fclose(f);
+}
+
+TEST(net_reads_a_netbench_boot)
+{
+	struct gio_boot b;
+	char path[128];
+
+	write_net_boot(path, sizeof(path), false);
+	gio_boot_init(&b);
+	b.net = true;
+	gio_take_json(&b, path, 0);
+	CHECK(b.ok);
+	for (int j = 0; j < GIO_NET_NJOBS; j++) {
+		if (gio_net_jobs[j].udp) {
+			CHECK(near(b.iops[j], 2000));      /* packets/s */
+			CHECK(near(b.mbps[j], 2000 * 18 / 1e6));
+		} else {
+			CHECK(near(b.iops[j], 2 * (j + 1))); /* MB/s */
+			CHECK(near(b.mbps[j], 2 * (j + 1)));
+		}
+		CHECK(near(b.cpu[j], 90 + j));
+	}
+	CHECK(!strcmp(b.dtype, "DMA")); /* from an ab line */
+	CHECK(near(b.ios, 4));          /* MiB the NICs sent */
+	CHECK(near(b.maps, 4000));
+	CHECK(near(b.nic_kicks, 800));  /* the NICs' links only */
+	CHECK(near(b.irqs, 100));
+	/* the same file read as a blk boot: not a blkio result */
+	gio_boot_init(&b);
+	gio_take_json(&b, path, 0);
+	CHECK(!b.ok);
+	unlink(path);
+
+	/* a missing case fails the boot, saying so */
+	write_net_boot(path, sizeof(path), true);
+	gio_boot_init(&b);
+	b.net = true;
+	gio_take_json(&b, path, 0);
+	unlink(path);
+	CHECK(!b.ok);
+	CHECK(strstr(b.why, "1 of 9 net bench lines missing") != NULL);
 }
 
 TEST_MAIN()

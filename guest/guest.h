@@ -18,6 +18,8 @@
  *   blk.c           blkfs (the stock virtio-blk driver, a filesystem)
  *   blkio.c         blkio (O_DIRECT random I/O rates on that disk)
  *   net.c           netpkt (the stock virtio-net driver, raw frames)
+ *   netns.c         two NICs in two network namespaces (netlink)
+ *   nettcp.c        nettcp, netfault (ping, TCP each way), netbench
  *
  * Every scenario prints one line
  *   VIOMMU-RESULT scenario=NAME status=pass|fail|skip key=value ...
@@ -265,8 +267,42 @@ int sc_blkiso(struct result *r);
 /* blkio.c */
 int sc_blkio(struct result *r);
 
+/* A NIC the virtio_net driver drives (net.c). */
+struct nic {
+	char name[16];
+	char bdf[32];
+	char dtype[32];  /* its IOMMU group's domain type, or "none" */
+	uint8_t mac[6];
+	int ifindex;
+	int fd; /* AF_PACKET socket bound to it (netpkt) */
+};
+
 /* net.c */
+int nic_describe(struct nic *n, const char *name);
+int nics_find(struct nic *n);
 int sc_netpkt(struct result *r);
+
+/*
+ * Two NICs, each alone in a network namespace of its own with an IPv4
+ * address 10.13.0.(i+1)/24 (netns.c).
+ */
+struct netpair {
+	struct nic n[2];
+	int ns[2];     /* the namespaces (fds), -1 before setup */
+	int orig;      /* the namespace we started in */
+	uint32_t ip[2]; /* network order */
+};
+
+/* netns.c */
+int pair_setup(struct result *r, struct netpair *p);
+void pair_teardown(struct netpair *p);
+int ns_socket(const struct netpair *p, int side, int domain, int type,
+	      int proto);
+
+/* nettcp.c */
+int sc_nettcp(struct result *r);
+int sc_netfault(struct result *r);
+int sc_netbench(struct result *r);
 
 /* Shared setup helpers (scenarios.c). */
 int open_engines(struct result *r, struct eng *e, int want);

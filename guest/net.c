@@ -34,18 +34,8 @@
 #define FRAMES_PER_SIZE 50
 #define RECV_WAIT_MS 2000
 
-/* A NIC the virtio_net driver drives. */
-struct nic {
-	char name[IFNAMSIZ];
-	char bdf[32];
-	char dtype[32];
-	uint8_t mac[6];
-	int ifindex;
-	int fd; /* AF_PACKET socket bound to it */
-};
-
 /* nic_describe() - fill @n for interface @name; -ENODEV if not virtio. */
-static int nic_describe(struct nic *n, const char *name)
+int nic_describe(struct nic *n, const char *name)
 {
 	char path[PATH_MAX], real[PATH_MAX], buf[64];
 	const char *drv, *b;
@@ -88,7 +78,7 @@ static int nic_describe(struct nic *n, const char *name)
 }
 
 /* nics_find() - the first two virtio NICs in name order.  Return: count. */
-static int nics_find(struct nic *n)
+int nics_find(struct nic *n)
 {
 	char names[2][IFNAMSIZ] = { "", "" };
 	struct dirent *de;

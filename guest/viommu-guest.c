@@ -54,6 +54,9 @@ static const struct scenario scenarios[] = {
 	{ "blkfault", sc_blkfault, "injected disk faults: EIO, data intact" },
 	{ "blkiso", sc_blkiso, "a disk DMAs to another disk's IOVAs: refused" },
 	{ "netpkt", sc_netpkt, "frames both ways between two virtio NICs" },
+	{ "nettcp", sc_nettcp, "two NICs, two namespaces: ping, TCP each way" },
+	{ "netfault", sc_netfault, "nettcp with faults injected: recovers" },
+	{ "netbench", sc_netbench, "TCP throughput and UDP pps between NICs" },
 	{ "blkio", sc_blkio, "O_DIRECT random I/O rates on a virtio disk" },
 };
 

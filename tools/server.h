@@ -70,6 +70,8 @@ struct net_opt {
 	bool no_iommu;     /* guest-physical DMA, not in the VIOT */
 	uint16_t pairs;
 	uint16_t queue_size;
+	uint32_t socket_kind; /* VIOMMU_NET_SOCKET_*: a peer, not the switch */
+	int socket_fd;
 };
 
 /* One --link: an inherited fd or a path. */

@@ -53,7 +53,10 @@ void usage(FILE *f)
 "                       MAC, bounded); SPEC is comma-separated and may be\n"
 "                       empty (\"\"): mac=XX:XX:XX:XX:XX:XX (default\n"
 "                       derived), queues=N (pairs, 1-3), queue-size=N,\n"
-"                       noiommu (as for --blk)\n"
+"                       noiommu (as for --blk), stream-fd=N or dgram-fd=N\n"
+"                       (instead of the switch, a connected socket to a\n"
+"                       peer in the framing of QEMU's -netdev stream or\n"
+"                       dgram, an inherited fd; no checksum/TSO offload)\n"
 "  --iommu-slot D       PCI device of the IOMMU on bus 0 (default 4)\n"
 "  --endpoint-slot D    PCI device of the first endpoint (default 5);\n"
 "                       endpoint i (engines, then disks) is at 00:(D+i).0\n"
@@ -95,6 +98,9 @@ void usage(FILE *f)
 "                       missing), one per line: \"blk-fault I N\" fails\n"
 "                       the next N request-buffer translations of disk I\n"
 "                       (0-based) as if unmapped (the requests get IOERR);\n"
+"                       \"net-fault I N\" the same for the next N packet-\n"
+"                       buffer translations of NIC I (those packets are\n"
+"                       dropped and counted);\n"
 "                       \"blk-forge I J\" (isolation tests)\n"
 "                       makes disk I DMA to the pages of up to 64\n"
 "                       mappings of disk J (256 pages at most), as forged\n"
@@ -284,13 +290,23 @@ static int net_key(struct net_opt *n, char *kv)
 		if (parse_u64(val, VIOMMU_VIRTIO_QUEUE_MAX, &v) || !v)
 			return -1;
 		n->queue_size = (uint16_t)v;
+	} else if ((!strcmp(kv, "stream-fd") || !strcmp(kv, "dgram-fd")) &&
+		   val && !n->socket_kind) {
+		if (parse_u64(val, INT32_MAX, &v) || v < 3)
+			return -1; /* an inherited fd, not stdio */
+		n->socket_kind = kv[0] == 's' ? VIOMMU_NET_SOCKET_STREAM :
+						VIOMMU_NET_SOCKET_DGRAM;
+		n->socket_fd = (int)v;
 	} else {
 		return -1;
 	}
 	return 0;
 }
 
-/* parse_net() - "--net [mac=M][,queues=N][,queue-size=N][,noiommu]". */
+/*
+ * parse_net() - "--net [mac=M][,queues=N][,queue-size=N][,noiommu]
+ * [,stream-fd=N|dgram-fd=N]".
+ */
 static int parse_net(struct opts *o, char *spec)
 {
 	struct net_opt *n;

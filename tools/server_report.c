@@ -328,13 +328,25 @@ static void json_blks(struct world *w, FILE *f)
 			", \"tx_bytes\": %" PRIu64 ", \"tx_dropped\": %" PRIu64
 			", \"rx_packets\": %" PRIu64 ", \"rx_bytes\": %" PRIu64
 			", \"rx_dropped\": %" PRIu64 ", \"faults\": %" PRIu64
-			", \"needs_reset\": %" PRIu64 "}", i ? "," : "",
+			", \"needs_reset\": %" PRIu64 ", \"tx_faults\": %"
+			PRIu64 ", \"rx_faults\": %" PRIu64
+			", \"injected_faults\": %" PRIu64 ", \"tx_bad\": %"
+			PRIu64 ", \"rx_too_big\": %" PRIu64
+			", \"rx_gso_dropped\": %" PRIu64
+			", \"csum_completed\": %" PRIu64
+			", \"backend_rx_drops\": %" PRIu64
+			", \"backend_tx_drops\": %" PRIu64
+			", \"gso_segmented\": %" PRIu64 "}", i ? "," : "",
 			w->net_name[i], endpoint_bdf(w->o, w->o->endpoints +
 						     w->o->nblk + i),
 			w->o->nets[i].no_iommu ? "false" : "true",
 			ns.tx_packets, ns.tx_bytes, ns.tx_dropped,
 			ns.rx_packets, ns.rx_bytes, ns.rx_dropped, ns.faults,
-			ns.needs_reset);
+			ns.needs_reset, ns.tx_faults, ns.rx_faults,
+			ns.injected_faults, ns.tx_bad, ns.rx_too_big,
+			ns.rx_gso_dropped, ns.csum_completed,
+			ns.backend_rx_drops, ns.backend_tx_drops,
+			ns.gso_segmented);
 	}
 	fprintf(f, "\n  ],\n  \"forge\": {\"faults\": %" PRIu64 ", "
 		"\"other_memory\": %" PRIu64 ", \"leaks\": %" PRIu64 "}\n",

@@ -267,6 +267,11 @@ static int make_net(struct world *w, unsigned int j, unsigned int f)
 		nc.ring_features = F(VIOMMU_VIRTIO_F_VERSION_1);
 	if (n->mac_set)
 		memcpy(nc.mac, n->mac, sizeof(nc.mac));
+	if (n->socket_kind) { /* a peer on a socket instead of the switch */
+		nc.net_switch = NULL;
+		nc.socket_kind = n->socket_kind;
+		nc.socket_fd = n->socket_fd;
+	}
 	snprintf(w->net_name[j], sizeof(w->net_name[j]), "net%u", j);
 	err = func_space(w, f, n->no_iommu, &nc.mem, &nc.ep);
 	if (err)
@@ -550,6 +555,18 @@ static void control_line(struct world *w, char *line)
 		say(w, err ? VIOMMU_LOG_WARN : VIOMMU_LOG_INFO,
 		    "control: %s: next %u translations fail%s%s",
 		    w->blk_name[i], n, err ? ": " : "",
+		    err ? strerror(-err) : "");
+		return;
+	}
+	if (sscanf(line, "net-fault %u %u %c", &i, &n, &extra) == 2) {
+		if (i >= w->nnet) {
+			say(w, VIOMMU_LOG_WARN, "control: no NIC %u", i);
+			return;
+		}
+		err = viommu_virtio_net_inject_faults(w->net[i], n);
+		say(w, err ? VIOMMU_LOG_WARN : VIOMMU_LOG_INFO,
+		    "control: %s: next %u buffer translations fail%s%s",
+		    w->net_name[i], n, err ? ": " : "",
 		    err ? strerror(-err) : "");
 		return;
 	}

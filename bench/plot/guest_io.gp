@@ -1,4 +1,5 @@
 # guest_io.gp - `viommu-bench guest-io` as a plot: each IOMMU mode's IOPS
+# (--net: MB/s, packets/s for UDP)
 # as % of the same stack's no-IOMMU IOPS (median of per-round ratios), per
 # job, one panel per stack, with the goals (95 % lazy, 60 % strict) as
 # dashed lines.  Run by `viommu-bench plot --guest-io FILE`, which sets:
@@ -8,12 +9,15 @@
 #   stacks    e.g. "ours mixed qemu";  modes  e.g. "pt lazy strict"
 #   ymax      the top of every panel's y axis (the same for all)
 #   subtitle  load average, smoke label, rounds and job length
+#   what      what is measured: "virtio-blk IOPS" or, for --net,
+#             "virtio-net throughput (UDP: packets/s)"
+if (!exists("what")) what = "virtio-blk IOPS"
 set terminal pngcairo size 1600,560 font "sans,10"
 set output outfile
 ns = words(stacks)
 nm = words(modes)
 set multiplot layout 1, ns title \
-	"viommu-bench guest-io: virtio-blk IOPS as % of the same stack's no-IOMMU IOPS\n{/*0.8 ".subtitle."}"
+	"viommu-bench guest-io: ".what." as % of the same stack's no-IOMMU figure\n{/*0.8 ".subtitle."}"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1

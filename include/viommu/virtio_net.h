@@ -19,9 +19,12 @@
  * MTU (when configured), MRG_RXBUF, CSUM, GUEST_CSUM, HOST_TSO4/6,
  * GUEST_TSO4/6, CTRL_VQ, CTRL_RX, MQ (with more than one queue pair), and
  * the ring features INDIRECT_DESC, EVENT_IDX and RING_PACKED.  The device
- * never segments: a TSO frame crosses as one buffer chain with its
- * virtio_net_hdr gso fields, and a receiver that did not negotiate the
- * matching GUEST_TSO gets it dropped and counted (rx_gso_dropped).  A
+ * never segments on the way: a TSO frame crosses as one buffer chain with
+ * its virtio_net_hdr gso fields; a receiver that did not negotiate the
+ * matching GUEST_TSO gets it cut into MSS-sized TCP segments in software
+ * on delivery (gso_segmented), and only a frame that cannot be segmented
+ * (headers not plain Ethernet + IPv4/IPv6 + TCP) is dropped and counted
+ * (rx_gso_dropped).  A
  * checksum the sender left to the device (NEEDS_CSUM) is completed by the
  * device for a receiver without GUEST_CSUM.  The rules are listed with
  * IDs in docs/VIRTIO-NET.md.
@@ -263,7 +266,8 @@ VIOMMU_EXPORT int viommu_virtio_net_inject_faults(struct viommu_virtio_net *net,
  * @rx_too_big:  ... because they did not fit the buffers (no MRG_RXBUF,
  *               or more buffers than num_buffers can count).
  * @rx_gso_dropped: ... because the receiver lacks the GUEST_TSO feature
- *               the frame's gso_type needs.
+ *               the frame's gso_type needs and the frame could not be
+ *               segmented in software.
  * @csum_completed: checksums the device completed for a receiver without
  *               GUEST_CSUM.
  * @ctrl_ok, @ctrl_err: control commands answered OK / ERR.
@@ -276,6 +280,8 @@ VIOMMU_EXPORT int viommu_virtio_net_inject_faults(struct viommu_virtio_net *net,
  *               peer dropped (receive queue full, link down, bad framing)
  *               and frames for the peer dropped (output queue full, send
  *               error).  The switch counts its own (switch stats).
+ * @gso_segmented: GSO frames cut into segments in software for this
+ *               receiver (each segment then counts as an rx_packet).
  */
 struct viommu_virtio_net_stats {
 	size_t size;
@@ -286,6 +292,7 @@ struct viommu_virtio_net_stats {
 	uint64_t ctrl_ok, ctrl_err;
 	uint64_t faults, injected_faults, needs_reset, budget_yields;
 	uint64_t backend_rx_drops, backend_tx_drops;
+	uint64_t gso_segmented;
 };
 
 /**

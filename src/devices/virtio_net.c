@@ -252,6 +252,8 @@ static void op_reset(struct viommu_virtio_dev *dev, bool system)
 
 	if (net->port)
 		net->be->flush(net->port);
+	net->seg_of = NULL;
+	net->seg_off = 0;
 	net->curr_pairs = 1;
 	net->promisc = net->allmulti = false;
 	memset(net->tx_more, 0, sizeof(net->tx_more));
@@ -383,6 +385,7 @@ static void free_net(struct viommu_virtio_net *net)
 	xfree(&alloc, net->pc);
 	xfree(&alloc, net->rx_elems);
 	xfree(&alloc, net->rx_used);
+	xfree(&alloc, net->segf);
 	xfree(&alloc, net);
 }
 
@@ -430,7 +433,9 @@ viommu_virtio_net_create(const struct viommu_virtio_net_config *user,
 	net->pc = xalloc(&alloc, NET_MAX_PIECES * sizeof(*net->pc));
 	net->rx_elems = xzalloc(&alloc, net->qsize * sizeof(*net->rx_elems));
 	net->rx_used = xzalloc(&alloc, net->qsize * sizeof(*net->rx_used));
-	if (!net->txbuf || !net->pc || !net->rx_elems || !net->rx_used) {
+	net->segf = xzalloc(&alloc, sizeof(*net->segf) + NET_MAX_FRAME);
+	if (!net->txbuf || !net->pc || !net->rx_elems || !net->rx_used ||
+	    !net->segf) {
 		free_net(net);
 		return -ENOMEM;
 	}
@@ -569,7 +574,7 @@ VIOMMU_EXPORT int viommu_virtio_net_stats(struct viommu_virtio_net *net,
 	LD(tx_faults); LD(tx_no_backend); LD(rx_packets); LD(rx_bytes);
 	LD(rx_dropped); LD(rx_faults); LD(rx_too_big); LD(rx_gso_dropped);
 	LD(csum_completed); LD(ctrl_ok); LD(ctrl_err); LD(needs_reset);
-	LD(budget_yields);
+	LD(budget_yields); LD(gso_segmented);
 #undef LD
 	s.backend_rx_drops = s.backend_tx_drops = 0;
 	/* port is set by create and cleared by destroy only: no lock (this

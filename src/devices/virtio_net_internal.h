@@ -61,6 +61,10 @@ struct viommu_virtio_net {
 	uint32_t npc;
 	struct vq_elem *rx_elems;  /* qsize: chains taken for one frame */
 	uint32_t *rx_used;         /* qsize */
+	/* software segmentation (N10): the segment being delivered */
+	struct net_frame *segf;    /* NET_MAX_FRAME bytes of data */
+	const struct net_frame *seg_of; /* the frame it comes from */
+	uint32_t seg_off;          /* its payload offset; 0: first */
 
 	/* the device thread (mu) */
 	pthread_t th;

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "devices/virtio_net_internal.h"
+#include "devices/net_gso.h"
 #include "base/util.h"
 #include "mem/mem_internal.h"
 
@@ -441,6 +442,46 @@ static int rx_one(struct viommu_virtio_net *net, struct net_frame *f,
 	return RX_DONE;
 }
 
+/*
+ * rx_segment() - the next TCP segment of GSO frame @f, which the receiver
+ * cannot take whole (N10), through rx_one(); net->seg_off says which.
+ * Return: as rx_one(), plus *@last: the frame is done with (its last
+ * segment went, or it cannot be segmented).
+ */
+static int rx_segment(struct viommu_virtio_net *net, struct net_frame *f,
+		      bool *pushed, uint16_t *qout, bool *last)
+{
+	struct net_frame *s = net->segf;
+	uint32_t next = 0;
+	int r;
+
+	*last = true;
+	*pushed = false;
+	*qout = 0;
+	if (net->seg_of != f) { /* a new frame */
+		net->seg_of = f;
+		net->seg_off = 0;
+	}
+	if (net_gso_segment(f->data, f->len, f->hdr.gso_type,
+			    f->hdr.gso_size, net->seg_off, s->data,
+			    NET_MAX_FRAME, &s->len, &next)) {
+		net->seg_of = NULL;
+		return rx_drop(net, &net->st.rx_gso_dropped);
+	}
+	/* a plain frame with its checksums complete */
+	s->hdr = (struct net_hdr){ 0 };
+	r = rx_one(net, s, pushed, qout);
+	if (r != RX_DONE)
+		return r; /* the same segment again next time */
+	if (!net->seg_off)
+		ATOMIC_INC(net->st.gso_segmented);
+	net->seg_off = next;
+	*last = next == 0;
+	if (*last)
+		net->seg_of = NULL;
+	return r;
+}
+
 void __net_rx(struct viommu_virtio_net *net)
 {
 	bool dirty[VIOMMU_VIRTIO_NET_MAX_PAIRS] = { false };
@@ -454,10 +495,16 @@ void __net_rx(struct viommu_virtio_net *net)
 		uint16_t q;
 		int r;
 
+		bool last = true;
+
 		f = net->be->peek(net->port);
 		if (!f)
 			break;
-		r = rx_one(net, f, &pushed, &q);
+		if (f->hdr.gso_type != NET_HDR_GSO_NONE &&
+		    !gso_ok(net, f->hdr.gso_type))
+			r = rx_segment(net, f, &pushed, &q, &last);
+		else
+			r = rx_one(net, f, &pushed, &q);
 		if (pushed)
 			dirty[q / 2] = true;
 		if (r < 0) {
@@ -466,6 +513,8 @@ void __net_rx(struct viommu_virtio_net *net)
 		}
 		if (r == RX_NOBUF)
 			break;
+		if (!last)
+			continue; /* more segments of this frame */
 		net->be->consume(net->port);
 		f = NULL;
 	}

@@ -98,7 +98,8 @@ ok $? "--max-mappings 0: refused (exit $rc)"
 
 # --net SPECs: bad ones refused naming --net; an empty one accepted.
 for spec in mac=01:00:00:00:00:01 mac=02:00:00:00:00 queues=4 queues=0 \
-	bogus "noiommu=1"; do
+	bogus "noiommu=1" stream-fd=1 stream-fd=x dgram-fd= \
+	stream-fd=5,dgram-fd=6; do
 	"$srv" --net "$spec" --viot-only >"$tmp/out" 2>"$tmp/err"
 	rc=$?
 	grep -q -- "--net" "$tmp/err"
@@ -114,6 +115,9 @@ ok $? "--viot-only with an engine and two NICs"
 ok $? "--viot-only with a noiommu NIC between"
 [ "$(viot_len "$tmp/n2")" -gt "$(viot_len "$tmp/n1")" ]
 ok $? "a noiommu NIC splits the VIOT's ranges like a noiommu disk"
+"$srv" --viot "$tmp/n3" --viot-only --endpoints 1 --net stream-fd=5 \
+	--net dgram-fd=6,mac=02:00:00:00:00:03 >/dev/null 2>&1
+ok $? "--net stream-fd=N and dgram-fd=N accepted (a socket peer)"
 
 echo "1..$n"
 exit $fail

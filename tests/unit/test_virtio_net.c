@@ -33,6 +33,7 @@
 #define IOVA_RO 0x200000000ull   /* maps the NIC's RO_OFF area read-only */
 #define IOVA_HOLE 0x300000000ull /* never mapped */
 #define QSIZE 256
+#define MIN_U32(a, b) ((a) < (b) ? (a) : (b))
 #define RING_OFF(q) ((uint64_t)(q) * 0x20000)
 #define TXHDR_OFF 0x0f0000ull    /* 256 headers of 16 bytes */
 #define TX_OFF 0x100000ull       /* 256 slots of 2 KiB */
@@ -654,7 +655,112 @@ TEST(n10_tso_64k_crosses_as_one_with_gso_fields)
 	free(got);
 }
 
-TEST(n10_tso_to_receiver_without_guest_tso_dropped_counted)
+static uint32_t ones(const uint8_t *d, uint32_t len, uint32_t sum);
+
+/* tso_ipv4() - tso_frame() with real IPv4 and TCP headers (IHL 5, DF,
+ * data offset 5, seq 1000, ACK|PSH): a frame software segmentation takes. */
+static void tso_ipv4(uint8_t *f, uint32_t len, struct vhdr *h, int to,
+		     int from)
+{
+	tso_frame(f, len, h, to, from);
+	memset(f + 14, 0, 40);
+	f[14] = 0x45;
+	f[20] = 0x40;
+	f[22] = 64;
+	f[23] = 6;
+	memcpy(f + 26, "\x0a\x00\x00\x01\x0a\x00\x00\x02", 8);
+	f[40] = 0x03;
+	f[41] = 0xe8; /* seq 1000 */
+	f[46] = 0x50;
+	f[47] = 0x18;
+}
+
+TEST(n10_tso_to_receiver_without_guest_tso_segmented)
+{
+	struct fx x;
+	uint32_t flen = 20000, plen = flen - 54, off = 0, k = 0;
+	uint8_t *f = malloc(flen);
+	struct vhdr h;
+	uint64_t t;
+	uint32_t len;
+
+	REQUIRE(f);
+	REQUIRE(setup(&x, &(struct nopts){ 0 },
+		      &(struct nopts){ .no_guest_tso = true }) == 0);
+	CHECK_EQ(post_rx(&x, 1, 0, 0, 32, 2048), 0);
+	tso_ipv4(f, flen, &h, 1, 0);
+	CHECK_EQ(tx(&x, 0, 0, 1, &h, f, flen), 0);
+	CHECK_EQ(wait_used(&x, 0, 1, &t, &len), 0);
+	while (off < plen && k < 32) {
+		const uint8_t *rx;
+		uint32_t seg = MIN_U32(plen - off, 1448u), ps;
+
+		if (wait_used(&x, 1, 0, &t, &len))
+			break;
+		rx = x.n[1].ram + RX_OFF + t * 2048;
+		CHECK_EQ(t, k);
+		CHECK_EQ(len, HDR + 54 + seg);
+		CHECK_EQ(get_vhdr(rx).gso_type, 0);
+		CHECK_EQ(get_vhdr(rx).flags, 0);
+		rx += HDR;
+		CHECK_EQ(rx[16] << 8 | rx[17], 40 + seg);  /* IPv4 length */
+		CHECK_EQ(ones(rx + 14, 20, 0), 0xffff);    /* its checksum */
+		CHECK_EQ((uint32_t)(rx[40] << 8 | rx[41]),
+			 (1000 + off) & 0xffff);
+		CHECK_EQ(rx[47] & 0x08, off + seg == plen ? 0x08 : 0); /* PSH */
+		ps = ones(rx + 26, 8, 6 + 20 + seg);
+		CHECK_EQ(ones(rx + 34, 20 + seg, ps), 0xffff); /* TCP */
+		CHECK(memcmp(rx + 54, f + 54 + off, seg) == 0);
+		off += seg;
+		k++;
+	}
+	CHECK_EQ(off, plen);
+	CHECK_EQ(k, (plen + 1447) / 1448);
+	CHECK_EQ(WAIT_STAT(&x, 1, gso_segmented, 1), 1);
+	CHECK_EQ(nst(&x, 1).rx_packets, k);
+	CHECK_EQ(nst(&x, 1).rx_gso_dropped, 0);
+	teardown(&x);
+	free(f);
+}
+
+TEST(n10_tso_segments_resume_when_buffers_come)
+{
+	struct fx x;
+	uint32_t flen = 10000, plen = flen - 54, n = (plen + 1447) / 1448;
+	uint8_t *f = malloc(flen);
+	struct vhdr h;
+	uint64_t t;
+	uint32_t len;
+
+	REQUIRE(f);
+	REQUIRE(setup(&x, &(struct nopts){ 0 },
+		      &(struct nopts){ .no_guest_tso = true }) == 0);
+	CHECK_EQ(post_rx(&x, 1, 0, 0, 3, 2048), 0); /* 3 of 7 segments */
+	tso_ipv4(f, flen, &h, 1, 0);
+	CHECK_EQ(tx(&x, 0, 0, 1, &h, f, flen), 0);
+	CHECK_EQ(wait_used(&x, 0, 1, &t, &len), 0);
+	CHECK_EQ(WAIT_STAT(&x, 1, rx_packets, 3), 3);
+	settle();
+	CHECK_EQ(nst(&x, 1).rx_packets, 3);
+	CHECK_EQ(post_rx(&x, 1, 0, 3, 8, 2048), 0);
+	CHECK_EQ(WAIT_STAT(&x, 1, rx_packets, n), n);
+	settle();
+	CHECK_EQ(nst(&x, 1).rx_packets, n); /* none twice, none lost */
+	CHECK_EQ(nst(&x, 1).gso_segmented, 1);
+	for (uint32_t k = 0; k < n; k++) {
+		const uint8_t *rx;
+
+		CHECK_EQ(wait_used(&x, 1, 0, &t, &len), 0);
+		rx = x.n[1].ram + RX_OFF + t * 2048 + HDR;
+		CHECK_EQ(t, k);
+		CHECK(memcmp(rx + 54, f + 54 + k * 1448,
+			     MIN_U32(plen - k * 1448, 1448u)) == 0);
+	}
+	teardown(&x);
+	free(f);
+}
+
+TEST(n10_tso_unsegmentable_to_receiver_without_guest_tso_dropped_counted)
 {
 	struct fx x;
 	uint32_t flen = 20000;
@@ -667,12 +773,14 @@ TEST(n10_tso_to_receiver_without_guest_tso_dropped_counted)
 	REQUIRE(setup(&x, &(struct nopts){ 0 },
 		      &(struct nopts){ .no_guest_tso = true }) == 0);
 	CHECK_EQ(post_rx(&x, 1, 0, 0, 16, 4096), 0);
-	tso_frame(f, flen, &h, 1, 0);
+	tso_ipv4(f, flen, &h, 1, 0);
+	f[14] = 0x44; /* IHL 4: no IPv4 header to segment by */
 	CHECK_EQ(tx(&x, 0, 0, 1, &h, f, flen), 0);
 	CHECK_EQ(wait_used(&x, 0, 1, &t, &len), 0);
 	CHECK_EQ(WAIT_STAT(&x, 1, rx_gso_dropped, 1), 1);
 	settle();
 	CHECK_EQ(nst(&x, 1).rx_packets, 0);
+	CHECK_EQ(nst(&x, 1).gso_segmented, 0);
 	CHECK_EQ(drvring_get_used(&x.n[1].rings[0], &t, &len), -ENOENT);
 	teardown(&x);
 	free(f);
