@@ -91,7 +91,8 @@ struct viommu_net_switch;
 
 /**
  * struct viommu_net_switch_config - creation parameters; [default].
- * @size:        sizeof as the caller built it (0: this version's size).
+ * @size:        sizeof as the caller built it (0: the first release's
+ *               struct, these five fields).
  * @mac_table:   MAC addresses learnt, 1..4096 [256]; when full, new
  *               addresses are not learnt (counted) and frames to them are
  *               flooded.
@@ -150,7 +151,8 @@ struct viommu_net_switch_stats {
 
 /**
  * viommu_net_switch_stats() - snapshot the counters into @st (its @size
- * set by the caller, 0: this version's).  Thread-safe.
+ * set by the caller; 0: the first release's struct, up to @ports).
+ * Thread-safe.
  * Return: 0; -EINVAL (NULL argument, @size too large).
  */
 VIOMMU_EXPORT int viommu_net_switch_stats(struct viommu_net_switch *sw,
@@ -159,7 +161,8 @@ VIOMMU_EXPORT int viommu_net_switch_stats(struct viommu_net_switch *sw,
 /**
  * struct viommu_virtio_net_config - creation parameters; [default].
  * @size:        sizeof(struct viommu_virtio_net_config) as the caller
- *               built it; 0 is taken as this first version's size.
+ *               built it; 0 is the first release's struct (up to @log:
+ *               without @socket_kind and @socket_fd).
  * @mem:         guest RAM (required).
  * @ep:          the function's endpoint: with it ACCESS_PLATFORM is
  *               offered (and required) and every ring and buffer address
@@ -252,7 +255,8 @@ VIOMMU_EXPORT int viommu_virtio_net_inject_faults(struct viommu_virtio_net *net,
 
 /**
  * struct viommu_virtio_net_stats - counters since creation.
- * @size:        sizeof as the caller knows it (the call fills that much).
+ * @size:        sizeof as the caller knows it (the call fills that much;
+ *               0: the first release's struct, up to @budget_yields).
  * @tx_packets, @tx_bytes: frames handed to the switch (bytes without the
  *               virtio_net_hdr).
  * @tx_dropped:  TX chains not sent, for any reason below or link down.
@@ -297,7 +301,8 @@ struct viommu_virtio_net_stats {
 
 /**
  * viommu_virtio_net_stats() - snapshot the counters into @st, whose @size
- * the caller sets (0: this version's size).  Thread-safe.
+ * the caller sets (0: the first release's struct, which ended at
+ * @budget_yields).  Thread-safe.
  * Return: 0; -EINVAL (NULL argument, @size larger than this library's).
  */
 VIOMMU_EXPORT int viommu_virtio_net_stats(struct viommu_virtio_net *net,

@@ -278,6 +278,17 @@ const struct net_backend_ops net_switch_ops = {
 	.set_up = sw_set_up,
 };
 
+/*
+ * The config and stats structs as the first release had them: what a
+ * @size of 0 means (pinned, so that the structs can grow).
+ */
+#define SW_CONFIG_SIZE_V1 \
+	(offsetof(struct viommu_net_switch_config, log) + \
+	 sizeof(struct viommu_log))
+#define SW_STATS_SIZE_V1 \
+	(offsetof(struct viommu_net_switch_stats, ports) + sizeof(uint32_t))
+
+
 VIOMMU_EXPORT int
 viommu_net_switch_create(const struct viommu_net_switch_config *user,
 			 struct viommu_net_switch **out)
@@ -289,7 +300,7 @@ viommu_net_switch_create(const struct viommu_net_switch_config *user,
 	if (!user || !out || user->size > sizeof(c))
 		return -EINVAL;
 	memset(&c, 0, sizeof(c));
-	memcpy(&c, user, user->size ? user->size : sizeof(c));
+	memcpy(&c, user, user->size ? user->size : SW_CONFIG_SIZE_V1);
 	if (!c.mac_table)
 		c.mac_table = DEF_MAC_TABLE;
 	if (!c.queue_depth)
@@ -342,7 +353,7 @@ VIOMMU_EXPORT int viommu_net_switch_stats(struct viommu_net_switch *sw,
 
 	if (!sw || !st || st->size > sizeof(s))
 		return -EINVAL;
-	n = st->size ? st->size : sizeof(s);
+	n = st->size ? st->size : SW_STATS_SIZE_V1;
 	pthread_mutex_lock(&sw->mu);
 	s = sw->st;
 	pthread_mutex_unlock(&sw->mu);

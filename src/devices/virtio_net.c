@@ -389,6 +389,18 @@ static void free_net(struct viommu_virtio_net *net)
 	xfree(&alloc, net);
 }
 
+/*
+ * The config and stats structs as the first release had them: what a
+ * @size of 0 means (never today's sizeof, which grows: socket_kind and
+ * socket_fd, backend_*_drops and gso_segmented came later).
+ */
+#define CONFIG_SIZE_V1 \
+	(offsetof(struct viommu_virtio_net_config, log) + \
+	 sizeof(struct viommu_log))
+#define STATS_SIZE_V1 \
+	(offsetof(struct viommu_virtio_net_stats, budget_yields) + \
+	 sizeof(uint64_t))
+
 VIOMMU_EXPORT int
 viommu_virtio_net_create(const struct viommu_virtio_net_config *user,
 			 struct viommu_virtio_net **out)
@@ -402,7 +414,7 @@ viommu_virtio_net_create(const struct viommu_virtio_net_config *user,
 	if (!user || !out || user->size > sizeof(c))
 		return -EINVAL;
 	memset(&c, 0, sizeof(c));
-	memcpy(&c, user, user->size ? user->size : sizeof(c));
+	memcpy(&c, user, user->size ? user->size : CONFIG_SIZE_V1);
 	err = check_config(&c);
 	if (err)
 		return err;
@@ -568,7 +580,7 @@ VIOMMU_EXPORT int viommu_virtio_net_stats(struct viommu_virtio_net *net,
 
 	if (!net || !st || st->size > sizeof(s))
 		return -EINVAL;
-	n = st->size ? st->size : sizeof(s);
+	n = st->size ? st->size : STATS_SIZE_V1;
 #define LD(f) s.f = __atomic_load_n(&net->st.f, __ATOMIC_RELAXED)
 	LD(tx_packets); LD(tx_bytes); LD(tx_dropped); LD(tx_bad);
 	LD(tx_faults); LD(tx_no_backend); LD(rx_packets); LD(rx_bytes);

@@ -267,6 +267,49 @@ struct v1_blk_stats {
 };
 SAME_AT(struct v1_blk_stats, struct viommu_virtio_blk_stats, needs_reset);
 
+struct v1_net_config {
+	size_t size;
+	struct viommu_mem *mem;
+	struct viommu_endpoint *ep;
+	uint8_t mac[6];
+	uint16_t queue_pairs;
+	uint16_t queue_size;
+	uint64_t ring_features;
+	uint32_t mtu;
+	struct viommu_net_switch *net_switch;
+	struct viommu_log log;
+};
+SAME_AT(struct v1_net_config, struct viommu_virtio_net_config, mtu);
+SAME_AT(struct v1_net_config, struct viommu_virtio_net_config, log);
+
+struct v1_net_stats {
+	size_t size;
+	uint64_t tx_packets, tx_bytes, tx_dropped, tx_bad, tx_faults;
+	uint64_t tx_no_backend;
+	uint64_t rx_packets, rx_bytes, rx_dropped, rx_faults, rx_too_big;
+	uint64_t rx_gso_dropped, csum_completed;
+	uint64_t ctrl_ok, ctrl_err;
+	uint64_t faults, injected_faults, needs_reset, budget_yields;
+};
+SAME_AT(struct v1_net_stats, struct viommu_virtio_net_stats, budget_yields);
+
+struct v1_switch_config {
+	size_t size;
+	uint32_t mac_table;
+	uint32_t queue_depth;
+	uint32_t max_ports;
+	struct viommu_log log;
+};
+SAME_AT(struct v1_switch_config, struct viommu_net_switch_config, log);
+
+struct v1_switch_stats {
+	size_t size;
+	uint64_t frames, unicast, flooded, delivered, queue_drops;
+	uint64_t learned, table_full, filtered;
+	uint32_t ports;
+};
+SAME_AT(struct v1_switch_stats, struct viommu_net_switch_stats, ports);
+
 /* ---- the guard page -------------------------------------------------- */
 
 /* struct guard - a page followed by a PROT_NONE page. */
@@ -860,6 +903,62 @@ TEST(size_zero_reads_first_layout_only)
 		viommu_virtio_blk_destroy(blk);
 	}
 	viommu_ctx_destroy(ctx);
+	guard_fini(&g);
+	viommu_mem_destroy(m);
+}
+
+/*
+ * virtio-net and the switch: their first layouts (before the socket
+ * backend and the backend/GSO counters) with @size 0 against the guard
+ * page: creation reads only them, stats write only them.
+ */
+TEST(net_size_zero_reads_first_layout_only)
+{
+	struct viommu_mem *m = mem_new();
+	struct viommu_net_switch *sw = NULL;
+	struct viommu_virtio_net *net = NULL;
+	struct guard g;
+
+	REQUIRE(m && !guard_init(&g));
+	{
+		struct v1_switch_config *c = at_guard(&g, sizeof(*c));
+
+		c->max_ports = 1;
+		CHECK_EQ(viommu_net_switch_create((const void *)c, &sw), 0);
+	}
+	if (sw) {
+		struct v1_net_config *c = at_guard(&g, sizeof(*c));
+
+		c->mem = m;
+		c->queue_pairs = 1;
+		c->net_switch = sw;
+		CHECK_EQ(viommu_virtio_net_create((const void *)c, &net), 0);
+	}
+	if (net) {
+		struct v1_net_config *c = at_guard(&g, sizeof(*c));
+		struct viommu_virtio_net *net2 = NULL;
+		struct v1_net_stats *st = at_guard(&g, sizeof(*st));
+
+		st->budget_yields = ~0ull;
+		CHECK_EQ(viommu_virtio_net_stats(net, (void *)st), 0);
+		CHECK_EQ(st->budget_yields, 0);
+		/* max_ports 1, read from the first layout: a second NIC
+		 * does not fit on the switch */
+		c->mem = m;
+		c->net_switch = sw;
+		CHECK_EQ(viommu_virtio_net_create((const void *)c, &net2),
+			 -ENOSPC);
+		viommu_virtio_net_destroy(net2);
+	}
+	if (sw) {
+		struct v1_switch_stats *st = at_guard(&g, sizeof(*st));
+
+		st->ports = 77;
+		CHECK_EQ(viommu_net_switch_stats(sw, (void *)st), 0);
+		CHECK_EQ(st->ports, 1);
+	}
+	viommu_virtio_net_destroy(net);
+	viommu_net_switch_destroy(sw);
 	guard_fini(&g);
 	viommu_mem_destroy(m);
 }
