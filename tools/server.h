@@ -28,12 +28,11 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "acpi/viot.h"
-#include "devices/dma_engine.h"
-#include "transport/virtio_pci.h"
+#include <viommu/acpi.h>
 
 #define MAX_ENDPOINTS 24 /* endpoint functions: DMA engines and disks */
 #define MAX_DEVS (MAX_ENDPOINTS + 1)
@@ -129,23 +128,21 @@ struct world {
 	struct viommu_mem *mem;
 	struct viommu_ctx *ctx;
 	struct viommu_virtio_iommu *vi;
-	struct virtio_pci vp;
-	bool vp_live;
+	struct viommu_virtio_pci *vp;
 	unsigned int neng;
 	struct viommu_endpoint *ep[MAX_ENDPOINTS]; /* by function */
-	struct dma_engine eng[MAX_ENDPOINTS];
+	struct viommu_dma_engine *eng[MAX_ENDPOINTS];
+	char eng_name[MAX_ENDPOINTS][16];
 	/* disks: device, its virtio-pci function, its name */
 	unsigned int nblk;
 	struct viommu_virtio_blk *blk[MAX_BLKS];
-	struct virtio_pci blk_vp[MAX_BLKS];
-	bool blk_vp_live[MAX_BLKS];
+	struct viommu_virtio_pci *blk_vp[MAX_BLKS];
 	char blk_name[MAX_BLKS][16];
 	/* NICs (after the disks), all on one switch */
 	unsigned int nnet;
 	struct viommu_net_switch *sw;
 	struct viommu_virtio_net *net[MAX_NETS];
-	struct virtio_pci net_vp[MAX_NETS];
-	bool net_vp_live[MAX_NETS];
+	struct viommu_virtio_pci *net_vp[MAX_NETS];
 	char net_name[MAX_NETS][16];
 	/* --control blk-forge outcomes: IOVAs of another disk that faulted,
 	 * reached other memory, reached that disk's memory */
@@ -158,7 +155,6 @@ struct world {
 	struct viommu_mem *emem[MAX_ENDPOINTS];
 	struct viommu_ctx *ectx[MAX_ENDPOINTS];
 	struct viommu_domain *edom[MAX_ENDPOINTS];
-	bool eng_live[MAX_ENDPOINTS];
 	struct viommu_link_server *lsrv; /* every link, either door */
 	/* --poll-rq-us: the request-queue poller (poller_main) */
 	pthread_t poller;

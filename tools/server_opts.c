@@ -687,7 +687,7 @@ int parse_args(struct opts *o, int argc, char **argv)
 
 uint16_t endpoint_bdf(const struct opts *o, unsigned int i)
 {
-	return VIOT_BDF(0, o->endpoint_slot + i, 0);
+	return VIOMMU_PCI_BDF(0, o->endpoint_slot + i, 0);
 }
 
 /* func_behind_iommu() - whether endpoint function @i is ours to translate. */
@@ -708,9 +708,10 @@ bool func_behind_iommu(const struct opts *o, unsigned int i)
  */
 int write_viot(const struct opts *o)
 {
-	struct viot_pci_range r[MAX_ENDPOINTS];
-	struct viot_topology t = {
-		.iommu_bdf = VIOT_BDF(0, o->iommu_slot, 0),
+	struct viommu_viot_range r[MAX_ENDPOINTS];
+	struct viommu_viot_config t = {
+		.size = sizeof(t),
+		.iommu_bdf = VIOMMU_PCI_BDF(0, o->iommu_slot, 0),
 		.ranges = r,
 	};
 	uint8_t buf[1024];
@@ -725,13 +726,13 @@ int write_viot(const struct opts *o)
 			r[t.nr_ranges - 1].bdf_end = endpoint_bdf(o, i);
 			continue;
 		}
-		r[t.nr_ranges++] = (struct viot_pci_range){
+		r[t.nr_ranges++] = (struct viommu_viot_range){
 			.bdf_start = endpoint_bdf(o, i),
 			.bdf_end = endpoint_bdf(o, i),
 			.endpoint_start = endpoint_bdf(o, i),
 		};
 	}
-	err = viot_build(&t, buf, sizeof(buf), &len);
+	err = viommu_viot_build(&t, buf, sizeof(buf), &len);
 
 	if (err) {
 		fprintf(stderr, PROG ": VIOT: %s\n", strerror(-err));

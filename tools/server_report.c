@@ -114,16 +114,16 @@ static void print_engines(struct world *w, FILE *f)
 
 	fprintf(f, "  DMA engines:\n");
 	for (i = 0; i < w->neng; i++) {
-		struct dma_engine_stats es;
+		struct viommu_dma_engine_stats es;
 
-		if (dma_engine_stats(&w->eng[i], &es))
+		if (viommu_dma_engine_stats(w->eng[i], &es, sizeof(es)))
 			continue;
 		rd += es.bytes_read;
 		wr += es.bytes_written;
 		fprintf(f, "    %-5s ep %#06x: dmas %" PRIu64 ", ring entries %"
 			PRIu64 ", read %" PRIu64 " B, written %" PRIu64
 			" B, faults %" PRIu64 ", errors %" PRIu64 ", irqs %"
-			PRIu64 "\n", w->eng[i].name, endpoint_bdf(w->o, i),
+			PRIu64 "\n", w->eng_name[i], endpoint_bdf(w->o, i),
 			es.dmas, es.ring_entries, es.bytes_read,
 			es.bytes_written, es.faults, es.errors, es.irqs);
 	}
@@ -277,15 +277,15 @@ static void json_engines(struct world *w, FILE *f)
 
 	fprintf(f, "  \"engines\": [");
 	for (i = 0; i < w->neng; i++) {
-		struct dma_engine_stats es = { 0 };
+		struct viommu_dma_engine_stats es = { 0 };
 
-		dma_engine_stats(&w->eng[i], &es);
+		viommu_dma_engine_stats(w->eng[i], &es, sizeof(es));
 		fprintf(f, "%s\n    {\"name\": \"%s\", \"endpoint\": %u, "
 			"\"dmas\": %" PRIu64 ", \"ring_doorbells\": %" PRIu64
 			", \"ring_entries\": %" PRIu64 ", \"bytes_read\": %"
 			PRIu64 ", \"bytes_written\": %" PRIu64 ", \"faults\": %"
 			PRIu64 ", \"errors\": %" PRIu64 ", \"irqs\": %" PRIu64
-			"}", i ? "," : "", w->eng[i].name,
+			"}", i ? "," : "", w->eng_name[i],
 			endpoint_bdf(w->o, i), es.dmas, es.ring_doorbells,
 			es.ring_entries, es.bytes_read, es.bytes_written,
 			es.faults, es.errors, es.irqs);

@@ -110,11 +110,8 @@ static int make_core(struct world *w)
 		return err;
 	if (w->o->trace)
 		viommu_virtio_iommu_set_trace(w->vi, trace_line, w);
-	err = virtio_pci_init(&w->vp, viommu_virtio_iommu_dev(w->vi), "iommu",
-			      &w->log);
-	if (!err)
-		w->vp_live = true;
-	return err;
+	return viommu_virtio_pci_create(viommu_virtio_iommu_dev(w->vi),
+					"iommu", &w->log, NULL, &w->vp);
 }
 
 /*
@@ -145,7 +142,6 @@ static int own_space(struct world *w, unsigned int i)
 /* make_engines() - one endpoint and DMA engine per endpoint link. */
 static int make_engines(struct world *w)
 {
-	char name[16];
 	unsigned int i;
 	int err;
 
@@ -167,12 +163,11 @@ static int make_engines(struct world *w)
 						     w->edom[i]);
 		if (err)
 			return err;
-		snprintf(name, sizeof(name), "dma%u", i); /* copied */
-		err = dma_engine_init(&w->eng[i], w->ep[i], mem, name,
-				      &w->log, NULL);
+		snprintf(w->eng_name[i], sizeof(w->eng_name[i]), "dma%u", i);
+		err = viommu_dma_engine_create(w->ep[i], mem, w->eng_name[i],
+					       &w->log, NULL, &w->eng[i]);
 		if (err)
 			return err;
-		w->eng_live[i] = true;
 		w->neng = i + 1;
 	}
 	return 0;
@@ -240,11 +235,9 @@ static int make_blk(struct world *w, unsigned int j, unsigned int f)
 		return err;
 	}
 	w->nblk = j + 1;
-	err = virtio_pci_init(&w->blk_vp[j], viommu_virtio_blk_dev(w->blk[j]),
-			      w->blk_name[j], &w->log);
-	if (!err)
-		w->blk_vp_live[j] = true;
-	return err;
+	return viommu_virtio_pci_create(viommu_virtio_blk_dev(w->blk[j]),
+					w->blk_name[j], &w->log, NULL,
+					&w->blk_vp[j]);
 }
 
 /*
@@ -283,11 +276,9 @@ static int make_net(struct world *w, unsigned int j, unsigned int f)
 		return err;
 	}
 	w->nnet = j + 1;
-	err = virtio_pci_init(&w->net_vp[j], viommu_virtio_net_dev(w->net[j]),
-			      w->net_name[j], &w->log);
-	if (!err)
-		w->net_vp_live[j] = true;
-	return err;
+	return viommu_virtio_pci_create(viommu_virtio_net_dev(w->net[j]),
+					w->net_name[j], &w->log, NULL,
+					&w->net_vp[j]);
 }
 
 /* make_nets() - the switch and every --net NIC, after the disks. */
@@ -316,16 +307,17 @@ static int make_blks(struct world *w)
 }
 
 /* link_func() - the PCI function of link @i. */
-static struct pci_func *link_func(struct world *w, unsigned int i)
+static struct viommu_pci_func *link_func(struct world *w, unsigned int i)
 {
 	if (!i)
-		return virtio_pci_func(&w->vp);
+		return viommu_virtio_pci_func(w->vp);
 	if (i <= w->o->endpoints)
-		return dma_engine_func(&w->eng[i - 1]);
+		return viommu_dma_engine_func(w->eng[i - 1]);
 	if (i <= w->o->endpoints + w->o->nblk)
-		return virtio_pci_func(&w->blk_vp[i - 1 - w->o->endpoints]);
-	return virtio_pci_func(&w->net_vp[i - 1 - w->o->endpoints -
-					  w->o->nblk]);
+		return viommu_virtio_pci_func(
+			w->blk_vp[i - 1 - w->o->endpoints]);
+	return viommu_virtio_pci_func(w->net_vp[i - 1 - w->o->endpoints -
+						w->o->nblk]);
 }
 
 /* link_name() - the name of link @i's function. */
@@ -334,7 +326,7 @@ static const char *link_name(struct world *w, unsigned int i)
 	if (!i)
 		return "iommu";
 	if (i <= w->o->endpoints)
-		return w->eng[i - 1].name;
+		return w->eng_name[i - 1];
 	if (i <= w->o->endpoints + w->o->nblk)
 		return w->blk_name[i - 1 - w->o->endpoints];
 	return w->net_name[i - 1 - w->o->endpoints - w->o->nblk];
@@ -368,7 +360,7 @@ static int add_links(struct world *w)
 			.size = sizeof(lc),
 			.proto = w->o->vfio_user ? VIOMMU_LINK_VFIO_USER :
 						   VIOMMU_LINK_MPQEMU,
-			.func = (struct viommu_pci_func *)link_func(w, i),
+			.func = link_func(w, i),
 			.fd = lo->fd,
 			.path = lo->path,
 			.name = link_name(w, i),
@@ -768,16 +760,13 @@ static void teardown(struct world *w)
 	viommu_link_server_destroy(w->lsrv);
 	frame_teardown(w); /* no link thread translates through it now */
 	for (i = 0; i < w->neng; i++)
-		if (w->eng_live[i])
-			dma_engine_destroy(&w->eng[i]);
+		viommu_dma_engine_destroy(w->eng[i]);
 	for (i = 0; i < w->nblk; i++) {
-		if (w->blk_vp_live[i])
-			virtio_pci_destroy(&w->blk_vp[i]);
+		viommu_virtio_pci_destroy(w->blk_vp[i]);
 		viommu_virtio_blk_destroy(w->blk[i]);
 	}
 	for (i = 0; i < w->nnet; i++) {
-		if (w->net_vp_live[i])
-			virtio_pci_destroy(&w->net_vp[i]);
+		viommu_virtio_pci_destroy(w->net_vp[i]);
 		viommu_virtio_net_destroy(w->net[i]);
 	}
 	viommu_net_switch_destroy(w->sw);
@@ -787,8 +776,7 @@ static void teardown(struct world *w)
 		viommu_ctx_destroy(w->ectx[i]);
 		viommu_mem_destroy(w->emem[i]);
 	}
-	if (w->vp_live)
-		virtio_pci_destroy(&w->vp);
+	viommu_virtio_pci_destroy(w->vp);
 	viommu_virtio_iommu_destroy(w->vi);
 	viommu_ctx_destroy(w->ctx);
 	viommu_mem_destroy(w->mem);
