@@ -966,7 +966,8 @@ static void account(struct viommu_virtio_iommu *vi, const struct req *r)
 	char what[160], line[320];
 	const char *res;
 
-	vi->st.requests[t][r->status]++;
+	if (!r->table) /* handover requests: viommu_virtio_iommu_table_stats */
+		vi->st.requests[t][r->status]++;
 	if (!warn && !vi->trace)
 		return;
 	describe(r, what, sizeof(what));
