@@ -14,6 +14,8 @@
 
 #include <time.h>
 
+#include "devices/dma_engine.h"
+#include "transport/pci.h"
 #include "virtio/refdrv_table.h"
 
 #define F_ATTACH_TABLE (1ull << 8)
@@ -943,6 +945,131 @@ TEST(V30_page_request_needs_driver_feature_and_table)
 	CHECK_EQ(viommu_virtio_iommu_page_request(x.f.vi, 8, VIOMMU_NO_PASID,
 						  0, VIOMMU_READ, true, 512),
 		 -EINVAL);
+	tx_fini(&x);
+}
+
+/* ------------------------------------------------------------------ */
+/* The DMA engine as a PASID + PRI endpoint                           */
+
+#define EBAR 0xfe000000ull
+
+/* Glue: the engine's page requests go to the virtio-iommu for ep 8. */
+static int glue_req(void *opaque, uint32_t pasid, uint64_t iova,
+		    unsigned int perm, bool last, uint32_t grp)
+{
+	return viommu_virtio_iommu_page_request(opaque, 8, pasid, iova, perm,
+						last, grp);
+}
+
+static int glue_resp(void *opaque, uint32_t grp, int *code)
+{
+	enum viommu_vi_page_resp r;
+	int ret = viommu_virtio_iommu_page_response(opaque, 8, grp, &r);
+
+	*code = (int)r;
+	return ret;
+}
+
+static const struct dma_engine_pri_ops glue = { glue_req, glue_resp };
+
+static uint64_t erd(struct dma_engine *e, uint64_t off)
+{
+	uint64_t v = 0;
+
+	pci_bar_access(dma_engine_func(e), EBAR + off, false, false, &v, 4);
+	return v;
+}
+
+static void ewr(struct dma_engine *e, uint64_t off, uint64_t v,
+		unsigned int size)
+{
+	pci_bar_access(dma_engine_func(e), EBAR + off, false, true, &v, size);
+}
+
+TEST(V22_V26_dma_engine_pasid_pri_fault_populate_retry_give_up)
+{
+	struct tx x;
+	struct dma_engine e;
+	unsigned int calls = 0;
+	uint8_t s = 0;
+	uint32_t got = 0;
+
+	REQUIRE(tx_full(&x) == 0);
+	REQUIRE(dma_engine_init(&e, x.f.ep8, x.f.mem, "pri", NULL, NULL) == 0);
+	pci_cfg_write(dma_engine_func(&e), PCI_BAR0, (uint32_t)EBAR, 4);
+	pci_cfg_write(dma_engine_func(&e), PCI_COMMAND,
+		      PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+	dma_engine_set_pri(&e, &glue, x.f.vi);
+	CHECK_EQ(refdrv_table_bind(x.t, 1, 8, 5, &s), 0);
+	CHECK_EQ(s, S_OK);
+	ewr(&e, DMA_ENGINE_BUF_ADDR, 0x11223344, 4);
+	ewr(&e, DMA_ENGINE_BUF_ADDR + 4096, 0x55667788, 4);
+	ewr(&e, DMAE_PASID, DMAE_PASID_EN | 5, 4);
+	ewr(&e, DMAE_PRI_CTRL, DMAE_PRI_EN, 4);
+	/* Two pages to RAM at an IOVA nothing maps yet. */
+	ewr(&e, DMAE_DMA_SRC, DMA_ENGINE_BUF_ADDR, 8);
+	ewr(&e, DMAE_DMA_DST, 0x20000000, 8);
+	ewr(&e, DMAE_DMA_COUNT, 8192, 8);
+	ewr(&e, DMAE_DMA_CMD, DMAE_CMD_START | DMAE_CMD_TO_RAM, 8);
+	for (int round = 0; round < 4 && (erd(&e, DMAE_PRI_STATUS) &
+					  DMAE_PRI_WAIT); round++)
+		refdrv_table_handle_faults(x.t, 1, populate_data, &calls, 8);
+	CHECK_EQ(erd(&e, DMAE_PRI_STATUS), 0);
+	CHECK_EQ(erd(&e, DMAE_EXT_DMA_COUNT), 1);
+	CHECK_EQ(calls, 2); /* one page request per missing page */
+	memcpy(&got, x.f.ram + VFX_DATA, 4);
+	CHECK_EQ(got, 0x11223344);
+	memcpy(&got, x.f.ram + VFX_DATA + 0x1000, 4);
+	CHECK_EQ(got, 0x55667788);
+	CHECK_EQ(e.stats.page_requests, 2);
+	/* Denied by the driver: INVALID, the engine gives up. */
+	ewr(&e, DMAE_DMA_DST, 0x7700000000ull, 8);
+	ewr(&e, DMAE_DMA_COUNT, 16, 8);
+	ewr(&e, DMAE_DMA_CMD, DMAE_CMD_START | DMAE_CMD_TO_RAM, 8);
+	CHECK(erd(&e, DMAE_PRI_STATUS) & DMAE_PRI_WAIT);
+	refdrv_table_handle_faults(x.t, 1, populate_data, &calls, 8);
+	CHECK_EQ(erd(&e, DMAE_PRI_STATUS), DMAE_PRI_GAVE_UP);
+	CHECK(erd(&e, DMAE_EXT_STATUS) & DMAE_EXT_ERR_DMA);
+	CHECK_EQ(erd(&e, DMAE_EXT_DMA_COUNT), 1);
+	/* A driver that never answers: the device times the group out. */
+	dma_engine_destroy(&e);
+	tx_fini(&x);
+}
+
+TEST(V27_dma_engine_silent_driver_times_out)
+{
+	struct vfx_opts o;
+	struct tx x;
+	struct dma_engine e;
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+	uint8_t s = 0;
+
+	memset(&o, 0, sizeof(o));
+	memset(&x, 0, sizeof(x));
+	o.dev.features = F_ALL_DEV | F_ATTACH_TABLE | F_PAGE_REQ;
+	o.dev.pri_timeout_ms = 5;
+	REQUIRE(vfx_init(&x.f, &o) == 0);
+	struct refdrv_table_config tc = { .drv = x.f.drv, .mem = x.f.mem,
+		.pool_gpa = POOL_GPA, .pool_size = POOL_SIZE, .asid = 1 };
+	REQUIRE(refdrv_table_create(&tc, &x.t) == 0);
+	REQUIRE(dma_engine_init(&e, x.f.ep8, x.f.mem, "pri", NULL, NULL) == 0);
+	pci_cfg_write(dma_engine_func(&e), PCI_BAR0, (uint32_t)EBAR, 4);
+	pci_cfg_write(dma_engine_func(&e), PCI_COMMAND,
+		      PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+	dma_engine_set_pri(&e, &glue, x.f.vi);
+	CHECK_EQ(refdrv_table_bind(x.t, 1, 8, VIOMMU_NO_PASID, &s), 0);
+	ewr(&e, DMAE_PRI_CTRL, DMAE_PRI_EN, 4);
+	ewr(&e, DMAE_DMA_SRC, DMA_ENGINE_BUF_ADDR, 8);
+	ewr(&e, DMAE_DMA_DST, 0x20000000, 8);
+	ewr(&e, DMAE_DMA_COUNT, 64, 8);
+	ewr(&e, DMAE_DMA_CMD, DMAE_CMD_START | DMAE_CMD_TO_RAM, 8);
+	CHECK(erd(&e, DMAE_PRI_STATUS) & DMAE_PRI_WAIT);
+	nanosleep(&ts, NULL);
+	/* Failure: the engine gives up and turns PRI off. */
+	CHECK_EQ(erd(&e, DMAE_PRI_STATUS), DMAE_PRI_GAVE_UP);
+	CHECK_EQ(erd(&e, DMAE_PRI_CTRL), 0);
+	CHECK_EQ(tx_stats(&x).timeouts, 1);
+	dma_engine_destroy(&e);
 	tx_fini(&x);
 }
 
