@@ -136,7 +136,7 @@ static uint64_t sig(struct run *r)
 static uint8_t send(struct run *r, const uint8_t *b, uint32_t len,
 		    uint32_t wlen)
 {
-	uint8_t tail[8];
+	uint8_t tail[16]; /* op_raw asks for up to 11 writable bytes */
 	uint32_t used = 0;
 
 	if (refdrv_raw(r->drv, b, len, wlen, tail, &used))
