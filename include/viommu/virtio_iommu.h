@@ -76,6 +76,9 @@ struct viommu_virtio_iommu;
  * @pri_groups:     outstanding page request groups [64], 1..512.
  * @pri_timeout_ms: a group the driver has not answered after this long is
  *                  answered FAILURE by the device [1000].
+ * @clock_ms:       the clock of that timeout, in ms [NULL:
+ *                  CLOCK_MONOTONIC]; lets a simulation or a test run it
+ *                  deterministically.  Called with the device lock held.
  */
 struct viommu_virtio_iommu_config {
 	struct viommu_ctx *ctx;
@@ -94,6 +97,8 @@ struct viommu_virtio_iommu_config {
 	uint8_t pasid_bits;
 	uint16_t pri_groups;
 	uint32_t pri_timeout_ms;
+	uint64_t (*clock_ms)(void *opaque);
+	void *clock_opaque;
 };
 
 /**

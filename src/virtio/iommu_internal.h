@@ -81,6 +81,8 @@ struct vt_state {
 	uint8_t pasid_bits;
 	uint16_t pri_groups;
 	uint32_t pri_timeout_ms;
+	uint64_t (*clock_ms)(void *opaque);
+	void *clock_opaque;
 	struct vt_bind *binds;   /* VT_MAX_BINDS */
 	uint32_t nbinds;
 	struct vt_group *groups; /* pri_groups */

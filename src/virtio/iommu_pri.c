@@ -38,11 +38,13 @@ enum {
 		   VIOMMU_VI_PRI_PRIV)
 #define PRI_GRPID_MAX 511u
 
-/* now_ms() - a monotonic clock in milliseconds. */
-static uint64_t now_ms(void)
+/* now_ms() - the embedder's clock, or a monotonic one, in ms. */
+static uint64_t now_ms(const struct viommu_virtio_iommu *vi)
 {
 	struct timespec ts;
 
+	if (vi->vt.clock_ms)
+		return vi->vt.clock_ms(vi->vt.clock_opaque);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
@@ -257,7 +259,7 @@ static int __page_request(struct viommu_virtio_iommu *vi, uint32_t endpoint,
 	uint32_t cap = 2u * vi->vt.pri_groups;
 	struct viommu_endpoint *ep;
 	struct vt_group *g;
-	uint64_t now = now_ms();
+	uint64_t now = now_ms(vi);
 
 	if (!vt_ext_events(vi) ||
 	    !(vi->dev.status & VIOMMU_VIRTIO_S_DRIVER_OK))
@@ -326,7 +328,7 @@ viommu_virtio_iommu_page_response(struct viommu_virtio_iommu *vi,
 		return -EINVAL;
 	pthread_mutex_lock(&vi->dev.lock);
 	if (vi->vt.groups) {
-		expire(vi, now_ms());
+		expire(vi, now_ms(vi));
 		g = group_find(vi, endpoint, grpid);
 		if (g && g->state == VT_G_ANSWERED) {
 			*resp = g->resp;
@@ -392,7 +394,7 @@ uint8_t vt_page_resp(struct viommu_virtio_iommu *vi,
 		*rule = "V25: endpoint (PASID) not in that domain";
 		return VIOMMU_VI_S_INVAL;
 	}
-	expire(vi, now_ms());
+	expire(vi, now_ms(vi));
 	g = group_find(vi, ep, grpid);
 	if (!g || g->state != VT_G_SENT || g->pasid != pasid) {
 		*rule = "V24: no complete outstanding group of that ID "

@@ -759,6 +759,8 @@ int vt_settings(struct viommu_virtio_iommu *vi,
 	vi->vt.pri_groups = cfg->pri_groups ? cfg->pri_groups : 64;
 	vi->vt.pri_timeout_ms = cfg->pri_timeout_ms ? cfg->pri_timeout_ms :
 						      1000;
+	vi->vt.clock_ms = cfg->clock_ms;
+	vi->vt.clock_opaque = cfg->clock_opaque;
 	if (vi->vt.pasid_bits > 20 || vi->vt.pri_groups > VT_MAX_GROUPS)
 		return -EINVAL;
 	return 0;

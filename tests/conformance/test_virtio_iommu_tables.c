@@ -12,8 +12,6 @@
 #include "../harness.h"
 #include "test_virtio_iommu_fixture.h"
 
-#include <time.h>
-
 #include "devices/dma_engine.h"
 #include "transport/pci.h"
 #include "virtio/refdrv_table.h"
@@ -29,6 +27,15 @@
 #define POOL_GPA 0x400000ull
 #define POOL_SIZE 0x400000ull
 #define TCR_4K48 (16ull | (1ull << 23) | (5ull << 32))
+
+/* A fake clock for the PRI timeout (V27): tests advance it. */
+static uint64_t fake_ms;
+
+static uint64_t fake_clock(void *opaque)
+{
+	(void)opaque;
+	return fake_ms;
+}
 
 struct tx {
 	struct vfx f;
@@ -855,13 +862,13 @@ TEST(V27_bounded_groups_and_timeout)
 	struct tx x;
 	enum viommu_vi_page_resp r;
 	uint8_t b[LEN_PR];
-	struct timespec ts = { 0, 20 * 1000 * 1000 };
 
 	memset(&o, 0, sizeof(o));
 	memset(&x, 0, sizeof(x));
 	o.dev.features = F_ALL_DEV | F_ATTACH_TABLE | F_PAGE_REQ;
 	o.dev.pri_groups = 4;
 	o.dev.pri_timeout_ms = 5;
+	o.dev.clock_ms = fake_clock;
 	o.no_events = true; /* the driver posts no event buffer at all */
 	REQUIRE(vfx_init(&x.f, &o) == 0);
 	struct refdrv_table_config tc = { .drv = x.f.drv, .mem = x.f.mem,
@@ -877,7 +884,9 @@ TEST(V27_bounded_groups_and_timeout)
 		 -EBUSY);
 	CHECK_EQ(tx_stats(&x).page_req_busy, 1);
 	/* The driver never answers: past the timeout the device does. */
-	nanosleep(&ts, NULL);
+	fake_ms += 4;
+	CHECK_EQ(viommu_virtio_iommu_page_response(x.f.vi, 8, 0, &r), -EAGAIN);
+	fake_ms += 1;
 	CHECK_EQ(viommu_virtio_iommu_page_response(x.f.vi, 8, 0, &r), 0);
 	CHECK_EQ(r, VIOMMU_VI_PAGE_RESP_FAILURE);
 	CHECK_EQ(tx_stats(&x).timeouts, 4);
@@ -1041,13 +1050,13 @@ TEST(V27_dma_engine_silent_driver_times_out)
 	struct vfx_opts o;
 	struct tx x;
 	struct dma_engine e;
-	struct timespec ts = { 0, 20 * 1000 * 1000 };
 	uint8_t s = 0;
 
 	memset(&o, 0, sizeof(o));
 	memset(&x, 0, sizeof(x));
 	o.dev.features = F_ALL_DEV | F_ATTACH_TABLE | F_PAGE_REQ;
 	o.dev.pri_timeout_ms = 5;
+	o.dev.clock_ms = fake_clock;
 	REQUIRE(vfx_init(&x.f, &o) == 0);
 	struct refdrv_table_config tc = { .drv = x.f.drv, .mem = x.f.mem,
 		.pool_gpa = POOL_GPA, .pool_size = POOL_SIZE, .asid = 1 };
@@ -1064,7 +1073,9 @@ TEST(V27_dma_engine_silent_driver_times_out)
 	ewr(&e, DMAE_DMA_COUNT, 64, 8);
 	ewr(&e, DMAE_DMA_CMD, DMAE_CMD_START | DMAE_CMD_TO_RAM, 8);
 	CHECK(erd(&e, DMAE_PRI_STATUS) & DMAE_PRI_WAIT);
-	nanosleep(&ts, NULL);
+	fake_ms += 4;
+	CHECK(erd(&e, DMAE_PRI_STATUS) & DMAE_PRI_WAIT);
+	fake_ms += 1;
 	/* Failure: the engine gives up and turns PRI off. */
 	CHECK_EQ(erd(&e, DMAE_PRI_STATUS), DMAE_PRI_GAVE_UP);
 	CHECK_EQ(erd(&e, DMAE_PRI_CTRL), 0);
