@@ -83,6 +83,7 @@ struct vt_state {
 	uint32_t pri_timeout_ms;
 	uint64_t (*clock_ms)(void *opaque);
 	void *clock_opaque;
+	struct vtab *orphans;    /* core refused to destroy: retried */
 	struct vt_bind *binds;   /* VT_MAX_BINDS */
 	uint32_t nbinds;
 	struct vt_group *groups; /* pri_groups */

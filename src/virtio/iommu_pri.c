@@ -312,6 +312,13 @@ viommu_virtio_iommu_page_request(struct viommu_virtio_iommu *vi,
 	ret = __page_request(vi, endpoint, pasid, iova, perm, last, grpid);
 	if (!ret)
 		vi_ev_flush(vi);
+	else /* V29 */
+		rl_warn(&vi->rl, &vi->log, "virtio-iommu: page request of "
+			"endpoint %#x pasid %#x group %u refused (%d: %s)",
+			endpoint, pasid, grpid, ret, ret == -EBUSY ?
+			"V27: groups or backlog full, or group complete" :
+			"V30: not negotiated, not running or not bound "
+			"through a table");
 	pthread_mutex_unlock(&vi->dev.lock);
 	return ret;
 }

@@ -58,6 +58,7 @@ struct vtab {
 	uint64_t root;
 	uint16_t asid;
 	uint64_t tcr, ttbr0, mair;
+	struct vtab *next_orphan;
 };
 
 /* One validated ATTACH_TABLE descriptor. */
@@ -126,12 +127,23 @@ static const struct viommu_stage1_ops s1_ops = {
 /* ------------------------------------------------------------------ */
 /* Table domains                                                       */
 
-/* vt_dom_free() - see iommu_internal.h. */
+/*
+ * vt_dom_free() - see iommu_internal.h.  If the core refuses to destroy
+ * the NESTED domain (an embedder attached something to it behind the
+ * device's back) the vtab stays allocated - the domain's stage 1 still
+ * points at it - on the orphan list, retried at every reset and at
+ * destruction (vt_teardown()); the caller reports the refusal (D36).
+ */
 int vt_dom_free(struct viommu_virtio_iommu *vi, struct vtab *t)
 {
 	int ret = viommu_domain_destroy(t->nested);
 
-	if (!ret && t->s2)
+	if (ret) {
+		t->next_orphan = vi->vt.orphans;
+		vi->vt.orphans = t;
+		return ret;
+	}
+	if (t->s2)
 		ret = viommu_domain_destroy(t->s2);
 	xfree(&vi->alloc, t);
 	return ret;
@@ -749,6 +761,20 @@ void vt_teardown(struct viommu_virtio_iommu *vi)
 	}
 	vi->vt.nbinds = 0;
 	vt_pri_reset(vi);
+	/* Orphans whose NESTED domain the core now lets go. */
+	for (struct vtab **pp = &vi->vt.orphans; *pp;) {
+		struct vtab *t = *pp;
+
+		if (viommu_domain_destroy(t->nested)) {
+			pp = &t->next_orphan;
+			continue;
+		}
+		*pp = t->next_orphan;
+		if (t->s2 && viommu_domain_destroy(t->s2))
+			rl_err(&vi->rl, &vi->log, "virtio-iommu: domain %u: "
+			       "stage 2 not destroyed", t->id);
+		xfree(&vi->alloc, t);
+	}
 }
 
 /* vt_settings() - see iommu_internal.h. */

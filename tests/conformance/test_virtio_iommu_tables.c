@@ -686,6 +686,29 @@ TEST(V19_last_endpoint_leaves_domain_gone_table_untouched)
 	tx_fini(&x);
 }
 
+TEST(V19_embedder_pins_table_domain_no_use_after_free)
+{
+	struct tx x;
+	struct viommu_domain *nested = NULL;
+	uint32_t v = 0;
+
+	/* Regression: the vtab was freed although the core kept the NESTED
+	 * domain (and its stage-1 pointer) alive. */
+	REQUIRE(tx_full(&x) == 0);
+	put32(&x.f, VFX_DATA, 0x7777);
+	refdrv_table_map(x.t, 0x1000, VFX_DATA, 0x1000, VIOMMU_READ);
+	CHECK_EQ(tx_bind(&x, 1, 8), S_OK);
+	CHECK_EQ(viommu_endpoint_domain(x.f.ep8, VIOMMU_NO_PASID, &nested), 0);
+	REQUIRE(nested != NULL);
+	/* The embedder attaches endpoint 9 behind the device's back. */
+	CHECK_EQ(viommu_endpoint_attach(x.f.ep9, VIOMMU_NO_PASID, nested), 0);
+	CHECK_EQ(vfx_detach(&x.f, 1, 8), S_OK);
+	CHECK_EQ(tx_read(x.f.ep9, VIOMMU_NO_PASID, 0x1000, &v), 0);
+	CHECK_EQ(v, 0x7777);
+	CHECK_EQ(viommu_endpoint_detach(x.f.ep9, VIOMMU_NO_PASID), 0);
+	tx_fini(&x);
+}
+
 /* ------------------------------------------------------------------ */
 /* Page requests                                                      */
 
@@ -883,6 +906,7 @@ TEST(V27_bounded_groups_and_timeout)
 						  0, VIOMMU_READ, true, 9),
 		 -EBUSY);
 	CHECK_EQ(tx_stats(&x).page_req_busy, 1);
+	CHECK(strstr(x.f.last_warn, "V27") != NULL); /* V29: one line */
 	/* The driver never answers: past the timeout the device does. */
 	fake_ms += 4;
 	CHECK_EQ(viommu_virtio_iommu_page_response(x.f.vi, 8, 0, &r), -EAGAIN);
