@@ -12,6 +12,9 @@
 #include "../harness.h"
 #include "test_virtio_iommu_fixture.h"
 
+#include <pthread.h>
+#include <sched.h>
+
 #include "devices/dma_engine.h"
 #include "transport/pci.h"
 #include "virtio/refdrv_table.h"
@@ -662,6 +665,80 @@ TEST(V18_random_table_edits_invalidate_dma_against_model)
 		}
 	}
 	CHECK_EQ(bad, 0);
+	tx_fini(&x);
+}
+
+/* Racing reader: every read faults or sees a value that was mapped. */
+struct racer {
+	struct viommu_endpoint *ep;
+	int stop; /* __atomic */
+	unsigned long reads, faults, torn;
+};
+
+static void *race_reader(void *opaque)
+{
+	struct racer *r = opaque;
+
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+		uint32_t v = 0;
+		int rc = viommu_dma_read(r->ep, VIOMMU_NO_PASID, 0x50000, &v, 4);
+
+		__atomic_fetch_add(&r->reads, 1, __ATOMIC_RELEASE);
+		if (rc)
+			r->faults++;
+		else if (v != 0xa1a1a1a1u && v != 0xb2b2b2b2u)
+			r->torn++;
+	}
+	return NULL;
+}
+
+TEST(V18_dma_racing_table_edits_invalidate_and_replacement)
+{
+	struct tx x;
+	struct refdrv_table *t2;
+	struct refdrv_table_config tc;
+	struct racer r = { 0 };
+	pthread_t th;
+	uint8_t s = 0;
+	unsigned int stale = 0;
+
+	REQUIRE(tx_full(&x) == 0);
+	tc = (struct refdrv_table_config){ .drv = x.f.drv, .mem = x.f.mem,
+					   .pool_gpa = 0x300000,
+					   .pool_size = 0x100000, .asid = 2 };
+	REQUIRE(refdrv_table_create(&tc, &t2) == 0);
+	memset(x.f.ram + VFX_DATA, 0xa1, 0x1000);
+	memset(x.f.ram + VFX_DATA + 0x1000, 0xb2, 0x1000);
+	refdrv_table_map(t2, 0x50000, VFX_DATA + 0x1000, 0x1000, VIOMMU_READ);
+	CHECK_EQ(tx_bind(&x, 1, 8), S_OK);
+	r.ep = x.f.ep8;
+	REQUIRE(pthread_create(&th, NULL, race_reader, &r) == 0);
+	while (!__atomic_load_n(&r.reads, __ATOMIC_ACQUIRE))
+		sched_yield(); /* the reader runs before the edits start */
+	for (int i = 0; i < 300; i++) {
+		uint32_t v;
+
+		if (i % 16 == 0)
+			sched_yield(); /* let the reader interleave */
+		refdrv_table_map(x.t, 0x50000, VFX_DATA, 0x1000, VIOMMU_READ);
+		CHECK_EQ(refdrv_table_unmap(x.t, 0x50000, 0x1000, 1, &s), 0);
+		CHECK_EQ(s, S_OK);
+		/* V18: after INVALIDATE returned, the entry is gone. */
+		if (tx_read(x.f.ep8, VIOMMU_NO_PASID, 0x50000, &v) != -EFAULT)
+			stale++;
+		if (i % 50 == 49) { /* replace the table, and back */
+			CHECK_EQ(refdrv_table_bind(t2, 1, 8, VIOMMU_NO_PASID,
+						   &s), 0);
+			CHECK_EQ(s, S_OK);
+			CHECK_EQ(tx_bind(&x, 1, 8), S_OK);
+		}
+	}
+	__atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	CHECK_EQ(stale, 0);
+	CHECK_EQ(r.torn, 0);
+	CHECK(r.reads > 0);
+	refdrv_table_destroy(t2);
 	tx_fini(&x);
 }
 
