@@ -320,6 +320,7 @@ static void att_drop(struct viommu_virtio_iommu *vi, uint32_t ep)
 		return;
 	dom = a->dom;
 	sarr_remove(&vi->atts, ep);
+	vt_ep_left(vi, ep, dom); /* its PASID-table PASIDs go too (V33) */
 	dom_put(vi, dom);
 }
 
@@ -451,6 +452,7 @@ void vi_att_set(struct viommu_virtio_iommu *vi, uint32_t ep, uint32_t id)
 	}
 	old = cur->dom;
 	cur->dom = id;
+	vt_ep_left(vi, ep, old);
 	dom_put(vi, old);
 }
 
@@ -458,6 +460,20 @@ void vi_att_sync(struct viommu_virtio_iommu *vi, uint32_t id,
 		 struct viommu_endpoint *ep)
 {
 	att_sync(vi, id, ep);
+}
+
+bool vi_dom_endpoint(struct viommu_virtio_iommu *vi, uint32_t dom,
+		     uint32_t *ep)
+{
+	for (uint32_t i = 0; i < vi->atts.n; i++) {
+		const struct vatt *a = sarr_at(&vi->atts, i);
+
+		if (a->dom == dom) {
+			*ep = a->ep;
+			return true;
+		}
+	}
+	return false;
 }
 
 /* ------------------------------------------------------------------ */
@@ -555,6 +571,7 @@ static uint8_t attach_new(struct viommu_virtio_iommu *vi, struct req *r,
 	}
 	old = cur->dom;
 	cur->dom = id;
+	vt_ep_left(vi, rec.ep, old);
 	dom_put(vi, old); /* D12: as if detached first; D17 */
 	return VIOMMU_VI_S_OK;
 }

@@ -60,6 +60,7 @@ struct vdom {
 
 struct vt_bind {
 	uint32_t ep, pasid, dom;
+	bool cd; /* made by a PASID-table CONFIG invalidation (V33) */
 };
 
 /* One outstanding page request group. */
@@ -213,6 +214,9 @@ struct viommu_endpoint *vi_lookup_ep(struct viommu_virtio_iommu *vi,
 				     uint32_t id);
 void vi_att_sync(struct viommu_virtio_iommu *vi, uint32_t id,
 		 struct viommu_endpoint *ep);
+/* vi_dom_endpoint() - an endpoint attached to @dom (the first found). */
+bool vi_dom_endpoint(struct viommu_virtio_iommu *vi, uint32_t dom,
+		     uint32_t *ep);
 
 /* ---- iommu_table.c -------------------------------------------------- */
 
@@ -232,6 +236,8 @@ struct viommu_domain *vt_map_target(const struct vtab *t);
 /* vt_probe_props() - append the table properties; bytes written. */
 size_t vt_probe_props(struct viommu_virtio_iommu *vi, uint8_t *buf,
 		      size_t room);
+/* vt_ep_left() - endpoint @ep left domain @dom: drop its V33 PASIDs. */
+void vt_ep_left(struct viommu_virtio_iommu *vi, uint32_t ep, uint32_t dom);
 /* vt_teardown() - drop every PASID binding and page request (reset). */
 void vt_teardown(struct viommu_virtio_iommu *vi);
 /* vt_settings() - the handover parameters of @cfg.  Return: 0; -EINVAL. */

@@ -1,7 +1,7 @@
 /*
  * iommu_table.c - virtio-iommu page-table handover: ATTACH_TABLE,
  * INVALIDATE and the table PROBE properties (docs/VIRTIO-IOMMU-TABLES.md,
- * rules V1-V30; page requests live in iommu_pri.c).
+ * rules V1-V33; page requests live in iommu_pri.c).
  *
  * Concepts
  *  - A virtio domain is in MAP mode (created by ATTACH: a core PAGING
@@ -16,6 +16,12 @@
  *    changes: re-attaching another table builds a new NESTED domain, moves
  *    the endpoint and destroys the old one, so a concurrent walk never
  *    sees a torn descriptor.
+ *  - Formats.  Format 1 is one Arm LPAE page directory (TCR/TTBR0/MAIR).
+ *    Format 2 is the guest's SMMUv3 context-descriptor table: the stage 1
+ *    reads CD[pasid] on every translation (V32), and a PASID is routed to
+ *    the domain in the core when the driver announces its CD with an
+ *    INVALIDATE CONFIG (V33: a vt_bind with cd set, removed when the
+ *    endpoint leaves the domain).
  *  - Bindings.  Without VI_TBL_F_PASID the endpoint's requester ID joins
  *    the domain, recorded in iommu.c's attachment table like ATTACH does
  *    (so DETACH, implicit detach and D17 work unchanged).  With it, one
@@ -58,6 +64,10 @@ struct vtab {
 	uint64_t root;
 	uint16_t asid;
 	uint64_t tcr, ttbr0, mair;
+	/* PASID table (format 2): CD table, log2 of its entries, S1DSS. */
+	uint16_t fmt;
+	uint64_t cdptr;
+	uint8_t cdmax, dss;
 	struct vtab *next_orphan;
 };
 
@@ -67,6 +77,9 @@ struct vt_desc {
 	uint64_t root;
 	uint16_t asid;
 	uint64_t tcr, ttbr0, mair;
+	uint16_t fmt;
+	uint64_t cdptr;
+	uint8_t cdmax, dss;
 };
 
 /* ------------------------------------------------------------------ */
@@ -92,6 +105,76 @@ static const struct lpae_visitor s2_visitor = {
 	.table_addr = s2_table_addr,
 };
 
+static unsigned int ips_bits(unsigned int ips);
+
+/*
+ * cd_read() - V32: read and decode context descriptor @ssid of @t's
+ * PASID table (through the stage 2 when there is one).
+ * Return: 0 with *@c and *@root; -EFAULT (not RAM, or not a valid
+ * AArch64 little-endian CD with TTB0 walks).
+ */
+static int cd_read(const struct vtab *t, uint32_t ssid, struct lpae_cfg *c,
+		   uint64_t *root)
+{
+	static const unsigned int tg0[4] = { 4096, 65536, 16384, 0 };
+	uint64_t addr = t->cdptr + (uint64_t)ssid * 64, q[2], w0;
+	struct viommu_xlate x;
+
+	if (t->s2) {
+		if (viommu_domain_lookup(t->s2, addr, 64, VIOMMU_READ, &x) ||
+		    x.len < 64)
+			return -EFAULT;
+		addr = x.gpa;
+	}
+	if (viommu_mem_read(t->vi->dev.mem, addr, q, sizeof(q)))
+		return -EFAULT;
+	w0 = le64toh(q[0]);
+	if (!(w0 & (1ull << 31)) || !(w0 & (1ull << 41)) ||
+	    (w0 & (1ull << 15)) || (w0 & (1ull << 14)))
+		return -EFAULT; /* !V, AArch32, big-endian, EPD0 */
+	memset(c, 0, sizeof(*c));
+	c->stage = LPAE_STAGE1;
+	c->granule = tg0[(w0 >> 6) & 3];
+	c->ias = 64 - (unsigned int)(w0 & 0x3f);
+	c->oas = ips_bits((unsigned int)((w0 >> 32) & 7));
+	c->start_level = LPAE_SL_AUTO;
+	c->hd = w0 & (1ull << 42);
+	c->ha = (w0 & (1ull << 43)) || c->hd;
+	if (!c->granule || !c->oas || c->oas > VT_OAS || c->ias > 48 ||
+	    lpae_cfg_validate(c))
+		return -EFAULT;
+	*root = le64toh(q[1]) & 0x000ffffffffffff0ull;
+	return 0;
+}
+
+/*
+ * pst_translate() - V32: the stage 1 of a PASID-table domain: CD[pasid],
+ * or for traffic without a PASID what S1DSS says.
+ */
+static int pst_translate(struct vtab *t, uint32_t pasid, uint64_t iova,
+			 unsigned int access, struct lpae_result *r)
+{
+	struct lpae_cfg c;
+	uint64_t root;
+	uint32_t ssid = pasid;
+
+	if (pasid == VIOMMU_NO_PASID) {
+		if (t->dss == VI_PST_DSS_BYPASS) {
+			r->oa = iova;
+			r->size = 0; /* the caller's "up to 2^64" */
+			r->perm = VIOMMU_READ | VIOMMU_WRITE | VIOMMU_EXEC;
+			return 0;
+		}
+		if (t->dss == VI_PST_DSS_TERM)
+			return -EFAULT;
+		ssid = 0;
+	}
+	if ((uint64_t)ssid >> t->cdmax || cd_read(t, ssid, &c, &root))
+		return -EFAULT;
+	return lpae_walk(&c, t->vi->dev.mem, root, iova, access,
+			 t->s2 ? &s2_visitor : NULL, t, r) ? -EFAULT : 0;
+}
+
 /*
  * s1_translate() - the NESTED domain's stage 1 (struct viommu_stage1_ops):
  * walk the guest's table for @iova.  Bounded: the walker reads at most
@@ -106,18 +189,29 @@ static int s1_translate(void *opaque, uint32_t pasid, uint64_t iova,
 	struct lpae_result r;
 	uint64_t off;
 
-	(void)pasid; /* one table per domain: the binding chose it */
 	ATOMIC_INC(vi->vt.st.walks);
-	if (lpae_walk(&t->cfg, vi->dev.mem, t->root, iova, access,
-		      t->s2 ? &s2_visitor : NULL, t, &r)) {
-		ATOMIC_INC(vi->vt.st.walk_faults);
-		return -EFAULT;
+	if (t->fmt == VI_TBL_FMT_PST_ARM) {
+		if (pst_translate(t, pasid, iova, access, &r))
+			goto fault;
+		if (!r.size) { /* S1DSS bypass */
+			*ipa = iova;
+			*len = iova ? 0 - iova : UINT64_MAX;
+			*perm = r.perm;
+			return 0;
+		}
+	} else if (lpae_walk(&t->cfg, vi->dev.mem, t->root, iova, access,
+			     t->s2 ? &s2_visitor : NULL, t, &r)) {
+		/* a page directory: the binding chose it, whatever @pasid */
+		goto fault;
 	}
 	off = iova & (r.size - 1);
 	*ipa = r.oa;
 	*len = r.size - off;
 	*perm = r.perm;
 	return 0;
+fault:
+	ATOMIC_INC(vi->vt.st.walk_faults);
+	return -EFAULT;
 }
 
 static const struct viommu_stage1_ops s1_ops = {
@@ -136,7 +230,21 @@ static const struct viommu_stage1_ops s1_ops = {
  */
 int vt_dom_free(struct viommu_virtio_iommu *vi, struct vtab *t)
 {
-	int ret = viommu_domain_destroy(t->nested);
+	int ret;
+
+	for (uint32_t i = 0; i < vi->vt.nbinds;) {
+		struct vt_bind *b = &vi->vt.binds[i];
+		struct viommu_endpoint *ep;
+
+		if (!b->cd || b->dom != t->id) {
+			i++;
+			continue;
+		}
+		if (!viommu_endpoint_lookup(vi->ctx, b->ep, &ep))
+			viommu_endpoint_detach(ep, b->pasid);
+		*b = vi->vt.binds[--vi->vt.nbinds];
+	}
+	ret = viommu_domain_destroy(t->nested);
 
 	if (ret) {
 		t->next_orphan = vi->vt.orphans;
@@ -181,6 +289,10 @@ static int tab_new(struct viommu_virtio_iommu *vi, uint32_t id,
 	t->tcr = dsc->tcr;
 	t->ttbr0 = dsc->ttbr0;
 	t->mair = dsc->mair;
+	t->fmt = dsc->fmt;
+	t->cdptr = dsc->cdptr;
+	t->cdmax = dsc->cdmax;
+	t->dss = dsc->dss;
 	cfg.s1_opaque = t;
 	ret = viommu_domain_create(vi->ctx, &cfg, &t->nested);
 	if (ret) {
@@ -194,8 +306,10 @@ static int tab_new(struct viommu_virtio_iommu *vi, uint32_t id,
 /* same_desc() - whether @t was attached with descriptor @d. */
 static bool same_desc(const struct vtab *t, const struct vt_desc *d)
 {
-	return t->asid == d->asid && t->tcr == d->tcr &&
-	       t->ttbr0 == d->ttbr0 && t->mair == d->mair;
+	return t->fmt == d->fmt && t->asid == d->asid && t->tcr == d->tcr &&
+	       t->ttbr0 == d->ttbr0 && t->mair == d->mair &&
+	       t->cdptr == d->cdptr && t->cdmax == d->cdmax &&
+	       t->dss == d->dss;
 }
 
 /* ------------------------------------------------------------------ */
@@ -245,6 +359,7 @@ static uint8_t pgt_decode(struct viommu_virtio_iommu *vi,
 	unsigned int t0sz = tcr & VI_TCR_T0SZ_MASK;
 
 	memset(d, 0, sizeof(*d));
+	d->fmt = VI_TBL_FMT_PGT_ARM;
 	d->asid = le16toh(q->asid);
 	d->tcr = tcr;
 	d->ttbr0 = ttbr0;
@@ -285,21 +400,61 @@ static uint8_t pgt_decode(struct viommu_virtio_iommu *vi,
 }
 
 /*
+ * pst_decode() - V31: validate a PASID-table (SMMUv3 CD table)
+ * descriptor.  Return: a status; VIOMMU_VI_S_OK with *@d filled.
+ */
+static uint8_t pst_decode(struct viommu_virtio_iommu *vi,
+			  const struct vi_req_attach_pst_arm *q,
+			  struct vt_desc *d, const char **rule)
+{
+	uint32_t cdmax = le32toh(q->s1cdmax);
+
+	memset(d, 0, sizeof(*d));
+	d->fmt = VI_TBL_FMT_PST_ARM;
+	d->cdptr = le64toh(q->s1contextptr);
+	d->dss = q->s1dss;
+	if (rsvd_nz(q->rsvd, sizeof(q->rsvd)))
+		return status(rule, VIOMMU_VI_S_INVAL,
+			      "V7: reserved bytes set");
+	if (q->s1fmt != VI_PST_S1FMT_LINEAR || q->s1dss > VI_PST_DSS_SSID0)
+		return status(rule, VIOMMU_VI_S_INVAL, "V31: only linear "
+			      "tables; S1DSS terminate, bypass or SSID 0");
+	if (cdmax > vi->vt.pasid_bits)
+		return status(rule, VIOMMU_VI_S_INVAL,
+			      "V31: s1cdmax beyond PASID_SIZE");
+	d->cdmax = (uint8_t)cdmax;
+	if ((d->cdptr & 63) || (d->cdptr >> VT_OAS))
+		return status(rule, VIOMMU_VI_S_INVAL, "V31: s1contextptr "
+			      "misaligned or beyond the output size");
+	d->root = d->cdptr;
+	return VIOMMU_VI_S_OK;
+}
+
+/*
  * root_reachable() - V10: the start table lies in guest RAM (through the
  * stage 2 when there is one).
  */
 static bool root_reachable(struct viommu_virtio_iommu *vi,
 			   const struct vt_desc *d, struct viommu_domain *s2)
 {
-	uint64_t gpa = d->root, v;
+	uint64_t ends[2] = { d->root, d->root }, v;
 	struct viommu_xlate x;
 
-	if (s2) {
-		if (viommu_domain_lookup(s2, d->root, 8, VIOMMU_READ, &x))
+	if (d->fmt == VI_TBL_FMT_PST_ARM) /* V31: the whole CD table */
+		ends[1] = d->cdptr + (64ull << d->cdmax) - 8;
+	for (int i = 0; i < 2; i++) {
+		uint64_t gpa = ends[i];
+
+		if (s2) {
+			if (viommu_domain_lookup(s2, ends[i], 8, VIOMMU_READ,
+						 &x))
+				return false;
+			gpa = x.gpa;
+		}
+		if (viommu_mem_read(vi->dev.mem, gpa, &v, sizeof(v)))
 			return false;
-		gpa = x.gpa;
 	}
-	return viommu_mem_read(vi->dev.mem, gpa, &v, sizeof(v)) == 0;
+	return true;
 }
 
 /* bind_find() - the PASID binding of (@ep, @pasid), or NULL. */
@@ -481,6 +636,9 @@ static uint8_t bind_pasid(struct viommu_virtio_iommu *vi, uint32_t id,
 	if (dm && !same_desc(dm->tab, d))
 		return status(rule, VIOMMU_VI_S_INVAL,
 			      "V14: the domain holds another table");
+	if (b && b->cd)
+		return status(rule, VIOMMU_VI_S_INVAL,
+			      "V33: that PASID belongs to a PASID table");
 	if (b && b->dom == id)
 		return VIOMMU_VI_S_OK;
 	if (!b && vi->vt.nbinds == VT_MAX_BINDS)
@@ -504,7 +662,7 @@ static uint8_t bind_pasid(struct viommu_virtio_iommu *vi, uint32_t id,
 		vi_dom_put(vi, old);
 	} else {
 		vi->vt.binds[vi->vt.nbinds++] =
-			(struct vt_bind){ eid, pasid, id };
+			(struct vt_bind){ eid, pasid, id, false };
 	}
 	return VIOMMU_VI_S_OK;
 }
@@ -516,13 +674,46 @@ static uint8_t unbind_pasid(struct viommu_virtio_iommu *vi, uint32_t id,
 {
 	struct vt_bind *b = bind_find(vi, viommu_endpoint_id(ep), pasid);
 
-	if (!b || b->dom != id)
+	if (!b || b->dom != id || b->cd)
 		return status(rule, VIOMMU_VI_S_INVAL,
 			      "V9: no such PASID binding in that domain");
 	viommu_endpoint_detach(ep, pasid);
 	vt_pri_forget(vi, viommu_endpoint_id(ep), pasid);
 	bind_drop(vi, b);
 	return VIOMMU_VI_S_OK;
+}
+
+/* attach_pst() - ATTACH_TABLE with a PASID table (V31). */
+static uint8_t attach_pst(struct viommu_virtio_iommu *vi,
+			  const struct vi_req_attach_pst_arm *q,
+			  const char **rule)
+{
+	uint32_t id = le32toh(q->domain), eid = le32toh(q->endpoint);
+	struct viommu_endpoint *ep;
+	struct vdom *dm;
+	struct vatt *a;
+	struct vt_desc d;
+	uint8_t s;
+
+	if (id < vi->dom_start || id > vi->dom_end)
+		return status(rule, VIOMMU_VI_S_RANGE,
+			      "domain outside domain_range");
+	ep = vi_lookup_ep(vi, eid);
+	if (!ep)
+		return status(rule, VIOMMU_VI_S_NOENT, "V6: no such endpoint");
+	vi_att_sync(vi, eid, ep);
+	s = pst_decode(vi, q, &d, rule);
+	if (s != VIOMMU_VI_S_OK)
+		return s;
+	dm = vi_dom_find(vi, id);
+	a = vi_att_find(vi, eid);
+	if (dm && dm->tab && dm->tab->fmt == VI_TBL_FMT_PST_ARM &&
+	    same_desc(dm->tab, &d) && !(a && a->dom == id))
+		return status(rule, VIOMMU_VI_S_INVAL, "V31: a PASID-table "
+			      "domain holds one endpoint");
+	if (dm && dm->tab && !same_desc(dm->tab, &d) && a && a->dom == id)
+		vt_ep_left(vi, eid, id); /* V33: its PASIDs are re-announced */
+	return attach_rid(vi, id, ep, &d, rule);
 }
 
 /* do_attach_table() - ATTACH_TABLE (V6-V15). */
@@ -537,8 +728,7 @@ static uint8_t do_attach_table(struct viommu_virtio_iommu *vi,
 	uint8_t s;
 
 	if (le16toh(q->format) == VI_TBL_FMT_PST_ARM)
-		return status(rule, VIOMMU_VI_S_UNSUPP, "V6: PASID-table "
-			      "format not offered by this device");
+		return attach_pst(vi, (const void *)q, rule);
 	if (le16toh(q->format) != VI_TBL_FMT_PGT_ARM)
 		return status(rule, VIOMMU_VI_S_INVAL, "V6: unknown format");
 	if (rsvd_nz(q->rsvd, sizeof(q->rsvd)) ||
@@ -613,6 +803,48 @@ static uint8_t inval_check(struct viommu_virtio_iommu *vi,
 	return VIOMMU_VI_S_OK;
 }
 
+/*
+ * pst_config() - V33: the CD of @pasid changed: the domain's endpoint's
+ * PASID starts or stops reaching the domain.
+ */
+static uint8_t pst_config(struct viommu_virtio_iommu *vi, struct vdom *dm,
+			  uint32_t pasid, const char **rule)
+{
+	struct viommu_endpoint *ep = NULL;
+	struct vt_bind *b = NULL;
+	uint32_t eid = 0;
+	struct lpae_cfg c;
+	uint64_t root;
+	bool valid;
+	int ret;
+
+	for (uint32_t i = 0; i < vi->vt.nbinds; i++)
+		if (vi->vt.binds[i].dom == dm->id && vi->vt.binds[i].cd &&
+		    vi->vt.binds[i].pasid == pasid)
+			b = &vi->vt.binds[i];
+	if (!vi_dom_endpoint(vi, dm->id, &eid) ||
+	    viommu_endpoint_lookup(vi->ctx, eid, &ep))
+		return VIOMMU_VI_S_OK; /* nobody to route: nothing to do */
+	valid = ((uint64_t)pasid >> dm->tab->cdmax) == 0 &&
+		cd_read(dm->tab, pasid, &c, &root) == 0;
+	if (!valid && b) {
+		viommu_endpoint_detach(ep, pasid);
+		*b = vi->vt.binds[--vi->vt.nbinds];
+	} else if (valid && !b) {
+		if (vi->vt.nbinds == VT_MAX_BINDS)
+			return status(rule, VIOMMU_VI_S_NOMEM,
+				      "too many bindings");
+		ret = viommu_endpoint_attach(ep, pasid, dm->dom);
+		if (ret)
+			return status(rule, ret == -ENOMEM ? VIOMMU_VI_S_NOMEM :
+				      VIOMMU_VI_S_INVAL, "V33: core refused "
+				      "the PASID (max_pasids_per_endpoint)");
+		vi->vt.binds[vi->vt.nbinds++] =
+			(struct vt_bind){ eid, pasid, dm->id, true };
+	}
+	return VIOMMU_VI_S_OK;
+}
+
 /* do_invalidate() - INVALIDATE (V16-V19). */
 static uint8_t do_invalidate(struct viommu_virtio_iommu *vi,
 			     const struct vi_req_invalidate *q,
@@ -631,6 +863,13 @@ static uint8_t do_invalidate(struct viommu_virtio_iommu *vi,
 	if (!dm->tab)
 		return status(rule, VIOMMU_VI_S_INVAL,
 			      "V16: not a table-mode domain");
+	if ((le16toh(q->flags) & VI_INV_F_CONFIG) &&
+	    le16toh(q->scope) == VI_INV_S_PASID &&
+	    dm->tab->fmt == VI_TBL_FMT_PST_ARM) {
+		s = pst_config(vi, dm, le32toh(q->pasid), rule);
+		if (s != VIOMMU_VI_S_OK)
+			return s;
+	}
 	/*
 	 * V18: nothing of the guest's table is cached by this device; the
 	 * core's IOTLB entries of the domain (none for NESTED today) and the
@@ -715,6 +954,7 @@ size_t vt_probe_props(struct viommu_virtio_iommu *vi, uint8_t *buf,
 	struct vi_prop_input_range ir;
 	struct vi_prop_bits ob, pb;
 	struct vi_prop_pgtf_arm pg;
+	struct vi_prop_pstf_arm ps;
 	size_t at = 0;
 
 	if (!__vdev_has(&vi->dev, VIOMMU_VIRTIO_IOMMU_F_ATTACH_TABLE))
@@ -745,7 +985,33 @@ size_t vt_probe_props(struct viommu_virtio_iommu *vi, uint8_t *buf,
 	pg.asid_bits = VT_ASID_BITS;
 	pg.flags = htole64(VI_PGTF_F_HW_ACCESS | VI_PGTF_F_HW_DIRTY |
 			   VI_PGTF_F_HPD);
-	return put_prop(buf, room, at, &pg, sizeof(pg));
+	at = put_prop(buf, room, at, &pg, sizeof(pg));
+	memset(&ps, 0, sizeof(ps));
+	ps.head.type = htole16(VI_PROBE_T_PASID_TABLE_FMT);
+	ps.head.length = htole16(sizeof(ps) - sizeof(ps.head));
+	ps.format = htole16(VI_TBL_FMT_PST_ARM);
+	return put_prop(buf, room, at, &ps, sizeof(ps));
+}
+
+/* vt_ep_left() - see iommu_internal.h. */
+void vt_ep_left(struct viommu_virtio_iommu *vi, uint32_t ep, uint32_t dom)
+{
+	struct viommu_endpoint *e = NULL;
+
+	if (viommu_endpoint_lookup(vi->ctx, ep, &e))
+		e = NULL;
+	for (uint32_t i = 0; i < vi->vt.nbinds;) {
+		struct vt_bind *b = &vi->vt.binds[i];
+
+		if (!b->cd || b->ep != ep || b->dom != dom) {
+			i++;
+			continue;
+		}
+		if (e)
+			viommu_endpoint_detach(e, b->pasid);
+		vt_pri_forget(vi, ep, b->pasid);
+		*b = vi->vt.binds[--vi->vt.nbinds];
+	}
 }
 
 /* vt_teardown() - see iommu_internal.h. */

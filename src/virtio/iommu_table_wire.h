@@ -1,6 +1,6 @@
 /*
  * iommu_table_wire.h - the wire format of virtio-iommu page-table handover
- * (docs/VIRTIO-IOMMU-TABLES.md, rules V1-V30): ATTACH_TABLE, INVALIDATE and
+ * (docs/VIRTIO-IOMMU-TABLES.md, rules V1-V33): ATTACH_TABLE, INVALIDATE and
  * PAGE_RESP requests, the table PROBE properties and the 48-byte event
  * layout used once PAGE_REQ is negotiated.
  *

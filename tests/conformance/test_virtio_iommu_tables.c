@@ -286,12 +286,14 @@ TEST(V2_V3_V4_probe_table_properties)
 			seen |= 16;
 			break;
 		case 7:
-			CHECK(0); /* V4: PASID-table format not offered */
+			CHECK_EQ(len, 12);
+			CHECK_EQ(vfx_get(v, 2), 2); /* V4: SMMUv3 CD table */
+			seen |= 32;
 			break;
 		}
 		off += 4 + len;
 	}
-	CHECK_EQ(seen, 31);
+	CHECK_EQ(seen, 63);
 	tx_fini(&x);
 }
 
@@ -317,8 +319,6 @@ TEST(V6_format_endpoint_and_domain)
 
 	REQUIRE(tx_init(&x, F_ALL_DEV | F_ATTACH_TABLE | F_PAGE_REQ, 0) == 0);
 	tx_req_at(b, 1, 8, TCR_4K48, refdrv_table_root(x.t));
-	vfx_put(b + 12, 2, 2);
-	CHECK_EQ(vfx_raw_status(&x.f, b, LEN_AT), S_UNSUPP);
 	vfx_put(b + 12, 9, 2);
 	CHECK_EQ(vfx_raw_status(&x.f, b, LEN_AT), S_INVAL);
 	tx_req_at(b, 1, 1234, TCR_4K48, refdrv_table_root(x.t));
@@ -541,6 +541,137 @@ TEST(V15_map_edits_stage2_or_inval_without_one)
 	CHECK_EQ(tx_bind(&x, 1, 8), S_OK);
 	CHECK_EQ(vfx_map(&x.f, 1, 0x1000, 0x1fff, VFX_DATA, MAP_R), S_INVAL);
 	CHECK_EQ(vfx_unmap(&x.f, 1, 0x1000, 0x1fff), S_INVAL);
+	tx_fini(&x);
+}
+
+/* ------------------------------------------------------------------ */
+/* PASID table (format 2, SMMUv3 CD table)                            */
+
+#define CDT_GPA 0x380000ull
+
+/* tx_req_pst() - ATTACH_TABLE with a PASID table. */
+static uint32_t tx_req_pst(uint8_t *b, uint32_t dom, uint32_t ep,
+			   uint8_t fmt, uint8_t dss, uint64_t ptr,
+			   uint32_t cdmax)
+{
+	memset(b, 0, LEN_AT);
+	b[0] = T_ATTACH_TABLE;
+	vfx_put(b + 4, dom, 4);
+	vfx_put(b + 8, ep, 4);
+	vfx_put(b + 12, 2, 2);
+	b[14] = fmt;
+	b[15] = dss;
+	vfx_put(b + 16, ptr, 8);
+	vfx_put(b + 24, cdmax, 4);
+	return LEN_AT;
+}
+
+/* cd_write() - CD @i of the table at CDT_GPA: valid for @root or not. */
+static void cd_write(struct vfx *f, uint32_t i, uint64_t root, bool valid)
+{
+	uint64_t w[8] = { 0 };
+
+	if (valid) {
+		w[0] = 16 | (1ull << 31) | (5ull << 32) | (1ull << 41) |
+		       (3ull << 48);
+		w[1] = root;
+	}
+	memcpy(f->ram + CDT_GPA + (uint64_t)i * 64, w, sizeof(w));
+}
+
+/* cd_config() - INVALIDATE scope PASID with CONFIG for @pasid. */
+static uint8_t cd_config(struct tx *x, uint32_t dom, uint32_t pasid)
+{
+	uint8_t b[LEN_INV];
+
+	tx_req_inv(b, dom, 2, 1 | 4, pasid, 0, 0, 0, 0);
+	return vfx_raw_status(&x->f, b, LEN_INV);
+}
+
+TEST(V31_pasid_table_descriptor_validated)
+{
+	struct tx x;
+	uint8_t b[LEN_AT];
+
+	REQUIRE(tx_full(&x) == 0);
+	tx_req_pst(b, 1, 8, 1, 2, CDT_GPA, 4);
+	CHECK_EQ(vfx_raw_status(&x.f, b, LEN_AT), S_INVAL); /* 2-level */
+	tx_req_pst(b, 1, 8, 0, 3, CDT_GPA, 4);
+	CHECK_EQ(vfx_raw_status(&x.f, b, LEN_AT), S_INVAL); /* S1DSS */
+	tx_req_pst(b, 1, 8, 0, 2, CDT_GPA, 21);
+	CHECK_EQ(vfx_raw_status(&x.f, b, LEN_AT), S_INVAL); /* > PASID_SIZE */
+	tx_req_pst(b, 1, 8, 0, 2, CDT_GPA + 8, 4);
+	CHECK_EQ(vfx_raw_status(&x.f, b, LEN_AT), S_INVAL); /* misaligned */
+	tx_req_pst(b, 1, 8, 0, 2, VFX_RAM_SIZE - 64, 4);
+	CHECK_EQ(vfx_raw_status(&x.f, b, LEN_AT), S_INVAL); /* runs out */
+	tx_req_pst(b, 1, 8, 0, 2, CDT_GPA, 4);
+	b[40] = 1;
+	CHECK_EQ(vfx_raw_status(&x.f, b, LEN_AT), S_INVAL); /* reserved */
+	tx_req_pst(b, 1, 8, 0, 2, CDT_GPA, 4);
+	CHECK_EQ(vfx_raw_status(&x.f, b, LEN_AT), S_OK);
+	CHECK_EQ(vfx_raw_status(&x.f, b, LEN_AT), S_OK); /* again: OK */
+	tx_req_pst(b, 1, 9, 0, 2, CDT_GPA, 4);
+	CHECK_EQ(vfx_raw_status(&x.f, b, LEN_AT), S_INVAL); /* 2nd ep */
+	tx_fini(&x);
+}
+
+TEST(V32_V33_pasid_table_cd_walk_config_and_detach)
+{
+	struct tx x;
+	uint8_t b[LEN_AT];
+	uint32_t v = 0;
+	struct viommu_domain *d = NULL;
+
+	REQUIRE(tx_full(&x) == 0);
+	put32(&x.f, VFX_DATA, 0x600d);
+	refdrv_table_map(x.t, 0x9000, VFX_DATA, 0x1000, VIOMMU_READ);
+	cd_write(&x.f, 5, refdrv_table_root(x.t), true);
+	tx_req_pst(b, 1, 8, 0, 2, CDT_GPA, 4);
+	CHECK_EQ(vfx_raw_status(&x.f, b, LEN_AT), S_OK);
+	/* PASID 5 not announced yet: the core has no route. */
+	CHECK_EQ(tx_read(x.f.ep8, 5, 0x9000, &v), -EFAULT);
+	CHECK_EQ(cd_config(&x, 1, 5), S_OK);
+	CHECK_EQ(tx_read(x.f.ep8, 5, 0x9000, &v), 0);
+	CHECK_EQ(v, 0x600d);
+	/* No PASID: S1DSS SSID0 uses CD 0, still invalid. */
+	CHECK_EQ(tx_read(x.f.ep8, VIOMMU_NO_PASID, 0x9000, &v), -EFAULT);
+	cd_write(&x.f, 0, refdrv_table_root(x.t), true);
+	CHECK_EQ(tx_read(x.f.ep8, VIOMMU_NO_PASID, 0x9000, &v), 0);
+	/* A PASID past 2^s1cdmax never translates. */
+	CHECK_EQ(cd_config(&x, 1, 16), S_OK);
+	CHECK_EQ(tx_read(x.f.ep8, 16, 0x9000, &v), -EFAULT);
+	/* Clearing CD 5 stops it at once; CONFIG then drops the route. */
+	cd_write(&x.f, 5, 0, false);
+	CHECK_EQ(tx_read(x.f.ep8, 5, 0x9000, &v), -EFAULT);
+	CHECK_EQ(cd_config(&x, 1, 5), S_OK);
+	CHECK_EQ(viommu_endpoint_domain(x.f.ep8, 5, &d), 0);
+	CHECK(d == NULL);
+	/* Announce it again, then DETACH: every PASID goes with the RID. */
+	cd_write(&x.f, 5, refdrv_table_root(x.t), true);
+	CHECK_EQ(cd_config(&x, 1, 5), S_OK);
+	CHECK_EQ(vfx_detach(&x.f, 1, 8), S_OK);
+	d = (void *)1;
+	CHECK_EQ(viommu_endpoint_domain(x.f.ep8, 5, &d), 0);
+	CHECK(d == NULL);
+	CHECK_EQ(tx_read(x.f.ep8, 5, 0x9000, &v), -EFAULT);
+	tx_fini(&x);
+}
+
+TEST(V32_pasid_table_s1dss_bypass_and_terminate)
+{
+	struct tx x;
+	uint8_t b[LEN_AT];
+	uint32_t v = 0;
+
+	REQUIRE(tx_full(&x) == 0);
+	put32(&x.f, VFX_DATA, 0xb1b1);
+	tx_req_pst(b, 1, 8, 0, 1, CDT_GPA, 2);
+	CHECK_EQ(vfx_raw_status(&x.f, b, LEN_AT), S_OK);
+	CHECK_EQ(tx_read(x.f.ep8, VIOMMU_NO_PASID, VFX_DATA, &v), 0);
+	CHECK_EQ(v, 0xb1b1);
+	tx_req_pst(b, 2, 9, 0, 0, CDT_GPA, 2);
+	CHECK_EQ(vfx_raw_status(&x.f, b, LEN_AT), S_OK);
+	CHECK_EQ(tx_read(x.f.ep9, VIOMMU_NO_PASID, VFX_DATA, &v), -EFAULT);
 	tx_fini(&x);
 }
 
