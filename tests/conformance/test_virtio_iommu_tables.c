@@ -1,6 +1,6 @@
 /*
  * test_virtio_iommu_tables.c - page-table handover and page requests
- * (docs/VIRTIO-IOMMU-TABLES.md, rules V1-V30): one test per rule, the
+ * (docs/VIRTIO-IOMMU-TABLES.md, rules V1-V33): one test per rule, the
  * whole flow through the reference driver (bind a table, DMA, fault,
  * populate, respond, retry, unbind), and a randomized test of table
  * edits + INVALIDATE + DMA against a model.

@@ -15,7 +15,9 @@
  *   - endpoint DMA (read or write) through whatever is attached;
  *   - a plain ATTACH / DETACH / MAP (mode switching);
  *   - an event poll; a device reset;
- *   - a raw request of any type 6-8 with arbitrary bytes and lengths.
+ *   - a raw request of any type 6-8 with arbitrary bytes and lengths;
+ *   - a PASID-table ATTACH_TABLE over a CD table in the pool, and an
+ *     INVALIDATE CONFIG announcing a PASID (V31-V33).
  *
  * Checks (abort() on failure):
  *   - the used length is 0 or 4 (the tail), a written status is 0..8
@@ -346,6 +348,30 @@ static void op_raw(struct run *r, struct in *in)
 		send(r, b, len, wlen);
 }
 
+static void op_pst(struct run *r, struct in *in)
+{
+	uint8_t b[76] = { 6 }, k = u8(in);
+
+	if (k & 1) { /* INVALIDATE scope PASID + CONFIG */
+		uint8_t v[60] = { 7 };
+
+		put(v + 4, 2, 2);
+		put(v + 6, 1 | 4, 2);
+		put(v + 8, u8(in) & 3, 4);
+		put(v + 12, pasids[u8(in) % NPASID] & 0xf, 4);
+		checked(r, v, sizeof(v));
+		return;
+	}
+	put(b + 4, u8(in) & 3, 4);
+	put(b + 8, ep_ids[(k >> 1) % NEPS], 4);
+	put(b + 12, 2, 2);
+	b[14] = (k & 0x40) ? u8(in) : 0;
+	b[15] = u8(in) % 4;
+	put(b + 16, POOL_GPA + (uint64_t)(u8(in) & 0x3f) * 64, 8);
+	put(b + 24, u8(in) % 24, 4);
+	checked(r, b, sizeof(b));
+}
+
 static int setup(struct run *r)
 {
 	struct viommu_mem_region reg = { .gpa = 0, .size = RAM_SIZE,
@@ -409,7 +435,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	for (int op = 0; op < MAX_OPS && in.n; op++) {
-		switch (u8(&in) % 12) {
+		switch (u8(&in) % 13) {
 		case 0: op_attach_table(&r, &in); break;
 		case 1: op_invalidate(&r, &in); break;
 		case 2: op_page_resp(&r, &in); break;
@@ -421,6 +447,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 8: op_events(&r); break;
 		case 9: op_raw(&r, &in); break;
 		case 10: op_dma(&r, &in); op_events(&r); break;
+		case 11: op_pst(&r, &in); break;
 		default:
 			if (u8(&in) == 0xee) {
 				refdrv_reset(r.drv);
