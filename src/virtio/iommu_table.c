@@ -570,6 +570,8 @@ static uint8_t replace_table(struct viommu_virtio_iommu *vi, struct vdom *dm,
 		vt_dom_free(vi, t);
 		return status(rule, VIOMMU_VI_S_DEVERR, "core refused attach");
 	}
+	/* V33: PASIDs the old PASID table routed are announced again. */
+	vt_ep_left(vi, viommu_endpoint_id(ep), dm->id);
 	dm->dom = t->nested;
 	dm->tab = t;
 	old->s2 = NULL; /* now t's */
@@ -711,8 +713,6 @@ static uint8_t attach_pst(struct viommu_virtio_iommu *vi,
 	    same_desc(dm->tab, &d) && !(a && a->dom == id))
 		return status(rule, VIOMMU_VI_S_INVAL, "V31: a PASID-table "
 			      "domain holds one endpoint");
-	if (dm && dm->tab && !same_desc(dm->tab, &d) && a && a->dom == id)
-		vt_ep_left(vi, eid, id); /* V33: its PASIDs are re-announced */
 	return attach_rid(vi, id, ep, &d, rule);
 }
 

@@ -657,6 +657,39 @@ TEST(V32_V33_pasid_table_cd_walk_config_and_detach)
 	tx_fini(&x);
 }
 
+TEST(V33_replacing_a_pasid_table_drops_its_routes)
+{
+	struct tx x;
+	uint8_t b[LEN_AT];
+	uint32_t v = 0;
+	struct viommu_domain *d = (void *)1;
+
+	/* Regression: a refused re-attach with another PASID table dropped
+	 * PASID 5's route before the new descriptor was checked. */
+	REQUIRE(tx_full(&x) == 0);
+	put32(&x.f, VFX_DATA, 0x600d);
+	refdrv_table_map(x.t, 0x9000, VFX_DATA, 0x1000, VIOMMU_READ);
+	cd_write(&x.f, 5, refdrv_table_root(x.t), true);
+	tx_req_pst(b, 1, 8, 0, 2, CDT_GPA, 4);
+	CHECK_EQ(vfx_raw_status(&x.f, b, LEN_AT), S_OK);
+	CHECK_EQ(cd_config(&x, 1, 5), S_OK);
+	CHECK_EQ(tx_read(x.f.ep8, 5, 0x9000, &v), 0);
+	/* Failed replacements change nothing (tables outside RAM). */
+	tx_req_at(b, 1, 8, TCR_4K48, VFX_RAM_SIZE);
+	CHECK_EQ(vfx_raw_status(&x.f, b, LEN_AT), S_INVAL);
+	CHECK_EQ(tx_read(x.f.ep8, 5, 0x9000, &v), 0);
+	tx_req_pst(b, 1, 8, 0, 2, VFX_RAM_SIZE - 64, 4);
+	CHECK_EQ(vfx_raw_status(&x.f, b, LEN_AT), S_INVAL);
+	CHECK_EQ(tx_read(x.f.ep8, 5, 0x9000, &v), 0);
+	/* The replacement. */
+	CHECK_EQ(tx_bind(&x, 1, 8), S_OK);
+	CHECK_EQ(viommu_endpoint_domain(x.f.ep8, 5, &d), 0);
+	CHECK(d == NULL);
+	CHECK_EQ(tx_read(x.f.ep8, 5, 0x9000, &v), -EFAULT);
+	CHECK_EQ(tx_read(x.f.ep8, VIOMMU_NO_PASID, 0x9000, &v), 0);
+	tx_fini(&x);
+}
+
 TEST(V32_pasid_table_s1dss_bypass_and_terminate)
 {
 	struct tx x;
