@@ -1032,6 +1032,42 @@ TEST(V20_V22_V26_flow_bind_dma_fault_populate_respond_retry_unbind)
 	tx_fini(&x);
 }
 
+TEST(V20_short_event_buffer_returned_unused_report_waits)
+{
+	struct vfx_opts o;
+	struct tx x;
+	struct drvring *eq;
+	struct drvring_seg seg = { VFX_DATA + 0x8000, 24, true };
+	struct refdrv_fault ev[2];
+	uint64_t token = 0;
+	uint32_t len = 99, v;
+	unsigned long w;
+
+	memset(&o, 0, sizeof(o));
+	memset(&x, 0, sizeof(x));
+	o.dev.features = F_ALL_DEV | F_ATTACH_TABLE | F_PAGE_REQ;
+	o.no_events = true;
+	REQUIRE(vfx_init(&x.f, &o) == 0);
+	/* The driver posts one 24-byte buffer behind refdrv's back. */
+	eq = refdrv_ring(x.f.drv, 1);
+	REQUIRE(eq != NULL);
+	REQUIRE(drvring_add(eq, &seg, 1, 77, false) == 0);
+	viommu_virtio_dev_notify(x.f.dev, 1);
+	w = x.f.nwarn;
+	CHECK_EQ(tx_read(x.f.ep9, VIOMMU_NO_PASID, 0x3000, &v), -EFAULT);
+	CHECK_EQ(drvring_get_used(eq, &token, &len), 0);
+	CHECK_EQ(token, 77);
+	CHECK_EQ(len, 0);
+	CHECK_EQ(x.f.nwarn - w, 1); /* V29 */
+	CHECK(strstr(x.f.last_warn, "V20") != NULL);
+	/* A 48-byte buffer then gets the report that waited. */
+	CHECK_EQ(refdrv_events_post(x.f.drv, 1), 1);
+	REQUIRE(refdrv_events_poll(x.f.drv, ev, 2) == 1);
+	CHECK_EQ(ev[0].used_len, 48);
+	CHECK_EQ(vfx_get(ev[0].raw + 16, 4), 9);
+	vfx_fini(&x.f);
+}
+
 TEST(V21_V22_event_layouts)
 {
 	struct tx x;
