@@ -413,6 +413,7 @@ static void venv_device(struct venv *v, const struct venv_config *c)
 	dc.ctx = v->ctx;
 	dc.mem = v->mem;
 	dc.queue_size = c->queue_size;
+	dc.features = c->features;
 	if ((rc = viommu_virtio_iommu_create(&dc, &v->vi)))
 		die("virtio-iommu device: %s", strerror(-rc));
 	v->dev = viommu_virtio_iommu_dev(v->vi);

@@ -217,6 +217,7 @@ double clock_pair_ns(void);
  * @queue_size:  request queue entries (device maximum and driver).
  * @mode:        REFDRV_STRICT or REFDRV_BATCHED.
  * @max_mappings: core limit per domain (0: the core's default).
+ * @features:    device features to offer (0: the device's default).
  */
 struct venv_config {
 	uint64_t ram_size;
@@ -224,6 +225,7 @@ struct venv_config {
 	uint16_t queue_size;
 	enum refdrv_mode mode;
 	uint32_t max_mappings;
+	uint64_t features;
 };
 
 /** struct venv - one guest environment (all fields read-only to users). */
@@ -259,6 +261,7 @@ uint64_t venv_dev_requests(const struct venv *v);
 int cmd_core(int argc, char **argv);
 int cmd_vdev(int argc, char **argv);
 int cmd_io(int argc, char **argv);
+int cmd_handover(int argc, char **argv);
 int cmd_scaling(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int bench_smmu_main(int argc, char **argv);

@@ -30,6 +30,9 @@ static const struct {
 	{ "io", cmd_io,
 	  "in-process I/O model (RX, TX, bulk; 64 B..64 KiB) per IOMMU\n"
 	  "             mode, as % of no IOMMU" },
+	{ "handover", cmd_handover,
+	  "virtio-iommu page-table handover vs MAP per buffer: same DMA\n"
+	  "             workload, requests per I/O and I/Os per second" },
 	{ "scaling", cmd_scaling,
 	  "translate ns/op against mappings (1k..1M) and threads (1, 2)" },
 	{ "smmu", bench_smmu_main,

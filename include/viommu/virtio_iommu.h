@@ -35,6 +35,14 @@ extern "C" {
 #define VIOMMU_VIRTIO_IOMMU_F_PROBE 4
 #define VIOMMU_VIRTIO_IOMMU_F_MMIO 5
 #define VIOMMU_VIRTIO_IOMMU_F_BYPASS_CONFIG 6
+/*
+ * Page-table handover (docs/VIRTIO-IOMMU-TABLES.md; the 2021 RFC series,
+ * never merged into VIRTIO): ATTACH_TABLE, INVALIDATE and the table PROBE
+ * properties; page requests on the event queue and PAGE_RESP.  Offered
+ * only when @features in the config asks for them.
+ */
+#define VIOMMU_VIRTIO_IOMMU_F_ATTACH_TABLE 8
+#define VIOMMU_VIRTIO_IOMMU_F_PAGE_REQ 10
 
 /** Default MSI doorbell window reported for x86 endpoints. */
 #define VIOMMU_X86_MSI_START 0xfee00000ull
@@ -63,6 +71,14 @@ struct viommu_virtio_iommu;
  * @event_backlog:  fault reports kept while the driver has posted no event
  *                  buffer [64]; older ones are dropped (counted).
  * @log:            log sink.
+ * Page-table handover (used only when @features has ATTACH_TABLE):
+ * @pasid_bits:     PASID width advertised and enforced [20], 1..20.
+ * @pri_groups:     outstanding page request groups [64], 1..512.
+ * @pri_timeout_ms: a group the driver has not answered after this long is
+ *                  answered FAILURE by the device [1000].
+ * @clock_ms:       the clock of that timeout, in ms [NULL:
+ *                  CLOCK_MONOTONIC]; lets a simulation or a test run it
+ *                  deterministically.  Called with the device lock held.
  */
 struct viommu_virtio_iommu_config {
 	struct viommu_ctx *ctx;
@@ -78,6 +94,11 @@ struct viommu_virtio_iommu_config {
 	uint16_t queue_size;
 	uint32_t event_backlog;
 	struct viommu_log log;
+	uint8_t pasid_bits;
+	uint16_t pri_groups;
+	uint32_t pri_timeout_ms;
+	uint64_t (*clock_ms)(void *opaque);
+	void *clock_opaque;
 };
 
 /**
@@ -130,6 +151,13 @@ enum {
 	VIOMMU_VI_S_COUNT = 9,
 };
 
+/** Request types of the page-table handover (not counted in requests[]). */
+enum {
+	VIOMMU_VI_REQ_ATTACH_TABLE = 6,
+	VIOMMU_VI_REQ_INVALIDATE = 7,
+	VIOMMU_VI_REQ_PAGE_RESP = 8,
+};
+
 /** struct viommu_virtio_iommu_stats - counters since creation. */
 struct viommu_virtio_iommu_stats {
 	uint64_t requests[VIOMMU_VI_REQ_TYPES][VIOMMU_VI_S_COUNT];
@@ -160,6 +188,77 @@ VIOMMU_EXPORT void viommu_virtio_iommu_set_trace(
 	void (*fn)(void *opaque, uint8_t type, uint8_t status,
 		   const char *line),
 	void *opaque);
+
+/* ------------------------------------------------------------------ */
+/* Page-table handover and page requests (docs/VIRTIO-IOMMU-TABLES.md)  */
+
+/** Page request permission bit beyond VIOMMU_READ/WRITE/EXEC. */
+#define VIOMMU_VI_PRI_PRIV (1u << 3)
+
+/** PAGE_RESP codes (the request's resp_code). */
+enum viommu_vi_page_resp {
+	VIOMMU_VI_PAGE_RESP_SUCCESS = 0, /* populated: retry the access */
+	VIOMMU_VI_PAGE_RESP_INVALID = 1, /* the access is invalid: give up */
+	VIOMMU_VI_PAGE_RESP_FAILURE = 2, /* unrecoverable: disable PRI */
+};
+
+/** struct viommu_virtio_iommu_table_stats - handover counters. */
+struct viommu_virtio_iommu_table_stats {
+	uint64_t requests[3][VIOMMU_VI_S_COUNT]; /* ATTACH_TABLE, INVALIDATE,
+						    PAGE_RESP by status */
+	uint64_t walks;          /* stage-1 walks of guest tables */
+	uint64_t walk_faults;    /* walks that found no usable entry */
+	uint64_t page_requests;  /* page requests queued */
+	uint64_t page_req_sent;  /* page requests written to the event queue */
+	uint64_t page_req_busy;  /* refused: groups or backlog full */
+	uint64_t timeouts;       /* groups answered FAILURE by the device */
+	uint64_t responses;      /* PAGE_RESP matching an outstanding group */
+};
+
+/**
+ * viommu_virtio_iommu_page_request() - endpoint @endpoint (playing a PCIe
+ * function with PRI) asks for the page holding @iova, with @perm
+ * (VIOMMU_READ/WRITE/EXEC, VIOMMU_VI_PRI_PRIV), in page request group
+ * @grpid (0..511), @last on the group's last request, for @pasid (or
+ * VIOMMU_NO_PASID).  The request goes to the driver as a page request on
+ * the event queue (V22); the group stays outstanding until the driver's
+ * PAGE_RESP, a timeout (pri_timeout_ms) or a reset, and its answer is
+ * collected with viommu_virtio_iommu_page_response().
+ * Thread-safe; takes the device lock (do not call it from a transport
+ * callback of this device).
+ * Return: 0 queued; -EINVAL (NULL, unknown @perm bit, @grpid > 511,
+ * @pasid past pasid_bits, @perm empty); -EOPNOTSUPP (PAGE_REQ not
+ * negotiated or the driver not running); -ENOENT (no such endpoint, or
+ * the endpoint (PASID) is not bound through a table: V30);
+ * -EBUSY (pri_groups groups outstanding, or the group already complete:
+ * nothing done, retry later).
+ */
+VIOMMU_EXPORT int
+viommu_virtio_iommu_page_request(struct viommu_virtio_iommu *vi,
+				 uint32_t endpoint, uint32_t pasid,
+				 uint64_t iova, unsigned int perm, bool last,
+				 uint32_t grpid);
+
+/**
+ * viommu_virtio_iommu_page_response() - the answer to group @grpid of
+ * @endpoint.  A returned answer is consumed (the group is forgotten).  A
+ * group past pri_timeout_ms is answered FAILURE here (V27).
+ * Thread-safe; takes the device lock.
+ * Return: 0 with *@resp set; -EAGAIN (outstanding, not answered yet);
+ * -ENOENT (no such group); -EINVAL (NULL args).
+ */
+VIOMMU_EXPORT int
+viommu_virtio_iommu_page_response(struct viommu_virtio_iommu *vi,
+				  uint32_t endpoint, uint32_t grpid,
+				  enum viommu_vi_page_resp *resp);
+
+/**
+ * viommu_virtio_iommu_table_stats() - copy the handover counters.
+ * Thread-safe.  Return: 0; -EINVAL.
+ */
+VIOMMU_EXPORT int
+viommu_virtio_iommu_table_stats(struct viommu_virtio_iommu *vi,
+				struct viommu_virtio_iommu_table_stats *out);
 
 #ifdef __cplusplus
 }

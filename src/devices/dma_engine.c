@@ -120,6 +120,13 @@ static void record_fault(struct dma_engine *e, uint64_t iova,
 		  access);
 }
 
+/* cur_pasid() - the PASID the engine's DMA carries. */
+static uint32_t cur_pasid(const struct dma_engine *e)
+{
+	return e->r.pasid & DMAE_PASID_EN ? e->r.pasid & DMAE_PASID_MASK :
+					    VIOMMU_NO_PASID;
+}
+
 /*
  * xlate() - translate the piece of [iova, iova + len) that starts at
  * @iova to guest RAM.  Caller is inside a memory read section.
@@ -132,7 +139,7 @@ static int xlate(struct dma_engine *e, uint64_t iova, size_t len,
 	int ret;
 
 	memset(&f, 0, sizeof(f));
-	ret = viommu_translate(e->ep, VIOMMU_NO_PASID, iova, len, access, x,
+	ret = viommu_translate(e->ep, cur_pasid(e), iova, len, access, x,
 			       &f);
 	if (ret) {
 		record_fault(e, iova, ret == -EFAULT ? f.reason : 0, access);
@@ -314,15 +321,137 @@ static int dma_transfer(struct dma_engine *e)
 	return ret;
 }
 
-/* dma_start() - run the DMA programmed in the registers to completion. */
-static void dma_start(struct dma_engine *e)
+/* dma_finish() - the DMA ended (@ok or not): clear START, interrupt. */
+static void dma_finish(struct dma_engine *e, bool ok)
 {
-	e->stats.dmas++;
-	if (!dma_transfer(e))
+	if (ok)
 		e->r.dma_count++;
+	e->pri.parked = false;
+	e->r.pri_status &= ~DMAE_PRI_WAIT;
+	e->r.status &= ~DMAE_STATUS_COMPUTING;
 	e->r.cmd &= ~(uint64_t)DMAE_CMD_START;
 	if (e->r.cmd & DMAE_CMD_IRQ)
 		raise_irq(e, DMAE_IRQ_DMA);
+}
+
+/* pri_on() - whether the engine uses PRI. */
+static bool pri_on(const struct dma_engine *e)
+{
+	return (e->r.pri_ctrl & DMAE_PRI_EN) && e->pri_ops;
+}
+
+/*
+ * ats_missing() - the first page of the programmed DMA that an ATS-style
+ * look-up (no fault recorded) cannot use, in *@page.  Return: whether
+ * there is one.
+ */
+static bool ats_missing(struct dma_engine *e, uint64_t *page,
+			unsigned int *perm)
+{
+	bool to_ram = e->r.cmd & DMAE_CMD_TO_RAM;
+	uint64_t iova = to_ram ? e->r.dst : e->r.src, last;
+	unsigned int access = to_ram ? VIOMMU_WRITE : VIOMMU_READ;
+	struct viommu_domain *d = NULL;
+	struct viommu_xlate x;
+
+	if (!e->r.count || !range_last(iova, e->r.count, &last))
+		return false; /* dma_transfer() reports it */
+	viommu_endpoint_domain(e->ep, cur_pasid(e), &d);
+	for (uint64_t p = iova & ~0xfffull;; p += 0x1000) {
+		uint64_t a = MAX(p, iova);
+
+		if (!d || viommu_domain_lookup(d, a, 1, access, &x)) {
+			*page = a;
+			*perm = access;
+			return true;
+		}
+		if (p >= (last & ~0xfffull))
+			return false;
+	}
+}
+
+/* pri_ask() - send the parked DMA's page request (or retry later). */
+static void pri_ask(struct dma_engine *e)
+{
+	int ret = e->pri_ops->request(e->pri_opaque, cur_pasid(e),
+				      e->pri.page, e->pri.perm, true,
+				      e->pri.grpid);
+
+	if (ret == -EBUSY)
+		return; /* asked again at the next access */
+	if (ret) {
+		e->r.pri_status |= DMAE_PRI_GAVE_UP;
+		e->r.ext_status |= DMAE_EXT_ERR_DMA;
+		dma_finish(e, false);
+		return;
+	}
+	e->pri.asked = true;
+	e->stats.page_requests++;
+}
+
+/*
+ * pri_park() - the DMA needs a page: park it behind a page request.
+ * Return: whether it was parked (else run it now).
+ */
+static bool pri_park(struct dma_engine *e)
+{
+	if (!pri_on(e) || !master_on(e) ||
+	    !ats_missing(e, &e->pri.page, &e->pri.perm))
+		return false;
+	if (e->pri.rounds++ >= DMA_ENGINE_PRI_ROUNDS)
+		return false; /* give up asking: the DMA faults */
+	e->pri.parked = true;
+	e->pri.asked = false;
+	e->pri.grpid = e->next_grp++ % 512u;
+	e->r.pri_status |= DMAE_PRI_WAIT;
+	e->r.status |= DMAE_STATUS_COMPUTING;
+	pri_ask(e);
+	return true;
+}
+
+/* dma_run() - the DMA, or its parking behind a page request. */
+static void dma_run(struct dma_engine *e)
+{
+	if (pri_park(e))
+		return;
+	dma_finish(e, !dma_transfer(e));
+}
+
+/* dma_start() - run the DMA programmed in the registers. */
+static void dma_start(struct dma_engine *e)
+{
+	e->stats.dmas++;
+	e->pri.rounds = 0;
+	e->r.pri_status &= ~DMAE_PRI_GAVE_UP;
+	dma_run(e);
+}
+
+/* pri_poll() - a parked DMA: ask, or collect the answer and act. */
+static void pri_poll(struct dma_engine *e)
+{
+	int code = 0, ret;
+
+	if (!e->pri.parked)
+		return;
+	if (!e->pri.asked) {
+		pri_ask(e);
+		return;
+	}
+	ret = e->pri_ops->response(e->pri_opaque, e->pri.grpid, &code);
+	if (ret == -EAGAIN)
+		return;
+	e->pri.parked = false;
+	if (!ret && code == 0) {
+		e->stats.pri_retries++;
+		dma_run(e);
+		return;
+	}
+	if (!ret && code == 2)
+		e->r.pri_ctrl &= ~DMAE_PRI_EN; /* Response Failure */
+	e->r.pri_status |= DMAE_PRI_GAVE_UP;
+	e->r.ext_status |= DMAE_EXT_ERR_DMA;
+	e->stats.faults++;
+	dma_finish(e, false);
 }
 
 /* ------------------------------------------------------------------ */
@@ -548,6 +677,9 @@ static const struct reg32 {
 	REG_FIELD(DMAE_RING_SIZE, ring_size),
 	REG_FIELD(DMAE_RING_HEAD, ring_head),
 	REG_FIELD(DMAE_RING_TAIL, ring_tail),
+	REG_FIELD(DMAE_PASID, pasid),
+	REG_FIELD(DMAE_PRI_CTRL, pri_ctrl),
+	REG_FIELD(DMAE_PRI_STATUS, pri_status),
 };
 
 /* reg32_read() - a 32-bit register; false if @off names none readable. */
@@ -599,6 +731,13 @@ static void reg32_write(struct dma_engine *e, uint64_t off, uint32_t v)
 	case DMAE_RING_TAIL:
 		ring_doorbell(e, v);
 		break;
+	case DMAE_PASID:
+		if (!e->pri.parked)
+			r->pasid = v & (DMAE_PASID_EN | DMAE_PASID_MASK);
+		break;
+	case DMAE_PRI_CTRL:
+		r->pri_ctrl = v & DMAE_PRI_EN;
+		break;
 	default:
 		break;
 	}
@@ -619,7 +758,7 @@ static void reg64_write(struct dma_engine *e, uint64_t base, uint64_t *reg,
 	else
 		v = (*reg & 0xffffffffull) | (uint64_t)(uint32_t)val << 32;
 	if (base == DMAE_DMA_CMD) {
-		if (v & DMAE_CMD_START) {
+		if ((v & DMAE_CMD_START) && !e->pri.parked) {
 			*reg = v;
 			dma_start(e);
 		}
@@ -696,6 +835,7 @@ static uint64_t bar_read(void *opaque, uint64_t off, unsigned int size)
 	if (!size_valid(size))
 		return ~0ull;
 	pthread_mutex_lock(&e->lock);
+	pri_poll(e); /* a parked DMA goes on when answered */
 	ring_slice(e); /* a driver polling RING_HEAD drives the ring */
 	if (in_buf(off, size))
 		v = get_le(e->buf + (off - DMA_ENGINE_BUF_ADDR), size);
@@ -713,6 +853,7 @@ static void bar_write(void *opaque, uint64_t off, uint64_t val,
 	if (!size_valid(size))
 		return;
 	pthread_mutex_lock(&e->lock);
+	pri_poll(e);
 	if (in_buf(off, size))
 		put_le(e->buf + (off - DMA_ENGINE_BUF_ADDR), val, size);
 	else
@@ -733,6 +874,7 @@ static const struct pci_bar_ops bar_ops = {
 static void reset_state(struct dma_engine *e)
 {
 	memset(&e->r, 0, sizeof(e->r));
+	memset(&e->pri, 0, sizeof(e->pri)); /* a parked DMA is dropped */
 	memset(e->buf, 0, DMA_ENGINE_BUF_SIZE);
 }
 
@@ -803,6 +945,15 @@ void dma_engine_destroy(struct dma_engine *e)
 	pthread_mutex_destroy(&e->lock);
 	xfree(&e->alloc, e->buf);
 	e->buf = NULL;
+}
+
+void dma_engine_set_pri(struct dma_engine *e,
+			const struct dma_engine_pri_ops *ops, void *opaque)
+{
+	pthread_mutex_lock(&e->lock);
+	e->pri_ops = ops;
+	e->pri_opaque = opaque;
+	pthread_mutex_unlock(&e->lock);
 }
 
 struct pci_func *dma_engine_func(struct dma_engine *e)

@@ -52,6 +52,20 @@
  *    without error.
  *  - Reset (PCI function reset) clears every register and the device
  *    buffer; the statistics are kept.
+ *  - PASID and PRI (docs/VIRTIO-IOMMU-TABLES.md, the vSVM endpoint):
+ *    PASID (bit 31 enable, bits 19:0 the PASID) tags every translation of
+ *    the engine's DMA.  With PRI_CTRL bit 0 set and page request ops
+ *    given (dma_engine_set_pri()), a register DMA first looks up each
+ *    page as PCIe ATS would (viommu_domain_lookup(): no fault recorded);
+ *    for the first page it cannot use it sends a page request (one group
+ *    per request, last set) through the ops and parks: STATUS bit 0
+ *    (computing) and PRI_STATUS.WAIT stay set, nothing moves.  Each later
+ *    BAR access polls the answer: Success runs the DMA again from the
+ *    start (another missing page asks again, at most
+ *    DMA_ENGINE_PRI_ROUNDS times); Invalid or Failure ends it as a
+ *    faulting DMA (EXT_STATUS bit 0, PRI_STATUS.GAVE_UP) and Failure also
+ *    clears PRI_CTRL (PCIe: the function stops using PRI).  The engine
+ *    holds at most one outstanding group.
  *
  * Thread safety: one lock per engine serialises BAR accesses (they may
  * come from several link threads), resets and statistics.  DMA runs under
@@ -109,6 +123,9 @@
 #define DMAE_RING_SIZE 0x148
 #define DMAE_RING_HEAD 0x14c
 #define DMAE_RING_TAIL 0x150
+#define DMAE_PASID 0x160
+#define DMAE_PRI_CTRL 0x164
+#define DMAE_PRI_STATUS 0x168 /* read-only */
 
 /* Register values and bits. */
 #define DMAE_ID_VALUE 0x010000edu
@@ -124,6 +141,27 @@
 #define DMAE_EXT_ERR_DMA (1u << 0)
 #define DMAE_EXT_ERR_RING (1u << 1)
 #define DMAE_EXT_RING_BUSY (1u << 2) /* ring work left (read-only) */
+#define DMAE_PASID_EN (1u << 31)
+#define DMAE_PASID_MASK 0xfffffu
+#define DMAE_PRI_EN (1u << 0)
+#define DMAE_PRI_WAIT (1u << 0)    /* a page request is outstanding */
+#define DMAE_PRI_GAVE_UP (1u << 1) /* the last DMA ended Invalid/Failure */
+#define DMA_ENGINE_PRI_ROUNDS 64u
+
+/*
+ * struct dma_engine_pri_ops - how the engine's page requests reach the
+ * IOMMU (the embedder glues them to e.g. viommu_virtio_iommu_page_request
+ * with the engine's endpoint ID).  Called with the engine lock held.
+ * @request:  send a page request; 0, or a negative errno (-EBUSY: try
+ *            again later; anything else: give up).
+ * @response: the answer to @grpid: 0 with *@code set (0 Success, 1
+ *            Invalid, 2 Failure), -EAGAIN (not yet), other: give up.
+ */
+struct dma_engine_pri_ops {
+	int (*request)(void *opaque, uint32_t pasid, uint64_t iova,
+		       unsigned int perm, bool last, uint32_t grpid);
+	int (*response)(void *opaque, uint32_t grpid, int *code);
+};
 
 /* Ring entry: {le64 src; le64 dst; le32 len; le32 flags; le32 status;
  * le32 rsvd}. */
@@ -160,6 +198,8 @@ struct dma_engine_stats {
 	uint64_t ring_slices;
 	uint64_t irqs;
 	uint64_t log_suppressed;
+	uint64_t page_requests; /* page requests sent */
+	uint64_t pri_retries;   /* DMAs run again after Success */
 };
 
 /* Register state (guest visible). */
@@ -175,6 +215,15 @@ struct dma_engine_regs {
 	uint32_t dma_count;
 	uint64_t ring_base;
 	uint32_t ring_size, ring_head, ring_tail;
+	uint32_t pasid, pri_ctrl, pri_status;
+};
+
+/* PRI state of the one parked register DMA. */
+struct dma_engine_pri {
+	bool parked, asked;
+	uint32_t grpid, rounds;
+	uint64_t page;
+	unsigned int perm;
 };
 
 /* struct dma_engine - one engine; embed it, treat the fields as private. */
@@ -190,6 +239,10 @@ struct dma_engine {
 	struct dma_engine_regs r;
 	struct dma_engine_stats stats;
 	struct ratelimit rl;        /* guest-error log lines */
+	const struct dma_engine_pri_ops *pri_ops;
+	void *pri_opaque;
+	struct dma_engine_pri pri;
+	uint32_t next_grp;
 };
 
 /*
@@ -208,6 +261,13 @@ int dma_engine_init(struct dma_engine *e, struct viommu_endpoint *ep,
 
 /* dma_engine_destroy() - free what init took; no access may race it. */
 void dma_engine_destroy(struct dma_engine *e);
+
+/*
+ * dma_engine_set_pri() - give the engine page request @ops (NULL: none;
+ * PRI_CTRL then has no effect).  Takes the engine lock.
+ */
+void dma_engine_set_pri(struct dma_engine *e,
+			const struct dma_engine_pri_ops *ops, void *opaque);
 
 /* dma_engine_func() - the engine's PCI function (for the link). */
 struct pci_func *dma_engine_func(struct dma_engine *e);

@@ -16,7 +16,9 @@
  * A commit kicks the request queue once (if the device asks), then drains
  * the used ring, completing each request: the reply's used length is
  * checked against the writable size, the status copied to the caller.
- * Event buffers are REFDRV_EVENT_SIZE bytes, token = buffer number.
+ * Event buffers are REFDRV_EVENT_SIZE bytes (REFDRV_EVENT_SIZE_EXT once
+ * PAGE_REQ is negotiated: docs/VIRTIO-IOMMU-TABLES.md V20), token =
+ * buffer number.
  */
 #include <errno.h>
 #include <string.h>
@@ -55,10 +57,12 @@
 	 BIT(VIOMMU_VIRTIO_IOMMU_F_DOMAIN_RANGE) |                         \
 	 BIT(VIOMMU_VIRTIO_IOMMU_F_MAP_UNMAP) |                            \
 	 BIT(VIOMMU_VIRTIO_IOMMU_F_PROBE) | BIT(VIOMMU_VIRTIO_IOMMU_F_MMIO) | \
-	 BIT(VIOMMU_VIRTIO_IOMMU_F_BYPASS_CONFIG))
+	 BIT(VIOMMU_VIRTIO_IOMMU_F_BYPASS_CONFIG) |                        \
+	 BIT(VIOMMU_VIRTIO_IOMMU_F_ATTACH_TABLE) |                         \
+	 BIT(VIOMMU_VIRTIO_IOMMU_F_PAGE_REQ))
 
 #define SLOT_TAIL 48u          /* tail offset inside a request slot */
-#define EVENT_STRIDE 32u       /* event buffers are this far apart */
+#define EVENT_STRIDE 64u       /* event buffers are this far apart */
 #define RAW_TOKEN 0x10000u     /* token of the PROBE / raw request */
 #define RAW_TABLE_BYTES (REFDRV_RAW_MAX_SEGS * 16u)
 #define SCRATCH_MIN 256u       /* scratch beyond probe_size + its table */
@@ -546,6 +550,13 @@ static int negotiate(struct refdrv *drv)
 	return 0;
 }
 
+/* ev_size() - bytes of each event buffer (V20: 48 with PAGE_REQ). */
+static uint32_t ev_size(const struct refdrv *drv)
+{
+	return drv->info.features & BIT(VIOMMU_VIRTIO_IOMMU_F_PAGE_REQ) ?
+		       REFDRV_EVENT_SIZE_EXT : REFDRV_EVENT_SIZE;
+}
+
 /* post_events() - post up to @n unposted event buffers; the count. */
 static int post_events(struct refdrv *drv, unsigned int n)
 {
@@ -557,9 +568,9 @@ static int post_events(struct refdrv *drv, unsigned int n)
 
 		if (drv->ev_posted[e])
 			continue;
-		memset(drv->ram + off, REFDRV_POISON, REFDRV_EVENT_SIZE);
+		memset(drv->ram + off, REFDRV_POISON, ev_size(drv));
 		seg = (struct drvring_seg){ drv->cfg.ram_gpa + off,
-					    REFDRV_EVENT_SIZE, true };
+					    ev_size(drv), true };
 		if (drvring_add(&drv->eq, &seg, 1, e, false))
 			break;
 		drv->ev_posted[e] = true;
@@ -1013,6 +1024,7 @@ static void decode_fault(struct refdrv *drv, unsigned int e, uint32_t len,
 	f->rsvd1 = (uint32_t)get_le(p + 12, 4);
 	f->address = get_le(p + 16, 8);
 	f->used_len = len;
+	memcpy(f->raw, p, ev_size(drv));
 }
 
 /*

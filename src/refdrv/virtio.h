@@ -66,6 +66,8 @@ struct refdrv;
 #define REFDRV_SLOT_SIZE 64u
 /* Size of each event buffer the driver posts (struct virtio_iommu_fault). */
 #define REFDRV_EVENT_SIZE 24u
+/* ... and once PAGE_REQ is negotiated (docs/VIRTIO-IOMMU-TABLES.md V20). */
+#define REFDRV_EVENT_SIZE_EXT 48u
 
 enum refdrv_mode {
 	REFDRV_STRICT = 0,
@@ -89,7 +91,8 @@ enum refdrv_mode {
  * @mode:          REFDRV_STRICT or REFDRV_BATCHED.
  * @features_mask: feature bits the driver accepts [0: all it knows:
  *                 VERSION_1, ACCESS_PLATFORM, INPUT_RANGE, DOMAIN_RANGE,
- *                 MAP_UNMAP, PROBE, MMIO, BYPASS_CONFIG]; the ring
+ *                 MAP_UNMAP, PROBE, MMIO, BYPASS_CONFIG, ATTACH_TABLE,
+ *                 PAGE_REQ (the last two only if offered)]; the ring
  *                 features come from the three booleans above.
  * @event_buffers: event buffers posted at initialisation (0: none; more
  *                 can be posted with refdrv_events_post()); at most the
@@ -159,6 +162,7 @@ struct refdrv_fault {
 	uint32_t rsvd1;
 	uint64_t address;
 	uint32_t used_len; /* bytes the device wrote */
+	uint8_t raw[REFDRV_EVENT_SIZE_EXT]; /* the buffer as written */
 };
 
 /** struct refdrv_seg - one descriptor for refdrv_raw_segs(). */

@@ -80,6 +80,7 @@ struct req {
 	bool unwritten;    /* return the chain with used length 0 */
 	bool parsed;       /* body read into u */
 	bool props;        /* probe_buf holds the properties */
+	bool table;        /* a handover request (iommu_table.c) */
 	const char *rule;  /* why it was refused */
 	/* last: handle_one() zeroes only what comes before it */
 	union {
@@ -265,7 +266,13 @@ static void dom_free(struct viommu_virtio_iommu *vi, uint32_t id)
 
 	if (!d)
 		return;
-	if (!d->bypass) {
+	if (d->tab) {
+		ret = vt_dom_free(vi, d->tab);
+		if (ret)
+			rl_err(&vi->rl, &vi->log, "virtio-iommu: domain %u: "
+			       "core refused to destroy its table domain (%d)",
+			       id, ret);
+	} else if (!d->bypass) {
 		ret = viommu_domain_destroy(d->dom);
 		if (ret) {
 			rl_err(&vi->rl, &vi->log, "virtio-iommu: domain %u: core "
@@ -325,6 +332,7 @@ static void att_drop(struct viommu_virtio_iommu *vi, uint32_t ep)
 		return;
 	dom = a->dom;
 	sarr_remove(&vi->atts, ep);
+	vt_ep_left(vi, ep, dom); /* its PASID-table PASIDs go too (V33) */
 	dom_put(vi, dom);
 }
 
@@ -388,6 +396,7 @@ static void teardown(struct viommu_virtio_iommu *vi)
 	struct vdom *d;
 	uint32_t i;
 
+	vt_teardown(vi); /* PASID bindings first: they pin domains */
 	for (i = 0; i < vi->atts.n; i++) {
 		a = sarr_at(&vi->atts, i);
 		d = dom_find(vi, a->dom);
@@ -401,11 +410,82 @@ static void teardown(struct viommu_virtio_iommu *vi)
 	vi->atts.n = 0;
 	for (i = 0; i < vi->doms.n; i++) {
 		d = sarr_at(&vi->doms, i);
-		if (!d->bypass && viommu_domain_destroy(d->dom))
+		if (d->tab ? vt_dom_free(vi, d->tab) != 0 :
+		    !d->bypass && viommu_domain_destroy(d->dom))
 			rl_err(&vi->rl, &vi->log, "virtio-iommu: domain %u: core "
 				"refused to destroy it on reset", d->id);
 	}
 	vi->doms.n = 0;
+}
+
+/* Wrappers for iommu_table.c (iommu_internal.h); device lock held. */
+struct vdom *vi_dom_find(struct viommu_virtio_iommu *vi, uint32_t id)
+{
+	return dom_find(vi, id);
+}
+
+struct vatt *vi_att_find(struct viommu_virtio_iommu *vi, uint32_t ep)
+{
+	return att_find(vi, ep);
+}
+
+int vi_dom_add(struct viommu_virtio_iommu *vi, const struct vdom *d)
+{
+	if (sarr_reserve(&vi->doms, &vi->alloc))
+		return -ENOMEM;
+	sarr_insert(&vi->doms, d);
+	return 0;
+}
+
+void vi_dom_put(struct viommu_virtio_iommu *vi, uint32_t id)
+{
+	dom_put(vi, id);
+}
+
+void vi_dom_free(struct viommu_virtio_iommu *vi, uint32_t id)
+{
+	dom_free(vi, id);
+}
+
+int vi_att_reserve(struct viommu_virtio_iommu *vi)
+{
+	return sarr_reserve(&vi->atts, &vi->alloc);
+}
+
+void vi_att_set(struct viommu_virtio_iommu *vi, uint32_t ep, uint32_t id)
+{
+	struct vatt rec = { .ep = ep, .dom = id };
+	struct vatt *cur = att_find(vi, ep);
+	uint32_t old;
+
+	if (!cur) {
+		sarr_insert(&vi->atts, &rec);
+		return;
+	}
+	old = cur->dom;
+	cur->dom = id;
+	vt_ep_left(vi, ep, old);
+	dom_put(vi, old);
+}
+
+void vi_att_sync(struct viommu_virtio_iommu *vi, uint32_t id,
+		 struct viommu_endpoint *ep)
+{
+	att_sync(vi, id, ep);
+}
+
+bool vi_dom_endpoint(struct viommu_virtio_iommu *vi, uint32_t dom,
+		     uint32_t *ep)
+{
+	for (uint32_t i = 0; i < vi->atts.n; i++) {
+		const struct vatt *a = sarr_at(&vi->atts, i);
+
+		if (a->dom == dom) {
+			*ep = a->ep;
+			return true;
+		}
+	}
+	return false;
 }
 
 /* ------------------------------------------------------------------ */
@@ -456,6 +536,12 @@ static struct viommu_endpoint *lookup_ep(struct viommu_virtio_iommu *vi,
 	return ep;
 }
 
+struct viommu_endpoint *vi_lookup_ep(struct viommu_virtio_iommu *vi,
+				     uint32_t id)
+{
+	return lookup_ep(vi, id);
+}
+
 /*
  * attach_new() - attach @ep (record @cur, or none) to virtio domain @id,
  * creating the domain if needed; nothing changes on failure (D12, D14).
@@ -497,6 +583,7 @@ static uint8_t attach_new(struct viommu_virtio_iommu *vi, struct req *r,
 	}
 	old = cur->dom;
 	cur->dom = id;
+	vt_ep_left(vi, rec.ep, old);
 	dom_put(vi, old); /* D12: as if detached first; D17 */
 	return VIOMMU_VI_S_OK;
 }
@@ -526,6 +613,9 @@ static uint8_t do_attach(struct viommu_virtio_iommu *vi, struct req *r)
 		return refuse(r, VIOMMU_VI_S_NOENT, "D9: no such endpoint");
 	att_sync(vi, id, ep);
 	d = dom_find(vi, dom);
+	if (d && d->tab)
+		return refuse(r, VIOMMU_VI_S_INVAL, "V13: ATTACH to a "
+			      "table-mode domain (use ATTACH_TABLE)");
 	if (d && d->bypass != bypass)
 		return refuse(r, VIOMMU_VI_S_INVAL,
 			      "D11: bypass flag inconsistent with the domain");
@@ -621,7 +711,11 @@ static uint8_t do_map(struct viommu_virtio_iommu *vi, struct req *r)
 		return refuse(r, VIOMMU_VI_S_NOENT, "D21: no such domain");
 	if (d->bypass)
 		return refuse(r, VIOMMU_VI_S_INVAL, "D21: bypass domain");
-	ret = viommu_domain_map(d->dom, va, last, pa, map_prot(flags));
+	if (d->tab && !vt_map_target(d->tab))
+		return refuse(r, VIOMMU_VI_S_INVAL, "V15: table-mode domain "
+			      "without a MAP stage 2");
+	ret = viommu_domain_map(d->tab ? vt_map_target(d->tab) : d->dom, va,
+				last, pa, map_prot(flags));
 	switch (ret) {
 	case 0:
 		return VIOMMU_VI_S_OK;
@@ -653,7 +747,11 @@ static uint8_t do_unmap(struct viommu_virtio_iommu *vi, struct req *r)
 		return refuse(r, VIOMMU_VI_S_NOENT, "D26: no such domain");
 	if (d->bypass)
 		return refuse(r, VIOMMU_VI_S_INVAL, "D26: bypass domain");
-	ret = viommu_domain_unmap(d->dom, va, last, NULL);
+	if (d->tab && !vt_map_target(d->tab))
+		return refuse(r, VIOMMU_VI_S_INVAL, "V15: table-mode domain "
+			      "without a MAP stage 2");
+	ret = viommu_domain_unmap(d->tab ? vt_map_target(d->tab) : d->dom, va,
+				  last, NULL);
 	switch (ret) {
 	case 0:
 	case -ENOENT: /* D28: nothing (or only gaps) in the range */
@@ -692,6 +790,9 @@ static void probe_fill(struct viommu_virtio_iommu *vi,
 		p.end = htole64(vi->resv[i].last);
 		memcpy(vi->probe_buf + (size_t)i * sizeof(p), &p, sizeof(p));
 	}
+	/* V2: the handover properties follow, when negotiated. */
+	i = MIN(n, vi->nresv) * (unsigned int)sizeof(p);
+	vt_probe_props(vi, vi->probe_buf + i, vi->probe_size - i);
 	if (n > vi->nresv)
 		rl_warn(&vi->rl, &vi->log, "virtio-iommu: endpoint %#x has %u reserved "
 			 "regions, probe_size %u holds %u: the rest are not "
@@ -716,6 +817,9 @@ static uint8_t do_probe(struct viommu_virtio_iommu *vi, struct req *r)
 /* dispatch() - run a parsed request.  Return: the status. */
 static uint8_t dispatch(struct viommu_virtio_iommu *vi, struct req *r)
 {
+	if (r->table)
+		return vt_request(vi, &vi->dev.vqs[VI_RQ], r->e, r->type,
+				  &r->rule);
 	switch (r->type) {
 	case VIOMMU_VI_REQ_ATTACH:
 		return do_attach(vi, r);
@@ -770,6 +874,14 @@ static bool parse(struct viommu_virtio_iommu *vi, struct vq *vq,
 					 "readable head, request unparsable");
 	}
 	r->type = r->u.head.type; /* D6: head.rsvd is ignored */
+	if (vt_type(vi, r->type)) {
+		/* V5: handover requests end with the 4-byte tail. */
+		if (e->write_len != sizeof(struct vi_tail))
+			return unwritten(r, VIOMMU_VI_S_IOERR, "D37: writable "
+					 "part is not the 4-byte tail");
+		r->table = true;
+		return true;
+	}
 	if (r->type == 0 || r->type >= VIOMMU_VI_REQ_TYPES)
 		return unwritten(r, VIOMMU_VI_S_IOERR, "D5: unknown type");
 	if (r->type == VIOMMU_VI_REQ_PROBE &&
@@ -837,6 +949,12 @@ static void describe(const struct req *r, char *buf, size_t size)
 	const char *name = req_names[r->type < VIOMMU_VI_REQ_TYPES ?
 				     r->type : 0];
 
+	if (r->table) {
+		snprintf(buf, size, "%s", r->type == VIOMMU_VI_REQ_ATTACH_TABLE ?
+			 "ATTACH_TABLE" : r->type == VIOMMU_VI_REQ_INVALIDATE ?
+			 "INVALIDATE" : "PAGE_RESP");
+		return;
+	}
 	if (!r->parsed) {
 		snprintf(buf, size, "%s type %u (readable %u, writable %u)",
 			 name, r->type, r->e->read_len, r->e->write_len);
@@ -884,7 +1002,8 @@ static void account(struct viommu_virtio_iommu *vi, const struct req *r)
 	char what[160], line[320];
 	const char *res;
 
-	vi->st.requests[t][r->status]++;
+	if (!r->table) /* handover requests: viommu_virtio_iommu_table_stats */
+		vi->st.requests[t][r->status]++;
 	if (!warn && !vi->trace)
 		return;
 	describe(r, what, sizeof(what));
@@ -1106,11 +1225,18 @@ static int settings(struct viommu_virtio_iommu *vi,
 	    vi->probe_size > VI_MAX_PROBE_SIZE || !is_pow2(*qsize) ||
 	    *qsize > VIOMMU_VIRTIO_QUEUE_MAX || *backlog > VI_MAX_BACKLOG)
 		return -EINVAL;
-	if ((dev & ~VI_FEATURES_ALL & ~(1ull << VIOMMU_VIRTIO_IOMMU_F_BYPASS)) ||
+	if ((dev & ~VI_FEATURES_ALL & ~VI_FEATURES_TABLE &
+	     ~(1ull << VIOMMU_VIRTIO_IOMMU_F_BYPASS)) ||
 	    (ring & ~VI_RING_ALL))
 		log_warn(&cfg->log, "virtio-iommu: unknown feature bits "
 			 "ignored");
-	dev = (dev & VI_FEATURES_ALL) | (1ull << VIOMMU_VIRTIO_IOMMU_F_MAP_UNMAP);
+	/* V1: the handover bits only when asked for; PAGE_REQ needs both. */
+	if (!((dev >> VIOMMU_VIRTIO_IOMMU_F_ATTACH_TABLE) & 1))
+		dev &= ~(1ull << VIOMMU_VIRTIO_IOMMU_F_PAGE_REQ);
+	dev = (dev & (VI_FEATURES_ALL | VI_FEATURES_TABLE)) |
+	      (1ull << VIOMMU_VIRTIO_IOMMU_F_MAP_UNMAP);
+	if (vt_settings(vi, cfg))
+		return -EINVAL;
 	*features = dev | (ring & VI_RING_ALL) |
 		    (1ull << VIOMMU_VIRTIO_F_VERSION_1);
 	vi->gmask = (vi->page_size_mask & -vi->page_size_mask) - 1;
@@ -1157,7 +1283,7 @@ static int alloc_state(struct viommu_virtio_iommu *vi, uint32_t backlog)
 	vi->ev = xzalloc(&vi->alloc, backlog * sizeof(*vi->ev));
 	if (!vi->probe_buf || !vi->resv || !vi->ev)
 		return -ENOMEM;
-	return 0;
+	return vt_pri_alloc(vi);
 }
 
 /* free_state() - release what alloc_state() and the tables hold. */
@@ -1168,6 +1294,7 @@ static void free_state(struct viommu_virtio_iommu *vi)
 	xfree(&vi->alloc, vi->probe_buf);
 	xfree(&vi->alloc, vi->resv);
 	xfree(&vi->alloc, vi->ev);
+	vt_pri_free(vi);
 }
 
 VIOMMU_EXPORT int

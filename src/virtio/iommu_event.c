@@ -13,6 +13,7 @@
 
 #include "base/util.h"
 #include "virtio/iommu_internal.h"
+#include "virtio/iommu_table_wire.h"
 #include "virtio/iommu_wire.h"
 
 /* ------------------------------------------------------------------ */
@@ -123,8 +124,40 @@ static bool ev_queue_live(struct viommu_virtio_iommu *vi)
 }
 
 /*
- * ev_send_one() - write the oldest report into chain @e.
- * Return: the used length (24, or 0 when the buffer was unusable).
+ * ev_send_ext() - V21: with PAGE_REQ negotiated every report takes the
+ * 48-byte layout.  Return: the used length (48, or 0).
+ */
+static uint32_t ev_send_ext(struct viommu_virtio_iommu *vi, struct vq *vq,
+			    const struct vq_elem *e)
+{
+	struct viommu_fault f;
+	struct vi_event_ext x;
+	struct vi_fault w;
+
+	if (e->write_len < sizeof(x)) {
+		rl_warn(&vi->rl, &vi->log, "virtio-iommu: eventq buffer has %u "
+			"writable bytes, a report needs %zu (V20): returned "
+			"unused", e->write_len, sizeof(x));
+		return 0;
+	}
+	if (!ev_dequeue(vi, &f))
+		return 0;
+	fault_encode(&f, &w);
+	vt_fault_encode(&f, w.reason, le32toh(w.flags), &x);
+	if (vq_write(vq, e, 0, &x, sizeof(x))) {
+		pthread_mutex_lock(&vi->ev_lock);
+		vi->ev_dropped++;
+		pthread_mutex_unlock(&vi->ev_lock);
+		return 0;
+	}
+	vi->st.events_sent++;
+	return sizeof(x);
+}
+
+/*
+ * ev_send_one() - write the oldest report into chain @e: a page request
+ * first (iommu_pri.c), else a fault.
+ * Return: the used length (24 or 48, or 0 when the buffer was unusable).
  */
 static uint32_t ev_send_one(struct viommu_virtio_iommu *vi, struct vq *vq,
 			    const struct vq_elem *e)
@@ -132,6 +165,10 @@ static uint32_t ev_send_one(struct viommu_virtio_iommu *vi, struct vq *vq,
 	struct viommu_fault f;
 	struct vi_fault w;
 
+	if (vt_prq_pending(vi))
+		return vt_prq_send(vi, vq, e);
+	if (vt_ext_events(vi))
+		return ev_send_ext(vi, vq, e);
 	if (e->write_len < sizeof(w)) {
 		rl_warn(&vi->rl, &vi->log, "virtio-iommu: eventq buffer has %u "
 			 "writable bytes, a fault report needs %zu (D35: one "
@@ -169,11 +206,11 @@ static void ev_flush(struct viommu_virtio_iommu *vi)
 
 	unsigned int tok;
 
-	if (!ev_pending(vi) || !ev_queue_live(vi))
+	if ((!ev_pending(vi) && !vt_prq_pending(vi)) || !ev_queue_live(vi))
 		return;
 	/* vq_* calls run inside a memory read section (virtqueue.h). */
 	tok = viommu_mem_read_lock(vi->dev.mem);
-	while (budget-- && ev_pending(vi)) {
+	while (budget-- && (ev_pending(vi) || vt_prq_pending(vi))) {
 		ret = vq_pop(vq, &e);
 		if (ret)
 			break;
@@ -187,6 +224,12 @@ static void ev_flush(struct viommu_virtio_iommu *vi)
 	viommu_mem_read_unlock(vi->dev.mem, tok);
 	if (ret == -EIO)
 		needs_reset(vi, "virtio-iommu: eventq is broken");
+}
+
+/* vi_ev_flush() - see iommu_internal.h. */
+void vi_ev_flush(struct viommu_virtio_iommu *vi)
+{
+	ev_flush(vi);
 }
 
 /* vi_hook_exit() - see iommu_internal.h. */
