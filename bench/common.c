@@ -403,7 +403,7 @@ static void venv_ram(struct venv *v, uint64_t size)
 static void venv_device(struct venv *v, const struct venv_config *c)
 {
 	struct viommu_ctx_config cc = { .mem = v->mem };
-	struct viommu_virtio_iommu_config dc = { 0 };
+	struct viommu_virtio_iommu_config dc = { .size = sizeof(dc) };
 	int rc;
 
 	cc.limits.max_mappings_per_domain = c->max_mappings;

@@ -130,6 +130,7 @@ static int vmm_create(struct vmm *v)
 		.bypass_unattached = false,
 	};
 	struct viommu_virtio_iommu_config ic = {
+		.size = sizeof(ic),
 		.log = { .fn = on_log, .level = VIOMMU_LOG_WARN },
 	};
 	struct viommu_pci_sink sink = {

@@ -64,7 +64,8 @@ static int build(struct vm *vm)
 {
 	struct viommu_mem_config mc = { .log = logger };
 	struct viommu_ctx_config cc = { .log = logger };
-	struct viommu_virtio_iommu_config vc = { .log = logger };
+	struct viommu_virtio_iommu_config vc = { .size = sizeof(vc),
+						 .log = logger };
 	int err = viommu_mem_create(&mc, &vm->mem);
 
 	if (err)

@@ -88,6 +88,8 @@ static int make_core(struct world *w)
 	struct viommu_virtio_iommu_config vc = w->o->vi;
 	int err;
 
+	vc.size = sizeof(vc);
+
 	err = viommu_mem_create(&mc, &w->mem);
 	if (err)
 		return err;

@@ -168,6 +168,12 @@ VIOMMU_EXPORT int viommu_ctx_create(const struct viommu_ctx_config *cfg,
  */
 VIOMMU_EXPORT void viommu_ctx_destroy(struct viommu_ctx *ctx);
 
+/**
+ * viommu_ctx_mem() - the guest memory @ctx was created with (front ends
+ * check that theirs is the same); NULL for a NULL @ctx.  Any thread.
+ */
+VIOMMU_EXPORT struct viommu_mem *viommu_ctx_mem(struct viommu_ctx *ctx);
+
 /** viommu_ctx_limits() - the limits in force (defaults filled in). */
 VIOMMU_EXPORT void viommu_ctx_limits(const struct viommu_ctx *ctx,
 				     struct viommu_limits *out);

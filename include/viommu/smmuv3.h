@@ -135,8 +135,8 @@ enum viommu_smmuv3_irq {
  *             defaults).  A larger @size than the library knows is refused
  *             unless the bytes past what it knows are zero.
  * @ctx:       the core context holding endpoints and domains (required).
- * @mem:       guest memory for tables and queues (required; normally the
- *             context's).
+ * @mem:       guest memory for tables and queues (required; the
+ *             context's own, checked).
  * @log, @allocator: see common.h.
  * @features:  VIOMMU_SMMUV3_F_*; 0 means VIOMMU_SMMUV3_F_DEFAULT (which
  *             has neither PRI nor STALL).  At least one of STAGE1 and

@@ -53,8 +53,14 @@ struct viommu_virtio_iommu;
 /**
  * struct viommu_virtio_iommu_config - device parameters.  Zero fields take
  * the default in brackets.
+ * @size:           sizeof(struct viommu_virtio_iommu_config) as the caller
+ *                  knows it; 0 means the first layout (@ctx to @log).
+ *                  Fields past @size read as zero; a larger @size whose
+ *                  unknown bytes are not all zero is refused (docs/API.md,
+ *                  "Structs that grow").
  * @ctx, @mem:      the core context (required) and its guest memory
- *                  (required: the rings live there).
+ *                  (required, and the same as the context's: the rings
+ *                  live there and MAP targets are its addresses).
  * @features:       device-specific feature bits to offer [INPUT_RANGE |
  *                  DOMAIN_RANGE | MAP_UNMAP | PROBE | MMIO | BYPASS_CONFIG];
  *                  MAP_UNMAP is always offered, legacy BYPASS never.
@@ -79,8 +85,12 @@ struct viommu_virtio_iommu;
  * @clock_ms:       the clock of that timeout, in ms [NULL:
  *                  CLOCK_MONOTONIC]; lets a simulation or a test run it
  *                  deterministically.  Called with the device lock held.
+ * @allocator:      the device's host allocations [malloc/free] (lets an
+ *                  embedder inject faults or account memory, as with the
+ *                  context and SMMUv3).
  */
 struct viommu_virtio_iommu_config {
+	uint32_t size;
 	struct viommu_ctx *ctx;
 	struct viommu_mem *mem;
 	uint64_t features;
@@ -99,13 +109,15 @@ struct viommu_virtio_iommu_config {
 	uint32_t pri_timeout_ms;
 	uint64_t (*clock_ms)(void *opaque);
 	void *clock_opaque;
+	struct viommu_allocator allocator;
 };
 
 /**
  * viommu_virtio_iommu_create() - create the device.  It installs itself as
  * the consumer of the context's faults: create the context with a NULL
  * fault callback (the device chains to nothing).
- * Return: 0; -EINVAL (missing ctx/mem, page_size_mask 0, bad ranges,
+ * Return: 0; -EINVAL (missing ctx/mem, @mem not the context's memory, a
+ * @size with unknown non-zero bytes, page_size_mask 0, bad ranges,
  * probe_size, queue_size); -ENOMEM.
  */
 VIOMMU_EXPORT int

@@ -442,3 +442,8 @@ VIOMMU_EXPORT const char *viommu_fault_reason_str(uint32_t reason)
 		return names[reason];
 	return "UNKNOWN";
 }
+
+struct viommu_mem *viommu_ctx_mem(struct viommu_ctx *ctx)
+{
+	return ctx ? ctx->mem : NULL;
+}

@@ -273,7 +273,8 @@ VIOMMU_EXPORT int viommu_smmuv3_create(const struct viommu_smmuv3_config *user,
 	struct viommu_smmuv3 *s;
 	int ret;
 
-	if (!user || !out || !config_copy(user, &c) || !cfg->ctx || !cfg->mem)
+	if (!user || !out || !config_copy(user, &c) || !cfg->ctx ||
+	    !cfg->mem || cfg->mem != viommu_ctx_mem(cfg->ctx))
 		return -EINVAL;
 	s = xzalloc(&cfg->allocator, sizeof(*s));
 	if (!s)

@@ -1297,19 +1297,48 @@ static void free_state(struct viommu_virtio_iommu *vi)
 	vt_pri_free(vi);
 }
 
+/*
+ * The layout a @size of 0 stands for: the first one (@ctx to @log; the
+ * handover fields and the allocator came later).
+ */
+#define CONFIG_SIZE_V1 \
+	(offsetof(struct viommu_virtio_iommu_config, log) + \
+	 sizeof(struct viommu_log))
+
+/*
+ * config_copy() - the caller's config as this library knows it: its first
+ * @size bytes, the rest 0.  Return: false when @size is larger than we
+ * know and the bytes past what we know are not all zero.
+ */
+static bool config_copy(const struct viommu_virtio_iommu_config *user,
+			struct viommu_virtio_iommu_config *out)
+{
+	size_t n = user->size ? user->size : CONFIG_SIZE_V1;
+
+	for (size_t i = sizeof(*out); i < n; i++)
+		if (((const uint8_t *)user)[i])
+			return false;
+	memset(out, 0, sizeof(*out));
+	memcpy(out, user, MIN(n, sizeof(*out)));
+	return true;
+}
+
 VIOMMU_EXPORT int
-viommu_virtio_iommu_create(const struct viommu_virtio_iommu_config *cfg,
+viommu_virtio_iommu_create(const struct viommu_virtio_iommu_config *user,
 			   struct viommu_virtio_iommu **out)
 {
-	struct viommu_allocator alloc = { 0 };
+	struct viommu_virtio_iommu_config c, *cfg = &c;
+	struct viommu_allocator alloc;
 	struct viommu_virtio_iommu *vi;
 	uint64_t features;
 	uint16_t qsize;
 	uint32_t backlog;
 	int ret;
 
-	if (!cfg || !out || !cfg->ctx || !cfg->mem)
+	if (!user || !out || !config_copy(user, &c) || !cfg->ctx ||
+	    !cfg->mem || cfg->mem != viommu_ctx_mem(cfg->ctx))
 		return -EINVAL;
+	alloc = cfg->allocator;
 	vi = xzalloc(&alloc, sizeof(*vi));
 	if (!vi)
 		return -ENOMEM;

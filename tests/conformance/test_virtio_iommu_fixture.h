@@ -208,7 +208,7 @@ static inline int vfx_driver(struct vfx *f, const struct vfx_opts *o)
 static inline int vfx_init(struct vfx *f, const struct vfx_opts *o)
 {
 	struct viommu_ctx_config cc = { 0 };
-	struct viommu_virtio_iommu_config dc = { 0 };
+	struct viommu_virtio_iommu_config dc = { .size = sizeof(dc) };
 	int rc;
 
 	memset(f, 0, sizeof(*f));
@@ -230,6 +230,7 @@ static inline int vfx_init(struct vfx *f, const struct vfx_opts *o)
 		goto fail;
 	if (o)
 		dc = o->dev;
+	dc.size = sizeof(dc);
 	dc.ctx = f->ctx;
 	dc.mem = f->mem;
 	dc.log = (struct viommu_log){ .fn = vfx_log_cb, .opaque = f,

@@ -667,7 +667,8 @@ static void world_up(struct run *w, uint8_t mode, int sock)
 {
 	struct viommu_mem_config mc = { .log = fuzz_log };
 	struct viommu_ctx_config cc = { .log = fuzz_log };
-	struct viommu_virtio_iommu_config dc = { .log = fuzz_log };
+	struct viommu_virtio_iommu_config dc = { .size = sizeof(dc),
+						 .log = fuzz_log };
 	struct viommu_link_server_config sc = {
 		.size = sizeof(sc), .log = fuzz_log, .link_ended = on_end,
 		.poll_us = mode & 4 ? 20 : 0,

@@ -706,7 +706,7 @@ static int setup(struct fz *z, uint8_t h0, uint8_t h1)
 	struct viommu_mem_region r = { .gpa = 0, .size = RAM_SIZE, .fd = -1,
 				       .hva = ram };
 	struct viommu_ctx_config cc = { 0 };
-	struct viommu_virtio_iommu_config dc = { 0 };
+	struct viommu_virtio_iommu_config dc = { .size = sizeof(dc) };
 	struct refdrv_config rc = { 0 };
 	int ret;
 

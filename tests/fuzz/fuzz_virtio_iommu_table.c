@@ -377,7 +377,7 @@ static int setup(struct run *r)
 	struct viommu_mem_region reg = { .gpa = 0, .size = RAM_SIZE,
 					 .hva = ram, .fd = -1 };
 	struct viommu_ctx_config cc = { 0 };
-	struct viommu_virtio_iommu_config dc = { 0 };
+	struct viommu_virtio_iommu_config dc = { .size = sizeof(dc) };
 	struct refdrv_config rc = { 0 };
 	struct refdrv_table_config tc = { 0 };
 

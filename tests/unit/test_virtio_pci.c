@@ -126,7 +126,7 @@ static struct guest *g_new(void)
 	struct guest *g = calloc(1, sizeof(*g));
 	struct viommu_mem_region r = { .gpa = 0, .size = RAM_SIZE, .fd = -1 };
 	struct viommu_ctx_config cc = { 0 };
-	struct viommu_virtio_iommu_config dc = { 0 };
+	struct viommu_virtio_iommu_config dc = { .size = sizeof(dc) };
 
 	if (!g)
 		return NULL;

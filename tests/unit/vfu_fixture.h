@@ -564,7 +564,8 @@ static inline int fx_devices(struct fx *x)
 {
 	struct viommu_mem_config mc = { .log = test_log };
 	struct viommu_ctx_config cc = { .log = test_log };
-	struct viommu_virtio_iommu_config dc = { .log = test_log };
+	struct viommu_virtio_iommu_config dc = { .size = sizeof(dc),
+						 .log = test_log };
 
 	if (viommu_mem_create(&mc, &x->mem))
 		return -1;
