@@ -238,7 +238,7 @@ int vtd_regs_read(struct viommu_vtd *v, uint64_t off, unsigned int size,
 static uint32_t gcmd(struct viommu_vtd *v, uint32_t val)
 {
 	uint32_t bits = 0, old;
-	bool reroute = false;
+	bool reroute = false, run = false;
 
 	pthread_mutex_lock(&v->lock);
 	old = v->gsts;
@@ -255,6 +255,8 @@ static uint32_t gcmd(struct viommu_vtd *v, uint32_t val)
 				"ECAP.QI ignored (T4)");
 		else
 			vtd_qi_enable(v, val & G_QIE);
+		/* enabled with a tail already written: fetch up to it */
+		run = v->gsts & G_QIE;
 	}
 	if ((val ^ old) & G_TE) {
 		v->gsts ^= (uint32_t)G_TE;
@@ -264,6 +266,8 @@ static uint32_t gcmd(struct viommu_vtd *v, uint32_t val)
 	/* WBF: nothing is buffered; WBFS never reads as set. */
 	if (reroute)
 		vtd_route_all(v);
+	if (run)
+		bits |= vtd_qi_run(v);
 	return bits;
 }
 

@@ -227,6 +227,25 @@ TEST(t4_iqa_locked_while_queue_enabled)
 	fx_fini(&f);
 }
 
+TEST(t4_qie_enable_runs_a_tail_written_before)
+{
+	/* regression (fuzz_vtd_qi): a tail written while the queue was off
+	 * was not fetched when QIE was set, leaving IQH != IQT for good */
+	struct fx f;
+
+	REQUIRE(setup(&f, 0, false) == 0);
+	CHECK(!(fx_gcmd(&f, GC_QIE, false) & GC_QIE));
+	gw64(&f, f.iq, 5 | (1u << 5) | (7ull << 32));
+	gw64(&f, f.iq + 8, f.status);
+	f.ram[f.status] = 0;
+	mw(&f, VR_IQT, 8, 0x10);
+	CHECK_EQ(f.ram[f.status], 0);               /* off: nothing runs */
+	CHECK(fx_gcmd(&f, GC_QIE, true) & GC_QIE);
+	CHECK_EQ(f.ram[f.status], 7);
+	CHECK_U64(mr(&f, VR_IQH, 8), 0x10);
+	fx_fini(&f);
+}
+
 TEST(t4_flips_mid_operation)
 {
 	struct fx f;
