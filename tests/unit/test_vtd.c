@@ -7,6 +7,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "harness.h"
 #include "test_vtd_fixture.h"
@@ -1086,6 +1087,77 @@ TEST(t11_endpoints_add_remove_reset)
 	CHECK_EQ(viommu_vtd_reset(f.vtd), 0);
 	CHECK_EQ(mr(&f, VR_GSTS, 4), 0);
 	CHECK_EQ(fx_read(&f, 1, VIOMMU_NO_PASID, 0x100, &v), 0); /* identity */
+	fx_fini(&f);
+}
+
+/* a counting allocator that fails the Nth call */
+struct fi {
+	long calls, fail_at, live;
+};
+
+static void *fi_alloc(void *o, size_t n)
+{
+	struct fi *fi = o;
+	void *p;
+
+	if (++fi->calls == fi->fail_at)
+		return NULL;
+	p = malloc(n);
+	if (p)
+		fi->live++;
+	return p;
+}
+
+static void fi_free(void *o, void *p)
+{
+	struct fi *fi = o;
+
+	if (p)
+		fi->live--;
+	free(p);
+}
+
+TEST(allocation_failures_change_nothing)
+{
+	struct fx f;
+	long n;
+
+	REQUIRE(fx_init(&f, NULL) == 0);
+	for (n = 1; n < 16; n++) {
+		struct fi fi = { .fail_at = n };
+		struct viommu_vtd_config c = {
+			.ctx = f.ctx, .mem = f.mem,
+			.allocator = { fi_alloc, fi_free, &fi },
+		};
+		struct viommu_endpoint *ep = NULL;
+		struct viommu_domain *d = NULL;
+		struct viommu_vtd *v = NULL;
+		int r = viommu_vtd_create(&c, &v);
+
+		if (r) {
+			CHECK_EQ(r, -ENOMEM);
+			CHECK(v == NULL);
+			CHECK_EQ(fi.live, 0);
+			continue;
+		}
+		REQUIRE(viommu_endpoint_create(f.ctx, 0x300, &ep) == 0);
+		r = viommu_vtd_add_endpoint(v, ep);
+		if (r) {
+			CHECK_EQ(r, -ENOMEM);
+			CHECK_EQ(viommu_vtd_remove_endpoint(v, ep), -ENOENT);
+			CHECK_EQ(viommu_endpoint_domain(ep, VIOMMU_NO_PASID, &d),
+				 0);
+			CHECK(d == NULL);               /* not attached */
+		} else {
+			CHECK_EQ(viommu_vtd_remove_endpoint(v, ep), 0);
+		}
+		viommu_endpoint_destroy(ep);
+		viommu_vtd_destroy(v);
+		CHECK_EQ(fi.live, 0);
+		if (!r)
+			break;                          /* nothing left to fail */
+	}
+	CHECK(n > 3 && n < 16);
 	fx_fini(&f);
 }
 
