@@ -6,6 +6,7 @@
  * flushed), and caching mode (a page-selective invalidation per map).
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 
 #include "harness.h"
@@ -119,6 +120,66 @@ TEST(refdrv_probe_refuses)
 	fx_fini(&f);
 	/* scalable mode asked of a legacy-only unit */
 	CHECK_EQ(drv_up(&f, VIOMMU_VTD_F_QI, true, &d), -ENODEV);
+	fx_fini(&f);
+}
+
+/* ---- strict unmap against concurrent DMA (T10) --------------------- */
+
+struct race {
+	struct fx *f;
+	uint64_t state;   /* gen << 1 | mapped */
+	int stop;
+	long stale, reads_ok, reads_fault;
+};
+
+static void *dma_thread(void *o)
+{
+	struct race *r = o;
+
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+		uint64_t s0 = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE), s1;
+		uint32_t v;
+		int rc = fx_read(r->f, 0, VIOMMU_NO_PASID, IOVA, &v);
+
+		s1 = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
+		if (rc == 0)
+			r->reads_ok++;
+		else
+			r->reads_fault++;
+		/* unmapped (and invalidated) before the DMA began and not
+		 * mapped again until it ended: it must have faulted */
+		if (rc == 0 && s0 == s1 && !(s0 & 1))
+			r->stale++;
+	}
+	return NULL;
+}
+
+TEST(t10_strict_unmap_races_dma_no_stale_translation)
+{
+	struct vtddrv_domain *dom;
+	struct vtddrv *d;
+	struct fx f;
+	struct race r = { .f = &f };
+	pthread_t th;
+	int iters = 3000;
+
+	REQUIRE(drv_up(&f, VIOMMU_VTD_F_QI, false, &d) == 0);
+	REQUIRE(vtddrv_domain_create(d, 1, VTDDRV_STRICT, &dom) == 0);
+	REQUIRE(vtddrv_attach(d, dom, fx_sids[0]) == 0);
+	REQUIRE(pthread_create(&th, NULL, dma_thread, &r) == 0);
+	for (int i = 0; i < iters; i++) {
+		uint64_t gen = (uint64_t)i << 1;
+
+		REQUIRE(vtddrv_map(d, dom, IOVA, DATA, 4096, VIOMMU_READ) == 0);
+		__atomic_store_n(&r.state, gen | 1, __ATOMIC_RELEASE);
+		REQUIRE(vtddrv_unmap(d, dom, IOVA, 4096) == 0);
+		__atomic_store_n(&r.state, gen + 2, __ATOMIC_RELEASE);
+	}
+	__atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	CHECK_EQ(r.stale, 0);
+	CHECK(r.reads_ok + r.reads_fault > 0);
+	vtddrv_destroy(d);
 	fx_fini(&f);
 }
 
