@@ -76,6 +76,15 @@ struct viommu_vtd;
 /** Size of the register frame. */
 #define VIOMMU_VTD_MMIO_SIZE 0x1000
 
+/**
+ * Descriptors run per slice.  A write of the invalidation queue tail runs
+ * at most this many; the rest is run a slice at a time by each following
+ * MMIO access (read or write, any register, before it is served) and by
+ * viommu_vtd_poll(), IQH showing the progress.  Linux waits for an
+ * invalidation-wait status while reading FSTS, which drives the queue.
+ */
+#define VIOMMU_VTD_QI_SLICE 256
+
 /** Optional features (struct viommu_vtd_config.features). */
 #define VIOMMU_VTD_F_QI      (1u << 0) /* ECAP.QI: invalidation queue */
 #define VIOMMU_VTD_F_CM      (1u << 1) /* CAP.CM: caching mode */
@@ -164,14 +173,24 @@ VIOMMU_EXPORT int viommu_vtd_mmio_read(struct viommu_vtd *vtd,
 
 /**
  * viommu_vtd_mmio_write() - a guest write.  Its side effects (global
- * commands, invalidations, the queue up to the new tail, interrupts) are
- * complete when it returns.  Writes to read-only or unknown registers are
+ * commands, invalidations, one slice of the queue - VIOMMU_VTD_QI_SLICE -,
+ * interrupts) are complete when it returns.  Reads and writes first run
+ * the next slice of a queue a previous write left unfinished.  Writes to read-only or unknown registers are
  * ignored (one rate-limited log line).  Same access rules as reads.
  * Return: 0; -EINVAL (as for reads; nothing is written).
  */
 VIOMMU_EXPORT int viommu_vtd_mmio_write(struct viommu_vtd *vtd,
 					uint64_t offset, unsigned int size,
 					uint64_t val);
+
+/**
+ * viommu_vtd_poll() - if the invalidation queue has descriptors left by a
+ * slice, run the next slice and deliver its interrupts.  For an
+ * embedder's idle loop or timer; MMIO accesses do the same.  Same
+ * thread-safety as viommu_vtd_mmio_write().
+ * Return: 1 (descriptors still left: call again), 0 (none), -EINVAL.
+ */
+VIOMMU_EXPORT int viommu_vtd_poll(struct viommu_vtd *vtd);
 
 /**
  * viommu_vtd_add_endpoint() - put @ep (source-id = its ID) behind the

@@ -12,9 +12,11 @@
  * no-ops: no device has a device-TLB (ECAP.DT = 0).  A PASID-selective
  * PASID-cache invalidation also makes the PASID routable (vtd.c).
  *
- * The queue (rules T5-T7).  A write of IQT_REG runs every descriptor from
- * IQH to the new tail before it returns, so the work of one write is
- * bounded by the queue size (at most 2^15 descriptors).  The tail is
+ * The queue (rules T5-T7).  A write of IQT_REG runs descriptors from IQH
+ * towards the new tail, at most VIOMMU_VTD_QI_SLICE of them; what is left
+ * is run a slice at a time by the next MMIO accesses (any register, read
+ * or write: Linux reads FSTS while it waits for a wait's status) and by
+ * viommu_vtd_poll().  IQH shows the progress.  The tail is
  * checked first: beyond the queue, or not 256-bit aligned in a 256-bit
  * queue, is an invalidation queue error with nothing run.  A descriptor
  * that cannot be read, has an unknown or unsupported type, a reserved
@@ -284,6 +286,7 @@ static uint32_t qi_error(struct viommu_vtd *v, int iqei, uint64_t head)
 {
 	uint32_t irq;
 
+	WRITE_ONCE(v->qi_pending, false);
 	pthread_mutex_lock(&v->lock);
 	v->iqercd = (uint64_t)iqei & 0xf;
 	v->iqh = head;
@@ -314,7 +317,8 @@ static int read_desc(struct viommu_vtd *v, uint64_t gpa, struct qdesc *d)
 }
 
 /*
- * vtd_qi_run() - run the queue from IQH to IQT (cmd_lock held).  Return the
+ * vtd_qi_run() - run one slice of the queue from IQH towards IQT (cmd_lock
+ * held); v->qi_pending says whether descriptors are left.  Return the
  * interrupts to deliver.
  */
 uint32_t vtd_qi_run(struct viommu_vtd *v)
@@ -326,6 +330,7 @@ uint32_t vtd_qi_run(struct viommu_vtd *v)
 	pthread_mutex_lock(&v->lock);
 	if (!(v->gsts & G_QIE) || (v->fsts & FSTS_IQE)) {
 		pthread_mutex_unlock(&v->lock);
+		WRITE_ONCE(v->qi_pending, false);
 		return 0;
 	}
 	wide = (v->iqa & IQA_DW) && (v->features & VIOMMU_VTD_F_SM);
@@ -336,8 +341,8 @@ uint32_t vtd_qi_run(struct viommu_vtd *v)
 	pthread_mutex_unlock(&v->lock);
 	if (tail >= bytes || (wide && (tail & 0x10)))
 		return qi_error(v, IQEI_TAIL, head);
-	/* Bounded: at most one pass over the queue per tail write. */
-	for (uint64_t n = 0; head != tail && n < bytes / 16; n++) {
+	/* Bounded: one slice of descriptors per MMIO access (T7). */
+	for (unsigned int n = 0; head != tail && n < VIOMMU_VTD_QI_SLICE; n++) {
 		struct qdesc d = { .wide = wide };
 		int e;
 
@@ -352,5 +357,6 @@ uint32_t vtd_qi_run(struct viommu_vtd *v)
 		v->iqh = head;
 		pthread_mutex_unlock(&v->lock);
 	}
+	WRITE_ONCE(v->qi_pending, head != tail);
 	return irq;
 }

@@ -338,11 +338,19 @@ VIOMMU_EXPORT int viommu_vtd_reset(struct viommu_vtd *vtd)
 	pthread_mutex_lock(&vtd->lock);
 	vtd_regs_reset(vtd);
 	pthread_mutex_unlock(&vtd->lock);
+	WRITE_ONCE(vtd->qi_pending, false);
 	vtd_route_all(vtd);
 	vtd_inval_eps(vtd, false, 0, 0, false, 0, 0, UINT64_MAX, true);
 	pthread_mutex_unlock(&vtd->cmd_lock);
 	rl_info(&vtd->rl, &vtd->log, "vtd: reset");
 	return 0;
+}
+
+/* qi_resume() - the next slice of a queue left unfinished (cmd_lock). */
+static void qi_resume(struct viommu_vtd *v)
+{
+	if (READ_ONCE(v->qi_pending))
+		vtd_irq_deliver(v, vtd_qi_run(v));
 }
 
 VIOMMU_EXPORT int viommu_vtd_mmio_read(struct viommu_vtd *vtd,
@@ -351,6 +359,11 @@ VIOMMU_EXPORT int viommu_vtd_mmio_read(struct viommu_vtd *vtd,
 {
 	if (!vtd || !val)
 		return -EINVAL;
+	if (READ_ONCE(vtd->qi_pending)) {
+		pthread_mutex_lock(&vtd->cmd_lock);
+		qi_resume(vtd);
+		pthread_mutex_unlock(&vtd->cmd_lock);
+	}
 	return vtd_regs_read(vtd, offset, size, val);
 }
 
@@ -363,9 +376,23 @@ VIOMMU_EXPORT int viommu_vtd_mmio_write(struct viommu_vtd *vtd,
 	if (!vtd)
 		return -EINVAL;
 	pthread_mutex_lock(&vtd->cmd_lock);
+	qi_resume(vtd);
 	ret = vtd_regs_write(vtd, offset, size, val);
 	pthread_mutex_unlock(&vtd->cmd_lock);
 	return ret;
+}
+
+VIOMMU_EXPORT int viommu_vtd_poll(struct viommu_vtd *vtd)
+{
+	int left;
+
+	if (!vtd)
+		return -EINVAL;
+	pthread_mutex_lock(&vtd->cmd_lock);
+	qi_resume(vtd);
+	left = READ_ONCE(vtd->qi_pending) ? 1 : 0;
+	pthread_mutex_unlock(&vtd->cmd_lock);
+	return left;
 }
 
 VIOMMU_EXPORT int viommu_vtd_add_endpoint(struct viommu_vtd *vtd,

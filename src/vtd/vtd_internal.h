@@ -334,6 +334,7 @@ struct viommu_vtd {
 	uint32_t ics, iectl, iedata, ieaddr, ieuaddr;
 	uint64_t irta;
 	uint64_t *frcd;         /* 2 qwords per record */
+	bool qi_pending;        /* descriptors left after a slice (atomic) */
 
 	/* IOTLB (under lock) */
 	struct vtd_tlbe *tlb;

@@ -936,6 +936,49 @@ TEST(t7_queue_outside_ram_and_full_wrap)
 	fx_fini(&f);
 }
 
+TEST(t7_queue_runs_in_slices_driven_by_accesses)
+{
+	struct fx f;
+	uint64_t q, n = 1000;
+	int polls = 0;
+
+	REQUIRE(setup(&f, 0, false) == 0);
+	CHECK(!(fx_gcmd(&f, GC_QIE, false) & GC_QIE));
+	q = fx_alloc(&f, 4096 * 4, 4096);                /* QS 2: 1024 */
+	mw(&f, VR_IQA, 8, q | 2);
+	mw(&f, VR_IQT, 8, 0);
+	CHECK(fx_gcmd(&f, GC_QIE, true) & GC_QIE);
+	for (uint64_t i = 0; i < n; i++) {
+		gw64(&f, q + i * 16, D_IOTLB_GLOBAL);
+		gw64(&f, q + i * 16 + 8, 0);
+	}
+	gw64(&f, q + n * 16, 5 | (1u << 5) | (9ull << 32));
+	gw64(&f, q + n * 16 + 8, f.status);
+	f.ram[f.status] = 0;
+	mw(&f, VR_IQT, 8, (n + 1) * 16);
+	/* the write ran one slice and this read of IQH the next: IQH shows
+	 * the progress */
+	CHECK_U64(mr(&f, VR_IQH, 8), VIOMMU_VTD_QI_SLICE * 16ull * 2);
+	CHECK_EQ(f.ram[f.status], 0);
+	while (f.ram[f.status] != 9 && polls < 100) {
+		mr(&f, VR_FSTS, 4);                      /* Linux's poll */
+		polls++;
+	}
+	CHECK_EQ(f.ram[f.status], 9);
+	CHECK_EQ(polls, 2);           /* 1001 = 256 (write) + 256 x 2 + 233 */
+	CHECK_EQ(viommu_vtd_poll(f.vtd), 0);
+	CHECK_U64(mr(&f, VR_IQH, 8), (n + 1) * 16);
+	/* viommu_vtd_poll() drives a queue nobody reads */
+	for (uint64_t i = 0; i < 600; i++) {
+		gw64(&f, q + ((n + 1 + i) % 1024) * 16, D_IOTLB_GLOBAL);
+		gw64(&f, q + ((n + 1 + i) % 1024) * 16 + 8, 0);
+	}
+	viommu_vtd_mmio_write(f.vtd, VR_IQT, 8, ((n + 601) % 1024) * 16);
+	CHECK_EQ(viommu_vtd_poll(f.vtd), 1);
+	CHECK_EQ(viommu_vtd_poll(f.vtd), 0);
+	fx_fini(&f);
+}
+
 /* ---- T8 invalidation wait ------------------------------------------------------ */
 
 TEST(t8_wait_interrupt_ics_and_mask)

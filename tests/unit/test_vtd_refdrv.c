@@ -7,6 +7,7 @@
  */
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 
 #include "harness.h"
@@ -143,9 +144,9 @@ static void *dma_thread(void *o)
 
 		s1 = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
 		if (rc == 0)
-			r->reads_ok++;
+			__atomic_add_fetch(&r->reads_ok, 1, __ATOMIC_RELAXED);
 		else
-			r->reads_fault++;
+			__atomic_add_fetch(&r->reads_fault, 1, __ATOMIC_RELAXED);
 		/* unmapped (and invalidated) before the DMA began and not
 		 * mapped again until it ended: it must have faulted */
 		if (rc == 0 && s0 == s1 && !(s0 & 1))
@@ -167,8 +168,17 @@ TEST(t10_strict_unmap_races_dma_no_stale_translation)
 	REQUIRE(vtddrv_domain_create(d, 1, VTDDRV_STRICT, &dom) == 0);
 	REQUIRE(vtddrv_attach(d, dom, fx_sids[0]) == 0);
 	REQUIRE(pthread_create(&th, NULL, dma_thread, &r) == 0);
-	for (int i = 0; i < iters; i++) {
+	/* at least @iters rounds, and on until the DMA thread has raced a
+	 * few thousand reads against them (bounded, not timed) */
+	for (int i = 0; i < iters * 300; i++) {
 		uint64_t gen = (uint64_t)i << 1;
+
+		if (i >= iters &&
+		    __atomic_load_n(&r.reads_ok, __ATOMIC_RELAXED) +
+		    __atomic_load_n(&r.reads_fault, __ATOMIC_RELAXED) >= 3000)
+			break;
+		if (!(i & 63))
+			sched_yield();
 
 		REQUIRE(vtddrv_map(d, dom, IOVA, DATA, 4096, VIOMMU_READ) == 0);
 		__atomic_store_n(&r.state, gen | 1, __ATOMIC_RELEASE);
