@@ -85,6 +85,12 @@ struct viommu_vtd;
  */
 #define VIOMMU_VTD_QI_SLICE 256
 
+/**
+ * Most fault recording registers: they sit at CAP.FRO = 0x220, 16 bytes
+ * each, and must end inside the 4 KiB frame.
+ */
+#define VIOMMU_VTD_MAX_NFR 128
+
 /** Optional features (struct viommu_vtd_config.features). */
 #define VIOMMU_VTD_F_QI      (1u << 0) /* ECAP.QI: invalidation queue */
 #define VIOMMU_VTD_F_CM      (1u << 1) /* CAP.CM: caching mode */
@@ -115,7 +121,7 @@ enum viommu_vtd_irq {
  * @aw_bits:  MGAW, 39 or 48 (48; 57 with VIOMMU_VTD_F_5LVL); also the
  *            host address width the entries' address fields are checked
  *            against.
- * @nfr:      fault recording registers, 1..256 (8).
+ * @nfr:      fault recording registers, 1..VIOMMU_VTD_MAX_NFR (8).
  * @iotlb_entries: the model's IOTLB, a power of two 4..65536 (1024).
  * @irq, @irq_opaque: interrupt callback (may be NULL).
  */
@@ -138,9 +144,9 @@ struct viommu_vtd_config {
  * off, every registered endpoint on the IDENTITY domain).
  * Return: 0; -EINVAL (NULL @cfg, @out, @cfg->ctx or @cfg->mem, unknown
  * feature, FL without SM, SM without QI, @aw_bits not 39/48/57 or 57
- * without 5LVL (and 5LVL with another), @nfr > 256, @iotlb_entries not a
- * power of two in 4..65536, @size larger than known with non-zero bytes
- * past it); -ENOMEM.
+ * without 5LVL (and 5LVL with another), @nfr > VIOMMU_VTD_MAX_NFR,
+ * @iotlb_entries not a power of two in 4..65536, @size larger than known
+ * with non-zero bytes past it); -ENOMEM.
  */
 VIOMMU_EXPORT int viommu_vtd_create(const struct viommu_vtd_config *cfg,
 				    struct viommu_vtd **out);

@@ -215,7 +215,7 @@ static int apply_config(struct viommu_vtd *v, const struct viommu_vtd_config *c)
 			  (f & VIOMMU_VTD_F_5LVL) ? 57 : 48;
 	unsigned int nfr = c->nfr ? c->nfr : 8;
 
-	if ((f & ~VIOMMU_VTD_F_ALL) || nfr > 256 ||
+	if ((f & ~VIOMMU_VTD_F_ALL) || nfr > VIOMMU_VTD_MAX_NFR ||
 	    (aw != 39 && aw != 48 && aw != 57) ||
 	    ((f & VIOMMU_VTD_F_FL) && !(f & VIOMMU_VTD_F_SM)) ||
 	    ((f & VIOMMU_VTD_F_SM) && !(f & VIOMMU_VTD_F_QI)) ||

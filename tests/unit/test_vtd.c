@@ -113,8 +113,14 @@ TEST(t1_config_refused)
 	c.aw_bits = 57;                             /* 57 without 5LVL */
 	CHECK_EQ(viommu_vtd_create(&c, &v), -EINVAL);
 	c.aw_bits = 0;
-	c.nfr = 257;
+	c.nfr = VIOMMU_VTD_MAX_NFR + 1;
 	CHECK_EQ(viommu_vtd_create(&c, &v), -EINVAL);
+	c.nfr = VIOMMU_VTD_MAX_NFR;                 /* the last record ... */
+	REQUIRE(viommu_vtd_create(&c, &v) == 0);
+	CHECK_EQ(viommu_vtd_mmio_read(v, 0x220 + 16 * (VIOMMU_VTD_MAX_NFR - 1)
+				      + 8, 8, &(uint64_t){ 0 }), 0);
+	viommu_vtd_destroy(v);                      /* ... is in the frame */
+	v = NULL;
 	c.nfr = 0;
 	memset(big, 0, sizeof(big));
 	memcpy(big, &c, sizeof(c));
