@@ -85,13 +85,18 @@ static uint64_t rd(struct vtddrv *d, uint64_t off, unsigned int size)
 {
 	uint64_t v = 0;
 
+	if (d->c.mmio_read)
+		return d->c.mmio_read(d->c.mmio_opaque, off, size);
 	viommu_vtd_mmio_read(d->c.vtd, off, size, &v);
 	return v;
 }
 
 static void wr(struct vtddrv *d, uint64_t off, unsigned int size, uint64_t v)
 {
-	viommu_vtd_mmio_write(d->c.vtd, off, size, v);
+	if (d->c.mmio_write)
+		d->c.mmio_write(d->c.mmio_opaque, off, size, v);
+	else
+		viommu_vtd_mmio_write(d->c.vtd, off, size, v);
 }
 
 /* gcmd() - set/clear a level command (or fire a one-shot) and poll. */

@@ -60,6 +60,9 @@ enum vtddrv_policy {
  * @chunk, @chunk_gpa, @chunk_size: guest RAM the driver owns (host
  *          pointer and GPA; 4 KiB aligned; at least 64 KiB).
  * @scalable: use scalable mode (needs ECAP.SMTS).
+ * @mmio_read, @mmio_write, @mmio_opaque: optional hook in front of the
+ *          model's MMIO (e.g. a register frame in guest RAM served by
+ *          polling); NULL: viommu_vtd_mmio_read/write.
  */
 struct vtddrv_config {
 	struct viommu_vtd *vtd;
@@ -67,6 +70,10 @@ struct vtddrv_config {
 	uint8_t *chunk;
 	uint64_t chunk_gpa, chunk_size;
 	bool scalable;
+	uint64_t (*mmio_read)(void *opaque, uint64_t off, unsigned int size);
+	void (*mmio_write)(void *opaque, uint64_t off, unsigned int size,
+			   uint64_t val);
+	void *mmio_opaque;
 };
 
 /**
