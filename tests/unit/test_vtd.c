@@ -164,6 +164,35 @@ TEST(t1_access_rules)
 	fx_fini(&f);
 }
 
+TEST(t1_read_write_registers_read_back)
+{
+	/* each value register keeps what is written, minus its reserved
+	 * bits; none of these writes has a side effect */
+	static const struct { uint32_t off; unsigned int size;
+			      uint64_t val, want; } c[] = {
+		{ 0x3c, 4, 0xffffffff, 0xffffffff },   /* FEDATA */
+		{ 0x40, 4, 0xfee00003, 0xfee00000 },   /* FEADDR: [1:0] 0 */
+		{ 0x44, 4, 0x12345678, 0x12345678 },   /* FEUADDR */
+		{ 0xa4, 4, 0xabcd, 0xabcd },           /* IEDATA */
+		{ 0xa8, 4, 0xfee01002, 0xfee01000 },   /* IEADDR */
+		{ 0xac, 4, 0x1, 0x1 },                 /* IEUADDR */
+		{ 0x20, 8, 0x123456789fffull, 0x123456789c00ull }, /* RTADDR */
+		{ 0x200, 8, 0x4000007fffull, 0x400000707full }, /* IVA */
+		{ 0x90, 8, 0x77777fffull, 0x77777807ull },   /* IQA (off) */
+		{ 0xb8, 8, 0x5000ull, 0x5000ull },     /* IRTA (kept) */
+	};
+	struct fx f;
+
+	REQUIRE(fx_init(&f, NULL) == 0);
+	for (unsigned int i = 0; i < ARRAY_SIZE(c); i++) {
+		CHECK_EQ(mw(&f, c[i].off, c[i].size, c[i].val), 0);
+		CHECK_U64(mr(&f, c[i].off, c[i].size), c[i].want);
+	}
+	CHECK_EQ(mr(&f, VR_GSTS, 4), 0);            /* no command ran */
+	CHECK_EQ(f.irqs[0] + f.irqs[1], 0);
+	fx_fini(&f);
+}
+
 /* ---- T4 global commands -------------------------------------------------- */
 
 TEST(t4_enable_sequence_linux)
