@@ -168,18 +168,44 @@ struct qdesc {
 	bool wide;
 };
 
+/*
+ * status_write() - the 32-bit status of a wait at @addr (4-byte aligned):
+ * one atomic store where it is plain RAM, so a driver polling the word
+ * never sees it half written; through the memory layer otherwise.
+ */
+static int status_write(struct viommu_vtd *v, uint64_t addr, uint32_t data)
+{
+	uint8_t le[4] = { (uint8_t)data, (uint8_t)(data >> 8),
+			  (uint8_t)(data >> 16), (uint8_t)(data >> 24) };
+	unsigned int tok = viommu_mem_read_lock(v->mem);
+	size_t contig;
+	void *hva;
+	int r = -1;
+
+	if (!viommu_mem_ptr(v->mem, addr, 4, VIOMMU_WRITE, &hva, &contig) &&
+	    contig >= 4 && !((uintptr_t)hva & 3)) {
+		uint32_t x;
+
+		memcpy(&x, le, 4); /* little-endian in guest memory */
+		__atomic_store_n((uint32_t *)hva, x, __ATOMIC_RELEASE);
+		r = 0;
+	}
+	viommu_mem_read_unlock(v->mem, tok);
+	if (r)
+		r = viommu_mem_write(v->mem, addr, le, 4);
+	return r;
+}
+
 /* do_wait() - an invalidation-wait descriptor.  Return IQEI or 0. */
 static int do_wait(struct viommu_vtd *v, const struct qdesc *d,
 		   uint32_t *irq)
 {
 	uint64_t q0 = d->q[0], addr = d->q[1] & GENMASK(63, 2);
 	uint32_t data = (uint32_t)(q0 >> 32);
-	uint8_t le[4] = { (uint8_t)data, (uint8_t)(data >> 8),
-			  (uint8_t)(data >> 16), (uint8_t)(data >> 24) };
 
 	if ((q0 & (GENMASK(31, 12) | BIT(8))) || (d->q[1] & 3))
 		return IQEI_RSVD;
-	if ((q0 & BIT(5)) && viommu_mem_write(v->mem, addr, le, 4))
+	if ((q0 & BIT(5)) && status_write(v, addr, data))
 		return IQEI_FETCH;
 	ATOMIC_INC(v->st.waits);
 	if (q0 & BIT(4)) {

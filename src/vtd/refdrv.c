@@ -134,10 +134,9 @@ static void desc(struct vtddrv *d, uint64_t q0, uint64_t q1)
 /* status_word() - the wait status the model wrote. */
 static uint32_t status_word(struct vtddrv *d)
 {
-	const volatile uint8_t *p = d->c.chunk + (d->status - d->c.chunk_gpa);
-
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
+	/* the model stores the word atomically; little-endian host */
+	return __atomic_load_n((uint32_t *)(void *)(d->c.chunk +
+			       (d->status - d->c.chunk_gpa)), __ATOMIC_ACQUIRE);
 }
 
 /* recover() - Linux's answer to IQE: rewrite the slot as a wait. */
