@@ -24,13 +24,14 @@
  *  - Caches: the model's IOTLB (page translations tagged with source-id,
  *    PASID and domain ID) holds what the walks produced; nothing else is
  *    cached (no context, PASID or paging-structure caches: entries are
- *    read afresh on every miss).  The guest's invalidations (register-based through
- *    CCMD_REG and IOTLB_REG, or queued) drop them: context-cache, IOTLB
+ *    read afresh on every miss).  The guest's invalidations
+ *    (register-based through CCMD_REG and IOTLB_REG, or queued, a slice
+ *    at a time: VIOMMU_VTD_QI_SLICE) drop them: context-cache, IOTLB
  *    (global, domain-selective, page-selective with the address mask; the
  *    IH hint is accepted and, with no paging-structure cache, has nothing
  *    more to keep), PASID-cache and PASID-based IOTLB invalidations; the
  *    device-TLB ones are no-ops.  Without an invalidation a translation
- *    the domain has cached stays in use, as on hardware.
+ *    the IOTLB holds stays in use, as on hardware.
  *  - Caching mode (VIOMMU_VTD_F_CM, CAP.CM): the driver must then
  *    invalidate after it makes entries present too (QEMU's mode for VFIO).
  *    The model's behaviour is the same either way; only the bit and the
@@ -39,8 +40,8 @@
  *    CAP.NFR) with the architected reason code; FSTS and FECTL follow the
  *    spec, and the fault event interrupt is the @irq callback
  *    (VIOMMU_VTD_IRQ_FAULT): x86 MSIs are not memory writes.  The
- *    invalidation-wait descriptor writes its status through the memory
- *    layer and, with IF set, raises VIOMMU_VTD_IRQ_INV (IECTL, ICS).
+ *    invalidation-wait descriptor writes its status (one atomic 32-bit
+ *    store where the address is plain RAM) and, with IF set, raises VIOMMU_VTD_IRQ_INV (IECTL, ICS).
  *    The translation fails with -EFAULT and the core also reports
  *    VIOMMU_FAULT_STAGE1 to its own fault callback.
  *
