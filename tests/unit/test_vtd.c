@@ -758,6 +758,74 @@ TEST(t2_scalable_entry_faults)
 	fx_fini(&f);
 }
 
+TEST(t2_t3_scalable_remaining_fault_reasons)
+{
+	struct vtdpt_cfg fl = fx_cfg(VTDPT_FL, 4), sl = fx_cfg(VTDPT_SL, 4);
+	struct vtdpt_result r;
+	struct viommu_xlate x;
+	struct fx f;
+	uint64_t dir, root, flroot, pe, ce, leaf, re;
+	uint32_t v;
+
+	REQUIRE(setup(&f, SM_ALL, true) == 0);
+	root = sm_sl(&f, 0, 1, &dir);
+	REQUIRE(root);
+	pe = gr64(&f, dir) & ~0xfffull;
+	ce = fx_ctx_table(&f, fx_sids[0]) + (fx_sids[0] & 0x7f) * 32;
+	re = f.root;                               /* bus 0 */
+	struct { uint64_t addr, val; unsigned int reason; } c[] = {
+		{ re, gr64(&f, re) & ~1ull, 0x39 },     /* root LP clear */
+		{ re, gr64(&f, re) | (1u << 3), 0x3a }, /* root reserved */
+		{ re, (1ull << 40) | 1, 0x40 },         /* ctx table not RAM */
+		{ ce, (gr64(&f, ce) & 0xfff) | (1ull << 40), 0x50 },
+		{ pe, (gr64(&f, pe) & 0xfff) | (1ull << 40), 0x78 },
+	};
+
+	for (unsigned int i = 0; i < ARRAY_SIZE(c); i++) {
+		uint64_t old = gr64(&f, c[i].addr);
+
+		gw64(&f, c[i].addr, c[i].val);
+		fx_flush_all(&f);
+		CHECK_EQ(fx_read(&f, 0, VIOMMU_NO_PASID, IOVA, &v), -EFAULT);
+		CHECK_EQ(fx_last(&f), c[i].reason);
+		fx_clear_faults(&f, 8);
+		gw64(&f, c[i].addr, old);
+	}
+	/* second-level reserved bit (scalable code 0x7a) */
+	REQUIRE(vtdpt_walk(&sl, f.mem, root, IOVA, 0, NULL, NULL, &r) == 0);
+	leaf = r.fetch;
+	gw64(&f, leaf, gr64(&f, leaf) | (1u << 11));
+	fx_flush_all(&f);
+	CHECK_EQ(fx_read(&f, 0, VIOMMU_NO_PASID, IOVA, &v), -EFAULT);
+	CHECK_EQ(fx_last(&f), 0x7a);
+	fx_clear_faults(&f, 8);
+	/* the root table itself not RAM, scalable: 0x38 */
+	mw(&f, VR_RTADDR, 8, (1ull << 40) | (1u << 10));
+	fx_gcmd(&f, GC_SRTP, true);
+	fx_flush_all(&f);
+	CHECK_EQ(fx_read(&f, 0, VIOMMU_NO_PASID, IOVA, &v), -EFAULT);
+	CHECK_EQ(fx_last(&f), 0x38);
+	fx_clear_faults(&f, 8);
+	mw(&f, VR_RTADDR, 8, f.root | (1u << 10));
+	fx_gcmd(&f, GC_SRTP, true);
+	/* first level: a table not RAM (0x70), an execute of XD (0x82) */
+	REQUIRE(vtdpt_alloc_root(&f.ops, &flroot) == 0);
+	REQUIRE(vtdpt_map(&fl, &f.ops, flroot, IOVA, PA1, 4096,
+			  VIOMMU_READ) == 0);
+	fx_pasid_entry(&f, dir, 0, 1, 1, 0, 0, flroot, 0);
+	fx_flush_all(&f);
+	CHECK_EQ(viommu_translate(f.ep[0], VIOMMU_NO_PASID, IOVA, 4,
+				  VIOMMU_EXEC, &x, NULL), -EFAULT);
+	CHECK_EQ(fx_last(&f), 0x82);
+	CHECK(fx_frcd_hi(&f, fx_newest(&f)) & (1ull << 30));   /* EXE */
+	fx_clear_faults(&f, 8);
+	gw64(&f, flroot, (1ull << 40) | 7);
+	fx_flush_all(&f);
+	CHECK_EQ(fx_read(&f, 0, VIOMMU_NO_PASID, IOVA, &v), -EFAULT);
+	CHECK_EQ(fx_last(&f), 0x70);
+	fx_fini(&f);
+}
+
 /* ---- T5 register-based invalidation --------------------------------------- */
 
 TEST(t5_register_invalidation)

@@ -383,13 +383,19 @@ static inline unsigned int fx_reason(struct fx *f, unsigned int n)
 	return (hi >> 63) ? (unsigned int)((hi >> 32) & 0xff) : 0;
 }
 
-/* fx_last() - reason of the newest record (FSTS.FRI - 1), 0 if none. */
-static inline unsigned int fx_last(struct fx *f)
+/* fx_newest() - index of the newest record (FSTS.FRI - 1). */
+static inline unsigned int fx_newest(struct fx *f)
 {
 	unsigned int nfr = (unsigned int)((mr(f, VR_CAP, 8) >> 40) & 0xff) + 1;
 	unsigned int fri = (unsigned int)(mr(f, VR_FSTS, 4) >> 8) & 0xff;
 
-	return fx_reason(f, (fri + nfr - 1) % nfr);
+	return (fri + nfr - 1) % nfr;
+}
+
+/* fx_last() - reason of the newest record, 0 if none. */
+static inline unsigned int fx_last(struct fx *f)
+{
+	return fx_reason(f, fx_newest(f));
 }
 
 /* fx_clear_faults() - the Linux fault handler: clear F bits and FSTS. */
