@@ -137,6 +137,7 @@ bench: configure
 		--json $(BUILD)/bench-io-modelled-fast.json
 	$(BENCH) scaling --json $(BUILD)/bench-scaling.json
 	$(BENCH) smmu --json $(BUILD)/bench-smmu.json
+	$(BENCH) vtd --json $(BUILD)/bench-vtd.json
 	-$(BENCH) qemu --json $(BUILD)/bench-qemu.json
 	-$(BENCH) qemu --pin $(BENCH_PIN) --runs 3 \
 		--json $(BUILD)/bench-qemu-pinned.json

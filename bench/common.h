@@ -265,6 +265,7 @@ int cmd_handover(int argc, char **argv);
 int cmd_scaling(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int bench_smmu_main(int argc, char **argv);
+int bench_vtd_main(int argc, char **argv);
 int bench_qemu_main(int argc, char **argv);
 int bench_guest_main(int argc, char **argv);
 int bench_guest_io_main(int argc, char **argv);

@@ -1,7 +1,7 @@
 /*
  * main.c - viommu-bench: one benchmark program, one subcommand per kind of
  * measurement.  This file only dispatches; each subcommand lives in its
- * own file (core.c, vdev.c, io.c, scaling.c, smmu.c, qemu.c, guest.c,
+ * own file (core.c, vdev.c, io.c, scaling.c, smmu.c, vtd.c, qemu.c, guest.c,
  * guest_io.c, plot.c) and shares the helpers of common.c.
  *
  *   viommu-bench SUBCOMMAND [OPTIONS]     (viommu-bench SUBCOMMAND --help)
@@ -38,6 +38,9 @@ static const struct {
 	{ "smmu", bench_smmu_main,
 	  "SMMUv3 model: translate ns/op warm/cold for stage 1, stage 2,\n"
 	  "             nested; range TLBI against per-page TLBI" },
+	{ "vtd", bench_vtd_main,
+	  "VT-d model: per-packet map/DMA/unmap, deferred, strict,\n"
+	  "             strict + caching mode, as % of no IOMMU" },
 	{ "qemu", bench_qemu_main,
 	  "QEMU 7.2's virtio-iommu against ours behind x-pci-proxy-dev,\n"
 	  "             same MAP/UNMAP batches through qtest in one run; ratio" },

@@ -2,7 +2,7 @@
  * viommu.h - umbrella header and the pieces every object shares.
  *
  * viommu is a virtual IOMMU stack: one translation core (core.h) over a
- * guest-memory layer (mem.h), with front ends (virtio-iommu, SMMUv3) and
+ * guest-memory layer (mem.h), with front ends (virtio-iommu, SMMUv3, Intel VT-d) and
  * endpoint models built on top.  Embedders include only this header.
  *
  * Conventions for every exported function:
@@ -24,6 +24,7 @@
 #include <viommu/virtio_blk.h>
 #include <viommu/virtio_net.h>
 #include <viommu/smmuv3.h>
+#include <viommu/vtd.h>
 #include <viommu/link.h>
 #include <viommu/pci.h>
 #include <viommu/acpi.h>
