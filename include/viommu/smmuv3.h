@@ -67,6 +67,7 @@
 #include <viommu/common.h>
 #include <viommu/core.h>
 #include <viommu/mem.h>
+#include <viommu/trace.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -367,6 +368,19 @@ VIOMMU_EXPORT int viommu_smmuv3_stall_find(struct viommu_smmuv3 *smmu,
 VIOMMU_EXPORT int
 viommu_smmuv3_stall_status(struct viommu_smmuv3 *smmu, uint32_t sid,
 			   uint16_t stag, enum viommu_smmuv3_stall_state *state);
+
+/**
+ * viommu_smmuv3_set_trace_sink() - typed trace points (<viommu/trace.h>):
+ * VIOMMU_TRACE_SMMU_CMD for each command consumed (or refused: error
+ * CERROR_ILL 1 / CERROR_ABT 2), VIOMMU_TRACE_SMMU_EVENT for each event
+ * record written or lost.  @sink NULL (or a zero mask) turns them off.
+ * Any thread; the sink's function runs with the model's state lock held
+ * and must not call back into the model.
+ * Return: 0; -EINVAL (NULL @smmu, unknown mask bits, a @size with unknown
+ * non-zero bytes).
+ */
+VIOMMU_EXPORT int viommu_smmuv3_set_trace_sink(struct viommu_smmuv3 *smmu,
+					       const struct viommu_trace_sink *sink);
 
 #ifdef __cplusplus
 }

@@ -28,5 +28,6 @@
 #include <viommu/link.h>
 #include <viommu/pci.h>
 #include <viommu/acpi.h>
+#include <viommu/trace.h>
 
 #endif /* VIOMMU_VIOMMU_H */

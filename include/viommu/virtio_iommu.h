@@ -22,6 +22,7 @@
 
 #include <viommu/core.h>
 #include <viommu/virtio.h>
+#include <viommu/trace.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -271,6 +272,19 @@ viommu_virtio_iommu_page_response(struct viommu_virtio_iommu *vi,
 VIOMMU_EXPORT int
 viommu_virtio_iommu_table_stats(struct viommu_virtio_iommu *vi,
 				struct viommu_virtio_iommu_table_stats *out);
+
+/**
+ * viommu_virtio_iommu_set_trace_sink() - typed trace points
+ * (<viommu/trace.h>): VIOMMU_TRACE_VI_REQUEST after each request,
+ * VIOMMU_TRACE_VI_FAULT for each fault report written to the event queue.
+ * @sink NULL (or a zero mask) turns them off.  Any thread; the sink's
+ * function is called with the device lock held.
+ * Return: 0; -EINVAL (NULL @vi, unknown mask bits, a @size with unknown
+ * non-zero bytes).
+ */
+VIOMMU_EXPORT int
+viommu_virtio_iommu_set_trace_sink(struct viommu_virtio_iommu *vi,
+				   const struct viommu_trace_sink *sink);
 
 #ifdef __cplusplus
 }

@@ -243,6 +243,7 @@ static int step(struct viommu_smmuv3 *s, struct irq_batch *b,
 	       (uint64_t)(cons & ((1u << l) - 1)) * CMD_SIZE;
 	if (viommu_mem_read(s->mem, addr, raw, sizeof(raw))) {
 		cmd_error(s, b, CERROR_ABT, 0);
+		trace_smmu_cmd(&s->tr, 0, CERROR_ABT, cons);
 		return 0;
 	}
 	d0 = get_le64(raw);
@@ -251,9 +252,11 @@ static int step(struct viommu_smmuv3 *s, struct irq_batch *b,
 		return 2;
 	if (exec(s, d0, d1, b, p)) {
 		cmd_error(s, b, CERROR_ILL, d0);
+		trace_smmu_cmd(&s->tr, (uint8_t)d0, CERROR_ILL, cons);
 		return 0;
 	}
 	s->st.commands++;
+	trace_smmu_cmd(&s->tr, (uint8_t)d0, 0, cons);
 	q->cons = (q->cons & ~wm) | ((cons + 1) & wm);
 	return 1;
 }

@@ -215,11 +215,15 @@ int evtq_write(struct viommu_smmuv3 *s, const struct evt *e,
 	}
 	q->prod = (q->prod & Q_OVF) | ((p + 1) & ((2u << l) - 1));
 	s->st.events++;
+	trace_smmu_event(&s->tr, (uint8_t)e->type, e->sid, e->ssid, e->addr,
+			 false);
 	if (s->irq_ctrl & IRQ_EVTQ)
 		irq_raise(s, b, VIOMMU_SMMUV3_IRQ_EVTQ, &s->evtq_irq,
 			  GERR_MSI_EVTQ_ABT);
 	return 0;
 lost:
 	s->st.events_lost++;
+	trace_smmu_event(&s->tr, (uint8_t)e->type, e->sid, e->ssid, e->addr,
+			 true);
 	return -1;
 }

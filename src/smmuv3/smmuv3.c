@@ -466,3 +466,17 @@ VIOMMU_EXPORT int viommu_smmuv3_stats(struct viommu_smmuv3 *smmu,
 		memset((uint8_t *)out + sizeof(st), 0, size - sizeof(st));
 	return 0;
 }
+
+VIOMMU_EXPORT int viommu_smmuv3_set_trace_sink(struct viommu_smmuv3 *smmu,
+					       const struct viommu_trace_sink *sink)
+{
+	int err;
+
+	if (!smmu)
+		return -EINVAL;
+	/* commands run and events are written under the state lock */
+	pthread_mutex_lock(&smmu->lock);
+	err = trace_set(&smmu->tr, &smmu->log, sink);
+	pthread_mutex_unlock(&smmu->lock);
+	return err;
+}

@@ -31,6 +31,7 @@
 #include <viommu/core.h>
 #include "base/util.h"
 #include "base/bits.h"
+#include "base/trace.h"
 #include "pgtable/lpae.h"
 
 #include <errno.h>
@@ -341,6 +342,7 @@ struct viommu_smmuv3 {
 	struct viommu_mem *mem;
 	struct viommu_log log;
 	struct ratelimit rl; /* guest-triggered log lines */
+	struct trace tr;     /* typed trace points (set under lock) */
 	struct viommu_allocator alloc;
 	void (*irq_fn)(void *opaque, enum viommu_smmuv3_irq irq);
 	void *irq_opaque;

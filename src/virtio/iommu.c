@@ -993,6 +993,44 @@ static void describe(const struct req *r, char *buf, size_t size)
 	}
 }
 
+/*
+ * trace_req() - the typed vi_request event: the request's domain,
+ * endpoint and range where it has them (0 otherwise).
+ */
+static void trace_req(struct viommu_virtio_iommu *vi, const struct req *r)
+{
+	uint32_t dom = 0, ep = 0;
+	uint64_t start = 0, end = 0;
+
+	if (r->parsed && !r->table) {
+		switch (r->type) {
+		case VIOMMU_VI_REQ_ATTACH:
+			dom = le32toh(r->u.attach.domain);
+			ep = le32toh(r->u.attach.endpoint);
+			break;
+		case VIOMMU_VI_REQ_DETACH:
+			dom = le32toh(r->u.detach.domain);
+			ep = le32toh(r->u.detach.endpoint);
+			break;
+		case VIOMMU_VI_REQ_MAP:
+			dom = le32toh(r->u.map.domain);
+			start = le64toh(r->u.map.virt_start);
+			end = le64toh(r->u.map.virt_end);
+			break;
+		case VIOMMU_VI_REQ_UNMAP:
+			dom = le32toh(r->u.unmap.domain);
+			start = le64toh(r->u.unmap.virt_start);
+			end = le64toh(r->u.unmap.virt_end);
+			break;
+		default:
+			ep = le32toh(r->u.probe.endpoint);
+			break;
+		}
+	}
+	trace_vi_request(&vi->tr, r->type, r->unwritten ? 0xff : r->status,
+			 dom, ep, start, end);
+}
+
 /* account() - statistics, the refusal log line and the trace line. */
 static void account(struct viommu_virtio_iommu *vi, const struct req *r)
 {
@@ -1004,6 +1042,8 @@ static void account(struct viommu_virtio_iommu *vi, const struct req *r)
 
 	if (!r->table) /* handover requests: viommu_virtio_iommu_table_stats */
 		vi->st.requests[t][r->status]++;
+	if (trace_on(&vi->tr, VIOMMU_TRACE_VI_REQUEST))
+		trace_req(vi, r);
 	if (!warn && !vi->trace)
 		return;
 	describe(r, what, sizeof(what));
@@ -1426,4 +1466,19 @@ VIOMMU_EXPORT void viommu_virtio_iommu_set_trace(
 	vi->trace = fn;
 	vi->trace_opaque = opaque;
 	pthread_mutex_unlock(&vi->dev.lock);
+}
+
+VIOMMU_EXPORT int
+viommu_virtio_iommu_set_trace_sink(struct viommu_virtio_iommu *vi,
+				   const struct viommu_trace_sink *sink)
+{
+	int err;
+
+	if (!vi)
+		return -EINVAL;
+	/* requests are accounted and reports delivered under dev.lock */
+	pthread_mutex_lock(&vi->dev.lock);
+	err = trace_set(&vi->tr, &vi->log, sink);
+	pthread_mutex_unlock(&vi->dev.lock);
+	return err;
 }

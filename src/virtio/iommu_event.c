@@ -151,6 +151,8 @@ static uint32_t ev_send_ext(struct viommu_virtio_iommu *vi, struct vq *vq,
 		return 0;
 	}
 	vi->st.events_sent++;
+	trace_vi_fault(&vi->tr, w.reason, le32toh(w.flags), f.endpoint,
+		       f.address);
 	return sizeof(x);
 }
 
@@ -188,6 +190,8 @@ static uint32_t ev_send_one(struct viommu_virtio_iommu *vi, struct vq *vq,
 		return 0;
 	}
 	vi->st.events_sent++;
+	trace_vi_fault(&vi->tr, w.reason, le32toh(w.flags), f.endpoint,
+		       f.address);
 	return sizeof(w);
 }
 

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "base/trace.h"
 #include "virtio/virtio_dev.h"
 
 #define VI_DEVICE_ID 23
@@ -130,6 +131,7 @@ struct viommu_virtio_iommu {
 	void (*trace)(void *opaque, uint8_t type, uint8_t status,
 		      const char *line);
 	void *trace_opaque;
+	struct trace tr;          /* typed trace points (dev.lock to set) */
 
 	/* Which thread runs a hook (see the lock comment above). */
 	pthread_t owner;
