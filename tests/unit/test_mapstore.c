@@ -248,7 +248,7 @@ TEST(empty_store)
 	struct ms_entry e;
 	uint64_t b = 1;
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	CHECK_EQ(ms_lookup(&ms, 0, &e), -ENOENT);
 	CHECK_EQ(ms_lookup(&ms, MAXA, &e), -ENOENT);
 	CHECK_EQ(ms_first_overlap(&ms, 0, MAXA, &e), -ENOENT);
@@ -268,7 +268,7 @@ TEST(insert_lookup_basic)
 	struct mapstore ms;
 	struct ms_entry e, got;
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	e = ent(0x10000, 0x1ffff, 0xabc000, 3);
 	CHECK_EQ(ms_insert(&ms, &e), 0);
 	e = ent(0x30000, 0x30fff, 0xdef000, 1);
@@ -317,7 +317,7 @@ TEST(walk_order_and_stop)
 	struct mapstore ms;
 	struct collect c = { 0 };
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	for (uint64_t i = 0; i < 200; i++)
 		CHECK_EQ(ins(&ms, i * 0x10000, i * 0x10000 + 0xfff), 0);
 	CHECK_EQ(ms_walk(&ms, 0x10800, 0x50000, collect_fn, &c), 0);
@@ -348,7 +348,7 @@ TEST(overlap_every_position)
 	struct mapstore ms;
 	uint64_t n = 2000, lo, hi;
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	for (uint64_t i = 0; i < n; i++) /* entries [i*100, i*100 + 49] */
 		REQUIRE(ins(&ms, i * 100, i * 100 + 49) == 0);
 	REQUIRE(ms.height >= 3);
@@ -394,7 +394,7 @@ TEST(remove_refuses_splits)
 	struct ms_entry e;
 	uint64_t b = 123;
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	for (uint64_t i = 1; i <= 3; i++)
 		REQUIRE(ins(&ms, pg(i), pg(i + 1) - 1) == 0);
 	/* start inside the first entry */
@@ -446,7 +446,7 @@ TEST(remove_refuses_across_leaves)
 	struct mapstore ms;
 	uint64_t n = 5000;
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	for (uint64_t i = 0; i < n; i++)
 		REQUIRE(ins(&ms, pg(2 * i), pg(2 * i + 1) - 1) == 0);
 	for (uint64_t i = 1; i + 40 < n; i += 37) {
@@ -473,7 +473,7 @@ TEST(remove_everything)
 	struct ms_entry e;
 	uint64_t b;
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	CHECK_EQ(ins(&ms, 0, 0), 0);
 	CHECK_EQ(ins(&ms, MAXA, MAXA), 0);
 	CHECK_EQ(ins(&ms, MAXA - PG, MAXA - 1), 0);
@@ -515,7 +515,7 @@ TEST(full_space)
 	struct ms_entry e;
 	uint64_t b, half = 1ull << 63;
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	CHECK_EQ(ins(&ms, 0, MAXA), 0);
 	CHECK_U64(ms.bytes, MAXA);
 	CHECK_EQ(ms_check(&ms), 0);
@@ -582,7 +582,7 @@ TEST(single_bytes)
 	struct mapstore ms;
 	struct ms_entry e;
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	for (uint64_t i = 0; i < 500; i++) {
 		CHECK_EQ(ins(&ms, i, i), 0);
 		CHECK_EQ(ins(&ms, MAXA - i, MAXA - i), 0);
@@ -621,7 +621,7 @@ TEST(stale_separator)
 	uint64_t n = 3200, sep;
 	int bad = 0;
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	for (uint64_t i = 0; i < n; i++) /* even pages */
 		REQUIRE(ins(&ms, pg(2 * i), pg(2 * i + 1) - 1) == 0);
 	for (uint64_t k = 1; k < n / 32; k++) {
@@ -655,7 +655,7 @@ TEST(ascending_dense)
 	uint64_t n = 100000, base = 1ull << 32;
 	int bad = 0;
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	for (uint64_t i = 0; i < n; i++)
 		REQUIRE(ins(&ms, base + pg(i), base + pg(i + 1) - 1) == 0);
 	CHECK_EQ(ms.count, n);
@@ -691,7 +691,7 @@ TEST(runs_stay_dense)
 	uint64_t n = 100000, top = 1ull << 40;
 	int bad = 0;
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	for (uint64_t i = n; i-- > 0;)
 		REQUIRE(ins(&ms, pg(i), pg(i + 1) - 1) == 0);
 	CHECK(ms.host_bytes / ms.count <= 40);
@@ -738,7 +738,7 @@ static void fill_and_drain(uint64_t n, const uint64_t *order)
 	uint64_t *rm = shuffle(n), k;
 	int bad = 0;
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	for (uint64_t i = 0; i < n; i++) {
 		k = order ? order[i] : n - 1 - i;
 		if (ins(&ms, pg(3 * k), pg(3 * k + 2) - 1))
@@ -804,7 +804,7 @@ TEST(rebalance_internal)
 	struct ms_entry e;
 	uint64_t n = 40000;
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	for (uint64_t i = 0; i < n; i++)
 		REQUIRE(ins(&ms, pg(i), pg(i + 1) - 1) == 0);
 	REQUIRE(ms.height == 4);
@@ -958,7 +958,7 @@ static void diff_run(uint64_t seed, int batch, int nbatch)
 	int done = 0;
 
 	rng_state = seed;
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	for (size_t ph = 0; ph < ARRAY_SIZE(phase); ph++) {
 		for (int bt = 0; bt < nbatch; bt++) {
 			for (int k = 0; k < batch; k++, ops++)
@@ -1023,7 +1023,7 @@ static long fault_run(uint64_t n, const uint64_t *order, long fail_at,
 	uint64_t host, k;
 	int rc;
 
-	ms_init(&ms, &a);
+	ms_init(&ms, &a, NULL);
 	for (uint64_t i = 0; i < n && !bad; i++) {
 		k = order ? order[i] : i;
 		e = ent(pg(2 * k), pg(2 * k + 1) + 17, k, 1);
@@ -1105,7 +1105,7 @@ TEST(remove_never_allocates)
 	struct mapstore ms;
 	long calls;
 
-	ms_init(&ms, &a);
+	ms_init(&ms, &a, NULL);
 	for (uint64_t i = 0; i < 3000; i++)
 		REQUIRE(ins(&ms, pg(i), pg(i) + 100) == 0);
 	calls = f.calls;
