@@ -54,13 +54,18 @@
  * Memory reclamation.  A node a writer unlinks (merge, empty leaf, root
  * collapse, destroy) is retired: its version stays odd forever, so
  * readers that reach it retry, and it goes on ms->retired.  It is freed
- * only after rcu_synchronize() on ms->rcu has returned, which waits for
- * every read section that could hold a pointer to it (rcu.h); the batch is
- * freed when it reaches RETIRE_BATCH nodes, when the store becomes empty,
- * and at ms_destroy().  So a
- * hostile guest that unmaps while another vCPU's DMA translates can cost
- * a retry, never a use-after-free, and at most RETIRE_BATCH nodes per
- * store wait to be freed (counted in host_bytes meanwhile).
+ * only once a grace period of ms->rcu that began after its unlink is over,
+ * i.e. every read section that could hold a pointer to it has ended
+ * (rcu.h states the rule).  Writers do not wait for that as a rule: when
+ * RETIRE_BATCH nodes have gathered, they become the @waiting batch with an
+ * rcu_ticket(), and every later writer call polls the ticket without
+ * blocking and frees the batch once it is over.  A writer waits
+ * (rcu_wait()) only when RETIRE_MAX nodes are retired while a batch is
+ * still waiting (readers stalled), when the store becomes empty, and in
+ * ms_destroy().  So a hostile guest that unmaps while another vCPU's DMA
+ * translates can cost readers a retry, never a use-after-free, and at most
+ * RETIRE_MAX + RETIRE_BATCH nodes per store wait to be freed (counted in
+ * host_bytes meanwhile).
  *
  * Bytes.  The sum of sizes reaches 2^64 only when the entries cover the
  * whole IOVA space.  ms->bytes then reads UINT64_MAX and the root's @full
@@ -80,7 +85,8 @@
 #define LEAF_MIN (LEAF_CAP / 2)
 #define NODE_MIN (NODE_CAP / 2)
 #define MAX_DEPTH 16u
-#define RETIRE_BATCH 32u  /* retired nodes freed per grace period */
+#define RETIRE_BATCH 16u  /* retired nodes per grace period */
+#define RETIRE_MAX 128u   /* retired nodes before a writer waits */
 #define MS_READ_TRIES 16u /* optimistic descents before -EAGAIN */
 
 _Static_assert(LEAF_MIN >= 16 && NODE_MIN >= 16,
@@ -378,29 +384,71 @@ static void retire(struct mapstore *ms, void *p)
 				       sizeof(struct ms_node);
 }
 
-/*
- * reclaim() - free the retired nodes once no reader can hold them: at
- * once without an rcu (no lock-free readers), else after a grace period,
- * when RETIRE_BATCH have gathered or when @force.  After wdone().
- */
-static void reclaim(struct mapstore *ms, bool force)
+/* free_list() - free the nodes of list @h (past their grace period). */
+static void free_list(struct mapstore *ms, struct ms_hdr *h)
 {
-	struct ms_hdr *h;
+	struct ms_hdr *nx;
 
-	if (!ms->nretired || (ms->rcu && !force &&
-			      ms->nretired < RETIRE_BATCH))
-		return;
-	if (ms->rcu)
-		rcu_synchronize(ms->rcu);
-	while ((h = ms->retired)) {
-		ms->retired = h->rnext;
+	for (; h; h = nx) {
+		nx = h->rnext;
+		ms->retired_bytes -= h->leaf ? sizeof(struct ms_leaf) :
+					       sizeof(struct ms_node);
 		if (h->leaf)
 			leaf_free(ms, (struct ms_leaf *)h);
 		else
 			node_free(ms, (struct ms_node *)h);
 	}
+}
+
+/*
+ * reclaim() - free retired nodes no reader can hold any more (see "Memory
+ * reclamation" at the top); with @force, all of them, waiting if need be.
+ * Without an rcu there are no lock-free readers: free at once.  Called
+ * after wdone(), so every unlink is published.
+ */
+static void reclaim(struct mapstore *ms, bool force)
+{
+	struct ms_hdr *w;
+
+	if (!ms->rcu) {
+		free_list(ms, ms->retired);
+		ms->retired = NULL;
+		ms->nretired = 0;
+		return;
+	}
+	if (ms->waiting) {
+		if (force || ms->nretired >= RETIRE_MAX)
+			rcu_wait(ms->rcu, ms->ticket);
+		else if (!rcu_poll(ms->rcu, ms->ticket))
+			return;
+		w = ms->waiting;
+		ms->waiting = NULL;
+		free_list(ms, w);
+	}
+	if (!ms->retired || (!force && ms->nretired < RETIRE_BATCH))
+		return;
+	ms->waiting = ms->retired;
+	ms->retired = NULL;
 	ms->nretired = 0;
-	ms->retired_bytes = 0;
+	ms->ticket = rcu_ticket(ms->rcu);
+	if (force) {
+		rcu_wait(ms->rcu, ms->ticket);
+		w = ms->waiting;
+		ms->waiting = NULL;
+		free_list(ms, w);
+	}
+}
+
+/*
+ * prefetch_keys() - start loading the @bytes of sorted keys at @a, so the
+ * binary search's cache misses overlap instead of following each other
+ * (at a million mappings the lower levels and the leaves are out of the
+ * caches).
+ */
+static inline void prefetch_keys(const void *a, size_t bytes)
+{
+	for (size_t off = 0; off < bytes; off += 64)
+		__builtin_prefetch((const char *)a + off);
 }
 
 /*
@@ -413,7 +461,10 @@ static struct ms_leaf *descend(const struct mapstore *ms, uint64_t x,
 	struct ms_node *nd = ms->root;
 
 	for (uint32_t lv = 0; lv + 1 < ms->height; lv++) {
-		uint32_t i = count_le(nd->key + 1, nd->h.n - 1, x);
+		uint32_t i;
+
+		prefetch_keys(nd->key, sizeof(nd->key));
+		i = count_le(nd->key + 1, nd->h.n - 1, x);
 
 		if (p) {
 			p->node[lv] = nd;
@@ -421,6 +472,7 @@ static struct ms_leaf *descend(const struct mapstore *ms, uint64_t x,
 		}
 		nd = nd->child[i];
 	}
+	prefetch_keys(as_leaf(nd)->start, sizeof(as_leaf(nd)->start));
 	return as_leaf(nd);
 }
 
@@ -543,15 +595,6 @@ static uint32_t count_le_rd(const uint64_t *a, uint32_t n, uint64_t x)
 	return (uint32_t)(base - a) + (READ_ONCE(*base) <= x);
 }
 
-/*
- * prefetch_keys() - start loading the @bytes of sorted keys at @a, so the
- * binary search's cache misses overlap instead of following each other.
- */
-static inline void prefetch_keys(const void *a, size_t bytes)
-{
-	for (size_t off = 0; off < bytes; off += 64)
-		__builtin_prefetch((const char *)a + off);
-}
 
 /* ver() - a node's version, odd meaning "retry". */
 static inline uint32_t ver(const void *p)
@@ -1443,7 +1486,7 @@ int ms_check(const struct mapstore *ms)
 	int full, ret;
 
 	if ((ms->seq & 1) || ms->ntouched ||
-	    (ms->nretired == 0) != (ms->retired_bytes == 0))
+	    (!ms->retired && !ms->waiting) != (ms->retired_bytes == 0))
 		return -EUCLEAN;
 	if (!ms->root)
 		return ms->height || ms->count || ms->bytes ||

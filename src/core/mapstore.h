@@ -43,10 +43,12 @@ struct mapstore {
 	uint32_t height;     /* 0 when empty; 1 = a single leaf */
 	uint32_t seq;        /* version of root and height (see .c) */
 	/* writer-only state */
-	struct ms_hdr *retired; /* unlinked nodes waiting for a grace period */
-	uint32_t nretired;
+	struct ms_hdr *retired; /* unlinked nodes, no grace period asked yet */
+	struct ms_hdr *waiting; /* unlinked nodes whose grace period runs */
+	uint64_t ticket;        /* rcu_ticket() of @waiting */
+	uint32_t nretired;      /* nodes on @retired */
 	uint32_t ntouched;
-	uint64_t retired_bytes;
+	uint64_t retired_bytes; /* memory of @retired and @waiting */
 	struct ms_hdr *touched[MS_TOUCH_MAX];
 };
 

@@ -11,11 +11,18 @@
  * How.  Two counter sets (indices 0 and 1), each split over RCU_STRIPES
  * cache lines; a reader increments the counter of the current index on its
  * CPU's stripe and decrements the same counter when it leaves, so counters
- * never go negative.  rcu_synchronize() waits for the idle index to drain,
- * flips the current index, and waits for the old one to drain.  Draining
- * both indices makes it correct whatever index a slow reader picked;
- * flipping in between makes it finish while new readers keep arriving (they
- * use the new index).
+ * never go negative.  A grace period is two steps: see the idle index
+ * drained and flip the current index (new readers move over), then see the
+ * old index drained.  Seeing both indices drained after the unlink makes
+ * it correct whatever index a slow reader picked; flipping in between
+ * makes it finish while new readers keep arriving.  r->steps counts the
+ * steps taken; a grace period that starts after an unlink is complete
+ * once steps reaches the next even count after it, plus two.
+ *
+ * Writers need not wait: rcu_ticket() after unlinking, then rcu_poll()
+ * now and then takes whatever steps the counters allow without waiting and
+ * says whether the ticket's grace period is over.  rcu_synchronize() and
+ * rcu_wait() block until it is.
  *
  * The memory-reclamation rule (for every user of this file): an object
  * reachable by lock-free readers is freed only after it has been made
@@ -33,6 +40,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "util.h"
@@ -50,8 +58,8 @@ struct rcu_stripe {
 
 struct rcu {
 	uint32_t idx;         /* index new readers use (0 or 1) */
-	pthread_mutex_t lock; /* serialises rcu_synchronize() */
-	uint64_t gps;         /* grace periods completed (statistics) */
+	pthread_mutex_t lock; /* serialises the steps */
+	uint64_t steps;       /* grace-period steps taken (see above) */
 	struct rcu_stripe st[RCU_STRIPES];
 };
 
@@ -105,10 +113,25 @@ static inline void rcu_read_unlock(struct rcu *r, uint32_t tok)
 }
 
 /*
- * rcu_synchronize() - wait until every read section that began before the
- * call has ended.  Blocks (spins, then yields); must not be called inside
- * a read section.  Callable with other locks held, as readers take none.
+ * rcu_ticket() - a ticket for everything unlinked before the call: its
+ * grace period is over when rcu_poll() says so.  Never blocks.
  */
+uint64_t rcu_ticket(struct rcu *r);
+
+/*
+ * rcu_poll() - take the grace-period steps the reader counters allow now,
+ * without waiting.  Return: whether every read section that could have
+ * seen an object unlinked before @ticket was taken has ended.
+ */
+bool rcu_poll(struct rcu *r, uint64_t ticket);
+
+/*
+ * rcu_wait() / rcu_synchronize() - block (spin, then yield) until @ticket
+ * is over / until every read section begun before the call has ended.
+ * Must not be called inside a read section.  Callable with other locks
+ * held, as readers take none.
+ */
+void rcu_wait(struct rcu *r, uint64_t ticket);
 void rcu_synchronize(struct rcu *r);
 
 #endif /* VIOMMU_CORE_RCU_H */

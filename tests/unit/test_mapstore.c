@@ -3,15 +3,20 @@
  * look-ups, overlap rejection at every relative position, remove_range
  * refusing splits and accepting gaps, the ends of the IOVA space and the
  * full-space entry, density of ascending inserts, other insert orders, a
- * randomized differential test against a sorted-array model, and
- * allocation-failure injection.  ms_check() verifies the tree after each
+ * randomized differential test against a sorted-array model (with and
+ * without lock-free readers' grace periods), allocation-failure
+ * injection, the lock-free search (ms_lookup_rcu) against concurrent
+ * writers, and the memory-reclamation rule (no node freed while a reader
+ * that may hold it is inside its read section).  ms_check() verifies the tree after each
  * step that matters.
  */
 #include "harness.h"
 #include "core/mapstore.h"
+#include "core/rcu.h"
 #include "core/util.h"
 
 #include <errno.h>
+#include <pthread.h>
 
 #define PG 4096ull
 #define MAXA UINT64_MAX
@@ -894,7 +899,7 @@ struct mix {
 static int diff_step(struct mapstore *ms, struct model *m, struct mix mx,
 		     struct collect *c1, struct collect *c2)
 {
-	struct ms_entry e, a, b;
+	struct ms_entry e, a = { 0 }, b = { 0 };
 	uint64_t s, l, b1, b2;
 	long r1, r2;
 	int op = (int)rnd_below(100), q = 100 - mx.ins - mx.rem;
@@ -918,6 +923,10 @@ static int diff_step(struct mapstore *ms, struct model *m, struct mix mx,
 	if (op < q / 3) {
 		r1 = ms_lookup(ms, s, &a);
 		r2 = m_lookup(m, s, &b);
+		if (r1 != r2 || (!r1 && !same_entry(&a, &b)))
+			return 1;
+		/* The lock-free search agrees when nothing changes. */
+		r1 = ms_lookup_rcu(ms, s, &a);
 		return r1 != r2 || (!r1 && !same_entry(&a, &b));
 	}
 	rnd_range(s, rnd_len() * (1 + rnd_below(16)), &s, &l);
@@ -945,7 +954,7 @@ static int diff_step(struct mapstore *ms, struct model *m, struct mix mx,
  * batches of @batch random operations, comparing every result with the
  * model and, after each batch, the full contents and the tree invariants.
  */
-static void diff_run(uint64_t seed, int batch, int nbatch)
+static void diff_run(uint64_t seed, int batch, int nbatch, struct rcu *rcu)
 {
 	static const struct mix phase[] = {
 		{ 80, 3 }, { 45, 12 }, { 15, 35 }, { 70, 5 },
@@ -958,7 +967,7 @@ static void diff_run(uint64_t seed, int batch, int nbatch)
 	int done = 0;
 
 	rng_state = seed;
-	ms_init(&ms, NULL, NULL);
+	ms_init(&ms, NULL, rcu);
 	for (size_t ph = 0; ph < ARRAY_SIZE(phase); ph++) {
 		for (int bt = 0; bt < nbatch; bt++) {
 			for (int k = 0; k < batch; k++, ops++)
@@ -993,13 +1002,27 @@ out:
 /* differential_random - 40000 operations, checked every 250. */
 TEST(differential_random)
 {
-	diff_run(0x9e3779b97f4a7c15ull, 250, 40);
+	diff_run(0x9e3779b97f4a7c15ull, 250, 40, NULL);
+}
+
+/*
+ * differential_random_rcu - the same with lock-free readers enabled: the
+ * nodes writers unlink wait for grace periods (retired and waiting lists),
+ * and ms_check() accounts for them in host_bytes.
+ */
+TEST(differential_random_rcu)
+{
+	struct rcu r;
+
+	rcu_init(&r);
+	diff_run(0x2545f4914f6cdd1dull, 250, 40, &r);
+	rcu_fini(&r);
 }
 
 /* differential_every_op - 12000 operations, checked after each one. */
 TEST(differential_every_op)
 {
-	diff_run(0xc0ffee, 1, 3000);
+	diff_run(0xc0ffee, 1, 3000, NULL);
 }
 
 /* ---- allocation failures ------------------------------------------------- */
@@ -1118,6 +1141,217 @@ TEST(remove_never_allocates)
 	CHECK_EQ(f.live, 0);
 	CHECK_EQ(ms_check(&ms), 0);
 	ms_destroy(&ms);
+}
+
+/* ---- lock-free readers ----------------------------------------------------- */
+
+/* rcu_grace_period_waits_for_readers - a ticket is over only after every
+ * read section that began before it has ended. */
+TEST(rcu_grace_period_waits_for_readers)
+{
+	struct rcu r;
+	uint32_t tok;
+	uint64_t t;
+	bool done = false;
+
+	rcu_init(&r);
+	t = rcu_ticket(&r);
+	CHECK(rcu_poll(&r, t)); /* no reader: over at once */
+	tok = rcu_read_lock(&r);
+	t = rcu_ticket(&r);
+	for (int i = 0; i < 100; i++)
+		done |= rcu_poll(&r, t);
+	CHECK(!done);
+	rcu_read_unlock(&r, tok);
+	CHECK(rcu_poll(&r, t));
+	rcu_synchronize(&r); /* returns with no reader inside */
+	rcu_fini(&r);
+}
+
+/*
+ * retired_nodes_outlive_read_sections - nodes a removal unlinks while a
+ * reader is inside stay allocated (counted in host_bytes) until the reader
+ * leaves; the next writer call then frees them without waiting.
+ */
+TEST(retired_nodes_outlive_read_sections)
+{
+	struct fa f = { 0 };
+	struct viommu_allocator a = { fa_alloc, fa_free, &f };
+	struct mapstore ms;
+	struct ms_entry e;
+	struct rcu r;
+	uint64_t live_before;
+	uint32_t tok;
+
+	rcu_init(&r);
+	ms_init(&ms, &a, &r);
+	for (uint64_t i = 0; i < 4000; i++)
+		REQUIRE(ins(&ms, pg(i), pg(i) + PG - 1) == 0);
+	tok = rcu_read_lock(&r);
+	live_before = f.live_bytes;
+	/* Dense leaves of 32: about 40 leaves empty and are retired. */
+	CHECK_EQ(ms_remove_range(&ms, pg(100), pg(1380) - 1, NULL, NULL,
+				 NULL), 1280);
+	CHECK(ms.retired_bytes > 0);
+	CHECK_U64(f.live_bytes, live_before); /* nothing freed */
+	CHECK_U64(ms.host_bytes, f.live_bytes);
+	CHECK_EQ(ms_lookup_rcu(&ms, pg(99), &e), 0);
+	CHECK_EQ(ms_lookup_rcu(&ms, pg(100), &e), -ENOENT);
+	CHECK_EQ(ms_check(&ms), 0);
+	rcu_read_unlock(&r, tok);
+	CHECK_EQ(ms_remove_range(&ms, pg(2000), pg(2001) - 1, NULL, NULL,
+				 NULL), 1);
+	CHECK(f.live_bytes < live_before);
+	CHECK_U64(ms.host_bytes, f.live_bytes);
+	CHECK_EQ(ms_check(&ms), 0);
+	ms_destroy(&ms);
+	CHECK(f.live == 0 && ms.host_bytes == 0);
+	rcu_fini(&r);
+}
+
+/*
+ * Concurrent test: page 2i is anchor i (never removed), page 2i + 1 is
+ * churn page i, which the writer maps and unmaps at random, splitting,
+ * shifting and merging leaves and retiring nodes all the time.  Readers
+ * search without the lock: an anchor must always be found, exactly; a
+ * churn page is found exactly or not at all.  Under ASan a node freed
+ * too early is a use-after-free report; under TSan a missing barrier is a
+ * race report.
+ */
+#define CC_ANCHORS 3000u
+#define CC_READERS 2
+#define CC_WRITES 20000u
+#define CC_READ_CAP 100000000ul /* a bound; readers stop with the writer */
+
+struct cc {
+	struct mapstore ms;
+	struct rcu rcu;
+	pthread_mutex_t lock;
+	int stop;
+	unsigned long errors, reads, again, churn_found;
+	uint64_t first_bad;
+};
+
+/* cc_gpa() - the GPA page @p maps to. */
+static uint64_t cc_gpa(uint64_t p)
+{
+	return (p * 0x10001ull) ^ 0x5a5a000ull;
+}
+
+/* cc_writer() - toggle random churn pages under the lock. */
+static void *cc_writer(void *arg)
+{
+	struct cc *c = arg;
+	uint64_t st = 0x853c49e6748fea9bull;
+	struct ms_entry e;
+
+	for (uint32_t k = 0; k < CC_WRITES; k++) {
+		uint64_t p, i;
+
+		st ^= st << 13;
+		st ^= st >> 7;
+		st ^= st << 17;
+		i = st % CC_ANCHORS;
+		p = 2 * i + 1;
+		pthread_mutex_lock(&c->lock);
+		if (ms_lookup(&c->ms, pg(p), &e)) {
+			e = ent(pg(p), pg(p) + PG - 1, cc_gpa(p), 3);
+			if (ms_insert(&c->ms, &e))
+				__atomic_fetch_add(&c->errors, 1,
+						   __ATOMIC_RELAXED);
+		} else if (ms_remove_range(&c->ms, pg(p), pg(p) + PG - 1, NULL,
+					   NULL, NULL) != 1) {
+			__atomic_fetch_add(&c->errors, 1, __ATOMIC_RELAXED);
+		}
+		if (k % 4096 == 0 && ms_check(&c->ms))
+			__atomic_fetch_add(&c->errors, 1, __ATOMIC_RELAXED);
+		pthread_mutex_unlock(&c->lock);
+		if (k % 64 == 0)
+			sched_yield(); /* let readers overlap on one CPU too */
+	}
+	__atomic_store_n(&c->stop, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* cc_reader() - search random pages lock-free and judge the answers. */
+static void *cc_reader(void *arg)
+{
+	struct cc *c = arg;
+	uint64_t st = (uint64_t)(uintptr_t)&st | 1;
+	unsigned long n = 0, again = 0, churn = 0;
+	struct ms_entry e;
+
+	for (; n < CC_READ_CAP && !__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE);
+	     n++) {
+		uint64_t p, iova;
+		uint32_t tok;
+		int rc;
+		bool ok;
+
+		st ^= st << 13;
+		st ^= st >> 7;
+		st ^= st << 17;
+		p = st % (2 * CC_ANCHORS + 2);
+		iova = pg(p) + (st >> 40) % PG;
+		tok = rcu_read_lock(&c->rcu);
+		rc = ms_lookup_rcu(&c->ms, iova, &e);
+		rcu_read_unlock(&c->rcu, tok);
+		if (rc == -EAGAIN) {
+			again++;
+			pthread_mutex_lock(&c->lock);
+			rc = ms_lookup(&c->ms, iova, &e);
+			pthread_mutex_unlock(&c->lock);
+		}
+		ok = rc == 0 ? e.start == pg(p) && e.last == pg(p) + PG - 1 &&
+				       e.gpa == cc_gpa(p) &&
+				       e.prot == (p & 1 ? 3u : 1u) &&
+				       p < 2 * CC_ANCHORS
+			     : rc == -ENOENT && (p & 1 || p >= 2 * CC_ANCHORS);
+		churn += rc == 0 && (p & 1);
+		if (!ok && !__atomic_fetch_add(&c->errors, 1,
+					       __ATOMIC_RELAXED))
+			c->first_bad = iova;
+	}
+	__atomic_fetch_add(&c->reads, n, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&c->again, again, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&c->churn_found, churn, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+/* lockfree_readers_against_writer - see "Concurrent test" above. */
+TEST(lockfree_readers_against_writer)
+{
+	struct cc *c = calloc(1, sizeof(*c));
+	pthread_t w, rd[CC_READERS];
+	struct ms_entry e;
+
+	REQUIRE(c != NULL);
+	rcu_init(&c->rcu);
+	pthread_mutex_init(&c->lock, NULL);
+	ms_init(&c->ms, NULL, &c->rcu);
+	for (uint64_t i = 0; i < CC_ANCHORS; i++) {
+		e = ent(pg(2 * i), pg(2 * i) + PG - 1, cc_gpa(2 * i), 1);
+		REQUIRE(ms_insert(&c->ms, &e) == 0);
+	}
+	for (int i = 0; i < CC_READERS; i++)
+		REQUIRE(pthread_create(&rd[i], NULL, cc_reader, c) == 0);
+	REQUIRE(pthread_create(&w, NULL, cc_writer, c) == 0);
+	pthread_join(w, NULL);
+	for (int i = 0; i < CC_READERS; i++)
+		pthread_join(rd[i], NULL);
+	printf("#   reads %lu, churn pages found %lu, fell back to the lock "
+	       "%lu\n", c->reads, c->churn_found, c->again);
+	if (c->errors)
+		printf("#   %lu errors, first at iova 0x%llx\n", c->errors,
+		       (unsigned long long)c->first_bad);
+	CHECK_EQ(c->errors, 0);
+	CHECK(c->reads > 0);
+	CHECK_EQ(ms_check(&c->ms), 0);
+	ms_destroy(&c->ms);
+	CHECK_U64(c->ms.host_bytes, 0);
+	pthread_mutex_destroy(&c->lock);
+	rcu_fini(&c->rcu);
+	free(c);
 }
 
 TEST_MAIN()
