@@ -29,15 +29,22 @@
  *    invalidators wait for it.
  *  - dom->iseq counts invalidations: __inval_begin() makes it odd before a
  *    removal or invalidation changes anything, __inval_end() even after.
- *    A filler reads iseq (acquire) BEFORE its store look-up and does not
- *    fill while it is odd; after writing the slot it re-reads iseq behind
- *    a full fence and clears its own piece if iseq moved.  The invalidator
- *    makes iseq odd, then a full fence, then reads slots.  This is the
- *    store-buffering pattern: either the invalidator's slot read sees the
- *    filler's piece (and clears it), or the filler's re-read sees the new
- *    iseq (and clears it).  A filler that read an even iseq after the
- *    invalidation ended also sees the store as it left it (release /
- *    acquire on iseq), so it cannot find the removed mapping.
+ *    An invalidation publishes the IOVA range it may change
+ *    (dom->inval_lo/hi) before making iseq odd.  A filler reads iseq
+ *    (acquire) and that range BEFORE its store look-up (inval_snap());
+ *    after writing the slot it re-reads iseq behind a full fence and keeps
+ *    its piece only if no invalidation that may cover it ran meanwhile:
+ *    iseq unchanged and, if odd, the piece outside the running range; or
+ *    iseq one further (one invalidation started after the snapshot) and
+ *    the piece outside that one's range; otherwise it clears the piece.
+ *    The invalidator makes iseq odd, then a full fence, then reads slots.
+ *    This is the store-buffering pattern: either the invalidator's slot
+ *    read sees the filler's piece (and clears it if it overlaps), or the
+ *    filler's re-read sees the new iseq (and its range).  A filler whose
+ *    snapshot shows an invalidation ended also sees the store as it left
+ *    it (release / acquire on iseq), so it cannot find a removed mapping.
+ *    The range keeps a busy mapper's unmaps elsewhere in the domain from
+ *    discarding every concurrent fill.
  */
 #include "internal.h"
 
@@ -98,16 +105,52 @@ static void slot_unlock(struct iotlb_slot *s, uint32_t old)
 	STORE_RELEASE(s->seq, old + 2);
 }
 
+void inval_snap(struct viommu_domain *dom, struct inval_snap *sn)
+{
+	/*
+	 * Barrier: acquire, pairing with the release stores of iseq in
+	 * __inval_begin/end(): the range written before the count, and the
+	 * store as a finished invalidation left it, are visible.
+	 */
+	sn->seq = LOAD_ACQUIRE(dom->iseq);
+	sn->lo = READ_ONCE(dom->inval_lo);
+	sn->hi = READ_ONCE(dom->inval_hi);
+}
+
+/*
+ * fill_survives() - after a fill of [lo, hi], whether no invalidation
+ * that may cover it ran since @sn (see "Lock-free fills").
+ */
+static bool fill_survives(struct viommu_domain *dom,
+			  const struct inval_snap *sn, uint64_t lo,
+			  uint64_t hi)
+{
+	/* Barrier: acquire, so the range read below is the count's. */
+	uint32_t now = LOAD_ACQUIRE(dom->iseq);
+	uint64_t ilo, ihi;
+
+	if (now == sn->seq)
+		return !(now & 1) || !ranges_overlap(lo, hi, sn->lo, sn->hi);
+	if (now != sn->seq + 1 || (sn->seq & 1))
+		return false;
+	ilo = READ_ONCE(dom->inval_lo);
+	ihi = READ_ONCE(dom->inval_hi);
+	/* Barrier: the range reads before the re-check of the count. */
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return READ_ONCE(dom->iseq) == now && !ranges_overlap(lo, hi, ilo, ihi);
+}
+
 void iotlb_fill(struct viommu_domain *dom, uint64_t lo, uint64_t hi,
 		uint64_t gpa, uint8_t *hva, uint32_t perm, uint32_t flags,
-		uint64_t gen, uint64_t at, uint32_t iseq)
+		uint64_t gen, uint64_t at, const struct inval_snap *sn)
 {
 	struct iotlb_slot *s = covers_block(lo, hi, at) ?
 				       iotlb_block_slot(dom, at) : iotlb_page_slot(dom, at);
 	uint32_t old;
 
-	/* An invalidation is running: the piece may be stale already. */
-	if ((iseq & 1) || !slot_trylock(s, &old))
+	/* An invalidation of this piece is running: it may be stale. */
+	if (((sn->seq & 1) && ranges_overlap(lo, hi, sn->lo, sn->hi)) ||
+	    !slot_trylock(s, &old))
 		return;
 	WRITE_ONCE(s->lo, lo);
 	WRITE_ONCE(s->hi, hi);
@@ -121,15 +164,18 @@ void iotlb_fill(struct viommu_domain *dom, uint64_t lo, uint64_t hi,
 	 * visible to an invalidator's slot reads, or we see its iseq.
 	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (READ_ONCE(dom->iseq) != iseq)
+	if (!fill_survives(dom, sn, lo, hi))
 		WRITE_ONCE(s->perm, 0);
 	slot_unlock(s, old);
 }
 
-void __inval_begin(struct viommu_domain *dom)
+void __inval_begin(struct viommu_domain *dom, uint64_t lo, uint64_t hi)
 {
-	/* Only dom->lock holders write iseq. */
-	WRITE_ONCE(dom->iseq, dom->iseq + 1);
+	/* Only dom->lock holders write these. */
+	WRITE_ONCE(dom->inval_lo, lo);
+	WRITE_ONCE(dom->inval_hi, hi);
+	/* Barrier: release, the range before the odd count. */
+	STORE_RELEASE(dom->iseq, dom->iseq + 1);
 	/*
 	 * Barrier: full fence, pairing with iotlb_fill()'s: the odd count is
 	 * visible to fillers before we read any slot.
@@ -215,7 +261,7 @@ static void __iotlb_inval_mappings(struct viommu_domain *dom, uint64_t lo,
 
 void __iotlb_inval_all(struct viommu_domain *dom)
 {
-	__inval_begin(dom);
+	__inval_begin(dom, 0, UINT64_MAX);
 	__iotlb_inval_scan(dom, 0, UINT64_MAX);
 	__inval_end(dom);
 }
@@ -240,7 +286,7 @@ void __domain_teardown(struct viommu_domain *dom)
 
 	__notify(dom, &ev);
 	/* Odd iseq until the store is gone: no filler keeps an old piece. */
-	__inval_begin(dom);
+	__inval_begin(dom, 0, UINT64_MAX);
 	__iotlb_inval_scan(dom, 0, UINT64_MAX);
 	ms_destroy(&dom->ms);
 	__inval_end(dom);
@@ -468,7 +514,7 @@ VIOMMU_EXPORT int viommu_domain_unmap(struct viommu_domain *dom, uint64_t iova,
 	/* Re-check under the lock: a racing destroy tears the store down. */
 	before = dom->ms.host_bytes;
 	/* Fillers racing this removal drop their pieces (see the top). */
-	__inval_begin(dom);
+	__inval_begin(dom, iova, last);
 	n = dom->alive ? ms_remove_range(&dom->ms, iova, last, unmapped_one,
 					 dom, &bytes)
 		       : -EOPNOTSUPP;
@@ -497,7 +543,7 @@ VIOMMU_EXPORT int viommu_domain_invalidate(struct viommu_domain *dom,
 	if (!dom || iova > last)
 		return -EINVAL;
 	pthread_mutex_lock(&dom->lock);
-	__inval_begin(dom);
+	__inval_begin(dom, iova, last);
 	__iotlb_inval_scan(dom, iova, last);
 	__inval_end(dom);
 	ev.domain = dom;

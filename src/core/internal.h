@@ -117,6 +117,7 @@ struct viommu_domain {
 	void *iotlb_mem;
 	uint32_t iseq; /* invalidations: odd while one runs (domain.c);
 			* keeps counting across reuse */
+	uint64_t inval_lo, inval_hi; /* IOVAs of the one running or last */
 
 	/* attachments (ctx->lock) */
 	uint32_t attached;
@@ -229,17 +230,32 @@ void domain_release(struct viommu_domain *dom);
 void domain_free_struct(struct viommu_ctx *ctx, struct viommu_domain *dom);
 
 /* domain.c */
+
+/* What a filler saw of dom's invalidations before its look-up. */
+struct inval_snap {
+	uint32_t seq;
+	uint64_t lo, hi;
+};
+
+/*
+ * inval_snap() - read dom->iseq and the range of the invalidation it
+ * names, before looking a piece up (domain.c, "Lock-free fills").
+ */
+void inval_snap(struct viommu_domain *dom, struct inval_snap *sn);
+
 /*
  * iotlb_fill() - cache a piece in @dom's IOTLB, with or without dom->lock.
- * @iseq is dom->iseq as read (acquire) before the piece was looked up; the
- * fill is skipped or undone if an invalidation ran meanwhile (domain.c,
- * "Lock-free fills").
+ * @sn was taken before the piece was looked up; the fill is skipped or
+ * undone if an invalidation that may cover the piece ran meanwhile.
  */
 void iotlb_fill(struct viommu_domain *dom, uint64_t lo, uint64_t hi,
 		uint64_t gpa, uint8_t *hva, uint32_t perm, uint32_t flags,
-		uint64_t gen, uint64_t at, uint32_t iseq);
-/* Bracket every store removal and IOTLB invalidation (dom->lock held). */
-void __inval_begin(struct viommu_domain *dom);
+		uint64_t gen, uint64_t at, const struct inval_snap *sn);
+/*
+ * Bracket every store removal and IOTLB invalidation (dom->lock held);
+ * [lo, hi] holds every IOVA whose translation may change.
+ */
+void __inval_begin(struct viommu_domain *dom, uint64_t lo, uint64_t hi);
 void __inval_end(struct viommu_domain *dom);
 void __iotlb_inval_all(struct viommu_domain *dom);
 void __notify(struct viommu_domain *dom, const struct viommu_event *ev);

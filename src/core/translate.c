@@ -118,19 +118,19 @@ static void __mark_dirty(struct viommu_domain *dom, uint64_t iova,
 
 /*
  * use_piece() - finish a resolution: check the access, fill *@out and
- * cache the piece (translate only).  @iseq: dom->iseq read before the
+ * cache the piece (translate only).  @sn: inval_snap() taken before the
  * piece was looked up.  Return: RES_OK; VIOMMU_FAULT_PERMISSION.
  */
 static int use_piece(struct viommu_domain *dom, const struct piece *p,
 		     const struct xreq *rq, struct viommu_xlate *out,
-		     uint32_t iseq)
+		     const struct inval_snap *sn)
 {
 	if (rq->access & ~p->perm)
 		return VIOMMU_FAULT_PERMISSION;
 	piece_out(p, rq->iova, rq->len, out);
 	if (rq->fill)
 		iotlb_fill(dom, p->lo, p->hi, p->gpa, p->hva, p->perm,
-			   p->flags, p->gen, rq->iova, iseq);
+			   p->flags, p->gen, rq->iova, sn);
 	return RES_OK;
 }
 
@@ -138,7 +138,11 @@ static int use_piece(struct viommu_domain *dom, const struct piece *p,
 static int __use_piece(struct viommu_domain *dom, const struct piece *p,
 		       const struct xreq *rq, struct viommu_xlate *out)
 {
-	int ret = use_piece(dom, p, rq, out, READ_ONCE(dom->iseq));
+	struct inval_snap sn;
+	int ret;
+
+	inval_snap(dom, &sn);
+	ret = use_piece(dom, p, rq, out, &sn);
 
 	if (!ret && (rq->access & VIOMMU_WRITE) && dom->dirty_on)
 		__mark_dirty(dom, rq->iova, out->len);
@@ -166,17 +170,18 @@ static int resolve_paging_rcu(struct viommu_domain *dom,
 	struct viommu_ctx *ctx = dom->ctx;
 	struct ms_entry e;
 	struct piece p;
-	uint32_t tok, iseq;
+	struct inval_snap sn;
+	uint32_t tok;
 	int ret;
 
 	tok = rcu_read_lock(&ctx->rcu);
 	/*
-	 * Barrier: acquire, pairing with __inval_end()'s release.  Read
-	 * before the search: if it shows a finished unmap, the search cannot
-	 * find what that unmap removed; if an unmap runs after it, the fill
-	 * notices (domain.c, "Lock-free fills").
+	 * Before the search (its barrier is in inval_snap()): if it shows a
+	 * finished unmap, the search cannot find what that unmap removed; if
+	 * an unmap runs after it, the fill notices (domain.c, "Lock-free
+	 * fills").
 	 */
-	iseq = LOAD_ACQUIRE(dom->iseq);
+	inval_snap(dom, &sn);
 	if (!READ_ONCE(dom->alive) ||
 	    READ_ONCE(dom->kind) != VIOMMU_DOMAIN_PAGING) {
 		ret = RES_RETRY;
@@ -190,7 +195,7 @@ static int resolve_paging_rcu(struct viommu_domain *dom,
 	if (ret != RES_OK)
 		return ret;
 	piece_for(ctx, rq->iova, e.start, e.last, e.gpa, e.prot, &p);
-	return use_piece(dom, &p, rq, out, iseq);
+	return use_piece(dom, &p, rq, out, &sn);
 }
 
 /*
@@ -232,16 +237,16 @@ static int resolve_identity(struct viommu_domain *dom, const struct xreq *rq,
 			    struct viommu_xlate *out)
 {
 	struct piece p;
-	uint32_t iseq;
+	struct inval_snap sn;
 	int ret;
 
 	if (!needs_lock(dom, rq)) {
-		/* Barrier: acquire, as in resolve_paging_rcu(). */
-		iseq = LOAD_ACQUIRE(dom->iseq);
+		/* Before the piece is computed, as in resolve_paging_rcu(). */
+		inval_snap(dom, &sn);
 		piece_for(dom->ctx, rq->iova, 0, UINT64_MAX, 0, ACCESS_ALL,
 			  &p);
 		p.flags = VIOMMU_XLATE_BYPASS;
-		return use_piece(dom, &p, rq, out, iseq);
+		return use_piece(dom, &p, rq, out, &sn);
 	}
 	pthread_mutex_lock(&dom->lock);
 	piece_for(dom->ctx, rq->iova, 0, UINT64_MAX, 0, ACCESS_ALL, &p);
