@@ -1210,17 +1210,18 @@ TEST(retired_nodes_outlive_read_sections)
 }
 
 /*
- * Concurrent test: page 2i is anchor i (never removed), page 2i + 1 is
- * churn page i, which the writer maps and unmaps at random, splitting,
- * shifting and merging leaves and retiring nodes all the time.  Readers
- * search without the lock: an anchor must always be found, exactly; a
- * churn page is found exactly or not at all.  Under ASan a node freed
- * too early is a use-after-free report; under TSan a missing barrier is a
- * race report.
+ * Concurrent test: page CC_RUN * i is anchor i (never removed); the
+ * CC_RUN - 1 pages after it are run i, which the writer maps page by page
+ * and unmaps with one range at random, splitting, shifting, merging and
+ * emptying leaves, so nodes are retired all the time.  Readers search
+ * without the lock: an anchor must always be found, exactly; a run page
+ * is found exactly or not at all.  Under ASan a node freed too early is a
+ * use-after-free report; under TSan a missing barrier is a race report.
  */
-#define CC_ANCHORS 3000u
+#define CC_ANCHORS 256u
+#define CC_RUN 64u
 #define CC_READERS 2
-#define CC_WRITES 20000u
+#define CC_WRITES 1500u
 #define CC_READ_CAP 100000000ul /* a bound; readers stop with the writer */
 
 struct cc {
@@ -1238,35 +1239,44 @@ static uint64_t cc_gpa(uint64_t p)
 	return (p * 0x10001ull) ^ 0x5a5a000ull;
 }
 
-/* cc_writer() - toggle random churn pages under the lock. */
+/* cc_writer() - fill or empty random runs under the lock. */
 static void *cc_writer(void *arg)
 {
 	struct cc *c = arg;
 	uint64_t st = 0x853c49e6748fea9bull;
+	bool full[CC_ANCHORS] = { false };
 	struct ms_entry e;
+	long want;
 
 	for (uint32_t k = 0; k < CC_WRITES; k++) {
-		uint64_t p, i;
+		uint64_t i, p0;
 
 		st ^= st << 13;
 		st ^= st >> 7;
 		st ^= st << 17;
 		i = st % CC_ANCHORS;
-		p = 2 * i + 1;
+		p0 = CC_RUN * i + 1;
 		pthread_mutex_lock(&c->lock);
-		if (ms_lookup(&c->ms, pg(p), &e)) {
-			e = ent(pg(p), pg(p) + PG - 1, cc_gpa(p), 3);
-			if (ms_insert(&c->ms, &e))
+		if (full[i]) {
+			want = CC_RUN - 1;
+			if (ms_remove_range(&c->ms, pg(p0),
+					    pg(p0 + CC_RUN - 1) - 1, NULL, NULL,
+					    NULL) != want)
 				__atomic_fetch_add(&c->errors, 1,
 						   __ATOMIC_RELAXED);
-		} else if (ms_remove_range(&c->ms, pg(p), pg(p) + PG - 1, NULL,
-					   NULL, NULL) != 1) {
-			__atomic_fetch_add(&c->errors, 1, __ATOMIC_RELAXED);
+		} else {
+			for (uint64_t p = p0; p < p0 + CC_RUN - 1; p++) {
+				e = ent(pg(p), pg(p) + PG - 1, cc_gpa(p), 3);
+				if (ms_insert(&c->ms, &e))
+					__atomic_fetch_add(&c->errors, 1,
+							   __ATOMIC_RELAXED);
+			}
 		}
-		if (k % 4096 == 0 && ms_check(&c->ms))
+		full[i] = !full[i];
+		if (k % 256 == 0 && ms_check(&c->ms))
 			__atomic_fetch_add(&c->errors, 1, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&c->lock);
-		if (k % 64 == 0)
+		if (k % 4 == 0)
 			sched_yield(); /* let readers overlap on one CPU too */
 	}
 	__atomic_store_n(&c->stop, 1, __ATOMIC_RELEASE);
@@ -1286,12 +1296,12 @@ static void *cc_reader(void *arg)
 		uint64_t p, iova;
 		uint32_t tok;
 		int rc;
-		bool ok;
+		bool ok, anchor;
 
 		st ^= st << 13;
 		st ^= st >> 7;
 		st ^= st << 17;
-		p = st % (2 * CC_ANCHORS + 2);
+		p = st % (CC_RUN * CC_ANCHORS + 2);
 		iova = pg(p) + (st >> 40) % PG;
 		tok = rcu_read_lock(&c->rcu);
 		rc = ms_lookup_rcu(&c->ms, iova, &e);
@@ -1302,12 +1312,13 @@ static void *cc_reader(void *arg)
 			rc = ms_lookup(&c->ms, iova, &e);
 			pthread_mutex_unlock(&c->lock);
 		}
+		anchor = p % CC_RUN == 0 && p < CC_RUN * CC_ANCHORS;
 		ok = rc == 0 ? e.start == pg(p) && e.last == pg(p) + PG - 1 &&
 				       e.gpa == cc_gpa(p) &&
-				       e.prot == (p & 1 ? 3u : 1u) &&
-				       p < 2 * CC_ANCHORS
-			     : rc == -ENOENT && (p & 1 || p >= 2 * CC_ANCHORS);
-		churn += rc == 0 && (p & 1);
+				       e.prot == (anchor ? 1u : 3u) &&
+				       p < CC_RUN * CC_ANCHORS
+			     : rc == -ENOENT && !anchor;
+		churn += rc == 0 && !anchor;
 		if (!ok && !__atomic_fetch_add(&c->errors, 1,
 					       __ATOMIC_RELAXED))
 			c->first_bad = iova;
@@ -1330,7 +1341,8 @@ TEST(lockfree_readers_against_writer)
 	pthread_mutex_init(&c->lock, NULL);
 	ms_init(&c->ms, NULL, &c->rcu);
 	for (uint64_t i = 0; i < CC_ANCHORS; i++) {
-		e = ent(pg(2 * i), pg(2 * i) + PG - 1, cc_gpa(2 * i), 1);
+		e = ent(pg(CC_RUN * i), pg(CC_RUN * i) + PG - 1,
+			cc_gpa(CC_RUN * i), 1);
 		REQUIRE(ms_insert(&c->ms, &e) == 0);
 	}
 	for (int i = 0; i < CC_READERS; i++)
