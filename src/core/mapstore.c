@@ -81,7 +81,7 @@
 #include "rcu.h"
 
 #define LEAF_CAP 32u
-#define NODE_CAP 32u
+#define NODE_CAP 64u
 #define LEAF_MIN (LEAF_CAP / 2)
 #define NODE_MIN (NODE_CAP / 2)
 #define MAX_DEPTH 16u

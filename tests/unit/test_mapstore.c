@@ -351,7 +351,7 @@ TEST(walk_order_and_stop)
 TEST(overlap_every_position)
 {
 	struct mapstore ms;
-	uint64_t n = 2000, lo, hi;
+	uint64_t n = 2100, lo, hi; /* more than 64 leaves: three levels */
 
 	ms_init(&ms, NULL, NULL);
 	for (uint64_t i = 0; i < n; i++) /* entries [i*100, i*100 + 49] */
@@ -796,36 +796,39 @@ TEST(random_inserts)
 }
 
 /*
- * rebalance_internal - with ascending inserts every node is full and leaf
- * k holds entries 32k..32k+31, level-1 node j leaves 32j..32j+31.
- * Emptying the last 20 leaves of level-1 node 31 (the last child of a
- * non-rightmost level-2 node) makes it borrow children from its left
- * sibling; emptying the first leaves of node 33 merges and borrows from
- * the right.
+ * rebalance_internal - with ascending inserts every node is full: leaf k
+ * holds entries TL*k..TL*k+TL-1 (TL = 32 entries a leaf), level-1 node j
+ * leaves TF*j..TF*j+TF-1 (TF = 64 children a node).  Emptying the last 40
+ * leaves of level-1 node TF-1 (the last child of a non-rightmost level-2
+ * node) leaves it under half full, so it borrows children from its left
+ * sibling; emptying node 33 drops it and rebalances around it.
  */
+#define TL 32ull
+#define TF 64ull
 TEST(rebalance_internal)
 {
 	struct mapstore ms;
 	struct ms_entry e;
-	uint64_t n = 40000;
+	uint64_t n = TL * TF * TF + 8000;
+	uint64_t cut = TL * ((TF - 1) * TF + TF - 40);
 
 	ms_init(&ms, NULL, NULL);
 	for (uint64_t i = 0; i < n; i++)
 		REQUIRE(ins(&ms, pg(i), pg(i + 1) - 1) == 0);
 	REQUIRE(ms.height == 4);
-	CHECK_EQ(ms_remove_range(&ms, pg(1004 * 32), pg(1024 * 32) - 1, NULL,
-				 NULL, NULL), 20 * 32);
+	CHECK_EQ(ms_remove_range(&ms, pg(cut), pg(TL * TF * TF) - 1, NULL,
+				 NULL, NULL), 40 * TL);
 	CHECK_EQ(ms_check(&ms), 0);
-	CHECK_EQ(ms_remove_range(&ms, pg(33 * 32 * 32), pg(34 * 32 * 32) - 1,
-				 NULL, NULL, NULL), 32 * 32);
+	CHECK_EQ(ms_remove_range(&ms, pg(33 * TF * TL), pg(34 * TF * TL) - 1,
+				 NULL, NULL, NULL), TF * TL);
 	CHECK_EQ(ms_check(&ms), 0);
-	for (uint64_t i = 0; i < 32 * 40; i++)
+	for (uint64_t i = 0; i < TL * 40; i++)
 		ms_remove_range(&ms, pg(i * 31), pg(i * 31 + 5) - 1, NULL,
 				NULL, NULL);
 	CHECK_EQ(ms_check(&ms), 0);
-	CHECK_EQ(ms_lookup(&ms, pg(1004 * 32) - 1, &e), 0);
-	CHECK_EQ(ms_lookup(&ms, pg(1004 * 32), &e), -ENOENT);
-	CHECK_EQ(ms_lookup(&ms, pg(1024 * 32 + 10), &e), 0);
+	CHECK_EQ(ms_lookup(&ms, pg(cut) - 1, &e), 0);
+	CHECK_EQ(ms_lookup(&ms, pg(cut), &e), -ENOENT);
+	CHECK_EQ(ms_lookup(&ms, pg(TL * TF * TF + 10), &e), 0);
 	CHECK_EQ(ms_lookup(&ms, pg(n) - 1, &e), 0);
 	ms_destroy(&ms);
 }
