@@ -26,7 +26,7 @@
  *  - A slot's seqcount is also its writer lock: a writer takes it from
  *    even to odd with a compare-and-swap and back to even (+2) when done
  *    (slot_trylock/slot_unlock).  Fillers give up if it is taken;
- *    invalidators wait for it.
+ *    invalidators never wait for it (__slot_inval()).
  *  - dom->iseq counts invalidations: __inval_begin() makes it odd before a
  *    removal or invalidation changes anything, __inval_end() even after.
  *    An invalidation publishes the IOVA range it may change
@@ -49,9 +49,6 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <sched.h>
-
-#define SLOT_SPINS 64
 
 #define PROT_ALL (VIOMMU_READ | VIOMMU_WRITE | VIOMMU_EXEC | VIOMMU_MAP_MMIO)
 
@@ -85,17 +82,6 @@ static bool slot_trylock(struct iotlb_slot *s, uint32_t *old)
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	*old = v;
 	return true;
-}
-
-/* slot_lock() - slot_trylock() until it succeeds (holders never block). */
-static uint32_t slot_lock(struct iotlb_slot *s)
-{
-	uint32_t old, n = 0;
-
-	while (!slot_trylock(s, &old))
-		if (++n >= SLOT_SPINS)
-			sched_yield();
-	return old;
 }
 
 /* slot_unlock() - publish @s: even count again, one generation on. */
@@ -195,9 +181,15 @@ void __inval_end(struct viommu_domain *dom)
 
 /*
  * __slot_inval() - clear @s if it holds a piece overlapping [lo, hi].
- * Inside __inval_begin/end.  A stable unlocked read that shows no such
- * piece is enough (see "Lock-free fills" at the top); otherwise take the
- * slot lock, waiting for a filler to finish.
+ * Inside __inval_begin/end, so after the full fence there.  A stable
+ * unlocked read that shows no such piece is enough (see "Lock-free fills"
+ * at the top).  A slot a filler holds is never waited for: a filler
+ * preempted inside would stall this unmap for a time slice.  Instead we
+ * clear its valid bit without the lock.  By the store-buffering pairing
+ * either the filler's re-check, which follows all its slot writes, sees
+ * our iseq and range (and it clears an overlapping piece itself, whatever
+ * it did to our store), or all its slot writes precede our fence and our
+ * clear comes after them (the filler writes perm again only to clear it).
  */
 static void __slot_inval(struct iotlb_slot *s, uint64_t lo, uint64_t hi)
 {
@@ -214,7 +206,11 @@ static void __slot_inval(struct iotlb_slot *s, uint64_t lo, uint64_t hi)
 		    (!(perm & SLOT_VALID) || !ranges_overlap(slo, shi, lo, hi)))
 			return;
 	}
-	old = slot_lock(s);
+	if (!slot_trylock(s, &old)) {
+		/* A filler holds it (see above); readers see it odd. */
+		WRITE_ONCE(s->perm, 0);
+		return;
+	}
 	if ((s->perm & SLOT_VALID) && ranges_overlap(s->lo, s->hi, lo, hi))
 		WRITE_ONCE(s->perm, 0);
 	slot_unlock(s, old);

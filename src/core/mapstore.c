@@ -60,12 +60,14 @@
  * RETIRE_BATCH nodes have gathered, they become the @waiting batch with an
  * rcu_ticket(), and every later writer call polls the ticket without
  * blocking and frees the batch once it is over.  A writer waits
- * (rcu_wait()) only when RETIRE_MAX nodes are retired while a batch is
- * still waiting (readers stalled), when the store becomes empty, and in
+ * (rcu_wait()) only when the retired nodes hold more than RETIRE_MIN
+ * bytes and more than a 16th of the store's memory while a batch is still
+ * waiting (a reader preempted inside its read section holds a grace
+ * period up for a whole time slice), when the store becomes empty, and in
  * ms_destroy().  So a hostile guest that unmaps while another vCPU's DMA
- * translates can cost readers a retry, never a use-after-free, and at most
- * RETIRE_MAX + RETIRE_BATCH nodes per store wait to be freed (counted in
- * host_bytes meanwhile).
+ * translates can cost readers a retry, never a use-after-free, and the
+ * memory waiting to be freed stays within max(RETIRE_MIN, 1/16 of the
+ * store) plus one batch (counted in host_bytes meanwhile).
  *
  * Bytes.  The sum of sizes reaches 2^64 only when the entries cover the
  * whole IOVA space.  ms->bytes then reads UINT64_MAX and the root's @full
@@ -86,7 +88,8 @@
 #define NODE_MIN (NODE_CAP / 2)
 #define MAX_DEPTH 16u
 #define RETIRE_BATCH 16u  /* retired nodes per grace period */
-#define RETIRE_MAX 128u   /* retired nodes before a writer waits */
+#define RETIRE_MIN (128u << 10) /* retired bytes a writer never waits for */
+#define RETIRE_SHIFT 4    /* ... nor for a 16th of the store's memory */
 #define MS_READ_TRIES 16u /* optimistic descents before -EAGAIN */
 
 _Static_assert(LEAF_MIN >= 16 && NODE_MIN >= 16,
@@ -417,7 +420,8 @@ static void reclaim(struct mapstore *ms, bool force)
 		return;
 	}
 	if (ms->waiting) {
-		if (force || ms->nretired >= RETIRE_MAX)
+		if (force || (ms->retired_bytes > RETIRE_MIN &&
+			      ms->retired_bytes > ms->host_bytes >> RETIRE_SHIFT))
 			rcu_wait(ms->rcu, ms->ticket);
 		else if (!rcu_poll(ms->rcu, ms->ticket))
 			return;
