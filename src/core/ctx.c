@@ -139,7 +139,7 @@ static struct viommu_domain *static_domain(struct viommu_ctx *ctx,
 	dom->kind = kind;
 	dom->is_static = true;
 	dom->alive = true;
-	ms_init(&dom->ms, &ctx->alloc, &ctx->rcu);
+	ms_reinit(&dom->ms, &ctx->alloc, &ctx->rcu);
 	dirty_init(&dom->dirty, 0);
 	return dom;
 }
@@ -354,7 +354,7 @@ VIOMMU_EXPORT int viommu_domain_create(struct viommu_ctx *ctx,
 	WRITE_ONCE(dom->kind, cfg->kind);
 	WRITE_ONCE(dom->tag, cfg->tag);
 	WRITE_ONCE(dom->alive, true);
-	ms_init(&dom->ms, &ctx->alloc, &ctx->rcu);
+	ms_reinit(&dom->ms, &ctx->alloc, &ctx->rcu);
 	dirty_init(&dom->dirty, ctx->lim.max_dirty_chunks);
 	if (cfg->kind == VIOMMU_DOMAIN_NESTED) {
 		dom->parent = cfg->parent;

@@ -533,13 +533,30 @@ static struct ms_leaf *seek(const struct mapstore *ms, uint64_t x,
 void ms_init(struct mapstore *ms, const struct viommu_allocator *alloc,
 	     struct rcu *rcu)
 {
-	uint32_t seq = ms->seq;
-
 	memset(ms, 0, sizeof(*ms));
-	/* A reused store keeps counting, so stale readers see a change. */
-	ms->seq = seq + (seq & 1);
 	ms->alloc = alloc;
 	ms->rcu = rcu;
+}
+
+/* ms_reinit() - see mapstore.h. */
+void ms_reinit(struct mapstore *ms, const struct viommu_allocator *alloc,
+	       struct rcu *rcu)
+{
+	/*
+	 * Field by field, not memset(): on a reused store, stale lock-free
+	 * readers may still load root, height and seq (atomically).  The
+	 * version keeps counting, so they see a change.
+	 */
+	SETP(ms->root, NULL);
+	SET(ms->height, 0);
+	SET(ms->seq, ms->seq + (ms->seq & 1));
+	ms->alloc = alloc;
+	ms->rcu = rcu;
+	ms->count = ms->bytes = ms->host_bytes = 0;
+	ms->retired = ms->waiting = NULL;
+	ms->ticket = 0;
+	ms->nretired = ms->ntouched = 0;
+	ms->retired_bytes = 0;
 }
 
 /* retire_subtree() - retire @nd and everything below; depth 1: a leaf. */

@@ -56,11 +56,19 @@ struct mapstore {
  * ms_init() - an empty store that allocates through @alloc (may be NULL).
  * @rcu (may be NULL) is the grace-period source of lock-free readers
  * (ms_lookup_rcu()); without one, unlinked nodes are freed at once and
- * ms_lookup_rcu() must not be used.  The version counter survives a
- * re-init, so readers holding a stale view of a reused store retry.
+ * ms_lookup_rcu() may only run while no writer does.
  */
 void ms_init(struct mapstore *ms, const struct viommu_allocator *alloc,
 	     struct rcu *rcu);
+
+/*
+ * ms_reinit() - ms_init() for a zeroed or destroyed store that lock-free
+ * readers may still be looking at (a reused domain): writes the fields
+ * they read atomically, and the version keeps counting, so a reader
+ * holding a stale view retries.
+ */
+void ms_reinit(struct mapstore *ms, const struct viommu_allocator *alloc,
+	       struct rcu *rcu);
 
 /*
  * ms_destroy() - free every node; the store is empty afterwards.  With an
