@@ -31,8 +31,8 @@
  * a pointer read outside its current read section, and a read section is
  * bounded work: no callbacks, no locks, no sleeping inside.
  *
- * Cost: a reader pays two atomic adds on a line its CPU usually owns, and
- * one full fence; a grace period costs a scan of 2 x RCU_STRIPES lines
+ * Cost: a reader pays two atomic adds on a line its CPU usually owns (and
+ * off x86 one full fence); a grace period costs a scan of 2 x RCU_STRIPES lines
  * (plus waiting for readers in flight), so writers batch their frees.
  */
 #ifndef VIOMMU_CORE_RCU_H
@@ -89,14 +89,19 @@ static inline uint32_t rcu_read_lock(struct rcu *r)
 	/* Relaxed: the index only matters for the writer's progress. */
 	uint32_t i = READ_ONCE(r->idx) & 1;
 
-	__atomic_fetch_add(&r->st[s].cnt[i], 1, __ATOMIC_RELAXED);
 	/*
-	 * Barrier (pairs with the SC fence in rcu_synchronize()): the
-	 * increment is ordered before every load of the section, so either
-	 * the writer's scan sees it, or this section's loads see every unlink
-	 * the writer made before its fence (store-buffering pattern).
+	 * Barrier (pairs with the SC fence of the writer's grace-period step,
+	 * rcu.c __step()): the increment is ordered before every load of the
+	 * section, so either the writer's scan sees it, or this section's
+	 * loads see every unlink the writer made before its fence
+	 * (store-buffering pattern).  On x86 the locked add is itself a full
+	 * barrier (and, being seq_cst, keeps the compiler from hoisting the
+	 * section's loads above it); elsewhere a full fence follows.
 	 */
+	__atomic_fetch_add(&r->st[s].cnt[i], 1, __ATOMIC_SEQ_CST);
+#if !defined(__x86_64__) && !defined(__i386__)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+#endif
 	return s << 1 | i;
 }
 
