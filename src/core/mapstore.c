@@ -13,7 +13,10 @@
  *
  * Fill.  Every node except the rightmost of its level holds at least half
  * its capacity (LEAF_MIN, NODE_MIN); the rightmost may hold as little as
- * one.  So a full rightmost node receiving an append splits unevenly (the
+ * one, and the rightmost leaf (unless it is the root) none: an emptied
+ * rightmost leaf stays, so a guest mapping and unmapping one buffer past
+ * all its other mappings does not allocate and retire a leaf per pair
+ * (each retired node waits for a grace period).  So a full rightmost node receiving an append splits unevenly (the
  * old node stays full, the new one takes only the appended item) and
  * stores filled in ascending order stay ~100% dense.  Elsewhere a full
  * leaf first tries to pass entries to a sibling with room (B*-tree
@@ -706,14 +709,15 @@ static int lookup_once(const struct mapstore *ms, uint64_t iova,
 	i = count_le_rd(l->start, n, iova);
 	if (i > 0) {
 		hit = rd_entry(l, i - 1, iova, out);
-		if (!n || !same(&l->h.seq, lv))
+		if (!same(&l->h.seq, lv))
 			return -EAGAIN;
 		return hit ? 0 : -ENOENT;
 	}
-	/* Nothing in @l starts at or below @iova: the predecessor, if any,
-	 * is the last entry of the leaf before. */
+	/* Nothing in @l starts at or below @iova (it may be the empty
+	 * rightmost leaf): the predecessor, if any, is the last entry of
+	 * the leaf before, which is never empty. */
 	pv = LOAD_ACQUIRE(l->prev);
-	if (!n || !same(&l->h.seq, lv))
+	if (!same(&l->h.seq, lv))
 		return -EAGAIN;
 	if (!pv)
 		return -ENOENT;
@@ -1243,7 +1247,7 @@ static void fix_leaf(struct mapstore *ms, const struct ms_path *p,
 	struct ms_node *up;
 	uint32_t i;
 
-	if (!l->h.n) {
+	if (!l->h.n && l->next) {
 		retire(ms, l);
 		if (l->prev)
 			l->prev->next = l->next;
@@ -1251,17 +1255,12 @@ static void fix_leaf(struct mapstore *ms, const struct ms_path *p,
 			wtouch(ms, l->next);
 			SETP(l->next->prev, l->prev);
 		}
-		if (lv < 0) {
-			wtouch_top(ms);
-			SETP(ms->root, NULL);
-			SET(ms->height, 0);
-			return;
-		}
 		wtouch(ms, p->node[lv]);
 		node_drop(p->node[lv], p->idx[lv]);
 		fix_node(ms, p, (uint32_t)lv);
 		return;
 	}
+	/* The rightmost leaf stays, even empty (see "Fill"). */
 	if (l->h.n >= LEAF_MIN || !l->next || lv < 0)
 		return;
 	up = p->node[lv];
@@ -1395,6 +1394,17 @@ long ms_remove_range(struct mapstore *ms, uint64_t start, uint64_t last,
 	if (cut_from(ms, &p, l, &c))
 		while (cut_next(ms, &c))
 			;
+	if (!ms->count && ms->root) {
+		/* Only an empty rightmost leaf (and its parents) is left. */
+		void *root = ms->root;
+		uint32_t height = ms->height;
+
+		wtouch_top(ms);
+		SETP(ms->root, NULL);
+		SET(ms->height, 0);
+		retire_subtree(ms, root, height);
+		wdone(ms);
+	}
 	/* An emptied store holds no memory (what the statistics promise). */
 	reclaim(ms, !ms->root);
 	if (!c.nr)
@@ -1435,7 +1445,8 @@ static int check_leaf(struct ms_chk *k, const struct ms_leaf *l,
 	k->host += sizeof(*l);
 	if ((l->h.seq & 1) || !l->h.leaf || l->h.dead)
 		return -EUCLEAN;
-	if (!l->h.n || l->h.n > LEAF_CAP || (l->h.full && !b->root))
+	if ((!l->h.n && (!b->rightmost || b->root)) || l->h.n > LEAF_CAP ||
+	    (l->h.full && !b->root))
 		return -EUCLEAN;
 	if (!b->rightmost && !b->root && l->h.n < LEAF_MIN)
 		return -EUCLEAN;

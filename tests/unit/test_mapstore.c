@@ -1146,6 +1146,44 @@ TEST(remove_never_allocates)
 	ms_destroy(&ms);
 }
 
+/*
+ * rightmost_leaf_kept_empty - unmapping the only entry of the rightmost
+ * leaf keeps the leaf, so mapping and unmapping one buffer past all other
+ * mappings allocates (and retires) nothing per pair; an emptied store
+ * still frees everything.
+ */
+TEST(rightmost_leaf_kept_empty)
+{
+	struct fa f = { 0 };
+	struct viommu_allocator a = { fa_alloc, fa_free, &f };
+	struct mapstore ms;
+	struct ms_entry e;
+	long calls;
+
+	ms_init(&ms, &a, NULL);
+	for (uint64_t i = 0; i < 33; i++) /* a full leaf, then one entry */
+		REQUIRE(ins(&ms, pg(i), pg(i) + PG - 1) == 0);
+	REQUIRE(ms.height == 2);
+	calls = f.calls;
+	for (int k = 0; k < 100; k++) {
+		CHECK_EQ(ms_remove_range(&ms, pg(32), pg(33) - 1, NULL, NULL,
+					 NULL), 1);
+		CHECK_EQ(ms_check(&ms), 0);
+		CHECK_EQ(ms_lookup(&ms, pg(32), &e), -ENOENT);
+		CHECK_EQ(ms_lookup_rcu(&ms, pg(32), &e), -ENOENT);
+		CHECK_EQ(ms_lookup_rcu(&ms, pg(31) + 5, &e), 0);
+		CHECK_EQ(ms_lookup(&ms, pg(31) + 5, &e), 0);
+		REQUIRE(ins(&ms, pg(32), pg(32) + PG - 1) == 0);
+	}
+	CHECK_EQ(f.calls, calls); /* no allocation per pair */
+	CHECK_EQ(ms_remove_range(&ms, pg(32), pg(33) - 1, NULL, NULL, NULL),
+		 1);
+	CHECK_EQ(ms_remove_range(&ms, 0, MAXA, NULL, NULL, NULL), 32);
+	CHECK_EQ(ms_check(&ms), 0);
+	CHECK(ms.root == NULL && ms.host_bytes == 0 && f.live == 0);
+	ms_destroy(&ms);
+}
+
 /* ---- lock-free readers ----------------------------------------------------- */
 
 /* rcu_grace_period_waits_for_readers - a ticket is over only after every
