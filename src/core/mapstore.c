@@ -484,6 +484,15 @@ static struct ms_leaf *descend(const struct mapstore *ms, uint64_t x,
 }
 
 /*
+ * data_next() - the leaf after @l if it holds entries: only the rightmost
+ * leaf may be empty (see "Fill"), and it has nothing to offer.
+ */
+static struct ms_leaf *data_next(const struct ms_leaf *l)
+{
+	return l->next && l->next->h.n ? l->next : NULL;
+}
+
+/*
  * is_rightmost() - whether the node at @level of @p is the last of its
  * level (every ancestor took its last child).
  */
@@ -523,7 +532,7 @@ static struct ms_leaf *seek(const struct mapstore *ms, uint64_t x,
 		}
 	}
 	if (i == l->h.n) {
-		l = l->next;
+		l = data_next(l);
 		i = 0;
 	}
 	*idx = i;
@@ -814,7 +823,7 @@ int ms_walk(const struct mapstore *ms, uint64_t start, uint64_t last,
 static int overlaps(const struct ms_leaf *l, uint32_t pos,
 		    const struct ms_entry *e)
 {
-	const struct ms_leaf *pv = l->prev, *nx = l->next;
+	const struct ms_leaf *pv = l->prev, *nx = data_next(l);
 
 	if (pos > 0 && l->last[pos - 1] >= e->start)
 		return 1;
@@ -1303,7 +1312,7 @@ static int cut_from(struct mapstore *ms, const struct ms_path *p,
 	int more;
 
 	if (pos == l->h.n) {
-		if (!l->next || l->next->start[0] > c->last)
+		if (!data_next(l) || l->next->start[0] > c->last)
 			return 0;
 		c->next = l->next->start[0]; /* routes to l->next */
 		return 1;
@@ -1352,7 +1361,7 @@ static int straddles(const struct mapstore *ms, const struct ms_leaf *l,
 		     uint64_t start, uint64_t last)
 {
 	uint32_t i = count_lt(l->start, l->h.n, start);
-	const struct ms_leaf *pv = l->prev, *nx = l->next;
+	const struct ms_leaf *pv = l->prev, *nx = data_next(l);
 	struct ms_entry e;
 
 	/* the entry before @start, which begins below it */

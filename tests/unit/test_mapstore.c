@@ -1146,6 +1146,47 @@ TEST(remove_never_allocates)
 	ms_destroy(&ms);
 }
 
+/* count_fn() - ms_walk() callback counting entries in *(uint64_t *)@o. */
+static int count_fn(void *o, const struct ms_entry *e)
+{
+	(void)e;
+	(*(uint64_t *)o)++;
+	return 0;
+}
+
+/*
+ * empty_rightmost_leaf_is_not_data - regression (fuzz_core): an emptied
+ * rightmost leaf keeps stale keys; overlap checks, look-ups, walks and
+ * removals must not read them.  Even pages 0..64: a full leaf of 32, then
+ * page 64 alone in the rightmost leaf, which the removal empties.
+ */
+TEST(empty_rightmost_leaf_is_not_data)
+{
+	struct mapstore ms;
+	struct ms_entry e;
+	uint64_t n = 0;
+
+	ms_init(&ms, NULL, NULL);
+	for (uint64_t i = 0; i <= 32; i++)
+		REQUIRE(ins(&ms, pg(2 * i), pg(2 * i) + PG - 1) == 0);
+	REQUIRE(ms.height == 2);
+	CHECK_EQ(ms_remove_range(&ms, pg(64), pg(65) - 1, NULL, NULL, NULL),
+		 1);
+	CHECK_EQ(ms_check(&ms), 0);
+	CHECK_EQ(ms_first_overlap(&ms, pg(63), pg(70), &e), -ENOENT);
+	CHECK_EQ(ms_lookup(&ms, pg(64), &e), -ENOENT);
+	CHECK_EQ(ms_lookup_rcu(&ms, pg(64), &e), -ENOENT);
+	CHECK_EQ(ms_walk(&ms, pg(63), MAXA, count_fn, &n), 0);
+	CHECK_U64(n, 0);
+	CHECK_EQ(ms_remove_range(&ms, pg(63), MAXA, NULL, NULL, NULL), 0);
+	/* Starts in the full leaf, ends past the stale key: no overlap. */
+	CHECK_EQ(ins(&ms, pg(63), pg(65)), 0);
+	CHECK_EQ(ms_check(&ms), 0);
+	CHECK_EQ(ms_lookup(&ms, pg(64), &e), 0);
+	CHECK_U64(e.start, pg(63));
+	ms_destroy(&ms);
+}
+
 /*
  * rightmost_leaf_kept_empty - unmapping the only entry of the rightmost
  * leaf keeps the leaf, so mapping and unmapping one buffer past all other
