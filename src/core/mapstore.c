@@ -35,7 +35,8 @@
  * changes anything, so -ENOMEM leaves the store untouched.  Nothing else
  * allocates.
  *
- * Lock-free readers.  ms_lookup_rcu() runs without the domain lock, in
+ * Lock-free readers.  ms_lookup_rcu() (mapstore_rcu.c; node layout in
+ * mapstore_node.h) runs without the domain lock, in
  * the style of optimistic lock coupling.  Every node (and the store, for
  * root and height) carries a version: a writer makes it odd before it
  * changes anything a reader reads in that node (wtouch()) and even again
@@ -78,62 +79,14 @@
  * (Nothing can be inserted into a full store, so the root stays the same
  * node until the next removal.)
  */
-#include "mapstore.h"
-#include "util.h"
+#include "mapstore_node.h"
+#include "rcu.h"
 
 #include <errno.h>
 
-#include "rcu.h"
-
-#define LEAF_CAP 32u
-#define NODE_CAP 64u
-#define LEAF_MIN (LEAF_CAP / 2)
-#define NODE_MIN (NODE_CAP / 2)
-#define MAX_DEPTH 16u
 #define RETIRE_BATCH 16u  /* retired nodes per grace period */
 #define RETIRE_MIN (128u << 10) /* retired bytes a writer never waits for */
 #define RETIRE_SHIFT 4    /* ... nor for a 16th of the store's memory */
-#define MS_READ_TRIES 16u /* optimistic descents before -EAGAIN */
-
-_Static_assert(LEAF_MIN >= 16 && NODE_MIN >= 16,
-	       "the MAX_DEPTH bound needs minimum fills of 16");
-/* Per level: the node, its parent, two siblings; plus leaf neighbours. */
-_Static_assert(MS_TOUCH_MAX >= 4 * MAX_DEPTH + 8, "touch list too short");
-
-/* Head of every node. */
-struct ms_hdr {
-	uint32_t seq;  /* version: odd while being changed, or once retired */
-	uint32_t n;    /* entries or children */
-	uint32_t full; /* root only: the entries cover 2^64 bytes */
-	uint8_t leaf;  /* fixed for the node's life */
-	uint8_t dead;  /* retired (writer only) */
-	struct ms_hdr *rnext; /* retired list (writer only) */
-};
-
-struct ms_leaf {
-	struct ms_hdr h;
-	struct ms_leaf *prev, *next; /* next: writer only */
-	uint64_t start[LEAF_CAP];
-	uint64_t last[LEAF_CAP];
-	uint64_t gpa[LEAF_CAP];
-	uint32_t prot[LEAF_CAP];
-};
-
-/* Internal node; struct mapstore's root points at a leaf when height is 1. */
-struct ms_node {
-	struct ms_hdr h;
-	uint64_t key[NODE_CAP];
-	void *child[NODE_CAP];
-};
-
-/*
- * Stores to fields lock-free readers read: atomic, so a reader never sees
- * a torn value (and TSan sees no plain racing access).  Pointers that lead
- * to a node are stored with release, so the node's initialisation is
- * visible to a reader that loads the pointer with acquire.
- */
-#define SET(x, v) WRITE_ONCE(x, v)
-#define SETP(x, v) STORE_RELEASE(x, v)
 
 /* Internal nodes from the root (level 0) down, and the child taken. */
 struct ms_path {
@@ -447,18 +400,6 @@ static void reclaim(struct mapstore *ms, bool force)
 }
 
 /*
- * prefetch_keys() - start loading the @bytes of sorted keys at @a, so the
- * binary search's cache misses overlap instead of following each other
- * (at a million mappings the lower levels and the leaves are out of the
- * caches).
- */
-static inline void prefetch_keys(const void *a, size_t bytes)
-{
-	for (size_t off = 0; off < bytes; off += 64)
-		__builtin_prefetch((const char *)a + off);
-}
-
-/*
  * descend() - the leaf @x routes to; records the internal nodes and child
  * indices in @p when it is not NULL.  The store must not be empty.
  */
@@ -600,161 +541,6 @@ void ms_destroy(struct mapstore *ms)
 	reclaim(ms, true);
 	ms->count = 0;
 	ms->bytes = 0;
-}
-
-/* ---- lock-free readers --------------------------------------------------- */
-
-/* cpu_relax() - a spin-wait hint. */
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#endif
-}
-
-/* count_le_rd() - count_le() over an array a writer may be changing. */
-static uint32_t count_le_rd(const uint64_t *a, uint32_t n, uint64_t x)
-{
-	const uint64_t *base = a;
-
-	if (!n)
-		return 0;
-	while (n > 1) {
-		uint32_t half = n / 2;
-
-		base = READ_ONCE(base[half - 1]) <= x ? base + half : base;
-		n -= half;
-	}
-	return (uint32_t)(base - a) + (READ_ONCE(*base) <= x);
-}
-
-
-/* ver() - a node's version, odd meaning "retry". */
-static inline uint32_t ver(const void *p)
-{
-	return LOAD_ACQUIRE(((const struct ms_hdr *)p)->seq);
-}
-
-/*
- * same() - whether @seq still reads @v.  Barrier: acquire fence, so the
- * reads before it (the node's contents) are ordered before the re-check.
- */
-static inline bool same(const uint32_t *seq, uint32_t v)
-{
-	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	return READ_ONCE(*seq) == v;
-}
-
-/* rd_n() - a node's count, clamped so that a torn view stays in bounds. */
-static inline uint32_t rd_n(const void *p, uint32_t cap)
-{
-	uint32_t n = READ_ONCE(((const struct ms_hdr *)p)->n);
-
-	return n > cap ? cap : n;
-}
-
-/*
- * rd_entry() - entry @i of @l, read inside @l's version check.  Return:
- * whether it holds @iova (else *@out is not the answer).
- */
-static inline bool rd_entry(const struct ms_leaf *l, uint32_t i,
-			    uint64_t iova, struct ms_entry *out)
-{
-	out->start = READ_ONCE(l->start[i]);
-	out->last = READ_ONCE(l->last[i]);
-	out->gpa = READ_ONCE(l->gpa[i]);
-	out->prot = READ_ONCE(l->prot[i]);
-	return out->start <= iova && out->last >= iova;
-}
-
-/*
- * lookup_once() - one optimistic descent (see "Lock-free readers" at the
- * top).  Return: 0, -ENOENT, or -EAGAIN when a version moved.
- */
-static int lookup_once(const struct mapstore *ms, uint64_t iova,
-		       struct ms_entry *out)
-{
-	const uint32_t *pseq = &ms->seq;
-	const struct ms_leaf *l, *pv;
-	uint32_t pvv, v, lv, h, n, i;
-	const void *nd;
-	bool hit;
-
-	v = LOAD_ACQUIRE(ms->seq);
-	if (v & 1)
-		return -EAGAIN;
-	nd = LOAD_ACQUIRE(ms->root);
-	h = READ_ONCE(ms->height);
-	if (!same(&ms->seq, v))
-		return -EAGAIN;
-	if (!nd)
-		return -ENOENT;
-	if (h == 0 || h > MAX_DEPTH)
-		return -EAGAIN;
-	for (lv = 0; lv + 1 < h; lv++) {
-		const struct ms_node *in = nd;
-		uint32_t nv = ver(in);
-
-		/* @in was @pseq's child when @pseq read @v: check it still is. */
-		if ((nv & 1) || !same(pseq, v) || in->h.leaf)
-			return -EAGAIN;
-		prefetch_keys(in->key, sizeof(in->key));
-		n = rd_n(in, NODE_CAP);
-		if (!n)
-			return -EAGAIN;
-		i = count_le_rd(in->key + 1, n - 1, iova);
-		nd = LOAD_ACQUIRE(in->child[i]);
-		if (!same(&in->h.seq, nv) || !nd)
-			return -EAGAIN;
-		pseq = &in->h.seq;
-		v = nv;
-	}
-	l = nd;
-	lv = ver(l);
-	if ((lv & 1) || !same(pseq, v) || !l->h.leaf)
-		return -EAGAIN;
-	prefetch_keys(l->start, sizeof(l->start));
-	n = rd_n(l, LEAF_CAP);
-	i = count_le_rd(l->start, n, iova);
-	if (i > 0) {
-		hit = rd_entry(l, i - 1, iova, out);
-		if (!same(&l->h.seq, lv))
-			return -EAGAIN;
-		return hit ? 0 : -ENOENT;
-	}
-	/* Nothing in @l starts at or below @iova (it may be the empty
-	 * rightmost leaf): the predecessor, if any, is the last entry of
-	 * the leaf before, which is never empty. */
-	pv = LOAD_ACQUIRE(l->prev);
-	if (!same(&l->h.seq, lv))
-		return -EAGAIN;
-	if (!pv)
-		return -ENOENT;
-	pvv = ver(pv);
-	/* @pv was still @l's neighbour when its version was read. */
-	if ((pvv & 1) || !same(&l->h.seq, lv) || !pv->h.leaf)
-		return -EAGAIN;
-	n = rd_n(pv, LEAF_CAP);
-	if (!n)
-		return -EAGAIN;
-	hit = rd_entry(pv, n - 1, iova, out);
-	if (!same(&pv->h.seq, pvv))
-		return -EAGAIN;
-	return hit ? 0 : -ENOENT;
-}
-
-/* ms_lookup_rcu() - see mapstore.h. */
-int ms_lookup_rcu(const struct mapstore *ms, uint64_t iova,
-		  struct ms_entry *out)
-{
-	for (uint32_t t = 0; t < MS_READ_TRIES; t++) {
-		int ret = lookup_once(ms, iova, out);
-
-		if (ret != -EAGAIN)
-			return ret;
-		cpu_relax();
-	}
-	return -EAGAIN;
 }
 
 /* ---- queries ------------------------------------------------------------- */
