@@ -68,6 +68,8 @@ struct opts {
 	int runs;
 	uint64_t hit_ops, miss_ops; /* translations per run */
 	double mt_seconds;          /* duration of one multi-thread run */
+	uint32_t mt[4];             /* translator counts beside the mapper */
+	int nmt;
 };
 
 struct result {
@@ -309,13 +311,13 @@ static inline uint32_t page_at(const struct bench *b, enum pattern p,
  */
 static uint64_t xlate_loop(const struct bench *b, enum pattern p,
 			   uint32_t size, uint64_t ops, const int *stop,
-			   uint64_t *sink)
+			   uint64_t *sink, uint64_t k0)
 {
 	uint64_t k, acc = 0;
 
 	for (k = 0; k < ops; k++) {
 		struct viommu_xlate x;
-		uint32_t i = page_at(b, p, size, k);
+		uint32_t i = page_at(b, p, size, k0 + k);
 
 		if (viommu_translate(b->ep, VIOMMU_NO_PASID,
 				     iova_of(i) + 0x40, 64, VIOMMU_READ, &x,
@@ -357,12 +359,12 @@ static void bench_xlate(struct bench *b, uint32_t size, enum pattern p)
 
 	if (p == P_SEQ && ops < size)
 		ops = size;
-	xlate_loop(b, p, size, p <= P_WS ? WS_PAGES : 0, NULL, &sink);
+	xlate_loop(b, p, size, p <= P_WS ? WS_PAGES : 0, NULL, &sink, 0);
 	for (int k = 0; k < b->o->runs; k++) {
 		uint64_t m0 = iotlb_misses(b);
 		struct span t = span_start();
 
-		xlate_loop(b, p, size, ops, NULL, &sink);
+		xlate_loop(b, p, size, ops, NULL, &sink, 0);
 		t = span_end(t);
 		v[k] = (double)t.wall / ops;
 		c[k] = (double)t.cpu / ops;
@@ -377,18 +379,21 @@ static void bench_xlate(struct bench *b, uint32_t size, enum pattern p)
 }
 
 /* ------------------------------------------------------------------ */
-/* Two translators and a mapper                                       */
+/* Translators and a mapper                                           */
+
+#define MT_MAX 4 /* translating threads at most */
 
 struct mt {
 	struct bench *b;
 	struct viommu_domain *dom;
 	uint32_t size;
 	enum pattern p;
+	uint32_t nthreads;
 	pthread_barrier_t start;
 	int stop;
 	/* outputs */
-	uint64_t ops[2], pairs;
-	struct span t[2], mapper_t;
+	uint64_t ops[MT_MAX], pairs, misses;
+	struct span t[MT_MAX], mapper_t;
 };
 
 struct mt_arg {
@@ -406,8 +411,11 @@ static void *translator(void *opaque)
 
 	pthread_barrier_wait(&mt->start);
 	t0 = span_start();
+	/* Each thread walks from its own offset (its own pages). */
 	mt->ops[a->idx] = xlate_loop(mt->b, mt->p, mt->size, UINT64_MAX,
-				     &mt->stop, &sink);
+				     &mt->stop, &sink,
+				     (uint64_t)a->idx * (RND_LEN / MT_MAX +
+							 mt->size / 3 + 7));
 	mt->t[a->idx] = span_end(t0);
 	return (void *)(uintptr_t)(sink == 1);
 }
@@ -435,66 +443,105 @@ static void *mapper(void *opaque)
 	return NULL;
 }
 
-/* mt_run() - one run: 2 translators + 1 mapper for mt_seconds. */
+/* mt_run() - one run: mt->nthreads translators + 1 mapper. */
 static void mt_run(struct mt *mt)
 {
 	struct timespec d = { 0, 0 };
-	struct mt_arg args[2] = { { mt, 0 }, { mt, 1 } };
-	pthread_t th[3];
+	struct mt_arg args[MT_MAX];
+	pthread_t th[MT_MAX + 1];
+	uint32_t n = mt->nthreads;
+	uint64_t m0;
 
 	mt->stop = 0;
 	d.tv_sec = (time_t)mt->b->o->mt_seconds;
 	d.tv_nsec = (long)((mt->b->o->mt_seconds - (double)d.tv_sec) * 1e9);
-	if (pthread_barrier_init(&mt->start, NULL, 4))
+	if (pthread_barrier_init(&mt->start, NULL, n + 2))
 		die("pthread_barrier_init");
-	for (int i = 0; i < 2; i++)
+	for (uint32_t i = 0; i < n; i++) {
+		args[i] = (struct mt_arg){ mt, (int)i };
 		if (pthread_create(&th[i], NULL, translator, &args[i]))
 			die("pthread_create");
-	if (pthread_create(&th[2], NULL, mapper, mt))
+	}
+	if (pthread_create(&th[n], NULL, mapper, mt))
 		die("pthread_create");
+	m0 = iotlb_misses(mt->b);
 	pthread_barrier_wait(&mt->start);
 	nanosleep(&d, NULL);
 	__atomic_store_n(&mt->stop, 1, __ATOMIC_RELAXED);
-	for (int i = 0; i < 3; i++)
+	for (uint32_t i = 0; i <= n; i++)
 		pthread_join(th[i], NULL);
+	mt->misses = iotlb_misses(mt->b) - m0;
 	pthread_barrier_destroy(&mt->start);
 }
 
-/* bench_mt() - per-thread translate ns/op and pairs/s for pattern @p. */
-static void bench_mt(struct bench *b, struct viommu_domain *dom,
-		     uint32_t size, enum pattern p)
+/*
+ * mt_name() - "mt<T>_<what>" (@label false) or "<T>+1 threads: <what>",
+ * kept for the program's life.
+ */
+static const char *mt_name(bool label, uint32_t t, const char *what)
 {
-	double v[2][MAX_RUNS], c[2][MAX_RUNS], vp[MAX_RUNS];
-	struct mt mt = { .b = b, .dom = dom, .size = size, .p = p };
+	char buf[96];
+	char *s;
+
+	if (label)
+		snprintf(buf, sizeof(buf), "%u+1 threads: %s", t, what);
+	else
+		snprintf(buf, sizeof(buf), "mt%u_%s", t, what);
+	s = strdup(buf);
+	if (!s)
+		die("out of memory");
+	return s;
+}
+
+/*
+ * bench_mt() - @nthreads translators (pattern @p) beside a mapper: mean
+ * translate ns/op over the threads (wall, thread CPU), the translators'
+ * miss ratio, and the mapper's map+unmap pairs/s.
+ */
+static void bench_mt(struct bench *b, struct viommu_domain *dom,
+		     uint32_t size, enum pattern p, uint32_t nthreads)
+{
+	double v[MAX_RUNS], c[MAX_RUNS], vp[MAX_RUNS], mr[MAX_RUNS];
+	double cp[MAX_RUNS];
+	struct mt mt = { .b = b, .dom = dom, .size = size, .p = p,
+			 .nthreads = nthreads };
 	bool hit = p == P_WS;
+	struct result *res;
 
 	for (int r = 0; r < b->o->runs; r++) {
-		mt_run(&mt);
-		for (int i = 0; i < 2; i++) {
-			double ops = (double)(mt.ops[i] ? mt.ops[i] : 1);
+		double ops = 0;
 
-			v[i][r] = (double)mt.t[i].wall / ops;
-			c[i][r] = (double)mt.t[i].cpu / ops;
+		mt_run(&mt);
+		v[r] = c[r] = 0;
+		for (uint32_t i = 0; i < nthreads; i++) {
+			double n = (double)(mt.ops[i] ? mt.ops[i] : 1);
+
+			v[r] += (double)mt.t[i].wall / n / nthreads;
+			c[r] += (double)mt.t[i].cpu / n / nthreads;
+			ops += n;
 		}
+		mr[r] = (double)mt.misses / ops;
 		vp[r] = (double)mt.pairs * 1e9 / (double)mt.mapper_t.wall;
+		cp[r] = (double)mt.mapper_t.cpu / (double)(mt.pairs ? mt.pairs
+								    : 1);
 	}
-	add_result(b, size, hit ? "mt_translate_hit_thread0"
-				: "mt_translate_miss_random_thread0",
-		   hit ? "2+1 threads: translate hit (64 pages), thread 0"
-		       : "2+1 threads: translate random walk, thread 0",
-		   "ns/op", T_NONE, v[0], b->o->runs)->cpu_med =
-		median(c[0], b->o->runs);
-	add_result(b, size, hit ? "mt_translate_hit_thread1"
-				: "mt_translate_miss_random_thread1",
-		   hit ? "2+1 threads: translate hit (64 pages), thread 1"
-		       : "2+1 threads: translate random walk, thread 1",
-		   "ns/op", T_NONE, v[1], b->o->runs)->cpu_med =
-		median(c[1], b->o->runs);
-	add_result(b, size, hit ? "mt_map_unmap_pairs_per_s_hit"
-				: "mt_map_unmap_pairs_per_s_random",
-		   hit ? "2+1 threads: mapper map+unmap pairs/s (vs hits)"
-		       : "2+1 threads: mapper map+unmap pairs/s (vs walk)",
-		   "pairs/s", T_NONE, vp, b->o->runs);
+	res = add_result(b, size,
+			 mt_name(false, nthreads, hit ? "translate_hit"
+						      : "translate_random"),
+			 mt_name(true, nthreads,
+				 hit ? "translate hit (64 pages), per thread"
+				     : "translate random walk, per thread"),
+			 "ns/op", T_NONE, v, b->o->runs);
+	res->cpu_med = median(c, b->o->runs);
+	res->miss_ratio = median(mr, b->o->runs);
+	/* cpu: the mapper's thread CPU ns per map+unmap pair */
+	add_result(b, size,
+		   mt_name(false, nthreads, hit ? "map_unmap_pairs_per_s_hit"
+						: "map_unmap_pairs_per_s_random"),
+		   mt_name(true, nthreads, hit ? "mapper pairs/s (vs hits)"
+					       : "mapper pairs/s (vs walk)"),
+		   "pairs/s", T_NONE, vp, b->o->runs)->cpu_med =
+		median(cp, b->o->runs);
 }
 
 /* bench_size() - every measurement at @size mappings. */
@@ -512,8 +559,10 @@ static void bench_size(struct bench *b, uint32_t size)
 		die("attach: %s", strerror(-rc));
 	for (int p = P_SAME; p <= P_RAND; p++)
 		bench_xlate(b, size, (enum pattern)p);
-	bench_mt(b, d, size, P_WS);
-	bench_mt(b, d, size, P_RAND);
+	for (int i = 0; i < b->o->nmt; i++)
+		bench_mt(b, d, size, P_WS, b->o->mt[i]);
+	for (int i = 0; i < b->o->nmt; i++)
+		bench_mt(b, d, size, P_RAND, b->o->mt[i]);
 	teardown_size(b);
 }
 
@@ -533,7 +582,8 @@ static void print_table(const struct bench *b, FILE *f)
 	fprintf(f, "method:  median of %d runs, CLOCK_MONOTONIC; 4 KiB "
 		"mappings; IOTLB 256 entries;\n         cpu = median "
 		"thread CPU time per op (CLOCK_THREAD_CPUTIME_ID), for\n"
-		"         reference; miss ratio = slow-path translations / "
+		"         reference (on a pairs/s row: the mapper's CPU ns per "
+		"pair);\n         miss ratio = slow-path translations / "
 		"translations\n", b->o->runs);
 	for (int i = 0; i < b->nres; i++) {
 		const struct result *r = &b->res[i];
@@ -603,18 +653,21 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: viommu-bench core [--smoke] [--sizes N[,N...]] [--runs N]\n"
-"                         [--json FILE|-] [--help]\n"
+"                         [--threads N[,N...]] [--json FILE|-] [--help]\n"
 "\n"
 "Measures the translation core: map/unmap ns/op (ascending and random\n"
 "IOVA order), host bytes per mapping, translate ns/op on IOTLB hits and\n"
-"misses, and translate ns/op per thread with 2 translating threads while\n"
-"a third maps and unmaps.  Every figure is the median of N runs.\n"
+"misses, and translate ns/op per thread with 1, 2 and 4 translating\n"
+"threads while another maps and unmaps.  Every figure is the median of N\n"
+"runs.\n"
 "\n"
 "  --smoke        tiny sizes and short loops (about a second); checks\n"
 "                 that the program works, numbers are not meaningful\n"
 "  --sizes LIST   comma-separated mapping counts, 1..%u\n"
 "                 (default 1000,100000,1000000; with --smoke 1000)\n"
 "  --runs N       runs per figure, 1..%d (default 5; with --smoke 1)\n"
+"  --threads LIST translating threads beside the mapper, 1..4 each\n"
+"                 (default 1,2,4)\n"
 "  --json FILE    also write the results as JSON to FILE; with '-' the\n"
 "                 JSON goes to stdout and the table to stderr\n"
 "  --help         this text\n", MAX_SIZE, MAX_RUNS);
@@ -638,6 +691,9 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 			o->json = v;
 		} else if (opt_value("--runs", argc, argv, &i, &v)) {
 			runs = (int)parse_uint("--runs", v, 1, MAX_RUNS);
+		} else if (opt_value("--threads", argc, argv, &i, &v)) {
+			o->nmt = parse_uint_list("--threads", v, o->mt, 4, 1,
+						 MT_MAX);
 		} else if (opt_value("--sizes", argc, argv, &i, &v)) {
 			o->nsizes = parse_uint_list("--sizes", v, o->sizes,
 						    MAX_SIZES, 1, MAX_SIZE);
@@ -656,6 +712,12 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 	o->hit_ops = o->smoke ? 100000 : 10000000;
 	o->miss_ops = o->smoke ? 20000 : 2000000;
 	o->mt_seconds = o->smoke ? 0.05 : 0.3;
+	if (!o->nmt) {
+		o->nmt = 3;
+		o->mt[0] = 1;
+		o->mt[1] = 2;
+		o->mt[2] = 4;
+	}
 }
 
 /* cmd_core() - `viommu-bench core`: argv[0] is "core". */

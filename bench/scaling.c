@@ -11,6 +11,11 @@
  *  - seq:  every mapping in turn (N > 256: each page evicted before it
  *          comes back, so every call takes the slow path);
  *  - rand: a fixed-seed random mapping each call.
+ * With --mapper a further thread maps and unmaps one page at a time in a
+ * separate IOVA range of the same domain for as long as the translators
+ * run (its map+unmap pairs per second are reported too), so the figures
+ * show what concurrent map traffic costs the translators and the other
+ * way round.
  * Per thread: wall-clock ns/op (CLOCK_MONOTONIC) and thread-CPU ns/op
  * (CLOCK_THREAD_CPUTIME_ID); the table shows the mean over the threads,
  * the aggregate rate (T * ops / the slowest thread's wall time) and the
@@ -31,6 +36,8 @@
 #define MAX_SIZES 12
 #define MAX_SIZE (1u << 22)
 #define MAX_THREADS 8
+#define MAPPER_BASE (1ull << 40) /* IOVA range of the --mapper thread */
+#define MAPPER_PAGES 64
 
 enum pattern { P_HIT, P_SEQ, P_RAND, P_COUNT };
 
@@ -51,6 +58,7 @@ struct opts {
 	uint32_t patterns;
 	uint64_t hit_ops, miss_ops; /* per thread per run */
 	int runs;
+	bool mapper; /* a map/unmap thread beside the translators */
 };
 
 /* One figure: size x pattern x thread count. */
@@ -60,7 +68,8 @@ struct res {
 	uint32_t threads;
 	double ns[BENCH_MAX_RUNS], cpu[BENCH_MAX_RUNS];
 	double mops[BENCH_MAX_RUNS], miss[BENCH_MAX_RUNS];
-	double m_ns, min_ns, max_ns, m_cpu, m_mops, m_miss;
+	double pairs[BENCH_MAX_RUNS]; /* mapper map+unmap pairs/s */
+	double m_ns, min_ns, max_ns, m_cpu, m_mops, m_miss, m_pairs;
 };
 
 struct scaling {
@@ -70,6 +79,7 @@ struct scaling {
 	struct viommu_mem *mem;
 	struct viommu_ctx *ctx;
 	struct viommu_endpoint *ep;
+	struct viommu_domain *dom;
 	struct res *res;
 	int nres;
 	struct machine m;
@@ -129,6 +139,39 @@ static void *worker_fn(void *opaque)
 	return NULL;
 }
 
+/* Work of the --mapper thread. */
+struct mapper {
+	struct scaling *b;
+	pthread_barrier_t *start;
+	int stop;
+	uint64_t pairs; /* output */
+	struct span t;
+};
+
+/* mapper_fn() - map and unmap pages of its own range until stopped. */
+static void *mapper_fn(void *opaque)
+{
+	struct mapper *m = opaque;
+	uint64_t n = 0;
+	struct span t;
+
+	pthread_barrier_wait(m->start);
+	t = span_start();
+	while (!__atomic_load_n(&m->stop, __ATOMIC_RELAXED)) {
+		uint64_t iova = MAPPER_BASE + (n % MAPPER_PAGES) * BENCH_PAGE;
+
+		if (viommu_domain_map(m->b->dom, iova, iova + BENCH_PAGE - 1,
+				      0, VIOMMU_READ) ||
+		    viommu_domain_unmap(m->b->dom, iova,
+					iova + BENCH_PAGE - 1, NULL))
+			die("mapper: map/unmap failed");
+		n++;
+	}
+	m->t = span_end(t);
+	m->pairs = n;
+	return NULL;
+}
+
 /* iotlb_misses() - the context's slow-path counter. */
 static uint64_t iotlb_misses(struct scaling *b)
 {
@@ -143,16 +186,19 @@ static uint64_t iotlb_misses(struct scaling *b)
 static void measure(struct scaling *b, struct res *r, int run)
 {
 	struct worker w[MAX_THREADS];
-	pthread_t th[MAX_THREADS];
+	pthread_t th[MAX_THREADS], mth;
 	pthread_barrier_t start;
+	struct mapper mp = { .b = b, .start = &start };
 	uint64_t ops = r->p == P_HIT ? b->o.hit_ops : b->o.miss_ops;
 	uint64_t m0, max_wall = 0;
 	double ns = 0, cpu = 0;
 
 	if (r->p == P_SEQ && ops < r->size)
 		ops = r->size;
-	if (pthread_barrier_init(&start, NULL, r->threads))
+	if (pthread_barrier_init(&start, NULL, r->threads + b->o.mapper))
 		die("pthread_barrier_init");
+	if (b->o.mapper && pthread_create(&mth, NULL, mapper_fn, &mp))
+		die("pthread_create");
 	m0 = iotlb_misses(b);
 	for (uint32_t k = 0; k < r->threads; k++) {
 		w[k] = (struct worker){ .b = b, .start = &start,
@@ -169,6 +215,12 @@ static void measure(struct scaling *b, struct res *r, int run)
 		cpu += (double)w[k].t.cpu / ops;
 		if (w[k].t.wall > max_wall)
 			max_wall = w[k].t.wall;
+	}
+	r->pairs[run] = 0;
+	if (b->o.mapper) {
+		__atomic_store_n(&mp.stop, 1, __ATOMIC_RELAXED);
+		pthread_join(mth, NULL);
+		r->pairs[run] = (double)mp.pairs * 1e9 / (double)mp.t.wall;
 	}
 	pthread_barrier_destroy(&start);
 	r->ns[run] = ns / r->threads;
@@ -196,7 +248,7 @@ static void setup_size(struct scaling *b, uint32_t size)
 	    (rc = viommu_mem_set_regions(b->mem, &reg, 1)))
 		die("guest memory: %s", strerror(-rc));
 	cfg.mem = b->mem;
-	cfg.limits.max_mappings_per_domain = size;
+	cfg.limits.max_mappings_per_domain = size + MAPPER_PAGES;
 	if ((rc = viommu_ctx_create(&cfg, &b->ctx)) ||
 	    (rc = viommu_endpoint_create(b->ctx, 1, &b->ep)) ||
 	    (rc = viommu_domain_create(b->ctx, &dc, &d)))
@@ -209,6 +261,7 @@ static void setup_size(struct scaling *b, uint32_t size)
 	}
 	if (rc || (rc = viommu_endpoint_attach(b->ep, VIOMMU_NO_PASID, d)))
 		die("fill %u mappings: %s", size, strerror(-rc));
+	b->dom = d;
 }
 
 /* teardown_size() - undo setup_size(). */
@@ -252,6 +305,7 @@ static void bench_size(struct scaling *b, uint32_t size)
 		r->m_cpu = median(r->cpu, n);
 		r->m_mops = median(r->mops, n);
 		r->m_miss = median(r->miss, n);
+		r->m_pairs = median(r->pairs, n);
 	}
 }
 
@@ -296,6 +350,13 @@ static void print_block(const struct scaling *b, enum pattern p, FILE *f)
 		for (int s = 0; s < b->o.nsizes; s++)
 			fprintf(f, " %15.2f", find(b, b->o.sizes[s], p,
 						   b->o.threads[t])->m_miss);
+		if (b->o.mapper) {
+			fprintf(f, "\n  %-12s", "  mapper k/s");
+			for (int s = 0; s < b->o.nsizes; s++)
+				fprintf(f, " %15.0f",
+					find(b, b->o.sizes[s], p,
+					     b->o.threads[t])->m_pairs / 1e3);
+		}
 		fputc('\n', f);
 	}
 }
@@ -311,9 +372,13 @@ static void print_table(const struct scaling *b, FILE *f)
 		"per thread (hit), %llu (misses; at least N for seq);\n"
 		"         median of %d runs; per-thread figures averaged over "
 		"the threads;\n         Mops/s = all calls / slowest "
-		"thread's wall time\n",
+		"thread's wall time\n%s",
 		(unsigned long long)b->o.hit_ops,
-		(unsigned long long)b->o.miss_ops, b->o.runs);
+		(unsigned long long)b->o.miss_ops, b->o.runs,
+		b->o.mapper ? "         plus a mapper thread mapping and "
+			      "unmapping pages of another range\n         "
+			      "(mapper k/s: its map+unmap pairs per second, "
+			      "thousands)\n" : "");
 	for (int p = 0; p < P_COUNT; p++)
 		if (b->o.patterns & (1u << p))
 			print_block(b, (enum pattern)p, f);
@@ -324,8 +389,10 @@ static void print_json(const struct scaling *b, FILE *f)
 {
 	json_header(f, "scaling", b->o.smoke, b->o.runs, &b->m);
 	fprintf(f, ",\n  \"hit_ops\": %llu,\n  \"miss_ops\": %llu,\n"
-		"  \"results\": [", (unsigned long long)b->o.hit_ops,
-		(unsigned long long)b->o.miss_ops);
+		"  \"mapper\": %s,\n  \"results\": [",
+		(unsigned long long)b->o.hit_ops,
+		(unsigned long long)b->o.miss_ops,
+		b->o.mapper ? "true" : "false");
 	for (int k = 0; k < b->nres; k++) {
 		const struct res *r = &b->res[k];
 
@@ -333,9 +400,10 @@ static void print_json(const struct scaling *b, FILE *f)
 			"\"threads\": %u, \"ns_per_op\": %.3f, "
 			"\"ns_per_op_min\": %.3f, \"ns_per_op_max\": %.3f, "
 			"\"cpu_ns_per_op\": %.3f, \"mops_total\": %.3f, "
-			"\"miss_ratio\": %.4f}", k ? "," : "", r->size,
-			pat_names[r->p], r->threads, r->m_ns, r->min_ns,
-			r->max_ns, r->m_cpu, r->m_mops, r->m_miss);
+			"\"miss_ratio\": %.4f, \"mapper_pairs_per_s\": %.0f}",
+			k ? "," : "", r->size, pat_names[r->p], r->threads,
+			r->m_ns, r->min_ns, r->max_ns, r->m_cpu, r->m_mops,
+			r->m_miss, r->m_pairs);
 	}
 	fprintf(f, "\n  ]\n}\n");
 }
@@ -349,7 +417,7 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: viommu-bench scaling [--smoke] [--sizes LIST] [--threads LIST]\n"
 "                            [--patterns LIST] [--ops N] [--runs N]\n"
-"                            [--json FILE|-]\n"
+"                            [--mapper] [--json FILE|-]\n"
 "\n"
 "Translate ns/op (wall and thread CPU) against the number of mappings and\n"
 "the number of translating threads, for IOTLB hits and misses.\n"
@@ -358,7 +426,9 @@ static void usage(FILE *f)
 "meaningful\n"
 "  --sizes LIST      mapping counts, 1..%u (default\n"
 "                    1024,4096,16384,65536,262144,1048576)\n"
-"  --threads LIST    thread counts, 1..%d (default 1,2)\n"
+"  --threads LIST    thread counts, 1..%d (default 1,2,4)\n"
+"  --mapper          a thread maps and unmaps pages of another range of the\n"
+"                    same domain while the translators run\n"
 "  --patterns LIST   hit, seq, rand (default all)\n"
 "  --ops N           calls per thread per run for misses, 1000..10^9\n"
 "                    (default 1000000; hits get 4x; smoke 20000)\n"
@@ -384,6 +454,8 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 			exit(0);
 		} else if (!strcmp(a, "--smoke")) {
 			o->smoke = true;
+		} else if (!strcmp(a, "--mapper")) {
+			o->mapper = true;
 		} else if (opt_value("--json", argc, argv, &i, &v)) {
 			o->json = v;
 		} else if (opt_value("--sizes", argc, argv, &i, &v)) {
@@ -413,9 +485,10 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 		memcpy(o->sizes, def, o->nsizes * sizeof(def[0]));
 	}
 	if (!threads) {
-		o->nthreads = 2;
+		o->nthreads = 3;
 		o->threads[0] = 1;
 		o->threads[1] = 2;
+		o->threads[2] = 4;
 	}
 	if (!o->miss_ops)
 		o->miss_ops = o->smoke ? 20000 : 1000000;

@@ -30,7 +30,10 @@
  *  - viommu_translate(), viommu_dma_read/write() and viommu_domain_lookup()
  *    may run on any number of threads at once, concurrently with every other
  *    call except the destruction of the objects they use.  Their IOTLB-hit
- *    path takes no lock.
+ *    path takes no lock, nor as a rule does their miss path (the mapping
+ *    store is searched lock-free; the domain lock only when concurrent
+ *    changes keep defeating that search, and for writes while dirty
+ *    tracking is on).
  *  - Configuration calls (create/destroy, attach/detach, map/unmap,
  *    invalidate, dirty, notifiers) may be called from any thread; they
  *    serialise internally (a context lock, then a domain lock).
@@ -369,6 +372,9 @@ VIOMMU_EXPORT int viommu_domain_create(struct viommu_ctx *ctx,
 /**
  * viommu_domain_destroy() - destroy a domain and its mappings (DESTROY
  * notifiers are told first).
+ * Blocks until translations that may still be reading the domain's
+ * mapping store have left it (a grace period: a bounded wait on other
+ * threads' translations, never on a callback).
  * Return: 0; -EINVAL (NULL, or a static domain); -EBUSY (endpoints still
  * attached, or it is the parent of a NESTED domain).
  */
@@ -398,7 +404,9 @@ VIOMMU_EXPORT int viommu_domain_map(struct viommu_domain *dom, uint64_t iova,
  * viommu_domain_unmap() - remove every mapping lying wholly inside
  * [iova, last].  Gaps are fine.  If a mapping straddles either end the
  * call is refused and nothing is removed.  IOTLB entries are dropped and
- * UNMAP notifiers told before it returns.
+ * UNMAP notifiers told before it returns.  May wait for a grace period
+ * (translations in flight on other threads to leave the mapping store)
+ * when it empties the domain or when much removed memory awaits freeing.
  * @unmapped: optional; receives the bytes removed (saturating at
  *            UINT64_MAX for a mapping of the entire 64-bit space).
  * Return: 0; -EINVAL (NULL @dom, iova > last); -EOPNOTSUPP (not PAGING);

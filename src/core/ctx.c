@@ -139,7 +139,7 @@ static struct viommu_domain *static_domain(struct viommu_ctx *ctx,
 	dom->kind = kind;
 	dom->is_static = true;
 	dom->alive = true;
-	ms_init(&dom->ms, &ctx->alloc);
+	ms_reinit(&dom->ms, &ctx->alloc, &ctx->rcu);
 	dirty_init(&dom->dirty, 0);
 	return dom;
 }
@@ -173,6 +173,7 @@ VIOMMU_EXPORT int viommu_ctx_create(const struct viommu_ctx_config *user,
 	ctx->bypass = cfg->bypass_unattached;
 	ctx->iotlb_mask = lim.iotlb_entries - 1;
 	pthread_mutex_init(&ctx->lock, NULL);
+	rcu_init(&ctx->rcu);
 
 	/* Endpoint hash: about four endpoints per bucket at the limit. */
 	for (nb = 64; nb < lim.max_endpoints / 4 && nb < (1u << 16); nb <<= 1)
@@ -223,6 +224,7 @@ VIOMMU_EXPORT void viommu_ctx_destroy(struct viommu_ctx *ctx)
 	}
 	xfree(&ctx->alloc, ctx->ep_hash);
 	pthread_mutex_destroy(&ctx->lock);
+	rcu_fini(&ctx->rcu);
 	xfree(&ctx->alloc, ctx);
 }
 
@@ -300,7 +302,8 @@ VIOMMU_EXPORT int viommu_ctx_stats(struct viommu_ctx *ctx,
 	out->endpoints = ctx->nendpoints;
 	pthread_mutex_unlock(&ctx->lock);
 	out->mappings = READ_ONCE(ctx->st_mappings);
-	out->iotlb_misses = READ_ONCE(ctx->st_misses);
+	for (uint32_t s = 0; s < RCU_STRIPES; s++)
+		out->iotlb_misses += READ_ONCE(ctx->st_misses[s].n);
 	out->faults = READ_ONCE(ctx->st_faults);
 	out->maps = READ_ONCE(ctx->st_maps);
 	out->unmaps = READ_ONCE(ctx->st_unmaps);
@@ -351,7 +354,7 @@ VIOMMU_EXPORT int viommu_domain_create(struct viommu_ctx *ctx,
 	WRITE_ONCE(dom->kind, cfg->kind);
 	WRITE_ONCE(dom->tag, cfg->tag);
 	WRITE_ONCE(dom->alive, true);
-	ms_init(&dom->ms, &ctx->alloc);
+	ms_reinit(&dom->ms, &ctx->alloc, &ctx->rcu);
 	dirty_init(&dom->dirty, ctx->lim.max_dirty_chunks);
 	if (cfg->kind == VIOMMU_DOMAIN_NESTED) {
 		dom->parent = cfg->parent;

@@ -17,8 +17,34 @@
  * every slot, when the range has more pages or blocks than there are
  * slots) finds every piece of a removed mapping.  Explicit invalidation of
  * an arbitrary range scans every slot, because a piece may extend beyond
- * the range.  Slot writes happen under dom->lock inside the slot's
- * seqcount, so lock-free readers see a whole piece or retry.
+ * the range.  Slot writes happen inside the slot's seqcount, so
+ * lock-free hit-path readers see a whole piece or retry.
+ *
+ * Lock-free fills.  A miss resolved without dom->lock (translate.c) fills
+ * a slot too, racing with unmaps and invalidations, which hold the lock.
+ * Two rules keep a removed mapping from surviving in a slot:
+ *  - A slot's seqcount is also its writer lock: a writer takes it from
+ *    even to odd with a compare-and-swap and back to even (+2) when done
+ *    (slot_trylock/slot_unlock).  Fillers give up if it is taken;
+ *    invalidators never wait for it (__slot_inval()).
+ *  - dom->iseq counts invalidations: __inval_begin() makes it odd before a
+ *    removal or invalidation changes anything, __inval_end() even after.
+ *    An invalidation publishes the IOVA range it may change
+ *    (dom->inval_lo/hi) before making iseq odd.  A filler reads iseq
+ *    (acquire) and that range BEFORE its store look-up (inval_snap());
+ *    after writing the slot it re-reads iseq behind a full fence and keeps
+ *    its piece only if no invalidation that may cover it ran meanwhile:
+ *    iseq unchanged and, if odd, the piece outside the running range; or
+ *    iseq one further (one invalidation started after the snapshot) and
+ *    the piece outside that one's range; otherwise it clears the piece.
+ *    The invalidator makes iseq odd, then a full fence, then reads slots.
+ *    This is the store-buffering pattern: either the invalidator's slot
+ *    read sees the filler's piece (and clears it if it overlaps), or the
+ *    filler's re-read sees the new iseq (and its range).  A filler whose
+ *    snapshot shows an invalidation ended also sees the store as it left
+ *    it (release / acquire on iseq), so it cannot find a removed mapping.
+ *    The range keeps a busy mapper's unmaps elsewhere in the domain from
+ *    discarding every concurrent fill.
  */
 #include "internal.h"
 
@@ -34,14 +60,84 @@ static bool covers_block(uint64_t lo, uint64_t hi, uint64_t at)
 	return lo <= blo && hi >= blo + ((1ull << BLOCK_SHIFT) - 1);
 }
 
-void __iotlb_fill(struct viommu_domain *dom, uint64_t lo, uint64_t hi,
-		  uint64_t gpa, uint8_t *hva, uint32_t perm, uint32_t flags,
-		  uint64_t gen, uint64_t at)
+/*
+ * slot_trylock() - take @s for writing: its seqcount from even to odd.
+ * Return: whether taken, with the even count in *@old.
+ */
+static bool slot_trylock(struct iotlb_slot *s, uint32_t *old)
+{
+	uint32_t v = READ_ONCE(s->seq);
+
+	if (v & 1)
+		return false;
+	/*
+	 * Barrier: acquire on success, pairing with slot_unlock()'s release:
+	 * what the previous writer did (its slot data, and for an
+	 * invalidator the odd iseq it wrote first) is visible to us.
+	 */
+	if (!__atomic_compare_exchange_n(&s->seq, &v, v + 1, false,
+					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return false;
+	/* Barrier: the odd count is visible before our data stores. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	*old = v;
+	return true;
+}
+
+/* slot_unlock() - publish @s: even count again, one generation on. */
+static void slot_unlock(struct iotlb_slot *s, uint32_t old)
+{
+	/* Barrier: release, the data stores before the even count. */
+	STORE_RELEASE(s->seq, old + 2);
+}
+
+void inval_snap(struct viommu_domain *dom, struct inval_snap *sn)
+{
+	/*
+	 * Barrier: acquire, pairing with the release stores of iseq in
+	 * __inval_begin/end(): the range written before the count, and the
+	 * store as a finished invalidation left it, are visible.
+	 */
+	sn->seq = LOAD_ACQUIRE(dom->iseq);
+	sn->lo = READ_ONCE(dom->inval_lo);
+	sn->hi = READ_ONCE(dom->inval_hi);
+}
+
+/*
+ * fill_survives() - after a fill of [lo, hi], whether no invalidation
+ * that may cover it ran since @sn (see "Lock-free fills").
+ */
+static bool fill_survives(struct viommu_domain *dom,
+			  const struct inval_snap *sn, uint64_t lo,
+			  uint64_t hi)
+{
+	/* Barrier: acquire, so the range read below is the count's. */
+	uint32_t now = LOAD_ACQUIRE(dom->iseq);
+	uint64_t ilo, ihi;
+
+	if (now == sn->seq)
+		return !(now & 1) || !ranges_overlap(lo, hi, sn->lo, sn->hi);
+	if (now != sn->seq + 1 || (sn->seq & 1))
+		return false;
+	ilo = READ_ONCE(dom->inval_lo);
+	ihi = READ_ONCE(dom->inval_hi);
+	/* Barrier: the range reads before the re-check of the count. */
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return READ_ONCE(dom->iseq) == now && !ranges_overlap(lo, hi, ilo, ihi);
+}
+
+void iotlb_fill(struct viommu_domain *dom, uint64_t lo, uint64_t hi,
+		uint64_t gpa, uint8_t *hva, uint32_t perm, uint32_t flags,
+		uint64_t gen, uint64_t at, const struct inval_snap *sn)
 {
 	struct iotlb_slot *s = covers_block(lo, hi, at) ?
 				       iotlb_block_slot(dom, at) : iotlb_page_slot(dom, at);
+	uint32_t old;
 
-	seq_write_begin(&s->seq);
+	/* An invalidation of this piece is running: it may be stale. */
+	if (((sn->seq & 1) && ranges_overlap(lo, hi, sn->lo, sn->hi)) ||
+	    !slot_trylock(s, &old))
+		return;
 	WRITE_ONCE(s->lo, lo);
 	WRITE_ONCE(s->hi, hi);
 	WRITE_ONCE(s->gpa, gpa);
@@ -49,17 +145,75 @@ void __iotlb_fill(struct viommu_domain *dom, uint64_t lo, uint64_t hi,
 	WRITE_ONCE(s->flags, flags);
 	WRITE_ONCE(s->gen, gen);
 	WRITE_ONCE(s->perm, perm | SLOT_VALID);
-	seq_write_end(&s->seq);
+	/*
+	 * Barrier: full fence, pairing with __inval_begin()'s: the piece is
+	 * visible to an invalidator's slot reads, or we see its iseq.
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!fill_survives(dom, sn, lo, hi))
+		WRITE_ONCE(s->perm, 0);
+	slot_unlock(s, old);
 }
 
-/* __slot_inval() - clear @s if it holds a piece overlapping [lo, hi]. */
+void __inval_begin(struct viommu_domain *dom, uint64_t lo, uint64_t hi)
+{
+	/* Only dom->lock holders write these. */
+	WRITE_ONCE(dom->inval_lo, lo);
+	WRITE_ONCE(dom->inval_hi, hi);
+	/* Barrier: release, the range before the odd count. */
+	STORE_RELEASE(dom->iseq, dom->iseq + 1);
+	/*
+	 * Barrier: full fence, pairing with iotlb_fill()'s: the odd count is
+	 * visible to fillers before we read any slot.
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+void __inval_end(struct viommu_domain *dom)
+{
+	/*
+	 * Barrier: release, pairing with the fillers' acquire load of iseq:
+	 * a filler that reads the even count sees the store without the
+	 * removed mappings.
+	 */
+	STORE_RELEASE(dom->iseq, dom->iseq + 1);
+}
+
+/*
+ * __slot_inval() - clear @s if it holds a piece overlapping [lo, hi].
+ * Inside __inval_begin/end, so after the full fence there.  A stable
+ * unlocked read that shows no such piece is enough (see "Lock-free fills"
+ * at the top).  A slot a filler holds is never waited for: a filler
+ * preempted inside would stall this unmap for a time slice.  Instead we
+ * clear its valid bit without the lock.  By the store-buffering pairing
+ * either the filler's re-check, which follows all its slot writes, sees
+ * our iseq and range (and it clears an overlapping piece itself, whatever
+ * it did to our store), or all its slot writes precede our fence and our
+ * clear comes after them (the filler writes perm again only to clear it).
+ */
 static void __slot_inval(struct iotlb_slot *s, uint64_t lo, uint64_t hi)
 {
-	if (!(s->perm & SLOT_VALID) || !ranges_overlap(s->lo, s->hi, lo, hi))
+	uint32_t v = LOAD_ACQUIRE(s->seq), perm, old;
+	uint64_t slo, shi;
+
+	if (!(v & 1)) {
+		perm = READ_ONCE(s->perm);
+		slo = READ_ONCE(s->lo);
+		shi = READ_ONCE(s->hi);
+		/* Barrier: the slot reads before the re-check. */
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (READ_ONCE(s->seq) == v &&
+		    (!(perm & SLOT_VALID) || !ranges_overlap(slo, shi, lo, hi)))
+			return;
+	}
+	if (!slot_trylock(s, &old)) {
+		/* A filler holds it (see above); readers see it odd. */
+		WRITE_ONCE(s->perm, 0);
 		return;
-	seq_write_begin(&s->seq);
-	WRITE_ONCE(s->perm, 0);
-	seq_write_end(&s->seq);
+	}
+	if ((s->perm & SLOT_VALID) && ranges_overlap(s->lo, s->hi, lo, hi))
+		WRITE_ONCE(s->perm, 0);
+	slot_unlock(s, old);
 }
 
 /* Clear valid slots (page and block) whose piece overlaps [lo, hi]. */
@@ -103,7 +257,9 @@ static void __iotlb_inval_mappings(struct viommu_domain *dom, uint64_t lo,
 
 void __iotlb_inval_all(struct viommu_domain *dom)
 {
+	__inval_begin(dom, 0, UINT64_MAX);
 	__iotlb_inval_scan(dom, 0, UINT64_MAX);
+	__inval_end(dom);
 }
 
 void __notify(struct viommu_domain *dom, const struct viommu_event *ev)
@@ -125,8 +281,11 @@ void __domain_teardown(struct viommu_domain *dom)
 	struct viommu_notifier *n;
 
 	__notify(dom, &ev);
-	__iotlb_inval_all(dom);
+	/* Odd iseq until the store is gone: no filler keeps an old piece. */
+	__inval_begin(dom, 0, UINT64_MAX);
+	__iotlb_inval_scan(dom, 0, UINT64_MAX);
 	ms_destroy(&dom->ms);
+	__inval_end(dom);
 	dirty_clear(&dom->dirty, a);
 	WRITE_ONCE(dom->dirty_on, false);
 	while ((n = dom->notifiers)) {
@@ -350,9 +509,12 @@ VIOMMU_EXPORT int viommu_domain_unmap(struct viommu_domain *dom, uint64_t iova,
 	pthread_mutex_lock(&dom->lock);
 	/* Re-check under the lock: a racing destroy tears the store down. */
 	before = dom->ms.host_bytes;
+	/* Fillers racing this removal drop their pieces (see the top). */
+	__inval_begin(dom, iova, last);
 	n = dom->alive ? ms_remove_range(&dom->ms, iova, last, unmapped_one,
 					 dom, &bytes)
 		       : -EOPNOTSUPP;
+	__inval_end(dom);
 	if (n > 0) {
 		/* Under the lock, as destroy subtracts what is left. */
 		budget_put(dom->ctx, (uint64_t)n);
@@ -377,7 +539,9 @@ VIOMMU_EXPORT int viommu_domain_invalidate(struct viommu_domain *dom,
 	if (!dom || iova > last)
 		return -EINVAL;
 	pthread_mutex_lock(&dom->lock);
+	__inval_begin(dom, iova, last);
 	__iotlb_inval_scan(dom, iova, last);
+	__inval_end(dom);
 	ev.domain = dom;
 	ev.tag = dom->tag;
 	ev.iova = iova;

@@ -15,16 +15,24 @@
  * at DEBUG only; the front end that decodes guest input logs the one WARN
  * line per bad request.
  *
- * Lock-free readers (the IOTLB-hit path of translate)
+ * Lock-free readers (translate: the IOTLB-hit path and the miss path)
  *  - ep->seq is a seqcount over ep->dom, ep->pasids[] and ep->resv[]:
  *    writers (holding ctx->lock) make it odd, change, make it even.
- *  - Each IOTLB slot has its own seqcount; slots are written only under
- *    dom->lock.
+ *  - Each IOTLB slot has its own seqcount, which is also its writer lock
+ *    (taken by compare-and-swap): slots are filled by lock-free misses and
+ *    by dom->lock holders, and invalidated by dom->lock holders inside
+ *    dom->iseq (domain.c, "Lock-free fills").
+ *  - The miss path searches the mapping store without dom->lock, inside a
+ *    read section of ctx->rcu (mapstore.c, "Lock-free readers"); store
+ *    nodes are freed only after a grace period (rcu.h states the rule).
+ *    It falls back to dom->lock when the store keeps changing under it,
+ *    and for writes while dirty tracking is on (dirty marking allocates).
  *  - Domain structures are type-stable: a destroyed domain is kept on the
  *    context's free list (mutex and IOTLB array intact) and reused, never
  *    freed before the context, so a reader holding a stale domain pointer
- *    reads valid memory and then fails its ep->seq re-check.  Slot seqcounts
- *    only grow, across reuse too.
+ *    reads valid memory and then fails its ep->seq re-check.  Slot
+ *    seqcounts, dom->iseq and the store's version only grow, across reuse
+ *    too.
  */
 #ifndef VIOMMU_CORE_INTERNAL_H
 #define VIOMMU_CORE_INTERNAL_H
@@ -34,6 +42,7 @@
 
 #include "mapstore.h"
 #include "base/util.h"
+#include "core/rcu.h"
 #include "dirty.h"
 
 #define PAGE_SHIFT 12
@@ -106,6 +115,9 @@ struct viommu_domain {
 				   * BLOCK_SLOTS block slots; type-stable,
 				   * cache-line aligned inside iotlb_mem */
 	void *iotlb_mem;
+	uint32_t iseq; /* invalidations: odd while one runs (domain.c);
+			* keeps counting across reuse */
+	uint64_t inval_lo, inval_hi; /* IOVAs of the one running or last */
 
 	/* attachments (ctx->lock) */
 	uint32_t attached;
@@ -176,8 +188,19 @@ struct viommu_ctx {
 	 * before inserting (domain.c, budget_take), so racing maps on
 	 * different domains can never take the total past the cap.
 	 */
-	uint64_t st_mappings, st_misses, st_faults, st_maps, st_unmaps;
+	uint64_t st_mappings, st_faults, st_maps, st_unmaps;
 	uint64_t st_refused, st_ms_bytes;
+	/*
+	 * IOTLB misses, counted per CPU stripe (rcu_stripe_of()) so threads
+	 * missing at once do not bounce one line; 128 bytes apart.
+	 */
+	struct {
+		uint64_t n;
+		uint64_t pad[15];
+	} st_misses[RCU_STRIPES];
+
+	/* grace periods for lock-free mapping-store readers (translate.c) */
+	struct rcu rcu;
 };
 
 /*
@@ -207,9 +230,33 @@ void domain_release(struct viommu_domain *dom);
 void domain_free_struct(struct viommu_ctx *ctx, struct viommu_domain *dom);
 
 /* domain.c */
-void __iotlb_fill(struct viommu_domain *dom, uint64_t lo, uint64_t hi,
-		  uint64_t gpa, uint8_t *hva, uint32_t perm, uint32_t flags,
-		  uint64_t gen, uint64_t at);
+
+/* What a filler saw of dom's invalidations before its look-up. */
+struct inval_snap {
+	uint32_t seq;
+	uint64_t lo, hi;
+};
+
+/*
+ * inval_snap() - read dom->iseq and the range of the invalidation it
+ * names, before looking a piece up (domain.c, "Lock-free fills").
+ */
+void inval_snap(struct viommu_domain *dom, struct inval_snap *sn);
+
+/*
+ * iotlb_fill() - cache a piece in @dom's IOTLB, with or without dom->lock.
+ * @sn was taken before the piece was looked up; the fill is skipped or
+ * undone if an invalidation that may cover the piece ran meanwhile.
+ */
+void iotlb_fill(struct viommu_domain *dom, uint64_t lo, uint64_t hi,
+		uint64_t gpa, uint8_t *hva, uint32_t perm, uint32_t flags,
+		uint64_t gen, uint64_t at, const struct inval_snap *sn);
+/*
+ * Bracket every store removal and IOTLB invalidation (dom->lock held);
+ * [lo, hi] holds every IOVA whose translation may change.
+ */
+void __inval_begin(struct viommu_domain *dom, uint64_t lo, uint64_t hi);
+void __inval_end(struct viommu_domain *dom);
 void __iotlb_inval_all(struct viommu_domain *dom);
 void __notify(struct viommu_domain *dom, const struct viommu_event *ev);
 void __domain_teardown(struct viommu_domain *dom);

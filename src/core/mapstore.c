@@ -13,7 +13,10 @@
  *
  * Fill.  Every node except the rightmost of its level holds at least half
  * its capacity (LEAF_MIN, NODE_MIN); the rightmost may hold as little as
- * one.  So a full rightmost node receiving an append splits unevenly (the
+ * one, and the rightmost leaf (unless it is the root) none: an emptied
+ * rightmost leaf stays, so a guest mapping and unmapping one buffer past
+ * all its other mappings does not allocate and retire a leaf per pair
+ * (each retired node waits for a grace period).  So a full rightmost node receiving an append splits unevenly (the
  * old node stays full, the new one takes only the appended item) and
  * stores filled in ascending order stay ~100% dense.  Elsewhere a full
  * leaf first tries to pass entries to a sibling with room (B*-tree
@@ -32,43 +35,59 @@
  * changes anything, so -ENOMEM leaves the store untouched.  Nothing else
  * allocates.
  *
+ * Lock-free readers.  ms_lookup_rcu() (mapstore_rcu.c; node layout in
+ * mapstore_node.h) runs without the domain lock, in
+ * the style of optimistic lock coupling.  Every node (and the store, for
+ * root and height) carries a version: a writer makes it odd before it
+ * changes anything a reader reads in that node (wtouch()) and even again
+ * once the whole call's changes are in place (wdone()), so a reader that
+ * read a version v, then the node's contents, then v again, read one
+ * consistent state of the node.  A reader goes down reading a node's
+ * version, then the child pointer, then re-checking the version before it
+ * follows the pointer; it re-checks the parent's version after it has read
+ * the child's.  A node's key range shrinks only when the node itself
+ * changes (entries or children moving out), so each node it reaches owned
+ * the key when it was reached, and the leaf's answer is the store's at the
+ * instant of its last check.  Any odd or changed version sends the reader
+ * back to the root; after MS_READ_TRIES it gives up (-EAGAIN) and the
+ * caller takes the lock.  Every field a reader reads is written with an
+ * atomic store (and child, prev and root pointers with release, read with
+ * acquire, so a node is initialised before it can be reached); readers
+ * clamp counts and depths, so a torn view is always safe to search.
+ *
+ * Memory reclamation.  A node a writer unlinks (merge, empty leaf, root
+ * collapse, destroy) is retired: its version stays odd forever, so
+ * readers that reach it retry, and it goes on ms->retired.  It is freed
+ * only once a grace period of ms->rcu that began after its unlink is over,
+ * i.e. every read section that could hold a pointer to it has ended
+ * (rcu.h states the rule).  Writers do not wait for that as a rule: when
+ * RETIRE_BATCH nodes have gathered, they become the @waiting batch with an
+ * rcu_ticket(), and every later writer call polls the ticket without
+ * blocking and frees the batch once it is over.  A writer waits
+ * (rcu_wait()) only when the retired nodes hold more than RETIRE_MIN
+ * bytes and more than a 16th of the store's memory while a batch is still
+ * waiting (a reader preempted inside its read section holds a grace
+ * period up for a whole time slice), when the store becomes empty, and in
+ * ms_destroy().  So a hostile guest that unmaps while another vCPU's DMA
+ * translates can cost readers a retry, never a use-after-free, and the
+ * memory waiting to be freed stays within max(RETIRE_MIN, 1/16 of the
+ * store) plus one batch (counted in host_bytes meanwhile).
+ *
  * Bytes.  The sum of sizes reaches 2^64 only when the entries cover the
  * whole IOVA space.  ms->bytes then reads UINT64_MAX and the root's @full
  * flag keeps the missing unit, so bytes is exact again after a removal.
  * (Nothing can be inserted into a full store, so the root stays the same
  * node until the next removal.)
  */
-#include "mapstore.h"
+#include "core/mapstore_node.h"
+#include "core/rcu.h"
 #include "base/util.h"
 
 #include <errno.h>
 
-#define LEAF_CAP 32u
-#define NODE_CAP 32u
-#define LEAF_MIN (LEAF_CAP / 2)
-#define NODE_MIN (NODE_CAP / 2)
-#define MAX_DEPTH 16u
-
-_Static_assert(LEAF_MIN >= 16 && NODE_MIN >= 16,
-	       "the MAX_DEPTH bound needs minimum fills of 16");
-
-struct ms_leaf {
-	uint32_t n;
-	uint32_t full; /* root only: the entries cover 2^64 bytes */
-	struct ms_leaf *prev, *next;
-	uint64_t start[LEAF_CAP];
-	uint64_t last[LEAF_CAP];
-	uint64_t gpa[LEAF_CAP];
-	uint32_t prot[LEAF_CAP];
-};
-
-/* Internal node; struct mapstore's root points at a leaf when height is 1. */
-struct ms_node {
-	uint32_t n;
-	uint32_t full; /* as in struct ms_leaf */
-	uint64_t key[NODE_CAP];
-	void *child[NODE_CAP];
-};
+#define RETIRE_BATCH 16u  /* retired nodes per grace period */
+#define RETIRE_MIN (128u << 10) /* retired bytes a writer never waits for */
+#define RETIRE_SHIFT 4    /* ... nor for a 16th of the store's memory */
 
 /* Internal nodes from the root (level 0) down, and the child taken. */
 struct ms_path {
@@ -122,49 +141,89 @@ static void leaf_get(const struct ms_leaf *l, uint32_t i, struct ms_entry *e)
 	e->prot = l->prot[i];
 }
 
+/*
+ * mv64() / mv32() / mvptr() - memmove() of @cnt elements with one atomic
+ * store each (readers may be reading the destination).
+ */
+static void mv64(uint64_t *d, const uint64_t *s, uint32_t cnt)
+{
+	if (d < s)
+		for (uint32_t i = 0; i < cnt; i++)
+			SET(d[i], s[i]);
+	else if (d > s)
+		for (uint32_t i = cnt; i--;)
+			SET(d[i], s[i]);
+}
+
+static void mv32(uint32_t *d, const uint32_t *s, uint32_t cnt)
+{
+	if (d < s)
+		for (uint32_t i = 0; i < cnt; i++)
+			SET(d[i], s[i]);
+	else if (d > s)
+		for (uint32_t i = cnt; i--;)
+			SET(d[i], s[i]);
+}
+
+static void mvptr(void **d, void *const *s, uint32_t cnt)
+{
+	if (d < s)
+		for (uint32_t i = 0; i < cnt; i++)
+			SETP(d[i], s[i]);
+	else if (d > s)
+		for (uint32_t i = cnt; i--;)
+			SETP(d[i], s[i]);
+}
+
 /* leaf_move() - move @cnt entries from @s[si] to @d[di] (may overlap). */
 static void leaf_move(struct ms_leaf *d, uint32_t di, struct ms_leaf *s,
 		      uint32_t si, uint32_t cnt)
 {
-	memmove(&d->start[di], &s->start[si], cnt * sizeof(d->start[0]));
-	memmove(&d->last[di], &s->last[si], cnt * sizeof(d->last[0]));
-	memmove(&d->gpa[di], &s->gpa[si], cnt * sizeof(d->gpa[0]));
-	memmove(&d->prot[di], &s->prot[si], cnt * sizeof(d->prot[0]));
+	mv64(&d->start[di], &s->start[si], cnt);
+	mv64(&d->last[di], &s->last[si], cnt);
+	mv64(&d->gpa[di], &s->gpa[si], cnt);
+	mv32(&d->prot[di], &s->prot[si], cnt);
+}
+
+/* setn() - a node's count, as readers see it. */
+static void setn(void *p, uint32_t n)
+{
+	SET(((struct ms_hdr *)p)->n, n);
 }
 
 /* leaf_put() - insert @e at position @i of a non-full leaf. */
 static void leaf_put(struct ms_leaf *l, uint32_t i, const struct ms_entry *e)
 {
-	leaf_move(l, i + 1, l, i, l->n - i);
-	l->start[i] = e->start;
-	l->last[i] = e->last;
-	l->gpa[i] = e->gpa;
-	l->prot[i] = e->prot;
-	l->n++;
+	leaf_move(l, i + 1, l, i, l->h.n - i);
+	SET(l->start[i], e->start);
+	SET(l->last[i], e->last);
+	SET(l->gpa[i], e->gpa);
+	SET(l->prot[i], e->prot);
+	setn(l, l->h.n + 1);
 }
 
 /* node_move() - move @cnt keys and children from @s[si] to @d[di]. */
 static void node_move(struct ms_node *d, uint32_t di, struct ms_node *s,
 		      uint32_t si, uint32_t cnt)
 {
-	memmove(&d->key[di], &s->key[si], cnt * sizeof(d->key[0]));
-	memmove(&d->child[di], &s->child[si], cnt * sizeof(d->child[0]));
+	mv64(&d->key[di], &s->key[si], cnt);
+	mvptr(&d->child[di], &s->child[si], cnt);
 }
 
 /* node_put() - insert child @c with separator @key at @i (>= 1). */
 static void node_put(struct ms_node *nd, uint32_t i, uint64_t key, void *c)
 {
-	node_move(nd, i + 1, nd, i, nd->n - i);
-	nd->key[i] = key;
-	nd->child[i] = c;
-	nd->n++;
+	node_move(nd, i + 1, nd, i, nd->h.n - i);
+	SET(nd->key[i], key);
+	SETP(nd->child[i], c);
+	setn(nd, nd->h.n + 1);
 }
 
 /* node_drop() - remove child @i (and the separator that routes to it). */
 static void node_drop(struct ms_node *nd, uint32_t i)
 {
-	node_move(nd, i, nd, i + 1, nd->n - i - 1);
-	nd->n--;
+	node_move(nd, i, nd, i + 1, nd->h.n - i - 1);
+	setn(nd, nd->h.n - 1);
 }
 
 /* leaf_new() - an empty, unlinked leaf; NULL on allocation failure. */
@@ -174,8 +233,8 @@ static struct ms_leaf *leaf_new(struct mapstore *ms)
 
 	if (!l)
 		return NULL;
-	l->n = 0;
-	l->full = 0;
+	memset(&l->h, 0, sizeof(l->h));
+	l->h.leaf = 1;
 	l->prev = l->next = NULL;
 	ms->host_bytes += sizeof(*l);
 	return l;
@@ -188,20 +247,22 @@ static struct ms_node *node_new(struct mapstore *ms)
 
 	if (!nd)
 		return NULL;
-	nd->n = 0;
-	nd->full = 0;
+	memset(&nd->h, 0, sizeof(nd->h));
 	ms->host_bytes += sizeof(*nd);
 	return nd;
 }
 
-/* leaf_free() - release a leaf, unlinked by the caller. */
+/*
+ * leaf_free() - release a leaf that readers cannot reach: never published,
+ * or retired and past a grace period.
+ */
 static void leaf_free(struct mapstore *ms, struct ms_leaf *l)
 {
 	ms->host_bytes -= sizeof(*l);
 	xfree(ms->alloc, l);
 }
 
-/* node_free() - release an internal node (not its children). */
+/* node_free() - as leaf_free(), for an internal node (not its children). */
 static void node_free(struct mapstore *ms, struct ms_node *nd)
 {
 	ms->host_bytes -= sizeof(*nd);
@@ -211,9 +272,132 @@ static void node_free(struct mapstore *ms, struct ms_node *nd)
 /* root_full() - the root's "covers all 2^64 bytes" flag. */
 static uint32_t *root_full(const struct mapstore *ms)
 {
-	if (ms->height == 1)
-		return &as_leaf(ms->root)->full;
-	return &ms->root->full;
+	return &((struct ms_hdr *)ms->root)->full;
+}
+
+/* ---- writers: versions and retirement ------------------------------------ */
+
+/*
+ * wtouch() - make @p's version odd before this call changes it (once per
+ * call: an odd version means touched already, or retired).  Readers that
+ * meet it from now on retry.
+ */
+static void wtouch(struct mapstore *ms, void *p)
+{
+	struct ms_hdr *h = p;
+
+	if (h->seq & 1)
+		return;
+	SET(h->seq, h->seq + 1);
+	/* Barrier: the odd version is visible before any change to @p. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	ms->touched[ms->ntouched++] = h;
+}
+
+/* wtouch_top() - wtouch() for the store's root and height. */
+static void wtouch_top(struct mapstore *ms)
+{
+	if (ms->seq & 1)
+		return;
+	SET(ms->seq, ms->seq + 1);
+	/* Barrier: the odd version is visible before the new root. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+/*
+ * wdone() - publish this call's changes: every touched node (and the top)
+ * gets an even version again.  Retired nodes stay odd.
+ */
+static void wdone(struct mapstore *ms)
+{
+	for (uint32_t i = 0; i < ms->ntouched; i++) {
+		struct ms_hdr *h = ms->touched[i];
+
+		/* Barrier: release, the changes before the even version. */
+		if (!h->dead)
+			STORE_RELEASE(h->seq, h->seq + 1);
+	}
+	ms->ntouched = 0;
+	if (ms->seq & 1)
+		STORE_RELEASE(ms->seq, ms->seq + 1); /* Barrier: as above. */
+}
+
+/*
+ * retire() - @p has been unlinked (no published pointer leads to it any
+ * more once the call's changes are in place): make its version odd for
+ * good and queue it for freeing after a grace period.
+ */
+static void retire(struct mapstore *ms, void *p)
+{
+	struct ms_hdr *h = p;
+
+	if (!(h->seq & 1)) {
+		SET(h->seq, h->seq + 1);
+		/* Barrier: readers that see the unlink's effects retry. */
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+	}
+	h->dead = 1;
+	h->rnext = ms->retired;
+	ms->retired = h;
+	ms->nretired++;
+	ms->retired_bytes += h->leaf ? sizeof(struct ms_leaf) :
+				       sizeof(struct ms_node);
+}
+
+/* free_list() - free the nodes of list @h (past their grace period). */
+static void free_list(struct mapstore *ms, struct ms_hdr *h)
+{
+	struct ms_hdr *nx;
+
+	for (; h; h = nx) {
+		nx = h->rnext;
+		ms->retired_bytes -= h->leaf ? sizeof(struct ms_leaf) :
+					       sizeof(struct ms_node);
+		if (h->leaf)
+			leaf_free(ms, (struct ms_leaf *)h);
+		else
+			node_free(ms, (struct ms_node *)h);
+	}
+}
+
+/*
+ * reclaim() - free retired nodes no reader can hold any more (see "Memory
+ * reclamation" at the top); with @force, all of them, waiting if need be.
+ * Without an rcu there are no lock-free readers: free at once.  Called
+ * after wdone(), so every unlink is published.
+ */
+static void reclaim(struct mapstore *ms, bool force)
+{
+	struct ms_hdr *w;
+
+	if (!ms->rcu) {
+		free_list(ms, ms->retired);
+		ms->retired = NULL;
+		ms->nretired = 0;
+		return;
+	}
+	if (ms->waiting) {
+		if (force || (ms->retired_bytes > RETIRE_MIN &&
+			      ms->retired_bytes > ms->host_bytes >> RETIRE_SHIFT))
+			rcu_wait(ms->rcu, ms->ticket);
+		else if (!rcu_poll(ms->rcu, ms->ticket))
+			return;
+		w = ms->waiting;
+		ms->waiting = NULL;
+		free_list(ms, w);
+	}
+	if (!ms->retired || (!force && ms->nretired < RETIRE_BATCH))
+		return;
+	ms->waiting = ms->retired;
+	ms->retired = NULL;
+	ms->nretired = 0;
+	ms->ticket = rcu_ticket(ms->rcu);
+	if (force) {
+		rcu_wait(ms->rcu, ms->ticket);
+		w = ms->waiting;
+		ms->waiting = NULL;
+		free_list(ms, w);
+	}
 }
 
 /*
@@ -226,7 +410,10 @@ static struct ms_leaf *descend(const struct mapstore *ms, uint64_t x,
 	struct ms_node *nd = ms->root;
 
 	for (uint32_t lv = 0; lv + 1 < ms->height; lv++) {
-		uint32_t i = count_le(nd->key + 1, nd->n - 1, x);
+		uint32_t i;
+
+		prefetch_keys(nd->key, sizeof(nd->key));
+		i = count_le(nd->key + 1, nd->h.n - 1, x);
 
 		if (p) {
 			p->node[lv] = nd;
@@ -234,7 +421,17 @@ static struct ms_leaf *descend(const struct mapstore *ms, uint64_t x,
 		}
 		nd = nd->child[i];
 	}
+	prefetch_keys(as_leaf(nd)->start, sizeof(as_leaf(nd)->start));
 	return as_leaf(nd);
+}
+
+/*
+ * data_next() - the leaf after @l if it holds entries: only the rightmost
+ * leaf may be empty (see "Fill"), and it has nothing to offer.
+ */
+static struct ms_leaf *data_next(const struct ms_leaf *l)
+{
+	return l->next && l->next->h.n ? l->next : NULL;
 }
 
 /*
@@ -244,7 +441,7 @@ static struct ms_leaf *descend(const struct mapstore *ms, uint64_t x,
 static int is_rightmost(const struct ms_path *p, uint32_t level)
 {
 	for (uint32_t lv = 0; lv < level; lv++)
-		if (p->idx[lv] != p->node[lv]->n - 1)
+		if (p->idx[lv] != p->node[lv]->h.n - 1)
 			return 0;
 	return 1;
 }
@@ -263,7 +460,7 @@ static struct ms_leaf *seek(const struct mapstore *ms, uint64_t x,
 	if (!ms->root)
 		return NULL;
 	l = descend(ms, x, NULL);
-	i = count_le(l->start, l->n, x);
+	i = count_le(l->start, l->h.n, x);
 	if (i > 0) {
 		if (l->last[i - 1] >= x) {
 			*idx = i - 1;
@@ -271,13 +468,13 @@ static struct ms_leaf *seek(const struct mapstore *ms, uint64_t x,
 		}
 	} else {
 		pv = l->prev;
-		if (pv && pv->last[pv->n - 1] >= x) {
-			*idx = pv->n - 1;
+		if (pv && pv->last[pv->h.n - 1] >= x) {
+			*idx = pv->h.n - 1;
 			return pv;
 		}
 	}
-	if (i == l->n) {
-		l = l->next;
+	if (i == l->h.n) {
+		l = data_next(l);
 		i = 0;
 	}
 	*idx = i;
@@ -287,35 +484,64 @@ static struct ms_leaf *seek(const struct mapstore *ms, uint64_t x,
 /* ---- life cycle ---------------------------------------------------------- */
 
 /* ms_init() - see mapstore.h. */
-void ms_init(struct mapstore *ms, const struct viommu_allocator *alloc)
+void ms_init(struct mapstore *ms, const struct viommu_allocator *alloc,
+	     struct rcu *rcu)
 {
 	memset(ms, 0, sizeof(*ms));
 	ms->alloc = alloc;
+	ms->rcu = rcu;
 }
 
-/* free_subtree() - free @nd and everything below; @depth 1 is a leaf. */
-static void free_subtree(struct mapstore *ms, void *nd, uint32_t depth)
+/* ms_reinit() - see mapstore.h. */
+void ms_reinit(struct mapstore *ms, const struct viommu_allocator *alloc,
+	       struct rcu *rcu)
+{
+	/*
+	 * Field by field, not memset(): on a reused store, stale lock-free
+	 * readers may still load root, height and seq (atomically).  The
+	 * version keeps counting, so they see a change.
+	 */
+	SETP(ms->root, NULL);
+	SET(ms->height, 0);
+	SET(ms->seq, ms->seq + (ms->seq & 1));
+	ms->alloc = alloc;
+	ms->rcu = rcu;
+	ms->count = ms->bytes = ms->host_bytes = 0;
+	ms->retired = ms->waiting = NULL;
+	ms->ticket = 0;
+	ms->nretired = ms->ntouched = 0;
+	ms->retired_bytes = 0;
+}
+
+/* retire_subtree() - retire @nd and everything below; depth 1: a leaf. */
+static void retire_subtree(struct mapstore *ms, void *nd, uint32_t depth)
 {
 	struct ms_node *in = nd;
 
-	if (depth == 1) {
-		leaf_free(ms, as_leaf(nd));
-		return;
-	}
-	for (uint32_t i = 0; i < in->n; i++)
-		free_subtree(ms, in->child[i], depth - 1);
-	node_free(ms, in);
+	if (depth > 1)
+		for (uint32_t i = 0; i < in->h.n; i++)
+			retire_subtree(ms, in->child[i], depth - 1);
+	retire(ms, nd);
 }
 
-/* ms_destroy() - see mapstore.h; host_bytes drops to 0. */
+/*
+ * ms_destroy() - see mapstore.h; host_bytes drops to 0.  Unpublishes the
+ * root first, so the grace period covers every reader still inside.
+ */
 void ms_destroy(struct mapstore *ms)
 {
-	if (ms->root)
-		free_subtree(ms, ms->root, ms->height);
-	ms->root = NULL;
+	void *root = ms->root;
+	uint32_t height = ms->height;
+
+	wtouch_top(ms);
+	SETP(ms->root, NULL);
+	SET(ms->height, 0);
+	wdone(ms);
+	if (root)
+		retire_subtree(ms, root, height);
+	reclaim(ms, true);
 	ms->count = 0;
 	ms->bytes = 0;
-	ms->height = 0;
 }
 
 /* ---- queries ------------------------------------------------------------- */
@@ -363,7 +589,7 @@ int ms_walk(const struct mapstore *ms, uint64_t start, uint64_t last,
 	if (start > last)
 		return -EINVAL;
 	for (l = seek(ms, start, &i); l; l = l->next, i = 0) {
-		for (; i < l->n; i++) {
+		for (; i < l->h.n; i++) {
 			if (l->start[i] > last)
 				return 0;
 			leaf_get(l, i, &e);
@@ -384,15 +610,15 @@ int ms_walk(const struct mapstore *ms, uint64_t start, uint64_t last,
 static int overlaps(const struct ms_leaf *l, uint32_t pos,
 		    const struct ms_entry *e)
 {
-	const struct ms_leaf *pv = l->prev, *nx = l->next;
+	const struct ms_leaf *pv = l->prev, *nx = data_next(l);
 
 	if (pos > 0 && l->last[pos - 1] >= e->start)
 		return 1;
-	if (pos == 0 && pv && pv->last[pv->n - 1] >= e->start)
+	if (pos == 0 && pv && pv->last[pv->h.n - 1] >= e->start)
 		return 1;
-	if (pos < l->n && l->start[pos] <= e->last)
+	if (pos < l->h.n && l->start[pos] <= e->last)
 		return 1;
-	if (pos == l->n && nx && nx->start[0] <= e->last)
+	if (pos == l->h.n && nx && nx->start[0] <= e->last)
 		return 1;
 	return 0;
 }
@@ -421,7 +647,7 @@ static int reserve(struct mapstore *ms, const struct ms_path *p,
 
 	sp->leaf = NULL;
 	sp->nr = 0;
-	while (lv >= 0 && p->node[lv]->n == NODE_CAP) {
+	while (lv >= 0 && p->node[lv]->h.n == NODE_CAP) {
 		need++;
 		lv--;
 	}
@@ -464,13 +690,13 @@ static void split_node(struct ms_node *nd, struct ms_node *q, uint32_t j,
 
 	if (append) {
 		q->child[0] = c;
-		q->n = 1;
+		q->h.n = 1;
 		return;
 	}
 	up = nd->key[m];
 	node_move(q, 0, nd, m, NODE_CAP - m);
-	q->n = NODE_CAP - m;
-	nd->n = m;
+	q->h.n = NODE_CAP - m;
+	setn(nd, m);
 	if (j <= m)
 		node_put(nd, j, *key, c);
 	else
@@ -491,22 +717,24 @@ static void grow_parents(struct mapstore *ms, const struct ms_path *p,
 	for (; lv >= 0; lv--) {
 		nd = p->node[lv];
 		j = p->idx[lv] + 1;
-		if (nd->n < NODE_CAP) {
+		wtouch(ms, nd);
+		if (nd->h.n < NODE_CAP) {
 			node_put(nd, j, key, c);
 			return;
 		}
 		q = spare_node(sp);
 		split_node(nd, q, j, &key, c,
-			   j == nd->n && is_rightmost(p, (uint32_t)lv));
+			   j == nd->h.n && is_rightmost(p, (uint32_t)lv));
 		c = q;
 	}
 	q = spare_node(sp);
 	q->child[0] = ms->root;
 	q->child[1] = c;
 	q->key[1] = key;
-	q->n = 2;
-	ms->root = q;
-	ms->height++;
+	q->h.n = 2;
+	wtouch_top(ms);
+	SETP(ms->root, q);
+	SET(ms->height, ms->height + 1);
 }
 
 /*
@@ -521,12 +749,13 @@ static void split_leaf(struct mapstore *ms, const struct ms_path *p,
 	uint32_t m = LEAF_CAP / 2;
 
 	sp->leaf = NULL;
-	if (!l->next && pos == l->n) {
+	wtouch(ms, l);
+	if (!l->next && pos == l->h.n) {
 		leaf_put(r, 0, e);
 	} else {
 		leaf_move(r, 0, l, m, LEAF_CAP - m);
-		r->n = LEAF_CAP - m;
-		l->n = m;
+		r->h.n = LEAF_CAP - m;
+		setn(l, m);
 		if (pos <= m)
 			leaf_put(l, pos, e);
 		else
@@ -534,8 +763,10 @@ static void split_leaf(struct mapstore *ms, const struct ms_path *p,
 	}
 	r->prev = l;
 	r->next = l->next;
-	if (l->next)
-		l->next->prev = r;
+	if (l->next) {
+		wtouch(ms, l->next);
+		SETP(l->next->prev, r);
+	}
 	l->next = r;
 	grow_parents(ms, p, (int)ms->height - 2, r->start[0], r, sp);
 }
@@ -549,7 +780,7 @@ static void split_leaf(struct mapstore *ms, const struct ms_path *p,
  * rightmost leaf, which split unevenly instead.  Return: whether @e was
  * inserted.
  */
-static int shift_insert(const struct mapstore *ms, const struct ms_path *p,
+static int shift_insert(struct mapstore *ms, const struct ms_path *p,
 			struct ms_leaf *l, uint32_t pos,
 			const struct ms_entry *e)
 {
@@ -558,33 +789,39 @@ static int shift_insert(const struct mapstore *ms, const struct ms_path *p,
 	struct ms_leaf *s;
 	uint32_t i, k;
 
-	if (lv < 0 || (!l->next && pos == l->n))
+	if (lv < 0 || (!l->next && pos == l->h.n))
 		return 0;
 	up = p->node[lv];
 	i = p->idx[lv];
 	if (i > 0 && pos > 0) {
 		s = up->child[i - 1];
-		k = MIN(MIN(LEAF_CAP - s->n, pos), LEAF_CAP - LEAF_MIN);
+		k = MIN(MIN(LEAF_CAP - s->h.n, pos), LEAF_CAP - LEAF_MIN);
 		if (k) {
-			leaf_move(s, s->n, l, 0, k);
-			leaf_move(l, 0, l, k, l->n - k);
-			s->n += k;
-			l->n -= k;
+			wtouch(ms, s);
+			wtouch(ms, l);
+			wtouch(ms, up);
+			leaf_move(s, s->h.n, l, 0, k);
+			leaf_move(l, 0, l, k, l->h.n - k);
+			setn(s, s->h.n + k);
+			setn(l, l->h.n - k);
 			leaf_put(l, pos - k, e);
-			up->key[i] = l->start[0];
+			SET(up->key[i], l->start[0]);
 			return 1;
 		}
 	}
-	if (i + 1 < up->n && pos < l->n) {
+	if (i + 1 < up->h.n && pos < l->h.n) {
 		s = up->child[i + 1];
-		k = MIN(MIN(LEAF_CAP - s->n, l->n - pos), LEAF_CAP - LEAF_MIN);
+		k = MIN(MIN(LEAF_CAP - s->h.n, l->h.n - pos), LEAF_CAP - LEAF_MIN);
 		if (k) {
-			leaf_move(s, k, s, 0, s->n);
-			leaf_move(s, 0, l, l->n - k, k);
-			s->n += k;
-			l->n -= k;
+			wtouch(ms, s);
+			wtouch(ms, l);
+			wtouch(ms, up);
+			leaf_move(s, k, s, 0, s->h.n);
+			leaf_move(s, 0, l, l->h.n - k, k);
+			setn(s, s->h.n + k);
+			setn(l, l->h.n - k);
 			leaf_put(l, pos, e);
-			up->key[i + 1] = s->start[0];
+			SET(up->key[i + 1], s->start[0]);
 			return 1;
 		}
 	}
@@ -624,16 +861,18 @@ int ms_insert(struct mapstore *ms, const struct ms_entry *e)
 		l = leaf_new(ms);
 		if (!l)
 			return -ENOMEM;
-		ms->root = (struct ms_node *)l;
-		ms->height = 1;
 		leaf_put(l, 0, e);
+		wtouch_top(ms);
+		SETP(ms->root, (struct ms_node *)l);
+		SET(ms->height, 1);
 		goto done;
 	}
 	l = descend(ms, e->start, &p);
-	pos = count_le(l->start, l->n, e->start);
+	pos = count_le(l->start, l->h.n, e->start);
 	if (overlaps(l, pos, e))
 		return -EEXIST;
-	if (l->n < LEAF_CAP) {
+	if (l->h.n < LEAF_CAP) {
+		wtouch(ms, l);
 		leaf_put(l, pos, e);
 		goto done;
 	}
@@ -645,6 +884,7 @@ int ms_insert(struct mapstore *ms, const struct ms_entry *e)
 	split_leaf(ms, &p, l, pos, e, &sp);
 	spare_release(ms, &sp); /* normally empty */
 done:
+	wdone(ms);
 	ms->count++;
 	account_insert(ms, e->start, e->last);
 	return 0;
@@ -652,85 +892,97 @@ done:
 
 /* ---- removal ------------------------------------------------------------- */
 
-/* leaves_merge() - append @b to @a and free @b. */
+/* leaves_merge() - append @b to @a and retire @b. */
 static void leaves_merge(struct mapstore *ms, struct ms_leaf *a,
 			 struct ms_leaf *b)
 {
-	leaf_move(a, a->n, b, 0, b->n);
-	a->n += b->n;
+	wtouch(ms, a);
+	retire(ms, b);
+	leaf_move(a, a->h.n, b, 0, b->h.n);
+	setn(a, a->h.n + b->h.n);
 	a->next = b->next;
-	if (b->next)
-		b->next->prev = a;
-	leaf_free(ms, b);
+	if (b->next) {
+		wtouch(ms, b->next);
+		SETP(b->next->prev, a);
+	}
 }
 
 /* leaves_even() - share the entries of neighbours @a, @b evenly. */
-static void leaves_even(struct ms_leaf *a, struct ms_leaf *b)
+static void leaves_even(struct mapstore *ms, struct ms_leaf *a,
+			struct ms_leaf *b)
 {
-	uint32_t want = (a->n + b->n) / 2, k;
+	uint32_t want = (a->h.n + b->h.n) / 2, k;
 
-	if (a->n < want) {
-		k = want - a->n;
-		leaf_move(a, a->n, b, 0, k);
-		leaf_move(b, 0, b, k, b->n - k);
-		a->n += k;
-		b->n -= k;
+	wtouch(ms, a);
+	wtouch(ms, b);
+	if (a->h.n < want) {
+		k = want - a->h.n;
+		leaf_move(a, a->h.n, b, 0, k);
+		leaf_move(b, 0, b, k, b->h.n - k);
+		setn(a, a->h.n + k);
+		setn(b, b->h.n - k);
 	} else {
-		k = a->n - want;
-		leaf_move(b, k, b, 0, b->n);
+		k = a->h.n - want;
+		leaf_move(b, k, b, 0, b->h.n);
 		leaf_move(b, 0, a, want, k);
-		a->n -= k;
-		b->n += k;
+		setn(a, a->h.n - k);
+		setn(b, b->h.n + k);
 	}
 }
 
 /*
- * nodes_merge() - append @b (routed to by separator @sep) to @a; free @b.
+ * nodes_merge() - append @b (routed to by separator @sep) to @a; retire
+ * @b.
  */
 static void nodes_merge(struct mapstore *ms, struct ms_node *a,
 			struct ms_node *b, uint64_t sep)
 {
-	b->key[0] = sep;
-	node_move(a, a->n, b, 0, b->n);
-	a->n += b->n;
-	node_free(ms, b);
+	wtouch(ms, a);
+	retire(ms, b);
+	SET(b->key[0], sep);
+	node_move(a, a->h.n, b, 0, b->h.n);
+	setn(a, a->h.n + b->h.n);
 }
 
 /*
  * nodes_even() - share the children of neighbours @a, @b evenly.  *@sep is
  * the separator routing to @b, updated on return.
  */
-static void nodes_even(struct ms_node *a, struct ms_node *b, uint64_t *sep)
+static void nodes_even(struct mapstore *ms, struct ms_node *a,
+		       struct ms_node *b, uint64_t *sep)
 {
-	uint32_t want = (a->n + b->n) / 2, k;
+	uint32_t want = (a->h.n + b->h.n) / 2, k;
 
-	b->key[0] = *sep;
-	if (a->n < want) {
-		k = want - a->n;
-		node_move(a, a->n, b, 0, k);
-		node_move(b, 0, b, k, b->n - k);
-		a->n += k;
-		b->n -= k;
+	wtouch(ms, a);
+	wtouch(ms, b);
+	SET(b->key[0], *sep);
+	if (a->h.n < want) {
+		k = want - a->h.n;
+		node_move(a, a->h.n, b, 0, k);
+		node_move(b, 0, b, k, b->h.n - k);
+		setn(a, a->h.n + k);
+		setn(b, b->h.n - k);
 	} else {
-		k = a->n - want;
-		node_move(b, k, b, 0, b->n);
+		k = a->h.n - want;
+		node_move(b, k, b, 0, b->h.n);
 		node_move(b, 0, a, want, k);
-		a->n -= k;
-		b->n += k;
+		setn(a, a->h.n - k);
+		setn(b, b->h.n + k);
 	}
 	*sep = b->key[0];
 }
 
-/* collapse_root() - drop roots with a single child. */
+/* collapse_root() - drop (retire) roots with a single child. */
 static void collapse_root(struct mapstore *ms)
 {
 	struct ms_node *old;
 
-	while (ms->height > 1 && ms->root->n <= 1) {
+	while (ms->height > 1 && ms->root->h.n <= 1) {
 		old = ms->root;
-		ms->root = old->n ? old->child[0] : NULL;
-		ms->height = old->n ? ms->height - 1 : 0;
-		node_free(ms, old);
+		wtouch_top(ms);
+		retire(ms, old);
+		SETP(ms->root, old->h.n ? old->child[0] : NULL);
+		SET(ms->height, old->h.n ? ms->height - 1 : 0);
 	}
 }
 
@@ -749,19 +1001,24 @@ static void fix_node(struct mapstore *ms, const struct ms_path *p, uint32_t lv)
 		nd = p->node[lv];
 		up = p->node[lv - 1];
 		i = p->idx[lv - 1];
-		if (!nd->n) {
-			node_free(ms, nd);
+		if (!nd->h.n) {
+			retire(ms, nd);
+			wtouch(ms, up);
 			node_drop(up, i);
 			continue;
 		}
-		if (nd->n >= NODE_MIN || is_rightmost(p, lv))
+		if (nd->h.n >= NODE_MIN || is_rightmost(p, lv))
 			return;
-		if (i + 1 == up->n) /* has a left sibling: see fix_leaf() */
+		if (i + 1 == up->h.n) /* has a left sibling: see fix_leaf() */
 			i--;
 		a = up->child[i];
 		b = up->child[i + 1];
-		if (a->n + b->n > NODE_CAP) {
-			nodes_even(a, b, &up->key[i + 1]);
+		wtouch(ms, up);
+		if (a->h.n + b->h.n > NODE_CAP) {
+			uint64_t sep = up->key[i + 1];
+
+			nodes_even(ms, a, b, &sep);
+			SET(up->key[i + 1], sep);
 			return;
 		}
 		nodes_merge(ms, a, b, up->key[i + 1]);
@@ -786,32 +1043,32 @@ static void fix_leaf(struct mapstore *ms, const struct ms_path *p,
 	struct ms_node *up;
 	uint32_t i;
 
-	if (!l->n) {
+	if (!l->h.n && l->next) {
+		retire(ms, l);
 		if (l->prev)
 			l->prev->next = l->next;
-		if (l->next)
-			l->next->prev = l->prev;
-		leaf_free(ms, l);
-		if (lv < 0) {
-			ms->root = NULL;
-			ms->height = 0;
-			return;
+		if (l->next) {
+			wtouch(ms, l->next);
+			SETP(l->next->prev, l->prev);
 		}
+		wtouch(ms, p->node[lv]);
 		node_drop(p->node[lv], p->idx[lv]);
 		fix_node(ms, p, (uint32_t)lv);
 		return;
 	}
-	if (l->n >= LEAF_MIN || !l->next || lv < 0)
+	/* The rightmost leaf stays, even empty (see "Fill"). */
+	if (l->h.n >= LEAF_MIN || !l->next || lv < 0)
 		return;
 	up = p->node[lv];
 	i = p->idx[lv];
-	if (i + 1 == up->n)
+	if (i + 1 == up->h.n)
 		i--;
 	a = up->child[i];
 	b = up->child[i + 1];
-	if (a->n + b->n > LEAF_CAP) {
-		leaves_even(a, b);
-		up->key[i + 1] = b->start[0];
+	wtouch(ms, up);
+	if (a->h.n + b->h.n > LEAF_CAP) {
+		leaves_even(ms, a, b);
+		SET(up->key[i + 1], b->start[0]);
 		return;
 	}
 	leaves_merge(ms, a, b);
@@ -837,17 +1094,17 @@ struct ms_cut {
 static int cut_from(struct mapstore *ms, const struct ms_path *p,
 		    struct ms_leaf *l, struct ms_cut *c)
 {
-	uint32_t pos = count_lt(l->start, l->n, c->next), end;
+	uint32_t pos = count_lt(l->start, l->h.n, c->next), end;
 	struct ms_entry e;
 	int more;
 
-	if (pos == l->n) {
-		if (!l->next || l->next->start[0] > c->last)
+	if (pos == l->h.n) {
+		if (!data_next(l) || l->next->start[0] > c->last)
 			return 0;
 		c->next = l->next->start[0]; /* routes to l->next */
 		return 1;
 	}
-	for (end = pos; end < l->n && l->start[end] <= c->last; end++) {
+	for (end = pos; end < l->h.n && l->start[end] <= c->last; end++) {
 		c->spans += l->last[end] - l->start[end];
 		if (c->fn) {
 			leaf_get(l, end, &e);
@@ -856,13 +1113,17 @@ static int cut_from(struct mapstore *ms, const struct ms_path *p,
 	}
 	if (end == pos)
 		return 0;
-	more = end == l->n && l->start[end - 1] < c->last;
+	more = end == l->h.n && l->start[end - 1] < c->last;
 	c->next = l->start[end - 1] + 1; /* unused unless more */
-	leaf_move(l, pos, l, end, l->n - end);
-	l->n -= end - pos;
+	/* The callbacks ran above: readers are held off only from here. */
+	wtouch(ms, l);
+	leaf_move(l, pos, l, end, l->h.n - end);
+	setn(l, l->h.n - (end - pos));
 	ms->count -= end - pos;
 	c->nr += end - pos;
 	fix_leaf(ms, p, l);
+	/* Each leaf's cut is a consistent tree: publish it. */
+	wdone(ms);
 	return more;
 }
 
@@ -886,18 +1147,18 @@ static int cut_next(struct mapstore *ms, struct ms_cut *c)
 static int straddles(const struct mapstore *ms, const struct ms_leaf *l,
 		     uint64_t start, uint64_t last)
 {
-	uint32_t i = count_lt(l->start, l->n, start);
-	const struct ms_leaf *pv = l->prev, *nx = l->next;
+	uint32_t i = count_lt(l->start, l->h.n, start);
+	const struct ms_leaf *pv = l->prev, *nx = data_next(l);
 	struct ms_entry e;
 
 	/* the entry before @start, which begins below it */
 	if (i > 0 ? l->last[i - 1] >= start :
-		    pv && pv->last[pv->n - 1] >= start)
+		    pv && pv->last[pv->h.n - 1] >= start)
 		return 1;
 	/* the last entry beginning at or below @last */
 	if (nx && nx->start[0] <= last)
 		return !ms_lookup(ms, last, &e) && e.last > last;
-	i = count_le(l->start, l->n, last);
+	i = count_le(l->start, l->h.n, last);
 	return i > 0 && l->last[i - 1] > last;
 }
 
@@ -929,6 +1190,19 @@ long ms_remove_range(struct mapstore *ms, uint64_t start, uint64_t last,
 	if (cut_from(ms, &p, l, &c))
 		while (cut_next(ms, &c))
 			;
+	if (!ms->count && ms->root) {
+		/* Only an empty rightmost leaf (and its parents) is left. */
+		void *root = ms->root;
+		uint32_t height = ms->height;
+
+		wtouch_top(ms);
+		SETP(ms->root, NULL);
+		SET(ms->height, 0);
+		retire_subtree(ms, root, height);
+		wdone(ms);
+	}
+	/* An emptied store holds no memory (what the statistics promise). */
+	reclaim(ms, !ms->root);
 	if (!c.nr)
 		return 0;
 	/*
@@ -965,19 +1239,22 @@ static int check_leaf(struct ms_chk *k, const struct ms_leaf *l,
 		      const struct ms_bounds *b)
 {
 	k->host += sizeof(*l);
-	if (!l->n || l->n > LEAF_CAP || (l->full && !b->root))
+	if ((l->h.seq & 1) || !l->h.leaf || l->h.dead)
 		return -EUCLEAN;
-	if (!b->rightmost && !b->root && l->n < LEAF_MIN)
+	if ((!l->h.n && (!b->rightmost || b->root)) || l->h.n > LEAF_CAP ||
+	    (l->h.full && !b->root))
+		return -EUCLEAN;
+	if (!b->rightmost && !b->root && l->h.n < LEAF_MIN)
 		return -EUCLEAN;
 	if (l->prev != k->prev || (k->prev && k->prev->next != l) ||
 	    (!l->next) != !!b->rightmost)
 		return -EUCLEAN;
-	for (uint32_t i = 0; i < l->n; i++) {
+	for (uint32_t i = 0; i < l->h.n; i++) {
 		if (l->start[i] > l->last[i] || l->start[i] < b->lo ||
 		    (b->has_hi && l->start[i] >= b->hi))
 			return -EUCLEAN;
 		if (i == 0 && k->prev &&
-		    k->prev->last[k->prev->n - 1] >= l->start[0])
+		    k->prev->last[k->prev->h.n - 1] >= l->start[0])
 			return -EUCLEAN;
 		if (i > 0 && l->last[i - 1] >= l->start[i])
 			return -EUCLEAN;
@@ -999,15 +1276,17 @@ static int check_node(struct ms_chk *k, const void *p, uint32_t depth,
 	if (depth == 1)
 		return check_leaf(k, p, b);
 	k->host += sizeof(*nd);
-	if (!nd->n || nd->n > NODE_CAP || (nd->full && !b->root) ||
-	    (b->root && nd->n < 2) ||
-	    (!b->root && !b->rightmost && nd->n < NODE_MIN))
+	if ((nd->h.seq & 1) || nd->h.leaf || nd->h.dead)
 		return -EUCLEAN;
-	for (uint32_t i = 0; i < nd->n; i++) {
+	if (!nd->h.n || nd->h.n > NODE_CAP || (nd->h.full && !b->root) ||
+	    (b->root && nd->h.n < 2) ||
+	    (!b->root && !b->rightmost && nd->h.n < NODE_MIN))
+		return -EUCLEAN;
+	for (uint32_t i = 0; i < nd->h.n; i++) {
 		cb.lo = i ? nd->key[i] : b->lo;
-		cb.has_hi = i + 1 < nd->n ? 1 : b->has_hi;
-		cb.hi = i + 1 < nd->n ? nd->key[i + 1] : b->hi;
-		cb.rightmost = b->rightmost && i + 1 == nd->n;
+		cb.has_hi = i + 1 < nd->h.n ? 1 : b->has_hi;
+		cb.hi = i + 1 < nd->h.n ? nd->key[i + 1] : b->hi;
+		cb.rightmost = b->rightmost && i + 1 == nd->h.n;
 		cb.root = 0;
 		if (i && (nd->key[i] < b->lo || (b->has_hi &&
 						 nd->key[i] >= b->hi)))
@@ -1034,9 +1313,12 @@ int ms_check(const struct mapstore *ms)
 	uint64_t total;
 	int full, ret;
 
+	if ((ms->seq & 1) || ms->ntouched ||
+	    (!ms->retired && !ms->waiting) != (ms->retired_bytes == 0))
+		return -EUCLEAN;
 	if (!ms->root)
-		return ms->height || ms->count || ms->bytes || ms->host_bytes ?
-			       -EUCLEAN : 0;
+		return ms->height || ms->count || ms->bytes ||
+		       ms->host_bytes != ms->retired_bytes ? -EUCLEAN : 0;
 	if (!ms->height || ms->height > MAX_DEPTH)
 		return -EUCLEAN;
 	ret = check_node(&k, ms->root, ms->height, &b);
@@ -1046,7 +1328,7 @@ int ms_check(const struct mapstore *ms)
 	if (full)
 		total = UINT64_MAX;
 	if (k.count != ms->count || total != ms->bytes ||
-	    k.host != ms->host_bytes || k.prev->next ||
+	    k.host + ms->retired_bytes != ms->host_bytes || k.prev->next ||
 	    full != (int)*root_full(ms))
 		return -EUCLEAN;
 	return 0;

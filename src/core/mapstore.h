@@ -9,8 +9,10 @@
  * only entries lying wholly inside the range, refuses (changing nothing)
  * when an entry straddles either end, succeeds over gaps.
  *
- * Not thread-safe: the domain lock serialises every call.  No call
- * allocates except insert (at most one leaf plus one node per level).
+ * Writers (every call but ms_lookup_rcu()) are serialised by the domain
+ * lock.  Readers may run ms_lookup_rcu() concurrently with them, without
+ * the lock (see mapstore.c, "Lock-free readers").  No call allocates
+ * except insert (at most one leaf plus one node per level).
  */
 #ifndef VIOMMU_MAPSTORE_H
 #define VIOMMU_MAPSTORE_H
@@ -25,20 +27,53 @@ struct ms_entry {
 };
 
 struct ms_node; /* private to mapstore.c */
+struct ms_hdr;
+struct rcu;
+
+/* Nodes one writer call may change before it publishes them (see .c). */
+#define MS_TOUCH_MAX 96
 
 struct mapstore {
 	struct ms_node *root;
 	const struct viommu_allocator *alloc;
+	struct rcu *rcu;     /* grace periods for lock-free readers, or NULL */
 	uint64_t count;      /* entries */
 	uint64_t bytes;      /* sum of sizes, saturating at UINT64_MAX */
-	uint64_t host_bytes; /* memory held by nodes */
+	uint64_t host_bytes; /* memory held by nodes, retired ones included */
 	uint32_t height;     /* 0 when empty; 1 = a single leaf */
+	uint32_t seq;        /* version of root and height (see .c) */
+	/* writer-only state */
+	struct ms_hdr *retired; /* unlinked nodes, no grace period asked yet */
+	struct ms_hdr *waiting; /* unlinked nodes whose grace period runs */
+	uint64_t ticket;        /* rcu_ticket() of @waiting */
+	uint32_t nretired;      /* nodes on @retired */
+	uint32_t ntouched;
+	uint64_t retired_bytes; /* memory of @retired and @waiting */
+	struct ms_hdr *touched[MS_TOUCH_MAX];
 };
 
-/* ms_init() - an empty store that allocates through @alloc (may be NULL). */
-void ms_init(struct mapstore *ms, const struct viommu_allocator *alloc);
+/*
+ * ms_init() - an empty store that allocates through @alloc (may be NULL).
+ * @rcu (may be NULL) is the grace-period source of lock-free readers
+ * (ms_lookup_rcu()); without one, unlinked nodes are freed at once and
+ * ms_lookup_rcu() may only run while no writer does.
+ */
+void ms_init(struct mapstore *ms, const struct viommu_allocator *alloc,
+	     struct rcu *rcu);
 
-/* ms_destroy() - free every node; the store is empty afterwards. */
+/*
+ * ms_reinit() - ms_init() for a zeroed or destroyed store that lock-free
+ * readers may still be looking at (a reused domain): writes the fields
+ * they read atomically, and the version keeps counting, so a reader
+ * holding a stale view retries.
+ */
+void ms_reinit(struct mapstore *ms, const struct viommu_allocator *alloc,
+	       struct rcu *rcu);
+
+/*
+ * ms_destroy() - free every node; the store is empty afterwards.  With an
+ * rcu, waits for a grace period first (lock-free readers may be inside).
+ */
 void ms_destroy(struct mapstore *ms);
 
 /*
@@ -51,6 +86,19 @@ int ms_insert(struct mapstore *ms, const struct ms_entry *e);
  * ms_lookup() - the entry containing @iova.  Return: 0 with *@out; -ENOENT.
  */
 int ms_lookup(const struct mapstore *ms, uint64_t iova, struct ms_entry *out);
+
+/*
+ * ms_lookup_rcu() - ms_lookup() for a reader that does NOT hold the lock
+ * serialising writers, inside an rcu_read_lock() section of ms->rcu.
+ * Optimistic: validates every node it reads against the node's version
+ * and retries a bounded number of times.
+ * Return: 0 with *@out (an entry that was in the store at one instant
+ * during the call); -ENOENT (no entry held @iova at one such instant);
+ * -EAGAIN (writers kept changing the nodes on the way: take the lock and
+ * call ms_lookup()).  Never blocks, never writes shared memory.
+ */
+int ms_lookup_rcu(const struct mapstore *ms, uint64_t iova,
+		  struct ms_entry *out);
 
 /*
  * ms_first_overlap() - the lowest entry overlapping [start, last].

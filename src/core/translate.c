@@ -10,8 +10,13 @@
  * slow path.
  *
  * Slow path: resolve the endpoint's domain, check reserved regions, then
- * resolve inside the domain under its lock (mapping store look-up, IOTLB
- * fill, dirty marking).  Without ctx->lock the endpoint may be re-attached
+ * resolve inside the domain.  Lock-free as a rule: the mapping store is
+ * searched inside a read section of ctx->rcu (mapstore.c, "Lock-free
+ * readers") and the IOTLB filled under the iseq protocol (domain.c,
+ * "Lock-free fills"), so threads missing at once do not serialise.  Under
+ * dom->lock only when the store changed under the search MS_READ_TRIES
+ * times in a row, and for writes while dirty tracking is on (marking
+ * allocates).  Without ctx->lock the endpoint may be re-attached
  * meanwhile; the slow path therefore re-checks ep->seq at the end and
  * retries, and after a few retries takes ctx->lock, which excludes
  * attachment changes, so it always terminates.  Faults are reported after
@@ -94,7 +99,8 @@ static void piece_for(struct viommu_ctx *ctx, uint64_t iova, uint64_t lo,
 }
 
 /* Outcome of a slow-path resolution step. */
-enum { RES_OK = 0, RES_RETRY = -1 }; /* > 0: enum viommu_fault_reason */
+enum { RES_OK = 0, RES_RETRY = -1, /* > 0: enum viommu_fault_reason */
+       RES_LOCK = -2 };             /* lock-free search gave up */
 
 struct xreq {
 	uint64_t iova;
@@ -111,25 +117,91 @@ static void __mark_dirty(struct viommu_domain *dom, uint64_t iova,
 }
 
 /*
- * __use_piece() - finish a resolution under dom->lock: check the access,
- * fill *@out, cache the piece (translate only) and mark dirty pages.
- * Return: RES_OK; VIOMMU_FAULT_PERMISSION.
+ * use_piece() - finish a resolution: check the access, fill *@out and
+ * cache the piece (translate only).  @sn: inval_snap() taken before the
+ * piece was looked up.  Return: RES_OK; VIOMMU_FAULT_PERMISSION.
  */
-static int __use_piece(struct viommu_domain *dom, const struct piece *p,
-		       const struct xreq *rq, struct viommu_xlate *out)
+static int use_piece(struct viommu_domain *dom, const struct piece *p,
+		     const struct xreq *rq, struct viommu_xlate *out,
+		     const struct inval_snap *sn)
 {
 	if (rq->access & ~p->perm)
 		return VIOMMU_FAULT_PERMISSION;
 	piece_out(p, rq->iova, rq->len, out);
 	if (rq->fill)
-		__iotlb_fill(dom, p->lo, p->hi, p->gpa, p->hva, p->perm,
-			     p->flags, p->gen, rq->iova);
-	if ((rq->access & VIOMMU_WRITE) && dom->dirty_on)
-		__mark_dirty(dom, rq->iova, out->len);
+		iotlb_fill(dom, p->lo, p->hi, p->gpa, p->hva, p->perm,
+			   p->flags, p->gen, rq->iova, sn);
 	return RES_OK;
 }
 
-/* resolve_paging() - look @rq up in a PAGING domain (takes dom->lock). */
+/* __use_piece() - use_piece() under dom->lock, marking dirty pages. */
+static int __use_piece(struct viommu_domain *dom, const struct piece *p,
+		       const struct xreq *rq, struct viommu_xlate *out)
+{
+	struct inval_snap sn;
+	int ret;
+
+	inval_snap(dom, &sn);
+	ret = use_piece(dom, p, rq, out, &sn);
+
+	if (!ret && (rq->access & VIOMMU_WRITE) && dom->dirty_on)
+		__mark_dirty(dom, rq->iova, out->len);
+	return ret;
+}
+
+/*
+ * needs_lock() - whether @rq must be resolved under dom->lock: a write
+ * while dirty tracking is on marks pages, which may allocate.  A write
+ * that reads dirty_on just before it is enabled counts as earlier.
+ */
+static bool needs_lock(const struct viommu_domain *dom, const struct xreq *rq)
+{
+	return (rq->access & VIOMMU_WRITE) && READ_ONCE(dom->dirty_on);
+}
+
+/*
+ * resolve_paging_rcu() - resolve_paging() without dom->lock.  Return as
+ * resolve_paging(), or RES_LOCK when the store kept changing under the
+ * search.
+ */
+static int resolve_paging_rcu(struct viommu_domain *dom,
+			      const struct xreq *rq, struct viommu_xlate *out)
+{
+	struct viommu_ctx *ctx = dom->ctx;
+	struct ms_entry e;
+	struct piece p;
+	struct inval_snap sn;
+	uint32_t tok;
+	int ret;
+
+	tok = rcu_read_lock(&ctx->rcu);
+	/*
+	 * Before the search (its barrier is in inval_snap()): if it shows a
+	 * finished unmap, the search cannot find what that unmap removed; if
+	 * an unmap runs after it, the fill notices (domain.c, "Lock-free
+	 * fills").
+	 */
+	inval_snap(dom, &sn);
+	if (!READ_ONCE(dom->alive) ||
+	    READ_ONCE(dom->kind) != VIOMMU_DOMAIN_PAGING) {
+		ret = RES_RETRY;
+	} else {
+		ret = ms_lookup_rcu(&dom->ms, rq->iova, &e);
+		ret = ret == -EAGAIN ? RES_LOCK :
+		      ret ? VIOMMU_FAULT_NO_MAPPING : RES_OK;
+	}
+	/* @e is a copy: nothing of the store is used after this. */
+	rcu_read_unlock(&ctx->rcu, tok);
+	if (ret != RES_OK)
+		return ret;
+	piece_for(ctx, rq->iova, e.start, e.last, e.gpa, e.prot, &p);
+	return use_piece(dom, &p, rq, out, &sn);
+}
+
+/*
+ * resolve_paging() - look @rq up in a PAGING domain: lock-free unless
+ * needs_lock() or the lock-free search gives up.
+ */
 static int resolve_paging(struct viommu_domain *dom, const struct xreq *rq,
 			  struct viommu_xlate *out)
 {
@@ -137,6 +209,11 @@ static int resolve_paging(struct viommu_domain *dom, const struct xreq *rq,
 	struct piece p;
 	int ret;
 
+	if (!needs_lock(dom, rq)) {
+		ret = resolve_paging_rcu(dom, rq, out);
+		if (ret != RES_LOCK)
+			return ret;
+	}
 	pthread_mutex_lock(&dom->lock);
 	if (!READ_ONCE(dom->alive) ||
 	    READ_ONCE(dom->kind) != VIOMMU_DOMAIN_PAGING) {
@@ -152,13 +229,25 @@ static int resolve_paging(struct viommu_domain *dom, const struct xreq *rq,
 	return ret;
 }
 
-/* resolve_identity() - IOVA == GPA (takes dom->lock). */
+/*
+ * resolve_identity() - IOVA == GPA: lock-free (the piece depends on guest
+ * memory only) unless needs_lock().
+ */
 static int resolve_identity(struct viommu_domain *dom, const struct xreq *rq,
 			    struct viommu_xlate *out)
 {
 	struct piece p;
+	struct inval_snap sn;
 	int ret;
 
+	if (!needs_lock(dom, rq)) {
+		/* Before the piece is computed, as in resolve_paging_rcu(). */
+		inval_snap(dom, &sn);
+		piece_for(dom->ctx, rq->iova, 0, UINT64_MAX, 0, ACCESS_ALL,
+			  &p);
+		p.flags = VIOMMU_XLATE_BYPASS;
+		return use_piece(dom, &p, rq, out, &sn);
+	}
 	pthread_mutex_lock(&dom->lock);
 	piece_for(dom->ctx, rq->iova, 0, UINT64_MAX, 0, ACCESS_ALL, &p);
 	p.flags = VIOMMU_XLATE_BYPASS;
@@ -344,7 +433,7 @@ static int translate_slow(struct viommu_endpoint *ep, const struct xreq *rq,
 	uint64_t tag = 0;
 	int tries, ret;
 
-	ATOMIC_INC(ctx->st_misses);
+	ATOMIC_INC(ctx->st_misses[rcu_stripe_of()].n);
 	for (tries = 0;; tries++) {
 		uint32_t s;
 

@@ -3,15 +3,20 @@
  * look-ups, overlap rejection at every relative position, remove_range
  * refusing splits and accepting gaps, the ends of the IOVA space and the
  * full-space entry, density of ascending inserts, other insert orders, a
- * randomized differential test against a sorted-array model, and
- * allocation-failure injection.  ms_check() verifies the tree after each
+ * randomized differential test against a sorted-array model (with and
+ * without lock-free readers' grace periods), allocation-failure
+ * injection, the lock-free search (ms_lookup_rcu) against concurrent
+ * writers, and the memory-reclamation rule (no node freed while a reader
+ * that may hold it is inside its read section).  ms_check() verifies the tree after each
  * step that matters.
  */
 #include "harness.h"
 #include "core/mapstore.h"
+#include "core/rcu.h"
 #include "base/util.h"
 
 #include <errno.h>
+#include <pthread.h>
 
 #define PG 4096ull
 #define MAXA UINT64_MAX
@@ -248,7 +253,7 @@ TEST(empty_store)
 	struct ms_entry e;
 	uint64_t b = 1;
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	CHECK_EQ(ms_lookup(&ms, 0, &e), -ENOENT);
 	CHECK_EQ(ms_lookup(&ms, MAXA, &e), -ENOENT);
 	CHECK_EQ(ms_first_overlap(&ms, 0, MAXA, &e), -ENOENT);
@@ -268,7 +273,7 @@ TEST(insert_lookup_basic)
 	struct mapstore ms;
 	struct ms_entry e, got;
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	e = ent(0x10000, 0x1ffff, 0xabc000, 3);
 	CHECK_EQ(ms_insert(&ms, &e), 0);
 	e = ent(0x30000, 0x30fff, 0xdef000, 1);
@@ -317,7 +322,7 @@ TEST(walk_order_and_stop)
 	struct mapstore ms;
 	struct collect c = { 0 };
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	for (uint64_t i = 0; i < 200; i++)
 		CHECK_EQ(ins(&ms, i * 0x10000, i * 0x10000 + 0xfff), 0);
 	CHECK_EQ(ms_walk(&ms, 0x10800, 0x50000, collect_fn, &c), 0);
@@ -346,9 +351,9 @@ TEST(walk_order_and_stop)
 TEST(overlap_every_position)
 {
 	struct mapstore ms;
-	uint64_t n = 2000, lo, hi;
+	uint64_t n = 2100, lo, hi; /* more than 64 leaves: three levels */
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	for (uint64_t i = 0; i < n; i++) /* entries [i*100, i*100 + 49] */
 		REQUIRE(ins(&ms, i * 100, i * 100 + 49) == 0);
 	REQUIRE(ms.height >= 3);
@@ -394,7 +399,7 @@ TEST(remove_refuses_splits)
 	struct ms_entry e;
 	uint64_t b = 123;
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	for (uint64_t i = 1; i <= 3; i++)
 		REQUIRE(ins(&ms, pg(i), pg(i + 1) - 1) == 0);
 	/* start inside the first entry */
@@ -446,7 +451,7 @@ TEST(remove_refuses_across_leaves)
 	struct mapstore ms;
 	uint64_t n = 5000;
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	for (uint64_t i = 0; i < n; i++)
 		REQUIRE(ins(&ms, pg(2 * i), pg(2 * i + 1) - 1) == 0);
 	for (uint64_t i = 1; i + 40 < n; i += 37) {
@@ -473,7 +478,7 @@ TEST(remove_everything)
 	struct ms_entry e;
 	uint64_t b;
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	CHECK_EQ(ins(&ms, 0, 0), 0);
 	CHECK_EQ(ins(&ms, MAXA, MAXA), 0);
 	CHECK_EQ(ins(&ms, MAXA - PG, MAXA - 1), 0);
@@ -515,7 +520,7 @@ TEST(full_space)
 	struct ms_entry e;
 	uint64_t b, half = 1ull << 63;
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	CHECK_EQ(ins(&ms, 0, MAXA), 0);
 	CHECK_U64(ms.bytes, MAXA);
 	CHECK_EQ(ms_check(&ms), 0);
@@ -582,7 +587,7 @@ TEST(single_bytes)
 	struct mapstore ms;
 	struct ms_entry e;
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	for (uint64_t i = 0; i < 500; i++) {
 		CHECK_EQ(ins(&ms, i, i), 0);
 		CHECK_EQ(ins(&ms, MAXA - i, MAXA - i), 0);
@@ -621,7 +626,7 @@ TEST(stale_separator)
 	uint64_t n = 3200, sep;
 	int bad = 0;
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	for (uint64_t i = 0; i < n; i++) /* even pages */
 		REQUIRE(ins(&ms, pg(2 * i), pg(2 * i + 1) - 1) == 0);
 	for (uint64_t k = 1; k < n / 32; k++) {
@@ -655,7 +660,7 @@ TEST(ascending_dense)
 	uint64_t n = 100000, base = 1ull << 32;
 	int bad = 0;
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	for (uint64_t i = 0; i < n; i++)
 		REQUIRE(ins(&ms, base + pg(i), base + pg(i + 1) - 1) == 0);
 	CHECK_EQ(ms.count, n);
@@ -691,7 +696,7 @@ TEST(runs_stay_dense)
 	uint64_t n = 100000, top = 1ull << 40;
 	int bad = 0;
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	for (uint64_t i = n; i-- > 0;)
 		REQUIRE(ins(&ms, pg(i), pg(i + 1) - 1) == 0);
 	CHECK(ms.host_bytes / ms.count <= 40);
@@ -738,7 +743,7 @@ static void fill_and_drain(uint64_t n, const uint64_t *order)
 	uint64_t *rm = shuffle(n), k;
 	int bad = 0;
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	for (uint64_t i = 0; i < n; i++) {
 		k = order ? order[i] : n - 1 - i;
 		if (ins(&ms, pg(3 * k), pg(3 * k + 2) - 1))
@@ -791,36 +796,39 @@ TEST(random_inserts)
 }
 
 /*
- * rebalance_internal - with ascending inserts every node is full and leaf
- * k holds entries 32k..32k+31, level-1 node j leaves 32j..32j+31.
- * Emptying the last 20 leaves of level-1 node 31 (the last child of a
- * non-rightmost level-2 node) makes it borrow children from its left
- * sibling; emptying the first leaves of node 33 merges and borrows from
- * the right.
+ * rebalance_internal - with ascending inserts every node is full: leaf k
+ * holds entries TL*k..TL*k+TL-1 (TL = 32 entries a leaf), level-1 node j
+ * leaves TF*j..TF*j+TF-1 (TF = 64 children a node).  Emptying the last 40
+ * leaves of level-1 node TF-1 (the last child of a non-rightmost level-2
+ * node) leaves it under half full, so it borrows children from its left
+ * sibling; emptying node 33 drops it and rebalances around it.
  */
+#define TL 32ull
+#define TF 64ull
 TEST(rebalance_internal)
 {
 	struct mapstore ms;
 	struct ms_entry e;
-	uint64_t n = 40000;
+	uint64_t n = TL * TF * TF + 8000;
+	uint64_t cut = TL * ((TF - 1) * TF + TF - 40);
 
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, NULL);
 	for (uint64_t i = 0; i < n; i++)
 		REQUIRE(ins(&ms, pg(i), pg(i + 1) - 1) == 0);
 	REQUIRE(ms.height == 4);
-	CHECK_EQ(ms_remove_range(&ms, pg(1004 * 32), pg(1024 * 32) - 1, NULL,
-				 NULL, NULL), 20 * 32);
+	CHECK_EQ(ms_remove_range(&ms, pg(cut), pg(TL * TF * TF) - 1, NULL,
+				 NULL, NULL), 40 * TL);
 	CHECK_EQ(ms_check(&ms), 0);
-	CHECK_EQ(ms_remove_range(&ms, pg(33 * 32 * 32), pg(34 * 32 * 32) - 1,
-				 NULL, NULL, NULL), 32 * 32);
+	CHECK_EQ(ms_remove_range(&ms, pg(33 * TF * TL), pg(34 * TF * TL) - 1,
+				 NULL, NULL, NULL), TF * TL);
 	CHECK_EQ(ms_check(&ms), 0);
-	for (uint64_t i = 0; i < 32 * 40; i++)
+	for (uint64_t i = 0; i < TL * 40; i++)
 		ms_remove_range(&ms, pg(i * 31), pg(i * 31 + 5) - 1, NULL,
 				NULL, NULL);
 	CHECK_EQ(ms_check(&ms), 0);
-	CHECK_EQ(ms_lookup(&ms, pg(1004 * 32) - 1, &e), 0);
-	CHECK_EQ(ms_lookup(&ms, pg(1004 * 32), &e), -ENOENT);
-	CHECK_EQ(ms_lookup(&ms, pg(1024 * 32 + 10), &e), 0);
+	CHECK_EQ(ms_lookup(&ms, pg(cut) - 1, &e), 0);
+	CHECK_EQ(ms_lookup(&ms, pg(cut), &e), -ENOENT);
+	CHECK_EQ(ms_lookup(&ms, pg(TL * TF * TF + 10), &e), 0);
 	CHECK_EQ(ms_lookup(&ms, pg(n) - 1, &e), 0);
 	ms_destroy(&ms);
 }
@@ -894,7 +902,7 @@ struct mix {
 static int diff_step(struct mapstore *ms, struct model *m, struct mix mx,
 		     struct collect *c1, struct collect *c2)
 {
-	struct ms_entry e, a, b;
+	struct ms_entry e, a = { 0 }, b = { 0 };
 	uint64_t s, l, b1, b2;
 	long r1, r2;
 	int op = (int)rnd_below(100), q = 100 - mx.ins - mx.rem;
@@ -918,6 +926,10 @@ static int diff_step(struct mapstore *ms, struct model *m, struct mix mx,
 	if (op < q / 3) {
 		r1 = ms_lookup(ms, s, &a);
 		r2 = m_lookup(m, s, &b);
+		if (r1 != r2 || (!r1 && !same_entry(&a, &b)))
+			return 1;
+		/* The lock-free search agrees when nothing changes. */
+		r1 = ms_lookup_rcu(ms, s, &a);
 		return r1 != r2 || (!r1 && !same_entry(&a, &b));
 	}
 	rnd_range(s, rnd_len() * (1 + rnd_below(16)), &s, &l);
@@ -945,7 +957,7 @@ static int diff_step(struct mapstore *ms, struct model *m, struct mix mx,
  * batches of @batch random operations, comparing every result with the
  * model and, after each batch, the full contents and the tree invariants.
  */
-static void diff_run(uint64_t seed, int batch, int nbatch)
+static void diff_run(uint64_t seed, int batch, int nbatch, struct rcu *rcu)
 {
 	static const struct mix phase[] = {
 		{ 80, 3 }, { 45, 12 }, { 15, 35 }, { 70, 5 },
@@ -958,7 +970,7 @@ static void diff_run(uint64_t seed, int batch, int nbatch)
 	int done = 0;
 
 	rng_state = seed;
-	ms_init(&ms, NULL);
+	ms_init(&ms, NULL, rcu);
 	for (size_t ph = 0; ph < ARRAY_SIZE(phase); ph++) {
 		for (int bt = 0; bt < nbatch; bt++) {
 			for (int k = 0; k < batch; k++, ops++)
@@ -993,13 +1005,27 @@ out:
 /* differential_random - 40000 operations, checked every 250. */
 TEST(differential_random)
 {
-	diff_run(0x9e3779b97f4a7c15ull, 250, 40);
+	diff_run(0x9e3779b97f4a7c15ull, 250, 40, NULL);
+}
+
+/*
+ * differential_random_rcu - the same with lock-free readers enabled: the
+ * nodes writers unlink wait for grace periods (retired and waiting lists),
+ * and ms_check() accounts for them in host_bytes.
+ */
+TEST(differential_random_rcu)
+{
+	struct rcu r;
+
+	rcu_init(&r);
+	diff_run(0x2545f4914f6cdd1dull, 250, 40, &r);
+	rcu_fini(&r);
 }
 
 /* differential_every_op - 12000 operations, checked after each one. */
 TEST(differential_every_op)
 {
-	diff_run(0xc0ffee, 1, 3000);
+	diff_run(0xc0ffee, 1, 3000, NULL);
 }
 
 /* ---- allocation failures ------------------------------------------------- */
@@ -1023,7 +1049,7 @@ static long fault_run(uint64_t n, const uint64_t *order, long fail_at,
 	uint64_t host, k;
 	int rc;
 
-	ms_init(&ms, &a);
+	ms_init(&ms, &a, NULL);
 	for (uint64_t i = 0; i < n && !bad; i++) {
 		k = order ? order[i] : i;
 		e = ent(pg(2 * k), pg(2 * k + 1) + 17, k, 1);
@@ -1105,7 +1131,7 @@ TEST(remove_never_allocates)
 	struct mapstore ms;
 	long calls;
 
-	ms_init(&ms, &a);
+	ms_init(&ms, &a, NULL);
 	for (uint64_t i = 0; i < 3000; i++)
 		REQUIRE(ins(&ms, pg(i), pg(i) + 100) == 0);
 	calls = f.calls;
@@ -1118,6 +1144,308 @@ TEST(remove_never_allocates)
 	CHECK_EQ(f.live, 0);
 	CHECK_EQ(ms_check(&ms), 0);
 	ms_destroy(&ms);
+}
+
+/* count_fn() - ms_walk() callback counting entries in *(uint64_t *)@o. */
+static int count_fn(void *o, const struct ms_entry *e)
+{
+	(void)e;
+	(*(uint64_t *)o)++;
+	return 0;
+}
+
+/*
+ * empty_rightmost_leaf_is_not_data - regression (fuzz_core): an emptied
+ * rightmost leaf keeps stale keys; overlap checks, look-ups, walks and
+ * removals must not read them.  Even pages 0..64: a full leaf of 32, then
+ * page 64 alone in the rightmost leaf, which the removal empties.
+ */
+TEST(empty_rightmost_leaf_is_not_data)
+{
+	struct mapstore ms;
+	struct ms_entry e;
+	uint64_t n = 0;
+
+	ms_init(&ms, NULL, NULL);
+	for (uint64_t i = 0; i <= 32; i++)
+		REQUIRE(ins(&ms, pg(2 * i), pg(2 * i) + PG - 1) == 0);
+	REQUIRE(ms.height == 2);
+	CHECK_EQ(ms_remove_range(&ms, pg(64), pg(65) - 1, NULL, NULL, NULL),
+		 1);
+	CHECK_EQ(ms_check(&ms), 0);
+	CHECK_EQ(ms_first_overlap(&ms, pg(63), pg(70), &e), -ENOENT);
+	CHECK_EQ(ms_lookup(&ms, pg(64), &e), -ENOENT);
+	CHECK_EQ(ms_lookup_rcu(&ms, pg(64), &e), -ENOENT);
+	CHECK_EQ(ms_walk(&ms, pg(63), MAXA, count_fn, &n), 0);
+	CHECK_U64(n, 0);
+	CHECK_EQ(ms_remove_range(&ms, pg(63), MAXA, NULL, NULL, NULL), 0);
+	/* Starts in the full leaf, ends past the stale key: no overlap. */
+	CHECK_EQ(ins(&ms, pg(63), pg(65)), 0);
+	CHECK_EQ(ms_check(&ms), 0);
+	CHECK_EQ(ms_lookup(&ms, pg(64), &e), 0);
+	CHECK_U64(e.start, pg(63));
+	ms_destroy(&ms);
+}
+
+/*
+ * rightmost_leaf_kept_empty - unmapping the only entry of the rightmost
+ * leaf keeps the leaf, so mapping and unmapping one buffer past all other
+ * mappings allocates (and retires) nothing per pair; an emptied store
+ * still frees everything.
+ */
+TEST(rightmost_leaf_kept_empty)
+{
+	struct fa f = { 0 };
+	struct viommu_allocator a = { fa_alloc, fa_free, &f };
+	struct mapstore ms;
+	struct ms_entry e;
+	long calls;
+
+	ms_init(&ms, &a, NULL);
+	for (uint64_t i = 0; i < 33; i++) /* a full leaf, then one entry */
+		REQUIRE(ins(&ms, pg(i), pg(i) + PG - 1) == 0);
+	REQUIRE(ms.height == 2);
+	calls = f.calls;
+	for (int k = 0; k < 100; k++) {
+		CHECK_EQ(ms_remove_range(&ms, pg(32), pg(33) - 1, NULL, NULL,
+					 NULL), 1);
+		CHECK_EQ(ms_check(&ms), 0);
+		CHECK_EQ(ms_lookup(&ms, pg(32), &e), -ENOENT);
+		CHECK_EQ(ms_lookup_rcu(&ms, pg(32), &e), -ENOENT);
+		CHECK_EQ(ms_lookup_rcu(&ms, pg(31) + 5, &e), 0);
+		CHECK_EQ(ms_lookup(&ms, pg(31) + 5, &e), 0);
+		REQUIRE(ins(&ms, pg(32), pg(32) + PG - 1) == 0);
+	}
+	CHECK_EQ(f.calls, calls); /* no allocation per pair */
+	CHECK_EQ(ms_remove_range(&ms, pg(32), pg(33) - 1, NULL, NULL, NULL),
+		 1);
+	CHECK_EQ(ms_remove_range(&ms, 0, MAXA, NULL, NULL, NULL), 32);
+	CHECK_EQ(ms_check(&ms), 0);
+	CHECK(ms.root == NULL && ms.host_bytes == 0 && f.live == 0);
+	ms_destroy(&ms);
+}
+
+/* ---- lock-free readers ----------------------------------------------------- */
+
+/* rcu_grace_period_waits_for_readers - a ticket is over only after every
+ * read section that began before it has ended. */
+TEST(rcu_grace_period_waits_for_readers)
+{
+	struct rcu r;
+	uint32_t tok;
+	uint64_t t;
+	bool done = false;
+
+	rcu_init(&r);
+	t = rcu_ticket(&r);
+	CHECK(rcu_poll(&r, t)); /* no reader: over at once */
+	tok = rcu_read_lock(&r);
+	t = rcu_ticket(&r);
+	for (int i = 0; i < 100; i++)
+		done |= rcu_poll(&r, t);
+	CHECK(!done);
+	rcu_read_unlock(&r, tok);
+	CHECK(rcu_poll(&r, t));
+	rcu_synchronize(&r); /* returns with no reader inside */
+	rcu_fini(&r);
+}
+
+/*
+ * retired_nodes_outlive_read_sections - nodes a removal unlinks while a
+ * reader is inside stay allocated (counted in host_bytes) until the reader
+ * leaves; the next writer call then frees them without waiting.
+ */
+TEST(retired_nodes_outlive_read_sections)
+{
+	struct fa f = { 0 };
+	struct viommu_allocator a = { fa_alloc, fa_free, &f };
+	struct mapstore ms;
+	struct ms_entry e;
+	struct rcu r;
+	uint64_t live_before;
+	uint32_t tok;
+
+	rcu_init(&r);
+	ms_init(&ms, &a, &r);
+	for (uint64_t i = 0; i < 4000; i++)
+		REQUIRE(ins(&ms, pg(i), pg(i) + PG - 1) == 0);
+	tok = rcu_read_lock(&r);
+	live_before = f.live_bytes;
+	/* Dense leaves of 32: about 40 leaves empty and are retired. */
+	CHECK_EQ(ms_remove_range(&ms, pg(100), pg(1380) - 1, NULL, NULL,
+				 NULL), 1280);
+	CHECK(ms.retired_bytes > 0);
+	CHECK_U64(f.live_bytes, live_before); /* nothing freed */
+	CHECK_U64(ms.host_bytes, f.live_bytes);
+	CHECK_EQ(ms_lookup_rcu(&ms, pg(99), &e), 0);
+	CHECK_EQ(ms_lookup_rcu(&ms, pg(100), &e), -ENOENT);
+	CHECK_EQ(ms_check(&ms), 0);
+	rcu_read_unlock(&r, tok);
+	CHECK_EQ(ms_remove_range(&ms, pg(2000), pg(2001) - 1, NULL, NULL,
+				 NULL), 1);
+	CHECK(f.live_bytes < live_before);
+	CHECK_U64(ms.host_bytes, f.live_bytes);
+	CHECK_EQ(ms_check(&ms), 0);
+	ms_destroy(&ms);
+	CHECK(f.live == 0 && ms.host_bytes == 0);
+	rcu_fini(&r);
+}
+
+/*
+ * Concurrent test: page CC_RUN * i is anchor i (never removed); the
+ * CC_RUN - 1 pages after it are run i, which the writer maps page by page
+ * and unmaps with one range at random, splitting, shifting, merging and
+ * emptying leaves, so nodes are retired all the time.  Readers search
+ * without the lock: an anchor must always be found, exactly; a run page
+ * is found exactly or not at all.  Under ASan a node freed too early is a
+ * use-after-free report; under TSan a missing barrier is a race report.
+ */
+#define CC_ANCHORS 256u
+#define CC_RUN 64u
+#define CC_READERS 2
+#define CC_WRITES 1500u
+#define CC_READ_CAP 100000000ul /* a bound; readers stop with the writer */
+
+struct cc {
+	struct mapstore ms;
+	struct rcu rcu;
+	pthread_mutex_t lock;
+	int stop;
+	unsigned long errors, reads, again, churn_found;
+	uint64_t first_bad;
+};
+
+/* cc_gpa() - the GPA page @p maps to. */
+static uint64_t cc_gpa(uint64_t p)
+{
+	return (p * 0x10001ull) ^ 0x5a5a000ull;
+}
+
+/* cc_writer() - fill or empty random runs under the lock. */
+static void *cc_writer(void *arg)
+{
+	struct cc *c = arg;
+	uint64_t st = 0x853c49e6748fea9bull;
+	bool full[CC_ANCHORS] = { false };
+	struct ms_entry e;
+	long want;
+
+	for (uint32_t k = 0; k < CC_WRITES; k++) {
+		uint64_t i, p0;
+
+		st ^= st << 13;
+		st ^= st >> 7;
+		st ^= st << 17;
+		i = st % CC_ANCHORS;
+		p0 = CC_RUN * i + 1;
+		pthread_mutex_lock(&c->lock);
+		if (full[i]) {
+			want = CC_RUN - 1;
+			if (ms_remove_range(&c->ms, pg(p0),
+					    pg(p0 + CC_RUN - 1) - 1, NULL, NULL,
+					    NULL) != want)
+				__atomic_fetch_add(&c->errors, 1,
+						   __ATOMIC_RELAXED);
+		} else {
+			for (uint64_t p = p0; p < p0 + CC_RUN - 1; p++) {
+				e = ent(pg(p), pg(p) + PG - 1, cc_gpa(p), 3);
+				if (ms_insert(&c->ms, &e))
+					__atomic_fetch_add(&c->errors, 1,
+							   __ATOMIC_RELAXED);
+			}
+		}
+		full[i] = !full[i];
+		if (k % 256 == 0 && ms_check(&c->ms))
+			__atomic_fetch_add(&c->errors, 1, __ATOMIC_RELAXED);
+		pthread_mutex_unlock(&c->lock);
+		if (k % 4 == 0)
+			sched_yield(); /* let readers overlap on one CPU too */
+	}
+	__atomic_store_n(&c->stop, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* cc_reader() - search random pages lock-free and judge the answers. */
+static void *cc_reader(void *arg)
+{
+	struct cc *c = arg;
+	uint64_t st = (uint64_t)(uintptr_t)&st | 1;
+	unsigned long n = 0, again = 0, churn = 0;
+	struct ms_entry e;
+
+	for (; n < CC_READ_CAP && !__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE);
+	     n++) {
+		uint64_t p, iova;
+		uint32_t tok;
+		int rc;
+		bool ok, anchor;
+
+		st ^= st << 13;
+		st ^= st >> 7;
+		st ^= st << 17;
+		p = st % (CC_RUN * CC_ANCHORS + 2);
+		iova = pg(p) + (st >> 40) % PG;
+		tok = rcu_read_lock(&c->rcu);
+		rc = ms_lookup_rcu(&c->ms, iova, &e);
+		rcu_read_unlock(&c->rcu, tok);
+		if (rc == -EAGAIN) {
+			again++;
+			pthread_mutex_lock(&c->lock);
+			rc = ms_lookup(&c->ms, iova, &e);
+			pthread_mutex_unlock(&c->lock);
+		}
+		anchor = p % CC_RUN == 0 && p < CC_RUN * CC_ANCHORS;
+		ok = rc == 0 ? e.start == pg(p) && e.last == pg(p) + PG - 1 &&
+				       e.gpa == cc_gpa(p) &&
+				       e.prot == (anchor ? 1u : 3u) &&
+				       p < CC_RUN * CC_ANCHORS
+			     : rc == -ENOENT && !anchor;
+		churn += rc == 0 && !anchor;
+		if (!ok && !__atomic_fetch_add(&c->errors, 1,
+					       __ATOMIC_RELAXED))
+			c->first_bad = iova;
+	}
+	__atomic_fetch_add(&c->reads, n, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&c->again, again, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&c->churn_found, churn, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+/* lockfree_readers_against_writer - see "Concurrent test" above. */
+TEST(lockfree_readers_against_writer)
+{
+	struct cc *c = calloc(1, sizeof(*c));
+	pthread_t w, rd[CC_READERS];
+	struct ms_entry e;
+
+	REQUIRE(c != NULL);
+	rcu_init(&c->rcu);
+	pthread_mutex_init(&c->lock, NULL);
+	ms_init(&c->ms, NULL, &c->rcu);
+	for (uint64_t i = 0; i < CC_ANCHORS; i++) {
+		e = ent(pg(CC_RUN * i), pg(CC_RUN * i) + PG - 1,
+			cc_gpa(CC_RUN * i), 1);
+		REQUIRE(ms_insert(&c->ms, &e) == 0);
+	}
+	for (int i = 0; i < CC_READERS; i++)
+		REQUIRE(pthread_create(&rd[i], NULL, cc_reader, c) == 0);
+	REQUIRE(pthread_create(&w, NULL, cc_writer, c) == 0);
+	pthread_join(w, NULL);
+	for (int i = 0; i < CC_READERS; i++)
+		pthread_join(rd[i], NULL);
+	printf("#   reads %lu, churn pages found %lu, fell back to the lock "
+	       "%lu\n", c->reads, c->churn_found, c->again);
+	if (c->errors)
+		printf("#   %lu errors, first at iova 0x%llx\n", c->errors,
+		       (unsigned long long)c->first_bad);
+	CHECK_EQ(c->errors, 0);
+	CHECK(c->reads > 0);
+	CHECK_EQ(ms_check(&c->ms), 0);
+	ms_destroy(&c->ms);
+	CHECK_U64(c->ms.host_bytes, 0);
+	pthread_mutex_destroy(&c->lock);
+	rcu_fini(&c->rcu);
+	free(c);
 }
 
 TEST_MAIN()
