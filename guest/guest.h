@@ -226,6 +226,7 @@ int ring_run(struct eng *e, struct ring *ring, const struct ring_desc *d,
 /* scenarios.c */
 int sc_probe(struct result *r);
 int sc_smmu(struct result *r);
+int sc_vtd(struct result *r);
 int kmsg_find(const char *needle, char *out, size_t size);
 int sc_dma(struct result *r);
 int sc_readonly(struct result *r);

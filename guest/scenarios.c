@@ -140,10 +140,11 @@ static void expect_refused(struct result *r, struct eng *e, int err,
 	expect(r, addr == iova, "%s: %s: fault address 0x%llx, want 0x%llx",
 	       e->bdf, what, (unsigned long long)addr,
 	       (unsigned long long)iova);
-	/* Behind an SMMUv3 model the core reports every refusal as the
-	 * model's walker's (STAGE1); the SMMU's own event type is checked
-	 * by viommu-run in the server's event counts. */
-	if ((info >> 8) == FAULT_STAGE1 && cmdline_has("viommu.iommu=smmuv3"))
+	/* Behind an SMMUv3 or VT-d model the core reports every refusal as
+	 * the model's walker's (STAGE1); the model's own event type or fault
+	 * reason is checked by viommu-run in the server's counts. */
+	if ((info >> 8) == FAULT_STAGE1 && (cmdline_has("viommu.iommu=smmuv3")
+	    || cmdline_has("viommu.iommu=vtd")))
 		reason = FAULT_STAGE1;
 	expect(r, (info >> 8) == reason && (info & 0xff) == access,
 	       "%s: %s: fault info 0x%x, want reason %u access %u", e->bdf,
@@ -586,6 +587,11 @@ static void readonly_run(struct result *r, struct eng *e, struct ctr *c,
 		/* Arm stage-1 permissions have no write-only encoding: Linux
 		 * maps IOMMU_WRITE alone as read-write */
 		res_kv(r, "write_only_read", "granted-by-stage1");
+	else if (!err && cmdline_has("viommu.iommu=vtd"))
+		/* Linux's intel-iommu sets bit 0 (DMA_FL_PTE_PRESENT, which is
+		 * also the second-level R bit) in every PTE it writes: a
+		 * write-only map is readable (docs/VTD.md) */
+		res_kv(r, "write_only_read", "granted-by-intel-iommu");
 	else
 		expect_refused(r, e, err, wo->iova, FAULT_PERMISSION, ACC_READ,
 			       "device read of a write-only map");

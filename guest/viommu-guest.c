@@ -39,6 +39,7 @@ struct scenario {
 static const struct scenario scenarios[] = {
 	{ "probe", sc_probe, "virtio-iommu bound, groups, MSI region" },
 	{ "smmu", sc_smmu, "arm-smmu-v3 bound our SMMUv3, stage, groups" },
+	{ "vtd", sc_vtd, "intel-iommu bound our VT-d model, groups" },
 	{ "dma", sc_dma, "map, DMA both ways and ring mode, verified" },
 	{ "readonly", sc_readonly, "device write to a read-only map refused" },
 	{ "unmapped", sc_unmapped, "DMA to never-mapped IOVAs refused" },

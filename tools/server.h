@@ -3,7 +3,7 @@
  * (struct opts, parsed by server_opts.c, which also checks the topology
  * and writes its VIOT), the running world (struct world, built and run by
  * viommu-server.c), the register-frame IOMMU (server_frame.c:
- * --smmuv3-frame) and the exit report (server_report.c: the summary on
+ * --smmuv3-frame, --vtd-frame) and the exit report (server_report.c: the summary on
  * stdout and --stats-json).
  */
 #ifndef VIOMMU_SERVER_H
@@ -111,6 +111,10 @@ struct opts {
 	bool smmu_frame;         /* --smmuv3-frame (server_frame.c) */
 	uint64_t smmu_frame_gpa;
 	uint32_t smmu_features;  /* --smmuv3-features (0: default) */
+	bool vtd_frame;          /* --vtd-frame (server_frame.c) */
+	uint64_t vtd_frame_gpa;
+	uint32_t vtd_features;   /* --vtd-features (0: default) */
+	const char *dmar;        /* --dmar FILE */
 };
 
 /* The mappings of the victim a blk-forge tries (viommu-server.c). */
@@ -165,7 +169,7 @@ struct world {
 	struct timespec t0;
 	uint64_t trace_lines;
 	const char *why; /* what ended the run */
-	struct frame *frame; /* --smmuv3-frame (server_frame.c) */
+	struct frame *frame; /* --smmuv3/--vtd-frame (server_frame.c) */
 };
 
 /* viommu-server.c */
@@ -180,7 +184,8 @@ uint16_t endpoint_bdf(const struct opts *o, unsigned int i);
 bool func_behind_iommu(const struct opts *o, unsigned int i);
 int write_viot(const struct opts *o);
 
-/* server_frame.c: the register-frame IOMMU (--smmuv3-frame) */
+/* server_frame.c: the register-frame IOMMU (--smmuv3-frame, --vtd-frame) */
+#define FRAME_IOMMU(o) ((o)->smmu_frame || (o)->vtd_frame)
 struct frame;
 void frame_usage(FILE *f);
 int frame_opt(struct opts *o, const char *name, const char *arg);

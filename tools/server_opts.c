@@ -331,7 +331,7 @@ enum {
 	O_NO_INDIRECT, O_VIOT, O_VIOT_ONLY, O_TRACE, O_LOGLEVEL, O_STATS,
 	O_POLL_US, O_POLL_RQ_US, O_DOOR, O_NO_IOMMU, O_HELP,
 	O_MAX_MAPPINGS, O_TRUST_FDS, O_SOCKET_MODE, O_PEER_USER,
-	O_SMMU_FRAME, O_SMMU_FEATURES,
+	O_SMMU_FRAME, O_SMMU_FEATURES, O_VTD_FRAME, O_VTD_FEATURES, O_DMAR,
 };
 
 static const struct option long_opts[] = {
@@ -370,6 +370,9 @@ static const struct option long_opts[] = {
 	{ "peer-user", required_argument, NULL, O_PEER_USER },
 	{ "smmuv3-frame", required_argument, NULL, O_SMMU_FRAME },
 	{ "smmuv3-features", required_argument, NULL, O_SMMU_FEATURES },
+	{ "vtd-frame", required_argument, NULL, O_VTD_FRAME },
+	{ "vtd-features", required_argument, NULL, O_VTD_FEATURES },
+	{ "dmar", required_argument, NULL, O_DMAR },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -546,6 +549,10 @@ static int parse_one(struct opts *o, int c, const char *arg)
 	case O_SMMU_FRAME: case O_SMMU_FEATURES:
 		return frame_opt(o, c == O_SMMU_FRAME ? "smmuv3-frame" :
 					"smmuv3-features", arg);
+	case O_VTD_FRAME: case O_VTD_FEATURES: case O_DMAR:
+		return frame_opt(o, c == O_VTD_FRAME ? "vtd-frame" :
+				 c == O_VTD_FEATURES ? "vtd-features" : "dmar",
+				 arg);
 	case O_DOOR:
 		if (strcmp(arg, "mpqemu") && strcmp(arg, "vfio-user"))
 			return -1;
@@ -622,7 +629,7 @@ static int check_topology(struct opts *o)
 			o->endpoint_slot + o->nfunc - 1, o->iommu_slot);
 		return -1;
 	}
-	if (o->smmu_frame)
+	if (FRAME_IOMMU(o) || o->dmar)
 		return frame_check(o);
 	if (o->no_iommu)
 		return check_no_iommu(o);

@@ -98,7 +98,7 @@ static int make_core(struct world *w)
 	err = viommu_ctx_create(&cc, &w->ctx);
 	if (err)
 		return err;
-	if (w->o->no_iommu || w->o->smmu_frame)
+	if (w->o->no_iommu || FRAME_IOMMU(w->o))
 		return 0;
 	vc.ctx = w->ctx;
 	vc.mem = w->mem;
@@ -355,7 +355,7 @@ static int add_links(struct world *w)
 	unsigned int i, id;
 	int err = viommu_link_server_create(&sc, &w->lsrv);
 
-	for (i = w->o->no_iommu || w->o->smmu_frame ? 1 : 0;
+	for (i = w->o->no_iommu || FRAME_IOMMU(w->o) ? 1 : 0;
 	     !err && i <= w->o->nfunc; i++) {
 		const struct link_opt *lo = &w->o->links[i];
 		struct viommu_link_config lc = {
@@ -848,6 +848,11 @@ int main(int argc, char **argv)
 		say(&w, VIOMMU_LOG_INFO, "serving the SMMUv3 frame at GPA %#"
 		    PRIx64 ", %u DMA engine(s), %u disk(s) and %u NIC(s) "
 		    "from 00:%02x.0", o.smmu_frame_gpa, o.endpoints, o.nblk,
+		    o.nnet, o.endpoint_slot);
+	else if (o.vtd_frame)
+		say(&w, VIOMMU_LOG_INFO, "serving the VT-d frame at GPA %#"
+		    PRIx64 ", %u DMA engine(s), %u disk(s) and %u NIC(s) "
+		    "from 00:%02x.0", o.vtd_frame_gpa, o.endpoints, o.nblk,
 		    o.nnet, o.endpoint_slot);
 	else if (o.no_iommu)
 		say(&w, VIOMMU_LOG_INFO, "serving %u DMA engine(s) and %u "

@@ -42,8 +42,8 @@
  * register whose read changes state cannot be served); and no interrupts
  * reach the guest from here.
  *
- * A model plugs in with an ops table beside regframe_smmuv3_ops (VT-d's
- * next); the embedder names the frame to the guest (a device-tree node
+ * A model plugs in with an ops table (regframe_smmuv3_ops,
+ * regframe_vtd_ops); the embedder names the frame to the guest (a device-tree node
  * over no-map memory on arm64, a memmap= range named by the DMAR table on
  * x86) and runs one struct regframe per frame.
  *
@@ -62,7 +62,7 @@
 
 #include "base/util.h"
 
-#define REGFRAME_MAX_REGS 256          /* registers one model may list */
+#define REGFRAME_MAX_REGS 512          /* registers one model may list */
 #define REGFRAME_MAX_SIZE (1u << 20)   /* largest frame */
 #define REGFRAME_POLL_BUDGET 64        /* @poll calls per round */
 #define REGFRAME_REPUBLISH_ROUNDS 64   /* quiet rounds between publishes */
@@ -106,6 +106,12 @@ struct regframe_ops {
  * viommu_smmuv3): its registers in feed order.
  */
 extern const struct regframe_ops regframe_smmuv3_ops;
+
+/*
+ * The VT-d model's ops (regframe_vtd.c; @model is a struct viommu_vtd):
+ * its registers in feed order, every fault record a unit may have.
+ */
+extern const struct regframe_ops regframe_vtd_ops;
 
 /*
  * struct regframe_config - creation parameters.

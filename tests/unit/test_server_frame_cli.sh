@@ -1,8 +1,9 @@
 #!/bin/sh
-# test_server_frame_cli.sh - viommu-server's --smmuv3-frame and
-# --smmuv3-features (tools/server_frame.c): bad values and combinations
-# refused with exit status 2 and a message naming the option, --help
-# lists both.  TAP output.  Usage: test_server_frame_cli.sh PATH-TO-server
+# test_server_frame_cli.sh - viommu-server's --smmuv3-frame,
+# --smmuv3-features, --vtd-frame, --vtd-features and --dmar
+# (tools/server_frame.c): bad values and combinations refused with exit
+# status 2 and a message naming the option, --help lists them, and the
+# DMAR --dmar writes names the frame.  TAP output.  Usage: test_server_frame_cli.sh PATH-TO-server
 srv=$1
 n=0
 fail=0
@@ -63,10 +64,61 @@ refused "--smmuv3-frame with a link past the functions" \
 	--door vfio-user --endpoints 1 --link 1:path="$tmp/l1" \
 	--link 3:path="$tmp/l3"
 
+for v in bogus 0x10000800 -1 0xfffffffffffff000; do
+	# shellcheck disable=SC2086
+	refused "--vtd-frame $v" --vtd-frame --vtd-frame "$v" $L
+done
+for v in 0x20 0x40 bogus; do
+	# without QI (0x1), past VIOMMU_VTD_F_ALL, not a number
+	# shellcheck disable=SC2086
+	refused "--vtd-features $v" --vtd-features \
+		--vtd-frame 0x10000000 --vtd-features "$v" $L
+done
+# shellcheck disable=SC2086
+refused "--vtd-frame with --smmuv3-frame" "and the other frame" \
+	--vtd-frame 0x10000000 --smmuv3-frame 0x7ff00000 $L
+refused "--vtd-frame without vfio-user" "--vtd-frame needs --door" \
+	--vtd-frame 0x10000000 --link 1:path="$tmp/l1"
+# shellcheck disable=SC2086
+refused "--vtd-frame with --viot-only" "--vtd-frame has no VIOT" \
+	--vtd-frame 0x10000000 --viot "$tmp/v" --viot-only $L
+# shellcheck disable=SC2086
+refused "--dmar without --vtd-frame" "--dmar names the VT-d frame" \
+	--dmar "$tmp/d" $L
+# shellcheck disable=SC2086
+refused "--dmar to a directory that does not exist" "$tmp/no/d" \
+	--vtd-frame 0x10000000 --dmar "$tmp/no/d" $L
+
+# the DMAR: signature, length 64 (header + one DRHD), INCLUDE_PCI_ALL and
+# the frame's address; written before the server listens
+# shellcheck disable=SC2086
+"$srv" --vtd-frame 0x10000000 --dmar "$tmp/dmar.bin" --endpoints 1 \
+	--stats-json "$tmp/s.json" $L >"$tmp/out" 2>&1 &
+pid=$!
+i=0
+while [ ! -S "$tmp/l1" ] && [ $i -lt 200 ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
+kill "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+hex=$(od -An -tx1 -v "$tmp/dmar.bin" 2>/dev/null | tr -d ' \n')
+sig=$(printf %s "$hex" | cut -c1-8)
+len=$(printf %s "$hex" | cut -c9-16)
+drhd=$(printf %s "$hex" | cut -c97-128)
+[ "$sig" = 444d4152 ] && [ "$len" = 40000000 ] &&
+	[ "$drhd" = 00001000010000000000001000000000 ]
+ok $? "--dmar writes one DRHD (INCLUDE_PCI_ALL) at the frame (got $hex)"
+grep -q "vtd: register frame at GPA 0x10000000" "$tmp/out"
+ok $? "--vtd-frame serves the frame"
+
 "$srv" --help >"$tmp/help" 2>&1
 grep -q -- "--smmuv3-frame GPA" "$tmp/help" &&
-	grep -q -- "--smmuv3-features M" "$tmp/help"
-ok $? "--help lists --smmuv3-frame and --smmuv3-features"
+	grep -q -- "--smmuv3-features M" "$tmp/help" &&
+	grep -q -- "--vtd-frame GPA" "$tmp/help" &&
+	grep -q -- "--vtd-features M" "$tmp/help" &&
+	grep -q -- "--dmar FILE" "$tmp/help"
+ok $? "--help lists the frame options"
 
 echo "1..$n"
 exit $fail
