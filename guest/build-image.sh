@@ -191,8 +191,15 @@ fetch_kernel() {
 	if [ -z "$pkg" ]; then
 		say "apt-cache knows no $KPKG_RE: running apt-get update once"
 		if [ "$ARCH" = arm64 ]; then
-			apt-get "${APT_O[@]}" update -q </dev/null >&2 ||
-				say "apt-get update (arm64 scratch state) failed"
+			# three tries: a mirror hiccup must not fail the stage
+			local try
+			for try in 1 2 3; do
+				apt-get "${APT_O[@]}" update -q </dev/null >&2 &&
+					break
+				echo "build-image: apt-get update (arm64" \
+					"scratch state) failed, try $try of 3" >&2
+				sleep $((try * 5))
+			done
 		else
 			as_root env DEBIAN_FRONTEND=noninteractive \
 				apt-get update -q </dev/null >&2 ||

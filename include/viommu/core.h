@@ -190,14 +190,29 @@ VIOMMU_EXPORT int viommu_ctx_set_bypass(struct viommu_ctx *ctx, bool bypass);
 
 /**
  * viommu_ctx_set_fault_handler() - replace the fault callback given at
- * creation (a front end such as virtio-iommu installs itself here).  Call
- * it before translations start: a translate() running concurrently may use
- * either the old or the new callback.  Return: 0; -EINVAL for NULL @ctx.
+ * creation (a front end such as virtio-iommu installs itself here and
+ * chains to the one it found, viommu_ctx_fault_handler()).  The function
+ * and its opaque are published together: a fault is delivered to the old
+ * pair or to the new one, never to a mix.  When the call returns, no
+ * delivery to the old pair is running any more, so its opaque may be
+ * freed.  Any thread, but not from inside a fault callback of @ctx (it
+ * would wait for itself).
+ * Return: 0; -EINVAL for NULL @ctx.
  */
 VIOMMU_EXPORT int viommu_ctx_set_fault_handler(
 	struct viommu_ctx *ctx,
 	void (*fn)(void *opaque, const struct viommu_fault *fault),
 	void *opaque);
+
+/**
+ * viommu_ctx_fault_handler() - the fault callback now installed and its
+ * opaque (both NULL when none), read as one pair.  Any thread.
+ * Return: 0; -EINVAL (NULL @ctx, @fn or @opaque).
+ */
+VIOMMU_EXPORT int viommu_ctx_fault_handler(
+	struct viommu_ctx *ctx,
+	void (**fn)(void *opaque, const struct viommu_fault *fault),
+	void **opaque);
 
 /** viommu_ctx_identity_domain() - the context's static IDENTITY domain. */
 VIOMMU_EXPORT struct viommu_domain *

@@ -115,8 +115,11 @@ struct viommu_virtio_iommu_config {
 
 /**
  * viommu_virtio_iommu_create() - create the device.  It installs itself as
- * the consumer of the context's faults: create the context with a NULL
- * fault callback (the device chains to nothing).
+ * the consumer of the context's faults (each becomes a fault report on the
+ * event queue) and chains to the handler the context had: the embedder's
+ * callback still sees every fault, after the device queued its report.
+ * viommu_virtio_iommu_destroy() puts that handler back.  One virtio-iommu
+ * per context.
  * Return: 0; -EINVAL (missing ctx/mem, @mem not the context's memory, a
  * @size with unknown non-zero bytes, page_size_mask 0, bad ranges,
  * probe_size, queue_size); -ENOMEM.

@@ -173,6 +173,7 @@ VIOMMU_EXPORT int viommu_ctx_create(const struct viommu_ctx_config *user,
 	ctx->bypass = cfg->bypass_unattached;
 	ctx->iotlb_mask = lim.iotlb_entries - 1;
 	pthread_mutex_init(&ctx->lock, NULL);
+	pthread_mutex_init(&ctx->fault_set_lock, NULL);
 	rcu_init(&ctx->rcu);
 
 	/* Endpoint hash: about four endpoints per bucket at the limit. */
@@ -224,6 +225,7 @@ VIOMMU_EXPORT void viommu_ctx_destroy(struct viommu_ctx *ctx)
 	}
 	xfree(&ctx->alloc, ctx->ep_hash);
 	pthread_mutex_destroy(&ctx->lock);
+	pthread_mutex_destroy(&ctx->fault_set_lock);
 	rcu_fini(&ctx->rcu);
 	xfree(&ctx->alloc, ctx);
 }
@@ -256,12 +258,34 @@ VIOMMU_EXPORT int viommu_ctx_set_fault_handler(
 	void (*fn)(void *opaque, const struct viommu_fault *fault),
 	void *opaque)
 {
+	unsigned int old;
+	uint32_t s;
+
 	if (!ctx)
 		return -EINVAL;
-	pthread_mutex_lock(&ctx->lock);
-	WRITE_ONCE(ctx->fault_opaque, opaque);
-	WRITE_ONCE(ctx->fault_fn, fn);
-	pthread_mutex_unlock(&ctx->lock);
+	/*
+	 * Setters are serialised by their own lock, not ctx->lock: the wait
+	 * below must not block a handler that configures the context.
+	 */
+	pthread_mutex_lock(&ctx->fault_set_lock);
+	s = __atomic_load_n(&ctx->fault_seq, __ATOMIC_RELAXED);
+	__atomic_store_n(&ctx->fault_seq, s + 1, __ATOMIC_RELAXED);
+	/* readers that see the new pair see the odd count first */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	__atomic_store_n(&ctx->fault_fn, fn, __ATOMIC_RELAXED);
+	__atomic_store_n(&ctx->fault_opaque, opaque, __ATOMIC_RELAXED);
+	/* the pair before the even count */
+	__atomic_store_n(&ctx->fault_seq, s + 2, __ATOMIC_RELEASE);
+	/*
+	 * Flip the side new deliveries count on, then wait for the old side
+	 * to drain: what was counted there may hold the old pair.  New
+	 * deliveries go to the other side, so a fault storm cannot starve
+	 * this wait.  seq_cst pairs with fault_deliver()'s increment.
+	 */
+	old = __atomic_fetch_add(&ctx->fault_epoch, 1, __ATOMIC_SEQ_CST) & 1;
+	while (__atomic_load_n(&ctx->fault_active[old], __ATOMIC_ACQUIRE))
+		sched_yield();
+	pthread_mutex_unlock(&ctx->fault_set_lock);
 	return 0;
 }
 
@@ -449,4 +473,19 @@ VIOMMU_EXPORT const char *viommu_fault_reason_str(uint32_t reason)
 struct viommu_mem *viommu_ctx_mem(struct viommu_ctx *ctx)
 {
 	return ctx ? ctx->mem : NULL;
+}
+
+VIOMMU_EXPORT int viommu_ctx_fault_handler(
+	struct viommu_ctx *ctx,
+	void (**fn)(void *opaque, const struct viommu_fault *fault),
+	void **opaque)
+{
+	if (!ctx || !fn || !opaque)
+		return -EINVAL;
+	/* the setters' lock: no half-published pair can be seen */
+	pthread_mutex_lock(&ctx->fault_set_lock);
+	*fn = ctx->fault_fn;
+	*opaque = ctx->fault_opaque;
+	pthread_mutex_unlock(&ctx->fault_set_lock);
+	return 0;
 }

@@ -167,8 +167,21 @@ struct viommu_ctx {
 	struct viommu_log log;
 	struct ratelimit rl; /* log lines callers (guests) can trigger */
 	struct viommu_allocator alloc;
+	/*
+	 * The fault handler: a pair published under a seqcount (fault_seq,
+	 * odd while a setter writes it), so a delivery never calls one
+	 * handler's function with another's opaque; deliveries count
+	 * themselves in fault_active[fault_epoch & 1], and a setter flips
+	 * the epoch and waits for the old side to drain, so that once it
+	 * returns no delivery to the old handler is running (translate.c,
+	 * fault_deliver(); ctx.c, viommu_ctx_set_fault_handler()).
+	 */
 	void (*fault_fn)(void *opaque, const struct viommu_fault *f);
 	void *fault_opaque;
+	uint32_t fault_seq;
+	uint32_t fault_epoch;
+	uint32_t fault_active[2];
+	pthread_mutex_t fault_set_lock; /* serialises the setters */
 	int bypass; /* atomic */
 	uint32_t iotlb_mask;
 

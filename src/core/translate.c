@@ -316,6 +316,44 @@ out:
 	return ret;
 }
 
+/*
+ * fault_deliver() - call the context's fault handler with @f.  The pair
+ * (function, opaque) is read under its seqcount, so the two belong
+ * together; the delivery is counted on the current epoch's side so that
+ * viommu_ctx_set_fault_handler() can wait for it (internal.h).
+ */
+static void fault_deliver(struct viommu_ctx *ctx, const struct viommu_fault *f)
+{
+	void (*fn)(void *, const struct viommu_fault *);
+	unsigned int side;
+	uint32_t s;
+	void *op;
+
+	side = __atomic_load_n(&ctx->fault_epoch, __ATOMIC_RELAXED) & 1;
+	/*
+	 * seq_cst: either the setter's check of this side sees the count,
+	 * or this increment comes after it in the total order, and then the
+	 * pair read below is already the new one (the setter published it
+	 * before flipping the epoch).
+	 */
+	__atomic_fetch_add(&ctx->fault_active[side], 1, __ATOMIC_SEQ_CST);
+	for (;;) {
+		s = __atomic_load_n(&ctx->fault_seq, __ATOMIC_ACQUIRE);
+		fn = __atomic_load_n(&ctx->fault_fn, __ATOMIC_RELAXED);
+		op = __atomic_load_n(&ctx->fault_opaque, __ATOMIC_RELAXED);
+		/* the pair's loads before the re-check of the count */
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (!(s & 1) &&
+		    __atomic_load_n(&ctx->fault_seq, __ATOMIC_RELAXED) == s)
+			break;
+		sched_yield(); /* a setter is mid-write: two stores away */
+	}
+	if (fn)
+		fn(op, f);
+	/* release: the handler's work happens before the setter's return */
+	__atomic_fetch_sub(&ctx->fault_active[side], 1, __ATOMIC_RELEASE);
+}
+
 /* Reserved region of @ep containing @iova, or NULL (seq-protected read). */
 static const struct viommu_resv *ep_resv(const struct viommu_endpoint *ep,
 					 uint64_t iova)
@@ -404,12 +442,9 @@ static int report_fault(struct viommu_endpoint *ep, const struct xreq *rq,
 		  "access %#x: %s", ep->id, rq->pasid,
 		  (unsigned long long)rq->iova, rq->access,
 		  viommu_fault_reason_str(reason));
-	void (*fn)(void *, const struct viommu_fault *) = READ_ONCE(ctx->fault_fn);
-
 	if (fault)
 		*fault = f;
-	if (fn)
-		fn(READ_ONCE(ctx->fault_opaque), &f);
+	fault_deliver(ctx, &f);
 	return -EFAULT;
 }
 

@@ -1399,6 +1399,8 @@ viommu_virtio_iommu_create(const struct viommu_virtio_iommu_config *user,
 	if (ret)
 		goto err_mutex;
 	apply_bypass(vi);
+	viommu_ctx_fault_handler(vi->ctx, &vi->prev_fault_fn,
+				 &vi->prev_fault_opaque);
 	viommu_ctx_set_fault_handler(vi->ctx, vi_fault_cb, vi);
 	rl_info(&vi->rl, &vi->log, "virtio-iommu: created, features %#llx, granule "
 		 "%#llx, bypass %u", (unsigned long long)features,
@@ -1420,7 +1422,9 @@ VIOMMU_EXPORT void viommu_virtio_iommu_destroy(struct viommu_virtio_iommu *vi)
 
 	if (!vi)
 		return;
-	viommu_ctx_set_fault_handler(vi->ctx, NULL, NULL);
+	/* the embedder's handler back; no delivery to us runs after this */
+	viommu_ctx_set_fault_handler(vi->ctx, vi->prev_fault_fn,
+				     vi->prev_fault_opaque);
 	pthread_mutex_lock(&vi->dev.lock);
 	teardown(vi);
 	pthread_mutex_unlock(&vi->dev.lock);

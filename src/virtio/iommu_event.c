@@ -243,10 +243,18 @@ void vi_hook_exit(struct viommu_virtio_iommu *vi)
 	__atomic_store_n(&vi->owned, 0, __ATOMIC_RELEASE);
 }
 
-/* vi_fault_cb() - see iommu_internal.h; no viommu lock held. */
+/*
+ * vi_fault_cb() - see iommu_internal.h; no viommu lock held.  The report
+ * goes to the guest, then to the handler the embedder had installed
+ * before this device (chained, never silently replaced).
+ */
 void vi_fault_cb(void *opaque, const struct viommu_fault *fault)
 {
-	(void)viommu_virtio_iommu_report_fault(opaque, fault);
+	struct viommu_virtio_iommu *vi = opaque;
+
+	(void)viommu_virtio_iommu_report_fault(vi, fault);
+	if (vi->prev_fault_fn)
+		vi->prev_fault_fn(vi->prev_fault_opaque, fault);
 }
 
 VIOMMU_EXPORT int

@@ -132,6 +132,9 @@ struct viommu_virtio_iommu {
 		      const char *line);
 	void *trace_opaque;
 	struct trace tr;          /* typed trace points (dev.lock to set) */
+	/* the context's fault handler before ours: chained, then restored */
+	void (*prev_fault_fn)(void *opaque, const struct viommu_fault *f);
+	void *prev_fault_opaque;
 
 	/* Which thread runs a hook (see the lock comment above). */
 	pthread_t owner;

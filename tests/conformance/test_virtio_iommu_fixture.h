@@ -116,6 +116,9 @@ struct vfx_opts {
 	unsigned int event_buffers; /* 0: 8 unless no_events */
 	bool no_events;            /* post no event buffer at init */
 	bool no_driver;            /* device only */
+	/* the embedder's fault callback on the context (the device chains) */
+	void (*fault)(void *opaque, const struct viommu_fault *f);
+	void *fault_opaque;
 };
 
 /** struct vfx - one fixture. */
@@ -216,8 +219,11 @@ static inline int vfx_init(struct vfx *f, const struct vfx_opts *o)
 	if (rc)
 		goto fail;
 	cc.mem = f->mem;
-	if (o)
+	if (o) {
 		cc.limits = o->limits;
+		cc.fault = o->fault;
+		cc.fault_opaque = o->fault_opaque;
+	}
 	rc = viommu_ctx_create(&cc, &f->ctx);
 	if (rc)
 		goto fail;
