@@ -456,6 +456,9 @@ static bool fault_requests(struct result *r, int fd, uint64_t x, uint64_t y,
 	unsigned reads = 0;
 	int err = 0;
 
+	/* the driver's fault line must not fall in an earlier scenario's
+	 * rate-limit window (it would be suppressed, not logged) */
+	wait_fault_log_window();
 	printf("VIOMMU-INJECT what=blk-fault n=2\n");
 	fflush(stdout);
 	while (now_ns() < end) {
@@ -607,6 +610,7 @@ int sc_blkiso(struct result *r)
 	/* In lazy mode the unmaps of the freed rings wait in the flush
 	 * queue (10 ms timer): let them reach the device first. */
 	usleep(500000);
+	wait_fault_log_window(); /* as in fault_requests() */
 	printf("VIOMMU-INJECT what=blk-forge\n");
 	fflush(stdout);
 	snprintf(needle, sizeof(needle), "fault from EP %u ",

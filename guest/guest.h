@@ -228,6 +228,7 @@ int sc_probe(struct result *r);
 int sc_smmu(struct result *r);
 int sc_vtd(struct result *r);
 int kmsg_find(const char *needle, char *out, size_t size);
+void wait_fault_log_window(void);
 int sc_dma(struct result *r);
 int sc_readonly(struct result *r);
 int sc_unmapped(struct result *r);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "guest.h"
@@ -177,6 +178,43 @@ int kmsg_find(const char *needle, char *out, size_t size)
 	}
 	close(fd);
 	return -ENOENT;
+}
+
+/*
+ * wait_fault_log_window() - let the guest's virtio-iommu fault log line
+ * through: Linux prints "fault from EP" with dev_err_ratelimited() (10
+ * lines per 5 s), so a scenario that checks for its line right after
+ * another scenario's faults (netfault, faultlog) can find it suppressed.
+ * Sleeps until 5.5 s have passed since the last such line or the last
+ * "callbacks suppressed" report, read from /dev/kmsg's timestamps
+ * (CLOCK_MONOTONIC, microseconds); at most 5.5 s.
+ */
+void wait_fault_log_window(void)
+{
+	char rec[2048];
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	unsigned long long last = 0, ts, now;
+	struct timespec t;
+	ssize_t n;
+
+	if (fd < 0)
+		return;
+	while ((n = read(fd, rec, sizeof(rec) - 1)) > 0 || errno == EPIPE) {
+		if (n <= 0)
+			continue;
+		rec[n] = 0;
+		if ((strstr(rec, "fault from EP") ||
+		     strstr(rec, "callbacks suppressed")) &&
+		    sscanf(rec, "%*u,%*u,%llu", &ts) == 1 && ts > last)
+			last = ts;
+	}
+	close(fd);
+	if (!last || clock_gettime(CLOCK_MONOTONIC, &t))
+		return;
+	now = (unsigned long long)t.tv_sec * 1000000ull +
+	      (unsigned long long)t.tv_nsec / 1000;
+	if (now < last + 5500000ull)
+		usleep((useconds_t)(last + 5500000ull - now));
 }
 
 /* probe_iommu() - a /sys/class/iommu device driven by virtio_iommu. */
