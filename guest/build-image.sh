@@ -169,10 +169,13 @@ fetch_busybox() {
 	[ -x "$BUSYBOX" ] || die "no bin/busybox in $(basename "$deb")"
 }
 
-# newest_known_kernel - print the newest matching package apt-cache knows.
+# newest_known_kernel - print the newest matching package apt-cache knows
+# (nothing when it knows none: with pipefail a grep that matches nothing
+# must not end the script, the caller runs apt-get update then).
 newest_known_kernel() {
 	apt-cache "${APT_O[@]}" search --names-only "$KPKG_RE" 2>/dev/null |
-		awk '{ print $1 }' | grep -E "$KPKG_RE" | sort -V | tail -n 1
+		awk '{ print $1 }' | { grep -E "$KPKG_RE" || true; } |
+		sort -V | tail -n 1
 }
 
 # newest_cached_deb - print the newest kernel .deb already in the cache.
