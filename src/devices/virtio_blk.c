@@ -351,9 +351,9 @@ static int op_features_ok(struct viommu_virtio_dev *dev, uint64_t features)
 	/* B16: behind an IOMMU the driver must use it (VIRTIO 1.3 §6.1). */
 	if (blk->io.ep &&
 	    !((features >> VIOMMU_VIRTIO_F_ACCESS_PLATFORM) & 1)) {
-		log_warn(&blk->log, "virtio-blk: driver refused "
-			 "VIRTIO_F_ACCESS_PLATFORM; the device is behind an "
-			 "IOMMU (B16)");
+		rl_warn(&blk->dev.rl, &blk->log, "virtio-blk: driver "
+			"refused VIRTIO_F_ACCESS_PLATFORM; the device is "
+			"behind an IOMMU (B16)");
 		return -EINVAL;
 	}
 	return 0;

@@ -635,11 +635,10 @@ static bool peer_uid_ok(struct link *l, int fd)
 	    len == sizeof(cr) && (uint32_t)cr.uid == l->peer_uid)
 		return true;
 	n = ++l->uid_refusals;
-	if (n <= 16 || (n & (n - 1)) == 0)
-		log_warn(&l->srv->log, "%s %s: connection refused: peer uid %ld, "
-			 "expected %u (%u refused so far)", l->proto->name,
-			 l->name, len == sizeof(cr) ? (long)cr.uid : -1L,
-			 l->peer_uid, n);
+	rl_warn(&l->rl, &l->srv->log, "%s %s: connection refused: peer uid "
+		"%ld, expected %u (%u refused so far)", l->proto->name,
+		l->name, len == sizeof(cr) ? (long)cr.uid : -1L, l->peer_uid,
+		n);
 	return false;
 }
 

@@ -116,6 +116,7 @@ struct link {
 	unsigned int rx_nfds;
 	bool rx_fd_overflow;
 	struct link_counters st;
+	struct ratelimit rl;    /* log lines the peer can trigger */
 };
 
 /* link_get32() / link_get64() - a host-order field of a message. */

@@ -144,14 +144,12 @@ static int refuse(struct vfu *v, int err, const char *fmt, ...)
 	va_list ap;
 
 	ATOMIC_INC(v->l->st.errors);
-	if (n > 16 && (n & (n - 1)) != 0)
-		return -err;
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	log_warn(link_log(v->l), "vfio-user %s: %s refused: %s (%s; %u "
-		 "refused so far)", v->l->name, cmd_name(v->cmd), why,
-		 strerror(err), n);
+	rl_warn(&v->l->rl, link_log(v->l), "vfio-user %s: %s refused: %s "
+		"(%s; %u refused so far)", v->l->name, cmd_name(v->cmd), why,
+		strerror(err), n);
 	return -err;
 }
 

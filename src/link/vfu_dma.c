@@ -112,13 +112,11 @@ static void complain(struct vfu_dma *d, const char *fmt, ...)
 	va_list ap;
 
 	ATOMIC_INC(d->l->st.errors);
-	if (n > 16 && (n & (n - 1)) != 0)
-		return;
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	log_warn(link_log(d->l), "vfio-user %s: DMA to the client failed: %s "
-		 "(%u so far)", d->l->name, why, n);
+	rl_warn(&d->l->rl, link_log(d->l), "vfio-user %s: DMA to the client "
+		"failed: %s (%u so far)", d->l->name, why, n);
 }
 
 int vfu_dma_create(struct link *l, struct vfu_dma **out)

@@ -92,6 +92,7 @@ struct viommu_mem {
 	pthread_mutex_t lock; /* serialises set_regions */
 	size_t page_size;
 	struct viommu_log log;
+	struct ratelimit rl; /* refusals a peer can trigger (region sets) */
 	struct viommu_allocator alloc;
 };
 
@@ -606,8 +607,8 @@ static int validate(struct viommu_mem *mem,
 	for (i = 0; i < n; i++) {
 		why = check_region(mem, &r[i], io[i]);
 		if (why) {
-			log_warn(&mem->log, "mem: region %u refused: %s", i,
-				 why);
+			rl_warn(&mem->rl, &mem->log,
+				"mem: region %u refused: %s", i, why);
 			return -EINVAL;
 		}
 	}
@@ -616,10 +617,10 @@ static int validate(struct viommu_mem *mem,
 		const struct viommu_mem_region *a = &r[order[i - 1]];
 
 		if (a->gpa + (a->size - 1) >= r[order[i]].gpa) {
-			log_warn(&mem->log,
-				 "mem: regions %u and %u overlap (gpa 0x%llx)",
-				 order[i - 1], order[i],
-				 (unsigned long long)r[order[i]].gpa);
+			rl_warn(&mem->rl, &mem->log,
+				"mem: regions %u and %u overlap (gpa 0x%llx)",
+				order[i - 1], order[i],
+				(unsigned long long)r[order[i]].gpa);
 			return -EINVAL;
 		}
 	}
@@ -722,11 +723,11 @@ static int check_seals(struct viommu_mem *mem,
 	seals = fcntl(r->fd, F_GET_SEALS);
 	if (seals >= 0 && (seals & F_SEAL_SHRINK))
 		return 0;
-	log_warn(&mem->log, "mem: fd %d refused: %s (its other holders "
-		 "could truncate it under the mapping; seal it, or mark the "
-		 "region VIOMMU_MEM_F_TRUST_FD)", r->fd,
-		 seals < 0 ? "a file that cannot be sealed" :
-			     "not sealed with F_SEAL_SHRINK");
+	rl_warn(&mem->rl, &mem->log, "mem: fd %d refused: %s (its other "
+		"holders could truncate it under the mapping; seal it, or "
+		"mark the region VIOMMU_MEM_F_TRUST_FD)", r->fd,
+		seals < 0 ? "a file that cannot be sealed" :
+			    "not sealed with F_SEAL_SHRINK");
 	return -EPERM;
 }
 
@@ -745,16 +746,16 @@ static int fill_fd_piece(struct viommu_mem *mem, struct mem_table *t,
 
 	if (fstat(r->fd, &st) < 0) {
 		err = -errno;
-		log_warn(&mem->log, "mem: fd %d refused: fstat: %s", r->fd,
-			 strerror(-err));
+		rl_warn(&mem->rl, &mem->log, "mem: fd %d refused: fstat: %s",
+			r->fd, strerror(-err));
 		return err;
 	}
 	if (S_ISREG(st.st_mode) &&
 	    r->fd_offset + r->size > (uint64_t)st.st_size) {
-		log_warn(&mem->log, "mem: fd %d: offset 0x%llx + size 0x%llx "
-			 "past end of file", r->fd,
-			 (unsigned long long)r->fd_offset,
-			 (unsigned long long)r->size);
+		rl_warn(&mem->rl, &mem->log, "mem: fd %d: offset 0x%llx + "
+			"size 0x%llx past end of file", r->fd,
+			(unsigned long long)r->fd_offset,
+			(unsigned long long)r->size);
 		return -EINVAL;
 	}
 	err = check_seals(mem, r, &st);
@@ -769,8 +770,8 @@ static int fill_fd_piece(struct viommu_mem *mem, struct mem_table *t,
 	}
 	err = map_new(mem, r, &st, &t->map[i]);
 	if (err) {
-		log_warn(&mem->log, "mem: fd %d refused: map: %s", r->fd,
-			 strerror(-err));
+		rl_warn(&mem->rl, &mem->log, "mem: fd %d refused: map: %s",
+			r->fd, strerror(-err));
 		return err;
 	}
 	*fresh = true;
@@ -800,7 +801,8 @@ static int build_table(struct viommu_mem *mem,
 		return 0;
 	t = table_alloc(mem, n);
 	if (!t) {
-		log_warn(&mem->log, "mem: region set refused: out of memory");
+		rl_warn(&mem->rl, &mem->log,
+			"mem: region set refused: out of memory");
 		return -ENOMEM;
 	}
 	for (i = 0; i < n; i++) {
@@ -892,8 +894,8 @@ out:
 /* too_many() - log and refuse a set of @n regions.  -EINVAL. */
 static int too_many(struct viommu_mem *mem, unsigned int n, bool no_array)
 {
-	log_warn(&mem->log, "mem: region set refused: %u regions%s", n,
-		 no_array ? " but no array" : ", too many");
+	rl_warn(&mem->rl, &mem->log, "mem: region set refused: %u regions%s",
+		n, no_array ? " but no array" : ", too many");
 	return -EINVAL;
 }
 

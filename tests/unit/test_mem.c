@@ -1150,6 +1150,30 @@ out:
 	return ok;
 }
 
+/*
+ * A peer that sends bad region sets over and over (overlapping regions
+ * here) is refused every time but cannot flood the log (issue 17 item 2).
+ */
+TEST(refusals_rate_limited)
+{
+	struct log_count lc = { 0 };
+	struct viommu_mem *m = new_mem(&lc);
+	static uint8_t buf[2 * 4096] __attribute__((aligned(4096)));
+	struct viommu_mem_region r[2] = {
+		{ .gpa = 0x10000, .size = 8192, .fd = -1, .hva = buf },
+		{ .gpa = 0x11000, .size = 4096, .fd = -1, .hva = buf },
+	};
+	int refused = 0;
+
+	REQUIRE(m != NULL);
+	for (int i = 0; i < 1000; i++)
+		refused += viommu_mem_set_regions(m, r, 2) == -EINVAL;
+	CHECK_EQ(refused, 1000);
+	CHECK(lc.warns >= 1);
+	CHECK(lc.warns <= 40); /* one burst (32) and a little slack */
+	viommu_mem_destroy(m);
+}
+
 TEST(allocation_failures)
 {
 	static uint8_t h[PG];

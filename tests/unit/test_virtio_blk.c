@@ -84,6 +84,7 @@ struct fx {
 	struct viommu_fault last;
 	bool block_faults, in_fault;
 	uint32_t irqs;
+	uint32_t warns;  /* warning lines the device logged */
 };
 
 /* ------------------------------------------------------------------ */
@@ -109,6 +110,16 @@ static void on_irq(void *opaque, uint8_t isr, uint16_t q)
 	struct fx *x = opaque;
 
 	__atomic_fetch_add(&x->irqs, 1, __ATOMIC_RELAXED);
+}
+
+static void on_log(void *opaque, enum viommu_log_level level,
+		   const char *line)
+{
+	struct fx *x = opaque;
+
+	(void)line;
+	if (level <= VIOMMU_LOG_WARN)
+		__atomic_fetch_add(&x->warns, 1, __ATOMIC_RELAXED);
 }
 
 static uint32_t faults(struct fx *x)
@@ -243,6 +254,9 @@ static int setup(struct fx *x, const struct opts *o)
 	bc.queue_size = QSIZE;
 	bc.max_inflight = o->inflight;
 	bc.serial = "test-serial-0123";
+	bc.log.fn = on_log;
+	bc.log.opaque = x;
+	bc.log.level = VIOMMU_LOG_WARN;
 	if (viommu_virtio_blk_create(&bc, &x->blk))
 		return -1;
 	x->dev = viommu_virtio_blk_dev(x->blk);
@@ -583,6 +597,25 @@ TEST(b16_access_platform_required)
 	CHECK(setup(&x, &(struct opts){ .no_access_platform = true }) != 0);
 	CHECK(!(viommu_virtio_dev_status(x.dev) &
 		VIOMMU_VIRTIO_S_FEATURES_OK));
+	teardown(&x);
+}
+
+/*
+ * B16 repeated: a driver that renegotiates without ACCESS_PLATFORM over
+ * and over is refused every time, but logs at most a burst of lines
+ * (issue 17 item 2: a guest must not flood the host's log).
+ */
+TEST(b16_refusals_rate_limited)
+{
+	struct fx x;
+	int refused = 0;
+
+	CHECK(setup(&x, &(struct opts){ .no_access_platform = true }) != 0);
+	for (int i = 0; i < 1000; i++)
+		refused += driver_init(&x) != 0;
+	CHECK_EQ(refused, 1000);
+	CHECK(x.warns >= 1);
+	CHECK(x.warns <= 40); /* one burst (32) and a little slack */
 	teardown(&x);
 }
 
