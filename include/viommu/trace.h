@@ -26,8 +26,9 @@
  *                             error
  *   VIOMMU_TRACE_CORE_UNMAP   an unmap call: domain, iova, last, bytes
  *                             (unmapped), error
- *   VIOMMU_TRACE_CORE_INVAL   an IOTLB invalidation asked for (a domain's
- *                             range, or every domain): domain, iova, last
+ *   VIOMMU_TRACE_CORE_INVAL   an IOTLB invalidation of a domain's range
+ *                             (viommu_ctx_invalidate_all(): one per
+ *                             domain): domain, iova, last
  *   VIOMMU_TRACE_CORE_MISS    a translation missed the IOTLB (the slow
  *                             path; hits are not traced): endpoint,
  *                             pasid, iova, access
@@ -37,7 +38,8 @@
  *   VIOMMU_TRACE_CORE_ATTACH  an attachment changed: endpoint, pasid,
  *                             domain, attached (1: attached to, 0:
  *                             detached from)
- *   VIOMMU_TRACE_CORE_NOTIFY  notifiers called for an event: domain, type
+ *   VIOMMU_TRACE_CORE_NOTIFY  notifiers called for an event (none
+ *                             called: no record): domain, type
  *                             (VIOMMU_EVENT_*), iova, last, called
  *   VIOMMU_TRACE_CORE_DIRTY   dirty tracking: domain, op (0 disable, 1
  *                             enable, 2 read), iova, last, error
@@ -67,9 +69,13 @@
  *                             bytes), fds
  *   VIOMMU_TRACE_LINK_REPLY   a reply sent: link, cmd, id, size (payload
  *                             bytes), error (0 or the errno replied)
- *   VIOMMU_TRACE_LINK_DMA     a DMA window added or removed: link, op
+ *   VIOMMU_TRACE_LINK_DMA     a vfio-user DMA window added or removed,
+ *                             or an mpqemu guest-RAM region set: link, op
  *                             (0 add, 1 remove, 2 remove all), address,
- *                             size, flags, error (0 or a positive errno)
+ *                             size, flags (vfio-user: the message's;
+ *                             mpqemu: 1 if another link owns guest RAM
+ *                             and the region was dropped), error (0 or a
+ *                             positive errno)
  *   VIOMMU_TRACE_LINK_IRQ     an interrupt to the peer: link, kind (0
  *                             INTx, 1 MSI-X), vector, delivered
  *   VIOMMU_TRACE_LINK_END     a link ended: link, why (enum
