@@ -97,6 +97,7 @@ struct opts {
 	const char *viot;
 	bool viot_only;
 	bool trace;
+	uint64_t trace_mask; /* --trace-events (0: the default set) */
 	enum viommu_log_level level;
 	const char *stats_json;
 	unsigned int poll_us;
@@ -167,7 +168,8 @@ struct world {
 	uint64_t polled, poll_periods; /* requests served by polling; periods */
 	int sig_fd, ev_fd;
 	struct timespec t0;
-	uint64_t trace_lines;
+	uint64_t trace_lines; /* atomic */
+	struct viommu_trace_sink tsink; /* --trace: typed events */
 	const char *why; /* what ended the run */
 	struct frame *frame; /* --smmuv3/--vtd-frame (server_frame.c) */
 };
@@ -175,6 +177,8 @@ struct world {
 /* viommu-server.c */
 void say(const struct world *w, enum viommu_log_level lvl, const char *fmt,
 	 ...) __attribute__((format(printf, 3, 4)));
+/* trace_sink() - --trace: the typed events' sink; NULL without --trace. */
+const struct viommu_trace_sink *trace_sink(const struct world *w);
 
 /* server_opts.c */
 extern const char *const level_names[4];

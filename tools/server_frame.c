@@ -345,8 +345,8 @@ int frame_check(struct opts *o)
 	else if (o->viot || o->viot_only)
 		bad = o->vtd_frame ? "has no VIOT (the DMAR names the unit)" :
 				     "has no VIOT (the device tree names the SMMU)";
-	else if (o->poll_rq_us || o->trace)
-		bad = "has no request queue to poll or trace";
+	else if (o->poll_rq_us)
+		bad = "has no request queue to poll";
 	for (unsigned int i = 1; !bad && i < MAX_DEVS; i++)
 		if (!o->links[i].set && i <= o->nfunc)
 			bad = "needs --link I for every function 1..N+M";
@@ -373,9 +373,12 @@ static int vtd_start(struct world *w, struct frame *fr)
 	struct regframe_config rc = {
 		.size = sizeof(rc), .ops = &regframe_vtd_ops, .mem = w->mem,
 		.gpa = w->o->vtd_frame_gpa, .log = w->log, .name = "vtd",
-		.after_round = read_faults, .opaque = fr,
+		.after_round = read_faults, .opaque = fr, .trace = trace_sink(w),
 	};
 	int err = viommu_vtd_create(&vc, &fr->vtd);
+
+	if (!err && w->o->trace)
+		err = viommu_vtd_set_trace_sink(fr->vtd, trace_sink(w));
 
 	for (unsigned int f = 0; !err && f < w->o->nfunc; f++)
 		if (w->ep[f])
@@ -406,7 +409,7 @@ int frame_start(struct world *w)
 	struct regframe_config rc = {
 		.size = sizeof(rc), .ops = &regframe_smmuv3_ops, .mem = w->mem,
 		.gpa = w->o->smmu_frame_gpa, .log = w->log, .name = "smmuv3",
-		.after_round = read_events,
+		.after_round = read_events, .trace = trace_sink(w),
 	};
 	int err;
 
@@ -420,6 +423,8 @@ int frame_start(struct world *w)
 	if (w->o->vtd_frame)
 		return vtd_start(w, fr);
 	err = viommu_smmuv3_create(&sc, &fr->smmu);
+	if (!err && w->o->trace)
+		err = viommu_smmuv3_set_trace_sink(fr->smmu, trace_sink(w));
 	for (unsigned int f = 0; !err && f < w->o->nfunc; f++)
 		if (w->ep[f])
 			err = viommu_smmuv3_add_endpoint(fr->smmu, w->ep[f]);

@@ -108,7 +108,13 @@ void usage(FILE *f)
 "                       fault or reach other memory (counted, logged);\n"
 "                       \"stats\" prints the counters\n"
 "Output:\n"
-"  --trace              print every virtio-iommu request and its status\n"
+"  --trace              print every virtio-iommu request and its status,\n"
+"                       and the typed trace events of the core, the\n"
+"                       links and the frame models (\"trace: core_map\n"
+"                       domain=0x1 ...\", docs/API.md)\n"
+"  --trace-events LIST  only these typed events (implies --trace):\n"
+"                       comma-separated names (core_map) or layers\n"
+"                       (core, vi, smmu, vtd, link, frame), or all\n"
 "  --log-level L        error, warn, info (default) or debug\n"
 "  --stats-json FILE    write the exit counters as JSON to FILE\n"
 "  --help               this text\n"
@@ -332,6 +338,7 @@ enum {
 	O_POLL_US, O_POLL_RQ_US, O_DOOR, O_NO_IOMMU, O_HELP,
 	O_MAX_MAPPINGS, O_TRUST_FDS, O_SOCKET_MODE, O_PEER_USER,
 	O_SMMU_FRAME, O_SMMU_FEATURES, O_VTD_FRAME, O_VTD_FEATURES, O_DMAR,
+	O_TRACE_EVENTS,
 };
 
 static const struct option long_opts[] = {
@@ -360,6 +367,7 @@ static const struct option long_opts[] = {
 	{ "viot", required_argument, NULL, O_VIOT },
 	{ "viot-only", no_argument, NULL, O_VIOT_ONLY },
 	{ "trace", no_argument, NULL, O_TRACE },
+	{ "trace-events", required_argument, NULL, O_TRACE_EVENTS },
 	{ "log-level", required_argument, NULL, O_LOGLEVEL },
 	{ "stats-json", required_argument, NULL, O_STATS },
 	{ "door", required_argument, NULL, O_DOOR },
@@ -513,6 +521,39 @@ static int parse_user(struct opts *o, const char *s)
 	return 0;
 }
 
+/*
+ * parse_trace_events() - --trace-events LIST: comma-separated event names
+ * ("core_map") or layer prefixes ("core", "vtd", "link", "frame", "smmu",
+ * "vi"), or "all"; implies --trace.
+ */
+static int parse_trace_events(struct opts *o, const char *arg)
+{
+	char buf[512], *save = NULL, *tok;
+
+	if (!arg || !*arg || strlen(arg) >= sizeof(buf))
+		return -1;
+	snprintf(buf, sizeof(buf), "%s", arg);
+	o->trace_mask = 0;
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		size_t n = strlen(tok);
+		uint64_t m = 0;
+
+		for (unsigned int id = 0; id < VIOMMU_TRACE_COUNT; id++) {
+			const char *name = viommu_trace_name(id);
+
+			if (!strcmp(tok, "all") || !strcmp(tok, name) ||
+			    (!strncmp(tok, name, n) && name[n] == '_'))
+				m |= 1ull << id;
+		}
+		if (!m)
+			return -1;
+		o->trace_mask |= m;
+	}
+	o->trace = true;
+	return 0;
+}
+
 /* parse_one() - one option.  Return: 0; -1 bad; 1 --help. */
 static int parse_one(struct opts *o, int c, const char *arg)
 {
@@ -528,6 +569,8 @@ static int parse_one(struct opts *o, int c, const char *arg)
 	case O_CONTROL:
 		o->control = arg;
 		return 0;
+	case O_TRACE_EVENTS:
+		return parse_trace_events(o, arg);
 	case O_NO_IOMMU:
 		o->no_iommu = true;
 		return 0;

@@ -59,8 +59,49 @@ static void trace_line(void *opaque, uint8_t type, uint8_t status,
 
 	(void)type;
 	(void)status;
-	w->trace_lines++;
+	__atomic_fetch_add(&w->trace_lines, 1, __ATOMIC_RELAXED);
 	fprintf(stderr, PROG ": trace: %s\n", line);
+}
+
+/*
+ * trace_rec() - --trace: one typed event, as one line in the library's
+ * own format ("trace: core_map domain=0x1 iova=0x10000 ...").
+ */
+static void trace_rec(void *opaque, const struct viommu_trace_record *rec)
+{
+	struct world *w = opaque;
+	char line[320];
+	size_t off;
+
+	off = (size_t)snprintf(line, sizeof(line), "%s", rec->event);
+	for (unsigned int i = 0; i < rec->nfields && off < sizeof(line); i++)
+		off += (size_t)snprintf(line + off, sizeof(line) - off,
+					" %s=%#" PRIx64, rec->names[i],
+					rec->values[i]);
+	__atomic_fetch_add(&w->trace_lines, 1, __ATOMIC_RELAXED);
+	fprintf(stderr, PROG ": trace: %s\n", line);
+}
+
+const struct viommu_trace_sink *trace_sink(const struct world *w)
+{
+	return w->o->trace ? &w->tsink : NULL;
+}
+
+/*
+ * trace_setup() - --trace: the typed events' sink (every event but
+ * vi_request, which the request lines already show, unless
+ * --trace-events names it) on the context; the front ends and the link
+ * server take it when they are made.
+ */
+static int trace_setup(struct world *w)
+{
+	w->tsink = (struct viommu_trace_sink){
+		.size = sizeof(w->tsink),
+		.mask = w->o->trace_mask ? w->o->trace_mask :
+			VIOMMU_TRACE_ALL & ~(1ull << VIOMMU_TRACE_VI_REQUEST),
+		.fn = trace_rec, .opaque = w,
+	};
+	return viommu_ctx_set_trace_sink(w->ctx, trace_sink(w));
 }
 
 /* ---- set-up --------------------------------------------------------- */
@@ -96,6 +137,8 @@ static int make_core(struct world *w)
 	cc.mem = w->mem;
 	cc.limits.max_mappings = w->o->max_mappings;
 	err = viommu_ctx_create(&cc, &w->ctx);
+	if (!err && w->o->trace)
+		err = trace_setup(w);
 	if (err)
 		return err;
 	if (w->o->no_iommu || FRAME_IOMMU(w->o))
@@ -110,8 +153,12 @@ static int make_core(struct world *w)
 	err = viommu_virtio_iommu_create(&vc, &w->vi);
 	if (err)
 		return err;
-	if (w->o->trace)
+	if (w->o->trace) {
 		viommu_virtio_iommu_set_trace(w->vi, trace_line, w);
+		err = viommu_virtio_iommu_set_trace_sink(w->vi, trace_sink(w));
+		if (err)
+			return err;
+	}
 	return viommu_virtio_pci_create(viommu_virtio_iommu_dev(w->vi),
 					"iommu", &w->log, NULL, &w->vp);
 }
@@ -354,6 +401,9 @@ static int add_links(struct world *w)
 	};
 	unsigned int i, id;
 	int err = viommu_link_server_create(&sc, &w->lsrv);
+
+	if (!err && w->o->trace)
+		err = viommu_link_server_set_trace_sink(w->lsrv, trace_sink(w));
 
 	for (i = w->o->no_iommu || FRAME_IOMMU(w->o) ? 1 : 0;
 	     !err && i <= w->o->nfunc; i++) {

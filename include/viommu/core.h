@@ -48,6 +48,7 @@
 
 #include <viommu/common.h>
 #include <viommu/mem.h>
+#include <viommu/trace.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -203,6 +204,24 @@ VIOMMU_EXPORT int viommu_ctx_set_fault_handler(
 	struct viommu_ctx *ctx,
 	void (*fn)(void *opaque, const struct viommu_fault *fault),
 	void *opaque);
+
+/**
+ * viommu_ctx_set_trace_sink() - typed trace points (<viommu/trace.h>) of
+ * the translation core: VIOMMU_TRACE_CORE_MAP, _UNMAP, _INVAL, _MISS
+ * (IOTLB misses only; hits cost nothing more), _FAULT, _ATTACH, _NOTIFY
+ * and _DIRTY.  @sink NULL (or a zero mask) turns them off; off costs a
+ * load and a branch per event site.  Any thread, but not from inside a
+ * callback of @ctx.  The sink's function runs on the thread of the call
+ * that caused the event, possibly with the context's or a domain's lock
+ * held (translations call it with none): it must not call back into
+ * @ctx.  Events racing this call (translations run without a lock) may
+ * still reach the old function, with the old or the new opaque: keep
+ * both valid until the translations running then are over.
+ * Return: 0; -EINVAL (NULL @ctx, unknown mask bits, a @size with unknown
+ * non-zero bytes).
+ */
+VIOMMU_EXPORT int viommu_ctx_set_trace_sink(struct viommu_ctx *ctx,
+					    const struct viommu_trace_sink *sink);
 
 /**
  * viommu_ctx_fault_handler() - the fault callback now installed and its

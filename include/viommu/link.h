@@ -280,6 +280,23 @@ VIOMMU_EXPORT int viommu_link_server_stats(struct viommu_link_server *s,
 					   struct viommu_link_stats *out,
 					   size_t size);
 
+/**
+ * viommu_link_server_set_trace_sink() - typed trace points
+ * (<viommu/trace.h>) of every link of @s: VIOMMU_TRACE_LINK_MSG for each
+ * command received, _REPLY for each reply sent, _DMA for each vfio-user
+ * DMA window added or removed (and each mpqemu guest-RAM region set),
+ * _IRQ for each interrupt signalled to the peer, _END when a link ends.
+ * @sink NULL (or a zero mask) turns them off.  Any thread; the sink's
+ * function runs on the link's thread (or the thread raising an
+ * interrupt), possibly with a link lock held, and must not call back into
+ * the server.  Events racing the call may reach the old function.
+ * Return: 0; -EINVAL (NULL @s, unknown mask bits, a @size with unknown
+ * non-zero bytes).
+ */
+VIOMMU_EXPORT int
+viommu_link_server_set_trace_sink(struct viommu_link_server *s,
+				  const struct viommu_trace_sink *sink);
+
 /** viommu_link_server_name() - the name of link @id, or NULL. */
 VIOMMU_EXPORT const char *
 viommu_link_server_name(struct viommu_link_server *s, unsigned int id);

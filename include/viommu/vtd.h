@@ -67,6 +67,7 @@
 #include <viommu/common.h>
 #include <viommu/core.h>
 #include <viommu/mem.h>
+#include <viommu/trace.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -239,6 +240,20 @@ struct viommu_vtd_stats {
 /** viommu_vtd_stats() - snapshot.  Return: 0; -EINVAL for NULL args. */
 VIOMMU_EXPORT int viommu_vtd_stats(struct viommu_vtd *vtd,
 				   struct viommu_vtd_stats *out);
+
+/**
+ * viommu_vtd_set_trace_sink() - typed trace points (<viommu/trace.h>):
+ * VIOMMU_TRACE_VTD_REG_WRITE for each MMIO write, _GCMD for each global
+ * command, _QI_DESC for each queued invalidation descriptor consumed,
+ * _INVAL for each context-cache, IOTLB or PASID-cache invalidation done,
+ * _FAULT for each translation fault.  @sink NULL (or a zero mask) turns
+ * them off.  Any thread; the sink's function runs with a model lock held
+ * and must not call back into the model.
+ * Return: 0; -EINVAL (NULL @vtd, unknown mask bits, a @size with unknown
+ * non-zero bytes).
+ */
+VIOMMU_EXPORT int viommu_vtd_set_trace_sink(struct viommu_vtd *vtd,
+					    const struct viommu_trace_sink *sink);
 
 #ifdef __cplusplus
 }

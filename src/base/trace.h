@@ -92,4 +92,231 @@ static inline void trace_smmu_event(const struct trace *t, uint8_t type,
 	}
 }
 
+static inline void trace_core_map(const struct trace *t, uint64_t domain,
+				  uint64_t iova, uint64_t last, uint64_t gpa,
+				  uint32_t prot, int error)
+{
+	if (trace_on(t, VIOMMU_TRACE_CORE_MAP)) {
+		const uint64_t v[] = { domain, iova, last, gpa, prot,
+				       (uint64_t)(int64_t)error };
+
+		trace_emit(t, VIOMMU_TRACE_CORE_MAP, 6, v);
+	}
+}
+
+static inline void trace_core_unmap(const struct trace *t, uint64_t domain,
+				    uint64_t iova, uint64_t last,
+				    uint64_t bytes, int error)
+{
+	if (trace_on(t, VIOMMU_TRACE_CORE_UNMAP)) {
+		const uint64_t v[] = { domain, iova, last, bytes,
+				       (uint64_t)(int64_t)error };
+
+		trace_emit(t, VIOMMU_TRACE_CORE_UNMAP, 5, v);
+	}
+}
+
+static inline void trace_core_inval(const struct trace *t, uint64_t domain,
+				    uint64_t iova, uint64_t last)
+{
+	if (trace_on(t, VIOMMU_TRACE_CORE_INVAL)) {
+		const uint64_t v[] = { domain, iova, last };
+
+		trace_emit(t, VIOMMU_TRACE_CORE_INVAL, 3, v);
+	}
+}
+
+static inline void trace_core_miss(const struct trace *t, uint32_t endpoint,
+				   uint32_t pasid, uint64_t iova,
+				   unsigned int access)
+{
+	if (trace_on(t, VIOMMU_TRACE_CORE_MISS)) {
+		const uint64_t v[] = { endpoint, pasid, iova, access };
+
+		trace_emit(t, VIOMMU_TRACE_CORE_MISS, 4, v);
+	}
+}
+
+static inline void trace_core_fault(const struct trace *t, uint32_t reason,
+				    unsigned int access, uint32_t endpoint,
+				    uint32_t pasid, uint64_t address,
+				    bool delivered)
+{
+	if (trace_on(t, VIOMMU_TRACE_CORE_FAULT)) {
+		const uint64_t v[] = { reason, access, endpoint, pasid, address,
+				       delivered };
+
+		trace_emit(t, VIOMMU_TRACE_CORE_FAULT, 6, v);
+	}
+}
+
+static inline void trace_core_attach(const struct trace *t, uint32_t endpoint,
+				     uint32_t pasid, uint64_t domain,
+				     bool attached)
+{
+	if (trace_on(t, VIOMMU_TRACE_CORE_ATTACH)) {
+		const uint64_t v[] = { endpoint, pasid, domain, attached };
+
+		trace_emit(t, VIOMMU_TRACE_CORE_ATTACH, 4, v);
+	}
+}
+
+static inline void trace_core_notify(const struct trace *t, uint64_t domain,
+				     uint32_t type, uint64_t iova,
+				     uint64_t last, uint32_t called)
+{
+	if (trace_on(t, VIOMMU_TRACE_CORE_NOTIFY)) {
+		const uint64_t v[] = { domain, type, iova, last, called };
+
+		trace_emit(t, VIOMMU_TRACE_CORE_NOTIFY, 5, v);
+	}
+}
+
+static inline void trace_core_dirty(const struct trace *t, uint64_t domain,
+				    uint8_t op, uint64_t iova, uint64_t last,
+				    int error)
+{
+	if (trace_on(t, VIOMMU_TRACE_CORE_DIRTY)) {
+		const uint64_t v[] = { domain, op, iova, last,
+				       (uint64_t)(int64_t)error };
+
+		trace_emit(t, VIOMMU_TRACE_CORE_DIRTY, 5, v);
+	}
+}
+
+static inline void trace_vtd_reg_write(const struct trace *t, uint64_t offset,
+				       unsigned int size, uint64_t value)
+{
+	if (trace_on(t, VIOMMU_TRACE_VTD_REG_WRITE)) {
+		const uint64_t v[] = { offset, size, value };
+
+		trace_emit(t, VIOMMU_TRACE_VTD_REG_WRITE, 3, v);
+	}
+}
+
+static inline void trace_vtd_gcmd(const struct trace *t, uint32_t command,
+				  uint32_t status)
+{
+	if (trace_on(t, VIOMMU_TRACE_VTD_GCMD)) {
+		const uint64_t v[] = { command, status };
+
+		trace_emit(t, VIOMMU_TRACE_VTD_GCMD, 2, v);
+	}
+}
+
+static inline void trace_vtd_qi_desc(const struct trace *t, uint64_t head,
+				     unsigned int type, uint64_t q0,
+				     uint64_t q1, int error)
+{
+	if (trace_on(t, VIOMMU_TRACE_VTD_QI_DESC)) {
+		const uint64_t v[] = { head, type, q0, q1,
+				       (uint64_t)(int64_t)error };
+
+		trace_emit(t, VIOMMU_TRACE_VTD_QI_DESC, 5, v);
+	}
+}
+
+static inline void trace_vtd_inval(const struct trace *t, uint8_t kind,
+				   unsigned int granularity, uint16_t did,
+				   uint16_t sid, uint64_t first, uint64_t last)
+{
+	if (trace_on(t, VIOMMU_TRACE_VTD_INVAL)) {
+		const uint64_t v[] = { kind, granularity, did, sid, first,
+				       last };
+
+		trace_emit(t, VIOMMU_TRACE_VTD_INVAL, 6, v);
+	}
+}
+
+static inline void trace_vtd_fault(const struct trace *t, uint16_t sid,
+				   uint32_t pasid, uint64_t address,
+				   uint8_t reason, uint8_t outcome,
+				   uint32_t index)
+{
+	if (trace_on(t, VIOMMU_TRACE_VTD_FAULT)) {
+		const uint64_t v[] = { sid, pasid, address, reason, outcome,
+				       index };
+
+		trace_emit(t, VIOMMU_TRACE_VTD_FAULT, 6, v);
+	}
+}
+
+static inline void trace_link_msg(const struct trace *t, unsigned int link,
+				  unsigned int cmd, uint32_t id, uint64_t size,
+				  unsigned int fds)
+{
+	if (trace_on(t, VIOMMU_TRACE_LINK_MSG)) {
+		const uint64_t v[] = { link, cmd, id, size, fds };
+
+		trace_emit(t, VIOMMU_TRACE_LINK_MSG, 5, v);
+	}
+}
+
+static inline void trace_link_reply(const struct trace *t, unsigned int link,
+				    unsigned int cmd, uint32_t id,
+				    uint64_t size, int error)
+{
+	if (trace_on(t, VIOMMU_TRACE_LINK_REPLY)) {
+		const uint64_t v[] = { link, cmd, id, size,
+				       (uint64_t)(int64_t)error };
+
+		trace_emit(t, VIOMMU_TRACE_LINK_REPLY, 5, v);
+	}
+}
+
+static inline void trace_link_dma(const struct trace *t, unsigned int link,
+				  uint8_t op, uint64_t address, uint64_t size,
+				  uint32_t flags, int error)
+{
+	if (trace_on(t, VIOMMU_TRACE_LINK_DMA)) {
+		const uint64_t v[] = { link, op, address, size, flags,
+				       (uint64_t)(int64_t)error };
+
+		trace_emit(t, VIOMMU_TRACE_LINK_DMA, 6, v);
+	}
+}
+
+static inline void trace_link_irq(const struct trace *t, unsigned int link,
+				  uint8_t kind, unsigned int vector,
+				  bool delivered)
+{
+	if (trace_on(t, VIOMMU_TRACE_LINK_IRQ)) {
+		const uint64_t v[] = { link, kind, vector, delivered };
+
+		trace_emit(t, VIOMMU_TRACE_LINK_IRQ, 4, v);
+	}
+}
+
+static inline void trace_link_end(const struct trace *t, unsigned int link,
+				  int why)
+{
+	if (trace_on(t, VIOMMU_TRACE_LINK_END)) {
+		const uint64_t v[] = { link, (uint64_t)(int64_t)why };
+
+		trace_emit(t, VIOMMU_TRACE_LINK_END, 2, v);
+	}
+}
+
+static inline void trace_frame_write(const struct trace *t, uint32_t offset,
+				     unsigned int size, uint64_t value,
+				     int error)
+{
+	if (trace_on(t, VIOMMU_TRACE_FRAME_WRITE)) {
+		const uint64_t v[] = { offset, size, value,
+				       (uint64_t)(int64_t)error };
+
+		trace_emit(t, VIOMMU_TRACE_FRAME_WRITE, 4, v);
+	}
+}
+
+static inline void trace_frame_round(const struct trace *t, unsigned int fed,
+				     unsigned int polled, bool published)
+{
+	if (trace_on(t, VIOMMU_TRACE_FRAME_ROUND)) {
+		const uint64_t v[] = { fed, polled, published };
+
+		trace_emit(t, VIOMMU_TRACE_FRAME_ROUND, 3, v);
+	}
+}
+
 #endif /* VIOMMU_BASE_TRACE_H */

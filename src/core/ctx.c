@@ -289,6 +289,20 @@ VIOMMU_EXPORT int viommu_ctx_set_fault_handler(
 	return 0;
 }
 
+VIOMMU_EXPORT int viommu_ctx_set_trace_sink(struct viommu_ctx *ctx,
+					    const struct viommu_trace_sink *sink)
+{
+	int err;
+
+	if (!ctx)
+		return -EINVAL;
+	/* setters serialise on the fault setters' lock (never held long) */
+	pthread_mutex_lock(&ctx->fault_set_lock);
+	err = trace_set(&ctx->tr, &ctx->log, sink);
+	pthread_mutex_unlock(&ctx->fault_set_lock);
+	return err;
+}
+
 VIOMMU_EXPORT struct viommu_domain *
 viommu_ctx_identity_domain(struct viommu_ctx *ctx)
 {

@@ -163,6 +163,7 @@ VIOMMU_EXPORT int viommu_domain_dirty_enable(struct viommu_domain *dom,
 	 * before this call.
 	 */
 	__atomic_store_n(&dom->dirty_on, enable, __ATOMIC_SEQ_CST);
+	trace_core_dirty(&dom->ctx->tr, dom->tag, enable, 0, UINT64_MAX, 0);
 	pthread_mutex_unlock(&dom->lock);
 	return 0;
 }
@@ -221,6 +222,7 @@ VIOMMU_EXPORT int viommu_domain_dirty_read(struct viommu_domain *dom,
 	dirty_collect(&dom->dirty, iova, last, bitmap,
 		      flags & VIOMMU_DIRTY_NO_CLEAR);
 out:
+	trace_core_dirty(&dom->ctx->tr, dom->tag, 2, iova, last, ret);
 	pthread_mutex_unlock(&dom->lock);
 	return ret;
 }

@@ -265,10 +265,16 @@ void __iotlb_inval_all(struct viommu_domain *dom)
 void __notify(struct viommu_domain *dom, const struct viommu_event *ev)
 {
 	struct viommu_notifier *n;
+	uint32_t called = 0;
 
 	for (n = dom->notifiers; n; n = n->next)
-		if (n->mask & ev->type)
+		if (n->mask & ev->type) {
 			n->fn(n->opaque, ev);
+			called++;
+		}
+	if (called)
+		trace_core_notify(&dom->ctx->tr, dom->tag, ev->type, ev->iova,
+				  ev->last, called);
 }
 
 /* __domain_teardown() - DESTROY event, then drop everything it holds. */
@@ -476,6 +482,7 @@ VIOMMU_EXPORT int viommu_domain_map(struct viommu_domain *dom, uint64_t iova,
 		__notify(dom, &ev);
 	}
 out:
+	trace_core_map(&ctx->tr, dom->tag, iova, last, gpa, prot, ret);
 	pthread_mutex_unlock(&dom->lock);
 	return ret;
 }
@@ -521,6 +528,8 @@ VIOMMU_EXPORT int viommu_domain_unmap(struct viommu_domain *dom, uint64_t iova,
 		ms_bytes_moved(dom, before);
 	}
 	pthread_mutex_unlock(&dom->lock);
+	trace_core_unmap(&dom->ctx->tr, dom->tag, iova, last, bytes,
+			 n < 0 ? (int)n : n == 0 ? -ENOENT : 0);
 	if (n < 0)
 		return (int)n;
 	if (unmapped)
@@ -539,6 +548,7 @@ VIOMMU_EXPORT int viommu_domain_invalidate(struct viommu_domain *dom,
 	if (!dom || iova > last)
 		return -EINVAL;
 	pthread_mutex_lock(&dom->lock);
+	trace_core_inval(&dom->ctx->tr, dom->tag, iova, last);
 	__inval_begin(dom, iova, last);
 	__iotlb_inval_scan(dom, iova, last);
 	__inval_end(dom);

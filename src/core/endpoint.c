@@ -180,12 +180,15 @@ static void __move(struct viommu_endpoint *ep, uint32_t pasid,
 		if (has_union(from))
 			__resv_union_del(from, ep, pasid);
 		__notify_attach(from, VIOMMU_EVENT_DETACH, ep, pasid);
+		trace_core_attach(&ep->ctx->tr, ep->id, pasid, from->tag,
+				  false);
 	}
 	if (to) {
 		to->attached++;
 		if (has_union(to))
 			__resv_union_add(to, ep, pasid);
 		__notify_attach(to, VIOMMU_EVENT_ATTACH, ep, pasid);
+		trace_core_attach(&ep->ctx->tr, ep->id, pasid, to->tag, true);
 	}
 	unlock2(from, to);
 }

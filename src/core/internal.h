@@ -41,6 +41,7 @@
 #include <pthread.h>
 
 #include "mapstore.h"
+#include "base/trace.h"
 #include "base/util.h"
 #include "core/rcu.h"
 #include "dirty.h"
@@ -214,6 +215,9 @@ struct viommu_ctx {
 
 	/* grace periods for lock-free mapping-store readers (translate.c) */
 	struct rcu rcu;
+
+	/* typed trace points (viommu_ctx_set_trace_sink(), fault_set_lock) */
+	struct trace tr;
 };
 
 /*

@@ -350,6 +350,8 @@ static void fault_deliver(struct viommu_ctx *ctx, const struct viommu_fault *f)
 	}
 	if (fn)
 		fn(op, f);
+	trace_core_fault(&ctx->tr, f->reason, f->access, f->endpoint, f->pasid,
+			 f->address, fn != NULL);
 	/* release: the handler's work happens before the setter's return */
 	__atomic_fetch_sub(&ctx->fault_active[side], 1, __ATOMIC_RELEASE);
 }
@@ -469,6 +471,7 @@ static int translate_slow(struct viommu_endpoint *ep, const struct xreq *rq,
 	int tries, ret;
 
 	ATOMIC_INC(ctx->st_misses[rcu_stripe_of()].n);
+	trace_core_miss(&ctx->tr, ep->id, rq->pasid, rq->iova, rq->access);
 	for (tries = 0;; tries++) {
 		uint32_t s;
 

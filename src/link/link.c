@@ -53,6 +53,7 @@ struct viommu_link_server {
 	struct link *links[VIOMMU_LINK_MAX];
 	pthread_mutex_t ram_lock;
 	int ram_owner; /* link ID owning the shared memory, or -1 */
+	struct trace tr; /* typed trace points (lock to set) */
 };
 
 /* Per-link poll-mode state lives beside the link. */
@@ -717,6 +718,7 @@ static void link_end(struct link *l, int why)
 		log_info(&s->log, "%s %s: peer hung up", l->proto->name,
 			 l->name);
 	STORE_RELEASE(l->st.end, why);
+	trace_link_end(l->tr, l->id, why);
 	if (s->link_ended)
 		s->link_ended(s->opaque, l->id, why);
 }
@@ -935,6 +937,7 @@ static int link_new(struct viommu_link_server *s,
 	l->more_fd = -1;
 	pthread_mutex_init(&l->send_lock, NULL);
 	l->srv = s;
+	l->tr = &s->tr;
 	l->proto = proto_of(lc->proto);
 	l->id = id;
 	l->func = (struct pci_func *)lc->func;
@@ -1245,6 +1248,19 @@ int viommu_link_server_stats(struct viommu_link_server *s, unsigned int id,
 	st.dma_failed = READ_ONCE(l->st.dma_failed);
 	memcpy(out, &st, MIN(size, sizeof(st)));
 	return 0;
+}
+
+int viommu_link_server_set_trace_sink(struct viommu_link_server *s,
+				      const struct viommu_trace_sink *sink)
+{
+	int err;
+
+	if (!s)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	err = trace_set(&s->tr, &s->log, sink);
+	pthread_mutex_unlock(&s->lock);
+	return err;
 }
 
 const char *viommu_link_server_name(struct viommu_link_server *s,

@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "base/trace.h"
 #include "transport/pci.h"
 
 #define LINK_NAME_LEN 32
@@ -117,6 +118,7 @@ struct link {
 	bool rx_fd_overflow;
 	struct link_counters st;
 	struct ratelimit rl;    /* log lines the peer can trigger */
+	const struct trace *tr; /* the server's trace points */
 };
 
 /* link_get32() / link_get64() - a host-order field of a message. */

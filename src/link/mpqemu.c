@@ -74,8 +74,11 @@ static struct mpq *mpq_of(struct link *l)
 /* signal_intr() - write 1 to the intr eventfd.  irq_lock held. */
 static void signal_intr(struct mpq *m)
 {
-	if (link_signal(m->intr_fd))
+	bool ok = link_signal(m->intr_fd);
+
+	if (ok)
 		ATOMIC_INC(m->l->st.irq_signals);
+	trace_link_irq(m->l->tr, m->l->id, 0, 0, ok);
 }
 
 /* mpq_intx() - the function's INTx sink: signal on a rising edge. */
@@ -129,6 +132,8 @@ static int send_ret(struct mpq *m, uint64_t value)
 	memcpy(buf, &cmd, sizeof(cmd));
 	memcpy(buf + 8, &size, sizeof(size));
 	memcpy(buf + MPQEMU_HDR_SIZE, &value, sizeof(value));
+	trace_link_reply(m->l->tr, m->l->id, (unsigned int)m->cmd, 0,
+			 MPQEMU_RET_SIZE, 0);
 	return link_send(m->l, &iov, 1);
 }
 
@@ -157,6 +162,8 @@ static int read_msg(struct mpq *m)
 	if (err)
 		return link_recv_end(m->l, err, got + sizeof(hdr));
 	ATOMIC_INC(m->l->st.msgs[m->cmd]);
+	trace_link_msg(m->l->tr, m->l->id, (unsigned int)m->cmd, 0, m->size,
+		       m->l->rx_nfds);
 	return 0;
 }
 
@@ -181,6 +188,9 @@ static int apply_sysmem(struct mpq *m, const struct viommu_mem_region *r,
 	uint64_t bytes = 0;
 	int err = link_apply_ram(l, r, n);
 
+	for (unsigned int i = 0; i < n; i++)
+		trace_link_dma(l->tr, l->id, 0, r[i].gpa, r[i].size, err == 1,
+			       err < 0 ? -err : 0);
 	if (err == 1)
 		return 0;
 	if (err)

@@ -117,6 +117,10 @@ int regframe_create(const struct regframe_config *cfg, struct regframe **out)
 	rf->opaque = cfg->opaque;
 	snprintf(rf->name, sizeof(rf->name), "%s",
 		 cfg->name ? cfg->name : "regframe");
+	if (trace_set(&rf->tr, &rf->log, cfg->trace)) {
+		regframe_destroy(rf);
+		return -EINVAL;
+	}
 	*out = rf;
 	return 0;
 }
@@ -165,6 +169,7 @@ static unsigned int feed(struct regframe *rf, uint8_t *frame)
 		fed++;
 		ATOMIC_INC(rf->st.writes);
 		err = rf->ops->write(rf->model, r->offset, r->size, v);
+		trace_frame_write(&rf->tr, r->offset, r->size, v, err);
 		if (err) {
 			ATOMIC_INC(rf->st.write_errors);
 			rl_warn(&rf->rl, &rf->log, "%s: frame write of %#llx "
@@ -232,7 +237,7 @@ int regframe_round(struct regframe *rf, bool *changed)
 	unsigned int token, fed, polled;
 	size_t contig = 0;
 	void *hva = NULL;
-	bool moved = false;
+	bool moved = false, pub;
 	int err;
 
 	ATOMIC_INC(rf->st.rounds);
@@ -254,11 +259,14 @@ int regframe_round(struct regframe *rf, bool *changed)
 	polled = poll_model(rf);
 	if (polled)
 		ATOMIC_ADD(rf->st.polls, polled);
-	if (moved || fed || polled ||
-	    ++rf->quiet >= REGFRAME_REPUBLISH_ROUNDS)
+	pub = moved || fed || polled ||
+	      ++rf->quiet >= REGFRAME_REPUBLISH_ROUNDS;
+	if (pub)
 		publish(rf, hva);
 	viommu_mem_read_unlock(rf->mem, token);
 	moved = moved || fed || polled;
+	if (moved)
+		trace_frame_round(&rf->tr, fed, polled, pub);
 	if (rf->after_round)
 		rf->after_round(rf->opaque, moved);
 	if (changed)

@@ -60,6 +60,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "base/trace.h"
 #include "base/util.h"
 
 #define REGFRAME_MAX_REGS 512          /* registers one model may list */
@@ -128,6 +129,10 @@ extern const struct regframe_ops regframe_vtd_ops;
  *           found the frame, outside the memory read section (e.g. to read
  *           an event queue); @changed says whether the round fed, polled
  *           or published anything.
+ * @trace:   optional: typed trace points (<viommu/trace.h>): a
+ *           VIOMMU_TRACE_FRAME_WRITE per register fed, a _FRAME_ROUND per
+ *           round that did something; copied; its function runs on the
+ *           polling thread.
  */
 struct regframe_config {
 	size_t size;
@@ -140,6 +145,7 @@ struct regframe_config {
 	const char *name;
 	void (*after_round)(void *opaque, bool changed);
 	void *opaque;
+	const struct viommu_trace_sink *trace;
 };
 
 /* Counters since creation (each updated by the polling thread only). */
@@ -169,6 +175,7 @@ struct regframe {
 	unsigned int quiet;   /* rounds since the last publish */
 	bool primed;          /* last[] read from the frame once */
 	struct regframe_stats st;
+	struct trace tr;
 	pthread_t thread;
 	bool running;
 	int stop;             /* atomic */
@@ -179,7 +186,7 @@ struct regframe {
  * (not yet polled).  Return: 0; -EINVAL (NULL or missing field, a register
  * misaligned, of a size other than 4 and 8, outside the frame or
  * overlapping another, too many registers, a frame too large or wrapping,
- * @gpa not 8-byte aligned); -ENOMEM.
+ * @gpa not 8-byte aligned, a @trace sink trace_set() refuses); -ENOMEM.
  */
 int regframe_create(const struct regframe_config *cfg, struct regframe **out);
 

@@ -175,6 +175,7 @@ static void send_reply(struct vfu *v, const void *a, uint32_t alen,
 	put32(h + 4, VFU_HDR_SIZE + alen + blen);
 	put32(h + 8, VFU_T_REPLY);
 	put32(h + 12, 0);
+	trace_link_reply(v->l->tr, v->l->id, cmd, v->id, alen + blen, 0);
 	why = link_send(v->l, iov, blen ? 3 : alen ? 2 : 1);
 	if (why)
 		v->end = why;
@@ -195,6 +196,7 @@ static void send_error(struct vfu *v, int err)
 	put32(h + 4, VFU_HDR_SIZE);
 	put32(h + 8, VFU_T_REPLY | VFU_F_ERROR);
 	put32(h + 12, (uint32_t)err);
+	trace_link_reply(v->l->tr, v->l->id, cmd, v->id, 0, err);
 	why = link_send(v->l, &iov, 1);
 	if (why)
 		v->end = why;
@@ -693,8 +695,12 @@ static void intx_signal(struct vfu *v)
 {
 	if (v->intx_fd < 0 || v->intx_masked || !v->intx_level)
 		return;
-	if (link_signal(v->intx_fd))
+	if (link_signal(v->intx_fd)) {
 		ATOMIC_INC(v->l->st.irq_signals);
+		trace_link_irq(v->l->tr, v->l->id, 0, 0, true);
+	} else {
+		trace_link_irq(v->l->tr, v->l->id, 0, 0, false);
+	}
 	v->intx_masked = true;
 }
 
@@ -728,8 +734,12 @@ static void vfu_msix(void *opaque, unsigned int vector, uint64_t addr,
 	(void)addr;
 	(void)data;
 	pthread_mutex_lock(&v->irq_lock);
-	if (vector < v->nvec && link_signal(v->msix_fd[vector]))
+	if (vector < v->nvec && link_signal(v->msix_fd[vector])) {
 		ATOMIC_INC(v->l->st.irq_signals);
+		trace_link_irq(v->l->tr, v->l->id, 1, vector, true);
+	} else {
+		trace_link_irq(v->l->tr, v->l->id, 1, vector, false);
+	}
 	pthread_mutex_unlock(&v->irq_lock);
 }
 
@@ -1011,6 +1021,27 @@ static int do_reset(struct vfu *v)
 
 /* ---- messages ----------------------------------------------------------- */
 
+/*
+ * trace_dma() - the link_dma event of the DMA_MAP or DMA_UNMAP just
+ * handled with result @err (returned): the window as the message names
+ * it (0 where the payload is too short to hold it).
+ */
+static int trace_dma(struct vfu *v, int err)
+{
+	bool map = v->cmd == VFU_DMA_MAP;
+	uint32_t need = map ? 32 : VFU_DMA_UNMAP_SIZE, flags;
+
+	if (!trace_on(v->l->tr, VIOMMU_TRACE_LINK_DMA))
+		return err;
+	flags = v->plen >= need ? link_get32(v->p + 4) : 0;
+	trace_link_dma(v->l->tr, v->l->id,
+		       map ? 0 : (flags & UNMAP_ALL) ? 2 : 1,
+		       v->plen >= need ? link_get64(v->p + (map ? 16 : 8)) : 0,
+		       v->plen >= need ? link_get64(v->p + (map ? 24 : 16)) : 0,
+		       flags, err < 0 ? -err : err > 0 ? EPROTO : 0);
+	return err;
+}
+
 /* dispatch() - act on the message: 0, -errno (error reply) or an end. */
 static int dispatch(struct vfu *v)
 {
@@ -1018,9 +1049,9 @@ static int dispatch(struct vfu *v)
 	case VFU_VERSION:
 		return do_version(v);
 	case VFU_DMA_MAP:
-		return do_dma_map(v);
+		return trace_dma(v, do_dma_map(v));
 	case VFU_DMA_UNMAP:
-		return do_dma_unmap(v);
+		return trace_dma(v, do_dma_unmap(v));
 	case VFU_DEVICE_GET_INFO:
 		return do_device_info(v);
 	case VFU_GET_REGION_INFO:
@@ -1141,6 +1172,7 @@ static int vfu_serve(struct link *l)
 	}
 	if (v->cmd < VIOMMU_LINK_MAX_CMDS)
 		ATOMIC_INC(l->st.msgs[v->cmd]);
+	trace_link_msg(l->tr, l->id, v->cmd, v->id, v->plen, l->rx_nfds);
 	err = dispatch(v);
 	if (err > 0)
 		return err; /* the stream cannot be trusted: ends the link */

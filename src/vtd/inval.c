@@ -59,6 +59,7 @@ static bool cc_inval(struct viommu_vtd *v, unsigned int g, uint16_t did,
 	default:
 		return false;
 	}
+	trace_vtd_inval(&v->tr, 0, g, did, g == 3 ? sid : 0, 0, UINT64_MAX);
 	ATOMIC_INC(v->st.ctx_invals);
 	return true;
 }
@@ -85,6 +86,7 @@ static bool tlb_inval(struct viommu_vtd *v, unsigned int g, uint16_t did,
 	default:
 		return false;
 	}
+	trace_vtd_inval(&v->tr, 1, g, g == 1 ? 0 : did, 0, lo, hi);
 	ATOMIC_INC(v->st.iotlb_invals);
 	return true;
 }
@@ -238,6 +240,7 @@ static int do_pc(struct viommu_vtd *v, uint64_t q0)
 		vtd_inval_eps(v, false, 0, 0, false, 0, 0, UINT64_MAX, false);
 	else
 		vtd_inval_eps(v, false, 0, 0, true, did, 0, UINT64_MAX, false);
+	trace_vtd_inval(&v->tr, 2, g, g == 3 ? 0 : did, 0, 0, UINT64_MAX);
 	ATOMIC_INC(v->st.pasid_invals);
 	return 0;
 }
@@ -257,13 +260,18 @@ static int do_piotlb(struct viommu_vtd *v, uint64_t q0, uint64_t q1)
 	return 0;
 }
 
+/* desc_type() - a descriptor's type (its low and high type fields). */
+static unsigned int desc_type(uint64_t q0)
+{
+	return (unsigned int)(FIELD(q0, 3, 0) | FIELD(q0, 11, 9) << 4);
+}
+
 /* run_desc() - validate and run one descriptor.  Return IQEI or 0. */
 static int run_desc(struct viommu_vtd *v, const struct qdesc *d,
 		    uint32_t *irq)
 {
 	uint64_t q0 = d->q[0], q1 = d->q[1];
-	unsigned int type = (unsigned int)(FIELD(q0, 3, 0) |
-					   FIELD(q0, 11, 9) << 4);
+	unsigned int type = desc_type(q0);
 	bool sm = v->features & VIOMMU_VTD_F_SM;
 
 	if (type >= D_PIOTLB && type <= D_PDEVTLB) {
@@ -375,6 +383,8 @@ uint32_t vtd_qi_run(struct viommu_vtd *v)
 		if (read_desc(v, base + head, &d))
 			return irq | qi_error(v, IQEI_FETCH, head);
 		e = run_desc(v, &d, &irq);
+		trace_vtd_qi_desc(&v->tr, head, desc_type(d.q[0]), d.q[0],
+				  d.q[1], e);
 		if (e)
 			return irq | qi_error(v, e, head);
 		ATOMIC_INC(v->st.descriptors);

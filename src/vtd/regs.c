@@ -76,16 +76,22 @@ uint32_t vtd_fault_record(struct viommu_vtd *v, const struct vtd_fault *f)
 	uint32_t before = fsts_now(v), fri;
 	uint64_t *r;
 
-	if (f->fpd)
+	if (f->fpd) {
+		trace_vtd_fault(&v->tr, f->sid, f->pasid, f->addr, f->reason,
+				1, 0);
 		return 0;
+	}
 	fri = (v->fsts >> FSTS_FRI_SHIFT) & 0xff;
 	if (fri >= v->nfr)
 		fri = 0;
 	r = &v->frcd[2 * fri];
 	if (r[1] & FRCD_F) {
 		v->st.faults_lost++;
+		trace_vtd_fault(&v->tr, f->sid, f->pasid, f->addr, f->reason,
+				2, fri);
 		return vtd_fsts_raise(v, FSTS_PFO);
 	}
+	trace_vtd_fault(&v->tr, f->sid, f->pasid, f->addr, f->reason, 0, fri);
 	r[0] = f->addr & ~0xfffull;
 	r[1] = FRCD_F | f->sid | (uint64_t)f->reason << FRCD_FR_SHIFT |
 	       (f->read ? FRCD_T1 : 0) | (f->exec ? FRCD_EXE : 0) |
@@ -262,6 +268,7 @@ static uint32_t gcmd(struct viommu_vtd *v, uint32_t val)
 		v->gsts ^= (uint32_t)G_TE;
 		reroute = true;
 	}
+	trace_vtd_gcmd(&v->tr, val, v->gsts);
 	pthread_mutex_unlock(&v->lock);
 	/* WBF: nothing is buffered; WBFS never reads as set. */
 	if (reroute)
@@ -407,6 +414,7 @@ int vtd_regs_write(struct viommu_vtd *v, uint64_t off, unsigned int size,
 
 	if (decode(v, off, size, &base, &hi, &w))
 		return -EINVAL;
+	trace_vtd_reg_write(&v->tr, off, size, val);
 	if (w == W32 && base == R_GCMD) {
 		irq = gcmd(v, (uint32_t)val);
 		vtd_irq_deliver(v, irq);

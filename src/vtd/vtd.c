@@ -451,6 +451,22 @@ VIOMMU_EXPORT int viommu_vtd_remove_endpoint(struct viommu_vtd *vtd,
 	return 0;
 }
 
+VIOMMU_EXPORT int viommu_vtd_set_trace_sink(struct viommu_vtd *vtd,
+					    const struct viommu_trace_sink *sink)
+{
+	int err;
+
+	if (!vtd)
+		return -EINVAL;
+	/* events come from under either lock: hold both */
+	pthread_mutex_lock(&vtd->cmd_lock);
+	pthread_mutex_lock(&vtd->lock);
+	err = trace_set(&vtd->tr, &vtd->log, sink);
+	pthread_mutex_unlock(&vtd->lock);
+	pthread_mutex_unlock(&vtd->cmd_lock);
+	return err;
+}
+
 VIOMMU_EXPORT int viommu_vtd_stats(struct viommu_vtd *vtd,
 				   struct viommu_vtd_stats *out)
 {

@@ -30,6 +30,7 @@
 #include <viommu/vtd.h>
 #include <viommu/core.h>
 #include "base/bits.h"
+#include "base/trace.h"
 #include "base/util.h"
 #include "pgtable/vtdpt.h"
 
@@ -344,6 +345,7 @@ struct viommu_vtd {
 	struct vtd_ep *eps;
 
 	struct viommu_vtd_stats st;
+	struct trace tr;        /* typed trace points (both locks to set) */
 };
 
 /* ---- cross-file functions -------------------------------------------- */

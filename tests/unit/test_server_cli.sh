@@ -22,7 +22,7 @@ ok() {
 
 for opt in endpoints iommu-slot endpoint-slot page-size-mask input-range \
 	domain-range probe-size queue-size event-backlog poll-us poll-rq-us \
-	log-level link max-mappings socket-mode peer-user; do
+	log-level link max-mappings socket-mode peer-user trace-events; do
 	"$srv" --"$opt" bogus >"$tmp/out" 2>"$tmp/err"
 	rc=$?
 	grep -q -- "--$opt" "$tmp/err"
@@ -34,7 +34,7 @@ done
 "$srv" --help >"$tmp/help" 2>&1
 ok $? "--help exits 0"
 for opt in poll-us poll-rq-us stats-json viot-only max-mappings \
-	trust-peer-fds socket-mode peer-user; do
+	trust-peer-fds socket-mode peer-user trace trace-events; do
 	grep -q -- "--$opt" "$tmp/help"
 	ok $? "--help lists --$opt"
 done

@@ -4,33 +4,17 @@
  * call), the log routing when the sink has no function (one DEBUG line
  * with every field named), and the events the front ends emit: a
  * virtio-iommu request's type, status, domain and range, a fault report,
- * an SMMUv3 command's opcode and error, an SMMUv3 event record.
+ * an SMMUv3 command's opcode and error, an SMMUv3 event record.  The
+ * core, VT-d and link events are driven in the other test_trace_*.c
+ * files of this program (one TEST_MAIN() here).
  */
 #include <stdio.h>
 
 #include "harness.h"
 #include "base/trace.h"
+#include "trace_recs.h"
 #include "test_smmuv3_fixture.h"
 #include "../conformance/test_virtio_iommu_fixture.h"
-
-#define MAXREC 64
-
-/* CHECK_STR() - two strings equal (NULL never is). */
-#define CHECK_STR(a, b) CHECK((a) && (b) && !strcmp((a), (b)))
-
-struct recs {
-	int n;
-	struct viommu_trace_record r[MAXREC];
-};
-
-static void rec_fn(void *opaque, const struct viommu_trace_record *rec)
-{
-	struct recs *rs = opaque;
-
-	if (rs->n < MAXREC)
-		rs->r[rs->n] = *rec;
-	rs->n++;
-}
 
 /* find() - the @k-th record of event @id, or NULL. */
 static const struct viommu_trace_record *find(const struct recs *rs,
@@ -78,6 +62,16 @@ TEST(sink_rules_and_log_routing)
 	CHECK_STR(viommu_trace_name(VIOMMU_TRACE_VI_REQUEST), "vi_request");
 	CHECK_STR(viommu_trace_name(VIOMMU_TRACE_SMMU_EVENT), "smmu_event");
 	CHECK(viommu_trace_name(VIOMMU_TRACE_COUNT) == NULL);
+	CHECK_STR(viommu_trace_name(VIOMMU_TRACE_CORE_MAP), "core_map");
+	CHECK_STR(viommu_trace_name(VIOMMU_TRACE_VTD_QI_DESC), "vtd_qi_desc");
+	CHECK_STR(viommu_trace_name(VIOMMU_TRACE_FRAME_ROUND), "frame_round");
+	/* every event named, each name once */
+	for (unsigned int i = 0; i < VIOMMU_TRACE_COUNT; i++) {
+		REQUIRE(viommu_trace_name(i) != NULL);
+		for (unsigned int j = 0; j < i; j++)
+			CHECK(strcmp(viommu_trace_name(i),
+				     viommu_trace_name(j)) != 0);
+	}
 	/* off: nothing is called */
 	trace_vi_fault(&t, 1, 2, 3, 4);
 	CHECK_EQ(rs.n, 0);
