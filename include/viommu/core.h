@@ -214,9 +214,10 @@ VIOMMU_EXPORT int viommu_ctx_set_fault_handler(
  * callback of @ctx.  The sink's function runs on the thread of the call
  * that caused the event, possibly with the context's or a domain's lock
  * held (translations call it with none): it must not call back into
- * @ctx.  Events racing this call (translations run without a lock) may
- * still reach the old function, with the old or the new opaque: keep
- * both valid until the translations running then are over.
+ * @ctx.  The function and its opaque are published together: an event
+ * racing this call (translations run without a lock) reaches the old
+ * pair or the new one, never a mix, so keep the old pair valid until the
+ * translations running then are over.
  * Return: 0; -EINVAL (NULL @ctx, unknown mask bits, a @size with unknown
  * non-zero bytes).
  */

@@ -91,17 +91,54 @@ int trace_set(struct trace *t, const struct viommu_log *log,
 	}
 	/* off first, so no emitter sees the new mask with the old function */
 	WRITE_ONCE(t->mask, 0);
-	t->fn = s.fn;
-	t->opaque = s.opaque;
-	t->log = log;
+	/*
+	 * Sequence count: odd while the set changes.  The fence after the
+	 * odd store keeps the field stores after it (a reader that saw a
+	 * new field also sees the odd count or a later one); the release
+	 * store of the even count keeps them before it.
+	 */
+	WRITE_ONCE(t->seq, t->seq + 1);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	WRITE_ONCE(t->fn, s.fn);
+	WRITE_ONCE(t->opaque, s.opaque);
+	WRITE_ONCE(t->log, log);
+	STORE_RELEASE(t->seq, t->seq + 1);
 	STORE_RELEASE(t->mask, s.mask);
 	return 0;
+}
+
+/*
+ * snapshot() - one consistent (@fn, @opaque, @log) set of @t, read under
+ * its sequence count.  Return: false if a change kept it busy through
+ * every retry (the caller drops the event: bounded work, never a mix).
+ */
+static bool snapshot(const struct trace *t,
+		     void (**fn)(void *, const struct viommu_trace_record *),
+		     void **opaque, const struct viommu_log **log)
+{
+	for (int tries = 0; tries < 64; tries++) {
+		uint32_t s0 = LOAD_ACQUIRE(t->seq);
+
+		if (s0 & 1)
+			continue;
+		*fn = READ_ONCE(t->fn);
+		*opaque = READ_ONCE(t->opaque);
+		*log = READ_ONCE(t->log);
+		/* the field loads complete before the count is read again */
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (READ_ONCE(t->seq) == s0)
+			return true;
+	}
+	return false;
 }
 
 void trace_emit(const struct trace *t, enum viommu_trace_id id,
 		unsigned int n, const uint64_t *values)
 {
 	struct viommu_trace_record r = { .id = id };
+	void (*fn)(void *, const struct viommu_trace_record *);
+	const struct viommu_log *log;
+	void *opaque;
 	char line[256];
 	size_t off;
 
@@ -113,16 +150,18 @@ void trace_emit(const struct trace *t, enum viommu_trace_id id,
 		r.names[i] = events[id].fields[i];
 		r.values[i] = values[i];
 	}
-	if (t->fn) {
-		t->fn(t->opaque, &r);
+	if (!snapshot(t, &fn, &opaque, &log))
+		return;
+	if (fn) {
+		fn(opaque, &r);
 		return;
 	}
-	if (!t->log || !t->log->fn || t->log->level < VIOMMU_LOG_DEBUG)
+	if (!log || !log->fn || log->level < VIOMMU_LOG_DEBUG)
 		return;
 	off = (size_t)snprintf(line, sizeof(line), "trace: %s", r.event);
 	for (unsigned int i = 0; i < r.nfields && off < sizeof(line); i++)
 		off += (size_t)snprintf(line + off, sizeof(line) - off,
 					" %s=%#" PRIx64, r.names[i],
 					r.values[i]);
-	t->log->fn(t->log->opaque, VIOMMU_LOG_DEBUG, line);
+	log->fn(log->opaque, VIOMMU_LOG_DEBUG, line);
 }

@@ -20,11 +20,16 @@
 /*
  * struct trace - an object's trace state.  @mask is read without a lock
  * by the emitters (relaxed: an event racing a set_trace_sink() may be
- * seen or missed); @fn/@opaque change only under the object's own lock
- * or before use, as its set_trace_sink documents.
+ * seen or missed).  @fn, @opaque and @log change only in trace_set(),
+ * under the object's own lock or before use, and are published as one
+ * set under the sequence count @seq (odd while a change is under way):
+ * an emitter racing a change delivers to the old set or the new one,
+ * never to a mix, or drops the event if the change does not finish
+ * within a bounded number of retries.
  */
 struct trace {
 	uint64_t mask;
+	uint32_t seq;
 	void (*fn)(void *opaque, const struct viommu_trace_record *rec);
 	void *opaque;
 	const struct viommu_log *log;

@@ -6,6 +6,7 @@
  * asserts) what an event costs when it is off: an emitter in a loop, and
  * map+unmap pairs with the sink off against a sink that counts.
  */
+#include <pthread.h>
 #include <time.h>
 
 #include "harness.h"
@@ -31,6 +32,85 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * A sink change racing emitters: each event reaches a function together
+ * with that function's own opaque, never the other sink's (the set is
+ * published under a sequence count).
+ */
+static int tag_a, tag_b;
+static uint64_t good_a, good_b, mixed;
+
+static void fn_a(void *opaque, const struct viommu_trace_record *rec)
+{
+	(void)rec;
+	if (opaque == &tag_a)
+		__atomic_fetch_add(&good_a, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_add(&mixed, 1, __ATOMIC_RELAXED);
+}
+
+static void fn_b(void *opaque, const struct viommu_trace_record *rec)
+{
+	(void)rec;
+	if (opaque == &tag_b)
+		__atomic_fetch_add(&good_b, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_add(&mixed, 1, __ATOMIC_RELAXED);
+}
+
+struct flipper {
+	struct trace *t;
+	int stop;
+	uint64_t flips;
+};
+
+static void *flip(void *arg)
+{
+	struct flipper *fl = arg;
+	struct viommu_trace_sink a = { .size = sizeof(a), .fn = fn_a,
+				       .opaque = &tag_a,
+				       .mask = VIOMMU_TRACE_ALL };
+	struct viommu_trace_sink b = a;
+
+	b.fn = fn_b;
+	b.opaque = &tag_b;
+	for (unsigned int i = 0; !__atomic_load_n(&fl->stop, __ATOMIC_RELAXED);
+	     i++) {
+		trace_set(fl->t, NULL, (i & 1) ? &b : &a);
+		__atomic_fetch_add(&fl->flips, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+TEST(sink_change_never_mixes_pairs)
+{
+	struct trace t = { 0 };
+	struct flipper fl = { .t = &t };
+	pthread_t th;
+
+	/* on from the start, so events flow whatever the scheduling */
+	REQUIRE(trace_set(&t, NULL, &(struct viommu_trace_sink){
+				  .size = sizeof(struct viommu_trace_sink),
+				  .fn = fn_a, .opaque = &tag_a,
+				  .mask = VIOMMU_TRACE_ALL }) == 0);
+	REQUIRE(pthread_create(&th, NULL, flip, &fl) == 0);
+	/* at least 2M events and 20,000 changes (bounded: 200M events) */
+	for (uint64_t i = 0; i < 200000000; i++) {
+		trace_core_map(&t, 1, i, i + 0xfff, i, 3, 0);
+		if (i >= 2000000 &&
+		    __atomic_load_n(&fl.flips, __ATOMIC_RELAXED) >= 20000)
+			break;
+	}
+	__atomic_store_n(&fl.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(th, NULL);
+	printf("# %llu sink changes; %llu events to a, %llu to b, %llu "
+	       "mixed\n", (unsigned long long)fl.flips,
+	       (unsigned long long)good_a, (unsigned long long)good_b,
+	       (unsigned long long)mixed);
+	CHECK_EQ(mixed, 0);
+	CHECK(good_a + good_b > 0);
 }
 
 TEST(core_events_and_fields)
