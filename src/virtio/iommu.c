@@ -24,8 +24,8 @@
  *    endpoint leaves (D17), or a bypass domain (ATTACH_F_BYPASS) whose
  *    endpoints are attached to the core's IDENTITY domain.  Two sorted
  *    arrays keep the device's view: domain ID -> {core domain, bypass,
- *    endpoint count} and endpoint ID -> domain ID.  Both are bounded (core
- *    max_domains + max_endpoints, and max_endpoints).  An endpoint that the
+ *    endpoint count} and endpoint ID -> domain ID (base/sarr.h).  Both are
+ *    bounded (core max_domains + max_endpoints, and max_endpoints).  An endpoint that the
  *    embedder destroyed or re-attached behind the device's back is noticed
  *    at its next ATTACH/DETACH and its stale record dropped.
  *  - The x86 MSI window 0xfee00000-0xfeefffff is added (unless
@@ -111,115 +111,6 @@ static const char *const status_names[VIOMMU_VI_S_COUNT] = {
 };
 
 /* ------------------------------------------------------------------ */
-/* Sorted arrays                                                      */
-
-/* sarr_at() - the record at index @i. */
-static void *sarr_at(const struct sarr *a, uint32_t i)
-{
-	return (char *)a->v + (size_t)i * a->esz;
-}
-
-/* sarr_key() - the key of the record at index @i. */
-static uint32_t sarr_key(const struct sarr *a, uint32_t i)
-{
-	uint32_t k;
-
-	memcpy(&k, sarr_at(a, i), sizeof(k));
-	return k;
-}
-
-/*
- * sarr_search() - index of the first record whose key is >= @key; *@found
- * tells whether it equals @key.
- */
-static uint32_t sarr_search(const struct sarr *a, uint32_t key, bool *found)
-{
-	uint32_t lo = 0, hi = a->n, mid;
-
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (sarr_key(a, mid) < key)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*found = lo < a->n && sarr_key(a, lo) == key;
-	return lo;
-}
-
-/*
- * sarr_find() - the record with key @key, or NULL.  The record found last
- * is tried first (a stream of MAP/UNMAP names one domain); inserts and
- * removals shift records, so the hint is only a guess, checked by key.
- */
-static void *sarr_find(struct sarr *a, uint32_t key)
-{
-	bool found;
-	uint32_t i;
-
-	if (a->hint < a->n && sarr_key(a, a->hint) == key)
-		return sarr_at(a, a->hint);
-	i = sarr_search(a, key, &found);
-	if (!found)
-		return NULL;
-	a->hint = i;
-	return sarr_at(a, i);
-}
-
-/*
- * sarr_reserve() - make room for one more record.
- * Return: 0; -ENOMEM (bound reached or allocation failed).
- */
-static int sarr_reserve(struct sarr *a, const struct viommu_allocator *al)
-{
-	uint32_t cap;
-	void *v;
-
-	if (a->n < a->cap)
-		return 0;
-	if (a->n >= a->max)
-		return -ENOMEM;
-	cap = a->cap ? a->cap : 16;
-	while (cap <= a->n)
-		cap = cap > a->max / 2 ? a->max : cap * 2;
-	v = xalloc(al, (size_t)cap * a->esz);
-	if (!v)
-		return -ENOMEM;
-	if (a->n)
-		memcpy(v, a->v, (size_t)a->n * a->esz);
-	xfree(al, a->v);
-	a->v = v;
-	a->cap = cap;
-	return 0;
-}
-
-/* sarr_insert() - insert @rec in key order (room was reserved). */
-static void sarr_insert(struct sarr *a, const void *rec)
-{
-	uint32_t key, i;
-	bool found;
-
-	memcpy(&key, rec, sizeof(key));
-	i = sarr_search(a, key, &found);
-	memmove(sarr_at(a, i + 1), sarr_at(a, i), (size_t)(a->n - i) * a->esz);
-	memcpy(sarr_at(a, i), rec, a->esz);
-	a->n++;
-}
-
-/* sarr_remove() - remove the record with key @key if present. */
-static void sarr_remove(struct sarr *a, uint32_t key)
-{
-	bool found;
-	uint32_t i = sarr_search(a, key, &found);
-
-	if (!found)
-		return;
-	memmove(sarr_at(a, i), sarr_at(a, i + 1),
-		(size_t)(a->n - i - 1) * a->esz);
-	a->n--;
-}
-
-/* ------------------------------------------------------------------ */
 /* Small helpers                                                      */
 
 /* has() - whether device feature @bit was negotiated. */
@@ -246,13 +137,13 @@ static void apply_bypass(struct viommu_virtio_iommu *vi)
 /* dom_find() - the virtio domain @id, or NULL. */
 static struct vdom *dom_find(struct viommu_virtio_iommu *vi, uint32_t id)
 {
-	return sarr_find(&vi->doms, id);
+	return vdoms_find(&vi->doms, id);
 }
 
 /* att_find() - the attachment record of endpoint @ep, or NULL. */
 static struct vatt *att_find(struct viommu_virtio_iommu *vi, uint32_t ep)
 {
-	return sarr_find(&vi->atts, ep);
+	return vatts_find(&vi->atts, ep);
 }
 
 /*
@@ -282,7 +173,7 @@ static void dom_free(struct viommu_virtio_iommu *vi, uint32_t id)
 		}
 	}
 	log_debug(&vi->log, "virtio-iommu: domain %u destroyed", id);
-	sarr_remove(&vi->doms, id);
+	vdoms_remove(&vi->doms, id);
 }
 
 /* dom_put() - an endpoint left domain @id: destroy it when empty. */
@@ -297,7 +188,8 @@ static void dom_put(struct viommu_virtio_iommu *vi, uint32_t id)
 /*
  * dom_create() - create virtio domain @id: a core PAGING domain tagged
  * with @id, or (bypass) a reference to the core IDENTITY domain.
- * Return: 0; -ENOMEM (table or core limit).
+ * Return: 0; -ENOSPC (table full); -ENOMEM (core limit or allocation);
+ * -EIO.
  */
 static int dom_create(struct viommu_virtio_iommu *vi, uint32_t id,
 		      bool bypass)
@@ -309,7 +201,7 @@ static int dom_create(struct viommu_virtio_iommu *vi, uint32_t id,
 	struct vdom d = { .id = id, .bypass = bypass };
 	int ret;
 
-	ret = sarr_reserve(&vi->doms, &vi->alloc);
+	ret = vdoms_reserve(&vi->doms, &vi->alloc);
 	if (ret)
 		return ret;
 	if (bypass)
@@ -318,7 +210,7 @@ static int dom_create(struct viommu_virtio_iommu *vi, uint32_t id,
 		ret = viommu_domain_create(vi->ctx, &cfg, &d.dom);
 	if (ret)
 		return ret == -ENOMEM ? -ENOMEM : -EIO;
-	sarr_insert(&vi->doms, &d);
+	vdoms_insert(&vi->doms, &d);
 	return 0;
 }
 
@@ -331,7 +223,7 @@ static void att_drop(struct viommu_virtio_iommu *vi, uint32_t ep)
 	if (!a)
 		return;
 	dom = a->dom;
-	sarr_remove(&vi->atts, ep);
+	vatts_remove(&vi->atts, ep);
 	vt_ep_left(vi, ep, dom); /* its PASID-table PASIDs go too (V33) */
 	dom_put(vi, dom);
 }
@@ -397,8 +289,8 @@ static void teardown(struct viommu_virtio_iommu *vi)
 	uint32_t i;
 
 	vt_teardown(vi); /* PASID bindings first: they pin domains */
-	for (i = 0; i < vi->atts.n; i++) {
-		a = sarr_at(&vi->atts, i);
+	for (i = 0; i < vatts_count(&vi->atts); i++) {
+		a = vatts_at(&vi->atts, i);
 		d = dom_find(vi, a->dom);
 		cur = NULL;
 		if (viommu_endpoint_lookup(vi->ctx, a->ep, &ep) ||
@@ -407,15 +299,15 @@ static void teardown(struct viommu_virtio_iommu *vi)
 			continue;
 		viommu_endpoint_detach(ep, VIOMMU_NO_PASID);
 	}
-	vi->atts.n = 0;
-	for (i = 0; i < vi->doms.n; i++) {
-		d = sarr_at(&vi->doms, i);
+	vatts_clear(&vi->atts);
+	for (i = 0; i < vdoms_count(&vi->doms); i++) {
+		d = vdoms_at(&vi->doms, i);
 		if (d->tab ? vt_dom_free(vi, d->tab) != 0 :
 		    !d->bypass && viommu_domain_destroy(d->dom))
 			rl_err(&vi->rl, &vi->log, "virtio-iommu: domain %u: core "
 				"refused to destroy it on reset", d->id);
 	}
-	vi->doms.n = 0;
+	vdoms_clear(&vi->doms);
 }
 
 /* Wrappers for iommu_table.c (iommu_internal.h); device lock held. */
@@ -431,9 +323,11 @@ struct vatt *vi_att_find(struct viommu_virtio_iommu *vi, uint32_t ep)
 
 int vi_dom_add(struct viommu_virtio_iommu *vi, const struct vdom *d)
 {
-	if (sarr_reserve(&vi->doms, &vi->alloc))
-		return -ENOMEM;
-	sarr_insert(&vi->doms, d);
+	int ret = vdoms_reserve(&vi->doms, &vi->alloc);
+
+	if (ret)
+		return ret;
+	vdoms_insert(&vi->doms, d);
 	return 0;
 }
 
@@ -449,7 +343,7 @@ void vi_dom_free(struct viommu_virtio_iommu *vi, uint32_t id)
 
 int vi_att_reserve(struct viommu_virtio_iommu *vi)
 {
-	return sarr_reserve(&vi->atts, &vi->alloc);
+	return vatts_reserve(&vi->atts, &vi->alloc);
 }
 
 void vi_att_set(struct viommu_virtio_iommu *vi, uint32_t ep, uint32_t id)
@@ -459,7 +353,7 @@ void vi_att_set(struct viommu_virtio_iommu *vi, uint32_t ep, uint32_t id)
 	uint32_t old;
 
 	if (!cur) {
-		sarr_insert(&vi->atts, &rec);
+		vatts_insert(&vi->atts, &rec);
 		return;
 	}
 	old = cur->dom;
@@ -477,8 +371,8 @@ void vi_att_sync(struct viommu_virtio_iommu *vi, uint32_t id,
 bool vi_dom_endpoint(struct viommu_virtio_iommu *vi, uint32_t dom,
 		     uint32_t *ep)
 {
-	for (uint32_t i = 0; i < vi->atts.n; i++) {
-		const struct vatt *a = sarr_at(&vi->atts, i);
+	for (uint32_t i = 0; i < vatts_count(&vi->atts); i++) {
+		const struct vatt *a = vatts_at(&vi->atts, i);
 
 		if (a->dom == dom) {
 			*ep = a->ep;
@@ -502,6 +396,8 @@ static uint8_t refuse(struct req *r, uint8_t status, const char *rule)
 static uint8_t core_status(struct req *r, int err)
 {
 	switch (err) {
+	case -ENOSPC:
+		return refuse(r, VIOMMU_VI_S_NOMEM, "limit reached");
 	case -ENOMEM:
 		return refuse(r, VIOMMU_VI_S_NOMEM, "core limit reached");
 	case -EINVAL:
@@ -556,7 +452,7 @@ static uint8_t attach_new(struct viommu_virtio_iommu *vi, struct req *r,
 	uint32_t old;
 	int ret;
 
-	if (!cur && sarr_reserve(&vi->atts, &vi->alloc))
+	if (!cur && vatts_reserve(&vi->atts, &vi->alloc))
 		return refuse(r, VIOMMU_VI_S_NOMEM, "too many endpoints");
 	if (!dom_find(vi, id)) {
 		ret = dom_create(vi, id, bypass);
@@ -578,7 +474,7 @@ static uint8_t attach_new(struct viommu_virtio_iommu *vi, struct req *r,
 	d->nep++;
 	cur = att_find(vi, rec.ep);
 	if (!cur) {
-		sarr_insert(&vi->atts, &rec);
+		vatts_insert(&vi->atts, &rec);
 		return VIOMMU_VI_S_OK;
 	}
 	old = cur->dom;
@@ -1307,14 +1203,15 @@ static int settings(struct viommu_virtio_iommu *vi,
 static int alloc_state(struct viommu_virtio_iommu *vi, uint32_t backlog)
 {
 	struct viommu_limits lim;
+	uint32_t max_doms;
 
 	viommu_ctx_limits(vi->ctx, &lim);
-	vi->doms.esz = sizeof(struct vdom);
-	vi->doms.max = lim.max_domains + lim.max_endpoints;
-	if (vi->doms.max < lim.max_domains)
-		vi->doms.max = UINT32_MAX;
-	vi->atts.esz = sizeof(struct vatt);
-	vi->atts.max = lim.max_endpoints;
+	/* bypass domains count against no core limit: an endpoint each */
+	max_doms = lim.max_domains + lim.max_endpoints;
+	if (max_doms < lim.max_domains)
+		max_doms = UINT32_MAX;
+	vdoms_init(&vi->doms, max_doms);
+	vatts_init(&vi->atts, lim.max_endpoints);
 	vi->nresv = vi->probe_size / sizeof(struct vi_prop_resv_mem);
 	vi->probe_buf = xzalloc(&vi->alloc, vi->probe_size +
 					    sizeof(struct vi_tail));
@@ -1329,8 +1226,8 @@ static int alloc_state(struct viommu_virtio_iommu *vi, uint32_t backlog)
 /* free_state() - release what alloc_state() and the tables hold. */
 static void free_state(struct viommu_virtio_iommu *vi)
 {
-	xfree(&vi->alloc, vi->doms.v);
-	xfree(&vi->alloc, vi->atts.v);
+	vdoms_fini(&vi->doms, &vi->alloc);
+	vatts_fini(&vi->atts, &vi->alloc);
 	xfree(&vi->alloc, vi->probe_buf);
 	xfree(&vi->alloc, vi->resv);
 	xfree(&vi->alloc, vi->ev);

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "base/sarr.h"
 #include "base/trace.h"
 #include "virtio/virtio_dev.h"
 
@@ -100,13 +101,9 @@ struct vatt {
 	uint32_t dom;
 };
 
-/* A sorted array of records keyed by their first uint32_t, bounded. */
-struct sarr {
-	void *v;
-	size_t esz;
-	uint32_t n, cap, max;
-	uint32_t hint; /* index sarr_find() found last (checked before use) */
-};
+/* The device's two tables, sorted by key (base/sarr.h). */
+SARR_DEFINE(vdoms, struct vdom, id)
+SARR_DEFINE(vatts, struct vatt, ep)
 
 struct viommu_virtio_iommu {
 	struct viommu_virtio_dev dev;
@@ -123,7 +120,8 @@ struct viommu_virtio_iommu {
 	bool boot_bypass, bypass, bypass_offered, msi_region;
 
 	/* Device state, under the device lock. */
-	struct sarr doms, atts;
+	struct vdoms doms; /* domain ID -> struct vdom */
+	struct vatts atts; /* endpoint ID -> struct vatt */
 	uint8_t *probe_buf;       /* probe_size + tail */
 	struct viommu_resv *resv; /* scratch, nresv entries */
 	unsigned int nresv;
@@ -203,13 +201,16 @@ void vi_fault_cb(void *opaque, const struct viommu_fault *fault);
 
 struct vdom *vi_dom_find(struct viommu_virtio_iommu *vi, uint32_t id);
 struct vatt *vi_att_find(struct viommu_virtio_iommu *vi, uint32_t ep);
-/* vi_dom_add() - insert domain record @d.  Return: 0; -ENOMEM. */
+/* vi_dom_add() - insert domain record @d.  Return: 0; -ENOSPC; -ENOMEM. */
 int vi_dom_add(struct viommu_virtio_iommu *vi, const struct vdom *d);
 /* vi_dom_put() - one endpoint left domain @id: destroy it when empty. */
 void vi_dom_put(struct viommu_virtio_iommu *vi, uint32_t id);
 /* vi_dom_free() - destroy domain @id now. */
 void vi_dom_free(struct viommu_virtio_iommu *vi, uint32_t id);
-/* vi_att_reserve() - room for one more attachment.  Return: 0; -ENOMEM. */
+/*
+ * vi_att_reserve() - room for one more attachment.
+ * Return: 0; -ENOSPC (max_endpoints records); -ENOMEM.
+ */
 int vi_att_reserve(struct viommu_virtio_iommu *vi);
 /*
  * vi_att_set() - record endpoint @ep in domain @id (room reserved),
