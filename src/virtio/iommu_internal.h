@@ -1,7 +1,8 @@
 /*
- * iommu_internal.h - what the two halves of the virtio-iommu device model
- * share: iommu.c (requests, domains, hooks, creation) and iommu_event.c
- * (the fault backlog and the event queue).  Not part of the public API.
+ * iommu_internal.h - what the files of the virtio-iommu device model
+ * share (iommu.c lists them and their concepts): the device structure,
+ * the domain and attachment records, the handover state, and the
+ * functions one file offers the others.  Not part of the public API.
  */
 #ifndef VIOMMU_VIRTIO_IOMMU_INTERNAL_H
 #define VIOMMU_VIRTIO_IOMMU_INTERNAL_H
@@ -162,6 +163,13 @@ static inline void needs_reset(struct viommu_virtio_iommu *vi, const char *why)
 	__vdev_needs_reset(&vi->dev, why);
 }
 
+/* vi_has() - whether device feature @bit was negotiated. */
+static inline bool vi_has(const struct viommu_virtio_iommu *vi,
+			  unsigned int bit)
+{
+	return __vdev_has(&vi->dev, bit);
+}
+
 /* hook_enter() - note that this thread runs a hook of the device. */
 static inline void hook_enter(struct viommu_virtio_iommu *vi)
 {
@@ -197,10 +205,23 @@ void vi_ev_clear(struct viommu_virtio_iommu *vi);
 /* vi_fault_cb() - the context's fault callback (iommu_event.c). */
 void vi_fault_cb(void *opaque, const struct viommu_fault *fault);
 
-/* ---- iommu.c, for iommu_table.c (device lock held) ----------------- */
+/* ---- iommu_req.c (device lock held) -------------------------------- */
 
+/* vi_process_requests() - answer the available requests (a batch). */
+void vi_process_requests(struct viommu_virtio_iommu *vi);
+
+/* ---- iommu_dom.c (device lock held) -------------------------------- */
+
+/* vi_dom_find() - the virtio domain @id, or NULL. */
 struct vdom *vi_dom_find(struct viommu_virtio_iommu *vi, uint32_t id);
+/* vi_att_find() - the attachment record of endpoint @ep, or NULL. */
 struct vatt *vi_att_find(struct viommu_virtio_iommu *vi, uint32_t ep);
+/*
+ * vi_dom_create() - MAP-mode (or, @bypass, bypass) virtio domain @id.
+ * Return: 0; -ENOSPC (table full); -ENOMEM (core limit or allocation);
+ * -EIO.
+ */
+int vi_dom_create(struct viommu_virtio_iommu *vi, uint32_t id, bool bypass);
 /* vi_dom_add() - insert domain record @d.  Return: 0; -ENOSPC; -ENOMEM. */
 int vi_dom_add(struct viommu_virtio_iommu *vi, const struct vdom *d);
 /* vi_dom_put() - one endpoint left domain @id: destroy it when empty. */
@@ -217,13 +238,19 @@ int vi_att_reserve(struct viommu_virtio_iommu *vi);
  * putting its previous domain (D12).
  */
 void vi_att_set(struct viommu_virtio_iommu *vi, uint32_t ep, uint32_t id);
+/* vi_att_drop() - forget endpoint @ep's record, putting its domain. */
+void vi_att_drop(struct viommu_virtio_iommu *vi, uint32_t ep);
+/* vi_lookup_ep() - the core endpoint @id (given its MSI region), or NULL. */
 struct viommu_endpoint *vi_lookup_ep(struct viommu_virtio_iommu *vi,
 				     uint32_t id);
+/* vi_att_sync() - drop @id's record if the core no longer agrees. */
 void vi_att_sync(struct viommu_virtio_iommu *vi, uint32_t id,
 		 struct viommu_endpoint *ep);
 /* vi_dom_endpoint() - an endpoint attached to @dom (the first found). */
 bool vi_dom_endpoint(struct viommu_virtio_iommu *vi, uint32_t dom,
 		     uint32_t *ep);
+/* vi_teardown() - detach every endpoint, destroy every domain (reset). */
+void vi_teardown(struct viommu_virtio_iommu *vi);
 
 /* ---- iommu_table.c -------------------------------------------------- */
 

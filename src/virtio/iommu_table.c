@@ -510,6 +510,75 @@ static uint8_t dom_for_table(struct viommu_virtio_iommu *vi, uint32_t id,
 }
 
 /*
+ * join_table() - attach (@ep, @pasid) to table domain @id, creating the
+ * domain for descriptor @d when missing (and destroying it again if the
+ * attach fails), and count the new endpoint of the domain (D17).
+ */
+static uint8_t join_table(struct viommu_virtio_iommu *vi, uint32_t id,
+			  struct viommu_endpoint *ep, uint32_t pasid,
+			  const struct vt_desc *d, const char **rule)
+{
+	struct vdom *dm;
+	bool created;
+	uint8_t s;
+	int ret;
+
+	s = dom_for_table(vi, id, d, &created, rule);
+	if (s != VIOMMU_VI_S_OK)
+		return s;
+	dm = vi_dom_find(vi, id);
+	ret = viommu_endpoint_attach(ep, pasid, dm->dom);
+	if (ret) {
+		if (created)
+			vi_dom_free(vi, id);
+		return status(rule, ret == -ENOMEM ? VIOMMU_VI_S_NOMEM :
+			      VIOMMU_VI_S_INVAL, pasid == VIOMMU_NO_PASID ?
+			      "core refused attach" : "core refused the PASID");
+	}
+	dm->nep++;
+	return VIOMMU_VI_S_OK;
+}
+
+/*
+ * tab_move() - the checks and the move that switching (V13, @replace
+ * false) and replacing (V14) a table share: @ep must be the only endpoint
+ * of @dm, the new table reachable through stage 2 @s2; a new table domain
+ * over @s2 is made and @ep moved onto it.  On success *@out is the new
+ * vtab (@dm not yet updated); on failure nothing changed.
+ */
+static uint8_t tab_move(struct viommu_virtio_iommu *vi, struct vdom *dm,
+			struct viommu_endpoint *ep, const struct vt_desc *d,
+			struct viommu_domain *s2, bool replace,
+			struct vtab **out, const char **rule)
+{
+	struct vatt *a = vi_att_find(vi, viommu_endpoint_id(ep));
+	struct vtab *t;
+	int ret;
+
+	if (dm->nep != 1 || !a || a->dom != dm->id)
+		return status(rule, VIOMMU_VI_S_INVAL, replace ?
+			      "V14: the domain's table differs and other "
+			      "endpoints use it" : "V13: MAP-mode domain has "
+			      "other endpoints: cannot switch to a table");
+	if (!root_reachable(vi, d, s2))
+		return status(rule, VIOMMU_VI_S_INVAL, replace ?
+			      "V10: table outside guest RAM" :
+			      "V10: table outside guest RAM (through stage 2)");
+	ret = tab_new(vi, dm->id, d, s2, &t);
+	if (ret)
+		return status(rule, ret == -ENOMEM ? VIOMMU_VI_S_NOMEM :
+			      VIOMMU_VI_S_DEVERR, "core refused the domain");
+	ret = viommu_endpoint_attach(ep, VIOMMU_NO_PASID, t->nested);
+	if (ret) {
+		t->s2 = NULL; /* still @dm's: keep it */
+		vt_dom_free(vi, t);
+		return status(rule, VIOMMU_VI_S_DEVERR, "core refused attach");
+	}
+	*out = t;
+	return VIOMMU_VI_S_OK;
+}
+
+/*
  * switch_to_table() - V13: a MAP-mode domain whose only endpoint is @ep
  * becomes a table domain; its mappings become the stage 2.
  */
@@ -517,26 +586,12 @@ static uint8_t switch_to_table(struct viommu_virtio_iommu *vi,
 			       struct vdom *dm, struct viommu_endpoint *ep,
 			       const struct vt_desc *d, const char **rule)
 {
-	struct vatt *a = vi_att_find(vi, viommu_endpoint_id(ep));
 	struct vtab *t;
-	int ret;
+	uint8_t s;
 
-	if (dm->nep != 1 || !a || a->dom != dm->id)
-		return status(rule, VIOMMU_VI_S_INVAL, "V13: MAP-mode domain "
-			      "has other endpoints: cannot switch to a table");
-	if (!root_reachable(vi, d, dm->dom))
-		return status(rule, VIOMMU_VI_S_INVAL,
-			      "V10: table outside guest RAM (through stage 2)");
-	ret = tab_new(vi, dm->id, d, dm->dom, &t);
-	if (ret)
-		return status(rule, ret == -ENOMEM ? VIOMMU_VI_S_NOMEM :
-			      VIOMMU_VI_S_DEVERR, "core refused the domain");
-	ret = viommu_endpoint_attach(ep, VIOMMU_NO_PASID, t->nested);
-	if (ret) {
-		t->s2 = NULL; /* still the MAP domain's: keep it */
-		vt_dom_free(vi, t);
-		return status(rule, VIOMMU_VI_S_DEVERR, "core refused attach");
-	}
+	s = tab_move(vi, dm, ep, d, dm->dom, false, &t, rule);
+	if (s != VIOMMU_VI_S_OK)
+		return s;
 	dm->dom = t->nested;
 	dm->tab = t;
 	return VIOMMU_VI_S_OK;
@@ -550,26 +605,12 @@ static uint8_t replace_table(struct viommu_virtio_iommu *vi, struct vdom *dm,
 			     struct viommu_endpoint *ep,
 			     const struct vt_desc *d, const char **rule)
 {
-	struct vatt *a = vi_att_find(vi, viommu_endpoint_id(ep));
 	struct vtab *old = dm->tab, *t;
-	int ret;
+	uint8_t s;
 
-	if (dm->nep != 1 || !a || a->dom != dm->id)
-		return status(rule, VIOMMU_VI_S_INVAL, "V14: the domain's "
-			      "table differs and other endpoints use it");
-	if (!root_reachable(vi, d, old->s2))
-		return status(rule, VIOMMU_VI_S_INVAL,
-			      "V10: table outside guest RAM");
-	ret = tab_new(vi, dm->id, d, old->s2, &t);
-	if (ret)
-		return status(rule, ret == -ENOMEM ? VIOMMU_VI_S_NOMEM :
-			      VIOMMU_VI_S_DEVERR, "core refused the domain");
-	ret = viommu_endpoint_attach(ep, VIOMMU_NO_PASID, t->nested);
-	if (ret) {
-		t->s2 = NULL;
-		vt_dom_free(vi, t);
-		return status(rule, VIOMMU_VI_S_DEVERR, "core refused attach");
-	}
+	s = tab_move(vi, dm, ep, d, old->s2, true, &t, rule);
+	if (s != VIOMMU_VI_S_OK)
+		return s;
 	/* V33: PASIDs the old PASID table routed are announced again. */
 	vt_ep_left(vi, viommu_endpoint_id(ep), dm->id);
 	dm->dom = t->nested;
@@ -589,9 +630,7 @@ static uint8_t attach_rid(struct viommu_virtio_iommu *vi, uint32_t id,
 	uint32_t eid = viommu_endpoint_id(ep);
 	struct vatt *a = vi_att_find(vi, eid);
 	struct vdom *dm = vi_dom_find(vi, id);
-	bool created;
 	uint8_t s;
-	int ret;
 
 	if (dm && dm->bypass)
 		return status(rule, VIOMMU_VI_S_INVAL,
@@ -604,18 +643,9 @@ static uint8_t attach_rid(struct viommu_virtio_iommu *vi, uint32_t id,
 		return VIOMMU_VI_S_OK; /* V14: same table again */
 	if (vi_att_reserve(vi))
 		return status(rule, VIOMMU_VI_S_NOMEM, "too many endpoints");
-	s = dom_for_table(vi, id, d, &created, rule);
+	s = join_table(vi, id, ep, VIOMMU_NO_PASID, d, rule);
 	if (s != VIOMMU_VI_S_OK)
 		return s;
-	dm = vi_dom_find(vi, id);
-	ret = viommu_endpoint_attach(ep, VIOMMU_NO_PASID, dm->dom);
-	if (ret) {
-		if (created)
-			vi_dom_free(vi, id);
-		return status(rule, ret == -ENOMEM ? VIOMMU_VI_S_NOMEM :
-			      VIOMMU_VI_S_INVAL, "core refused attach");
-	}
-	dm->nep++;
 	vi_att_set(vi, eid, id); /* implicit detach from the old one (D12) */
 	return VIOMMU_VI_S_OK;
 }
@@ -628,9 +658,7 @@ static uint8_t bind_pasid(struct viommu_virtio_iommu *vi, uint32_t id,
 	uint32_t eid = viommu_endpoint_id(ep);
 	struct vt_bind *b = bind_find(vi, eid, pasid);
 	struct vdom *dm = vi_dom_find(vi, id);
-	bool created;
 	uint8_t s;
-	int ret;
 
 	if (dm && (dm->bypass || !dm->tab))
 		return status(rule, VIOMMU_VI_S_INVAL, "V9: PASID binding to "
@@ -645,18 +673,9 @@ static uint8_t bind_pasid(struct viommu_virtio_iommu *vi, uint32_t id,
 		return VIOMMU_VI_S_OK;
 	if (!b && vi->vt.nbinds == VT_MAX_BINDS)
 		return status(rule, VIOMMU_VI_S_NOMEM, "too many bindings");
-	s = dom_for_table(vi, id, d, &created, rule);
+	s = join_table(vi, id, ep, pasid, d, rule);
 	if (s != VIOMMU_VI_S_OK)
 		return s;
-	dm = vi_dom_find(vi, id);
-	ret = viommu_endpoint_attach(ep, pasid, dm->dom);
-	if (ret) {
-		if (created)
-			vi_dom_free(vi, id);
-		return status(rule, ret == -ENOMEM ? VIOMMU_VI_S_NOMEM :
-			      VIOMMU_VI_S_INVAL, "core refused the PASID");
-	}
-	dm->nep++;
 	if (b) {
 		uint32_t old = b->dom;
 
