@@ -84,7 +84,7 @@ void vi_dom_put(struct viommu_virtio_iommu *vi, uint32_t id)
 /*
  * vi_dom_create() - create virtio domain @id: a core PAGING domain tagged
  * with @id, or (bypass) a reference to the core IDENTITY domain.
- * Return: 0; -ENOSPC (table full); -ENOMEM (core limit or allocation);
+ * Return: 0; -ENOSPC (the device's table or a core limit); -ENOMEM;
  * -EIO.
  */
 int vi_dom_create(struct viommu_virtio_iommu *vi, uint32_t id, bool bypass)
@@ -104,7 +104,7 @@ int vi_dom_create(struct viommu_virtio_iommu *vi, uint32_t id, bool bypass)
 	else
 		ret = viommu_domain_create(vi->ctx, &cfg, &d.dom);
 	if (ret)
-		return ret == -ENOMEM ? -ENOMEM : -EIO;
+		return vi_nomem(ret) ? ret : -EIO;
 	vdoms_insert(&vi->doms, &d);
 	return 0;
 }

@@ -170,6 +170,23 @@ static inline bool vi_has(const struct viommu_virtio_iommu *vi,
 	return __vdev_has(&vi->dev, bit);
 }
 
+/*
+ * vi_nomem() - whether @err, a core or table errno, is one the device
+ * answers VIOMMU_VI_S_NOMEM for: a limit reached (-ENOSPC) or host memory
+ * exhausted (-ENOMEM).  The guest sees one status for both (the spec has
+ * no other); the refusal's log line tells them apart.
+ */
+static inline bool vi_nomem(int err)
+{
+	return err == -ENOSPC || err == -ENOMEM;
+}
+
+/* vi_nomem_why() - the log line's reason for @err (vi_nomem() true). */
+static inline const char *vi_nomem_why(int err, const char *limit)
+{
+	return err == -ENOSPC ? limit : "out of host memory";
+}
+
 /* hook_enter() - note that this thread runs a hook of the device. */
 static inline void hook_enter(struct viommu_virtio_iommu *vi)
 {
@@ -218,7 +235,7 @@ struct vdom *vi_dom_find(struct viommu_virtio_iommu *vi, uint32_t id);
 struct vatt *vi_att_find(struct viommu_virtio_iommu *vi, uint32_t ep);
 /*
  * vi_dom_create() - MAP-mode (or, @bypass, bypass) virtio domain @id.
- * Return: 0; -ENOSPC (table full); -ENOMEM (core limit or allocation);
+ * Return: 0; -ENOSPC (the device's table or a core limit); -ENOMEM;
  * -EIO.
  */
 int vi_dom_create(struct viommu_virtio_iommu *vi, uint32_t id, bool bypass);

@@ -89,9 +89,9 @@ static uint8_t core_status(struct req *r, int err)
 {
 	switch (err) {
 	case -ENOSPC:
-		return refuse(r, VIOMMU_VI_S_NOMEM, "limit reached");
 	case -ENOMEM:
-		return refuse(r, VIOMMU_VI_S_NOMEM, "core limit reached");
+		return refuse(r, VIOMMU_VI_S_NOMEM,
+			      vi_nomem_why(err, "limit reached"));
 	case -EINVAL:
 		return refuse(r, VIOMMU_VI_S_INVAL, "core refused it");
 	default:
@@ -120,10 +120,11 @@ static uint8_t attach_new(struct viommu_virtio_iommu *vi, struct req *r,
 	uint32_t eid = viommu_endpoint_id(ep);
 	bool created = false;
 	struct vdom *d;
-	int ret;
+	int ret = vi_att_find(vi, eid) ? 0 : vi_att_reserve(vi);
 
-	if (!vi_att_find(vi, eid) && vi_att_reserve(vi))
-		return refuse(r, VIOMMU_VI_S_NOMEM, "too many endpoints");
+	if (ret)
+		return refuse(r, VIOMMU_VI_S_NOMEM,
+			      vi_nomem_why(ret, "too many endpoints"));
 	if (!vi_dom_find(vi, id)) {
 		ret = vi_dom_create(vi, id, bypass);
 		if (ret)

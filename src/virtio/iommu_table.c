@@ -265,7 +265,7 @@ struct viommu_domain *vt_map_target(const struct vtab *t)
 
 /*
  * tab_new() - a vtab for @d over stage 2 @s2 with its NESTED domain.
- * Return: 0; -ENOMEM; -EIO.
+ * Return: 0; -ENOSPC (core limit); -ENOMEM; -EIO.
  */
 static int tab_new(struct viommu_virtio_iommu *vi, uint32_t id,
 		   const struct vt_desc *dsc, struct viommu_domain *s2,
@@ -297,7 +297,7 @@ static int tab_new(struct viommu_virtio_iommu *vi, uint32_t id,
 	ret = viommu_domain_create(vi->ctx, &cfg, &t->nested);
 	if (ret) {
 		xfree(&vi->alloc, t);
-		return ret == -ENOMEM ? -ENOMEM : -EIO;
+		return vi_nomem(ret) ? ret : -EIO;
 	}
 	*out = t;
 	return 0;
@@ -496,14 +496,17 @@ static uint8_t dom_for_table(struct viommu_virtio_iommu *vi, uint32_t id,
 			      "V10: table outside guest RAM");
 	ret = tab_new(vi, id, d, NULL, &t);
 	if (ret)
-		return status(rule, ret == -ENOMEM ? VIOMMU_VI_S_NOMEM :
-			      VIOMMU_VI_S_DEVERR, "core refused the domain");
+		return status(rule, vi_nomem(ret) ? VIOMMU_VI_S_NOMEM :
+			      VIOMMU_VI_S_DEVERR, vi_nomem(ret) ?
+			      vi_nomem_why(ret, "too many domains") :
+			      "core refused the domain");
 	rec.dom = t->nested;
 	rec.tab = t;
 	ret = vi_dom_add(vi, &rec);
 	if (ret) {
 		vt_dom_free(vi, t);
-		return status(rule, VIOMMU_VI_S_NOMEM, "too many domains");
+		return status(rule, VIOMMU_VI_S_NOMEM,
+			      vi_nomem_why(ret, "too many domains"));
 	}
 	*created = true;
 	return VIOMMU_VI_S_OK;
@@ -531,9 +534,11 @@ static uint8_t join_table(struct viommu_virtio_iommu *vi, uint32_t id,
 	if (ret) {
 		if (created)
 			vi_dom_free(vi, id);
-		return status(rule, ret == -ENOMEM ? VIOMMU_VI_S_NOMEM :
-			      VIOMMU_VI_S_INVAL, pasid == VIOMMU_NO_PASID ?
-			      "core refused attach" : "core refused the PASID");
+		return status(rule, vi_nomem(ret) ? VIOMMU_VI_S_NOMEM :
+			      VIOMMU_VI_S_INVAL, vi_nomem(ret) ?
+			      vi_nomem_why(ret, "core limit reached") :
+			      pasid == VIOMMU_NO_PASID ? "core refused attach" :
+			      "core refused the PASID");
 	}
 	dm->nep++;
 	return VIOMMU_VI_S_OK;
@@ -566,8 +571,10 @@ static uint8_t tab_move(struct viommu_virtio_iommu *vi, struct vdom *dm,
 			      "V10: table outside guest RAM (through stage 2)");
 	ret = tab_new(vi, dm->id, d, s2, &t);
 	if (ret)
-		return status(rule, ret == -ENOMEM ? VIOMMU_VI_S_NOMEM :
-			      VIOMMU_VI_S_DEVERR, "core refused the domain");
+		return status(rule, vi_nomem(ret) ? VIOMMU_VI_S_NOMEM :
+			      VIOMMU_VI_S_DEVERR, vi_nomem(ret) ?
+			      vi_nomem_why(ret, "too many domains") :
+			      "core refused the domain");
 	ret = viommu_endpoint_attach(ep, VIOMMU_NO_PASID, t->nested);
 	if (ret) {
 		t->s2 = NULL; /* still @dm's: keep it */
@@ -631,6 +638,7 @@ static uint8_t attach_rid(struct viommu_virtio_iommu *vi, uint32_t id,
 	struct vatt *a = vi_att_find(vi, eid);
 	struct vdom *dm = vi_dom_find(vi, id);
 	uint8_t s;
+	int ret;
 
 	if (dm && dm->bypass)
 		return status(rule, VIOMMU_VI_S_INVAL,
@@ -641,8 +649,10 @@ static uint8_t attach_rid(struct viommu_virtio_iommu *vi, uint32_t id,
 		return replace_table(vi, dm, ep, d, rule);
 	if (a && a->dom == id)
 		return VIOMMU_VI_S_OK; /* V14: same table again */
-	if (vi_att_reserve(vi))
-		return status(rule, VIOMMU_VI_S_NOMEM, "too many endpoints");
+	ret = vi_att_reserve(vi);
+	if (ret)
+		return status(rule, VIOMMU_VI_S_NOMEM,
+			      vi_nomem_why(ret, "too many endpoints"));
 	s = join_table(vi, id, ep, VIOMMU_NO_PASID, d, rule);
 	if (s != VIOMMU_VI_S_OK)
 		return s;
@@ -855,9 +865,12 @@ static uint8_t pst_config(struct viommu_virtio_iommu *vi, struct vdom *dm,
 				      "too many bindings");
 		ret = viommu_endpoint_attach(ep, pasid, dm->dom);
 		if (ret)
-			return status(rule, ret == -ENOMEM ? VIOMMU_VI_S_NOMEM :
-				      VIOMMU_VI_S_INVAL, "V33: core refused "
-				      "the PASID (max_pasids_per_endpoint)");
+			return status(rule, vi_nomem(ret) ? VIOMMU_VI_S_NOMEM :
+				      VIOMMU_VI_S_INVAL, vi_nomem(ret) ?
+				      vi_nomem_why(ret, "V33: core refused the "
+						   "PASID (max_pasids_per_"
+						   "endpoint)") :
+				      "V33: core refused the PASID");
 		vi->vt.binds[vi->vt.nbinds++] =
 			(struct vt_bind){ eid, pasid, dm->id, true };
 	}
