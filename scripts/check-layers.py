@@ -6,7 +6,8 @@ Usage: scripts/check-layers.py [SRC_DIR]   (default: src/ of this tree)
 The layers, bottom up (docs/ARCHITECTURE.md, "Layers"); a file may include
 headers of its own folder and of any folder of a lower rank:
 
-  0 base       logging, rate limits, allocation, ranges, atomics, bits
+  0 base       logging, rate limits, allocation, ranges, atomics, bits,
+               sorted arrays
   1 mem        guest memory
   2 core       the translation core
   3 pgtable    page-table walkers (Arm LPAE, VT-d)

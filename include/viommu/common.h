@@ -52,6 +52,8 @@ struct viommu_log {
  * its host memory.  NULL @alloc means malloc/free.  Tests plug a
  * fault-injecting allocator in here; every allocation failure is reported to
  * the caller as -ENOMEM and leaves the object as it was before the call.
+ * (A limit reached is -ENOSPC, never -ENOMEM: docs/API.md, "Errno
+ * summary".)
  * @alloc must return memory aligned for any type (like malloc) and may be
  * called from any thread.
  */

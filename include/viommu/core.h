@@ -77,7 +77,10 @@ enum viommu_domain_kind {
 /**
  * struct viommu_limits - caps that bound host memory whatever a guest does.
  * Zero in any field means the default shown.  Exceeding a cap answers
- * -ENOMEM and changes nothing.
+ * -ENOSPC and changes nothing; -ENOMEM is kept for a failed allocation,
+ * so an embedder can tell a guest flood from host memory pressure.
+ * (max_dirty_chunks is not refused: past it a domain reports every mapped
+ * page dirty.)
  *
  * @max_mappings bounds the mappings of all PAGING domains of the context
  * together, whatever the number of domains and endpoints: the per-domain
@@ -270,8 +273,8 @@ VIOMMU_EXPORT int viommu_ctx_stats(struct viommu_ctx *ctx,
 /**
  * viommu_endpoint_create() - add an endpoint with ID @id.  It starts
  * unattached (see @bypass_unattached).
- * Return: 0; -EINVAL (NULL args); -EEXIST (ID in use); -ENOMEM (limit or
- * allocation).
+ * Return: 0; -EINVAL (NULL args); -EEXIST (ID in use); -ENOSPC
+ * (max_endpoints reached); -ENOMEM (allocation failed).
  */
 VIOMMU_EXPORT int viommu_endpoint_create(struct viommu_ctx *ctx, uint32_t id,
 					 struct viommu_endpoint **out);
@@ -309,7 +312,8 @@ struct viommu_resv {
  * are refused in every domain the endpoint is attached to.
  * Return: 0; -EINVAL (start > last, bad type, overlaps another region of
  * @ep, a second MSI region, or an existing mapping of a domain @ep is
- * attached to); -ENOMEM (limit).
+ * attached to); -ENOSPC (max_resv_per_endpoint reached); -ENOMEM
+ * (allocation failed).
  */
 VIOMMU_EXPORT int viommu_endpoint_add_resv(struct viommu_endpoint *ep,
 					   uint64_t start, uint64_t last,
@@ -331,7 +335,8 @@ VIOMMU_EXPORT int viommu_endpoint_get_resv(struct viommu_endpoint *ep,
  * BLOCKED domain cannot fail.
  * Return: 0; -EINVAL (NULL args, @pasid > VIOMMU_PASID_MAX, @dom from
  * another context, a mapping of @dom overlaps a reserved region of @ep);
- * -ENOMEM (PASID table full).
+ * -ENOSPC (max_pasids_per_endpoint PASIDs attached already); -ENOMEM
+ * (allocation failed).
  */
 VIOMMU_EXPORT int viommu_endpoint_attach(struct viommu_endpoint *ep,
 					 uint32_t pasid,
@@ -398,7 +403,7 @@ struct viommu_domain_config {
  * viommu_domain_create() - create a PAGING or NESTED domain.
  * Return: 0; -EINVAL (NULL args, other kind, NESTED with a parent that is
  * not a live PAGING domain of this context, or without @s1->translate);
- * -ENOMEM (limit).
+ * -ENOSPC (max_domains reached); -ENOMEM (allocation failed).
  */
 VIOMMU_EXPORT int viommu_domain_create(struct viommu_ctx *ctx,
 				       const struct viommu_domain_config *cfg,
@@ -428,9 +433,9 @@ VIOMMU_EXPORT uint64_t viommu_domain_tag(const struct viommu_domain *dom);
  * Return: 0; -EINVAL (NULL, iova > last, gpa range wraps, unknown prot bit);
  * -EOPNOTSUPP (not a PAGING domain); -EEXIST (overlaps a mapping);
  * -EADDRINUSE (overlaps a reserved region of an attached endpoint);
- * -ENOMEM (max_mappings_per_domain, the context-wide max_mappings - exact
- * even with maps racing on other domains - or allocation).  Nothing
- * changes on failure.
+ * -ENOSPC (max_mappings_per_domain, or the context-wide max_mappings -
+ * exact even with maps racing on other domains); -ENOMEM (allocation
+ * failed).  Nothing changes on failure.
  */
 VIOMMU_EXPORT int viommu_domain_map(struct viommu_domain *dom, uint64_t iova,
 				    uint64_t last, uint64_t gpa, uint32_t prot);
@@ -646,7 +651,8 @@ typedef void (*viommu_notify_fn)(void *opaque, const struct viommu_event *ev);
  * viommu_notifier_add() - call @fn for events in @mask on @dom, from the
  * thread making the change, with @dom's lock held (@fn must not call into
  * viommu for @dom).
- * Return: 0; -EINVAL (NULL args, empty or unknown @mask); -ENOMEM (limit).
+ * Return: 0; -EINVAL (NULL args, empty or unknown @mask); -ENOSPC
+ * (max_notifiers_per_domain reached); -ENOMEM (allocation failed).
  */
 VIOMMU_EXPORT int viommu_notifier_add(struct viommu_domain *dom,
 				      uint32_t mask, viommu_notify_fn fn,

@@ -176,7 +176,8 @@ struct viommu_smmuv3_config {
  * viommu_smmuv3_create() - create a model in its reset state.
  * Return: 0; -EINVAL (NULL @cfg, @out, @cfg->ctx or @cfg->mem, a field out
  * of range, no stage, @size larger than known with non-zero bytes past
- * what the library knows); -ENOMEM.  Thread-safe (no shared state).
+ * what the library knows); -ENOMEM (allocation failed).  Thread-safe (no
+ * shared state).
  */
 VIOMMU_EXPORT int viommu_smmuv3_create(const struct viommu_smmuv3_config *cfg,
 				       struct viommu_smmuv3 **out);
@@ -234,7 +235,10 @@ VIOMMU_EXPORT int viommu_smmuv3_poll(struct viommu_smmuv3 *smmu);
  * viommu_smmuv3_add_endpoint() - put @ep (StreamID = its ID) behind the
  * SMMU and attach it according to the current configuration.
  * Return: 0; -EINVAL (NULL, @ep of another context, ID beyond SIDSIZE);
- * -EEXIST (already added); -ENOMEM.
+ * -EEXIST (already added); -ENOMEM (allocation failed).  No core limit
+ * surfaces here: an endpoint whose STE needs a domain the core refuses
+ * (max_domains) is routed to the blocked domain with a log line: its DMA
+ * is refused, as for a bad STE.
  */
 VIOMMU_EXPORT int viommu_smmuv3_add_endpoint(struct viommu_smmuv3 *smmu,
 					     struct viommu_endpoint *ep);

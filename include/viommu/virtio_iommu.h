@@ -122,7 +122,7 @@ struct viommu_virtio_iommu_config {
  * per context.
  * Return: 0; -EINVAL (missing ctx/mem, @mem not the context's memory, a
  * @size with unknown non-zero bytes, page_size_mask 0, bad ranges,
- * probe_size, queue_size); -ENOMEM.
+ * probe_size, queue_size); -ENOMEM (allocation failed).
  */
 VIOMMU_EXPORT int
 viommu_virtio_iommu_create(const struct viommu_virtio_iommu_config *cfg,
@@ -163,7 +163,9 @@ enum {
 	VIOMMU_VI_S_RANGE = 5,
 	VIOMMU_VI_S_NOENT = 6,
 	VIOMMU_VI_S_FAULT = 7,
-	VIOMMU_VI_S_NOMEM = 8,
+	VIOMMU_VI_S_NOMEM = 8, /* a core or device limit (core -ENOSPC) or no
+				  host memory (-ENOMEM): the spec has one
+				  status for both; the WARN line tells */
 	VIOMMU_VI_S_COUNT = 9,
 };
 

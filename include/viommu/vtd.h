@@ -148,7 +148,7 @@ struct viommu_vtd_config {
  * feature, FL without SM, SM without QI, @aw_bits not 39/48/57 or 57
  * without 5LVL (and 5LVL with another), @nfr > VIOMMU_VTD_MAX_NFR,
  * @iotlb_entries not a power of two in 4..65536, @size larger than known
- * with non-zero bytes past it); -ENOMEM.
+ * with non-zero bytes past it); -ENOMEM (allocation failed).
  */
 VIOMMU_EXPORT int viommu_vtd_create(const struct viommu_vtd_config *cfg,
 				    struct viommu_vtd **out);
@@ -204,7 +204,9 @@ VIOMMU_EXPORT int viommu_vtd_poll(struct viommu_vtd *vtd);
  * viommu_vtd_add_endpoint() - put @ep (source-id = its ID) behind the
  * unit and attach it according to the current state.
  * Return: 0; -EINVAL (NULL, @ep of another context, ID above 0xffff);
- * -EEXIST (already added); -ENOMEM.
+ * -EEXIST (already added); -ENOMEM (allocation failed).  No core limit
+ * surfaces here: an endpoint whose context entry needs a domain the core
+ * refuses (max_domains) is blocked with a log line: its DMA is refused.
  */
 VIOMMU_EXPORT int viommu_vtd_add_endpoint(struct viommu_vtd *vtd,
 					  struct viommu_endpoint *ep);

@@ -380,12 +380,13 @@ VIOMMU_EXPORT int viommu_domain_create(struct viommu_ctx *ctx,
 	ret = domain_config_check(ctx, cfg);
 	if (ret)
 		goto out;
-	ret = -ENOMEM;
+	ret = -ENOSPC;
 	if (ctx->ndomains >= ctx->lim.max_domains) {
 		rl_debug(&ctx->rl, &ctx->log, "domain: limit of %u domains reached",
 			 ctx->lim.max_domains);
 		goto out;
 	}
+	ret = -ENOMEM;
 	dom = domain_alloc(ctx);
 	if (!dom)
 		goto out;

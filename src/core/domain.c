@@ -450,7 +450,7 @@ VIOMMU_EXPORT int viommu_domain_map(struct viommu_domain *dom, uint64_t iova,
 		rl_debug(&ctx->rl, &ctx->log, "domain %#llx: limit of %u mappings "
 			 "reached", (unsigned long long)dom->tag,
 			 ctx->lim.max_mappings_per_domain);
-		ret = -ENOMEM;
+		ret = -ENOSPC;
 		goto out;
 	}
 	if (__hits_resv(dom, iova, last)) {
@@ -462,7 +462,7 @@ VIOMMU_EXPORT int viommu_domain_map(struct viommu_domain *dom, uint64_t iova,
 		log_debug(&ctx->log, "domain %#llx: context-wide limit of %u "
 			  "mappings reached", (unsigned long long)dom->tag,
 			  ctx->lim.max_mappings);
-		ret = -ENOMEM;
+		ret = -ENOSPC;
 		goto out;
 	}
 	before = dom->ms.host_bytes;
@@ -631,13 +631,14 @@ VIOMMU_EXPORT int viommu_notifier_add(struct viommu_domain *dom,
 				      struct viommu_notifier **out)
 {
 	struct viommu_notifier *n;
-	int ret = -ENOMEM;
+	int ret = -ENOSPC;
 
 	if (!dom || !fn || !out || !mask || (mask & ~EVENT_ALL))
 		return -EINVAL;
 	pthread_mutex_lock(&dom->lock);
 	if (dom->nnotifiers >= dom->ctx->lim.max_notifiers_per_domain)
 		goto out;
+	ret = -ENOMEM;
 	n = xzalloc(&dom->ctx->alloc, sizeof(*n));
 	if (!n)
 		goto out;

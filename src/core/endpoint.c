@@ -43,12 +43,13 @@ VIOMMU_EXPORT int viommu_endpoint_create(struct viommu_ctx *ctx, uint32_t id,
 	ret = -EEXIST;
 	if (__ep_find(ctx, id))
 		goto fail;
-	ret = -ENOMEM;
+	ret = -ENOSPC;
 	if (ctx->nendpoints >= ctx->lim.max_endpoints) {
 		rl_debug(&ctx->rl, &ctx->log, "endpoint %#x: limit of %u endpoints "
 			 "reached", id, ctx->lim.max_endpoints);
 		goto fail;
 	}
+	ret = -ENOMEM;
 	ep = xzalloc(&ctx->alloc, sizeof(*ep));
 	if (!ep)
 		goto fail;
@@ -219,7 +220,7 @@ VIOMMU_EXPORT int viommu_endpoint_attach(struct viommu_endpoint *ep,
 			rl_debug(&ctx->rl, &ctx->log, "endpoint %#x: no room for PASID "
 				 "%#x (limit %u)", ep->id, pasid,
 				 ctx->lim.max_pasids_per_endpoint);
-			ret = -ENOMEM;
+			ret = -ENOSPC;
 			goto out;
 		}
 	}
@@ -358,9 +359,10 @@ VIOMMU_EXPORT int viommu_endpoint_add_resv(struct viommu_endpoint *ep,
 	ret = resv_check_new(ep, start, last, type);
 	if (ret)
 		goto out;
-	ret = -ENOMEM;
+	ret = -ENOSPC;
 	if (ep->nresv >= ctx->lim.max_resv_per_endpoint)
 		goto out;
+	ret = -ENOMEM;
 	n = ctx->lim.max_pasids_per_endpoint + 1;
 	doms = xalloc(&ctx->alloc, n * sizeof(*doms));
 	pasids = xalloc(&ctx->alloc, n * sizeof(*pasids));

@@ -500,7 +500,9 @@ static int map_iova(struct vfu *v, const struct dma_win *w)
 			      "a mapping", (unsigned long long)w->addr,
 			      (unsigned long long)w->size);
 	if (err)
-		return refuse(v, err == -ENOMEM ? ENOSPC : EINVAL,
+		/* a core limit (mappings) vs host memory, as the core says */
+		return refuse(v, err == -ENOSPC || err == -ENOMEM ? -err :
+			      EINVAL,
 			      "the domain refused the mapping (%s)",
 			      strerror(-err));
 	/* not kept in v->win: the domain holds every window, any number */

@@ -1,7 +1,8 @@
 /*
- * iommu_internal.h - what the two halves of the virtio-iommu device model
- * share: iommu.c (requests, domains, hooks, creation) and iommu_event.c
- * (the fault backlog and the event queue).  Not part of the public API.
+ * iommu_internal.h - what the files of the virtio-iommu device model
+ * share (iommu.c lists them and their concepts): the device structure,
+ * the domain and attachment records, the handover state, and the
+ * functions one file offers the others.  Not part of the public API.
  */
 #ifndef VIOMMU_VIRTIO_IOMMU_INTERNAL_H
 #define VIOMMU_VIRTIO_IOMMU_INTERNAL_H
@@ -11,6 +12,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "base/sarr.h"
 #include "base/trace.h"
 #include "virtio/virtio_dev.h"
 
@@ -100,13 +102,9 @@ struct vatt {
 	uint32_t dom;
 };
 
-/* A sorted array of records keyed by their first uint32_t, bounded. */
-struct sarr {
-	void *v;
-	size_t esz;
-	uint32_t n, cap, max;
-	uint32_t hint; /* index sarr_find() found last (checked before use) */
-};
+/* The device's two tables, sorted by key (base/sarr.h). */
+SARR_DEFINE(vdoms, struct vdom, id)
+SARR_DEFINE(vatts, struct vatt, ep)
 
 struct viommu_virtio_iommu {
 	struct viommu_virtio_dev dev;
@@ -123,7 +121,8 @@ struct viommu_virtio_iommu {
 	bool boot_bypass, bypass, bypass_offered, msi_region;
 
 	/* Device state, under the device lock. */
-	struct sarr doms, atts;
+	struct vdoms doms; /* domain ID -> struct vdom */
+	struct vatts atts; /* endpoint ID -> struct vatt */
 	uint8_t *probe_buf;       /* probe_size + tail */
 	struct viommu_resv *resv; /* scratch, nresv entries */
 	unsigned int nresv;
@@ -164,6 +163,30 @@ static inline void needs_reset(struct viommu_virtio_iommu *vi, const char *why)
 	__vdev_needs_reset(&vi->dev, why);
 }
 
+/* vi_has() - whether device feature @bit was negotiated. */
+static inline bool vi_has(const struct viommu_virtio_iommu *vi,
+			  unsigned int bit)
+{
+	return __vdev_has(&vi->dev, bit);
+}
+
+/*
+ * vi_nomem() - whether @err, a core or table errno, is one the device
+ * answers VIOMMU_VI_S_NOMEM for: a limit reached (-ENOSPC) or host memory
+ * exhausted (-ENOMEM).  The guest sees one status for both (the spec has
+ * no other); the refusal's log line tells them apart.
+ */
+static inline bool vi_nomem(int err)
+{
+	return err == -ENOSPC || err == -ENOMEM;
+}
+
+/* vi_nomem_why() - the log line's reason for @err (vi_nomem() true). */
+static inline const char *vi_nomem_why(int err, const char *limit)
+{
+	return err == -ENOSPC ? limit : "out of host memory";
+}
+
 /* hook_enter() - note that this thread runs a hook of the device. */
 static inline void hook_enter(struct viommu_virtio_iommu *vi)
 {
@@ -199,30 +222,52 @@ void vi_ev_clear(struct viommu_virtio_iommu *vi);
 /* vi_fault_cb() - the context's fault callback (iommu_event.c). */
 void vi_fault_cb(void *opaque, const struct viommu_fault *fault);
 
-/* ---- iommu.c, for iommu_table.c (device lock held) ----------------- */
+/* ---- iommu_req.c (device lock held) -------------------------------- */
 
+/* vi_process_requests() - answer the available requests (a batch). */
+void vi_process_requests(struct viommu_virtio_iommu *vi);
+
+/* ---- iommu_dom.c (device lock held) -------------------------------- */
+
+/* vi_dom_find() - the virtio domain @id, or NULL. */
 struct vdom *vi_dom_find(struct viommu_virtio_iommu *vi, uint32_t id);
+/* vi_att_find() - the attachment record of endpoint @ep, or NULL. */
 struct vatt *vi_att_find(struct viommu_virtio_iommu *vi, uint32_t ep);
-/* vi_dom_add() - insert domain record @d.  Return: 0; -ENOMEM. */
+/*
+ * vi_dom_create() - MAP-mode (or, @bypass, bypass) virtio domain @id.
+ * Return: 0; -ENOSPC (the device's table or a core limit); -ENOMEM;
+ * -EIO.
+ */
+int vi_dom_create(struct viommu_virtio_iommu *vi, uint32_t id, bool bypass);
+/* vi_dom_add() - insert domain record @d.  Return: 0; -ENOSPC; -ENOMEM. */
 int vi_dom_add(struct viommu_virtio_iommu *vi, const struct vdom *d);
 /* vi_dom_put() - one endpoint left domain @id: destroy it when empty. */
 void vi_dom_put(struct viommu_virtio_iommu *vi, uint32_t id);
 /* vi_dom_free() - destroy domain @id now. */
 void vi_dom_free(struct viommu_virtio_iommu *vi, uint32_t id);
-/* vi_att_reserve() - room for one more attachment.  Return: 0; -ENOMEM. */
+/*
+ * vi_att_reserve() - room for one more attachment.
+ * Return: 0; -ENOSPC (max_endpoints records); -ENOMEM.
+ */
 int vi_att_reserve(struct viommu_virtio_iommu *vi);
 /*
  * vi_att_set() - record endpoint @ep in domain @id (room reserved),
  * putting its previous domain (D12).
  */
 void vi_att_set(struct viommu_virtio_iommu *vi, uint32_t ep, uint32_t id);
+/* vi_att_drop() - forget endpoint @ep's record, putting its domain. */
+void vi_att_drop(struct viommu_virtio_iommu *vi, uint32_t ep);
+/* vi_lookup_ep() - the core endpoint @id (given its MSI region), or NULL. */
 struct viommu_endpoint *vi_lookup_ep(struct viommu_virtio_iommu *vi,
 				     uint32_t id);
+/* vi_att_sync() - drop @id's record if the core no longer agrees. */
 void vi_att_sync(struct viommu_virtio_iommu *vi, uint32_t id,
 		 struct viommu_endpoint *ep);
 /* vi_dom_endpoint() - an endpoint attached to @dom (the first found). */
 bool vi_dom_endpoint(struct viommu_virtio_iommu *vi, uint32_t dom,
 		     uint32_t *ep);
+/* vi_teardown() - detach every endpoint, destroy every domain (reset). */
+void vi_teardown(struct viommu_virtio_iommu *vi);
 
 /* ---- iommu_table.c -------------------------------------------------- */
 

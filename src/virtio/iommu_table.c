@@ -265,7 +265,7 @@ struct viommu_domain *vt_map_target(const struct vtab *t)
 
 /*
  * tab_new() - a vtab for @d over stage 2 @s2 with its NESTED domain.
- * Return: 0; -ENOMEM; -EIO.
+ * Return: 0; -ENOSPC (core limit); -ENOMEM; -EIO.
  */
 static int tab_new(struct viommu_virtio_iommu *vi, uint32_t id,
 		   const struct vt_desc *dsc, struct viommu_domain *s2,
@@ -297,7 +297,7 @@ static int tab_new(struct viommu_virtio_iommu *vi, uint32_t id,
 	ret = viommu_domain_create(vi->ctx, &cfg, &t->nested);
 	if (ret) {
 		xfree(&vi->alloc, t);
-		return ret == -ENOMEM ? -ENOMEM : -EIO;
+		return vi_nomem(ret) ? ret : -EIO;
 	}
 	*out = t;
 	return 0;
@@ -496,16 +496,92 @@ static uint8_t dom_for_table(struct viommu_virtio_iommu *vi, uint32_t id,
 			      "V10: table outside guest RAM");
 	ret = tab_new(vi, id, d, NULL, &t);
 	if (ret)
-		return status(rule, ret == -ENOMEM ? VIOMMU_VI_S_NOMEM :
-			      VIOMMU_VI_S_DEVERR, "core refused the domain");
+		return status(rule, vi_nomem(ret) ? VIOMMU_VI_S_NOMEM :
+			      VIOMMU_VI_S_DEVERR, vi_nomem(ret) ?
+			      vi_nomem_why(ret, "too many domains") :
+			      "core refused the domain");
 	rec.dom = t->nested;
 	rec.tab = t;
 	ret = vi_dom_add(vi, &rec);
 	if (ret) {
 		vt_dom_free(vi, t);
-		return status(rule, VIOMMU_VI_S_NOMEM, "too many domains");
+		return status(rule, VIOMMU_VI_S_NOMEM,
+			      vi_nomem_why(ret, "too many domains"));
 	}
 	*created = true;
+	return VIOMMU_VI_S_OK;
+}
+
+/*
+ * join_table() - attach (@ep, @pasid) to table domain @id, creating the
+ * domain for descriptor @d when missing (and destroying it again if the
+ * attach fails), and count the new endpoint of the domain (D17).
+ */
+static uint8_t join_table(struct viommu_virtio_iommu *vi, uint32_t id,
+			  struct viommu_endpoint *ep, uint32_t pasid,
+			  const struct vt_desc *d, const char **rule)
+{
+	struct vdom *dm;
+	bool created;
+	uint8_t s;
+	int ret;
+
+	s = dom_for_table(vi, id, d, &created, rule);
+	if (s != VIOMMU_VI_S_OK)
+		return s;
+	dm = vi_dom_find(vi, id);
+	ret = viommu_endpoint_attach(ep, pasid, dm->dom);
+	if (ret) {
+		if (created)
+			vi_dom_free(vi, id);
+		return status(rule, vi_nomem(ret) ? VIOMMU_VI_S_NOMEM :
+			      VIOMMU_VI_S_INVAL, vi_nomem(ret) ?
+			      vi_nomem_why(ret, "core limit reached") :
+			      pasid == VIOMMU_NO_PASID ? "core refused attach" :
+			      "core refused the PASID");
+	}
+	dm->nep++;
+	return VIOMMU_VI_S_OK;
+}
+
+/*
+ * tab_move() - the checks and the move that switching (V13, @replace
+ * false) and replacing (V14) a table share: @ep must be the only endpoint
+ * of @dm, the new table reachable through stage 2 @s2; a new table domain
+ * over @s2 is made and @ep moved onto it.  On success *@out is the new
+ * vtab (@dm not yet updated); on failure nothing changed.
+ */
+static uint8_t tab_move(struct viommu_virtio_iommu *vi, struct vdom *dm,
+			struct viommu_endpoint *ep, const struct vt_desc *d,
+			struct viommu_domain *s2, bool replace,
+			struct vtab **out, const char **rule)
+{
+	struct vatt *a = vi_att_find(vi, viommu_endpoint_id(ep));
+	struct vtab *t;
+	int ret;
+
+	if (dm->nep != 1 || !a || a->dom != dm->id)
+		return status(rule, VIOMMU_VI_S_INVAL, replace ?
+			      "V14: the domain's table differs and other "
+			      "endpoints use it" : "V13: MAP-mode domain has "
+			      "other endpoints: cannot switch to a table");
+	if (!root_reachable(vi, d, s2))
+		return status(rule, VIOMMU_VI_S_INVAL, replace ?
+			      "V10: table outside guest RAM" :
+			      "V10: table outside guest RAM (through stage 2)");
+	ret = tab_new(vi, dm->id, d, s2, &t);
+	if (ret)
+		return status(rule, vi_nomem(ret) ? VIOMMU_VI_S_NOMEM :
+			      VIOMMU_VI_S_DEVERR, vi_nomem(ret) ?
+			      vi_nomem_why(ret, "too many domains") :
+			      "core refused the domain");
+	ret = viommu_endpoint_attach(ep, VIOMMU_NO_PASID, t->nested);
+	if (ret) {
+		t->s2 = NULL; /* still @dm's: keep it */
+		vt_dom_free(vi, t);
+		return status(rule, VIOMMU_VI_S_DEVERR, "core refused attach");
+	}
+	*out = t;
 	return VIOMMU_VI_S_OK;
 }
 
@@ -517,26 +593,12 @@ static uint8_t switch_to_table(struct viommu_virtio_iommu *vi,
 			       struct vdom *dm, struct viommu_endpoint *ep,
 			       const struct vt_desc *d, const char **rule)
 {
-	struct vatt *a = vi_att_find(vi, viommu_endpoint_id(ep));
 	struct vtab *t;
-	int ret;
+	uint8_t s;
 
-	if (dm->nep != 1 || !a || a->dom != dm->id)
-		return status(rule, VIOMMU_VI_S_INVAL, "V13: MAP-mode domain "
-			      "has other endpoints: cannot switch to a table");
-	if (!root_reachable(vi, d, dm->dom))
-		return status(rule, VIOMMU_VI_S_INVAL,
-			      "V10: table outside guest RAM (through stage 2)");
-	ret = tab_new(vi, dm->id, d, dm->dom, &t);
-	if (ret)
-		return status(rule, ret == -ENOMEM ? VIOMMU_VI_S_NOMEM :
-			      VIOMMU_VI_S_DEVERR, "core refused the domain");
-	ret = viommu_endpoint_attach(ep, VIOMMU_NO_PASID, t->nested);
-	if (ret) {
-		t->s2 = NULL; /* still the MAP domain's: keep it */
-		vt_dom_free(vi, t);
-		return status(rule, VIOMMU_VI_S_DEVERR, "core refused attach");
-	}
+	s = tab_move(vi, dm, ep, d, dm->dom, false, &t, rule);
+	if (s != VIOMMU_VI_S_OK)
+		return s;
 	dm->dom = t->nested;
 	dm->tab = t;
 	return VIOMMU_VI_S_OK;
@@ -550,26 +612,12 @@ static uint8_t replace_table(struct viommu_virtio_iommu *vi, struct vdom *dm,
 			     struct viommu_endpoint *ep,
 			     const struct vt_desc *d, const char **rule)
 {
-	struct vatt *a = vi_att_find(vi, viommu_endpoint_id(ep));
 	struct vtab *old = dm->tab, *t;
-	int ret;
+	uint8_t s;
 
-	if (dm->nep != 1 || !a || a->dom != dm->id)
-		return status(rule, VIOMMU_VI_S_INVAL, "V14: the domain's "
-			      "table differs and other endpoints use it");
-	if (!root_reachable(vi, d, old->s2))
-		return status(rule, VIOMMU_VI_S_INVAL,
-			      "V10: table outside guest RAM");
-	ret = tab_new(vi, dm->id, d, old->s2, &t);
-	if (ret)
-		return status(rule, ret == -ENOMEM ? VIOMMU_VI_S_NOMEM :
-			      VIOMMU_VI_S_DEVERR, "core refused the domain");
-	ret = viommu_endpoint_attach(ep, VIOMMU_NO_PASID, t->nested);
-	if (ret) {
-		t->s2 = NULL;
-		vt_dom_free(vi, t);
-		return status(rule, VIOMMU_VI_S_DEVERR, "core refused attach");
-	}
+	s = tab_move(vi, dm, ep, d, old->s2, true, &t, rule);
+	if (s != VIOMMU_VI_S_OK)
+		return s;
 	/* V33: PASIDs the old PASID table routed are announced again. */
 	vt_ep_left(vi, viommu_endpoint_id(ep), dm->id);
 	dm->dom = t->nested;
@@ -589,7 +637,6 @@ static uint8_t attach_rid(struct viommu_virtio_iommu *vi, uint32_t id,
 	uint32_t eid = viommu_endpoint_id(ep);
 	struct vatt *a = vi_att_find(vi, eid);
 	struct vdom *dm = vi_dom_find(vi, id);
-	bool created;
 	uint8_t s;
 	int ret;
 
@@ -602,20 +649,13 @@ static uint8_t attach_rid(struct viommu_virtio_iommu *vi, uint32_t id,
 		return replace_table(vi, dm, ep, d, rule);
 	if (a && a->dom == id)
 		return VIOMMU_VI_S_OK; /* V14: same table again */
-	if (vi_att_reserve(vi))
-		return status(rule, VIOMMU_VI_S_NOMEM, "too many endpoints");
-	s = dom_for_table(vi, id, d, &created, rule);
+	ret = vi_att_reserve(vi);
+	if (ret)
+		return status(rule, VIOMMU_VI_S_NOMEM,
+			      vi_nomem_why(ret, "too many endpoints"));
+	s = join_table(vi, id, ep, VIOMMU_NO_PASID, d, rule);
 	if (s != VIOMMU_VI_S_OK)
 		return s;
-	dm = vi_dom_find(vi, id);
-	ret = viommu_endpoint_attach(ep, VIOMMU_NO_PASID, dm->dom);
-	if (ret) {
-		if (created)
-			vi_dom_free(vi, id);
-		return status(rule, ret == -ENOMEM ? VIOMMU_VI_S_NOMEM :
-			      VIOMMU_VI_S_INVAL, "core refused attach");
-	}
-	dm->nep++;
 	vi_att_set(vi, eid, id); /* implicit detach from the old one (D12) */
 	return VIOMMU_VI_S_OK;
 }
@@ -628,9 +668,7 @@ static uint8_t bind_pasid(struct viommu_virtio_iommu *vi, uint32_t id,
 	uint32_t eid = viommu_endpoint_id(ep);
 	struct vt_bind *b = bind_find(vi, eid, pasid);
 	struct vdom *dm = vi_dom_find(vi, id);
-	bool created;
 	uint8_t s;
-	int ret;
 
 	if (dm && (dm->bypass || !dm->tab))
 		return status(rule, VIOMMU_VI_S_INVAL, "V9: PASID binding to "
@@ -645,18 +683,9 @@ static uint8_t bind_pasid(struct viommu_virtio_iommu *vi, uint32_t id,
 		return VIOMMU_VI_S_OK;
 	if (!b && vi->vt.nbinds == VT_MAX_BINDS)
 		return status(rule, VIOMMU_VI_S_NOMEM, "too many bindings");
-	s = dom_for_table(vi, id, d, &created, rule);
+	s = join_table(vi, id, ep, pasid, d, rule);
 	if (s != VIOMMU_VI_S_OK)
 		return s;
-	dm = vi_dom_find(vi, id);
-	ret = viommu_endpoint_attach(ep, pasid, dm->dom);
-	if (ret) {
-		if (created)
-			vi_dom_free(vi, id);
-		return status(rule, ret == -ENOMEM ? VIOMMU_VI_S_NOMEM :
-			      VIOMMU_VI_S_INVAL, "core refused the PASID");
-	}
-	dm->nep++;
 	if (b) {
 		uint32_t old = b->dom;
 
@@ -836,9 +865,12 @@ static uint8_t pst_config(struct viommu_virtio_iommu *vi, struct vdom *dm,
 				      "too many bindings");
 		ret = viommu_endpoint_attach(ep, pasid, dm->dom);
 		if (ret)
-			return status(rule, ret == -ENOMEM ? VIOMMU_VI_S_NOMEM :
-				      VIOMMU_VI_S_INVAL, "V33: core refused "
-				      "the PASID (max_pasids_per_endpoint)");
+			return status(rule, vi_nomem(ret) ? VIOMMU_VI_S_NOMEM :
+				      VIOMMU_VI_S_INVAL, vi_nomem(ret) ?
+				      vi_nomem_why(ret, "V33: core refused the "
+						   "PASID (max_pasids_per_"
+						   "endpoint)") :
+				      "V33: core refused the PASID");
 		vi->vt.binds[vi->vt.nbinds++] =
 			(struct vt_bind){ eid, pasid, dm->id, true };
 	}

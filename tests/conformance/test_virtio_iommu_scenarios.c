@@ -1025,6 +1025,52 @@ TEST(limits_nomem_context_wide_cap)
 	vfx_fini(&f);
 }
 
+/* The device's allocator: fails every call while armed. */
+static bool dev_alloc_armed;
+
+static void *dev_alloc(void *opaque, size_t size)
+{
+	(void)opaque;
+	return __atomic_load_n(&dev_alloc_armed, __ATOMIC_RELAXED) ? NULL :
+								     malloc(size);
+}
+
+static void dev_free(void *opaque, void *p)
+{
+	(void)opaque;
+	free(p);
+}
+
+/*
+ * Issue 16 item 6: the guest gets NOMEM both for a limit and for host
+ * memory running out (the spec has one status), but the two are not the
+ * same failure: the device's WARN line says which, as the core's errno
+ * (-ENOSPC vs -ENOMEM) does to an embedder.
+ */
+TEST(limits_nomem_log_tells_limit_from_memory)
+{
+	struct vfx_opts o = { 0 };
+	struct vfx f;
+
+	o.limits.max_domains = 1;
+	o.dev.allocator = (struct viommu_allocator){ dev_alloc, dev_free,
+						     NULL };
+	REQUIRE(vfx_init(&f, &o) == 0);
+	/* the first ATTACH grows the device's attachment table: no memory */
+	__atomic_store_n(&dev_alloc_armed, true, __ATOMIC_RELAXED);
+	CHECK_EQ(vfx_attach(&f, 1, 8, 0), S_NOMEM);
+	__atomic_store_n(&dev_alloc_armed, false, __ATOMIC_RELAXED);
+	CHECK(strstr(f.last_warn, "out of host memory") != NULL);
+	CHECK(vfx_dom(f.ep8) == NULL);
+	CHECK_EQ(vfx_attach(&f, 1, 8, 0), S_OK);
+	/* a second core domain passes max_domains: a limit */
+	CHECK_EQ(vfx_attach(&f, 2, 9, 0), S_NOMEM);
+	CHECK(strstr(f.last_warn, "limit reached") != NULL);
+	CHECK(strstr(f.last_warn, "out of host memory") == NULL);
+	CHECK(vfx_dom(f.ep9) == NULL);
+	vfx_fini(&f);
+}
+
 TEST(device_one_log_line_per_refusal)
 {
 	uint8_t req[LEN_MAP];

