@@ -334,6 +334,36 @@ void outputs_close(struct outputs *o)
 	o->json = NULL;
 }
 
+/* report_head() - the title and machine lines of a table. */
+void report_head(FILE *f, const char *cmd, const char *smoke_note,
+		 const struct machine *m)
+{
+	fprintf(f, "viommu-bench %s (viommu %s)%s%s\n", cmd, viommu_version(),
+		smoke_note ? " -- SMOKE RUN: " : "",
+		smoke_note ? smoke_note : "");
+	machine_print(m, f);
+}
+
+/* report_cpu_note() - the wall vs thread CPU note of a table. */
+void report_cpu_note(FILE *f)
+{
+	fprintf(f, "note:    this machine is shared with other work: wall "
+		"figures include time other\n         processes took; cpu = "
+		"median thread CPU time (CLOCK_THREAD_CPUTIME_ID)\n");
+}
+
+/* bench_ram() - zeroed, touched anonymous memory, or die. */
+uint8_t *bench_ram(uint64_t size)
+{
+	uint8_t *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		die("out of memory");
+	memset(p, 0, size); /* touch it: no page faults in timed loops */
+	return p;
+}
+
 /* ------------------------------------------------------------------ */
 /* The kick hook                                                      */
 

@@ -168,6 +168,39 @@ void outputs_open(struct outputs *o, const char *path);
 /* outputs_close() - close the JSON file; die if the write failed. */
 void outputs_close(struct outputs *o);
 
+/*
+ * report_head() - the first lines of every table: "viommu-bench CMD
+ * (viommu VERSION)", then " -- SMOKE RUN: @smoke_note" when @smoke_note is
+ * not NULL, then the machine/build/load lines of @m.
+ */
+void report_head(FILE *f, const char *cmd, const char *smoke_note,
+		 const struct machine *m);
+
+/*
+ * report_cpu_note() - the "note:" line of a table whose figures pair wall
+ * clock with thread CPU time on a shared machine.
+ */
+void report_cpu_note(FILE *f);
+
+/*
+ * REPORT_FINISH() - how every subcommand ends its run: stamp the end load
+ * average into @m_, print the table with @table_fn_(@arg_, FILE), write
+ * the JSON with @json_fn_(@arg_, FILE) when --json asked for it, and close
+ * the outputs (dies if the JSON write failed).  A macro so that each subcommand's
+ * printers keep their own typed argument.
+ */
+#define REPORT_FINISH(out_, m_, table_fn_, json_fn_, arg_)                \
+	do {                                                               \
+		(m_)->load[1] = loadavg();                                 \
+		table_fn_((arg_), (out_)->table);                          \
+		if ((out_)->json)                                          \
+			json_fn_((arg_), (out_)->json);                    \
+		outputs_close(out_);                                       \
+	} while (0)
+
+/* bench_ram() - @size bytes of zeroed, touched anonymous memory, or die. */
+uint8_t *bench_ram(uint64_t size);
+
 /* ------------------------------------------------------------------ */
 /* The kick hook                                                      */
 

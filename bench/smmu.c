@@ -29,6 +29,7 @@
  * difference shows what it took.  A benchmark judges nothing.
  */
 #include "common.h"
+#include "opts.h"
 
 #include "refdrv/smmuv3.h"
 
@@ -435,13 +436,9 @@ static void print_table(const struct bench *b, FILE *f)
 {
 	const char *group = "";
 
-	fprintf(f, "viommu-bench smmu (viommu %s)%s\n", viommu_version(),
-		b->o->smoke ? " -- SMOKE RUN: tiny sizes, numbers not "
-			      "meaningful" : "");
-	machine_print(&b->m, f);
-	fprintf(f, "note:    this machine is shared with other work: wall "
-		"figures include time other\n         processes took; cpu = "
-		"median thread CPU time (CLOCK_THREAD_CPUTIME_ID)\n");
+	report_head(f, "smmu", b->o->smoke ? "tiny sizes, numbers not meaningful" :
+		    NULL, &b->m);
+	report_cpu_note(f);
 	fprintf(f, "method:  median of %d runs; SMMUv3 model, IOTLB 1024 "
 		"entries, RIL; reference driver;\n         %u pages of 4 KiB "
 		"leaves per configuration; the configuration cache stays\n"
@@ -505,57 +502,37 @@ static void print_json(const struct bench *b, FILE *f)
 /* ------------------------------------------------------------------ */
 /* Options                                                            */
 
-/* usage() - the --help text. */
-static void usage(FILE *f)
-{
-	fprintf(f,
-"usage: viommu-bench smmu [--smoke] [--pages N] [--runs N] [--json FILE|-]\n"
-"                         [--help]\n"
-"\n"
-"Drives the SMMUv3 model with the reference SMMUv3 driver and measures\n"
-"translate ns/op with a warm and a cold IOTLB for stage 1, stage 2 and\n"
-"nested, and range TLBI against per-page TLBI (ns per invalidation,\n"
-"commands per second) over 1..4096 pages.  Every figure is the median of\n"
-"N runs, wall-clock and thread CPU time.\n"
-"\n"
-"  --smoke        tiny sizes and short loops (well under two seconds);\n"
-"                 checks that the program works, numbers not meaningful\n"
-"  --pages N      4 KiB pages mapped per configuration for the cold walk,\n"
-"                 %u..%u (default 16384; with --smoke 2048)\n"
-"  --runs N       runs per figure, 1..%d (default 5; with --smoke 1)\n"
-"  --json FILE    also write the results as JSON to FILE; with '-' the\n"
-"                 JSON goes to stdout and the table to stderr\n"
-"  --help         this text\n", WS_PAGES, MAX_PAGES, MAX_RUNS);
-}
+/* What `viommu-bench smmu --help` says the subcommand does. */
+static const char about[] =
+"Drives the SMMUv3 model with the reference SMMUv3 driver and measures "
+"translate ns/op with a warm and a cold IOTLB for stage 1, stage 2 and "
+"nested, and range TLBI against per-page TLBI (ns per invalidation, "
+"commands per second) over 1..4096 pages.  Every figure is the median of "
+"N runs, wall-clock and thread CPU time.";
 
 /* parse_opts() - the command line (after "smmu") into @o. */
 static void parse_opts(struct opts *o, int argc, char **argv)
 {
 	static const uint32_t sizes[4] = { 1, 16, 256, 4096 };
-	int runs = 0;
+	struct bopt t[] = {
+		{ BOPT_SMOKE(&o->smoke), .help = "tiny sizes and short loops "
+		  "(well under two seconds); checks that the program works, "
+		  "numbers not meaningful" },
+		{ .name = "--pages", .type = BOPT_UINT, .dest = &o->pages,
+		  .arg = "N", .min = WS_PAGES, .max = MAX_PAGES,
+		  .help = "4 KiB pages mapped per configuration for the cold "
+			  "walk (default 16384; with --smoke 2048)" },
+		{ BOPT_RUNS(&o->runs, MAX_RUNS),
+		  .help = "runs per figure (default 5; with --smoke 1)" },
+		{ BOPT_JSON(&o->json), .help = BOPT_JSON_HELP },
+		{ 0 }
+	};
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v;
-
-		if (!strcmp(a, "--help")) {
-			usage(stdout);
-			exit(0);
-		} else if (!strcmp(a, "--smoke")) {
-			o->smoke = true;
-		} else if (opt_value("--json", argc, argv, &i, &v)) {
-			o->json = v;
-		} else if (opt_value("--runs", argc, argv, &i, &v)) {
-			runs = (int)parse_uint("--runs", v, 1, MAX_RUNS);
-		} else if (opt_value("--pages", argc, argv, &i, &v)) {
-			o->pages = (uint32_t)parse_uint("--pages", v, WS_PAGES,
-							MAX_PAGES);
-		} else {
-			bad_usage("unknown option '%s'", a);
-		}
-	}
-	if (!o->pages)
+	bopts_parse(t, "smmu", about, argc, argv);
+	if (!bopt_given(t, "--pages"))
 		o->pages = o->smoke ? 2048 : 16384;
-	o->runs = runs ? runs : o->smoke ? 1 : 5;
+	if (!bopt_given(t, "--runs"))
+		o->runs = o->smoke ? 1 : 5;
 	o->warm_ops = o->smoke ? 20000 : 2000000;
 	o->cold_ops = o->smoke ? 4096 : 200000;
 	o->tlbi_cold_ops = o->smoke ? 1000 : 20000;
@@ -573,11 +550,7 @@ int bench_smmu_main(int argc, char **argv)
 	parse_opts(&o, argc, argv);
 	b.o = &o;
 	outputs_open(&out, o.json);
-	b.ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (b.ram == MAP_FAILED)
-		die("out of memory");
-	memset(b.ram, 0, RAM_SIZE); /* touch it: no page faults in loops */
+	b.ram = bench_ram(RAM_SIZE);
 	machine_info(&b.m);
 	b.clock_pair = clock_pair_ns();
 	setup(&b);
@@ -591,11 +564,7 @@ int bench_smmu_main(int argc, char **argv)
 			bench_tlbi(&b, cfg, o.tlbi_sizes[s],
 				   SMMUDRV_TLBI_RANGE);
 		}
-	b.m.load[1] = loadavg();
-	print_table(&b, out.table);
-	if (out.json)
-		print_json(&b, out.json);
-	outputs_close(&out);
+	REPORT_FINISH(&out, &b.m, print_table, print_json, &b);
 	teardown(&b);
 	munmap(b.ram, RAM_SIZE);
 	return 0;

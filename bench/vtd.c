@@ -30,6 +30,7 @@
  * that a multi-queue device could reach.
  */
 #include "common.h"
+#include "opts.h"
 
 #include "refdrv/vtd.h"
 
@@ -223,13 +224,9 @@ static void measure(struct bench *b, int cfg, int dir)
 
 static void print_table(const struct bench *b, FILE *f)
 {
-	fprintf(f, "viommu-bench vtd (viommu %s)%s\n", viommu_version(),
-		b->o->smoke ? " -- SMOKE RUN: tiny sizes, numbers not "
-			      "meaningful" : "");
-	machine_print(&b->m, f);
-	fprintf(f, "note:    this machine is shared with other work: wall "
-		"figures include time other\n         processes took; cpu = "
-		"median thread CPU time (CLOCK_THREAD_CPUTIME_ID)\n");
+	report_head(f, "vtd", b->o->smoke ? "tiny sizes, numbers not meaningful" :
+		    NULL, &b->m);
+	report_cpu_note(f);
 	fprintf(f, "method:  median of %d runs of %u packets of %u bytes; per "
 		"packet map 4 KiB, device\n         DMA, unmap (reference VT-d "
 		"driver, legacy mode, 4-level tables, QI);\n         one "
@@ -289,59 +286,40 @@ static void print_json(const struct bench *b, FILE *f)
 /* ------------------------------------------------------------------ */
 /* Options                                                            */
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-"usage: viommu-bench vtd [--smoke] [--packets N] [--bytes B] [--runs N]\n"
-"                        [--json FILE|-] [--help]\n"
-"\n"
-"Drives the VT-d model with the reference VT-d driver like a network\n"
-"driver: per packet map a 4 KiB buffer, the device writes (rx) or reads\n"
-"(tx) B bytes through the IOMMU, unmap.  Configurations: no IOMMU,\n"
-"deferred invalidation, strict, strict + caching mode; ns per packet,\n"
-"packets/s and %% of no IOMMU, median of N runs.\n"
-"\n"
-"  --smoke        tiny sizes (well under two seconds); numbers not\n"
-"                 meaningful\n"
-"  --packets N    packets per run, 1000..10000000 (default 200000; with\n"
-"                 --smoke 2000)\n"
-"  --bytes B      bytes the device moves per packet, 64..4096 (1500)\n"
-"  --runs N       runs per figure, 1..%d (default 5; with --smoke 1)\n"
-"  --json FILE    also write the results as JSON to FILE; with '-' the\n"
-"                 JSON goes to stdout and the table to stderr\n"
-"  --help         this text\n", BENCH_MAX_RUNS);
-}
+/* What `viommu-bench vtd --help` says the subcommand does. */
+static const char about[] =
+"Drives the VT-d model with the reference VT-d driver like a network "
+"driver: per packet map a 4 KiB buffer, the device writes (rx) or reads "
+"(tx) B bytes through the IOMMU, unmap.  Configurations: no IOMMU, "
+"deferred invalidation, strict, strict + caching mode; ns per packet, "
+"packets/s and % of no IOMMU, median of N runs.";
 
+/* parse_opts() - the command line (after "vtd") into @o. */
 static void parse_opts(struct opts *o, int argc, char **argv)
 {
-	int runs = 0;
+	struct bopt t[] = {
+		{ BOPT_SMOKE(&o->smoke), .help = "tiny sizes (well under two "
+		  "seconds); numbers not meaningful" },
+		{ .name = "--packets", .type = BOPT_UINT, .dest = &o->packets,
+		  .arg = "N", .min = 1000, .max = 10000000,
+		  .help = "packets per run (default 200000; with --smoke "
+			  "2000)" },
+		{ .name = "--bytes", .type = BOPT_UINT, .dest = &o->bytes,
+		  .arg = "B", .min = 64, .max = 4096,
+		  .help = "bytes the device moves per packet (default 1500)" },
+		{ BOPT_RUNS(&o->runs, BENCH_MAX_RUNS),
+		  .help = "runs per figure (default 5; with --smoke 1)" },
+		{ BOPT_JSON(&o->json), .help = BOPT_JSON_HELP },
+		{ 0 }
+	};
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v;
-
-		if (!strcmp(a, "--help")) {
-			usage(stdout);
-			exit(0);
-		} else if (!strcmp(a, "--smoke")) {
-			o->smoke = true;
-		} else if (opt_value("--json", argc, argv, &i, &v)) {
-			o->json = v;
-		} else if (opt_value("--runs", argc, argv, &i, &v)) {
-			runs = (int)parse_uint("--runs", v, 1, BENCH_MAX_RUNS);
-		} else if (opt_value("--packets", argc, argv, &i, &v)) {
-			o->packets = (uint32_t)parse_uint("--packets", v, 1000,
-							  10000000);
-		} else if (opt_value("--bytes", argc, argv, &i, &v)) {
-			o->bytes = (uint32_t)parse_uint("--bytes", v, 64, 4096);
-		} else {
-			bad_usage("unknown option '%s'", a);
-		}
-	}
-	if (!o->packets)
+	bopts_parse(t, "vtd", about, argc, argv);
+	if (!bopt_given(t, "--packets"))
 		o->packets = o->smoke ? 2000 : 200000;
-	if (!o->bytes)
+	if (!bopt_given(t, "--bytes"))
 		o->bytes = 1500;
-	o->runs = runs ? runs : o->smoke ? 1 : 5;
+	if (!bopt_given(t, "--runs"))
+		o->runs = o->smoke ? 1 : 5;
 }
 
 /* bench_vtd_main() - `viommu-bench vtd`: argv[0] is "vtd". */
@@ -354,11 +332,7 @@ int bench_vtd_main(int argc, char **argv)
 	parse_opts(&o, argc, argv);
 	b.o = &o;
 	outputs_open(&out, o.json);
-	b.ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (b.ram == MAP_FAILED)
-		die("out of memory");
-	memset(b.ram, 0, RAM_SIZE);
+	b.ram = bench_ram(RAM_SIZE);
 	machine_info(&b.m);
 	for (int dir = 0; dir < NDIR; dir++) {
 		for (int c = 0; c < NCFG; c++)
@@ -371,11 +345,7 @@ int bench_vtd_main(int argc, char **argv)
 						b.res[dir][c].cpu_med;
 		}
 	}
-	b.m.load[1] = loadavg();
-	print_table(&b, out.table);
-	if (out.json)
-		print_json(&b, out.json);
-	outputs_close(&out);
+	REPORT_FINISH(&out, &b.m, print_table, print_json, &b);
 	munmap(b.ram, RAM_SIZE);
 	return 0;
 }
