@@ -176,6 +176,10 @@ void outputs_close(struct outputs *o);
 void report_head(FILE *f, const char *cmd, const char *smoke_note,
 		 const struct machine *m);
 
+/* The two smoke notes of report_head(). */
+#define SMOKE_NOTE "numbers not meaningful"
+#define SMOKE_TINY "tiny sizes, numbers not meaningful"
+
 /*
  * report_cpu_note() - the "note:" line of a table whose figures pair wall
  * clock with thread CPU time on a shared machine.

@@ -21,6 +21,7 @@
  * --json.  It asserts nothing: it is a measuring tool, not a test.
  */
 #include "common.h"
+#include "opts.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -575,10 +576,7 @@ static void print_table(const struct bench *b, FILE *f)
 	int pass = 0, miss = 0;
 	uint32_t size = 0;
 
-	fprintf(f, "viommu-bench core (viommu %s)%s\n", viommu_version(),
-		b->o->smoke ? " -- SMOKE RUN: tiny sizes, numbers not "
-			      "meaningful" : "");
-	machine_print(&b->m, f);
+	report_head(f, "core", b->o->smoke ? SMOKE_TINY : NULL, &b->m);
 	fprintf(f, "method:  median of %d runs, CLOCK_MONOTONIC; 4 KiB "
 		"mappings; IOTLB 256 entries;\n         cpu = median "
 		"thread CPU time per op (CLOCK_THREAD_CPUTIME_ID), for\n"
@@ -648,71 +646,50 @@ static void print_json(const struct bench *b, FILE *f)
 /* ------------------------------------------------------------------ */
 /* Options                                                            */
 
-/* usage() - the --help text. */
-static void usage(FILE *f)
-{
-	fprintf(f,
-"usage: viommu-bench core [--smoke] [--sizes N[,N...]] [--runs N]\n"
-"                         [--threads N[,N...]] [--json FILE|-] [--help]\n"
-"\n"
-"Measures the translation core: map/unmap ns/op (ascending and random\n"
-"IOVA order), host bytes per mapping, translate ns/op on IOTLB hits and\n"
-"misses, and translate ns/op per thread with 1, 2 and 4 translating\n"
-"threads while another maps and unmaps.  Every figure is the median of N\n"
-"runs.\n"
-"\n"
-"  --smoke        tiny sizes and short loops (about a second); checks\n"
-"                 that the program works, numbers are not meaningful\n"
-"  --sizes LIST   comma-separated mapping counts, 1..%u\n"
-"                 (default 1000,100000,1000000; with --smoke 1000)\n"
-"  --runs N       runs per figure, 1..%d (default 5; with --smoke 1)\n"
-"  --threads LIST translating threads beside the mapper, 1..4 each\n"
-"                 (default 1,2,4)\n"
-"  --json FILE    also write the results as JSON to FILE; with '-' the\n"
-"                 JSON goes to stdout and the table to stderr\n"
-"  --help         this text\n", MAX_SIZE, MAX_RUNS);
-}
+/* What `viommu-bench core --help` says the subcommand does. */
+static const char about[] =
+"Measures the translation core: map/unmap ns/op (ascending and random "
+"IOVA order), host bytes per mapping, translate ns/op on IOTLB hits and "
+"misses, and translate ns/op per thread with 1, 2 and 4 translating "
+"threads while another maps and unmaps.  Every figure is the median of N "
+"runs.";
 
 /* parse_opts() - the command line (after "core") into @o. */
 static void parse_opts(struct opts *o, int argc, char **argv)
 {
-	bool sizes = false;
-	int runs = 0;
+	struct bopt t[] = {
+		{ BOPT_SMOKE(&o->smoke), .help = "tiny sizes and short loops "
+		  "(about a second); checks that the program works, numbers "
+		  "are not meaningful" },
+		{ .name = "--sizes", .type = BOPT_LIST, .dest = o->sizes,
+		  .count = &o->nsizes, .nmax = MAX_SIZES, .arg = "LIST",
+		  .min = 1, .max = MAX_SIZE,
+		  .help = "comma-separated mapping counts (default "
+			  "1000,100000,1000000; with --smoke 1000)" },
+		{ BOPT_RUNS(&o->runs, MAX_RUNS),
+		  .help = "runs per figure (default 5; with --smoke 1)" },
+		{ .name = "--threads", .type = BOPT_LIST, .dest = o->mt,
+		  .count = &o->nmt, .nmax = 4, .arg = "LIST", .min = 1,
+		  .max = MT_MAX,
+		  .help = "translating threads beside the mapper (default "
+			  "1,2,4)" },
+		{ BOPT_JSON(&o->json), .help = BOPT_JSON_HELP },
+		{ 0 }
+	};
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v;
-
-		if (!strcmp(a, "--help")) {
-			usage(stdout);
-			exit(0);
-		} else if (!strcmp(a, "--smoke")) {
-			o->smoke = true;
-		} else if (opt_value("--json", argc, argv, &i, &v)) {
-			o->json = v;
-		} else if (opt_value("--runs", argc, argv, &i, &v)) {
-			runs = (int)parse_uint("--runs", v, 1, MAX_RUNS);
-		} else if (opt_value("--threads", argc, argv, &i, &v)) {
-			o->nmt = parse_uint_list("--threads", v, o->mt, 4, 1,
-						 MT_MAX);
-		} else if (opt_value("--sizes", argc, argv, &i, &v)) {
-			o->nsizes = parse_uint_list("--sizes", v, o->sizes,
-						    MAX_SIZES, 1, MAX_SIZE);
-			sizes = true;
-		} else {
-			bad_usage("unknown option '%s'", a);
-		}
-	}
-	if (!sizes) {
+	bopts_parse(t, "core", about, argc, argv);
+	if (!bopt_given(t, "--sizes")) {
 		static const uint32_t def[] = { 1000, 100000, 1000000 };
 
 		o->nsizes = o->smoke ? 1 : 3;
 		memcpy(o->sizes, def, sizeof(def));
 	}
-	o->runs = runs ? runs : o->smoke ? 1 : 5;
+	if (!bopt_given(t, "--runs"))
+		o->runs = o->smoke ? 1 : 5;
 	o->hit_ops = o->smoke ? 100000 : 10000000;
 	o->miss_ops = o->smoke ? 20000 : 2000000;
 	o->mt_seconds = o->smoke ? 0.05 : 0.3;
-	if (!o->nmt) {
+	if (!bopt_given(t, "--threads")) {
 		o->nmt = 3;
 		o->mt[0] = 1;
 		o->mt[1] = 2;
@@ -743,11 +720,7 @@ int cmd_core(int argc, char **argv)
 	machine_info(&b.m);
 	for (int i = 0; i < o.nsizes; i++)
 		bench_size(&b, o.sizes[i]);
-	b.m.load[1] = loadavg();
-	print_table(&b, out.table);
-	if (out.json)
-		print_json(&b, out.json);
-	outputs_close(&out);
+	REPORT_FINISH(&out, &b.m, print_table, print_json, &b);
 	munmap(b.ram, RAM_SIZE);
 	free(b.order);
 	free(b.rnd);

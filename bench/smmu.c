@@ -436,8 +436,7 @@ static void print_table(const struct bench *b, FILE *f)
 {
 	const char *group = "";
 
-	report_head(f, "smmu", b->o->smoke ? "tiny sizes, numbers not meaningful" :
-		    NULL, &b->m);
+	report_head(f, "smmu", b->o->smoke ? SMOKE_TINY : NULL, &b->m);
 	report_cpu_note(f);
 	fprintf(f, "method:  median of %d runs; SMMUv3 model, IOTLB 1024 "
 		"entries, RIL; reference driver;\n         %u pages of 4 KiB "

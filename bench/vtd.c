@@ -224,8 +224,7 @@ static void measure(struct bench *b, int cfg, int dir)
 
 static void print_table(const struct bench *b, FILE *f)
 {
-	report_head(f, "vtd", b->o->smoke ? "tiny sizes, numbers not meaningful" :
-		    NULL, &b->m);
+	report_head(f, "vtd", b->o->smoke ? SMOKE_TINY : NULL, &b->m);
 	report_cpu_note(f);
 	fprintf(f, "method:  median of %d runs of %u packets of %u bytes; per "
 		"packet map 4 KiB, device\n         DMA, unmap (reference VT-d "
