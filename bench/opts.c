@@ -281,7 +281,10 @@ void bopts_help(FILE *f, const char *cmd, const char *about,
 		const struct bopt *t)
 {
 	fprintf(f, "usage: viommu-bench %s [OPTIONS]\n\n", cmd);
-	wrap(f, about, 0, 0);
+	if (strchr(about, '\n'))
+		fputs(about, f); /* laid out by hand */
+	else
+		wrap(f, about, 0, 0);
 	fprintf(f, "\nOptions:\n");
 	for (const struct bopt *o = t; o->name; o++) {
 		char head[64], range[256], text[1024];

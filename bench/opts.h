@@ -126,7 +126,8 @@ void bopts_parse(struct bopt *t, const char *cmd, const char *about,
 
 /*
  * bopts_help() - the --help text of subcommand @cmd: a usage line, @about
- * (wrapped) and every option of @t with its value word, help and range,
+ * (wrapped, unless it holds a '\n': then it is laid out by hand and ends
+ * with one) and every option of @t with its value word, help and range,
  * then --help itself.
  */
 void bopts_help(FILE *f, const char *cmd, const char *about,

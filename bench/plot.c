@@ -24,6 +24,7 @@
  * installed; otherwise a missing gnuplot is an error with a clear message.
  */
 #include "common.h"
+#include "opts.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -682,65 +683,63 @@ static void rm_tree(const char *dir)
 /* ------------------------------------------------------------------ */
 /* Options                                                            */
 
-/* usage() - the --help text. */
-static void usage(FILE *f)
+/* What `viommu-bench plot --help` says the subcommand does. */
+static const char about[] =
+"Draws PNG plots with gnuplot from the JSON of `viommu-bench io`, "
+"`scaling`, `vdev` and `guest-io` (--json FILE): DIR/io-modes.png (or "
+"io-modes-modelled.png when the io run modelled a cost), "
+"DIR/translate-scaling.png, DIR/vdev-pairs.png and DIR/guest-io.png "
+"(guest-io-net.png for the JSON of guest-io --net).";
+
+/* MAX_IO as a string, for the help. */
+#define STR__(x) #x
+#define STR_(x) STR__(x)
+#define IO_TIMES STR_(MAX_IO)
+
+/* add_io() - --io FILE, which may be given up to MAX_IO times. */
+static int add_io(const char *v, void *dest, char *err, size_t n)
 {
-	fprintf(f,
-"usage: viommu-bench plot [--io FILE] [--scaling FILE] [--vdev FILE]\n"
-"                         [--guest-io FILE] [--out DIR] [--scripts DIR]\n"
-"                         [--smoke]\n"
-"\n"
-"Draws PNG plots with gnuplot from the JSON of `viommu-bench io`,\n"
-"`scaling`, `vdev` and `guest-io` (--json FILE): DIR/io-modes.png (or\n"
-"io-modes-modelled.png when the io run modelled a cost),\n"
-"DIR/translate-scaling.png, DIR/vdev-pairs.png and DIR/guest-io.png\n"
-"(guest-io-net.png for the JSON of guest-io --net).\n"
-"\n"
-"  --io FILE        JSON of `viommu-bench io` (up to %d times: a measured\n"
-"                   and a modelled run)\n"
-"  --scaling FILE   JSON of `viommu-bench scaling`\n"
-"  --vdev FILE      JSON of `viommu-bench vdev`\n"
-"  --guest-io FILE  JSON of `viommu-bench guest-io`\n"
-"  --out DIR        where the PNGs go (default: the current directory)\n"
-"  --scripts DIR    the gnuplot scripts (default %s)\n"
-"  --smoke          plot a built-in sample into a temporary directory;\n"
-"                   exit 77 (skipped) if gnuplot is not installed\n"
-"  --help           this text\n", MAX_IO, BENCH_PLOT_DIR);
+	struct opts *o = dest;
+
+	if (o->nio >= MAX_IO) {
+		snprintf(err, n, "at most %d files", MAX_IO);
+		return -EINVAL;
+	}
+	o->io[o->nio++] = v;
+	return 0;
 }
 
 /* parse_opts() - the command line (after "plot") into @o. */
 static void parse_opts(struct opts *o, int argc, char **argv)
 {
+	struct bopt t[] = {
+		{ .name = "--io", .type = BOPT_FN, .dest = o, .fn = add_io,
+		  .arg = "FILE",
+		  .help = "JSON of `viommu-bench io` (up to " IO_TIMES " "
+			  "times: a measured and a modelled run)" },
+		{ .name = "--scaling", .type = BOPT_STR, .dest = &o->scaling,
+		  .arg = "FILE", .help = "JSON of `viommu-bench scaling`" },
+		{ .name = "--vdev", .type = BOPT_STR, .dest = &o->vdev,
+		  .arg = "FILE", .help = "JSON of `viommu-bench vdev`" },
+		{ .name = "--guest-io", .type = BOPT_STR, .dest = &o->guest_io,
+		  .arg = "FILE", .help = "JSON of `viommu-bench guest-io`" },
+		{ .name = "--out", .type = BOPT_STR, .dest = &o->out,
+		  .arg = "DIR",
+		  .help = "where the PNGs go (default: the current "
+			  "directory)" },
+		{ .name = "--scripts", .type = BOPT_STR, .dest = &o->scripts,
+		  .arg = "DIR",
+		  .help = "the gnuplot scripts (default " BENCH_PLOT_DIR ")" },
+		{ BOPT_SMOKE(&o->smoke),
+		  .help = "plot a built-in sample into a temporary directory; "
+			  "exit 77 (skipped) if gnuplot is not installed" },
+		{ 0 }
+	};
 	struct stat st;
 
 	o->out = ".";
 	o->scripts = BENCH_PLOT_DIR;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v;
-
-		if (!strcmp(a, "--help")) {
-			usage(stdout);
-			exit(0);
-		} else if (!strcmp(a, "--smoke")) {
-			o->smoke = true;
-		} else if (opt_value("--io", argc, argv, &i, &v)) {
-			if (o->nio >= MAX_IO)
-				bad_usage("--io: at most %d files", MAX_IO);
-			o->io[o->nio++] = v;
-		} else if (opt_value("--scaling", argc, argv, &i, &v)) {
-			o->scaling = v;
-		} else if (opt_value("--vdev", argc, argv, &i, &v)) {
-			o->vdev = v;
-		} else if (opt_value("--guest-io", argc, argv, &i, &v)) {
-			o->guest_io = v;
-		} else if (opt_value("--out", argc, argv, &i, &v)) {
-			o->out = v;
-		} else if (opt_value("--scripts", argc, argv, &i, &v)) {
-			o->scripts = v;
-		} else {
-			bad_usage("unknown option '%s'", a);
-		}
-	}
+	bopts_parse(t, "plot", about, argc, argv);
 	if (!o->smoke && !o->nio && !o->scaling && !o->vdev && !o->guest_io)
 		bad_usage("nothing to plot: give --io, --scaling, --vdev or "
 			  "--guest-io");

@@ -62,6 +62,7 @@
  * "NUM/DEN" (replacing the old per-size "ratio" and "kick_ratio" fields).
  */
 #include "common.h"
+#include "opts.h"
 #include "mpq_client.h"
 #include "qemu_srv.h"
 #include "qtest.h"
@@ -169,7 +170,7 @@ struct opts {
 	int nsizes;
 	uint32_t requests;
 	int runs, timeout_ms;
-	unsigned poll_us;
+	uint32_t poll_us;
 	bool poll_set;
 	int pin; /* CPU for every process of the run; -1: not pinned */
 };
@@ -1188,9 +1189,7 @@ static void print_probes(const struct world *w, FILE *f)
 /* print_table() - the human-readable report. */
 static void print_table(const struct world *w, FILE *f)
 {
-	fprintf(f, "viommu-bench qemu (viommu %s)%s\n", viommu_version(),
-		w->o.smoke ? " -- SMOKE RUN: numbers not meaningful" : "");
-	machine_print(&w->m, f);
+	report_head(f, "qemu", w->o.smoke ? SMOKE_NOTE : NULL, &w->m);
 	fprintf(f, "peer:    %s (%s)\n", w->qemu_version, w->qemu_path);
 	print_method(w, f);
 	print_probes(w, f);
@@ -1324,14 +1323,8 @@ static void print_json(const struct world *w, FILE *f)
 /* ------------------------------------------------------------------ */
 /* Options                                                              */
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-"usage: viommu-bench qemu [--smoke] [--sizes LIST] [--requests N] "
-"[--runs N]\n"
-"                         [--poll-rq-us N] [--pin CPU] [--qemu PATH]\n"
-"                         [--server PATH] [--timeout-ms N] [--json FILE|-]\n"
-"\n"
+/* What `viommu-bench qemu --help` says the subcommand does. */
+static const char about[] =
 "Our virtio-iommu against QEMU 7.2's virtio-iommu-pci, one register-level\n"
 "driver submitting the same MAP/UNMAP batches over these paths in one run:\n"
 "  qemu       QEMU's device; config, MMIO and RAM through QEMU's qtest\n"
@@ -1349,34 +1342,8 @@ static void usage(FILE *f)
 "trip per kick on both sides), link/qemu (QEMU through qtest, ours through\n"
 "the proxy link), link-poll/qemu-shm and proxy/qemu.\n"
 "\n"
-"  --smoke          one batch size (16), few requests, one run (< 10 s);\n"
-"                   prints 'skipped: ...' and exits 0 without QEMU\n"
-"  --sizes LIST     requests per kick, 1..128 (default 1,16,128)\n"
-"  --requests N     requests per path and measurement, 16..10000000\n"
-"                   (default 8192)\n"
-"  --runs N         runs, 1..%d (default 5; smoke 1)\n"
-"  --poll-rq-us N   --poll-rq-us of the link-poll server, 0..1000000 "
-"(default %d;\n"
-"                   0 leaves the link-poll path out)\n"
-"  --pin CPU        run this program, QEMU and the servers on one CPU: no\n"
-"                   cross-CPU wake-ups, which otherwise decide much of the\n"
-"                   register round trips' cost (default: not pinned; with\n"
-"                   --pin, --poll-rq-us defaults to 0)\n"
-"  --qemu PATH      QEMU binary (default qemu-system-x86_64 from PATH)\n"
-"  --server PATH    viommu-server (default: $VIOMMU_SERVER, the build\n"
-"                   tree next to this program, PATH)\n"
-"  --timeout-ms N   bound on QEMU startup and each qtest or mpqemu reply,\n"
-"                   100..600000 (default 10000)\n"
-"  --json FILE      also write JSON to FILE ('-': JSON on stdout, "
-"table on stderr);\n"
-"                   per size one object per path, named as above (\"ours\""
-" of\n"
-"                   earlier versions is \"proxy\"), and \"ratios\"\n"
-"  --help           this text\n"
-"\n"
 "Exit status: 0 measured (or smoke skipped), 1 failure, 2 usage, 77 QEMU\n"
-"not found (skipped).\n", BENCH_MAX_RUNS, DEFAULT_POLL_US);
-}
+"not found (skipped).\n";
 
 /* default_opts() - what the command line did not set. */
 static void default_opts(struct opts *o, bool sizes)
@@ -1420,50 +1387,58 @@ static void pin_self(int cpu)
 /* parse_opts() - the command line (after "qemu") into @o. */
 static void parse_opts(struct opts *o, int argc, char **argv)
 {
-	bool sizes = false;
+	struct bopt t[] = {
+		{ BOPT_SMOKE(&o->smoke),
+		  .help = "one batch size (16), few requests, one run "
+			  "(< 10 s); prints 'skipped: ...' and exits 0 "
+			  "without QEMU" },
+		{ .name = "--sizes", .type = BOPT_LIST, .dest = o->sizes,
+		  .count = &o->nsizes, .nmax = MAX_SIZES, .arg = "LIST",
+		  .min = 1, .max = 128,
+		  .help = "requests per kick (default 1,16,128)" },
+		{ .name = "--requests", .type = BOPT_UINT,
+		  .dest = &o->requests, .arg = "N", .min = 16,
+		  .max = 10000000,
+		  .help = "requests per path and measurement (default "
+			  "8192)" },
+		{ BOPT_RUNS(&o->runs, BENCH_MAX_RUNS),
+		  .help = "runs (default 5; smoke 1)" },
+		{ .name = "--poll-rq-us", .type = BOPT_UINT,
+		  .dest = &o->poll_us, .arg = "N", .min = 0, .max = 1000000,
+		  .help = "--poll-rq-us of the link-poll server (default "
+			  XSTR(DEFAULT_POLL_US) "; 0 leaves the link-poll "
+			  "path out)" },
+		{ BOPT_PIN(&o->pin),
+		  .help = "run this program, QEMU and the servers on one CPU: "
+			  "no cross-CPU wake-ups, which otherwise decide much "
+			  "of the register round trips' cost (default: not "
+			  "pinned; with --pin, --poll-rq-us defaults to 0)" },
+		{ .name = "--qemu", .type = BOPT_STR, .dest = &o->qemu,
+		  .arg = "PATH",
+		  .help = "QEMU binary (default qemu-system-x86_64 from "
+			  "PATH)" },
+		{ .name = "--server", .type = BOPT_STR, .dest = &o->server,
+		  .arg = "PATH",
+		  .help = "viommu-server (default: $VIOMMU_SERVER, the build "
+			  "tree next to this program, PATH)" },
+		{ .name = "--timeout-ms", .type = BOPT_INT,
+		  .dest = &o->timeout_ms, .arg = "N", .min = 100,
+		  .max = 600000,
+		  .help = "bound on QEMU startup and each qtest or mpqemu "
+			  "reply (default 10000)" },
+		{ BOPT_JSON(&o->json),
+		  .help = BOPT_JSON_HELP "; per size one object per path, "
+			  "named as above (\"ours\" of earlier versions is "
+			  "\"proxy\"), and \"ratios\"" },
+		{ 0 }
+	};
 
 	o->timeout_ms = 10000;
 	o->poll_us = DEFAULT_POLL_US;
 	o->pin = -1;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v;
-
-		if (!strcmp(a, "--help")) {
-			usage(stdout);
-			exit(0);
-		} else if (!strcmp(a, "--smoke")) {
-			o->smoke = true;
-		} else if (opt_value("--json", argc, argv, &i, &v)) {
-			o->json = v;
-		} else if (opt_value("--sizes", argc, argv, &i, &v)) {
-			o->nsizes = parse_uint_list("--sizes", v, o->sizes,
-						    MAX_SIZES, 1, 128);
-			sizes = true;
-		} else if (opt_value("--requests", argc, argv, &i, &v)) {
-			o->requests = (uint32_t)parse_uint("--requests", v, 16,
-							   10000000);
-		} else if (opt_value("--runs", argc, argv, &i, &v)) {
-			o->runs = (int)parse_uint("--runs", v, 1,
-						  BENCH_MAX_RUNS);
-		} else if (opt_value("--poll-rq-us", argc, argv, &i, &v)) {
-			o->poll_us = (unsigned)parse_uint("--poll-rq-us", v, 0,
-							  1000000);
-			o->poll_set = true;
-		} else if (opt_value("--pin", argc, argv, &i, &v)) {
-			o->pin = (int)parse_uint("--pin", v, 0,
-						 CPU_SETSIZE - 1);
-		} else if (opt_value("--qemu", argc, argv, &i, &v)) {
-			o->qemu = v;
-		} else if (opt_value("--server", argc, argv, &i, &v)) {
-			o->server = v;
-		} else if (opt_value("--timeout-ms", argc, argv, &i, &v)) {
-			o->timeout_ms = (int)parse_uint("--timeout-ms", v, 100,
-							600000);
-		} else {
-			bad_usage("unknown option '%s'", a);
-		}
-	}
-	default_opts(o, sizes);
+	bopts_parse(t, "qemu", about, argc, argv);
+	o->poll_set = bopt_given(t, "--poll-rq-us");
+	default_opts(o, bopt_given(t, "--sizes"));
 }
 
 /* choose_paths() - every path, link-poll only with --poll-rq-us > 0. */
@@ -1521,11 +1496,7 @@ int bench_qemu_main(int argc, char **argv)
 	setup_devices(&w);
 	run_all(&w);
 	stop_all(&w);
-	w.m.load[1] = loadavg();
 	summarise(&w);
-	print_table(&w, out.table);
-	if (out.json)
-		print_json(&w, out.json);
-	outputs_close(&out);
+	REPORT_FINISH(&out, &w.m, print_table, print_json, &w);
 	return 0;
 }
