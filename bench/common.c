@@ -6,7 +6,9 @@
  */
 #include "common.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,89 +48,6 @@ void bad_usage(const char *fmt, ...)
 	fprintf(stderr, "\n(try 'viommu-bench%s%s --help')\n",
 		bench_cmd ? " " : "", bench_cmd ? bench_cmd : "");
 	exit(2);
-}
-
-/* opt_value() - match "--NAME VALUE" or "--NAME=VALUE". */
-bool opt_value(const char *name, int argc, char **argv, int *i,
-	       const char **val)
-{
-	const char *a = argv[*i];
-	size_t n = strlen(name);
-
-	if (strncmp(a, name, n))
-		return false;
-	if (a[n] == '=') {
-		*val = a + n + 1;
-		return true;
-	}
-	if (a[n])
-		return false;
-	if (*i + 1 >= argc)
-		bad_usage("%s needs a value", name);
-	*val = argv[++*i];
-	return true;
-}
-
-/* parse_uint() - a decimal number in [lo, hi], or a usage error. */
-unsigned long parse_uint(const char *what, const char *s, unsigned long lo,
-			 unsigned long hi)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || *s == '+' ||
-	    *s == ' ' || v < lo || v > hi)
-		bad_usage("%s: '%s' is not a number in %lu..%lu", what, s, lo,
-			  hi);
-	return v;
-}
-
-/* parse_uint_list() - a comma-separated list of numbers. */
-int parse_uint_list(const char *what, const char *arg, uint32_t *out,
-		    int max, unsigned long lo, unsigned long hi)
-{
-	char buf[256], *tok, *save = NULL;
-	int n = 0;
-
-	if (strlen(arg) >= sizeof(buf))
-		bad_usage("%s: list too long", what);
-	snprintf(buf, sizeof(buf), "%s", arg);
-	for (tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		if (n >= max)
-			bad_usage("%s: at most %d values", what, max);
-		out[n++] = (uint32_t)parse_uint(what, tok, lo, hi);
-	}
-	if (!n)
-		bad_usage("%s: empty list", what);
-	return n;
-}
-
-/* parse_name_list() - a comma-separated list of names, as a bit set. */
-uint32_t parse_name_list(const char *what, const char *arg,
-			 const char *const *names, int n)
-{
-	char buf[256], *tok, *save = NULL;
-	uint32_t set = 0;
-
-	if (strlen(arg) >= sizeof(buf))
-		bad_usage("%s: list too long", what);
-	snprintf(buf, sizeof(buf), "%s", arg);
-	for (tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		int k;
-
-		for (k = 0; k < n && strcmp(tok, names[k]); k++)
-			;
-		if (k == n)
-			bad_usage("%s: unknown value '%s'", what, tok);
-		set |= 1u << k;
-	}
-	if (!set)
-		bad_usage("%s: empty list", what);
-	return set;
 }
 
 /* ------------------------------------------------------------------ */
@@ -350,6 +269,29 @@ void report_cpu_note(FILE *f)
 	fprintf(f, "note:    this machine is shared with other work: wall "
 		"figures include time other\n         processes took; cpu = "
 		"median thread CPU time (CLOCK_THREAD_CPUTIME_ID)\n");
+}
+
+/* rm_dir() - remove the files of @dir, then @dir. */
+void rm_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[PATH_MAX];
+
+	while (d && (e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (unlink(path))
+			fprintf(stderr, "viommu-bench %s: cannot remove %s: "
+				"%s\n", bench_cmd ? bench_cmd : "", path,
+				strerror(errno));
+	}
+	if (d)
+		closedir(d);
+	if (rmdir(dir))
+		fprintf(stderr, "viommu-bench %s: cannot remove %s: %s\n",
+			bench_cmd ? bench_cmd : "", dir, strerror(errno));
 }
 
 /* bench_ram() - zeroed, touched anonymous memory, or die. */

@@ -315,6 +315,21 @@ static const struct bopt *find(const struct bopt *t, const char *name)
 	return NULL;
 }
 
+/* parse_name_list() - names as a bit set, or a usage error. */
+uint32_t parse_name_list(const char *what, const char *arg,
+			 const char *const *names, int n)
+{
+	struct bopt o = { .name = what, .type = BOPT_NAMES, .names = names,
+			  .nnames = n };
+	char err[BOPT_ERR_MAX];
+	uint32_t set = 0;
+
+	o.dest = &set;
+	if (to_names(&o, arg, err, sizeof(err)))
+		bad_usage("%s", err);
+	return set;
+}
+
 /* bopt_given() - whether @name was on the command line. */
 bool bopt_given(const struct bopt *t, const char *name)
 {

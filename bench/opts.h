@@ -133,6 +133,15 @@ void bopts_parse(struct bopt *t, const char *cmd, const char *about,
 void bopts_help(FILE *f, const char *cmd, const char *about,
 		const struct bopt *t);
 
+/*
+ * parse_name_list() - a comma-separated list of names out of
+ * @names[0 .. @n-1] as a bit set (bit k for @names[k]), as BOPT_NAMES
+ * parses it; a usage error naming @what if it is not one.  For defaults
+ * written as the user would write them.
+ */
+uint32_t parse_name_list(const char *what, const char *arg,
+			 const char *const *names, int n);
+
 /* bopt_given() - whether option @name of @t was on the command line. */
 bool bopt_given(const struct bopt *t, const char *name);
 

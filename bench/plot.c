@@ -38,7 +38,6 @@
 #define BENCH_PLOT_DIR "bench/plot"
 #endif
 
-#define EXIT_SKIP 77
 #define MAX_NAMES 16
 #define MAX_IO 4
 
@@ -658,28 +657,6 @@ static void smoke_inputs(struct opts *o, const char *dir, char io[512],
 	o->out = dir;
 }
 
-/* rm_tree() - remove the files of @dir (no subdirectories), then @dir. */
-static void rm_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char path[512];
-
-	while (d && (e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (unlink(path))
-			fprintf(stderr, "viommu-bench plot: cannot remove %s: "
-				"%s\n", path, strerror(errno));
-	}
-	if (d)
-		closedir(d);
-	if (rmdir(dir))
-		fprintf(stderr, "viommu-bench plot: cannot remove %s: %s\n",
-			dir, strerror(errno));
-}
-
 /* ------------------------------------------------------------------ */
 /* Options                                                            */
 
@@ -690,11 +667,6 @@ static const char about[] =
 "io-modes-modelled.png when the io run modelled a cost), "
 "DIR/translate-scaling.png, DIR/vdev-pairs.png and DIR/guest-io.png "
 "(guest-io-net.png for the JSON of guest-io --net).";
-
-/* MAX_IO as a string, for the help. */
-#define STR__(x) #x
-#define STR_(x) STR__(x)
-#define IO_TIMES STR_(MAX_IO)
 
 /* add_io() - --io FILE, which may be given up to MAX_IO times. */
 static int add_io(const char *v, void *dest, char *err, size_t n)
@@ -715,7 +687,7 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 	struct bopt t[] = {
 		{ .name = "--io", .type = BOPT_FN, .dest = o, .fn = add_io,
 		  .arg = "FILE",
-		  .help = "JSON of `viommu-bench io` (up to " IO_TIMES " "
+		  .help = "JSON of `viommu-bench io` (up to " BENCH_XSTR(MAX_IO) " "
 			  "times: a measured and a modelled run)" },
 		{ .name = "--scaling", .type = BOPT_STR, .dest = &o->scaling,
 		  .arg = "FILE", .help = "JSON of `viommu-bench scaling`" },
@@ -753,7 +725,7 @@ static char tmp[] = "/tmp/viommu-plot-XXXXXX";
 /* rm_tmp() - atexit handler: remove the temporary directory. */
 static void rm_tmp(void)
 {
-	rm_tree(tmp);
+	rm_dir(tmp);
 }
 
 /* cmd_plot() - `viommu-bench plot`: argv[0] is "plot". */

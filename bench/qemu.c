@@ -79,7 +79,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define EXIT_SKIP 77
 #define MAX_SIZES 8
 #define SLOT_QEMU 3
 #define SLOT_OURS 4 /* in QEMU and on the link servers (--iommu-slot) */
