@@ -120,6 +120,40 @@ void fmt_value(char *buf, size_t n, double v)
 		snprintf(buf, n, "%.2f", v);
 }
 
+/* figure_of() - median, min, max and CPU median of @n samples. */
+struct figure figure_of(double *wall, double *cpu, int n)
+{
+	struct figure fg;
+
+	fg.med = median(wall, n);
+	fg.min = wall[0];
+	fg.max = wall[n - 1];
+	fg.cpu_med = cpu ? median(cpu, n) : -1;
+	return fg;
+}
+
+/* figure_json() - the figure's JSON members. */
+void figure_json(FILE *f, const struct figure *fg)
+{
+	fprintf(f, ", \"median\": %.3f, \"min\": %.3f, \"max\": %.3f",
+		fg->med, fg->min, fg->max);
+	if (fg->cpu_med >= 0)
+		fprintf(f, ", \"cpu_median\": %.3f", fg->cpu_med);
+}
+
+/* figure_text() - the figure's table columns. */
+struct figure_text figure_text(const struct figure *fg)
+{
+	struct figure_text t = { .cpu = "-" };
+
+	fmt_value(t.med, sizeof(t.med), fg->med);
+	fmt_value(t.min, sizeof(t.min), fg->min);
+	fmt_value(t.max, sizeof(t.max), fg->max);
+	if (fg->cpu_med >= 0)
+		fmt_value(t.cpu, sizeof(t.cpu), fg->cpu_med);
+	return t;
+}
+
 /* fmt_rate() - a rate with an SI suffix. */
 void fmt_rate(char *buf, size_t n, double v)
 {
@@ -294,6 +328,25 @@ void rm_dir(const char *dir)
 			bench_cmd ? bench_cmd : "", dir, strerror(errno));
 }
 
+/* bench_mem_ctx() - guest memory over @ram and a context, or die. */
+void bench_mem_ctx(void *ram, uint64_t size, uint32_t max_mappings,
+		   struct viommu_mem **mem, struct viommu_ctx **ctx)
+{
+	struct viommu_mem_region reg = {
+		.gpa = 0, .size = size, .fd = -1, .hva = ram,
+	};
+	struct viommu_ctx_config cc = { .size = sizeof(cc) };
+	int rc;
+
+	if ((rc = viommu_mem_create(NULL, mem)) ||
+	    (rc = viommu_mem_set_regions(*mem, &reg, 1)))
+		die("guest memory: %s", strerror(-rc));
+	cc.mem = *mem;
+	cc.limits.max_mappings_per_domain = max_mappings;
+	if ((rc = viommu_ctx_create(&cc, ctx)))
+		die("context: %s", strerror(-rc));
+}
+
 /* bench_ram() - zeroed, touched anonymous memory, or die. */
 uint8_t *bench_ram(uint64_t size)
 {
@@ -353,34 +406,25 @@ double clock_pair_ns(void)
 /* ------------------------------------------------------------------ */
 /* Guest environment                                                  */
 
-/* venv_ram() - touched guest RAM at GPA 0 and its memory object. */
+/* venv_ram() - touched guest RAM at GPA 0. */
 static void venv_ram(struct venv *v, uint64_t size)
 {
-	struct viommu_mem_region r = { .gpa = 0, .size = size, .fd = -1 };
-	int rc;
-
 	v->ram = mmap(NULL, size, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	if (v->ram == MAP_FAILED)
 		die("guest RAM: %s", strerror(errno));
 	memset(v->ram, 0, size);
 	v->ram_size = size;
-	r.hva = v->ram;
-	if ((rc = viommu_mem_create(NULL, &v->mem)) ||
-	    (rc = viommu_mem_set_regions(v->mem, &r, 1)))
-		die("guest memory: %s", strerror(-rc));
 }
 
-/* venv_device() - context, endpoint and virtio-iommu device. */
+/* venv_device() - memory, context, endpoint and virtio-iommu device. */
 static void venv_device(struct venv *v, const struct venv_config *c)
 {
-	struct viommu_ctx_config cc = { .mem = v->mem };
 	struct viommu_virtio_iommu_config dc = { .size = sizeof(dc) };
 	int rc;
 
-	cc.limits.max_mappings_per_domain = c->max_mappings;
-	if ((rc = viommu_ctx_create(&cc, &v->ctx)) ||
-	    (rc = viommu_endpoint_create(v->ctx, VENV_EP_ID, &v->ep)))
+	bench_mem_ctx(v->ram, v->ram_size, c->max_mappings, &v->mem, &v->ctx);
+	if ((rc = viommu_endpoint_create(v->ctx, VENV_EP_ID, &v->ep)))
 		die("context: %s", strerror(-rc));
 	dc.ctx = v->ctx;
 	dc.mem = v->mem;

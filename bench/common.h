@@ -96,6 +96,36 @@ uint64_t rng(uint64_t *s);
 /* median() - the median of @n samples (sorts them: v[0] min, v[n-1] max). */
 double median(double *v, int n);
 
+/*
+ * struct figure - one figure over runs: median, min and max of the
+ * wall-clock samples and the median of the thread-CPU samples (< 0: not
+ * measured).  The unit is the caller's.
+ */
+struct figure {
+	double med, min, max;
+	double cpu_med;
+};
+
+/*
+ * figure_of() - the figure of @n samples: @wall (sorted in place) and
+ * @cpu (sorted in place; NULL: no CPU figure).
+ */
+struct figure figure_of(double *wall, double *cpu, int n);
+
+/*
+ * figure_json() - the figure as JSON members: `, "median": M, "min": m,
+ * "max": X` and `, "cpu_median": C` when there is one.
+ */
+void figure_json(FILE *f, const struct figure *fg);
+
+/* struct figure_text - a figure's table columns (cpu "-" if none). */
+struct figure_text {
+	char med[32], min[32], max[32], cpu[32];
+};
+
+/* figure_text() - the figure's columns, each through fmt_value(). */
+struct figure_text figure_text(const struct figure *fg);
+
 /* fmt_value() - a figure with sensible precision. */
 void fmt_value(char *buf, size_t n, double v);
 
@@ -187,6 +217,14 @@ void report_cpu_note(FILE *f);
  * subdirectories), then @dir; a failure is one line on stderr.
  */
 void rm_dir(const char *dir);
+
+/*
+ * bench_mem_ctx() - guest memory over @ram (@size bytes at GPA 0) into
+ * *@mem and a translation context on it into *@ctx, with at most
+ * @max_mappings per domain (0: the core's default); dies on failure.
+ */
+void bench_mem_ctx(void *ram, uint64_t size, uint32_t max_mappings,
+		   struct viommu_mem **mem, struct viommu_ctx **ctx);
 
 /* bench_ram() - @size bytes of zeroed, touched anonymous memory, or die. */
 uint8_t *bench_ram(uint64_t size);

@@ -78,8 +78,7 @@ struct result {
 	const char *name;  /* JSON key */
 	const char *label; /* table text */
 	const char *unit;
-	double med, min, max;
-	double cpu_med;    /* median thread CPU time per op; < 0: n/a */
+	struct figure fig; /* cpu_med: thread CPU time per op; < 0: n/a */
 	double miss_ratio; /* translate rows; < 0 when not applicable */
 	enum target target;
 };
@@ -111,16 +110,13 @@ static struct result *add_result(struct bench *b, uint32_t size,
 	if (b->nres >= MAX_RESULTS)
 		die("too many results");
 	r = &b->res[b->nres++];
-	r->med = median(v, n);
+	r->fig = figure_of(v, NULL, n);
 	r->size = size;
 	r->name = name;
 	r->label = label;
 	r->unit = unit;
 	r->target = t;
-	r->min = v[0];
-	r->max = v[n - 1];
 	r->miss_ratio = -1;
-	r->cpu_med = -1;
 	return r;
 }
 
@@ -130,7 +126,7 @@ static const char *status(const struct result *r)
 	if (r->target == T_NONE ||
 	    (r->target == T_MISS && r->size < 1000000))
 		return "-";
-	return r->med <= targets[r->target].limit ? "PASS" : "MISS";
+	return r->fig.med <= targets[r->target].limit ? "PASS" : "MISS";
 }
 
 /* iova_of() / gpa_of() - where mapping @i lives and points. */
@@ -151,20 +147,11 @@ static uint64_t gpa_of(uint32_t i)
 /* setup_size() - guest memory, a context for @size mappings, one ep. */
 static void setup_size(struct bench *b, uint32_t size)
 {
-	struct viommu_mem_region reg = {
-		.gpa = 0, .size = RAM_SIZE, .fd = -1, .hva = b->ram,
-	};
-	struct viommu_ctx_config cfg = { 0 };
 	uint64_t s = 0x9e3779b97f4a7c15ull ^ size;
 	int rc;
 
-	if ((rc = viommu_mem_create(NULL, &b->mem)) ||
-	    (rc = viommu_mem_set_regions(b->mem, &reg, 1)))
-		die("guest memory: %s", strerror(-rc));
-	cfg.mem = b->mem;
-	cfg.limits.max_mappings_per_domain = size + MT_PAGES;
-	if ((rc = viommu_ctx_create(&cfg, &b->ctx)) ||
-	    (rc = viommu_endpoint_create(b->ctx, 0x18, &b->ep)))
+	bench_mem_ctx(b->ram, RAM_SIZE, size + MT_PAGES, &b->mem, &b->ctx);
+	if ((rc = viommu_endpoint_create(b->ctx, 0x18, &b->ep)))
 		die("context: %s", strerror(-rc));
 	for (uint32_t i = 0; i < size; i++)
 		b->order[i] = i;
@@ -267,11 +254,11 @@ static void bench_map(struct bench *b, uint32_t size, bool random)
 	}
 	add_result(b, size, random ? "map_random" : "map_ascending",
 		   random ? "map, random IOVA order" : "map, ascending IOVA",
-		   "ns/op", T_MAP, vmap, runs)->cpu_med = median(cmap, runs);
+		   "ns/op", T_MAP, vmap, runs)->fig.cpu_med = median(cmap, runs);
 	add_result(b, size, random ? "unmap_random" : "unmap_ascending",
 		   random ? "unmap, random IOVA order"
 			  : "unmap, ascending IOVA",
-		   "ns/op", T_MAP, vunmap, runs)->cpu_med = median(cunmap,
+		   "ns/op", T_MAP, vunmap, runs)->fig.cpu_med = median(cunmap,
 								   runs);
 	add_result(b, size, random ? "bytes_per_mapping_random"
 				   : "bytes_per_mapping_ascending",
@@ -374,7 +361,7 @@ static void bench_xlate(struct bench *b, uint32_t size, enum pattern p)
 	r = add_result(b, size, names[p], labels[p], "ns/op",
 		       p <= P_WS ? T_HIT : T_MISS, v, b->o->runs);
 	r->miss_ratio = median(ratio, b->o->runs);
-	r->cpu_med = median(c, b->o->runs);
+	r->fig.cpu_med = median(c, b->o->runs);
 	if (sink == 1)
 		putchar(' '); /* keep the loop's results alive */
 }
@@ -533,7 +520,7 @@ static void bench_mt(struct bench *b, struct viommu_domain *dom,
 				 hit ? "translate hit (64 pages), per thread"
 				     : "translate random walk, per thread"),
 			 "ns/op", T_NONE, v, b->o->runs);
-	res->cpu_med = median(c, b->o->runs);
+	res->fig.cpu_med = median(c, b->o->runs);
 	res->miss_ratio = median(mr, b->o->runs);
 	/* cpu: the mapper's thread CPU ns per map+unmap pair */
 	add_result(b, size,
@@ -541,7 +528,7 @@ static void bench_mt(struct bench *b, struct viommu_domain *dom,
 						: "map_unmap_pairs_per_s_random"),
 		   mt_name(true, nthreads, hit ? "mapper pairs/s (vs hits)"
 					       : "mapper pairs/s (vs walk)"),
-		   "pairs/s", T_NONE, vp, b->o->runs)->cpu_med =
+		   "pairs/s", T_NONE, vp, b->o->runs)->fig.cpu_med =
 		median(cp, b->o->runs);
 }
 
@@ -585,7 +572,8 @@ static void print_table(const struct bench *b, FILE *f)
 		"translations\n", b->o->runs);
 	for (int i = 0; i < b->nres; i++) {
 		const struct result *r = &b->res[i];
-		char med[32], mn[32], mx[32], cpu[32] = "", extra[32] = "";
+		struct figure_text t = figure_text(&r->fig);
+		char extra[32] = "";
 		const char *st = status(r);
 
 		if (r->size != size) {
@@ -595,16 +583,13 @@ static void print_table(const struct bench *b, FILE *f)
 				"median", "min", "max", "cpu", "unit",
 				"target", "result");
 		}
-		fmt_value(med, sizeof(med), r->med);
-		fmt_value(mn, sizeof(mn), r->min);
-		fmt_value(mx, sizeof(mx), r->max);
-		if (r->cpu_med >= 0)
-			fmt_value(cpu, sizeof(cpu), r->cpu_med);
+		if (r->fig.cpu_med < 0)
+			t.cpu[0] = 0; /* this table leaves it blank */
 		if (r->miss_ratio >= 0)
 			snprintf(extra, sizeof(extra), "  (miss ratio %.2f)",
 				 r->miss_ratio);
 		fprintf(f, "  %-50s %10s %10s %10s %10s %-8s %-11s %s%s\n",
-			r->label, med, mn, mx, cpu, r->unit,
+			r->label, t.med, t.min, t.max, t.cpu, r->unit,
 			targets[r->target].text, st, extra);
 		pass += !strcmp(st, "PASS");
 		miss += !strcmp(st, "MISS");
@@ -627,10 +612,7 @@ static void print_json(const struct bench *b, FILE *f)
 		json_str(f, r->name);
 		fprintf(f, ", \"unit\": ");
 		json_str(f, r->unit);
-		fprintf(f, ", \"median\": %.3f, \"min\": %.3f, \"max\": %.3f",
-			r->med, r->min, r->max);
-		if (r->cpu_med >= 0)
-			fprintf(f, ", \"cpu_median\": %.3f", r->cpu_med);
+		figure_json(f, &r->fig);
 		if (r->miss_ratio >= 0)
 			fprintf(f, ", \"miss_ratio\": %.4f", r->miss_ratio);
 		if (r->target != T_NONE)

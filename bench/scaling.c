@@ -237,21 +237,12 @@ static void measure(struct scaling *b, struct res *r, int run)
 /* setup_size() - a context with @size ascending mappings, ep attached. */
 static void setup_size(struct scaling *b, uint32_t size)
 {
-	struct viommu_mem_region reg = {
-		.gpa = 0, .size = RAM_SIZE, .fd = -1, .hva = b->ram,
-	};
-	struct viommu_ctx_config cfg = { 0 };
 	struct viommu_domain_config dc = { .kind = VIOMMU_DOMAIN_PAGING };
 	struct viommu_domain *d;
 	int rc;
 
-	if ((rc = viommu_mem_create(NULL, &b->mem)) ||
-	    (rc = viommu_mem_set_regions(b->mem, &reg, 1)))
-		die("guest memory: %s", strerror(-rc));
-	cfg.mem = b->mem;
-	cfg.limits.max_mappings_per_domain = size + MAPPER_PAGES;
-	if ((rc = viommu_ctx_create(&cfg, &b->ctx)) ||
-	    (rc = viommu_endpoint_create(b->ctx, 1, &b->ep)) ||
+	bench_mem_ctx(b->ram, RAM_SIZE, size + MAPPER_PAGES, &b->mem, &b->ctx);
+	if ((rc = viommu_endpoint_create(b->ctx, 1, &b->ep)) ||
 	    (rc = viommu_domain_create(b->ctx, &dc, &d)))
 		die("context: %s", strerror(-rc));
 	for (uint32_t i = 0; i < size && !rc; i++) {

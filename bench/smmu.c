@@ -76,8 +76,7 @@ struct result {
 	char label[64];
 	const char *unit;
 	uint32_t pages;           /* tlbi: pages per invalidation */
-	double med, min, max;
-	double cpu_med;           /* < 0: n/a */
+	struct figure fig;        /* cpu_med < 0: n/a */
 	double miss_ratio;        /* translate; < 0: n/a */
 	double cmds_per_inval;    /* tlbi; < 0: n/a */
 	double cmds_per_s, pages_per_s;
@@ -111,19 +110,10 @@ static uint64_t pa_of(uint32_t i)
 /* model_up() - memory, context, model, endpoints 1..3. */
 static void model_up(struct bench *b)
 {
-	struct viommu_mem_region reg = {
-		.gpa = 0, .size = RAM_SIZE, .fd = -1, .hva = b->ram,
-	};
-	struct viommu_ctx_config cc = { 0 };
 	struct viommu_smmuv3_config sc = { .size = sizeof(sc) };
 	int rc;
 
-	if ((rc = viommu_mem_create(NULL, &b->mem)) ||
-	    (rc = viommu_mem_set_regions(b->mem, &reg, 1)))
-		die("guest memory: %s", strerror(-rc));
-	cc.mem = b->mem;
-	if ((rc = viommu_ctx_create(&cc, &b->ctx)))
-		die("context: %s", strerror(-rc));
+	bench_mem_ctx(b->ram, RAM_SIZE, 0, &b->mem, &b->ctx);
 	sc.ctx = b->ctx;
 	sc.mem = b->mem;
 	if ((rc = viommu_smmuv3_create(&sc, &b->smmu)))
@@ -229,10 +219,7 @@ static struct result *add_result(struct bench *b, const char *group,
 	r->group = group;
 	r->cfg = cfg_names[cfg];
 	r->unit = unit;
-	r->med = median(v, n);
-	r->min = v[0];
-	r->max = v[n - 1];
-	r->cpu_med = c ? median(c, n) : -1;
+	r->fig = figure_of(v, c, n);
 	r->miss_ratio = -1;
 	r->cmds_per_inval = -1;
 	return r;
@@ -400,7 +387,7 @@ static void bench_tlbi(struct bench *b, int cfg, uint32_t pages,
 		 cfg_labels[cfg], range ? "range" : "per-page", pages);
 	r->cmds_per_inval = median(per, runs);
 	r->cmds_per_s = median(cps, runs);
-	r->pages_per_s = pages * 1e9 / r->med;
+	r->pages_per_s = pages * 1e9 / r->fig.med;
 	smmudrv_set_tlbi(b->drv, SMMUDRV_TLBI_AUTO);
 }
 
@@ -410,13 +397,9 @@ static void bench_tlbi(struct bench *b, int cfg, uint32_t pages,
 /* print_row() - one table line. */
 static void print_row(const struct result *r, FILE *f)
 {
-	char med[32], mn[32], mx[32], cpu[32] = "-", x1[32] = "", x2[32] = "";
+	struct figure_text t = figure_text(&r->fig);
+	char x1[32] = "", x2[32] = "";
 
-	fmt_value(med, sizeof(med), r->med);
-	fmt_value(mn, sizeof(mn), r->min);
-	fmt_value(mx, sizeof(mx), r->max);
-	if (r->cpu_med >= 0)
-		fmt_value(cpu, sizeof(cpu), r->cpu_med);
 	if (r->miss_ratio >= 0)
 		snprintf(x1, sizeof(x1), "%.3f", r->miss_ratio);
 	if (r->cmds_per_inval >= 0) {
@@ -427,8 +410,8 @@ static void print_row(const struct result *r, FILE *f)
 		snprintf(x1, sizeof(x1), "%.1f", r->cmds_per_inval);
 		snprintf(x2, sizeof(x2), "%9s %9s", a, bb);
 	}
-	fprintf(f, "  %-42s %9s %9s %9s %9s %-8s %6s %s\n", r->label, med, mn,
-		mx, cpu, r->unit, x1, x2);
+	fprintf(f, "  %-42s %9s %9s %9s %9s %-8s %6s %s\n", r->label, t.med,
+		t.min, t.max, t.cpu, r->unit, x1, x2);
 }
 
 /* print_table() - the human-readable report. */
@@ -482,10 +465,7 @@ static void print_json(const struct bench *b, FILE *f)
 		json_str(f, r->name);
 		fprintf(f, ", \"unit\": ");
 		json_str(f, r->unit);
-		fprintf(f, ", \"median\": %.3f, \"min\": %.3f, \"max\": %.3f",
-			r->med, r->min, r->max);
-		if (r->cpu_med >= 0)
-			fprintf(f, ", \"cpu_median\": %.3f", r->cpu_med);
+		figure_json(f, &r->fig);
 		if (r->miss_ratio >= 0)
 			fprintf(f, ", \"miss_ratio\": %.4f", r->miss_ratio);
 		if (r->cmds_per_inval >= 0)

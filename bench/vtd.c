@@ -70,7 +70,7 @@ struct opts {
 };
 
 struct result {
-	double ns_med, ns_min, ns_max, cpu_med;
+	struct figure ns;         /* ns per packet */
 	double pps, pct;          /* packets/s; % of noiommu */
 	double pct_cpu;           /* the same from thread CPU time */
 	double desc_per_pkt;      /* queued descriptors per packet */
@@ -103,18 +103,11 @@ static void check(int rc, const char *what)
 /* env_up() - fresh memory, context, unit (+ driver unless noiommu). */
 static void env_up(struct bench *b, struct env *e, int cfg)
 {
-	struct viommu_mem_region reg = {
-		.gpa = 0, .size = RAM_SIZE, .fd = -1, .hva = b->ram,
-	};
-	struct viommu_ctx_config cc = { .size = sizeof(cc) };
 	struct viommu_vtd_config vc = { .size = sizeof(vc) };
 	struct vtddrv_config dc = { 0 };
 
 	memset(e, 0, sizeof(*e));
-	check(viommu_mem_create(NULL, &e->mem), "mem");
-	check(viommu_mem_set_regions(e->mem, &reg, 1), "regions");
-	cc.mem = e->mem;
-	check(viommu_ctx_create(&cc, &e->ctx), "ctx");
+	bench_mem_ctx(b->ram, RAM_SIZE, 0, &e->mem, &e->ctx);
 	vc.ctx = e->ctx;
 	vc.mem = e->mem;
 	vc.features = VIOMMU_VTD_F_QI | VIOMMU_VTD_F_PT |
@@ -180,8 +173,6 @@ static void measure(struct bench *b, int cfg, int dir)
 	double desc[BENCH_MAX_RUNS], hit[BENCH_MAX_RUNS];
 	struct result *r = &b->res[dir][cfg];
 
-	r->ns_min = 1e30;
-	r->ns_max = 0;
 	for (int run = 0; run < o->runs; run++) {
 		struct viommu_vtd_stats s0, s1;
 		struct vtddrv_stats d0 = { 0 }, d1 = { 0 };
@@ -206,17 +197,12 @@ static void measure(struct bench *b, int cfg, int dir)
 		hit[run] = s1.translations == s0.translations ? 0 :
 			   (double)(s1.iotlb_hits - s0.iotlb_hits) /
 			   (double)(s1.translations - s0.translations);
-		if (ns[run] < r->ns_min)
-			r->ns_min = ns[run];
-		if (ns[run] > r->ns_max)
-			r->ns_max = ns[run];
 		env_down(&e);
 	}
-	r->ns_med = median(ns, o->runs);
-	r->cpu_med = median(cpu, o->runs);
+	r->ns = figure_of(ns, cpu, o->runs);
 	r->desc_per_pkt = median(desc, o->runs);
 	r->hit_ratio = median(hit, o->runs);
-	r->pps = 1e9 / r->ns_med;
+	r->pps = 1e9 / r->ns.med;
 }
 
 /* ------------------------------------------------------------------ */
@@ -240,17 +226,14 @@ static void print_table(const struct bench *b, FILE *f)
 			"pkts/s", "%", "cpu %", "desc", "hit");
 		for (int c = 0; c < NCFG; c++) {
 			const struct result *r = &b->res[dir][c];
-			char med[32], mn[32], mx[32], cpu[32], pps[32];
+			struct figure_text t = figure_text(&r->ns);
+			char pps[32];
 
-			fmt_value(med, sizeof(med), r->ns_med);
-			fmt_value(mn, sizeof(mn), r->ns_min);
-			fmt_value(mx, sizeof(mx), r->ns_max);
-			fmt_value(cpu, sizeof(cpu), r->cpu_med);
 			fmt_rate(pps, sizeof(pps), r->pps);
 			fprintf(f, "  %-30s %9s %9s %9s %9s %9s %5.1f%% %5.1f%% "
-				"%6.2f %5.2f\n", cfg_labels[c], med, mn, mx,
-				cpu, pps, r->pct, r->pct_cpu, r->desc_per_pkt,
-				r->hit_ratio);
+				"%6.2f %5.2f\n", cfg_labels[c], t.med, t.min,
+				t.max, t.cpu, pps, r->pct, r->pct_cpu,
+				r->desc_per_pkt, r->hit_ratio);
 		}
 	}
 }
@@ -269,15 +252,13 @@ static void print_json(const struct bench *b, FILE *f)
 			json_str(f, dir_names[dir]);
 			fprintf(f, ", \"config\": ");
 			json_str(f, cfg_names[c]);
-			fprintf(f, ", \"unit\": \"ns/packet\", \"median\": %.3f,"
-				" \"min\": %.3f, \"max\": %.3f, \"cpu_median\": "
-				"%.3f, \"packets_per_s\": %.0f, \"pct_of_noiommu"
+			fprintf(f, ", \"unit\": \"ns/packet\"");
+			figure_json(f, &r->ns);
+			fprintf(f, ", \"packets_per_s\": %.0f, \"pct_of_noiommu"
 				"\": %.1f, \"pct_of_noiommu_cpu\": %.1f, "
 				"\"descriptors_per_packet\": %.3f, "
-				"\"iotlb_hit_ratio\": %.4f}", r->ns_med,
-				r->ns_min, r->ns_max, r->cpu_med, r->pps,
-				r->pct, r->pct_cpu, r->desc_per_pkt,
-				r->hit_ratio);
+				"\"iotlb_hit_ratio\": %.4f}", r->pps, r->pct,
+				r->pct_cpu, r->desc_per_pkt, r->hit_ratio);
 		}
 	fprintf(f, "\n  ]\n}\n");
 }
@@ -336,12 +317,12 @@ int bench_vtd_main(int argc, char **argv)
 	for (int dir = 0; dir < NDIR; dir++) {
 		for (int c = 0; c < NCFG; c++)
 			measure(&b, c, dir);
-		for (int c = 0; c < NCFG; c++)
-		{
+		for (int c = 0; c < NCFG; c++) {
 			b.res[dir][c].pct = 100.0 * b.res[dir][c].pps /
 					    b.res[dir][0].pps;
-			b.res[dir][c].pct_cpu = 100.0 * b.res[dir][0].cpu_med /
-						b.res[dir][c].cpu_med;
+			b.res[dir][c].pct_cpu = 100.0 *
+				b.res[dir][0].ns.cpu_med /
+				b.res[dir][c].ns.cpu_med;
 		}
 	}
 	REPORT_FINISH(&out, &b.m, print_table, print_json, &b);
