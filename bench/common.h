@@ -200,8 +200,8 @@ void report_cpu_note(FILE *f);
  * REPORT_FINISH() - how every subcommand ends its run: stamp the end load
  * average into @m_, print the table with @table_fn_(@arg_, FILE), write
  * the JSON with @json_fn_(@arg_, FILE) when --json asked for it, and close
- * the outputs (dies if the JSON write failed).  A macro so that each subcommand's
- * printers keep their own typed argument.
+ * the outputs (dies if the JSON write failed).  A macro so that each
+ * subcommand's printers keep their own typed argument.
  */
 #define REPORT_FINISH(out_, m_, table_fn_, json_fn_, arg_)                \
 	do {                                                               \

@@ -254,7 +254,8 @@ static void bench_map(struct bench *b, uint32_t size, bool random)
 	}
 	add_result(b, size, random ? "map_random" : "map_ascending",
 		   random ? "map, random IOVA order" : "map, ascending IOVA",
-		   "ns/op", T_MAP, vmap, runs)->fig.cpu_med = median(cmap, runs);
+		   "ns/op", T_MAP, vmap, runs)->fig.cpu_med =
+		median(cmap, runs);
 	add_result(b, size, random ? "unmap_random" : "unmap_ascending",
 		   random ? "unmap, random IOVA order"
 			  : "unmap, ascending IOVA",

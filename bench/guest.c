@@ -756,17 +756,9 @@ static void parse_opts(struct gb_opts *o, int argc, char **argv)
 			  "7.2); none: no proxy boot.  Skipped when the main "
 			  "boots already use the proxy door" },
 		{ BOPT_JSON(&o->json), .help = BOPT_JSON_HELP },
-		{ .name = "--run", .type = BOPT_STR, .dest = &o->run,
-		  .arg = "PATH",
-		  .help = "tools/viommu-run (default: found from this "
-			  "program)" },
-		{ .name = "--build", .type = BOPT_STR, .dest = &o->build,
-		  .arg = "DIR",
-		  .help = "build directory with the server, guest program and "
-			  "guest-cache/ (default: the one this program is "
-			  "in)" },
-		{ .name = "--keep", .type = BOPT_FLAG, .dest = &o->keep,
-		  .help = "keep the boots' logs and JSON (printed path)" },
+		{ GB_OPT_RUN(&o->run) },
+		{ GB_OPT_BUILD(&o->build) },
+		{ GB_OPT_KEEP(&o->keep) },
 		{ BOPT_SMOKE(&o->smoke),
 		  .help = "one round of ours and qemu only, 4 KiB, 20 ms; "
 			  "skipped (exit 77) unless VIOMMU_BENCH_GUEST=1, as "

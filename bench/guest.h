@@ -124,6 +124,21 @@ int gb_find_run(char *run, const char *opt);
 int gb_find_build(char *build, const char *opt);
 
 /*
+ * Option-table fields (bench/opts.h) of the options guest and guest-io
+ * share, with their help: --run PATH, --build DIR, --keep.
+ */
+#define GB_OPT_RUN(d)                                                      \
+	.name = "--run", .type = BOPT_STR, .dest = (d), .arg = "PATH",     \
+	.help = "tools/viommu-run (default: found from this program)"
+#define GB_OPT_BUILD(d)                                                    \
+	.name = "--build", .type = BOPT_STR, .dest = (d), .arg = "DIR",    \
+	.help = "build directory with the server, guest program and "      \
+		"guest-cache/ (default: the one this program is in)"
+#define GB_OPT_KEEP(d)                                                     \
+	.name = "--keep", .type = BOPT_FLAG, .dest = (d),                  \
+	.help = "keep the boots' logs and viommu-run JSON (printed path)"
+
+/*
  * gb_locate() - before a booting run: check that CPU @pin (-1: none) is
  * ours to use, find the build directory (@obuild: --build) into @build
  * and tools/viommu-run (@orun: --run) into @run (PATH_MAX bytes each);

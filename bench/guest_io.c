@@ -356,18 +356,9 @@ static void parse_opts(struct gio_opts *o, int argc, char **argv)
 			  "missing; the default), 7.2 or a PATH.  The blk "
 			  "scenarios need vfio-user (>= 10.1)" },
 		{ BOPT_JSON(&o->json), .help = BOPT_JSON_HELP },
-		{ .name = "--run", .type = BOPT_STR, .dest = &o->run,
-		  .arg = "PATH",
-		  .help = "tools/viommu-run (default: found from this "
-			  "program)" },
-		{ .name = "--build", .type = BOPT_STR, .dest = &o->build,
-		  .arg = "DIR",
-		  .help = "build directory with the server, guest program and "
-			  "guest-cache/ (default: the one this program is "
-			  "in)" },
-		{ .name = "--keep", .type = BOPT_FLAG, .dest = &o->keep,
-		  .help = "keep the boots' logs and viommu-run JSON (printed "
-			  "path)" },
+		{ GB_OPT_RUN(&o->run) },
+		{ GB_OPT_BUILD(&o->build) },
+		{ GB_OPT_KEEP(&o->keep) },
 		{ .name = "--replay", .type = BOPT_STR, .dest = &o->replay,
 		  .arg = "DIR",
 		  .help = "boot nothing: report the boots a --keep run left in "

@@ -819,10 +819,7 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 			  "smoke 2)" },
 		{ BOPT_RUNS(&o->runs, BENCH_MAX_RUNS),
 		  .help = "runs (default 3; smoke 1)" },
-		{ .name = "--kick-cost-ns", .type = BOPT_U64,
-		  .dest = &o->kick_cost, .arg = "N", .min = 0,
-		  .max = 10000000,
-		  .help = "MODELLED: busy-wait N ns per kick (a VM exit)" },
+		{ BOPT_KICK_COST(&o->kick_cost) },
 		{ .name = "--stack-ns", .type = BOPT_U64, .dest = &o->stack_ns,
 		  .arg = "N", .min = 0, .max = 10000000,
 		  .help = "MODELLED: busy-wait N ns per I/O (the rest of an "

@@ -125,8 +125,8 @@ static int store(struct bopt *o, const char *v, char *err, size_t n)
 		d = strtod(v, &end);
 		if (errno || end == v || *end || *v == ' ' || !isfinite(d) ||
 		    d < o->dmin || d > o->dmax)
-			return fail(err, n, "%s: '%s' is not a number in %g..%g",
-				    o->name, v, o->dmin, o->dmax);
+			return fail(err, n, "%s: '%s' is not a number in "
+				    "%g..%g", o->name, v, o->dmin, o->dmax);
 		*(double *)o->dest = d;
 		return 0;
 	case BOPT_STR:

@@ -100,6 +100,12 @@ struct bopt {
 	.min = 0, .max = CPU_SETSIZE - 1
 #define BOPT_NO_PIN(d) .name = "--no-pin", .type = BOPT_FLAG, .dest = (d)
 
+/* --kick-cost-ns N (vdev, io, handover), with its help. */
+#define BOPT_KICK_COST(d)                                                  \
+	.name = "--kick-cost-ns", .type = BOPT_U64, .dest = (d),           \
+	.arg = "N", .min = 0, .max = 10000000,                             \
+	.help = "MODELLED: busy-wait N ns per kick (a VM exit)"
+
 /* The help sentence of --json, the same in every subcommand. */
 #define BOPT_JSON_HELP                                                     \
 	"also write the results as JSON to FILE; with '-' the JSON goes "  \

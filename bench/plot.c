@@ -687,8 +687,9 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 	struct bopt t[] = {
 		{ .name = "--io", .type = BOPT_FN, .dest = o, .fn = add_io,
 		  .arg = "FILE",
-		  .help = "JSON of `viommu-bench io` (up to " BENCH_XSTR(MAX_IO) " "
-			  "times: a measured and a modelled run)" },
+		  .help = "JSON of `viommu-bench io` (up to "
+			  BENCH_XSTR(MAX_IO) " times: a measured and a "
+			  "modelled run)" },
 		{ .name = "--scaling", .type = BOPT_STR, .dest = &o->scaling,
 		  .arg = "FILE", .help = "JSON of `viommu-bench scaling`" },
 		{ .name = "--vdev", .type = BOPT_STR, .dest = &o->vdev,

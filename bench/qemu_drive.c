@@ -32,8 +32,9 @@ static void check_ok(int p, const uint8_t *st, const struct vpci_req *r,
 	for (unsigned j = 0; j < n; j++)
 		if (st[j])
 			die("path %s (%s): request %u (type %u) answered "
-			    "status %u (%s)", qb_paths[p].name, qb_paths[p].desc, j,
-			    r[j].type, st[j], st[j] < 9 ? names[st[j]] : "?");
+			    "status %u (%s)", qb_paths[p].name,
+			    qb_paths[p].desc, j, r[j].type, st[j],
+			    st[j] < 9 ? names[st[j]] : "?");
 }
 
 /* fail_path() - die with what the driver, the route and server say. */
@@ -49,8 +50,8 @@ fail_path(struct world *w, int p, const char *what)
 		snprintf(via, sizeof(via), " (qtest: %s)", qtest_error(c->q));
 	if (qb_paths[p].srv >= 0)
 		srv_state(&w->srv[qb_paths[p].srv], srv, sizeof(srv));
-	die("path %s (%s): %s: %s%s%s", qb_paths[p].name, qb_paths[p].desc, what,
-	    w->dev[qb_paths[p].dev].err, via, srv);
+	die("path %s (%s): %s: %s%s%s", qb_paths[p].name, qb_paths[p].desc,
+	    what, w->dev[qb_paths[p].dev].err, via, srv);
 }
 
 /* use_path() - the path's driver, switched to the path's bus. */

@@ -166,8 +166,8 @@ static void print_ratios(const struct world *w, int k, FILE *f)
 /* print_goal() - the headline against the goal, per size. */
 static void print_goal(const struct world *w, FILE *f)
 {
-	fprintf(f, "\ngoal: %s (req/s all) >= %.0fx:", qb_ratios[R_HEADLINE].name,
-		GOAL_RATIO);
+	fprintf(f, "\ngoal: %s (req/s all) >= %.0fx:",
+		qb_ratios[R_HEADLINE].name, GOAL_RATIO);
 	for (int k = 0; k < w->o.nsizes; k++) {
 		double r = w->m_ratio[k][R_HEADLINE][0][0];
 
@@ -374,7 +374,8 @@ void qb_print_json(const struct world *w, FILE *f)
 		"link paths: viommu-server driven over mpqemu by the bench; "
 		"endpoint 0x28 domain 1\",\n  \"paths\": {");
 	for (int i = 0; i < w->nact; i++) {
-		fprintf(f, "%s\"%s\": ", i ? ", " : "", qb_paths[w->act[i]].name);
+		fprintf(f, "%s\"%s\": ", i ? ", " : "",
+			qb_paths[w->act[i]].name);
 		json_str(f, qb_paths[w->act[i]].desc);
 	}
 	fprintf(f, "},\n  \"poll_rq_us\": %u,\n  \"pin\": ", w->o.poll_us);

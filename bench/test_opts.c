@@ -127,8 +127,10 @@ TEST(nothing_given)
 
 TEST(bad_numbers)
 {
-	static const char *const bad[] = { "", "x", "12x", "-1", "+5", " 5",
-					   "0x10", "1e3", "99999999999999999999" };
+	static const char *const bad[] = {
+		"", "x", "12x", "-1", "+5", " 5", "0x10", "1e3",
+		"99999999999999999999",
+	};
 	char err[BOPT_ERR_MAX];
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

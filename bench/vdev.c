@@ -414,10 +414,7 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 		  .dest = &o->queue_size, .arg = "N", .min = 2, .max = 1024,
 		  .help = "request queue size, a power of two (default "
 			  "256)" },
-		{ .name = "--kick-cost-ns", .type = BOPT_U64,
-		  .dest = &o->kick_cost, .arg = "N", .min = 0,
-		  .max = 10000000,
-		  .help = "MODELLED: busy-wait N ns per kick (a VM exit)" },
+		{ BOPT_KICK_COST(&o->kick_cost) },
 		{ BOPT_RUNS(&o->runs, BENCH_MAX_RUNS),
 		  .help = "runs (default 5; smoke 1)" },
 		{ BOPT_JSON(&o->json), .help = BOPT_JSON_HELP },
