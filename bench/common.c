@@ -6,7 +6,9 @@
  */
 #include "common.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,89 +48,6 @@ void bad_usage(const char *fmt, ...)
 	fprintf(stderr, "\n(try 'viommu-bench%s%s --help')\n",
 		bench_cmd ? " " : "", bench_cmd ? bench_cmd : "");
 	exit(2);
-}
-
-/* opt_value() - match "--NAME VALUE" or "--NAME=VALUE". */
-bool opt_value(const char *name, int argc, char **argv, int *i,
-	       const char **val)
-{
-	const char *a = argv[*i];
-	size_t n = strlen(name);
-
-	if (strncmp(a, name, n))
-		return false;
-	if (a[n] == '=') {
-		*val = a + n + 1;
-		return true;
-	}
-	if (a[n])
-		return false;
-	if (*i + 1 >= argc)
-		bad_usage("%s needs a value", name);
-	*val = argv[++*i];
-	return true;
-}
-
-/* parse_uint() - a decimal number in [lo, hi], or a usage error. */
-unsigned long parse_uint(const char *what, const char *s, unsigned long lo,
-			 unsigned long hi)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || *s == '+' ||
-	    *s == ' ' || v < lo || v > hi)
-		bad_usage("%s: '%s' is not a number in %lu..%lu", what, s, lo,
-			  hi);
-	return v;
-}
-
-/* parse_uint_list() - a comma-separated list of numbers. */
-int parse_uint_list(const char *what, const char *arg, uint32_t *out,
-		    int max, unsigned long lo, unsigned long hi)
-{
-	char buf[256], *tok, *save = NULL;
-	int n = 0;
-
-	if (strlen(arg) >= sizeof(buf))
-		bad_usage("%s: list too long", what);
-	snprintf(buf, sizeof(buf), "%s", arg);
-	for (tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		if (n >= max)
-			bad_usage("%s: at most %d values", what, max);
-		out[n++] = (uint32_t)parse_uint(what, tok, lo, hi);
-	}
-	if (!n)
-		bad_usage("%s: empty list", what);
-	return n;
-}
-
-/* parse_name_list() - a comma-separated list of names, as a bit set. */
-uint32_t parse_name_list(const char *what, const char *arg,
-			 const char *const *names, int n)
-{
-	char buf[256], *tok, *save = NULL;
-	uint32_t set = 0;
-
-	if (strlen(arg) >= sizeof(buf))
-		bad_usage("%s: list too long", what);
-	snprintf(buf, sizeof(buf), "%s", arg);
-	for (tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		int k;
-
-		for (k = 0; k < n && strcmp(tok, names[k]); k++)
-			;
-		if (k == n)
-			bad_usage("%s: unknown value '%s'", what, tok);
-		set |= 1u << k;
-	}
-	if (!set)
-		bad_usage("%s: empty list", what);
-	return set;
 }
 
 /* ------------------------------------------------------------------ */
@@ -199,6 +118,40 @@ void fmt_value(char *buf, size_t n, double v)
 		snprintf(buf, n, "%.1f", v);
 	else
 		snprintf(buf, n, "%.2f", v);
+}
+
+/* figure_of() - median, min, max and CPU median of @n samples. */
+struct figure figure_of(double *wall, double *cpu, int n)
+{
+	struct figure fg;
+
+	fg.med = median(wall, n);
+	fg.min = wall[0];
+	fg.max = wall[n - 1];
+	fg.cpu_med = cpu ? median(cpu, n) : -1;
+	return fg;
+}
+
+/* figure_json() - the figure's JSON members. */
+void figure_json(FILE *f, const struct figure *fg)
+{
+	fprintf(f, ", \"median\": %.3f, \"min\": %.3f, \"max\": %.3f",
+		fg->med, fg->min, fg->max);
+	if (fg->cpu_med >= 0)
+		fprintf(f, ", \"cpu_median\": %.3f", fg->cpu_med);
+}
+
+/* figure_text() - the figure's table columns. */
+struct figure_text figure_text(const struct figure *fg)
+{
+	struct figure_text t = { .cpu = "-" };
+
+	fmt_value(t.med, sizeof(t.med), fg->med);
+	fmt_value(t.min, sizeof(t.min), fg->min);
+	fmt_value(t.max, sizeof(t.max), fg->max);
+	if (fg->cpu_med >= 0)
+		fmt_value(t.cpu, sizeof(t.cpu), fg->cpu_med);
+	return t;
 }
 
 /* fmt_rate() - a rate with an SI suffix. */
@@ -334,6 +287,78 @@ void outputs_close(struct outputs *o)
 	o->json = NULL;
 }
 
+/* report_head() - the title and machine lines of a table. */
+void report_head(FILE *f, const char *cmd, const char *smoke_note,
+		 const struct machine *m)
+{
+	fprintf(f, "viommu-bench %s (viommu %s)%s%s\n", cmd, viommu_version(),
+		smoke_note ? " -- SMOKE RUN: " : "",
+		smoke_note ? smoke_note : "");
+	machine_print(m, f);
+}
+
+/* report_cpu_note() - the wall vs thread CPU note of a table. */
+void report_cpu_note(FILE *f)
+{
+	fprintf(f, "note:    this machine is shared with other work: wall "
+		"figures include time other\n         processes took; cpu = "
+		"median thread CPU time (CLOCK_THREAD_CPUTIME_ID)\n");
+}
+
+/* rm_dir() - remove the files of @dir, then @dir. */
+void rm_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[PATH_MAX];
+
+	while (d && (e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (unlink(path))
+			fprintf(stderr, "viommu-bench %s: cannot remove %s: "
+				"%s\n", bench_cmd ? bench_cmd : "", path,
+				strerror(errno));
+	}
+	if (d)
+		closedir(d);
+	if (rmdir(dir))
+		fprintf(stderr, "viommu-bench %s: cannot remove %s: %s\n",
+			bench_cmd ? bench_cmd : "", dir, strerror(errno));
+}
+
+/* bench_mem_ctx() - guest memory over @ram and a context, or die. */
+void bench_mem_ctx(void *ram, uint64_t size, uint32_t max_mappings,
+		   struct viommu_mem **mem, struct viommu_ctx **ctx)
+{
+	struct viommu_mem_region reg = {
+		.gpa = 0, .size = size, .fd = -1, .hva = ram,
+	};
+	struct viommu_ctx_config cc = { .size = sizeof(cc) };
+	int rc;
+
+	if ((rc = viommu_mem_create(NULL, mem)) ||
+	    (rc = viommu_mem_set_regions(*mem, &reg, 1)))
+		die("guest memory: %s", strerror(-rc));
+	cc.mem = *mem;
+	cc.limits.max_mappings_per_domain = max_mappings;
+	if ((rc = viommu_ctx_create(&cc, ctx)))
+		die("context: %s", strerror(-rc));
+}
+
+/* bench_ram() - zeroed, touched anonymous memory, or die. */
+uint8_t *bench_ram(uint64_t size)
+{
+	uint8_t *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		die("out of memory");
+	memset(p, 0, size); /* touch it: no page faults in timed loops */
+	return p;
+}
+
 /* ------------------------------------------------------------------ */
 /* The kick hook                                                      */
 
@@ -381,34 +406,25 @@ double clock_pair_ns(void)
 /* ------------------------------------------------------------------ */
 /* Guest environment                                                  */
 
-/* venv_ram() - touched guest RAM at GPA 0 and its memory object. */
+/* venv_ram() - touched guest RAM at GPA 0. */
 static void venv_ram(struct venv *v, uint64_t size)
 {
-	struct viommu_mem_region r = { .gpa = 0, .size = size, .fd = -1 };
-	int rc;
-
 	v->ram = mmap(NULL, size, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	if (v->ram == MAP_FAILED)
 		die("guest RAM: %s", strerror(errno));
 	memset(v->ram, 0, size);
 	v->ram_size = size;
-	r.hva = v->ram;
-	if ((rc = viommu_mem_create(NULL, &v->mem)) ||
-	    (rc = viommu_mem_set_regions(v->mem, &r, 1)))
-		die("guest memory: %s", strerror(-rc));
 }
 
-/* venv_device() - context, endpoint and virtio-iommu device. */
+/* venv_device() - memory, context, endpoint and virtio-iommu device. */
 static void venv_device(struct venv *v, const struct venv_config *c)
 {
-	struct viommu_ctx_config cc = { .mem = v->mem };
 	struct viommu_virtio_iommu_config dc = { .size = sizeof(dc) };
 	int rc;
 
-	cc.limits.max_mappings_per_domain = c->max_mappings;
-	if ((rc = viommu_ctx_create(&cc, &v->ctx)) ||
-	    (rc = viommu_endpoint_create(v->ctx, VENV_EP_ID, &v->ep)))
+	bench_mem_ctx(v->ram, v->ram_size, c->max_mappings, &v->mem, &v->ctx);
+	if ((rc = viommu_endpoint_create(v->ctx, VENV_EP_ID, &v->ep)))
 		die("context: %s", strerror(-rc));
 	dc.ctx = v->ctx;
 	dc.mem = v->mem;

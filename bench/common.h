@@ -1,20 +1,21 @@
 /*
  * common.h - what the viommu-bench subcommands share.
  *
- * viommu-bench is one program with subcommands (bench/main.c dispatches):
- * core, vdev, io, scaling and plot, one file each.  This header gathers the
- * pieces they have in common:
+ * viommu-bench is one program with subcommands (bench/main.c dispatches),
+ * each in its own file or files.  This header gathers the pieces they have
+ * in common:
  *
- *  - failure and command-line helpers: die() for a broken benchmark (exit
- *    1), bad_usage() for a bad command line (exit 2), option matching and
- *    number parsing with ranges;
+ *  - failure: die() for a broken benchmark (exit 1), bad_usage() for a
+ *    bad command line (exit 2; the option parser itself is opts.h);
  *  - clocks: wall time (CLOCK_MONOTONIC) and the calling thread's CPU time
  *    (CLOCK_THREAD_CPUTIME_ID) side by side, because the machines these
  *    figures come from are often shared: the gap between the two shows how
  *    much of a wall-clock figure was other work;
  *  - statistics (median), a deterministic random generator;
- *  - the machine description and load average every report carries, and
- *    JSON helpers so every subcommand writes the same header;
+ *  - the machine description and load average every report carries, the
+ *    first lines of every table (report_head) and the common ending of a
+ *    run (REPORT_FINISH), and JSON helpers so every subcommand writes the
+ *    same header;
  *  - a guest environment (struct venv): guest RAM, a translation context,
  *    a virtio-iommu device and the reference driver (src/refdrv/virtio.h)
  *    over real virtqueues in that RAM;
@@ -47,6 +48,11 @@
 #endif
 
 #define BENCH_PAGE 4096ull
+/* The exit status of a run that was skipped (meson's and automake's). */
+#define EXIT_SKIP 77
+/* BENCH_XSTR(MACRO) - a number macro as a string, for help texts. */
+#define BENCH_STR_(x) #x
+#define BENCH_XSTR(x) BENCH_STR_(x)
 #define BENCH_MAX_RUNS 101
 
 /* ------------------------------------------------------------------ */
@@ -62,32 +68,6 @@ die(const char *fmt, ...);
 /* bad_usage() - complain about the command line and exit 2. */
 void __attribute__((noreturn, format(printf, 1, 2)))
 bad_usage(const char *fmt, ...);
-
-/*
- * opt_value() - if argv[*i] is "--NAME" (the value is the next argument)
- * or "--NAME=VALUE", store the value in *@val, advance *@i past what was
- * used and return true; else false.  A missing value is a usage error.
- */
-bool opt_value(const char *name, int argc, char **argv, int *i,
-	       const char **val);
-
-/* parse_uint() - a decimal number in [lo, hi], or a usage error. */
-unsigned long parse_uint(const char *what, const char *s, unsigned long lo,
-			 unsigned long hi);
-
-/*
- * parse_uint_list() - a comma-separated list of numbers in [lo, hi], at
- * most @max of them, into @out; returns how many (>= 1).
- */
-int parse_uint_list(const char *what, const char *arg, uint32_t *out,
-		    int max, unsigned long lo, unsigned long hi);
-
-/*
- * parse_name_list() - a comma-separated list of names, each one of
- * @names[0..n-1]; sets bit k of the result for names[k].  Non-empty.
- */
-uint32_t parse_name_list(const char *what, const char *arg,
-			 const char *const *names, int n);
 
 /* ------------------------------------------------------------------ */
 /* Clocks and statistics                                              */
@@ -115,6 +95,36 @@ uint64_t rng(uint64_t *s);
 
 /* median() - the median of @n samples (sorts them: v[0] min, v[n-1] max). */
 double median(double *v, int n);
+
+/*
+ * struct figure - one figure over runs: median, min and max of the
+ * wall-clock samples and the median of the thread-CPU samples (< 0: not
+ * measured).  The unit is the caller's.
+ */
+struct figure {
+	double med, min, max;
+	double cpu_med;
+};
+
+/*
+ * figure_of() - the figure of @n samples: @wall (sorted in place) and
+ * @cpu (sorted in place; NULL: no CPU figure).
+ */
+struct figure figure_of(double *wall, double *cpu, int n);
+
+/*
+ * figure_json() - the figure as JSON members: `, "median": M, "min": m,
+ * "max": X` and `, "cpu_median": C` when there is one.
+ */
+void figure_json(FILE *f, const struct figure *fg);
+
+/* struct figure_text - a figure's table columns (cpu "-" if none). */
+struct figure_text {
+	char med[32], min[32], max[32], cpu[32];
+};
+
+/* figure_text() - the figure's columns, each through fmt_value(). */
+struct figure_text figure_text(const struct figure *fg);
 
 /* fmt_value() - a figure with sensible precision. */
 void fmt_value(char *buf, size_t n, double v);
@@ -167,6 +177,57 @@ void outputs_open(struct outputs *o, const char *path);
 
 /* outputs_close() - close the JSON file; die if the write failed. */
 void outputs_close(struct outputs *o);
+
+/*
+ * report_head() - the first lines of every table: "viommu-bench CMD
+ * (viommu VERSION)", then " -- SMOKE RUN: @smoke_note" when @smoke_note is
+ * not NULL, then the machine/build/load lines of @m.
+ */
+void report_head(FILE *f, const char *cmd, const char *smoke_note,
+		 const struct machine *m);
+
+/* The two smoke notes of report_head(). */
+#define SMOKE_NOTE "numbers not meaningful"
+#define SMOKE_TINY "tiny sizes, numbers not meaningful"
+
+/*
+ * report_cpu_note() - the "note:" line of a table whose figures pair wall
+ * clock with thread CPU time on a shared machine.
+ */
+void report_cpu_note(FILE *f);
+
+/*
+ * REPORT_FINISH() - how every subcommand ends its run: stamp the end load
+ * average into @m_, print the table with @table_fn_(@arg_, FILE), write
+ * the JSON with @json_fn_(@arg_, FILE) when --json asked for it, and close
+ * the outputs (dies if the JSON write failed).  A macro so that each
+ * subcommand's printers keep their own typed argument.
+ */
+#define REPORT_FINISH(out_, m_, table_fn_, json_fn_, arg_)                \
+	do {                                                               \
+		(m_)->load[1] = loadavg();                                 \
+		table_fn_((arg_), (out_)->table);                          \
+		if ((out_)->json)                                          \
+			json_fn_((arg_), (out_)->json);                    \
+		outputs_close(out_);                                       \
+	} while (0)
+
+/*
+ * rm_dir() - remove the files of the temporary directory @dir (no
+ * subdirectories), then @dir; a failure is one line on stderr.
+ */
+void rm_dir(const char *dir);
+
+/*
+ * bench_mem_ctx() - guest memory over @ram (@size bytes at GPA 0) into
+ * *@mem and a translation context on it into *@ctx, with at most
+ * @max_mappings per domain (0: the core's default); dies on failure.
+ */
+void bench_mem_ctx(void *ram, uint64_t size, uint32_t max_mappings,
+		   struct viommu_mem **mem, struct viommu_ctx **ctx);
+
+/* bench_ram() - @size bytes of zeroed, touched anonymous memory, or die. */
+uint8_t *bench_ram(uint64_t size);
 
 /* ------------------------------------------------------------------ */
 /* The kick hook                                                      */

@@ -21,6 +21,7 @@
  * --json.  It asserts nothing: it is a measuring tool, not a test.
  */
 #include "common.h"
+#include "opts.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -77,8 +78,7 @@ struct result {
 	const char *name;  /* JSON key */
 	const char *label; /* table text */
 	const char *unit;
-	double med, min, max;
-	double cpu_med;    /* median thread CPU time per op; < 0: n/a */
+	struct figure fig; /* cpu_med: thread CPU time per op; < 0: n/a */
 	double miss_ratio; /* translate rows; < 0 when not applicable */
 	enum target target;
 };
@@ -110,16 +110,13 @@ static struct result *add_result(struct bench *b, uint32_t size,
 	if (b->nres >= MAX_RESULTS)
 		die("too many results");
 	r = &b->res[b->nres++];
-	r->med = median(v, n);
+	r->fig = figure_of(v, NULL, n);
 	r->size = size;
 	r->name = name;
 	r->label = label;
 	r->unit = unit;
 	r->target = t;
-	r->min = v[0];
-	r->max = v[n - 1];
 	r->miss_ratio = -1;
-	r->cpu_med = -1;
 	return r;
 }
 
@@ -129,7 +126,7 @@ static const char *status(const struct result *r)
 	if (r->target == T_NONE ||
 	    (r->target == T_MISS && r->size < 1000000))
 		return "-";
-	return r->med <= targets[r->target].limit ? "PASS" : "MISS";
+	return r->fig.med <= targets[r->target].limit ? "PASS" : "MISS";
 }
 
 /* iova_of() / gpa_of() - where mapping @i lives and points. */
@@ -150,20 +147,11 @@ static uint64_t gpa_of(uint32_t i)
 /* setup_size() - guest memory, a context for @size mappings, one ep. */
 static void setup_size(struct bench *b, uint32_t size)
 {
-	struct viommu_mem_region reg = {
-		.gpa = 0, .size = RAM_SIZE, .fd = -1, .hva = b->ram,
-	};
-	struct viommu_ctx_config cfg = { 0 };
 	uint64_t s = 0x9e3779b97f4a7c15ull ^ size;
 	int rc;
 
-	if ((rc = viommu_mem_create(NULL, &b->mem)) ||
-	    (rc = viommu_mem_set_regions(b->mem, &reg, 1)))
-		die("guest memory: %s", strerror(-rc));
-	cfg.mem = b->mem;
-	cfg.limits.max_mappings_per_domain = size + MT_PAGES;
-	if ((rc = viommu_ctx_create(&cfg, &b->ctx)) ||
-	    (rc = viommu_endpoint_create(b->ctx, 0x18, &b->ep)))
+	bench_mem_ctx(b->ram, RAM_SIZE, size + MT_PAGES, &b->mem, &b->ctx);
+	if ((rc = viommu_endpoint_create(b->ctx, 0x18, &b->ep)))
 		die("context: %s", strerror(-rc));
 	for (uint32_t i = 0; i < size; i++)
 		b->order[i] = i;
@@ -266,11 +254,12 @@ static void bench_map(struct bench *b, uint32_t size, bool random)
 	}
 	add_result(b, size, random ? "map_random" : "map_ascending",
 		   random ? "map, random IOVA order" : "map, ascending IOVA",
-		   "ns/op", T_MAP, vmap, runs)->cpu_med = median(cmap, runs);
+		   "ns/op", T_MAP, vmap, runs)->fig.cpu_med =
+		median(cmap, runs);
 	add_result(b, size, random ? "unmap_random" : "unmap_ascending",
 		   random ? "unmap, random IOVA order"
 			  : "unmap, ascending IOVA",
-		   "ns/op", T_MAP, vunmap, runs)->cpu_med = median(cunmap,
+		   "ns/op", T_MAP, vunmap, runs)->fig.cpu_med = median(cunmap,
 								   runs);
 	add_result(b, size, random ? "bytes_per_mapping_random"
 				   : "bytes_per_mapping_ascending",
@@ -373,7 +362,7 @@ static void bench_xlate(struct bench *b, uint32_t size, enum pattern p)
 	r = add_result(b, size, names[p], labels[p], "ns/op",
 		       p <= P_WS ? T_HIT : T_MISS, v, b->o->runs);
 	r->miss_ratio = median(ratio, b->o->runs);
-	r->cpu_med = median(c, b->o->runs);
+	r->fig.cpu_med = median(c, b->o->runs);
 	if (sink == 1)
 		putchar(' '); /* keep the loop's results alive */
 }
@@ -532,7 +521,7 @@ static void bench_mt(struct bench *b, struct viommu_domain *dom,
 				 hit ? "translate hit (64 pages), per thread"
 				     : "translate random walk, per thread"),
 			 "ns/op", T_NONE, v, b->o->runs);
-	res->cpu_med = median(c, b->o->runs);
+	res->fig.cpu_med = median(c, b->o->runs);
 	res->miss_ratio = median(mr, b->o->runs);
 	/* cpu: the mapper's thread CPU ns per map+unmap pair */
 	add_result(b, size,
@@ -540,7 +529,7 @@ static void bench_mt(struct bench *b, struct viommu_domain *dom,
 						: "map_unmap_pairs_per_s_random"),
 		   mt_name(true, nthreads, hit ? "mapper pairs/s (vs hits)"
 					       : "mapper pairs/s (vs walk)"),
-		   "pairs/s", T_NONE, vp, b->o->runs)->cpu_med =
+		   "pairs/s", T_NONE, vp, b->o->runs)->fig.cpu_med =
 		median(cp, b->o->runs);
 }
 
@@ -575,10 +564,7 @@ static void print_table(const struct bench *b, FILE *f)
 	int pass = 0, miss = 0;
 	uint32_t size = 0;
 
-	fprintf(f, "viommu-bench core (viommu %s)%s\n", viommu_version(),
-		b->o->smoke ? " -- SMOKE RUN: tiny sizes, numbers not "
-			      "meaningful" : "");
-	machine_print(&b->m, f);
+	report_head(f, "core", b->o->smoke ? SMOKE_TINY : NULL, &b->m);
 	fprintf(f, "method:  median of %d runs, CLOCK_MONOTONIC; 4 KiB "
 		"mappings; IOTLB 256 entries;\n         cpu = median "
 		"thread CPU time per op (CLOCK_THREAD_CPUTIME_ID), for\n"
@@ -587,7 +573,8 @@ static void print_table(const struct bench *b, FILE *f)
 		"translations\n", b->o->runs);
 	for (int i = 0; i < b->nres; i++) {
 		const struct result *r = &b->res[i];
-		char med[32], mn[32], mx[32], cpu[32] = "", extra[32] = "";
+		struct figure_text t = figure_text(&r->fig);
+		char extra[32] = "";
 		const char *st = status(r);
 
 		if (r->size != size) {
@@ -597,16 +584,13 @@ static void print_table(const struct bench *b, FILE *f)
 				"median", "min", "max", "cpu", "unit",
 				"target", "result");
 		}
-		fmt_value(med, sizeof(med), r->med);
-		fmt_value(mn, sizeof(mn), r->min);
-		fmt_value(mx, sizeof(mx), r->max);
-		if (r->cpu_med >= 0)
-			fmt_value(cpu, sizeof(cpu), r->cpu_med);
+		if (r->fig.cpu_med < 0)
+			t.cpu[0] = 0; /* this table leaves it blank */
 		if (r->miss_ratio >= 0)
 			snprintf(extra, sizeof(extra), "  (miss ratio %.2f)",
 				 r->miss_ratio);
 		fprintf(f, "  %-50s %10s %10s %10s %10s %-8s %-11s %s%s\n",
-			r->label, med, mn, mx, cpu, r->unit,
+			r->label, t.med, t.min, t.max, t.cpu, r->unit,
 			targets[r->target].text, st, extra);
 		pass += !strcmp(st, "PASS");
 		miss += !strcmp(st, "MISS");
@@ -629,10 +613,7 @@ static void print_json(const struct bench *b, FILE *f)
 		json_str(f, r->name);
 		fprintf(f, ", \"unit\": ");
 		json_str(f, r->unit);
-		fprintf(f, ", \"median\": %.3f, \"min\": %.3f, \"max\": %.3f",
-			r->med, r->min, r->max);
-		if (r->cpu_med >= 0)
-			fprintf(f, ", \"cpu_median\": %.3f", r->cpu_med);
+		figure_json(f, &r->fig);
 		if (r->miss_ratio >= 0)
 			fprintf(f, ", \"miss_ratio\": %.4f", r->miss_ratio);
 		if (r->target != T_NONE)
@@ -648,71 +629,50 @@ static void print_json(const struct bench *b, FILE *f)
 /* ------------------------------------------------------------------ */
 /* Options                                                            */
 
-/* usage() - the --help text. */
-static void usage(FILE *f)
-{
-	fprintf(f,
-"usage: viommu-bench core [--smoke] [--sizes N[,N...]] [--runs N]\n"
-"                         [--threads N[,N...]] [--json FILE|-] [--help]\n"
-"\n"
-"Measures the translation core: map/unmap ns/op (ascending and random\n"
-"IOVA order), host bytes per mapping, translate ns/op on IOTLB hits and\n"
-"misses, and translate ns/op per thread with 1, 2 and 4 translating\n"
-"threads while another maps and unmaps.  Every figure is the median of N\n"
-"runs.\n"
-"\n"
-"  --smoke        tiny sizes and short loops (about a second); checks\n"
-"                 that the program works, numbers are not meaningful\n"
-"  --sizes LIST   comma-separated mapping counts, 1..%u\n"
-"                 (default 1000,100000,1000000; with --smoke 1000)\n"
-"  --runs N       runs per figure, 1..%d (default 5; with --smoke 1)\n"
-"  --threads LIST translating threads beside the mapper, 1..4 each\n"
-"                 (default 1,2,4)\n"
-"  --json FILE    also write the results as JSON to FILE; with '-' the\n"
-"                 JSON goes to stdout and the table to stderr\n"
-"  --help         this text\n", MAX_SIZE, MAX_RUNS);
-}
+/* What `viommu-bench core --help` says the subcommand does. */
+static const char about[] =
+"Measures the translation core: map/unmap ns/op (ascending and random "
+"IOVA order), host bytes per mapping, translate ns/op on IOTLB hits and "
+"misses, and translate ns/op per thread with 1, 2 and 4 translating "
+"threads while another maps and unmaps.  Every figure is the median of N "
+"runs.";
 
 /* parse_opts() - the command line (after "core") into @o. */
 static void parse_opts(struct opts *o, int argc, char **argv)
 {
-	bool sizes = false;
-	int runs = 0;
+	struct bopt t[] = {
+		{ BOPT_SMOKE(&o->smoke), .help = "tiny sizes and short loops "
+		  "(about a second); checks that the program works, numbers "
+		  "are not meaningful" },
+		{ .name = "--sizes", .type = BOPT_LIST, .dest = o->sizes,
+		  .count = &o->nsizes, .nmax = MAX_SIZES, .arg = "LIST",
+		  .min = 1, .max = MAX_SIZE,
+		  .help = "comma-separated mapping counts (default "
+			  "1000,100000,1000000; with --smoke 1000)" },
+		{ BOPT_RUNS(&o->runs, MAX_RUNS),
+		  .help = "runs per figure (default 5; with --smoke 1)" },
+		{ .name = "--threads", .type = BOPT_LIST, .dest = o->mt,
+		  .count = &o->nmt, .nmax = 4, .arg = "LIST", .min = 1,
+		  .max = MT_MAX,
+		  .help = "translating threads beside the mapper (default "
+			  "1,2,4)" },
+		{ BOPT_JSON(&o->json), .help = BOPT_JSON_HELP },
+		{ 0 }
+	};
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v;
-
-		if (!strcmp(a, "--help")) {
-			usage(stdout);
-			exit(0);
-		} else if (!strcmp(a, "--smoke")) {
-			o->smoke = true;
-		} else if (opt_value("--json", argc, argv, &i, &v)) {
-			o->json = v;
-		} else if (opt_value("--runs", argc, argv, &i, &v)) {
-			runs = (int)parse_uint("--runs", v, 1, MAX_RUNS);
-		} else if (opt_value("--threads", argc, argv, &i, &v)) {
-			o->nmt = parse_uint_list("--threads", v, o->mt, 4, 1,
-						 MT_MAX);
-		} else if (opt_value("--sizes", argc, argv, &i, &v)) {
-			o->nsizes = parse_uint_list("--sizes", v, o->sizes,
-						    MAX_SIZES, 1, MAX_SIZE);
-			sizes = true;
-		} else {
-			bad_usage("unknown option '%s'", a);
-		}
-	}
-	if (!sizes) {
+	bopts_parse(t, "core", about, argc, argv);
+	if (!bopt_given(t, "--sizes")) {
 		static const uint32_t def[] = { 1000, 100000, 1000000 };
 
 		o->nsizes = o->smoke ? 1 : 3;
 		memcpy(o->sizes, def, sizeof(def));
 	}
-	o->runs = runs ? runs : o->smoke ? 1 : 5;
+	if (!bopt_given(t, "--runs"))
+		o->runs = o->smoke ? 1 : 5;
 	o->hit_ops = o->smoke ? 100000 : 10000000;
 	o->miss_ops = o->smoke ? 20000 : 2000000;
 	o->mt_seconds = o->smoke ? 0.05 : 0.3;
-	if (!o->nmt) {
+	if (!bopt_given(t, "--threads")) {
 		o->nmt = 3;
 		o->mt[0] = 1;
 		o->mt[1] = 2;
@@ -743,11 +703,7 @@ int cmd_core(int argc, char **argv)
 	machine_info(&b.m);
 	for (int i = 0; i < o.nsizes; i++)
 		bench_size(&b, o.sizes[i]);
-	b.m.load[1] = loadavg();
-	print_table(&b, out.table);
-	if (out.json)
-		print_json(&b, out.json);
-	outputs_close(&out);
+	REPORT_FINISH(&out, &b.m, print_table, print_json, &b);
 	munmap(b.ram, RAM_SIZE);
 	free(b.order);
 	free(b.rnd);

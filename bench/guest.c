@@ -59,6 +59,7 @@
  * because booting is too slow for the smoke suite.
  */
 #include "guest.h"
+#include "opts.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -71,8 +72,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define EXIT_SKIP 77
-#define DEFAULT_POLL_RQ_US 200u
+#define DEFAULT_POLL_RQ_US 200
 
 const uint32_t gb_chunks[GB_NCHUNKS] = { 4096, 65536, 1u << 20 };
 const char *const gb_peer_names[P_COUNT] = {
@@ -155,6 +155,52 @@ int gb_find_build(char *build, const char *opt)
 		return -1;
 	snprintf(f, sizeof(f), "%s/build.ninja", build);
 	return access(f, R_OK) ? -1 : 0;
+}
+
+/* gb_locate() - see guest.h. */
+void gb_locate(int pin, char *build, const char *obuild, char *run,
+	       const char *orun)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		CPU_ZERO(&set);
+	if (pin >= 0 && !CPU_ISSET(pin, &set))
+		bad_usage("--pin: CPU %d is not available to this process",
+			  pin);
+	if (gb_find_build(build, obuild))
+		bad_usage("cannot find the build directory (no build.ninja in "
+			  "'%s'): pass --build DIR", build);
+	if (gb_find_run(run, orun))
+		bad_usage("cannot find tools/viommu-run%s%s: pass --run PATH",
+			  orun ? " at " : "", orun ? orun : "");
+}
+
+/* gb_smoke_skipped() - see guest.h. */
+bool gb_smoke_skipped(const char *cmd, bool smoke)
+{
+	const char *env = getenv("VIOMMU_BENCH_GUEST");
+
+	if (!smoke || (env && !strcmp(env, "1")))
+		return false;
+	printf("viommu-bench %s --smoke: skipped (booting a guest takes "
+	       "minutes; set VIOMMU_BENCH_GUEST=1 to run it)\n", cmd);
+	return true;
+}
+
+/* gb_end() - see guest.h. */
+int gb_end(const char *cmd, const char *tmp, bool keep, bool failed,
+	   bool skipped)
+{
+	fflush(stdout); /* the table before the messages on stderr */
+	if (keep || failed)
+		fprintf(stderr, "viommu-bench %s: boot logs kept in %s\n", cmd,
+			tmp);
+	else
+		rm_dir(tmp);
+	if (failed)
+		return 1;
+	return skipped ? EXIT_SKIP : 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -584,17 +630,8 @@ static void run_all(struct guestb *g)
 /* ------------------------------------------------------------------ */
 /* Command line                                                       */
 
-/* usage() - the --help text. */
-static void usage(FILE *f)
-{
-	fprintf(f,
-"usage: viommu-bench guest [--sizes LIST] [--ms N] [--rounds N]\n"
-"                          [--pin CPU | --no-pin] [--poll-rq-us N]\n"
-"                          [--qemu 11|7.2|PATH] [--door vfio-user|proxy]\n"
-"                          [--proxy-qemu 7.2|PATH|none]\n"
-"                          [--json FILE|-] [--run PATH] [--build DIR]\n"
-"                          [--keep] [--smoke] [--help]\n"
-"\n"
+/* What `viommu-bench guest --help` says the subcommand does. */
+static const char about[] =
 "Boots a real Linux guest (tools/viommu-run) in one run, per round:\n"
 "  ours    our virtio-iommu + DMA engine, the driver kicking every request\n"
 "  polled  the same, viommu-server --poll-rq-us N (a CPU polls while busy)\n"
@@ -607,44 +644,9 @@ static void usage(FILE *f)
 "and prints VFIO map+unmap pairs/s (ours/QEMU and polled/QEMU), ns per\n"
 "register write and read (vfio-user vs proxy) and ring-mode DMA through\n"
 "the IOMMU vs bypass, each with its goal and MET or MISSED.  Each boot\n"
-"takes 10-60 s.\n"
-"\n"
-"  --sizes LIST   map/unmap sizes, 4 KiB multiples up to 2 MiB, with k/m\n"
-"                 suffixes (default 4k,16k,64k,256k,1m,2m)\n"
-"  --ms N         length of each measurement in the guest, 20..10000\n"
-"                 (default 300)\n"
-"  --rounds N     rounds of the boots, 1..%d (default 3)\n"
-"  --pin CPU      run every boot but polled (QEMU, viommu-server, all\n"
-"                 threads) on this CPU; polled's poller needs a CPU of\n"
-"                 its own (default: not pinned, every boot shares the\n"
-"                 machine's CPUs)\n"
-"  --no-pin       not pinned (the default)\n"
-"  --poll-rq-us N the polled boot's viommu-server --poll-rq-us (default\n"
-"                 %u; 0: no polled boot)\n"
-"  --qemu WHICH   the QEMU of the main boots (viommu-run --qemu): 11, QEMU\n"
-"                 11.1 from BUILD/qemu-11.1, built by scripts/qemu11.sh\n"
-"                 if missing (default); 7.2, the host's\n"
-"                 qemu-system-x86_64; or a PATH to a qemu-system-x86_64\n"
-"  --door DOOR    how the main QEMU reaches our devices (viommu-run\n"
-"                 --door): vfio-user (vfio-user-pci; default on QEMU >=\n"
-"                 10.1) or proxy (x-pci-proxy-dev; default, and only,\n"
-"                 before 10.1)\n"
-"  --proxy-qemu WHICH  the QEMU of the proxy boot, as --qemu (default\n"
-"                 7.2); none: no proxy boot.  Skipped when the main boots\n"
-"                 already use the proxy door\n"
-"  --json FILE    also write JSON to FILE ('-': JSON on stdout, table on\n"
-"                 stderr)\n"
-"  --run PATH     tools/viommu-run (default: found from this program)\n"
-"  --build DIR    build directory with the server, guest program and\n"
-"                 guest-cache/ (default: the one this program is in)\n"
-"  --keep         keep the boots' logs and JSON (printed path)\n"
-"  --smoke        one round of ours and qemu only, 4 KiB, 20 ms; skipped\n"
-"                 (exit 77) unless VIOMMU_BENCH_GUEST=1, as booting is\n"
-"                 slow\n"
-"  --help         this text\n", GB_MAX_ROUNDS, DEFAULT_POLL_RQ_US);
-}
+"takes 10-60 s.\n";
 
-/* parse_size() - "4096", "4k", "2m" in bytes; usage error if bad. */
+/* parse_size() - "4096", "4k", "2m" in bytes; 0 if bad. */
 static uint32_t parse_size(const char *s)
 {
 	char *end;
@@ -662,129 +664,127 @@ static uint32_t parse_size(const char *s)
 		v = 0;
 	v <<= shift;
 	if (!v || v % BENCH_PAGE || v > GB_MAX_SIZE)
-		bad_usage("--sizes: '%s' is not a multiple of 4 KiB in "
-			  "4k..2m", s);
+		return 0;
 	return (uint32_t)v;
 }
 
-/* parse_sizes() - the --sizes list. */
-static void parse_sizes(struct gb_opts *o, const char *arg)
+/* parse_sizes() - the --sizes list into struct gb_opts @dest. */
+static int parse_sizes(const char *arg, void *dest, char *err, size_t n)
 {
+	struct gb_opts *o = dest;
 	char buf[256], *tok, *save = NULL;
 
-	if (strlen(arg) >= sizeof(buf))
-		bad_usage("--sizes: list too long");
+	if (strlen(arg) >= sizeof(buf)) {
+		snprintf(err, n, "list too long");
+		return -EINVAL;
+	}
 	snprintf(buf, sizeof(buf), "%s", arg);
 	o->nsizes = 0;
 	for (tok = strtok_r(buf, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
-		if (o->nsizes == GB_MAX_SIZES)
-			bad_usage("--sizes: at most %d sizes", GB_MAX_SIZES);
-		o->sizes[o->nsizes++] = parse_size(tok);
+		if (o->nsizes == GB_MAX_SIZES) {
+			snprintf(err, n, "at most %d sizes", GB_MAX_SIZES);
+			return -EINVAL;
+		}
+		if (!(o->sizes[o->nsizes++] = parse_size(tok))) {
+			snprintf(err, n, "'%s' is not a multiple of 4 KiB in "
+				 "4k..2m", tok);
+			return -EINVAL;
+		}
 	}
-	if (!o->nsizes)
-		bad_usage("--sizes: empty list");
+	if (!o->nsizes) {
+		snprintf(err, n, "empty list");
+		return -EINVAL;
+	}
+	return 0;
 }
 
-/* parse_qemu_opt() - a --qemu / --proxy-qemu value. */
-static const char *parse_qemu_opt(const char *opt, const char *v)
+/* parse_door() - --door: vfio-user or proxy. */
+static int parse_door(const char *v, void *dest, char *err, size_t n)
 {
-	if (!*v)
-		bad_usage("%s: 11, 7.2 or a PATH%s", opt,
-			  strcmp(opt, "--qemu") ? ", or none" : "");
-	return v;
-}
-
-/* parse_one() - option argv[*i]; false if it is not one of ours. */
-static bool parse_one(struct gb_opts *o, int argc, char **argv, int *i,
-		      const char **sizes, const char **ms,
-		      const char **rounds)
-{
-	const char *a = argv[*i], *v;
-
-	if (!strcmp(a, "--smoke"))
-		o->smoke = true;
-	else if (!strcmp(a, "--no-pin"))
-		o->no_pin = true;
-	else if (!strcmp(a, "--keep"))
-		o->keep = true;
-	else if (opt_value("--sizes", argc, argv, i, &v))
-		*sizes = v;
-	else if (opt_value("--ms", argc, argv, i, &v))
-		*ms = v;
-	else if (opt_value("--rounds", argc, argv, i, &v))
-		*rounds = v;
-	else if (opt_value("--json", argc, argv, i, &v))
-		o->json = v;
-	else if (opt_value("--pin", argc, argv, i, &v))
-		o->pin = (int)parse_uint("--pin", v, 0, CPU_SETSIZE - 1);
-	else if (opt_value("--poll-rq-us", argc, argv, i, &v))
-		o->poll_rq_us = (unsigned)parse_uint("--poll-rq-us", v, 0,
-						     1000000);
-	else if (opt_value("--run", argc, argv, i, &v))
-		o->run = v;
-	else if (opt_value("--qemu", argc, argv, i, &v))
-		o->qemu = parse_qemu_opt("--qemu", v);
-	else if (opt_value("--proxy-qemu", argc, argv, i, &v))
-		o->proxy_qemu = parse_qemu_opt("--proxy-qemu", v);
-	else if (opt_value("--door", argc, argv, i, &v)) {
-		if (strcmp(v, "vfio-user") && strcmp(v, "proxy"))
-			bad_usage("--door: vfio-user or proxy, not '%s'", v);
-		o->door = v;
-	} else if (opt_value("--build", argc, argv, i, &v))
-		o->build = v;
-	else
-		return false;
-	return true;
+	if (strcmp(v, "vfio-user") && strcmp(v, "proxy")) {
+		snprintf(err, n, "vfio-user or proxy, not '%s'", v);
+		return -EINVAL;
+	}
+	*(const char **)dest = v;
+	return 0;
 }
 
 /* parse_opts() - the command line (after "guest") into @o. */
 static void parse_opts(struct gb_opts *o, int argc, char **argv)
 {
-	const char *sizes = NULL, *ms = NULL, *rounds = NULL;
+	struct bopt t[] = {
+		{ .name = "--sizes", .type = BOPT_FN, .dest = o,
+		  .fn = parse_sizes, .arg = "LIST",
+		  .help = "map/unmap sizes, 4 KiB multiples up to 2 MiB, with "
+			  "k/m suffixes (default 4k,16k,64k,256k,1m,2m)" },
+		{ .name = "--ms", .type = BOPT_UINT, .dest = &o->ms,
+		  .arg = "N", .min = 20, .max = 10000,
+		  .help = "length of each measurement in the guest (default "
+			  "300)" },
+		{ .name = "--rounds", .type = BOPT_INT, .dest = &o->rounds,
+		  .arg = "N", .min = 1, .max = GB_MAX_ROUNDS,
+		  .help = "rounds of the boots (default 3)" },
+		{ BOPT_PIN(&o->pin),
+		  .help = "run every boot but polled (QEMU, viommu-server, all "
+			  "threads) on this CPU; polled's poller needs a CPU "
+			  "of its own (default: not pinned, every boot shares "
+			  "the machine's CPUs)" },
+		{ BOPT_NO_PIN(&o->no_pin), .help = "not pinned (the default)" },
+		{ .name = "--poll-rq-us", .type = BOPT_UINT,
+		  .dest = &o->poll_rq_us, .arg = "N", .min = 0,
+		  .max = 1000000,
+		  .help = "the polled boot's viommu-server --poll-rq-us "
+			  "(default " BENCH_XSTR(DEFAULT_POLL_RQ_US) "; 0: no "
+			  "polled boot)" },
+		{ .name = "--qemu", .type = BOPT_STR, .dest = &o->qemu,
+		  .arg = "WHICH", .nonempty = true,
+		  .help = "the QEMU of the main boots (viommu-run --qemu): 11, "
+			  "QEMU 11.1 from BUILD/qemu-11.1, built by "
+			  "scripts/qemu11.sh if missing (default); 7.2, the "
+			  "host's qemu-system-x86_64; or a PATH to a "
+			  "qemu-system-x86_64" },
+		{ .name = "--door", .type = BOPT_FN, .dest = &o->door,
+		  .fn = parse_door, .arg = "DOOR",
+		  .help = "how the main QEMU reaches our devices (viommu-run "
+			  "--door): vfio-user (vfio-user-pci; default on QEMU "
+			  ">= 10.1) or proxy (x-pci-proxy-dev; default, and "
+			  "only, before 10.1)" },
+		{ .name = "--proxy-qemu", .type = BOPT_STR,
+		  .dest = &o->proxy_qemu, .arg = "WHICH", .nonempty = true,
+		  .help = "the QEMU of the proxy boot, as --qemu (default "
+			  "7.2); none: no proxy boot.  Skipped when the main "
+			  "boots already use the proxy door" },
+		{ BOPT_JSON(&o->json), .help = BOPT_JSON_HELP },
+		{ GB_OPT_RUN(&o->run) },
+		{ GB_OPT_BUILD(&o->build) },
+		{ GB_OPT_KEEP(&o->keep) },
+		{ BOPT_SMOKE(&o->smoke),
+		  .help = "one round of ours and qemu only, 4 KiB, 20 ms; "
+			  "skipped (exit 77) unless VIOMMU_BENCH_GUEST=1, as "
+			  "booting is slow" },
+		{ 0 }
+	};
+	char err[BOPT_ERR_MAX];
 
 	memset(o, 0, sizeof(*o));
 	o->pin = -1;
 	o->poll_rq_us = DEFAULT_POLL_RQ_US;
 	o->proxy_qemu = "7.2";
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			exit(0);
-		}
-		if (!parse_one(o, argc, argv, &i, &sizes, &ms, &rounds))
-			bad_usage("unknown option '%s' (--help lists them)",
-				  argv[i]);
-	}
-	if (o->pin >= 0 && o->no_pin)
-		bad_usage("--pin and --no-pin exclude each other");
-	parse_sizes(o, sizes ? sizes : o->smoke ? "4k" :
-		    "4k,16k,64k,256k,1m,2m");
-	o->ms = ms ? (uint32_t)parse_uint("--ms", ms, 20, 10000) :
-		o->smoke ? 20 : 300;
-	o->rounds = rounds ? (int)parse_uint("--rounds", rounds, 1,
-					     GB_MAX_ROUNDS) : o->smoke ? 1 : 3;
+	bopts_parse(t, "guest", about, argc, argv);
+	bopts_exclusive(t, "--pin", "--no-pin");
+	if (!bopt_given(t, "--sizes") &&
+	    parse_sizes(o->smoke ? "4k" : "4k,16k,64k,256k,1m,2m", o, err,
+			sizeof(err)))
+		die("default --sizes: %s", err);
+	if (!bopt_given(t, "--ms"))
+		o->ms = o->smoke ? 20 : 300;
+	if (!bopt_given(t, "--rounds"))
+		o->rounds = o->smoke ? 1 : 3;
 }
 
 /* ------------------------------------------------------------------ */
 /* Main                                                               */
-
-/* remove_tmp() - delete the boots' files and their directory. */
-static void remove_tmp(struct guestb *g)
-{
-	char f[PATH_MAX + 64];
-
-	for (int r = 0; r < g->o.rounds; r++)
-		for (int p = 0; p < P_COUNT; p++) {
-			snprintf(f, sizeof(f), "%s/%s-%d.json", g->tmp,
-				 gb_peer_names[p], r + 1);
-			unlink(f);
-			snprintf(f, sizeof(f), "%s/%s-%d.log", g->tmp,
-				 gb_peer_names[p], r + 1);
-			unlink(f);
-		}
-	rmdir(g->tmp);
-}
 
 /* any_failed() - whether a boot that ran failed. */
 static bool any_failed(const struct guestb *g)
@@ -799,19 +799,7 @@ static bool any_failed(const struct guestb *g)
 /* setup() - locate viommu-run and the build; check what can run. */
 static void setup(struct guestb *g)
 {
-	cpu_set_t set;
-
-	if (sched_getaffinity(0, sizeof(set), &set))
-		CPU_ZERO(&set);
-	if (g->o.pin >= 0 && !CPU_ISSET(g->o.pin, &set))
-		bad_usage("--pin: CPU %d is not available to this process",
-			  g->o.pin);
-	if (gb_find_build(g->build, g->o.build))
-		bad_usage("cannot find the build directory (no build.ninja in "
-			  "'%s'): pass --build DIR", g->build);
-	if (gb_find_run(g->run, g->o.run))
-		bad_usage("cannot find tools/viommu-run%s%s: pass --run PATH",
-			  g->o.run ? " at " : "", g->o.run ? g->o.run : "");
+	gb_locate(g->o.pin, g->build, g->o.build, g->run, g->o.run);
 	check_peers(g);
 	snprintf(g->tmp, sizeof(g->tmp), "/tmp/viommu-bench-guest-XXXXXX");
 	if (!mkdtemp(g->tmp))
@@ -832,18 +820,12 @@ int bench_guest_main(int argc, char **argv)
 {
 	static struct guestb g;
 	struct outputs out;
-	const char *env;
-	bool failed;
 
 	if (!bench_cmd)
 		bench_cmd = "guest";
 	parse_opts(&g.o, argc, argv);
-	env = getenv("VIOMMU_BENCH_GUEST");
-	if (g.o.smoke && (!env || strcmp(env, "1"))) {
-		printf("viommu-bench guest --smoke: skipped (booting a guest "
-		       "takes minutes; set VIOMMU_BENCH_GUEST=1 to run it)\n");
+	if (gb_smoke_skipped("guest", g.o.smoke))
 		return EXIT_SKIP;
-	}
 	setup(&g);
 	outputs_open(&out, g.o.json);
 	machine_info(&g.m);
@@ -851,19 +833,7 @@ int bench_guest_main(int argc, char **argv)
 		fprintf(stderr, "viommu-bench guest: nothing can run: %s\n",
 			g.skip[P_OURS]);
 	run_all(&g);
-	g.m.load[1] = loadavg();
-	gb_print_table(&g, out.table);
-	if (out.json)
-		gb_write_json(&g, out.json);
-	outputs_close(&out);
-	fflush(stdout); /* the table before the messages on stderr */
-	failed = any_failed(&g);
-	if (g.o.keep || failed)
-		fprintf(stderr, "viommu-bench guest: boot logs kept in %s\n",
-			g.tmp);
-	else
-		remove_tmp(&g);
-	if (failed)
-		return 1;
-	return g.o.smoke && !g.nboots ? EXIT_SKIP : 0;
+	REPORT_FINISH(&out, &g.m, gb_print_table, gb_write_json, &g);
+	return gb_end("guest", g.tmp, g.o.keep, any_failed(&g),
+		      g.o.smoke && !g.nboots);
 }

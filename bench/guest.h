@@ -124,6 +124,46 @@ int gb_find_run(char *run, const char *opt);
 int gb_find_build(char *build, const char *opt);
 
 /*
+ * Option-table fields (bench/opts.h) of the options guest and guest-io
+ * share, with their help: --run PATH, --build DIR, --keep.
+ */
+#define GB_OPT_RUN(d)                                                      \
+	.name = "--run", .type = BOPT_STR, .dest = (d), .arg = "PATH",     \
+	.help = "tools/viommu-run (default: found from this program)"
+#define GB_OPT_BUILD(d)                                                    \
+	.name = "--build", .type = BOPT_STR, .dest = (d), .arg = "DIR",    \
+	.help = "build directory with the server, guest program and "      \
+		"guest-cache/ (default: the one this program is in)"
+#define GB_OPT_KEEP(d)                                                     \
+	.name = "--keep", .type = BOPT_FLAG, .dest = (d),                  \
+	.help = "keep the boots' logs and viommu-run JSON (printed path)"
+
+/*
+ * gb_locate() - before a booting run: check that CPU @pin (-1: none) is
+ * ours to use, find the build directory (@obuild: --build) into @build
+ * and tools/viommu-run (@orun: --run) into @run (PATH_MAX bytes each);
+ * a usage error (exit 2) naming the option to pass if one is missing.
+ */
+void gb_locate(int pin, char *build, const char *obuild, char *run,
+	       const char *orun);
+
+/*
+ * gb_smoke_skipped() - whether a --smoke run of subcommand @cmd is to be
+ * skipped (booting is slow: only with VIOMMU_BENCH_GUEST=1); if so it
+ * says so on stdout.
+ */
+bool gb_smoke_skipped(const char *cmd, bool smoke);
+
+/*
+ * gb_end() - after the report of a booting run of @cmd: keep the boots'
+ * files in @tmp (and say where) when @keep or a boot @failed, else remove
+ * them; the exit status: 1 if a boot failed, EXIT_SKIP if @skipped (a
+ * smoke run with nothing booted), else 0.
+ */
+int gb_end(const char *cmd, const char *tmp, bool keep, bool failed,
+	   bool skipped);
+
+/*
  * gb_has_device() - whether the QEMU at @qemu has the device @name: its
  * `-device NAME,help` lists "NAME options:" (the exit status is 0 either
  * way; asking for one device loads only that device's module).

@@ -42,6 +42,7 @@
  * 50 ms) exits 77 (skipped) unless VIOMMU_BENCH_GUEST=1.
  */
 #include "guest_io.h"
+#include "opts.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -50,7 +51,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define EXIT_SKIP 77
 
 /* ------------------------------------------------------------------ */
 /* What can run                                                       */
@@ -282,18 +282,8 @@ static void run_all(struct gio *g)
 /* ------------------------------------------------------------------ */
 /* Command line                                                       */
 
-/* usage() - the --help text. */
-static void usage(FILE *f)
-{
-	fprintf(f,
-"usage: viommu-bench guest-io [--rounds N] [--bench-ms N]\n"
-"                             [--net] [--stacks ours,mixed,qemu]\n"
-"                             [--modes noiommu,pt,lazy,strict]\n"
-"                             [--pin CPU | --no-pin] [--poll-rq-us N]\n"
-"                             [--qemu 11|7.2|PATH]\n"
-"                             [--json FILE|-] [--run PATH] [--build DIR]\n"
-"                             [--keep] [--replay DIR] [--smoke] [--help]\n"
-"\n"
+/* What `viommu-bench guest-io --help` says the subcommand does. */
+static const char about[] =
 "Boots a real Linux guest (tools/viommu-run, scenario blkio) whose stock\n"
 "virtio_blk driver does O_DIRECT random reads and writes, 4 KiB and 64 KiB,\n"
 "queue depth 1 and 32 (Linux AIO), on a sparse 64 MiB raw image, one boot\n"
@@ -307,57 +297,14 @@ static void usage(FILE *f)
 "          pt       iommu.passthrough=1 (identity domain)\n"
 "          lazy     the kernel's default (DMA-FQ)\n"
 "          strict   iommu.strict=1 (DMA)\n"
-"and prints IOPS and MB/s per job, each mode as %% of the same stack's\n"
-"no-IOMMU figure, requests per I/O, and the goals (ours lazy >= 95%%,\n"
-"strict >= 60%% of no IOMMU, each of our ratios above QEMU's) with met or\n"
-"MISSED.  A boot takes 30-60 s; a full round is 12 boots.\n"
-"\n"
-"  --net          the network column instead (viommu-run's netbench\n"
-"                 scenarios): TCP between two virtio-net NICs in two\n"
-"                 network namespaces of the guest, 1 and 4 streams, both\n"
-"                 directions, 1500 B and 64 KiB writes (MB/s), and UDP\n"
-"                 packets/s with 18-byte payloads; stacks ours (our NICs\n"
-"                 behind our virtio-iommu) and qemu (two virtio-net-pci\n"
-"                 iommu_platform=on on one hub behind QEMU's\n"
-"                 virtio-iommu-pci); counters per MiB sent.  A full\n"
-"                 round is 8 boots\n"
-"  --rounds N     rounds of the boots, 1..%d (default 3)\n"
-"  --bench-ms N   length of each job in the guest, 50..10000 (default\n"
-"                 1000)\n"
-"  --stacks LIST  which stacks (default all three)\n"
-"  --modes LIST   which modes (default all four; the %% columns need\n"
-"                 noiommu)\n"
-"  --pin CPU      run every boot (QEMU, viommu-server, all threads) on\n"
-"                 this CPU (default: not pinned)\n"
-"  --no-pin       not pinned (the default)\n"
-"  --poll-rq-us N the ours stack's viommu-server --poll-rq-us: after a\n"
-"                 kick the server polls our virtio-iommu's request queue\n"
-"                 for N us, kicks suppressed (default 0: a kick per\n"
-"                 request; the poller wants a CPU of its own)\n"
-"  --qemu WHICH   viommu-run --qemu: 11 (QEMU 11.1 from BUILD/qemu-11.1,\n"
-"                 built by scripts/qemu11.sh if missing; the default), 7.2\n"
-"                 or a PATH.  The blk scenarios need vfio-user (>= 10.1)\n"
-"  --json FILE    also write JSON to FILE ('-': JSON on stdout, table on\n"
-"                 stderr)\n"
-"  --run PATH     tools/viommu-run (default: found from this program)\n"
-"  --build DIR    build directory with the server, guest program and\n"
-"                 guest-cache/ (default: the one this program is in)\n"
-"  --keep         keep the boots' logs and viommu-run JSON (printed path)\n"
-"  --replay DIR   boot nothing: report the boots a --keep run left in DIR\n"
-"                 (STACK-MODE-ROUND.json; --stacks, --modes, --rounds\n"
-"                 select; default every round found, up to %d)\n"
-"  --smoke        one round of ours and qemu, noiommu and strict, 50 ms;\n"
-"                 skipped (exit 77) unless VIOMMU_BENCH_GUEST=1, as booting\n"
-"                 is slow\n"
-"  --help         this text\n", GIO_MAX_ROUNDS, GIO_MAX_ROUNDS);
-}
+"and prints IOPS and MB/s per job, each mode as % of the same stack's\n"
+"no-IOMMU figure, requests per I/O, and the goals (ours lazy >= 95%,\n"
+"strict >= 60% of no IOMMU, each of our ratios above QEMU's) with met or\n"
+"MISSED.  A boot takes 30-60 s; a full round is 12 boots.\n";
 
-/* parse_set() - a comma list of @names into @on[]. */
-static void parse_set(const char *what, const char *arg,
-		      const char *const *names, int n, bool *on)
+/* bits_to_set() - bit i of @bits into @on[i], for @n names. */
+static void bits_to_set(uint32_t bits, int n, bool *on)
 {
-	uint32_t bits = parse_name_list(what, arg, names, n);
-
 	for (int i = 0; i < n; i++)
 		on[i] = bits & (1u << i);
 }
@@ -365,89 +312,89 @@ static void parse_set(const char *what, const char *arg,
 /* parse_opts() - the command line (after "guest-io") into @o. */
 static void parse_opts(struct gio_opts *o, int argc, char **argv)
 {
-	const char *ms = NULL, *rounds = NULL, *stacks = NULL, *modes = NULL;
-	const char *v;
+	uint32_t stacks = 0, modes = 0;
+	struct bopt t[] = {
+		{ .name = "--net", .type = BOPT_FLAG, .dest = &o->net,
+		  .help = "the network column instead (viommu-run's netbench "
+			  "scenarios): TCP between two virtio-net NICs in two "
+			  "network namespaces of the guest, 1 and 4 streams, "
+			  "both directions, 1500 B and 64 KiB writes (MB/s), "
+			  "and UDP packets/s with 18-byte payloads; stacks "
+			  "ours (our NICs behind our virtio-iommu) and qemu "
+			  "(two virtio-net-pci iommu_platform=on on one hub "
+			  "behind QEMU's virtio-iommu-pci); counters per MiB "
+			  "sent.  A full round is 8 boots" },
+		{ .name = "--rounds", .type = BOPT_INT, .dest = &o->rounds,
+		  .arg = "N", .min = 1, .max = GIO_MAX_ROUNDS,
+		  .help = "rounds of the boots (default 3)" },
+		{ .name = "--bench-ms", .type = BOPT_UINT, .dest = &o->ms,
+		  .arg = "N", .min = 50, .max = 10000,
+		  .help = "length of each job in the guest (default 1000)" },
+		{ .name = "--stacks", .type = BOPT_NAMES, .dest = &stacks,
+		  .names = gio_stack_names, .nnames = GIO_NSTACKS,
+		  .arg = "LIST", .help = "which stacks (default all three)" },
+		{ .name = "--modes", .type = BOPT_NAMES, .dest = &modes,
+		  .names = gio_mode_names, .nnames = GIO_NMODES,
+		  .arg = "LIST",
+		  .help = "which modes (default all four; the % columns need "
+			  "noiommu)" },
+		{ BOPT_PIN(&o->pin),
+		  .help = "run every boot (QEMU, viommu-server, all threads) "
+			  "on this CPU (default: not pinned)" },
+		{ BOPT_NO_PIN(&o->no_pin), .help = "not pinned (the default)" },
+		{ .name = "--poll-rq-us", .type = BOPT_UINT,
+		  .dest = &o->poll_rq_us, .arg = "N", .min = 0,
+		  .max = 1000000,
+		  .help = "the ours stack's viommu-server --poll-rq-us: after "
+			  "a kick the server polls our virtio-iommu's request "
+			  "queue for N us, kicks suppressed (default 0: a kick "
+			  "per request; the poller wants a CPU of its own)" },
+		{ .name = "--qemu", .type = BOPT_STR, .dest = &o->qemu,
+		  .arg = "WHICH", .nonempty = true,
+		  .help = "viommu-run --qemu: 11 (QEMU 11.1 from "
+			  "BUILD/qemu-11.1, built by scripts/qemu11.sh if "
+			  "missing; the default), 7.2 or a PATH.  The blk "
+			  "scenarios need vfio-user (>= 10.1)" },
+		{ BOPT_JSON(&o->json), .help = BOPT_JSON_HELP },
+		{ GB_OPT_RUN(&o->run) },
+		{ GB_OPT_BUILD(&o->build) },
+		{ GB_OPT_KEEP(&o->keep) },
+		{ .name = "--replay", .type = BOPT_STR, .dest = &o->replay,
+		  .arg = "DIR",
+		  .help = "boot nothing: report the boots a --keep run left in "
+			  "DIR (STACK-MODE-ROUND.json; --stacks, --modes, "
+			  "--rounds select; default every round found)" },
+		{ BOPT_SMOKE(&o->smoke),
+		  .help = "one round of ours and qemu, noiommu and strict, "
+			  "50 ms; skipped (exit 77) unless "
+			  "VIOMMU_BENCH_GUEST=1, as booting is slow" },
+		{ 0 }
+	};
 
 	memset(o, 0, sizeof(*o));
 	o->pin = -1;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			usage(stdout);
-			exit(0);
-		} else if (!strcmp(a, "--smoke")) {
-			o->smoke = true;
-		} else if (!strcmp(a, "--no-pin")) {
-			o->no_pin = true;
-		} else if (!strcmp(a, "--net")) {
-			o->net = true;
-		} else if (!strcmp(a, "--keep")) {
-			o->keep = true;
-		} else if (opt_value("--bench-ms", argc, argv, &i, &v)) {
-			ms = v;
-		} else if (opt_value("--rounds", argc, argv, &i, &v)) {
-			rounds = v;
-		} else if (opt_value("--stacks", argc, argv, &i, &v)) {
-			stacks = v;
-		} else if (opt_value("--modes", argc, argv, &i, &v)) {
-			modes = v;
-		} else if (opt_value("--json", argc, argv, &i, &v)) {
-			o->json = v;
-		} else if (opt_value("--pin", argc, argv, &i, &v)) {
-			o->pin = (int)parse_uint("--pin", v, 0,
-						 CPU_SETSIZE - 1);
-		} else if (opt_value("--poll-rq-us", argc, argv, &i, &v)) {
-			o->poll_rq_us = (unsigned)parse_uint("--poll-rq-us",
-							     v, 0, 1000000);
-		} else if (opt_value("--run", argc, argv, &i, &v)) {
-			o->run = v;
-		} else if (opt_value("--replay", argc, argv, &i, &v)) {
-			o->replay = v;
-		} else if (opt_value("--build", argc, argv, &i, &v)) {
-			o->build = v;
-		} else if (opt_value("--qemu", argc, argv, &i, &v)) {
-			if (!*v)
-				bad_usage("--qemu: 11, 7.2 or a PATH");
-			o->qemu = v;
-		} else {
-			bad_usage("unknown option '%s' (--help lists them)", a);
-		}
-	}
-	if (o->pin >= 0 && o->no_pin)
-		bad_usage("--pin and --no-pin exclude each other");
-	parse_set("--stacks", stacks ? stacks : o->smoke || o->net ?
-		  "ours,qemu" : "ours,mixed,qemu", gio_stack_names, GIO_NSTACKS, o->stack);
-	parse_set("--modes", modes ? modes : o->smoke ? "noiommu,strict" :
-		  "noiommu,pt,lazy,strict", gio_mode_names, GIO_NMODES,
-		  o->mode);
-	o->ms = ms ? (uint32_t)parse_uint("--bench-ms", ms, 50, 10000) :
-		o->smoke ? 50 : 1000;
-	o->rounds = rounds ? (int)parse_uint("--rounds", rounds, 1,
-					     GIO_MAX_ROUNDS) :
-		    o->smoke ? 1 : o->replay ? GIO_MAX_ROUNDS : 3;
+	bopts_parse(t, "guest-io", about, argc, argv);
+	bopts_exclusive(t, "--pin", "--no-pin");
+	if (!bopt_given(t, "--stacks"))
+		stacks = parse_name_list("--stacks", o->smoke || o->net ?
+					 "ours,qemu" : "ours,mixed,qemu",
+					 gio_stack_names, GIO_NSTACKS);
+	bits_to_set(stacks, GIO_NSTACKS, o->stack);
+	if (!bopt_given(t, "--modes"))
+		modes = parse_name_list("--modes", o->smoke ? "noiommu,strict"
+					: "noiommu,pt,lazy,strict",
+					gio_mode_names, GIO_NMODES);
+	bits_to_set(modes, GIO_NMODES, o->mode);
+	if (!bopt_given(t, "--bench-ms"))
+		o->ms = o->smoke ? 50 : 1000;
+	if (!bopt_given(t, "--rounds"))
+		o->rounds = o->smoke ? 1 : o->replay ? GIO_MAX_ROUNDS : 3;
 	if (o->replay && o->smoke)
 		bad_usage("--replay and --smoke exclude each other");
 }
 
 /* ------------------------------------------------------------------ */
 /* Main                                                               */
-
-/* remove_tmp() - delete the boots' files and their directory. */
-static void remove_tmp(const struct gio *g)
-{
-	char f[PATH_MAX + 64];
-
-	for (int r = 0; r < g->o.rounds; r++)
-		for (int s = 0; s < GIO_NSTACKS; s++)
-			for (int m = 0; m < GIO_NMODES; m++) {
-				boot_path(g, f, sizeof(f), r, s, m, "json");
-				unlink(f);
-				boot_path(g, f, sizeof(f), r, s, m, "log");
-				unlink(f);
-			}
-	rmdir(g->tmp);
-}
 
 /* any_failed() - whether a boot that ran failed. */
 static bool any_failed(const struct gio *g)
@@ -463,19 +410,7 @@ static bool any_failed(const struct gio *g)
 /* setup() - locate viommu-run and the build; check what can run. */
 static void setup(struct gio *g)
 {
-	cpu_set_t set;
-
-	if (sched_getaffinity(0, sizeof(set), &set))
-		CPU_ZERO(&set);
-	if (g->o.pin >= 0 && !CPU_ISSET(g->o.pin, &set))
-		bad_usage("--pin: CPU %d is not available to this process",
-			  g->o.pin);
-	if (gb_find_build(g->build, g->o.build))
-		bad_usage("cannot find the build directory (no build.ninja in "
-			  "'%s'): pass --build DIR", g->build);
-	if (gb_find_run(g->run, g->o.run))
-		bad_usage("cannot find tools/viommu-run%s%s: pass --run PATH",
-			  g->o.run ? " at " : "", g->o.run ? g->o.run : "");
+	gb_locate(g->o.pin, g->build, g->o.build, g->run, g->o.run);
 	check_stacks(g);
 	snprintf(g->tmp, sizeof(g->tmp), "/tmp/viommu-bench-guest-io-XXXXXX");
 	if (!mkdtemp(g->tmp))
@@ -499,11 +434,7 @@ static int replay_main(struct gio *g)
 			"ROUND.json) in %s\n", g->o.replay);
 		return 1;
 	}
-	g->m.load[1] = loadavg();
-	gio_print_table(g, out.table);
-	if (out.json)
-		gio_write_json(g, out.json);
-	outputs_close(&out);
+	REPORT_FINISH(&out, &g->m, gio_print_table, gio_write_json, g);
 	return any_failed(g) ? 1 : 0;
 }
 
@@ -512,21 +443,15 @@ int bench_guest_io_main(int argc, char **argv)
 {
 	static struct gio g;
 	struct outputs out;
-	const char *env;
-	bool failed, runs = false;
+	bool runs = false;
 
 	if (!bench_cmd)
 		bench_cmd = "guest-io";
 	parse_opts(&g.o, argc, argv);
 	if (g.o.replay)
 		return replay_main(&g);
-	env = getenv("VIOMMU_BENCH_GUEST");
-	if (g.o.smoke && (!env || strcmp(env, "1"))) {
-		printf("viommu-bench guest-io --smoke: skipped (booting a "
-		       "guest takes minutes; set VIOMMU_BENCH_GUEST=1 to run "
-		       "it)\n");
+	if (gb_smoke_skipped("guest-io", g.o.smoke))
 		return EXIT_SKIP;
-	}
 	setup(&g);
 	outputs_open(&out, g.o.json);
 	machine_info(&g.m);
@@ -539,19 +464,7 @@ int bench_guest_io_main(int argc, char **argv)
 	if (!runs)
 		fprintf(stderr, "viommu-bench guest-io: nothing can run\n");
 	run_all(&g);
-	g.m.load[1] = loadavg();
-	gio_print_table(&g, out.table);
-	if (out.json)
-		gio_write_json(&g, out.json);
-	outputs_close(&out);
-	fflush(stdout); /* the table before the messages on stderr */
-	failed = any_failed(&g);
-	if (g.o.keep || failed)
-		fprintf(stderr, "viommu-bench guest-io: boot logs kept in %s\n",
-			g.tmp);
-	else
-		remove_tmp(&g);
-	if (failed)
-		return 1;
-	return g.o.smoke && !g.nboots ? EXIT_SKIP : 0;
+	REPORT_FINISH(&out, &g.m, gio_print_table, gio_write_json, &g);
+	return gb_end("guest-io", g.tmp, g.o.keep, any_failed(&g),
+		      g.o.smoke && !g.nboots);
 }

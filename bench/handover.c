@@ -30,6 +30,7 @@
  * the measurement.
  */
 #include "common.h"
+#include "opts.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -61,7 +62,7 @@ struct opts {
 	const char *json;
 	uint32_t ios, batch, sizes[MAX_SIZES];
 	int nsizes, runs;
-	unsigned long kick_cost;
+	uint64_t kick_cost;
 };
 
 struct result {
@@ -246,73 +247,48 @@ static void measure(struct bench *b, int si, enum mode m)
 	free(st);
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-"usage: viommu-bench handover [--smoke] [--ios N] [--batch N] [--sizes LIST]\n"
-"                             [--kick-cost-ns N] [--runs N] [--json FILE|-]\n"
-"\n"
-"The same DMA workload with a MAP per buffer (strict, batched) against\n"
-"page-table handover with INVALIDATE per unmap and batched: requests per\n"
-"I/O and I/Os per second, and each mode's ratio to map-strict.\n"
-"\n"
-"  --smoke            tiny run; numbers not meaningful\n"
-"  --ios N            I/Os per run, 1..10000000 (default 100000; smoke 200)\n"
-"  --batch N          I/Os per batch in the batched modes, 1..64 "
-"(default 32)\n"
-"  --sizes LIST       I/O sizes in bytes, 4096..65536, multiples of 4096\n"
-"                     (default 4096,65536)\n"
-"  --kick-cost-ns N   MODELLED: busy-wait N ns per kick (a VM exit)\n"
-"  --runs N           runs, 1..%d (default 5; smoke 1)\n"
-"  --json FILE        also write JSON to FILE ('-': JSON on stdout)\n",
-		BENCH_MAX_RUNS);
-}
+/* What `viommu-bench handover --help` says the subcommand does. */
+static const char about[] =
+"The same DMA workload with a MAP per buffer (strict, batched) against "
+"page-table handover with INVALIDATE per unmap and batched: requests per "
+"I/O and I/Os per second, and each mode's ratio to map-strict.";
 
+/* parse_opts() - the command line (after "handover") into @o. */
 static void parse_opts(struct opts *o, int argc, char **argv)
 {
-	bool ios = false, runs = false;
+	struct bopt t[] = {
+		{ BOPT_SMOKE(&o->smoke), .help = "tiny run; numbers not "
+		  "meaningful" },
+		{ .name = "--ios", .type = BOPT_UINT, .dest = &o->ios,
+		  .arg = "N", .min = 1, .max = 10000000,
+		  .help = "I/Os per run (default 100000; smoke 200)" },
+		{ .name = "--batch", .type = BOPT_UINT, .dest = &o->batch,
+		  .arg = "N", .min = 1, .max = 64,
+		  .help = "I/Os per batch in the batched modes (default 32)" },
+		{ .name = "--sizes", .type = BOPT_LIST, .dest = o->sizes,
+		  .count = &o->nsizes, .nmax = MAX_SIZES, .arg = "LIST",
+		  .min = 4096, .max = 65536,
+		  .help = "I/O sizes in bytes, multiples of 4096 (default "
+			  "4096,65536)" },
+		{ BOPT_KICK_COST(&o->kick_cost) },
+		{ BOPT_RUNS(&o->runs, BENCH_MAX_RUNS),
+		  .help = "runs (default 5; smoke 1)" },
+		{ BOPT_JSON(&o->json), .help = BOPT_JSON_HELP },
+		{ 0 }
+	};
 
 	o->batch = 32;
 	o->sizes[0] = 4096;
 	o->sizes[1] = 65536;
 	o->nsizes = 2;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v;
-
-		if (!strcmp(a, "--help")) {
-			usage(stdout);
-			exit(0);
-		} else if (!strcmp(a, "--smoke")) {
-			o->smoke = true;
-		} else if (opt_value("--json", argc, argv, &i, &v)) {
-			o->json = v;
-		} else if (opt_value("--ios", argc, argv, &i, &v)) {
-			o->ios = (uint32_t)parse_uint("--ios", v, 1, 10000000);
-			ios = true;
-		} else if (opt_value("--batch", argc, argv, &i, &v)) {
-			o->batch = (uint32_t)parse_uint("--batch", v, 1, 64);
-		} else if (opt_value("--sizes", argc, argv, &i, &v)) {
-			o->nsizes = parse_uint_list("--sizes", v, o->sizes,
-						    MAX_SIZES, 4096, 65536);
-			for (int k = 0; k < o->nsizes; k++)
-				if (o->sizes[k] % 4096)
-					bad_usage("--sizes: %u is not a "
-						  "multiple of 4096",
-						  o->sizes[k]);
-		} else if (opt_value("--kick-cost-ns", argc, argv, &i, &v)) {
-			o->kick_cost = parse_uint("--kick-cost-ns", v, 0,
-						  10000000);
-		} else if (opt_value("--runs", argc, argv, &i, &v)) {
-			o->runs = (int)parse_uint("--runs", v, 1,
-						  BENCH_MAX_RUNS);
-			runs = true;
-		} else {
-			bad_usage("unknown option '%s'", a);
-		}
-	}
-	if (!ios)
+	bopts_parse(t, "handover", about, argc, argv);
+	for (int k = 0; k < o->nsizes; k++)
+		if (o->sizes[k] % 4096)
+			bad_usage("--sizes: %u is not a multiple of 4096",
+				  o->sizes[k]);
+	if (!bopt_given(t, "--ios"))
 		o->ios = o->smoke ? 200 : 100000;
-	if (!runs)
+	if (!bopt_given(t, "--runs"))
 		o->runs = o->smoke ? 1 : 5;
 }
 
@@ -325,8 +301,8 @@ static void print_table(const struct bench *b, FILE *f)
 		b->o.ios, b->o.batch, b->o.runs);
 	machine_print(&b->m, f);
 	if (b->o.kick_cost)
-		fprintf(f, "MODELLED: %lu ns busy-wait per kick (a VM exit)\n",
-			b->o.kick_cost);
+		fprintf(f, "MODELLED: %llu ns busy-wait per kick (a VM "
+			"exit)\n", (unsigned long long)b->o.kick_cost);
 	fprintf(f, "no upstream guest driver speaks handover: measured in "
 		"process with the reference driver\n\n");
 	fprintf(f, "%-6s %-14s %9s %9s %12s %12s %9s %9s\n", "size", "mode",
@@ -395,10 +371,6 @@ int cmd_handover(int argc, char **argv)
 			measure(&b, si, (enum mode)m);
 	}
 	bench_kick_hook.cost_ns = 0;
-	b.m.load[1] = loadavg();
-	print_table(&b, out.table);
-	if (out.json)
-		print_json(&b, out.json);
-	outputs_close(&out);
+	REPORT_FINISH(&out, &b.m, print_table, print_json, &b);
 	return 0;
 }

@@ -41,6 +41,7 @@
  * busy-wait (the rest of an I/O stack the model does not have).
  */
 #include "common.h"
+#include "opts.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -717,9 +718,7 @@ static void print_seeds(const struct io *b, FILE *f)
 /* print_table() - the human-readable report. */
 static void print_table(const struct io *b, FILE *f)
 {
-	fprintf(f, "viommu-bench io (viommu %s)%s\n", viommu_version(),
-		b->o.smoke ? " -- SMOKE RUN: numbers not meaningful" : "");
-	machine_print(&b->m, f);
+	report_head(f, "io", b->o.smoke ? SMOKE_NOTE : NULL, &b->m);
 	fprintf(f, "method:  one thread; %u ms per mode and size per run, "
 		"median of %d runs; %u buffers;\n         %s rings, queue "
 		"256; %% none = this mode / none in the same run; cpu = "
@@ -773,117 +772,78 @@ static void print_json(const struct io *b, FILE *f)
 /* ------------------------------------------------------------------ */
 /* Options and set-up                                                 */
 
-/* usage() - the --help text. */
-static void usage(FILE *f)
-{
-	fprintf(f,
-"usage: viommu-bench io [--smoke] [--workloads LIST] [--modes LIST]\n"
-"                       [--sizes LIST] [--batch N] [--fq N] [--buffers N]\n"
-"                       [--ring split|packed] [--time-ms N] [--runs N]\n"
-"                       [--kick-cost-ns N] [--stack-ns N] [--json FILE|-]\n"
-"\n"
-"An in-process I/O model: per I/O the driver maps a buffer through the\n"
-"reference virtio-iommu driver, the endpoint DMAs through the translation\n"
-"core, the driver consumes the data and unmaps.  Reports I/Os/s, bytes/s\n"
-"and %% of the no-IOMMU rate measured in the same run, per mode.\n"
-"\n"
-"  --smoke            tiny run (well under two seconds); numbers not\n"
-"                     meaningful\n"
-"  --workloads LIST   rx, tx, bulk (default all)\n"
-"  --modes LIST       none, identity, strict, batched, deferred, pool\n"
-"                     (default all; none is always measured: the "
-"baseline)\n"
-"  --sizes LIST       bytes per I/O, 64..65536 (default\n"
-"                     64,256,1500,4096,16384,65536)\n"
-"  --batch N          I/Os per commit in batched mode, 1..128 (default "
-"16)\n"
-"  --fq N             deferred flush queue entries, 1..%u (default 256)\n"
-"  --buffers N        buffers the I/Os rotate over, 16..%u (default "
-"256)\n"
-"  --ring KIND        split or packed (default split)\n"
-"  --time-ms N        milliseconds per mode, size and run, 1..60000\n"
-"                     (default 200; smoke 2)\n"
-"  --runs N           runs, 1..%d (default 3; smoke 1)\n"
-"  --kick-cost-ns N   MODELLED: busy-wait N ns per kick (a VM exit),\n"
-"                     0..10000000\n"
-"  --stack-ns N       MODELLED: busy-wait N ns per I/O (the rest of an "
-"I/O\n"
-"                     stack), 0..10000000\n"
-"  --json FILE        also write JSON to FILE ('-': JSON on stdout,\n"
-"                     table on stderr)\n"
-"  --help             this text\n", MAX_FQ, MAX_BUFS, BENCH_MAX_RUNS);
-}
-
-/* parse_value() - the options that take a value; false if @a is none. */
-static bool parse_value(struct opts *o, int argc, char **argv, int *i,
-			bool *sizes)
-{
-	static const char *const rings[] = { "split", "packed" };
-	const char *v;
-
-	if (opt_value("--json", argc, argv, i, &v))
-		o->json = v;
-	else if (opt_value("--workloads", argc, argv, i, &v))
-		o->workloads = parse_name_list("--workloads", v, wl_names,
-					       W_COUNT);
-	else if (opt_value("--modes", argc, argv, i, &v))
-		o->modes = parse_name_list("--modes", v, mode_names, M_COUNT);
-	else if (opt_value("--sizes", argc, argv, i, &v))
-		*sizes = (o->nsizes = parse_uint_list("--sizes", v, o->sizes,
-						      MAX_SIZES, 64,
-						      MAX_SIZE)) > 0;
-	else if (opt_value("--batch", argc, argv, i, &v))
-		o->batch = (uint32_t)parse_uint("--batch", v, 1, 128);
-	else if (opt_value("--fq", argc, argv, i, &v))
-		o->fq = (uint32_t)parse_uint("--fq", v, 1, MAX_FQ);
-	else if (opt_value("--buffers", argc, argv, i, &v))
-		o->bufs = (uint32_t)parse_uint("--buffers", v, 16, MAX_BUFS);
-	else if (opt_value("--ring", argc, argv, i, &v))
-		o->packed = parse_name_list("--ring", v, rings, 2) == 2;
-	else if (opt_value("--time-ms", argc, argv, i, &v))
-		o->time_ms = (uint32_t)parse_uint("--time-ms", v, 1, 60000);
-	else if (opt_value("--runs", argc, argv, i, &v))
-		o->runs = (int)parse_uint("--runs", v, 1, BENCH_MAX_RUNS);
-	else if (opt_value("--kick-cost-ns", argc, argv, i, &v))
-		o->kick_cost = parse_uint("--kick-cost-ns", v, 0, 10000000);
-	else if (opt_value("--stack-ns", argc, argv, i, &v))
-		o->stack_ns = parse_uint("--stack-ns", v, 0, 10000000);
-	else
-		return false;
-	return true;
-}
+/* What `viommu-bench io --help` says the subcommand does. */
+static const char about[] =
+"An in-process I/O model: per I/O the driver maps a buffer through the "
+"reference virtio-iommu driver, the endpoint DMAs through the translation "
+"core, the driver consumes the data and unmaps.  Reports I/Os/s, bytes/s "
+"and % of the no-IOMMU rate measured in the same run, per mode.";
 
 /* parse_opts() - the command line (after "io") into @o. */
 static void parse_opts(struct opts *o, int argc, char **argv)
 {
 	static const uint32_t def[] = { 64, 256, 1500, 4096, 16384, 65536 };
 	static const uint32_t smoke[] = { 64, 4096 };
-	bool sizes = false;
+	static const char *const rings[] = { "split", "packed" };
+	uint32_t ring = 1;
+	struct bopt t[] = {
+		{ BOPT_SMOKE(&o->smoke), .help = "tiny run (well under two "
+		  "seconds); numbers not meaningful" },
+		{ .name = "--workloads", .type = BOPT_NAMES,
+		  .dest = &o->workloads, .names = wl_names, .nnames = W_COUNT,
+		  .arg = "LIST", .help = "workloads (default all)" },
+		{ .name = "--modes", .type = BOPT_NAMES, .dest = &o->modes,
+		  .names = mode_names, .nnames = M_COUNT, .arg = "LIST",
+		  .help = "IOMMU modes (default all; none is always measured: "
+			  "the baseline)" },
+		{ .name = "--sizes", .type = BOPT_LIST, .dest = o->sizes,
+		  .count = &o->nsizes, .nmax = MAX_SIZES, .arg = "LIST",
+		  .min = 64, .max = MAX_SIZE,
+		  .help = "bytes per I/O (default "
+			  "64,256,1500,4096,16384,65536)" },
+		{ .name = "--batch", .type = BOPT_UINT, .dest = &o->batch,
+		  .arg = "N", .min = 1, .max = 128,
+		  .help = "I/Os per commit in batched mode (default 16)" },
+		{ .name = "--fq", .type = BOPT_UINT, .dest = &o->fq,
+		  .arg = "N", .min = 1, .max = MAX_FQ,
+		  .help = "deferred flush queue entries (default 256)" },
+		{ .name = "--buffers", .type = BOPT_UINT, .dest = &o->bufs,
+		  .arg = "N", .min = 16, .max = MAX_BUFS,
+		  .help = "buffers the I/Os rotate over (default 256)" },
+		{ .name = "--ring", .type = BOPT_NAMES, .dest = &ring,
+		  .names = rings, .nnames = 2, .arg = "KIND",
+		  .help = "split or packed (default split)" },
+		{ .name = "--time-ms", .type = BOPT_UINT, .dest = &o->time_ms,
+		  .arg = "N", .min = 1, .max = 60000,
+		  .help = "milliseconds per mode, size and run (default 200; "
+			  "smoke 2)" },
+		{ BOPT_RUNS(&o->runs, BENCH_MAX_RUNS),
+		  .help = "runs (default 3; smoke 1)" },
+		{ BOPT_KICK_COST(&o->kick_cost) },
+		{ .name = "--stack-ns", .type = BOPT_U64, .dest = &o->stack_ns,
+		  .arg = "N", .min = 0, .max = 10000000,
+		  .help = "MODELLED: busy-wait N ns per I/O (the rest of an "
+			  "I/O stack)" },
+		{ BOPT_JSON(&o->json), .help = BOPT_JSON_HELP },
+		{ 0 }
+	};
 
 	o->workloads = (1u << W_COUNT) - 1;
 	o->modes = (1u << M_COUNT) - 1;
 	o->batch = 16;
 	o->fq = 256;
 	o->bufs = 256;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help")) {
-			usage(stdout);
-			exit(0);
-		} else if (!strcmp(argv[i], "--smoke")) {
-			o->smoke = true;
-		} else if (!parse_value(o, argc, argv, &i, &sizes)) {
-			bad_usage("unknown option '%s'", argv[i]);
-		}
-	}
+	bopts_parse(t, "io", about, argc, argv);
+	o->packed = ring == 2;
 	o->modes |= 1u << M_NONE;
-	if (!sizes) {
+	if (!bopt_given(t, "--sizes")) {
 		o->nsizes = o->smoke ? 2 : 6;
 		memcpy(o->sizes, o->smoke ? smoke : def,
 		       o->nsizes * sizeof(def[0]));
 	}
-	if (!o->time_ms)
+	if (!bopt_given(t, "--time-ms"))
 		o->time_ms = o->smoke ? 2 : 200;
-	if (!o->runs)
+	if (!bopt_given(t, "--runs"))
 		o->runs = o->smoke ? 1 : 3;
 	if (o->smoke && o->bufs > 32)
 		o->bufs = 32;
@@ -947,12 +907,8 @@ int cmd_io(int argc, char **argv)
 	for (int r = 0; r < b.o.runs; r++)
 		measure(&b, r);
 	bench_kick_hook.cost_ns = 0;
-	b.m.load[1] = loadavg();
 	summarize(&b);
-	print_table(&b, out.table);
-	if (out.json)
-		print_json(&b, out.json);
-	outputs_close(&out);
+	REPORT_FINISH(&out, &b.m, print_table, print_json, &b);
 	venv_destroy(&b.env);
 	free(b.wire);
 	free(b.app);

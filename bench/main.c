@@ -1,8 +1,9 @@
 /*
  * main.c - viommu-bench: one benchmark program, one subcommand per kind of
  * measurement.  This file only dispatches; each subcommand lives in its
- * own file (core.c, vdev.c, io.c, scaling.c, smmu.c, vtd.c, qemu.c, guest.c,
- * guest_io.c, plot.c) and shares the helpers of common.c.
+ * own file or files (core.c, vdev.c, io.c, handover.c, scaling.c, smmu.c,
+ * vtd.c, qemu*.c, guest*.c, guest_io*.c, plot.c), parses its options
+ * through opts.c and shares the helpers of common.c.
  *
  *   viommu-bench SUBCOMMAND [OPTIONS]     (viommu-bench SUBCOMMAND --help)
  *
@@ -75,14 +76,12 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc < 2)
-		bad_usage("missing subcommand (core, vdev, io, scaling, "
-			  "plot)");
+		bad_usage("missing subcommand (--help lists them)");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		if (strcmp(argv[1], cmds[i].name))
 			continue;
 		bench_cmd = cmds[i].name;
 		return cmds[i].fn(argc - 1, argv + 1);
 	}
-	bad_usage("unknown subcommand '%s' (core, vdev, io, scaling, plot)",
-		  argv[1]);
+	bad_usage("unknown subcommand '%s' (--help lists them)", argv[1]);
 }

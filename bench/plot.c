@@ -24,6 +24,7 @@
  * installed; otherwise a missing gnuplot is an error with a clear message.
  */
 #include "common.h"
+#include "opts.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -37,7 +38,6 @@
 #define BENCH_PLOT_DIR "bench/plot"
 #endif
 
-#define EXIT_SKIP 77
 #define MAX_NAMES 16
 #define MAX_IO 4
 
@@ -657,90 +657,62 @@ static void smoke_inputs(struct opts *o, const char *dir, char io[512],
 	o->out = dir;
 }
 
-/* rm_tree() - remove the files of @dir (no subdirectories), then @dir. */
-static void rm_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char path[512];
-
-	while (d && (e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (unlink(path))
-			fprintf(stderr, "viommu-bench plot: cannot remove %s: "
-				"%s\n", path, strerror(errno));
-	}
-	if (d)
-		closedir(d);
-	if (rmdir(dir))
-		fprintf(stderr, "viommu-bench plot: cannot remove %s: %s\n",
-			dir, strerror(errno));
-}
-
 /* ------------------------------------------------------------------ */
 /* Options                                                            */
 
-/* usage() - the --help text. */
-static void usage(FILE *f)
+/* What `viommu-bench plot --help` says the subcommand does. */
+static const char about[] =
+"Draws PNG plots with gnuplot from the JSON of `viommu-bench io`, "
+"`scaling`, `vdev` and `guest-io` (--json FILE): DIR/io-modes.png (or "
+"io-modes-modelled.png when the io run modelled a cost), "
+"DIR/translate-scaling.png, DIR/vdev-pairs.png and DIR/guest-io.png "
+"(guest-io-net.png for the JSON of guest-io --net).";
+
+/* add_io() - --io FILE, which may be given up to MAX_IO times. */
+static int add_io(const char *v, void *dest, char *err, size_t n)
 {
-	fprintf(f,
-"usage: viommu-bench plot [--io FILE] [--scaling FILE] [--vdev FILE]\n"
-"                         [--guest-io FILE] [--out DIR] [--scripts DIR]\n"
-"                         [--smoke]\n"
-"\n"
-"Draws PNG plots with gnuplot from the JSON of `viommu-bench io`,\n"
-"`scaling`, `vdev` and `guest-io` (--json FILE): DIR/io-modes.png (or\n"
-"io-modes-modelled.png when the io run modelled a cost),\n"
-"DIR/translate-scaling.png, DIR/vdev-pairs.png and DIR/guest-io.png\n"
-"(guest-io-net.png for the JSON of guest-io --net).\n"
-"\n"
-"  --io FILE        JSON of `viommu-bench io` (up to %d times: a measured\n"
-"                   and a modelled run)\n"
-"  --scaling FILE   JSON of `viommu-bench scaling`\n"
-"  --vdev FILE      JSON of `viommu-bench vdev`\n"
-"  --guest-io FILE  JSON of `viommu-bench guest-io`\n"
-"  --out DIR        where the PNGs go (default: the current directory)\n"
-"  --scripts DIR    the gnuplot scripts (default %s)\n"
-"  --smoke          plot a built-in sample into a temporary directory;\n"
-"                   exit 77 (skipped) if gnuplot is not installed\n"
-"  --help           this text\n", MAX_IO, BENCH_PLOT_DIR);
+	struct opts *o = dest;
+
+	if (o->nio >= MAX_IO) {
+		snprintf(err, n, "at most %d files", MAX_IO);
+		return -EINVAL;
+	}
+	o->io[o->nio++] = v;
+	return 0;
 }
 
 /* parse_opts() - the command line (after "plot") into @o. */
 static void parse_opts(struct opts *o, int argc, char **argv)
 {
+	struct bopt t[] = {
+		{ .name = "--io", .type = BOPT_FN, .dest = o, .fn = add_io,
+		  .arg = "FILE",
+		  .help = "JSON of `viommu-bench io` (up to "
+			  BENCH_XSTR(MAX_IO) " times: a measured and a "
+			  "modelled run)" },
+		{ .name = "--scaling", .type = BOPT_STR, .dest = &o->scaling,
+		  .arg = "FILE", .help = "JSON of `viommu-bench scaling`" },
+		{ .name = "--vdev", .type = BOPT_STR, .dest = &o->vdev,
+		  .arg = "FILE", .help = "JSON of `viommu-bench vdev`" },
+		{ .name = "--guest-io", .type = BOPT_STR, .dest = &o->guest_io,
+		  .arg = "FILE", .help = "JSON of `viommu-bench guest-io`" },
+		{ .name = "--out", .type = BOPT_STR, .dest = &o->out,
+		  .arg = "DIR",
+		  .help = "where the PNGs go (default: the current "
+			  "directory)" },
+		{ .name = "--scripts", .type = BOPT_STR, .dest = &o->scripts,
+		  .arg = "DIR",
+		  .help = "the gnuplot scripts (default " BENCH_PLOT_DIR ")" },
+		{ BOPT_SMOKE(&o->smoke),
+		  .help = "plot a built-in sample into a temporary directory; "
+			  "exit 77 (skipped) if gnuplot is not installed" },
+		{ 0 }
+	};
 	struct stat st;
 
 	o->out = ".";
 	o->scripts = BENCH_PLOT_DIR;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v;
-
-		if (!strcmp(a, "--help")) {
-			usage(stdout);
-			exit(0);
-		} else if (!strcmp(a, "--smoke")) {
-			o->smoke = true;
-		} else if (opt_value("--io", argc, argv, &i, &v)) {
-			if (o->nio >= MAX_IO)
-				bad_usage("--io: at most %d files", MAX_IO);
-			o->io[o->nio++] = v;
-		} else if (opt_value("--scaling", argc, argv, &i, &v)) {
-			o->scaling = v;
-		} else if (opt_value("--vdev", argc, argv, &i, &v)) {
-			o->vdev = v;
-		} else if (opt_value("--guest-io", argc, argv, &i, &v)) {
-			o->guest_io = v;
-		} else if (opt_value("--out", argc, argv, &i, &v)) {
-			o->out = v;
-		} else if (opt_value("--scripts", argc, argv, &i, &v)) {
-			o->scripts = v;
-		} else {
-			bad_usage("unknown option '%s'", a);
-		}
-	}
+	bopts_parse(t, "plot", about, argc, argv);
 	if (!o->smoke && !o->nio && !o->scaling && !o->vdev && !o->guest_io)
 		bad_usage("nothing to plot: give --io, --scaling, --vdev or "
 			  "--guest-io");
@@ -754,7 +726,7 @@ static char tmp[] = "/tmp/viommu-plot-XXXXXX";
 /* rm_tmp() - atexit handler: remove the temporary directory. */
 static void rm_tmp(void)
 {
-	rm_tree(tmp);
+	rm_dir(tmp);
 }
 
 /* cmd_plot() - `viommu-bench plot`: argv[0] is "plot". */

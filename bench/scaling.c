@@ -24,6 +24,7 @@
  * thread count in turn.
  */
 #include "common.h"
+#include "opts.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -236,21 +237,12 @@ static void measure(struct scaling *b, struct res *r, int run)
 /* setup_size() - a context with @size ascending mappings, ep attached. */
 static void setup_size(struct scaling *b, uint32_t size)
 {
-	struct viommu_mem_region reg = {
-		.gpa = 0, .size = RAM_SIZE, .fd = -1, .hva = b->ram,
-	};
-	struct viommu_ctx_config cfg = { 0 };
 	struct viommu_domain_config dc = { .kind = VIOMMU_DOMAIN_PAGING };
 	struct viommu_domain *d;
 	int rc;
 
-	if ((rc = viommu_mem_create(NULL, &b->mem)) ||
-	    (rc = viommu_mem_set_regions(b->mem, &reg, 1)))
-		die("guest memory: %s", strerror(-rc));
-	cfg.mem = b->mem;
-	cfg.limits.max_mappings_per_domain = size + MAPPER_PAGES;
-	if ((rc = viommu_ctx_create(&cfg, &b->ctx)) ||
-	    (rc = viommu_endpoint_create(b->ctx, 1, &b->ep)) ||
+	bench_mem_ctx(b->ram, RAM_SIZE, size + MAPPER_PAGES, &b->mem, &b->ctx);
+	if ((rc = viommu_endpoint_create(b->ctx, 1, &b->ep)) ||
 	    (rc = viommu_domain_create(b->ctx, &dc, &d)))
 		die("context: %s", strerror(-rc));
 	for (uint32_t i = 0; i < size && !rc; i++) {
@@ -364,9 +356,7 @@ static void print_block(const struct scaling *b, enum pattern p, FILE *f)
 /* print_table() - the human-readable report. */
 static void print_table(const struct scaling *b, FILE *f)
 {
-	fprintf(f, "viommu-bench scaling (viommu %s)%s\n", viommu_version(),
-		b->o.smoke ? " -- SMOKE RUN: numbers not meaningful" : "");
-	machine_print(&b->m, f);
+	report_head(f, "scaling", b->o.smoke ? SMOKE_NOTE : NULL, &b->m);
 	fprintf(f, "method:  viommu_translate() of 64 B for READ, 4 KiB "
 		"mappings filled in ascending\n         order; %llu calls "
 		"per thread (hit), %llu (misses; at least N for seq);\n"
@@ -411,89 +401,60 @@ static void print_json(const struct scaling *b, FILE *f)
 /* ------------------------------------------------------------------ */
 /* Options                                                            */
 
-/* usage() - the --help text. */
-static void usage(FILE *f)
-{
-	fprintf(f,
-"usage: viommu-bench scaling [--smoke] [--sizes LIST] [--threads LIST]\n"
-"                            [--patterns LIST] [--ops N] [--runs N]\n"
-"                            [--mapper] [--json FILE|-]\n"
-"\n"
-"Translate ns/op (wall and thread CPU) against the number of mappings and\n"
-"the number of translating threads, for IOTLB hits and misses.\n"
-"\n"
-"  --smoke           tiny run (well under a second); numbers not "
-"meaningful\n"
-"  --sizes LIST      mapping counts, 1..%u (default\n"
-"                    1024,4096,16384,65536,262144,1048576)\n"
-"  --threads LIST    thread counts, 1..%d (default 1,2,4)\n"
-"  --mapper          a thread maps and unmaps pages of another range of the\n"
-"                    same domain while the translators run\n"
-"  --patterns LIST   hit, seq, rand (default all)\n"
-"  --ops N           calls per thread per run for misses, 1000..10^9\n"
-"                    (default 1000000; hits get 4x; smoke 20000)\n"
-"  --runs N          runs, 1..%d (default 3; smoke 1)\n"
-"  --json FILE       also write JSON to FILE ('-': JSON on stdout,\n"
-"                    table on stderr)\n"
-"  --help            this text\n", MAX_SIZE, MAX_THREADS, BENCH_MAX_RUNS);
-}
+/* What `viommu-bench scaling --help` says the subcommand does. */
+static const char about[] =
+"Translate ns/op (wall and thread CPU) against the number of mappings and "
+"the number of translating threads, for IOTLB hits and misses.";
 
 /* parse_opts() - the command line (after "scaling") into @o. */
 static void parse_opts(struct opts *o, int argc, char **argv)
 {
 	static const uint32_t def[] = { 1024, 4096, 16384, 65536, 262144,
 					1048576 };
-	bool sizes = false, threads = false;
+	struct bopt t[] = {
+		{ BOPT_SMOKE(&o->smoke), .help = "tiny run (well under a "
+		  "second); numbers not meaningful" },
+		{ .name = "--sizes", .type = BOPT_LIST, .dest = o->sizes,
+		  .count = &o->nsizes, .nmax = MAX_SIZES, .arg = "LIST",
+		  .min = 1, .max = MAX_SIZE,
+		  .help = "mapping counts (default "
+			  "1024,4096,16384,65536,262144,1048576)" },
+		{ .name = "--threads", .type = BOPT_LIST, .dest = o->threads,
+		  .count = &o->nthreads, .nmax = MAX_THREADS, .arg = "LIST",
+		  .min = 1, .max = MAX_THREADS,
+		  .help = "thread counts (default 1,2,4)" },
+		{ .name = "--mapper", .type = BOPT_FLAG, .dest = &o->mapper,
+		  .help = "a thread maps and unmaps pages of another range of "
+			  "the same domain while the translators run" },
+		{ .name = "--patterns", .type = BOPT_NAMES,
+		  .dest = &o->patterns, .names = pat_names, .nnames = P_COUNT,
+		  .arg = "LIST", .help = "access patterns (default all)" },
+		{ .name = "--ops", .type = BOPT_U64, .dest = &o->miss_ops,
+		  .arg = "N", .min = 1000, .max = 1000000000,
+		  .help = "calls per thread per run for misses (default "
+			  "1000000; hits get 4x; smoke 20000)" },
+		{ BOPT_RUNS(&o->runs, BENCH_MAX_RUNS),
+		  .help = "runs (default 3; smoke 1)" },
+		{ BOPT_JSON(&o->json), .help = BOPT_JSON_HELP },
+		{ 0 }
+	};
 
 	o->patterns = (1u << P_COUNT) - 1;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v;
-
-		if (!strcmp(a, "--help")) {
-			usage(stdout);
-			exit(0);
-		} else if (!strcmp(a, "--smoke")) {
-			o->smoke = true;
-		} else if (!strcmp(a, "--mapper")) {
-			o->mapper = true;
-		} else if (opt_value("--json", argc, argv, &i, &v)) {
-			o->json = v;
-		} else if (opt_value("--sizes", argc, argv, &i, &v)) {
-			o->nsizes = parse_uint_list("--sizes", v, o->sizes,
-						    MAX_SIZES, 1, MAX_SIZE);
-			sizes = true;
-		} else if (opt_value("--threads", argc, argv, &i, &v)) {
-			o->nthreads = parse_uint_list("--threads", v,
-						      o->threads, MAX_THREADS,
-						      1, MAX_THREADS);
-			threads = true;
-		} else if (opt_value("--patterns", argc, argv, &i, &v)) {
-			o->patterns = parse_name_list("--patterns", v,
-						      pat_names, P_COUNT);
-		} else if (opt_value("--ops", argc, argv, &i, &v)) {
-			o->miss_ops = parse_uint("--ops", v, 1000,
-						 1000000000);
-		} else if (opt_value("--runs", argc, argv, &i, &v)) {
-			o->runs = (int)parse_uint("--runs", v, 1,
-						  BENCH_MAX_RUNS);
-		} else {
-			bad_usage("unknown option '%s'", a);
-		}
-	}
-	if (!sizes) {
+	bopts_parse(t, "scaling", about, argc, argv);
+	if (!bopt_given(t, "--sizes")) {
 		o->nsizes = o->smoke ? 2 : 6;
 		memcpy(o->sizes, def, o->nsizes * sizeof(def[0]));
 	}
-	if (!threads) {
+	if (!bopt_given(t, "--threads")) {
 		o->nthreads = 3;
 		o->threads[0] = 1;
 		o->threads[1] = 2;
 		o->threads[2] = 4;
 	}
-	if (!o->miss_ops)
+	if (!bopt_given(t, "--ops"))
 		o->miss_ops = o->smoke ? 20000 : 1000000;
 	o->hit_ops = 4 * o->miss_ops;
-	if (!o->runs)
+	if (!bopt_given(t, "--runs"))
 		o->runs = o->smoke ? 1 : 3;
 }
 
@@ -518,11 +479,7 @@ int cmd_scaling(int argc, char **argv)
 	machine_info(&b.m);
 	for (int k = 0; k < b.o.nsizes; k++)
 		bench_size(&b, b.o.sizes[k]);
-	b.m.load[1] = loadavg();
-	print_table(&b, out.table);
-	if (out.json)
-		print_json(&b, out.json);
-	outputs_close(&out);
+	REPORT_FINISH(&out, &b.m, print_table, print_json, &b);
 	munmap(b.ram, RAM_SIZE);
 	free(b.rnd);
 	free(b.res);

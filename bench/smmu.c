@@ -29,6 +29,7 @@
  * difference shows what it took.  A benchmark judges nothing.
  */
 #include "common.h"
+#include "opts.h"
 
 #include "refdrv/smmuv3.h"
 
@@ -75,8 +76,7 @@ struct result {
 	char label[64];
 	const char *unit;
 	uint32_t pages;           /* tlbi: pages per invalidation */
-	double med, min, max;
-	double cpu_med;           /* < 0: n/a */
+	struct figure fig;        /* cpu_med < 0: n/a */
 	double miss_ratio;        /* translate; < 0: n/a */
 	double cmds_per_inval;    /* tlbi; < 0: n/a */
 	double cmds_per_s, pages_per_s;
@@ -110,19 +110,10 @@ static uint64_t pa_of(uint32_t i)
 /* model_up() - memory, context, model, endpoints 1..3. */
 static void model_up(struct bench *b)
 {
-	struct viommu_mem_region reg = {
-		.gpa = 0, .size = RAM_SIZE, .fd = -1, .hva = b->ram,
-	};
-	struct viommu_ctx_config cc = { 0 };
 	struct viommu_smmuv3_config sc = { .size = sizeof(sc) };
 	int rc;
 
-	if ((rc = viommu_mem_create(NULL, &b->mem)) ||
-	    (rc = viommu_mem_set_regions(b->mem, &reg, 1)))
-		die("guest memory: %s", strerror(-rc));
-	cc.mem = b->mem;
-	if ((rc = viommu_ctx_create(&cc, &b->ctx)))
-		die("context: %s", strerror(-rc));
+	bench_mem_ctx(b->ram, RAM_SIZE, 0, &b->mem, &b->ctx);
 	sc.ctx = b->ctx;
 	sc.mem = b->mem;
 	if ((rc = viommu_smmuv3_create(&sc, &b->smmu)))
@@ -228,10 +219,7 @@ static struct result *add_result(struct bench *b, const char *group,
 	r->group = group;
 	r->cfg = cfg_names[cfg];
 	r->unit = unit;
-	r->med = median(v, n);
-	r->min = v[0];
-	r->max = v[n - 1];
-	r->cpu_med = c ? median(c, n) : -1;
+	r->fig = figure_of(v, c, n);
 	r->miss_ratio = -1;
 	r->cmds_per_inval = -1;
 	return r;
@@ -399,7 +387,7 @@ static void bench_tlbi(struct bench *b, int cfg, uint32_t pages,
 		 cfg_labels[cfg], range ? "range" : "per-page", pages);
 	r->cmds_per_inval = median(per, runs);
 	r->cmds_per_s = median(cps, runs);
-	r->pages_per_s = pages * 1e9 / r->med;
+	r->pages_per_s = pages * 1e9 / r->fig.med;
 	smmudrv_set_tlbi(b->drv, SMMUDRV_TLBI_AUTO);
 }
 
@@ -409,13 +397,9 @@ static void bench_tlbi(struct bench *b, int cfg, uint32_t pages,
 /* print_row() - one table line. */
 static void print_row(const struct result *r, FILE *f)
 {
-	char med[32], mn[32], mx[32], cpu[32] = "-", x1[32] = "", x2[32] = "";
+	struct figure_text t = figure_text(&r->fig);
+	char x1[32] = "", x2[32] = "";
 
-	fmt_value(med, sizeof(med), r->med);
-	fmt_value(mn, sizeof(mn), r->min);
-	fmt_value(mx, sizeof(mx), r->max);
-	if (r->cpu_med >= 0)
-		fmt_value(cpu, sizeof(cpu), r->cpu_med);
 	if (r->miss_ratio >= 0)
 		snprintf(x1, sizeof(x1), "%.3f", r->miss_ratio);
 	if (r->cmds_per_inval >= 0) {
@@ -426,8 +410,8 @@ static void print_row(const struct result *r, FILE *f)
 		snprintf(x1, sizeof(x1), "%.1f", r->cmds_per_inval);
 		snprintf(x2, sizeof(x2), "%9s %9s", a, bb);
 	}
-	fprintf(f, "  %-42s %9s %9s %9s %9s %-8s %6s %s\n", r->label, med, mn,
-		mx, cpu, r->unit, x1, x2);
+	fprintf(f, "  %-42s %9s %9s %9s %9s %-8s %6s %s\n", r->label, t.med,
+		t.min, t.max, t.cpu, r->unit, x1, x2);
 }
 
 /* print_table() - the human-readable report. */
@@ -435,13 +419,8 @@ static void print_table(const struct bench *b, FILE *f)
 {
 	const char *group = "";
 
-	fprintf(f, "viommu-bench smmu (viommu %s)%s\n", viommu_version(),
-		b->o->smoke ? " -- SMOKE RUN: tiny sizes, numbers not "
-			      "meaningful" : "");
-	machine_print(&b->m, f);
-	fprintf(f, "note:    this machine is shared with other work: wall "
-		"figures include time other\n         processes took; cpu = "
-		"median thread CPU time (CLOCK_THREAD_CPUTIME_ID)\n");
+	report_head(f, "smmu", b->o->smoke ? SMOKE_TINY : NULL, &b->m);
+	report_cpu_note(f);
 	fprintf(f, "method:  median of %d runs; SMMUv3 model, IOTLB 1024 "
 		"entries, RIL; reference driver;\n         %u pages of 4 KiB "
 		"leaves per configuration; the configuration cache stays\n"
@@ -486,10 +465,7 @@ static void print_json(const struct bench *b, FILE *f)
 		json_str(f, r->name);
 		fprintf(f, ", \"unit\": ");
 		json_str(f, r->unit);
-		fprintf(f, ", \"median\": %.3f, \"min\": %.3f, \"max\": %.3f",
-			r->med, r->min, r->max);
-		if (r->cpu_med >= 0)
-			fprintf(f, ", \"cpu_median\": %.3f", r->cpu_med);
+		figure_json(f, &r->fig);
 		if (r->miss_ratio >= 0)
 			fprintf(f, ", \"miss_ratio\": %.4f", r->miss_ratio);
 		if (r->cmds_per_inval >= 0)
@@ -505,57 +481,37 @@ static void print_json(const struct bench *b, FILE *f)
 /* ------------------------------------------------------------------ */
 /* Options                                                            */
 
-/* usage() - the --help text. */
-static void usage(FILE *f)
-{
-	fprintf(f,
-"usage: viommu-bench smmu [--smoke] [--pages N] [--runs N] [--json FILE|-]\n"
-"                         [--help]\n"
-"\n"
-"Drives the SMMUv3 model with the reference SMMUv3 driver and measures\n"
-"translate ns/op with a warm and a cold IOTLB for stage 1, stage 2 and\n"
-"nested, and range TLBI against per-page TLBI (ns per invalidation,\n"
-"commands per second) over 1..4096 pages.  Every figure is the median of\n"
-"N runs, wall-clock and thread CPU time.\n"
-"\n"
-"  --smoke        tiny sizes and short loops (well under two seconds);\n"
-"                 checks that the program works, numbers not meaningful\n"
-"  --pages N      4 KiB pages mapped per configuration for the cold walk,\n"
-"                 %u..%u (default 16384; with --smoke 2048)\n"
-"  --runs N       runs per figure, 1..%d (default 5; with --smoke 1)\n"
-"  --json FILE    also write the results as JSON to FILE; with '-' the\n"
-"                 JSON goes to stdout and the table to stderr\n"
-"  --help         this text\n", WS_PAGES, MAX_PAGES, MAX_RUNS);
-}
+/* What `viommu-bench smmu --help` says the subcommand does. */
+static const char about[] =
+"Drives the SMMUv3 model with the reference SMMUv3 driver and measures "
+"translate ns/op with a warm and a cold IOTLB for stage 1, stage 2 and "
+"nested, and range TLBI against per-page TLBI (ns per invalidation, "
+"commands per second) over 1..4096 pages.  Every figure is the median of "
+"N runs, wall-clock and thread CPU time.";
 
 /* parse_opts() - the command line (after "smmu") into @o. */
 static void parse_opts(struct opts *o, int argc, char **argv)
 {
 	static const uint32_t sizes[4] = { 1, 16, 256, 4096 };
-	int runs = 0;
+	struct bopt t[] = {
+		{ BOPT_SMOKE(&o->smoke), .help = "tiny sizes and short loops "
+		  "(well under two seconds); checks that the program works, "
+		  "numbers not meaningful" },
+		{ .name = "--pages", .type = BOPT_UINT, .dest = &o->pages,
+		  .arg = "N", .min = WS_PAGES, .max = MAX_PAGES,
+		  .help = "4 KiB pages mapped per configuration for the cold "
+			  "walk (default 16384; with --smoke 2048)" },
+		{ BOPT_RUNS(&o->runs, MAX_RUNS),
+		  .help = "runs per figure (default 5; with --smoke 1)" },
+		{ BOPT_JSON(&o->json), .help = BOPT_JSON_HELP },
+		{ 0 }
+	};
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v;
-
-		if (!strcmp(a, "--help")) {
-			usage(stdout);
-			exit(0);
-		} else if (!strcmp(a, "--smoke")) {
-			o->smoke = true;
-		} else if (opt_value("--json", argc, argv, &i, &v)) {
-			o->json = v;
-		} else if (opt_value("--runs", argc, argv, &i, &v)) {
-			runs = (int)parse_uint("--runs", v, 1, MAX_RUNS);
-		} else if (opt_value("--pages", argc, argv, &i, &v)) {
-			o->pages = (uint32_t)parse_uint("--pages", v, WS_PAGES,
-							MAX_PAGES);
-		} else {
-			bad_usage("unknown option '%s'", a);
-		}
-	}
-	if (!o->pages)
+	bopts_parse(t, "smmu", about, argc, argv);
+	if (!bopt_given(t, "--pages"))
 		o->pages = o->smoke ? 2048 : 16384;
-	o->runs = runs ? runs : o->smoke ? 1 : 5;
+	if (!bopt_given(t, "--runs"))
+		o->runs = o->smoke ? 1 : 5;
 	o->warm_ops = o->smoke ? 20000 : 2000000;
 	o->cold_ops = o->smoke ? 4096 : 200000;
 	o->tlbi_cold_ops = o->smoke ? 1000 : 20000;
@@ -573,11 +529,7 @@ int bench_smmu_main(int argc, char **argv)
 	parse_opts(&o, argc, argv);
 	b.o = &o;
 	outputs_open(&out, o.json);
-	b.ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (b.ram == MAP_FAILED)
-		die("out of memory");
-	memset(b.ram, 0, RAM_SIZE); /* touch it: no page faults in loops */
+	b.ram = bench_ram(RAM_SIZE);
 	machine_info(&b.m);
 	b.clock_pair = clock_pair_ns();
 	setup(&b);
@@ -591,11 +543,7 @@ int bench_smmu_main(int argc, char **argv)
 			bench_tlbi(&b, cfg, o.tlbi_sizes[s],
 				   SMMUDRV_TLBI_RANGE);
 		}
-	b.m.load[1] = loadavg();
-	print_table(&b, out.table);
-	if (out.json)
-		print_json(&b, out.json);
-	outputs_close(&out);
+	REPORT_FINISH(&out, &b.m, print_table, print_json, &b);
 	teardown(&b);
 	munmap(b.ram, RAM_SIZE);
 	return 0;

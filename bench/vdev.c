@@ -28,6 +28,7 @@
  * exit): those figures are labelled modelled.
  */
 #include "common.h"
+#include "opts.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -299,9 +300,7 @@ static void print_fixed_cost(const struct vdev *b, FILE *f)
 /* print_table() - the human-readable report. */
 static void print_table(const struct vdev *b, FILE *f)
 {
-	fprintf(f, "viommu-bench vdev (viommu %s)%s\n", viommu_version(),
-		b->o.smoke ? " -- SMOKE RUN: numbers not meaningful" : "");
-	machine_print(&b->m, f);
+	report_head(f, "vdev", b->o.smoke ? SMOKE_NOTE : NULL, &b->m);
 	fprintf(f, "method:  %u MAP+UNMAP pairs of one 4 KiB page per run "
 		"(%d IOVAs, %u other mappings),\n         median of %d runs; "
 		"queue size %u; reference driver in process, no VM\n"
@@ -379,93 +378,56 @@ static void print_json(const struct vdev *b, FILE *f)
 /* ------------------------------------------------------------------ */
 /* Options                                                            */
 
-/* usage() - the --help text. */
-static void usage(FILE *f)
-{
-	fprintf(f,
-"usage: viommu-bench vdev [--smoke] [--rings LIST] [--batch LIST]\n"
-"                         [--pairs N] [--prefill N] [--queue-size N]\n"
-"                         [--kick-cost-ns N] [--no-strict] [--runs N]\n"
-"                         [--json FILE|-]\n"
-"\n"
-"MAP+UNMAP pairs per second through the reference virtio-iommu driver,\n"
-"strict (one kick per request) and batched (one kick every N requests),\n"
-"and the device's cost per request (time inside the notification).\n"
-"\n"
-"  --smoke            tiny run (well under a second); numbers not "
-"meaningful\n"
-"  --rings LIST       split, packed, split+evidx+indirect,\n"
-"                     packed+evidx+indirect (default split,packed)\n"
-"  --batch LIST       requests per kick in batched mode, 1..queue size/2\n"
-"                     (twice that with indirect rings; default "
-"1,16,128)\n"
-"  --pairs N          pairs per run, 1..100000000 (default 200000;\n"
-"                     smoke 2000)\n"
-"  --prefill N        other mappings already in the domain, 0..4000000\n"
-"                     (default 0)\n"
-"  --no-strict        batched submissions only (e.g. to count the device's\n"
-"                     instructions per request with callgrind)\n"
-"  --queue-size N     request queue size, a power of two 2..1024 "
-"(default 256)\n"
-"  --kick-cost-ns N   MODELLED: busy-wait N ns per kick (a VM exit), "
-"0..10000000\n"
-"  --runs N           runs, 1..%d (default 5; smoke 1)\n"
-"  --json FILE        also write JSON to FILE ('-': JSON on stdout,\n"
-"                     table on stderr)\n"
-"  --help             this text\n", BENCH_MAX_RUNS);
-}
+/* What `viommu-bench vdev --help` says the subcommand does. */
+static const char about[] =
+"MAP+UNMAP pairs per second through the reference virtio-iommu driver, "
+"strict (one kick per request) and batched (one kick every N requests), "
+"and the device's cost per request (time inside the notification).";
 
 /* parse_opts() - the command line (after "vdev") into @o. */
 static void parse_opts(struct opts *o, int argc, char **argv)
 {
-	static const char *const all = "split,packed";
-	bool pairs = false, batch = false;
+	struct bopt t[] = {
+		{ BOPT_SMOKE(&o->smoke), .help = "tiny run (well under a "
+		  "second); numbers not meaningful" },
+		{ .name = "--rings", .type = BOPT_NAMES, .dest = &o->rings,
+		  .names = ring_names, .nnames = R_COUNT, .arg = "LIST",
+		  .help = "ring kinds (default split,packed)" },
+		{ .name = "--batch", .type = BOPT_LIST, .dest = o->batch,
+		  .count = &o->nbatch, .nmax = MAX_BATCHES, .arg = "LIST",
+		  .min = 1, .max = 1024,
+		  .help = "requests per kick in batched mode, at most queue "
+			  "size/2 (twice that with indirect rings; default "
+			  "1,16,128)" },
+		{ .name = "--pairs", .type = BOPT_UINT, .dest = &o->pairs,
+		  .arg = "N", .min = 1, .max = 100000000,
+		  .help = "pairs per run (default 200000; smoke 2000)" },
+		{ .name = "--prefill", .type = BOPT_UINT, .dest = &o->prefill,
+		  .arg = "N", .min = 0, .max = 4000000,
+		  .help = "other mappings already in the domain (default 0)" },
+		{ .name = "--no-strict", .type = BOPT_FLAG,
+		  .dest = &o->no_strict,
+		  .help = "batched submissions only (e.g. to count the "
+			  "device's instructions per request with "
+			  "callgrind)" },
+		{ .name = "--queue-size", .type = BOPT_UINT,
+		  .dest = &o->queue_size, .arg = "N", .min = 2, .max = 1024,
+		  .help = "request queue size, a power of two (default "
+			  "256)" },
+		{ BOPT_KICK_COST(&o->kick_cost) },
+		{ BOPT_RUNS(&o->runs, BENCH_MAX_RUNS),
+		  .help = "runs (default 5; smoke 1)" },
+		{ BOPT_JSON(&o->json), .help = BOPT_JSON_HELP },
+		{ 0 }
+	};
 
-	o->rings = parse_name_list("--rings", all, ring_names, R_COUNT);
+	o->rings = (1u << R_SPLIT) | (1u << R_PACKED);
 	o->queue_size = 256;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v;
-
-		if (!strcmp(a, "--help")) {
-			usage(stdout);
-			exit(0);
-		} else if (!strcmp(a, "--smoke")) {
-			o->smoke = true;
-		} else if (!strcmp(a, "--no-strict")) {
-			o->no_strict = true;
-		} else if (opt_value("--json", argc, argv, &i, &v)) {
-			o->json = v;
-		} else if (opt_value("--rings", argc, argv, &i, &v)) {
-			o->rings = parse_name_list("--rings", v, ring_names,
-						   R_COUNT);
-		} else if (opt_value("--batch", argc, argv, &i, &v)) {
-			o->nbatch = parse_uint_list("--batch", v, o->batch,
-						    MAX_BATCHES, 1, 1024);
-			batch = true;
-		} else if (opt_value("--pairs", argc, argv, &i, &v)) {
-			o->pairs = (uint32_t)parse_uint("--pairs", v, 1,
-							100000000);
-			pairs = true;
-		} else if (opt_value("--prefill", argc, argv, &i, &v)) {
-			o->prefill = (uint32_t)parse_uint("--prefill", v, 0,
-							  4000000);
-		} else if (opt_value("--queue-size", argc, argv, &i, &v)) {
-			o->queue_size = (uint32_t)parse_uint("--queue-size",
-							     v, 2, 1024);
-			if (o->queue_size & (o->queue_size - 1))
-				bad_usage("--queue-size: %u is not a power "
-					  "of two", o->queue_size);
-		} else if (opt_value("--kick-cost-ns", argc, argv, &i, &v)) {
-			o->kick_cost = parse_uint("--kick-cost-ns", v, 0,
-						  10000000);
-		} else if (opt_value("--runs", argc, argv, &i, &v)) {
-			o->runs = (int)parse_uint("--runs", v, 1,
-						  BENCH_MAX_RUNS);
-		} else {
-			bad_usage("unknown option '%s'", a);
-		}
-	}
-	if (!batch) {
+	bopts_parse(t, "vdev", about, argc, argv);
+	if (o->queue_size & (o->queue_size - 1))
+		bad_usage("--queue-size: %u is not a power of two",
+			  o->queue_size);
+	if (!bopt_given(t, "--batch")) {
 		static const uint32_t def[] = { 1, 16, 128 };
 
 		memcpy(o->batch, def, sizeof(def));
@@ -481,9 +443,9 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 				  "of %u (2 descriptors each without "
 				  "indirect)", o->batch[k], o->queue_size);
 	}
-	if (!pairs)
+	if (!bopt_given(t, "--pairs"))
 		o->pairs = o->smoke ? 2000 : 200000;
-	if (!o->runs)
+	if (!bopt_given(t, "--runs"))
 		o->runs = o->smoke ? 1 : 5;
 }
 
@@ -521,12 +483,8 @@ int cmd_vdev(int argc, char **argv)
 		measure_core(&b, r);
 	}
 	bench_kick_hook.cost_ns = 0;
-	b.m.load[1] = loadavg();
 	summarize(&b);
-	print_table(&b, out.table);
-	if (out.json)
-		print_json(&b, out.json);
-	outputs_close(&out);
+	REPORT_FINISH(&out, &b.m, print_table, print_json, &b);
 	for (int i = 0; i < b.ncfg; i++)
 		venv_destroy(&b.cfgs[i].env);
 	return 0;

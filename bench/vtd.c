@@ -30,6 +30,7 @@
  * that a multi-queue device could reach.
  */
 #include "common.h"
+#include "opts.h"
 
 #include "refdrv/vtd.h"
 
@@ -69,7 +70,7 @@ struct opts {
 };
 
 struct result {
-	double ns_med, ns_min, ns_max, cpu_med;
+	struct figure ns;         /* ns per packet */
 	double pps, pct;          /* packets/s; % of noiommu */
 	double pct_cpu;           /* the same from thread CPU time */
 	double desc_per_pkt;      /* queued descriptors per packet */
@@ -102,18 +103,11 @@ static void check(int rc, const char *what)
 /* env_up() - fresh memory, context, unit (+ driver unless noiommu). */
 static void env_up(struct bench *b, struct env *e, int cfg)
 {
-	struct viommu_mem_region reg = {
-		.gpa = 0, .size = RAM_SIZE, .fd = -1, .hva = b->ram,
-	};
-	struct viommu_ctx_config cc = { .size = sizeof(cc) };
 	struct viommu_vtd_config vc = { .size = sizeof(vc) };
 	struct vtddrv_config dc = { 0 };
 
 	memset(e, 0, sizeof(*e));
-	check(viommu_mem_create(NULL, &e->mem), "mem");
-	check(viommu_mem_set_regions(e->mem, &reg, 1), "regions");
-	cc.mem = e->mem;
-	check(viommu_ctx_create(&cc, &e->ctx), "ctx");
+	bench_mem_ctx(b->ram, RAM_SIZE, 0, &e->mem, &e->ctx);
 	vc.ctx = e->ctx;
 	vc.mem = e->mem;
 	vc.features = VIOMMU_VTD_F_QI | VIOMMU_VTD_F_PT |
@@ -179,8 +173,6 @@ static void measure(struct bench *b, int cfg, int dir)
 	double desc[BENCH_MAX_RUNS], hit[BENCH_MAX_RUNS];
 	struct result *r = &b->res[dir][cfg];
 
-	r->ns_min = 1e30;
-	r->ns_max = 0;
 	for (int run = 0; run < o->runs; run++) {
 		struct viommu_vtd_stats s0, s1;
 		struct vtddrv_stats d0 = { 0 }, d1 = { 0 };
@@ -205,17 +197,12 @@ static void measure(struct bench *b, int cfg, int dir)
 		hit[run] = s1.translations == s0.translations ? 0 :
 			   (double)(s1.iotlb_hits - s0.iotlb_hits) /
 			   (double)(s1.translations - s0.translations);
-		if (ns[run] < r->ns_min)
-			r->ns_min = ns[run];
-		if (ns[run] > r->ns_max)
-			r->ns_max = ns[run];
 		env_down(&e);
 	}
-	r->ns_med = median(ns, o->runs);
-	r->cpu_med = median(cpu, o->runs);
+	r->ns = figure_of(ns, cpu, o->runs);
 	r->desc_per_pkt = median(desc, o->runs);
 	r->hit_ratio = median(hit, o->runs);
-	r->pps = 1e9 / r->ns_med;
+	r->pps = 1e9 / r->ns.med;
 }
 
 /* ------------------------------------------------------------------ */
@@ -223,13 +210,8 @@ static void measure(struct bench *b, int cfg, int dir)
 
 static void print_table(const struct bench *b, FILE *f)
 {
-	fprintf(f, "viommu-bench vtd (viommu %s)%s\n", viommu_version(),
-		b->o->smoke ? " -- SMOKE RUN: tiny sizes, numbers not "
-			      "meaningful" : "");
-	machine_print(&b->m, f);
-	fprintf(f, "note:    this machine is shared with other work: wall "
-		"figures include time other\n         processes took; cpu = "
-		"median thread CPU time (CLOCK_THREAD_CPUTIME_ID)\n");
+	report_head(f, "vtd", b->o->smoke ? SMOKE_TINY : NULL, &b->m);
+	report_cpu_note(f);
 	fprintf(f, "method:  median of %d runs of %u packets of %u bytes; per "
 		"packet map 4 KiB, device\n         DMA, unmap (reference VT-d "
 		"driver, legacy mode, 4-level tables, QI);\n         one "
@@ -244,17 +226,14 @@ static void print_table(const struct bench *b, FILE *f)
 			"pkts/s", "%", "cpu %", "desc", "hit");
 		for (int c = 0; c < NCFG; c++) {
 			const struct result *r = &b->res[dir][c];
-			char med[32], mn[32], mx[32], cpu[32], pps[32];
+			struct figure_text t = figure_text(&r->ns);
+			char pps[32];
 
-			fmt_value(med, sizeof(med), r->ns_med);
-			fmt_value(mn, sizeof(mn), r->ns_min);
-			fmt_value(mx, sizeof(mx), r->ns_max);
-			fmt_value(cpu, sizeof(cpu), r->cpu_med);
 			fmt_rate(pps, sizeof(pps), r->pps);
 			fprintf(f, "  %-30s %9s %9s %9s %9s %9s %5.1f%% %5.1f%% "
-				"%6.2f %5.2f\n", cfg_labels[c], med, mn, mx,
-				cpu, pps, r->pct, r->pct_cpu, r->desc_per_pkt,
-				r->hit_ratio);
+				"%6.2f %5.2f\n", cfg_labels[c], t.med, t.min,
+				t.max, t.cpu, pps, r->pct, r->pct_cpu,
+				r->desc_per_pkt, r->hit_ratio);
 		}
 	}
 }
@@ -273,15 +252,13 @@ static void print_json(const struct bench *b, FILE *f)
 			json_str(f, dir_names[dir]);
 			fprintf(f, ", \"config\": ");
 			json_str(f, cfg_names[c]);
-			fprintf(f, ", \"unit\": \"ns/packet\", \"median\": %.3f,"
-				" \"min\": %.3f, \"max\": %.3f, \"cpu_median\": "
-				"%.3f, \"packets_per_s\": %.0f, \"pct_of_noiommu"
+			fprintf(f, ", \"unit\": \"ns/packet\"");
+			figure_json(f, &r->ns);
+			fprintf(f, ", \"packets_per_s\": %.0f, \"pct_of_noiommu"
 				"\": %.1f, \"pct_of_noiommu_cpu\": %.1f, "
 				"\"descriptors_per_packet\": %.3f, "
-				"\"iotlb_hit_ratio\": %.4f}", r->ns_med,
-				r->ns_min, r->ns_max, r->cpu_med, r->pps,
-				r->pct, r->pct_cpu, r->desc_per_pkt,
-				r->hit_ratio);
+				"\"iotlb_hit_ratio\": %.4f}", r->pps, r->pct,
+				r->pct_cpu, r->desc_per_pkt, r->hit_ratio);
 		}
 	fprintf(f, "\n  ]\n}\n");
 }
@@ -289,59 +266,40 @@ static void print_json(const struct bench *b, FILE *f)
 /* ------------------------------------------------------------------ */
 /* Options                                                            */
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-"usage: viommu-bench vtd [--smoke] [--packets N] [--bytes B] [--runs N]\n"
-"                        [--json FILE|-] [--help]\n"
-"\n"
-"Drives the VT-d model with the reference VT-d driver like a network\n"
-"driver: per packet map a 4 KiB buffer, the device writes (rx) or reads\n"
-"(tx) B bytes through the IOMMU, unmap.  Configurations: no IOMMU,\n"
-"deferred invalidation, strict, strict + caching mode; ns per packet,\n"
-"packets/s and %% of no IOMMU, median of N runs.\n"
-"\n"
-"  --smoke        tiny sizes (well under two seconds); numbers not\n"
-"                 meaningful\n"
-"  --packets N    packets per run, 1000..10000000 (default 200000; with\n"
-"                 --smoke 2000)\n"
-"  --bytes B      bytes the device moves per packet, 64..4096 (1500)\n"
-"  --runs N       runs per figure, 1..%d (default 5; with --smoke 1)\n"
-"  --json FILE    also write the results as JSON to FILE; with '-' the\n"
-"                 JSON goes to stdout and the table to stderr\n"
-"  --help         this text\n", BENCH_MAX_RUNS);
-}
+/* What `viommu-bench vtd --help` says the subcommand does. */
+static const char about[] =
+"Drives the VT-d model with the reference VT-d driver like a network "
+"driver: per packet map a 4 KiB buffer, the device writes (rx) or reads "
+"(tx) B bytes through the IOMMU, unmap.  Configurations: no IOMMU, "
+"deferred invalidation, strict, strict + caching mode; ns per packet, "
+"packets/s and % of no IOMMU, median of N runs.";
 
+/* parse_opts() - the command line (after "vtd") into @o. */
 static void parse_opts(struct opts *o, int argc, char **argv)
 {
-	int runs = 0;
+	struct bopt t[] = {
+		{ BOPT_SMOKE(&o->smoke), .help = "tiny sizes (well under two "
+		  "seconds); numbers not meaningful" },
+		{ .name = "--packets", .type = BOPT_UINT, .dest = &o->packets,
+		  .arg = "N", .min = 1000, .max = 10000000,
+		  .help = "packets per run (default 200000; with --smoke "
+			  "2000)" },
+		{ .name = "--bytes", .type = BOPT_UINT, .dest = &o->bytes,
+		  .arg = "B", .min = 64, .max = 4096,
+		  .help = "bytes the device moves per packet (default 1500)" },
+		{ BOPT_RUNS(&o->runs, BENCH_MAX_RUNS),
+		  .help = "runs per figure (default 5; with --smoke 1)" },
+		{ BOPT_JSON(&o->json), .help = BOPT_JSON_HELP },
+		{ 0 }
+	};
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v;
-
-		if (!strcmp(a, "--help")) {
-			usage(stdout);
-			exit(0);
-		} else if (!strcmp(a, "--smoke")) {
-			o->smoke = true;
-		} else if (opt_value("--json", argc, argv, &i, &v)) {
-			o->json = v;
-		} else if (opt_value("--runs", argc, argv, &i, &v)) {
-			runs = (int)parse_uint("--runs", v, 1, BENCH_MAX_RUNS);
-		} else if (opt_value("--packets", argc, argv, &i, &v)) {
-			o->packets = (uint32_t)parse_uint("--packets", v, 1000,
-							  10000000);
-		} else if (opt_value("--bytes", argc, argv, &i, &v)) {
-			o->bytes = (uint32_t)parse_uint("--bytes", v, 64, 4096);
-		} else {
-			bad_usage("unknown option '%s'", a);
-		}
-	}
-	if (!o->packets)
+	bopts_parse(t, "vtd", about, argc, argv);
+	if (!bopt_given(t, "--packets"))
 		o->packets = o->smoke ? 2000 : 200000;
-	if (!o->bytes)
+	if (!bopt_given(t, "--bytes"))
 		o->bytes = 1500;
-	o->runs = runs ? runs : o->smoke ? 1 : 5;
+	if (!bopt_given(t, "--runs"))
+		o->runs = o->smoke ? 1 : 5;
 }
 
 /* bench_vtd_main() - `viommu-bench vtd`: argv[0] is "vtd". */
@@ -354,28 +312,20 @@ int bench_vtd_main(int argc, char **argv)
 	parse_opts(&o, argc, argv);
 	b.o = &o;
 	outputs_open(&out, o.json);
-	b.ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (b.ram == MAP_FAILED)
-		die("out of memory");
-	memset(b.ram, 0, RAM_SIZE);
+	b.ram = bench_ram(RAM_SIZE);
 	machine_info(&b.m);
 	for (int dir = 0; dir < NDIR; dir++) {
 		for (int c = 0; c < NCFG; c++)
 			measure(&b, c, dir);
-		for (int c = 0; c < NCFG; c++)
-		{
+		for (int c = 0; c < NCFG; c++) {
 			b.res[dir][c].pct = 100.0 * b.res[dir][c].pps /
 					    b.res[dir][0].pps;
-			b.res[dir][c].pct_cpu = 100.0 * b.res[dir][0].cpu_med /
-						b.res[dir][c].cpu_med;
+			b.res[dir][c].pct_cpu = 100.0 *
+				b.res[dir][0].ns.cpu_med /
+				b.res[dir][c].ns.cpu_med;
 		}
 	}
-	b.m.load[1] = loadavg();
-	print_table(&b, out.table);
-	if (out.json)
-		print_json(&b, out.json);
-	outputs_close(&out);
+	REPORT_FINISH(&out, &b.m, print_table, print_json, &b);
 	munmap(b.ram, RAM_SIZE);
 	return 0;
 }
