@@ -40,7 +40,6 @@
 #include <viommu/smmuv3.h>
 #include <viommu/vtd.h>
 
-#include "acpi/dmar.h"
 #include "link/regframe.h"
 
 #define SMMU_PAGE1 0x10000u
@@ -233,14 +232,14 @@ static void read_faults(void *opaque, bool changed)
  */
 static int write_dmar(const struct opts *o)
 {
-	struct dmar_unit u = { .reg_base = o->vtd_frame_gpa,
+	struct viommu_dmar_unit u = { .reg_base = o->vtd_frame_gpa,
 			       .include_all = true };
-	struct dmar_topology t = { .haw_bits = VTD_HAW, .units = &u,
+	struct viommu_dmar_config t = { .haw_bits = VTD_HAW, .units = &u,
 				   .nr_units = 1 };
 	uint8_t buf[256];
 	size_t len = 0;
 	FILE *f;
-	int err = dmar_build(&t, buf, sizeof(buf), &len);
+	int err = viommu_dmar_build(&t, buf, sizeof(buf), &len);
 
 	if (err) {
 		fprintf(stderr, PROG ": DMAR: %s\n", strerror(-err));

@@ -1,5 +1,6 @@
 /*
- * dmar.c - build the ACPI DMAR table (layout in dmar.h).
+ * dmar.c - build the ACPI DMAR table (layout in dmar.h, API in
+ * <viommu/acpi.h>: viommu_dmar_build()).
  *
  * The builder validates the whole topology first, computes the length,
  * and only then writes: the header, one DRHD per unit in the order given,
@@ -11,6 +12,7 @@
 #include "acpi/dmar.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #define H_LENGTH 4
@@ -56,29 +58,29 @@ static void put_str(uint8_t *p, const char *s, size_t n)
 }
 
 /* scopes_ok() - whether @n scopes at @s are well formed. */
-static bool scopes_ok(const struct dmar_scope *s, unsigned int n)
+static bool scopes_ok(const struct viommu_dmar_scope *s, unsigned int n)
 {
-	if (n > DMAR_MAX_SCOPES || (n && !s))
+	if (n > VIOMMU_DMAR_MAX_SCOPES || (n && !s))
 		return false;
 	for (unsigned int i = 0; i < n; i++)
-		if ((s[i].type != DMAR_SCOPE_ENDPOINT &&
-		     s[i].type != DMAR_SCOPE_BRIDGE) ||
+		if ((s[i].type != VIOMMU_DMAR_SCOPE_ENDPOINT &&
+		     s[i].type != VIOMMU_DMAR_SCOPE_BRIDGE) ||
 		    s[i].dev > 31 || s[i].fn > 7)
 			return false;
 	return true;
 }
 
 /* check() - validate @t; its table length in *@len.  0 or -EINVAL. */
-static int check(const struct dmar_topology *t, size_t *len)
+static int check(const struct viommu_dmar_config *t, size_t *len)
 {
 	size_t n = DMAR_HEADER_SIZE;
 
-	if (!t->nr_units || !t->units || t->nr_units > DMAR_MAX_UNITS ||
-	    t->nr_rmrrs > DMAR_MAX_RMRRS || (t->nr_rmrrs && !t->rmrrs) ||
+	if (!t->nr_units || !t->units || t->nr_units > VIOMMU_DMAR_MAX_UNITS ||
+	    t->nr_rmrrs > VIOMMU_DMAR_MAX_RMRRS || (t->nr_rmrrs && !t->rmrrs) ||
 	    t->haw_bits < 32 || t->haw_bits > 64)
 		return -EINVAL;
 	for (unsigned int i = 0; i < t->nr_units; i++) {
-		const struct dmar_unit *u = &t->units[i];
+		const struct viommu_dmar_unit *u = &t->units[i];
 
 		if ((u->reg_base & 0xfff) || !scopes_ok(u->scopes, u->nr_scopes))
 			return -EINVAL;
@@ -90,7 +92,7 @@ static int check(const struct dmar_topology *t, size_t *len)
 		n += DMAR_DRHD_SIZE + (size_t)u->nr_scopes * DMAR_SCOPE_SIZE;
 	}
 	for (unsigned int i = 0; i < t->nr_rmrrs; i++) {
-		const struct dmar_rmrr *r = &t->rmrrs[i];
+		const struct viommu_dmar_rmrr *r = &t->rmrrs[i];
 
 		if (r->base > r->limit || (r->base & 0xfff) ||
 		    ((r->limit + 1) & 0xfff) ||
@@ -103,7 +105,7 @@ static int check(const struct dmar_topology *t, size_t *len)
 }
 
 /* put_scopes() - write @n scopes at @p; bytes written. */
-static size_t put_scopes(uint8_t *p, const struct dmar_scope *s,
+static size_t put_scopes(uint8_t *p, const struct viommu_dmar_scope *s,
 			 unsigned int n)
 {
 	for (unsigned int i = 0; i < n; i++, p += DMAR_SCOPE_SIZE) {
@@ -118,8 +120,9 @@ static size_t put_scopes(uint8_t *p, const struct dmar_scope *s,
 	return (size_t)n * DMAR_SCOPE_SIZE;
 }
 
-int dmar_build(const struct dmar_topology *t, uint8_t *buf, size_t cap,
-	       size_t *len)
+/* build() - the table for @t (a whole, current-version config). */
+static int build(const struct viommu_dmar_config *t, uint8_t *buf,
+		 size_t cap, size_t *len)
 {
 	size_t n, off;
 	uint8_t sum = 0;
@@ -143,7 +146,7 @@ int dmar_build(const struct dmar_topology *t, uint8_t *buf, size_t cap,
 	buf[H_FLAGS] = t->flags;
 	off = DMAR_HEADER_SIZE;
 	for (unsigned int i = 0; i < t->nr_units; i++) {
-		const struct dmar_unit *u = &t->units[i];
+		const struct viommu_dmar_unit *u = &t->units[i];
 		uint8_t *p = buf + off;
 		size_t l = DMAR_DRHD_SIZE + (size_t)u->nr_scopes *
 			   DMAR_SCOPE_SIZE;
@@ -158,7 +161,7 @@ int dmar_build(const struct dmar_topology *t, uint8_t *buf, size_t cap,
 		off += l;
 	}
 	for (unsigned int i = 0; i < t->nr_rmrrs; i++) {
-		const struct dmar_rmrr *r = &t->rmrrs[i];
+		const struct viommu_dmar_rmrr *r = &t->rmrrs[i];
 		uint8_t *p = buf + off;
 		size_t l = DMAR_RMRR_SIZE + (size_t)r->nr_scopes *
 			   DMAR_SCOPE_SIZE;
@@ -175,4 +178,22 @@ int dmar_build(const struct dmar_topology *t, uint8_t *buf, size_t cap,
 		sum = (uint8_t)(sum + buf[i]);
 	buf[H_CHECKSUM] = (uint8_t)(0x100 - sum);
 	return 0;
+}
+
+/* struct viommu_dmar_config as the first release had it (size 0). */
+#define DMAR_CONFIG_SIZE_V1 \
+	(offsetof(struct viommu_dmar_config, oem_revision) + sizeof(uint32_t))
+
+int viommu_dmar_build(const struct viommu_dmar_config *cfg, void *buf,
+		      size_t cap, size_t *len)
+{
+	struct viommu_dmar_config c = { 0 };
+	size_t n;
+
+	if (!cfg || !len)
+		return -EINVAL;
+	/* size 0 is the first version; never read past what the caller has */
+	n = cfg->size ? cfg->size : DMAR_CONFIG_SIZE_V1;
+	memcpy(&c, cfg, n < sizeof(c) ? n : sizeof(c));
+	return build(&c, buf, cap, len);
 }

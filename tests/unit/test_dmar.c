@@ -5,10 +5,14 @@
  * -ENOSPC with the length reported, and refused topologies.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "acpi/dmar.h"
+
 #include "harness.h"
 
 static uint16_t rd16(const uint8_t *p)
@@ -35,23 +39,23 @@ static uint8_t sum(const uint8_t *p, size_t n)
 	return s;
 }
 
-static const struct dmar_scope eps[2] = {
-	{ DMAR_SCOPE_ENDPOINT, 0, 5, 0 },
-	{ DMAR_SCOPE_ENDPOINT, 0, 6, 0 },
+static const struct viommu_dmar_scope eps[2] = {
+	{ VIOMMU_DMAR_SCOPE_ENDPOINT, 0, 5, 0 },
+	{ VIOMMU_DMAR_SCOPE_ENDPOINT, 0, 6, 0 },
 };
 
 TEST(dmar_drhd_with_scopes_and_rmrr)
 {
-	struct dmar_unit u = { .reg_base = 0xfed90000, .scopes = eps,
+	struct viommu_dmar_unit u = { .reg_base = 0xfed90000, .scopes = eps,
 			       .nr_scopes = 2 };
-	struct dmar_rmrr r = { .base = 0x3f000000, .limit = 0x3f0fffff,
+	struct viommu_dmar_rmrr r = { .base = 0x3f000000, .limit = 0x3f0fffff,
 			       .scopes = eps, .nr_scopes = 1 };
-	struct dmar_topology t = { .haw_bits = 48, .units = &u, .nr_units = 1,
+	struct viommu_dmar_config t = { .haw_bits = 48, .units = &u, .nr_units = 1,
 				   .rmrrs = &r, .nr_rmrrs = 1 };
 	uint8_t b[256];
 	size_t len = 0;
 
-	REQUIRE(dmar_build(&t, b, sizeof(b), &len) == 0);
+	REQUIRE(viommu_dmar_build(&t, b, sizeof(b), &len) == 0);
 	CHECK_EQ(len, 48 + 16 + 16 + 24 + 8);
 	CHECK(!memcmp(b, "DMAR", 4));
 	CHECK_EQ(rd32(b + 4), len);
@@ -84,20 +88,21 @@ TEST(dmar_drhd_with_scopes_and_rmrr)
 
 TEST(dmar_include_all_and_nospace)
 {
-	struct dmar_unit u[2] = {
+	struct viommu_dmar_unit u[2] = {
 		{ .reg_base = 0xfed90000, .include_all = true },
 		{ .reg_base = 0xfed91000, .segment = 1, .include_all = true },
 	};
-	struct dmar_topology t = { .haw_bits = 39, .units = u, .nr_units = 2,
-				   .oem_id = "ABCDEFGH", .oem_table_id = "X",
-				   .flags = DMAR_FLAG_X2APIC_OPT_OUT };
+	struct viommu_dmar_config t = {
+		.haw_bits = 39, .units = u, .nr_units = 2,
+		.oem_id = "ABCDEFGH", .oem_table_id = "X",
+		.flags = VIOMMU_DMAR_FLAG_X2APIC_OPT_OUT };
 	uint8_t b[128];
 	size_t len = 0;
 
-	CHECK_EQ(dmar_build(&t, b, 40, &len), -ENOSPC);
+	CHECK_EQ(viommu_dmar_build(&t, b, 40, &len), -ENOSPC);
 	CHECK_EQ(len, 80);
 	memset(b, 0xee, sizeof(b));
-	REQUIRE(dmar_build(&t, b, sizeof(b), &len) == 0);
+	REQUIRE(viommu_dmar_build(&t, b, sizeof(b), &len) == 0);
 	CHECK_EQ(b[52], 1);                         /* INCLUDE_PCI_ALL */
 	CHECK_EQ(rd16(b + 64 + 6), 1);              /* second segment */
 	CHECK(!memcmp(b + 10, "ABCDEF", 6));
@@ -108,39 +113,74 @@ TEST(dmar_include_all_and_nospace)
 	CHECK_EQ(b[80], 0xee);                      /* nothing past it */
 }
 
+/*
+ * The config can grow (issue 16 item 5): size 0 is the first version and
+ * gives the same table as the full size; bytes past a smaller @size are
+ * never read (the config sits at the end of a page, the next unmapped).
+ */
+TEST(dmar_config_size_versions)
+{
+	struct viommu_dmar_unit u = { .reg_base = 0xfed90000,
+				      .include_all = true };
+	struct viommu_dmar_config t = { .size = sizeof(t), .haw_bits = 48,
+					.units = &u, .nr_units = 1 };
+	uint8_t a[64], b[64];
+	size_t la = 0, lb = 0;
+	long pg = sysconf(_SC_PAGESIZE);
+	uint8_t *m = mmap(NULL, 2 * (size_t)pg, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct viommu_dmar_config *edge;
+
+	REQUIRE(viommu_dmar_build(&t, a, sizeof(a), &la) == 0);
+	t.size = 0;
+	REQUIRE(viommu_dmar_build(&t, b, sizeof(b), &lb) == 0);
+	CHECK_EQ(la, lb);
+	CHECK(!memcmp(a, b, la));
+	REQUIRE(m != MAP_FAILED);
+	REQUIRE(munmap(m + pg, (size_t)pg) == 0);
+	/* an "old" caller whose struct ends at oem_table_id */
+	edge = (void *)(m + pg - offsetof(struct viommu_dmar_config,
+					  oem_revision));
+	memcpy(edge, &t, offsetof(struct viommu_dmar_config, oem_revision));
+	edge->size = offsetof(struct viommu_dmar_config, oem_revision);
+	CHECK_EQ(viommu_dmar_build(edge, b, sizeof(b), &lb), 0);
+	CHECK(!memcmp(a, b, la));
+	munmap(m, (size_t)pg);
+}
+
 TEST(dmar_refused)
 {
-	struct dmar_scope bad = { 7, 0, 1, 0 };
-	struct dmar_unit u[2] = {
+	struct viommu_dmar_scope bad = { 7, 0, 1, 0 };
+	struct viommu_dmar_unit u[2] = {
 		{ .reg_base = 0xfed90000, .include_all = true },
 		{ .reg_base = 0xfed91000 },
 	};
-	struct dmar_rmrr r = { .base = 0x2000, .limit = 0x1fff };
-	struct dmar_topology t = { .haw_bits = 48, .units = u, .nr_units = 2 };
+	struct viommu_dmar_rmrr r = { .base = 0x2000, .limit = 0x1fff };
+	struct viommu_dmar_config t = { .haw_bits = 48, .units = u, .nr_units = 2 };
 	uint8_t b[256];
 	size_t len;
 
 	/* INCLUDE_PCI_ALL followed by a unit of the same segment */
-	CHECK_EQ(dmar_build(&t, b, sizeof(b), &len), -EINVAL);
+	CHECK_EQ(viommu_dmar_build(&t, b, sizeof(b), &len), -EINVAL);
 	t.nr_units = 1;
 	t.haw_bits = 31;
-	CHECK_EQ(dmar_build(&t, b, sizeof(b), &len), -EINVAL);
+	CHECK_EQ(viommu_dmar_build(&t, b, sizeof(b), &len), -EINVAL);
 	t.haw_bits = 48;
 	u[0].reg_base = 0xfed90800;
-	CHECK_EQ(dmar_build(&t, b, sizeof(b), &len), -EINVAL);
+	CHECK_EQ(viommu_dmar_build(&t, b, sizeof(b), &len), -EINVAL);
 	u[0].reg_base = 0xfed90000;
 	u[0].scopes = &bad;
 	u[0].nr_scopes = 1;
-	CHECK_EQ(dmar_build(&t, b, sizeof(b), &len), -EINVAL);
+	CHECK_EQ(viommu_dmar_build(&t, b, sizeof(b), &len), -EINVAL);
 	u[0].nr_scopes = 0;
 	t.rmrrs = &r;
 	t.nr_rmrrs = 1;
-	CHECK_EQ(dmar_build(&t, b, sizeof(b), &len), -EINVAL);
+	CHECK_EQ(viommu_dmar_build(&t, b, sizeof(b), &len), -EINVAL);
 	r.limit = 0x2fff;
-	CHECK_EQ(dmar_build(&t, b, sizeof(b), &len), 0);
+	CHECK_EQ(viommu_dmar_build(&t, b, sizeof(b), &len), 0);
 	t.nr_units = 0;
-	CHECK_EQ(dmar_build(&t, b, sizeof(b), &len), -EINVAL);
-	CHECK_EQ(dmar_build(NULL, b, sizeof(b), &len), -EINVAL);
+	CHECK_EQ(viommu_dmar_build(&t, b, sizeof(b), &len), -EINVAL);
+	CHECK_EQ(viommu_dmar_build(NULL, b, sizeof(b), &len), -EINVAL);
 }
 
 TEST_MAIN()
