@@ -3,7 +3,8 @@
 register frame in its shared RAM (viommu-server --vtd-frame; docs/VTD.md
 "A real x86 guest", docs/REAL-GUEST.md).
 
-Usage: viommu-run --iommu vtd [--scenario vtd|vtd-cm|all]... [--endpoints N]
+Usage: viommu-run --iommu vtd [--scenario NAME[,NAME...]]... [--endpoints N]
+                  [--peer ours|qemu] [--bench-ms N]
                   [--qemu 11|PATH] [--timeout S] [--smp N] [--keep]
                   [--json FILE] [--tap FILE] [--verbose] [--quiet]
                   [--seed N] [--build DIR] [--cache DIR] [--no-build]
@@ -23,6 +24,20 @@ After power-off the server's counters must show the frame was served
 (register writes fed, invalidation descriptors and waits run, no queue
 error, translations done) and the fault records it read must hold reason
 0x05 (write to a read-only page: readonly) and a refusal for unmapped.
+
+The netbench scenarios (each one boot, only when named; set "net-bench" =
+all four) measure TCP and UDP rates between two virtio-net NICs in two
+network namespaces (guest/nettcp.c netbench, --bench-ms per case) for
+`viommu-bench guest-io --net --iommu vtd`: netbench-noiommu (the baseline:
+intel_iommu=off, the NICs untranslated), netbench (deferred invalidation:
+the kernel's default lazy DMA-FQ domain), netbench-strict (iommu.strict=1)
+and netbench-strict-cm (iommu.strict=1 with caching mode).  With --peer
+ours (the default) the NICs are two of ours (viommu-server --net, over
+vfio-user, behind our VT-d frame; caching mode is --vtd-features 0x23);
+with --peer qemu they are QEMU's two virtio-net-pci iommu_platform=on on
+one hub behind QEMU's own intel-iommu (intremap=off, caching-mode=on only
+in netbench-strict-cm), no viommu-server and no frame.  The NICs' domain
+type must be the mode's (none, DMA-FQ, DMA).
 
 How a boot is made: the x86 guest image of viommu-run (guest/build-image.sh,
 --cache, default BUILD/guest-cache); the QEMU 11.1 cache (scripts/qemu11.sh,
@@ -52,7 +67,17 @@ FRAME_GPA = 0x10000000   # 256 MiB: below the initrd QEMU puts at the top
 ENDPOINT_SLOT = 5
 # scenario -> VT-d features for viommu-server (None: the default)
 FEATURES = {"vtd": None, "vtd-cm": "0x23"}
-SETS = {"all": list(FEATURES)}
+# netbench scenario -> (VT-d features (ours) / caching mode (QEMU's),
+# kernel words, the NICs' domain type)
+NET_BENCH = {
+    "netbench-noiommu": (None, ["intel_iommu=off"], "none"),
+    "netbench": (None, ["intel_iommu=on"], "DMA-FQ"),
+    "netbench-strict": (None, ["intel_iommu=on", "iommu.strict=1"], "DMA"),
+    "netbench-strict-cm": ("0x23", ["intel_iommu=on", "iommu.strict=1"],
+                           "DMA"),
+}
+NET_MACS = ["02:00:00:00:00:01", "02:00:00:00:00:02"]
+SETS = {"all": list(FEATURES), "net-bench": list(NET_BENCH)}
 GUEST_SCENARIOS = ["vtd", "dma", "readonly", "unmapped"]
 # guest scenario -> the fault reasons of which one must have been recorded
 REASONS = {"readonly": ["0x05"], "unmapped": ["0x05", "0x06"],
@@ -76,6 +101,12 @@ def parse_args(argv, root):
     p.add_argument("--scenario", action="append", default=[])
     p.add_argument("--endpoints", type=int, default=1)
     p.add_argument("--smp", type=int, default=1)
+    p.add_argument("--peer", choices=("ours", "qemu"), default="ours")
+    p.add_argument("--bench-ms", type=int)
+    # what viommu-bench guest-io passes to every viommu-run (ignored:
+    # the NICs are QEMU's with --peer qemu, the door is vfio-user)
+    p.add_argument("--door")
+    p.add_argument("--qemu-net", action="store_true")
     p.add_argument("--qemu", default="11")
     p.add_argument("--qemu-cache")
     p.add_argument("--timeout", type=int)
@@ -99,12 +130,18 @@ def parse_args(argv, root):
     for item in a.scenario or ["vtd"]:
         for n in filter(None, item.split(",")):
             for s in SETS.get(n, [n]):
-                if s not in FEATURES:
-                    p.error("unknown vtd scenario '%s' (%s; set: all)" %
-                            (s, " ".join(FEATURES)))
+                if s not in FEATURES and s not in NET_BENCH:
+                    p.error("unknown vtd scenario '%s' (%s; sets: all, "
+                            "net-bench)" % (s, " ".join(list(FEATURES) +
+                                                        list(NET_BENCH))))
                 if s not in names:
                     names.append(s)
     a.scenarios = names
+    if a.peer == "qemu" and any(s not in NET_BENCH for s in names):
+        p.error("--peer qemu runs the netbench scenarios only (QEMU's "
+                "intel-iommu in front of QEMU's NICs)")
+    if a.bench_ms is not None and not 50 <= a.bench_ms <= 10000:
+        p.error("--bench-ms must be 50..10000")
     if not 1 <= a.endpoints <= 8:
         p.error("--endpoints must be 1..8")
     if not 1 <= a.smp <= 4:
@@ -117,8 +154,9 @@ def parse_args(argv, root):
     a.qemu_cache = os.path.abspath(a.qemu_cache or
                                    os.path.join(a.build, "qemu-11.1"))
     # what viommu-run's shared helpers (pump, check_boot, build) read
-    a.peer, a.peer_kind, a.door, a.trace, a.disk = \
-        "ours", "ours", "vfio-user", False, []
+    a.peer_kind, a.trace, a.disk = a.peer, False, []
+    # with --peer qemu no viommu-server runs (check_boot: no door)
+    a.door = "vfio-user" if a.peer == "ours" else None
     a.qemu_info = False
     return a
 
@@ -145,11 +183,19 @@ def resolve_qemu(m, a):
 
 def kernel_cmdline(a, boot):
     """-append: the frame kept out of RAM, the driver on, and what the
-    guest cannot see itself (a VT-d unit of ours)."""
-    words = ["console=ttyS0", "panic=-1", "loglevel=4", "tsc=reliable",
-             "memmap=4K$%#x" % FRAME_GPA, "intel_iommu=on", "intremap=off",
-             "viommu.scenario=" + ",".join(boot.scenarios),
-             "viommu.iommu=vtd"]
+    guest cannot see itself (a VT-d unit of ours).  A netbench boot: the
+    mode's words instead of intel_iommu=on."""
+    words = ["console=ttyS0", "panic=-1", "loglevel=4", "tsc=reliable"]
+    if a.peer == "ours":
+        words.append("memmap=4K$%#x" % FRAME_GPA)
+    words += boot.kernel_words + ["intremap=off",
+                                  "viommu.scenario=" +
+                                  ",".join(boot.scenarios),
+                                  "viommu.iommu=vtd"]
+    if a.peer == "qemu":
+        words.append("viommu.peer=qemu")
+    if a.bench_ms is not None:
+        words.append("viommu.bench_ms=%d" % a.bench_ms)
     if a.seed is not None:
         words.append("viommu.seed=%d" % a.seed)
     if a.verbose:
@@ -158,17 +204,35 @@ def kernel_cmdline(a, boot):
 
 
 def server_cmd(a, boot, links, stats, dmar):
-    """viommu-server with the VT-d frame instead of a virtio-iommu."""
-    cmd = [a.server, "--endpoints", str(a.endpoints),
+    """viommu-server with the VT-d frame instead of a virtio-iommu (and a
+    netbench boot's two NICs after the engines)."""
+    cmd = [a.server, "--endpoints", str(boot.engines),
            "--endpoint-slot", str(ENDPOINT_SLOT), "--stats-json", stats,
            "--vtd-frame", "%#x" % FRAME_GPA, "--dmar", dmar]
+    for spec in boot.nets:
+        cmd += ["--net", spec]
     if boot.features:
         cmd += ["--vtd-features", boot.features]
     return cmd + links.server_args() + a.server_arg
 
 
+def qemu_nic_args(boot):
+    """--peer qemu: QEMU's intel-iommu (first, so that it is in front of
+    the PCI devices that follow) and its two NICs on one hub."""
+    args = ["-device", "intel-iommu,intremap=off,caching-mode=%s" %
+            ("on" if boot.features else "off")]
+    for i, mac in enumerate(NET_MACS):
+        args += ["-netdev", "hubport,id=qn%d,hubid=0" % i,
+                 "-device", "virtio-net-pci,netdev=qn%d,addr=%#x,mac=%s,"
+                 "disable-legacy=on,romfile=,iommu_platform=on" %
+                 (i, ENDPOINT_SLOT + i, mac)]
+    return args
+
+
 def qemu_cmd(a, boot, kernel, initrd, dmar, links):
-    """The QEMU command line: q35, no IOMMU device of QEMU's, our DMAR."""
+    """The QEMU command line: q35, and either our DMAR with our functions
+    over vfio-user (no IOMMU device of QEMU's) or, with --peer qemu,
+    QEMU's intel-iommu and NICs."""
     cmd = [a.qemu_path, "-accel", "tcg", "-cpu", "max",
            "-m", MEM, "-smp", str(boot.smp),
            "-M", "q35,memory-backend=ram",
@@ -177,8 +241,10 @@ def qemu_cmd(a, boot, kernel, initrd, dmar, links):
            "-nographic", "-nodefaults", "-serial", "stdio",
            "-monitor", "none", "-no-reboot",
            "-kernel", kernel, "-initrd", initrd,
-           "-append", kernel_cmdline(a, boot),
-           "-acpitable", "file=" + dmar]
+           "-append", kernel_cmdline(a, boot)]
+    if a.peer == "qemu":
+        return cmd + qemu_nic_args(boot) + a.qemu_arg
+    cmd += ["-acpitable", "file=" + dmar]
     for i, path in links.qemu_links():
         dev = {"driver": "vfio-user-pci", "id": "vu%d" % i,
                "socket": {"type": "unix", "path": path},
@@ -203,14 +269,17 @@ def run_boot(m, a, boot, kernel, initrd, index):
         boot.logs[tag] = open(os.path.join(tmp, name), "w",
                               encoding="utf-8")
     try:
-        links = m.VfioUserLinks(range(1, a.endpoints + 1), tmp)
-        cmd = server_cmd(a, boot, links, stats, dmar)
-        if a.verbose:
-            m.log("server: " + " ".join(shlex.quote(c) for c in cmd))
-        server = boot.server = m.spawn(cmd, [], "server", q)
-        links.server_started(server)
-        if not os.path.exists(dmar):
-            raise m.Failure("viommu-server wrote no DMAR table")
+        links = None
+        if a.peer == "ours":
+            links = m.VfioUserLinks(
+                range(1, boot.engines + len(boot.nets) + 1), tmp)
+            cmd = server_cmd(a, boot, links, stats, dmar)
+            if a.verbose:
+                m.log("server: " + " ".join(shlex.quote(c) for c in cmd))
+            server = boot.server = m.spawn(cmd, [], "server", q)
+            links.server_started(server)
+            if not os.path.exists(dmar):
+                raise m.Failure("viommu-server wrote no DMAR table")
         cmd = qemu_cmd(a, boot, kernel, initrd, dmar, links)
         if a.verbose:
             m.log("qemu: " + " ".join(shlex.quote(c) for c in cmd))
@@ -229,7 +298,10 @@ def run_boot(m, a, boot, kernel, initrd, index):
         boot.stats = m.load_stats(stats) if server else None
         m.cleanup(a, tmp)
     m.check_boot(a, boot)
-    check_vtd(boot)
+    if boot.net_bench:
+        check_net(a, boot)
+    else:
+        check_vtd(boot)
 
 
 def fail(boot, scenario, why):
@@ -240,6 +312,33 @@ def fail(boot, scenario, why):
         f["reason"] = why
     elif not f:
         boot.errors.append(why)
+
+
+def check_net(a, boot):
+    """A netbench boot: both NICs got the mode's domain type; with our
+    VT-d in front of them (not the baseline) the server served the frame:
+    register writes fed, invalidation descriptors and waits run without a
+    queue error, translations done, no translation fault."""
+    f = boot.results.get("netbench")
+    want = NET_BENCH[boot.name][2]
+    if f and f.get("status") == "pass":
+        got = [f.get("domain0"), f.get("domain1")]
+        if got != [want, want]:
+            fail(boot, "netbench", "the NICs' IOMMU domains are %s, want "
+                 "%s" % ("/".join(map(str, got)), want))
+    if a.peer != "ours" or want == "none":
+        return
+    s = (boot.stats or {}).get("vtd")
+    if not s:
+        boot.errors.append("no vtd counters in the server's statistics")
+        return
+    if not s.get("frame", {}).get("writes") or not s.get("waits") or \
+            not s.get("translations"):
+        fail(boot, "netbench", "the server saw no register writes, "
+             "invalidation waits or translations through the frame")
+    if s.get("queue_errors") or s.get("faults"):
+        fail(boot, "netbench", "%s invalidation queue errors, %s "
+             "translation faults" % (s.get("queue_errors"), s.get("faults")))
 
 
 def check_vtd(boot):
@@ -323,7 +422,8 @@ def summary(m, a, boots, t_total):
 def write_outputs(m, a, boots):
     """--json and --tap."""
     if a.json:
-        doc = {"arch": "x86_64", "iommu": "vtd-frame",
+        doc = {"arch": "x86_64", "iommu": "vtd-frame" if a.peer == "ours"
+               else "qemu-intel-iommu", "peer": a.peer,
                "qemu": {"path": a.qemu_path, "version": a.qemu_version},
                "boots": [{"name": b.name, "features": b.features,
                           "seconds": b.seconds, "errors": b.errors,
@@ -332,6 +432,7 @@ def write_outputs(m, a, boots):
                           "results": [{"scenario": n, "status": s,
                                        "reason": r, "fields": f}
                                       for n, s, r, f in outcomes(m, b)],
+                          "bench": b.bench,
                           "server_stats": b.stats} for b in boots]}
         with open(a.json, "w", encoding="utf-8") as f:
             json.dump(doc, f, indent=1)
@@ -346,21 +447,37 @@ def write_outputs(m, a, boots):
                                          if r and s != "pass" else ""))
 
 
+def make_boot(m, a, name):
+    """The Boot of scenario @name: vtd/vtd-cm (the guest's VT-d and VFIO
+    scenarios on our engines) or a netbench mode (two NICs, no engine)."""
+    if name in NET_BENCH:
+        b = m.Boot(["netbench"], a.smp, False, None)
+        b.features, b.kernel_words, _ = NET_BENCH[name]
+        b.engines, b.net_bench = 0, True
+        # viommu-run's check_nets wants the mode's domain type too
+        b.net_mode = name if name in m.NET_MODES else "netbench-strict"
+        b.nets = ["mac=" + mac + (",noiommu" if name == "netbench-noiommu"
+                                  else "") for mac in NET_MACS]
+    else:
+        guest = list(GUEST_SCENARIOS)
+        if a.endpoints >= 2:
+            guest.append("isolation")
+        b = m.Boot(guest, a.smp, False, None)
+        b.features, b.kernel_words = FEATURES[name], ["intel_iommu=on"]
+        b.engines, b.net_bench = a.endpoints, False
+    if a.peer == "qemu":
+        b.nets = []
+    b.name = name
+    return b
+
+
 def main(argv, m):
     """viommu-run --iommu vtd; @m is viommu-run itself (its helpers)."""
     a = parse_args(argv, m.ROOT)
     for sig in (m.signal.SIGTERM, m.signal.SIGHUP, m.signal.SIGINT):
         m.signal.signal(sig, m.on_signal)
     t0 = time.monotonic()
-    boots = []
-    for name in a.scenarios:
-        guest = list(GUEST_SCENARIOS)
-        if a.endpoints >= 2:
-            guest.append("isolation")
-        b = m.Boot(guest, a.smp, False, None)
-        b.name = name
-        b.features = FEATURES[name]
-        boots.append(b)
+    boots = [make_boot(m, a, name) for name in a.scenarios]
     try:
         resolve_qemu(m, a)
         m.log("QEMU %s: %s" % (a.qemu_version, a.qemu_path))
