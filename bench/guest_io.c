@@ -31,6 +31,13 @@
  * QEMU hub behind QEMU's virtio-iommu-pci: viommu-run --peer qemu
  * --qemu-net); the mixed stack is not defined for it.
  *
+ * --iommu vtd (with --net) puts VT-d in front of the NICs instead: ours
+ * is our two NICs behind our VT-d model, served through a register frame
+ * polled in guest RAM (viommu-run --iommu vtd), qemu is QEMU's two
+ * virtio-net-pci behind QEMU's intel-iommu (viommu-run --iommu vtd --peer
+ * qemu); the modes are noiommu, lazy (deferred invalidation), strict and
+ * strict-cm (strict with caching mode), the seeds' VT-d rows.
+ *
  * Fairness, as `viommu-bench guest`: --rounds rounds of every boot, the
  * order of the boots reversed every other round; medians over rounds and
  * ratios taken round by round.  Unpinned by default; --pin CPU runs every
@@ -77,6 +84,10 @@ static void check_stacks(struct gio *g)
 
 		if (!g->o.stack[s])
 			continue;
+		if (g->o.vtd && s == GIO_MIXED) {
+			snprintf(why, n, "not defined for --iommu vtd");
+			continue;
+		}
 		if (g->o.net && s == GIO_MIXED) {
 			snprintf(why, n, "not defined for --net (ours or "
 				 "QEMU's NICs, each behind its own IOMMU)");
@@ -94,7 +105,9 @@ static void check_stacks(struct gio *g)
 			continue;
 		}
 		if ((s != GIO_QEMU && lacks(g, why, n, "vfio-user-pci")) ||
-		    (s != GIO_OURS && lacks(g, why, n, "virtio-iommu-pci")) ||
+		    (s != GIO_OURS && lacks(g, why, n, g->o.vtd ?
+					     "intel-iommu" :
+					     "virtio-iommu-pci")) ||
 		    (s == GIO_QEMU && lacks(g, why, n, g->o.net ?
 					     "virtio-net-pci" :
 					     "virtio-blk-pci")))
@@ -118,7 +131,7 @@ static int run_child(struct gio *g, int s, int m, const char *json,
 		     const char *log)
 {
 	char ms[16], sc[32], poll[48];
-	char *argv[24];
+	char *argv[28];
 	int n = 0;
 
 	snprintf(ms, sizeof(ms), "%u", g->o.ms);
@@ -136,6 +149,10 @@ static int run_child(struct gio *g, int s, int m, const char *json,
 	argv[n++] = "--quiet";
 	argv[n++] = "--qemu";
 	argv[n++] = g->q.path;
+	if (g->o.vtd) {
+		argv[n++] = "--iommu";
+		argv[n++] = "vtd";
+	}
 	if (s != GIO_OURS)
 		argv[n++] = "--peer=qemu";
 	if (s == GIO_QEMU)
@@ -287,8 +304,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: viommu-bench guest-io [--rounds N] [--bench-ms N]\n"
-"                             [--net] [--stacks ours,mixed,qemu]\n"
-"                             [--modes noiommu,pt,lazy,strict]\n"
+"                             [--net [--iommu vtd]]\n"
+"                             [--stacks ours,mixed,qemu]\n"
+"                             [--modes noiommu,pt,lazy,strict,strict-cm]\n"
 "                             [--pin CPU | --no-pin] [--poll-rq-us N]\n"
 "                             [--qemu 11|7.2|PATH]\n"
 "                             [--json FILE|-] [--run PATH] [--build DIR]\n"
@@ -321,6 +339,14 @@ static void usage(FILE *f)
 "                 iommu_platform=on on one hub behind QEMU's\n"
 "                 virtio-iommu-pci); counters per MiB sent.  A full\n"
 "                 round is 8 boots\n"
+"  --iommu vtd    with --net: VT-d instead of virtio-iommu in front of the\n"
+"                 NICs: stacks ours (our NICs behind our VT-d model, a\n"
+"                 register frame polled in guest RAM: viommu-run --iommu\n"
+"                 vtd) and qemu (QEMU's NICs behind QEMU's intel-iommu);\n"
+"                 modes noiommu, lazy (deferred invalidation), strict\n"
+"                 and strict-cm (strict with caching mode: ours\n"
+"                 --vtd-features 0x23, QEMU's caching-mode=on), the\n"
+"                 default; a full round is 8 boots\n"
 "  --rounds N     rounds of the boots, 1..%d (default 3)\n"
 "  --bench-ms N   length of each job in the guest, 50..10000 (default\n"
 "                 1000)\n"
@@ -366,6 +392,7 @@ static void parse_set(const char *what, const char *arg,
 static void parse_opts(struct gio_opts *o, int argc, char **argv)
 {
 	const char *ms = NULL, *rounds = NULL, *stacks = NULL, *modes = NULL;
+	const char *iommu = NULL;
 	const char *v;
 
 	memset(o, 0, sizeof(*o));
@@ -388,6 +415,8 @@ static void parse_opts(struct gio_opts *o, int argc, char **argv)
 			ms = v;
 		} else if (opt_value("--rounds", argc, argv, &i, &v)) {
 			rounds = v;
+		} else if (opt_value("--iommu", argc, argv, &i, &v)) {
+			iommu = v;
 		} else if (opt_value("--stacks", argc, argv, &i, &v)) {
 			stacks = v;
 		} else if (opt_value("--modes", argc, argv, &i, &v)) {
@@ -416,11 +445,23 @@ static void parse_opts(struct gio_opts *o, int argc, char **argv)
 	}
 	if (o->pin >= 0 && o->no_pin)
 		bad_usage("--pin and --no-pin exclude each other");
+	if (iommu && strcmp(iommu, "vtd") && strcmp(iommu, "virtio"))
+		bad_usage("--iommu: vtd or virtio");
+	o->vtd = iommu && !strcmp(iommu, "vtd");
+	if (o->vtd && !o->net)
+		bad_usage("--iommu vtd measures the network column only "
+			  "(add --net)");
 	parse_set("--stacks", stacks ? stacks : o->smoke || o->net ?
 		  "ours,qemu" : "ours,mixed,qemu", gio_stack_names, GIO_NSTACKS, o->stack);
 	parse_set("--modes", modes ? modes : o->smoke ? "noiommu,strict" :
+		  o->vtd ? "noiommu,lazy,strict,strict-cm" :
 		  "noiommu,pt,lazy,strict", gio_mode_names, GIO_NMODES,
 		  o->mode);
+	if (o->vtd && (o->mode[GIO_PT] || o->stack[GIO_MIXED]))
+		bad_usage("--iommu vtd has no pt mode and no mixed stack");
+	if (!o->vtd && o->mode[GIO_STRICT_CM])
+		bad_usage("--modes strict-cm needs --iommu vtd (caching mode "
+			  "is VT-d's)");
 	o->ms = ms ? (uint32_t)parse_uint("--bench-ms", ms, 50, 10000) :
 		o->smoke ? 50 : 1000;
 	o->rounds = rounds ? (int)parse_uint("--rounds", rounds, 1,

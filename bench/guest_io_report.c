@@ -53,13 +53,14 @@ const struct gio_net_job gio_net_jobs[GIO_NET_NJOBS] = {
 };
 const char *const gio_net_scenarios[GIO_NMODES] = {
 	"netbench-noiommu", "netbench-pt", "netbench", "netbench-strict",
+	"netbench-strict-cm",
 };
 const char *const gio_stack_names[GIO_NSTACKS] = { "ours", "mixed", "qemu" };
 const char *const gio_mode_names[GIO_NMODES] = {
-	"noiommu", "pt", "lazy", "strict",
+	"noiommu", "pt", "lazy", "strict", "strict-cm",
 };
 const char *const gio_mode_scenarios[GIO_NMODES] = {
-	"blkio-noiommu", "blkio-pt", "blkio", "blkio-strict",
+	"blkio-noiommu", "blkio-pt", "blkio", "blkio-strict", "(vtd only)",
 };
 
 /* ------------------------------------------------------------------ */
@@ -248,6 +249,13 @@ static void take_stats(struct gio_boot *b, const struct jval *st)
 		b->unmaps = jsum(jget(req, "UNMAP"));
 	}
 	b->kicks = jnum(st, "kicks");
+	if (jget(st, "vtd")) { /* --iommu vtd: the model's counters */
+		const struct jval *v = jget(st, "vtd");
+
+		b->maps = jnum(v, "descriptors");
+		b->unmaps = jnum(v, "waits");
+		b->kicks = jnum(jget(v, "frame"), "writes");
+	}
 	take_links(b, jget(st, "links"));
 }
 
@@ -512,6 +520,14 @@ static void pct_cell(char *buf, size_t n, struct gio_stat s)
 /* stack_text() - what a stack is. */
 static const char *stack_text(const struct gio *g, int s)
 {
+	static const char *const v[GIO_NSTACKS] = {
+		"two of our virtio-net NICs (viommu-server, vfio-user, one "
+		"switch) behind our VT-d model (a register frame polled in "
+		"guest RAM)",
+		"(not for --iommu vtd)",
+		"QEMU's two virtio-net-pci iommu_platform=on on one hub behind "
+		"QEMU's intel-iommu (intremap=off)",
+	};
 	static const char *const n[GIO_NSTACKS] = {
 		"two of our virtio-net NICs (viommu-server, vfio-user, one "
 		"switch) behind our virtio-iommu",
@@ -528,19 +544,31 @@ static const char *stack_text(const struct gio *g, int s)
 		"virtio-iommu-pci",
 	};
 
-	return g->o.net ? n[s] : t[s];
+	return g->o.vtd ? v[s] : g->o.net ? n[s] : t[s];
 }
 
 /* mode_text() - what a mode is. */
 static const char *mode_text(const struct gio *g, int m)
 {
+	if (m == GIO_NOIOMMU && g->o.vtd)
+		return "intel_iommu=off: no IOMMU in front of the NICs (the "
+		       "baseline)";
 	if (m == GIO_NOIOMMU && g->o.net)
 		return "no IOMMU in front of the NICs (the baseline)";
+	if (m == GIO_LAZY && g->o.vtd)
+		return "deferred invalidation: the kernel's default DMA-FQ "
+		       "(IOTLB flushes batched)";
+	if (m == GIO_STRICT && g->o.vtd)
+		return "iommu.strict=1: an IOTLB invalidation and wait per "
+		       "unmap; caching mode off (QEMU: caching-mode=off)";
 	static const char *const t[GIO_NMODES] = {
 		"no IOMMU in front of the disk (the baseline)",
 		"iommu.passthrough=1: identity domain, no MAP per I/O",
 		"the kernel's default: DMA-FQ, unmaps batched (flush queue)",
 		"iommu.strict=1: DMA domain, MAP and UNMAP per I/O",
+		"strict with caching mode (CAP.CM: the driver also "
+		"invalidates after each map; ours --vtd-features 0x23, QEMU "
+		"caching-mode=on)",
 	};
 
 	return t[m];
@@ -676,6 +704,11 @@ static void print_net_requests(const struct gio *g, FILE *f)
 {
 	char a[16], b[16], c[16], d[16], i[16], k[16], u[16];
 
+	if (g->o.vtd)
+		fprintf(f, "\n(--iommu vtd: MAPs = the VT-d model's "
+			"invalidation descriptors, UNMAPs = its\n  invalidation "
+			"waits, IOMMU-k = register writes the frame's poller "
+			"fed it)");
 	fprintf(f, "\nPer MiB the NICs sent over each boot (viommu-server's "
 		"counters; median over rounds;\n  MAPs, UNMAPs, IOMMU kicks: "
 		"requests to our virtio-iommu; NIC kicks: register\n  writes "
@@ -1073,6 +1106,8 @@ void gio_write_json(const struct gio *g, FILE *f)
 		fputs("null", f);
 	fprintf(f, ",\n  \"poll_rq_us\": %u,\n  \"kind\": \"%s\"",
 		g->o.poll_rq_us, g->o.net ? "net" : "blk");
+	fprintf(f, ",\n  \"iommu\": \"%s\"", g->o.vtd ? "vtd" :
+		"virtio-iommu");
 	fputs(",\n  \"qemu\": ", f);
 	if (g->q.path[0]) {
 		fputs("{\"path\": ", f);
