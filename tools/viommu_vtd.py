@@ -52,15 +52,10 @@ hands to viommu-server with each vfio-user DMA_MAP; our DMA engines are
 vfio-user-pci devices at 00:05.0, ... and their source-id is their BDF.
 """
 
-import argparse
-import json
 import os
-import re
 import shlex
-import subprocess
-import sys
-import tempfile
-import time
+
+import viommu_frame as frame
 
 MEM = "512M"
 FRAME_GPA = 0x10000000   # 256 MiB: below the initrd QEMU puts at the top
@@ -95,90 +90,34 @@ def wanted(argv):
 
 def parse_args(argv, root):
     """The --iommu vtd command line."""
-    p = argparse.ArgumentParser(prog="viommu-run --iommu vtd",
-                                add_help=False)
-    p.add_argument("--iommu")
-    p.add_argument("--scenario", action="append", default=[])
-    p.add_argument("--endpoints", type=int, default=1)
-    p.add_argument("--smp", type=int, default=1)
+    p = frame.parser("viommu-run --iommu vtd", "--iommu")
     p.add_argument("--peer", choices=("ours", "qemu"), default="ours")
     p.add_argument("--bench-ms", type=int)
     # what viommu-bench guest-io passes to every viommu-run (ignored:
     # the NICs are QEMU's with --peer qemu, the door is vfio-user)
     p.add_argument("--door")
     p.add_argument("--qemu-net", action="store_true")
-    p.add_argument("--qemu", default="11")
-    p.add_argument("--qemu-cache")
-    p.add_argument("--timeout", type=int)
-    p.add_argument("--keep", action="store_true")
-    p.add_argument("--json")
-    p.add_argument("--tap")
-    p.add_argument("--verbose", action="store_true")
-    p.add_argument("--quiet", action="store_true")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--build", default=os.path.join(root, "build"))
-    p.add_argument("--cache")
-    p.add_argument("--no-build", action="store_true")
-    p.add_argument("--server-arg", action="append", default=[])
-    p.add_argument("--qemu-arg", action="append", default=[])
-    p.add_argument("-h", "--help", action="store_true")
-    a = p.parse_args(argv)
-    if a.help:
-        print(__doc__.strip())
-        sys.exit(0)
-    names = []
-    for item in a.scenario or ["vtd"]:
-        for n in filter(None, item.split(",")):
-            for s in SETS.get(n, [n]):
-                if s not in FEATURES and s not in NET_BENCH:
-                    p.error("unknown vtd scenario '%s' (%s; sets: all, "
-                            "net-bench)" % (s, " ".join(list(FEATURES) +
-                                                        list(NET_BENCH))))
-                if s not in names:
-                    names.append(s)
+    a = frame.parse(p, argv, __doc__)
+    names = frame.scenario_names(p, a.scenario, "vtd",
+                                 list(FEATURES) + list(NET_BENCH), SETS,
+                                 "vtd")
     a.scenarios = names
     if a.peer == "qemu" and any(s not in NET_BENCH for s in names):
         p.error("--peer qemu runs the netbench scenarios only (QEMU's "
                 "intel-iommu in front of QEMU's NICs)")
     if a.bench_ms is not None and not 50 <= a.bench_ms <= 10000:
         p.error("--bench-ms must be 50..10000")
-    if not 1 <= a.endpoints <= 8:
-        p.error("--endpoints must be 1..8")
-    if not 1 <= a.smp <= 4:
-        p.error("--smp must be 1..4")
-    a.build = os.path.abspath(a.build)
-    a.server = os.path.join(a.build, "tools", "viommu-server")
-    a.guest_bin = os.path.join(a.build, "guest", "viommu-guest")
-    a.cache = os.path.abspath(a.cache or
-                              os.path.join(a.build, "guest-cache"))
-    a.qemu_cache = os.path.abspath(a.qemu_cache or
-                                   os.path.join(a.build, "qemu-11.1"))
-    # what viommu-run's shared helpers (pump, check_boot, build) read
-    a.peer_kind, a.trace, a.disk = a.peer, False, []
+    peer = a.peer
+    frame.finish_args(p, a, root, "guest", "guest-cache")
+    a.peer = a.peer_kind = peer
     # with --peer qemu no viommu-server runs (check_boot: no door)
-    a.door = "vfio-user" if a.peer == "ours" else None
-    a.qemu_info = False
+    a.door = "vfio-user" if peer == "ours" else None
     return a
 
 
 def resolve_qemu(m, a):
     """qemu-system-x86_64: the QEMU 11.1 cache's wrapper, or a path."""
-    if a.qemu != "11":
-        if not os.access(a.qemu, os.X_OK):
-            raise m.Failure("--qemu %s: not an executable" % a.qemu)
-        a.qemu_path = a.qemu
-    else:
-        cmd = [os.path.join(m.ROOT, "scripts", "qemu11.sh"), "--cache",
-               a.qemu_cache, "--print"]
-        out = subprocess.run(cmd, cwd=m.ROOT, stdout=subprocess.PIPE,
-                             text=True, check=False)
-        if out.returncode != 0:
-            raise m.Failure("scripts/qemu11.sh failed")
-        a.qemu_path = os.path.join(a.qemu_cache, "qemu-system-x86_64")
-    v = subprocess.run([a.qemu_path, "--version"], stdout=subprocess.PIPE,
-                       text=True, check=False).stdout
-    mt = re.search(r"version (\d+\.\d+(?:\.\d+)?)", v)
-    a.qemu_version = mt.group(1) if mt else "?"
+    frame.resolve_qemu(m, a, m.ROOT, "qemu-system-x86_64")
 
 
 def kernel_cmdline(a, boot):
@@ -245,30 +184,13 @@ def qemu_cmd(a, boot, kernel, initrd, dmar, links):
     if a.peer == "qemu":
         return cmd + qemu_nic_args(boot) + a.qemu_arg
     cmd += ["-acpitable", "file=" + dmar]
-    for i, path in links.qemu_links():
-        dev = {"driver": "vfio-user-pci", "id": "vu%d" % i,
-               "socket": {"type": "unix", "path": path},
-               "addr": "%#x" % (ENDPOINT_SLOT + i - 1)}
-        cmd += ["-device", json.dumps(dev, separators=(",", ":"))]
-    return cmd + a.qemu_arg
+    return cmd + frame.vfio_user_devices(links, ENDPOINT_SLOT) + a.qemu_arg
 
 
 def run_boot(m, a, boot, kernel, initrd, index):
     """Boot once: server (which writes the DMAR), QEMU, stream, collect."""
-    import queue
-    tmp = tempfile.mkdtemp(prefix="viommu-vtd-")
-    stats = os.path.join(tmp, "stats.json")
-    dmar = os.path.join(tmp, "dmar.bin")
-    q = queue.Queue()
-    server = qemu = None
-    t0 = time.monotonic()
-    boot.timeout = a.timeout or 600
-    m.log("boot %d (%s: features %s), timeout %d s" %
-          (index, boot.name, boot.features or "default", boot.timeout))
-    for tag, name in (("qemu", "console.log"), ("server", "server.log")):
-        boot.logs[tag] = open(os.path.join(tmp, name), "w",
-                              encoding="utf-8")
-    try:
+    def launch(tmp, stats, q, procs, deadline):
+        dmar = os.path.join(tmp, "dmar.bin")
         links = None
         if a.peer == "ours":
             links = m.VfioUserLinks(
@@ -276,42 +198,30 @@ def run_boot(m, a, boot, kernel, initrd, index):
             cmd = server_cmd(a, boot, links, stats, dmar)
             if a.verbose:
                 m.log("server: " + " ".join(shlex.quote(c) for c in cmd))
-            server = boot.server = m.spawn(cmd, [], "server", q)
-            links.server_started(server)
+            procs.server = boot.server = m.spawn(cmd, [], "server", q)
+            links.server_started(procs.server)
             if not os.path.exists(dmar):
                 raise m.Failure("viommu-server wrote no DMAR table")
         cmd = qemu_cmd(a, boot, kernel, initrd, dmar, links)
         if a.verbose:
             m.log("qemu: " + " ".join(shlex.quote(c) for c in cmd))
-        qemu = m.spawn(cmd, [], "qemu", q, merge=True)
-        m.pump(a, boot, q, qemu, t0 + boot.timeout)
-    finally:
-        boot.qemu_rc = m.stop(qemu, 10 if boot.done else 0)
-        boot.server_rc = m.stop(server, 15)
-        boot.server = None
-        time.sleep(0.1)
-        m.drain(a, boot, q)
-        for f in boot.logs.values():
-            f.close()
-        boot.logs = {}
-        boot.seconds = time.monotonic() - t0
-        boot.stats = m.load_stats(stats) if server else None
-        m.cleanup(a, tmp)
-    m.check_boot(a, boot)
+        procs.qemu = m.spawn(cmd, [], "qemu", q, merge=True)
+        m.pump(a, boot, q, procs.qemu, deadline)
+
+    frame.run_boot(m, a, boot, "viommu-vtd-", "%d (%s: %s)" % (
+        index, boot.name, describe_iommu(a, boot)), 600, launch)
     if boot.net_bench:
         check_net(a, boot)
     else:
         check_vtd(boot)
 
 
-def fail(boot, scenario, why):
-    """Fail a guest scenario's result (or the boot) with @why."""
-    f = boot.results.get(scenario)
-    if f and f.get("status") == "pass":
-        f["status"] = "fail"
-        f["reason"] = why
-    elif not f:
-        boot.errors.append(why)
+def describe_iommu(a, boot):
+    """The IOMMU of @boot, for the log and the summary."""
+    if a.peer == "qemu":
+        return "QEMU's intel-iommu, caching-mode=%s" % (
+            "on" if boot.features else "off")
+    return "features %s" % (boot.features or "default")
 
 
 def check_net(a, boot):
@@ -324,7 +234,7 @@ def check_net(a, boot):
     if f and f.get("status") == "pass":
         got = [f.get("domain0"), f.get("domain1")]
         if got != [want, want]:
-            fail(boot, "netbench", "the NICs' IOMMU domains are %s, want "
+            frame.fail(boot, "netbench", "the NICs' IOMMU domains are %s, want "
                  "%s" % ("/".join(map(str, got)), want))
     if a.peer != "ours" or want == "none":
         return
@@ -334,10 +244,10 @@ def check_net(a, boot):
         return
     if not s.get("frame", {}).get("writes") or not s.get("waits") or \
             not s.get("translations"):
-        fail(boot, "netbench", "the server saw no register writes, "
+        frame.fail(boot, "netbench", "the server saw no register writes, "
              "invalidation waits or translations through the frame")
     if s.get("queue_errors") or s.get("faults"):
-        fail(boot, "netbench", "%s invalidation queue errors, %s "
+        frame.fail(boot, "netbench", "%s invalidation queue errors, %s "
              "translation faults" % (s.get("queue_errors"), s.get("faults")))
 
 
@@ -354,97 +264,58 @@ def check_vtd(boot):
     reasons = s.get("fault_reasons", {})
     if not fr.get("writes") or not s.get("descriptors") or \
             not s.get("waits"):
-        fail(boot, "vtd", "the server saw no register writes, queued "
+        frame.fail(boot, "vtd", "the server saw no register writes, queued "
              "descriptors or invalidation waits through the frame")
     if s.get("queue_errors"):
-        fail(boot, "vtd", "%d invalidation queue errors" %
+        frame.fail(boot, "vtd", "%d invalidation queue errors" %
              s["queue_errors"])
     if boot.results.get("dma", {}).get("status") == "pass" and \
             not s.get("translations"):
-        fail(boot, "dma", "no translation went through the VT-d model")
+        frame.fail(boot, "dma", "no translation went through the VT-d model")
     for g, want in REASONS.items():
         if boot.results.get(g, {}).get("status") == "pass":
             got = {r: reasons[r] for r in want if reasons.get(r)}
             if not got:
-                fail(boot, g, "no fault record of reason %s (records: %s)"
+                frame.fail(boot, g, "no fault record of reason %s (records: %s)"
                      % ("/".join(want), reasons))
             else:
                 boot.results[g]["fault"] = ",".join(
                     "%s:%d" % kv for kv in sorted(got.items()))
 
 
-def outcomes(m, boot):
-    """(name, status, reason, fields): viommu-run's, named BOOT/SCENARIO."""
-    return [("%s/%s" % (boot.name, n), st, r, f)
-            for n, st, r, f in m.outcomes(boot)]
+def server_lines(b):
+    """The VT-d model's and the frame's counters of boot @b."""
+    s = (b.stats or {}).get("vtd")
+    if not s:
+        return []
+    return ["    server: descriptors %s (waits %s, queue errors %s), "
+            "translations %s (faults %s, recorded %s, lost %s), "
+            "fault reasons %s" %
+            (s.get("descriptors"), s.get("waits"), s.get("queue_errors"),
+             s.get("translations"), s.get("faults"),
+             s.get("faults_recorded"), s.get("faults_lost"),
+             s.get("fault_reasons")),
+            frame.frame_line(s.get("frame", {}))]
 
 
-def summary(m, a, boots, t_total):
-    """The readable summary; the failure count."""
-    npass = nfail = nskip = 0
-    print("\n== viommu-run --iommu vtd summary (our VT-d through a polled "
-          "register frame)")
-    print("  QEMU %s: %s" % (a.qemu_version, a.qemu_path))
-    for i, b in enumerate(boots, 1):
-        print("  boot %d: %s (features %s); %.1f s" % (
-            i, b.name, b.features or "default", b.seconds))
-        for e in b.errors:
-            print("    ERROR: %s" % e)
-        for n, st, reason, f in outcomes(m, b):
-            npass += st == "pass"
-            nfail += st == "fail"
-            nskip += st == "skip"
-            extra = " ".join("%s=%s" % (k, v) for k, v in f.items()
-                             if k not in ("scenario", "status", "reason",
-                                          "checks", "ms"))
-            print("    %-4s %-18s %6s ms  %s" % (
-                st.upper(), n, f.get("ms", "-"),
-                ("reason: " + reason) if reason else extra[:100]))
-        s = (b.stats or {}).get("vtd")
-        if s:
-            fr = s.get("frame", {})
-            print("    server: descriptors %s (waits %s, queue errors %s), "
-                  "translations %s (faults %s, recorded %s, lost %s), "
-                  "fault reasons %s" %
-                  (s.get("descriptors"), s.get("waits"),
-                   s.get("queue_errors"), s.get("translations"),
-                   s.get("faults"), s.get("faults_recorded"),
-                   s.get("faults_lost"), s.get("fault_reasons")))
-            print("    frame: rounds %s, writes fed %s, publishes %s, "
-                  "guest won %s, polls %s" %
-                  (fr.get("rounds"), fr.get("writes"), fr.get("publishes"),
-                   fr.get("cas_lost"), fr.get("polls")))
-    print("  time taken %.1f s" % t_total)
-    print("%d passed, %d failed, %d skipped" % (npass, nfail, nskip))
+def report(m, a, boots, t_total):
+    """The summary (unless interrupted: @t_total None) and the outputs;
+    the failure count."""
+    nfail = 0
+    ours = a.peer == "ours"
+    if t_total is not None:
+        nfail = frame.summary(
+            m, a, boots, t_total, "viommu-run --iommu vtd summary (%s)" %
+            ("our VT-d through a polled register frame" if ours else
+             "QEMU's intel-iommu"),
+            lambda b: "%s (%s)" % (b.name, describe_iommu(a, b)),
+            server_lines)
+    frame.write_outputs(
+        m, a, boots, {"arch": "x86_64", "iommu": "vtd-frame" if ours else
+                      "qemu-intel-iommu", "peer": a.peer},
+        lambda b: {"features": b.features},
+        ("x86", "our VT-d frame" if ours else "QEMU's intel-iommu"))
     return nfail
-
-
-def write_outputs(m, a, boots):
-    """--json and --tap."""
-    if a.json:
-        doc = {"arch": "x86_64", "iommu": "vtd-frame" if a.peer == "ours"
-               else "qemu-intel-iommu", "peer": a.peer,
-               "qemu": {"path": a.qemu_path, "version": a.qemu_version},
-               "boots": [{"name": b.name, "features": b.features,
-                          "seconds": b.seconds, "errors": b.errors,
-                          "qemu_rc": b.qemu_rc, "server_rc": b.server_rc,
-                          "boot": b.boot_line,
-                          "results": [{"scenario": n, "status": s,
-                                       "reason": r, "fields": f}
-                                      for n, s, r, f in outcomes(m, b)],
-                          "bench": b.bench,
-                          "server_stats": b.stats} for b in boots]}
-        with open(a.json, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=1)
-    if a.tap:
-        with open(a.tap, "w", encoding="utf-8") as f:
-            for b in boots:
-                for n, s, r, _ in outcomes(m, b):
-                    f.write("%s - guest x86: %s (our VT-d frame, QEMU "
-                            "%s)%s\n" % ("ok" if s == "pass" else "not ok",
-                                         n, a.qemu_version,
-                                         (": " + r.replace("#", ""))
-                                         if r and s != "pass" else ""))
 
 
 def make_boot(m, a, name):
@@ -474,25 +345,13 @@ def make_boot(m, a, name):
 def main(argv, m):
     """viommu-run --iommu vtd; @m is viommu-run itself (its helpers)."""
     a = parse_args(argv, m.ROOT)
-    for sig in (m.signal.SIGTERM, m.signal.SIGHUP, m.signal.SIGINT):
-        m.signal.signal(sig, m.on_signal)
-    t0 = time.monotonic()
     boots = [make_boot(m, a, name) for name in a.scenarios]
-    try:
+
+    def prepare():
         resolve_qemu(m, a)
         m.log("QEMU %s: %s" % (a.qemu_version, a.qemu_path))
-        kernel, initrd = m.build(a)
-        for i, b in enumerate(boots, 1):
-            run_boot(m, a, b, kernel, initrd, i)
-    except m.Failure as e:
-        m.log("error: %s" % e)
-        for b in boots:
-            if not b.errors and not b.results:
-                b.errors.append(str(e))
-    except KeyboardInterrupt as e:
-        m.log("interrupted (%s): torn down" % (e or "SIGINT"))
-        write_outputs(m, a, boots)
-        return 130
-    nfail = summary(m, a, boots, time.monotonic() - t0)
-    write_outputs(m, a, boots)
-    return 1 if nfail else 0
+        return m.build(a)
+
+    return frame.main(m, a, boots, prepare,
+                      lambda b, k, i, n: run_boot(m, a, b, k, i, n),
+                      lambda t: report(m, a, boots, t))
