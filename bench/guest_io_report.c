@@ -630,7 +630,7 @@ static void print_head(const struct gio *g, FILE *f)
 	fprintf(f, "modes:\n");
 	for (int m = 0; m < GIO_NMODES; m++)
 		if (g->o.mode[m])
-			fprintf(f, "  %-8s %-14s %s\n", gio_mode_names[m],
+			fprintf(f, "  %-9s %-18s %s\n", gio_mode_names[m],
 				g->o.net ? gio_net_scenarios[m] :
 				gio_mode_scenarios[m], mode_text(g, m));
 	for (int r = 0; r < g->o.rounds; r++)
@@ -649,7 +649,7 @@ static void print_stack(const struct gio *g, int s, FILE *f)
 {
 	char jn[32], io[16], mb[16], pc[32];
 
-	fprintf(f, "\n%s: %s\n  %-16s %-8s %9s %8s  %s\n", gio_stack_names[s],
+	fprintf(f, "\n%s: %s\n  %-16s %-9s %9s %8s  %s\n", gio_stack_names[s],
 		stack_text(g, s), "job", "mode", g->o.net ? "MB/s|pps" : "IOPS",
 		"MB/s", "% of noiommu (rounds)");
 	for (int j = 0; j < gio_njobs(g); j++) {
@@ -663,7 +663,7 @@ static void print_stack(const struct gio *g, int s, FILE *f)
 				snprintf(pc, sizeof(pc), "(baseline)");
 			else
 				pct_cell(pc, sizeof(pc), gio_pct(g, s, m, j));
-			fprintf(f, "  %-16s %-8s %9s %8s  %s\n", jn,
+			fprintf(f, "  %-16s %-9s %9s %8s  %s\n", jn,
 				gio_mode_names[m], io, mb, pc);
 			jn[0] = 0;
 		}
@@ -681,7 +681,7 @@ static void print_summary(const struct gio *g, FILE *f)
 	for (int m = GIO_PT; m < GIO_NMODES; m++)
 		for (int s = 0; s < GIO_NSTACKS; s++)
 			if (g->o.mode[m] && g->o.stack[s])
-				fprintf(f, " %6.6s/%-6.6s", gio_mode_names[m],
+				fprintf(f, " %9.9s/%-5.5s", gio_mode_names[m],
 					gio_stack_names[s]);
 	fputc('\n', f);
 	for (int j = 0; j < gio_njobs(g); j++) {
@@ -693,7 +693,7 @@ static void print_summary(const struct gio *g, FILE *f)
 					continue;
 				cell(pc, sizeof(pc), gio_pct(g, s, m, j).med,
 				     1);
-				fprintf(f, " %13s", pc);
+				fprintf(f, " %15s", pc);
 			}
 		fputc('\n', f);
 	}
@@ -716,7 +716,7 @@ static void print_net_requests(const struct gio *g, FILE *f)
 		"the NICs' links (queue notifies); IRQs: the NICs' interrupts "
 		"(used-buffer\n  notifications); guest CPU: busy %% of the "
 		"guest's CPUs during the TCP jobs)\n"
-		"  %-6s %-8s %7s %7s %7s %7s %7s %11s %9s\n", "stack", "mode",
+		"  %-6s %-9s %7s %7s %7s %7s %7s %11s %9s\n", "stack", "mode",
 		"MAPs", "UNMAPs", "IOMMU-k", "NIC-k", "IRQs", "server CPU us",
 		"guest CPU");
 	for (int s = 0; s < GIO_NSTACKS; s++)
@@ -736,7 +736,7 @@ static void print_net_requests(const struct gio *g, FILE *f)
 			cell(d, sizeof(d), s == GIO_OURS ?
 			     per_io(g, s, m, 3) : -1, 0);
 			cell(u, sizeof(u), guest_cpu(g, s, m), 1);
-			fprintf(f, "  %-6s %-8s %7s %7s %7s %7s %7s %11s %9s\n",
+			fprintf(f, "  %-6s %-9s %7s %7s %7s %7s %7s %11s %9s\n",
 				gio_stack_names[s], gio_mode_names[m], a, b,
 				c, k, i, d, u);
 		}
