@@ -109,9 +109,12 @@ int regframe_create(const struct regframe_config *cfg, struct regframe **out)
 	rf->model = cfg->model;
 	rf->mem = cfg->mem;
 	rf->gpa = cfg->gpa;
+	rf->max_idle_us = cfg->max_idle_us ? MIN(cfg->max_idle_us,
+						 REGFRAME_MAX_IDLE_US) :
+			  REGFRAME_MAX_IDLE_US;
 	rf->idle_us = cfg->idle_us ? cfg->idle_us : REGFRAME_IDLE_US;
-	if (rf->idle_us > REGFRAME_MAX_IDLE_US)
-		rf->idle_us = REGFRAME_MAX_IDLE_US;
+	if (rf->idle_us > rf->max_idle_us)
+		rf->idle_us = rf->max_idle_us;
 	rf->log = cfg->log;
 	rf->after_round = cfg->after_round;
 	rf->opaque = cfg->opaque;
@@ -277,7 +280,7 @@ static void nap(unsigned int us)
 
 /*
  * thread_main() - rounds until stopped; after an idle round nap, doubling
- * the nap up to REGFRAME_MAX_IDLE_US while the guest stays quiet.
+ * the nap up to rf->max_idle_us while the guest stays quiet.
  */
 static void *thread_main(void *arg)
 {
@@ -292,8 +295,8 @@ static void *thread_main(void *arg)
 			continue;
 		}
 		nap(idle);
-		if (idle < REGFRAME_MAX_IDLE_US)
-			idle = MIN(idle * 2, REGFRAME_MAX_IDLE_US);
+		if (idle < rf->max_idle_us)
+			idle = MIN(idle * 2, rf->max_idle_us);
 	}
 	return NULL;
 }
