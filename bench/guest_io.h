@@ -98,6 +98,8 @@ struct gio_opts {
 	int pin;                  /* CPU every boot runs on; -1: none */
 	unsigned poll_rq_us;      /* ours: viommu-server --poll-rq-us (0:
 				   * a kick per request) */
+	unsigned frame_nap_us;    /* ours with --iommu vtd: viommu-server
+				   * --frame-nap-us (0: its default) */
 };
 
 /* What one boot gave. */

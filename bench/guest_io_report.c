@@ -605,6 +605,10 @@ static void print_head(const struct gio *g, FILE *f)
 		fprintf(f, "         not pinned: QEMU's threads and "
 			"viommu-server share the machine's %ld CPUs\n",
 			g->m.ncpu);
+	if (g->o.frame_nap_us)
+		fprintf(f, "         ours: viommu-server --frame-nap-us %u (the "
+			"frame's poller naps a fixed %u us)\n",
+			g->o.frame_nap_us, g->o.frame_nap_us);
 	if (g->o.poll_rq_us)
 		fprintf(f, "         ours: viommu-server --poll-rq-us %u (the "
 			"request queue polled, kicks suppressed while busy)\n",
@@ -1106,8 +1110,8 @@ void gio_write_json(const struct gio *g, FILE *f)
 		fputs("null", f);
 	fprintf(f, ",\n  \"poll_rq_us\": %u,\n  \"kind\": \"%s\"",
 		g->o.poll_rq_us, g->o.net ? "net" : "blk");
-	fprintf(f, ",\n  \"iommu\": \"%s\"", g->o.vtd ? "vtd" :
-		"virtio-iommu");
+	fprintf(f, ",\n  \"iommu\": \"%s\",\n  \"frame_nap_us\": %u",
+		g->o.vtd ? "vtd" : "virtio-iommu", g->o.frame_nap_us);
 	fputs(",\n  \"qemu\": ", f);
 	if (g->q.path[0]) {
 		fputs("{\"path\": ", f);
