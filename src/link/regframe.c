@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include "link/regframe.h"
@@ -109,6 +110,7 @@ int regframe_create(const struct regframe_config *cfg, struct regframe **out)
 	rf->model = cfg->model;
 	rf->mem = cfg->mem;
 	rf->gpa = cfg->gpa;
+	rf->fixed_nap = cfg->max_idle_us != 0;
 	rf->max_idle_us = cfg->max_idle_us ? MIN(cfg->max_idle_us,
 						 REGFRAME_MAX_IDLE_US) :
 			  REGFRAME_MAX_IDLE_US;
@@ -287,6 +289,9 @@ static void *thread_main(void *arg)
 	struct regframe *rf = arg;
 	unsigned int idle = rf->idle_us;
 
+	/* A nap asked for explicitly is meant: no 50 us of timer slack */
+	if (rf->fixed_nap)
+		prctl(PR_SET_TIMERSLACK, 1000ul, 0ul, 0ul, 0ul);
 	while (!__atomic_load_n(&rf->stop, __ATOMIC_ACQUIRE)) {
 		bool changed = false;
 

@@ -125,7 +125,9 @@ extern const struct regframe_ops regframe_vtd_ops;
  * @max_idle_us: the longest nap (0: REGFRAME_MAX_IDLE_US; at most that);
  *           @idle_us is cut to it.  Equal to @idle_us: a fixed nap, so a
  *           guest write waits at most that long however quiet the guest
- *           was (what an invalidation wait costs; docs/VTD.md).
+ *           was (what an invalidation wait costs; docs/VTD.md).  When
+ *           given, the polling thread also sets its timer slack to 1 us
+ *           (Linux adds up to 50 us to every sleep by default).
  * @log:     log sink.
  * @name:    for log lines ("smmuv3", copied up to 15 characters).
  * @after_round, @opaque: optional: called at the end of every round that
@@ -165,6 +167,8 @@ struct regframe {
 	struct viommu_mem *mem;
 	uint64_t gpa;
 	unsigned int idle_us, max_idle_us;
+	bool fixed_nap;       /* max_idle_us given: the poller thread's timer
+			       * slack is 1 us, not the default 50 us */
 	struct viommu_log log;
 	void (*after_round)(void *opaque, bool changed);
 	void *opaque;
