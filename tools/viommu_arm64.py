@@ -43,7 +43,6 @@ import os
 import re
 import shlex
 import subprocess
-import time
 
 import viommu_frame as frame
 
