@@ -101,6 +101,7 @@ refused "--dmar to a directory that does not exist" "$tmp/no/d" \
 # the frame's address; written before the server listens
 # shellcheck disable=SC2086
 "$srv" --vtd-frame 0x10000000 --dmar "$tmp/dmar.bin" --endpoints 1 \
+	--frame-nap-us 50 \
 	--stats-json "$tmp/s.json" $L >"$tmp/out" 2>&1 &
 pid=$!
 i=0
@@ -118,7 +119,7 @@ drhd=$(printf %s "$hex" | cut -c97-128)
 	[ "$drhd" = 00001000010000000000001000000000 ]
 ok $? "--dmar writes one DRHD (INCLUDE_PCI_ALL) at the frame (got $hex)"
 grep -q "vtd: register frame at GPA 0x10000000" "$tmp/out"
-ok $? "--vtd-frame serves the frame"
+ok $? "--vtd-frame serves the frame (with --frame-nap-us)"
 
 "$srv" --help >"$tmp/help" 2>&1
 grep -q -- "--smmuv3-frame GPA" "$tmp/help" &&
