@@ -31,6 +31,13 @@
  * QEMU hub behind QEMU's virtio-iommu-pci: viommu-run --peer qemu
  * --qemu-net); the mixed stack is not defined for it.
  *
+ * --iommu vtd (with --net) puts VT-d in front of the NICs instead: ours
+ * is our two NICs behind our VT-d model, served through a register frame
+ * polled in guest RAM (viommu-run --iommu vtd), qemu is QEMU's two
+ * virtio-net-pci behind QEMU's intel-iommu (viommu-run --iommu vtd --peer
+ * qemu); the modes are noiommu, lazy (deferred invalidation), strict and
+ * strict-cm (strict with caching mode), the seeds' VT-d rows.
+ *
  * Fairness, as `viommu-bench guest`: --rounds rounds of every boot, the
  * order of the boots reversed every other round; medians over rounds and
  * ratios taken round by round.  Unpinned by default; --pin CPU runs every
@@ -77,6 +84,10 @@ static void check_stacks(struct gio *g)
 
 		if (!g->o.stack[s])
 			continue;
+		if (g->o.vtd && s == GIO_MIXED) {
+			snprintf(why, n, "not defined for --iommu vtd");
+			continue;
+		}
 		if (g->o.net && s == GIO_MIXED) {
 			snprintf(why, n, "not defined for --net (ours or "
 				 "QEMU's NICs, each behind its own IOMMU)");
@@ -94,7 +105,9 @@ static void check_stacks(struct gio *g)
 			continue;
 		}
 		if ((s != GIO_QEMU && lacks(g, why, n, "vfio-user-pci")) ||
-		    (s != GIO_OURS && lacks(g, why, n, "virtio-iommu-pci")) ||
+		    (s != GIO_OURS && lacks(g, why, n, g->o.vtd ?
+					     "intel-iommu" :
+					     "virtio-iommu-pci")) ||
 		    (s == GIO_QEMU && lacks(g, why, n, g->o.net ?
 					     "virtio-net-pci" :
 					     "virtio-blk-pci")))
@@ -117,8 +130,8 @@ static void check_stacks(struct gio *g)
 static int run_child(struct gio *g, int s, int m, const char *json,
 		     const char *log)
 {
-	char ms[16], sc[32], poll[48];
-	char *argv[24];
+	char ms[16], sc[32], poll[48], nap[48];
+	char *argv[28];
 	int n = 0;
 
 	snprintf(ms, sizeof(ms), "%u", g->o.ms);
@@ -136,6 +149,10 @@ static int run_child(struct gio *g, int s, int m, const char *json,
 	argv[n++] = "--quiet";
 	argv[n++] = "--qemu";
 	argv[n++] = g->q.path;
+	if (g->o.vtd) {
+		argv[n++] = "--iommu";
+		argv[n++] = "vtd";
+	}
 	if (s != GIO_OURS)
 		argv[n++] = "--peer=qemu";
 	if (s == GIO_QEMU)
@@ -148,6 +165,11 @@ static int run_child(struct gio *g, int s, int m, const char *json,
 		snprintf(poll, sizeof(poll), "--server-arg=--poll-rq-us=%u",
 			 g->o.poll_rq_us);
 		argv[n++] = poll;
+	}
+	if (s == GIO_OURS && g->o.frame_nap_us) {
+		snprintf(nap, sizeof(nap), "--server-arg=--frame-nap-us=%u",
+			 g->o.frame_nap_us);
+		argv[n++] = nap;
 	}
 	if (g->built)
 		argv[n++] = "--no-build";
@@ -300,7 +322,11 @@ static const char about[] =
 "and prints IOPS and MB/s per job, each mode as % of the same stack's\n"
 "no-IOMMU figure, requests per I/O, and the goals (ours lazy >= 95%,\n"
 "strict >= 60% of no IOMMU, each of our ratios above QEMU's) with met or\n"
-"MISSED.  A boot takes 30-60 s; a full round is 12 boots.\n";
+"MISSED.  A boot takes 30-60 s; a full round is 12 boots.  With --net\n"
+"--iommu vtd: the seeds' VT-d rows (modes noiommu, lazy = deferred\n"
+"invalidation, strict, strict-cm = strict with caching mode) with our\n"
+"NICs behind our VT-d model (a register frame polled in guest RAM) and\n"
+"QEMU's NICs behind QEMU's intel-iommu.\n";
 
 /* bits_to_set() - bit i of @bits into @on[i], for @n names. */
 static void bits_to_set(uint32_t bits, int n, bool *on)
@@ -313,6 +339,7 @@ static void bits_to_set(uint32_t bits, int n, bool *on)
 static void parse_opts(struct gio_opts *o, int argc, char **argv)
 {
 	uint32_t stacks = 0, modes = 0;
+	const char *iommu = NULL;
 	struct bopt t[] = {
 		{ .name = "--net", .type = BOPT_FLAG, .dest = &o->net,
 		  .help = "the network column instead (viommu-run's netbench "
@@ -324,6 +351,23 @@ static void parse_opts(struct gio_opts *o, int argc, char **argv)
 			  "(two virtio-net-pci iommu_platform=on on one hub "
 			  "behind QEMU's virtio-iommu-pci); counters per MiB "
 			  "sent.  A full round is 8 boots" },
+		{ .name = "--iommu", .type = BOPT_STR, .dest = &iommu,
+		  .arg = "vtd|virtio", .nonempty = true,
+		  .help = "with --net: vtd puts VT-d instead of virtio-iommu in "
+			  "front of the NICs: stacks ours (our NICs behind our "
+			  "VT-d model, a register frame polled in guest RAM: "
+			  "viommu-run --iommu vtd) and qemu (QEMU's NICs "
+			  "behind QEMU's intel-iommu); modes noiommu, lazy "
+			  "(deferred invalidation), strict and strict-cm "
+			  "(strict with caching mode: ours --vtd-features "
+			  "0x23, QEMU's caching-mode=on), the default; a full "
+			  "round is 8 boots" },
+		{ .name = "--frame-nap-us", .type = BOPT_UINT,
+		  .dest = &o->frame_nap_us, .arg = "N", .min = 1, .max = 2000,
+		  .help = "with --iommu vtd: ours' viommu-server "
+			  "--frame-nap-us (the frame's poller naps a fixed N "
+			  "us instead of 20 us doubling to 2 ms while the "
+			  "guest is quiet)" },
 		{ .name = "--rounds", .type = BOPT_INT, .dest = &o->rounds,
 		  .arg = "N", .min = 1, .max = GIO_MAX_ROUNDS,
 		  .help = "rounds of the boots (default 3)" },
@@ -336,8 +380,9 @@ static void parse_opts(struct gio_opts *o, int argc, char **argv)
 		{ .name = "--modes", .type = BOPT_NAMES, .dest = &modes,
 		  .names = gio_mode_names, .nnames = GIO_NMODES,
 		  .arg = "LIST",
-		  .help = "which modes (default all four; the % columns need "
-			  "noiommu)" },
+		  .help = "which modes (default noiommu,pt,lazy,strict; with "
+			  "--iommu vtd noiommu,lazy,strict,strict-cm; the % "
+			  "columns need noiommu)" },
 		{ BOPT_PIN(&o->pin),
 		  .help = "run every boot (QEMU, viommu-server, all threads) "
 			  "on this CPU (default: not pinned)" },
@@ -380,11 +425,26 @@ static void parse_opts(struct gio_opts *o, int argc, char **argv)
 					 "ours,qemu" : "ours,mixed,qemu",
 					 gio_stack_names, GIO_NSTACKS);
 	bits_to_set(stacks, GIO_NSTACKS, o->stack);
+	if (iommu && strcmp(iommu, "vtd") && strcmp(iommu, "virtio"))
+		bad_usage("--iommu: vtd or virtio");
+	o->vtd = iommu && !strcmp(iommu, "vtd");
+	if (o->vtd && !o->net)
+		bad_usage("--iommu vtd measures the network column only "
+			  "(add --net)");
 	if (!bopt_given(t, "--modes"))
 		modes = parse_name_list("--modes", o->smoke ? "noiommu,strict"
-					: "noiommu,pt,lazy,strict",
+					: o->vtd ?
+					"noiommu,lazy,strict,strict-cm" :
+					"noiommu,pt,lazy,strict",
 					gio_mode_names, GIO_NMODES);
 	bits_to_set(modes, GIO_NMODES, o->mode);
+	if (o->frame_nap_us && !o->vtd)
+		bad_usage("--frame-nap-us needs --iommu vtd (the frame)");
+	if (o->vtd && (o->mode[GIO_PT] || o->stack[GIO_MIXED]))
+		bad_usage("--iommu vtd has no pt mode and no mixed stack");
+	if (!o->vtd && o->mode[GIO_STRICT_CM])
+		bad_usage("--modes strict-cm needs --iommu vtd (caching mode "
+			  "is VT-d's)");
 	if (!bopt_given(t, "--bench-ms"))
 		o->ms = o->smoke ? 50 : 1000;
 	if (!bopt_given(t, "--rounds"))

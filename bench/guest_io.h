@@ -13,6 +13,11 @@
  *                      the rounds, the table, the goals and the JSON
  *                      report.
  *
+ * With --iommu vtd (--net only) the IOMMU is VT-d instead: ours is our
+ * VT-d model behind a register frame polled in guest RAM (viommu-run
+ * --iommu vtd), qemu is QEMU's intel-iommu, and a fifth mode, strict-cm
+ * (strict with caching mode), joins noiommu, lazy and strict.
+ *
  * With --net the same machinery measures the network column instead:
  * the guest's stock virtio_net driver between two NICs in two network
  * namespaces (guest/nettcp.c, viommu-run's netbench scenarios): TCP
@@ -47,6 +52,7 @@ enum gio_mode {
 	GIO_PT,      /* blkio-pt: iommu.passthrough=1, identity domain */
 	GIO_LAZY,    /* blkio: the kernel's default, DMA-FQ */
 	GIO_STRICT,  /* blkio-strict: iommu.strict=1, DMA */
+	GIO_STRICT_CM, /* --iommu vtd only: strict with caching mode */
 	GIO_NMODES
 };
 
@@ -80,6 +86,9 @@ extern const char *const gio_mode_scenarios[GIO_NMODES];
 struct gio_opts {
 	bool smoke, keep, no_pin;
 	bool net;                 /* --net: the virtio-net column */
+	bool vtd;                 /* --iommu vtd: VT-d, not virtio-iommu
+				   * (net only; ours: our VT-d frame;
+				   * qemu: QEMU's intel-iommu) */
 	const char *json, *run, *build, *qemu;
 	const char *replay;       /* --replay DIR: report kept boots */
 	bool stack[GIO_NSTACKS];  /* --stacks */
@@ -89,6 +98,8 @@ struct gio_opts {
 	int pin;                  /* CPU every boot runs on; -1: none */
 	unsigned poll_rq_us;      /* ours: viommu-server --poll-rq-us (0:
 				   * a kick per request) */
+	unsigned frame_nap_us;    /* ours with --iommu vtd: viommu-server
+				   * --frame-nap-us (0: its default) */
 };
 
 /* What one boot gave. */
@@ -106,8 +117,11 @@ struct gio_boot {
 				   * NICs sent */
 	double nic_kicks;         /* --net: REGION_WRITEs on the NICs'
 				   * links (nearly all queue notifies) */
-	double maps, unmaps;      /* virtio-iommu MAP / UNMAP requests */
-	double kicks;             /* virtio-iommu request queue kicks */
+	double maps, unmaps;      /* virtio-iommu MAP / UNMAP requests;
+				   * --iommu vtd: the VT-d model's
+				   * invalidation descriptors / waits */
+	double kicks;             /* virtio-iommu request queue kicks;
+				   * --iommu vtd: frame register writes */
 	double dma_msgs;          /* vfio-user DMA_MAP + DMA_UNMAP messages
 				   * on the disk's link (QEMU's IOMMU
 				   * forwarding the guest's maps) */

@@ -115,6 +115,8 @@ struct opts {
 	bool vtd_frame;          /* --vtd-frame (server_frame.c) */
 	uint64_t vtd_frame_gpa;
 	uint32_t vtd_features;   /* --vtd-features (0: default) */
+	unsigned int frame_nap_us; /* --frame-nap-us (0: 20 us doubling to
+				    * 2 ms while the guest is quiet) */
 	const char *dmar;        /* --dmar FILE */
 };
 

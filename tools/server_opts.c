@@ -338,7 +338,7 @@ enum {
 	O_POLL_US, O_POLL_RQ_US, O_DOOR, O_NO_IOMMU, O_HELP,
 	O_MAX_MAPPINGS, O_TRUST_FDS, O_SOCKET_MODE, O_PEER_USER,
 	O_SMMU_FRAME, O_SMMU_FEATURES, O_VTD_FRAME, O_VTD_FEATURES, O_DMAR,
-	O_TRACE_EVENTS,
+	O_TRACE_EVENTS, O_FRAME_NAP_US,
 };
 
 static const struct option long_opts[] = {
@@ -379,6 +379,7 @@ static const struct option long_opts[] = {
 	{ "smmuv3-frame", required_argument, NULL, O_SMMU_FRAME },
 	{ "smmuv3-features", required_argument, NULL, O_SMMU_FEATURES },
 	{ "vtd-frame", required_argument, NULL, O_VTD_FRAME },
+	{ "frame-nap-us", required_argument, NULL, O_FRAME_NAP_US },
 	{ "vtd-features", required_argument, NULL, O_VTD_FEATURES },
 	{ "dmar", required_argument, NULL, O_DMAR },
 	{ "help", no_argument, NULL, O_HELP },
@@ -596,6 +597,8 @@ static int parse_one(struct opts *o, int c, const char *arg)
 		return frame_opt(o, c == O_VTD_FRAME ? "vtd-frame" :
 				 c == O_VTD_FEATURES ? "vtd-features" : "dmar",
 				 arg);
+	case O_FRAME_NAP_US:
+		return frame_opt(o, "frame-nap-us", arg);
 	case O_DOOR:
 		if (strcmp(arg, "mpqemu") && strcmp(arg, "vfio-user"))
 			return -1;
@@ -672,7 +675,7 @@ static int check_topology(struct opts *o)
 			o->endpoint_slot + o->nfunc - 1, o->iommu_slot);
 		return -1;
 	}
-	if (FRAME_IOMMU(o) || o->dmar)
+	if (FRAME_IOMMU(o) || o->dmar || o->frame_nap_us)
 		return frame_check(o);
 	if (o->no_iommu)
 		return check_no_iommu(o);

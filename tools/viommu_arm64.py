@@ -39,15 +39,12 @@ each vfio-user DMA_MAP; our DMA engines are vfio-user-pci devices at
 00:05.0, ... and their StreamID is their BDF.
 """
 
-import argparse
-import json
 import os
 import re
 import shlex
 import subprocess
-import sys
-import tempfile
-import time
+
+import viommu_frame as frame
 
 ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 MEM = "1G"
@@ -76,55 +73,11 @@ def wanted(argv):
 
 def parse_args(argv):
     """The arm64 command line."""
-    p = argparse.ArgumentParser(prog="viommu-run --arch arm64",
-                                add_help=False)
-    p.add_argument("--arch")
-    p.add_argument("--scenario", action="append", default=[])
-    p.add_argument("--endpoints", type=int, default=1)
-    p.add_argument("--smp", type=int, default=1)
-    p.add_argument("--qemu", default="11")
-    p.add_argument("--qemu-cache")
-    p.add_argument("--timeout", type=int)
-    p.add_argument("--keep", action="store_true")
-    p.add_argument("--json")
-    p.add_argument("--tap")
-    p.add_argument("--verbose", action="store_true")
-    p.add_argument("--quiet", action="store_true")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--build", default=os.path.join(ROOT, "build"))
-    p.add_argument("--cache")
-    p.add_argument("--no-build", action="store_true")
-    p.add_argument("--server-arg", action="append", default=[])
-    p.add_argument("--qemu-arg", action="append", default=[])
-    p.add_argument("-h", "--help", action="store_true")
-    a = p.parse_args(argv)
-    if a.help:
-        print(__doc__.strip())
-        sys.exit(0)
-    names = []
-    for item in a.scenario or ["all"]:
-        for n in filter(None, item.split(",")):
-            for s in SETS.get(n, [n]):
-                if s not in STAGES:
-                    p.error("unknown arm64 scenario '%s' (%s; set: all)" %
-                            (s, " ".join(STAGES)))
-                if s not in names:
-                    names.append(s)
-    a.scenarios = names
-    if not 1 <= a.endpoints <= 8:
-        p.error("--endpoints must be 1..8")
-    if not 1 <= a.smp <= 4:
-        p.error("--smp must be 1..4")
-    a.build = os.path.abspath(a.build)
-    a.server = os.path.join(a.build, "tools", "viommu-server")
-    a.guest_bin = os.path.join(a.build, "guest-arm64", "viommu-guest")
-    a.cache = os.path.abspath(a.cache or
-                              os.path.join(a.build, "guest-cache-arm64"))
-    a.qemu_cache = os.path.abspath(a.qemu_cache or
-                                   os.path.join(a.build, "qemu-11.1"))
-    # what viommu-run's shared helpers (pump, check_boot) read
-    a.peer, a.peer_kind, a.door, a.trace, a.disk = \
-        "ours", "ours", "vfio-user", False, []
+    p = frame.parser("viommu-run --arch arm64", "--arch")
+    a = frame.parse(p, argv, __doc__)
+    a.scenarios = frame.scenario_names(p, a.scenario, "all", STAGES, SETS,
+                                       "arm64")
+    frame.finish_args(p, a, ROOT, "guest-arm64", "guest-cache-arm64")
     return a
 
 
@@ -178,23 +131,9 @@ def build(m, a):
 
 
 def resolve_qemu(m, a):
-    """qemu-system-aarch64: the QEMU 11.1 cache's wrapper, or a path."""
-    if a.qemu != "11":
-        if not os.access(a.qemu, os.X_OK):
-            raise m.Failure("--qemu %s: not an executable" % a.qemu)
-        a.qemu_path = a.qemu
-    else:
-        cmd = [os.path.join(ROOT, "scripts", "qemu11.sh"), "--cache",
-               a.qemu_cache, "--print"]
-        out = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE,
-                             text=True, check=False)
-        if out.returncode != 0:
-            raise m.Failure("scripts/qemu11.sh failed")
-        a.qemu_path = os.path.join(a.qemu_cache, "qemu-system-aarch64")
-    v = subprocess.run([a.qemu_path, "--version"], stdout=subprocess.PIPE,
-                       text=True, check=False).stdout
-    mt = re.search(r"version (\d+\.\d+(?:\.\d+)?)", v)
-    a.qemu_version = mt.group(1) if mt else "?"
+    """qemu-system-aarch64: the QEMU 11.1 cache's wrapper, or a path; it
+    must have vfio-user-pci."""
+    frame.resolve_qemu(m, a, ROOT, "qemu-system-aarch64")
     help_ = subprocess.run([a.qemu_path, "-machine", "none", "-nodefaults",
                             "-device", "vfio-user-pci,help"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -309,66 +248,30 @@ def qemu_cmd(a, boot, kernel, initrd, dtb, links):
         "-nographic", "-nodefaults", "-serial", "stdio", "-monitor", "none",
         "-no-reboot", "-kernel", kernel, "-initrd", initrd, "-dtb", dtb,
         "-append", kernel_cmdline(a, boot)]
-    for i, path in links.qemu_links():
-        dev = {"driver": "vfio-user-pci", "id": "vu%d" % i,
-               "socket": {"type": "unix", "path": path},
-               "addr": "%#x" % (ENDPOINT_SLOT + i - 1)}
-        cmd += ["-device", json.dumps(dev, separators=(",", ":"))]
-    return cmd + a.qemu_arg
+    return cmd + frame.vfio_user_devices(links, ENDPOINT_SLOT) + a.qemu_arg
 
 
 def run_boot(m, a, boot, kernel, initrd, index):
     """Boot once: DT, server, QEMU, stream, collect, tear down."""
-    import queue
-    tmp = tempfile.mkdtemp(prefix="viommu-arm64-")
-    stats = os.path.join(tmp, "stats.json")
-    q = queue.Queue()
-    server = qemu = None
-    t0 = time.monotonic()
-    boot.timeout = a.timeout or 900
-    m.log("boot %d (%s: stage %d, features %s), timeout %d s" %
-          (index, boot.name, boot.stage, boot.features or "default",
-           boot.timeout))
-    for tag, name in (("qemu", "console.log"), ("server", "server.log")):
-        boot.logs[tag] = open(os.path.join(tmp, name), "w",
-                              encoding="utf-8")
-    try:
+    def launch(tmp, stats, q, procs, deadline):
         dtb = make_dtb(m, a, boot, tmp)
         links = m.VfioUserLinks(range(1, a.endpoints + 1), tmp)
         cmd = server_cmd(a, boot, links, stats)
         if a.verbose:
             m.log("server: " + " ".join(shlex.quote(c) for c in cmd))
-        server = boot.server = m.spawn(cmd, [], "server", q)
-        links.server_started(server)
+        procs.server = boot.server = m.spawn(cmd, [], "server", q)
+        links.server_started(procs.server)
         cmd = qemu_cmd(a, boot, kernel, initrd, dtb, links)
         if a.verbose:
             m.log("qemu: " + " ".join(shlex.quote(c) for c in cmd))
-        qemu = m.spawn(cmd, [], "qemu", q, merge=True)
-        m.pump(a, boot, q, qemu, t0 + boot.timeout)
-    finally:
-        boot.qemu_rc = m.stop(qemu, 10 if boot.done else 0)
-        boot.server_rc = m.stop(server, 15)
-        boot.server = None
-        time.sleep(0.1)
-        m.drain(a, boot, q)
-        for f in boot.logs.values():
-            f.close()
-        boot.logs = {}
-        boot.seconds = time.monotonic() - t0
-        boot.stats = m.load_stats(stats) if server else None
-        m.cleanup(a, tmp)
-    m.check_boot(a, boot)
+        procs.qemu = m.spawn(cmd, [], "qemu", q, merge=True)
+        m.pump(a, boot, q, procs.qemu, deadline)
+
+    frame.run_boot(m, a, boot, "viommu-arm64-", "%d (%s: stage %d, "
+                   "features %s)" % (index, boot.name, boot.stage,
+                                     boot.features or "default"), 900,
+                   launch)
     check_smmu(boot)
-
-
-def fail(boot, scenario, why):
-    """Fail a guest scenario's result (or the boot) with @why."""
-    f = boot.results.get(scenario)
-    if f and f.get("status") == "pass":
-        f["status"] = "fail"
-        f["reason"] = why
-    elif not f:
-        boot.errors.append(why)
 
 
 def check_smmu(boot):
@@ -382,101 +285,57 @@ def check_smmu(boot):
     fr = s.get("frame", {})
     ev = s.get("event_types", {})
     if not fr.get("writes") or not s.get("commands") or not s.get("syncs"):
-        fail(boot, "smmu", "the server saw no register writes, commands "
+        frame.fail(boot, "smmu", "the server saw no register writes, commands "
              "or CMD_SYNCs through the frame")
     if s.get("cmd_errors"):
-        fail(boot, "smmu", "%d command errors (CERROR)" % s["cmd_errors"])
+        frame.fail(boot, "smmu", "%d command errors (CERROR)" % s["cmd_errors"])
     for g, want in EVENTS.items():
         if boot.results.get(g, {}).get("status") == "pass":
             if ev.get(want, 0) < 1:
-                fail(boot, g, "no %s in the event queue (events: %s)" %
+                frame.fail(boot, g, "no %s in the event queue (events: %s)" %
                      (want, ev))
             else:
                 boot.results[g]["event"] = "%s:%d" % (want, ev[want])
     f = boot.results.get("smmu")
     if f and f.get("status") == "pass" and f.get("stage") != str(boot.stage):
-        fail(boot, "smmu", "the driver used stage %s, want %d" %
+        frame.fail(boot, "smmu", "the driver used stage %s, want %d" %
              (f.get("stage"), boot.stage))
 
 
 # --- report ---------------------------------------------------------------
 
-def outcomes(m, boot):
-    """(name, status, reason, fields): viommu-run's, named BOOT/SCENARIO."""
-    return [("%s/%s" % (boot.name, n), st, r, f)
-            for n, st, r, f in m.outcomes(boot)]
+def server_lines(b):
+    """The SMMUv3 model's and the frame's counters of boot @b."""
+    s = (b.stats or {}).get("smmuv3")
+    if not s:
+        return []
+    return ["    server: commands %s (syncs %s, errors %s), "
+            "translations %s (faults %s), events %s (lost %s): %s" %
+            (s.get("commands"), s.get("syncs"), s.get("cmd_errors"),
+             s.get("translations"), s.get("faults"), s.get("events"),
+             s.get("events_lost"), s.get("event_types")),
+            frame.frame_line(s.get("frame", {}))]
 
 
-def summary(m, a, boots, t_total):
-    """The readable summary; the failure count."""
-    npass = nfail = nskip = 0
-    print("\n== viommu-run --arch arm64 summary (our SMMUv3 through a "
-          "polled register frame)")
-    print("  QEMU %s: %s" % (a.qemu_version, a.qemu_path))
-    for i, b in enumerate(boots, 1):
-        print("  boot %d: %s (stage %d); %.1f s" % (i, b.name, b.stage,
-                                                    b.seconds))
-        for e in b.errors:
-            print("    ERROR: %s" % e)
-        for n, st, reason, f in outcomes(m, b):
-            npass += st == "pass"
-            nfail += st == "fail"
-            nskip += st == "skip"
-            extra = " ".join("%s=%s" % (k, v) for k, v in f.items()
-                             if k not in ("scenario", "status", "reason",
-                                          "checks", "ms"))
-            print("    %-4s %-18s %6s ms  %s" % (
-                st.upper(), n, f.get("ms", "-"),
-                ("reason: " + reason) if reason else extra[:100]))
-        s = (b.stats or {}).get("smmuv3")
-        if s:
-            fr = s.get("frame", {})
-            print("    server: commands %s (syncs %s, errors %s), "
-                  "translations %s (faults %s), events %s (lost %s): %s" %
-                  (s.get("commands"), s.get("syncs"), s.get("cmd_errors"),
-                   s.get("translations"), s.get("faults"), s.get("events"),
-                   s.get("events_lost"), s.get("event_types")))
-            print("    frame: rounds %s, writes fed %s, publishes %s, "
-                  "guest won %s, polls %s" %
-                  (fr.get("rounds"), fr.get("writes"), fr.get("publishes"),
-                   fr.get("cas_lost"), fr.get("polls")))
-    print("  time taken %.1f s" % t_total)
-    print("%d passed, %d failed, %d skipped" % (npass, nfail, nskip))
+def report(m, a, boots, t_total):
+    """The summary (unless interrupted: @t_total None) and the outputs;
+    the failure count."""
+    nfail = 0
+    if t_total is not None:
+        nfail = frame.summary(
+            m, a, boots, t_total, "viommu-run --arch arm64 summary (our "
+            "SMMUv3 through a polled register frame)",
+            lambda b: "%s (stage %d)" % (b.name, b.stage), server_lines)
+    frame.write_outputs(
+        m, a, boots, {"arch": "arm64", "iommu": "smmuv3-frame"},
+        lambda b: {"stage": b.stage, "features": b.features},
+        ("arm64", "our SMMUv3 frame"))
     return nfail
-
-
-def write_outputs(m, a, boots):
-    """--json and --tap."""
-    if a.json:
-        doc = {"arch": "arm64", "iommu": "smmuv3-frame",
-               "qemu": {"path": a.qemu_path, "version": a.qemu_version},
-               "boots": [{"name": b.name, "stage": b.stage,
-                          "features": b.features, "seconds": b.seconds,
-                          "errors": b.errors, "qemu_rc": b.qemu_rc,
-                          "server_rc": b.server_rc, "boot": b.boot_line,
-                          "results": [{"scenario": n, "status": s,
-                                       "reason": r, "fields": f}
-                                      for n, s, r, f in outcomes(m, b)],
-                          "server_stats": b.stats} for b in boots]}
-        with open(a.json, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=1)
-    if a.tap:
-        with open(a.tap, "w", encoding="utf-8") as f:
-            for b in boots:
-                for n, s, r, _ in outcomes(m, b):
-                    f.write("%s - guest arm64: %s (our SMMUv3 frame, QEMU "
-                            "%s)%s\n" % ("ok" if s == "pass" else "not ok",
-                                         n, a.qemu_version,
-                                         (": " + r.replace("#", ""))
-                                         if r and s != "pass" else ""))
 
 
 def main(argv, m):
     """viommu-run --arch arm64; @m is viommu-run itself (its helpers)."""
     a = parse_args(argv)
-    for sig in (m.signal.SIGTERM, m.signal.SIGHUP, m.signal.SIGINT):
-        m.signal.signal(sig, m.on_signal)
-    t0 = time.monotonic()
     boots = []
     for name in a.scenarios:
         guest = list(GUEST_SCENARIOS)
@@ -486,21 +345,12 @@ def main(argv, m):
         b.name = name
         b.features, b.stage = STAGES[name]
         boots.append(b)
-    try:
+
+    def prepare():
         resolve_qemu(m, a)
         m.log("QEMU %s: %s" % (a.qemu_version, a.qemu_path))
-        kernel, initrd = build(m, a)
-        for i, b in enumerate(boots, 1):
-            run_boot(m, a, b, kernel, initrd, i)
-    except m.Failure as e:
-        m.log("error: %s" % e)
-        for b in boots:
-            if not b.errors and not b.results:
-                b.errors.append(str(e))
-    except KeyboardInterrupt as e:
-        m.log("interrupted (%s): torn down" % (e or "SIGINT"))
-        write_outputs(m, a, boots)
-        return 130
-    nfail = summary(m, a, boots, time.monotonic() - t0)
-    write_outputs(m, a, boots)
-    return 1 if nfail else 0
+        return build(m, a)
+
+    return frame.main(m, a, boots, prepare,
+                      lambda b, k, i, n: run_boot(m, a, b, k, i, n),
+                      lambda t: report(m, a, boots, t))

@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include "link/regframe.h"
@@ -109,9 +110,13 @@ int regframe_create(const struct regframe_config *cfg, struct regframe **out)
 	rf->model = cfg->model;
 	rf->mem = cfg->mem;
 	rf->gpa = cfg->gpa;
+	rf->fixed_nap = cfg->max_idle_us != 0;
+	rf->max_idle_us = cfg->max_idle_us ? MIN(cfg->max_idle_us,
+						 REGFRAME_MAX_IDLE_US) :
+			  REGFRAME_MAX_IDLE_US;
 	rf->idle_us = cfg->idle_us ? cfg->idle_us : REGFRAME_IDLE_US;
-	if (rf->idle_us > REGFRAME_MAX_IDLE_US)
-		rf->idle_us = REGFRAME_MAX_IDLE_US;
+	if (rf->idle_us > rf->max_idle_us)
+		rf->idle_us = rf->max_idle_us;
 	rf->log = cfg->log;
 	rf->after_round = cfg->after_round;
 	rf->opaque = cfg->opaque;
@@ -285,13 +290,16 @@ static void nap(unsigned int us)
 
 /*
  * thread_main() - rounds until stopped; after an idle round nap, doubling
- * the nap up to REGFRAME_MAX_IDLE_US while the guest stays quiet.
+ * the nap up to rf->max_idle_us while the guest stays quiet.
  */
 static void *thread_main(void *arg)
 {
 	struct regframe *rf = arg;
 	unsigned int idle = rf->idle_us;
 
+	/* A nap asked for explicitly is meant: no 50 us of timer slack */
+	if (rf->fixed_nap)
+		prctl(PR_SET_TIMERSLACK, 1000ul, 0ul, 0ul, 0ul);
 	while (!__atomic_load_n(&rf->stop, __ATOMIC_ACQUIRE)) {
 		bool changed = false;
 
@@ -300,8 +308,8 @@ static void *thread_main(void *arg)
 			continue;
 		}
 		nap(idle);
-		if (idle < REGFRAME_MAX_IDLE_US)
-			idle = MIN(idle * 2, REGFRAME_MAX_IDLE_US);
+		if (idle < rf->max_idle_us)
+			idle = MIN(idle * 2, rf->max_idle_us);
 	}
 	return NULL;
 }

@@ -121,8 +121,14 @@ extern const struct regframe_ops regframe_vtd_ops;
  * @mem:     guest memory holding the frame (required).
  * @gpa:     the frame's guest-physical address (8-byte aligned).
  * @idle_us: nap after an idle round (0: REGFRAME_IDLE_US); doubled after
- *           each further idle round up to REGFRAME_MAX_IDLE_US, back to
- *           @idle_us as soon as the guest writes.
+ *           each further idle round up to @max_idle_us, back to @idle_us
+ *           as soon as the guest writes.
+ * @max_idle_us: the longest nap (0: REGFRAME_MAX_IDLE_US; at most that);
+ *           @idle_us is cut to it.  Equal to @idle_us: a fixed nap, so a
+ *           guest write waits at most that long however quiet the guest
+ *           was (what an invalidation wait costs; docs/VTD.md).  When
+ *           given, the polling thread also sets its timer slack to 1 us
+ *           (Linux adds up to 50 us to every sleep by default).
  * @log:     log sink.
  * @name:    for log lines ("smmuv3", copied up to 15 characters).
  * @after_round, @opaque: optional: called at the end of every round that
@@ -146,6 +152,7 @@ struct regframe_config {
 	void (*after_round)(void *opaque, bool changed);
 	void *opaque;
 	const struct viommu_trace_sink *trace;
+	unsigned int max_idle_us;
 };
 
 /* Counters since creation (each updated by the polling thread only). */
@@ -165,7 +172,9 @@ struct regframe {
 	void *model;
 	struct viommu_mem *mem;
 	uint64_t gpa;
-	unsigned int idle_us;
+	unsigned int idle_us, max_idle_us;
+	bool fixed_nap;       /* max_idle_us given: the poller thread's timer
+			       * slack is 1 us, not the default 50 us */
 	struct viommu_log log;
 	void (*after_round)(void *opaque, bool changed);
 	void *opaque;

@@ -1,6 +1,6 @@
 #!/bin/sh
 # test_server_frame_cli.sh - viommu-server's --smmuv3-frame,
-# --smmuv3-features, --vtd-frame, --vtd-features and --dmar
+# --smmuv3-features, --vtd-frame, --vtd-features, --dmar and --frame-nap-us
 # (tools/server_frame.c): bad values and combinations refused with exit
 # status 2 and a message naming the option, --help lists them, and the
 # DMAR --dmar writes names the frame.  TAP output.  Usage: test_server_frame_cli.sh PATH-TO-server
@@ -82,6 +82,14 @@ refused "--vtd-frame without vfio-user" "--vtd-frame needs --door" \
 # shellcheck disable=SC2086
 refused "--vtd-frame with --viot-only" "--vtd-frame has no VIOT" \
 	--vtd-frame 0x10000000 --viot "$tmp/v" --viot-only $L
+for v in 0 2001 bogus; do
+	# shellcheck disable=SC2086
+	refused "--frame-nap-us $v" "bad value for --frame-nap-us" \
+		--vtd-frame 0x10000000 --frame-nap-us "$v" $L
+done
+# shellcheck disable=SC2086
+refused "--frame-nap-us without a frame" "--frame-nap-us needs" \
+	--frame-nap-us 50 $L
 # shellcheck disable=SC2086
 refused "--dmar without --vtd-frame" "--dmar names the VT-d frame" \
 	--dmar "$tmp/d" $L
@@ -93,6 +101,7 @@ refused "--dmar to a directory that does not exist" "$tmp/no/d" \
 # the frame's address; written before the server listens
 # shellcheck disable=SC2086
 "$srv" --vtd-frame 0x10000000 --dmar "$tmp/dmar.bin" --endpoints 1 \
+	--frame-nap-us 50 \
 	--stats-json "$tmp/s.json" $L >"$tmp/out" 2>&1 &
 pid=$!
 i=0
@@ -110,14 +119,15 @@ drhd=$(printf %s "$hex" | cut -c97-128)
 	[ "$drhd" = 00001000010000000000001000000000 ]
 ok $? "--dmar writes one DRHD (INCLUDE_PCI_ALL) at the frame (got $hex)"
 grep -q "vtd: register frame at GPA 0x10000000" "$tmp/out"
-ok $? "--vtd-frame serves the frame"
+ok $? "--vtd-frame serves the frame (with --frame-nap-us)"
 
 "$srv" --help >"$tmp/help" 2>&1
 grep -q -- "--smmuv3-frame GPA" "$tmp/help" &&
 	grep -q -- "--smmuv3-features M" "$tmp/help" &&
 	grep -q -- "--vtd-frame GPA" "$tmp/help" &&
 	grep -q -- "--vtd-features M" "$tmp/help" &&
-	grep -q -- "--dmar FILE" "$tmp/help"
+	grep -q -- "--dmar FILE" "$tmp/help" &&
+	grep -q -- "--frame-nap-us N" "$tmp/help"
 ok $? "--help lists the frame options"
 
 echo "1..$n"
