@@ -1,7 +1,7 @@
 /*
  * server_frame.c - viommu-server's register-frame IOMMUs: --smmuv3-frame
  * GPA serves our SMMUv3 model to a real guest through a register frame in
- * its shared RAM (src/link/regframe.h, docs/SMMUV3-GUEST.md), instead of
+ * its shared RAM (<viommu/regframe.h>, docs/SMMUV3-GUEST.md), instead of
  * the virtio-iommu on link 0.
  *
  * The guest's device tree names the 128 KiB frame at GPA as an
@@ -28,19 +28,22 @@
  * BDF).  The fault event interrupt cannot reach the guest either, so the
  * guest's fault handler never runs: each round the server reads the fault
  * recording registers the model filled (FSTS.PPF), counts them by reason,
- * logs them (rate-limited) and clears them as Linux's handler would (F
+ * logs them (the first 16 of each reason) and clears them as Linux's handler would (F
  * written back, FSTS.PFO cleared), so recording goes on; the counts are in
  * the summary and in --stats-json ("vtd").
  *
  * The models' register tables and feed orders are the library's
- * (regframe_smmuv3_ops, regframe_vtd_ops, src/link/regframe_*.c).
+ * (viommu_regframe_create() with VIOMMU_REGFRAME_SMMUV3 or _VTD).
  */
 #include "server.h"
 
+#include <viommu/regframe.h>
 #include <viommu/smmuv3.h>
 #include <viommu/vtd.h>
 
-#include "link/regframe.h"
+/* Counters the polling thread bumps and the reports read. */
+#define READ_ONCE(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define ATOMIC_INC(x) __atomic_fetch_add(&(x), 1, __ATOMIC_RELAXED)
 
 #define SMMU_PAGE1 0x10000u
 #define EVT_SCAN_MAX 256 /* event records read per round */
@@ -62,8 +65,7 @@ struct frame {
 	struct viommu_vtd *vtd;
 	uint64_t fr_reason[256];  /* VT-d fault records read, by reason */
 	uint64_t fr_records, fr_overflows;
-	struct regframe *rf;
-	struct ratelimit rl;
+	struct viommu_regframe *rf;
 	uint64_t ev_base;       /* EVTQ_BASE the scan follows */
 	uint32_t ev_seen;       /* next record to read, with the wrap bit */
 	uint64_t ev_type[256];  /* records read, by event type */
@@ -107,7 +109,7 @@ static void log_event(struct frame *fr, const uint8_t *rec)
 		return;
 	memcpy(&w0, rec, 8);
 	memcpy(&w2, rec + 16, 8);
-	rl_log(&fr->rl, &fr->w->log, VIOMMU_LOG_INFO,
+	say(fr->w, VIOMMU_LOG_INFO,
 	       "smmuv3: event %s (0x%02x) sid %#x%s addr %#" PRIx64 "%s",
 	       name ? name : "?", t, (uint32_t)(w0 >> 32),
 	       (w0 & (1u << 11)) ? " (ssid valid)" : "", w2,
@@ -209,7 +211,7 @@ static void read_faults(void *opaque, bool changed)
 			continue;
 		reason = (unsigned int)(hi >> 32) & 0xff;
 		if (READ_ONCE(fr->fr_reason[reason]) < EVT_LOG_MAX)
-			rl_log(&fr->rl, &fr->w->log, VIOMMU_LOG_INFO,
+			say(fr->w, VIOMMU_LOG_INFO,
 			       "vtd: fault reason %#x (%s) sid %#x %s addr %#"
 			       PRIx64, reason, reason_name(reason) ?
 			       reason_name(reason) : "?",
@@ -304,7 +306,7 @@ int frame_opt(struct opts *o, const char *name, const char *arg)
 	if (errno || end == arg || *end)
 		return -1;
 	if (!strcmp(name, "frame-nap-us")) {
-		if (!v || v > REGFRAME_MAX_IDLE_US)
+		if (!v || v > VIOMMU_REGFRAME_MAX_IDLE_US)
 			return -1;
 		o->frame_nap_us = (unsigned int)v;
 		return 0;
@@ -385,8 +387,8 @@ static int vtd_start(struct world *w, struct frame *fr)
 		.size = sizeof(vc), .ctx = w->ctx, .mem = w->mem, .log = w->log,
 		.features = w->o->vtd_features, .nfr = VTD_NFR,
 	};
-	struct regframe_config rc = {
-		.size = sizeof(rc), .ops = &regframe_vtd_ops, .mem = w->mem,
+	struct viommu_regframe_config rc = {
+		.size = sizeof(rc), .kind = VIOMMU_REGFRAME_VTD, .mem = w->mem,
 		.gpa = w->o->vtd_frame_gpa, .log = w->log, .name = "vtd",
 		.after_round = read_faults, .opaque = fr, .trace = trace_sink(w),
 		.idle_us = w->o->frame_nap_us,
@@ -402,10 +404,10 @@ static int vtd_start(struct world *w, struct frame *fr)
 			err = viommu_vtd_add_endpoint(fr->vtd, w->ep[f]);
 	if (!err) {
 		rc.model = fr->vtd;
-		err = regframe_create(&rc, &fr->rf);
+		err = viommu_regframe_create(&rc, &fr->rf);
 	}
 	if (!err)
-		err = regframe_start(fr->rf);
+		err = viommu_regframe_start(fr->rf);
 	if (err)
 		say(w, VIOMMU_LOG_ERROR, "--vtd-frame: %s", strerror(-err));
 	else
@@ -423,8 +425,9 @@ int frame_start(struct world *w)
 		.size = sizeof(sc), .ctx = w->ctx, .mem = w->mem, .log = w->log,
 		.features = w->o->smmu_features,
 	};
-	struct regframe_config rc = {
-		.size = sizeof(rc), .ops = &regframe_smmuv3_ops, .mem = w->mem,
+	struct viommu_regframe_config rc = {
+		.size = sizeof(rc), .kind = VIOMMU_REGFRAME_SMMUV3,
+		.mem = w->mem,
 		.gpa = w->o->smmu_frame_gpa, .log = w->log, .name = "smmuv3",
 		.after_round = read_events, .trace = trace_sink(w),
 		.idle_us = w->o->frame_nap_us,
@@ -450,10 +453,10 @@ int frame_start(struct world *w)
 	if (!err) {
 		rc.model = fr->smmu;
 		rc.opaque = fr;
-		err = regframe_create(&rc, &fr->rf);
+		err = viommu_regframe_create(&rc, &fr->rf);
 	}
 	if (!err)
-		err = regframe_start(fr->rf);
+		err = viommu_regframe_start(fr->rf);
 	if (err)
 		say(w, VIOMMU_LOG_ERROR, "--smmuv3-frame: %s", strerror(-err));
 	else
@@ -470,7 +473,7 @@ void frame_teardown(struct world *w)
 
 	if (!fr)
 		return;
-	regframe_destroy(fr->rf); /* stops the thread first */
+	viommu_regframe_destroy(fr->rf); /* stops the thread first */
 	if (fr->vtd) {
 		/* the endpoints outlive the model: take them out first */
 		for (unsigned int f = 0; f < w->o->nfunc; f++)
@@ -486,13 +489,13 @@ void frame_teardown(struct world *w)
 /* frame_counts() - the model's and the frame's counters; false if off. */
 static bool frame_counts(const struct frame *fr,
 			 struct viommu_smmuv3_stats *ss,
-			 struct regframe_stats *rs)
+			 struct viommu_regframe_stats *rs)
 {
 	if (!fr || !fr->smmu || !fr->rf)
 		return false;
 	memset(ss, 0, sizeof(*ss));
 	viommu_smmuv3_stats(fr->smmu, ss, sizeof(*ss));
-	regframe_stats(fr->rf, rs);
+	viommu_regframe_stats(fr->rf, rs, sizeof(*rs));
 	return true;
 }
 
@@ -500,12 +503,12 @@ static bool frame_counts(const struct frame *fr,
 static void vtd_summary(struct frame *fr, FILE *f)
 {
 	struct viommu_vtd_stats vs;
-	struct regframe_stats rs;
+	struct viommu_regframe_stats rs;
 	uint64_t gsts = 0;
 
 	memset(&vs, 0, sizeof(vs));
 	viommu_vtd_stats(fr->vtd, &vs);
-	regframe_stats(fr->rf, &rs);
+	viommu_regframe_stats(fr->rf, &rs, sizeof(rs));
 	viommu_vtd_mmio_read(fr->vtd, 0x1c, 4, &gsts);
 	fprintf(f, "  vtd: GSTS %#x, descriptors %" PRIu64 " (queue errors %"
 		PRIu64 ", waits %" PRIu64 "), context invalidations %" PRIu64
@@ -531,13 +534,13 @@ static void vtd_summary(struct frame *fr, FILE *f)
 static void vtd_json(struct frame *fr, FILE *f)
 {
 	struct viommu_vtd_stats vs;
-	struct regframe_stats rs;
+	struct viommu_regframe_stats rs;
 	uint64_t gsts = 0, cap = 0, ecap = 0;
 	bool first = true;
 
 	memset(&vs, 0, sizeof(vs));
 	viommu_vtd_stats(fr->vtd, &vs);
-	regframe_stats(fr->rf, &rs);
+	viommu_regframe_stats(fr->rf, &rs, sizeof(rs));
 	viommu_vtd_mmio_read(fr->vtd, 0x1c, 4, &gsts);
 	viommu_vtd_mmio_read(fr->vtd, 0x08, 8, &cap);
 	viommu_vtd_mmio_read(fr->vtd, 0x10, 8, &ecap);
@@ -575,7 +578,7 @@ void frame_summary(struct world *w, FILE *f)
 {
 	struct frame *fr = w->frame;
 	struct viommu_smmuv3_stats ss;
-	struct regframe_stats rs;
+	struct viommu_regframe_stats rs;
 	uint64_t cr0 = 0;
 
 	if (fr && fr->vtd && fr->rf) {
@@ -608,7 +611,7 @@ void frame_json(struct world *w, FILE *f)
 {
 	struct frame *fr = w->frame;
 	struct viommu_smmuv3_stats ss;
-	struct regframe_stats rs;
+	struct viommu_regframe_stats rs;
 	uint64_t idr0 = 0, cr0 = 0;
 	bool first = true;
 

@@ -28,6 +28,7 @@
 #include <viommu/link.h>
 #include <viommu/pci.h>
 #include <viommu/acpi.h>
+#include <viommu/regframe.h>
 #include <viommu/trace.h>
 
 #endif /* VIOMMU_VIOMMU_H */

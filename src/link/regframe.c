@@ -339,7 +339,7 @@ void regframe_stop(struct regframe *rf)
 	rf->running = false;
 }
 
-void regframe_stats(const struct regframe *rf, struct regframe_stats *st)
+void regframe_stats(const struct regframe *rf, struct viommu_regframe_stats *st)
 {
 	st->rounds = __atomic_load_n(&rf->st.rounds, __ATOMIC_RELAXED);
 	st->absent = __atomic_load_n(&rf->st.absent, __ATOMIC_RELAXED);

@@ -57,6 +57,7 @@
 
 #include <viommu/common.h>
 #include <viommu/mem.h>
+#include <viommu/regframe.h>
 #include <pthread.h>
 #include <stdbool.h>
 
@@ -68,7 +69,7 @@
 #define REGFRAME_POLL_BUDGET 64        /* @poll calls per round */
 #define REGFRAME_REPUBLISH_ROUNDS 64   /* quiet rounds between publishes */
 #define REGFRAME_IDLE_US 20            /* default nap when a round was idle */
-#define REGFRAME_MAX_IDLE_US 2000      /* longest nap (backed off to) */
+#define REGFRAME_MAX_IDLE_US VIOMMU_REGFRAME_MAX_IDLE_US /* longest nap */
 
 /* One register of the frame. */
 struct regframe_reg {
@@ -155,17 +156,7 @@ struct regframe_config {
 	unsigned int max_idle_us;
 };
 
-/* Counters since creation (each updated by the polling thread only). */
-struct regframe_stats {
-	uint64_t rounds;      /* rounds run */
-	uint64_t absent;      /* rounds the frame was not guest RAM */
-	uint64_t writes;      /* values fed to @write */
-	uint64_t write_errors;
-	uint64_t publishes;   /* publish passes */
-	uint64_t cas_lost;    /* publishes a guest store won (seen next round) */
-	uint64_t polls;       /* @poll calls that reported work done */
-	uint64_t poll_capped; /* rounds that hit REGFRAME_POLL_BUDGET */
-};
+/* The counters are the public struct viommu_regframe_stats. */
 
 struct regframe {
 	const struct regframe_ops *ops;
@@ -183,7 +174,7 @@ struct regframe {
 	uint64_t *last;       /* per register: the value we believe the frame holds */
 	unsigned int quiet;   /* rounds since the last publish */
 	bool primed;          /* last[] read from the frame once */
-	struct regframe_stats st;
+	struct viommu_regframe_stats st;
 	struct trace tr;
 	pthread_t thread;
 	bool running;
@@ -225,6 +216,6 @@ int regframe_start(struct regframe *rf);
 void regframe_stop(struct regframe *rf);
 
 /* regframe_stats() - a snapshot of the counters (relaxed reads). */
-void regframe_stats(const struct regframe *rf, struct regframe_stats *st);
+void regframe_stats(const struct regframe *rf, struct viommu_regframe_stats *st);
 
 #endif /* VIOMMU_REGFRAME_H */

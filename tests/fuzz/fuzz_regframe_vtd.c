@@ -81,7 +81,7 @@ static void check(struct fx *f)
 /* round_once() - one polling round; check the invariant if it applies. */
 static void round_once(struct fx *f, struct regframe *rf)
 {
-	struct regframe_stats a, b;
+	struct viommu_regframe_stats a, b;
 	bool changed = false;
 
 	regframe_stats(rf, &a);

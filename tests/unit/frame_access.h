@@ -45,7 +45,7 @@ static inline double fa_now(void)
 static inline void fa_settle(struct frame_access *fa, unsigned int n)
 {
 	struct timespec nap = { 0, 20000 };
-	struct regframe_stats st;
+	struct viommu_regframe_stats st;
 	uint64_t want;
 	double end;
 

@@ -268,7 +268,7 @@ TEST(readonly_register_restored_not_fed)
 TEST(cas_keeps_racing_guest_store)
 {
 	struct fx f;
-	struct regframe_stats st;
+	struct viommu_regframe_stats st;
 
 	REQUIRE(fx_init(&f) == 0);
 	REQUIRE(regframe_round(f.rf, NULL) == 0);
@@ -301,7 +301,7 @@ TEST(cas_keeps_racing_guest_store)
 TEST(poll_bounded_per_round)
 {
 	struct fx f;
-	struct regframe_stats st;
+	struct viommu_regframe_stats st;
 	unsigned int rounds = 0;
 
 	REQUIRE(fx_init(&f) == 0);
@@ -343,7 +343,7 @@ TEST(read_error_skips_register)
 TEST(absent_frame_then_ram_arrives)
 {
 	struct fx f;
-	struct regframe_stats st;
+	struct viommu_regframe_stats st;
 	struct viommu_mem_region r = { .gpa = RAM_GPA, .size = RAM_SIZE,
 				       .fd = -1 };
 

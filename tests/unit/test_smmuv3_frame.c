@@ -42,7 +42,7 @@ TEST(frame_smmuv3_reference_driver_stage1_dma_and_event)
 	struct smmudrv_config c = { 0 };
 	struct smmudrv_domain *dom = NULL;
 	struct frame_access fa = { 0 };
-	struct regframe_stats st;
+	struct viommu_regframe_stats st;
 	struct smmudrv_event ev;
 	struct smmudrv *d = NULL;
 	struct regframe *rf;

@@ -15,6 +15,7 @@
 #include "test_vtd_fixture.h"
 #include "frame_access.h"
 #include "refdrv/vtd.h"
+#include <viommu/regframe.h>
 
 #define FRAME 0xf000ull
 
@@ -48,7 +49,7 @@ static int frame_up(struct fx *f, const struct regframe_ops *ops,
 
 static unsigned int fed(struct regframe *rf)
 {
-	struct regframe_stats st;
+	struct viommu_regframe_stats st;
 
 	regframe_stats(rf, &st);
 	return (unsigned int)st.writes;
@@ -194,7 +195,7 @@ TEST(frame_reference_driver_strict_dma_and_fault)
 	struct vtddrv_config dc = { 0 };
 	struct frame_access fa = { 0 };
 	struct vtddrv_domain *dom;
-	struct regframe_stats st;
+	struct viommu_regframe_stats st;
 	struct regframe *rf;
 	struct vtddrv *d;
 	struct fx f;
@@ -250,6 +251,72 @@ TEST(frame_reference_driver_strict_dma_and_fault)
 	CHECK_EQ(st.write_errors, 0);
 	CHECK_EQ(fa.timeouts, 0);
 	regframe_destroy(rf);
+	fx_fini(&f);
+}
+
+/*
+ * The public face (<viommu/regframe.h>): an embedder serves the VT-d
+ * model by kind, with no private header; bad configs are refused; a
+ * frame outside RAM does nothing; a short stats struct gets only what it
+ * knows.
+ */
+TEST(public_api_serves_the_vtd_frame)
+{
+	struct viommu_regframe_config c = {
+		.size = sizeof(c), .kind = VIOMMU_REGFRAME_VTD, .mem = NULL,
+		.gpa = FRAME, .name = "vtd",
+	};
+	struct {
+		struct viommu_regframe_config c;
+		uint64_t future;
+	} big;
+	struct viommu_regframe_stats st;
+	uint64_t rounds_only[2] = { 0, 0xeeee };
+	struct viommu_regframe *rf = NULL;
+	bool changed = false;
+	struct fx f;
+
+	REQUIRE(fx_init(&f, NULL) == 0);
+	c.model = f.vtd;
+	CHECK_EQ(viommu_regframe_create(&c, &rf), -EINVAL);   /* no mem */
+	c.mem = f.mem;
+	c.kind = 0;
+	CHECK_EQ(viommu_regframe_create(&c, &rf), -EINVAL);   /* no kind */
+	c.kind = VIOMMU_REGFRAME_VTD;
+	c.gpa = FRAME + 4;
+	CHECK_EQ(viommu_regframe_create(&c, &rf), -EINVAL);   /* misaligned */
+	c.gpa = FRAME;
+	memset(&big, 0, sizeof(big));
+	big.c = c;
+	big.c.size = sizeof(big);
+	big.future = 1;                     /* a field this library lacks */
+	CHECK_EQ(viommu_regframe_create(&big.c, &rf), -EINVAL);
+	big.future = 0;
+	REQUIRE(viommu_regframe_create(&big.c, &rf) == 0);
+	viommu_regframe_destroy(rf);
+	rf = NULL;
+	REQUIRE(viommu_regframe_create(&c, &rf) == 0);
+	CHECK_EQ(viommu_regframe_round(NULL, NULL), -EINVAL);
+	CHECK_EQ(viommu_regframe_round(rf, &changed), 0);
+	CHECK(changed);                                       /* published */
+	CHECK_U64(gr64(&f, FRAME + VR_CAP), mr(&f, VR_CAP, 8));
+	fw32(&f, VR_FECTL, 0);                                /* a guest store */
+	CHECK_EQ(viommu_regframe_round(rf, &changed), 0);
+	CHECK_EQ(mr(&f, VR_FECTL, 4), 0);
+	CHECK_EQ(viommu_regframe_stats(rf, &st, 0), -EINVAL);
+	REQUIRE(viommu_regframe_stats(rf, &st, sizeof(st)) == 0);
+	CHECK_U64(st.rounds, 2);
+	CHECK_U64(st.writes, 1);
+	/* an old caller that knows only the first counter */
+	REQUIRE(viommu_regframe_stats(rf, (void *)rounds_only,
+				      sizeof(uint64_t)) == 0);
+	CHECK_U64(rounds_only[0], 2);
+	CHECK_U64(rounds_only[1], 0xeeee);
+	CHECK_EQ(viommu_regframe_start(rf), 0);
+	CHECK_EQ(viommu_regframe_start(rf), -EBUSY);
+	viommu_regframe_stop(rf);
+	viommu_regframe_destroy(rf);
+	viommu_regframe_destroy(NULL);
 	fx_fini(&f);
 }
 
