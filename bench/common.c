@@ -109,6 +109,37 @@ double median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+struct rstat rstat_of(double *v, int n)
+{
+	struct rstat s = { -1, -1, -1, n };
+
+	if (n) {
+		s.med = median(v, n);
+		s.min = v[0];
+		s.max = v[n - 1];
+	}
+	return s;
+}
+
+void json_num_or_null(FILE *f, double v)
+{
+	if (v < 0)
+		fputs("null", f);
+	else
+		fprintf(f, "%.6g", v);
+}
+
+void json_rstat(FILE *f, const char *key, struct rstat s)
+{
+	fprintf(f, "\"%s\": {\"median\": ", key);
+	json_num_or_null(f, s.med);
+	fputs(", \"min\": ", f);
+	json_num_or_null(f, s.min);
+	fputs(", \"max\": ", f);
+	json_num_or_null(f, s.max);
+	fprintf(f, ", \"n\": %d}", s.n);
+}
+
 /* fmt_value() - a figure with sensible precision. */
 void fmt_value(char *buf, size_t n, double v)
 {

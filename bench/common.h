@@ -97,6 +97,24 @@ uint64_t rng(uint64_t *s);
 double median(double *v, int n);
 
 /*
+ * struct rstat - a median and its range over rounds of real-guest boots
+ * (the guest and guest-io reports); n = 0: no sample (the others -1).
+ */
+struct rstat {
+	double med, min, max;
+	int n;
+};
+
+/* rstat_of() - median, min and max of @v[0..n-1] (sorted in place). */
+struct rstat rstat_of(double *v, int n);
+
+/* json_num_or_null() - @v with 6 significant digits, or null if < 0. */
+void json_num_or_null(FILE *f, double v);
+
+/* json_rstat() - `"key": {"median": M, "min": m, "max": X, "n": N}`. */
+void json_rstat(FILE *f, const char *key, struct rstat s);
+
+/*
  * struct figure - one figure over runs: median, min and max of the
  * wall-clock samples and the median of the thread-CPU samples (< 0: not
  * measured).  The unit is the caller's.

@@ -161,22 +161,17 @@ void gio_take_json(struct gio_boot *b, const char *path, int rc);
  * @path names into @q; false if it names none. */
 bool gio_take_qemu(struct gb_qemu *q, const char *path);
 
-/* A median and its range over the rounds; n = 0: no sample (all -1). */
-struct gio_stat {
-	double med, min, max;
-	int n;
-};
-
+/* Figures over the rounds are struct rstat (common.h). */
 /* gio_njobs() - the jobs of the run (blk or --net). */
 int gio_njobs(const struct gio *g);
 
 /* gio_iops() / gio_mbps() - job @j of (@s, @m) over the rounds. */
-struct gio_stat gio_iops(const struct gio *g, int s, int m, int j);
-struct gio_stat gio_mbps(const struct gio *g, int s, int m, int j);
+struct rstat gio_iops(const struct gio *g, int s, int m, int j);
+struct rstat gio_mbps(const struct gio *g, int s, int m, int j);
 
 /* gio_pct() - IOPS of job @j in (@s, @m) as % of (@s, noiommu), round by
  * round: the median and range of the per-round percentages. */
-struct gio_stat gio_pct(const struct gio *g, int s, int m, int j);
+struct rstat gio_pct(const struct gio *g, int s, int m, int j);
 
 /* The goals: a verdict per goal and job. */
 enum gio_verdict { GIO_NOT_MEASURED, GIO_MET, GIO_MISSED };

@@ -314,19 +314,6 @@ bool gio_take_qemu(struct gb_qemu *q, const char *path)
 /* ------------------------------------------------------------------ */
 /* Statistics                                                         */
 
-/* stat_of() - median, min and max of @v[0..n-1]. */
-static struct gio_stat stat_of(double *v, int n)
-{
-	struct gio_stat s = { -1, -1, -1, n };
-
-	if (n) {
-		s.med = median(v, n);
-		s.min = v[0];
-		s.max = v[n - 1];
-	}
-	return s;
-}
-
 /* gio_njobs() - see guest_io.h. */
 int gio_njobs(const struct gio *g)
 {
@@ -343,7 +330,7 @@ static const struct gio_boot *boot_of(const struct gio *g, int r, int s,
 }
 
 /* gio_iops() - see guest_io.h. */
-struct gio_stat gio_iops(const struct gio *g, int s, int m, int j)
+struct rstat gio_iops(const struct gio *g, int s, int m, int j)
 {
 	double v[GIO_MAX_ROUNDS];
 	int n = 0;
@@ -354,11 +341,11 @@ struct gio_stat gio_iops(const struct gio *g, int s, int m, int j)
 		if (b && b->iops[j] > 0)
 			v[n++] = b->iops[j];
 	}
-	return stat_of(v, n);
+	return rstat_of(v, n);
 }
 
 /* gio_mbps() - see guest_io.h. */
-struct gio_stat gio_mbps(const struct gio *g, int s, int m, int j)
+struct rstat gio_mbps(const struct gio *g, int s, int m, int j)
 {
 	double v[GIO_MAX_ROUNDS];
 	int n = 0;
@@ -369,11 +356,11 @@ struct gio_stat gio_mbps(const struct gio *g, int s, int m, int j)
 		if (b && b->mbps[j] > 0)
 			v[n++] = b->mbps[j];
 	}
-	return stat_of(v, n);
+	return rstat_of(v, n);
 }
 
 /* gio_pct() - see guest_io.h. */
-struct gio_stat gio_pct(const struct gio *g, int s, int m, int j)
+struct rstat gio_pct(const struct gio *g, int s, int m, int j)
 {
 	double v[GIO_MAX_ROUNDS];
 	int n = 0;
@@ -385,7 +372,7 @@ struct gio_stat gio_pct(const struct gio *g, int s, int m, int j)
 		if (a && z && a->iops[j] > 0 && z->iops[j] > 0)
 			v[n++] = 100.0 * a->iops[j] / z->iops[j];
 	}
-	return stat_of(v, n);
+	return rstat_of(v, n);
 }
 
 /*
@@ -444,7 +431,7 @@ static double guest_cpu(const struct gio *g, int s, int m)
 /* gio_goal_pct() - see guest_io.h. */
 enum gio_verdict gio_goal_pct(const struct gio *g, int m, int j, double *v)
 {
-	struct gio_stat p = gio_pct(g, GIO_OURS, m, j);
+	struct rstat p = gio_pct(g, GIO_OURS, m, j);
 	double goal = m == GIO_LAZY ? GOAL_LAZY : GOAL_STRICT;
 
 	*v = p.med;
@@ -457,8 +444,8 @@ enum gio_verdict gio_goal_pct(const struct gio *g, int m, int j, double *v)
 enum gio_verdict gio_goal_vs_qemu(const struct gio *g, int m, int j,
 				  double *ours, double *qemu)
 {
-	struct gio_stat o = gio_pct(g, GIO_OURS, m, j);
-	struct gio_stat q = gio_pct(g, GIO_QEMU, m, j);
+	struct rstat o = gio_pct(g, GIO_OURS, m, j);
+	struct rstat q = gio_pct(g, GIO_QEMU, m, j);
 
 	*ours = o.med;
 	*qemu = q.med;
@@ -507,7 +494,7 @@ static void cell(char *buf, size_t n, double v, int prec)
 }
 
 /* pct_cell() - "97.1 (95-99)" or "-". */
-static void pct_cell(char *buf, size_t n, struct gio_stat s)
+static void pct_cell(char *buf, size_t n, struct rstat s)
 {
 	if (!s.n)
 		snprintf(buf, n, "-");
@@ -887,27 +874,6 @@ void gio_print_table(const struct gio *g, FILE *f)
 /* ------------------------------------------------------------------ */
 /* JSON                                                               */
 
-/* json_num() - a number (6 significant digits) or null. */
-static void json_num(FILE *f, double v)
-{
-	if (v < 0)
-		fputs("null", f);
-	else
-		fprintf(f, "%.6g", v);
-}
-
-/* json_stat() - "key": {median, min, max, n}. */
-static void json_stat(FILE *f, const char *key, struct gio_stat s)
-{
-	fprintf(f, "\"%s\": {\"median\": ", key);
-	json_num(f, s.med);
-	fputs(", \"min\": ", f);
-	json_num(f, s.min);
-	fputs(", \"max\": ", f);
-	json_num(f, s.max);
-	fprintf(f, ", \"n\": %d}", s.n);
-}
-
 /* json_job() - the fields naming job @j: "job" and blk's rw, size, qd or
  * --net's proto, dir, streams, msg. */
 static void json_job(const struct gio *g, FILE *f, int j)
@@ -968,23 +934,23 @@ static void json_boots(const struct gio *g, FILE *f)
 					b->load);
 				json_str(f, b->dtype);
 				fputs(", \"ios\": ", f);
-				json_num(f, b->ios);
+				json_num_or_null(f, b->ios);
 				fputs(", \"maps\": ", f);
-				json_num(f, b->maps);
+				json_num_or_null(f, b->maps);
 				fputs(", \"unmaps\": ", f);
-				json_num(f, b->unmaps);
+				json_num_or_null(f, b->unmaps);
 				fputs(", \"kicks\": ", f);
-				json_num(f, b->kicks);
+				json_num_or_null(f, b->kicks);
 				fputs(", \"dma_msgs\": ", f);
-				json_num(f, b->dma_msgs);
+				json_num_or_null(f, b->dma_msgs);
 				fputs(", \"irqs\": ", f);
-				json_num(f, b->irqs);
+				json_num_or_null(f, b->irqs);
 				if (g->o.net) {
 					fputs(", \"nic_kicks\": ", f);
-					json_num(f, b->nic_kicks);
+					json_num_or_null(f, b->nic_kicks);
 				}
 				fputs(", \"server_cpu_seconds\": ", f);
-				json_num(f, b->srv_cpu);
+				json_num_or_null(f, b->srv_cpu);
 				fputs(", \"reason\": ", f);
 				json_str(f, b->why);
 				fputc('}', f);
@@ -1009,13 +975,13 @@ static void json_results(const struct gio *g, FILE *f)
 					first ? "" : ",", gio_stack_names[s],
 					gio_mode_names[m]);
 				json_job(g, f, j);
-				json_stat(f, g->o.net ? (gio_net_jobs[j].udp ?
+				json_rstat(f, g->o.net ? (gio_net_jobs[j].udp ?
 							 "pps" : "rate_MBps") :
 					  "iops", gio_iops(g, s, m, j));
 				fputs(",\n     ", f);
-				json_stat(f, "MBps", gio_mbps(g, s, m, j));
+				json_rstat(f, "MBps", gio_mbps(g, s, m, j));
 				fputs(", ", f);
-				json_stat(f, "pct_of_noiommu",
+				json_rstat(f, "pct_of_noiommu",
 					  gio_pct(g, s, m, j));
 				fputc('}', f);
 				first = false;
@@ -1039,23 +1005,23 @@ static void json_requests(const struct gio *g, FILE *f)
 			fprintf(f, "%s\n    {\"stack\": \"%s\", \"mode\": "
 				"\"%s\", \"maps\": ", first ? "" : ",",
 				gio_stack_names[s], gio_mode_names[m]);
-			json_num(f, s == GIO_OURS ? per_io(g, s, m, 0) : -1);
+			json_num_or_null(f, s == GIO_OURS ? per_io(g, s, m, 0) : -1);
 			fputs(", \"unmaps\": ", f);
-			json_num(f, s == GIO_OURS ? per_io(g, s, m, 1) : -1);
+			json_num_or_null(f, s == GIO_OURS ? per_io(g, s, m, 1) : -1);
 			fputs(", \"kicks\": ", f);
-			json_num(f, s == GIO_OURS ? per_io(g, s, m, 2) : -1);
+			json_num_or_null(f, s == GIO_OURS ? per_io(g, s, m, 2) : -1);
 			fputs(", \"dma_msgs\": ", f);
-			json_num(f, per_io(g, s, m, 4));
+			json_num_or_null(f, per_io(g, s, m, 4));
 			fputs(", \"irqs\": ", f);
-			json_num(f, per_io(g, s, m, 5));
+			json_num_or_null(f, per_io(g, s, m, 5));
 			fputs(", \"server_cpu_us\": ", f);
-			json_num(f, per_io(g, s, m, 3));
+			json_num_or_null(f, per_io(g, s, m, 3));
 			if (g->o.net) {
 				fputs(", \"nic_kicks\": ", f);
-				json_num(f, s == GIO_OURS ?
+				json_num_or_null(f, s == GIO_OURS ?
 					 per_io(g, s, m, 6) : -1);
 				fputs(", \"guest_cpu_pct\": ", f);
-				json_num(f, guest_cpu(g, s, m));
+				json_num_or_null(f, guest_cpu(g, s, m));
 			}
 			fputc('}', f);
 			first = false;
@@ -1081,7 +1047,7 @@ static void json_goals(const struct gio *g, FILE *f)
 				GOAL_STRICT);
 			json_job(g, f, j);
 			fputs("\"value\": ", f);
-			json_num(f, x);
+			json_num_or_null(f, x);
 			fprintf(f, ", \"verdict\": \"%s\"}", vn[vd]);
 			first = false;
 		}
@@ -1092,9 +1058,9 @@ static void json_goals(const struct gio *g, FILE *f)
 				"qemu's\", ", gio_mode_names[m]);
 			json_job(g, f, j);
 			fputs("\"value\": ", f);
-			json_num(f, x);
+			json_num_or_null(f, x);
 			fputs(", \"qemu\": ", f);
-			json_num(f, y);
+			json_num_or_null(f, y);
 			fprintf(f, ", \"verdict\": \"%s\"}", vn[vd]);
 		}
 	fputs("\n  ]", f);

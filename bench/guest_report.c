@@ -31,27 +31,8 @@
 /* Which figure of a boot. */
 enum fig { F_PAIRS, F_RING, F_RING_BYPASS, F_MMIO };
 
-/* A median and its range over the rounds; n = 0: no sample. */
-struct stat3 {
-	double med, min, max;
-	int n;
-};
-
 /* ------------------------------------------------------------------ */
 /* Statistics                                                         */
-
-/* stat_of() - median, min and max of @v[0..n-1]. */
-static struct stat3 stat_of(double *v, int n)
-{
-	struct stat3 s = { -1, -1, -1, n };
-
-	if (n) {
-		s.med = median(v, n);
-		s.min = v[0];
-		s.max = v[n - 1];
-	}
-	return s;
-}
 
 /* fig() - figure @f at index @i of boot @b, or -1. */
 static double fig(const struct gb_boot *b, enum fig f, int i)
@@ -71,7 +52,7 @@ static double fig(const struct gb_boot *b, enum fig f, int i)
 }
 
 /* fig_stat() - figure @f at index @i of @peer over the rounds. */
-static struct stat3 fig_stat(const struct guestb *g, enum peer peer,
+static struct rstat fig_stat(const struct guestb *g, enum peer peer,
 			     enum fig f, int i)
 {
 	double v[GB_MAX_ROUNDS];
@@ -80,7 +61,7 @@ static struct stat3 fig_stat(const struct guestb *g, enum peer peer,
 	for (int r = 0; r < g->o.rounds; r++)
 		if (fig(&g->b[r][peer], f, i) > 0)
 			v[n++] = fig(&g->b[r][peer], f, i);
-	return stat_of(v, n);
+	return rstat_of(v, n);
 }
 
 /*
@@ -88,7 +69,7 @@ static struct stat3 fig_stat(const struct guestb *g, enum peer peer,
  * ring, @f over F_RING_BYPASS of the same boot when @a == @b), at index
  * @i, in each round where both have one.
  */
-static struct stat3 round_ratios(const struct guestb *g, enum peer a,
+static struct rstat round_ratios(const struct guestb *g, enum peer a,
 				 enum peer b, enum fig f, int i)
 {
 	enum fig fb = a == b ? F_RING_BYPASS : f;
@@ -101,11 +82,11 @@ static struct stat3 round_ratios(const struct guestb *g, enum peer a,
 		if (p > 0 && q > 0)
 			v[n++] = p / q;
 	}
-	return stat_of(v, n);
+	return rstat_of(v, n);
 }
 
 /* ratio() - @a.med / @b.med, or -1 if either is missing. */
-static double ratio(struct stat3 a, struct stat3 b)
+static double ratio(struct rstat a, struct rstat b)
 {
 	return a.n && b.n ? a.med / b.med : -1;
 }
@@ -163,7 +144,7 @@ static void cell(char *buf, size_t n, double v, int prec, const char *sfx)
 }
 
 /* range() - "lo..hi" of @s with @prec decimals (scaled by @k), or "-". */
-static void range(char *buf, size_t n, struct stat3 s, double k, int prec)
+static void range(char *buf, size_t n, struct rstat s, double k, int prec)
 {
 	if (!s.n)
 		snprintf(buf, n, "-");
@@ -199,7 +180,7 @@ static int below(const struct guestb *g, enum peer a, enum peer b,
  * of the per-round ratios @rr (scaled by @k, with @sfx) and, when the
  * median meets the goal but some rounds did not, how many.
  */
-static void goal_line(FILE *f, const char *what, double r, struct stat3 rr,
+static void goal_line(FILE *f, const char *what, double r, struct rstat rr,
 		      int nbelow, double goal, double k, int prec,
 		      const char *sfx)
 {
@@ -289,9 +270,9 @@ static void print_pairs(const struct guestb *g, FILE *f)
 		"ours", "polled", "QEMU", "ours/QEMU", " rounds",
 		"polled/QEMU", " rounds", "MAPs/pair");
 	for (int i = 0; i < g->o.nsizes; i++) {
-		struct stat3 o = fig_stat(g, P_OURS, F_PAIRS, i);
-		struct stat3 pl = fig_stat(g, P_POLLED, F_PAIRS, i);
-		struct stat3 qm = fig_stat(g, P_QEMU, F_PAIRS, i);
+		struct rstat o = fig_stat(g, P_OURS, F_PAIRS, i);
+		struct rstat pl = fig_stat(g, P_POLLED, F_PAIRS, i);
+		struct rstat qm = fig_stat(g, P_QEMU, F_PAIRS, i);
 
 		fmt_size(sz, sizeof(sz), g->o.sizes[i]);
 		cell(a, sizeof(a), o.med, 0, "");
@@ -352,9 +333,9 @@ static void print_mmio(const struct guestb *g, FILE *f)
 		"  %-10s %10s %10s %15s %-12s %15s\n", "access", "vfio-user",
 		"proxy", "proxy/vfio-user", " rounds", "qemu-iommu boot");
 	for (int i = 0; i < M_COUNT; i++) {
-		struct stat3 v = fig_stat(g, P_OURS, F_MMIO, i);
-		struct stat3 p = fig_stat(g, P_PROXY, F_MMIO, i);
-		struct stat3 q = fig_stat(g, P_QEMU, F_MMIO, i);
+		struct rstat v = fig_stat(g, P_OURS, F_MMIO, i);
+		struct rstat p = fig_stat(g, P_PROXY, F_MMIO, i);
+		struct rstat q = fig_stat(g, P_QEMU, F_MMIO, i);
 
 		cell(a, sizeof(a), v.med, 0, "");
 		cell(b, sizeof(b), p.med, 0, "");
@@ -382,8 +363,8 @@ static void print_ring(const struct guestb *g, FILE *f)
 		"bypass", "IOMMU/bypass", " rounds", "ours boot",
 		"qemu-iommu boot");
 	for (int i = 0; i < GB_NCHUNKS; i++) {
-		struct stat3 t = fig_stat(g, P_BYPASS, F_RING, i);
-		struct stat3 y = fig_stat(g, P_BYPASS, F_RING_BYPASS, i);
+		struct rstat t = fig_stat(g, P_BYPASS, F_RING, i);
+		struct rstat y = fig_stat(g, P_BYPASS, F_RING_BYPASS, i);
 
 		fmt_size(sz, sizeof(sz), gb_chunks[i]);
 		cell(a, sizeof(a), t.med, 0, "");
@@ -454,27 +435,6 @@ void gb_print_table(struct guestb *g, FILE *f)
 /* ------------------------------------------------------------------ */
 /* JSON                                                               */
 
-/* json_num() - a number (6 significant digits) or null. */
-static void json_num(FILE *f, double v)
-{
-	if (v < 0)
-		fputs("null", f);
-	else
-		fprintf(f, "%.6g", v);
-}
-
-/* json_stat() - "key": {median, min, max, n}. */
-static void json_stat(FILE *f, const char *key, struct stat3 s)
-{
-	fprintf(f, "\"%s\": {\"median\": ", key);
-	json_num(f, s.med);
-	fputs(", \"min\": ", f);
-	json_num(f, s.min);
-	fputs(", \"max\": ", f);
-	json_num(f, s.max);
-	fprintf(f, ", \"n\": %d}", s.n);
-}
-
 /* json_qemu() - "key": {path, version, door} or null. */
 static void json_qemu(FILE *f, const char *key, const struct gb_qemu *q)
 {
@@ -537,26 +497,26 @@ static void json_pairs(const struct guestb *g, FILE *f)
 {
 	fputs(",\n  \"map_unmap\": [", f);
 	for (int i = 0; i < g->o.nsizes; i++) {
-		struct stat3 o = fig_stat(g, P_OURS, F_PAIRS, i);
-		struct stat3 p = fig_stat(g, P_POLLED, F_PAIRS, i);
-		struct stat3 q = fig_stat(g, P_QEMU, F_PAIRS, i);
+		struct rstat o = fig_stat(g, P_OURS, F_PAIRS, i);
+		struct rstat p = fig_stat(g, P_POLLED, F_PAIRS, i);
+		struct rstat q = fig_stat(g, P_QEMU, F_PAIRS, i);
 
 		fprintf(f, "%s\n    {\"size\": %u, ", i ? "," : "",
 			g->o.sizes[i]);
-		json_stat(f, "ours_pairs_per_s", o);
+		json_rstat(f, "ours_pairs_per_s", o);
 		fputs(", ", f);
-		json_stat(f, "polled_pairs_per_s", p);
+		json_rstat(f, "polled_pairs_per_s", p);
 		fputs(", ", f);
-		json_stat(f, "qemu_pairs_per_s", q);
+		json_rstat(f, "qemu_pairs_per_s", q);
 		fputs(",\n     \"ratio_ours_qemu\": ", f);
-		json_num(f, ratio(o, q));
+		json_num_or_null(f, ratio(o, q));
 		fputs(", ", f);
-		json_stat(f, "round_ratios_ours_qemu",
+		json_rstat(f, "round_ratios_ours_qemu",
 			  round_ratios(g, P_OURS, P_QEMU, F_PAIRS, i));
 		fputs(",\n     \"ratio_polled_qemu\": ", f);
-		json_num(f, ratio(p, q));
+		json_num_or_null(f, ratio(p, q));
 		fputs(", ", f);
-		json_stat(f, "round_ratios_polled_qemu",
+		json_rstat(f, "round_ratios_polled_qemu",
 			  round_ratios(g, P_POLLED, P_QEMU, F_PAIRS, i));
 		fprintf(f, ",\n     \"segs_ours\": %d, \"segs_polled\": %d, "
 			"\"segs_qemu\": %d}", segs_of(g, P_OURS, i),
@@ -570,21 +530,21 @@ static void json_mmio(const struct guestb *g, FILE *f)
 {
 	fputs(",\n  \"mmio\": [", f);
 	for (int i = 0; i < M_COUNT; i++) {
-		struct stat3 v = fig_stat(g, P_OURS, F_MMIO, i);
-		struct stat3 p = fig_stat(g, P_PROXY, F_MMIO, i);
+		struct rstat v = fig_stat(g, P_OURS, F_MMIO, i);
+		struct rstat p = fig_stat(g, P_PROXY, F_MMIO, i);
 
 		fprintf(f, "%s\n    {\"access\": \"%s\", ", i ? "," : "",
 			gb_mmio_names[i]);
-		json_stat(f, "vfio_user_ns", v);
+		json_rstat(f, "vfio_user_ns", v);
 		fputs(", ", f);
-		json_stat(f, "proxy_ns", p);
+		json_rstat(f, "proxy_ns", p);
 		fputs(", ", f);
-		json_stat(f, "qemu_iommu_boot_vfio_user_ns",
+		json_rstat(f, "qemu_iommu_boot_vfio_user_ns",
 			  fig_stat(g, P_QEMU, F_MMIO, i));
 		fputs(",\n     \"ratio_proxy_vfio_user\": ", f);
-		json_num(f, ratio(p, v));
+		json_num_or_null(f, ratio(p, v));
 		fputs(", ", f);
-		json_stat(f, "round_ratios",
+		json_rstat(f, "round_ratios",
 			  round_ratios(g, P_PROXY, P_OURS, F_MMIO, i));
 		fputc('}', f);
 	}
@@ -596,24 +556,24 @@ static void json_ring(const struct guestb *g, FILE *f)
 {
 	fputs(",\n  \"ring\": [", f);
 	for (int i = 0; i < GB_NCHUNKS; i++) {
-		struct stat3 t = fig_stat(g, P_BYPASS, F_RING, i);
-		struct stat3 y = fig_stat(g, P_BYPASS, F_RING_BYPASS, i);
+		struct rstat t = fig_stat(g, P_BYPASS, F_RING, i);
+		struct rstat y = fig_stat(g, P_BYPASS, F_RING_BYPASS, i);
 
 		fprintf(f, "%s\n    {\"chunk\": %u, ", i ? "," : "",
 			gb_chunks[i]);
-		json_stat(f, "iommu_MBps", t);
+		json_rstat(f, "iommu_MBps", t);
 		fputs(", ", f);
-		json_stat(f, "bypass_MBps", y);
+		json_rstat(f, "bypass_MBps", y);
 		fputs(", \"ratio\": ", f);
-		json_num(f, ratio(t, y));
+		json_num_or_null(f, ratio(t, y));
 		fputs(",\n     ", f);
-		json_stat(f, "round_ratios",
+		json_rstat(f, "round_ratios",
 			  round_ratios(g, P_BYPASS, P_BYPASS, F_RING, i));
 		fputs(", ", f);
-		json_stat(f, "ours_boot_iommu_MBps",
+		json_rstat(f, "ours_boot_iommu_MBps",
 			  fig_stat(g, P_OURS, F_RING, i));
 		fputs(",\n     ", f);
-		json_stat(f, "qemu_iommu_boot_MBps",
+		json_rstat(f, "qemu_iommu_boot_MBps",
 			  fig_stat(g, P_QEMU, F_RING, i));
 		fputc('}', f);
 	}
@@ -622,14 +582,14 @@ static void json_ring(const struct guestb *g, FILE *f)
 
 /* json_goal() - one goal object (@nbelow: rounds below the goal). */
 static void json_goal(FILE *f, bool first, const char *what, uint32_t size,
-		      double value, double goal, struct stat3 rr, int nbelow)
+		      double value, double goal, struct rstat rr, int nbelow)
 {
 	fprintf(f, "%s\n    {\"what\": \"%s\", \"size\": %u, \"value\": ",
 		first ? "" : ",", what, size);
-	json_num(f, value);
+	json_num_or_null(f, value);
 	fprintf(f, ", \"goal\": %g, \"verdict\": \"%s\", ", goal,
 		verdict(value, goal));
-	json_stat(f, "round_ratios", rr);
+	json_rstat(f, "round_ratios", rr);
 	fprintf(f, ", \"rounds_below\": %d}", nbelow);
 }
 

@@ -214,7 +214,7 @@ static void canned_run(struct gio *g)
 TEST(medians_and_per_round_ratios)
 {
 	static struct gio g;
-	struct gio_stat s;
+	struct rstat s;
 
 	canned_run(&g);
 	s = gio_iops(&g, GIO_OURS, GIO_NOIOMMU, 0);
