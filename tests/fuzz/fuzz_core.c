@@ -1625,7 +1625,7 @@ static void check_state(struct fz *fz)
 	for (int e = 0; e < NEP; e++)
 		if (fz->ep[e].e)
 			check_endpoint(fz, &fz->ep[e]);
-	if (viommu_ctx_stats(fz->ctx, &st))
+	if (viommu_ctx_stats(fz->ctx, &st, sizeof(st)))
 		fail(fz, "ctx_stats failed");
 	if (st.domains != (uint64_t)fz->ndom ||
 	    st.endpoints != (uint64_t)fz->nep || st.mappings != maps ||

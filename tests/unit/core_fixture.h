@@ -230,7 +230,7 @@ static inline struct viommu_ctx_stats fx_stats_ctx(struct viommu_ctx *ctx)
 	struct viommu_ctx_stats s;
 
 	memset(&s, 0, sizeof(s));
-	viommu_ctx_stats(ctx, &s);
+	viommu_ctx_stats(ctx, &s, sizeof(s));
 	return s;
 }
 
