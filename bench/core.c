@@ -243,7 +243,7 @@ static void bench_map(struct bench *b, uint32_t size, bool random)
 
 		vmap[r] = (double)t.wall / size;
 		cmap[r] = (double)t.cpu / size;
-		if (viommu_domain_info(d, &info) || info.mappings != size)
+		if (viommu_domain_info(d, &info, sizeof(info)) || info.mappings != size)
 			die("domain_info after fill");
 		vbytes[r] = (double)info.host_bytes / size;
 		t = drain(d, size, order);

@@ -565,9 +565,16 @@ struct viommu_domain_info {
 	bool dirty_tracking;
 };
 
-/** viommu_domain_info() - fill @out.  Return: 0; -EINVAL. */
+/**
+ * viommu_domain_info() - fill @out, of which the caller knows @size bytes
+ * (sizeof(struct viommu_domain_info) as it was built): an older caller
+ * gets the fields it knows and nothing past them is written, a newer one
+ * reads zero in the fields this library lacks.  Thread-safe.
+ * Return: 0; -EINVAL (NULL args, @size 0).
+ */
 VIOMMU_EXPORT int viommu_domain_info(struct viommu_domain *dom,
-				     struct viommu_domain_info *out);
+				     struct viommu_domain_info *out,
+				     size_t size);
 
 /* ------------------------------------------------------------------ */
 /* Translation (hot path)                                             */

@@ -1551,7 +1551,7 @@ static void check_domain(struct fz *fz, int t)
 		fz->dom[t].bytes_stale = false;
 	}
 	bytes = md->bytes;
-	rc = viommu_domain_info(md->d, &info);
+	rc = viommu_domain_info(md->d, &info, sizeof(info));
 	if (rc)
 		fail(fz, "domain_info returned %d", rc);
 	if (info.kind != VIOMMU_DOMAIN_PAGING ||

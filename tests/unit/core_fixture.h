@@ -219,7 +219,7 @@ static inline struct viommu_domain_info fx_info(struct viommu_domain *d)
 	struct viommu_domain_info i;
 
 	memset(&i, 0, sizeof(i));
-	if (viommu_domain_info(d, &i))
+	if (viommu_domain_info(d, &i, sizeof(i)))
 		i.kind = 0xff;
 	return i;
 }

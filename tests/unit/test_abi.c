@@ -19,8 +19,9 @@
  * library knows (ctx, SMMUv3, link server, memory layout, domain and
  * memory configs), or for any larger @size (virtio-blk, virtio-net, the
  * net switch, their stats).  Counters and limits passed with a size
- * argument (SMMUv3, context, VT-d, virtio-iommu and its table handover)
- * read zero in what the library lacks, and a size 0 is refused.
+ * argument (SMMUv3, context, domain info, VT-d, virtio-iommu and its
+ * table handover) read zero in what the library lacks, and a size 0 is
+ * refused.
  * struct viommu_limits, embedded in the context config, grows into its
  * reserved words instead, which must be zero.
  * A @size of 0 stands for the first sized layout: frozen copies of those
@@ -1053,6 +1054,11 @@ static int get_ctx_limits(void *o, void *out, size_t size)
 	return viommu_ctx_limits(o, out, size);
 }
 
+static int get_domain_info(void *o, void *out, size_t size)
+{
+	return viommu_domain_info(o, out, size);
+}
+
 static int get_vtd_stats(void *o, void *out, size_t size)
 {
 	return viommu_vtd_stats(o, out, size);
@@ -1068,7 +1074,10 @@ static int get_vi_table_stats(void *o, void *out, size_t size)
 	return viommu_virtio_iommu_table_stats(o, out, size);
 }
 
-/* The context's counters and limits (first: domains 1, max_domains 5). */
+/*
+ * The context's counters and limits, a domain's info (first fields:
+ * domains 1, max_domains 5, kind PAGING).
+ */
 TEST(ctx_stats_and_limits_old_and_newer)
 {
 	struct viommu_mem *m = mem_new();
@@ -1086,6 +1095,10 @@ TEST(ctx_stats_and_limits_old_and_newer)
 	REQUIRE(!viommu_domain_create(ctx, &dc, &d));
 	stats_old_and_newer(&g, get_ctx_stats, ctx,
 			    sizeof(struct viommu_ctx_stats), 8, 1);
+	/* domain info, first field: kind PAGING */
+	stats_old_and_newer(&g, get_domain_info, d,
+			    sizeof(struct viommu_domain_info), 4,
+			    VIOMMU_DOMAIN_PAGING);
 	CHECK_EQ(get_ctx_stats(NULL, &l, sizeof(l)), -EINVAL);
 	stats_old_and_newer(&g, get_ctx_limits, ctx,
 			    sizeof(struct viommu_limits), 4, 5);

@@ -395,8 +395,8 @@ NCASE(dom_for_each_dom, viommu_domain_for_each_mapping(NULL, 0, 1,
 						       fx_collect_cb, NULL))
 NCASE(dom_for_each_fn, viommu_domain_for_each_mapping(nul.dom, 0, 1, NULL,
 						      NULL))
-NCASE(dom_info_dom, viommu_domain_info(NULL, &nul_info))
-NCASE(dom_info_out, viommu_domain_info(nul.dom, NULL))
+NCASE(dom_info_dom, viommu_domain_info(NULL, &nul_info, sizeof(nul_info)))
+NCASE(dom_info_out, viommu_domain_info(nul.dom, NULL, sizeof(nul_info)))
 NCASE(translate_ep, viommu_translate(NULL, NP, 0, 1, VIOMMU_READ, &nul_x,
 				     NULL))
 NCASE(translate_out, viommu_translate(nul.ep, NP, 0, 1, VIOMMU_READ, NULL,
