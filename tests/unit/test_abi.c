@@ -20,7 +20,7 @@
  * memory configs), or for any larger @size (virtio-blk, virtio-net, the
  * net switch, their stats).  Counters and limits passed with a size
  * argument (SMMUv3, context, domain info, VT-d, virtio-iommu and its
- * table handover) read zero in what the library lacks, and a size 0 is
+ * table handover, DMA engine, link server) read zero in what the library lacks, and a size 0 is
  * refused.
  * struct viommu_limits, embedded in the context config, grows into its
  * reserved words instead, which must be zero.
@@ -1059,6 +1059,11 @@ static int get_domain_info(void *o, void *out, size_t size)
 	return viommu_domain_info(o, out, size);
 }
 
+static int get_dma_engine_stats(void *o, void *out, size_t size)
+{
+	return viommu_dma_engine_stats(o, out, size);
+}
+
 static int get_vtd_stats(void *o, void *out, size_t size)
 {
 	return viommu_vtd_stats(o, out, size);
@@ -1175,6 +1180,25 @@ TEST(virtio_iommu_stats_old_and_newer)
 	stats_old_and_newer(&g, get_vi_table_stats, vi,
 			    sizeof(struct viommu_virtio_iommu_table_stats), 8, 0);
 	viommu_virtio_iommu_destroy(vi);
+	guard_fini(&g);
+	viommu_ctx_destroy(ctx);
+	viommu_mem_destroy(m);
+}
+
+TEST(dma_engine_stats_old_and_newer)
+{
+	struct viommu_mem *m = mem_new();
+	struct viommu_ctx *ctx = m ? ctx_new(m) : NULL;
+	struct viommu_endpoint *ep = NULL;
+	struct viommu_dma_engine *eng = NULL;
+	struct guard g;
+
+	REQUIRE(ctx && !guard_init(&g));
+	REQUIRE(!viommu_endpoint_create(ctx, 1, &ep));
+	REQUIRE(!viommu_dma_engine_create(ep, m, "abi", NULL, NULL, &eng));
+	stats_old_and_newer(&g, get_dma_engine_stats, eng,
+			    sizeof(struct viommu_dma_engine_stats), 8, 0);
+	viommu_dma_engine_destroy(eng);
 	guard_fini(&g);
 	viommu_ctx_destroy(ctx);
 	viommu_mem_destroy(m);
