@@ -519,7 +519,7 @@ uint64_t venv_dev_requests(const struct venv *v)
 	struct viommu_virtio_iommu_stats st;
 	uint64_t n = 0;
 
-	if (viommu_virtio_iommu_stats(v->vi, &st))
+	if (viommu_virtio_iommu_stats(v->vi, &st, sizeof(st)))
 		die("virtio-iommu stats");
 	for (int t = 0; t < VIOMMU_VI_REQ_TYPES; t++)
 		for (int s = 0; s < VIOMMU_VI_S_COUNT; s++)

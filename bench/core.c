@@ -243,7 +243,7 @@ static void bench_map(struct bench *b, uint32_t size, bool random)
 
 		vmap[r] = (double)t.wall / size;
 		cmap[r] = (double)t.cpu / size;
-		if (viommu_domain_info(d, &info) || info.mappings != size)
+		if (viommu_domain_info(d, &info, sizeof(info)) || info.mappings != size)
 			die("domain_info after fill");
 		vbytes[r] = (double)info.host_bytes / size;
 		t = drain(d, size, order);
@@ -326,7 +326,7 @@ static uint64_t iotlb_misses(const struct bench *b)
 {
 	struct viommu_ctx_stats st;
 
-	if (viommu_ctx_stats(b->ctx, &st))
+	if (viommu_ctx_stats(b->ctx, &st, sizeof(st)))
 		die("ctx_stats");
 	return st.iotlb_misses;
 }

@@ -201,7 +201,7 @@ static uint64_t requests(struct venv *v)
 	struct viommu_virtio_iommu_table_stats ts;
 	uint64_t n = venv_dev_requests(v);
 
-	if (viommu_virtio_iommu_table_stats(v->vi, &ts))
+	if (viommu_virtio_iommu_table_stats(v->vi, &ts, sizeof(ts)))
 		die("table stats");
 	for (int k = 0; k < 3; k++)
 		for (int s = 0; s < VIOMMU_VI_S_COUNT; s++)

@@ -178,7 +178,7 @@ static uint64_t iotlb_misses(struct scaling *b)
 {
 	struct viommu_ctx_stats st;
 
-	if (viommu_ctx_stats(b->ctx, &st))
+	if (viommu_ctx_stats(b->ctx, &st, sizeof(st)))
 		die("ctx_stats");
 	return st.iotlb_misses;
 }

@@ -183,11 +183,11 @@ static void measure(struct bench *b, int cfg, int dir)
 		packets(b, &e, cfg, dir, o->packets / 16 + 1); /* warm-up */
 		if (e.drv)
 			check(vtddrv_flush(e.drv, e.dom), "flush");
-		viommu_vtd_stats(e.vtd, &s0);
+		viommu_vtd_stats(e.vtd, &s0, sizeof(s0));
 		if (e.drv)
 			vtddrv_stats(e.drv, &d0);
 		sp = packets(b, &e, cfg, dir, o->packets);
-		viommu_vtd_stats(e.vtd, &s1);
+		viommu_vtd_stats(e.vtd, &s1, sizeof(s1));
 		if (e.drv)
 			vtddrv_stats(e.drv, &d1);
 		ns[run] = (double)sp.wall / o->packets;

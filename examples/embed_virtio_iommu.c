@@ -561,7 +561,7 @@ int main(void)
 	step_probe(&d);
 	step_map(&v, &d);
 	step_unmap(&v, &d);
-	check(!viommu_virtio_iommu_stats(v.vi, &st) &&
+	check(!viommu_virtio_iommu_stats(v.vi, &st, sizeof(st)) &&
 	      st.requests[VIOMMU_VI_REQ_MAP][VIOMMU_VI_S_OK] == 1 &&
 	      st.requests[VIOMMU_VI_REQ_MAP][VIOMMU_VI_S_INVAL] == 1 &&
 	      st.events_sent == 2, "the device's counters agree");

@@ -507,7 +507,7 @@ static void vtd_summary(struct frame *fr, FILE *f)
 	uint64_t gsts = 0;
 
 	memset(&vs, 0, sizeof(vs));
-	viommu_vtd_stats(fr->vtd, &vs);
+	viommu_vtd_stats(fr->vtd, &vs, sizeof(vs));
 	viommu_regframe_stats(fr->rf, &rs, sizeof(rs));
 	viommu_vtd_mmio_read(fr->vtd, 0x1c, 4, &gsts);
 	fprintf(f, "  vtd: GSTS %#x, descriptors %" PRIu64 " (queue errors %"
@@ -539,7 +539,7 @@ static void vtd_json(struct frame *fr, FILE *f)
 	bool first = true;
 
 	memset(&vs, 0, sizeof(vs));
-	viommu_vtd_stats(fr->vtd, &vs);
+	viommu_vtd_stats(fr->vtd, &vs, sizeof(vs));
 	viommu_regframe_stats(fr->rf, &rs, sizeof(rs));
 	viommu_vtd_mmio_read(fr->vtd, 0x1c, 4, &gsts);
 	viommu_vtd_mmio_read(fr->vtd, 0x08, 8, &cap);

@@ -185,8 +185,8 @@ void print_summary(struct world *w, FILE *f)
 	struct viommu_virtio_iommu_stats vs = { .kicks = 0 };
 	struct viommu_ctx_stats cs = { 0 };
 
-	viommu_virtio_iommu_stats(w->vi, &vs);
-	viommu_ctx_stats(w->ctx, &cs);
+	viommu_virtio_iommu_stats(w->vi, &vs, sizeof(vs));
+	viommu_ctx_stats(w->ctx, &cs, sizeof(cs));
 	fprintf(f, PROG " summary: %.3f s (CPU %.3f s), ended by %s\n",
 		elapsed(w), cpu_seconds(), w->why ? w->why : "?");
 	print_links(w, f);
@@ -252,7 +252,7 @@ static void json_requests(struct world *w, FILE *f)
 	struct viommu_virtio_iommu_stats vs = { .kicks = 0 };
 	unsigned int t, s;
 
-	viommu_virtio_iommu_stats(w->vi, &vs);
+	viommu_virtio_iommu_stats(w->vi, &vs, sizeof(vs));
 	fprintf(f, "  \"requests\": {");
 	for (t = 0; t < VIOMMU_VI_REQ_TYPES; t++) {
 		fprintf(f, "%s\n    \"%s\": {", t ? "," : "", req_names[t]);
@@ -364,7 +364,7 @@ int write_json(struct world *w)
 		    strerror(errno));
 		return -1;
 	}
-	viommu_ctx_stats(w->ctx, &cs);
+	viommu_ctx_stats(w->ctx, &cs, sizeof(cs));
 	fprintf(f, "{\n  \"seconds\": %.3f, \"cpu_seconds\": %.3f, "
 		"\"ended_by\": \"%s\", \"trace_lines\": %" PRIu64 ",\n",
 		elapsed(w), cpu_seconds(), w->why ? w->why : "?",

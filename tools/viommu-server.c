@@ -727,7 +727,7 @@ static uint64_t rq_batches(struct world *w)
 {
 	struct viommu_virtio_iommu_stats st;
 
-	return viommu_virtio_iommu_stats(w->vi, &st) ? 0 : st.kicks;
+	return viommu_virtio_iommu_stats(w->vi, &st, sizeof(st)) ? 0 : st.kicks;
 }
 
 /*

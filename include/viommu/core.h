@@ -91,6 +91,16 @@ enum viommu_domain_kind {
  * for its rightmost, possibly near-empty, path.  So with the defaults the
  * mapping stores of a context hold at most about 4M x 60 B = 240 MiB plus
  * 1024 x ~4 KiB (docs/API.md, "Limits").
+ *
+ * Growth.  The struct sits inside struct viommu_ctx_config, ahead of
+ * other fields, so it cannot grow at its end; it carries @reserved room
+ * instead, which must be zero (viommu_ctx_create() refuses anything else
+ * with -EINVAL, so a caller built against a newer header that sets a limit
+ * this library lacks is told so).  A new limit takes the first reserved
+ * word and @reserved shrinks by one: an older caller's zero there is the
+ * new limit's default, and struct viommu_ctx_config does not move.  When
+ * the room runs out, further limits are appended to struct
+ * viommu_ctx_config itself.
  */
 struct viommu_limits {
 	uint32_t max_domains;             /* 1024: PAGING + NESTED domains */
@@ -102,6 +112,7 @@ struct viommu_limits {
 	uint32_t iotlb_entries;           /* 256 per domain; power of two <= 65536 */
 	uint32_t max_dirty_chunks;        /* 65536 x 2 MiB of dirty state per domain */
 	uint32_t max_mappings;            /* 1 << 22: all domains together */
+	uint32_t reserved[7];             /* must be zero: room to grow */
 };
 
 /** Reasons a translation fails. */
@@ -162,8 +173,9 @@ struct viommu_ctx_config {
 /**
  * viommu_ctx_create() - create a context.
  * Return: 0; -EINVAL (NULL @cfg, @out or @cfg->mem, iotlb_entries not a
- * power of two or too large, @size larger than known with non-zero bytes
- * past what the library knows); -ENOMEM.
+ * power of two or too large, a non-zero limits.reserved word, @size
+ * larger than known with non-zero bytes past what the library knows);
+ * -ENOMEM.
  */
 VIOMMU_EXPORT int viommu_ctx_create(const struct viommu_ctx_config *cfg,
 				    struct viommu_ctx **out);
@@ -181,9 +193,16 @@ VIOMMU_EXPORT void viommu_ctx_destroy(struct viommu_ctx *ctx);
  */
 VIOMMU_EXPORT struct viommu_mem *viommu_ctx_mem(struct viommu_ctx *ctx);
 
-/** viommu_ctx_limits() - the limits in force (defaults filled in). */
-VIOMMU_EXPORT void viommu_ctx_limits(const struct viommu_ctx *ctx,
-				     struct viommu_limits *out);
+/**
+ * viommu_ctx_limits() - the limits in force (defaults filled in; NULL
+ * @ctx gives the defaults) into @out, of which the caller knows @size
+ * bytes (sizeof(struct viommu_limits) as it was built): at most @size
+ * bytes are written, and a caller newer than the library reads zero in
+ * what the library lacks.  Any thread.
+ * Return: 0; -EINVAL (NULL @out, @size 0).
+ */
+VIOMMU_EXPORT int viommu_ctx_limits(const struct viommu_ctx *ctx,
+				    struct viommu_limits *out, size_t size);
 
 /**
  * viommu_ctx_set_bypass() - whether unattached endpoints bypass translation.
@@ -263,9 +282,17 @@ struct viommu_ctx_stats {
 	uint64_t mapstore_bytes;   /* host memory of all mapping stores */
 };
 
-/** viommu_ctx_stats() - fill @out.  Return: 0; -EINVAL for NULL args. */
+/**
+ * viommu_ctx_stats() - snapshot the counters into @out, of which the
+ * caller knows @size bytes (sizeof(struct viommu_ctx_stats) as it was
+ * built), so counters can be appended without breaking built embedders:
+ * an older caller gets the counters it knows and nothing past them is
+ * written, a newer one reads zero in the counters this library lacks.
+ * Thread-safe.
+ * Return: 0; -EINVAL (NULL args, @size 0).
+ */
 VIOMMU_EXPORT int viommu_ctx_stats(struct viommu_ctx *ctx,
-				   struct viommu_ctx_stats *out);
+				   struct viommu_ctx_stats *out, size_t size);
 
 /* ------------------------------------------------------------------ */
 /* Endpoints                                                          */
@@ -382,6 +409,12 @@ struct viommu_stage1_ops {
 
 /**
  * struct viommu_domain_config - what to create.
+ * @size:   sizeof(struct viommu_domain_config) as the caller knows it; 0
+ *          stands for this first sized layout (so designated initializers
+ *          that leave it out keep working).  Only the first @size bytes
+ *          are read and a field past them takes its default; a larger
+ *          @size than the library knows is refused unless the bytes past
+ *          what it knows are zero.  Fields are only appended.
  * @kind:   VIOMMU_DOMAIN_PAGING or VIOMMU_DOMAIN_NESTED.
  * @tag:    caller's value, reported in faults and events (e.g. the
  *          virtio-iommu domain ID).
@@ -392,6 +425,7 @@ struct viommu_stage1_ops {
  * @s1, @s1_opaque: NESTED only: the stage-1 translation.
  */
 struct viommu_domain_config {
+	uint32_t size;
 	enum viommu_domain_kind kind;
 	uint64_t tag;
 	struct viommu_domain *parent;
@@ -402,7 +436,9 @@ struct viommu_domain_config {
 /**
  * viommu_domain_create() - create a PAGING or NESTED domain.
  * Return: 0; -EINVAL (NULL args, other kind, NESTED with a parent that is
- * not a live PAGING domain of this context, or without @s1->translate);
+ * not a live PAGING domain of this context, or without @s1->translate,
+ * @size larger than known with non-zero bytes past what the library
+ * knows);
  * -ENOSPC (max_domains reached); -ENOMEM (allocation failed).
  */
 VIOMMU_EXPORT int viommu_domain_create(struct viommu_ctx *ctx,
@@ -529,9 +565,16 @@ struct viommu_domain_info {
 	bool dirty_tracking;
 };
 
-/** viommu_domain_info() - fill @out.  Return: 0; -EINVAL. */
+/**
+ * viommu_domain_info() - fill @out, of which the caller knows @size bytes
+ * (sizeof(struct viommu_domain_info) as it was built): an older caller
+ * gets the fields it knows and nothing past them is written, a newer one
+ * reads zero in the fields this library lacks.  Thread-safe.
+ * Return: 0; -EINVAL (NULL args, @size 0).
+ */
 VIOMMU_EXPORT int viommu_domain_info(struct viommu_domain *dom,
-				     struct viommu_domain_info *out);
+				     struct viommu_domain_info *out,
+				     size_t size);
 
 /* ------------------------------------------------------------------ */
 /* Translation (hot path)                                             */

@@ -273,7 +273,9 @@ viommu_link_server_open_links(struct viommu_link_server *s);
 /**
  * viommu_link_server_stats() - copy link @id's counters into @out, of
  * which the caller knows @size bytes (sizeof(struct viommu_link_stats) as
- * it was built).  Return: 0; -EINVAL.
+ * it was built): nothing past @size is written, and a newer caller reads
+ * zero in the counters this library lacks.
+ * Return: 0; -EINVAL (no such link, NULL @out, @size 0).
  */
 VIOMMU_EXPORT int viommu_link_server_stats(struct viommu_link_server *s,
 					   unsigned int id,

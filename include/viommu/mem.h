@@ -135,8 +135,17 @@ struct viommu_mem_layout {
 	unsigned int nio;
 };
 
-/** struct viommu_mem_config - creation parameters (all optional). */
+/**
+ * struct viommu_mem_config - creation parameters (all optional).
+ * @size: sizeof(struct viommu_mem_config) as the caller knows it; 0 stands
+ *        for this first sized layout.  Only the first @size bytes are
+ *        read (a field past them takes its default); a larger @size than
+ *        the library knows is refused unless the bytes past what it knows
+ *        are zero.  Fields are only appended.
+ * @log, @allocator: see common.h.
+ */
 struct viommu_mem_config {
+	uint32_t size;
 	struct viommu_log log;
 	struct viommu_allocator allocator;
 };
@@ -147,7 +156,8 @@ struct viommu_mem;
  * viommu_mem_create() - make an empty guest-memory object.
  * @cfg: NULL for defaults.
  * @out: receives the object.
- * Return: 0; -EINVAL if @out is NULL; -ENOMEM.
+ * Return: 0; -EINVAL (@out NULL, @cfg->size larger than known with
+ * non-zero bytes past what the library knows); -ENOMEM.
  */
 VIOMMU_EXPORT int viommu_mem_create(const struct viommu_mem_config *cfg,
 				    struct viommu_mem **out);

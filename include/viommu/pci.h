@@ -204,8 +204,10 @@ struct viommu_dma_engine_stats {
 /**
  * viommu_dma_engine_stats() - copy the first @size bytes of the counters
  * (sizeof(struct viommu_dma_engine_stats) as the caller knows it: a caller
- * built against an older, shorter struct gets the fields it knows).
- * Return: 0; -EINVAL (NULL @e or @out).  Any thread.
+ * built against an older, shorter struct gets the fields it knows and
+ * nothing past them is written; a newer one reads zero in the counters
+ * this library lacks).
+ * Return: 0; -EINVAL (NULL @e or @out, @size 0).  Any thread.
  */
 VIOMMU_EXPORT int viommu_dma_engine_stats(struct viommu_dma_engine *e,
 					  struct viommu_dma_engine_stats *out,

@@ -191,10 +191,17 @@ struct viommu_virtio_iommu_stats {
 	uint64_t log_suppressed;
 };
 
-/** viommu_virtio_iommu_stats() - copy the counters.  Return: 0; -EINVAL. */
+/**
+ * viommu_virtio_iommu_stats() - copy the counters into @out, of which the
+ * caller knows @size bytes (sizeof(struct viommu_virtio_iommu_stats) as
+ * it was built): an older caller gets the counters it knows and nothing
+ * past them is written, a newer one reads zero in the counters this
+ * library lacks.  Thread-safe.
+ * Return: 0; -EINVAL (NULL args, @size 0).
+ */
 VIOMMU_EXPORT int
 viommu_virtio_iommu_stats(struct viommu_virtio_iommu *vi,
-			  struct viommu_virtio_iommu_stats *out);
+			  struct viommu_virtio_iommu_stats *out, size_t size);
 
 /**
  * viommu_virtio_iommu_set_trace() - call @fn after each request with its
@@ -271,12 +278,16 @@ viommu_virtio_iommu_page_response(struct viommu_virtio_iommu *vi,
 				  enum viommu_vi_page_resp *resp);
 
 /**
- * viommu_virtio_iommu_table_stats() - copy the handover counters.
- * Thread-safe.  Return: 0; -EINVAL.
+ * viommu_virtio_iommu_table_stats() - copy the handover counters into
+ * @out, of which the caller knows @size bytes
+ * (sizeof(struct viommu_virtio_iommu_table_stats) as it was built), with
+ * the same rule as viommu_virtio_iommu_stats().  Thread-safe.
+ * Return: 0; -EINVAL (NULL args, @size 0).
  */
 VIOMMU_EXPORT int
 viommu_virtio_iommu_table_stats(struct viommu_virtio_iommu *vi,
-				struct viommu_virtio_iommu_table_stats *out);
+				struct viommu_virtio_iommu_table_stats *out,
+				size_t size);
 
 /**
  * viommu_virtio_iommu_set_trace_sink() - typed trace points

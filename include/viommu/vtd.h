@@ -239,9 +239,16 @@ struct viommu_vtd_stats {
 	uint64_t log_suppressed;
 };
 
-/** viommu_vtd_stats() - snapshot.  Return: 0; -EINVAL for NULL args. */
+/**
+ * viommu_vtd_stats() - snapshot the counters into @out, of which the
+ * caller knows @size bytes (sizeof(struct viommu_vtd_stats) as it was
+ * built): an older caller gets the counters it knows and nothing past
+ * them is written, a newer one reads zero in the counters this library
+ * lacks.  Thread-safe.
+ * Return: 0; -EINVAL (NULL args, @size 0).
+ */
 VIOMMU_EXPORT int viommu_vtd_stats(struct viommu_vtd *vtd,
-				   struct viommu_vtd_stats *out);
+				   struct viommu_vtd_stats *out, size_t size);
 
 /**
  * viommu_vtd_set_trace_sink() - typed trace points (<viommu/trace.h>):

@@ -14,6 +14,38 @@
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 
+/*
+ * sized_out() - hand a caller that knows @size bytes of a struct the
+ * library has as @n bytes at @src: the first min(@size, @n) bytes, and
+ * zero in what the library lacks (a caller built against a newer header).
+ * Nothing past @size is written.
+ */
+static inline void sized_out(void *out, size_t size, const void *src,
+			     size_t n)
+{
+	memcpy(out, src, MIN(size, n));
+	if (size > n)
+		memset((unsigned char *)out + n, 0, size - n);
+}
+
+/*
+ * sized_in() - the caller's config as this library knows it (@n bytes at
+ * @dst): its first @size bytes, the rest zero (each field's default).
+ * Return: false when @size is larger than @n and a byte past @n is not
+ * zero (the caller asks for something this library cannot do).  Nothing
+ * past @size is read.
+ */
+static inline bool sized_in(void *dst, size_t n, const void *src,
+			    size_t size)
+{
+	for (size_t i = n; i < size; i++)
+		if (((const unsigned char *)src)[i])
+			return false;
+	memset(dst, 0, n);
+	memcpy(dst, src, MIN(size, n));
+	return true;
+}
+
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 

@@ -64,13 +64,16 @@ static void limits_fill(struct viommu_limits *out,
 static bool config_copy(const struct viommu_ctx_config *user,
 			struct viommu_ctx_config *out)
 {
-	size_t n = user->size ? user->size : CTX_CONFIG_SIZE_V1;
+	return sized_in(out, sizeof(*out), user,
+			user->size ? user->size : CTX_CONFIG_SIZE_V1);
+}
 
-	for (size_t i = sizeof(*out); i < n; i++)
-		if (((const uint8_t *)user)[i])
+/* limits_known() - no reserved word set (a limit this library lacks). */
+static bool limits_known(const struct viommu_limits *l)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(l->reserved); i++)
+		if (l->reserved[i])
 			return false;
-	memset(out, 0, sizeof(*out));
-	memcpy(out, user, MIN(n, sizeof(*out)));
 	return true;
 }
 
@@ -154,6 +157,11 @@ VIOMMU_EXPORT int viommu_ctx_create(const struct viommu_ctx_config *user,
 
 	if (!user || !out || !config_copy(user, &c) || !cfg->mem)
 		return -EINVAL;
+	if (!limits_known(&cfg->limits)) {
+		log_warn(&cfg->log, "ctx: a limits.reserved word is set (a "
+			 "limit this library does not know)");
+		return -EINVAL;
+	}
 	limits_fill(&lim, &cfg->limits);
 	if (lim.iotlb_entries & (lim.iotlb_entries - 1) ||
 	    lim.iotlb_entries > 65536) {
@@ -230,16 +238,15 @@ VIOMMU_EXPORT void viommu_ctx_destroy(struct viommu_ctx *ctx)
 	xfree(&ctx->alloc, ctx);
 }
 
-VIOMMU_EXPORT void viommu_ctx_limits(const struct viommu_ctx *ctx,
-				     struct viommu_limits *out)
+VIOMMU_EXPORT int viommu_ctx_limits(const struct viommu_ctx *ctx,
+				    struct viommu_limits *out, size_t size)
 {
-	if (!out)
-		return;
-	if (!ctx) {
-		*out = default_limits;
-		return;
-	}
-	*out = ctx->lim;
+	if (!out || !size)
+		return -EINVAL;
+	/* ctx->lim is fixed at creation: no lock needed */
+	sized_out(out, size, ctx ? &ctx->lim : &default_limits,
+		  sizeof(*out));
+	return 0;
 }
 
 VIOMMU_EXPORT int viommu_ctx_set_bypass(struct viommu_ctx *ctx, bool bypass)
@@ -330,23 +337,26 @@ VIOMMU_EXPORT int viommu_ctx_invalidate_all(struct viommu_ctx *ctx)
 }
 
 VIOMMU_EXPORT int viommu_ctx_stats(struct viommu_ctx *ctx,
-				   struct viommu_ctx_stats *out)
+				   struct viommu_ctx_stats *out, size_t size)
 {
-	if (!ctx || !out)
+	struct viommu_ctx_stats st = { 0 };
+
+	if (!ctx || !out || !size)
 		return -EINVAL;
-	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&ctx->lock);
-	out->domains = ctx->ndomains;
-	out->endpoints = ctx->nendpoints;
+	st.domains = ctx->ndomains;
+	st.endpoints = ctx->nendpoints;
 	pthread_mutex_unlock(&ctx->lock);
-	out->mappings = READ_ONCE(ctx->st_mappings);
+	st.mappings = READ_ONCE(ctx->st_mappings);
 	for (uint32_t s = 0; s < RCU_STRIPES; s++)
-		out->iotlb_misses += READ_ONCE(ctx->st_misses[s].n);
-	out->faults = READ_ONCE(ctx->st_faults);
-	out->maps = READ_ONCE(ctx->st_maps);
-	out->unmaps = READ_ONCE(ctx->st_unmaps);
-	out->mappings_refused = READ_ONCE(ctx->st_refused);
-	out->mapstore_bytes = READ_ONCE(ctx->st_ms_bytes);
+		st.iotlb_misses += READ_ONCE(ctx->st_misses[s].n);
+	st.faults = READ_ONCE(ctx->st_faults);
+	st.maps = READ_ONCE(ctx->st_maps);
+	st.unmaps = READ_ONCE(ctx->st_unmaps);
+	st.mappings_refused = READ_ONCE(ctx->st_refused);
+	st.mapstore_bytes = READ_ONCE(ctx->st_ms_bytes);
+	/* never write past what the caller has; what we lack reads as 0 */
+	sized_out(out, size, &st, sizeof(st));
 	return 0;
 }
 
@@ -367,14 +377,21 @@ static int domain_config_check(struct viommu_ctx *ctx,
 	return 0;
 }
 
+/* The layout a domain config @size of 0 stands for: the first sized one. */
+#define DOMAIN_CONFIG_SIZE_V1 \
+	(offsetof(struct viommu_domain_config, s1_opaque) + sizeof(void *))
+
 VIOMMU_EXPORT int viommu_domain_create(struct viommu_ctx *ctx,
-				       const struct viommu_domain_config *cfg,
+				       const struct viommu_domain_config *user,
 				       struct viommu_domain **out)
 {
+	struct viommu_domain_config c, *cfg = &c;
 	struct viommu_domain *dom;
 	int ret;
 
-	if (!ctx || !cfg || !out)
+	if (!ctx || !user || !out ||
+	    !sized_in(&c, sizeof(c), user,
+		      user->size ? user->size : DOMAIN_CONFIG_SIZE_V1))
 		return -EINVAL;
 	pthread_mutex_lock(&ctx->lock);
 	ret = domain_config_check(ctx, cfg);

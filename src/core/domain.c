@@ -600,21 +600,26 @@ VIOMMU_EXPORT int viommu_domain_for_each_mapping(
 }
 
 VIOMMU_EXPORT int viommu_domain_info(struct viommu_domain *dom,
-				     struct viommu_domain_info *out)
+				     struct viommu_domain_info *out,
+				     size_t size)
 {
-	if (!dom || !out)
+	struct viommu_domain_info info;
+
+	if (!dom || !out || !size)
 		return -EINVAL;
-	memset(out, 0, sizeof(*out));
+	memset(&info, 0, sizeof(info));
 	pthread_mutex_lock(&dom->ctx->lock);
-	out->endpoints = dom->attached;
+	info.endpoints = dom->attached;
 	pthread_mutex_unlock(&dom->ctx->lock);
 	pthread_mutex_lock(&dom->lock);
-	out->kind = dom->kind;
-	out->mappings = dom->ms.count;
-	out->mapped_bytes = dom->ms.bytes;
-	out->host_bytes = dom->ms.host_bytes;
-	out->dirty_tracking = dom->dirty_on;
+	info.kind = dom->kind;
+	info.mappings = dom->ms.count;
+	info.mapped_bytes = dom->ms.bytes;
+	info.host_bytes = dom->ms.host_bytes;
+	info.dirty_tracking = dom->dirty_on;
 	pthread_mutex_unlock(&dom->lock);
+	/* never write past what the caller has; what we lack reads as 0 */
+	sized_out(out, size, &info, sizeof(info));
 	return 0;
 }
 

@@ -70,7 +70,7 @@ int viommu_dma_engine_stats(struct viommu_dma_engine *e,
 	struct dma_engine_stats d;
 	int err;
 
-	if (!e || !out)
+	if (!e || !out || !size)
 		return -EINVAL;
 	err = dma_engine_stats(&e->eng, &d);
 	if (err)
@@ -84,6 +84,7 @@ int viommu_dma_engine_stats(struct viommu_dma_engine *e,
 	s.ring_entries = d.ring_entries;
 	s.irqs = d.irqs;
 	s.log_suppressed = d.log_suppressed;
-	memcpy(out, &s, size < sizeof(s) ? size : sizeof(s));
+	/* never write past what the caller has; what we lack reads as 0 */
+	sized_out(out, size, &s, sizeof(s));
 	return 0;
 }

@@ -1246,7 +1246,8 @@ int viommu_link_server_stats(struct viommu_link_server *s, unsigned int id,
 	st.end = LOAD_ACQUIRE(l->st.end);
 	st.dma_requests = READ_ONCE(l->st.dma_requests);
 	st.dma_failed = READ_ONCE(l->st.dma_failed);
-	memcpy(out, &st, MIN(size, sizeof(st)));
+	/* never write past what the caller has; what we lack reads as 0 */
+	sized_out(out, size, &st, sizeof(st));
 	return 0;
 }
 

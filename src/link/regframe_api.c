@@ -27,14 +27,8 @@ static int config_copy(const struct viommu_regframe_config *cfg,
 {
 	size_t n = cfg->size ? cfg->size : CONFIG_SIZE_V1;
 
-	if (n < CONFIG_SIZE_V1)
+	if (n < CONFIG_SIZE_V1 || !sized_in(c, sizeof(*c), cfg, n))
 		return -EINVAL;
-	/* a newer caller's fields we do not know must be zero */
-	for (size_t i = sizeof(*c); i < n; i++)
-		if (((const uint8_t *)cfg)[i])
-			return -EINVAL;
-	memset(c, 0, sizeof(*c));
-	memcpy(c, cfg, MIN(n, sizeof(*c)));
 	return 0;
 }
 
@@ -115,6 +109,6 @@ VIOMMU_EXPORT int viommu_regframe_stats(const struct viommu_regframe *rf,
 	if (!rf || !out || !size)
 		return -EINVAL;
 	regframe_stats(rf->rf, &st);
-	memcpy(out, &st, MIN(size, sizeof(st)));
+	sized_out(out, size, &st, sizeof(st));
 	return 0;
 }

@@ -102,12 +102,12 @@ static int v_poll(void *model)
 	struct viommu_vtd_stats before, after;
 	int r;
 
-	if (viommu_vtd_stats(model, &before))
+	if (viommu_vtd_stats(model, &before, sizeof(before)))
 		return -EINVAL;
 	r = viommu_vtd_poll(model);
 	if (r < 0 || r == 1)
 		return r;
-	viommu_vtd_stats(model, &after);
+	viommu_vtd_stats(model, &after, sizeof(after));
 	return after.descriptors != before.descriptors ||
 	       after.queue_errors != before.queue_errors ? 2 : 0;
 }

@@ -952,18 +952,27 @@ VIOMMU_EXPORT int viommu_mem_set_layout(struct viommu_mem *mem,
 	return set_all(mem, r, io, l.n + l.nio);
 }
 
-VIOMMU_EXPORT int viommu_mem_create(const struct viommu_mem_config *cfg,
+/* The layout a mem config @size of 0 stands for: the first sized one. */
+#define MEM_CONFIG_SIZE_V1 \
+	(offsetof(struct viommu_mem_config, allocator) + \
+	 sizeof(struct viommu_allocator))
+
+VIOMMU_EXPORT int viommu_mem_create(const struct viommu_mem_config *user,
 				    struct viommu_mem **out)
 {
-	struct viommu_allocator alloc = { 0 };
+	struct viommu_mem_config c = { 0 }, *cfg = &c;
+	struct viommu_allocator alloc;
 	struct viommu_mem *mem;
 	uintptr_t cnt;
 	long page;
 
 	if (!out)
 		return -EINVAL;
-	if (cfg)
-		alloc = cfg->allocator;
+	/* NULL @user: every default; else only the caller's @size is read */
+	if (user && !sized_in(&c, sizeof(c), user,
+			      user->size ? user->size : MEM_CONFIG_SIZE_V1))
+		return -EINVAL;
+	alloc = cfg->allocator;
 	/* The counters follow the object, aligned up to a cache line. */
 	mem = xzalloc(&alloc, sizeof(*mem) + CACHELINE +
 				      2 * STRIPES * sizeof(struct stripe));
@@ -979,8 +988,7 @@ VIOMMU_EXPORT int viommu_mem_create(const struct viommu_mem_config *cfg,
 	page = sysconf(_SC_PAGESIZE);
 	mem->page_size = page > 0 ? (size_t)page : 4096;
 	mem->alloc = alloc;
-	if (cfg)
-		mem->log = cfg->log;
+	mem->log = cfg->log;
 	*out = mem;
 	return 0;
 }

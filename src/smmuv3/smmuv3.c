@@ -461,9 +461,7 @@ VIOMMU_EXPORT int viommu_smmuv3_stats(struct viommu_smmuv3 *smmu,
 	st.log_suppressed = rl_suppressed(&smmu->rl);
 	pthread_mutex_unlock(&smmu->lock);
 	/* never write past what the caller has; what we lack reads as 0 */
-	memcpy(out, &st, MIN(size, sizeof(st)));
-	if (size > sizeof(st))
-		memset((uint8_t *)out + sizeof(st), 0, size - sizeof(st));
+	sized_out(out, size, &st, sizeof(st));
 	return 0;
 }
 

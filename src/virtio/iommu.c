@@ -270,7 +270,7 @@ static int alloc_state(struct viommu_virtio_iommu *vi, uint32_t backlog)
 	struct viommu_limits lim;
 	uint32_t max_doms;
 
-	viommu_ctx_limits(vi->ctx, &lim);
+	viommu_ctx_limits(vi->ctx, &lim, sizeof(lim));
 	/* bypass domains count against no core limit: an endpoint each */
 	max_doms = lim.max_domains + lim.max_endpoints;
 	if (max_doms < lim.max_domains)
@@ -405,18 +405,22 @@ viommu_virtio_iommu_dev(struct viommu_virtio_iommu *vi)
 
 VIOMMU_EXPORT int
 viommu_virtio_iommu_stats(struct viommu_virtio_iommu *vi,
-			  struct viommu_virtio_iommu_stats *out)
+			  struct viommu_virtio_iommu_stats *out, size_t size)
 {
-	if (!vi || !out)
+	struct viommu_virtio_iommu_stats st;
+
+	if (!vi || !out || !size)
 		return -EINVAL;
 	pthread_mutex_lock(&vi->dev.lock);
-	*out = vi->st;
+	st = vi->st;
 	pthread_mutex_lock(&vi->ev_lock);
-	out->events_dropped = vi->ev_dropped;
+	st.events_dropped = vi->ev_dropped;
 	pthread_mutex_unlock(&vi->ev_lock);
-	out->log_suppressed = rl_suppressed(&vi->rl) +
-			      vdev_log_suppressed(&vi->dev);
+	st.log_suppressed = rl_suppressed(&vi->rl) +
+			    vdev_log_suppressed(&vi->dev);
 	pthread_mutex_unlock(&vi->dev.lock);
+	/* never write past what the caller has; what we lack reads as 0 */
+	sized_out(out, size, &st, sizeof(st));
 	return 0;
 }
 

@@ -1092,15 +1092,20 @@ int vt_settings(struct viommu_virtio_iommu *vi,
 
 VIOMMU_EXPORT int
 viommu_virtio_iommu_table_stats(struct viommu_virtio_iommu *vi,
-				struct viommu_virtio_iommu_table_stats *out)
+				struct viommu_virtio_iommu_table_stats *out,
+				size_t size)
 {
-	if (!vi || !out)
+	struct viommu_virtio_iommu_table_stats st;
+
+	if (!vi || !out || !size)
 		return -EINVAL;
 	pthread_mutex_lock(&vi->dev.lock);
-	*out = vi->vt.st;
-	out->walks = __atomic_load_n(&vi->vt.st.walks, __ATOMIC_RELAXED);
-	out->walk_faults = __atomic_load_n(&vi->vt.st.walk_faults,
-					   __ATOMIC_RELAXED);
+	st = vi->vt.st;
+	st.walks = __atomic_load_n(&vi->vt.st.walks, __ATOMIC_RELAXED);
+	st.walk_faults = __atomic_load_n(&vi->vt.st.walk_faults,
+					 __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&vi->dev.lock);
+	/* never write past what the caller has; what we lack reads as 0 */
+	sized_out(out, size, &st, sizeof(st));
 	return 0;
 }

@@ -468,14 +468,18 @@ VIOMMU_EXPORT int viommu_vtd_set_trace_sink(struct viommu_vtd *vtd,
 }
 
 VIOMMU_EXPORT int viommu_vtd_stats(struct viommu_vtd *vtd,
-				   struct viommu_vtd_stats *out)
+				   struct viommu_vtd_stats *out, size_t size)
 {
-	if (!vtd || !out)
+	struct viommu_vtd_stats st;
+
+	if (!vtd || !out || !size)
 		return -EINVAL;
 	pthread_mutex_lock(&vtd->lock);
-	*out = vtd->st;
-	out->irqs = READ_ONCE(vtd->st.irqs);
-	out->log_suppressed = rl_suppressed(&vtd->rl);
+	st = vtd->st;
+	st.irqs = READ_ONCE(vtd->st.irqs);
+	st.log_suppressed = rl_suppressed(&vtd->rl);
 	pthread_mutex_unlock(&vtd->lock);
+	/* never write past what the caller has; what we lack reads as 0 */
+	sized_out(out, size, &st, sizeof(st));
 	return 0;
 }

@@ -522,7 +522,7 @@ static inline struct viommu_virtio_iommu_stats vfx_stats(struct vfx *f)
 	struct viommu_virtio_iommu_stats s;
 
 	memset(&s, 0, sizeof(s));
-	viommu_virtio_iommu_stats(f->vi, &s);
+	viommu_virtio_iommu_stats(f->vi, &s, sizeof(s));
 	return s;
 }
 
@@ -532,7 +532,7 @@ static inline uint64_t vfx_ctx_domains(struct vfx *f)
 	struct viommu_ctx_stats s;
 
 	memset(&s, 0, sizeof(s));
-	viommu_ctx_stats(f->ctx, &s);
+	viommu_ctx_stats(f->ctx, &s, sizeof(s));
 	return s.domains;
 }
 

@@ -153,7 +153,7 @@ static struct viommu_virtio_iommu_table_stats tx_stats(struct tx *x)
 	struct viommu_virtio_iommu_table_stats st;
 
 	memset(&st, 0, sizeof(st));
-	viommu_virtio_iommu_table_stats(x->f.vi, &st);
+	viommu_virtio_iommu_table_stats(x->f.vi, &st, sizeof(st));
 	return st;
 }
 

@@ -1551,7 +1551,7 @@ static void check_domain(struct fz *fz, int t)
 		fz->dom[t].bytes_stale = false;
 	}
 	bytes = md->bytes;
-	rc = viommu_domain_info(md->d, &info);
+	rc = viommu_domain_info(md->d, &info, sizeof(info));
 	if (rc)
 		fail(fz, "domain_info returned %d", rc);
 	if (info.kind != VIOMMU_DOMAIN_PAGING ||
@@ -1625,7 +1625,7 @@ static void check_state(struct fz *fz)
 	for (int e = 0; e < NEP; e++)
 		if (fz->ep[e].e)
 			check_endpoint(fz, &fz->ep[e]);
-	if (viommu_ctx_stats(fz->ctx, &st))
+	if (viommu_ctx_stats(fz->ctx, &st, sizeof(st)))
 		fail(fz, "ctx_stats failed");
 	if (st.domains != (uint64_t)fz->ndom ||
 	    st.endpoints != (uint64_t)fz->nep || st.mappings != maps ||

@@ -187,7 +187,7 @@ static void signature(struct fz *z, struct sig *s)
 		if (!d || viommu_domain_kind(d) != VIOMMU_DOMAIN_PAGING)
 			continue;
 		memset(&di, 0, sizeof(di));
-		viommu_domain_info(d, &di);
+		viommu_domain_info(d, &di, sizeof(di));
 		s->dom[i].mappings = di.mappings;
 		s->dom[i].bytes = di.mapped_bytes;
 		if (z->deep)

@@ -74,9 +74,9 @@ static void request(struct fx *f, const uint8_t *r)
 
 	if (r[1] & 4)
 		iova &= 0xffffffffull;
-	viommu_vtd_stats(f->vtd, &a);
+	viommu_vtd_stats(f->vtd, &a, sizeof(a));
 	if (viommu_translate(f->ep[i], pasid, iova, 4, acc, &x1, NULL)) {
-		viommu_vtd_stats(f->vtd, &b);
+		viommu_vtd_stats(f->vtd, &b, sizeof(b));
 		/* a refusal by the model is counted (a PASID the core does
 		 * not route never reaches it) */
 		if (b.translations != a.translations && b.faults == a.faults)

@@ -219,7 +219,7 @@ static inline struct viommu_domain_info fx_info(struct viommu_domain *d)
 	struct viommu_domain_info i;
 
 	memset(&i, 0, sizeof(i));
-	if (viommu_domain_info(d, &i))
+	if (viommu_domain_info(d, &i, sizeof(i)))
 		i.kind = 0xff;
 	return i;
 }
@@ -230,7 +230,7 @@ static inline struct viommu_ctx_stats fx_stats_ctx(struct viommu_ctx *ctx)
 	struct viommu_ctx_stats s;
 
 	memset(&s, 0, sizeof(s));
-	viommu_ctx_stats(ctx, &s);
+	viommu_ctx_stats(ctx, &s, sizeof(s));
 	return s;
 }
 

@@ -16,10 +16,14 @@
  *
  * The other direction - a caller newer than the library - is refused with
  * -EINVAL where the header documents it: with non-zero bytes past what the
- * library knows (ctx, SMMUv3, link server, memory layout), or for any
- * larger @size (virtio-blk, virtio-net, the net switch, their stats).
- * Counters passed with a size argument (SMMUv3) read zero in what the
- * library lacks.
+ * library knows (ctx, SMMUv3, link server, memory layout, domain and
+ * memory configs), or for any larger @size (virtio-blk, virtio-net, the
+ * net switch, their stats).  Counters and limits passed with a size
+ * argument (SMMUv3, context, domain info, VT-d, virtio-iommu and its
+ * table handover, DMA engine, link server) read zero in what the library lacks, and a size 0 is
+ * refused.
+ * struct viommu_limits, embedded in the context config, grows into its
+ * reserved words instead, which must be zero.
  * A @size of 0 stands for the first sized layout: frozen copies of those
  * layouts (v1_*) against the guard page prove that the library pins
  * their size rather than using its own, growing sizeof.
@@ -30,6 +34,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -41,6 +46,7 @@
 
 #define RAM_GPA 0x40000000ull
 #define RAM_SIZE (1u << 20)
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The append rule, for frozen layout @old of today's @cur: same offsets,
  * and the first field @old lacks starts at sizeof(@old). */
@@ -146,6 +152,24 @@ SAME_AT(struct old_switch_config, struct viommu_net_switch_config,
 	queue_depth);
 ENDS_AT(struct old_switch_config, struct viommu_net_switch_config,
 	max_ports);
+
+/* struct viommu_domain_config before parent, s1 and s1_opaque */
+struct old_domain_config {
+	uint32_t size;
+	enum viommu_domain_kind kind;
+	uint64_t tag;
+};
+SAME_AT(struct old_domain_config, struct viommu_domain_config, kind);
+SAME_AT(struct old_domain_config, struct viommu_domain_config, tag);
+ENDS_AT(struct old_domain_config, struct viommu_domain_config, parent);
+
+/* struct viommu_mem_config before allocator */
+struct old_mem_config {
+	uint32_t size;
+	struct viommu_log log;
+};
+SAME_AT(struct old_mem_config, struct viommu_mem_config, log);
+ENDS_AT(struct old_mem_config, struct viommu_mem_config, allocator);
 
 /* The three stats structs with @size, cut after their first counter. */
 struct old_stats {
@@ -309,6 +333,32 @@ struct v1_switch_stats {
 	uint32_t ports;
 };
 SAME_AT(struct v1_switch_stats, struct viommu_net_switch_stats, ports);
+
+struct v1_domain_config {
+	uint32_t size;
+	enum viommu_domain_kind kind;
+	uint64_t tag;
+	struct viommu_domain *parent;
+	const struct viommu_stage1_ops *s1;
+	void *s1_opaque;
+};
+SAME_AT(struct v1_domain_config, struct viommu_domain_config, s1_opaque);
+
+struct v1_mem_config {
+	uint32_t size;
+	struct viommu_log log;
+	struct viommu_allocator allocator;
+};
+SAME_AT(struct v1_mem_config, struct viommu_mem_config, allocator);
+
+/*
+ * struct viommu_limits cannot grow at its end (struct viommu_ctx_config
+ * goes on after it): it grows into @reserved, so its size and the
+ * context config's layout stay put.
+ */
+_Static_assert(sizeof(struct viommu_limits) == 64, "viommu_limits grew");
+_Static_assert(offsetof(struct viommu_limits, reserved) == 36,
+	       "a limit was inserted in front of an old one");
 
 /* ---- the guard page -------------------------------------------------- */
 
@@ -961,6 +1011,311 @@ TEST(net_size_zero_reads_first_layout_only)
 	viommu_net_switch_destroy(sw);
 	guard_fini(&g);
 	viommu_mem_destroy(m);
+}
+
+/* ---- getters that take the caller's size -------------------------------- */
+
+/*
+ * stats_old_and_newer() - a getter @get(@obj, out, size) against an old
+ * caller knowing only the first field, @fsz bytes (at the guard page:
+ * nothing is written past it, and it is written: @first expected), a
+ * newer caller (zero past the library's @n bytes), and size 0 (-EINVAL).
+ */
+typedef int (*sized_get)(void *obj, void *out, size_t size);
+
+static void stats_old_and_newer(struct guard *g, sized_get get, void *obj,
+				size_t n, size_t fsz, uint64_t first)
+{
+	uint8_t *old = at_guard(g, fsz);
+	uint8_t buf[4096];
+	uint64_t v = 0;
+
+	REQUIRE(n + 64 < sizeof(buf) && fsz <= sizeof(v));
+	memset(old, 0xff, fsz);
+	CHECK_EQ(get(obj, old, fsz), 0);
+	memcpy(&v, old, fsz);
+	CHECK_U64(v, first);
+	memset(buf, 0xff, sizeof(buf));
+	CHECK_EQ(get(obj, buf, n + 64), 0);
+	for (size_t i = n; i < n + 64; i++)
+		CHECK_EQ(buf[i], 0);
+	CHECK_EQ(buf[n + 64], 0xff);         /* not a byte past @size */
+	CHECK_EQ(get(obj, buf, 0), -EINVAL);
+	CHECK_EQ(get(obj, NULL, n), -EINVAL);
+}
+
+static int get_ctx_stats(void *o, void *out, size_t size)
+{
+	return viommu_ctx_stats(o, out, size);
+}
+
+static int get_ctx_limits(void *o, void *out, size_t size)
+{
+	return viommu_ctx_limits(o, out, size);
+}
+
+static int get_domain_info(void *o, void *out, size_t size)
+{
+	return viommu_domain_info(o, out, size);
+}
+
+static int get_dma_engine_stats(void *o, void *out, size_t size)
+{
+	return viommu_dma_engine_stats(o, out, size);
+}
+
+static int get_vtd_stats(void *o, void *out, size_t size)
+{
+	return viommu_vtd_stats(o, out, size);
+}
+
+static int get_vi_stats(void *o, void *out, size_t size)
+{
+	return viommu_virtio_iommu_stats(o, out, size);
+}
+
+static int get_vi_table_stats(void *o, void *out, size_t size)
+{
+	return viommu_virtio_iommu_table_stats(o, out, size);
+}
+
+/*
+ * The context's counters and limits, a domain's info (first fields:
+ * domains 1, max_domains 5, kind PAGING).
+ */
+TEST(ctx_stats_and_limits_old_and_newer)
+{
+	struct viommu_mem *m = mem_new();
+	struct viommu_ctx_config c = {
+		.size = sizeof(c), .mem = m, .limits = { .max_domains = 5 },
+	};
+	struct viommu_domain_config dc = { .kind = VIOMMU_DOMAIN_PAGING };
+	struct viommu_ctx *ctx = NULL;
+	struct viommu_domain *d = NULL;
+	struct viommu_limits l;
+	struct guard g;
+
+	REQUIRE(m && !guard_init(&g));
+	REQUIRE(!viommu_ctx_create(&c, &ctx));
+	REQUIRE(!viommu_domain_create(ctx, &dc, &d));
+	stats_old_and_newer(&g, get_ctx_stats, ctx,
+			    sizeof(struct viommu_ctx_stats), 8, 1);
+	/* domain info, first field: kind PAGING */
+	stats_old_and_newer(&g, get_domain_info, d,
+			    sizeof(struct viommu_domain_info), 4,
+			    VIOMMU_DOMAIN_PAGING);
+	CHECK_EQ(get_ctx_stats(NULL, &l, sizeof(l)), -EINVAL);
+	stats_old_and_newer(&g, get_ctx_limits, ctx,
+			    sizeof(struct viommu_limits), 4, 5);
+	/* all limits filled in, reserved room reads zero */
+	memset(&l, 0xff, sizeof(l));
+	CHECK_EQ(viommu_ctx_limits(ctx, &l, sizeof(l)), 0);
+	CHECK_EQ(l.max_endpoints, 4096);
+	for (size_t i = 0; i < ARRAY_LEN(l.reserved); i++)
+		CHECK_EQ(l.reserved[i], 0);
+	/* NULL context: the defaults */
+	CHECK_EQ(viommu_ctx_limits(NULL, &l, sizeof(l)), 0);
+	CHECK_EQ(l.max_domains, 1024);
+	viommu_domain_destroy(d);
+	viommu_ctx_destroy(ctx);
+	guard_fini(&g);
+	viommu_mem_destroy(m);
+}
+
+/*
+ * A limit this library does not know (a reserved word set by a caller
+ * built against a newer header) is refused, not silently ignored.
+ */
+TEST(ctx_limits_reserved_must_be_zero)
+{
+	struct viommu_mem *m = mem_new();
+	struct viommu_ctx_config c = { .size = sizeof(c), .mem = m };
+	struct viommu_ctx *ctx = NULL;
+
+	REQUIRE(m);
+	for (size_t i = 0; i < ARRAY_LEN(c.limits.reserved); i++) {
+		c.limits.reserved[i] = 1;
+		CHECK_EQ(viommu_ctx_create(&c, &ctx), -EINVAL);
+		c.limits.reserved[i] = 0;
+	}
+	CHECK_EQ(viommu_ctx_create(&c, &ctx), 0);
+	viommu_ctx_destroy(ctx);
+	viommu_mem_destroy(m);
+}
+
+TEST(vtd_stats_old_and_newer)
+{
+	struct viommu_mem *m = mem_new();
+	struct viommu_ctx *ctx = m ? ctx_new(m) : NULL;
+	struct viommu_vtd_config c = { .size = sizeof(c) };
+	struct viommu_vtd *vtd = NULL;
+	struct guard g;
+
+	REQUIRE(ctx && !guard_init(&g));
+	c.ctx = ctx;
+	c.mem = m;
+	REQUIRE(!viommu_vtd_create(&c, &vtd));
+	stats_old_and_newer(&g, get_vtd_stats, vtd,
+			    sizeof(struct viommu_vtd_stats), 8, 0);
+	viommu_vtd_destroy(vtd);
+	guard_fini(&g);
+	viommu_ctx_destroy(ctx);
+	viommu_mem_destroy(m);
+}
+
+TEST(virtio_iommu_stats_old_and_newer)
+{
+	struct viommu_mem *m = mem_new();
+	struct viommu_ctx *ctx = m ? ctx_new(m) : NULL;
+	struct viommu_virtio_iommu_config c = { .size = sizeof(c) };
+	struct viommu_virtio_iommu *vi = NULL;
+	struct guard g;
+
+	REQUIRE(ctx && !guard_init(&g));
+	c.ctx = ctx;
+	c.mem = m;
+	REQUIRE(!viommu_virtio_iommu_create(&c, &vi));
+	stats_old_and_newer(&g, get_vi_stats, vi,
+			    sizeof(struct viommu_virtio_iommu_stats), 8, 0);
+	stats_old_and_newer(&g, get_vi_table_stats, vi,
+			    sizeof(struct viommu_virtio_iommu_table_stats), 8, 0);
+	viommu_virtio_iommu_destroy(vi);
+	guard_fini(&g);
+	viommu_ctx_destroy(ctx);
+	viommu_mem_destroy(m);
+}
+
+TEST(dma_engine_stats_old_and_newer)
+{
+	struct viommu_mem *m = mem_new();
+	struct viommu_ctx *ctx = m ? ctx_new(m) : NULL;
+	struct viommu_endpoint *ep = NULL;
+	struct viommu_dma_engine *eng = NULL;
+	struct guard g;
+
+	REQUIRE(ctx && !guard_init(&g));
+	REQUIRE(!viommu_endpoint_create(ctx, 1, &ep));
+	REQUIRE(!viommu_dma_engine_create(ep, m, "abi", NULL, NULL, &eng));
+	stats_old_and_newer(&g, get_dma_engine_stats, eng,
+			    sizeof(struct viommu_dma_engine_stats), 8, 0);
+	viommu_dma_engine_destroy(eng);
+	guard_fini(&g);
+	viommu_ctx_destroy(ctx);
+	viommu_mem_destroy(m);
+}
+
+/* ---- domain and memory configs ------------------------------------------ */
+
+static const struct viommu_stage1_ops s1_none;
+
+/*
+ * An old domain config (kind and tag only) against the guard page, a
+ * first layout with @size 0 (every field read: a NESTED domain without
+ * @s1->translate is refused, so @s1 was read), and a newer caller.
+ */
+TEST(domain_config_old_first_and_newer)
+{
+	struct {
+		struct viommu_domain_config c;
+		uint64_t future;
+	} n = { .c = { .size = sizeof(n), .kind = VIOMMU_DOMAIN_PAGING } };
+	struct viommu_mem *m = mem_new();
+	struct viommu_ctx *ctx = m ? ctx_new(m) : NULL;
+	struct viommu_domain *d = NULL;
+	struct guard g;
+
+	REQUIRE(ctx && !guard_init(&g));
+	{
+		struct old_domain_config *o = at_guard(&g, sizeof(*o));
+
+		o->size = sizeof(*o);
+		o->kind = VIOMMU_DOMAIN_PAGING;
+		o->tag = 42;
+		CHECK_EQ(viommu_domain_create(ctx, (const void *)o, &d), 0);
+		viommu_domain_destroy(d);
+		d = NULL;
+		/* NESTED needs @s1, which an old caller cannot give */
+		o->kind = VIOMMU_DOMAIN_NESTED;
+		CHECK_EQ(viommu_domain_create(ctx, (const void *)o, &d),
+			 -EINVAL);
+	}
+	{
+		struct v1_domain_config *c = at_guard(&g, sizeof(*c));
+
+		c->kind = VIOMMU_DOMAIN_NESTED;
+		c->s1 = &s1_none;
+		CHECK_EQ(viommu_domain_create(ctx, (const void *)c, &d),
+			 -EINVAL);
+		c->kind = VIOMMU_DOMAIN_PAGING;
+		CHECK_EQ(viommu_domain_create(ctx, (const void *)c, &d), 0);
+		viommu_domain_destroy(d);
+		d = NULL;
+	}
+	n.future = 1;
+	CHECK_EQ(viommu_domain_create(ctx, &n.c, &d), -EINVAL);
+	n.future = 0;
+	CHECK_EQ(viommu_domain_create(ctx, &n.c, &d), 0);
+	viommu_domain_destroy(d);
+	guard_fini(&g);
+	viommu_ctx_destroy(ctx);
+	viommu_mem_destroy(m);
+}
+
+static int mem_allocs;
+
+static void *count_alloc(void *opaque, size_t size)
+{
+	(void)opaque;
+	mem_allocs++;
+	return malloc(size);
+}
+
+static void count_free(void *opaque, void *p)
+{
+	(void)opaque;
+	free(p);
+}
+
+/*
+ * An old memory config (log only): the default allocator; the first
+ * layout with @size 0 against the guard page: its allocator is used; a
+ * newer caller: refused unless the tail is zero.
+ */
+TEST(mem_config_old_first_and_newer)
+{
+	struct {
+		struct viommu_mem_config c;
+		uint64_t future;
+	} n = { .c = { .size = sizeof(n) } };
+	struct viommu_mem *m = NULL;
+	struct guard g;
+
+	REQUIRE(!guard_init(&g));
+	{
+		struct old_mem_config *o = at_guard(&g, sizeof(*o));
+
+		o->size = sizeof(*o);
+		CHECK_EQ(viommu_mem_create((const void *)o, &m), 0);
+		viommu_mem_destroy(m);
+		m = NULL;
+	}
+	{
+		struct v1_mem_config *c = at_guard(&g, sizeof(*c));
+
+		c->allocator.alloc = count_alloc;
+		c->allocator.free = count_free;
+		mem_allocs = 0;
+		CHECK_EQ(viommu_mem_create((const void *)c, &m), 0);
+		CHECK(mem_allocs > 0);           /* the allocator was read */
+		viommu_mem_destroy(m);
+		m = NULL;
+	}
+	n.future = 1;
+	CHECK_EQ(viommu_mem_create(&n.c, &m), -EINVAL);
+	n.future = 0;
+	CHECK_EQ(viommu_mem_create(&n.c, &m), 0);
+	viommu_mem_destroy(m);
+	guard_fini(&g);
 }
 
 TEST_MAIN()

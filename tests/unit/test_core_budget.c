@@ -33,12 +33,12 @@ TEST(budget_default_is_4m_and_given_value_kept)
 	struct fx f;
 
 	REQUIRE(fx_init(&f, NULL) == 0);
-	viommu_ctx_limits(f.ctx, &l);
+	viommu_ctx_limits(f.ctx, &l, sizeof(l));
 	CHECK_EQ(l.max_mappings, 1u << 22);
 	CHECK_EQ(l.max_mappings_per_domain, 1u << 20);
 	fx_fini(&f);
 	REQUIRE(fx_init(&f, &o) == 0);
-	viommu_ctx_limits(f.ctx, &l);
+	viommu_ctx_limits(f.ctx, &l, sizeof(l));
 	CHECK_EQ(l.max_mappings, 7);
 	fx_fini(&f);
 }
@@ -292,7 +292,7 @@ TEST(ctx_config_size_rule)
 	if (ctx) {
 		struct viommu_limits l;
 
-		viommu_ctx_limits(ctx, &l);
+		viommu_ctx_limits(ctx, &l, sizeof(l));
 		CHECK_EQ(l.max_mappings, 5);
 		viommu_ctx_destroy(ctx);
 	}

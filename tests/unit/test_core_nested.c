@@ -364,8 +364,8 @@ NCASE(ctx_create_mem, viommu_ctx_create(&(struct viommu_ctx_config){
 	.mem = NULL }, &nul_ctx_out))
 NCASE(ctx_set_bypass, viommu_ctx_set_bypass(NULL, true))
 NCASE(ctx_invalidate_all, viommu_ctx_invalidate_all(NULL))
-NCASE(ctx_stats_ctx, viommu_ctx_stats(NULL, &nul_stats))
-NCASE(ctx_stats_out, viommu_ctx_stats(nul.f.ctx, NULL))
+NCASE(ctx_stats_ctx, viommu_ctx_stats(NULL, &nul_stats, sizeof(nul_stats)))
+NCASE(ctx_stats_out, viommu_ctx_stats(nul.f.ctx, NULL, sizeof(nul_stats)))
 NCASE(ep_create_ctx, viommu_endpoint_create(NULL, 5, &nul_ep_out))
 NCASE(ep_create_out, viommu_endpoint_create(nul.f.ctx, 5, NULL))
 NCASE(ep_lookup_ctx, viommu_endpoint_lookup(NULL, 1, &nul_ep_out))
@@ -395,8 +395,8 @@ NCASE(dom_for_each_dom, viommu_domain_for_each_mapping(NULL, 0, 1,
 						       fx_collect_cb, NULL))
 NCASE(dom_for_each_fn, viommu_domain_for_each_mapping(nul.dom, 0, 1, NULL,
 						      NULL))
-NCASE(dom_info_dom, viommu_domain_info(NULL, &nul_info))
-NCASE(dom_info_out, viommu_domain_info(nul.dom, NULL))
+NCASE(dom_info_dom, viommu_domain_info(NULL, &nul_info, sizeof(nul_info)))
+NCASE(dom_info_out, viommu_domain_info(nul.dom, NULL, sizeof(nul_info)))
 NCASE(translate_ep, viommu_translate(NULL, NP, 0, 1, VIOMMU_READ, &nul_x,
 				     NULL))
 NCASE(translate_out, viommu_translate(nul.ep, NP, 0, 1, VIOMMU_READ, NULL,

@@ -51,7 +51,7 @@ TEST(ctx_iotlb_entries_not_power_of_two_einval)
 		CHECK_EQ(viommu_ctx_create(&c, &ctx), 0);
 		if (!ctx)
 			continue;
-		viommu_ctx_limits(ctx, &l);
+		viommu_ctx_limits(ctx, &l, sizeof(l));
 		CHECK_EQ(l.iotlb_entries, good[i]);
 		viommu_ctx_destroy(ctx);
 	}
@@ -65,7 +65,7 @@ TEST(ctx_limits_defaults)
 
 	REQUIRE(fx_init(&f, NULL) == 0);
 	memset(&l, 0xa5, sizeof(l));
-	viommu_ctx_limits(f.ctx, &l);
+	viommu_ctx_limits(f.ctx, &l, sizeof(l));
 	CHECK_EQ(l.max_domains, 1024);
 	CHECK_EQ(l.max_endpoints, 4096);
 	CHECK_EQ(l.max_mappings_per_domain, 1u << 20);
@@ -86,7 +86,7 @@ TEST(ctx_limits_keep_given_values)
 	struct fx f;
 
 	REQUIRE(fx_init(&f, &o) == 0);
-	viommu_ctx_limits(f.ctx, &l);
+	viommu_ctx_limits(f.ctx, &l, sizeof(l));
 	CHECK_EQ(l.max_domains, 7);
 	CHECK_EQ(l.max_pasids_per_endpoint, 3);
 	CHECK_EQ(l.iotlb_entries, 64);
@@ -152,7 +152,7 @@ TEST(ctx_contexts_share_nothing)
 TEST(version_and_reason_strings)
 {
 	CHECK(viommu_version() != NULL);
-	CHECK(strcmp(viommu_version(), "0.1.0") == 0);
+	CHECK(strcmp(viommu_version(), "0.2.0") == 0);
 	CHECK(strcmp(viommu_fault_reason_str(VIOMMU_FAULT_NO_MAPPING),
 		     "NO_MAPPING") == 0);
 	CHECK(strcmp(viommu_fault_reason_str(VIOMMU_FAULT_PERMISSION),

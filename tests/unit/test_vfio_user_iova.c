@@ -145,7 +145,7 @@ TEST(iova_unmapped_and_read_only_fault_like_an_iommu)
 		 -EFAULT);
 	CHECK_EQ(viommu_dma_read(sp.ep, VIOMMU_NO_PASID, IOVA_B, b, 8),
 		 -EFAULT);
-	viommu_ctx_stats(sp.ctx, &cs);
+	viommu_ctx_stats(sp.ctx, &cs, sizeof(cs));
 	CHECK_U64(cs.faults, 2);
 	/* neither readable nor writable is refused, nothing mapped */
 	CHECK_EQ(dma_map(&x, L_IOVA, 0, 0, IOVA_B, 0x1000, &fd, 1), -EINVAL);

@@ -555,7 +555,7 @@ TEST(t2_pass_through_fpd_and_abort_mode)
 	fx_flush_all(&f);
 	CHECK_EQ(fx_read(&f, 0, VIOMMU_NO_PASID, 0x9000, &v), -EFAULT);
 	CHECK_EQ(fx_last(&f), 0x30);
-	REQUIRE(viommu_vtd_stats(f.vtd, &st) == 0);
+	REQUIRE(viommu_vtd_stats(f.vtd, &st, sizeof(st)) == 0);
 	CHECK_EQ(st.faults, 3);
 	CHECK_EQ(st.faults_recorded, 1);
 	fx_fini(&f);
@@ -906,7 +906,7 @@ TEST(t6_every_descriptor_type_legacy_queue)
 	CHECK(fx_wait(&f));
 	CHECK_U64(mr(&f, VR_IQH, 8), mr(&f, VR_IQT, 8));
 	CHECK(!(mr(&f, VR_FSTS, 4) & (1u << 4)));
-	REQUIRE(viommu_vtd_stats(f.vtd, &st) == 0);
+	REQUIRE(viommu_vtd_stats(f.vtd, &st, sizeof(st)) == 0);
 	CHECK_EQ(st.ctx_invals, 4);                 /* 1 at enable + 3 */
 	CHECK_EQ(st.iotlb_invals, 4);
 	CHECK_EQ(st.queue_errors, 0);
@@ -927,7 +927,7 @@ TEST(t6_every_descriptor_type_scalable_queue)
 	fx_desc(&f, 8 | (0x10ull << 32), IOVA);             /* PASID dev-TLB */
 	CHECK(fx_wait(&f));
 	CHECK(!(mr(&f, VR_FSTS, 4) & (1u << 4)));
-	REQUIRE(viommu_vtd_stats(f.vtd, &st) == 0);
+	REQUIRE(viommu_vtd_stats(f.vtd, &st, sizeof(st)) == 0);
 	CHECK_EQ(st.pasid_invals, 3);
 	CHECK_EQ(st.iotlb_invals, 3);               /* 1 at enable + 2 */
 	fx_fini(&f);
@@ -1007,7 +1007,7 @@ TEST(t7_tail_beyond_queue_or_misaligned)
 	mw(&f, VR_IQT, 8, 0x1000 + 0x10);           /* QS 0: 4 KiB queue */
 	CHECK(mr(&f, VR_FSTS, 4) & (1u << 4));
 	CHECK_EQ(mr(&f, VR_IQERCD, 8) & 0xf, 1);
-	REQUIRE(viommu_vtd_stats(f.vtd, &st) == 0);
+	REQUIRE(viommu_vtd_stats(f.vtd, &st, sizeof(st)) == 0);
 	CHECK_EQ(st.descriptors, 3);                /* enable's only */
 	fx_fini(&f);
 	REQUIRE(setup(&f, SM_ALL, true) == 0);
@@ -1027,7 +1027,7 @@ TEST(t7_queue_outside_ram_and_full_wrap)
 	for (int i = 0; i < 300; i++)
 		fx_desc(&f, D_IOTLB_GLOBAL, 0);
 	CHECK(fx_wait(&f));
-	REQUIRE(viommu_vtd_stats(f.vtd, &st) == 0);
+	REQUIRE(viommu_vtd_stats(f.vtd, &st, sizeof(st)) == 0);
 	CHECK_EQ(st.descriptors, 3 + 300 + 1);
 	/* a queue outside RAM: fetch error */
 	fx_gcmd(&f, GC_QIE, false);
@@ -1131,7 +1131,7 @@ TEST(t9_fault_records_overflow_and_interrupt)
 	CHECK_U64(mr(&f, VR_FRCD, 8), IOVA + 0x1000);
 	CHECK_U64(mr(&f, VR_FRCD + 16, 8), IOVA + 0x2000);
 	CHECK_EQ(f.irqs[VIOMMU_VTD_IRQ_FAULT], 1);  /* only when idle */
-	REQUIRE(viommu_vtd_stats(f.vtd, &st) == 0);
+	REQUIRE(viommu_vtd_stats(f.vtd, &st, sizeof(st)) == 0);
 	CHECK_EQ(st.faults_recorded, 2);
 	CHECK_EQ(st.faults_lost, 1);
 	fx_clear_faults(&f, 2);
