@@ -15,7 +15,7 @@ extern "C" {
 #endif
 
 #define VIOMMU_VERSION_MAJOR 0
-#define VIOMMU_VERSION_MINOR 1
+#define VIOMMU_VERSION_MINOR 2
 #define VIOMMU_VERSION_PATCH 0
 
 #if defined(VIOMMU_BUILDING_LIBRARY)
