@@ -118,6 +118,27 @@ void vf_op_fill(struct vdev_fuzz *v)
 		v->ram[page * VF_PAGE + i] = (uint8_t)(seed + i * 13);
 }
 
+bool vf_op_window(struct vdev_fuzz *v, uint8_t o)
+{
+	switch (o % 8) {
+	case 0:
+	case 1:
+		vf_op_map(v);
+		return true;
+	case 2:
+		vf_op_unmap(v);
+		return true;
+	case 3:
+		vf_op_fill(v);
+		return true;
+	case 6:
+		vf_op_ring(v);
+		return true;
+	default:
+		return false;
+	}
+}
+
 uint64_t vf_pick_addr(struct vdev_fuzz *v)
 {
 	uint8_t page = vf_next8(v);

@@ -69,6 +69,11 @@ void vf_op_unmap(struct vdev_fuzz *v);
 void vf_op_ring(struct vdev_fuzz *v);
 void vf_op_fill(struct vdev_fuzz *v);
 
+/* vf_op_window() - run the window operation opcode byte @o names (o % 8:
+ * 0-1 map, 2 unmap, 3 fill, 6 ring) and return true; false for the
+ * opcodes the target gives its own requests (4, 5, 7). */
+bool vf_op_window(struct vdev_fuzz *v, uint8_t o);
+
 /* vf_pick_addr() - a bus address for a buffer: a data page of the window
  * (or RAM in GPA mode) or up to two pages past it, sometimes just below
  * it; any offset in the page. */

@@ -32,13 +32,9 @@
  * FUZZ_VIRTIO_BLK_TRACE set in the environment each request's outcome
  * is printed (to see what a corpus input exercises).
  */
-#include <errno.h>
-#include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <viommu/viommu.h>
 
@@ -452,27 +448,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int op = 0; op < MAX_OPS && z.v.pos < z.v.n; op++) {
 		uint8_t o = vf_next8(&z.v);
 
-		switch (o % 8) {
-		case 0:
-		case 1:
-			vf_op_map(&z.v);
-			break;
-		case 2:
-			vf_op_unmap(&z.v);
-			break;
-		case 3:
-			vf_op_fill(&z.v);
-			break;
-		case 6:
-			vf_op_ring(&z.v);
-			break;
-		case 7:
+		if (vf_op_window(&z.v, o))
+			continue;
+		if (o % 8 == 7) {
 			if (driver_init(&z))
 				fail("reset failed");
-			break;
-		default:
+		} else { /* 4, 5 */
 			op_request(&z);
-			break;
 		}
 	}
 	teardown(&z);

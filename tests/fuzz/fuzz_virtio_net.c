@@ -29,7 +29,6 @@
 #include <endian.h>
 #include <errno.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -495,33 +494,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int op = 0; op < MAX_OPS && z.v.pos < z.v.n; op++) {
 		uint8_t o = vf_next8(&z.v);
 
-		switch (o % 8) {
-		case 0:
-		case 1:
-			vf_op_map(&z.v);
-			break;
-		case 2:
-			vf_op_unmap(&z.v);
-			break;
-		case 3:
-			vf_op_fill(&z.v);
-			break;
-		case 4:
+		if (vf_op_window(&z.v, o))
+			continue;
+		if (o % 8 == 4)
 			op_ctrl(&z);
-			break;
-		case 6:
-			vf_op_ring(&z.v);
-			break;
-		case 7:
-			if (o & 0x80)
-				reinit_a(&z);
-			else
-				op_tx(&z);
-			break;
-		default:
+		else if (o % 8 == 7 && (o & 0x80))
+			reinit_a(&z);
+		else /* 5, 7 */
 			op_tx(&z);
-			break;
-		}
 	}
 	teardown(&z);
 	return 0;
