@@ -12,8 +12,9 @@
 #             (definite and indirect leaks are errors)
 #   fuzz      clang build with libFuzzer (+ASan/UBSan, library instrumented
 #             for coverage); each fuzz target runs from a temporary copy of
-#             its committed corpus, on average FUZZ_TIME seconds (the
-#             fastest targets less, the slowest more: fuzz_time())
+#             its committed corpus, FUZZ_PAR at once, the stage taking
+#             FUZZ_TIME seconds per target (the fastest targets less, the
+#             slowest more: fuzz_time())
 #   install   DESTDIR install of the werror build, then
 #             scripts/check-install.sh (pkg-config consumer, exports)
 #   guest     the real-guest scenarios: a Debian 6.12 kernel under QEMU
@@ -31,9 +32,11 @@
 # anything failed.
 #
 # Environment: CHECK_DIR (build-ci) holds every build directory and the
-# results; FUZZ_TIME (30) seconds per fuzz target on average; FUZZ_RUNS
-# (100000000) caps the executions per target; FUZZ_FLAGS (-entropic=0)
-# are libFuzzer options added to every fuzz run.
+# results; FUZZ_TIME (30) seconds of the fuzz stage per fuzz target on
+# average; FUZZ_PAR (2 with two CPUs or more, else 1) fuzz targets run at
+# once, each for FUZZ_PAR times its share; FUZZ_RUNS (100000000) caps the
+# executions per target; FUZZ_FLAGS (-entropic=0) are libFuzzer options
+# added to every fuzz run.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,6 +48,7 @@ FUZZ_RUNS=${FUZZ_RUNS:-100000000}
 # -entropic=0: the entropic scheduler's per-feature bookkeeping was most of
 # a short run's time, for no more coverage in 30 s (docs/FUZZING.md)
 FUZZ_FLAGS=${FUZZ_FLAGS--entropic=0}
+FUZZ_PAR=${FUZZ_PAR:-$(($(nproc) >= 2 ? 2 : 1))}
 ALL_STAGES="werror asan valgrind fuzz install guest"
 VALGRIND="valgrind --leak-check=full --error-exitcode=1"
 VALGRIND="$VALGRIND --errors-for-leak-kinds=definite,indirect"
@@ -181,16 +185,20 @@ for t in json.load(sys.stdin):
 }
 
 # fuzz_time NAME - seconds for one target: the stage's time (FUZZ_TIME per
-# target) re-split by speed, in thirds of FUZZ_TIME.  The two that pass
-# 10^5 executions in a third get one; the four slowest per execution get
-# four (docs/FUZZING.md has the rates); a target not listed gets three.
+# target) re-split by speed, in thirds of FUZZ_TIME, times FUZZ_PAR (that
+# many run at once).  The two that pass 10^5 executions in a third get
+# one, fuzz_net_socket two; the four slowest per execution get four
+# (docs/FUZZING.md has the rates); a target not listed gets three.  The
+# weights of the 17 targets add up to 50 thirds, an even number, so that
+# two lanes end together within the 17 x FUZZ_TIME of one.
 fuzz_time() {
 	local w=3
 	case $1 in
 	fuzz_virtqueue | fuzz_net_gso) w=1 ;;
+	fuzz_net_socket) w=2 ;;
 	fuzz_core | fuzz_virtio_iommu | fuzz_virtio_net | fuzz_virtio_blk) w=4 ;;
 	esac
-	echo $(((FUZZ_TIME * w + 2) / 3))
+	echo $(((FUZZ_TIME * w * FUZZ_PAR + 2) / 3))
 }
 
 # fuzz_one RES NAME EXE - run one libFuzzer target from a corpus copy.
@@ -226,7 +234,7 @@ fuzz_one() {
 }
 
 stage_fuzz() {
-	local res=$RES/fuzz.tap name exe n=0
+	local res=$RES/fuzz.tap name exe t n=0 running=0
 	header "fuzz: clang + libFuzzer + ASan/UBSan, ${FUZZ_TIME}s per target on average"
 	# The whole tree is compiled with coverage instrumentation so that
 	# libFuzzer sees the library's branches, not only the target's.
@@ -234,11 +242,25 @@ stage_fuzz() {
 		-Db_sanitize=address,undefined -Db_lundef=false \
 		-Dc_args=-fsanitize=fuzzer-no-link || return 0
 	summarize fuzz "$res"
-	while read -r name exe; do
+	mkdir -p "$OUT/fuzz/run"
+	# FUZZ_PAR at once, the longest first (so the lanes end together);
+	# each target's lines are printed whole when it ends
+	while read -r t name exe; do
 		[ -n "$name" ] || continue
 		n=$((n + 1))
-		fuzz_one "$res" "$name" "$exe"
-	done < <(fuzz_targets "$OUT/fuzz")
+		if [ "$running" -ge "$FUZZ_PAR" ]; then
+			wait -n
+			running=$((running - 1))
+		fi
+		{
+			fuzz_one "$res" "$name" "$exe" >"$OUT/fuzz/run/$name.out" 2>&1
+			cat "$OUT/fuzz/run/$name.out"
+		} &
+		running=$((running + 1))
+	done < <(fuzz_targets "$OUT/fuzz" | while read -r name exe; do
+		echo "$(fuzz_time "$name") $name $exe"
+	done | sort -s -k1,1nr)
+	wait
 	[ $n -gt 0 ] || record fail "$res" "fuzz: no libFuzzer target found"
 }
 
