@@ -43,7 +43,9 @@ long vf_xl_len(struct vdev_fuzz *v, uint64_t a, uint32_t len,
 	       unsigned int access, uint32_t *contig)
 {
 	uint64_t gpa = a, n = len, end = v->ram_gpa + v->pages * VF_PAGE;
+	uint64_t to_page_end = VF_PAGE - (a & (VF_PAGE - 1));
 
+	*contig = (uint32_t)(len < to_page_end ? len : to_page_end);
 	if (!v->gpa) {
 		struct viommu_xlate x;
 

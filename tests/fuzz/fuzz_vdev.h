@@ -52,7 +52,10 @@ vf_fail(const char *who, const char *fmt, ...);
 /*
  * vf_xl_len() - where the bytes from bus address @a go for @access: the
  * RAM offset of the first and, in *@contig, how many follow contiguously
- * (at most @len); or -1 (unmapped, no permission, not the device's RAM).
+ * (at most @len); or -1 (unmapped, no permission, not the device's RAM)
+ * with *@contig the bytes to the end of @a's page (at most @len), which
+ * fail alike: every mapping here is whole pages and the RAM's bounds are
+ * page-aligned, so a caller may skip them instead of asking per byte.
  */
 long vf_xl_len(struct vdev_fuzz *v, uint64_t a, uint32_t len,
 	       unsigned int access, uint32_t *contig);

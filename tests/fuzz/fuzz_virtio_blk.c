@@ -213,9 +213,7 @@ static void mark_writable(struct fz *z, uint64_t a, uint32_t len)
 		uint32_t c;
 		long o = vf_xl_len(&z->v, a, len, VIOMMU_WRITE, &c);
 
-		if (o < 0)
-			c = 1;
-		else
+		if (o >= 0)
 			memset(may_change + o, 1, c);
 		a += c;
 		len -= c;
@@ -260,12 +258,10 @@ static uint32_t read_src(struct fz *z, const struct req *r)
 			uint32_t c;
 			long o = vf_xl_len(&z->v, a, left, VIOMMU_READ, &c);
 
-			if (o < 0) {
-				c = 1;
-				src[n] = 0;
-			} else {
+			if (o < 0)
+				memset(src + n, 0, c);
+			else
 				memcpy(src + n, ram + o, c);
-			}
 			n += c;
 			a += c;
 			left -= c;

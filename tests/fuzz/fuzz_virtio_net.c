@@ -365,13 +365,17 @@ static void op_tx(struct fz *z)
 	for (unsigned int i = 0; i < n; i++) {
 		if (s[i].write)
 			continue;
-		for (uint32_t j = 0; j < s[i].len; j++) {
-			long o = vf_xl(&z->v, s[i].gpa + j, VIOMMU_READ);
+		for (uint32_t j = 0, c; j < s[i].len; j += c) {
+			long o = vf_xl_len(&z->v, s[i].gpa + j, s[i].len - j,
+					   VIOMMU_READ, &c);
+			uint32_t room = sizeof(sent) - nsent;
 
-			if (o < 0)
+			if (o < 0) {
 				all_ok = false;
-			else if (nsent < sizeof(sent))
-				sent[nsent++] = ram[o];
+				continue;
+			}
+			memcpy(sent + nsent, ram + o, c < room ? c : room);
+			nsent += c < room ? c : room;
 		}
 	}
 	if (vf_next8(&z->v) & 1)
