@@ -196,7 +196,7 @@ fuzz_time() {
 	case $1 in
 	fuzz_virtqueue | fuzz_net_gso) w=1 ;;
 	fuzz_net_socket) w=2 ;;
-	fuzz_core | fuzz_virtio_iommu | fuzz_virtio_net | fuzz_virtio_blk) w=4 ;;
+	fuzz_core | fuzz_virtio_iommu | fuzz_regframe_vtd | fuzz_vtd_qi) w=4 ;;
 	esac
 	echo $(((FUZZ_TIME * w * FUZZ_PAR + 2) / 3))
 }
