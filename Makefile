@@ -12,9 +12,9 @@
 # Variables: BUILD (build) is the everyday build directory; CHECK_DIR
 # (build-ci) holds the check stages' build directories (and the check's
 # QEMU 11.1 cache, CHECK_DIR/qemu-11.1); FUZZ_TIME (30)
-# seconds per fuzz target in `make check`; FUZZ_LONG_TIME (3600) seconds
-# per target in `make fuzz-long`; NO_DEPS=1 skips the package
-# check (scripts/deps.sh).
+# seconds per fuzz target in `make check` on average; FUZZ_LONG_TIME
+# (3600) seconds per target in `make fuzz-long`; NO_DEPS=1 skips the
+# package check (scripts/deps.sh).
 
 BUILD ?= build
 CHECK_DIR ?= build-ci
@@ -65,8 +65,10 @@ check-fuzz:
 # Every libFuzzer target (both check levels) for FUZZ_LONG_TIME seconds
 # each (3600) on a corpus kept in build/fuzz-long (the next run resumes
 # it); prints execs and exec/s per target and appends them to
-# build/fuzz-long/history.tsv.  FUZZ_TARGETS="fuzz_core ..." picks targets.
-# See scripts/fuzz-long.sh and docs/FUZZING.md.
+# build/fuzz-long/history.tsv.  FUZZ_TARGETS="fuzz_core ..." picks targets,
+# FUZZ_JOBS=N runs N workers per target, FUZZ_FLAGS adds libFuzzer options;
+# kill $$(cat build/fuzz-long/fuzz-long.pid) stops it, recording the part
+# run.  See scripts/fuzz-long.sh and docs/FUZZING.md.
 fuzz-long:
 	FUZZ_TIME=$(FUZZ_LONG_TIME) bash scripts/fuzz-long.sh $(FUZZ_TARGETS)
 

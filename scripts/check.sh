@@ -11,8 +11,10 @@
 #   valgrind  the werror build's unit suite under valgrind memcheck
 #             (definite and indirect leaks are errors)
 #   fuzz      clang build with libFuzzer (+ASan/UBSan, library instrumented
-#             for coverage); each fuzz target runs FUZZ_TIME seconds from a
-#             temporary copy of its committed corpus
+#             for coverage); each fuzz target runs from a temporary copy of
+#             its committed corpus, FUZZ_PAR at once, the stage taking
+#             FUZZ_TIME seconds per target (the fastest targets less, the
+#             slowest more: fuzz_time())
 #   install   DESTDIR install of the werror build, then
 #             scripts/check-install.sh (pkg-config consumer, exports)
 #   guest     the real-guest scenarios: a Debian 6.12 kernel under QEMU
@@ -30,8 +32,11 @@
 # anything failed.
 #
 # Environment: CHECK_DIR (build-ci) holds every build directory and the
-# results; FUZZ_TIME (30) seconds per fuzz target; FUZZ_RUNS (100000000)
-# caps the executions per target.
+# results; FUZZ_TIME (30) seconds of the fuzz stage per fuzz target on
+# average; FUZZ_PAR (2 with two CPUs or more, else 1) fuzz targets run at
+# once, each for FUZZ_PAR times its share; FUZZ_RUNS (100000000) caps the
+# executions per target; FUZZ_FLAGS (-entropic=0) are libFuzzer options
+# added to every fuzz run.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,6 +45,10 @@ OUT=${CHECK_DIR:-build-ci}
 RES=$OUT/results
 FUZZ_TIME=${FUZZ_TIME:-30}
 FUZZ_RUNS=${FUZZ_RUNS:-100000000}
+# -entropic=0: the entropic scheduler's per-feature bookkeeping was most of
+# a short run's time, for no more coverage in 30 s (docs/FUZZING.md)
+FUZZ_FLAGS=${FUZZ_FLAGS--entropic=0}
+FUZZ_PAR=${FUZZ_PAR:-$(($(nproc) >= 2 ? 2 : 1))}
 ALL_STAGES="werror asan valgrind fuzz install guest"
 VALGRIND="valgrind --leak-check=full --error-exitcode=1"
 VALGRIND="$VALGRIND --errors-for-leak-kinds=definite,indirect"
@@ -175,19 +184,38 @@ for t in json.load(sys.stdin):
         print(n, t["filename"][0])'
 }
 
+# fuzz_time NAME - seconds for one target: the stage's time (FUZZ_TIME per
+# target) re-split by speed, in thirds of FUZZ_TIME, times FUZZ_PAR (that
+# many run at once).  The three that pass 10^5 executions in a third get
+# one, fuzz_net_socket two; the four slowest per execution get four
+# (docs/FUZZING.md has the rates); a target not listed gets three.  The
+# weights of the 18 targets add up to 51 thirds, so two lanes end within
+# a third of each other and within the 18 x FUZZ_TIME of one.
+fuzz_time() {
+	local w=3
+	case $1 in
+	fuzz_virtqueue | fuzz_net_gso | fuzz_bench_opts) w=1 ;;
+	fuzz_net_socket) w=2 ;;
+	fuzz_core | fuzz_virtio_iommu | fuzz_regframe_vtd | fuzz_vtd_qi) w=4 ;;
+	esac
+	echo $(((FUZZ_TIME * w * FUZZ_PAR + 2) / 3))
+}
+
 # fuzz_one RES NAME EXE - run one libFuzzer target from a corpus copy.
 fuzz_one() {
 	local res=$1 name=$2 exe=$3 work=$OUT/fuzz/run/$2
-	local corpus=tests/fuzz/corpus/$2 execs rc
+	local corpus=tests/fuzz/corpus/$2 execs rc t
+	t=$(fuzz_time "$name")
 	rm -rf "$work"
 	mkdir -p "$work/corpus" "$work/artifacts"
 	[ -d "$corpus" ] && cp -R "$corpus/." "$work/corpus/"
-	echo "  $name: ${FUZZ_TIME}s from $(find "$work/corpus" -type f |
+	echo "  $name: ${t}s from $(find "$work/corpus" -type f |
 		wc -l) corpus files (copy in $work)"
+	# shellcheck disable=SC2086 # FUZZ_FLAGS is a list of options
 	ASAN_OPTIONS=$ASAN_OPTS UBSAN_OPTIONS=$UBSAN_OPTS \
-		timeout $((FUZZ_TIME * 2 + 120)) "$exe" \
-		-max_total_time="$FUZZ_TIME" -runs="$FUZZ_RUNS" -timeout=25 \
-		-rss_limit_mb=4096 -print_final_stats=1 \
+		timeout $((t * 2 + 120)) "$exe" \
+		-max_total_time="$t" -runs="$FUZZ_RUNS" -timeout=25 \
+		-rss_limit_mb=4096 -print_final_stats=1 $FUZZ_FLAGS \
 		-artifact_prefix="$work/artifacts/" "$work/corpus" \
 		>"$work/log" 2>&1
 	rc=$?
@@ -196,7 +224,7 @@ fuzz_one() {
 		grep -E '^(Done|stat::(number_of_executed_units|peak_rss))' \
 			"$work/log" | sed 's/^/    /'
 		record ok "$res" \
-			"fuzz: $name, ${FUZZ_TIME}s libFuzzer (${execs:-?} execs)"
+			"fuzz: $name, ${t}s libFuzzer (${execs:-?} execs)"
 		return 0
 	fi
 	tail -n 60 "$work/log" | sed 's/^/    | /'
@@ -206,19 +234,33 @@ fuzz_one() {
 }
 
 stage_fuzz() {
-	local res=$RES/fuzz.tap name exe n=0
-	header "fuzz: clang + libFuzzer + ASan/UBSan, ${FUZZ_TIME}s per target"
+	local res=$RES/fuzz.tap name exe t n=0 running=0
+	header "fuzz: clang + libFuzzer + ASan/UBSan, ${FUZZ_TIME}s per target on average"
 	# The whole tree is compiled with coverage instrumentation so that
 	# libFuzzer sees the library's branches, not only the target's.
 	CC=clang build_dir fuzz "$OUT/fuzz" -Dfuzz=enabled \
 		-Db_sanitize=address,undefined -Db_lundef=false \
 		-Dc_args=-fsanitize=fuzzer-no-link || return 0
 	summarize fuzz "$res"
-	while read -r name exe; do
+	mkdir -p "$OUT/fuzz/run"
+	# FUZZ_PAR at once, the longest first (so the lanes end together);
+	# each target's lines are printed whole when it ends
+	while read -r t name exe; do
 		[ -n "$name" ] || continue
 		n=$((n + 1))
-		fuzz_one "$res" "$name" "$exe"
-	done < <(fuzz_targets "$OUT/fuzz")
+		if [ "$running" -ge "$FUZZ_PAR" ]; then
+			wait -n
+			running=$((running - 1))
+		fi
+		{
+			fuzz_one "$res" "$name" "$exe" >"$OUT/fuzz/run/$name.out" 2>&1
+			cat "$OUT/fuzz/run/$name.out"
+		} &
+		running=$((running + 1))
+	done < <(fuzz_targets "$OUT/fuzz" | while read -r name exe; do
+		echo "$(fuzz_time "$name") $name $exe"
+	done | sort -s -k1,1nr)
+	wait
 	[ $n -gt 0 ] || record fail "$res" "fuzz: no libFuzzer target found"
 }
 

@@ -21,6 +21,7 @@
  * the model agrees).
  */
 #define FX_RAM_SIZE (4ull << 20)
+#include "fuzz_ram.h"
 #include "unit/test_smmuv3_fixture.h"
 #include "link/regframe.h"
 

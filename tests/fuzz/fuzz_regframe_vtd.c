@@ -24,6 +24,7 @@
  * the model runs on its next register access, the check's included).
  */
 #define FX_RAM_SIZE (4ull << 20)
+#include "fuzz_ram.h"
 #include "unit/test_vtd_fixture.h"
 #include "link/regframe.h"
 

@@ -17,6 +17,7 @@
  * StreamID 1 translates to its page whenever it translates at all.
  */
 #define FX_RAM_SIZE (4ull << 20)
+#include "fuzz_ram.h"
 #include "unit/test_smmuv3_fixture.h"
 
 #include <stdio.h>

@@ -19,6 +19,7 @@
  * command error occurs (the harness issues only legal commands).
  */
 #define FX_RAM_SIZE (2ull << 20)
+#include "fuzz_ram.h"
 #include "unit/test_smmuv3_fixture.h"
 
 #include <stdio.h>

@@ -780,7 +780,29 @@ static void *sink(void *arg)
 	return NULL;
 }
 
-/* dma_setup() - VERSION and DMA_MAP without an fd, replies read. */
+/* read_full() - exactly @n bytes (a stream may deliver a reply in
+ * pieces); false on EOF or an error. */
+static bool read_full(int sock, uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t k = read(sock, p, n);
+
+		if (k <= 0)
+			return false;
+		p += k;
+		n -= (size_t)k;
+	}
+	return true;
+}
+
+/* setup_failed() - the harness's own exchange broke: say where. */
+static void __attribute__((noreturn)) setup_failed(const char *step)
+{
+	fprintf(stderr, "fuzz_vfio_user: DMA mode set-up: %s\n", step);
+	abort();
+}
+
+/* dma_setup() - VERSION and DMA_MAP without an fd, replies read whole. */
 static void dma_setup(int sock)
 {
 	uint8_t m[VFU_HDR_SIZE + VFU_DMA_MAP_SIZE] = { 0 }, r[256];
@@ -790,9 +812,12 @@ static void dma_setup(int sock)
 
 	memcpy(m + 2, &cmd, 2);
 	memcpy(m + 4, &size, 4);
-	if (write(sock, m, size) != (ssize_t)size || read(sock, r, 16) != 16 ||
-	    read(sock, r, get32(r + 4) - 16) <= 0)
-		abort();
+	if (write(sock, m, size) != (ssize_t)size)
+		setup_failed("VERSION not sent");
+	if (!read_full(sock, r, 16) || get32(r + 4) <= 16 ||
+	    get32(r + 4) - 16 > sizeof(r) ||
+	    !read_full(sock, r, get32(r + 4) - 16))
+		setup_failed("no whole VERSION reply");
 	memset(m, 0, sizeof(m));
 	cmd = VFU_DMA_MAP;
 	size = sizeof(m);
@@ -807,9 +832,10 @@ static void dma_setup(int sock)
 	memcpy(m + 32, &q, 8);
 	q = 0x10000;
 	memcpy(m + 40, &q, 8);
-	if (write(sock, m, size) != (ssize_t)size || read(sock, r, 16) != 16 ||
-	    get32(r + 8) != VFU_T_REPLY)
-		abort();
+	if (write(sock, m, size) != (ssize_t)size)
+		setup_failed("DMA_MAP not sent");
+	if (!read_full(sock, r, 16) || get32(r + 8) != VFU_T_REPLY)
+		setup_failed("no DMA_MAP reply");
 }
 
 /* dma_mode() - mode bit 3 (see the top of the file). */

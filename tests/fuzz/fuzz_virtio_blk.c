@@ -32,19 +32,19 @@
  * FUZZ_VIRTIO_BLK_TRACE set in the environment each request's outcome
  * is printed (to see what a corpus input exercises).
  */
-#include <errno.h>
-#include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <viommu/viommu.h>
 
 #include "refdrv/drvring.h"
+#include "fuzz_vdev.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define WHO "fuzz_virtio_blk"
+#define fail(...) vf_fail(WHO, __VA_ARGS__)
 
 #define PAGE 4096u
 #define RAM_GPA 0x10000000ull
@@ -66,9 +66,8 @@ static uint8_t model[CAP_SECTORS * 512];
 static uint8_t src[MAX_SEGS * 8192];
 
 struct fz {
-	const uint8_t *d;
-	size_t n, pos;
-	bool packed, evidx, indirect, ro, gpa;
+	struct vdev_fuzz v; /* input, RAM, IOVA window (fuzz_vdev.h) */
+	bool packed, evidx, indirect, ro;
 	uint16_t nq;
 	struct viommu_mem *mem;
 	struct viommu_ctx *ctx;
@@ -80,71 +79,10 @@ struct fz {
 	uint64_t tok;
 };
 
-static uint8_t next8(struct fz *z)
-{
-	return z->pos < z->n ? z->d[z->pos++] : 0;
-}
-
-static uint64_t next_n(struct fz *z, unsigned int bytes)
-{
-	uint64_t v = 0;
-
-	for (unsigned int i = 0; i < bytes; i++)
-		v |= (uint64_t)next8(z) << (8 * i);
-	return v;
-}
-
-static void __attribute__((noreturn, format(printf, 1, 2)))
-fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "fuzz_virtio_blk: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n");
-	va_end(ap);
-	abort();
-}
-
 /* bus_of() - the bus address of RAM offset @off (rings live there). */
 static uint64_t bus_of(const struct fz *z, uint64_t off)
 {
-	return (z->gpa ? RAM_GPA : IOVA_BASE) + off;
-}
-
-/*
- * xl_len() - where the bytes from bus address @a go for @access: the RAM
- * offset of the first and, in *@contig, how many follow contiguously
- * (at most @len); or -1 (unmapped, no permission, not RAM).
- */
-static long xl_len(struct fz *z, uint64_t a, uint32_t len,
-		   unsigned int access, uint32_t *contig)
-{
-	uint64_t gpa = a, n = len;
-
-	if (!z->gpa) {
-		struct viommu_xlate x;
-
-		if (viommu_domain_lookup(z->dom, a, len, access, &x))
-			return -1;
-		gpa = x.gpa;
-		n = x.len;
-	}
-	if (gpa < RAM_GPA || gpa >= RAM_GPA + RAM_SIZE)
-		return -1;
-	if (n > RAM_GPA + RAM_SIZE - gpa)
-		n = RAM_GPA + RAM_SIZE - gpa;
-	*contig = (uint32_t)n;
-	return (long)(gpa - RAM_GPA);
-}
-
-/* xl() - xl_len() of one byte. */
-static long xl(struct fz *z, uint64_t a, unsigned int access)
-{
-	uint32_t c;
-
-	return xl_len(z, a, 1, access, &c);
+	return (z->v.gpa ? RAM_GPA : IOVA_BASE) + off;
 }
 
 /* ------------------------------------------------------------------ */
@@ -197,7 +135,15 @@ static int setup(struct fz *z, uint8_t h)
 	z->indirect = h & 4;
 	z->ro = h & 8;
 	z->nq = h & 16 ? 2 : 1;
-	z->gpa = (h & 0xe0) == 0xe0;
+	z->v.gpa = (h & 0xe0) == 0xe0;
+	z->v.ram = ram;
+	z->v.ram_gpa = RAM_GPA;
+	z->v.pages = RAM_SIZE / PAGE;
+	z->v.ring_pages = RING_PAGES;
+	z->v.iova_base = IOVA_BASE;
+	z->v.niova = NIOVA;
+	z->v.before = before;
+	z->v.may_change = may_change;
 	memset(ram, 0, sizeof(ram));
 	memset(model, 0, sizeof(model));
 	if (viommu_mem_create(NULL, &z->mem) ||
@@ -209,6 +155,7 @@ static int setup(struct fz *z, uint8_t h)
 	    viommu_domain_create(z->ctx, &dc, &z->dom) ||
 	    viommu_endpoint_attach(z->ep, VIOMMU_NO_PASID, z->dom))
 		return -1;
+	z->v.dom = z->dom;
 	/* the rings' pages, one mapping each (op_ring() unmaps one) */
 	for (uint32_t p = 0; p < RING_PAGES; p++)
 		if (viommu_domain_map(z->dom, IOVA_BASE + p * PAGE,
@@ -218,7 +165,7 @@ static int setup(struct fz *z, uint8_t h)
 			return -1;
 	bc.size = sizeof(bc);
 	bc.mem = z->mem;
-	bc.ep = z->gpa ? NULL : z->ep;
+	bc.ep = z->v.gpa ? NULL : z->ep;
 	bc.capacity = CAP_SECTORS * 512;
 	bc.read_only = z->ro;
 	bc.num_queues = z->nq;
@@ -241,81 +188,12 @@ static void teardown(struct fz *z)
 /* ------------------------------------------------------------------ */
 /* Operations                                                         */
 
-static void op_map(struct fz *z)
-{
-	uint32_t iova = RING_PAGES + next8(z) % (NIOVA - RING_PAGES);
-	uint32_t n = 1 + next8(z) % 4;
-	uint32_t page = RING_PAGES + next8(z) % (RAM_SIZE / PAGE - RING_PAGES);
-	unsigned int prot = 1 + next8(z) % 3;
-
-	if (page + n > RAM_SIZE / PAGE)
-		n = RAM_SIZE / PAGE - page;
-	(void)viommu_domain_map(z->dom, IOVA_BASE + iova * PAGE,
-				IOVA_BASE + (iova + n) * PAGE - 1,
-				RAM_GPA + page * PAGE, prot);
-}
-
-static void op_unmap(struct fz *z)
-{
-	uint32_t iova = RING_PAGES + next8(z) % (NIOVA - RING_PAGES);
-	uint32_t n = 1 + next8(z) % 8;
-
-	(void)viommu_domain_unmap(z->dom, IOVA_BASE + iova * PAGE,
-				  IOVA_BASE + (iova + n) * PAGE - 1, NULL);
-}
-
-/*
- * op_ring() - unmap one ring page, or give it back (read-only first, on
- * odd arguments): the rings stay where they are in RAM, only their
- * translation changes (B17).
- */
-static void op_ring(struct fz *z)
-{
-	uint8_t v = next8(z);
-	uint32_t page = v % RING_PAGES;
-	uint64_t iova = IOVA_BASE + page * PAGE;
-
-	(void)viommu_domain_unmap(z->dom, iova, iova + PAGE - 1, NULL);
-	if (v & 0x80)
-		(void)viommu_domain_map(z->dom, iova, iova + PAGE - 1,
-					RAM_GPA + page * PAGE,
-					v & 0x40 ? VIOMMU_READ :
-						   VIOMMU_READ | VIOMMU_WRITE);
-}
-
-static void op_fill(struct fz *z)
-{
-	uint32_t page = RING_PAGES + next8(z) % (RAM_SIZE / PAGE - RING_PAGES);
-	uint8_t seed = next8(z);
-
-	for (uint32_t i = 0; i < PAGE; i++)
-		ram[page * PAGE + i] = (uint8_t)(seed + i * 13);
-}
-
-/* pick_addr() - a bus address for a buffer: in the IOVA window (or RAM
- * in GPA mode), sometimes just outside it. */
-static uint64_t pick_addr(struct fz *z)
-{
-	uint8_t page = next8(z);
-	uint64_t off = next_n(z, 2) & 0xfff;
-	uint64_t base = z->gpa ? RAM_GPA : IOVA_BASE;
-
-	if (page == 0xff)
-		return base - PAGE + off; /* below the window */
-	if (z->gpa)
-		page = (uint8_t)(RING_PAGES + page % (RAM_SIZE / PAGE -
-						       RING_PAGES));
-	else /* data pages, up to two pages past the window */
-		page = (uint8_t)(RING_PAGES + page % (NIOVA + 2 - RING_PAGES));
-	return base + (uint64_t)page * PAGE + off;
-}
-
 static uint64_t pick_sector(struct fz *z)
 {
 	static const uint64_t edge[] = { 0, 1, CAP_SECTORS - 1, CAP_SECTORS,
 					 CAP_SECTORS + 1, UINT64_MAX,
 					 UINT64_MAX / 512, 1ull << 55 };
-	uint8_t v = next8(z);
+	uint8_t v = vf_next8(&z->v);
 
 	return v & 0x80 ? edge[v & 7] : v % CAP_SECTORS;
 }
@@ -323,9 +201,9 @@ static uint64_t pick_sector(struct fz *z)
 static uint32_t pick_type(struct fz *z)
 {
 	static const uint32_t types[] = { 0, 1, 4, 8, 11, 13, 10, 14, 2, 99 };
-	uint8_t v = next8(z);
+	uint8_t v = vf_next8(&z->v);
 
-	return v < 0xf0 ? types[v % 10] : next_n(z, 4);
+	return v < 0xf0 ? types[v % 10] : vf_next_n(&z->v, 4);
 }
 
 /* mark_writable() - bytes a writable segment may change (B8). */
@@ -333,11 +211,9 @@ static void mark_writable(struct fz *z, uint64_t a, uint32_t len)
 {
 	while (len) {
 		uint32_t c;
-		long o = xl_len(z, a, len, VIOMMU_WRITE, &c);
+		long o = vf_xl_len(&z->v, a, len, VIOMMU_WRITE, &c);
 
-		if (o < 0)
-			c = 1;
-		else
+		if (o >= 0)
 			memset(may_change + o, 1, c);
 		a += c;
 		len -= c;
@@ -351,55 +227,12 @@ static bool seg_ok(struct fz *z, uint64_t a, uint32_t len,
 	while (len) {
 		uint32_t c;
 
-		if (xl_len(z, a, len, access, &c) < 0)
+		if (vf_xl_len(&z->v, a, len, access, &c) < 0)
 			return false;
 		a += c;
 		len -= c;
 	}
 	return true;
-}
-
-/* wait_done() - the request's used entry, or needs reset (then reset).
- * Return: 1 completed, 0 needs reset. */
-static int wait_done(struct fz *z, uint16_t q, uint32_t *len)
-{
-	struct timespec t0, t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		uint64_t tok;
-		int err = drvring_get_used(&z->rings[q], &tok, len);
-
-		if (err == 0) {
-			if (tok != z->tok)
-				fail("used token %llu, expected %llu",
-				     (unsigned long long)tok,
-				     (unsigned long long)z->tok);
-			return 1;
-		}
-		if (err != -ENOENT)
-			fail("driver: used ring error %d", err);
-		if (viommu_virtio_dev_status(z->dev) &
-		    VIOMMU_VIRTIO_S_NEEDS_RESET)
-			return 0;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		if (t.tv_sec - t0.tv_sec > 20)
-			fail("request never completed (hang)");
-		sched_yield();
-	}
-}
-
-/* check_ram() - B8: nothing changed outside what the request may. */
-static void check_ram(void)
-{
-	for (uint32_t p = RING_PAGES * PAGE; p < RAM_SIZE; p += PAGE) {
-		if (!memcmp(ram + p, before + p, PAGE))
-			continue;
-		for (uint32_t i = p; i < p + PAGE; i++)
-			if (ram[i] != before[i] && !may_change[i])
-				fail("RAM offset 0x%x changed outside the "
-				     "request's writable buffers", i);
-	}
 }
 
 struct req {
@@ -423,14 +256,12 @@ static uint32_t read_src(struct fz *z, const struct req *r)
 
 		while (left) {
 			uint32_t c;
-			long o = xl_len(z, a, left, VIOMMU_READ, &c);
+			long o = vf_xl_len(&z->v, a, left, VIOMMU_READ, &c);
 
-			if (o < 0) {
-				c = 1;
-				src[n] = 0;
-			} else {
+			if (o < 0)
+				memset(src + n, 0, c);
+			else
 				memcpy(src + n, ram + o, c);
-			}
 			n += c;
 			a += c;
 			left -= c;
@@ -461,7 +292,7 @@ static void check_in(struct fz *z, const struct req *r, uint32_t used)
 
 			while (left) {
 				uint32_t c;
-				long o = xl_len(z, a, left, VIOMMU_WRITE, &c);
+				long o = vf_xl_len(&z->v, a, left, VIOMMU_WRITE, &c);
 
 				if (o < 0)
 					fail("OK IN into an untranslatable "
@@ -477,7 +308,7 @@ static void check_in(struct fz *z, const struct req *r, uint32_t used)
 				left -= c;
 			}
 		}
-		so = xl(z, r->s[r->nseg + 1].gpa, VIOMMU_WRITE);
+		so = vf_xl(&z->v, r->s[r->nseg + 1].gpa, VIOMMU_WRITE);
 		if (!pass && so >= 0 && seen[so])
 			return; /* the status byte overwrote data */
 	}
@@ -529,7 +360,7 @@ static void apply(struct fz *z, const struct req *r, uint8_t status,
 static void op_request(struct fz *z)
 {
 	struct req r = { 0 };
-	uint8_t ctl = next8(z);
+	uint8_t ctl = vf_next8(&z->v);
 	uint8_t hdr[16] = { 0 };
 	uint32_t used = 0, nsrc = 0;
 	long ho, so;
@@ -541,22 +372,22 @@ static void op_request(struct fz *z)
 	r.nseg = (ctl & 7) % (MAX_SEGS + 1);
 	r.indirect = z->indirect && (ctl & 0x80);
 	r.q = z->nq > 1 && (ctl & 0x40) ? 1 : 0;
-	r.s[0] = (struct drvring_seg){ pick_addr(z), 16, false };
+	r.s[0] = (struct drvring_seg){ vf_pick_addr(&z->v), 16, false };
 	for (unsigned int i = 1; i <= r.nseg; i++) {
-		uint8_t f = next8(z);
+		uint8_t f = vf_next8(&z->v);
 
-		r.s[i].gpa = pick_addr(z);
-		r.s[i].len = f & 0x80 ? (uint32_t)next_n(z, 2) & 0x1fff
+		r.s[i].gpa = vf_pick_addr(&z->v);
+		r.s[i].len = f & 0x80 ? (uint32_t)vf_next_n(&z->v, 2) & 0x1fff
 				      : 512u * (1 + (f & 7));
 		r.s[i].write = (r.type == 0 || r.type == 8) ^ !!(f & 0x40);
 	}
-	r.s[r.nseg + 1] = (struct drvring_seg){ pick_addr(z), 1, true };
+	r.s[r.nseg + 1] = (struct drvring_seg){ vf_pick_addr(&z->v), 1, true };
 	n = r.nseg + 2;
 	/* the header, where it translates */
 	memcpy(hdr, &r.type, 4);
 	memcpy(hdr + 8, &r.sector, 8);
 	for (unsigned int i = 0; i < 16; i++) {
-		ho = xl(z, r.s[0].gpa + i, VIOMMU_READ);
+		ho = vf_xl(&z->v, r.s[0].gpa + i, VIOMMU_READ);
 		if (ho >= 0)
 			ram[ho] = hdr[i];
 	}
@@ -571,10 +402,9 @@ static void op_request(struct fz *z)
 			data_ok &= seg_ok(z, r.s[i].gpa, r.s[i].len,
 					  r.s[i].write ? VIOMMU_WRITE
 						       : VIOMMU_READ);
-	if (next8(z) & 1) /* sometimes inject one fault */
+	if (vf_next8(&z->v) & 1) /* sometimes inject one fault */
 		(void)viommu_virtio_blk_inject_faults(z->blk, 1);
-	memcpy(before, ram, sizeof(ram));
-	memset(may_change, 0, sizeof(may_change));
+	vf_snapshot(&z->v);
 	for (unsigned int i = 1; i <= r.nseg + 1; i++)
 		if (r.s[i].write)
 			mark_writable(z, r.s[i].gpa, r.s[i].len);
@@ -582,18 +412,19 @@ static void op_request(struct fz *z)
 	if (drvring_add(&z->rings[r.q], r.s, n, z->tok, r.indirect))
 		return;
 	(void)viommu_virtio_dev_notify(z->dev, r.q);
-	if (!wait_done(z, r.q, &used)) {
+	if (!vf_wait_used(WHO, "request", &z->rings[r.q], z->dev,
+			  z->tok, &used)) {
 		if (getenv("FUZZ_VIRTIO_BLK_TRACE"))
 			fprintf(stderr, "type %u: needs reset\n", r.type);
 		(void)viommu_virtio_blk_inject_faults(z->blk, 0);
-		check_ram();
+		vf_check_ram(WHO, &z->v);
 		if (driver_init(z))
 			fail("re-initialisation after needs reset failed");
 		return;
 	}
 	(void)viommu_virtio_blk_inject_faults(z->blk, 0);
-	check_ram();
-	so = xl(z, r.s[r.nseg + 1].gpa, VIOMMU_WRITE);
+	vf_check_ram(WHO, &z->v);
+	so = vf_xl(&z->v, r.s[r.nseg + 1].gpa, VIOMMU_WRITE);
 	if (so < 0)
 		fail("completed with an untranslatable status byte");
 	if (ram[so] == 0 && !data_ok)
@@ -606,34 +437,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fz z;
 
 	memset(&z, 0, sizeof(z));
-	z.d = data;
-	z.n = size;
-	if (setup(&z, next8(&z)))
+	z.v.d = data;
+	z.v.n = size;
+	if (setup(&z, vf_next8(&z.v)))
 		fail("set-up failed");
-	for (int op = 0; op < MAX_OPS && z.pos < z.n; op++) {
-		uint8_t o = next8(&z);
+	for (int op = 0; op < MAX_OPS && z.v.pos < z.v.n; op++) {
+		uint8_t o = vf_next8(&z.v);
 
-		switch (o % 8) {
-		case 0:
-		case 1:
-			op_map(&z);
-			break;
-		case 2:
-			op_unmap(&z);
-			break;
-		case 3:
-			op_fill(&z);
-			break;
-		case 6:
-			op_ring(&z);
-			break;
-		case 7:
+		if (vf_op_window(&z.v, o))
+			continue;
+		if (o % 8 == 7) {
 			if (driver_init(&z))
 				fail("reset failed");
-			break;
-		default:
+		} else { /* 4, 5 */
 			op_request(&z);
-			break;
 		}
 	}
 	teardown(&z);

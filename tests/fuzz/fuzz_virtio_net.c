@@ -29,7 +29,6 @@
 #include <endian.h>
 #include <errno.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +37,12 @@
 #include <viommu/viommu.h>
 
 #include "refdrv/drvring.h"
+#include "fuzz_vdev.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define WHO "fuzz_virtio_net"
+#define fail(...) vf_fail(WHO, __VA_ARGS__)
 
 #define PAGE 4096u
 #define RAM_GPA 0x10000000ull
@@ -67,8 +70,7 @@ static uint8_t sent[MAX_SEGS * 8192];
 static uint8_t got[MAX_SEGS * 8192 + B_RXBUF];
 
 struct fz {
-	const uint8_t *d;
-	size_t n, pos;
+	struct vdev_fuzz v; /* input, A's RAM and window (fuzz_vdev.h) */
 	bool packed, evidx, indirect, csum, tso, mrg;
 	struct viommu_mem *mem;
 	struct viommu_ctx *ctx;
@@ -80,59 +82,6 @@ struct fz {
 	struct drvring ar[3], br[3];
 	uint64_t tok, btok;
 };
-
-static uint8_t next8(struct fz *z)
-{
-	return z->pos < z->n ? z->d[z->pos++] : 0;
-}
-
-static uint64_t next_n(struct fz *z, unsigned int bytes)
-{
-	uint64_t v = 0;
-
-	for (unsigned int i = 0; i < bytes; i++)
-		v |= (uint64_t)next8(z) << (8 * i);
-	return v;
-}
-
-static void __attribute__((noreturn, format(printf, 1, 2)))
-fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "fuzz_virtio_net: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n");
-	va_end(ap);
-	abort();
-}
-
-/* xl_len() - A's RAM offset of IOVA @a for @access and the contiguous
- * bytes (at most @len) in *@contig; or -1. */
-static long xl_len(struct fz *z, uint64_t a, uint32_t len,
-		   unsigned int access, uint32_t *contig)
-{
-	struct viommu_xlate x;
-	uint64_t n;
-
-	if (viommu_domain_lookup(z->dom, a, len, access, &x))
-		return -1;
-	if (x.gpa < RAM_GPA || x.gpa >= RAM_GPA + A_PAGES * PAGE)
-		return -1;
-	n = x.len;
-	if (n > RAM_GPA + A_PAGES * PAGE - x.gpa)
-		n = RAM_GPA + A_PAGES * PAGE - x.gpa;
-	*contig = (uint32_t)n;
-	return (long)(x.gpa - RAM_GPA);
-}
-
-static long xl(struct fz *z, uint64_t a, unsigned int access)
-{
-	uint32_t c;
-
-	return xl_len(z, a, 1, access, &c);
-}
 
 static struct viommu_virtio_net_stats nst(struct viommu_virtio_net *n)
 {
@@ -252,6 +201,14 @@ static int setup(struct fz *z, uint8_t h)
 	z->csum = !(h & 8);
 	z->tso = !(h & 16);
 	z->mrg = !(h & 32);
+	z->v.ram = ram;
+	z->v.ram_gpa = RAM_GPA;
+	z->v.pages = A_PAGES;
+	z->v.ring_pages = RING_PAGES;
+	z->v.iova_base = IOVA_BASE;
+	z->v.niova = NIOVA;
+	z->v.before = before;
+	z->v.may_change = may_change;
 	memset(ram, 0, sizeof(ram));
 	if (viommu_mem_create(NULL, &z->mem) ||
 	    viommu_mem_set_regions(z->mem, &reg, 1))
@@ -271,6 +228,7 @@ static int setup(struct fz *z, uint8_t h)
 	    viommu_domain_map(z->bdom, B_IOVA, B_IOVA + B_PAGES * PAGE - 1,
 			      RAM_GPA + B_OFF, VIOMMU_READ | VIOMMU_WRITE))
 		return -1;
+	z->v.dom = z->dom;
 	for (uint32_t p = 0; p < RING_PAGES; p++)
 		if (viommu_domain_map(z->dom, IOVA_BASE + p * PAGE,
 				      IOVA_BASE + (p + 1) * PAGE - 1,
@@ -308,99 +266,6 @@ static void teardown(struct fz *z)
 
 /* ------------------------------------------------------------------ */
 /* Operations                                                         */
-
-static void op_map(struct fz *z)
-{
-	uint32_t iova = RING_PAGES + next8(z) % (NIOVA - RING_PAGES);
-	uint32_t n = 1 + next8(z) % 4;
-	uint32_t page = RING_PAGES + next8(z) % (A_PAGES - RING_PAGES);
-	unsigned int prot = 1 + next8(z) % 3;
-
-	if (page + n > A_PAGES)
-		n = A_PAGES - page;
-	(void)viommu_domain_map(z->dom, IOVA_BASE + iova * PAGE,
-				IOVA_BASE + (iova + n) * PAGE - 1,
-				RAM_GPA + page * PAGE, prot);
-}
-
-static void op_unmap(struct fz *z)
-{
-	uint32_t iova = RING_PAGES + next8(z) % (NIOVA - RING_PAGES);
-	uint32_t n = 1 + next8(z) % 8;
-
-	(void)viommu_domain_unmap(z->dom, IOVA_BASE + iova * PAGE,
-				  IOVA_BASE + (iova + n) * PAGE - 1, NULL);
-}
-
-static void op_ring(struct fz *z)
-{
-	uint8_t v = next8(z);
-	uint32_t page = v % RING_PAGES;
-	uint64_t iova = IOVA_BASE + page * PAGE;
-
-	(void)viommu_domain_unmap(z->dom, iova, iova + PAGE - 1, NULL);
-	if (v & 0x80)
-		(void)viommu_domain_map(z->dom, iova, iova + PAGE - 1,
-					RAM_GPA + page * PAGE,
-					v & 0x40 ? VIOMMU_READ :
-						   VIOMMU_READ | VIOMMU_WRITE);
-}
-
-static void op_fill(struct fz *z)
-{
-	uint32_t page = RING_PAGES + next8(z) % (A_PAGES - RING_PAGES);
-	uint8_t seed = next8(z);
-
-	for (uint32_t i = 0; i < PAGE; i++)
-		ram[page * PAGE + i] = (uint8_t)(seed + i * 13);
-}
-
-static uint64_t pick_addr(struct fz *z)
-{
-	uint8_t page = next8(z);
-	uint64_t off = next_n(z, 2) & 0xfff;
-
-	if (page == 0xff)
-		return IOVA_BASE - PAGE + off;
-	page = (uint8_t)(RING_PAGES + page % (NIOVA + 2 - RING_PAGES));
-	return IOVA_BASE + (uint64_t)page * PAGE + off;
-}
-
-/* wait_used() - A's chain back on queue @q, or needs reset (0). */
-static int wait_used(struct fz *z, uint16_t q, uint32_t *len)
-{
-	struct timespec t0, t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		uint64_t tok;
-		int err = drvring_get_used(&z->ar[q], &tok, len);
-
-		if (err == 0) {
-			if (tok != z->tok)
-				fail("used token %llu, expected %llu",
-				     (unsigned long long)tok,
-				     (unsigned long long)z->tok);
-			return 1;
-		}
-		if (err != -ENOENT)
-			fail("driver: used ring error %d", err);
-		if (viommu_virtio_dev_status(z->adev) &
-		    VIOMMU_VIRTIO_S_NEEDS_RESET)
-			return 0;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		if (t.tv_sec - t0.tv_sec > 20)
-			fail("chain never came back (hang)");
-		sched_yield();
-	}
-}
-
-static void check_ram(void)
-{
-	for (uint32_t i = RING_PAGES * PAGE; i < A_PAGES * PAGE; i++)
-		if (ram[i] != before[i] && !may_change[i])
-			fail("A's RAM offset 0x%x changed", i);
-}
 
 static void reinit_a(struct fz *z)
 {
@@ -454,7 +319,7 @@ static uint32_t b_receive(struct fz *z, uint8_t *h)
 
 static void op_tx(struct fz *z)
 {
-	uint8_t ctl = next8(z), h[HDR];
+	uint8_t ctl = vf_next8(&z->v), h[HDR];
 	struct drvring_seg s[MAX_SEGS];
 	unsigned int n = 1 + (ctl & 3);
 	bool ind = z->indirect && (ctl & 0x80), all_ok = true, anyw = false;
@@ -466,14 +331,14 @@ static void op_tx(struct fz *z)
 	/* header: plausible most of the time, raw bytes sometimes */
 	if (ctl & 0x40) {
 		for (unsigned int i = 0; i < HDR; i++)
-			h[i] = next8(z);
+			h[i] = vf_next8(&z->v);
 	} else {
-		uint8_t t = next8(z);
+		uint8_t t = vf_next8(&z->v);
 
 		memset(h, 0, HDR);
 		h[0] = t & 1;                              /* NEEDS_CSUM */
 		h[1] = (uint8_t[]){ 0, 1, 4, 3, 0x81, 0 }[(t >> 1) % 6];
-		gsz = (uint16_t)next_n(z, 2) % 3000;
+		gsz = (uint16_t)vf_next_n(&z->v, 2) % 3000;
 		h[4] = (uint8_t)gsz;
 		h[5] = (uint8_t)(gsz >> 8);
 		h[6] = 34;                                 /* csum_start */
@@ -481,17 +346,17 @@ static void op_tx(struct fz *z)
 		h[2] = 54;
 	}
 	for (unsigned int i = 0; i < n; i++) {
-		uint8_t f = next8(z);
+		uint8_t f = vf_next8(&z->v);
 
-		s[i].gpa = pick_addr(z);
-		s[i].len = f & 0x80 ? (uint32_t)next_n(z, 2) & 0x1fff
+		s[i].gpa = vf_pick_addr(&z->v);
+		s[i].len = f & 0x80 ? (uint32_t)vf_next_n(&z->v, 2) & 0x1fff
 				    : 64u * (1 + (f & 31));
 		s[i].write = (f & 0x60) == 0x60;
 		anyw |= s[i].write && s[i].len;
 	}
 	if (s[0].len >= HDR) /* the header goes where it translates */
 		for (unsigned int i = 0; i < HDR; i++) {
-			long o = xl(z, s[0].gpa + i, VIOMMU_READ);
+			long o = vf_xl(&z->v, s[0].gpa + i, VIOMMU_READ);
 
 			if (o >= 0)
 				ram[o] = h[i];
@@ -500,30 +365,34 @@ static void op_tx(struct fz *z)
 	for (unsigned int i = 0; i < n; i++) {
 		if (s[i].write)
 			continue;
-		for (uint32_t j = 0; j < s[i].len; j++) {
-			long o = xl(z, s[i].gpa + j, VIOMMU_READ);
+		for (uint32_t j = 0, c; j < s[i].len; j += c) {
+			long o = vf_xl_len(&z->v, s[i].gpa + j, s[i].len - j,
+					   VIOMMU_READ, &c);
+			uint32_t room = sizeof(sent) - nsent;
 
-			if (o < 0)
+			if (o < 0) {
 				all_ok = false;
-			else if (nsent < sizeof(sent))
-				sent[nsent++] = ram[o];
+				continue;
+			}
+			memcpy(sent + nsent, ram + o, c < room ? c : room);
+			nsent += c < room ? c : room;
 		}
 	}
-	if (next8(z) & 1)
+	if (vf_next8(&z->v) & 1)
 		(void)viommu_virtio_net_inject_faults(z->a, 1);
-	memcpy(before, ram, sizeof(before));
-	memset(may_change, 0, sizeof(may_change));
+	vf_snapshot(&z->v);
 	z->tok++;
 	if (drvring_add(&z->ar[1], s, n, z->tok, ind))
 		return;
 	(void)viommu_virtio_dev_notify(z->adev, 1);
-	if (!wait_used(z, 1, &used)) {
-		check_ram();
+	if (!vf_wait_used(WHO, "chain", &z->ar[1], z->adev, z->tok,
+			  &used)) {
+		vf_check_ram(WHO, &z->v);
 		reinit_a(z);
 		return;
 	}
 	(void)viommu_virtio_net_inject_faults(z->a, 0);
-	check_ram();
+	vf_check_ram(WHO, &z->v);
 	if (used != 0)
 		fail("TX used length %u", used);
 	a1 = nst(z->a);
@@ -576,28 +445,27 @@ static void op_tx(struct fz *z)
 
 static void op_ctrl(struct fz *z)
 {
-	uint8_t cls = next8(z) % 6, cmd = next8(z) % 3;
-	uint32_t dlen = next8(z) % 40;
+	uint8_t cls = vf_next8(&z->v) % 6, cmd = vf_next8(&z->v) % 3;
+	uint32_t dlen = vf_next8(&z->v) % 40;
 	struct drvring_seg s[3];
 	uint32_t used;
 	long o;
 
-	s[0] = (struct drvring_seg){ pick_addr(z), 2, false };
-	s[1] = (struct drvring_seg){ pick_addr(z), dlen, false };
-	s[2] = (struct drvring_seg){ pick_addr(z), 1 + (next8(z) & 1), true };
+	s[0] = (struct drvring_seg){ vf_pick_addr(&z->v), 2, false };
+	s[1] = (struct drvring_seg){ vf_pick_addr(&z->v), dlen, false };
+	s[2] = (struct drvring_seg){ vf_pick_addr(&z->v), 1 + (vf_next8(&z->v) & 1), true };
 	for (unsigned int i = 0; i < 2; i++) {
-		o = xl(z, s[0].gpa + i, VIOMMU_READ);
+		o = vf_xl(&z->v, s[0].gpa + i, VIOMMU_READ);
 		if (o >= 0)
 			ram[o] = i ? cmd : cls;
 	}
 	for (uint32_t i = 0; i < dlen; i++) {
-		o = xl(z, s[1].gpa + i, VIOMMU_READ);
+		o = vf_xl(&z->v, s[1].gpa + i, VIOMMU_READ);
 		if (o >= 0)
-			ram[o] = next8(z);
+			ram[o] = vf_next8(&z->v);
 	}
-	memcpy(before, ram, sizeof(before));
-	memset(may_change, 0, sizeof(may_change));
-	o = xl(z, s[2].gpa, VIOMMU_WRITE); /* the ack: first writable byte */
+	vf_snapshot(&z->v);
+	o = vf_xl(&z->v, s[2].gpa, VIOMMU_WRITE); /* the ack: first writable byte */
 	if (o >= 0)
 		may_change[o] = 1;
 	z->tok++;
@@ -605,12 +473,13 @@ static void op_ctrl(struct fz *z)
 			s[2] }, dlen ? 3 : 2, z->tok, false))
 		return;
 	(void)viommu_virtio_dev_notify(z->adev, 2);
-	if (!wait_used(z, 2, &used)) {
-		check_ram();
+	if (!vf_wait_used(WHO, "chain", &z->ar[2], z->adev, z->tok,
+			  &used)) {
+		vf_check_ram(WHO, &z->v);
 		reinit_a(z);
 		return;
 	}
-	check_ram();
+	vf_check_ram(WHO, &z->v);
 	if (used > 1)
 		fail("control used length %u", used);
 	if (used == 1 && (o < 0 || ram[o] > 1))
@@ -622,40 +491,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fz z;
 
 	memset(&z, 0, sizeof(z));
-	z.d = data;
-	z.n = size;
-	if (setup(&z, next8(&z)))
+	z.v.d = data;
+	z.v.n = size;
+	if (setup(&z, vf_next8(&z.v)))
 		fail("set-up failed");
-	for (int op = 0; op < MAX_OPS && z.pos < z.n; op++) {
-		uint8_t o = next8(&z);
+	for (int op = 0; op < MAX_OPS && z.v.pos < z.v.n; op++) {
+		uint8_t o = vf_next8(&z.v);
 
-		switch (o % 8) {
-		case 0:
-		case 1:
-			op_map(&z);
-			break;
-		case 2:
-			op_unmap(&z);
-			break;
-		case 3:
-			op_fill(&z);
-			break;
-		case 4:
+		if (vf_op_window(&z.v, o))
+			continue;
+		if (o % 8 == 4)
 			op_ctrl(&z);
-			break;
-		case 6:
-			op_ring(&z);
-			break;
-		case 7:
-			if (o & 0x80)
-				reinit_a(&z);
-			else
-				op_tx(&z);
-			break;
-		default:
+		else if (o % 8 == 7 && (o & 0x80))
+			reinit_a(&z);
+		else /* 5, 7 */
 			op_tx(&z);
-			break;
-		}
 	}
 	teardown(&z);
 	return 0;

@@ -25,6 +25,7 @@
  * say).
  */
 #define FX_RAM_SIZE (4ull << 20)
+#include "fuzz_ram.h"
 #include "unit/test_vtd_fixture.h"
 
 #include <stdio.h>

@@ -22,6 +22,7 @@
  * walk's output keeps the input's offset within the leaf.
  */
 #define FX_RAM_SIZE (4ull << 20)
+#include "fuzz_ram.h"
 #include "unit/test_vtd_fixture.h"
 
 #include <stdio.h>

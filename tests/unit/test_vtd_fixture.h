@@ -23,6 +23,11 @@
 #ifndef FX_RAM_SIZE
 #define FX_RAM_SIZE (16ull << 20)
 #endif
+/* zeroed guest RAM per fx_init(); a fuzz target may keep it (fuzz_ram.h) */
+#ifndef FX_RAM_ALLOC
+#define FX_RAM_ALLOC(size) calloc(1, (size))
+#define FX_RAM_FREE(p) free(p)
+#endif
 #define FX_NEP 4
 #define FX_QS 0            /* one 4 KiB page of queue */
 
@@ -147,7 +152,7 @@ static inline int fx_init(struct fx *f, const struct viommu_vtd_config *cfg)
 	int ret;
 
 	memset(f, 0, sizeof(*f));
-	f->ram = calloc(1, FX_RAM_SIZE);
+	f->ram = FX_RAM_ALLOC(FX_RAM_SIZE);
 	if (!f->ram || viommu_mem_create(NULL, &f->mem))
 		return -ENOMEM;
 	r.gpa = FX_RAM_GPA;
@@ -190,7 +195,7 @@ static inline void fx_fini(struct fx *f)
 	viommu_vtd_destroy(f->vtd);
 	viommu_ctx_destroy(f->ctx);
 	viommu_mem_destroy(f->mem);
-	free(f->ram);
+	FX_RAM_FREE(f->ram);
 }
 
 /* fx_gcmd() - set or clear one command bit the Linux way; GSTS after. */
