@@ -8,6 +8,7 @@
  * again even while faults race the change.
  */
 #include <pthread.h>
+#include <time.h>
 #include <sched.h>
 
 #include "harness.h"
@@ -159,6 +160,14 @@ TEST(virtio_iommu_and_smmuv3_share_a_context)
 	vfx_fini(&f);
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 struct race {
 	struct viommu_ctx *ctx;
 	struct viommu_endpoint *ep;
@@ -200,7 +209,17 @@ TEST(handler_pairs_never_mix_or_outlive_their_setter)
 	REQUIRE(viommu_endpoint_create(r.ctx, 8, &r.ep) == 0);
 	for (int i = 0; i < 2; i++)
 		REQUIRE(pthread_create(&th[i], NULL, faulter, &r) == 0);
-	for (int i = 0; i < 4000; i++) {
+	/*
+	 * At least 4000 changes, and on until the faulting threads have
+	 * delivered some faults during them (on a loaded machine they may
+	 * not have run yet); bounded at 10 s.
+	 */
+	uint64_t t_end = now_ns() + 10000000000ull;
+
+	for (int i = 0; i < 4000 ||
+	     (__atomic_load_n(&s[0].faults, __ATOMIC_RELAXED) +
+	      __atomic_load_n(&s[1].faults, __ATOMIC_RELAXED) < 100 &&
+	      now_ns() < t_end); i++) {
 		int k = i & 1;
 
 		__atomic_store_n(&s[k].retired, 0, __ATOMIC_RELEASE);
