@@ -10,13 +10,20 @@
  * ("0123456789,-+.ex k") so that random inputs reach the range checks.
  * At most MAX_WORDS words are built.
  *
+ * bench/opts.c is compiled as a source of its own (tests/meson.build,
+ * fuzz_extra_sources), so the coverage ignore-list, which leaves this
+ * file uninstrumented, still instruments the parser.
+ *
  * Checked after every parse: the result is 0, 1 (help) or -EINVAL; an
  * error leaves a non-empty message that fits BOPT_ERR_MAX; on success
  * every number is inside its range, a list holds 1..nmax values each in
  * range, a name set is non-empty and has only known bits, and an option
  * is marked given only if its name was on the command line.
  */
-#include "../../bench/opts.c"
+#include "../../bench/opts.h"
+#include "../../bench/common.h"
+
+#include <stdio.h>
 
 #include <errno.h>
 #include <stdint.h>
