@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
 #include <time.h>
 
@@ -60,13 +61,33 @@ static uint64_t size_mask(unsigned int size)
 	return size == 8 ? UINT64_MAX : 0xffffffffull;
 }
 
+/* reg_key() - a register as one sortable key: offset above, size below. */
+static uint64_t reg_key(const struct regframe_reg *r)
+{
+	return (uint64_t)r->offset << 8 | r->size;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 /*
  * check_ops() - every register aligned, of size 4 or 8, inside the frame,
  * and no two overlapping.  0 or -EINVAL.
+ *
+ * Overlap is found on a sorted copy of the table (on the stack: at most
+ * REGFRAME_MAX_REGS keys): sorted by offset, a register that overlaps any
+ * later one overlaps the next one, so one pass over neighbours sees every
+ * pair - O(n log n), where comparing every pair made creating a frame over
+ * the VT-d model's 283 registers cost 40,000 comparisons.
  */
 static int check_ops(const struct regframe_ops *ops)
 {
-	unsigned int i, j;
+	uint64_t keys[REGFRAME_MAX_REGS];
+	unsigned int i;
 
 	if (!ops->regs || !ops->nregs || ops->nregs > REGFRAME_MAX_REGS ||
 	    !ops->read || !ops->write || !ops->frame_size ||
@@ -78,14 +99,12 @@ static int check_ops(const struct regframe_ops *ops)
 		if ((r->size != 4 && r->size != 8) || r->offset % r->size ||
 		    (uint64_t)r->offset + r->size > ops->frame_size)
 			return -EINVAL;
-		for (j = 0; j < i; j++) {
-			const struct regframe_reg *q = &ops->regs[j];
-
-			if (ranges_overlap(r->offset, r->offset + r->size - 1,
-					   q->offset, q->offset + q->size - 1))
-				return -EINVAL;
-		}
+		keys[i] = reg_key(r);
 	}
+	qsort(keys, ops->nregs, sizeof(keys[0]), cmp_key);
+	for (i = 1; i < ops->nregs; i++)
+		if ((keys[i] >> 8) < (keys[i - 1] >> 8) + (keys[i - 1] & 0xff))
+			return -EINVAL;
 	return 0;
 }
 

@@ -15,7 +15,9 @@
  * Invalidation.  A selector (source-ids under a function mask, a domain
  * ID, an input range) drops every matching entry.  A page-selective
  * invalidation of at most one set's worth of pages probes only the sets
- * of those pages; anything larger scans the array (bounded by its size).
+ * of those pages; anything larger scans the array (bounded by its size)
+ * until it has seen every valid entry (a count kept with the array: a
+ * guest's flush of an empty or nearly empty cache costs next to nothing).
  * Everything here runs under v->lock.
  */
 #include "vtd_internal.h"
@@ -77,6 +79,8 @@ void vtd_tlb_insert(struct viommu_vtd *v, uint16_t sid, uint32_t pasid,
 			t = &s[i];
 	if (!t)
 		t = &s[(page ^ sid ^ pasid ^ v->tlb_rr++) & (WAYS - 1)];
+	if (!t->valid)
+		v->tlb_live++;
 	t->valid = true;
 	t->sid = sid;
 	t->did = did;
@@ -119,13 +123,22 @@ void vtd_tlb_inval(struct viommu_vtd *v, bool by_sid, uint16_t sid,
 				}
 		}
 	} else {
-		for (unsigned int i = 0; i < v->tlb_entries; i++)
-			if (v->tlb[i].valid &&
-			    match(&v->tlb[i], by_sid, sid, fm_mask, by_did, did,
-				  lo, hi)) {
-				v->tlb[i].valid = false;
+		unsigned int seen = 0;
+
+		for (unsigned int i = 0; i < v->tlb_entries &&
+					 seen < v->tlb_live; i++) {
+			struct vtd_tlbe *t = &v->tlb[i];
+
+			if (!t->valid)
+				continue;
+			seen++;
+			if (match(t, by_sid, sid, fm_mask, by_did, did, lo,
+				  hi)) {
+				t->valid = false;
 				n++;
 			}
+		}
 	}
+	v->tlb_live -= n;
 	v->st.iotlb_dropped += n;
 }

@@ -340,6 +340,7 @@ struct viommu_vtd {
 	unsigned int tlb_entries;
 	uint64_t tlb_sets_mask;
 	unsigned int tlb_rr;
+	unsigned int tlb_live;  /* entries valid: a scan stops at the last */
 
 	/* endpoints (under cmd_lock) */
 	struct vtd_ep *eps;

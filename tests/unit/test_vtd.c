@@ -1187,6 +1187,80 @@ TEST(t10_did_selective_invalidation_is_precise)
 	fx_fini(&f);
 }
 
+/*
+ * T10 with a 16-entry IOTLB, so that entries are evicted and replaced:
+ * a domain-selective and a global invalidation still drop every entry
+ * they cover, wherever it sits in the array (an array scan stops once it
+ * has seen as many valid entries as the IOTLB holds: a miscount would
+ * leave a stale translation in use).
+ */
+static void remap_all(struct fx *f, uint64_t root, uint64_t pa, int n)
+{
+	struct vtdpt_cfg c = fx_cfg(VTDPT_SL, 4);
+	struct vtdpt_result r;
+
+	for (int k = 0; k < n; k++) {
+		REQUIRE(vtdpt_walk(&c, f->mem, root, IOVA + k * 4096ull, 0,
+				   NULL, NULL, &r) == 0);
+		gw64(f, r.fetch, (pa + k * 4096ull) | 1);
+	}
+}
+
+TEST(t10_small_iotlb_invalidation_drops_every_entry)
+{
+	struct viommu_vtd_config vc = { .iotlb_entries = 16 };
+	struct vtdpt_cfg c = fx_cfg(VTDPT_SL, 4);
+	const int n = 24;
+	struct fx f;
+	uint64_t root[2];
+	uint32_t v;
+	int bad = 0;
+
+	REQUIRE(fx_init(&f, &vc) == 0);
+	REQUIRE(fx_enable(&f, false) == 0);
+	for (int i = 0; i < 2; i++) {
+		REQUIRE(vtdpt_alloc_root(&f.ops, &root[i]) == 0);
+		REQUIRE(vtdpt_map(&c, &f.ops, root[i], IOVA, PA1, n * 4096ull,
+				  VIOMMU_READ) == 0);
+		fx_legacy_ctx(&f, fx_sids[i], 1 + i, root[i], 2, 0);
+	}
+	fx_desc(&f, D_CC_GLOBAL, 0);
+	REQUIRE(fx_wait(&f));
+	for (int k = 0; k < n; k++) {
+		gw64(&f, PA1 + k * 4096ull, k);
+		gw64(&f, PA2 + k * 4096ull, 1000 + k);
+	}
+	/* fill: 48 translations through 16 entries, twice over */
+	for (int pass = 0; pass < 2; pass++)
+		for (int k = 0; k < n; k++)
+			for (int i = 0; i < 2; i++)
+				bad += fx_read(&f, i, VIOMMU_NO_PASID,
+					       IOVA + k * 4096ull, &v) ||
+				       v != (uint32_t)k;
+	CHECK_EQ(bad, 0);
+	/* DID 1 moves to PA2: a domain-selective flush shows all of it */
+	remap_all(&f, root[0], PA2, n);
+	fx_desc(&f, D_IOTLB_DSI(1), 0);
+	REQUIRE(fx_wait(&f));
+	for (int k = n - 1; k >= 0; k--)
+		bad += fx_read(&f, 0, VIOMMU_NO_PASID, IOVA + k * 4096ull,
+			       &v) || v != 1000u + k;
+	CHECK_EQ(bad, 0);
+	/* both back to PA1 after a global flush */
+	remap_all(&f, root[0], PA1, n);
+	remap_all(&f, root[1], PA2, n);
+	fx_desc(&f, D_IOTLB_GLOBAL, 0);
+	REQUIRE(fx_wait(&f));
+	for (int k = 0; k < n; k++) {
+		bad += fx_read(&f, 0, VIOMMU_NO_PASID, IOVA + k * 4096ull,
+			       &v) || v != (uint32_t)k;
+		bad += fx_read(&f, 1, VIOMMU_NO_PASID, IOVA + k * 4096ull,
+			       &v) || v != 1000u + k;
+	}
+	CHECK_EQ(bad, 0);
+	fx_fini(&f);
+}
+
 TEST(t10_strict_unmap_then_invalidate_faults)
 {
 	struct fx f;
