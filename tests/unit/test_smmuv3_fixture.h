@@ -13,47 +13,27 @@
 #include <viommu/smmuv3.h>
 #include "refdrv/lpae_build.h"
 
+#include "fx_guest.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define FX_RAM_GPA 0x0ull
-#ifndef FX_RAM_SIZE
-#define FX_RAM_SIZE (16ull << 20)
-#endif
-/* zeroed guest RAM per fx_init(); a fuzz target may keep it (fuzz_ram.h) */
-#ifndef FX_RAM_ALLOC
-#define FX_RAM_ALLOC(size) calloc(1, (size))
-#define FX_RAM_FREE(p) free(p)
-#endif
 #define FX_NEP 4
 #define FX_STRTAB_LOG2 8
 #define FX_Q_LOG2 8
 
 struct fx {
-	uint8_t *ram;
-	struct viommu_mem *mem;
-	struct viommu_ctx *ctx;
+	FX_GUEST_FIELDS;
 	struct viommu_smmuv3 *smmu;
 	struct viommu_endpoint *ep[FX_NEP];
-	uint64_t next;                  /* bump allocator */
 	uint64_t strtab, cmdq, evtq;
 	uint32_t cmd_prod, evt_cons;
 	unsigned int irqs[8];
 	struct lpae_ops ops;
 };
 
-/* fx_alloc() - zeroed guest memory, aligned; 0 when exhausted. */
-static inline uint64_t fx_alloc(struct fx *f, uint64_t size, uint64_t align)
-{
-	uint64_t g = (f->next + align - 1) & ~(align - 1);
-
-	if (g + size > FX_RAM_SIZE)
-		return 0;
-	memset(f->ram + g, 0, size);
-	f->next = g + size;
-	return FX_RAM_GPA + g;
-}
+#include "fx_guest_ops.h"
 
 static inline int fx_lpae_alloc(void *o, uint64_t size, uint64_t align,
 				uint64_t *gpa)
@@ -68,21 +48,6 @@ static inline void fx_irq(void *o, enum viommu_smmuv3_irq irq)
 
 	if ((unsigned int)irq < 8)
 		f->irqs[irq]++;
-}
-
-static inline void gw64(struct fx *f, uint64_t gpa, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		f->ram[gpa - FX_RAM_GPA + i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline uint64_t gr64(struct fx *f, uint64_t gpa)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | f->ram[gpa - FX_RAM_GPA + i];
-	return v;
 }
 
 static inline uint64_t mr(struct fx *f, uint64_t off, unsigned int size)
@@ -105,24 +70,12 @@ static inline int mw(struct fx *f, uint64_t off, unsigned int size,
  */
 static inline int fx_init(struct fx *f, const struct viommu_smmuv3_config *cfg)
 {
-	struct viommu_ctx_config cc = { 0 };
 	struct viommu_smmuv3_config sc = { .size = sizeof(sc) };
-	struct viommu_mem_region r = { 0 };
 	int ret;
 
-	memset(f, 0, sizeof(*f));
-	f->ram = FX_RAM_ALLOC(FX_RAM_SIZE);
-	if (!f->ram || viommu_mem_create(NULL, &f->mem))
-		return -ENOMEM;
-	r.gpa = FX_RAM_GPA;
-	r.size = FX_RAM_SIZE;
-	r.fd = -1;
-	r.hva = f->ram;
-	if (viommu_mem_set_regions(f->mem, &r, 1))
-		return -EINVAL;
-	cc.mem = f->mem;
-	if (viommu_ctx_create(&cc, &f->ctx))
-		return -ENOMEM;
+	ret = fx_guest_init(f);
+	if (ret)
+		return ret;
 	if (cfg)
 		sc = *cfg;
 	sc.ctx = f->ctx;
@@ -149,9 +102,7 @@ static inline int fx_init(struct fx *f, const struct viommu_smmuv3_config *cfg)
 static inline void fx_fini(struct fx *f)
 {
 	viommu_smmuv3_destroy(f->smmu);
-	viommu_ctx_destroy(f->ctx);
-	viommu_mem_destroy(f->mem);
-	FX_RAM_FREE(f->ram);
+	fx_guest_fini(f);
 }
 
 /* fx_cmd() - queue one command and ring the doorbell. */
