@@ -52,8 +52,10 @@
  * back to the root; after MS_READ_TRIES it gives up (-EAGAIN) and the
  * caller takes the lock.  Every field a reader reads is written with an
  * atomic store (and child, prev and root pointers with release, read with
- * acquire, so a node is initialised before it can be reached); readers
- * clamp counts and depths, so a torn view is always safe to search.
+ * acquire, so a node is initialised before it can be reached), except
+ * that leaf entries move with memmove() outside TSan builds (see
+ * leaf_move()); readers clamp counts and depths, so a torn view is always
+ * safe to search.
  *
  * Memory reclamation.  A node a writer unlinks (merge, empty leaf, root
  * collapse, destroy) is retired: its version stays odd forever, so
