@@ -52,8 +52,10 @@
  * back to the root; after MS_READ_TRIES it gives up (-EAGAIN) and the
  * caller takes the lock.  Every field a reader reads is written with an
  * atomic store (and child, prev and root pointers with release, read with
- * acquire, so a node is initialised before it can be reached); readers
- * clamp counts and depths, so a torn view is always safe to search.
+ * acquire, so a node is initialised before it can be reached), except
+ * that leaf entries move with memmove() outside TSan builds (see
+ * leaf_move()); readers clamp counts and depths, so a torn view is always
+ * safe to search.
  *
  * Memory reclamation.  A node a writer unlinks (merge, empty leaf, root
  * collapse, destroy) is retired: its version stays odd forever, so
@@ -61,8 +63,10 @@
  * only once a grace period of ms->rcu that began after its unlink is over,
  * i.e. every read section that could hold a pointer to it has ended
  * (rcu.h states the rule).  Writers do not wait for that as a rule: when
- * RETIRE_BATCH nodes have gathered, they become the @waiting batch with an
- * rcu_ticket(), and every later writer call polls the ticket without
+ * RETIRE_BATCH nodes have gathered (or the store became empty) and no
+ * reader is inside a read section at that moment (rcu_quiet(), one scan
+ * of the counters), they are freed at once; otherwise they become the
+ * @waiting batch with an rcu_ticket(), and every later writer call polls the ticket without
  * blocking and frees the batch once it is over.  A writer waits
  * (rcu_wait()) only when the retired nodes hold more than RETIRE_MIN
  * bytes and more than a 16th of the store's memory while a batch is still
@@ -84,6 +88,7 @@
 #include "base/util.h"
 
 #include <errno.h>
+#include <string.h>
 
 #define RETIRE_BATCH 16u  /* retired nodes per grace period */
 #define RETIRE_MIN (128u << 10) /* retired bytes a writer never waits for */
@@ -142,6 +147,23 @@ static void leaf_get(const struct ms_leaf *l, uint32_t i, struct ms_entry *e)
 }
 
 /*
+ * Leaf entries may be moved with memmove() instead of one atomic store per
+ * element (a third of a page-sized map or unmap's instructions): they are
+ * data, never followed as pointers, and every reader that reads them checks
+ * the leaf's version afterwards, so a value torn by a concurrent move is
+ * thrown away (and a torn key only picks a wrong index, which readers
+ * clamp).  Under ThreadSanitizer the element-wise atomic stores stay, so
+ * the race detector sees only the accesses the design calls racy.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define MS_LEAF_ATOMIC_MOVE 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MS_LEAF_ATOMIC_MOVE 1
+#endif
+#endif
+
+/*
  * mv64() / mv32() / mvptr() - memmove() of @cnt elements with one atomic
  * store each (readers may be reading the destination).
  */
@@ -155,6 +177,7 @@ static void mv64(uint64_t *d, const uint64_t *s, uint32_t cnt)
 			SET(d[i], s[i]);
 }
 
+#ifdef MS_LEAF_ATOMIC_MOVE
 static void mv32(uint32_t *d, const uint32_t *s, uint32_t cnt)
 {
 	if (d < s)
@@ -164,6 +187,7 @@ static void mv32(uint32_t *d, const uint32_t *s, uint32_t cnt)
 		for (uint32_t i = cnt; i--;)
 			SET(d[i], s[i]);
 }
+#endif
 
 static void mvptr(void **d, void *const *s, uint32_t cnt)
 {
@@ -179,10 +203,19 @@ static void mvptr(void **d, void *const *s, uint32_t cnt)
 static void leaf_move(struct ms_leaf *d, uint32_t di, struct ms_leaf *s,
 		      uint32_t si, uint32_t cnt)
 {
+#ifdef MS_LEAF_ATOMIC_MOVE
 	mv64(&d->start[di], &s->start[si], cnt);
 	mv64(&d->last[di], &s->last[si], cnt);
 	mv64(&d->gpa[di], &s->gpa[si], cnt);
 	mv32(&d->prot[di], &s->prot[si], cnt);
+#else
+	if (!cnt)
+		return;
+	memmove(&d->start[di], &s->start[si], cnt * sizeof(d->start[0]));
+	memmove(&d->last[di], &s->last[si], cnt * sizeof(d->last[0]));
+	memmove(&d->gpa[di], &s->gpa[si], cnt * sizeof(d->gpa[0]));
+	memmove(&d->prot[di], &s->prot[si], cnt * sizeof(d->prot[0]));
+#endif
 }
 
 /* setn() - a node's count, as readers see it. */
@@ -374,6 +407,24 @@ static void reclaim(struct mapstore *ms, bool force)
 		free_list(ms, ms->retired);
 		ms->retired = NULL;
 		ms->nretired = 0;
+		return;
+	}
+	/*
+	 * When a batch would be set waiting, or everything must go: if no
+	 * reader is inside a read section now, the grace period is already
+	 * over for every retired node (all unlinked and published before
+	 * this call), so free them without a ticket.
+	 */
+	if ((ms->retired || ms->waiting) &&
+	    (force || (!ms->waiting && ms->nretired >= RETIRE_BATCH)) &&
+	    rcu_quiet(ms->rcu)) {
+		w = ms->waiting;
+		ms->waiting = NULL;
+		free_list(ms, w);
+		w = ms->retired;
+		ms->retired = NULL;
+		ms->nretired = 0;
+		free_list(ms, w);
 		return;
 	}
 	if (ms->waiting) {
@@ -1087,34 +1138,23 @@ struct ms_cut {
 };
 
 /*
- * cut_from() - remove the entries in [c->next, c->last] held by @l, the
- * leaf c->next routes to (reached through @p), or by the leaf after it.
- * Return: whether more may follow.
+ * cut_entries() - remove entries [@pos, @end) of @l (reached through @p),
+ * which all lie in [c->next, c->last]: the callbacks first, then the cut,
+ * the rebalancing and its publication.
  */
-static int cut_from(struct mapstore *ms, const struct ms_path *p,
-		    struct ms_leaf *l, struct ms_cut *c)
+static void cut_entries(struct mapstore *ms, const struct ms_path *p,
+			struct ms_leaf *l, uint32_t pos, uint32_t end,
+			struct ms_cut *c)
 {
-	uint32_t pos = count_lt(l->start, l->h.n, c->next), end;
 	struct ms_entry e;
-	int more;
 
-	if (pos == l->h.n) {
-		if (!data_next(l) || l->next->start[0] > c->last)
-			return 0;
-		c->next = l->next->start[0]; /* routes to l->next */
-		return 1;
-	}
-	for (end = pos; end < l->h.n && l->start[end] <= c->last; end++) {
-		c->spans += l->last[end] - l->start[end];
+	for (uint32_t i = pos; i < end; i++) {
+		c->spans += l->last[i] - l->start[i];
 		if (c->fn) {
-			leaf_get(l, end, &e);
+			leaf_get(l, i, &e);
 			c->fn(c->opaque, &e);
 		}
 	}
-	if (end == pos)
-		return 0;
-	more = end == l->h.n && l->start[end - 1] < c->last;
-	c->next = l->start[end - 1] + 1; /* unused unless more */
 	/* The callbacks ran above: readers are held off only from here. */
 	wtouch(ms, l);
 	leaf_move(l, pos, l, end, l->h.n - end);
@@ -1124,6 +1164,32 @@ static int cut_from(struct mapstore *ms, const struct ms_path *p,
 	fix_leaf(ms, p, l);
 	/* Each leaf's cut is a consistent tree: publish it. */
 	wdone(ms);
+}
+
+/*
+ * cut_from() - remove the entries in [c->next, c->last] held by @l, the
+ * leaf c->next routes to (reached through @p), or by the leaf after it.
+ * Return: whether more may follow.
+ */
+static int cut_from(struct mapstore *ms, const struct ms_path *p,
+		    struct ms_leaf *l, struct ms_cut *c)
+{
+	uint32_t pos = count_lt(l->start, l->h.n, c->next), end;
+	int more;
+
+	if (pos == l->h.n) {
+		if (!data_next(l) || l->next->start[0] > c->last)
+			return 0;
+		c->next = l->next->start[0]; /* routes to l->next */
+		return 1;
+	}
+	for (end = pos; end < l->h.n && l->start[end] <= c->last; end++)
+		;
+	if (end == pos)
+		return 0;
+	more = end == l->h.n && l->start[end - 1] < c->last;
+	c->next = l->start[end - 1] + 1; /* unused unless more */
+	cut_entries(ms, p, l, pos, end, c);
 	return more;
 }
 
@@ -1176,6 +1242,7 @@ long ms_remove_range(struct mapstore *ms, uint64_t start, uint64_t last,
 	struct ms_path p;
 	struct ms_leaf *l;
 	uint64_t full, sum;
+	uint32_t i;
 
 	if (removed_bytes)
 		*removed_bytes = 0;
@@ -1184,12 +1251,23 @@ long ms_remove_range(struct mapstore *ms, uint64_t start, uint64_t last,
 	if (!ms->root)
 		return 0;
 	l = descend(ms, start, &p);
-	if (straddles(ms, l, start, last))
-		return -ERANGE;
+	i = count_le(l->start, l->h.n, start);
 	full = *root_full(ms);
-	if (cut_from(ms, &p, l, &c))
-		while (cut_next(ms, &c))
-			;
+	if (i && l->start[i - 1] == start && l->last[i - 1] == last) {
+		/*
+		 * Exactly one entry, the common unmap of one mapping: it
+		 * covers the range, so nothing straddles it, no other entry
+		 * lies in it, and it is in @l (every start routes to its own
+		 * leaf).
+		 */
+		cut_entries(ms, &p, l, i - 1, i, &c);
+	} else {
+		if (straddles(ms, l, start, last))
+			return -ERANGE;
+		if (cut_from(ms, &p, l, &c))
+			while (cut_next(ms, &c))
+				;
+	}
 	if (!ms->count && ms->root) {
 		/* Only an empty rightmost leaf (and its parents) is left. */
 		void *root = ms->root;

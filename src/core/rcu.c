@@ -84,6 +84,25 @@ bool rcu_poll(struct rcu *r, uint64_t ticket)
 	return done;
 }
 
+bool rcu_quiet(struct rcu *r)
+{
+	/*
+	 * Barrier (pairs with the fence in rcu_read_lock(), as in __step()):
+	 * the caller's unlinks are ordered before the scan, so a reader whose
+	 * increment the scan missed entered after them and cannot find the
+	 * unlinked objects; a counter read as zero has every section counted
+	 * in it ended (the acquire loads order their loads before the free).
+	 */
+	uint64_t any = 0;
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	/* Every counter, without an early exit: nearly always all zero. */
+	for (uint32_t s = 0; s < RCU_STRIPES; s++)
+		any |= __atomic_load_n(&r->st[s].cnt[0], __ATOMIC_ACQUIRE) |
+		       __atomic_load_n(&r->st[s].cnt[1], __ATOMIC_ACQUIRE);
+	return !any;
+}
+
 void rcu_wait(struct rcu *r, uint64_t ticket)
 {
 	for (uint32_t n = 0; !rcu_poll(r, ticket); n++)

@@ -131,6 +131,16 @@ uint64_t rcu_ticket(struct rcu *r);
 bool rcu_poll(struct rcu *r, uint64_t ticket);
 
 /*
+ * rcu_quiet() - whether no reader is inside a read section at one instant
+ * after the call began: one scan of both indices, no lock, no waiting, no
+ * step taken.  When it returns true, every read section that could have
+ * seen an object unlinked before the call has ended, so the object may be
+ * freed at once (a grace period with nobody to wait for).  False says
+ * nothing: use rcu_ticket() and rcu_poll().
+ */
+bool rcu_quiet(struct rcu *r);
+
+/*
  * rcu_wait() / rcu_synchronize() - block (spin, then yield) until @ticket
  * is over / until every read section begun before the call has ended.
  * Must not be called inside a read section.  Callable with other locks

@@ -1251,6 +1251,106 @@ TEST(rcu_grace_period_waits_for_readers)
 }
 
 /*
+ * rcu_quiet_sees_every_reader - the one-scan check says "no reader" only
+ * when no read section is open, on either index (a reader that entered
+ * before a flip and one after it).
+ */
+TEST(rcu_quiet_sees_every_reader)
+{
+	struct rcu r;
+	uint32_t t1, t2;
+
+	rcu_init(&r);
+	CHECK(rcu_quiet(&r));
+	t1 = rcu_read_lock(&r);
+	CHECK(!rcu_quiet(&r));
+	(void)rcu_poll(&r, rcu_ticket(&r)); /* flips the index once */
+	t2 = rcu_read_lock(&r);
+	CHECK((t1 & 1) != (t2 & 1));
+	CHECK(!rcu_quiet(&r));
+	rcu_read_unlock(&r, t1);
+	CHECK(!rcu_quiet(&r)); /* the reader on the other index is inside */
+	rcu_read_unlock(&r, t2);
+	CHECK(rcu_quiet(&r));
+	rcu_fini(&r);
+}
+
+/*
+ * retired_nodes_freed_at_once_when_quiet - with no reader inside, a
+ * removal that retires a batch of nodes frees them in the same call (no
+ * ticket left waiting), and emptying the store frees everything.
+ */
+TEST(retired_nodes_freed_at_once_when_quiet)
+{
+	struct fa f = { 0 };
+	struct viommu_allocator a = { fa_alloc, fa_free, &f };
+	struct mapstore ms;
+	struct rcu r;
+	uint64_t live_before;
+
+	rcu_init(&r);
+	ms_init(&ms, &a, &r);
+	for (uint64_t i = 0; i < 4000; i++)
+		REQUIRE(ins(&ms, pg(i), pg(i) + PG - 1) == 0);
+	live_before = f.live_bytes;
+	/* About 40 leaves empty: more than a batch. */
+	CHECK_EQ(ms_remove_range(&ms, pg(100), pg(1380) - 1, NULL, NULL,
+				 NULL), 1280);
+	CHECK(f.live_bytes < live_before);
+	CHECK(ms.retired == NULL && ms.waiting == NULL);
+	CHECK_U64(ms.retired_bytes, 0);
+	CHECK_U64(ms.host_bytes, f.live_bytes);
+	CHECK_EQ(ms_check(&ms), 0);
+	CHECK_EQ(ms_remove_range(&ms, 0, MAXA, NULL, NULL, NULL), 4000 - 1280);
+	CHECK(f.live == 0 && ms.host_bytes == 0);
+	ms_destroy(&ms);
+	rcu_fini(&r);
+}
+
+/*
+ * remove_exact_entry - removing exactly one entry's range (the fast path)
+ * between abutting neighbours, at both ends of a leaf and of the store:
+ * the callback sees that entry, the byte count is its size, neighbours
+ * stay, and a range one byte short or long of it is still refused.
+ */
+TEST(remove_exact_entry)
+{
+	struct collect c = { 0 };
+	struct mapstore ms;
+	struct ms_entry e;
+	uint64_t b;
+	long bad = 0;
+
+	ms_init(&ms, NULL, NULL);
+	for (uint64_t i = 0; i < 200; i++)
+		REQUIRE(ins(&ms, pg(i), pg(i) + PG - 1) == 0);
+	CHECK_EQ(ms_remove_range(&ms, pg(5), pg(5) + PG - 2, NULL, NULL, &b),
+		 -ERANGE);
+	CHECK_EQ(ms_remove_range(&ms, pg(5), pg(5) + PG, NULL, NULL, &b),
+		 -ERANGE);
+	for (uint64_t i = 0; i < 200; i += 3) {
+		c.n = 0;
+		bad |= ms_remove_range(&ms, pg(i), pg(i) + PG - 1,
+				       collect_removed, &c, &b) != 1;
+		bad |= c.n != 1 || c.e[0].start != pg(i) ||
+		       c.e[0].last != pg(i) + PG - 1 ||
+		       c.e[0].gpa != (pg(i) ^ 0x5a5a000) || b != PG;
+		bad |= ms_lookup(&ms, pg(i), &e) != -ENOENT;
+		bad |= i && ms_lookup(&ms, pg(i) - 1, &e) != 0;
+		bad |= i + 1 < 200 && ms_lookup(&ms, pg(i + 1), &e) != 0;
+		bad |= ms_check(&ms) != 0;
+	}
+	CHECK(!bad);
+	CHECK_EQ(ms.count, 200 - 67);
+	CHECK_EQ(ms_remove_range(&ms, pg(199), pg(199) + PG - 1, NULL, NULL,
+				 &b), 1);
+	CHECK_EQ(ms_remove_range(&ms, pg(199), pg(199) + PG - 1, NULL, NULL,
+				 &b), 0);
+	free(c.e);
+	ms_destroy(&ms);
+}
+
+/*
  * retired_nodes_outlive_read_sections - nodes a removal unlinks while a
  * reader is inside stay allocated (counted in host_bytes) until the reader
  * leaves; the next writer call then frees them without waiting.
