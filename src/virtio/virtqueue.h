@@ -31,6 +31,8 @@
 #include <viommu/core.h>
 #include <viommu/mem.h>
 
+#include <string.h>
+
 #include "base/util.h"
 #include "mem/mem_internal.h"
 
@@ -254,18 +256,63 @@ int vq_set_kicks(struct vq *vq, bool on);
 bool vq_has_avail(struct vq *vq);
 
 /*
+ * vq_copy_part() - vq_read() (!@write) or vq_write() segment by segment,
+ * out of line: what they call when vq_part_hva() does not answer.
+ * Return: 0; -ERANGE; -EFAULT.
+ */
+int vq_copy_part(struct vq *vq, const struct vq_elem *e, uint32_t off,
+		 void *buf, uint32_t len, bool write);
+
+/*
+ * vq_part_hva() - the common case of vq_read() / vq_write(): bytes [@off,
+ * @off + @len) (@len > 0) lie in the first segment of the readable
+ * (!@write) or writable part, in the region the buffer cache holds.  Then
+ * *@hva is their host address (valid inside the caller's read section).
+ */
+static inline bool vq_part_hva(struct vq *vq, const struct vq_elem *e,
+			       uint32_t off, uint32_t len, bool write,
+			       void **hva)
+{
+	uint32_t first = write ? e->nread : 0, end = write ? e->nseg : e->nread;
+
+	return __builtin_expect(first < end && len && !vq->io &&
+				(uint64_t)off + len <= e->segs[first].len, 1) &&
+	       mem_cache_hit(vq->mem, &vq->mc, e->segs[first].gpa + off, len,
+			     write, hva);
+}
+
+/*
  * vq_read() - copy @len bytes at byte @off of the readable part of @e.
+ * Inline: a constant @len makes the common case a few moves.
  * Return: 0; -ERANGE if the readable part is shorter; -EFAULT (memory).
  */
-int vq_read(struct vq *vq, const struct vq_elem *e, uint32_t off, void *buf,
-	    uint32_t len);
+static inline int vq_read(struct vq *vq, const struct vq_elem *e,
+			  uint32_t off, void *buf, uint32_t len)
+{
+	void *hva;
+
+	if (vq_part_hva(vq, e, off, len, false, &hva)) {
+		memcpy(buf, hva, len);
+		return 0;
+	}
+	return vq_copy_part(vq, e, off, buf, len, false);
+}
 
 /*
  * vq_write() - copy @len bytes to byte @off of the writable part of @e.
  * Return: 0; -ERANGE if the writable part is shorter; -EFAULT (memory).
  */
-int vq_write(struct vq *vq, const struct vq_elem *e, uint32_t off,
-	     const void *buf, uint32_t len);
+static inline int vq_write(struct vq *vq, const struct vq_elem *e,
+			   uint32_t off, const void *buf, uint32_t len)
+{
+	void *hva;
+
+	if (vq_part_hva(vq, e, off, len, true, &hva)) {
+		memcpy(hva, buf, len);
+		return 0;
+	}
+	return vq_copy_part(vq, e, off, (void *)buf, len, true);
+}
 
 /* vq_set_broken() - mark broken with one log line (device-detected). */
 void vq_set_broken(struct vq *vq, const char *why);
