@@ -282,6 +282,10 @@ static inline int ram_write(struct vq *vq, uint64_t gpa, const void *buf,
 #define EVENT_FLAGS_MASK 3u
 #define EVENT_WRAP_BIT 15
 
+/* vq_push() (virtqueue.h) writes the split used ring inline. */
+_Static_assert(USED_IDX == 2 && USED_RING == 4 && USED_ELEM_SIZE == 8,
+	       "split used ring layout as vq_push() writes it");
+
 /* A descriptor as read from guest memory, host-endian. */
 struct raw_desc {
 	uint64_t addr;
@@ -951,10 +955,12 @@ static int split_walk(struct vq *vq, struct walk *w, uint16_t head)
 static inline bool pair_ok(struct vq *vq, struct vq_elem *e,
 			   const struct raw_desc *a, const struct raw_desc *b)
 {
+	uint64_t tid;
+
 	if ((a->flags & PAIR_MASK) != VQ_DESC_F_NEXT ||
 	    (b->flags & PAIR_MASK) != VQ_DESC_F_WRITE || !a->len || !b->len ||
 	    (uint64_t)a->len + b->len > UINT32_MAX ||
-	    mem_table_id(vq->mem) != vq->mc.table_id ||
+	    (tid = mem_table_id(vq->mem)) != vq->mc.table_id ||
 	    !mem_cache_in(&vq->mc, a->addr, a->len, false) ||
 	    !mem_cache_in(&vq->mc, b->addr, b->len, true))
 		return false;
@@ -965,6 +971,9 @@ static inline bool pair_ok(struct vq *vq, struct vq_elem *e,
 	e->nread = 1;
 	e->read_len = a->len;
 	e->write_len = b->len;
+	e->rhva = vq->mc.piece.hva + (a->addr - vq->mc.piece.gpa);
+	e->whva = vq->mc.piece.hva + (b->addr - vq->mc.piece.gpa);
+	e->tid = tid;
 	return true;
 }
 
@@ -1286,7 +1295,7 @@ static int packed_push(struct vq *vq, const struct vq_elem *e, uint32_t len)
 	return 0;
 }
 
-int vq_push(struct vq *vq, const struct vq_elem *e, uint32_t used_len)
+int vq_push_slow(struct vq *vq, const struct vq_elem *e, uint32_t used_len)
 {
 	int err;
 

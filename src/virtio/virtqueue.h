@@ -31,6 +31,7 @@
 #include <viommu/core.h>
 #include <viommu/mem.h>
 
+#include <endian.h>
 #include <string.h>
 
 #include "base/util.h"
@@ -148,6 +149,12 @@ struct vq_elem {
 	uint32_t nread; /* segs[0..nread) readable, the rest writable */
 	uint32_t read_len, write_len;
 	struct vq_seg *segs;
+	/* host addresses of segs[0] (readable) and segs[1] (writable), set by
+	 * the two-descriptor pop when both lie in the buffer cache's region
+	 * of region table @tid, else NULL: vq_part_hva() then needs no range
+	 * look-up while that table is still the current one */
+	uint8_t *rhva, *whva;
+	uint64_t tid;
 };
 
 struct vq {
@@ -226,10 +233,38 @@ int vq_pop(struct vq *vq, struct vq_elem *e);
 void vq_unpop(struct vq *vq, const struct vq_elem *e);
 
 /*
- * vq_push() - return chain @e to the driver with @used_len bytes written.
+ * vq_push_slow() - vq_push() beyond its inline case (packed rings, a used
+ * ring without a host pointer, a changed region table, a broken queue).
+ */
+int vq_push_slow(struct vq *vq, const struct vq_elem *e, uint32_t used_len);
+
+/*
+ * vq_push() - return chain @e to the driver with @used_len bytes written
+ * (never more than its writable part).  Inline for a split ring whose used
+ * ring has a host pointer from the current region table: the used entry,
+ * then the used index with release semantics.
  * Return: 0; -EIO (broken queue, or the used ring is not RAM).
  */
-int vq_push(struct vq *vq, const struct vq_elem *e, uint32_t used_len);
+static inline int vq_push(struct vq *vq, const struct vq_elem *e,
+			  uint32_t used_len)
+{
+	uint32_t elem[2];
+	uint8_t *used = vq->rc_dev;
+
+	if (__builtin_expect(vq->packed || !used || vq->broken || !vq->ready ||
+			     mem_table_id(vq->mem) != vq->rc_tid, 0))
+		return vq_push_slow(vq, e, used_len);
+	elem[0] = htole32(e->id);
+	elem[1] = htole32(MIN(used_len, e->write_len));
+	/* split layout (VIRTIO 1.3 §2.7.8): flags, idx, ring[] of 8 bytes */
+	memcpy(used + 4 + 8 * (uint64_t)(vq->used_idx & (vq->size - 1)), elem,
+	       sizeof(elem));
+	vq->used_idx++;
+	__atomic_store_n((uint16_t *)(used + 2), htole16(vq->used_idx),
+			 __ATOMIC_RELEASE);
+	vq->pending_used++;
+	return 0;
+}
 
 /*
  * vq_need_notify() - after a batch of vq_push(): whether the driver wants
@@ -274,7 +309,14 @@ static inline bool vq_part_hva(struct vq *vq, const struct vq_elem *e,
 			       void **hva)
 {
 	uint32_t first = write ? e->nread : 0, end = write ? e->nseg : e->nread;
+	uint8_t *base = write ? e->whva : e->rhva;
 
+	if (__builtin_expect(base && len && (uint64_t)off + len <=
+			     e->segs[first].len, 1) &&
+	    __builtin_expect(mem_table_id(vq->mem) == e->tid, 1)) {
+		*hva = base + off;
+		return true;
+	}
 	return __builtin_expect(first < end && len && !vq->io &&
 				(uint64_t)off + len <= e->segs[first].len, 1) &&
 	       mem_cache_hit(vq->mem, &vq->mc, e->segs[first].gpa + off, len,

@@ -21,6 +21,8 @@
 #include "virtio/virtqueue.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #define PG 4096u
@@ -467,6 +469,87 @@ TEST(two_descriptor_chains_match_the_general_walk)
 	/* lengths whose sum passes 2^32 - 1 */
 	CHECK_EQ(pair_case(1, buf, 0xffffffffu, 2, buf, 2, &e, &w), -EIO);
 	CHECK_EQ(w, 1);
+}
+
+struct setter {
+	struct viommu_mem *m;
+	struct viommu_mem_region r;
+	int rc;
+};
+
+static void *setter_thread(void *arg)
+{
+	struct setter *s = arg;
+
+	s->rc = viommu_mem_set_regions(s->m, &s->r, 1);
+	return NULL;
+}
+
+/*
+ * The two-descriptor pop keeps the host addresses of both buffers with the
+ * element (vq_elem.rhva/whva) for the table it found them in.  A region
+ * set published between the pop and the reply (the writer then waits for
+ * our read section) must be seen by vq_read()/vq_write(), as it was when
+ * every access looked the region up.
+ */
+TEST(buffer_pointers_of_a_pop_follow_a_replacement)
+{
+	uint8_t *a = calloc(1, RAM_SIZE), *b = calloc(1, RAM_SIZE);
+	struct viommu_mem_region r;
+	struct viommu_mem *m = NULL;
+	struct setter st;
+	struct vq vq;
+	struct vq_elem e;
+	uint8_t got[8];
+	unsigned int tok;
+	uint64_t gen;
+	pthread_t th;
+
+	REQUIRE(a && b);
+	REQUIRE(viommu_mem_create(NULL, &m) == 0);
+	r = region(RAM_GPA, RAM_SIZE, a);
+	REQUIRE(viommu_mem_set_regions(m, &r, 1) == 0);
+	REQUIRE(vq_init(&vq, m, NULL, NULL, "rq", QSIZE) == 0);
+	for (unsigned int i = 0; i < 2; i++) {
+		put_desc(a, DESC_OFF, 2 * i, RAM_GPA + BUF_OFF, 8, 1,
+			 (uint16_t)(2 * i + 1));
+		put_desc(a, DESC_OFF, 2 * i + 1, RAM_GPA + BUF_OFF + 64, 4, 2,
+			 0);
+		offer(a, (uint16_t)i, (uint16_t)(2 * i));
+	}
+	memset(a + BUF_OFF, 0x11, 8);
+	memcpy(b, a, RAM_SIZE);
+	memset(b + BUF_OFF, 0x22, 8);
+	tok = viommu_mem_read_lock(m);
+	REQUIRE(vq_configure(&vq, QSIZE, RAM_GPA + DESC_OFF,
+			     RAM_GPA + AVAIL_OFF, RAM_GPA + USED_OFF, false,
+			     false, false) == 0);
+	/* the first pop warms the buffer cache, the second takes the pair */
+	REQUIRE(vq_pop(&vq, &e) == 0);
+	REQUIRE(vq_push(&vq, &e, 0) == 0);
+	REQUIRE(vq_pop(&vq, &e) == 0);
+	CHECK(e.rhva == a + BUF_OFF);
+	CHECK(e.whva == a + BUF_OFF + 64);
+	CHECK_EQ(vq_read(&vq, &e, 0, got, 8), 0);
+	CHECK_EQ(got[7], 0x11);
+	gen = viommu_mem_generation(m);
+	st = (struct setter){ .m = m, .r = region(RAM_GPA, RAM_SIZE, b) };
+	REQUIRE(pthread_create(&th, NULL, setter_thread, &st) == 0);
+	while (viommu_mem_generation(m) == gen)
+		sched_yield();
+	/* published; the setter waits for this section */
+	CHECK_EQ(vq_read(&vq, &e, 0, got, 8), 0);
+	CHECK_EQ(got[7], 0x22);
+	CHECK_EQ(vq_write(&vq, &e, 0, "\x07\x07\x07\x07", 4), 0);
+	viommu_mem_read_unlock(m, tok);
+	pthread_join(th, NULL);
+	CHECK_EQ(st.rc, 0);
+	CHECK_EQ(b[BUF_OFF + 64], 7);
+	CHECK_EQ(a[BUF_OFF + 64], 0);
+	vq_destroy(&vq);
+	viommu_mem_destroy(m);
+	free(a);
+	free(b);
 }
 
 TEST(ring_at_an_odd_host_address_works)
