@@ -282,9 +282,10 @@ static inline int ram_write(struct vq *vq, uint64_t gpa, const void *buf,
 #define EVENT_FLAGS_MASK 3u
 #define EVENT_WRAP_BIT 15
 
-/* vq_push() (virtqueue.h) writes the split used ring inline. */
-_Static_assert(USED_IDX == 2 && USED_RING == 4 && USED_ELEM_SIZE == 8,
-	       "split used ring layout as vq_push() writes it");
+/* vq_push() (virtqueue.h) writes the used rings inline. */
+_Static_assert(USED_IDX == 2 && USED_RING == 4 && USED_ELEM_SIZE == 8 &&
+	       DESC_SIZE == 16 && PDESC_ID == 12 && PDESC_FLAGS == 14,
+	       "used ring layouts as vq_push() writes them");
 
 /* A descriptor as read from guest memory, host-endian. */
 struct raw_desc {
@@ -1089,8 +1090,9 @@ static inline bool packed_pair(struct vq *vq, struct vq_elem *e,
 }
 
 /* packed_pop() - vq_pop() for packed rings. */
-static int packed_pop(struct vq *vq, struct vq_elem *e)
+static int packed_pop(struct vq *vq, struct vq_elem *out)
 {
+	struct vq_elem tmp, *e = &tmp;
 	struct walk w = { .e = e };
 	uint16_t pos = vq->next_avail, flags, count = 0;
 	bool wrap = vq->avail_wrap;
@@ -1102,8 +1104,9 @@ static int packed_pop(struct vq *vq, struct vq_elem *e)
 	}
 	if (!packed_is_avail(flags, wrap))
 		return -ENOENT;
-	if (packed_pair(vq, e, flags))
-		return 0;
+	if (packed_pair(vq, out, flags))
+		return 0; /* filled @out only on success */
+	tmp = (struct vq_elem){ .segs = vq->segs };
 	do {
 		if (++count > vq->size) {
 			breakf(vq, "descriptor chain at %u longer than the "
@@ -1138,6 +1141,7 @@ static int packed_pop(struct vq *vq, struct vq_elem *e)
 	finish_elem(&w);
 	vq->next_avail = pos;
 	vq->avail_wrap = wrap;
+	*out = tmp; /* @out is left alone on failure */
 	return 0;
 }
 
@@ -1151,11 +1155,7 @@ int vq_pop(struct vq *vq, struct vq_elem *e)
 		return -ENOENT;
 	rings_sync(vq);
 	if (vq->packed) {
-		struct vq_elem tmp = { .segs = vq->segs };
-
-		err = packed_pop(vq, &tmp);
-		if (!err)
-			*e = tmp; /* @e is left alone on failure */
+		err = packed_pop(vq, e); /* @e is left alone on failure */
 	} else {
 		if (vq->avail_shadow == vq->last_avail &&
 		    (err = split_more(vq)) != 0)

@@ -239,29 +239,68 @@ void vq_unpop(struct vq *vq, const struct vq_elem *e);
 int vq_push_slow(struct vq *vq, const struct vq_elem *e, uint32_t used_len);
 
 /*
+ * vq_push_split() / vq_push_packed() - vq_push()'s inline cases: the
+ * used entry (split: VIRTIO 1.3 §2.7.8; packed: the len and ID of the
+ * chain's first slot, §2.8.6), then the used index or the slot's flags
+ * with release semantics.  @ring is the used ring (split) or the
+ * descriptor ring (packed) at its host address; @len is already clamped.
+ */
+static inline void vq_push_split(struct vq *vq, uint8_t *ring,
+				 const struct vq_elem *e, uint32_t len)
+{
+	uint32_t elem[2] = { htole32(e->id), htole32(len) };
+
+	/* flags, idx, then ring[] of 8-byte entries */
+	memcpy(ring + 4 + 8 * (uint64_t)(vq->used_idx & (vq->size - 1)), elem,
+	       sizeof(elem));
+	vq->used_idx++;
+	__atomic_store_n((uint16_t *)(ring + 2), htole16(vq->used_idx),
+			 __ATOMIC_RELEASE);
+}
+
+static inline void vq_push_packed(struct vq *vq, uint8_t *ring,
+				  const struct vq_elem *e, uint32_t len)
+{
+	uint8_t *d = ring + 16 * (uint64_t)vq->next_used;
+	uint32_t l = htole32(len), next;
+	uint16_t id = htole16(e->id), flags = 0;
+
+	if (vq->used_wrap)
+		flags |= VQ_DESC_F_AVAIL | VQ_DESC_F_USED;
+	if (len)
+		flags |= VQ_DESC_F_WRITE;
+	memcpy(d + 8, &l, sizeof(l));
+	memcpy(d + 12, &id, sizeof(id));
+	__atomic_store_n((uint16_t *)(d + 14), htole16(flags),
+			 __ATOMIC_RELEASE);
+	next = (uint32_t)vq->next_used + (e->ndesc ? e->ndesc : 1);
+	if (next >= vq->size) {
+		next -= vq->size;
+		vq->used_wrap = !vq->used_wrap;
+	}
+	vq->next_used = (uint16_t)(next % vq->size);
+}
+
+/*
  * vq_push() - return chain @e to the driver with @used_len bytes written
- * (never more than its writable part).  Inline for a split ring whose used
- * ring has a host pointer from the current region table: the used entry,
- * then the used index with release semantics.
+ * (never more than its writable part).  Inline while the ring the device
+ * writes (split: the used ring; packed: the descriptor ring) has a host
+ * pointer from the current region table; otherwise vq_push_slow().
  * Return: 0; -EIO (broken queue, or the used ring is not RAM).
  */
 static inline int vq_push(struct vq *vq, const struct vq_elem *e,
 			  uint32_t used_len)
 {
-	uint32_t elem[2];
-	uint8_t *used = vq->rc_dev;
+	uint8_t *ring = vq->packed ? vq->rc_desc : vq->rc_dev;
+	uint32_t len = MIN(used_len, e->write_len);
 
-	if (__builtin_expect(vq->packed || !used || vq->broken || !vq->ready ||
+	if (__builtin_expect(!ring || vq->broken || !vq->ready ||
 			     mem_table_id(vq->mem) != vq->rc_tid, 0))
 		return vq_push_slow(vq, e, used_len);
-	elem[0] = htole32(e->id);
-	elem[1] = htole32(MIN(used_len, e->write_len));
-	/* split layout (VIRTIO 1.3 §2.7.8): flags, idx, ring[] of 8 bytes */
-	memcpy(used + 4 + 8 * (uint64_t)(vq->used_idx & (vq->size - 1)), elem,
-	       sizeof(elem));
-	vq->used_idx++;
-	__atomic_store_n((uint16_t *)(used + 2), htole16(vq->used_idx),
-			 __ATOMIC_RELEASE);
+	if (vq->packed)
+		vq_push_packed(vq, ring, e, len);
+	else
+		vq_push_split(vq, ring, e, len);
 	vq->pending_used++;
 	return 0;
 }
