@@ -13,6 +13,10 @@
  * a readable segment after a writable one, total lengths that overflow 32
  * bits, and a buffer not wholly inside guest RAM.  Nothing is allocated
  * after vq_init(); segments go to an array sized for the largest chain.
+ * The commonest chain, one readable descriptor then one writable one in
+ * the region the buffer cache holds, is taken in one step (virtqueue.c,
+ * pair_ok()) and keeps its buffers' host addresses for the inline
+ * vq_read()/vq_write(); any other shape takes the general walk.
  *
  * Guest memory is touched only through the memory layer.  Ring indices are
  * read with acquire semantics and published with release semantics (the
