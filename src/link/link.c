@@ -391,6 +391,27 @@ int link_recv_exact(struct link *l, void *buf, size_t len, size_t *got)
 	return 0;
 }
 
+int link_recv_some(struct link *l, void *buf, size_t len, size_t *got)
+{
+	*got = 0;
+	for (;;) {
+		ssize_t n = recv_chunk(l, buf, len);
+		int err;
+
+		if (n == 0)
+			return -EPIPE;
+		if (n > 0) {
+			*got = (size_t)n;
+			return 0;
+		}
+		if (n != -EAGAIN && n != -EINTR)
+			return (int)n;
+		err = wait_fd(l, l->sock, POLLIN);
+		if (err)
+			return err;
+	}
+}
+
 int link_recv_end(struct link *l, int err, size_t got)
 {
 	if (err == -ECANCELED)

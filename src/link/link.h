@@ -151,6 +151,15 @@ const struct viommu_allocator *link_alloc(const struct link *l);
  */
 int link_recv_exact(struct link *l, void *buf, size_t len, size_t *got);
 
+/*
+ * link_recv_some() - one receive of up to @len bytes (@len > 0), waiting
+ * as link_recv_exact() does until at least one byte is there; fds go to
+ * l->rx_fds.  A stream receive may end inside a message or take bytes of
+ * the next ones: the caller keeps what it did not use (mpqemu.c).
+ * Return: 0 with *@got > 0; -EPIPE (EOF); -ECANCELED (stopping); -errno.
+ */
+int link_recv_some(struct link *l, void *buf, size_t len, size_t *got);
+
 /* link_recv_end() - the enum viommu_link_end for a failed receive. */
 int link_recv_end(struct link *l, int err, size_t got);
 

@@ -3,14 +3,27 @@
  * mpqemu.h has the wire format), one of the link server's protocols
  * (src/link/link.h).
  *
- * Concept: the link server hands us a readable socket; serve() reads one
+ * Concept: the link server hands us a readable socket; serve() takes one
  * message: the 16-byte header (fds ride on the message's first byte),
- * then exactly the payload the command needs, so a read never reaches
- * into the next message.  A message is validated completely (command,
- * exact payload size, fd count, fields) before it touches the PCI
- * function.  The protocol has no error reply: a bad message logs one line
- * and ends the link; received fds are closed unless kept (SET_IRQFD keeps
- * its two; the memory layer dups SYNC_SYSMEM's).
+ * then exactly the payload the command needs.  It receives into a buffer
+ * the size of the largest message, one receive for a whole message when
+ * the peer sent it in one piece (a syscall less per message than a header
+ * read and a payload read: a kick of the proxy's driver is one BAR_WRITE).
+ * Bytes of later messages that came along stay in the buffer for the
+ * next serve() (the pending() hook says one is whole).  A message is
+ * validated completely (command, exact payload size, fd count, fields)
+ * before it touches the PCI function.  The protocol has no error reply: a
+ * bad message logs one line and ends the link; received fds are closed
+ * unless kept (SET_IRQFD keeps its two; the memory layer dups
+ * SYNC_SYSMEM's).
+ *
+ * fds and a receive that took more than one message: the kernel hands a
+ * message's fds to the receive that first takes bytes of it, and ends that
+ * receive with it, so fds that came with several messages' bytes belong
+ * to one of the later ones.  They go to the first message of that receive
+ * whose command carries fds (SYNC_SYSMEM, SET_IRQFD; QEMU sends only
+ * those without waiting for a reply, so this is exact for it), else to
+ * the message being read, as an exact read would have given them.
  *
  * Guest RAM: SYNC_SYSMEM replaces the whole map through link_apply_ram()
  * (every proxy device sends the same map: the first link to send one owns
@@ -43,6 +56,16 @@ struct mpq {
 		uint8_t b[MPQEMU_MAX_PAYLOAD];
 		uint64_t align;
 	} p;
+	/* received bytes [0, rx_end): the message served last is the first
+	 * rx_used of them (dropped at the next read), later ones follow */
+	uint8_t rx[MPQEMU_HDR_SIZE + MPQEMU_MAX_PAYLOAD];
+	uint32_t rx_end, rx_used;
+	/* fds that came with the message starting at rx[held_at], a later
+	 * one than the message being read (nheld or held_over: some) */
+	int held[LINK_MAX_RX_FDS];
+	unsigned int nheld;
+	bool held_over;
+	uint32_t held_at;
 	pthread_mutex_t irq_lock;
 	int intr_fd; /* irq_lock */
 	bool level;  /* irq_lock */
@@ -137,17 +160,136 @@ static int send_ret(struct mpq *m, uint64_t value)
 	return link_send(m->l, &iov, 1);
 }
 
-/* read_msg() - receive one whole message.  0 or an end reason. */
-static int read_msg(struct mpq *m)
+/*
+ * msg_len() - the whole length of the message whose header is at @h, if
+ * the header is valid (known command, its exact payload size).
+ */
+static bool msg_len(const uint8_t *h, uint64_t *len)
 {
-	uint8_t hdr[MPQEMU_HDR_SIZE];
+	int32_t cmd;
+	uint64_t size;
+
+	memcpy(&cmd, h, sizeof(cmd));
+	memcpy(&size, h + 8, sizeof(size));
+	if (cmd < 0 || cmd >= MPQEMU_CMD_COUNT || size != cmd_sizes[cmd])
+		return false;
+	*len = MPQEMU_HDR_SIZE + size;
+	return true;
+}
+
+/* carries_fds() - whether the valid header at @h is of a command with fds. */
+static bool carries_fds(const uint8_t *h)
+{
+	int32_t cmd;
+
+	memcpy(&cmd, h, sizeof(cmd));
+	return cmd == MPQEMU_SYNC_SYSMEM || cmd == MPQEMU_SET_IRQFD;
+}
+
+/* close_held() - close the fds held for a later message. */
+static void close_held(struct mpq *m)
+{
+	for (unsigned int i = 0; i < m->nheld; i++)
+		link_close_fd(&m->held[i]);
+	m->nheld = 0;
+	m->held_over = false;
+}
+
+/*
+ * drop_served() - forget the message served last; fds held for the one
+ * that now comes first become the link's current fds.
+ */
+static void drop_served(struct mpq *m)
+{
+	struct link *l = m->l;
+
+	if (m->rx_used) {
+		memmove(m->rx, m->rx + m->rx_used, m->rx_end - m->rx_used);
+		m->rx_end -= m->rx_used;
+		m->held_at -= m->rx_used;
+		m->rx_used = 0;
+	}
+	if ((m->nheld || m->held_over) && m->held_at == 0) {
+		for (unsigned int i = 0; i < m->nheld; i++) {
+			if (l->rx_nfds < LINK_MAX_RX_FDS) {
+				l->rx_fds[l->rx_nfds++] = m->held[i];
+				continue;
+			}
+			link_close_fd(&m->held[i]);
+			l->rx_fd_overflow = true;
+		}
+		l->rx_fd_overflow |= m->held_over;
+		m->nheld = 0;
+		m->held_over = false;
+	}
+}
+
+/*
+ * fds_owner() - the offset in rx of the message that owns fds received
+ * with bytes [@from, rx_end): the first message with bytes there whose
+ * command carries fds, else the one being read (0).
+ */
+static uint32_t fds_owner(const struct mpq *m, uint32_t from)
+{
+	uint64_t at = 0, len;
+
+	while (at + MPQEMU_HDR_SIZE <= m->rx_end &&
+	       msg_len(m->rx + at, &len)) {
+		if (at + len > from && carries_fds(m->rx + at))
+			return (uint32_t)at;
+		at += len;
+	}
+	return 0;
+}
+
+/*
+ * place_fds() - fds l->rx_fds[@n0..] (and an overflow, if @over0 was
+ * clear) came with the receive of bytes [@from, rx_end): leave them to
+ * the message being read or hold them for the later one that owns them.
+ * Return: 0 or an end reason.
+ */
+static int place_fds(struct mpq *m, uint32_t from, unsigned int n0,
+		     bool over0)
+{
+	struct link *l = m->l;
+	uint32_t at = fds_owner(m, from);
+
+	if (at == 0)
+		return 0;
+	if (m->nheld || m->held_over)
+		return link_bad(l, "fds for two queued messages");
+	for (unsigned int i = n0; i < l->rx_nfds; i++)
+		m->held[m->nheld++] = l->rx_fds[i];
+	m->held_over = l->rx_fd_overflow && !over0;
+	l->rx_nfds = n0;
+	l->rx_fd_overflow = over0;
+	m->held_at = at;
+	return 0;
+}
+
+/* recv_more() - one receive into the buffer.  0 or an end reason. */
+static int recv_more(struct mpq *m)
+{
+	struct link *l = m->l;
+	uint32_t from = m->rx_end;
+	unsigned int n0 = l->rx_nfds;
+	bool over0 = l->rx_fd_overflow;
 	size_t got;
-	int err = link_recv_exact(m->l, hdr, sizeof(hdr), &got);
+	int err = link_recv_some(l, m->rx + from, sizeof(m->rx) - from, &got);
 
 	if (err)
-		return link_recv_end(m->l, err, got);
-	memcpy(&m->cmd, hdr, sizeof(m->cmd));
-	memcpy(&m->size, hdr + 8, sizeof(m->size));
+		return link_recv_end(l, err, from);
+	m->rx_end += (uint32_t)got;
+	if (l->rx_nfds != n0 || l->rx_fd_overflow != over0)
+		return place_fds(m, from, n0, over0);
+	return 0;
+}
+
+/* check_header() - decode and check the header at rx.  0 or an end reason. */
+static int check_header(struct mpq *m)
+{
+	memcpy(&m->cmd, m->rx, sizeof(m->cmd));
+	memcpy(&m->size, m->rx + 8, sizeof(m->size));
 	if (m->cmd < 0 || m->cmd >= MPQEMU_CMD_COUNT)
 		return link_bad(m->l, "unknown command %d", m->cmd);
 	if (m->size > MPQEMU_MAX_PAYLOAD)
@@ -158,13 +300,61 @@ static int read_msg(struct mpq *m)
 				"%llu)", cmd_names[m->cmd],
 				(unsigned long long)m->size,
 				(unsigned long long)cmd_sizes[m->cmd]);
-	err = link_recv_exact(m->l, m->p.b, (size_t)m->size, &got);
-	if (err)
-		return link_recv_end(m->l, err, got + sizeof(hdr));
+	return 0;
+}
+
+/*
+ * read_msg() - have one whole message at the start of rx, receiving what
+ * is missing; its payload goes to m->p.  0 or an end reason.
+ */
+static int read_msg(struct mpq *m)
+{
+	uint64_t need = MPQEMU_HDR_SIZE;
+	bool checked = false;
+	int err;
+
+	drop_served(m);
+	while (m->rx_end < need) {
+		err = recv_more(m);
+		if (err)
+			return err;
+		if (!checked && m->rx_end >= MPQEMU_HDR_SIZE) {
+			err = check_header(m);
+			if (err)
+				return err;
+			checked = true;
+			need = MPQEMU_HDR_SIZE + m->size;
+		}
+	}
+	if (!checked) { /* a whole header was already here */
+		err = check_header(m);
+		if (err)
+			return err;
+		need = MPQEMU_HDR_SIZE + m->size;
+		while (m->rx_end < need) {
+			err = recv_more(m);
+			if (err)
+				return err;
+		}
+	}
+	memcpy(m->p.b, m->rx + MPQEMU_HDR_SIZE, (size_t)m->size);
+	m->rx_used = (uint32_t)need;
 	ATOMIC_INC(m->l->st.msgs[m->cmd]);
 	trace_link_msg(m->l->tr, m->l->id, (unsigned int)m->cmd, 0, m->size,
 		       m->l->rx_nfds);
 	return 0;
+}
+
+/* mpq_pending() - a whole message (or a bad header) waits in rx. */
+static bool mpq_pending(struct link *l)
+{
+	struct mpq *m = mpq_of(l);
+	uint32_t have = m->rx_end - m->rx_used;
+	uint64_t len;
+
+	if (have < MPQEMU_HDR_SIZE)
+		return false;
+	return !msg_len(m->rx + m->rx_used, &len) || have >= len;
 }
 
 /* want_fds() - the message must carry exactly @n fds. */
@@ -374,6 +564,7 @@ static void mpq_peer_gone(struct link *l)
 	pthread_mutex_lock(&m->irq_lock);
 	link_close_fd(&m->intr_fd);
 	pthread_mutex_unlock(&m->irq_lock);
+	close_held(m);
 }
 
 /*
@@ -425,4 +616,5 @@ const struct link_proto link_proto_mpqemu = {
 	.serve = mpq_serve,
 	.event = mpq_event,
 	.peer_gone = mpq_peer_gone,
+	.pending = mpq_pending,
 };

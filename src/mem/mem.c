@@ -102,12 +102,44 @@ _Static_assert(offsetof(struct mem_table, id) == 0, "id first");
 
 /* ---- read sections ---------------------------------------------------- */
 
-/* reader_stripe() - the counter stripe for the calling thread's CPU. */
-static unsigned int reader_stripe(void)
+/*
+ * The stripe a thread's read sections use, cached per thread.  The stripe
+ * only spreads readers over cache lines: the token names the slot a
+ * section counted in and unlock counts in that same slot, and the writer
+ * sums every stripe of an epoch (synchronize()), so a stale stripe after
+ * the thread moved CPU costs at most a shared cache line, never a wrong
+ * drain.  sched_getcpu() (a vDSO call, about 30 instructions) is asked
+ * once every STRIPE_REFRESH sections instead of in every one, so a thread
+ * that moved follows within that many sections.  Thread-local storage of
+ * a hint, not state anyone can observe: initial-exec, so the access is
+ * one load (no __tls_get_addr call) in the shared library too.
+ */
+#define STRIPE_REFRESH 64u
+
+static __thread unsigned int stripe_hint
+	__attribute__((tls_model("initial-exec")));
+static __thread unsigned int stripe_left
+	__attribute__((tls_model("initial-exec")));
+
+/* stripe_refresh() - look the CPU up again; the stripe for the next ones. */
+static unsigned int stripe_refresh(void) __attribute__((noinline, cold));
+
+static unsigned int stripe_refresh(void)
 {
 	int cpu = sched_getcpu();
 
-	return cpu < 0 ? 0 : (unsigned int)cpu & (STRIPES - 1);
+	stripe_hint = cpu < 0 ? 0 : (unsigned int)cpu & (STRIPES - 1);
+	stripe_left = STRIPE_REFRESH - 1;
+	return stripe_hint;
+}
+
+/* reader_stripe() - the counter stripe for the calling thread. */
+static inline unsigned int reader_stripe(void)
+{
+	if (unlikely(stripe_left == 0))
+		return stripe_refresh();
+	stripe_left--;
+	return stripe_hint;
 }
 
 VIOMMU_EXPORT unsigned int viommu_mem_read_lock(struct viommu_mem *mem)

@@ -105,18 +105,34 @@ static inline uint64_t mem_table_id(struct viommu_mem *mem)
  * one, the range lies inside it, it is RAM with a host address, and
  * writable if @write.  Then *@hva is set.  Nothing is looked up.
  */
+static inline bool mem_cache_in(const struct mem_cache *c, uint64_t gpa,
+				uint64_t len, bool write);
+
 static inline bool mem_cache_hit(struct viommu_mem *mem,
 				 const struct mem_cache *c, uint64_t gpa,
 				 uint64_t len, bool write, void **hva)
 {
+	if (mem_table_id(mem) != c->table_id ||
+	    !mem_cache_in(c, gpa, len, write))
+		return false;
+	*hva = c->piece.hva + (gpa - c->piece.gpa);
+	return true;
+}
+
+/*
+ * mem_cache_in() - mem_cache_hit() without the table-ID check, for a
+ * caller that checked mem_table_id() == @c->table_id itself (once for
+ * several ranges): whether [@gpa, @gpa + @len) (@len > 0) lies inside
+ * @c's region, which is RAM with a host address, writable if @write.
+ */
+static inline bool mem_cache_in(const struct mem_cache *c, uint64_t gpa,
+				uint64_t len, bool write)
+{
 	uint64_t off = gpa - c->piece.gpa;
 	uint32_t bad = MEM_F_IO | (write ? VIOMMU_MEM_F_READONLY : 0);
 
-	if (mem_table_id(mem) != c->table_id || off >= c->piece.size ||
-	    len > c->piece.size - off || (c->piece.flags & bad))
-		return false;
-	*hva = c->piece.hva + off;
-	return true;
+	return off < c->piece.size && len <= c->piece.size - off &&
+	       !(c->piece.flags & bad);
 }
 
 /*

@@ -36,6 +36,7 @@
 
 #include "base/util.h"
 #include "virtio/iommu_internal.h"
+#include "virtio/iommu_table_wire.h"
 #include "virtio/iommu_wire.h"
 #include "virtio/virtio_dev.h"
 
@@ -59,6 +60,12 @@ struct req {
 		struct vi_req_probe probe;
 	} u;
 };
+
+/* parse() asks vt_type() only about types past the base ones */
+_Static_assert(VI_T_ATTACH_TABLE >= VIOMMU_VI_REQ_TYPES &&
+	       VI_T_INVALIDATE >= VIOMMU_VI_REQ_TYPES &&
+	       VI_T_PAGE_RESP >= VIOMMU_VI_REQ_TYPES,
+	       "handover request types follow the base ones");
 
 static const uint8_t req_size[VIOMMU_VI_REQ_TYPES] = {
 	[VIOMMU_VI_REQ_ATTACH] = sizeof(struct vi_req_attach),
@@ -433,7 +440,8 @@ static bool parse(struct viommu_virtio_iommu *vi, struct vq *vq,
 					 "readable head, request unparsable");
 	}
 	r->type = r->u.head.type; /* D6: head.rsvd is ignored */
-	if (vt_type(vi, r->type)) {
+	/* the handover types (V5) are all past the base ones */
+	if (r->type >= VIOMMU_VI_REQ_TYPES && vt_type(vi, r->type)) {
 		/* V5: handover requests end with the 4-byte tail. */
 		if (e->write_len != sizeof(struct vi_tail))
 			return unwritten(r, VIOMMU_VI_S_IOERR, "D37: writable "

@@ -282,6 +282,11 @@ static inline int ram_write(struct vq *vq, uint64_t gpa, const void *buf,
 #define EVENT_FLAGS_MASK 3u
 #define EVENT_WRAP_BIT 15
 
+/* vq_push() (virtqueue.h) writes the used rings inline. */
+_Static_assert(USED_IDX == 2 && USED_RING == 4 && USED_ELEM_SIZE == 8 &&
+	       DESC_SIZE == 16 && PDESC_ID == 12 && PDESC_FLAGS == 14,
+	       "used ring layouts as vq_push() writes them");
+
 /* A descriptor as read from guest memory, host-endian. */
 struct raw_desc {
 	uint64_t addr;
@@ -931,25 +936,69 @@ static int split_walk(struct vq *vq, struct walk *w, uint16_t head)
 	}
 }
 
+/*
+ * Two-descriptor chains.  A virtio-iommu request (and most requests of
+ * any device) is one readable descriptor chained to one writable one.
+ * pair_ok() and the two *_pair() walks take that shape in one step: both
+ * descriptors plain (no INDIRECT), non-empty, the first NEXT and not
+ * WRITE, the second WRITE and not NEXT, and both buffers inside the region
+ * the buffer cache holds (writable for the second).  Whatever the general
+ * walk would refuse or treat differently (an empty or indirect element, a
+ * buffer outside the cached region, a loop back to the head, IOVA mode,
+ * where the ring pointers are NULL) fails one of these tests, and the
+ * general walk then runs from the head as before and gives every answer
+ * it gave: the fast path only ever accepts chains the general walk
+ * accepts, with the same segments.
+ */
+#define PAIR_MASK (VQ_DESC_F_NEXT | VQ_DESC_F_WRITE | VQ_DESC_F_INDIRECT)
+
+/* pair_ok() - fill @e from readable @a and writable @b if they qualify. */
+static inline bool pair_ok(struct vq *vq, struct vq_elem *e,
+			   const struct raw_desc *a, const struct raw_desc *b)
+{
+	uint64_t tid;
+
+	if ((a->flags & PAIR_MASK) != VQ_DESC_F_NEXT ||
+	    (b->flags & PAIR_MASK) != VQ_DESC_F_WRITE || !a->len || !b->len ||
+	    (uint64_t)a->len + b->len > UINT32_MAX ||
+	    (tid = mem_table_id(vq->mem)) != vq->mc.table_id ||
+	    !mem_cache_in(&vq->mc, a->addr, a->len, false) ||
+	    !mem_cache_in(&vq->mc, b->addr, b->len, true))
+		return false;
+	e->segs = vq->segs;
+	e->segs[0] = (struct vq_seg){ a->addr, a->len, 0 };
+	e->segs[1] = (struct vq_seg){ b->addr, b->len, 1 };
+	e->nseg = 2;
+	e->nread = 1;
+	e->read_len = a->len;
+	e->write_len = b->len;
+	e->rhva = vq->mc.piece.hva + (a->addr - vq->mc.piece.gpa);
+	e->whva = vq->mc.piece.hva + (b->addr - vq->mc.piece.gpa);
+	e->tid = tid;
+	return true;
+}
+
+/* split_pair() - the chain at @head as a readable + writable pair. */
+static inline bool split_pair(struct vq *vq, struct vq_elem *e, uint16_t head)
+{
+	struct raw_desc a, b;
+
+	if (!vq->rc_desc)
+		return false;
+	decode_desc(vq, vq->rc_desc + (uint64_t)head * DESC_SIZE, &a);
+	if (a.next_or_id >= vq->size)
+		return false;
+	decode_desc(vq, vq->rc_desc + (uint64_t)a.next_or_id * DESC_SIZE, &b);
+	return pair_ok(vq, e, &a, &b);
+}
+
 /* split_pop() - vq_pop() for split rings. */
 static int split_pop(struct vq *vq, struct vq_elem *e)
 {
-	struct walk w = { .e = e };
-	uint16_t n, head;
+	struct vq_elem tmp;
+	uint16_t head;
 	uint64_t slot;
-	int err;
 
-	/*
-	 * Entries up to the index read last are known to be there (that read
-	 * was an acquire, ordering the entries' reads after it), so the index
-	 * is read again only once they are used up: once per batch.
-	 */
-	if (vq->avail_shadow == vq->last_avail) {
-		if (split_avail(vq, &n))
-			return -EIO;
-		if (n == 0 && (err = split_empty(vq)) != 0)
-			return err;
-	}
 	slot = AVAIL_RING + 2 * (uint64_t)(vq->last_avail & (vq->size - 1));
 	/* a plain read: the entry was published before the index we acquired */
 	if (likely(vq->rc_drv))
@@ -964,13 +1013,38 @@ static int split_pop(struct vq *vq, struct vq_elem *e)
 		       "(size %u)", vq->last_avail, head, vq->size);
 		return -EIO;
 	}
-	if (split_walk(vq, &w, head))
-		return -EIO;
+	if (split_pair(vq, e, head)) {
+		/* filled @e only on success */
+	} else {
+		struct walk w = { .e = &tmp };
+
+		tmp = (struct vq_elem){ .segs = vq->segs };
+		if (split_walk(vq, &w, head))
+			return -EIO; /* @e left alone */
+		finish_elem(&w);
+		*e = tmp;
+	}
 	e->id = head;
 	e->ndesc = 1;
-	finish_elem(&w);
 	vq->last_avail++;
 	return 0;
+}
+
+/*
+ * split_more() - the available entries seen last are used up: read the
+ * driver's index again (once per batch: entries up to the index read last
+ * are known to be there, that read was an acquire ordering their reads
+ * after it).  Return: 0 (something to pop); -ENOENT; -EIO.
+ */
+static int split_more(struct vq *vq) __attribute__((noinline));
+
+static int split_more(struct vq *vq)
+{
+	uint16_t n;
+
+	if (split_avail(vq, &n))
+		return -EIO;
+	return n ? 0 : split_empty(vq);
 }
 
 /* packed_is_avail() - whether @flags mark a descriptor available. */
@@ -981,9 +1055,44 @@ static bool packed_is_avail(uint16_t flags, bool wrap)
 	return avail == wrap && used != wrap;
 }
 
-/* packed_pop() - vq_pop() for packed rings. */
-static int packed_pop(struct vq *vq, struct vq_elem *e)
+/*
+ * packed_pair() - the chain at next_avail (first flags @flags, acquired)
+ * as a readable + writable pair; then the ring position moves past it.
+ * A one-entry ring is left to the general walk (its chain length check).
+ */
+static inline bool packed_pair(struct vq *vq, struct vq_elem *e,
+			       uint16_t flags)
 {
+	uint32_t pos = vq->next_avail;
+	bool wrap = vq->avail_wrap;
+	struct raw_desc a, b;
+
+	if (!vq->rc_desc || vq->size < 2)
+		return false;
+	decode_desc(vq, vq->rc_desc + (uint64_t)pos * DESC_SIZE, &a);
+	a.flags = flags; /* the value we acquired */
+	if (++pos == vq->size) {
+		pos = 0;
+		wrap = !wrap;
+	}
+	decode_desc(vq, vq->rc_desc + (uint64_t)pos * DESC_SIZE, &b);
+	if (!packed_is_avail(b.flags, wrap) || !pair_ok(vq, e, &a, &b))
+		return false;
+	if (++pos == vq->size) {
+		pos = 0;
+		wrap = !wrap;
+	}
+	e->id = b.next_or_id; /* the buffer ID is in the last descriptor */
+	e->ndesc = 2;
+	vq->next_avail = (uint16_t)pos;
+	vq->avail_wrap = wrap;
+	return true;
+}
+
+/* packed_pop() - vq_pop() for packed rings. */
+static int packed_pop(struct vq *vq, struct vq_elem *out)
+{
+	struct vq_elem tmp, *e = &tmp;
 	struct walk w = { .e = e };
 	uint16_t pos = vq->next_avail, flags, count = 0;
 	bool wrap = vq->avail_wrap;
@@ -995,6 +1104,9 @@ static int packed_pop(struct vq *vq, struct vq_elem *e)
 	}
 	if (!packed_is_avail(flags, wrap))
 		return -ENOENT;
+	if (packed_pair(vq, out, flags))
+		return 0; /* filled @out only on success */
+	tmp = (struct vq_elem){ .segs = vq->segs };
 	do {
 		if (++count > vq->size) {
 			breakf(vq, "descriptor chain at %u longer than the "
@@ -1029,24 +1141,29 @@ static int packed_pop(struct vq *vq, struct vq_elem *e)
 	finish_elem(&w);
 	vq->next_avail = pos;
 	vq->avail_wrap = wrap;
+	*out = tmp; /* @out is left alone on failure */
 	return 0;
 }
 
 int vq_pop(struct vq *vq, struct vq_elem *e)
 {
-	struct vq_elem tmp = { .segs = vq->segs };
 	int err;
 
-	if (vq->broken)
+	if (unlikely(vq->broken))
 		return -EIO;
-	if (!vq->ready)
+	if (unlikely(!vq->ready))
 		return -ENOENT;
 	rings_sync(vq);
-	err = vq->packed ? packed_pop(vq, &tmp) : split_pop(vq, &tmp);
-	if (!err) {
-		*e = tmp; /* @e is left alone on failure */
-		vq->popped++;
+	if (vq->packed) {
+		err = packed_pop(vq, e); /* @e is left alone on failure */
+	} else {
+		if (vq->avail_shadow == vq->last_avail &&
+		    (err = split_more(vq)) != 0)
+			return err;
+		err = split_pop(vq, e); /* @e is left alone on failure */
 	}
+	if (!err)
+		vq->popped++;
 	return err;
 }
 
@@ -1178,7 +1295,7 @@ static int packed_push(struct vq *vq, const struct vq_elem *e, uint32_t len)
 	return 0;
 }
 
-int vq_push(struct vq *vq, const struct vq_elem *e, uint32_t used_len)
+int vq_push_slow(struct vq *vq, const struct vq_elem *e, uint32_t used_len)
 {
 	int err;
 
@@ -1263,16 +1380,12 @@ bool vq_need_notify(struct vq *vq)
 }
 
 /*
- * copy_part() - copy between @buf and the readable (!@write) or writable
+ * vq_copy_part() - copy between @buf and the readable (!@write) or writable
  * part of @e at byte @off, segment by segment (vq_read() and vq_write()
- * when part_hva() does not answer).  Return: 0; -ERANGE; -EFAULT.
+ * when vq_part_hva() does not answer).  Return: 0; -ERANGE; -EFAULT.
  */
-static int copy_part(struct vq *vq, const struct vq_elem *e, uint32_t off,
-		     void *buf, uint32_t len, bool write)
-	__attribute__((noinline));
-
-static int copy_part(struct vq *vq, const struct vq_elem *e, uint32_t off,
-		     void *buf, uint32_t len, bool write)
+int vq_copy_part(struct vq *vq, const struct vq_elem *e, uint32_t off,
+		 void *buf, uint32_t len, bool write)
 {
 	uint32_t first = write ? e->nread : 0, end = write ? e->nseg : e->nread;
 	uint32_t total = write ? e->write_len : e->read_len;
@@ -1298,44 +1411,4 @@ static int copy_part(struct vq *vq, const struct vq_elem *e, uint32_t off,
 		off = 0;
 	}
 	return len ? -ERANGE : 0;
-}
-
-/*
- * part_hva() - the common case of vq_read() / vq_write(): bytes [@off,
- * @off + @len) (@len > 0) lie in the first segment of the part, in the
- * region the buffer cache holds.  Then *@hva is their host address.
- */
-static inline bool part_hva(struct vq *vq, const struct vq_elem *e,
-			    uint32_t off, uint32_t len, bool write, void **hva)
-{
-	uint32_t first = write ? e->nread : 0, end = write ? e->nseg : e->nread;
-
-	return likely(first < end && len && !vq->io &&
-		      (uint64_t)off + len <= e->segs[first].len) &&
-	       mem_cache_hit(vq->mem, &vq->mc, e->segs[first].gpa + off, len,
-			     write, hva);
-}
-
-int vq_read(struct vq *vq, const struct vq_elem *e, uint32_t off, void *buf,
-	    uint32_t len)
-{
-	void *hva;
-
-	if (part_hva(vq, e, off, len, false, &hva)) {
-		memcpy(buf, hva, len);
-		return 0;
-	}
-	return copy_part(vq, e, off, buf, len, false);
-}
-
-int vq_write(struct vq *vq, const struct vq_elem *e, uint32_t off,
-	     const void *buf, uint32_t len)
-{
-	void *hva;
-
-	if (part_hva(vq, e, off, len, true, &hva)) {
-		memcpy(hva, buf, len);
-		return 0;
-	}
-	return copy_part(vq, e, off, (void *)buf, len, true);
 }

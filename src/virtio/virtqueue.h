@@ -13,6 +13,10 @@
  * a readable segment after a writable one, total lengths that overflow 32
  * bits, and a buffer not wholly inside guest RAM.  Nothing is allocated
  * after vq_init(); segments go to an array sized for the largest chain.
+ * The commonest chain, one readable descriptor then one writable one in
+ * the region the buffer cache holds, is taken in one step (virtqueue.c,
+ * pair_ok()) and keeps its buffers' host addresses for the inline
+ * vq_read()/vq_write(); any other shape takes the general walk.
  *
  * Guest memory is touched only through the memory layer.  Ring indices are
  * read with acquire semantics and published with release semantics (the
@@ -30,6 +34,9 @@
 #include <viommu/common.h>
 #include <viommu/core.h>
 #include <viommu/mem.h>
+
+#include <endian.h>
+#include <string.h>
 
 #include "base/util.h"
 #include "mem/mem_internal.h"
@@ -146,6 +153,12 @@ struct vq_elem {
 	uint32_t nread; /* segs[0..nread) readable, the rest writable */
 	uint32_t read_len, write_len;
 	struct vq_seg *segs;
+	/* host addresses of segs[0] (readable) and segs[1] (writable), set by
+	 * the two-descriptor pop when both lie in the buffer cache's region
+	 * of region table @tid, else NULL: vq_part_hva() then needs no range
+	 * look-up while that table is still the current one */
+	uint8_t *rhva, *whva;
+	uint64_t tid;
 };
 
 struct vq {
@@ -224,10 +237,77 @@ int vq_pop(struct vq *vq, struct vq_elem *e);
 void vq_unpop(struct vq *vq, const struct vq_elem *e);
 
 /*
- * vq_push() - return chain @e to the driver with @used_len bytes written.
+ * vq_push_slow() - vq_push() beyond its inline case (packed rings, a used
+ * ring without a host pointer, a changed region table, a broken queue).
+ */
+int vq_push_slow(struct vq *vq, const struct vq_elem *e, uint32_t used_len);
+
+/*
+ * vq_push_split() / vq_push_packed() - vq_push()'s inline cases: the
+ * used entry (split: VIRTIO 1.3 §2.7.8; packed: the len and ID of the
+ * chain's first slot, §2.8.6), then the used index or the slot's flags
+ * with release semantics.  @ring is the used ring (split) or the
+ * descriptor ring (packed) at its host address; @len is already clamped.
+ */
+static inline void vq_push_split(struct vq *vq, uint8_t *ring,
+				 const struct vq_elem *e, uint32_t len)
+{
+	uint32_t elem[2] = { htole32(e->id), htole32(len) };
+
+	/* flags, idx, then ring[] of 8-byte entries */
+	memcpy(ring + 4 + 8 * (uint64_t)(vq->used_idx & (vq->size - 1)), elem,
+	       sizeof(elem));
+	vq->used_idx++;
+	__atomic_store_n((uint16_t *)(ring + 2), htole16(vq->used_idx),
+			 __ATOMIC_RELEASE);
+}
+
+static inline void vq_push_packed(struct vq *vq, uint8_t *ring,
+				  const struct vq_elem *e, uint32_t len)
+{
+	uint8_t *d = ring + 16 * (uint64_t)vq->next_used;
+	uint32_t l = htole32(len), next;
+	uint16_t id = htole16(e->id), flags = 0;
+
+	if (vq->used_wrap)
+		flags |= VQ_DESC_F_AVAIL | VQ_DESC_F_USED;
+	if (len)
+		flags |= VQ_DESC_F_WRITE;
+	memcpy(d + 8, &l, sizeof(l));
+	memcpy(d + 12, &id, sizeof(id));
+	__atomic_store_n((uint16_t *)(d + 14), htole16(flags),
+			 __ATOMIC_RELEASE);
+	next = (uint32_t)vq->next_used + (e->ndesc ? e->ndesc : 1);
+	if (next >= vq->size) {
+		next -= vq->size;
+		vq->used_wrap = !vq->used_wrap;
+	}
+	vq->next_used = (uint16_t)(next % vq->size);
+}
+
+/*
+ * vq_push() - return chain @e to the driver with @used_len bytes written
+ * (never more than its writable part).  Inline while the ring the device
+ * writes (split: the used ring; packed: the descriptor ring) has a host
+ * pointer from the current region table; otherwise vq_push_slow().
  * Return: 0; -EIO (broken queue, or the used ring is not RAM).
  */
-int vq_push(struct vq *vq, const struct vq_elem *e, uint32_t used_len);
+static inline int vq_push(struct vq *vq, const struct vq_elem *e,
+			  uint32_t used_len)
+{
+	uint8_t *ring = vq->packed ? vq->rc_desc : vq->rc_dev;
+	uint32_t len = MIN(used_len, e->write_len);
+
+	if (__builtin_expect(!ring || vq->broken || !vq->ready ||
+			     mem_table_id(vq->mem) != vq->rc_tid, 0))
+		return vq_push_slow(vq, e, used_len);
+	if (vq->packed)
+		vq_push_packed(vq, ring, e, len);
+	else
+		vq_push_split(vq, ring, e, len);
+	vq->pending_used++;
+	return 0;
+}
 
 /*
  * vq_need_notify() - after a batch of vq_push(): whether the driver wants
@@ -254,18 +334,70 @@ int vq_set_kicks(struct vq *vq, bool on);
 bool vq_has_avail(struct vq *vq);
 
 /*
+ * vq_copy_part() - vq_read() (!@write) or vq_write() segment by segment,
+ * out of line: what they call when vq_part_hva() does not answer.
+ * Return: 0; -ERANGE; -EFAULT.
+ */
+int vq_copy_part(struct vq *vq, const struct vq_elem *e, uint32_t off,
+		 void *buf, uint32_t len, bool write);
+
+/*
+ * vq_part_hva() - the common case of vq_read() / vq_write(): bytes [@off,
+ * @off + @len) (@len > 0) lie in the first segment of the readable
+ * (!@write) or writable part, in the region the buffer cache holds.  Then
+ * *@hva is their host address (valid inside the caller's read section).
+ */
+static inline bool vq_part_hva(struct vq *vq, const struct vq_elem *e,
+			       uint32_t off, uint32_t len, bool write,
+			       void **hva)
+{
+	uint32_t first = write ? e->nread : 0, end = write ? e->nseg : e->nread;
+	uint8_t *base = write ? e->whva : e->rhva;
+
+	if (__builtin_expect(base && len && (uint64_t)off + len <=
+			     e->segs[first].len, 1) &&
+	    __builtin_expect(mem_table_id(vq->mem) == e->tid, 1)) {
+		*hva = base + off;
+		return true;
+	}
+	return __builtin_expect(first < end && len && !vq->io &&
+				(uint64_t)off + len <= e->segs[first].len, 1) &&
+	       mem_cache_hit(vq->mem, &vq->mc, e->segs[first].gpa + off, len,
+			     write, hva);
+}
+
+/*
  * vq_read() - copy @len bytes at byte @off of the readable part of @e.
+ * Inline: a constant @len makes the common case a few moves.
  * Return: 0; -ERANGE if the readable part is shorter; -EFAULT (memory).
  */
-int vq_read(struct vq *vq, const struct vq_elem *e, uint32_t off, void *buf,
-	    uint32_t len);
+static inline int vq_read(struct vq *vq, const struct vq_elem *e,
+			  uint32_t off, void *buf, uint32_t len)
+{
+	void *hva;
+
+	if (vq_part_hva(vq, e, off, len, false, &hva)) {
+		memcpy(buf, hva, len);
+		return 0;
+	}
+	return vq_copy_part(vq, e, off, buf, len, false);
+}
 
 /*
  * vq_write() - copy @len bytes to byte @off of the writable part of @e.
  * Return: 0; -ERANGE if the writable part is shorter; -EFAULT (memory).
  */
-int vq_write(struct vq *vq, const struct vq_elem *e, uint32_t off,
-	     const void *buf, uint32_t len);
+static inline int vq_write(struct vq *vq, const struct vq_elem *e,
+			   uint32_t off, const void *buf, uint32_t len)
+{
+	void *hva;
+
+	if (vq_part_hva(vq, e, off, len, true, &hva)) {
+		memcpy(hva, buf, len);
+		return 0;
+	}
+	return vq_copy_part(vq, e, off, (void *)buf, len, true);
+}
 
 /* vq_set_broken() - mark broken with one log line (device-detected). */
 void vq_set_broken(struct vq *vq, const char *why);

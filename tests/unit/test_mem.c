@@ -990,6 +990,89 @@ TEST(replacement_waits_for_open_section)
 	close(fb);
 }
 
+/* pin_to() - move the calling thread to CPU @cpu.  Return: whether it did. */
+static bool pin_to(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0 &&
+	       sched_getcpu() == cpu;
+}
+
+/*
+ * A thread caches its read-section stripe (mem.c, STRIPE_REFRESH).  A
+ * section opened with a stale stripe after the thread moved CPU, and
+ * closed after it moved again, must still hold a replacement off until it
+ * ends, and every other section must still drain.  Sections are opened on
+ * one CPU, the thread moves, a section opens (stale stripe), a setter
+ * starts and must wait, the thread moves back and closes it.  With one
+ * usable CPU the moves are skipped and the rest still runs.
+ */
+TEST(section_holds_replacement_after_cpu_migration)
+{
+	int fa = new_memfd(PG, 0xaa), fb = new_memfd(PG, 0xbb);
+	struct viommu_mem *m = new_mem(NULL);
+	struct viommu_mem_region r;
+	struct setter s;
+	struct mem_piece p;
+	cpu_set_t orig;
+	bool moved = false;
+	unsigned int tok;
+	pthread_t th;
+	uint64_t gen;
+	int i;
+
+	REQUIRE(fa >= 0 && fb >= 0 && m);
+	REQUIRE(pthread_getaffinity_np(pthread_self(), sizeof(orig), &orig) ==
+		0);
+	r = fd_region(0x1000, PG, fa, 0, 0);
+	REQUIRE(viommu_mem_set_regions(m, &r, 1) == 0);
+	if (CPU_COUNT(&orig) >= 2 && CPU_ISSET(0, &orig) && CPU_ISSET(1, &orig))
+		moved = pin_to(0);
+	/* fill the cache on CPU 0, and use most of its refresh budget */
+	for (i = 0; i < 60; i++)
+		viommu_mem_read_unlock(m, viommu_mem_read_lock(m));
+	if (moved)
+		moved = pin_to(1);
+	tok = viommu_mem_read_lock(m); /* stripe of CPU 0, now on CPU 1 */
+	REQUIRE(mem_find(m, 0x1000, &p) == 0);
+	gen = viommu_mem_generation(m);
+	s = (struct setter){ .m = m, .r = fd_region(0x1000, PG, fb, 0, 0) };
+	REQUIRE(pthread_create(&th, NULL, setter_thread, &s) == 0);
+	while (viommu_mem_generation(m) == gen)
+		sched_yield();
+	/* sections opened and closed meanwhile, past a refresh, balance */
+	for (i = 0; i < 200; i++)
+		viommu_mem_read_unlock(m, viommu_mem_read_lock(m));
+	usleep(20000);
+	CHECK(!__atomic_load_n(&s.done, __ATOMIC_ACQUIRE));
+	CHECK(all_bytes(p.hva, PG, 0xaa)); /* the old mapping is still there */
+	if (moved)
+		(void)pin_to(0);
+	viommu_mem_read_unlock(m, tok); /* counted in the token's slot */
+	pthread_join(th, NULL);
+	CHECK_EQ(s.rc, 0);
+	CHECK(s.done);
+	/* many moves, sections across them: every later replacement drains */
+	for (i = 0; i < 8; i++) {
+		tok = viommu_mem_read_lock(m);
+		if (moved)
+			(void)pin_to(i & 1);
+		for (int j = 0; j < 40; j++)
+			viommu_mem_read_unlock(m, viommu_mem_read_lock(m));
+		viommu_mem_read_unlock(m, tok);
+		r = fd_region(0x1000, PG, i & 1 ? fa : fb, 0, 0);
+		CHECK_EQ(viommu_mem_set_regions(m, &r, 1), 0);
+	}
+	REQUIRE(pthread_setaffinity_np(pthread_self(), sizeof(orig), &orig) ==
+		0);
+	viommu_mem_destroy(m);
+	close(fa);
+	close(fb);
+}
+
 /* ---- concurrency ------------------------------------------------------ */
 
 #define CONC_GPA 0x100000u

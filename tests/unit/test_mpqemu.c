@@ -960,6 +960,88 @@ TEST(poll_link_serves_what_arrived)
 	CHECK_EQ(warn_lines(), 0);
 }
 
+/*
+ * The link takes a message in one receive into a buffer the size of the
+ * largest one; bytes of later messages that come along wait there.  Their
+ * fds must still go to the message they came with: QEMU sends SYNC_SYSMEM
+ * and SET_IRQFD without waiting for a reply, so one may queue up behind a
+ * BAR access from another of its threads, and one receive then takes
+ * both (the kernel gives the fds to that receive).
+ */
+TEST(queued_messages_keep_their_fds)
+{
+	struct cfg_msg rd = { PCI_VENDOR_ID, 0, 2 };
+	uint8_t buf[3 * (MPQEMU_HDR_SIZE + 12)];
+	struct viommu_link_stats st;
+	int32_t cmd = MPQEMU_PCI_CFGREAD;
+	uint64_t size = 12, ret;
+	struct fx x;
+	int efd[4], s;
+
+	REQUIRE(fx_init(&x, true) == 0);
+	s = x.peer[0];
+	for (int i = 0; i < 4; i++) {
+		efd[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		REQUIRE(efd[i] >= 0);
+	}
+	/* A config read, then SET_IRQFD with its fds, queued before the
+	 * link reads: one receive takes both. */
+	REQUIRE(send_msg(s, MPQEMU_PCI_CFGREAD, sizeof(rd), &rd, sizeof(rd),
+			 NULL, 0) == 0);
+	REQUIRE(send_msg(s, MPQEMU_SET_IRQFD, 0, NULL, 0, efd, 2) == 0);
+	REQUIRE(send_msg(s, MPQEMU_PCI_CFGREAD, sizeof(rd), &rd, sizeof(rd),
+			 NULL, 0) == 0);
+	CHECK_EQ(viommu_link_server_run_once(x.srv, x.id[0]), 0);
+	REQUIRE(recv_ret(s, &ret) == 0);
+	CHECK_U64(ret, 0x1234);
+	REQUIRE(recv_ret(s, &ret) == 0);
+	CHECK_U64(ret, 0x1234);
+	pci_set_intx(&x.dev[0].f, true); /* the irqfd was installed */
+	CHECK_U64(read_counter(efd[0]), 1);
+	pci_set_intx(&x.dev[0].f, false);
+	/* SET_IRQFD and a config read in one sendmsg() with the fds: the
+	 * fds are SET_IRQFD's; then two messages and a half in one piece,
+	 * the rest of the third later. */
+	memset(buf, 0, sizeof(buf));
+	cmd = MPQEMU_SET_IRQFD;
+	memcpy(buf, &cmd, 4);
+	cmd = MPQEMU_PCI_CFGREAD;
+	memcpy(buf + 16, &cmd, 4);
+	memcpy(buf + 24, &size, 8);
+	memcpy(buf + 32, &rd, sizeof(rd));
+	REQUIRE(send_raw(s, buf, 16 + 28, efd + 2, 2) == 0);
+	CHECK_EQ(viommu_link_server_run_once(x.srv, x.id[0]), 0);
+	REQUIRE(recv_ret(s, &ret) == 0);
+	CHECK_U64(ret, 0x1234);
+	pci_set_intx(&x.dev[0].f, true);
+	CHECK_U64(read_counter(efd[2]), 1); /* the new irqfd */
+	CHECK_U64(read_counter(efd[0]), 0);
+	for (int i = 0; i < 3; i++) {
+		memcpy(buf + 28 * i, &cmd, 4);
+		memcpy(buf + 28 * i + 8, &size, 8);
+		memcpy(buf + 28 * i + 16, &rd, sizeof(rd));
+	}
+	REQUIRE(send_raw(s, buf, 2 * 28 + 10, NULL, 0) == 0);
+	CHECK_EQ(viommu_link_server_run_once(x.srv, x.id[0]), 0);
+	REQUIRE(recv_ret(s, &ret) == 0);
+	REQUIRE(recv_ret(s, &ret) == 0);
+	CHECK_U64(ret, 0x1234);
+	REQUIRE(send_raw(s, buf + 2 * 28 + 10, 18, NULL, 0) == 0);
+	CHECK_EQ(viommu_link_server_run_once(x.srv, x.id[0]), 0);
+	REQUIRE(recv_ret(s, &ret) == 0);
+	CHECK_U64(ret, 0x1234);
+	REQUIRE(get_stats(x.srv, x.id[0], &st) == 0);
+	CHECK_U64(st.msgs[MPQEMU_PCI_CFGREAD], 6);
+	CHECK_U64(st.msgs[MPQEMU_SET_IRQFD], 2);
+	CHECK_U64(st.replies, 6);
+	CHECK_U64(st.fds_in, 4);
+	CHECK_EQ(st.end, VIOMMU_LINK_OPEN);
+	for (int i = 0; i < 4; i++)
+		close(efd[i]);
+	CHECK(fx_fini(&x));
+	CHECK_EQ(warn_lines(), 0);
+}
+
 /* serve_poll_link() - thread body: run_until_end() on link 0 of a fixture. */
 static void *serve_poll_link(void *arg)
 {

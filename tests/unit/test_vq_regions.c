@@ -21,6 +21,8 @@
 #include "virtio/virtqueue.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #define PG 4096u
@@ -335,6 +337,219 @@ TEST(used_ring_made_read_only_is_not_written)
 	vq_destroy(&vq);
 	viommu_mem_destroy(m);
 	free(a);
+}
+
+/*
+ * pair_case() - offer one two-descriptor chain (@ra/@rl readable with
+ * NEXT, @wa/@wl writable) at descriptors 2*@k, 2*@k+1 as entry @k of a
+ * fresh split queue over three regions (the test RAM, a second RAM region
+ * @b at 0x200000, a read-only one @c at 0x300000), pop it twice over (the
+ * first pop warms the buffer cache on the RAM region), and return the
+ * second pop's result with *@e (its first four segments copied to @segs,
+ * e->segs pointing there) and the warnings logged.
+ */
+static int pair_case(uint16_t rflags, uint64_t ra, uint32_t rl,
+		     uint16_t wflags, uint64_t wa, uint32_t wl,
+		     struct vq_elem *e, int *warns)
+{
+	static struct vq_seg segs[4];
+	static uint8_t b[PG], c[PG];
+	uint8_t *a = calloc(1, RAM_SIZE);
+	struct logs lg = { 0 };
+	struct viommu_log log = { .fn = count_log, .opaque = &lg,
+				  .level = VIOMMU_LOG_DEBUG };
+	struct viommu_mem_region r[3] = {
+		region(RAM_GPA, RAM_SIZE, a), region(0x200000, PG, b),
+		region(0x300000, PG, c),
+	};
+	struct viommu_mem *m = NULL;
+	struct vq vq;
+	unsigned int tok;
+	int ret = -1;
+
+	r[2].flags = VIOMMU_MEM_F_READONLY;
+	if (!a || viommu_mem_create(NULL, &m) ||
+	    viommu_mem_set_regions(m, r, 3) ||
+	    vq_init(&vq, m, &log, NULL, "rq", QSIZE))
+		goto out;
+	/* entry 0: a plain pair inside the RAM region */
+	put_desc(a, DESC_OFF, 0, RAM_GPA + BUF_OFF, 36, 1, 1);
+	put_desc(a, DESC_OFF, 1, RAM_GPA + BUF_OFF + 64, 4, 2, 0);
+	offer(a, 0, 0);
+	/* entry 1: the case */
+	put_desc(a, DESC_OFF, 2, ra, rl, rflags, 3);
+	put_desc(a, DESC_OFF, 3, wa, wl, wflags, 0);
+	offer(a, 1, 2);
+	tok = viommu_mem_read_lock(m);
+	if (vq_configure(&vq, QSIZE, RAM_GPA + DESC_OFF, RAM_GPA + AVAIL_OFF,
+			 RAM_GPA + USED_OFF, false, false, false) == 0 &&
+	    vq_pop(&vq, e) == 0 && e->nseg == 2 && e->nread == 1 &&
+	    e->read_len == 36 && e->write_len == 4 &&
+	    vq_push(&vq, e, 0) == 0)
+		ret = vq_pop(&vq, e);
+	viommu_mem_read_unlock(m, tok);
+	if (ret == 0) {
+		memcpy(segs, e->segs, sizeof(segs[0]) * MIN(e->nseg, 4u));
+		e->segs = segs;
+	}
+	*warns = lg.warns;
+	vq_destroy(&vq);
+out:
+	viommu_mem_destroy(m);
+	free(a);
+	return ret;
+}
+
+/*
+ * A virtio-iommu request's shape, a readable descriptor chained to a
+ * writable one, is popped in one step when both buffers lie in the cached
+ * region; every other two-descriptor chain must get what the general walk
+ * gives it (segments, lengths, or a broken queue with one warning).
+ */
+TEST(two_descriptor_chains_match_the_general_walk)
+{
+	const uint64_t buf = RAM_GPA + BUF_OFF + 256;
+	struct vq_elem e;
+	int w;
+
+	/* the fast shape: one readable and one writable segment */
+	CHECK_EQ(pair_case(1, buf, 48, 2, buf + 64, 8, &e, &w), 0);
+	CHECK_EQ(e.id, 2);
+	CHECK_EQ(e.nseg, 2);
+	CHECK_EQ(e.nread, 1);
+	CHECK_U64(e.segs[0].gpa, buf);
+	CHECK_EQ(e.segs[0].len, 48);
+	CHECK_EQ(e.segs[0].write, 0);
+	CHECK_U64(e.segs[1].gpa, buf + 64);
+	CHECK_EQ(e.segs[1].len, 8);
+	CHECK_EQ(e.segs[1].write, 1);
+	CHECK_EQ(e.read_len, 48);
+	CHECK_EQ(e.write_len, 8);
+	CHECK_EQ(w, 0);
+	/* the writable buffer in another RAM region (not the cached one) */
+	CHECK_EQ(pair_case(1, buf, 48, 2, 0x200010, 8, &e, &w), 0);
+	CHECK_EQ(e.nseg, 2);
+	CHECK_U64(e.segs[1].gpa, 0x200010);
+	CHECK_EQ(w, 0);
+	/* a readable buffer crossing from the RAM region into a hole */
+	CHECK_EQ(pair_case(1, RAM_GPA + RAM_SIZE - 8, 16, 2, buf, 8, &e, &w),
+		 -EIO);
+	CHECK_EQ(w, 1);
+	/* an empty readable element: not stored, only the writable one */
+	CHECK_EQ(pair_case(1, buf, 0, 2, buf + 64, 8, &e, &w), 0);
+	CHECK_EQ(e.nseg, 1);
+	CHECK_EQ(e.nread, 0);
+	CHECK_EQ(e.read_len, 0);
+	CHECK_EQ(e.write_len, 8);
+	/* a second NEXT (back to entry 0's pair): four elements, in order */
+	CHECK_EQ(pair_case(1, buf, 16, 1, buf + 64, 8, &e, &w), 0);
+	CHECK_EQ(e.nseg, 4);
+	CHECK_EQ(e.nread, 3);
+	CHECK_EQ(e.read_len, 16 + 8 + 36);
+	CHECK_EQ(e.write_len, 4);
+	CHECK_EQ(w, 0);
+	/* both writable */
+	CHECK_EQ(pair_case(2 | 1, buf, 16, 2, buf + 64, 8, &e, &w), 0);
+	CHECK_EQ(e.nseg, 2);
+	CHECK_EQ(e.nread, 0);
+	CHECK_EQ(e.write_len, 24);
+	/* a writable element, then a readable one */
+	CHECK_EQ(pair_case(2 | 1, buf, 16, 0, buf + 64, 8, &e, &w), -EIO);
+	CHECK_EQ(w, 1);
+	/* writable buffer in read-only RAM */
+	CHECK_EQ(pair_case(1, buf, 48, 2, 0x300000, 8, &e, &w), -EIO);
+	CHECK_EQ(w, 1);
+	/* reading from read-only RAM is fine */
+	CHECK_EQ(pair_case(1, 0x300000, 48, 2, buf, 8, &e, &w), 0);
+	CHECK_EQ(e.nseg, 2);
+	CHECK_EQ(w, 0);
+	/* indirect flag on the first descriptor, feature not negotiated */
+	CHECK_EQ(pair_case(1 | 4, buf, 48, 2, buf + 64, 8, &e, &w), -EIO);
+	CHECK_EQ(w, 1);
+	/* lengths whose sum passes 2^32 - 1 */
+	CHECK_EQ(pair_case(1, buf, 0xffffffffu, 2, buf, 2, &e, &w), -EIO);
+	CHECK_EQ(w, 1);
+}
+
+struct setter {
+	struct viommu_mem *m;
+	struct viommu_mem_region r;
+	int rc;
+};
+
+static void *setter_thread(void *arg)
+{
+	struct setter *s = arg;
+
+	s->rc = viommu_mem_set_regions(s->m, &s->r, 1);
+	return NULL;
+}
+
+/*
+ * The two-descriptor pop keeps the host addresses of both buffers with the
+ * element (vq_elem.rhva/whva) for the table it found them in.  A region
+ * set published between the pop and the reply (the writer then waits for
+ * our read section) must be seen by vq_read()/vq_write(), as it was when
+ * every access looked the region up.
+ */
+TEST(buffer_pointers_of_a_pop_follow_a_replacement)
+{
+	uint8_t *a = calloc(1, RAM_SIZE), *b = calloc(1, RAM_SIZE);
+	struct viommu_mem_region r;
+	struct viommu_mem *m = NULL;
+	struct setter st;
+	struct vq vq;
+	struct vq_elem e;
+	uint8_t got[8];
+	unsigned int tok;
+	uint64_t gen;
+	pthread_t th;
+
+	REQUIRE(a && b);
+	REQUIRE(viommu_mem_create(NULL, &m) == 0);
+	r = region(RAM_GPA, RAM_SIZE, a);
+	REQUIRE(viommu_mem_set_regions(m, &r, 1) == 0);
+	REQUIRE(vq_init(&vq, m, NULL, NULL, "rq", QSIZE) == 0);
+	for (unsigned int i = 0; i < 2; i++) {
+		put_desc(a, DESC_OFF, 2 * i, RAM_GPA + BUF_OFF, 8, 1,
+			 (uint16_t)(2 * i + 1));
+		put_desc(a, DESC_OFF, 2 * i + 1, RAM_GPA + BUF_OFF + 64, 4, 2,
+			 0);
+		offer(a, (uint16_t)i, (uint16_t)(2 * i));
+	}
+	memset(a + BUF_OFF, 0x11, 8);
+	memcpy(b, a, RAM_SIZE);
+	memset(b + BUF_OFF, 0x22, 8);
+	tok = viommu_mem_read_lock(m);
+	REQUIRE(vq_configure(&vq, QSIZE, RAM_GPA + DESC_OFF,
+			     RAM_GPA + AVAIL_OFF, RAM_GPA + USED_OFF, false,
+			     false, false) == 0);
+	/* the first pop warms the buffer cache, the second takes the pair */
+	REQUIRE(vq_pop(&vq, &e) == 0);
+	REQUIRE(vq_push(&vq, &e, 0) == 0);
+	REQUIRE(vq_pop(&vq, &e) == 0);
+	CHECK(e.rhva == a + BUF_OFF);
+	CHECK(e.whva == a + BUF_OFF + 64);
+	CHECK_EQ(vq_read(&vq, &e, 0, got, 8), 0);
+	CHECK_EQ(got[7], 0x11);
+	gen = viommu_mem_generation(m);
+	st = (struct setter){ .m = m, .r = region(RAM_GPA, RAM_SIZE, b) };
+	REQUIRE(pthread_create(&th, NULL, setter_thread, &st) == 0);
+	while (viommu_mem_generation(m) == gen)
+		sched_yield();
+	/* published; the setter waits for this section */
+	CHECK_EQ(vq_read(&vq, &e, 0, got, 8), 0);
+	CHECK_EQ(got[7], 0x22);
+	CHECK_EQ(vq_write(&vq, &e, 0, "\x07\x07\x07\x07", 4), 0);
+	viommu_mem_read_unlock(m, tok);
+	pthread_join(th, NULL);
+	CHECK_EQ(st.rc, 0);
+	CHECK_EQ(b[BUF_OFF + 64], 7);
+	CHECK_EQ(a[BUF_OFF + 64], 0);
+	vq_destroy(&vq);
+	viommu_mem_destroy(m);
+	free(a);
+	free(b);
 }
 
 TEST(ring_at_an_odd_host_address_works)
