@@ -58,7 +58,7 @@ static int to_list(const struct bopt *o, const char *s, char *err, size_t n)
 	snprintf(buf, sizeof(buf), "%s", s);
 	for (tok = strtok_r(buf, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
-		uint64_t v;
+		uint64_t v = 0;
 
 		if (k >= o->nmax)
 			return fail(err, n, "%s: at most %d values", o->name,
@@ -102,7 +102,7 @@ static int to_names(const struct bopt *o, const char *s, char *err, size_t n)
 /* store() - convert @v for option @o and store it. */
 static int store(struct bopt *o, const char *v, char *err, size_t n)
 {
-	uint64_t u;
+	uint64_t u = 0;
 	double d;
 	char *end;
 	int rc;

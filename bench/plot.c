@@ -51,7 +51,7 @@ struct opts {
 
 /* A set of distinct names in first-seen order ("strict", "batched"...). */
 struct names {
-	char v[MAX_NAMES][32];
+	char v[MAX_NAMES][64]; /* callers' names are at most 47 bytes */
 	int n;
 };
 
@@ -154,7 +154,10 @@ static void names_add(struct names *ns, const char *s)
 			return;
 	if (ns->n >= MAX_NAMES)
 		die("too many distinct names");
-	snprintf(ns->v[ns->n++], sizeof(ns->v[0]), "%s", s);
+	/* a cut name would never match itself again and repeat */
+	if (strlen(s) >= sizeof(ns->v[0]))
+		die("name too long: %s", s);
+	memcpy(ns->v[ns->n++], s, strlen(s) + 1);
 }
 
 /* names_join() - "a b c" (for a gnuplot `for [x in ...]` list). */

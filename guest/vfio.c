@@ -54,7 +54,10 @@ static int link_base(const char *path, char *buf, size_t size)
 		return -errno;
 	target[n] = 0;
 	slash = strrchr(target, '/');
-	snprintf(buf, size, "%s", slash ? slash + 1 : target);
+	slash = slash ? slash + 1 : target;
+	if (strlen(slash) >= size) /* a cut name would name something else */
+		return -ENAMETOOLONG;
+	memcpy(buf, slash, strlen(slash) + 1);
 	return 0;
 }
 

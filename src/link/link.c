@@ -1237,9 +1237,12 @@ unsigned int viommu_link_server_open_links(struct viommu_link_server *s)
 {
 	unsigned int i, n = 0, total = viommu_link_server_num_links(s);
 
-	for (i = 0; i < total; i++)
-		if (LOAD_ACQUIRE(get_link(s, i)->st.end) == VIOMMU_LINK_OPEN)
+	for (i = 0; i < total; i++) {
+		struct link *l = get_link(s, i);
+
+		if (l && LOAD_ACQUIRE(l->st.end) == VIOMMU_LINK_OPEN)
 			n++;
+	}
 	return n;
 }
 

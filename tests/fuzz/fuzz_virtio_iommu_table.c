@@ -340,8 +340,13 @@ static void op_raw(struct run *r, struct in *in)
 	uint8_t b[96];
 	uint32_t len = u8(in) % sizeof(b), wlen = u8(in) % 12;
 
-	for (uint32_t i = 0; i < len; i++)
-		b[i] = u8(in);
+	uint32_t take = len < in->n ? len : (uint32_t)in->n;
+
+	/* u8()'s zeros past the input's end, in one copy */
+	memcpy(b, in->p, take);
+	memset(b + take, 0, len - take);
+	in->p += take;
+	in->n -= take;
 	if (len)
 		b[0] = 6 + u8(in) % 3;
 	if (len || wlen)

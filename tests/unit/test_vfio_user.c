@@ -161,7 +161,7 @@ static int irq_info(struct fx *x, unsigned int l, uint32_t idx,
 TEST(irq_info_counts_from_the_function)
 {
 	/* DESIGN.md §5b: INTx EVENTFD|MASKABLE|AUTOMASKED count 1 */
-	uint32_t flags, count;
+	uint32_t flags = ~0u, count = ~0u; /* read only after a checked call */
 	struct fx x;
 
 	REQUIRE(fx_init(&x, 0) == 0);
