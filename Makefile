@@ -26,7 +26,8 @@ QEMU11_CACHE = $(BUILD)/qemu-11.1
 CHECK_ENV = CHECK_DIR=$(CHECK_DIR) FUZZ_TIME=$(FUZZ_TIME)
 DEPS = $(if $(NO_DEPS),true,bash scripts/deps.sh)
 
-.PHONY: all build configure check check-werror check-asan check-valgrind \
+.PHONY: all build configure check check-werror check-asan check-release \
+	check-valgrind \
 	check-fuzz fuzz-long check-install check-guest demo qemu11 bench deps \
 	clean help
 
@@ -52,6 +53,10 @@ check-werror:
 ## check-asan: only the ASan+UBSan build (unit, conformance, fuzz suites)
 check-asan:
 	$(CHECK_ENV) bash scripts/check.sh asan
+
+## check-release: only the -O3 release build (warnings as errors), bench suite
+check-release:
+	$(CHECK_ENV) bash scripts/check.sh release
 
 ## check-valgrind: only the unit suite under valgrind (werror build)
 check-valgrind:

@@ -8,6 +8,9 @@
 #   asan      gcc build with -Db_sanitize=address,undefined; the unit,
 #             conformance and fuzz suites with halting UBSan and
 #             leak-checking ASan
+#   release   gcc -O3 release build with warnings as errors (the build
+#             PERFORMANCE.md's figures come from: -O3 finds warnings -O2
+#             does not); its bench suite
 #   valgrind  the werror build's unit suite under valgrind memcheck
 #             (definite and indirect leaks are errors)
 #   fuzz      clang build with libFuzzer (+ASan/UBSan, library instrumented
@@ -49,7 +52,7 @@ FUZZ_RUNS=${FUZZ_RUNS:-100000000}
 # a short run's time, for no more coverage in 30 s (docs/FUZZING.md)
 FUZZ_FLAGS=${FUZZ_FLAGS--entropic=0}
 FUZZ_PAR=${FUZZ_PAR:-$(($(nproc) >= 2 ? 2 : 1))}
-ALL_STAGES="werror asan valgrind fuzz install guest"
+ALL_STAGES="werror asan release valgrind fuzz install guest"
 VALGRIND="valgrind --leak-check=full --error-exitcode=1"
 VALGRIND="$VALGRIND --errors-for-leak-kinds=definite,indirect"
 ASAN_OPTS=detect_leaks=1
@@ -143,6 +146,13 @@ stage_asan() {
 		run_meson_test asan "$OUT/asan" testlog \
 		--suite unit --suite conformance --suite fuzz \
 		--timeout-multiplier 3
+}
+
+stage_release() {
+	header "release: gcc -O3 release build, warnings as errors; bench suite"
+	build_dir release "$OUT/release" --werror --buildtype=release ||
+		return 0
+	run_meson_test release "$OUT/release" testlog --suite bench
 }
 
 # need_werror_build LABEL - make sure the werror build is configured and
