@@ -215,6 +215,8 @@ struct viommu_ctx {
 
 	/* grace periods for lock-free mapping-store readers (translate.c) */
 	struct rcu rcu;
+	/* the page indexes' context-wide memory rule (core/pageidx.c) */
+	struct pi_pool pi_pool;
 
 	/* typed trace points (viommu_ctx_set_trace_sink(), fault_set_lock) */
 	struct trace tr;

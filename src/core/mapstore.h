@@ -155,6 +155,13 @@ int ms_walk(const struct mapstore *ms, uint64_t start, uint64_t last,
 int ms_check(const struct mapstore *ms); /* tests: invariants, 0/-EUCLEAN */
 
 /*
+ * ms_share_pool() - make @pool (shared by the stores of one context, may
+ * be NULL) the context-wide half of the page index's memory rule
+ * (pageidx.c, "Memory").  Call on an empty store.
+ */
+void ms_share_pool(struct mapstore *ms, struct pi_pool *pool);
+
+/*
  * ms_init_tree_only() - tests: ms_init() with the page index unused, so
  * every mapping goes to the B+tree.
  */

@@ -73,6 +73,12 @@ void ms_init_tree_only(struct mapstore *ms,
 	ms->pi.slack = 0; /* no node fits the rule: the index stays empty */
 }
 
+/* ms_share_pool() - see mapstore.h. */
+void ms_share_pool(struct mapstore *ms, struct pi_pool *pool)
+{
+	ms->pi.pool = pool;
+}
+
 /* ms_reinit() - see mapstore.h. */
 void ms_reinit(struct mapstore *ms, const struct viommu_allocator *alloc,
 	       struct rcu *rcu)

@@ -31,12 +31,20 @@
  * goes to the B+tree, for good (entries never move between stores).  A
  * dense fill of 2^20 pages in random order passes through a sparse phase
  * (about 5.6 MiB over 64 B per entry after some 35,000 pages), hence
- * PI_SLACK_DEFAULT = 8 MiB.  The rule bounds what an insert may build;
- * unmapping does not move entries, so a store thinned after a dense fill
- * keeps its leaves while they hold an entry: at most 64 B x the most
- * entries it held + slack + one path (docs/API.md states the worst case
- * per context).  Insert allocates every node it needs before it links
- * anything, so -ENOMEM leaves the index unchanged.
+ * PI_SLACK_DEFAULT = 8 MiB.  That bounds what an insert may build, but
+ * unmapping does not move entries: a store filled and then thinned to one
+ * entry per leaf (or per chain of nodes) keeps them, up to 64 B x the
+ * most entries it ever held + slack + one path, and a guest could repeat
+ * that in domain after domain.  So the rule has a context-wide half too
+ * (@pool, when the store belongs to a context): all indexes of the
+ * context together take a node only while their memory stays within 64 B
+ * per live mapping of the context plus the pool's slack.  Index memory
+ * only grows by allocation, and live mappings never exceed the context's
+ * max_mappings, so the context's indexes never hold more than 64 B x
+ * max_mappings + the pool's slack (+ one path per writer racing on the
+ * relaxed counters); docs/API.md states the figures.  Insert allocates
+ * every node it needs before it links anything, so -ENOMEM leaves the
+ * index unchanged.
  *
  * Lock-free readers.  pi_lookup_rcu() loads @top (acquire), then one
  * child pointer per level (acquire) and the leaf word (relaxed): no
@@ -137,6 +145,9 @@ static void free_list(struct pageidx *pi, struct pi_node *n)
 		nx = n->rnext;
 		pi->retired_bytes -= NODE_SZ;
 		pi->host_bytes -= NODE_SZ;
+		if (pi->pool)
+			__atomic_fetch_sub(&pi->pool->bytes, NODE_SZ,
+					   __ATOMIC_RELAXED);
 		xfree(pi->alloc, n);
 	}
 }
@@ -420,9 +431,12 @@ int pi_insert(struct pageidx *pi, uint64_t pn, uint64_t w)
 		pi->count++;
 		return 0;
 	}
-	/* The memory rule (see "Memory"). */
+	/* The memory rule (see "Memory"): this store's, the context's. */
 	if (pi->host_bytes + need * NODE_SZ >
-	    ENTRY_BUDGET * (pi->count + 1) + pi->slack)
+		    ENTRY_BUDGET * (pi->count + 1) + pi->slack ||
+	    (pi->pool && READ_ONCE(pi->pool->bytes) + need * NODE_SZ >
+				 ENTRY_BUDGET * READ_ONCE(*pi->pool->entries) +
+					 pi->pool->slack))
 		return -ENOSPC;
 	for (k = 0; k < need; k++) {
 		sp[k] = node_alloc(pi, &ret);
@@ -433,6 +447,8 @@ int pi_insert(struct pageidx *pi, uint64_t pn, uint64_t w)
 		}
 	}
 	pi->host_bytes += need * NODE_SZ;
+	if (pi->pool)
+		ATOMIC_ADD(pi->pool->bytes, need * NODE_SZ);
 	/* The missing chain, levels alv - 1 .. 0 (sp[0] the leaf). */
 	for (lv = 0; lv < alv; lv++) {
 		c = sp[lv];

@@ -30,6 +30,8 @@
  * (about 5.6 MiB), rounded up.
  */
 #define PI_SLACK_DEFAULT (8ull << 20)
+/* Default slack of a context's pool (four such fills at once). */
+#define PI_POOL_SLACK_DEFAULT (32ull << 20)
 
 struct rcu;
 struct viommu_allocator;
@@ -39,6 +41,16 @@ struct pi_node {
 	uint64_t bitmap;        /* writer only */
 	struct pi_node *rnext;  /* retired list (writer only) */
 	uint64_t slot[PI_SLOTS]; /* leaf: entry words; else child pointers */
+};
+
+/*
+ * The context-wide half of the memory rule (pageidx.c, "Memory"), shared
+ * by the indexes of one context's stores.
+ */
+struct pi_pool {
+	uint64_t bytes;          /* memory of every index (atomic) */
+	uint64_t slack;
+	const uint64_t *entries; /* the context's live mappings (atomic) */
 };
 
 struct pageidx {
@@ -51,6 +63,7 @@ struct pageidx {
 	const struct viommu_allocator *alloc;
 	struct rcu *rcu;
 	uint64_t slack;      /* memory rule: see pageidx.c; 0 = index unused */
+	struct pi_pool *pool; /* the context's half of the rule, or NULL */
 	/*
 	 * What every map or unmap writes starts 64 bytes after @top, so
 	 * readers loading @top do not share its cache line.
@@ -98,13 +111,16 @@ static inline bool pi_fits(uint64_t start, uint64_t last, uint64_t gpa,
 	       !(gpa & (PI_PAGE_SIZE - 1)) && !(prot >> PI_PROT_BITS);
 }
 
-/* pi_init() - an empty index; @slack as in pageidx.c, "Memory". */
+/*
+ * pi_init() - an empty index; @slack as in pageidx.c, "Memory"; no pool
+ * (the caller may set @pool before the first insert).
+ */
 void pi_init(struct pageidx *pi, const struct viommu_allocator *alloc,
 	     struct rcu *rcu, uint64_t slack);
 
 /*
  * pi_reinit() - pi_init() for a destroyed index lock-free readers may
- * still be looking at: the root word is cleared atomically.
+ * still be looking at: the root word is cleared atomically.  Keeps @pool.
  */
 void pi_reinit(struct pageidx *pi, const struct viommu_allocator *alloc,
 	       struct rcu *rcu, uint64_t slack);

@@ -4,7 +4,8 @@
  * which mappings it holds, overlaps refused across the index and the
  * B+tree in both directions, straddles refused across them, walks and
  * removal callbacks merged in order, the memory rule against a sparse
- * guest, a dense random fill held entirely by the index, the cached leaf
+ * guest and (context-wide, with a pool) against one that thins a dense
+ * fill, a dense random fill held entirely by the index, the cached leaf
  * (no allocation per map+unmap pair), growth of the height, and
  * allocation failures.  The randomized differential tests and the
  * concurrent readers of the two structures together are in
@@ -367,6 +368,54 @@ TEST(dense_random_fill_all_in_index)
 	CHECK_EQ(ms_check(&ms), 0);
 	ms_destroy(&ms);
 	free(order);
+}
+
+/*
+ * pool_bounds_thinned_stores - two stores sharing a context's pool: one
+ * filled densely, then thinned to one page per leaf, keeps its leaves;
+ * the other's sparse pages then find the pool's rule refusing new nodes
+ * (per-store slack alone would take them all) and go to its B+tree, so
+ * the pool never passes 64 B per live mapping + its slack.
+ */
+TEST(pool_bounds_thinned_stores)
+{
+	uint64_t live = 0, worst = 0;
+	struct pi_pool pool = { .slack = 64 << 10, .entries = &live };
+	struct mapstore a, b;
+
+	ms_init(&a, NULL, NULL);
+	ms_init(&b, NULL, NULL);
+	ms_share_pool(&a, &pool);
+	ms_share_pool(&b, &pool);
+	for (uint64_t i = 0; i < 8192; i++) {
+		live++; /* as the context reserves its unit first */
+		REQUIRE(page(&a, i, 1) == 0);
+	}
+	CHECK_EQ(a.pi.count, 8192);
+	for (uint64_t i = 0; i < 8192; i++)
+		if (i % 64) {
+			REQUIRE(ms_remove_range(&a, pg(i), pg(i) + PG - 1,
+						NULL, NULL, NULL) == 1);
+			live--;
+		}
+	CHECK_EQ(a.pi.count, 128);
+	for (uint64_t k = 0; k < 1000; k++) {
+		live++;
+		REQUIRE(page(&b, (1u << 20) + 64 * k, 1) == 0);
+		if (pool.bytes > 64 * live)
+			worst = MAX(worst, pool.bytes - 64 * live);
+	}
+	printf("#   pool %llu B for %llu live; b: index %llu, B+tree %llu\n",
+	       (unsigned long long)pool.bytes, (unsigned long long)live,
+	       (unsigned long long)b.pi.count, (unsigned long long)b.bt.count);
+	CHECK(b.bt.count > 800); /* about one page in 8 pays for a leaf */
+	CHECK_U64(pool.bytes, a.pi.host_bytes + b.pi.host_bytes);
+	CHECK(worst <= pool.slack + 9 * NODE);
+	CHECK_EQ(ms_check(&a), 0);
+	CHECK_EQ(ms_check(&b), 0);
+	ms_destroy(&a);
+	ms_destroy(&b);
+	CHECK_U64(pool.bytes, 0);
 }
 
 /*
