@@ -1,6 +1,8 @@
 /*
- * mapstore.c - the mapping store of a PAGING domain: a B+tree of
- * non-overlapping IOVA ranges keyed by their start (see mapstore_node.h).
+ * mapstore.c - the B+tree of a PAGING domain's mapping store: the
+ * non-overlapping IOVA ranges the page index (pageidx.c) does not hold,
+ * keyed by their start (calls: mapstore_node.h; how the two make one store:
+ * mapstore.h, mapstore_join.c).
  *
  * Shape.  Leaves hold up to LEAF_CAP entries in struct-of-arrays form and
  * are doubly linked in key order.  Internal nodes hold up to NODE_CAP

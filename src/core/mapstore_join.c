@@ -285,14 +285,14 @@ static void rm_merged(void *opaque, const struct ms_entry *e)
 }
 
 /*
- * ms_remove_range() - see mapstore.h.  One page held by the index is
- * removed at once; otherwise straddles are refused in both structures
- * before anything changes (the B+tree's own check comes before its first
- * callback), then the B+tree's removal drives the merge.
+ * remove_merged() - ms_remove_range() when the range is not one index
+ * page: straddles are refused in both structures before anything changes
+ * (the B+tree's own check comes before its first callback), then the
+ * B+tree's removal drives the merge.
  */
-long ms_remove_range(struct mapstore *ms, uint64_t start, uint64_t last,
-		     void (*fn)(void *opaque, const struct ms_entry *e),
-		     void *opaque, uint64_t *removed_bytes)
+static long remove_merged(struct mapstore *ms, uint64_t start, uint64_t last,
+			  void (*fn)(void *opaque, const struct ms_entry *e),
+			  void *opaque, uint64_t *removed_bytes)
 {
 	struct merge m = {
 		.ms = ms, .next = start >> PI_PAGE_SHIFT,
@@ -300,37 +300,18 @@ long ms_remove_range(struct mapstore *ms, uint64_t start, uint64_t last,
 		.rm_fn = fn, .opaque = opaque,
 	};
 	uint64_t w, bytes = 0, pages;
-	struct ms_entry e;
 	long n = 0;
 
-	if (removed_bytes)
-		*removed_bytes = 0;
-	if (start > last)
-		return -EINVAL;
-	if (!(start & PG_MASK) && last == (start | PG_MASK) &&
-	    !pi_remove(&ms->pi, start >> PI_PAGE_SHIFT, &w)) {
-		/* Exactly one index page: nothing else lies in the range. */
-		page_entry(start >> PI_PAGE_SHIFT, w, &e);
-		if (fn)
-			fn(opaque, &e);
-		m.removed = 1;
-		goto done;
-	}
 	if (((start & PG_MASK) && !pi_get(&ms->pi, start >> PI_PAGE_SHIFT, &w)) ||
 	    ((last & PG_MASK) != PG_MASK &&
 	     !pi_get(&ms->pi, last >> PI_PAGE_SHIFT, &w)))
 		return -ERANGE;
 	if (ms->bt.count) {
-		/*
-		 * The B+tree refuses its own straddles before it removes
-		 * anything or calls back, so no index page is gone then.
-		 */
 		n = mt_remove_range(&ms->bt, start, last, rm_merged, &m, &bytes);
 		if (n < 0)
 			return n;
 	}
 	pages_upto(&m, m.hi);
-done:
 	pi_reclaim(&ms->pi, !ms->pi.count);
 	totals(ms);
 	n += m.removed;
@@ -339,6 +320,37 @@ done:
 	    __builtin_add_overflow(bytes, pages, removed_bytes))
 		*removed_bytes = UINT64_MAX;
 	return n;
+}
+
+/*
+ * ms_remove_range() - see mapstore.h.  A range that is one page the index
+ * holds is the common unmap: nothing else lies in it and nothing can
+ * straddle it, so it is removed at once.
+ */
+long ms_remove_range(struct mapstore *ms, uint64_t start, uint64_t last,
+		     void (*fn)(void *opaque, const struct ms_entry *e),
+		     void *opaque, uint64_t *removed_bytes)
+{
+	struct ms_entry e;
+	uint64_t w;
+
+	if (removed_bytes)
+		*removed_bytes = 0;
+	if (start > last)
+		return -EINVAL;
+	if ((start & PG_MASK) || last != (start | PG_MASK) ||
+	    pi_remove(&ms->pi, start >> PI_PAGE_SHIFT, &w))
+		return remove_merged(ms, start, last, fn, opaque,
+				     removed_bytes);
+	page_entry(start >> PI_PAGE_SHIFT, w, &e);
+	if (fn)
+		fn(opaque, &e);
+	if (ms->pi.retired || ms->pi.waiting)
+		pi_reclaim(&ms->pi, !ms->pi.count);
+	totals(ms);
+	if (removed_bytes)
+		*removed_bytes = PI_PAGE_SIZE;
+	return 1;
 }
 
 /* ---- self-check ---------------------------------------------------------- */

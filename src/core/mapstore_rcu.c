@@ -1,5 +1,6 @@
 /*
- * mapstore_rcu.c - mt_lookup_rcu(): searching the mapping store without
+ * mapstore_rcu.c - mt_lookup_rcu(): searching the mapping store's B+tree
+ * (ms_lookup_rcu() looks in the page index first, mapstore_join.c) without
  * the lock that serialises its writers, in the style of optimistic lock
  * coupling.  The reader's side of the scheme described in mapstore.c
  * ("Lock-free readers", "Memory reclamation"):
