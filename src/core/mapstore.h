@@ -67,13 +67,20 @@ struct ms_tree {
 	struct ms_hdr *touched[MS_TOUCH_MAX];
 };
 
+/*
+ * Layout: what every page map or unmap writes (the index's counters and
+ * the totals) lies between the index's root word and the B+tree, and the
+ * B+tree's writer-only touch list comes last, so neither the lock-free
+ * readers' words nor the fields a domain keeps after its store (the
+ * IOTLB pointer every hit reads) share a line with a busy mapper's stores.
+ */
 struct mapstore {
 	struct pageidx pi;   /* page-sized mappings (pageidx.h) */
-	struct ms_tree bt;   /* every mapping the index does not hold */
 	/* both together, for the domain's statistics and limits */
 	uint64_t count;      /* entries */
 	uint64_t bytes;      /* sum of sizes, saturating at UINT64_MAX */
 	uint64_t host_bytes; /* memory held by both, retired nodes included */
+	struct ms_tree bt;   /* every mapping the index does not hold */
 };
 
 /*
