@@ -14,6 +14,7 @@
 #include "harness.h"
 #include "core/mapstore.h"
 #include "core/pageidx.h"
+#include "core/rcu.h"
 #include "base/util.h"
 
 #include <errno.h>
@@ -460,6 +461,45 @@ TEST(cached_leaf_no_alloc)
 	CHECK(ms.pi.host_bytes <= 9 * NODE);
 	ms_destroy(&ms);
 	CHECK_EQ(f.live, 0);
+}
+
+/*
+ * retired_nodes_wait_for_readers - leaves unlinked while a reader is
+ * inside a read section are retired, not freed (it may hold them); once
+ * it has left, emptying the store frees them.
+ */
+TEST(retired_nodes_wait_for_readers)
+{
+	struct fa f = { 0 };
+	struct viommu_allocator a = { fa_alloc, fa_free, &f };
+	struct mapstore ms;
+	struct rcu r;
+	long live;
+	uint32_t tok;
+
+	rcu_init(&r);
+	ms_init(&ms, &a, &r);
+	for (uint64_t i = 0; i < 40; i++) /* one page per leaf */
+		CHECK_EQ(page(&ms, 64 * i, 1), 0);
+	live = f.live;
+	tok = rcu_read_lock(&r);
+	for (uint64_t i = 0; i < 39; i++)
+		CHECK_EQ(ms_remove_range(&ms, pg(64 * i), pg(64 * i) + PG - 1,
+					 NULL, NULL, NULL), 1);
+	/* 38 leaves unlinked (the last emptied one stays), none freed */
+	CHECK_U64(ms.pi.retired_bytes, 38 * NODE);
+	CHECK_EQ(f.live, live);
+	CHECK_EQ(ms_check(&ms), 0);
+	rcu_read_unlock(&r, tok);
+	CHECK_EQ(ms_remove_range(&ms, pg(64 * 39), pg(64 * 39) + PG - 1, NULL,
+				 NULL, NULL), 1);
+	CHECK(ms.pi.retired == NULL && ms.pi.waiting == NULL);
+	CHECK_EQ(f.live, live - 39);
+	CHECK(ms.host_bytes <= 9 * NODE);
+	CHECK_EQ(ms_check(&ms), 0);
+	ms_destroy(&ms);
+	CHECK_EQ(f.live, 0);
+	rcu_fini(&r);
 }
 
 /*
