@@ -143,6 +143,7 @@ static struct viommu_domain *static_domain(struct viommu_ctx *ctx,
 	dom->is_static = true;
 	dom->alive = true;
 	ms_reinit(&dom->ms, &ctx->alloc, &ctx->rcu);
+	ms_share_pool(&dom->ms, &ctx->pi_pool);
 	dirty_init(&dom->dirty, 0);
 	return dom;
 }
@@ -183,6 +184,8 @@ VIOMMU_EXPORT int viommu_ctx_create(const struct viommu_ctx_config *user,
 	pthread_mutex_init(&ctx->lock, NULL);
 	pthread_mutex_init(&ctx->fault_set_lock, NULL);
 	rcu_init(&ctx->rcu);
+	ctx->pi_pool.slack = PI_POOL_SLACK_DEFAULT;
+	ctx->pi_pool.entries = &ctx->st_mappings;
 
 	/* Endpoint hash: about four endpoints per bucket at the limit. */
 	for (nb = 64; nb < lim.max_endpoints / 4 && nb < (1u << 16); nb <<= 1)
@@ -411,6 +414,7 @@ VIOMMU_EXPORT int viommu_domain_create(struct viommu_ctx *ctx,
 	WRITE_ONCE(dom->tag, cfg->tag);
 	WRITE_ONCE(dom->alive, true);
 	ms_reinit(&dom->ms, &ctx->alloc, &ctx->rcu);
+	ms_share_pool(&dom->ms, &ctx->pi_pool);
 	dirty_init(&dom->dirty, ctx->lim.max_dirty_chunks);
 	if (cfg->kind == VIOMMU_DOMAIN_NESTED) {
 		dom->parent = cfg->parent;

@@ -23,7 +23,8 @@
  *    by dom->lock holders, and invalidated by dom->lock holders inside
  *    dom->iseq (domain.c, "Lock-free fills").
  *  - The miss path searches the mapping store without dom->lock, inside a
- *    read section of ctx->rcu (mapstore.c, "Lock-free readers"); store
+ *    read section of ctx->rcu (mapstore.c, pageidx.c, "Lock-free
+ *    readers"); store
  *    nodes are freed only after a grace period (rcu.h states the rule).
  *    It falls back to dom->lock when the store keeps changing under it,
  *    and for writes while dirty tracking is on (dirty marking allocates).
@@ -215,6 +216,8 @@ struct viommu_ctx {
 
 	/* grace periods for lock-free mapping-store readers (translate.c) */
 	struct rcu rcu;
+	/* the page indexes' context-wide memory rule (core/pageidx.c) */
+	struct pi_pool pi_pool;
 
 	/* typed trace points (viommu_ctx_set_trace_sink(), fault_set_lock) */
 	struct trace tr;

@@ -1,6 +1,8 @@
 /*
- * mapstore.c - the mapping store of a PAGING domain: a B+tree of
- * non-overlapping IOVA ranges keyed by their start (see mapstore.h).
+ * mapstore.c - the B+tree of a PAGING domain's mapping store: the
+ * non-overlapping IOVA ranges the page index (pageidx.c) does not hold,
+ * keyed by their start (calls: mapstore_node.h; how the two make one store:
+ * mapstore.h, mapstore_join.c).
  *
  * Shape.  Leaves hold up to LEAF_CAP entries in struct-of-arrays form and
  * are doubly linked in key order.  Internal nodes hold up to NODE_CAP
@@ -35,7 +37,7 @@
  * changes anything, so -ENOMEM leaves the store untouched.  Nothing else
  * allocates.
  *
- * Lock-free readers.  ms_lookup_rcu() (mapstore_rcu.c; node layout in
+ * Lock-free readers.  mt_lookup_rcu() (mapstore_rcu.c; node layout in
  * mapstore_node.h) runs without the domain lock, in
  * the style of optimistic lock coupling.  Every node (and the store, for
  * root and height) carries a version: a writer makes it odd before it
@@ -72,7 +74,7 @@
  * bytes and more than a 16th of the store's memory while a batch is still
  * waiting (a reader preempted inside its read section holds a grace
  * period up for a whole time slice), when the store becomes empty, and in
- * ms_destroy().  So a hostile guest that unmaps while another vCPU's DMA
+ * mt_destroy().  So a hostile guest that unmaps while another vCPU's DMA
  * translates can cost readers a retry, never a use-after-free, and the
  * memory waiting to be freed stays within max(RETIRE_MIN, 1/16 of the
  * store) plus one batch (counted in host_bytes meanwhile).
@@ -260,7 +262,7 @@ static void node_drop(struct ms_node *nd, uint32_t i)
 }
 
 /* leaf_new() - an empty, unlinked leaf; NULL on allocation failure. */
-static struct ms_leaf *leaf_new(struct mapstore *ms)
+static struct ms_leaf *leaf_new(struct ms_tree *ms)
 {
 	struct ms_leaf *l = xalloc(ms->alloc, sizeof(*l));
 
@@ -274,7 +276,7 @@ static struct ms_leaf *leaf_new(struct mapstore *ms)
 }
 
 /* node_new() - an empty internal node; NULL on allocation failure. */
-static struct ms_node *node_new(struct mapstore *ms)
+static struct ms_node *node_new(struct ms_tree *ms)
 {
 	struct ms_node *nd = xalloc(ms->alloc, sizeof(*nd));
 
@@ -289,21 +291,21 @@ static struct ms_node *node_new(struct mapstore *ms)
  * leaf_free() - release a leaf that readers cannot reach: never published,
  * or retired and past a grace period.
  */
-static void leaf_free(struct mapstore *ms, struct ms_leaf *l)
+static void leaf_free(struct ms_tree *ms, struct ms_leaf *l)
 {
 	ms->host_bytes -= sizeof(*l);
 	xfree(ms->alloc, l);
 }
 
 /* node_free() - as leaf_free(), for an internal node (not its children). */
-static void node_free(struct mapstore *ms, struct ms_node *nd)
+static void node_free(struct ms_tree *ms, struct ms_node *nd)
 {
 	ms->host_bytes -= sizeof(*nd);
 	xfree(ms->alloc, nd);
 }
 
 /* root_full() - the root's "covers all 2^64 bytes" flag. */
-static uint32_t *root_full(const struct mapstore *ms)
+static uint32_t *root_full(const struct ms_tree *ms)
 {
 	return &((struct ms_hdr *)ms->root)->full;
 }
@@ -315,7 +317,7 @@ static uint32_t *root_full(const struct mapstore *ms)
  * call: an odd version means touched already, or retired).  Readers that
  * meet it from now on retry.
  */
-static void wtouch(struct mapstore *ms, void *p)
+static void wtouch(struct ms_tree *ms, void *p)
 {
 	struct ms_hdr *h = p;
 
@@ -328,7 +330,7 @@ static void wtouch(struct mapstore *ms, void *p)
 }
 
 /* wtouch_top() - wtouch() for the store's root and height. */
-static void wtouch_top(struct mapstore *ms)
+static void wtouch_top(struct ms_tree *ms)
 {
 	if (ms->seq & 1)
 		return;
@@ -341,7 +343,7 @@ static void wtouch_top(struct mapstore *ms)
  * wdone() - publish this call's changes: every touched node (and the top)
  * gets an even version again.  Retired nodes stay odd.
  */
-static void wdone(struct mapstore *ms)
+static void wdone(struct ms_tree *ms)
 {
 	for (uint32_t i = 0; i < ms->ntouched; i++) {
 		struct ms_hdr *h = ms->touched[i];
@@ -360,7 +362,7 @@ static void wdone(struct mapstore *ms)
  * more once the call's changes are in place): make its version odd for
  * good and queue it for freeing after a grace period.
  */
-static void retire(struct mapstore *ms, void *p)
+static void retire(struct ms_tree *ms, void *p)
 {
 	struct ms_hdr *h = p;
 
@@ -378,7 +380,7 @@ static void retire(struct mapstore *ms, void *p)
 }
 
 /* free_list() - free the nodes of list @h (past their grace period). */
-static void free_list(struct mapstore *ms, struct ms_hdr *h)
+static void free_list(struct ms_tree *ms, struct ms_hdr *h)
 {
 	struct ms_hdr *nx;
 
@@ -399,7 +401,7 @@ static void free_list(struct mapstore *ms, struct ms_hdr *h)
  * Without an rcu there are no lock-free readers: free at once.  Called
  * after wdone(), so every unlink is published.
  */
-static void reclaim(struct mapstore *ms, bool force)
+static void reclaim(struct ms_tree *ms, bool force)
 {
 	struct ms_hdr *w;
 
@@ -455,7 +457,7 @@ static void reclaim(struct mapstore *ms, bool force)
  * descend() - the leaf @x routes to; records the internal nodes and child
  * indices in @p when it is not NULL.  The store must not be empty.
  */
-static struct ms_leaf *descend(const struct mapstore *ms, uint64_t x,
+static struct ms_leaf *descend(const struct ms_tree *ms, uint64_t x,
 			       struct ms_path *p)
 {
 	struct ms_node *nd = ms->root;
@@ -502,7 +504,7 @@ static int is_rightmost(const struct ms_path *p, uint32_t level)
  * @x or the first one after it.  Return: its leaf with *@idx; NULL if no
  * such entry.
  */
-static struct ms_leaf *seek(const struct mapstore *ms, uint64_t x,
+static struct ms_leaf *seek(const struct ms_tree *ms, uint64_t x,
 			    uint32_t *idx)
 {
 	struct ms_leaf *l, *pv;
@@ -534,8 +536,8 @@ static struct ms_leaf *seek(const struct mapstore *ms, uint64_t x,
 
 /* ---- life cycle ---------------------------------------------------------- */
 
-/* ms_init() - see mapstore.h. */
-void ms_init(struct mapstore *ms, const struct viommu_allocator *alloc,
+/* mt_init() - see mapstore_node.h. */
+void mt_init(struct ms_tree *ms, const struct viommu_allocator *alloc,
 	     struct rcu *rcu)
 {
 	memset(ms, 0, sizeof(*ms));
@@ -543,8 +545,8 @@ void ms_init(struct mapstore *ms, const struct viommu_allocator *alloc,
 	ms->rcu = rcu;
 }
 
-/* ms_reinit() - see mapstore.h. */
-void ms_reinit(struct mapstore *ms, const struct viommu_allocator *alloc,
+/* mt_reinit() - see mapstore_node.h. */
+void mt_reinit(struct ms_tree *ms, const struct viommu_allocator *alloc,
 	       struct rcu *rcu)
 {
 	/*
@@ -565,7 +567,7 @@ void ms_reinit(struct mapstore *ms, const struct viommu_allocator *alloc,
 }
 
 /* retire_subtree() - retire @nd and everything below; depth 1: a leaf. */
-static void retire_subtree(struct mapstore *ms, void *nd, uint32_t depth)
+static void retire_subtree(struct ms_tree *ms, void *nd, uint32_t depth)
 {
 	struct ms_node *in = nd;
 
@@ -576,10 +578,10 @@ static void retire_subtree(struct mapstore *ms, void *nd, uint32_t depth)
 }
 
 /*
- * ms_destroy() - see mapstore.h; host_bytes drops to 0.  Unpublishes the
+ * mt_destroy() - see mapstore_node.h; host_bytes drops to 0.  Unpublishes the
  * root first, so the grace period covers every reader still inside.
  */
-void ms_destroy(struct mapstore *ms)
+void mt_destroy(struct ms_tree *ms)
 {
 	void *root = ms->root;
 	uint32_t height = ms->height;
@@ -597,8 +599,8 @@ void ms_destroy(struct mapstore *ms)
 
 /* ---- queries ------------------------------------------------------------- */
 
-/* ms_lookup() - see mapstore.h: one descent, then at most one step left. */
-int ms_lookup(const struct mapstore *ms, uint64_t iova, struct ms_entry *out)
+/* mt_lookup() - see mapstore_node.h: one descent, then at most one step left. */
+int mt_lookup(const struct ms_tree *ms, uint64_t iova, struct ms_entry *out)
 {
 	uint32_t i;
 	struct ms_leaf *l = seek(ms, iova, &i);
@@ -610,10 +612,10 @@ int ms_lookup(const struct mapstore *ms, uint64_t iova, struct ms_entry *out)
 }
 
 /*
- * ms_first_overlap() - see mapstore.h.  An inverted range (start > last)
- * gives -EINVAL, here and in ms_walk().
+ * mt_first_overlap() - see mapstore_node.h.  An inverted range (start > last)
+ * gives -EINVAL, here and in mt_walk().
  */
-int ms_first_overlap(const struct mapstore *ms, uint64_t start, uint64_t last,
+int mt_first_overlap(const struct ms_tree *ms, uint64_t start, uint64_t last,
 		     struct ms_entry *out)
 {
 	uint32_t i;
@@ -628,8 +630,8 @@ int ms_first_overlap(const struct mapstore *ms, uint64_t start, uint64_t last,
 	return 0;
 }
 
-/* ms_walk() - see mapstore.h; follows the leaf links after one descent. */
-int ms_walk(const struct mapstore *ms, uint64_t start, uint64_t last,
+/* mt_walk() - see mapstore_node.h; follows the leaf links after one descent. */
+int mt_walk(const struct ms_tree *ms, uint64_t start, uint64_t last,
 	    int (*fn)(void *opaque, const struct ms_entry *e), void *opaque)
 {
 	struct ms_entry e;
@@ -675,7 +677,7 @@ static int overlaps(const struct ms_leaf *l, uint32_t pos,
 }
 
 /* spare_release() - free the unused preallocated nodes. */
-static void spare_release(struct mapstore *ms, struct ms_spare *sp)
+static void spare_release(struct ms_tree *ms, struct ms_spare *sp)
 {
 	if (sp->leaf)
 		leaf_free(ms, sp->leaf);
@@ -690,7 +692,7 @@ static void spare_release(struct mapstore *ms, struct ms_spare *sp)
  * takes: a leaf, a node per full ancestor above it, and a new root if the
  * root splits too.  Return: 0; -ENOMEM (nothing held).
  */
-static int reserve(struct mapstore *ms, const struct ms_path *p,
+static int reserve(struct ms_tree *ms, const struct ms_path *p,
 		   struct ms_spare *sp)
 {
 	int lv = (int)ms->height - 2;
@@ -759,7 +761,7 @@ static void split_node(struct ms_node *nd, struct ms_node *q, uint32_t j,
  * grow_parents() - insert child @c (separator @key) after the child taken
  * at @lv of @p, splitting full nodes upwards and adding a root if needed.
  */
-static void grow_parents(struct mapstore *ms, const struct ms_path *p,
+static void grow_parents(struct ms_tree *ms, const struct ms_path *p,
 			 int lv, uint64_t key, void *c, struct ms_spare *sp)
 {
 	struct ms_node *nd, *q;
@@ -792,7 +794,7 @@ static void grow_parents(struct mapstore *ms, const struct ms_path *p,
  * split_leaf() - insert @e at @pos of the full leaf @l using the spare
  * leaf, then hook the new leaf into the parents.
  */
-static void split_leaf(struct mapstore *ms, const struct ms_path *p,
+static void split_leaf(struct ms_tree *ms, const struct ms_path *p,
 		       struct ms_leaf *l, uint32_t pos,
 		       const struct ms_entry *e, struct ms_spare *sp)
 {
@@ -831,7 +833,7 @@ static void split_leaf(struct mapstore *ms, const struct ms_path *p,
  * rightmost leaf, which split unevenly instead.  Return: whether @e was
  * inserted.
  */
-static int shift_insert(struct mapstore *ms, const struct ms_path *p,
+static int shift_insert(struct ms_tree *ms, const struct ms_path *p,
 			struct ms_leaf *l, uint32_t pos,
 			const struct ms_entry *e)
 {
@@ -880,7 +882,7 @@ static int shift_insert(struct mapstore *ms, const struct ms_path *p,
 }
 
 /* account_insert() - add the size of [start, last] to ms->bytes. */
-static void account_insert(struct mapstore *ms, uint64_t start, uint64_t last)
+static void account_insert(struct ms_tree *ms, uint64_t start, uint64_t last)
 {
 	uint64_t span = last - start, sum;
 
@@ -894,11 +896,11 @@ static void account_insert(struct mapstore *ms, uint64_t start, uint64_t last)
 }
 
 /*
- * ms_insert() - see mapstore.h: one descent records the path; the
+ * mt_insert() - see mapstore_node.h: one descent records the path; the
  * neighbours decide -EEXIST; a full leaf shifts entries to a sibling or
  * splits, after reserve() has made -ENOMEM free of side effects.
  */
-int ms_insert(struct mapstore *ms, const struct ms_entry *e)
+int mt_insert(struct ms_tree *ms, const struct ms_entry *e)
 {
 	struct ms_spare sp;
 	struct ms_path p;
@@ -944,7 +946,7 @@ done:
 /* ---- removal ------------------------------------------------------------- */
 
 /* leaves_merge() - append @b to @a and retire @b. */
-static void leaves_merge(struct mapstore *ms, struct ms_leaf *a,
+static void leaves_merge(struct ms_tree *ms, struct ms_leaf *a,
 			 struct ms_leaf *b)
 {
 	wtouch(ms, a);
@@ -959,7 +961,7 @@ static void leaves_merge(struct mapstore *ms, struct ms_leaf *a,
 }
 
 /* leaves_even() - share the entries of neighbours @a, @b evenly. */
-static void leaves_even(struct mapstore *ms, struct ms_leaf *a,
+static void leaves_even(struct ms_tree *ms, struct ms_leaf *a,
 			struct ms_leaf *b)
 {
 	uint32_t want = (a->h.n + b->h.n) / 2, k;
@@ -985,7 +987,7 @@ static void leaves_even(struct mapstore *ms, struct ms_leaf *a,
  * nodes_merge() - append @b (routed to by separator @sep) to @a; retire
  * @b.
  */
-static void nodes_merge(struct mapstore *ms, struct ms_node *a,
+static void nodes_merge(struct ms_tree *ms, struct ms_node *a,
 			struct ms_node *b, uint64_t sep)
 {
 	wtouch(ms, a);
@@ -999,7 +1001,7 @@ static void nodes_merge(struct mapstore *ms, struct ms_node *a,
  * nodes_even() - share the children of neighbours @a, @b evenly.  *@sep is
  * the separator routing to @b, updated on return.
  */
-static void nodes_even(struct mapstore *ms, struct ms_node *a,
+static void nodes_even(struct ms_tree *ms, struct ms_node *a,
 		       struct ms_node *b, uint64_t *sep)
 {
 	uint32_t want = (a->h.n + b->h.n) / 2, k;
@@ -1024,7 +1026,7 @@ static void nodes_even(struct mapstore *ms, struct ms_node *a,
 }
 
 /* collapse_root() - drop (retire) roots with a single child. */
-static void collapse_root(struct mapstore *ms)
+static void collapse_root(struct ms_tree *ms)
 {
 	struct ms_node *old;
 
@@ -1043,7 +1045,7 @@ static void collapse_root(struct mapstore *ms)
  * not the rightmost of its level; continue upwards while parents lose
  * children.
  */
-static void fix_node(struct mapstore *ms, const struct ms_path *p, uint32_t lv)
+static void fix_node(struct ms_tree *ms, const struct ms_path *p, uint32_t lv)
 {
 	struct ms_node *nd, *up, *a, *b;
 	uint32_t i;
@@ -1086,7 +1088,7 @@ static void fix_node(struct mapstore *ms, const struct ms_path *p, uint32_t lv)
  * not rightmost (NODE_MIN children), or rightmost with another child
  * after it.
  */
-static void fix_leaf(struct mapstore *ms, const struct ms_path *p,
+static void fix_leaf(struct ms_tree *ms, const struct ms_path *p,
 		     struct ms_leaf *l)
 {
 	int lv = (int)ms->height - 2;
@@ -1127,7 +1129,7 @@ static void fix_leaf(struct mapstore *ms, const struct ms_path *p,
 	fix_node(ms, p, (uint32_t)lv);
 }
 
-/* Progress of one ms_remove_range(). */
+/* Progress of one mt_remove_range(). */
 struct ms_cut {
 	uint64_t next;  /* lowest start not yet examined */
 	uint64_t last;  /* end of the range */
@@ -1142,7 +1144,7 @@ struct ms_cut {
  * which all lie in [c->next, c->last]: the callbacks first, then the cut,
  * the rebalancing and its publication.
  */
-static void cut_entries(struct mapstore *ms, const struct ms_path *p,
+static void cut_entries(struct ms_tree *ms, const struct ms_path *p,
 			struct ms_leaf *l, uint32_t pos, uint32_t end,
 			struct ms_cut *c)
 {
@@ -1171,7 +1173,7 @@ static void cut_entries(struct mapstore *ms, const struct ms_path *p,
  * leaf c->next routes to (reached through @p), or by the leaf after it.
  * Return: whether more may follow.
  */
-static int cut_from(struct mapstore *ms, const struct ms_path *p,
+static int cut_from(struct ms_tree *ms, const struct ms_path *p,
 		    struct ms_leaf *l, struct ms_cut *c)
 {
 	uint32_t pos = count_lt(l->start, l->h.n, c->next), end;
@@ -1194,7 +1196,7 @@ static int cut_from(struct mapstore *ms, const struct ms_path *p,
 }
 
 /* cut_next() - cut_from() the leaf c->next routes to. */
-static int cut_next(struct mapstore *ms, struct ms_cut *c)
+static int cut_next(struct ms_tree *ms, struct ms_cut *c)
 {
 	struct ms_path p;
 	struct ms_leaf *l;
@@ -1210,7 +1212,7 @@ static int cut_next(struct mapstore *ms, struct ms_cut *c)
  * @start routes to.  Stays in @l and its neighbours unless the range
  * reaches past the next leaf.
  */
-static int straddles(const struct mapstore *ms, const struct ms_leaf *l,
+static int straddles(const struct ms_tree *ms, const struct ms_leaf *l,
 		     uint64_t start, uint64_t last)
 {
 	uint32_t i = count_lt(l->start, l->h.n, start);
@@ -1223,17 +1225,17 @@ static int straddles(const struct mapstore *ms, const struct ms_leaf *l,
 		return 1;
 	/* the last entry beginning at or below @last */
 	if (nx && nx->start[0] <= last)
-		return !ms_lookup(ms, last, &e) && e.last > last;
+		return !mt_lookup(ms, last, &e) && e.last > last;
 	i = count_le(l->start, l->h.n, last);
 	return i > 0 && l->last[i - 1] > last;
 }
 
 /*
- * ms_remove_range() - see mapstore.h.  Refuses straddles before touching
+ * mt_remove_range() - see mapstore_node.h.  Refuses straddles before touching
  * anything, then cuts leaf by leaf (one descent per leaf), rebalancing as
  * it goes; never allocates.
  */
-long ms_remove_range(struct mapstore *ms, uint64_t start, uint64_t last,
+long mt_remove_range(struct ms_tree *ms, uint64_t start, uint64_t last,
 		     void (*fn)(void *opaque, const struct ms_entry *e),
 		     void *opaque, uint64_t *removed_bytes)
 {
@@ -1301,7 +1303,7 @@ long ms_remove_range(struct mapstore *ms, uint64_t start, uint64_t last,
 /* ---- self-check ---------------------------------------------------------- */
 
 struct ms_chk {
-	const struct mapstore *ms;
+	const struct ms_tree *ms;
 	const struct ms_leaf *prev; /* leaf visited last */
 	uint64_t count, spans, host;
 };
@@ -1379,12 +1381,12 @@ static int check_node(struct ms_chk *k, const void *p, uint32_t depth,
 }
 
 /*
- * ms_check() - verify the tree invariants: entries sorted and disjoint,
+ * mt_check() - verify the tree invariants: entries sorted and disjoint,
  * separators routing every start to its leaf, leaf links, fill, depth,
  * and count, bytes, host_bytes, height.  For tests.
  * Return: 0; -EUCLEAN on the first violation found.
  */
-int ms_check(const struct mapstore *ms)
+int mt_check(const struct ms_tree *ms)
 {
 	struct ms_bounds b = { .rightmost = 1, .root = 1 };
 	struct ms_chk k = { .ms = ms };

@@ -1,23 +1,37 @@
 /*
  * mapstore.h - the mapping store of a PAGING domain: a set of
- * non-overlapping IOVA ranges [start, last] -> (gpa, prot), kept in a
- * B+tree ordered by start.  Leaves hold entries in struct-of-arrays form
- * and are linked to their neighbours so range walks and predecessor
- * look-ups never climb the tree.
+ * non-overlapping IOVA ranges [start, last] -> (gpa, prot), kept in two
+ * structures behind one API:
+ *  - the page index (pageidx.h): a radix tree over IOVA page numbers
+ *    holding the mappings that are exactly one 4 KiB page (aligned start
+ *    and gpa, prot in 11 bits), one 8-byte word each, while its memory
+ *    rule allows (pageidx.c, "Memory"); a random look-up costs about one
+ *    cache miss at a million mappings;
+ *  - a B+tree ordered by start (mapstore.c) for every other mapping.
+ *    Leaves hold entries in struct-of-arrays form and are linked to their
+ *    neighbours so range walks and predecessor look-ups never climb the
+ *    tree.
+ * A mapping lives in one of them for its whole life (never moved); every
+ * ms_* call consults both (mapstore_join.c).
  *
- * Rules (DESIGN.md §3): insert rejects any overlap; remove_range removes
- * only entries lying wholly inside the range, refuses (changing nothing)
- * when an entry straddles either end, succeeds over gaps.
+ * Rules (DESIGN.md §3), across both structures: insert rejects any
+ * overlap; remove_range removes only entries lying wholly inside the
+ * range, refuses (changing nothing) when an entry straddles either end,
+ * succeeds over gaps; walks and removal callbacks come in ascending IOVA
+ * order.
  *
  * Writers (every call but ms_lookup_rcu()) are serialised by the domain
  * lock.  Readers may run ms_lookup_rcu() concurrently with them, without
- * the lock (see mapstore.c, "Lock-free readers").  No call allocates
- * except insert (at most one leaf plus one node per level).
+ * the lock (see mapstore.c and pageidx.c, "Lock-free readers").  No call
+ * allocates except insert (at most one B+tree leaf plus one node per
+ * level, or the index nodes of one path).
  */
 #ifndef VIOMMU_MAPSTORE_H
 #define VIOMMU_MAPSTORE_H
 
 #include <viommu/common.h>
+
+#include "core/pageidx.h"
 
 struct ms_entry {
 	uint64_t start;
@@ -33,7 +47,8 @@ struct rcu;
 /* Nodes one writer call may change before it publishes them (see .c). */
 #define MS_TOUCH_MAX 96
 
-struct mapstore {
+/* The B+tree (mapstore.c). */
+struct ms_tree {
 	struct ms_node *root;
 	const struct viommu_allocator *alloc;
 	struct rcu *rcu;     /* grace periods for lock-free readers, or NULL */
@@ -50,6 +65,22 @@ struct mapstore {
 	uint32_t ntouched;
 	uint64_t retired_bytes; /* memory of @retired and @waiting */
 	struct ms_hdr *touched[MS_TOUCH_MAX];
+};
+
+/*
+ * Layout: what every page map or unmap writes (the index's counters and
+ * the totals) lies between the index's root word and the B+tree, and the
+ * B+tree's writer-only touch list comes last, so neither the lock-free
+ * readers' words nor the fields a domain keeps after its store (the
+ * IOTLB pointer every hit reads) share a line with a busy mapper's stores.
+ */
+struct mapstore {
+	struct pageidx pi;   /* page-sized mappings (pageidx.h) */
+	/* both together, for the domain's statistics and limits */
+	uint64_t count;      /* entries */
+	uint64_t bytes;      /* sum of sizes, saturating at UINT64_MAX */
+	uint64_t host_bytes; /* memory held by both, retired nodes included */
+	struct ms_tree bt;   /* every mapping the index does not hold */
 };
 
 /*
@@ -73,6 +104,8 @@ void ms_reinit(struct mapstore *ms, const struct viommu_allocator *alloc,
 /*
  * ms_destroy() - free every node; the store is empty afterwards.  With an
  * rcu, waits for a grace period first (lock-free readers may be inside).
+ * (ms_remove_range() emptying the store frees the B+tree's nodes but may
+ * leave the index's cached path: one leaf and its ancestors.)
  */
 void ms_destroy(struct mapstore *ms);
 
@@ -127,5 +160,19 @@ long ms_remove_range(struct mapstore *ms, uint64_t start, uint64_t last,
 int ms_walk(const struct mapstore *ms, uint64_t start, uint64_t last,
 	    int (*fn)(void *opaque, const struct ms_entry *e), void *opaque);
 int ms_check(const struct mapstore *ms); /* tests: invariants, 0/-EUCLEAN */
+
+/*
+ * ms_share_pool() - make @pool (shared by the stores of one context, may
+ * be NULL) the context-wide half of the page index's memory rule
+ * (pageidx.c, "Memory").  Call on an empty store.
+ */
+void ms_share_pool(struct mapstore *ms, struct pi_pool *pool);
+
+/*
+ * ms_init_tree_only() - tests: ms_init() with the page index unused, so
+ * every mapping goes to the B+tree.
+ */
+void ms_init_tree_only(struct mapstore *ms,
+		       const struct viommu_allocator *alloc, struct rcu *rcu);
 
 #endif /* VIOMMU_MAPSTORE_H */

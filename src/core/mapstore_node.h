@@ -1,8 +1,11 @@
 /*
- * mapstore_node.h - the mapping store's node layout, private to
- * mapstore.c (writers) and mapstore_rcu.c (lock-free readers).  See
- * mapstore.c for the tree's shape and rules, and for the versions and
- * retirement that make lock-free reading safe.
+ * mapstore_node.h - the mapping store's B+tree: its calls (mt_*, used by
+ * mapstore_join.c, which puts the page index beside it behind the ms_*
+ * API) and its node layout, private to mapstore.c (writers) and
+ * mapstore_rcu.c (lock-free readers).  See mapstore.c for the tree's shape
+ * and rules, and for the versions and retirement that make lock-free
+ * reading safe.  Each mt_* call does what the ms_* call of the same name
+ * in mapstore.h does, over the B+tree alone.
  */
 #ifndef VIOMMU_CORE_MAPSTORE_NODE_H
 #define VIOMMU_CORE_MAPSTORE_NODE_H
@@ -68,5 +71,23 @@ static inline void prefetch_keys(const void *a, size_t bytes)
 	for (size_t off = 0; off < bytes; off += 64)
 		__builtin_prefetch((const char *)a + off);
 }
+
+void mt_init(struct ms_tree *ms, const struct viommu_allocator *alloc,
+	     struct rcu *rcu);
+void mt_reinit(struct ms_tree *ms, const struct viommu_allocator *alloc,
+	       struct rcu *rcu);
+void mt_destroy(struct ms_tree *ms);
+int mt_insert(struct ms_tree *ms, const struct ms_entry *e);
+int mt_lookup(const struct ms_tree *ms, uint64_t iova, struct ms_entry *out);
+int mt_lookup_rcu(const struct ms_tree *ms, uint64_t iova,
+		  struct ms_entry *out);
+int mt_first_overlap(const struct ms_tree *ms, uint64_t start, uint64_t last,
+		     struct ms_entry *out);
+long mt_remove_range(struct ms_tree *ms, uint64_t start, uint64_t last,
+		     void (*fn)(void *opaque, const struct ms_entry *e),
+		     void *opaque, uint64_t *removed_bytes);
+int mt_walk(const struct ms_tree *ms, uint64_t start, uint64_t last,
+	    int (*fn)(void *opaque, const struct ms_entry *e), void *opaque);
+int mt_check(const struct ms_tree *ms);
 
 #endif /* VIOMMU_CORE_MAPSTORE_NODE_H */

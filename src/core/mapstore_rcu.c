@@ -1,5 +1,6 @@
 /*
- * mapstore_rcu.c - ms_lookup_rcu(): searching the mapping store without
+ * mapstore_rcu.c - mt_lookup_rcu(): searching the mapping store's B+tree
+ * (ms_lookup_rcu() looks in the page index first, mapstore_join.c) without
  * the lock that serialises its writers, in the style of optimistic lock
  * coupling.  The reader's side of the scheme described in mapstore.c
  * ("Lock-free readers", "Memory reclamation"):
@@ -85,7 +86,7 @@ static inline bool rd_entry(const struct ms_leaf *l, uint32_t i,
  * lookup_once() - one optimistic descent (see "Lock-free readers" at the
  * top).  Return: 0, -ENOENT, or -EAGAIN when a version moved.
  */
-static int lookup_once(const struct mapstore *ms, uint64_t iova,
+static int lookup_once(const struct ms_tree *ms, uint64_t iova,
 		       struct ms_entry *out)
 {
 	const uint32_t *pseq = &ms->seq;
@@ -157,8 +158,8 @@ static int lookup_once(const struct mapstore *ms, uint64_t iova,
 	return hit ? 0 : -ENOENT;
 }
 
-/* ms_lookup_rcu() - see mapstore.h. */
-int ms_lookup_rcu(const struct mapstore *ms, uint64_t iova,
+/* mt_lookup_rcu() - see mapstore_node.h. */
+int mt_lookup_rcu(const struct ms_tree *ms, uint64_t iova,
 		  struct ms_entry *out)
 {
 	for (uint32_t t = 0; t < MS_READ_TRIES; t++) {

@@ -11,8 +11,8 @@
  *
  * Slow path: resolve the endpoint's domain, check reserved regions, then
  * resolve inside the domain.  Lock-free as a rule: the mapping store is
- * searched inside a read section of ctx->rcu (mapstore.c, "Lock-free
- * readers") and the IOTLB filled under the iseq protocol (domain.c,
+ * searched inside a read section of ctx->rcu (mapstore.c and pageidx.c,
+ * "Lock-free readers") and the IOTLB filled under the iseq protocol (domain.c,
  * "Lock-free fills"), so threads missing at once do not serialise.  Under
  * dom->lock only when the store changed under the search MS_READ_TRIES
  * times in a row, and for writes while dirty tracking is on (marking

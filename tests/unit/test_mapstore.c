@@ -1,14 +1,18 @@
 /*
- * test_mapstore.c - unit tests of the mapping store (src/core/mapstore.c):
- * look-ups, overlap rejection at every relative position, remove_range
- * refusing splits and accepting gaps, the ends of the IOVA space and the
+ * test_mapstore.c - unit tests of the mapping store (src/core/mapstore.c,
+ * and with the page index beside it, src/core/pageidx.c): look-ups,
+ * overlap rejection at every relative position, remove_range refusing
+ * splits and accepting gaps, the ends of the IOVA space and the
  * full-space entry, density of ascending inserts, other insert orders, a
- * randomized differential test against a sorted-array model (with and
- * without lock-free readers' grace periods), allocation-failure
- * injection, the lock-free search (ms_lookup_rcu) against concurrent
- * writers, and the memory-reclamation rule (no node freed while a reader
- * that may hold it is inside its read section).  ms_check() verifies the tree after each
- * step that matters.
+ * randomized differential test against a sorted-array model (the B+tree
+ * alone, and mixing page and other mappings over both structures, with
+ * and without lock-free readers' grace periods, with allocation failures
+ * injected), allocation-failure injection, the lock-free search
+ * (ms_lookup_rcu; against a concurrent writer: test_mapstore_threads.c),
+ * and the memory-reclamation rule (no node freed while a reader that may
+ * hold it is inside its read section).  ms_check() verifies the store
+ * after each step that matters.  Page-index specifics:
+ * test_mapstore_idx.c.
  */
 #include "harness.h"
 #include "core/mapstore.h"
@@ -253,7 +257,7 @@ TEST(empty_store)
 	struct ms_entry e;
 	uint64_t b = 1;
 
-	ms_init(&ms, NULL, NULL);
+	ms_init_tree_only(&ms, NULL, NULL);
 	CHECK_EQ(ms_lookup(&ms, 0, &e), -ENOENT);
 	CHECK_EQ(ms_lookup(&ms, MAXA, &e), -ENOENT);
 	CHECK_EQ(ms_first_overlap(&ms, 0, MAXA, &e), -ENOENT);
@@ -262,7 +266,7 @@ TEST(empty_store)
 	CHECK_EQ(ms_remove_range(&ms, 5, 4, NULL, NULL, NULL), -EINVAL);
 	CHECK_EQ(ms_walk(&ms, 0, MAXA, collect_fn, NULL), 0);
 	CHECK_EQ(ms_check(&ms), 0);
-	CHECK_EQ(ms.height, 0);
+	CHECK_EQ(ms.bt.height, 0);
 	CHECK_U64(ms.host_bytes, 0);
 	ms_destroy(&ms);
 }
@@ -273,14 +277,14 @@ TEST(insert_lookup_basic)
 	struct mapstore ms;
 	struct ms_entry e, got;
 
-	ms_init(&ms, NULL, NULL);
+	ms_init_tree_only(&ms, NULL, NULL);
 	e = ent(0x10000, 0x1ffff, 0xabc000, 3);
 	CHECK_EQ(ms_insert(&ms, &e), 0);
 	e = ent(0x30000, 0x30fff, 0xdef000, 1);
 	CHECK_EQ(ms_insert(&ms, &e), 0);
 	CHECK_EQ(ms.count, 2);
 	CHECK_U64(ms.bytes, 0x11000);
-	CHECK_EQ(ms.height, 1);
+	CHECK_EQ(ms.bt.height, 1);
 	CHECK(ms.host_bytes > 0);
 
 	CHECK_EQ(ms_lookup(&ms, 0x10000, &got), 0);
@@ -313,7 +317,7 @@ TEST(insert_lookup_basic)
 	ms_destroy(&ms);
 	CHECK_U64(ms.host_bytes, 0);
 	CHECK_EQ(ms.count, 0);
-	CHECK(ms.root == NULL);
+	CHECK(ms.bt.root == NULL);
 }
 
 /* walk_order_and_stop - overlap semantics, order, early stop. */
@@ -322,7 +326,7 @@ TEST(walk_order_and_stop)
 	struct mapstore ms;
 	struct collect c = { 0 };
 
-	ms_init(&ms, NULL, NULL);
+	ms_init_tree_only(&ms, NULL, NULL);
 	for (uint64_t i = 0; i < 200; i++)
 		CHECK_EQ(ins(&ms, i * 0x10000, i * 0x10000 + 0xfff), 0);
 	CHECK_EQ(ms_walk(&ms, 0x10800, 0x50000, collect_fn, &c), 0);
@@ -353,10 +357,10 @@ TEST(overlap_every_position)
 	struct mapstore ms;
 	uint64_t n = 2100, lo, hi; /* more than 64 leaves: three levels */
 
-	ms_init(&ms, NULL, NULL);
+	ms_init_tree_only(&ms, NULL, NULL);
 	for (uint64_t i = 0; i < n; i++) /* entries [i*100, i*100 + 49] */
 		REQUIRE(ins(&ms, i * 100, i * 100 + 49) == 0);
-	REQUIRE(ms.height >= 3);
+	REQUIRE(ms.bt.height >= 3);
 	for (uint64_t i = 1; i + 1 < n; i++) {
 		lo = i * 100;
 		hi = lo + 49;
@@ -399,7 +403,7 @@ TEST(remove_refuses_splits)
 	struct ms_entry e;
 	uint64_t b = 123;
 
-	ms_init(&ms, NULL, NULL);
+	ms_init_tree_only(&ms, NULL, NULL);
 	for (uint64_t i = 1; i <= 3; i++)
 		REQUIRE(ins(&ms, pg(i), pg(i + 1) - 1) == 0);
 	/* start inside the first entry */
@@ -451,7 +455,7 @@ TEST(remove_refuses_across_leaves)
 	struct mapstore ms;
 	uint64_t n = 5000;
 
-	ms_init(&ms, NULL, NULL);
+	ms_init_tree_only(&ms, NULL, NULL);
 	for (uint64_t i = 0; i < n; i++)
 		REQUIRE(ins(&ms, pg(2 * i), pg(2 * i + 1) - 1) == 0);
 	for (uint64_t i = 1; i + 40 < n; i += 37) {
@@ -478,7 +482,7 @@ TEST(remove_everything)
 	struct ms_entry e;
 	uint64_t b;
 
-	ms_init(&ms, NULL, NULL);
+	ms_init_tree_only(&ms, NULL, NULL);
 	CHECK_EQ(ins(&ms, 0, 0), 0);
 	CHECK_EQ(ins(&ms, MAXA, MAXA), 0);
 	CHECK_EQ(ins(&ms, MAXA - PG, MAXA - 1), 0);
@@ -503,8 +507,8 @@ TEST(remove_everything)
 	CHECK_EQ(ms.count, 0);
 	CHECK_U64(ms.bytes, 0);
 	CHECK_U64(ms.host_bytes, 0);
-	CHECK_EQ(ms.height, 0);
-	CHECK(ms.root == NULL);
+	CHECK_EQ(ms.bt.height, 0);
+	CHECK(ms.bt.root == NULL);
 	CHECK_EQ(ms_check(&ms), 0);
 	CHECK_EQ(ms_lookup(&ms, 0, &e), -ENOENT);
 	CHECK_EQ(ins(&ms, 7, 9), 0); /* usable again */
@@ -520,7 +524,7 @@ TEST(full_space)
 	struct ms_entry e;
 	uint64_t b, half = 1ull << 63;
 
-	ms_init(&ms, NULL, NULL);
+	ms_init_tree_only(&ms, NULL, NULL);
 	CHECK_EQ(ins(&ms, 0, MAXA), 0);
 	CHECK_U64(ms.bytes, MAXA);
 	CHECK_EQ(ms_check(&ms), 0);
@@ -587,7 +591,7 @@ TEST(single_bytes)
 	struct mapstore ms;
 	struct ms_entry e;
 
-	ms_init(&ms, NULL, NULL);
+	ms_init_tree_only(&ms, NULL, NULL);
 	for (uint64_t i = 0; i < 500; i++) {
 		CHECK_EQ(ins(&ms, i, i), 0);
 		CHECK_EQ(ins(&ms, MAXA - i, MAXA - i), 0);
@@ -626,7 +630,7 @@ TEST(stale_separator)
 	uint64_t n = 3200, sep;
 	int bad = 0;
 
-	ms_init(&ms, NULL, NULL);
+	ms_init_tree_only(&ms, NULL, NULL);
 	for (uint64_t i = 0; i < n; i++) /* even pages */
 		REQUIRE(ins(&ms, pg(2 * i), pg(2 * i + 1) - 1) == 0);
 	for (uint64_t k = 1; k < n / 32; k++) {
@@ -660,15 +664,15 @@ TEST(ascending_dense)
 	uint64_t n = 100000, base = 1ull << 32;
 	int bad = 0;
 
-	ms_init(&ms, NULL, NULL);
+	ms_init_tree_only(&ms, NULL, NULL);
 	for (uint64_t i = 0; i < n; i++)
 		REQUIRE(ins(&ms, base + pg(i), base + pg(i + 1) - 1) == 0);
 	CHECK_EQ(ms.count, n);
 	CHECK_U64(ms.bytes, n * PG);
 	CHECK(ms.host_bytes / ms.count <= 40);
 	printf("# ascending: %" PRIu64 " host bytes/entry, height %u\n",
-	       ms.host_bytes / ms.count, ms.height);
-	CHECK(ms.height >= 3);
+	       ms.host_bytes / ms.count, ms.bt.height);
+	CHECK(ms.bt.height >= 3);
 	CHECK_EQ(ms_check(&ms), 0);
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t a = base + pg(i) + (i % 3 == 0 ? 0 :
@@ -696,7 +700,7 @@ TEST(runs_stay_dense)
 	uint64_t n = 100000, top = 1ull << 40;
 	int bad = 0;
 
-	ms_init(&ms, NULL, NULL);
+	ms_init_tree_only(&ms, NULL, NULL);
 	for (uint64_t i = n; i-- > 0;)
 		REQUIRE(ins(&ms, pg(i), pg(i + 1) - 1) == 0);
 	CHECK(ms.host_bytes / ms.count <= 40);
@@ -743,7 +747,7 @@ static void fill_and_drain(uint64_t n, const uint64_t *order)
 	uint64_t *rm = shuffle(n), k;
 	int bad = 0;
 
-	ms_init(&ms, NULL, NULL);
+	ms_init_tree_only(&ms, NULL, NULL);
 	for (uint64_t i = 0; i < n; i++) {
 		k = order ? order[i] : n - 1 - i;
 		if (ins(&ms, pg(3 * k), pg(3 * k + 2) - 1))
@@ -751,7 +755,7 @@ static void fill_and_drain(uint64_t n, const uint64_t *order)
 	}
 	CHECK_EQ(bad, 0);
 	CHECK_EQ(ms.count, n);
-	CHECK(ms.height >= 3);
+	CHECK(ms.bt.height >= 3);
 	CHECK_EQ(ms_check(&ms), 0);
 	for (uint64_t i = 0; i < n; i++) {
 		if (ms_lookup(&ms, pg(3 * i) + i % (2 * PG), &e) ||
@@ -772,7 +776,7 @@ static void fill_and_drain(uint64_t n, const uint64_t *order)
 	CHECK_EQ(bad, 0);
 	CHECK_EQ(ms.count, 0);
 	CHECK_U64(ms.host_bytes, 0);
-	CHECK_EQ(ms.height, 0);
+	CHECK_EQ(ms.bt.height, 0);
 	free(rm);
 	ms_destroy(&ms);
 }
@@ -812,10 +816,10 @@ TEST(rebalance_internal)
 	uint64_t n = TL * TF * TF + 8000;
 	uint64_t cut = TL * ((TF - 1) * TF + TF - 40);
 
-	ms_init(&ms, NULL, NULL);
+	ms_init_tree_only(&ms, NULL, NULL);
 	for (uint64_t i = 0; i < n; i++)
 		REQUIRE(ins(&ms, pg(i), pg(i + 1) - 1) == 0);
-	REQUIRE(ms.height == 4);
+	REQUIRE(ms.bt.height == 4);
 	CHECK_EQ(ms_remove_range(&ms, pg(cut), pg(TL * TF * TF) - 1, NULL,
 				 NULL, NULL), 40 * TL);
 	CHECK_EQ(ms_check(&ms), 0);
@@ -893,6 +897,30 @@ static void diff_pick_removal(const struct model *m, uint64_t *s,
 	}
 }
 
+/*
+ * Index mode of the differential test (mapstore.h: page-sized mappings go
+ * to the page index): this percentage of inserts are exactly one aligned
+ * page with an aligned gpa; 0 = the B+tree alone.
+ */
+static int diff_pages;
+/* Fail one allocation in this many (0: never), from its own generator. */
+static uint64_t diff_fail_rate, diff_fail_state;
+
+static void *diff_alloc(void *opaque, size_t size)
+{
+	(void)opaque;
+	diff_fail_state = diff_fail_state * 6364136223846793005ull + 1;
+	if (diff_fail_rate && (diff_fail_state >> 33) % diff_fail_rate == 0)
+		return NULL;
+	return malloc(size);
+}
+
+static void diff_free(void *opaque, void *p)
+{
+	(void)opaque;
+	free(p);
+}
+
 /* Percentages of inserts and removals in a phase; the rest are queries. */
 struct mix {
 	int ins, rem;
@@ -908,9 +936,21 @@ static int diff_step(struct mapstore *ms, struct model *m, struct mix mx,
 	int op = (int)rnd_below(100), q = 100 - mx.ins - mx.rem;
 
 	if (op < mx.ins) {
+		uint64_t cnt = ms->count, host = ms->host_bytes;
+
 		rnd_range(rnd_addr(), rnd_len(), &s, &l);
 		e = ent(s, l, rnd(), (uint32_t)rnd_below(8));
-		return ms_insert(ms, &e) != m_insert(m, &e);
+		if ((int)rnd_below(100) < diff_pages) {
+			e.start &= ~(PG - 1);
+			e.last = e.start + PG - 1;
+			e.gpa &= ~(PG - 1);
+		}
+		r1 = ms_insert(ms, &e);
+		/* -ENOMEM (injected) leaves the store as it was */
+		if (r1 == -ENOMEM)
+			return !diff_fail_rate || ms->count != cnt ||
+			       ms->host_bytes != host;
+		return r1 != m_insert(m, &e);
 	}
 	if (op < mx.ins + mx.rem) {
 		diff_pick_removal(m, &s, &l);
@@ -953,24 +993,37 @@ static int diff_step(struct mapstore *ms, struct model *m, struct mix mx,
 }
 
 /*
- * diff_run() - four phases (grow, churn, shrink, regrow) of @nbatch
+ * diff_run_idx() - four phases (grow, churn, shrink, regrow) of @nbatch
  * batches of @batch random operations, comparing every result with the
  * model and, after each batch, the full contents and the tree invariants.
  */
-static void diff_run(uint64_t seed, int batch, int nbatch, struct rcu *rcu)
+static void diff_run_idx(uint64_t seed, int batch, int nbatch,
+			 struct rcu *rcu, int pages, uint64_t fail_rate,
+			 uint64_t slack)
 {
 	static const struct mix phase[] = {
 		{ 80, 3 }, { 45, 12 }, { 15, 35 }, { 70, 5 },
 	};
+	struct viommu_allocator a = { diff_alloc, diff_free, NULL };
 	struct collect c1 = { 0 }, c2 = { 0 };
 	struct mapstore ms;
 	struct model m = { 0 };
 	uint32_t max_h = 0, min_h_after = 99;
+	uint64_t in_idx = 0, in_tree = 0;
 	long ops = 0;
 	int done = 0;
 
 	rng_state = seed;
-	ms_init(&ms, NULL, rcu);
+	diff_pages = pages;
+	diff_fail_rate = fail_rate;
+	diff_fail_state = seed;
+	if (pages) {
+		ms_init(&ms, &a, rcu);
+		if (slack != ~0ull)
+			ms.pi.slack = slack;
+	} else {
+		ms_init_tree_only(&ms, NULL, rcu);
+	}
 	for (size_t ph = 0; ph < ARRAY_SIZE(phase); ph++) {
 		for (int bt = 0; bt < nbatch; bt++) {
 			for (int k = 0; k < batch; k++, ops++)
@@ -982,17 +1035,26 @@ static void diff_run(uint64_t seed, int batch, int nbatch, struct rcu *rcu)
 				printf("# contents differ after op %ld\n", ops);
 				goto out;
 			}
-			max_h = MAX(max_h, ms.height);
+			max_h = MAX(max_h, ms.bt.height);
 			if (max_h >= 3)
-				min_h_after = MIN(min_h_after, ms.height);
+				min_h_after = MIN(min_h_after, ms.bt.height);
+			in_idx = MAX(in_idx, ms.pi.count);
+			in_tree = MAX(in_tree, ms.bt.count);
 		}
-		printf("# phase %zu: %zu entries, height %u\n", ph, m.n,
-		       ms.height);
+		printf("# phase %zu: %zu entries (index %llu), height %u\n",
+		       ph, m.n, (unsigned long long)ms.pi.count, ms.bt.height);
 	}
-	CHECK(max_h >= 3);
-	CHECK(min_h_after < max_h); /* the tree also shrank */
+	if (!pages) {
+		CHECK(max_h >= 3);
+		CHECK(min_h_after < max_h); /* the tree also shrank */
+	} else {
+		/* both structures held a share */
+		CHECK(in_idx > 100 && in_tree > 100);
+	}
+	diff_fail_rate = 0;
 	CHECK_EQ(ms_remove_range(&ms, 0, MAXA, NULL, NULL, NULL), (long)m.n);
-	CHECK_U64(ms.host_bytes, 0);
+	/* at most the index's cached path is left (pageidx.c, "Fill") */
+	CHECK(ms.host_bytes <= (pages ? 9 * 528 : 0));
 	done = 1;
 out:
 	CHECK(done);
@@ -1000,6 +1062,12 @@ out:
 	free(c2.e);
 	free(m.e);
 	ms_destroy(&ms);
+}
+
+/* diff_run() - the B+tree alone (the page index unused). */
+static void diff_run(uint64_t seed, int batch, int nbatch, struct rcu *rcu)
+{
+	diff_run_idx(seed, batch, nbatch, rcu, 0, 0, ~0ull);
 }
 
 /* differential_random - 40000 operations, checked every 250. */
@@ -1028,6 +1096,51 @@ TEST(differential_every_op)
 	diff_run(0xc0ffee, 1, 3000, NULL);
 }
 
+/*
+ * differential_mixed* - the same against the two structures together:
+ * half the inserts are page-sized (the page index), the rest go to the
+ * B+tree, with overlaps, straddles, walks and removals across both.
+ */
+TEST(differential_mixed)
+{
+	diff_run_idx(0x51ed270b27fa4c3dull, 250, 40, NULL, 50, 0, ~0ull);
+}
+
+/* ... with grace periods (retired index and B+tree nodes). */
+TEST(differential_mixed_rcu)
+{
+	struct rcu r;
+
+	rcu_init(&r);
+	diff_run_idx(0x7f4a7c159e3779b9ull, 250, 40, &r, 50, 0, ~0ull);
+	rcu_fini(&r);
+}
+
+/*
+ * ... with a slack of 16 KiB: sparse pages soon exceed the index's memory
+ * rule and go to the B+tree, so pages sit in both structures.
+ */
+TEST(differential_mixed_small_slack)
+{
+	diff_run_idx(0x94d049bb133111ebull, 250, 40, NULL, 70, 0, 16 << 10);
+}
+
+/* ... with one allocation in 23 failing (-ENOMEM changes nothing). */
+TEST(differential_mixed_faults)
+{
+	struct rcu r;
+
+	rcu_init(&r);
+	diff_run_idx(0xbf58476d1ce4e5b9ull, 250, 40, &r, 50, 23, 64 << 10);
+	rcu_fini(&r);
+}
+
+/* ... checked after every operation, one allocation in 11 failing. */
+TEST(differential_mixed_every_op)
+{
+	diff_run_idx(0xfeedull, 1, 3000, NULL, 50, 11, ~0ull);
+}
+
 /* ---- allocation failures ------------------------------------------------- */
 
 /*
@@ -1049,7 +1162,7 @@ static long fault_run(uint64_t n, const uint64_t *order, long fail_at,
 	uint64_t host, k;
 	int rc;
 
-	ms_init(&ms, &a, NULL);
+	ms_init_tree_only(&ms, &a, NULL);
 	for (uint64_t i = 0; i < n && !bad; i++) {
 		k = order ? order[i] : i;
 		e = ent(pg(2 * k), pg(2 * k + 1) + 17, k, 1);
@@ -1131,7 +1244,7 @@ TEST(remove_never_allocates)
 	struct mapstore ms;
 	long calls;
 
-	ms_init(&ms, &a, NULL);
+	ms_init_tree_only(&ms, &a, NULL);
 	for (uint64_t i = 0; i < 3000; i++)
 		REQUIRE(ins(&ms, pg(i), pg(i) + 100) == 0);
 	calls = f.calls;
@@ -1166,10 +1279,10 @@ TEST(empty_rightmost_leaf_is_not_data)
 	struct ms_entry e;
 	uint64_t n = 0;
 
-	ms_init(&ms, NULL, NULL);
+	ms_init_tree_only(&ms, NULL, NULL);
 	for (uint64_t i = 0; i <= 32; i++)
 		REQUIRE(ins(&ms, pg(2 * i), pg(2 * i) + PG - 1) == 0);
-	REQUIRE(ms.height == 2);
+	REQUIRE(ms.bt.height == 2);
 	CHECK_EQ(ms_remove_range(&ms, pg(64), pg(65) - 1, NULL, NULL, NULL),
 		 1);
 	CHECK_EQ(ms_check(&ms), 0);
@@ -1201,10 +1314,10 @@ TEST(rightmost_leaf_kept_empty)
 	struct ms_entry e;
 	long calls;
 
-	ms_init(&ms, &a, NULL);
+	ms_init_tree_only(&ms, &a, NULL);
 	for (uint64_t i = 0; i < 33; i++) /* a full leaf, then one entry */
 		REQUIRE(ins(&ms, pg(i), pg(i) + PG - 1) == 0);
-	REQUIRE(ms.height == 2);
+	REQUIRE(ms.bt.height == 2);
 	calls = f.calls;
 	for (int k = 0; k < 100; k++) {
 		CHECK_EQ(ms_remove_range(&ms, pg(32), pg(33) - 1, NULL, NULL,
@@ -1221,7 +1334,7 @@ TEST(rightmost_leaf_kept_empty)
 		 1);
 	CHECK_EQ(ms_remove_range(&ms, 0, MAXA, NULL, NULL, NULL), 32);
 	CHECK_EQ(ms_check(&ms), 0);
-	CHECK(ms.root == NULL && ms.host_bytes == 0 && f.live == 0);
+	CHECK(ms.bt.root == NULL && ms.host_bytes == 0 && f.live == 0);
 	ms_destroy(&ms);
 }
 
@@ -1289,7 +1402,7 @@ TEST(retired_nodes_freed_at_once_when_quiet)
 	uint64_t live_before;
 
 	rcu_init(&r);
-	ms_init(&ms, &a, &r);
+	ms_init_tree_only(&ms, &a, &r);
 	for (uint64_t i = 0; i < 4000; i++)
 		REQUIRE(ins(&ms, pg(i), pg(i) + PG - 1) == 0);
 	live_before = f.live_bytes;
@@ -1297,8 +1410,8 @@ TEST(retired_nodes_freed_at_once_when_quiet)
 	CHECK_EQ(ms_remove_range(&ms, pg(100), pg(1380) - 1, NULL, NULL,
 				 NULL), 1280);
 	CHECK(f.live_bytes < live_before);
-	CHECK(ms.retired == NULL && ms.waiting == NULL);
-	CHECK_U64(ms.retired_bytes, 0);
+	CHECK(ms.bt.retired == NULL && ms.bt.waiting == NULL);
+	CHECK_U64(ms.bt.retired_bytes, 0);
 	CHECK_U64(ms.host_bytes, f.live_bytes);
 	CHECK_EQ(ms_check(&ms), 0);
 	CHECK_EQ(ms_remove_range(&ms, 0, MAXA, NULL, NULL, NULL), 4000 - 1280);
@@ -1321,7 +1434,7 @@ TEST(remove_exact_entry)
 	uint64_t b;
 	long bad = 0;
 
-	ms_init(&ms, NULL, NULL);
+	ms_init_tree_only(&ms, NULL, NULL);
 	for (uint64_t i = 0; i < 200; i++)
 		REQUIRE(ins(&ms, pg(i), pg(i) + PG - 1) == 0);
 	CHECK_EQ(ms_remove_range(&ms, pg(5), pg(5) + PG - 2, NULL, NULL, &b),
@@ -1366,7 +1479,7 @@ TEST(retired_nodes_outlive_read_sections)
 	uint32_t tok;
 
 	rcu_init(&r);
-	ms_init(&ms, &a, &r);
+	ms_init_tree_only(&ms, &a, &r);
 	for (uint64_t i = 0; i < 4000; i++)
 		REQUIRE(ins(&ms, pg(i), pg(i) + PG - 1) == 0);
 	tok = rcu_read_lock(&r);
@@ -1374,7 +1487,7 @@ TEST(retired_nodes_outlive_read_sections)
 	/* Dense leaves of 32: about 40 leaves empty and are retired. */
 	CHECK_EQ(ms_remove_range(&ms, pg(100), pg(1380) - 1, NULL, NULL,
 				 NULL), 1280);
-	CHECK(ms.retired_bytes > 0);
+	CHECK(ms.bt.retired_bytes > 0);
 	CHECK_U64(f.live_bytes, live_before); /* nothing freed */
 	CHECK_U64(ms.host_bytes, f.live_bytes);
 	CHECK_EQ(ms_lookup_rcu(&ms, pg(99), &e), 0);
@@ -1389,163 +1502,6 @@ TEST(retired_nodes_outlive_read_sections)
 	ms_destroy(&ms);
 	CHECK(f.live == 0 && ms.host_bytes == 0);
 	rcu_fini(&r);
-}
-
-/*
- * Concurrent test: page CC_RUN * i is anchor i (never removed); the
- * CC_RUN - 1 pages after it are run i, which the writer maps page by page
- * and unmaps with one range at random, splitting, shifting, merging and
- * emptying leaves, so nodes are retired all the time.  Readers search
- * without the lock: an anchor must always be found, exactly; a run page
- * is found exactly or not at all.  Under ASan a node freed too early is a
- * use-after-free report; under TSan a missing barrier is a race report.
- */
-#define CC_ANCHORS 256u
-#define CC_RUN 64u
-#define CC_READERS 2
-#define CC_WRITES 1500u
-#define CC_READ_CAP 100000000ul /* a bound; readers stop with the writer */
-
-struct cc {
-	struct mapstore ms;
-	struct rcu rcu;
-	pthread_mutex_t lock;
-	int stop;
-	unsigned long errors, reads, again, churn_found;
-	uint64_t first_bad;
-};
-
-/* cc_gpa() - the GPA page @p maps to. */
-static uint64_t cc_gpa(uint64_t p)
-{
-	return (p * 0x10001ull) ^ 0x5a5a000ull;
-}
-
-/* cc_writer() - fill or empty random runs under the lock. */
-static void *cc_writer(void *arg)
-{
-	struct cc *c = arg;
-	uint64_t st = 0x853c49e6748fea9bull;
-	bool full[CC_ANCHORS] = { false };
-	struct ms_entry e;
-	long want;
-
-	for (uint32_t k = 0; k < CC_WRITES; k++) {
-		uint64_t i, p0;
-
-		st ^= st << 13;
-		st ^= st >> 7;
-		st ^= st << 17;
-		i = st % CC_ANCHORS;
-		p0 = CC_RUN * i + 1;
-		pthread_mutex_lock(&c->lock);
-		if (full[i]) {
-			want = CC_RUN - 1;
-			if (ms_remove_range(&c->ms, pg(p0),
-					    pg(p0 + CC_RUN - 1) - 1, NULL, NULL,
-					    NULL) != want)
-				__atomic_fetch_add(&c->errors, 1,
-						   __ATOMIC_RELAXED);
-		} else {
-			for (uint64_t p = p0; p < p0 + CC_RUN - 1; p++) {
-				e = ent(pg(p), pg(p) + PG - 1, cc_gpa(p), 3);
-				if (ms_insert(&c->ms, &e))
-					__atomic_fetch_add(&c->errors, 1,
-							   __ATOMIC_RELAXED);
-			}
-		}
-		full[i] = !full[i];
-		if (k % 256 == 0 && ms_check(&c->ms))
-			__atomic_fetch_add(&c->errors, 1, __ATOMIC_RELAXED);
-		pthread_mutex_unlock(&c->lock);
-		if (k % 4 == 0)
-			sched_yield(); /* let readers overlap on one CPU too */
-	}
-	__atomic_store_n(&c->stop, 1, __ATOMIC_RELEASE);
-	return NULL;
-}
-
-/* cc_reader() - search random pages lock-free and judge the answers. */
-static void *cc_reader(void *arg)
-{
-	struct cc *c = arg;
-	uint64_t st = (uint64_t)(uintptr_t)&st | 1;
-	unsigned long n = 0, again = 0, churn = 0;
-	struct ms_entry e;
-
-	for (; n < CC_READ_CAP && !__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE);
-	     n++) {
-		uint64_t p, iova;
-		uint32_t tok;
-		int rc;
-		bool ok, anchor;
-
-		st ^= st << 13;
-		st ^= st >> 7;
-		st ^= st << 17;
-		p = st % (CC_RUN * CC_ANCHORS + 2);
-		iova = pg(p) + (st >> 40) % PG;
-		tok = rcu_read_lock(&c->rcu);
-		rc = ms_lookup_rcu(&c->ms, iova, &e);
-		rcu_read_unlock(&c->rcu, tok);
-		if (rc == -EAGAIN) {
-			again++;
-			pthread_mutex_lock(&c->lock);
-			rc = ms_lookup(&c->ms, iova, &e);
-			pthread_mutex_unlock(&c->lock);
-		}
-		anchor = p % CC_RUN == 0 && p < CC_RUN * CC_ANCHORS;
-		ok = rc == 0 ? e.start == pg(p) && e.last == pg(p) + PG - 1 &&
-				       e.gpa == cc_gpa(p) &&
-				       e.prot == (anchor ? 1u : 3u) &&
-				       p < CC_RUN * CC_ANCHORS
-			     : rc == -ENOENT && !anchor;
-		churn += rc == 0 && !anchor;
-		if (!ok && !__atomic_fetch_add(&c->errors, 1,
-					       __ATOMIC_RELAXED))
-			c->first_bad = iova;
-	}
-	__atomic_fetch_add(&c->reads, n, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&c->again, again, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&c->churn_found, churn, __ATOMIC_RELAXED);
-	return NULL;
-}
-
-/* lockfree_readers_against_writer - see "Concurrent test" above. */
-TEST(lockfree_readers_against_writer)
-{
-	struct cc *c = calloc(1, sizeof(*c));
-	pthread_t w, rd[CC_READERS];
-	struct ms_entry e;
-
-	REQUIRE(c != NULL);
-	rcu_init(&c->rcu);
-	pthread_mutex_init(&c->lock, NULL);
-	ms_init(&c->ms, NULL, &c->rcu);
-	for (uint64_t i = 0; i < CC_ANCHORS; i++) {
-		e = ent(pg(CC_RUN * i), pg(CC_RUN * i) + PG - 1,
-			cc_gpa(CC_RUN * i), 1);
-		REQUIRE(ms_insert(&c->ms, &e) == 0);
-	}
-	for (int i = 0; i < CC_READERS; i++)
-		REQUIRE(pthread_create(&rd[i], NULL, cc_reader, c) == 0);
-	REQUIRE(pthread_create(&w, NULL, cc_writer, c) == 0);
-	pthread_join(w, NULL);
-	for (int i = 0; i < CC_READERS; i++)
-		pthread_join(rd[i], NULL);
-	printf("#   reads %lu, churn pages found %lu, fell back to the lock "
-	       "%lu\n", c->reads, c->churn_found, c->again);
-	if (c->errors)
-		printf("#   %lu errors, first at iova 0x%llx\n", c->errors,
-		       (unsigned long long)c->first_bad);
-	CHECK_EQ(c->errors, 0);
-	CHECK(c->reads > 0);
-	CHECK_EQ(ms_check(&c->ms), 0);
-	ms_destroy(&c->ms);
-	CHECK_U64(c->ms.host_bytes, 0);
-	pthread_mutex_destroy(&c->lock);
-	rcu_fini(&c->rcu);
-	free(c);
 }
 
 TEST_MAIN()
