@@ -91,101 +91,23 @@ static inline void tdev_reset(void *o)
 
 /* ---- log and end capture -------------------------------------------- */
 
-static struct {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int warn_lines;     /* WARN lines mentioning "mpqemu" */
-	char last[256];
-	int end[VIOMMU_LINK_MAX];
-	int end_calls[VIOMMU_LINK_MAX];
-} cap = { .lock = PTHREAD_MUTEX_INITIALIZER,
-	    .cond = PTHREAD_COND_INITIALIZER };
+#define LINK_CAP_TAG "mpqemu"
+#include "link_cap.h"
 
-static inline void cap_log(void *opaque, enum viommu_log_level lvl,
-			   const char *s)
-{
-	(void)opaque;
-	pthread_mutex_lock(&cap.lock);
-	if (lvl <= VIOMMU_LOG_WARN && strstr(s, "mpqemu")) {
-		cap.warn_lines++;
-		snprintf(cap.last, sizeof(cap.last), "%s", s);
-	}
-	pthread_mutex_unlock(&cap.lock);
-	if (getenv("TEST_VERBOSE"))
-		printf("# log: %s\n", s);
-}
-
-static const struct viommu_log test_log = { cap_log, NULL, VIOMMU_LOG_INFO };
-
-static inline void cap_ended(void *opaque, unsigned int id, int why)
-{
-	(void)opaque;
-	pthread_mutex_lock(&cap.lock);
-	if (id < VIOMMU_LINK_MAX) {
-		cap.end[id] = why;
-		cap.end_calls[id]++;
-	}
-	pthread_cond_broadcast(&cap.cond);
-	pthread_mutex_unlock(&cap.lock);
-}
-
-static inline void cap_reset(void)
-{
-	pthread_mutex_lock(&cap.lock);
-	cap.warn_lines = 0;
-	cap.last[0] = '\0';
-	memset(cap.end, 0, sizeof(cap.end));
-	memset(cap.end_calls, 0, sizeof(cap.end_calls));
-	pthread_mutex_unlock(&cap.lock);
-}
-
+/* warn_lines(), end_of(), end_calls() - what the capture saw so far. */
 static inline int warn_lines(void)
 {
-	int n;
-
-	pthread_mutex_lock(&cap.lock);
-	n = cap.warn_lines;
-	pthread_mutex_unlock(&cap.lock);
-	return n;
+	return cap_get(&cap.warn_lines);
 }
 
-/* end_of() - the end reported for link @id (0: none yet). */
 static inline int end_of(unsigned int id)
 {
-	int why;
-
-	pthread_mutex_lock(&cap.lock);
-	why = cap.end[id];
-	pthread_mutex_unlock(&cap.lock);
-	return why;
+	return id < VIOMMU_LINK_MAX ? cap_get(&cap.end[id]) : 0;
 }
 
-/* end_calls() - how many times link @id was reported ended. */
 static inline int end_calls(unsigned int id)
 {
-	int n;
-
-	pthread_mutex_lock(&cap.lock);
-	n = cap.end_calls[id];
-	pthread_mutex_unlock(&cap.lock);
-	return n;
-}
-
-/* wait_end() - wait for link @id to end; 0 if it did not in 30 s. */
-static inline int wait_end(unsigned int id)
-{
-	struct timespec ts;
-	int why;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 30;
-	pthread_mutex_lock(&cap.lock);
-	while (!cap.end[id])
-		if (pthread_cond_timedwait(&cap.cond, &cap.lock, &ts))
-			break;
-	why = cap.end[id];
-	pthread_mutex_unlock(&cap.lock);
-	return why;
+	return id < VIOMMU_LINK_MAX ? cap_get(&cap.end_calls[id]) : 0;
 }
 
 /* count_fds() - open fds of this process. */
