@@ -249,20 +249,27 @@ void pi_destroy(struct pageidx *pi)
 
 /* ---- writers ------------------------------------------------------------- */
 
-/* pi_get() - see pageidx.h. */
-int pi_get(const struct pageidx *pi, uint64_t pn, uint64_t *w)
+/* leaf_of() - the leaf that would hold page @pn (writer side), or NULL. */
+static struct pi_node *leaf_of(const struct pageidx *pi, uint64_t pn)
 {
 	struct pi_node *n = top_root(pi->top);
 	unsigned h = top_height(pi->top);
-	uint64_t v;
 
 	if (!n || beyond(pn, h))
-		return -ENOENT;
-	for (unsigned lv = h - 1; lv > 0; lv--) {
+		return NULL;
+	for (unsigned lv = h - 1; lv > 0 && n; lv--)
 		n = child(n, idx(pn, lv));
-		if (!n)
-			return -ENOENT;
-	}
+	return n;
+}
+
+/* pi_get() - see pageidx.h. */
+int pi_get(const struct pageidx *pi, uint64_t pn, uint64_t *w)
+{
+	struct pi_node *n = leaf_of(pi, pn);
+	uint64_t v;
+
+	if (!n)
+		return -ENOENT;
 	v = n->slot[idx(pn, 0)];
 	if (!(v & 1))
 		return -ENOENT;
@@ -340,17 +347,12 @@ static void unlink_leaf(struct pageidx *pi, uint64_t pn)
 /* pi_remove() - see pageidx.h; keeps the emptied leaf (see "Fill"). */
 int pi_remove(struct pageidx *pi, uint64_t pn, uint64_t *w)
 {
-	struct pi_node *n = top_root(pi->top);
-	unsigned h = top_height(pi->top), i = idx(pn, 0);
+	struct pi_node *n = leaf_of(pi, pn);
+	unsigned i = idx(pn, 0);
 	uint64_t v;
 
-	if (!n || beyond(pn, h))
+	if (!n)
 		return -ENOENT;
-	for (unsigned lv = h - 1; lv > 0; lv--) {
-		n = child(n, idx(pn, lv));
-		if (!n)
-			return -ENOENT;
-	}
 	v = n->slot[i];
 	if (!(v & 1))
 		return -ENOENT;
