@@ -280,7 +280,7 @@ void check_state(struct fz *fz)
 		check_domain(fz, t);
 		maps += fz->dom[t].nmap;
 	}
-	for (int e = 0; e < NEP; e++)
+	for (int e = 0; e < NEP && fz->check_eps; e++)
 		if (fz->ep[e].e)
 			check_endpoint(fz, &fz->ep[e]);
 	if (viommu_ctx_stats(fz->ctx, &st, sizeof(st)))
