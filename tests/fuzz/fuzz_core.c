@@ -50,11 +50,13 @@
  * one (-DFUZZ_FAST: fuzz_core, what CI runs) checks every call's return
  * code, outputs, faults and events as before, and after each call every
  * domain's info (kind, endpoint count, mapping count, mapped bytes,
- * dirty tracking), every endpoint and the context stats - but walks the
- * mappings only of the domain slot the call targeted; every domain is
- * walked every FAST_FULL_EVERY calls and once more at the end of the
- * input.  A call that corrupts another domain's mappings without
- * changing its counts is so caught later in the same input, not missed.
+ * dirty tracking) and the context stats - but walks the mappings only of
+ * the domain slot the call targeted, over the range it named (refused or
+ * not), and checks the endpoints only after calls that can change them;
+ * every domain is walked and every endpoint checked every
+ * FAST_FULL_EVERY calls and once more at the end of the input.  A call
+ * that corrupts mappings it did not name, or an endpoint, without
+ * changing the counts is so caught later in the same input, not missed.
  */
 #include "fuzz_core.h"
 
