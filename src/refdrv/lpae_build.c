@@ -14,6 +14,55 @@
 
 /* ---- builder ---------------------------------------------------------- */
 
+/*
+ * struct run - descriptors of one table read ahead, RUN_LEN at a time,
+ * with one viommu_mem_read() instead of a lpae_desc_load() (a region
+ * lookup and the memory layer's read lock) per entry: scanning a table
+ * whole (an empty 64K-granule table has 8,192 entries) was most of what
+ * the builder cost.  Only the builder writes these tables; a concurrent
+ * walker with HTTU may set AF or the dirty state in a leaf, which changes
+ * neither the type, the address nor the contiguous hint the builder reads.
+ * The builder's own stores go to entries it has read already, or clear
+ * the contiguous hint of neighbours (break_contig(), which clears it in
+ * the read-ahead too).  A read that fails (the table
+ * runs out of RAM) falls back to one load per entry, so an entry faults
+ * exactly where it did.
+ */
+#define RUN_LEN 64
+
+struct run {
+	struct viommu_mem *mem;
+	uint64_t gpa;          /* the table */
+	uint64_t first, n;     /* entries [first, first + n) are in raw */
+	uint64_t raw[RUN_LEN]; /* little-endian as in memory */
+};
+
+static void run_init(struct run *r, struct viommu_mem *mem, uint64_t gpa)
+{
+	r->mem = mem;
+	r->gpa = gpa;
+	r->first = 0;
+	r->n = 0;
+}
+
+/* run_load() - entry @i of the table, of @count; 0 or -EFAULT. */
+static int run_load(struct run *r, uint64_t i, uint64_t count,
+		    uint64_t *raw)
+{
+	if (i < r->first || i - r->first >= r->n) {
+		uint64_t k = MIN(count - i, (uint64_t)RUN_LEN);
+
+		r->first = i;
+		r->n = 0;
+		if (viommu_mem_read(r->mem, r->gpa + 8 * i, r->raw,
+				    (size_t)(8 * k)))
+			return lpae_desc_load(r->mem, r->gpa + 8 * i, raw);
+		r->n = k;
+	}
+	*raw = le64toh(r->raw[i - r->first]);
+	return 0;
+}
+
 /* table_size() - bytes of a table at @level. */
 static uint64_t table_size(const struct lpae_cfg *c, unsigned int level)
 {
@@ -70,13 +119,17 @@ static void free_subtree(const struct lpae_cfg *c, const struct lpae_ops *ops,
 			 uint64_t gpa, unsigned int level)
 {
 	uint64_t n = table_size(c, level) / 8;
+	struct run r;
 
+	run_init(&r, ops->mem, gpa);
 	for (uint64_t i = 0; level < 3 && i < n; i++) {
 		struct lpae_desc d;
 		uint64_t raw;
 
-		if (lpae_desc_load(ops->mem, gpa + 8 * i, &raw))
+		if (run_load(&r, i, n, &raw))
 			return;
+		if (!(raw & LPAE_D_VALID))
+			continue;
 		lpae_desc_decode(c, level, raw, &d);
 		if (d.type != LPAE_DESC_TABLE)
 			continue;
@@ -101,16 +154,20 @@ void lpae_free_tables(const struct lpae_cfg *c, const struct lpae_ops *ops,
 static int table_empty(const struct lpae_cfg *c, struct viommu_mem *mem,
 		       uint64_t gpa, unsigned int level)
 {
-	for (uint64_t i = 0; i < c->granule / 8; i++) {
+	uint64_t n = c->granule / 8;
+	struct run r;
+
+	run_init(&r, mem, gpa);
+	for (uint64_t i = 0; i < n; i++) {
 		struct lpae_desc d;
 		uint64_t raw;
 		int ret;
 
-		if (lpae_desc_load(mem, gpa + 8 * i, &raw))
+		if (run_load(&r, i, n, &raw))
 			return -EFAULT;
+		if (!(raw & LPAE_D_VALID))
+			continue; /* invalid: decoding says no more */
 		lpae_desc_decode(c, level, raw, &d);
-		if (d.type == LPAE_DESC_INVALID)
-			continue;
 		if (d.type != LPAE_DESC_TABLE || level == 3)
 			return 0;
 		ret = table_empty(c, mem, d.addr, level + 1);
@@ -151,11 +208,21 @@ static void prot_leaf(const struct lpae_cfg *c, unsigned int prot,
 	}
 }
 
-/* struct build - one map or unmap call. */
+/*
+ * struct build - one map or unmap call.  A map remembers the table its
+ * last leaves went in (@tbl, for leaves at @tbl_level of inputs
+ * [@tbl_base, @tbl_base + span of that table)): the next leaves of the
+ * same level in the same table skip the walk down from the root (a load
+ * per level per leaf, most of a map's cost).  The path cannot change
+ * under it: a map only adds tables above its leaves, and a slot it frees
+ * for a larger leaf lies past the inputs it has mapped (it maps upwards).
+ */
 struct build {
 	const struct lpae_cfg *c;
 	const struct lpae_ops *ops;
 	uint64_t root;
+	unsigned int tbl_level; /* 0: nothing remembered (root levels too) */
+	uint64_t tbl_base, tbl;
 };
 
 /*
@@ -223,17 +290,31 @@ static int slot_free(const struct build *b, uint64_t ea, unsigned int level)
  * put_leaves() - write @n consecutive leaves at @level for @iova -> @pa,
  * with the contiguous hint when @n > 1, creating tables on the way.
  */
-static int put_leaves(const struct build *b, uint64_t iova, uint64_t pa,
+static int put_leaves(struct build *b, uint64_t iova, uint64_t pa,
 		      unsigned int level, unsigned int n, unsigned int prot)
 {
 	const struct lpae_cfg *c = b->c;
 	uint64_t tbl = b->root, size = BIT(lpae_level_shift(c, level)), ea;
+	uint64_t span = level > c->sl ? BIT(lpae_level_shift(c, level - 1))
+				      : 0;
 	struct lpae_desc d;
 	int err = 0;
 
-	for (unsigned int l = c->sl; l < level && !err; l++)
-		err = next_table(b, tbl + 8ull * lpae_level_index(c, l, iova), l,
-				 &tbl);
+	if (span && b->tbl_level == level &&
+	    (iova & ~(span - 1)) == b->tbl_base) {
+		tbl = b->tbl;
+	} else {
+		for (unsigned int l = c->sl; l < level && !err; l++)
+			err = next_table(b, tbl + 8ull *
+					 lpae_level_index(c, l, iova), l, &tbl);
+		if (err)
+			return err;
+		if (span) {
+			b->tbl_level = level;
+			b->tbl_base = iova & ~(span - 1);
+			b->tbl = tbl;
+		}
+	}
 	ea = tbl + 8ull * lpae_level_index(c, level, iova);
 	for (unsigned int i = 0; i < n && !err; i++)
 		err = slot_free(b, ea + 8ull * i, level);
@@ -345,21 +426,27 @@ struct unmap {
 	uint64_t bytes;
 };
 
-/* break_contig() - clear the hint on the group around entry @ea. */
+/*
+ * break_contig() - clear the hint on the group around entry @ea, and in
+ * the entries of @r (the table's read-ahead) it holds, so that the next
+ * entries of the group do not break it again.
+ */
 static int break_contig(const struct build *b, uint64_t ea,
-			unsigned int level)
+			unsigned int level, struct run *r)
 {
 	uint64_t n = lpae_contig_entries(b->c, level);
 	uint64_t base = ea & ~(8 * n - 1); /* tables are aligned to >= 8n */
 
 	for (uint64_t i = 0; i < n; i++) {
-		uint64_t raw;
+		uint64_t raw, k = (base + 8 * i - r->gpa) / 8;
 
 		if (lpae_desc_load(b->ops->mem, base + 8 * i, &raw))
 			return -EFAULT;
 		if ((raw & LPAE_D_VALID) && (raw & LPAE_D_CONTIG) &&
 		    lpae_desc_store(b->ops->mem, base + 8 * i, raw & ~LPAE_D_CONTIG))
 			return -EFAULT;
+		if (k >= r->first && k - r->first < r->n)
+			r->raw[k - r->first] &= ~htole64(LPAE_D_CONTIG);
 	}
 	return 0;
 }
@@ -368,21 +455,21 @@ static int unmap_table(struct unmap *u, uint64_t tbl, unsigned int level,
 		       uint64_t base);
 
 /*
- * unmap_entry() - one entry at @ea spanning [@es, @es + @span): clear a
- * covered leaf, refuse a straddling one, descend into a table and free
- * it when the range covers it whole.
+ * unmap_entry() - one entry at @ea, read as @raw through @r, spanning
+ * [@es, @es + @span): clear a covered leaf, refuse a straddling one,
+ * descend into a table and free it when the range covers it whole.
  */
-static int unmap_entry(struct unmap *u, uint64_t ea, unsigned int level,
-		       uint64_t es, uint64_t span)
+static int unmap_entry(struct unmap *u, struct run *r, uint64_t ea,
+		       unsigned int level, uint64_t es, uint64_t span,
+		       uint64_t raw)
 {
 	const struct build *b = u->b;
 	bool whole = es >= u->first && es + (span - 1) <= u->last;
 	struct lpae_desc d;
-	uint64_t raw;
 	int err;
 
-	if (lpae_desc_load(b->ops->mem, ea, &raw))
-		return -EFAULT;
+	if (!(raw & LPAE_D_VALID))
+		return 0;
 	lpae_desc_decode(b->c, level, raw, &d);
 	if (d.type == LPAE_DESC_INVALID || d.type == LPAE_DESC_RESERVED)
 		return 0;
@@ -403,7 +490,7 @@ static int unmap_entry(struct unmap *u, uint64_t ea, unsigned int level,
 	if (lpae_desc_store(b->ops->mem, ea, 0))
 		return -EFAULT;
 	u->bytes += span;
-	return d.contig ? break_contig(b, ea, level) : 0;
+	return d.contig ? break_contig(b, ea, level, r) : 0;
 }
 
 /*
@@ -418,11 +505,18 @@ static int unmap_table(struct unmap *u, uint64_t tbl, unsigned int level,
 	uint64_t span = BIT(shift), n = BIT(lpae_level_bits(c, level));
 	uint64_t i = u->first > base ? (u->first - base) >> shift : 0;
 	uint64_t end = MIN((u->last - base) >> shift, n - 1);
+	struct run r;
 	int err = 0;
 
-	for (; i <= end && !err; i++)
-		err = unmap_entry(u, tbl + 8 * i, level, base + i * span,
-				  span);
+	run_init(&r, u->b->ops->mem, tbl);
+	for (; i <= end && !err; i++) {
+		uint64_t raw;
+
+		if (run_load(&r, i, end + 1, &raw))
+			return -EFAULT;
+		err = unmap_entry(u, &r, tbl + 8 * i, level, base + i * span,
+				  span, raw);
+	}
 	return err;
 }
 

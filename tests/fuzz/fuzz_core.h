@@ -151,7 +151,8 @@ struct fz {
 	struct rec cur;   /* the record being run (desc is built on failure) */
 	int cur_op;       /* its operation, or -1 for set-up/teardown */
 	unsigned int walk_mask; /* fast mode: slots to walk after this op */
-	uint64_t touch_lo, touch_hi; /* fast mode: IOVAs this op changed */
+	bool check_eps;   /* fast mode: check the endpoints after this op */
+	uint64_t touch_lo, touch_hi; /* fast mode: IOVAs this op named */
 };
 
 /* struct xres - what the model expects of one translation. */

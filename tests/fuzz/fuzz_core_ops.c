@@ -33,6 +33,8 @@ void op_map(struct fz *fz, int t, uint64_t iova, uint64_t last,
 		expect_rc(fz, rc, args);
 		return;
 	}
+	/* refused or not, the range it named is walked (fast level) */
+	touch(fz, iova, last);
 	md = &fz->dom[t];
 	i = first_from(md, iova);
 	if (i < md->nmap && md->map[i].iova <= last)
@@ -58,7 +60,6 @@ void op_map(struct fz *fz, int t, uint64_t iova, uint64_t last,
 	md->map[i] = (struct mmapping){ iova, last, gpa, prot };
 	md->nmap++;
 	md->bytes_stale = true;
-	touch(fz, iova, last);
 	fz->maps++;
 	want_event(fz, t, VIOMMU_EVENT_MAP, &md->map[i]);
 }
@@ -85,6 +86,7 @@ void op_unmap(struct fz *fz, int t, uint64_t iova, uint64_t last,
 		expect_rc(fz, rc, args);
 		return;
 	}
+	touch(fz, iova, last); /* refused or not, as for a map */
 	md = &fz->dom[t];
 	for (i = first_from(md, iova); i < md->nmap; i++) {
 		const struct mmapping *m = &md->map[i];
@@ -113,7 +115,6 @@ void op_unmap(struct fz *fz, int t, uint64_t iova, uint64_t last,
 	md->nmap = j;
 	md->bytes_stale = true;
 	fz->unmaps++;
-	touch(fz, iova, last);
 	if (want_bytes && bytes != sum)
 		fail(fz, "unmapped %" PRIu64 " bytes, want %" PRIu64, bytes,
 		     sum);

@@ -39,6 +39,7 @@ struct vdev_fuzz {
 	struct viommu_domain *dom;
 	uint8_t *before;       /* RAM before a request (pages bytes) ... */
 	uint8_t *may_change;   /* ... and the bytes it may write */
+	uint32_t mc_lo, mc_hi; /* pages of may_change marked: [lo, hi) */
 };
 
 /* vf_next8(), vf_next_n() - the next input byte(s), 0 past the end. */
@@ -91,8 +92,15 @@ uint64_t vf_pick_addr(struct vdev_fuzz *v);
 int vf_wait_used(const char *who, const char *what, struct drvring *r,
 		 struct viommu_virtio_dev *dev, uint64_t tok, uint32_t *len);
 
-/* vf_snapshot() - note RAM as it is before a request; nothing may change. */
+/* vf_irq() - send @dev's interrupts where vf_wait_used() sleeps on them
+ * (without it, vf_wait_used() spins). */
+void vf_irq(const char *who, struct viommu_virtio_dev *dev);
+
+/* vf_snapshot() - note RAM as it is before a request; nothing may change
+ * (the data pages: the rings are not checked). */
 void vf_snapshot(struct vdev_fuzz *v);
+/* vf_may_change() - the request may write RAM [@off, @off + @len). */
+void vf_may_change(struct vdev_fuzz *v, uint32_t off, uint32_t len);
 /* vf_check_ram() - no data page byte changed since vf_snapshot() unless
  * marked in may_change (the device wrote only where it may). */
 void vf_check_ram(const char *who, const struct vdev_fuzz *v);

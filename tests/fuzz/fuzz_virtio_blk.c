@@ -144,6 +144,8 @@ static int setup(struct fz *z, uint8_t h)
 	z->v.niova = NIOVA;
 	z->v.before = before;
 	z->v.may_change = may_change;
+	z->v.mc_lo = 0; /* whatever the last input marked */
+	z->v.mc_hi = z->v.pages;
 	memset(ram, 0, sizeof(ram));
 	memset(model, 0, sizeof(model));
 	if (viommu_mem_create(NULL, &z->mem) ||
@@ -175,6 +177,7 @@ static int setup(struct fz *z, uint8_t h)
 	if (viommu_virtio_blk_create(&bc, &z->blk))
 		return -1;
 	z->dev = viommu_virtio_blk_dev(z->blk);
+	vf_irq(WHO, z->dev);
 	return driver_init(z);
 }
 
@@ -214,7 +217,7 @@ static void mark_writable(struct fz *z, uint64_t a, uint32_t len)
 		long o = vf_xl_len(&z->v, a, len, VIOMMU_WRITE, &c);
 
 		if (o >= 0)
-			memset(may_change + o, 1, c);
+			vf_may_change(&z->v, (uint32_t)o, c);
 		a += c;
 		len -= c;
 	}

@@ -209,6 +209,8 @@ static int setup(struct fz *z, uint8_t h)
 	z->v.niova = NIOVA;
 	z->v.before = before;
 	z->v.may_change = may_change;
+	z->v.mc_lo = 0; /* whatever the last input marked */
+	z->v.mc_hi = z->v.pages;
 	memset(ram, 0, sizeof(ram));
 	if (viommu_mem_create(NULL, &z->mem) ||
 	    viommu_mem_set_regions(z->mem, &reg, 1))
@@ -252,6 +254,7 @@ static int setup(struct fz *z, uint8_t h)
 		return -1;
 	z->adev = viommu_virtio_net_dev(z->a);
 	z->bdev = viommu_virtio_net_dev(z->b);
+	vf_irq(WHO, z->adev);
 	return a_init(z) || b_init(z) ? -1 : 0;
 }
 
@@ -467,7 +470,7 @@ static void op_ctrl(struct fz *z)
 	vf_snapshot(&z->v);
 	o = vf_xl(&z->v, s[2].gpa, VIOMMU_WRITE); /* the ack: first writable byte */
 	if (o >= 0)
-		may_change[o] = 1;
+		vf_may_change(&z->v, (uint32_t)o, 1);
 	z->tok++;
 	if (drvring_add(&z->ar[2], dlen ? s : (struct drvring_seg[]){ s[0],
 			s[2] }, dlen ? 3 : 2, z->tok, false))
