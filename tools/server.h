@@ -102,6 +102,7 @@ struct opts {
 	const char *stats_json;
 	unsigned int poll_us;
 	unsigned int poll_rq_us;
+	uint32_t peer_timeout_ms; /* --peer-timeout-ms (0: the library's) */
 	bool vfio_user; /* --door vfio-user */
 	bool no_iommu;  /* --no-iommu: the peer's vIOMMU translates */
 	uint32_t max_mappings; /* --max-mappings: context-wide (0: default) */

@@ -72,6 +72,11 @@ void usage(FILE *f)
 "  --no-bypass-config   do not offer VIRTIO_IOMMU_F_BYPASS_CONFIG\n"
 "  --queue-size N       virtqueue size, power of two <= 1024 (default 256)\n"
 "  --event-backlog N    fault reports kept without event buffers (64)\n"
+"  --peer-timeout-ms N  how long QEMU may take to answer a DMA request of\n"
+"                       ours (vfio-user, a window without an fd) or to\n"
+"                       finish a message on a polled link, 1-60000\n"
+"                       (default 500); past it the DMA faults or the link\n"
+"                       ends\n"
 "  --poll-us N          check a link for its next message for up to N us\n"
 "                       before sleeping (0, the default: sleep at once);\n"
 "                       lowers kick latency at the cost of CPU time\n"
@@ -338,7 +343,7 @@ enum {
 	O_POLL_US, O_POLL_RQ_US, O_DOOR, O_NO_IOMMU, O_HELP,
 	O_MAX_MAPPINGS, O_TRUST_FDS, O_SOCKET_MODE, O_PEER_USER,
 	O_SMMU_FRAME, O_SMMU_FEATURES, O_VTD_FRAME, O_VTD_FEATURES, O_DMAR,
-	O_TRACE_EVENTS, O_FRAME_NAP_US,
+	O_TRACE_EVENTS, O_FRAME_NAP_US, O_PEER_TIMEOUT_MS,
 };
 
 static const struct option long_opts[] = {
@@ -360,6 +365,7 @@ static const struct option long_opts[] = {
 	{ "queue-size", required_argument, NULL, O_QSIZE },
 	{ "event-backlog", required_argument, NULL, O_BACKLOG },
 	{ "poll-us", required_argument, NULL, O_POLL_US },
+	{ "peer-timeout-ms", required_argument, NULL, O_PEER_TIMEOUT_MS },
 	{ "poll-rq-us", required_argument, NULL, O_POLL_RQ_US },
 	{ "no-packed", no_argument, NULL, O_NO_PACKED },
 	{ "no-event-idx", no_argument, NULL, O_NO_EVIDX },
@@ -423,6 +429,11 @@ static int parse_number_opt(struct opts *o, int c, const char *arg)
 		if (parse_u64(arg, UINT32_MAX, &v))
 			return -1;
 		o->vi.probe_size = (uint32_t)v;
+		return 0;
+	case O_PEER_TIMEOUT_MS:
+		if (parse_u64(arg, 60000, &v) || !v)
+			return -1;
+		o->peer_timeout_ms = (uint32_t)v;
 		return 0;
 	case O_POLL_US:
 	case O_POLL_RQ_US:
@@ -606,7 +617,7 @@ static int parse_one(struct opts *o, int c, const char *arg)
 		return 0;
 	case O_ENDPOINTS: case O_IOMMU_SLOT: case O_ENDPOINT_SLOT:
 	case O_PSM: case O_PROBE_SIZE: case O_QSIZE: case O_BACKLOG:
-	case O_POLL_US: case O_POLL_RQ_US:
+	case O_POLL_US: case O_POLL_RQ_US: case O_PEER_TIMEOUT_MS:
 		return parse_number_opt(o, c, arg);
 	case O_INPUT: case O_DOMAIN:
 		return parse_ranges(o, c, arg);

@@ -422,6 +422,7 @@ static int add_links(struct world *w)
 			.path_mode = w->o->socket_mode,
 			.check_peer_uid = w->o->check_uid,
 			.peer_uid = w->o->peer_uid,
+			.peer_timeout_ms = w->o->peer_timeout_ms,
 		};
 
 		err = viommu_link_server_add(w->lsrv, &lc, &id);

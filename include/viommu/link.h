@@ -152,6 +152,11 @@ struct viommu_link_server_config {
  *             rate limited) and goes on listening; a link given @fd is
  *             refused at once (-EACCES).
  * @peer_uid:  the expected uid, with @check_peer_uid.
+ * @peer_timeout_ms: how long the peer may take over one message of a
+ *             poll-mode link (from its first byte to its last, and to
+ *             read our reply), and to answer a request this server sent
+ *             it (vfio-user DMA_READ/DMA_WRITE); past it the link ends or
+ *             the request fails.  0: 500 ms; at most 60000.
  */
 struct viommu_link_config {
 	uint32_t size;
@@ -167,6 +172,7 @@ struct viommu_link_config {
 	uint32_t path_mode;
 	bool check_peer_uid;
 	uint32_t peer_uid;
+	uint32_t peer_timeout_ms;
 };
 
 /**
@@ -215,7 +221,8 @@ viommu_link_server_create(const struct viommu_link_server_config *cfg,
  * viommu_link_server_add() - add a link and, unless @poll_mode, start its
  * thread.  IDs are given in order from 0; *@id receives it.
  * Return: 0; -EINVAL (bad config, e.g. @domain without @mem or with
- * mpqemu, @path_mode above 0777); -EACCES (@fd's peer is not @peer_uid);
+ * mpqemu, @path_mode above 0777, @peer_timeout_ms above 60000); -EACCES
+ * (@fd's peer is not @peer_uid);
  * -EPROTONOSUPPORT (unknown @proto);
  * -EBUSY (@func already served); -ENOSPC (VIOMMU_LINK_MAX); -ENOMEM;
  * -ESHUTDOWN (server stopped); -ENAMETOOLONG (@path); or the negative

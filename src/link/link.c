@@ -262,7 +262,7 @@ static void serve_event(struct link *l)
 
 /*
  * wait_fd() - wait until @fd is ready for @events, serving the protocol's
- * event fd meanwhile.  A poll-mode link waits at most LINK_STALL_MS (it
+ * event fd meanwhile.  A poll-mode link waits at most l->stall_ms (it
  * holds the embedder's loop): a peer that stops in the middle of a message,
  * or does not read our replies, ends its link instead.
  * Return: 0; -ECANCELED (stopping); -ETIMEDOUT (poll mode); -errno.
@@ -273,7 +273,7 @@ static int wait_fd(struct link *l, int fd, short events)
 
 	if (l->poll_mode || l->dma_deadline_ns) {
 		/*
-		 * The whole message, not each wait, has LINK_STALL_MS; so
+		 * The whole message, not each wait, has l->stall_ms; so
 		 * does a request of ours waiting for its reply.
 		 */
 		uint64_t dl = l->dma_deadline_ns ? l->dma_deadline_ns :
@@ -282,7 +282,7 @@ static int wait_fd(struct link *l, int fd, short events)
 
 		if (left <= 0)
 			return -ETIMEDOUT;
-		timeout = (int)MIN(left, LINK_STALL_MS);
+		timeout = (int)MIN(left, (int64_t)l->stall_ms);
 	}
 
 	if (l->srv->poll_us && spin_ready(fd, events, l->srv->poll_us)) {
@@ -426,9 +426,9 @@ int link_recv_end(struct link *l, int err, size_t got)
 		return VIOMMU_LINK_END_TRUNCATED;
 	}
 	if (err == -ETIMEDOUT) {
-		log_warn(&l->srv->log, "%s %s: peer stalled %d ms in the middle "
+		log_warn(&l->srv->log, "%s %s: peer stalled %u ms in the middle "
 			 "of a message (%zu bytes of it received), link closed",
-			 l->proto->name, l->name, LINK_STALL_MS, got);
+			 l->proto->name, l->name, l->stall_ms, got);
 		return VIOMMU_LINK_END_TRUNCATED;
 	}
 	log_warn(&l->srv->log, "%s %s: receive: %s, link closed",
@@ -452,7 +452,7 @@ static int wait_out(struct link *l, uint64_t deadline)
 
 		if (left <= 0)
 			return -ETIMEDOUT;
-		n = poll(p, 2, (int)MIN(left, LINK_STALL_MS));
+		n = poll(p, 2, (int)MIN(left, (int64_t)l->stall_ms));
 		if (n < 0 && errno != EINTR)
 			return -errno;
 		if (n > 0 && p[1].revents)
@@ -500,7 +500,7 @@ static int send_locked(struct link *l, const struct iovec *iov,
 		       unsigned int n, bool reply)
 {
 	bool reader = link_is_reader(l);
-	uint64_t deadline = now_ns() + (uint64_t)LINK_STALL_MS * 1000000;
+	uint64_t deadline = now_ns() + (uint64_t)l->stall_ms * 1000000;
 	struct iovec v[4];
 	struct msghdr mh = { .msg_iov = v };
 	size_t total = 0;
@@ -755,7 +755,7 @@ static int serve_one(struct link *l)
 {
 	int why;
 
-	l->deadline_ns = now_ns() + (uint64_t)LINK_STALL_MS * 1000000;
+	l->deadline_ns = now_ns() + (uint64_t)l->stall_ms * 1000000;
 	why = l->proto->serve(l);
 
 	link_close_rx_fds(l);
@@ -971,6 +971,7 @@ static int link_new(struct viommu_link_server *s,
 	l->sock = lc->fd;
 	l->listen_fd = l->event_fd = -1;
 	l->poll_mode = lc->poll_mode;
+	l->stall_ms = lc->peer_timeout_ms ? lc->peer_timeout_ms : LINK_STALL_MS;
 	if (lc->name)
 		snprintf(l->name, sizeof(l->name), "%s", lc->name);
 	else
@@ -1008,7 +1009,8 @@ static int check_config(const struct viommu_link_config *lc)
 	if (!lc->func ||
 	    (lc->fd < 0 && (!lc->path || !*lc->path)) ||
 	    (lc->domain && (!lc->mem || lc->proto != VIOMMU_LINK_VFIO_USER)) ||
-	    (lc->path_mode & ~0777u))
+	    (lc->path_mode & ~0777u) ||
+	    lc->peer_timeout_ms > LINK_STALL_MS_MAX)
 		return -EINVAL;
 	return proto_of(lc->proto) ? 0 : -EPROTONOSUPPORT;
 }

@@ -37,7 +37,8 @@
 
 #define LINK_NAME_LEN 32
 #define LINK_MAX_RX_FDS 16 /* fds one message may carry (more: closed) */
-#define LINK_STALL_MS 500  /* poll mode: longest time one message may take */
+#define LINK_STALL_MS 500  /* default of l->stall_ms (peer_timeout_ms) */
+#define LINK_STALL_MS_MAX 60000
 #define LINK_RUN_BATCH 64  /* poll mode: messages served per run_once() */
 
 struct link;
@@ -102,6 +103,7 @@ struct link {
 	char *path;             /* bound path to unlink, or NULL */
 	int event_fd;           /* the protocol's extra fd, or -1 */
 	bool poll_mode;         /* served by viommu_link_server_run_once() */
+	uint32_t stall_ms;      /* peer_timeout_ms, or LINK_STALL_MS */
 	uint64_t deadline_ns;   /* poll mode: the current message's deadline */
 	uint64_t dma_deadline_ns; /* reader's waits while its own request
 				   * waits for a reply (0: none) */
@@ -166,7 +168,7 @@ int link_recv_end(struct link *l, int err, size_t got);
 /*
  * link_send() - send the @n pieces of @iov as one message.  Any thread:
  * sends are serialised; a thread other than the reader waits at most
- * LINK_STALL_MS for room and never serves the event fd.
+ * the link's stall_ms for room and never serves the event fd.
  * Return: 0, or the enum viommu_link_end that ends the link (for a thread
  * other than the reader: the link's thread notices it by itself).
  */
@@ -187,7 +189,7 @@ bool link_is_reader(const struct link *l);
 
 /*
  * link_close_sends() - no more link_send() on this link; returns once
- * none is running (bounded by LINK_STALL_MS).
+ * none is running (bounded by the link's stall_ms).
  */
 void link_close_sends(struct link *l);
 

@@ -32,8 +32,8 @@
  *     until the reader delivers the reply (vfu_dma_reply(), from the
  *     link's normal serve loop).
  *
- * Bounds: each request has LINK_STALL_MS (500 ms) from its start to be
- * sent and answered; the reader's socket waits use that deadline too.
+ * Bounds: each request has the link's stall_ms (peer_timeout_ms, 500 ms
+ * unless set) from its start to be sent and answered; the reader's socket waits use that deadline too.
  * No reply in time, a malformed or error reply, a reply with the wrong id
  * or command, or a full stash fails that DMA with -EIO and one log line
  * (rate limited).  The peer closing, a stream that cannot be framed any
@@ -368,8 +368,8 @@ static int pump(struct vfu_dma *d, struct req *r)
 	if (err > 0)
 		set_end(d, err);
 	if (err == -EIO && !r->done)
-		complain(d, "no reply to id %u within %d ms", r->id,
-			 LINK_STALL_MS);
+		complain(d, "no reply to id %u within %u ms", r->id,
+			 d->l->stall_ms);
 	return err ? -EIO : 0;
 }
 
@@ -385,8 +385,8 @@ static int acquire(struct vfu_dma *d, struct req *r, bool reader,
 {
 	while (d->cur && !d->closed) {
 		if (now_ns() >= deadline) {
-			complain(d, "another request held the link %d ms",
-				 LINK_STALL_MS);
+			complain(d, "another request held the link %u ms",
+				 d->l->stall_ms);
 			return -EIO;
 		}
 		if (reader) {
@@ -469,8 +469,8 @@ static int wait_reply(struct vfu_dma *d, struct req *r, bool reader,
 			pthread_mutex_lock(&d->lock);
 		} else if (pthread_cond_timedwait(&d->cond, &d->lock, &ts) ==
 			   ETIMEDOUT && !r->done) {
-			complain(d, "no reply to id %u within %d ms", r->id,
-				 LINK_STALL_MS);
+			complain(d, "no reply to id %u within %u ms", r->id,
+				 d->l->stall_ms);
 			err = -EIO;
 		}
 	}
@@ -490,7 +490,7 @@ static int one_req(struct vfu_dma *d, uint64_t addr, uint8_t *buf,
 		   uint32_t count, bool write)
 {
 	bool reader = link_is_reader(d->l);
-	uint64_t deadline = now_ns() + (uint64_t)LINK_STALL_MS * 1000000;
+	uint64_t deadline = now_ns() + (uint64_t)d->l->stall_ms * 1000000;
 	struct req r = {
 		.cmd = write ? VFU_DMA_WRITE : VFU_DMA_READ,
 		.addr = addr, .count = count, .dst = buf,
@@ -518,7 +518,7 @@ static int one_req(struct vfu_dma *d, uint64_t addr, uint8_t *buf,
 	if (reader) {
 		d->l->dma_deadline_ns = 0;
 		/* poll mode: the message in service gets a fresh budget */
-		d->l->deadline_ns = now_ns() + (uint64_t)LINK_STALL_MS *
+		d->l->deadline_ns = now_ns() + (uint64_t)d->l->stall_ms *
 					       1000000;
 	}
 	return err;
@@ -544,7 +544,7 @@ int vfu_dma_rw(struct vfu_dma *d, uint64_t addr, void *buf, size_t len,
 
 void vfu_dma_drain(struct vfu_dma *d)
 {
-	uint64_t deadline = now_ns() + (uint64_t)LINK_STALL_MS * 1000000;
+	uint64_t deadline = now_ns() + (uint64_t)d->l->stall_ms * 1000000;
 
 	if (!link_is_reader(d->l))
 		return;

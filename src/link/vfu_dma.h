@@ -49,7 +49,7 @@ void vfu_dma_set_xfer(struct vfu_dma *d, const char *json);
 /*
  * vfu_dma_rw() - copy @len bytes between @buf and client address @addr
  * with DMA_READ (!@write) or DMA_WRITE requests, waiting for each reply.
- * Any thread.  Return: 0; -EIO (no link, no reply within LINK_STALL_MS,
+ * Any thread.  Return: 0; -EIO (no link, no reply within the link's stall_ms,
  * a bad or error reply, the stash full, the peer gone or the link
  * stopping: one log line each).
  */
@@ -74,7 +74,7 @@ bool vfu_dma_unstash(struct vfu_dma *d, struct vfu_rx *h, uint8_t *p);
 /*
  * vfu_dma_drain() - the reader, before it changes guest memory: deliver
  * the reply of a request another thread has outstanding (reading the
- * socket, stashing commands), bounded by LINK_STALL_MS.  That thread sits
+ * socket, stashing commands), bounded by the link's stall_ms.  That thread sits
  * in a memory read section the change would otherwise wait for, while it
  * waits for the reader: without the drain both would wait until the
  * request's deadline and the DMA would fail.  A request started between

@@ -292,7 +292,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct viommu_link_config lc = { .size = sizeof(lc),
 					 .proto = VIOMMU_LINK_MPQEMU,
 					 .name = "fuzz",
-					 .poll_mode = true };
+					 .poll_mode = true,
+					 /* a stall mid-message: 20 ms, not 500 */
+					 .peer_timeout_ms = 20 };
 	struct viommu_link_stats st;
 	struct viommu_mem_config mc = { .log = fuzz_log };
 	struct viommu_link_server *srv;

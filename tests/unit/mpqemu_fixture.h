@@ -235,6 +235,9 @@ static inline struct viommu_pci_func *vfunc(struct pci_func *f)
 	return (struct viommu_pci_func *)f;
 }
 
+/* peer_timeout_ms of the links link_cfg() describes (0: 500 ms). */
+static unsigned int fx_peer_timeout_ms;
+
 /* link_cfg() - an mpqemu link config for @f on @fd (-1: @path). */
 static inline struct viommu_link_config link_cfg(struct pci_func *f, int fd,
 					  const char *path, const char *name,
@@ -247,7 +250,9 @@ static inline struct viommu_link_config link_cfg(struct pci_func *f, int fd,
 					    .fd = fd,
 					    .path = path,
 					    .name = name,
-					    .poll_mode = poll_mode };
+					    .poll_mode = poll_mode,
+					    .peer_timeout_ms =
+						    fx_peer_timeout_ms };
 }
 
 /* get_stats() - link @id's counters. */

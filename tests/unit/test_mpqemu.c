@@ -652,6 +652,33 @@ TEST(poll_link_ends_when_peer_stalls_mid_message)
 	CHECK(fx_fini(&x));
 }
 
+/* L9: the same with the link's peer_timeout_ms = 60: after 60 ms. */
+TEST(poll_link_peer_timeout_is_the_links)
+{
+	uint8_t hdr[MPQEMU_HDR_SIZE] = { MPQEMU_PCI_CFGREAD, 0, 0, 0,
+					 0, 0, 0, 0, MPQEMU_CFG_SIZE };
+	struct timespec t0, t1;
+	struct fx x;
+	long ms;
+	int r;
+
+	fx_peer_timeout_ms = 60;
+	r = fx_init(&x, true);
+	fx_peer_timeout_ms = 0;
+	REQUIRE(r == 0);
+	REQUIRE(send_raw(x.peer[0], hdr, sizeof(hdr), NULL, 0) == 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = viommu_link_server_run_once(x.srv, x.id[0]);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	printf("# stalled peer: link ended after %ld ms\n", ms);
+	CHECK_EQ(r, VIOMMU_LINK_END_TRUNCATED);
+	CHECK(ms >= 50 && ms < 450);
+	CHECK_EQ(end_of(1), VIOMMU_LINK_OPEN);
+	CHECK_EQ(warn_lines(), 1);
+	CHECK(fx_fini(&x));
+}
+
 TEST(path_link_accepts_one_peer)
 {
 	struct fx x;
@@ -755,6 +782,13 @@ TEST(add_link_refusals)
 	big.lc.size = sizeof(big);
 	big.future = 1;
 	CHECK_EQ(viommu_link_server_add(x.srv, &big.lc, &id), -EINVAL);
+	close(dg[1]);
+	/* L9: a peer timeout beyond 60 s. */
+	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, dg) == 0);
+	big.lc = link_cfg(&d.f, dg[0], NULL, NULL, false);
+	big.lc.peer_timeout_ms = 60001;
+	CHECK_EQ(viommu_link_server_add(x.srv, &big.lc, &id), -EINVAL);
+	CHECK_EQ(fcntl(dg[0], F_GETFD), -1); /* closed by the server */
 	close(dg[1]);
 	lc.proto = VIOMMU_LINK_MPQEMU;
 	CHECK_EQ(viommu_link_server_num_links(x.srv), 2);

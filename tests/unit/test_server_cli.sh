@@ -22,7 +22,8 @@ ok() {
 
 for opt in endpoints iommu-slot endpoint-slot page-size-mask input-range \
 	domain-range probe-size queue-size event-backlog poll-us poll-rq-us \
-	log-level link max-mappings socket-mode peer-user trace-events; do
+	log-level link max-mappings socket-mode peer-user trace-events \
+	peer-timeout-ms; do
 	"$srv" --"$opt" bogus >"$tmp/out" 2>"$tmp/err"
 	rc=$?
 	grep -q -- "--$opt" "$tmp/err"
@@ -34,7 +35,8 @@ done
 "$srv" --help >"$tmp/help" 2>&1
 ok $? "--help exits 0"
 for opt in poll-us poll-rq-us stats-json viot-only max-mappings \
-	trust-peer-fds socket-mode peer-user trace trace-events; do
+	trust-peer-fds socket-mode peer-user trace trace-events \
+	peer-timeout-ms; do
 	grep -q -- "--$opt" "$tmp/help"
 	ok $? "--help lists --$opt"
 done

@@ -269,6 +269,38 @@ TEST(vu15_bad_client_answers_fault_not_hang)
 	}
 }
 
+/*
+ * VU15 with L9's peer_timeout_ms: the link's timeout bounds the wait for
+ * the client's answer to our DMA request: a silent client fails the DMA
+ * after 60 ms, not the default 500 ms.
+ */
+TEST(vu15_peer_timeout_bounds_a_silent_client)
+{
+	struct timespec t0, t1;
+	struct dclient c;
+	struct fx x;
+	uint8_t b[16];
+	long ms;
+
+	fx_peer_timeout_ms = 60;
+	REQUIRE(setup(&x, &c) == 0);
+	fx_peer_timeout_ms = 0;
+	c.mode = DC_SILENT;
+	REQUIRE(dc_start(&c) == 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_EQ(viommu_mem_read(x.mem, GPA_B, b, 16), -EIO);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	dc_stop(&c);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+	     (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	printf("# silent client: -EIO after %ld ms\n", ms);
+	CHECK(ms >= 50 && ms < 450);
+	CHECK_EQ(c.reads, 1);
+	CHECK(strstr(cap.last, "within 60 ms") != NULL);
+	CHECK(alive(&x, L_DMA));
+	CHECK(fx_fini(&x));
+}
+
 /* VU15: a reply after its deadline is dropped, not taken for the next. */
 TEST(vu15_late_reply_dropped_next_request_served)
 {

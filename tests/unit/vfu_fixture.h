@@ -511,6 +511,9 @@ static inline int fx_devices(struct fx *x)
 	return 0;
 }
 
+/* peer_timeout_ms of the links fx_add() makes (0: the library's 500 ms). */
+static unsigned int fx_peer_timeout_ms;
+
 /* fx_add() - link slot @l for @func over a new socketpair. */
 static inline int fx_add(struct fx *x, unsigned int l,
 			 struct pci_func *func, const char *name,
@@ -520,6 +523,7 @@ static inline int fx_add(struct fx *x, unsigned int l,
 		.size = sizeof(lc), .proto = VIOMMU_LINK_VFIO_USER,
 		.func = (struct viommu_pci_func *)func, .name = name,
 		.poll_mode = poll_mode, .mem = mem,
+		.peer_timeout_ms = fx_peer_timeout_ms,
 	};
 	int sv[2];
 
