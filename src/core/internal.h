@@ -104,22 +104,35 @@ struct viommu_notifier {
 };
 
 struct viommu_domain {
+	/*
+	 * What an IOTLB hit reads (translate.c, try_hit()) comes first, in
+	 * bytes [0, 24), and everything a map or unmap writes (lock, iseq,
+	 * inval_*, the store) starts at least 64 bytes after it: with the
+	 * allocator's 16-byte alignment the two never share a cache line, so
+	 * a mapper on another CPU does not take the line a translator's hit
+	 * reads.  Between them: fields written only by create, attach,
+	 * destroy or a notifier's registration.
+	 */
 	struct viommu_ctx *ctx;
 	enum viommu_domain_kind kind;
 	bool is_static;
 	bool alive;
-	uint64_t tag;
-	pthread_mutex_t lock;
-
-	/* PAGING */
-	struct mapstore ms;
+	/* dirty tracking: dirty_on written with dom->lock held, also read
+	 * lock-free; the map itself below */
+	bool dirty_on;
 	struct iotlb_slot *iotlb; /* ctx->iotlb_mask + 1 page slots, then
 				   * BLOCK_SLOTS block slots; type-stable,
 				   * cache-line aligned inside iotlb_mem */
 	void *iotlb_mem;
-	uint32_t iseq; /* invalidations: odd while one runs (domain.c);
-			* keeps counting across reuse */
-	uint64_t inval_lo, inval_hi; /* IOVAs of the one running or last */
+	uint64_t tag;
+
+	/* NESTED */
+	struct viommu_domain *parent;
+	const struct viommu_stage1_ops *s1;
+	void *s1_opaque;
+
+	struct viommu_notifier *notifiers;
+	uint32_t nnotifiers;
 
 	/* attachments (ctx->lock) */
 	uint32_t attached;
@@ -127,25 +140,30 @@ struct viommu_domain {
 
 	/* reserved-region union of attached endpoints (dom->lock to read,
 	 * both locks to write) */
-	struct dom_resv *resv;
 	uint32_t nresv, resv_cap;
+	struct dom_resv *resv;
 
-	struct viommu_notifier *notifiers;
-	uint32_t nnotifiers;
-
-	/* dirty tracking (dom->lock), dirty_on also read lock-free */
-	bool dirty_on;
+	/* written by maps and unmaps, from here on */
+	pthread_mutex_t lock;
+	uint32_t iseq; /* invalidations: odd while one runs (domain.c);
+			* keeps counting across reuse */
+	uint32_t inflight; /* NESTED: slow-path translations using s1
+			    * (atomic) */
+	uint64_t inval_lo, inval_hi; /* IOVAs of the one running or last */
 	struct dirty_map dirty;
 
-	/* NESTED */
-	uint32_t inflight; /* slow-path translations using s1 (atomic) */
-	struct viommu_domain *parent;
-	const struct viommu_stage1_ops *s1;
-	void *s1_opaque;
+	/* PAGING */
+	struct mapstore ms;
 
 	/* ctx lists (ctx->lock) */
 	struct viommu_domain *next, *prev;
 };
+
+/* The separation described above, checked where it can be. */
+_Static_assert(offsetof(struct viommu_domain, lock) >=
+		       offsetof(struct viommu_domain, iotlb) +
+			       sizeof(void *) + 64,
+	       "IOTLB-hit fields must stay 64 bytes from the mapper's");
 
 struct ep_pasid {
 	uint32_t pasid;

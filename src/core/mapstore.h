@@ -71,8 +71,9 @@ struct ms_tree {
  * Layout: what every page map or unmap writes (the index's counters and
  * the totals) lies between the index's root word and the B+tree, and the
  * B+tree's writer-only touch list comes last, so neither the lock-free
- * readers' words nor the fields a domain keeps after its store (the
- * IOTLB pointer every hit reads) share a line with a busy mapper's stores.
+ * readers' words nor the fields a domain keeps after its store share a
+ * line with a busy mapper's stores.  (The fields an IOTLB hit reads are
+ * at the domain's start, away from all of it: internal.h.)
  */
 struct mapstore {
 	struct pageidx pi;   /* page-sized mappings (pageidx.h) */
