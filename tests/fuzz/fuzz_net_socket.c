@@ -33,6 +33,7 @@
 #include <viommu/viommu.h>
 
 #include "refdrv/drvring.h"
+#include "fuzz_irq.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -133,31 +134,11 @@ static bool writable(int fd, int ms)
  */
 #define SPIN_YIELDS 8
 
-static int irq_fd = -1;
-
-static void on_irq(void *opaque, uint8_t isr, uint16_t q)
-{
-	uint64_t one = 1;
-
-	(void)opaque;
-	(void)isr;
-	(void)q;
-	(void)!write(irq_fd, &one, sizeof(one));
-}
-
 /* wait_irq() - yield for the first few empty rounds, then sleep until
  * an interrupt or 1 ms. */
 static void wait_irq(unsigned int *idle)
 {
-	struct pollfd pf = { .fd = irq_fd, .events = POLLIN };
-	uint64_t v;
-
-	if ((*idle)++ < SPIN_YIELDS) {
-		sched_yield();
-		return;
-	}
-	if (poll(&pf, 1, 1) == 1)
-		(void)!read(irq_fd, &v, sizeof(v));
+	fuzz_irq_idle((*idle)++, SPIN_YIELDS, 1000000);
 }
 
 static void post(struct drvring *ring, struct viommu_virtio_dev *dev,
@@ -200,8 +181,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size--;
 	dgram = h & 1;
 	memset(&r, 0, sizeof(r));
-	if (irq_fd < 0 &&
-	    (irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+	if (fuzz_irq_open())
 		fail("eventfd: %s", strerror(errno));
 	if (socketpair(AF_UNIX, dgram ? SOCK_DGRAM : SOCK_STREAM, 0, sv))
 		fail("socketpair: %s", strerror(errno));
@@ -217,7 +197,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fail("create");
 	close(sv[0]);
 	dev = viommu_virtio_net_dev(net);
-	viommu_virtio_dev_set_irq(dev, on_irq, NULL);
+	viommu_virtio_dev_set_irq(dev, fuzz_irq_cb, NULL);
 	if (viommu_virtio_dev_set_status(dev, 3) ||
 	    viommu_virtio_dev_set_driver_features(dev,
 			(1ull << VIOMMU_VIRTIO_F_VERSION_1) |

@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fuzz_irq.h"
+
 uint8_t vf_next8(struct vdev_fuzz *v)
 {
 	return v->pos < v->n ? v->d[v->pos++] : 0;
@@ -177,38 +179,11 @@ uint64_t vf_pick_addr(struct vdev_fuzz *v)
  */
 #define VF_SPIN 8
 
-static int irq_fd = -1;
-
-static void on_irq(void *opaque, uint8_t isr, uint16_t q)
-{
-	uint64_t one = 1;
-
-	(void)opaque;
-	(void)isr;
-	(void)q;
-	(void)!write(irq_fd, &one, sizeof(one));
-}
-
 void vf_irq(const char *who, struct viommu_virtio_dev *dev)
 {
-	if (irq_fd < 0 &&
-	    (irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+	if (fuzz_irq_open())
 		vf_fail(who, "eventfd: %s", strerror(errno));
-	viommu_virtio_dev_set_irq(dev, on_irq, NULL);
-}
-
-/* idle() - the @n-th empty check in a row: yield, later sleep. */
-static void idle(unsigned int n)
-{
-	struct pollfd pf = { .fd = irq_fd, .events = POLLIN };
-	uint64_t v;
-
-	if (n < VF_SPIN || irq_fd < 0) {
-		sched_yield();
-		return;
-	}
-	if (ppoll(&pf, 1, &(struct timespec){ 0, 50000 }, NULL) == 1)
-		(void)!read(irq_fd, &v, sizeof(v));
+	viommu_virtio_dev_set_irq(dev, fuzz_irq_cb, NULL);
 }
 
 int vf_wait_used(const char *who, const char *what, struct drvring *r,
@@ -237,7 +212,7 @@ int vf_wait_used(const char *who, const char *what, struct drvring *r,
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if (t.tv_sec - t0.tv_sec > 20)
 			vf_fail(who, "%s never came back (hang)", what);
-		idle(n++);
+		fuzz_irq_idle(n++, VF_SPIN, 50000);
 	}
 }
 
